@@ -1,0 +1,80 @@
+"""Who is acting right now.
+
+Every audit event and every history row names an actor. The actor is set once at the edge — the
+request middleware for staff, the Celery task base for system jobs, the API authentication for
+partners — and read wherever a change is recorded. Context variables keep it per request and per
+task, thread- and async-safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+
+class ActorKind(enum.StrEnum):
+    STAFF = "staff"
+    PARTNER = "partner"
+    SYSTEM = "system"
+    AUTOMATION = "automation"
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: ActorKind
+    ident: str  # user pk, partner id, or job name
+    label: str  # what a person reading the trail sees
+
+    @classmethod
+    def staff(cls, user: Any) -> Actor:
+        return cls(ActorKind.STAFF, str(user.pk), user.get_username())
+
+    @classmethod
+    def system(cls, job: str) -> Actor:
+        return cls(ActorKind.SYSTEM, job, f"system:{job}")
+
+    @classmethod
+    def automation(cls, rule: str) -> Actor:
+        return cls(ActorKind.AUTOMATION, rule, f"automation:{rule}")
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    request_id: str = ""
+    ip: str | None = None
+
+
+_actor: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("audit_actor", default=None)
+_request: contextvars.ContextVar[RequestInfo] = contextvars.ContextVar(
+    "audit_request", default=RequestInfo()
+)
+
+
+def current_actor() -> Actor | None:
+    return _actor.get()
+
+
+def current_request_info() -> RequestInfo:
+    return _request.get()
+
+
+@contextlib.contextmanager
+def acting_as(actor: Actor) -> Iterator[Actor]:
+    token = _actor.set(actor)
+    try:
+        yield actor
+    finally:
+        _actor.reset(token)
+
+
+@contextlib.contextmanager
+def request_scope(info: RequestInfo) -> Iterator[RequestInfo]:
+    token = _request.set(info)
+    try:
+        yield info
+    finally:
+        _request.reset(token)

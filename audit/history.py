@@ -1,0 +1,54 @@
+"""django-simple-history, the way this project uses it.
+
+Every domain model declares ``history = AuditedHistoricalRecords()``. Each history table:
+- records the acting actor (staff, partner, system job, automation) next to simple-history's user,
+  and refuses to be written without one;
+- records the change reason the service set (``instance._change_reason``);
+- is append-only in the database (UPDATE, DELETE and TRUNCATE raise).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pgtrigger
+from django.db import models
+from simple_history.models import HistoricalRecords
+from simple_history.signals import pre_create_historical_record
+
+from audit import errors
+from audit.context import current_actor
+from audit.models import append_only_triggers
+
+
+class HistoryActorMixin(models.Model):
+    history_actor = models.CharField(max_length=150)
+
+    class Meta:
+        abstract = True
+
+
+class AuditedHistoricalRecords(HistoricalRecords):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("bases", [HistoryActorMixin])
+        kwargs.setdefault("cascade_delete_history", False)
+        super().__init__(**kwargs)
+
+    def create_history_model(self, model: type[models.Model], inherited: bool) -> type[models.Model]:
+        history_model = super().create_history_model(model, inherited)
+        pgtrigger.register(*append_only_triggers())(history_model)
+        return history_model
+
+
+def _stamp_actor(sender: Any, history_instance: Any, **kwargs: Any) -> None:
+    if not isinstance(history_instance, HistoryActorMixin):
+        return
+    actor = current_actor()
+    if actor is None:
+        from audit.errors import AuditError
+
+        raise AuditError(errors.MISSING_ACTOR)
+    history_instance.history_actor = actor.label
+
+
+pre_create_historical_record.connect(_stamp_actor, dispatch_uid="audit.history.stamp_actor")

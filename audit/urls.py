@@ -1,0 +1,8 @@
+from django.urls import path
+
+from audit import views
+
+urlpatterns = [
+    path("", views.audit_event_list_view, name="audit-events"),
+    path("export.csv", views.audit_event_export_view, name="audit-export"),
+]

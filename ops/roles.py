@@ -1,0 +1,119 @@
+"""Staff roles and what each may do — the one table (seed 003, step four).
+
+Roles are Django groups created by a data migration from this table; permissions are declared on
+``ops.Capability``. Changing what a role may do means editing this table and adding a migration
+that calls :func:`sync_roles` (a test fails while the database and this table disagree).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+
+class Role(models.TextChoices):
+    SUPPORT = "support", "Customer support"
+    COMPLIANCE = "compliance", "Compliance"
+    FINANCE = "finance", "Finance"
+    RISK = "risk", "Risk control"
+    ADMIN = "admin", "Administrator"
+    AUDITOR = "auditor", "Auditor"
+
+
+# codename -> description; all live in the "ops" app label.
+PERMISSIONS: dict[str, str] = {
+    # support
+    "view_client_status": "View client account status",
+    "submit_ticket": "Submit support tickets",
+    "view_review_progress": "View (and explain) KYC review progress",
+    # compliance
+    "review_documents": "Review KYC documents",
+    "set_risk_level": "Set client risk levels",
+    "restrict_account": "Restrict client accounts",
+    # finance
+    "handle_deposits": "Handle deposits",
+    "handle_withdrawals": "Handle withdrawals",
+    "handle_refunds": "Handle refunds",
+    "handle_internal_transfers": "Handle internal transfers",
+    # risk
+    "view_trading_risk": "View trading risk and exposure",
+    "view_anomalies": "View account anomalies",
+    "view_fund_flows": "View fund flows",
+    # admin
+    "manage_configuration": "Configure system parameters",
+    "manage_staff": "Manage staff users and roles",
+    "access_admin": "Use the Django admin",
+    # auditor (and admin)
+    "view_audit_trail": "View the audit trail",
+    "export_audit_trail": "Export the audit trail",
+}
+
+_READ_ONLY = {
+    "view_client_status",
+    "view_review_progress",
+    "view_trading_risk",
+    "view_anomalies",
+    "view_fund_flows",
+    "view_audit_trail",
+    "export_audit_trail",
+}
+
+# Model permissions the admin role needs to browse the Django admin (read-only views).
+ADMIN_MODEL_PERMISSIONS = frozenset({"ops.view_user", "auth.view_group", "audit.view_auditevent"})
+
+ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
+    Role.SUPPORT: frozenset({"view_client_status", "submit_ticket", "view_review_progress"}),
+    Role.COMPLIANCE: frozenset(
+        {"view_client_status", "view_review_progress", "review_documents", "set_risk_level", "restrict_account"}
+    ),
+    Role.FINANCE: frozenset(
+        {"view_client_status", "handle_deposits", "handle_withdrawals", "handle_refunds", "handle_internal_transfers"}
+    ),
+    Role.RISK: frozenset({"view_client_status", "view_trading_risk", "view_anomalies", "view_fund_flows"}),
+    Role.ADMIN: frozenset(
+        {"view_client_status", "manage_configuration", "manage_staff", "access_admin", "view_audit_trail", "export_audit_trail"}
+    )
+    | ADMIN_MODEL_PERMISSIONS,
+    # read-only everywhere, including the audit trail
+    Role.AUDITOR: frozenset(_READ_ONLY),
+}
+
+# Roles whose grant is sensitive (issue 3 routes these through maker-checker).
+SENSITIVE_ROLES = frozenset({Role.ADMIN})
+
+
+def sync_roles(apps: Any = None) -> None:
+    """Make the role groups hold exactly the permissions of the table. Used by data migrations."""
+    if apps is None:
+        from django.apps import apps as global_apps
+
+        apps = global_apps
+    from django.contrib.auth.management import create_permissions
+
+    wanted = {name for names in ROLE_PERMISSIONS.values() for name in map(qualified, names)}
+    for app_label in sorted({name.split(".")[0] for name in wanted}):
+        app_config = apps.get_app_config(app_label)
+        # Migration-state app configs have no models_module; create_permissions needs it truthy.
+        had_module = getattr(app_config, "models_module", None)
+        app_config.models_module = had_module or True
+        create_permissions(app_config, verbosity=0, apps=apps)
+        app_config.models_module = had_module
+    group_model = apps.get_model("auth", "Group")
+    permission_model = apps.get_model("auth", "Permission")
+    by_name = {
+        f"{p.content_type.app_label}.{p.codename}": p
+        for p in permission_model.objects.select_related("content_type")
+        if f"{p.content_type.app_label}.{p.codename}" in wanted
+    }
+    missing = wanted - set(by_name)
+    if missing:
+        raise RuntimeError(f"permissions missing from the database: {sorted(missing)}")
+    for role, names in ROLE_PERMISSIONS.items():
+        group, _ = group_model.objects.get_or_create(name=role.value)
+        group.permissions.set([by_name[qualified(n)] for n in sorted(names)])
+
+
+def qualified(name: str) -> str:
+    """'view_audit_trail' -> 'ops.view_audit_trail'; 'audit.view_auditevent' stays as it is."""
+    return name if "." in name else f"ops.{name}"

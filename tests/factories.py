@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from typing import Any
+
+import factory
+from django.contrib.auth.models import Group
+
+from ops.models import User
+from ops.roles import Role
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+class StaffFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"staff{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.test")
+    password = factory.django.Password(PASSWORD)
+
+    @factory.post_generation
+    def roles(self, create: bool, extracted: list[Role] | None, **kwargs: Any) -> None:
+        if create and extracted:
+            self.groups.set(Group.objects.filter(name__in=[r.value for r in extracted]))
+
+
+def staff(role: Role | None = None, **kwargs: Any) -> User:
+    return StaffFactory(roles=[role] if role else [], **kwargs)

@@ -49,9 +49,8 @@ class RequestInfo:
 
 
 _actor: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("audit_actor", default=None)
-_request: contextvars.ContextVar[RequestInfo] = contextvars.ContextVar(
-    "audit_request", default=RequestInfo()
-)
+_request: contextvars.ContextVar[RequestInfo | None] = contextvars.ContextVar("audit_request", default=None)
+_NO_REQUEST = RequestInfo()
 
 
 def current_actor() -> Actor | None:
@@ -59,7 +58,7 @@ def current_actor() -> Actor | None:
 
 
 def current_request_info() -> RequestInfo:
-    return _request.get()
+    return _request.get() or _NO_REQUEST
 
 
 @contextlib.contextmanager

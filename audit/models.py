@@ -70,7 +70,7 @@ class AuditEvent(models.Model):
     # chain (set once by the sealer)
     seq = models.BigIntegerField(null=True, blank=True, unique=True)
     prev_hash = models.CharField(max_length=64, blank=True)
-    hash = models.CharField(max_length=64, null=True, blank=True)
+    hash = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 - NULL means "not sealed yet"
     sealed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -127,3 +127,6 @@ class AuditSealBatch(models.Model):
     class Meta:
         ordering = ["-last_seq"]
         triggers = append_only_triggers()
+
+    def __str__(self) -> str:
+        return f"seal {self.first_seq}-{self.last_seq}"

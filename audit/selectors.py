@@ -74,7 +74,9 @@ def audit_chain_verify() -> ChainReport:
     for row in rows:
         event_id, seq = row["id"], row["seq"]
         if seq != expected_seq:
-            return _report(verified, ChainBreak(event_id, seq, f"chain position {seq}, expected {expected_seq} (events missing)"))
+            return _report(
+                verified, ChainBreak(event_id, seq, f"chain position {seq}, expected {expected_seq} (events missing)")
+            )
         if row["prev_hash"] != prev_hash:
             return _report(verified, ChainBreak(event_id, seq, "link to the previous event does not match"))
         digest = event_hash(seq=seq, prev_hash=prev_hash, content=event_content(row))

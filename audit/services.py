@@ -112,9 +112,7 @@ def _seal_batch(batch_size: int) -> int:
     head = AuditSealBatch.objects.order_by("-last_seq").first()
     seq = head.last_seq if head else 0
     prev_hash = head.head_hash if head else GENESIS_HASH
-    rows = list(
-        AuditEvent.objects.filter(seq__isnull=True).order_by("id").values(*HASHED_FIELDS)[:batch_size]
-    )
+    rows = list(AuditEvent.objects.filter(seq__isnull=True).order_by("id").values(*HASHED_FIELDS)[:batch_size])
     if not rows:
         return 0
     first_seq = seq + 1

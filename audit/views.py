@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import permission_required
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -18,8 +19,20 @@ from audit.services import audit_record
 
 PAGE_SIZE = 50
 CSV_COLUMNS = [
-    "id", "occurred_at", "actor_kind", "actor_label", "action", "subject_type", "subject_id",
-    "before", "after", "reason", "request_id", "ip", "seq", "hash",
+    "id",
+    "occurred_at",
+    "actor_kind",
+    "actor_label",
+    "action",
+    "subject_type",
+    "subject_id",
+    "before",
+    "after",
+    "reason",
+    "request_id",
+    "ip",
+    "seq",
+    "hash",
 ]
 
 
@@ -41,7 +54,12 @@ def audit_event_list_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "audit/event_list.html",
-        {"form": form, "page": page, "query": query.urlencode(), "can_export": request.user.has_perm("ops.export_audit_trail")},
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "can_export": request.user.has_perm("ops.export_audit_trail"),
+        },
         status=status,
     )
 
@@ -52,7 +70,7 @@ class _Echo:
 
 
 @permission_required("ops.export_audit_trail", raise_exception=True)
-def audit_event_export_view(request: HttpRequest) -> HttpResponse:
+def audit_event_export_view(request: HttpRequest) -> HttpResponseBase:
     form = AuditFilterForm(request.GET or None)
     if request.GET and not form.is_valid():
         return render(request, "audit/event_list.html", {"form": form, "page": None}, status=400)

@@ -13,7 +13,7 @@ from audit.context import Actor, acting_as
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backoffice.settings.dev")
 
 
-class ActorTask(Task):  # type: ignore[misc]
+class ActorTask(Task):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         with acting_as(Actor.system(self.name)):
             return super().__call__(*args, **kwargs)

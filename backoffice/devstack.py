@@ -39,7 +39,7 @@ def _short_socket_dir(preferred: Path) -> Path:
     """Unix socket paths are limited to ~107 bytes; fall back to a short dir under /tmp."""
     if len(str(preferred / ".s.PGSQL.5432")) < 100:
         return preferred
-    digest = hashlib.sha1(str(preferred).encode()).hexdigest()[:10]
+    digest = hashlib.sha256(str(preferred).encode()).hexdigest()[:10]
     short = Path(tempfile.gettempdir()) / f"bo-{digest}"
     short.mkdir(mode=0o777, exist_ok=True)
     short.chmod(0o777)
@@ -59,7 +59,13 @@ class EmbeddedPostgres:
     def _run(self, args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
         user = PG_USER if self.as_root else None
         return subprocess.run(
-            args, check=True, text=True, user=user, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, **kwargs  # type: ignore[call-overload]
+            args,
+            check=True,
+            text=True,
+            user=user,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            **kwargs,  # type: ignore[call-overload]
         )
 
     def _prepare_root(self) -> None:
@@ -83,7 +89,18 @@ class EmbeddedPostgres:
             self._prepare_root()
         if not (self.data / "PG_VERSION").exists():
             say(f"initialising Postgres in {self.data}")
-            self._run([str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "--encoding=UTF8", "--locale=C"])
+            self._run(
+                [
+                    str(self.bin / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                ]
+            )
         conf = {
             "listen_addresses": "''",  # unix socket only: nothing listens on the network
             "unix_socket_directories": f"'{self.socket_dir}'",
@@ -103,7 +120,17 @@ class EmbeddedPostgres:
         say(f"starting Postgres ({self.data})")
         try:
             self._run(
-                [str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.data / "server.log"), "-w", "-t", "60", "start"],
+                [
+                    str(self.bin / "pg_ctl"),
+                    "-D",
+                    str(self.data),
+                    "-l",
+                    str(self.data / "server.log"),
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ],
                 start_new_session=True,
             )
         except subprocess.CalledProcessError as exc:
@@ -113,7 +140,9 @@ class EmbeddedPostgres:
     def is_running(self) -> bool:
         result = subprocess.run(
             [str(self.bin / "pg_ctl"), "-D", str(self.data), "status"],
-            user=PG_USER if self.as_root else None, capture_output=True, text=True,
+            user=PG_USER if self.as_root else None,
+            capture_output=True,
+            text=True,
         )
         return result.returncode == 0
 
@@ -148,9 +177,21 @@ class EmbeddedRedis:
     def start(self) -> None:
         self.data.mkdir(parents=True, exist_ok=True)
         args = [
-            self.exe, "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
-            "--dir", str(self.data), "--appendonly", "no", "--daemonize", "no",
-            "--logfile", str(self.data / "redis.log"),
+            self.exe,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(self.socket),
+            "--unixsocketperm",
+            "700",
+            "--dir",
+            str(self.data),
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.data / "redis.log"),
         ]
         args += ["--save", "60 1", "--dbfilename", "dump.rdb"] if self.persist else ["--save", ""]
         say(f"starting Redis ({self.socket})")
@@ -178,7 +219,9 @@ TEST_PG_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writ
 
 
 @contextlib.contextmanager
-def services(name: str, *, database: str, pg_settings: dict[str, str] | None = None, persist_redis: bool = False) -> Iterator[dict[str, str]]:
+def services(
+    name: str, *, database: str, pg_settings: dict[str, str] | None = None, persist_redis: bool = False
+) -> Iterator[dict[str, str]]:
     """Start what is not configured in the environment; yield the environment to run with."""
     env = dict(os.environ)
     var = Path(env.get("BACKOFFICE_VAR_DIR", ROOT / "var"))
@@ -216,10 +259,36 @@ def demo() -> int:
         var = Path(env["BACKOFFICE_VAR_DIR"])
         procs = {
             "web": [PY, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-            "worker": [PY, "-m", "celery", "-A", "backoffice", "worker", "-l", "info", "--concurrency", "2", "-n", "demo@%h"],
-            "beat": [PY, "-m", "celery", "-A", "backoffice", "beat", "-l", "info", "-s", str(var / "celerybeat-schedule")],
+            "worker": [
+                PY,
+                "-m",
+                "celery",
+                "-A",
+                "backoffice",
+                "worker",
+                "-l",
+                "info",
+                "--concurrency",
+                "2",
+                "-n",
+                "demo@%h",
+            ],
+            "beat": [
+                PY,
+                "-m",
+                "celery",
+                "-A",
+                "backoffice",
+                "beat",
+                "-l",
+                "info",
+                "-s",
+                str(var / "celerybeat-schedule"),
+            ],
         }
-        running = {name: subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True) for name, cmd in procs.items()}
+        running = {
+            name: subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True) for name, cmd in procs.items()
+        }
         say(f"back office running at http://127.0.0.1:{port}/  (Ctrl-C stops everything; data stays in {var})")
         stop = False
 
@@ -236,7 +305,7 @@ def demo() -> int:
                     say(f"{name} exited with {proc.returncode}; stopping")
                     stop, code = True, 1
             time.sleep(0.3)
-        for name, proc in running.items():
+        for proc in running.values():
             if proc.poll() is None:
                 proc.terminate()
         for proc in running.values():

@@ -28,3 +28,6 @@ class Capability(models.Model):
         managed = False
         default_permissions = ()
         permissions = list(PERMISSIONS.items())
+
+    def __str__(self) -> str:
+        return "capability"

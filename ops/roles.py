@@ -72,7 +72,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     ),
     Role.RISK: frozenset({"view_client_status", "view_trading_risk", "view_anomalies", "view_fund_flows"}),
     Role.ADMIN: frozenset(
-        {"view_client_status", "manage_configuration", "manage_staff", "access_admin", "view_audit_trail", "export_audit_trail"}
+        {
+            "view_client_status",
+            "manage_configuration",
+            "manage_staff",
+            "access_admin",
+            "view_audit_trail",
+            "export_audit_trail",
+        }
     )
     | ADMIN_MODEL_PERMISSIONS,
     # read-only everywhere, including the audit trail

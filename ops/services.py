@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import Group
-from django.db import transaction
+from django.db import models, transaction
 from guardian.shortcuts import assign_perm
 
 from audit.actions import AuditAction
@@ -18,9 +18,7 @@ def _role(value: str | Role) -> Role:
     try:
         return Role(value)
     except ValueError:
-        raise OpsError(
-            errors.UNKNOWN_ROLE.format(role=value, choices=", ".join(r.value for r in Role))
-        ) from None
+        raise OpsError(errors.UNKNOWN_ROLE.format(role=value, choices=", ".join(r.value for r in Role))) from None
 
 
 def _require_reason(reason: str) -> str:
@@ -31,9 +29,7 @@ def _require_reason(reason: str) -> str:
 
 
 @transaction.atomic(durable=True)
-def staff_create(
-    *, username: str, email: str, password: str | None, roles: list[str | Role], reason: str
-) -> User:
+def staff_create(*, username: str, email: str, password: str | None, roles: list[str | Role], reason: str) -> User:
     reason = _require_reason(reason)
     wanted = [_role(r) for r in roles]
     if User.objects.filter(username__iexact=username).exists():
@@ -92,13 +88,13 @@ def staff_role_revoke(*, user: User, role: str | Role, reason: str) -> None:
 
 
 @transaction.atomic(durable=True)
-def staff_object_permission_grant(*, user: User, permission: str, obj: object, reason: str) -> None:
+def staff_object_permission_grant(*, user: User, permission: str, obj: models.Model, reason: str) -> None:
     """Per-object access (desk- or partner-scoped), through django-guardian."""
     reason = _require_reason(reason)
     assign_perm(permission, user, obj)
     audit_record(
         action=AuditAction.STAFF_OBJECT_PERMISSION_GRANTED,
-        subject=obj,  # type: ignore[arg-type]
+        subject=obj,
         after={"user": user.username, "permission": permission},
         reason=reason,
     )

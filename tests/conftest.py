@@ -4,8 +4,9 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pgtrigger
 import pytest
@@ -14,6 +15,7 @@ from django.test import testcases
 
 from audit.context import Actor, acting_as
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 
 # Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make there
@@ -31,7 +33,7 @@ def _append_only_truncate_uris() -> list[str]:
 
 # Transactional tests empty every table with TRUNCATE between tests. The audit and history tables
 # refuse TRUNCATE; let only that teardown through.
-_original_fixture_teardown = testcases.TransactionTestCase._fixture_teardown
+_original_fixture_teardown = getattr(testcases.TransactionTestCase, "_fixture_teardown")  # noqa: B009
 
 
 def _fixture_teardown(self: testcases.TransactionTestCase) -> None:
@@ -39,7 +41,7 @@ def _fixture_teardown(self: testcases.TransactionTestCase) -> None:
         _original_fixture_teardown(self)
 
 
-testcases.TransactionTestCase._fixture_teardown = _fixture_teardown  # type: ignore[method-assign]
+setattr(testcases.TransactionTestCase, "_fixture_teardown", _fixture_teardown)  # noqa: B010
 
 
 @pytest.fixture(autouse=True)
@@ -69,13 +71,30 @@ def celery_worker_process(transactional_db: None) -> Iterator[subprocess.Popen[s
 
     app.control.purge()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "--pool", "solo", "-l", "warning",
-         "-n", f"pytest-{os.getpid()}@%h", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        env=worker_env(), cwd=ROOT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "backoffice",
+            "worker",
+            "--pool",
+            "solo",
+            "-l",
+            "warning",
+            "-n",
+            f"pytest-{os.getpid()}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        env=worker_env(),
+        cwd=ROOT,
+        text=True,
     )
     deadline = time.monotonic() + 60
     while True:
-        replies = app.control.ping(timeout=0.5)
+        replies = app.control.ping(timeout=0.5) or []
         if any(f"pytest-{os.getpid()}@" in name for reply in replies for name in reply):
             break
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -91,7 +110,7 @@ def celery_worker_process(transactional_db: None) -> Iterator[subprocess.Popen[s
             proc.kill()
 
 
-def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
+def wait_for(predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.1) -> T:
     """Poll until predicate() is truthy (work done by another process); fail after timeout."""
     deadline = time.monotonic() + timeout
     while True:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import factory
 from django.contrib.auth.models import Group
@@ -23,8 +23,8 @@ class StaffFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def roles(self, create: bool, extracted: list[Role] | None, **kwargs: Any) -> None:
         if create and extracted:
-            self.groups.set(Group.objects.filter(name__in=[r.value for r in extracted]))
+            cast(User, self).groups.set(Group.objects.filter(name__in=[r.value for r in extracted]))
 
 
 def staff(role: Role | None = None, **kwargs: Any) -> User:
-    return StaffFactory(roles=[role] if role else [], **kwargs)
+    return cast(User, StaffFactory(roles=[role] if role else [], **kwargs))

@@ -8,76 +8,191 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='AuditSealBatch',
+            name="AuditSealBatch",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('first_seq', models.BigIntegerField()),
-                ('last_seq', models.BigIntegerField(unique=True)),
-                ('head_hash', models.CharField(max_length=64)),
-                ('event_count', models.IntegerField()),
-                ('sealed_at', models.DateTimeField(default=django.utils.timezone.now)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("first_seq", models.BigIntegerField()),
+                ("last_seq", models.BigIntegerField(unique=True)),
+                ("head_hash", models.CharField(max_length=64)),
+                ("event_count", models.IntegerField()),
+                ("sealed_at", models.DateTimeField(default=django.utils.timezone.now)),
             ],
             options={
-                'ordering': ['-last_seq'],
+                "ordering": ["-last_seq"],
             },
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('occurred_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('actor_kind', models.CharField(choices=[('staff', 'Staff'), ('partner', 'Partner'), ('system', 'System'), ('automation', 'Automation')], max_length=16)),
-                ('actor_id', models.CharField(max_length=64)),
-                ('actor_label', models.CharField(max_length=150)),
-                ('action', models.CharField(choices=[('staff.login', 'Staff login'), ('staff.login_failed', 'Staff login failed'), ('staff.logout', 'Staff logout'), ('staff.user_created', 'Staff user created'), ('staff.user_deactivated', 'Staff user deactivated'), ('staff.role_granted', 'Staff role granted'), ('staff.role_revoked', 'Staff role revoked'), ('staff.object_permission_granted', 'Object permission granted'), ('audit.exported', 'Audit trail exported'), ('demo.data_loaded', 'Demo data loaded'), ('bench.write', 'Benchmark write')], max_length=64)),
-                ('subject_type', models.CharField(max_length=100)),
-                ('subject_id', models.CharField(max_length=64)),
-                ('before', models.JSONField(default=dict, encoder=django.core.serializers.json.DjangoJSONEncoder)),
-                ('after', models.JSONField(default=dict, encoder=django.core.serializers.json.DjangoJSONEncoder)),
-                ('reason', models.TextField(blank=True)),
-                ('request_id', models.CharField(blank=True, max_length=64)),
-                ('ip', models.GenericIPAddressField(blank=True, null=True)),
-                ('seq', models.BigIntegerField(blank=True, null=True, unique=True)),
-                ('prev_hash', models.CharField(blank=True, max_length=64)),
-                ('hash', models.CharField(blank=True, max_length=64, null=True)),
-                ('sealed_at', models.DateTimeField(blank=True, null=True)),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("occurred_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "actor_kind",
+                    models.CharField(
+                        choices=[
+                            ("staff", "Staff"),
+                            ("partner", "Partner"),
+                            ("system", "System"),
+                            ("automation", "Automation"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("actor_id", models.CharField(max_length=64)),
+                ("actor_label", models.CharField(max_length=150)),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("staff.login", "Staff login"),
+                            ("staff.login_failed", "Staff login failed"),
+                            ("staff.logout", "Staff logout"),
+                            ("staff.user_created", "Staff user created"),
+                            ("staff.user_deactivated", "Staff user deactivated"),
+                            ("staff.role_granted", "Staff role granted"),
+                            ("staff.role_revoked", "Staff role revoked"),
+                            ("staff.object_permission_granted", "Object permission granted"),
+                            ("audit.exported", "Audit trail exported"),
+                            ("demo.data_loaded", "Demo data loaded"),
+                            ("bench.write", "Benchmark write"),
+                        ],
+                        max_length=64,
+                    ),
+                ),
+                ("subject_type", models.CharField(max_length=100)),
+                ("subject_id", models.CharField(max_length=64)),
+                ("before", models.JSONField(default=dict, encoder=django.core.serializers.json.DjangoJSONEncoder)),
+                ("after", models.JSONField(default=dict, encoder=django.core.serializers.json.DjangoJSONEncoder)),
+                ("reason", models.TextField(blank=True)),
+                ("request_id", models.CharField(blank=True, max_length=64)),
+                ("ip", models.GenericIPAddressField(blank=True, null=True)),
+                ("seq", models.BigIntegerField(blank=True, null=True, unique=True)),
+                ("prev_hash", models.CharField(blank=True, max_length=64)),
+                ("hash", models.CharField(blank=True, max_length=64, null=True)),
+                ("sealed_at", models.DateTimeField(blank=True, null=True)),
             ],
             options={
-                'ordering': ['-id'],
-                'indexes': [models.Index(fields=['occurred_at'], name='audit_occurred_idx'), models.Index(fields=['subject_type', 'subject_id'], name='audit_subject_idx'), models.Index(fields=['actor_label'], name='audit_actor_idx'), models.Index(fields=['action', 'occurred_at'], name='audit_action_idx'), models.Index(condition=models.Q(('seq__isnull', True)), fields=['id'], name='audit_unsealed_idx')],
-                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('actor_label', ''), _negated=True), models.Q(('actor_id', ''), _negated=True)), name='audit_actor_not_blank'), models.CheckConstraint(condition=models.Q(('actor_kind__in', ['staff', 'partner', 'system', 'automation'])), name='audit_actor_kind_valid'), models.CheckConstraint(condition=models.Q(models.Q(('seq__isnull', True), ('hash__isnull', True)), models.Q(('seq__isnull', False), ('hash__isnull', False)), _connector='OR'), name='audit_seal_complete')],
+                "ordering": ["-id"],
+                "indexes": [
+                    models.Index(fields=["occurred_at"], name="audit_occurred_idx"),
+                    models.Index(fields=["subject_type", "subject_id"], name="audit_subject_idx"),
+                    models.Index(fields=["actor_label"], name="audit_actor_idx"),
+                    models.Index(fields=["action", "occurred_at"], name="audit_action_idx"),
+                    models.Index(condition=models.Q(("seq__isnull", True)), fields=["id"], name="audit_unsealed_idx"),
+                ],
+                "constraints": [
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("actor_label", ""), _negated=True), models.Q(("actor_id", ""), _negated=True)
+                        ),
+                        name="audit_actor_not_blank",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(("actor_kind__in", ["staff", "partner", "system", "automation"])),
+                        name="audit_actor_kind_valid",
+                    ),
+                    models.CheckConstraint(
+                        condition=models.Q(
+                            models.Q(("seq__isnull", True), ("hash__isnull", True)),
+                            models.Q(("seq__isnull", False), ("hash__isnull", False)),
+                            _connector="OR",
+                        ),
+                        name="audit_seal_complete",
+                    ),
+                ],
             },
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='auditevent',
-            trigger=pgtrigger.compiler.Trigger(name='append_only_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot delete rows from % table', TG_TABLE_NAME;", hash='44159475e4f6c7076aad150f0ee646fff1bf80cf', operation='DELETE', pgid='pgtrigger_append_only_delete_818f3', table='audit_auditevent', when='BEFORE')),
+            model_name="auditevent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot delete rows from % table', TG_TABLE_NAME;",
+                    hash="44159475e4f6c7076aad150f0ee646fff1bf80cf",
+                    operation="DELETE",
+                    pgid="pgtrigger_append_only_delete_818f3",
+                    table="audit_auditevent",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='auditevent',
-            trigger=pgtrigger.compiler.Trigger(name='append_only_truncate', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'append-only: cannot truncate table %', TG_TABLE_NAME;", hash='cbcfa0c2dab707a2717b4660986fee6e2bf54876', level='STATEMENT', operation='TRUNCATE', pgid='pgtrigger_append_only_truncate_bfdc5', table='audit_auditevent', when='BEFORE')),
+            model_name="auditevent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only_truncate",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'append-only: cannot truncate table %', TG_TABLE_NAME;",
+                    hash="cbcfa0c2dab707a2717b4660986fee6e2bf54876",
+                    level="STATEMENT",
+                    operation="TRUNCATE",
+                    pgid="pgtrigger_append_only_truncate_bfdc5",
+                    table="audit_auditevent",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='auditevent',
-            trigger=pgtrigger.compiler.Trigger(name='seal_once_only', sql=pgtrigger.compiler.UpsertTriggerSql(condition='WHEN (OLD.hash IS NOT NULL OR NEW.hash IS NULL OR (OLD.id, OLD.occurred_at, OLD.actor_kind, OLD.actor_id, OLD.actor_label, OLD.action, OLD.subject_type, OLD.subject_id, OLD.before, OLD.after, OLD.reason, OLD.request_id, OLD.ip) IS DISTINCT FROM (NEW.id, NEW.occurred_at, NEW.actor_kind, NEW.actor_id, NEW.actor_label, NEW.action, NEW.subject_type, NEW.subject_id, NEW.before, NEW.after, NEW.reason, NEW.request_id, NEW.ip))', func="RAISE EXCEPTION 'pgtrigger: Cannot update rows from % table', TG_TABLE_NAME;", hash='6a49dc020e2f5f6c39bf75d03df7a3a5ab2db66b', operation='UPDATE', pgid='pgtrigger_seal_once_only_30a6d', table='audit_auditevent', when='BEFORE')),
+            model_name="auditevent",
+            trigger=pgtrigger.compiler.Trigger(
+                name="seal_once_only",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    condition="WHEN (OLD.hash IS NOT NULL OR NEW.hash IS NULL OR (OLD.id, OLD.occurred_at, OLD.actor_kind, OLD.actor_id, OLD.actor_label, OLD.action, OLD.subject_type, OLD.subject_id, OLD.before, OLD.after, OLD.reason, OLD.request_id, OLD.ip) IS DISTINCT FROM (NEW.id, NEW.occurred_at, NEW.actor_kind, NEW.actor_id, NEW.actor_label, NEW.action, NEW.subject_type, NEW.subject_id, NEW.before, NEW.after, NEW.reason, NEW.request_id, NEW.ip))",
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update rows from % table', TG_TABLE_NAME;",
+                    hash="6a49dc020e2f5f6c39bf75d03df7a3a5ab2db66b",
+                    operation="UPDATE",
+                    pgid="pgtrigger_seal_once_only_30a6d",
+                    table="audit_auditevent",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='auditsealbatch',
-            trigger=pgtrigger.compiler.Trigger(name='append_only_update', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot update rows from % table', TG_TABLE_NAME;", hash='b62298175a5f4c189a543fb76d75b3794bc11391', operation='UPDATE', pgid='pgtrigger_append_only_update_82579', table='audit_auditsealbatch', when='BEFORE')),
+            model_name="auditsealbatch",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only_update",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot update rows from % table', TG_TABLE_NAME;",
+                    hash="b62298175a5f4c189a543fb76d75b3794bc11391",
+                    operation="UPDATE",
+                    pgid="pgtrigger_append_only_update_82579",
+                    table="audit_auditsealbatch",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='auditsealbatch',
-            trigger=pgtrigger.compiler.Trigger(name='append_only_delete', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'pgtrigger: Cannot delete rows from % table', TG_TABLE_NAME;", hash='1cb9276f799842d65ec21f6d02fdfa2da9d43bc3', operation='DELETE', pgid='pgtrigger_append_only_delete_d3b27', table='audit_auditsealbatch', when='BEFORE')),
+            model_name="auditsealbatch",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only_delete",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'pgtrigger: Cannot delete rows from % table', TG_TABLE_NAME;",
+                    hash="1cb9276f799842d65ec21f6d02fdfa2da9d43bc3",
+                    operation="DELETE",
+                    pgid="pgtrigger_append_only_delete_d3b27",
+                    table="audit_auditsealbatch",
+                    when="BEFORE",
+                ),
+            ),
         ),
         pgtrigger.migrations.AddTrigger(
-            model_name='auditsealbatch',
-            trigger=pgtrigger.compiler.Trigger(name='append_only_truncate', sql=pgtrigger.compiler.UpsertTriggerSql(func="RAISE EXCEPTION 'append-only: cannot truncate table %', TG_TABLE_NAME;", hash='03066417da684e8c2714d8941afc09a71bbec27c', level='STATEMENT', operation='TRUNCATE', pgid='pgtrigger_append_only_truncate_d3a6a', table='audit_auditsealbatch', when='BEFORE')),
+            model_name="auditsealbatch",
+            trigger=pgtrigger.compiler.Trigger(
+                name="append_only_truncate",
+                sql=pgtrigger.compiler.UpsertTriggerSql(
+                    func="RAISE EXCEPTION 'append-only: cannot truncate table %', TG_TABLE_NAME;",
+                    hash="03066417da684e8c2714d8941afc09a71bbec27c",
+                    level="STATEMENT",
+                    operation="TRUNCATE",
+                    pgid="pgtrigger_append_only_truncate_d3a6a",
+                    table="audit_auditsealbatch",
+                    when="BEFORE",
+                ),
+            ),
         ),
     ]

@@ -4,6 +4,7 @@ environment through :mod:`backoffice.env`."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 
@@ -13,7 +14,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("BACKOFFICE_VAR_DIR", str(BASE_DIR / "var")))
 
 # A value that marks the key as the development default; prod refuses to start with it.
-INSECURE_DEV_SECRET_KEY = "insecure-dev-only-key-never-use-in-production-0000000000000000"
+INSECURE_DEV_SECRET_KEY = "insecure-dev-only-key-never-use-in-production-0000000000000000"  # noqa: S105
 SECRET_KEY = env_str("DJANGO_SECRET_KEY", INSECURE_DEV_SECRET_KEY)
 DEBUG = env_bool("DJANGO_DEBUG", False)
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
@@ -78,19 +79,17 @@ TEMPLATES = [
 ]
 
 
-def _database_from_env() -> dict:
+def _database_from_env() -> dict[str, Any]:
     url = env_str("DATABASE_URL", "")
     if not url:
-        raise EnvError(
-            "DATABASE_URL: required but not set (make demo / make test start an embedded Postgres)"
-        )
+        raise EnvError("DATABASE_URL: required but not set (make demo / make test start an embedded Postgres)")
     try:
         config = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 0, minimum=0))
     except ValueError as exc:
         raise EnvError(f"DATABASE_URL: {exc}") from None
     if config.get("ENGINE") != "django.db.backends.postgresql":
         raise EnvError("DATABASE_URL: only PostgreSQL is supported (postgres://...)")
-    return config
+    return dict(config)
 
 
 DATABASES = {"default": _database_from_env()}

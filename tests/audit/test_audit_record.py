@@ -5,7 +5,7 @@ from django.db import transaction
 
 from audit import errors
 from audit.actions import AuditAction
-from audit.context import acting_as, Actor, ActorKind
+from audit.context import Actor, ActorKind, acting_as
 from audit.errors import AuditError
 from audit.models import AuditEvent
 from audit.services import audit_record

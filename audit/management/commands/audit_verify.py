@@ -10,9 +10,7 @@ class Command(BaseCommand):
     help = "Recompute the audit hash chain; print how many events were verified or name the first break."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument(
-            "--seal-first", action="store_true", help="seal committed events before verifying"
-        )
+        parser.add_argument("--seal-first", action="store_true", help="seal committed events before verifying")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["seal_first"]:

@@ -45,8 +45,11 @@ class Command(BaseCommand):
                 if user is None:
                     password = secrets.token_urlsafe(12)
                     staff_create(
-                        username=username, email=f"{username}@demo.invalid", password=password,
-                        roles=[role], reason="demo data",
+                        username=username,
+                        email=f"{username}@demo.invalid",
+                        password=password,
+                        roles=[role],
+                        reason="demo data",
                     )
                     logins[username] = password
                     created += 1
@@ -57,7 +60,11 @@ class Command(BaseCommand):
                     user.save()
             if created:
                 with transaction.atomic():
-                    audit_record(action=AuditAction.DEMO_DATA_LOADED, subject=("backoffice.demo", "staff"), after={"staff_created": created})
+                    audit_record(
+                        action=AuditAction.DEMO_DATA_LOADED,
+                        subject=("backoffice.demo", "staff"),
+                        after={"staff_created": created},
+                    )
             audit_seal()
         logins_file.parent.mkdir(parents=True, exist_ok=True)
         logins_file.write_text(json.dumps(logins, indent=2))

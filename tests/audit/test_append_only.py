@@ -1,0 +1,90 @@
+"""The audit table and every history table are append-only in the database itself: the
+application's own connection cannot update, delete or truncate them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.db import DatabaseError, connection, transaction
+
+from audit.actions import AuditAction
+from audit.history import HistoryActorMixin
+from audit.models import AuditEvent
+from audit.services import audit_record, audit_seal
+from ops.services import staff_create
+
+pytestmark = pytest.mark.django_db
+
+
+def _event() -> AuditEvent:
+    with transaction.atomic():
+        return audit_record(action=AuditAction.STAFF_LOGIN, subject=("ops.user", 1))
+
+
+def _refused(sql: str, params: list[Any] | None = None) -> str:
+    with pytest.raises(DatabaseError) as info, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params or [])
+    return str(info.value)
+
+
+def test_bad_update_of_audit_event_is_rejected() -> None:
+    event = _event()
+    audit_seal()
+    assert "Cannot update" in _refused("UPDATE audit_auditevent SET reason = 'x' WHERE id = %s", [event.pk])
+
+
+def test_bad_update_of_unsealed_content_is_rejected() -> None:
+    event = _event()
+    _refused("UPDATE audit_auditevent SET actor_label = 'x' WHERE id = %s", [event.pk])
+    # even together with a seal
+    _refused("UPDATE audit_auditevent SET reason = 'x', seq = 1, hash = repeat('a', 64) WHERE id = %s", [event.pk])
+
+
+def test_bad_second_seal_is_rejected() -> None:
+    event = _event()
+    audit_seal()
+    _refused("UPDATE audit_auditevent SET hash = repeat('b', 64) WHERE id = %s", [event.pk])
+
+
+def test_bad_delete_of_audit_event_is_rejected() -> None:
+    event = _event()
+    assert "Cannot delete" in _refused("DELETE FROM audit_auditevent WHERE id = %s", [event.pk])
+    with pytest.raises(DatabaseError), transaction.atomic():
+        AuditEvent.objects.filter(pk=event.pk).delete()
+
+
+def test_bad_truncate_of_audit_table_is_rejected() -> None:
+    _event()
+    assert "cannot truncate" in _refused("TRUNCATE audit_auditevent")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_bad_change_to_history_rows_is_rejected() -> None:
+    user = staff_create(username="hist", email="h@example.test", password=None, roles=[], reason="test")
+    table = user.history.model._meta.db_table
+    assert "Cannot update" in _refused(f"UPDATE {table} SET email = 'x'")
+    assert "Cannot delete" in _refused(f"DELETE FROM {table}")
+    assert "cannot truncate" in _refused(f"TRUNCATE {table}")
+    assert "cannot truncate" in _refused("TRUNCATE audit_auditsealbatch")  # seal checkpoints too
+
+
+def test_every_history_table_has_the_append_only_triggers() -> None:
+    history_models = [m for m in apps.get_models() if issubclass(m, HistoryActorMixin)]
+    assert history_models, "expected at least one history-tracked model"
+    untracked = [
+        m._meta.label
+        for m in apps.get_models()
+        if hasattr(m, "history") and not issubclass(m.history.model, HistoryActorMixin)
+    ]
+    assert untracked == [], "domain models must use audit.history.AuditedHistoricalRecords"
+    with connection.cursor() as cursor:
+        for model in history_models:
+            cursor.execute(
+                "SELECT tgname FROM pg_trigger WHERE tgrelid = %s::regclass AND NOT tgisinternal",
+                [model._meta.db_table],
+            )
+            names = " ".join(r[0] for r in cursor.fetchall())
+            for op in ("update", "delete", "truncate"):
+                assert f"append_only_{op}" in names, f"{model._meta.db_table} lacks append_only_{op}"

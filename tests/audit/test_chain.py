@@ -1,0 +1,172 @@
+"""The hash chain: sealing, verification, and what `audit_verify` says when a row was altered
+behind the triggers' back (a superuser disabling them)."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection, transaction
+
+from audit.actions import AuditAction
+from audit.models import AuditEvent, AuditSealBatch
+from audit.selectors import audit_chain_verify
+from audit.services import GENESIS_HASH, audit_record, audit_seal
+
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _record(n: int) -> list[int]:
+    ids = []
+    for i in range(n):
+        with transaction.atomic():
+            ids.append(audit_record(action=AuditAction.STAFF_LOGIN, subject=("ops.user", i), after={"n": i}).pk)
+    return ids
+
+
+def _behind_the_triggers(sql: str, params: list[Any] | None = None) -> None:
+    """What a superuser could do: switch the table's triggers off, change a row, switch them on."""
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER ALL")
+        cursor.execute(sql, params or [])
+        cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER ALL")
+
+
+def test_good_seal_links_events_in_id_order() -> None:
+    ids = _record(5)
+    assert audit_seal() == 5
+    events = list(AuditEvent.objects.order_by("seq"))
+    assert [e.pk for e in events] == ids
+    assert [e.seq for e in events] == [1, 2, 3, 4, 5]
+    assert events[0].prev_hash == GENESIS_HASH
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(events))
+    assert AuditSealBatch.objects.get().head_hash == events[-1].hash
+    assert audit_seal() == 0  # nothing left
+
+
+def test_good_verify_counts_every_sealed_event(capsys: pytest.CaptureFixture[str]) -> None:
+    _record(7)
+    audit_seal()
+    _record(2)  # committed, not yet sealed
+    report = audit_chain_verify()
+    assert report.ok and report.verified == 7 and report.unsealed == 2
+    call_command("audit_verify")
+    assert "audit chain OK: 7 events verified, 2 committed events waiting to be sealed" in capsys.readouterr().out
+
+
+def test_bad_altered_content_is_named_by_audit_verify() -> None:
+    ids = _record(6)
+    audit_seal()
+    _behind_the_triggers("UPDATE audit_auditevent SET reason = 'nothing to see' WHERE id = %s", [ids[3]])
+    report = audit_chain_verify()
+    assert report.first_break is not None
+    assert report.first_break.event_id == ids[3] and report.verified == 3
+    with pytest.raises(CommandError, match=rf"event id={ids[3]} \(chain position 4\): content does not match"):
+        call_command("audit_verify")
+
+
+def test_bad_deleted_event_is_named_by_audit_verify() -> None:
+    ids = _record(5)
+    audit_seal()
+    _behind_the_triggers("DELETE FROM audit_auditevent WHERE id = %s", [ids[1]])
+    brk = audit_chain_verify().first_break
+    assert brk is not None and brk.event_id == ids[2] and "events missing" in brk.problem
+
+
+def test_bad_removed_newest_events_are_detected_by_the_checkpoint() -> None:
+    ids = _record(5)
+    audit_seal()
+    _behind_the_triggers("DELETE FROM audit_auditevent WHERE id >= %s", [ids[3]])
+    brk = audit_chain_verify().first_break
+    assert brk is not None and "last seal checkpoint is at 5" in brk.problem
+
+
+def test_bad_rehashed_event_breaks_the_next_link() -> None:
+    ids = _record(4)
+    audit_seal()
+    _behind_the_triggers("UPDATE audit_auditevent SET hash = repeat('a', 64) WHERE id = %s", [ids[1]])
+    brk = audit_chain_verify().first_break
+    assert brk is not None and brk.event_id == ids[1]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_audit_verify_command_exits_non_zero_naming_the_event() -> None:
+    ids = _record(3)
+    audit_seal()
+    _behind_the_triggers("UPDATE audit_auditevent SET actor_label = 'someone-else' WHERE id = %s", [ids[0]])
+    from tests.conftest import worker_env
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "audit_verify"], cwd=ROOT, env=worker_env(), capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert f"event id={ids[0]}" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writers_are_not_serialised_by_the_chain() -> None:
+    """A transaction that holds an unsealed event open blocks neither other writers nor the sealer;
+    its event is sealed after it commits, later in the chain."""
+    in_txn = threading.Event()
+    release = threading.Event()
+    slow_id: list[int] = []
+
+    def slow_writer() -> None:
+        from audit.context import Actor, acting_as
+
+        with acting_as(Actor.system("slow")), transaction.atomic():
+            slow_id.append(audit_record(action=AuditAction.STAFF_LOGIN, subject=("ops.user", "slow")).pk)
+            in_txn.set()
+            release.wait(20)
+        connection.close()
+
+    thread = threading.Thread(target=slow_writer)
+    thread.start()
+    assert in_txn.wait(10)
+    fast_ids = _record(3)  # commits while the slow transaction is still open
+    assert audit_seal() == 3  # seals the committed ones without waiting
+    release.set()
+    thread.join(20)
+    assert audit_seal() == 1
+    slow = AuditEvent.objects.get(pk=slow_id[0])
+    assert slow.pk < fast_ids[0] and slow.seq == 4
+    assert audit_chain_verify().verified == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_writers_and_sealers_keep_one_valid_chain() -> None:
+    from audit.context import Actor, acting_as
+
+    errors: list[BaseException] = []
+
+    def writer(w: int) -> None:
+        try:
+            with acting_as(Actor.system(f"writer{w}")):
+                for i in range(25):
+                    with transaction.atomic():
+                        audit_record(action=AuditAction.STAFF_LOGIN, subject=("ops.user", f"{w}-{i}"))
+                    if i % 10 == 0:
+                        audit_seal()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    audit_seal()
+    report = audit_chain_verify()
+    assert report.ok and report.verified == 150 and report.unsealed == 0

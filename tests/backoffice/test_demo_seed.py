@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client, override_settings
+
+from backoffice.management.commands.demo_seed import DEMO_STAFF
+from ops.models import User
+from ops.roles import Role
+
+pytestmark = pytest.mark.django_db
+
+
+def test_bad_demo_seed_outside_demo_mode_refuses() -> None:
+    with pytest.raises(CommandError, match="only in demo mode"):
+        call_command("demo_seed")
+    assert not User.objects.exists()
+
+
+def test_demo_seed_is_idempotent_and_its_logins_work(
+    tmp_path: Path, client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with override_settings(DEMO_MODE=True, VAR_DIR=tmp_path):
+        call_command("demo_seed")
+        first = json.loads((tmp_path / "demo-logins.json").read_text())
+        call_command("demo_seed")
+    assert json.loads((tmp_path / "demo-logins.json").read_text()) == first
+    assert User.objects.count() == len(DEMO_STAFF)
+    assert {r for u in User.objects.all() for r in u.roles} == set(Role)
+    out = capsys.readouterr().out
+    assert f"auditor      {first['auditor']}" in out
+    assert client.login(username="auditor", password=first["auditor"])

@@ -34,8 +34,9 @@ browser:
 test: $(STAMP) lint browser
 	$(BIN)/python -m backoffice.devstack test
 
+# make bench BENCH_ARGS="--quick" or BENCH_ARGS="audit_throughput"
 bench: $(STAMP)
-	$(BIN)/python -m backoffice.devstack bench
+	$(BIN)/python -m backoffice.devstack bench $(BENCH_ARGS)
 
 clean-var:
 	rm -rf var

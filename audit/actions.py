@@ -13,6 +13,24 @@ class AuditAction(models.TextChoices):
     STAFF_ROLE_GRANTED = "staff.role_granted", "Staff role granted"
     STAFF_ROLE_REVOKED = "staff.role_revoked", "Staff role revoked"
     STAFF_OBJECT_PERMISSION_GRANTED = "staff.object_permission_granted", "Object permission granted"
+    # work queues
+    WORK_ITEM_OPENED = "work_item.opened", "Work item opened"
+    WORK_ITEM_CLAIMED = "work_item.claimed", "Work item claimed"
+    WORK_ITEM_ASSIGNED = "work_item.assigned", "Work item assigned"
+    WORK_ITEM_REASSIGNED = "work_item.reassigned", "Work item reassigned"
+    WORK_ITEM_RELEASED = "work_item.released", "Work item released"
+    WORK_ITEM_HELD = "work_item.held", "Work item waiting on client"
+    WORK_ITEM_RESUMED = "work_item.resumed", "Work item resumed"
+    WORK_ITEM_RESOLVED = "work_item.resolved", "Work item resolved"
+    WORK_ITEM_ESCALATED = "work_item.escalated", "Work item escalated"
+    # maker-checker
+    APPROVAL_SUBMITTED = "approval.submitted", "Approval requested"
+    APPROVAL_DECIDED = "approval.decided", "Approval decision"
+    APPROVAL_REJECTED = "approval.rejected", "Approval rejected"
+    APPROVAL_CANCELLED = "approval.cancelled", "Approval cancelled"
+    APPROVAL_EXPIRED = "approval.expired", "Approval expired"
+    APPROVAL_EXECUTED = "approval.executed", "Approved action executed"
+    APPROVAL_FAILED = "approval.failed", "Approved action failed"
     # the audit trail itself
     AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
     # demo and benchmark data (only ever written in demo mode or in the benchmark's own database)

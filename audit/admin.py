@@ -8,7 +8,7 @@ from audit.models import AuditEvent
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["id", "occurred_at", "actor_label", "action", "subject_type", "subject_id", "seq"]
+    list_display = ["id", "occurred_at", "actor_label", "action", "subject_type", "subject_id"]
     list_filter = ["action", "actor_kind"]
     search_fields = ["actor_label", "subject_id", "request_id"]
 

@@ -1,39 +1,24 @@
 """The audit trail: append-only, hash-chained events.
 
-Writers insert events with no hash, in parallel, inside the transaction of the change they record.
-A sealer (``audit.services.audit_seal``, run by Celery beat every few seconds) then gives committed
-events a chain position ``seq`` in id order and a SHA-256 hash over their content and the previous
-hash. Postgres triggers make the table append-only: the only UPDATE allowed is that one-time seal,
-and it may not touch the content.
+Writers insert an event (and a one-column "pending seal" row) inside the transaction of the change
+they record, in parallel; they never update anything. A sealer (``audit.services.audit_seal``, run
+by Celery beat every few seconds) takes committed pending events in id order and appends, for
+each, an ``AuditSeal`` row: its chain position, the previous link's hash and a SHA-256 over the
+event's content and that previous hash. An event whose transaction commits late simply gets a
+later chain position. Postgres triggers make events, seals and checkpoints append-only: UPDATE,
+DELETE and TRUNCATE raise, from any connection that has not disabled the triggers.
 """
 
 from __future__ import annotations
 
 import pgtrigger
+from django.contrib.postgres.indexes import BrinIndex
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.utils import timezone
 
 from audit.actions import AuditAction
 from audit.context import ActorKind
-
-# Columns covered by the hash; the seal may not change any of them.
-CONTENT_COLUMNS = (
-    "occurred_at",
-    "actor_kind",
-    "actor_id",
-    "actor_label",
-    "action",
-    "subject_type",
-    "subject_id",
-    "before",
-    "after",
-    "reason",
-    "request_id",
-    "ip",
-)
-_old = ", ".join(f"OLD.{c}" for c in ("id", *CONTENT_COLUMNS))
-_new = ", ".join(f"NEW.{c}" for c in ("id", *CONTENT_COLUMNS))
 
 no_truncate = pgtrigger.Trigger(
     name="append_only_truncate",
@@ -45,7 +30,7 @@ no_truncate = pgtrigger.Trigger(
 
 
 def append_only_triggers() -> list[pgtrigger.Trigger]:
-    """Reject UPDATE, DELETE and TRUNCATE: for history tables and seal checkpoints."""
+    """Reject UPDATE, DELETE and TRUNCATE."""
     return [
         pgtrigger.Protect(name="append_only_update", operation=pgtrigger.Update),
         pgtrigger.Protect(name="append_only_delete", operation=pgtrigger.Delete),
@@ -59,7 +44,8 @@ class AuditEvent(models.Model):
     actor_kind = models.CharField(max_length=16, choices=[(k.value, k.name.title()) for k in ActorKind])
     actor_id = models.CharField(max_length=64)
     actor_label = models.CharField(max_length=150)
-    action = models.CharField(max_length=64, choices=AuditAction.choices)
+    # Values of AuditAction; not a choices field, so adding an action needs no migration.
+    action = models.CharField(max_length=64)
     subject_type = models.CharField(max_length=100)
     subject_id = models.CharField(max_length=64)
     before = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
@@ -67,20 +53,16 @@ class AuditEvent(models.Model):
     reason = models.TextField(blank=True)
     request_id = models.CharField(max_length=64, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
-    # chain (set once by the sealer)
-    seq = models.BigIntegerField(null=True, blank=True, unique=True)
-    prev_hash = models.CharField(max_length=64, blank=True)
-    hash = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001 - NULL means "not sealed yet"
-    sealed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
         indexes = [
-            models.Index(fields=["occurred_at"], name="audit_occurred_idx"),
+            # Every audited transaction pays for each index here: keep them few. Time grows with
+            # the id, so a BRIN index serves date ranges at almost no write cost; the action filter
+            # rides on it.
+            BrinIndex(fields=["occurred_at"], name="audit_occurred_brin"),
             models.Index(fields=["subject_type", "subject_id"], name="audit_subject_idx"),
             models.Index(fields=["actor_label"], name="audit_actor_idx"),
-            models.Index(fields=["action", "occurred_at"], name="audit_action_idx"),
-            models.Index(fields=["id"], condition=models.Q(seq__isnull=True), name="audit_unsealed_idx"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -91,27 +73,50 @@ class AuditEvent(models.Model):
                 condition=models.Q(actor_kind__in=[k.value for k in ActorKind]),
                 name="audit_actor_kind_valid",
             ),
-            models.CheckConstraint(
-                condition=(models.Q(seq__isnull=True) & models.Q(hash__isnull=True))
-                | (models.Q(seq__isnull=False) & models.Q(hash__isnull=False)),
-                name="audit_seal_complete",
-            ),
         ]
-        triggers = [
-            pgtrigger.Protect(name="append_only_delete", operation=pgtrigger.Delete),
-            no_truncate,
-            # The one UPDATE allowed: sealing an unsealed row without touching its content.
-            pgtrigger.Protect(
-                name="seal_once_only",
-                operation=pgtrigger.Update,
-                condition=pgtrigger.Condition(
-                    f"OLD.hash IS NOT NULL OR NEW.hash IS NULL OR ({_old}) IS DISTINCT FROM ({_new})"
-                ),
-            ),
-        ]
+        triggers = append_only_triggers()
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.action} {self.subject_type}:{self.subject_id} by {self.actor_label}"
+
+    @property
+    def action_label(self) -> str:
+        try:
+            return str(AuditAction(self.action).label)
+        except ValueError:
+            return self.action
+
+
+class AuditPending(models.Model):
+    """Events committed but not yet sealed. Writers insert here with the event; the sealer
+    deletes what it sealed. (Removing a row here cannot hide an event: verification reports every
+    event without a seal.)"""
+
+    event_id = models.BigIntegerField(primary_key=True)
+
+    def __str__(self) -> str:
+        return f"pending {self.event_id}"
+
+
+class AuditSeal(models.Model):
+    """An event's link in the chain."""
+
+    # No foreign key constraint: both tables are append-only, and audit_verify (which joins them)
+    # is what proves every link; the writer and sealer paths stay free of constraint checks.
+    event = models.OneToOneField(
+        AuditEvent, primary_key=True, on_delete=models.DO_NOTHING, related_name="seal", db_constraint=False
+    )
+    seq = models.BigIntegerField(unique=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+    sealed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["seq"]
+        triggers = append_only_triggers()
+
+    def __str__(self) -> str:
+        return f"seal #{self.seq} of event {self.event_id}"
 
 
 class AuditSealBatch(models.Model):

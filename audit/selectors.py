@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from audit.models import AuditEvent, AuditSealBatch
-from audit.services import GENESIS_HASH, HASHED_FIELDS, event_content, event_hash
+from audit.models import AuditEvent, AuditPending, AuditSealBatch
+from audit.services import EVENT_CONTENT_SQL, GENESIS_HASH, event_hash
 
 
 def audit_event_list(
@@ -34,7 +35,7 @@ def audit_event_list(
         events = events.filter(occurred_at__gte=_start_of(date_from))
     if date_to:
         events = events.filter(occurred_at__lt=_start_of(date_to + timedelta(days=1)))
-    return events.order_by("-id")
+    return events.select_related("seal").order_by("-id")
 
 
 def _start_of(day: date) -> datetime:
@@ -59,33 +60,37 @@ class ChainReport:
         return self.first_break is None
 
 
+_CHAIN_SQL = (
+    f"SELECT s.seq, s.prev_hash, s.hash, {EVENT_CONTENT_SQL} "  # noqa: S608 - constant SQL
+    "FROM audit_auditseal s JOIN audit_auditevent e ON e.id = s.event_id ORDER BY s.seq"
+)
+
+
 def audit_chain_verify() -> ChainReport:
-    """Recompute every link in chain order. Stops at the first event that does not match."""
+    """Recompute every link in chain order; stop at the first event that does not match. Then
+    check that the chain reaches the last seal checkpoint and that every event is either sealed
+    or waiting in the sealing queue."""
     expected_seq = 1
     prev_hash = GENESIS_HASH
     verified = 0
     last_id: int | None = None
-    rows = (
-        AuditEvent.objects.filter(seq__isnull=False)
-        .order_by("seq")
-        .values(*HASHED_FIELDS, "seq", "prev_hash", "hash")
-        .iterator(chunk_size=5000)
-    )
-    for row in rows:
-        event_id, seq = row["id"], row["seq"]
-        if seq != expected_seq:
-            return _report(
-                verified, ChainBreak(event_id, seq, f"chain position {seq}, expected {expected_seq} (events missing)")
-            )
-        if row["prev_hash"] != prev_hash:
-            return _report(verified, ChainBreak(event_id, seq, "link to the previous event does not match"))
-        digest = event_hash(seq=seq, prev_hash=prev_hash, content=event_content(row))
-        if digest != row["hash"]:
-            return _report(verified, ChainBreak(event_id, seq, "content does not match its hash"))
-        prev_hash = digest
-        expected_seq += 1
-        verified += 1
-        last_id = event_id
+    # A server-side cursor: the chain may hold millions of links.
+    with transaction.atomic(), connection.chunked_cursor() as cursor:
+        cursor.execute(_CHAIN_SQL)
+        while rows := cursor.fetchmany(5000):
+            for seq, link, digest, *content in rows:
+                event_id = content[0]
+                if seq != expected_seq:
+                    problem = f"chain position {seq}, expected {expected_seq} (events missing)"
+                    return _report(verified, ChainBreak(event_id, seq, problem))
+                if link != prev_hash:
+                    return _report(verified, ChainBreak(event_id, seq, "link to the previous event does not match"))
+                if event_hash(seq=seq, prev_hash=prev_hash, content=tuple(content)) != digest:
+                    return _report(verified, ChainBreak(event_id, seq, "content does not match its hash"))
+                prev_hash = digest
+                expected_seq += 1
+                verified += 1
+                last_id = event_id
     head = AuditSealBatch.objects.order_by("-last_seq").first()
     if head is not None and (head.last_seq != verified or head.head_hash != prev_hash):
         return _report(
@@ -97,9 +102,18 @@ def audit_chain_verify() -> ChainReport:
                 " (newest events missing or altered)",
             ),
         )
+    orphan = (
+        AuditEvent.objects.filter(seal__isnull=True)
+        .exclude(id__in=AuditPending.objects.values("event_id"))
+        .order_by("id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    if orphan is not None:
+        return _report(verified, ChainBreak(orphan, None, "event is neither sealed nor waiting to be sealed"))
     return _report(verified, None)
 
 
 def _report(verified: int, first_break: ChainBreak | None) -> ChainReport:
-    unsealed = AuditEvent.objects.filter(seq__isnull=True).count()
+    unsealed = AuditPending.objects.count()
     return ChainReport(verified=verified, unsealed=unsealed, first_break=first_break)

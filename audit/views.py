@@ -31,8 +31,8 @@ CSV_COLUMNS = [
     "reason",
     "request_id",
     "ip",
-    "seq",
-    "hash",
+    "seal__seq",
+    "seal__hash",
 ]
 
 
@@ -85,7 +85,7 @@ def audit_event_export_view(request: HttpRequest) -> HttpResponseBase:
 
     def rows() -> Iterator[str]:
         writer = csv.writer(_Echo())
-        yield writer.writerow(CSV_COLUMNS)
+        yield writer.writerow([c.replace("seal__", "chain_") for c in CSV_COLUMNS])
         for row in events.iterator(chunk_size=2000):
             yield writer.writerow(row)
 

@@ -154,10 +154,12 @@ class EmbeddedPostgres:
     def url(self, database: str) -> str:
         return f"postgres://postgres@{quote(str(self.socket_dir), safe='')}/{database}"
 
-    def ensure_database(self, name: str) -> None:
+    def ensure_database(self, name: str, *, fresh: bool = False) -> None:
         import psycopg
 
         with psycopg.connect(host=str(self.socket_dir), user="postgres", dbname="postgres", autocommit=True) as conn:
+            if fresh:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{name}"')
@@ -220,7 +222,12 @@ TEST_PG_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writ
 
 @contextlib.contextmanager
 def services(
-    name: str, *, database: str, pg_settings: dict[str, str] | None = None, persist_redis: bool = False
+    name: str,
+    *,
+    database: str,
+    pg_settings: dict[str, str] | None = None,
+    persist_redis: bool = False,
+    fresh_database: bool = False,
 ) -> Iterator[dict[str, str]]:
     """Start what is not configured in the environment; yield the environment to run with."""
     env = dict(os.environ)
@@ -231,7 +238,7 @@ def services(
             pg = EmbeddedPostgres(var / f"pg-{name}", settings=pg_settings or {})
             pg.start()
             started.append(pg)
-            pg.ensure_database(database)
+            pg.ensure_database(database, fresh=fresh_database)
             env["DATABASE_URL"] = pg.url(database)
             env["PGBIN"] = str(pg.bin)
         if not env.get("REDIS_URL"):
@@ -328,7 +335,8 @@ def test(pytest_args: list[str]) -> int:
 
 
 def bench(args: list[str]) -> int:
-    with services("bench", database="backoffice_bench") as env:
+    # A fresh database each run: the audit tables are append-only and would only grow.
+    with services("bench", database="backoffice_bench", fresh_database=True) as env:
         env["DJANGO_SETTINGS_MODULE"] = "backoffice.settings.test"
         _manage(env, "migrate", "--no-input", "-v", "0")
         return subprocess.run([PY, "-m", "bench", *args], env=env, cwd=ROOT).returncode

@@ -8,3 +8,34 @@ NOT_ALLOWED = "Your role does not allow this action."
 
 class OpsError(Exception):
     """A staff or workflow action was refused; nothing was changed."""
+
+
+# work queues
+NOT_YOUR_QUEUE = "Your role does not work the {queue} queue."
+ALREADY_CLAIMED = "This item is already owned by {owner}."
+NOT_OWNER = "Only the item's owner can do this; claim it first."
+ITEM_CLOSED = "This item is resolved; nothing can change it."
+BAD_TRANSITION = "An item that is {status} cannot be {verb}."
+RESOLUTION_CODE_REQUIRED = "Choose a resolution code."
+UNKNOWN_RESOLUTION_CODE = "Unknown resolution code {code!r}."
+RESOLUTION_NOTE_REQUIRED = "Write a resolution note: what was checked and why this outcome."
+ASSIGNEE_CANNOT_WORK_QUEUE = "{username} does not work the {queue} queue."
+REASSIGN_NOT_ALLOWED = "Only the owner, the owner's lead or a queue manager can reassign an owned item."
+UNKNOWN_QUEUE = "Unknown queue {code!r}."
+CHANGED_MEANWHILE = "Someone else changed this item at the same moment; reload and try again."
+
+# maker-checker
+UNKNOWN_APPROVAL_ACTION = "Unknown approval action {action!r}."
+MAKER_NOT_ALLOWED = "Your role may not request {action}."
+ALREADY_PENDING = "A request to {action} for this subject is already waiting for approval."
+CHECKER_IS_MAKER = "You made this request; a different person must decide it."
+CHECKER_ALREADY_DECIDED = (
+    "You already decided an earlier level of this request; a different person must decide this one."
+)
+CHECKER_WRONG_ROLE = "This level needs the {role} role."
+NOT_PENDING = "This request is {status}; it can no longer be decided."
+REQUEST_EXPIRED = "This request expired on {when}; the maker must submit it again."
+PAYLOAD_CHANGED = "The request is not the one you reviewed (its payload hash differs); reload it."
+DECISION_REASON_REQUIRED = "Give a reason for your decision."
+ONLY_MAKER_CANCELS = "Only the maker can cancel a request."
+TAMPERED_PAYLOAD = "The stored payload does not match the hash the maker submitted; nothing was executed."

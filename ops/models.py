@@ -1,15 +1,28 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
+import pgtrigger
 from django.contrib.auth.models import AbstractUser
+from django.contrib.contenttypes.fields import GenericForeignKey
+from django.contrib.contenttypes.models import ContentType
+from django.contrib.postgres.fields import ArrayField
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.utils import timezone
+from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
 from audit.history import AuditedHistoricalRecords
+from audit.models import append_only_triggers
 from ops.roles import PERMISSIONS, Role
 
 
 class User(AbstractUser):
     """A staff member (partners get their own model with the partner API)."""
 
+    lead = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="team", help_text="Team lead."
+    )
     history = AuditedHistoricalRecords(excluded_fields=["password", "last_login"])
 
     class Meta:
@@ -31,3 +44,304 @@ class Capability(models.Model):
 
     def __str__(self) -> str:
         return "capability"
+
+
+# --- work queues ------------------------------------------------------------------------------
+
+
+class RiskLevel(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+    CRITICAL = "critical", "Critical"
+
+
+class Queue(models.Model):
+    code = models.SlugField(max_length=50, unique=True)
+    name = models.CharField(max_length=100)
+    sla_minutes = models.PositiveIntegerField(help_text="Time allowed from opening to resolution.")
+    roles = ArrayField(models.CharField(max_length=20, choices=Role.choices), help_text="Roles that work it.")
+    escalation_target = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="escalated_from"
+    )
+    lead = models.ForeignKey(
+        User,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="led_queues",
+        help_text="Notified on escalations.",
+    )
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.CheckConstraint(condition=models.Q(sla_minutes__gt=0), name="queue_sla_positive")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WorkItemStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    IN_PROGRESS = "in_progress", "In progress"
+    WAITING_ON_CLIENT = "waiting_on_client", "Waiting on client"
+    RESOLVED = "resolved", "Resolved"
+
+
+class ResolutionCode(models.TextChoices):
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    FIXED = "fixed", "Fixed / corrected"
+    FALSE_POSITIVE = "false_positive", "False positive"
+    TRUE_MATCH = "true_match", "True match, actioned"
+    DUPLICATE = "duplicate", "Duplicate"
+    NO_ACTION = "no_action", "No action needed"
+    CLIENT_UNRESPONSIVE = "client_unresponsive", "Client unresponsive"
+    REFERRED = "referred", "Referred elsewhere"
+
+
+OPEN_STATUSES = (WorkItemStatus.OPEN, WorkItemStatus.IN_PROGRESS, WorkItemStatus.WAITING_ON_CLIENT)
+
+
+class WorkItem(ConcurrentTransitionMixin, models.Model):
+    """One exception that needs a person. Transitions are made by ``ops.services.work_items``."""
+
+    queue = models.ForeignKey(Queue, on_delete=models.PROTECT, related_name="items")
+    subject_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
+    subject_id = models.CharField(max_length=64)
+    subject = GenericForeignKey("subject_type", "subject_id")
+    title = models.CharField(max_length=200)
+    details = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    risk_level = models.CharField(max_length=10, choices=RiskLevel.choices, default=RiskLevel.LOW)
+    amount_at_stake = models.DecimalField(
+        max_digits=20, decimal_places=2, default=Decimal("0"), help_text="In the reporting currency."
+    )
+    status = FSMField(max_length=20, choices=WorkItemStatus.choices, default=WorkItemStatus.OPEN, protected=True)
+    owner = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="work_items")
+    # SLA: due_at is NULL while the clock is paused (waiting on the client); the remaining time is kept.
+    due_at = models.DateTimeField(null=True, blank=True)
+    sla_paused_remaining = models.DurationField(null=True, blank=True)
+    # The sort key: the due time brought forward by the item's risk and money at stake (see priority.py).
+    urgency_at = models.DateTimeField(null=True, blank=True)
+    escalation_level = models.PositiveSmallIntegerField(default=0)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    resolution_code = models.CharField(max_length=30, choices=ResolutionCode.choices, blank=True)
+    resolution_note = models.TextField(blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = [models.F("urgency_at").asc(nulls_last=True), "id"]
+        indexes = [
+            models.Index(
+                models.F("queue"),
+                models.F("urgency_at").asc(nulls_last=True),
+                models.F("id"),
+                condition=models.Q(status__in=[s.value for s in OPEN_STATUSES]),
+                name="workitem_queue_urgency_idx",
+            ),
+            models.Index(fields=["owner", "status"], name="workitem_owner_idx"),
+            models.Index(fields=["subject_type", "subject_id"], name="workitem_subject_idx"),
+            models.Index(
+                fields=["due_at"], condition=models.Q(status__in=["open", "in_progress"]), name="workitem_due_idx"
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["queue", "subject_type", "subject_id"],
+                condition=~models.Q(status="resolved"),
+                name="workitem_one_open_per_subject_and_queue",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="resolved") | ~models.Q(resolution_code=""),
+                name="workitem_resolved_has_code",
+            ),
+            models.CheckConstraint(condition=models.Q(amount_at_stake__gte=0), name="workitem_amount_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.title}"
+
+    # Transitions: conditions and side effects live in the services; these only move the status.
+    @transition(
+        field=status, source=[WorkItemStatus.OPEN, WorkItemStatus.IN_PROGRESS], target=WorkItemStatus.IN_PROGRESS
+    )
+    def start(self) -> None:
+        pass
+
+    @transition(
+        field=status, source=[WorkItemStatus.OPEN, WorkItemStatus.IN_PROGRESS], target=WorkItemStatus.WAITING_ON_CLIENT
+    )
+    def hold(self) -> None:
+        pass
+
+    @transition(field=status, source=WorkItemStatus.WAITING_ON_CLIENT, target=WorkItemStatus.IN_PROGRESS)
+    def resume(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=[WorkItemStatus.OPEN, WorkItemStatus.IN_PROGRESS, WorkItemStatus.WAITING_ON_CLIENT],
+        target=WorkItemStatus.RESOLVED,
+    )
+    def resolve(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=[WorkItemStatus.OPEN, WorkItemStatus.IN_PROGRESS],
+        target=RETURN_VALUE(WorkItemStatus.OPEN, WorkItemStatus.IN_PROGRESS),
+    )
+    def requeue(self, *, owned: bool) -> str:
+        return WorkItemStatus.IN_PROGRESS if owned else WorkItemStatus.OPEN
+
+
+class StaffNotification(models.Model):
+    """An in-app notice for a staff member (escalations, approvals waiting)."""
+
+    recipient = models.ForeignKey(User, on_delete=models.CASCADE, related_name="notifications")
+    title = models.CharField(max_length=200)
+    body = models.TextField(blank=True)
+    link = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["recipient", "read_at"], name="notification_unread_idx")]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+# --- maker-checker ----------------------------------------------------------------------------
+
+
+class ApprovalStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired"
+    EXECUTED = "executed", "Executed"
+    FAILED = "failed", "Failed"
+
+
+_APPROVAL_FIXED = ("action", "subject_type_id", "subject_id", "payload", "payload_hash", "maker_id", "required_roles")
+
+
+class ApprovalRequest(ConcurrentTransitionMixin, models.Model):
+    """A sensitive action waiting for a second (and third...) person. What was asked — the action,
+    its subject, the payload and its hash, the maker and the levels — cannot change once made."""
+
+    action = models.CharField(max_length=64)
+    subject_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
+    subject_id = models.CharField(max_length=64)
+    subject = GenericForeignKey("subject_type", "subject_id")
+    summary = models.CharField(max_length=300)
+    payload = models.JSONField(encoder=DjangoJSONEncoder)
+    payload_hash = models.CharField(max_length=64)
+    maker = models.ForeignKey(User, on_delete=models.PROTECT, related_name="approvals_made")
+    reason = models.TextField()
+    required_roles = ArrayField(models.CharField(max_length=20, choices=Role.choices))
+    status = FSMField(max_length=20, choices=ApprovalStatus.choices, default=ApprovalStatus.PENDING, protected=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    result = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    failure_reason = models.TextField(blank=True)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"], name="approval_status_idx")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["action", "subject_type", "subject_id"],
+                condition=models.Q(status="pending"),
+                name="approval_one_pending_per_subject_and_action",
+            ),
+            models.CheckConstraint(condition=models.Q(required_roles__len__gte=1), name="approval_has_levels"),
+        ]
+        triggers = [
+            pgtrigger.Protect(
+                name="approval_request_is_fixed",
+                operation=pgtrigger.Update,
+                condition=pgtrigger.Condition(
+                    " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in _APPROVAL_FIXED)
+                ),
+            ),
+            pgtrigger.Protect(name="approval_request_no_delete", operation=pgtrigger.Delete),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.summary}"
+
+    @transition(field=status, source=ApprovalStatus.PENDING, target=ApprovalStatus.REJECTED)
+    def reject(self) -> None:
+        pass
+
+    @transition(field=status, source=ApprovalStatus.PENDING, target=ApprovalStatus.CANCELLED)
+    def cancel(self) -> None:
+        pass
+
+    @transition(field=status, source=ApprovalStatus.PENDING, target=ApprovalStatus.EXPIRED)
+    def expire(self) -> None:
+        pass
+
+    @transition(field=status, source=ApprovalStatus.PENDING, target=ApprovalStatus.EXECUTED)
+    def mark_executed(self) -> None:
+        pass
+
+    @transition(field=status, source=ApprovalStatus.PENDING, target=ApprovalStatus.FAILED)
+    def mark_failed(self) -> None:
+        pass
+
+    @transition(field=status, source=ApprovalStatus.PENDING, target=ApprovalStatus.APPROVED)
+    def mark_approved(self) -> None:
+        """For handlers that execute later, after commit (e.g. payouts)."""
+
+
+class Decision(models.TextChoices):
+    APPROVE = "approve", "Approve"
+    REJECT = "reject", "Reject"
+
+
+class ApprovalDecision(models.Model):
+    """One checker's decision. The database refuses a decision by the maker, a second decision by
+    the same checker on one request, and any change to a decision once made."""
+
+    request = models.ForeignKey(ApprovalRequest, on_delete=models.PROTECT, related_name="decisions")
+    level = models.PositiveSmallIntegerField()
+    checker = models.ForeignKey(User, on_delete=models.PROTECT, related_name="approval_decisions")
+    decision = models.CharField(max_length=10, choices=Decision.choices)
+    reason = models.TextField()
+    decided_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["request", "level"]
+        constraints = [
+            models.UniqueConstraint(fields=["request", "checker"], name="approval_checker_decides_once"),
+            models.UniqueConstraint(fields=["request", "level"], name="approval_one_decision_per_level"),
+            models.CheckConstraint(condition=~models.Q(reason=""), name="approval_decision_has_reason"),
+        ]
+        triggers = [
+            pgtrigger.Trigger(
+                name="approval_checker_is_not_maker",
+                operation=pgtrigger.Insert | pgtrigger.Update,
+                when=pgtrigger.Before,
+                func=(
+                    "IF NEW.checker_id = (SELECT maker_id FROM ops_approvalrequest WHERE id = NEW.request_id) THEN "
+                    "RAISE EXCEPTION 'maker-checker: the maker of approval request % cannot decide it', NEW.request_id "
+                    "USING ERRCODE = 'check_violation'; END IF; RETURN NEW;"
+                ),
+            ),
+            *append_only_triggers(),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.decision} by {self.checker_id} on #{self.request_id}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -13,7 +14,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from audit.actions import AuditAction
-from audit.context import Actor
+from audit.context import Actor, acting_as
 from audit.services import audit_record
 
 security_log = logging.getLogger("security")
@@ -51,10 +52,33 @@ def _audit_login_failed(sender: Any, credentials: dict[str, Any], request: Any =
     user_model = get_user_model()
     user = user_model.objects.filter(username__iexact=username).first()
     subject = user if user is not None else ("ops.user", "unknown")
-    with transaction.atomic():
-        audit_record(
-            action=AuditAction.STAFF_LOGIN_FAILED,
-            subject=subject,
-            after={"username": username},
-            actor=Actor.system("auth"),
+    actor = Actor.system("auth")
+    with transaction.atomic(), acting_as(actor):
+        audit_record(action=AuditAction.STAFF_LOGIN_FAILED, subject=subject, after={"username": username})
+        if user is not None:
+            _flag_repeated_failures(user, username)
+
+
+FAILED_LOGIN_LIMIT = 5
+FAILED_LOGIN_WINDOW = timedelta(minutes=15)
+
+
+def _flag_repeated_failures(user: Any, username: str) -> None:
+    """Abnormal sign-ins (seed 003 permission reports) land in the risk alert queue."""
+    from audit.models import AuditEvent
+    from ops.services.work_items import work_item_open
+
+    recent = AuditEvent.objects.filter(
+        action=AuditAction.STAFF_LOGIN_FAILED,
+        subject_type="ops.user",
+        subject_id=str(user.pk),
+        occurred_at__gte=timezone.now() - FAILED_LOGIN_WINDOW,
+    ).count()
+    if recent >= FAILED_LOGIN_LIMIT:
+        work_item_open(
+            queue="risk_alert",
+            subject=user,
+            title=f"Repeated failed sign-ins for staff user {username}",
+            risk_level="high",
+            details={"failed_sign_ins": recent, "window_minutes": int(FAILED_LOGIN_WINDOW.total_seconds() // 60)},
         )

@@ -39,11 +39,16 @@ _original_fixture_teardown = getattr(testcases.TransactionTestCase, "_fixture_te
 def _fixture_teardown(self: testcases.TransactionTestCase) -> None:
     with pgtrigger.ignore(*_append_only_truncate_uris()):
         _original_fixture_teardown(self)
-    # The flush also empties what the data migrations created (the role groups); put it back,
-    # as a freshly migrated database has it.
+    # The flush also empties what the data migrations created (the role groups and the queues);
+    # put them back, as a freshly migrated database has them.
+    from django.apps import apps
+
+    from ops.queues import sync_queues
     from ops.roles import sync_roles
 
-    sync_roles()
+    with acting_as(Actor.system("pytest")):
+        sync_roles()
+        sync_queues(apps)
 
 
 setattr(testcases.TransactionTestCase, "_fixture_teardown", _fixture_teardown)  # noqa: B010

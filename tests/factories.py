@@ -28,3 +28,12 @@ class StaffFactory(factory.django.DjangoModelFactory):
 
 def staff(role: Role | None = None, **kwargs: Any) -> User:
     return cast(User, StaffFactory(roles=[role] if role else [], **kwargs))
+
+
+def work_item(queue: str = "kyc_review", *, subject: Any = None, **kwargs: Any) -> Any:
+    """An open work item on some subject (a throwaway staff record stands in for a domain object)."""
+    from ops.services.work_items import work_item_open
+
+    subject = subject if subject is not None else StaffFactory()
+    kwargs.setdefault("title", f"Check {subject}")
+    return work_item_open(queue=queue, subject=subject, **kwargs)

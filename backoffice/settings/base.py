@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django.contrib.postgres",
     "rest_framework",
     "guardian",
     "simple_history",
@@ -139,10 +140,19 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 AUDIT_SEAL_INTERVAL_SECONDS = env_int("AUDIT_SEAL_INTERVAL_SECONDS", 5, minimum=1)
+WORK_ITEM_ESCALATION_INTERVAL_SECONDS = env_int("WORK_ITEM_ESCALATION_INTERVAL_SECONDS", 60, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "audit-seal": {
         "task": "audit.tasks.audit_seal_task",
         "schedule": float(AUDIT_SEAL_INTERVAL_SECONDS),
+    },
+    "work-items-escalate": {
+        "task": "ops.tasks.work_items_escalate_task",
+        "schedule": float(WORK_ITEM_ESCALATION_INTERVAL_SECONDS),
+    },
+    "approvals-expire": {
+        "task": "ops.tasks.approvals_expire_task",
+        "schedule": 300.0,
     },
 }
 

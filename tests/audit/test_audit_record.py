@@ -7,7 +7,7 @@ from audit import errors
 from audit.actions import AuditAction
 from audit.context import Actor, ActorKind, acting_as
 from audit.errors import AuditError
-from audit.models import AuditEvent
+from audit.models import AuditEvent, AuditPending, AuditSeal
 from audit.services import audit_record
 
 pytestmark = pytest.mark.django_db
@@ -15,18 +15,19 @@ pytestmark = pytest.mark.django_db
 
 def test_good_event_records_actor_subject_and_change() -> None:
     with transaction.atomic():
-        event = audit_record(
+        event_id = audit_record(
             action=AuditAction.STAFF_ROLE_GRANTED,
             subject=("ops.user", 7),
             before={"roles": []},
             after={"roles": ["finance"]},
             reason="joined finance",
         )
-    stored = AuditEvent.objects.get(pk=event.pk)
+    stored = AuditEvent.objects.get(pk=event_id)
     assert (stored.actor_kind, stored.actor_label) == ("system", "system:pytest")
     assert (stored.subject_type, stored.subject_id) == ("ops.user", "7")
     assert stored.after == {"roles": ["finance"]} and stored.reason == "joined finance"
-    assert stored.hash is None and stored.seq is None  # sealed later, in order
+    assert AuditPending.objects.filter(event_id=event_id).exists()  # sealed later, in order
+    assert not AuditSeal.objects.filter(event_id=event_id).exists()
 
 
 def test_bad_event_without_actor_is_refused() -> None:
@@ -46,7 +47,7 @@ def test_bad_event_without_actor_is_refused() -> None:
 def test_bad_event_outside_a_transaction_is_refused() -> None:
     with pytest.raises(AuditError, match=errors.OUTSIDE_TRANSACTION):
         audit_record(action=AuditAction.STAFF_LOGIN, subject=("ops.user", 1))
-    assert AuditEvent.objects.count() == 0
+    assert AuditEvent.objects.count() == 0 and AuditPending.objects.count() == 0
 
 
 def test_bad_blank_actor_is_refused_by_the_database() -> None:

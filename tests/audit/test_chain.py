@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 
 from audit.actions import AuditAction
-from audit.models import AuditEvent, AuditSealBatch
+from audit.models import AuditPending, AuditSeal, AuditSealBatch
 from audit.selectors import audit_chain_verify
 from audit.services import GENESIS_HASH, audit_record, audit_seal
 
@@ -28,27 +28,28 @@ def _record(n: int) -> list[int]:
     ids = []
     for i in range(n):
         with transaction.atomic():
-            ids.append(audit_record(action=AuditAction.STAFF_LOGIN, subject=("ops.user", i), after={"n": i}).pk)
+            ids.append(audit_record(action=AuditAction.STAFF_LOGIN, subject=("ops.user", i), after={"n": i}))
     return ids
 
 
-def _behind_the_triggers(sql: str, params: list[Any] | None = None) -> None:
+def _behind_the_triggers(sql: str, params: list[Any] | None = None, table: str = "audit_auditevent") -> None:
     """What a superuser could do: switch the table's triggers off, change a row, switch them on."""
     with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER ALL")
+        cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER ALL")
         cursor.execute(sql, params or [])
-        cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER ALL")
+        cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER ALL")
 
 
 def test_good_seal_links_events_in_id_order() -> None:
     ids = _record(5)
     assert audit_seal() == 5
-    events = list(AuditEvent.objects.order_by("seq"))
-    assert [e.pk for e in events] == ids
-    assert [e.seq for e in events] == [1, 2, 3, 4, 5]
-    assert events[0].prev_hash == GENESIS_HASH
-    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(events))
-    assert AuditSealBatch.objects.get().head_hash == events[-1].hash
+    seals = list(AuditSeal.objects.order_by("seq"))
+    assert [s.event_id for s in seals] == ids
+    assert [s.seq for s in seals] == [1, 2, 3, 4, 5]
+    assert seals[0].prev_hash == GENESIS_HASH
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(seals))
+    assert AuditSealBatch.objects.get().head_hash == seals[-1].hash
+    assert not AuditPending.objects.exists()
     assert audit_seal() == 0  # nothing left
 
 
@@ -89,10 +90,21 @@ def test_bad_removed_newest_events_are_detected_by_the_checkpoint() -> None:
     assert brk is not None and "last seal checkpoint is at 5" in brk.problem
 
 
+def test_bad_event_removed_from_the_sealing_queue_is_reported() -> None:
+    ids = _record(2)
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM audit_auditpending WHERE event_id = %s", [ids[0]])
+    audit_seal()
+    brk = audit_chain_verify().first_break
+    assert brk is not None and brk.event_id == ids[0] and "neither sealed nor waiting" in brk.problem
+
+
 def test_bad_rehashed_event_breaks_the_next_link() -> None:
     ids = _record(4)
     audit_seal()
-    _behind_the_triggers("UPDATE audit_auditevent SET hash = repeat('a', 64) WHERE id = %s", [ids[1]])
+    _behind_the_triggers(
+        "UPDATE audit_auditseal SET hash = repeat('a', 64) WHERE event_id = %s", [ids[1]], table="audit_auditseal"
+    )
     brk = audit_chain_verify().first_break
     assert brk is not None and brk.event_id == ids[1]
 
@@ -124,7 +136,7 @@ def test_writers_are_not_serialised_by_the_chain() -> None:
         from audit.context import Actor, acting_as
 
         with acting_as(Actor.system("slow")), transaction.atomic():
-            slow_id.append(audit_record(action=AuditAction.STAFF_LOGIN, subject=("ops.user", "slow")).pk)
+            slow_id.append(audit_record(action=AuditAction.STAFF_LOGIN, subject=("ops.user", "slow")))
             in_txn.set()
             release.wait(20)
         connection.close()
@@ -137,8 +149,8 @@ def test_writers_are_not_serialised_by_the_chain() -> None:
     release.set()
     thread.join(20)
     assert audit_seal() == 1
-    slow = AuditEvent.objects.get(pk=slow_id[0])
-    assert slow.pk < fast_ids[0] and slow.seq == 4
+    assert slow_id[0] < fast_ids[0]
+    assert AuditSeal.objects.get(event_id=slow_id[0]).seq == 4  # a lower id, later in the chain
     assert audit_chain_verify().verified == 4
 
 

@@ -10,7 +10,7 @@ from ops import errors
 from ops.errors import OpsError
 from ops.models import User
 from ops.roles import Role
-from ops.services import staff_create, staff_object_permission_grant, staff_role_grant, staff_role_revoke
+from ops.services.staff import staff_create, staff_object_permission_grant, staff_role_grant, staff_role_revoke
 from tests.factories import staff
 
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,7 @@ from audit.context import Actor, acting_as
 from audit.services import audit_record, audit_seal
 from ops.models import User
 from ops.roles import Role
-from ops.services import staff_create
+from ops.services.staff import staff_create
 
 DEMO_STAFF: list[tuple[str, Role]] = [
     ("support", Role.SUPPORT),

@@ -51,7 +51,7 @@ def staff_create(*, username: str, email: str, password: str | None, roles: list
     return user
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic  # composed: runs inside the approval of a grant
 def staff_role_grant(*, user: User, role: str | Role, reason: str) -> None:
     reason = _require_reason(reason)
     role = _role(role)

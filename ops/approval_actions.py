@@ -1,0 +1,71 @@
+"""The foundation's own maker-checker action: granting a staff role.
+
+Granting any role needs an administrator other than the maker (a second admin for the admin
+role). Once executed, the grant lands in the staff access review queue for compliance."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from ops import errors
+from ops.approvals import ApprovalAction, Payload, register
+from ops.errors import OpsError
+from ops.models import User
+from ops.roles import Role
+from ops.selectors import user_role_values
+
+
+def _user(subject: models.Model) -> User:
+    if not isinstance(subject, User) or not subject.is_active:
+        raise OpsError("The staff user no longer exists or is inactive.")
+    return subject
+
+
+def _validate(subject: models.Model, payload: Payload) -> None:
+    user = _user(subject)
+    role = payload.get("role")
+    if role not in Role.values:
+        raise OpsError(errors.UNKNOWN_ROLE.format(role=role, choices=", ".join(Role.values)))
+    if role in user_role_values(user):
+        raise OpsError(errors.ROLE_ALREADY_HELD.format(username=user.username, role=role))
+
+
+def _policy(subject: models.Model, payload: Payload) -> list[Role]:
+    return [Role.ADMIN]
+
+
+def _execute(subject: models.Model, payload: Payload, request: Any) -> dict[str, Any]:
+    from ops.services.staff import staff_role_grant
+    from ops.services.work_items import work_item_open
+
+    user = _user(subject)
+    user.__dict__.pop("_role_values", None)
+    staff_role_grant(user=user, role=payload["role"], reason=f"approval #{request.pk}: {request.reason}")
+    item = work_item_open(
+        queue="access_review",
+        subject=user,
+        title=f"Access review: {user.username} was granted {payload['role']}",
+        risk_level="high" if payload["role"] == Role.ADMIN else "medium",
+        details={"approval_request": request.pk, "role": payload["role"]},
+    )
+    return {"granted": payload["role"], "access_review_item": item.pk}
+
+
+def _describe(subject: models.Model, payload: Payload) -> str:
+    return f"Grant the {payload.get('role')} role to {getattr(subject, 'username', subject)}"
+
+
+STAFF_GRANT_ROLE = register(
+    ApprovalAction(
+        key="staff.grant_role",
+        label="Grant a staff role",
+        subject_model=User,
+        maker_permission="ops.manage_staff",
+        policy=_policy,
+        validate=_validate,
+        execute=_execute,
+        describe=_describe,
+    )
+)

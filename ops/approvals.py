@@ -1,0 +1,59 @@
+"""The registry of actions that need maker-checker approval.
+
+An app registers each sensitive action once (in its ``AppConfig.ready``): what subject it acts on,
+who may ask for it, which approval levels it needs for a given payload (the policy: action,
+amount, risk), how to check the payload, and the handler that carries it out — exactly once, in
+the transaction of the final approval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import models
+
+from ops import errors
+from ops.errors import OpsError
+from ops.roles import Role
+
+Payload = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ApprovalAction:
+    key: str
+    label: str
+    subject_model: type[models.Model]
+    maker_permission: str
+    policy: Callable[[models.Model, Payload], list[Role]]
+    validate: Callable[[models.Model, Payload], None]
+    execute: Callable[[models.Model, Payload, Any], dict[str, Any]]
+    describe: Callable[[models.Model, Payload], str]
+    expires_after_hours: int = 72
+
+
+_registry: dict[str, ApprovalAction] = {}
+
+
+def register(action: ApprovalAction) -> ApprovalAction:
+    if action.key in _registry and _registry[action.key] is not action:
+        raise ValueError(f"approval action {action.key!r} is already registered")
+    _registry[action.key] = action
+    return action
+
+
+def unregister(key: str) -> None:
+    _registry.pop(key, None)
+
+
+def get_action(key: str) -> ApprovalAction:
+    try:
+        return _registry[key]
+    except KeyError:
+        raise OpsError(errors.UNKNOWN_APPROVAL_ACTION.format(action=key)) from None
+
+
+def registered_actions() -> list[ApprovalAction]:
+    return sorted(_registry.values(), key=lambda a: a.key)

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+from typing import Any, cast
+
+from django import forms
+
+from ops.models import Decision, Queue, ResolutionCode, User, WorkItemStatus
+from ops.priority import PRIORITY_BANDS
+from ops.roles import Role
+
+PAGE_SIZES = [25, 50, 100]
+
+
+class QueueFilterForm(forms.Form):
+    queue = forms.ChoiceField(required=False)
+    status = forms.ChoiceField(required=False, choices=[("", "Open (any)"), *WorkItemStatus.choices])
+    owner = forms.CharField(required=False, max_length=150, help_text="me, unassigned, or a username")
+    priority = forms.ChoiceField(required=False, choices=[("", "Any"), *[(p, p) for p, _ in PRIORITY_BANDS]])
+    overdue = forms.BooleanField(required=False, label="Overdue only")
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[("urgency", "Most urgent first"), ("due", "Due soonest"), ("newest", "Newest"), ("oldest", "Oldest")],
+    )
+    per_page = forms.TypedChoiceField(
+        required=False, coerce=int, empty_value=None, choices=[(n, str(n)) for n in PAGE_SIZES], label="Per page"
+    )
+
+    def __init__(self, *args: Any, queues: list[Queue], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["queue"]).choices = [
+            ("", "All my queues"),
+            *[(q.code, q.name) for q in queues],
+        ]
+
+
+class ResolveForm(forms.Form):
+    code = forms.ChoiceField(choices=[("", "Choose…"), *ResolutionCode.choices], label="Resolution code")
+    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="Resolution note", max_length=4000)
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+
+
+class AssignForm(forms.Form):
+    assignee = forms.ModelChoiceField(queryset=User.objects.none(), label="Assign to")
+    reason = forms.CharField(required=False, max_length=2000)
+
+    def __init__(self, *args: Any, queue: Queue, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        cast(forms.ModelChoiceField, self.fields["assignee"]).queryset = (
+            User.objects.filter(is_active=True, groups__name__in=queue.roles).distinct().order_by("username")
+        )
+
+
+class DecisionForm(forms.Form):
+    decision = forms.ChoiceField(choices=Decision.choices, widget=forms.HiddenInput)
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}), max_length=2000, label="Reason for your decision"
+    )
+    payload_hash = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+
+class RoleGrantRequestForm(forms.Form):
+    user = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True).order_by("username"), label="Staff user")
+    role = forms.ChoiceField(choices=Role.choices)
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)

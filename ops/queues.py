@@ -1,0 +1,56 @@
+"""The work queues and their SLAs — one table, loaded into ``ops.Queue`` by a data migration
+(admins may then tune SLAs; every change is in the queue's history).
+
+Every exception that needs a person lands in one of these queues (seed 004: "build queues, not
+inboxes"). Each queue names the roles that work it and where overdue items escalate to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ops.roles import Role
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    code: str
+    name: str
+    sla_minutes: int
+    roles: tuple[Role, ...]
+    escalates_to: str | None
+
+
+QUEUES: list[QueueSpec] = [
+    QueueSpec("kyc_review", "KYC review", 24 * 60, (Role.COMPLIANCE,), "compliance_escalation"),
+    QueueSpec("kyc_exception", "KYC exception", 8 * 60, (Role.COMPLIANCE,), "compliance_escalation"),
+    QueueSpec("edd", "Enhanced due diligence", 72 * 60, (Role.COMPLIANCE,), "compliance_escalation"),
+    QueueSpec("screening_hit", "Screening hits", 4 * 60, (Role.COMPLIANCE,), "compliance_escalation"),
+    QueueSpec("withdrawal_approval", "Withdrawal approval", 4 * 60, (Role.FINANCE,), "finance_escalation"),
+    QueueSpec("withdrawal_exception", "Withdrawal exception", 8 * 60, (Role.FINANCE,), "finance_escalation"),
+    QueueSpec("reconciliation_break", "Reconciliation break", 24 * 60, (Role.FINANCE,), "finance_escalation"),
+    QueueSpec("platform_sync_mismatch", "Platform sync mismatch", 4 * 60, (Role.RISK, Role.FINANCE), "ops_escalation"),
+    QueueSpec("ib_dispute", "IB dispute", 72 * 60, (Role.FINANCE, Role.SUPPORT), "ops_escalation"),
+    QueueSpec("risk_alert", "Risk alert", 60, (Role.RISK,), "ops_escalation"),
+    QueueSpec("access_review", "Staff access review", 72 * 60, (Role.COMPLIANCE,), "compliance_escalation"),
+    QueueSpec("compliance_escalation", "Compliance escalations", 4 * 60, (Role.COMPLIANCE,), None),
+    QueueSpec("finance_escalation", "Finance escalations", 4 * 60, (Role.FINANCE,), None),
+    QueueSpec("ops_escalation", "Operations escalations", 4 * 60, (Role.RISK, Role.FINANCE, Role.COMPLIANCE), None),
+]
+
+
+def sync_queues(apps: Any) -> None:
+    """Create the queues of the table that do not exist yet (existing SLAs are left as tuned)."""
+    queue_model = apps.get_model("ops", "Queue")
+    for spec in QUEUES:
+        queue_model.objects.get_or_create(
+            code=spec.code,
+            defaults={"name": spec.name, "sla_minutes": spec.sla_minutes, "roles": [r.value for r in spec.roles]},
+        )
+    for spec in QUEUES:
+        if spec.escalates_to:
+            queue = queue_model.objects.get(code=spec.code)
+            if queue.escalation_target_id is None:
+                queue.escalation_target = queue_model.objects.get(code=spec.escalates_to)
+                queue.save(update_fields=["escalation_target"])

@@ -1,0 +1,167 @@
+"""Reads of the ops app: queues, work items and approvals as a given staff member may see them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, F, Q, QuerySet
+from django.db.models.expressions import RawSQL
+from django.http import Http404
+from django.utils import timezone
+
+from ops.models import OPEN_STATUSES, ApprovalRequest, ApprovalStatus, Queue, User, WorkItem, WorkItemStatus
+from ops.priority import priority_range
+
+
+def user_role_values(user: User) -> set[str]:
+    """The user's role codes, cached on the user object for the request."""
+    cached: set[str] | None = getattr(user, "_role_values", None)
+    if cached is None:
+        cached = set(user.groups.values_list("name", flat=True))
+        user._role_values = cached  # type: ignore[attr-defined]
+    return cached
+
+
+def queues_worked_by(user: User) -> QuerySet[Queue]:
+    return Queue.objects.filter(roles__overlap=sorted(user_role_values(user)))
+
+
+def queues_visible_to(user: User) -> QuerySet[Queue]:
+    if user.has_perm("ops.view_all_queues"):
+        return Queue.objects.all()
+    return queues_worked_by(user)
+
+
+def work_item_get_for(user: User, item_id: int) -> WorkItem:
+    item = (
+        WorkItem.objects.select_related("queue", "owner", "resolved_by", "subject_type")
+        .filter(pk=item_id, queue__in=queues_visible_to(user))
+        .first()
+    )
+    if item is None:
+        raise Http404("No such work item in your queues.")
+    return item
+
+
+SORTS = {
+    "urgency": [F("urgency_at").asc(nulls_last=True), "id"],
+    "due": [F("due_at").asc(nulls_last=True), "id"],
+    "newest": ["-created_at", "-id"],
+    "oldest": ["created_at", "id"],
+}
+
+
+def work_item_list(
+    *,
+    user: User,
+    queue: str = "",
+    status: str = "",
+    owner: str = "",
+    priority: str = "",
+    overdue: bool = False,
+    sort: str = "urgency",
+    now: datetime | None = None,
+) -> QuerySet[WorkItem]:
+    """Items of the queues the user may see. ``status`` '' means every open status; ``owner`` is
+    'me', 'unassigned', a username, or '' for anyone."""
+    now = now or timezone.now()
+    items = WorkItem.objects.select_related("queue", "owner", "subject_type").filter(queue__in=queues_visible_to(user))
+    if queue:
+        items = items.filter(queue__code=queue)
+    items = items.filter(status=status) if status else items.filter(status__in=OPEN_STATUSES)
+    if owner == "me":
+        items = items.filter(owner=user)
+    elif owner == "unassigned":
+        items = items.filter(owner__isnull=True)
+    elif owner:
+        items = items.filter(owner__username=owner)
+    if priority:
+        after, before = priority_range(priority, now)
+        if after is not None:
+            items = items.filter(urgency_at__gt=after)
+        if before is not None:
+            items = items.filter(urgency_at__lte=before)
+        else:
+            items = items.filter(Q(urgency_at__isnull=True) | Q(urgency_at__gt=after))
+    if overdue:
+        items = items.filter(due_at__lt=now)
+    return items.order_by(*SORTS.get(sort, SORTS["urgency"]))
+
+
+@dataclass(frozen=True)
+class QueueSummary:
+    queue: Queue
+    open: int
+    unassigned: int
+    overdue: int
+    works_it: bool
+
+
+def queue_summaries(user: User, now: datetime | None = None) -> list[QueueSummary]:
+    now = now or timezone.now()
+    worked = set(queues_worked_by(user).values_list("pk", flat=True))
+    queues = queues_visible_to(user).annotate(
+        n_open=Count("items", filter=Q(items__status__in=OPEN_STATUSES)),
+        n_unassigned=Count("items", filter=Q(items__status=WorkItemStatus.OPEN, items__owner__isnull=True)),
+        n_overdue=Count("items", filter=Q(items__status__in=OPEN_STATUSES, items__due_at__lt=now)),
+    )
+    return [QueueSummary(q, q.n_open, q.n_unassigned, q.n_overdue, q.pk in worked) for q in queues.order_by("name")]
+
+
+def my_open_items(user: User) -> QuerySet[WorkItem]:
+    return (
+        WorkItem.objects.select_related("queue")
+        .filter(owner=user, status__in=OPEN_STATUSES)
+        .order_by(F("urgency_at").asc(nulls_last=True), "id")
+    )
+
+
+# --- approvals --------------------------------------------------------------------------------
+
+# The role the next decision needs: required_roles is 1-based in SQL.
+_NEXT_ROLE = RawSQL(
+    "required_roles[(SELECT count(*) FROM ops_approvaldecision d WHERE d.request_id = ops_approvalrequest.id) + 1]",
+    [],
+)
+
+
+def approvals_waiting_for(user: User) -> QuerySet[ApprovalRequest]:
+    """Pending requests this user may decide now: not the maker, not an earlier checker, and
+    holding the role of the next level."""
+    return (
+        ApprovalRequest.objects.select_related("maker")
+        .annotate(next_role=_NEXT_ROLE)
+        .filter(
+            status=ApprovalStatus.PENDING, next_role__in=sorted(user_role_values(user)), expires_at__gt=timezone.now()
+        )
+        .exclude(maker=user)
+        .exclude(decisions__checker=user)
+        .order_by("created_at")
+    )
+
+
+def approvals_made_by(user: User) -> QuerySet[ApprovalRequest]:
+    return ApprovalRequest.objects.filter(maker=user).order_by("-created_at")
+
+
+def approval_get_for(user: User, request_id: int) -> ApprovalRequest:
+    """Makers, checkers, holders of a level's role, and auditors/admins may see a request."""
+    request = (
+        ApprovalRequest.objects.select_related("maker", "subject_type")
+        .prefetch_related("decisions__checker")
+        .filter(pk=request_id)
+        .first()
+    )
+    if request is None:
+        raise Http404("No such approval request.")
+    roles = user_role_values(user)
+    visible = (
+        request.maker_id == user.pk
+        or any(d.checker_id == user.pk for d in request.decisions.all())
+        or bool(set(request.required_roles) & roles)
+        or user.has_perm("ops.view_audit_trail")
+    )
+    if not visible:
+        raise Http404("No such approval request.")
+    return request

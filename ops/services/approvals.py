@@ -1,0 +1,259 @@
+"""Maker-checker: submit, decide, cancel, expire. The handler of an approved action runs exactly
+once, inside the transaction of the final approval, on the payload whose hash the maker submitted;
+if it fails, the request records the failure and nothing of the handler's work remains."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, models, transaction
+from django.utils import timezone
+from django_fsm import ConcurrentTransition
+
+from audit.actions import AuditAction
+from audit.services import audit_record
+from ops import errors
+from ops.approvals import Payload, get_action
+from ops.errors import OpsError
+from ops.locks import approval_request_lock
+from ops.models import ApprovalDecision, ApprovalRequest, ApprovalStatus, Decision, User
+from ops.selectors import user_role_values
+from ops.services.notifications import notify
+
+log = logging.getLogger(__name__)
+
+
+def payload_hash(payload: Payload) -> str:
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), cls=DjangoJSONEncoder)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _normalise(payload: Payload) -> Payload:
+    result: Payload = json.loads(json.dumps(payload, cls=DjangoJSONEncoder))
+    return result
+
+
+def _snapshot(request: ApprovalRequest) -> dict[str, Any]:
+    return {"status": request.status, "decisions": request.decisions.count()}
+
+
+@transaction.atomic(durable=True)
+def approval_submit(
+    *, action: str, subject: models.Model, payload: Payload, maker: User, reason: str
+) -> ApprovalRequest:
+    spec = get_action(action)
+    if not maker.has_perm(spec.maker_permission):
+        raise OpsError(errors.MAKER_NOT_ALLOWED.format(action=spec.label))
+    if not reason.strip():
+        raise OpsError(errors.REASON_REQUIRED)
+    payload = _normalise(payload)
+    spec.validate(subject, payload)
+    levels = spec.policy(subject, payload)
+    content_type = ContentType.objects.get_for_model(subject)
+    if ApprovalRequest.objects.filter(
+        action=action, subject_type=content_type, subject_id=str(subject.pk), status=ApprovalStatus.PENDING
+    ).exists():
+        raise OpsError(errors.ALREADY_PENDING.format(action=spec.label.lower()))
+    now = timezone.now()
+    request = ApprovalRequest(
+        action=action,
+        subject_type=content_type,
+        subject_id=str(subject.pk),
+        summary=spec.describe(subject, payload)[:300],
+        payload=payload,
+        payload_hash=payload_hash(payload),
+        maker=maker,
+        reason=reason.strip(),
+        required_roles=[r.value for r in levels],
+        created_at=now,
+        expires_at=now + timedelta(hours=spec.expires_after_hours),
+    )
+    try:
+        with transaction.atomic():
+            request.save()
+    except IntegrityError:  # a concurrent identical request won
+        raise OpsError(errors.ALREADY_PENDING.format(action=spec.label.lower())) from None
+    audit_record(
+        action=AuditAction.APPROVAL_SUBMITTED,
+        subject=request,
+        after={
+            "action": action,
+            "subject": f"{content_type.app_label}.{content_type.model}:{subject.pk}",
+            "payload": payload,
+            "payload_hash": request.payload_hash,
+            "levels": request.required_roles,
+        },
+        reason=request.reason,
+    )
+    _notify_next_checkers(request)
+    return request
+
+
+def _notify_next_checkers(request: ApprovalRequest) -> None:
+    level = request.decisions.count()
+    role = request.required_roles[level]
+    checkers = User.objects.filter(is_active=True, groups__name=role).exclude(pk=request.maker_id)
+    checkers = checkers.exclude(approval_decisions__request=request)
+    notify(
+        recipients=checkers,
+        title=f"Approval needed ({role}): {request.summary}",
+        body=f"Requested by {request.maker.username}: {request.reason}",
+        link=f"/approvals/{request.pk}/",
+    )
+
+
+@transaction.atomic(durable=True)
+def approval_decide(
+    *, request_id: int, checker: User, decision: str, reason: str, seen_payload_hash: str | None = None
+) -> ApprovalRequest:
+    if decision not in Decision.values:
+        raise OpsError(f"Unknown decision {decision!r}.")
+    if not reason.strip():
+        raise OpsError(errors.DECISION_REASON_REQUIRED)
+    request = approval_request_lock(request_id)
+    if request.status != ApprovalStatus.PENDING:
+        raise OpsError(errors.NOT_PENDING.format(status=request.get_status_display().lower()))
+    if request.expires_at <= timezone.now():
+        raise OpsError(errors.REQUEST_EXPIRED.format(when=request.expires_at.strftime("%Y-%m-%d %H:%M UTC")))
+    if request.maker_id == checker.pk:
+        raise OpsError(errors.CHECKER_IS_MAKER)
+    earlier = list(request.decisions.all())
+    if any(d.checker_id == checker.pk for d in earlier):
+        raise OpsError(errors.CHECKER_ALREADY_DECIDED)
+    level = len(earlier)
+    role = request.required_roles[level]
+    if role not in user_role_values(checker):
+        raise OpsError(errors.CHECKER_WRONG_ROLE.format(role=role))
+    if seen_payload_hash is not None and seen_payload_hash != request.payload_hash:
+        raise OpsError(errors.PAYLOAD_CHANGED)
+    ApprovalDecision.objects.create(
+        request=request, level=level, checker=checker, decision=Decision(decision), reason=reason.strip()
+    )
+    before = {"status": request.status, "decisions": level}
+    audit_record(
+        action=AuditAction.APPROVAL_DECIDED,
+        subject=request,
+        before=before,
+        after={"decision": decision, "level": level + 1, "of": len(request.required_roles), "role": role},
+        reason=reason.strip(),
+    )
+    if decision == Decision.REJECT:
+        request.reject()
+        request.closed_at = timezone.now()
+        _save(request)
+        audit_record(action=AuditAction.APPROVAL_REJECTED, subject=request, before=before, after=_snapshot(request))
+        notify(
+            recipients=[request.maker],
+            title=f"Rejected: {request.summary}",
+            body=reason,
+            link=f"/approvals/{request.pk}/",
+        )
+    elif level + 1 < len(request.required_roles):
+        _notify_next_checkers(request)
+    else:
+        _execute(request, before)
+    return request
+
+
+def _execute(request: ApprovalRequest, before: dict[str, Any]) -> None:
+    spec = get_action(request.action)
+    subject = request.subject
+    try:
+        if subject is None:
+            raise OpsError("The subject of this request no longer exists.")
+        if payload_hash(request.payload) != request.payload_hash:
+            raise OpsError(errors.TAMPERED_PAYLOAD)
+        with transaction.atomic():  # a savepoint: a failing handler leaves nothing behind
+            spec.validate(subject, request.payload)
+            result = spec.execute(subject, request.payload, request)
+    except Exception as exc:  # any failure is recorded on the request, never half-applied
+        log.warning("approved action %s #%s failed: %s", request.action, request.pk, exc)
+        request.mark_failed()
+        request.failure_reason = str(exc) or exc.__class__.__name__
+        request.closed_at = timezone.now()
+        _save(request)
+        audit_record(
+            action=AuditAction.APPROVAL_FAILED,
+            subject=request,
+            before=before,
+            after=_snapshot(request),
+            reason=request.failure_reason,
+        )
+        notify(
+            recipients=[request.maker],
+            title=f"Failed after approval: {request.summary}",
+            body=request.failure_reason,
+            link=f"/approvals/{request.pk}/",
+        )
+        return
+    request.mark_executed()
+    request.result = result
+    request.closed_at = timezone.now()
+    _save(request)
+    audit_record(
+        action=AuditAction.APPROVAL_EXECUTED,
+        subject=request,
+        before=before,
+        after=_snapshot(request) | {"result": result},
+    )
+    notify(recipients=[request.maker], title=f"Approved and done: {request.summary}", link=f"/approvals/{request.pk}/")
+
+
+def _save(request: ApprovalRequest) -> None:
+    try:
+        request.save()
+    except ConcurrentTransition:
+        raise OpsError(errors.NOT_PENDING.format(status="already decided")) from None
+
+
+@transaction.atomic(durable=True)
+def approval_cancel(*, request_id: int, maker: User, reason: str) -> ApprovalRequest:
+    if not reason.strip():
+        raise OpsError(errors.REASON_REQUIRED)
+    request = approval_request_lock(request_id)
+    if request.maker_id != maker.pk:
+        raise OpsError(errors.ONLY_MAKER_CANCELS)
+    if request.status != ApprovalStatus.PENDING:
+        raise OpsError(errors.NOT_PENDING.format(status=request.get_status_display().lower()))
+    before = _snapshot(request)
+    request.cancel()
+    request.closed_at = timezone.now()
+    _save(request)
+    audit_record(
+        action=AuditAction.APPROVAL_CANCELLED, subject=request, before=before, after=_snapshot(request), reason=reason
+    )
+    return request
+
+
+def approvals_expire_due() -> int:
+    """Pending requests past their expiry become expired (Celery beat)."""
+    due = list(
+        ApprovalRequest.objects.filter(status=ApprovalStatus.PENDING, expires_at__lte=timezone.now()).values_list(
+            "pk", flat=True
+        )
+    )
+    return sum(1 for pk in due if _expire_one(pk))
+
+
+@transaction.atomic(durable=True)
+def _expire_one(pk: int) -> bool:
+    request = approval_request_lock(pk)
+    if request.status != ApprovalStatus.PENDING or request.expires_at > timezone.now():
+        return False
+    before = _snapshot(request)
+    request.expire()
+    request.closed_at = timezone.now()
+    _save(request)
+    audit_record(action=AuditAction.APPROVAL_EXPIRED, subject=request, before=before, after=_snapshot(request))
+    notify(
+        recipients=[request.maker],
+        title=f"Expired without a decision: {request.summary}",
+        link=f"/approvals/{request.pk}/",
+    )
+    return True

@@ -1,0 +1,24 @@
+from django.urls import path
+
+from ops import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("notifications/read/", views.notifications_read, name="notifications-read"),
+    path("queues/", views.queue_view, name="queues"),
+    path("queues/next/", views.next_item, name="next-item"),
+    path("queues/<slug:code>/", views.queue_view, name="queue"),
+    path("items/<int:pk>/", views.item_view, name="work-item"),
+    path("items/<int:pk>/claim/", views.item_claim, name="work-item-claim"),
+    path("items/<int:pk>/assign/", views.item_assign, name="work-item-assign"),
+    path("items/<int:pk>/release/", views.item_release, name="work-item-release"),
+    path("items/<int:pk>/hold/", views.item_hold, name="work-item-hold"),
+    path("items/<int:pk>/resume/", views.item_resume, name="work-item-resume"),
+    path("items/<int:pk>/resolve/", views.item_resolve, name="work-item-resolve"),
+    path("approvals/", views.approvals_inbox, name="approvals"),
+    path("approvals/<int:pk>/", views.approval_view, name="approval"),
+    path("approvals/<int:pk>/decide/", views.approval_decide, name="approval-decide"),
+    path("approvals/<int:pk>/cancel/", views.approval_cancel, name="approval-cancel"),
+    path("staff/", views.staff_view, name="staff"),
+    path("staff/role-request/", views.staff_role_request, name="staff-role-request"),
+]

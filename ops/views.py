@@ -1,0 +1,409 @@
+"""The operator workspace: home, queues, work items, approvals, staff roles.
+
+Views parse input, call one service or selector, and render. A refused action re-renders the page
+with the reason (409 for a business refusal, 400 for a form error) and changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from audit.selectors import audit_event_list
+from ops.errors import OpsError
+from ops.forms import AssignForm, DecisionForm, QueueFilterForm, ReasonForm, ResolveForm, RoleGrantRequestForm
+from ops.models import ApprovalRequest, ApprovalStatus, Decision, StaffNotification, User, WorkItem, WorkItemStatus
+from ops.priority import priority_label
+from ops.roles import PERMISSIONS
+from ops.selectors import (
+    approval_get_for,
+    approvals_made_by,
+    approvals_waiting_for,
+    my_open_items,
+    queue_summaries,
+    queues_visible_to,
+    queues_worked_by,
+    user_role_values,
+    work_item_get_for,
+    work_item_list,
+)
+from ops.services import approvals as approval_services
+from ops.services import work_items as item_services
+from ops.services.notifications import notifications_mark_read
+
+
+def _user(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)
+    return user
+
+
+def sla_text(due_at: datetime | None, now: datetime) -> tuple[str, str]:
+    """('due in 3h 12m', 'ok'|'soon'|'late'|'paused')."""
+    if due_at is None:
+        return "paused", "paused"
+    delta = due_at - now
+    late = delta < timedelta(0)
+    minutes = int(abs(delta).total_seconds() // 60)
+    days, rem = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rem, 60)
+    span = f"{days}d {hours}h" if days else (f"{hours}h {mins}m" if hours else f"{mins}m")
+    if late:
+        return f"overdue {span}", "late"
+    return f"due in {span}", "soon" if delta < timedelta(hours=1) else "ok"
+
+
+def _decorate(items: list[WorkItem], now: datetime) -> list[WorkItem]:
+    for item in items:
+        item.priority = priority_label(item.urgency_at, now)  # type: ignore[attr-defined]
+        item.sla, item.sla_state = sla_text(item.due_at, now)  # type: ignore[attr-defined]
+    return items
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    now = timezone.now()
+    allowed = [(code, label) for code, label in PERMISSIONS.items() if user.has_perm(f"ops.{code}")]
+    notes = list(StaffNotification.objects.filter(recipient=user, read_at__isnull=True)[:10])
+    context = {
+        "allowed": allowed,
+        "my_items": _decorate(list(my_open_items(user)[:20]), now),
+        "summaries": queue_summaries(user, now),
+        "waiting": list(approvals_waiting_for(user)[:10]),
+        "notifications": notes,
+    }
+    return render(request, "ops/home.html", context)
+
+
+@require_POST
+def notifications_read(request: HttpRequest) -> HttpResponse:
+    notifications_mark_read(user=_user(request))
+    return redirect("home")
+
+
+# --- queues -----------------------------------------------------------------------------------
+
+
+def queue_view(request: HttpRequest, code: str = "") -> HttpResponse:
+    user = _user(request)
+    queues = list(queues_visible_to(user).order_by("name"))
+    data = request.GET.copy()
+    if code:
+        data.setdefault("queue", code)
+    form = QueueFilterForm(data, queues=queues)
+    status = 200
+    if not form.is_valid():
+        status = 400
+        filters: dict[str, Any] = {}
+        per_page = 25
+    else:
+        cleaned = form.cleaned_data
+        per_page = cleaned.pop("per_page") or 25
+        filters = {k: v for k, v in cleaned.items() if v}
+    now = timezone.now()
+    items = work_item_list(user=user, now=now, **filters)
+    page = Paginator(items, per_page).get_page(request.GET.get("page"))
+    _decorate(list(page.object_list), now)
+    query = data.copy()
+    query.pop("page", None)
+    worked = {q.code for q in queues_worked_by(user)}
+    selected = filters.get("queue", "")
+    return render(
+        request,
+        "ops/queue.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "selected_queue": next((q for q in queues if q.code == selected), None),
+            "can_take_next": (selected in worked) if selected else bool(worked),
+        },
+        status=status,
+    )
+
+
+@require_POST
+def next_item(request: HttpRequest) -> HttpResponse:
+    queue = request.POST.get("queue") or None
+    try:
+        item = item_services.work_item_claim_next(user=_user(request), queue=queue)
+    except OpsError as exc:
+        messages.error(request, str(exc))
+        return redirect("queue", code=queue) if queue else redirect("queues")
+    if item is None:
+        messages.info(request, "No unassigned items are waiting in your queues.")
+        return redirect("queue", code=queue) if queue else redirect("queues")
+    messages.success(request, f"You took #{item.pk}: {item.title}")
+    return redirect("work-item", pk=item.pk)
+
+
+# --- one work item ----------------------------------------------------------------------------
+
+
+def _item_permissions(user: User, item: WorkItem) -> dict[str, bool]:
+    works = bool(set(item.queue.roles) & user_role_values(user))
+    is_owner = item.owner_id == user.pk
+    active = item.status != WorkItemStatus.RESOLVED
+    manager = user.has_perm("ops.manage_queues")
+    is_lead = item.owner is not None and item.owner.lead_id == user.pk
+    return {
+        "works_queue": works,
+        "is_owner": is_owner,
+        "can_claim": active and works and item.owner_id is None,
+        "can_assign": active and (manager or (works and (item.owner_id is None or is_owner or is_lead))),
+        "can_release": active and is_owner and item.status != WorkItemStatus.WAITING_ON_CLIENT,
+        "can_hold": active and is_owner and item.status in (WorkItemStatus.OPEN, WorkItemStatus.IN_PROGRESS),
+        "can_resume": is_owner and item.status == WorkItemStatus.WAITING_ON_CLIENT,
+        "can_resolve": active and is_owner,
+    }
+
+
+def _render_item(request: HttpRequest, item: WorkItem, *, status: int = 200, **forms: Any) -> HttpResponse:
+    user = _user(request)
+    now = timezone.now()
+    _decorate([item], now)
+    subject = item.subject
+    context = {
+        "item": item,
+        "subject": subject,
+        "subject_url": getattr(subject, "get_absolute_url", lambda: "")() if subject is not None else "",
+        "history": item.history.select_related("history_user").order_by("-history_date")[:50],
+        "events": audit_event_list(subject_type="ops.workitem", subject_id=str(item.pk))[:50],
+        "perm": _item_permissions(user, item),
+        "resolve_form": forms.get("resolve_form") or ResolveForm(),
+        "hold_form": forms.get("hold_form") or ReasonForm(),
+        "assign_form": forms.get("assign_form") or AssignForm(queue=item.queue),
+    }
+    return render(request, "ops/item.html", context, status=status)
+
+
+def item_view(request: HttpRequest, pk: int) -> HttpResponse:
+    return _render_item(request, work_item_get_for(_user(request), pk))
+
+
+def _act(request: HttpRequest, pk: int, run: Callable[[WorkItem], Any], done: str, **forms: Any) -> HttpResponse:
+    item = work_item_get_for(_user(request), pk)
+    try:
+        run(item)
+    except OpsError as exc:
+        messages.error(request, str(exc))
+        return _render_item(request, work_item_get_for(_user(request), pk), status=409, **forms)
+    messages.success(request, done)
+    return redirect("work-item", pk=pk)
+
+
+@require_POST
+def item_claim(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user(request)
+    return _act(request, pk, lambda i: item_services.work_item_claim(item_id=i.pk, user=user), "You own this item now.")
+
+
+@require_POST
+def item_release(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user(request)
+    return _act(
+        request, pk, lambda i: item_services.work_item_release(item_id=i.pk, user=user), "Returned to the queue."
+    )
+
+
+@require_POST
+def item_resume(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user(request)
+    return _act(
+        request, pk, lambda i: item_services.work_item_resume(item_id=i.pk, user=user), "The SLA clock runs again."
+    )
+
+
+@require_POST
+def item_hold(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user(request)
+    form = ReasonForm(request.POST)
+    if not form.is_valid():
+        return _render_item(request, work_item_get_for(user, pk), status=400, hold_form=form)
+    reason = form.cleaned_data["reason"]
+    return _act(
+        request,
+        pk,
+        lambda i: item_services.work_item_hold(item_id=i.pk, user=user, reason=reason),
+        "Waiting on the client; the SLA clock is paused.",
+        hold_form=form,
+    )
+
+
+@require_POST
+def item_resolve(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user(request)
+    form = ResolveForm(request.POST)
+    if not form.is_valid():
+        return _render_item(request, work_item_get_for(user, pk), status=400, resolve_form=form)
+    code, note = form.cleaned_data["code"], form.cleaned_data["note"]
+    return _act(
+        request,
+        pk,
+        lambda i: item_services.work_item_resolve(item_id=i.pk, user=user, code=code, note=note),
+        "Resolved.",
+        resolve_form=form,
+    )
+
+
+@require_POST
+def item_assign(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user(request)
+    item = work_item_get_for(user, pk)
+    form = AssignForm(request.POST, queue=item.queue)
+    if not form.is_valid():
+        return _render_item(request, item, status=400, assign_form=form)
+    assignee, reason = form.cleaned_data["assignee"], form.cleaned_data["reason"]
+    return _act(
+        request,
+        pk,
+        lambda i: item_services.work_item_assign(item_id=i.pk, assignee=assignee, actor=user, reason=reason),
+        f"Assigned to {assignee.username}.",
+        assign_form=form,
+    )
+
+
+# --- approvals --------------------------------------------------------------------------------
+
+
+def approvals_inbox(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    return render(
+        request,
+        "ops/approvals.html",
+        {"waiting": list(approvals_waiting_for(user)), "mine": list(approvals_made_by(user)[:50])},
+    )
+
+
+def _can_decide(user: User, request_obj: ApprovalRequest) -> bool:
+    if request_obj.status != ApprovalStatus.PENDING or request_obj.maker_id == user.pk:
+        return False
+    decisions = list(request_obj.decisions.all())
+    if any(d.checker_id == user.pk for d in decisions) or request_obj.expires_at <= timezone.now():
+        return False
+    return request_obj.required_roles[len(decisions)] in user_role_values(user)
+
+
+def _render_approval(
+    request: HttpRequest, pk: int, *, status: int = 200, form: DecisionForm | None = None
+) -> HttpResponse:
+    user = _user(request)
+    obj = approval_get_for(user, pk)
+    decisions = list(obj.decisions.all())
+    levels = [
+        {"n": i + 1, "role": role, "decision": decisions[i] if i < len(decisions) else None}
+        for i, role in enumerate(obj.required_roles)
+    ]
+    return render(
+        request,
+        "ops/approval.html",
+        {
+            "req": obj,
+            "levels": levels,
+            "can_decide": _can_decide(user, obj),
+            "is_maker": obj.maker_id == user.pk,
+            "form": form or DecisionForm(initial={"payload_hash": obj.payload_hash}),
+            "cancel_form": ReasonForm(),
+            "Decision": Decision,
+        },
+        status=status,
+    )
+
+
+def approval_view(request: HttpRequest, pk: int) -> HttpResponse:
+    return _render_approval(request, pk)
+
+
+@require_POST
+def approval_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user(request)
+    approval_get_for(user, pk)  # 404 unless visible
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        return _render_approval(request, pk, status=400, form=form)
+    try:
+        result = approval_services.approval_decide(
+            request_id=pk,
+            checker=user,
+            decision=form.cleaned_data["decision"],
+            reason=form.cleaned_data["reason"],
+            seen_payload_hash=form.cleaned_data["payload_hash"],
+        )
+    except OpsError as exc:
+        messages.error(request, str(exc))
+        return _render_approval(request, pk, status=409, form=form)
+    messages.success(request, f"Recorded. The request is now {result.get_status_display().lower()}.")
+    return redirect("approval", pk=pk)
+
+
+@require_POST
+def approval_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user(request)
+    approval_get_for(user, pk)
+    form = ReasonForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give a reason for cancelling.")
+        return _render_approval(request, pk, status=400)
+    try:
+        approval_services.approval_cancel(request_id=pk, maker=user, reason=form.cleaned_data["reason"])
+    except OpsError as exc:
+        messages.error(request, str(exc))
+        return _render_approval(request, pk, status=409)
+    messages.success(request, "Cancelled.")
+    return redirect("approval", pk=pk)
+
+
+# --- staff ------------------------------------------------------------------------------------
+
+
+def _staff_page(request: HttpRequest, form: RoleGrantRequestForm | None = None, status: int = 200) -> HttpResponse:
+    user = _user(request)
+    if not (user.has_perm("ops.manage_staff") or user.has_perm("ops.view_audit_trail")):
+        raise PermissionDenied
+    staff = User.objects.prefetch_related("groups").order_by("username")
+    return render(
+        request,
+        "ops/staff.html",
+        {
+            "staff": staff,
+            "form": form or RoleGrantRequestForm(),
+            "can_request": user.has_perm("ops.manage_staff"),
+            "pending": ApprovalRequest.objects.filter(action="staff.grant_role", status=ApprovalStatus.PENDING),
+        },
+        status=status,
+    )
+
+
+def staff_view(request: HttpRequest) -> HttpResponse:
+    return _staff_page(request)
+
+
+@require_POST
+@permission_required("ops.manage_staff", raise_exception=True)
+def staff_role_request(request: HttpRequest) -> HttpResponse:
+    form = RoleGrantRequestForm(request.POST)
+    if not form.is_valid():
+        return _staff_page(request, form, status=400)
+    try:
+        obj = approval_services.approval_submit(
+            action="staff.grant_role",
+            subject=form.cleaned_data["user"],
+            payload={"role": form.cleaned_data["role"]},
+            maker=_user(request),
+            reason=form.cleaned_data["reason"],
+        )
+    except OpsError as exc:
+        form.add_error(None, str(exc))
+        return _staff_page(request, form, status=409)
+    messages.success(request, f"Request #{obj.pk} is waiting for a second administrator.")
+    return redirect("approval", pk=obj.pk)

@@ -168,16 +168,16 @@ def test_escalation_moves_overdue_items_and_notifies_the_owners_lead() -> None:
     lead = staff(Role.COMPLIANCE)
     owner = staff(Role.COMPLIANCE, lead=lead)
     item = svc.work_item_claim(item_id=work_item("kyc_review").pk, user=owner)
-    fresh = work_item("kyc_review")
+    fresh = work_item("kyc_review")  # opened a moment later: also overdue by then
     assert item.due_at is not None
     later = item.due_at + timedelta(minutes=1)
-    assert svc.work_items_escalate_overdue(now=later) == 1
+    assert svc.work_items_escalate_overdue(now=later) == 2
     item.refresh_from_db()
     assert item.queue.code == "compliance_escalation" and item.escalation_level == 1
     assert item.owner == owner  # still works the target queue
     assert item.due_at == later + timedelta(minutes=item.queue.sla_minutes)
     assert StaffNotification.objects.filter(recipient=lead, title__startswith="Escalated (level 1)").exists()
-    assert WorkItem.objects.get(pk=fresh.pk).escalation_level == 1  # fresh was due at the same time +-
+    assert WorkItem.objects.get(pk=fresh.pk).escalation_level == 1
     # no escalation target: the level rises and a new clock starts in place
     assert item.due_at is not None
     assert svc.work_items_escalate_overdue(now=item.due_at + timedelta(minutes=1)) >= 1

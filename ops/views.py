@@ -14,7 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -97,6 +97,8 @@ def notifications_read(request: HttpRequest) -> HttpResponse:
 def queue_view(request: HttpRequest, code: str = "") -> HttpResponse:
     user = _user(request)
     queues = list(queues_visible_to(user).order_by("name"))
+    if code and code not in {q.code for q in queues}:
+        raise Http404("No such queue among yours.")
     data = request.GET.copy()
     if code:
         data.setdefault("queue", code)

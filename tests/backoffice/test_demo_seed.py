@@ -33,3 +33,18 @@ def test_demo_seed_is_idempotent_and_its_logins_work(
     out = capsys.readouterr().out
     assert f"auditor      {first['auditor']}" in out
     assert client.login(username="auditor", password=first["auditor"])
+
+
+def test_demo_workspace_has_items_and_approvals(tmp_path: Path) -> None:
+    from ops.models import ApprovalRequest, ApprovalStatus, WorkItem
+
+    with override_settings(DEMO_MODE=True, VAR_DIR=tmp_path):
+        call_command("demo_seed")
+        call_command("demo_seed")  # idempotent
+    assert sorted(ApprovalRequest.objects.values_list("status", flat=True)) == [
+        ApprovalStatus.EXECUTED,
+        ApprovalStatus.PENDING,
+    ]
+    queues = sorted(WorkItem.objects.values_list("queue__code", flat=True))
+    assert queues == ["access_review", "compliance_escalation", "risk_alert"]
+    assert WorkItem.objects.get(queue__code="compliance_escalation").escalation_level == 1

@@ -65,6 +65,7 @@ class Command(BaseCommand):
                         subject=("backoffice.demo", "staff"),
                         after={"staff_created": created},
                     )
+            _seed_workspace()
             audit_seal()
         logins_file.parent.mkdir(parents=True, exist_ok=True)
         logins_file.write_text(json.dumps(logins, indent=2))
@@ -72,3 +73,59 @@ class Command(BaseCommand):
         self.stdout.write("Demo logins (demo mode only; stored in var/demo-logins.json):")
         for username, role in DEMO_STAFF:
             self.stdout.write(f"  {role.label:<18} {username:<12} {logins[username]}")
+
+
+def _seed_workspace() -> None:
+    """Queues and approvals with something in them, made through the real services: an executed
+    role grant (which puts an access review in the compliance queue), a grant waiting for a
+    second admin, a risk alert from repeated failed sign-ins, and one overdue item escalated."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ops.models import ApprovalRequest
+    from ops.services.approvals import approval_decide, approval_submit
+    from ops.services.work_items import work_item_claim, work_item_open, work_items_escalate_overdue
+
+    users = {u.username: u for u in User.objects.filter(username__in=[n for n, _ in DEMO_STAFF])}
+    if ApprovalRequest.objects.filter(maker=users["admin"]).exists():
+        return  # already seeded
+    users["compliance"].lead = users["compliance2"]
+    users["compliance"]._change_reason = "demo data: team lead"  # type: ignore[attr-defined]
+    users["compliance"].save()
+    done = approval_submit(
+        action="staff.grant_role",
+        subject=users["risk"],
+        payload={"role": "auditor"},
+        maker=users["admin"],
+        reason="Risk lead also reviews the audit trail each month",
+    )
+    approval_decide(
+        request_id=done.pk, checker=users["admin2"], decision="approve", reason="Agreed in the risk committee"
+    )
+    approval_submit(
+        action="staff.grant_role",
+        subject=users["support"],
+        payload={"role": "compliance"},
+        maker=users["admin"],
+        reason="Support agent moves to the KYC team next week",
+    )
+    work_item_open(
+        queue="risk_alert",
+        subject=users["finance"],
+        title="Repeated failed sign-ins for staff user finance",
+        risk_level="high",
+        details={"failed_sign_ins": 6, "window_minutes": 15},
+    )
+    late = work_item_open(
+        queue="access_review",
+        subject=users["admin2"],
+        title="Quarterly access review: admin2 holds admin",
+        risk_level="medium",
+        details={"review": "quarterly"},
+    )
+    late = work_item_claim(item_id=late.pk, user=users["compliance"])
+    late.due_at = timezone.now() - timedelta(hours=2)  # as if the quarter had passed
+    late._change_reason = "demo data: overdue"  # type: ignore[attr-defined]
+    late.save(update_fields=["due_at", "updated_at"])
+    work_items_escalate_overdue()

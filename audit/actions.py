@@ -23,6 +23,7 @@ class AuditAction(models.TextChoices):
     WORK_ITEM_RESUMED = "work_item.resumed", "Work item resumed"
     WORK_ITEM_RESOLVED = "work_item.resolved", "Work item resolved"
     WORK_ITEM_ESCALATED = "work_item.escalated", "Work item escalated"
+    QUEUE_CONFIGURED = "queue.configured", "Queue configured"
     # maker-checker
     APPROVAL_SUBMITTED = "approval.submitted", "Approval requested"
     APPROVAL_DECIDED = "approval.decided", "Approval decision"

@@ -31,7 +31,7 @@ def test_overdue_item_is_escalated_by_the_worker(celery_worker_process: subproce
     work_items_escalate_task.delay()
     wait_for(lambda: WorkItem.objects.get(pk=item.pk).escalation_level == 1)
     item.refresh_from_db()
-    assert item.queue.code == "compliance_escalation" and item.due_at > timezone.now()  # type: ignore[operator]
+    assert item.queue.code == "compliance_escalation" and item.due_at is not None and item.due_at > timezone.now()
     event = AuditEvent.objects.get(action=AuditAction.WORK_ITEM_ESCALATED, subject_id=str(item.pk))
     assert event.actor_label == "system:ops.tasks.work_items_escalate_task"
     assert StaffNotification.objects.filter(recipient=lead).exists()

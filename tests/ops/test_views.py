@@ -142,3 +142,25 @@ def test_non_admin_cannot_request_role_grants(client: Client) -> None:
     _login(client, Role.COMPLIANCE)
     assert client.get("/staff/").status_code == 403
     assert client.post("/staff/role-request/", {}).status_code == 403
+
+
+def test_admin_tunes_a_queue_sla_with_an_audited_reason(client: Client) -> None:
+    from audit.models import AuditEvent
+    from ops.models import Queue
+
+    _login(client, Role.ADMIN)
+    queue = Queue.objects.get(code="kyc_review")
+    form = {
+        "name": queue.name,
+        "sla_minutes": 600,
+        "roles": "compliance",
+        "escalation_target": queue.escalation_target_id,
+        "lead": "",
+    }
+    missing_reason = client.post(f"/admin/ops/queue/{queue.pk}/change/", form)
+    assert missing_reason.status_code == 200 and Queue.objects.get(pk=queue.pk).sla_minutes == queue.sla_minutes
+    client.post(f"/admin/ops/queue/{queue.pk}/change/", form | {"change_reason": "more reviewers hired"})
+    assert Queue.objects.get(pk=queue.pk).sla_minutes == 600
+    event = AuditEvent.objects.get(action="queue.configured")
+    assert event.before == {"sla_minutes": queue.sla_minutes} and event.after == {"sla_minutes": 600}
+    assert event.reason == "more reviewers hired"

@@ -4,6 +4,7 @@ from typing import Any, cast
 
 from django import forms
 
+from ops import errors
 from ops.models import Decision, Queue, ResolutionCode, User, WorkItemStatus
 from ops.priority import PRIORITY_BANDS
 from ops.roles import Role
@@ -34,8 +35,17 @@ class QueueFilterForm(forms.Form):
 
 
 class ResolveForm(forms.Form):
-    code = forms.ChoiceField(choices=[("", "Choose…"), *ResolutionCode.choices], label="Resolution code")
-    note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="Resolution note", max_length=4000)
+    code = forms.ChoiceField(
+        choices=[("", "Choose…"), *ResolutionCode.choices],
+        label="Resolution code",
+        error_messages={"required": errors.RESOLUTION_CODE_REQUIRED},
+    )
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Resolution note",
+        max_length=4000,
+        error_messages={"required": errors.RESOLUTION_NOTE_REQUIRED},
+    )
 
 
 class ReasonForm(forms.Form):

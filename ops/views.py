@@ -136,15 +136,21 @@ def queue_view(request: HttpRequest, code: str = "") -> HttpResponse:
 
 @require_POST
 def next_item(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
     queue = request.POST.get("queue") or None
+    back = (
+        redirect("queue", code=queue)
+        if queue and queues_visible_to(user).filter(code=queue).exists()
+        else redirect("queues")
+    )
     try:
-        item = item_services.work_item_claim_next(user=_user(request), queue=queue)
+        item = item_services.work_item_claim_next(user=user, queue=queue)
     except OpsError as exc:
         messages.error(request, str(exc))
-        return redirect("queue", code=queue) if queue else redirect("queues")
+        return back
     if item is None:
         messages.info(request, "No unassigned items are waiting in your queues.")
-        return redirect("queue", code=queue) if queue else redirect("queues")
+        return back
     messages.success(request, f"You took #{item.pk}: {item.title}")
     return redirect("work-item", pk=item.pk)
 

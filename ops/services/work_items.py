@@ -128,7 +128,8 @@ def work_item_claim_next(*, user: User, queue: str | None = None) -> WorkItem | 
     if queue is not None:
         queues = queues.filter(code=queue)
         if not queues.exists():
-            raise OpsError(errors.NOT_YOUR_QUEUE.format(queue=queue))
+            name = Queue.objects.filter(code=queue).values_list("name", flat=True).first()
+            raise OpsError(errors.NOT_YOUR_QUEUE.format(queue=name or queue))
     item = (
         WorkItem.objects.select_for_update(skip_locked=True)
         .filter(queue__in=queues, status=WorkItemStatus.OPEN, owner__isnull=True)

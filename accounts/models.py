@@ -1,0 +1,316 @@
+"""Clients, their lifecycle, account types and trading accounts.
+
+Status changes go through ``accounts.services.clients`` (under a row lock, audited); the status
+field is protected and saved compare-and-set on the old status (ConcurrentTransitionMixin).
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+from django_countries.fields import CountryField
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from audit.history import AuditedHistoricalRecords
+from ops.models import RiskLevel, User
+
+
+class ClientKind(models.TextChoices):
+    INDIVIDUAL = "individual", "Individual"
+    CORPORATE = "corporate", "Corporate"
+
+
+class ClientStatus(models.TextChoices):
+    REGISTERED = "registered", "Registered"
+    PENDING_REVIEW = "pending_review", "Pending review"
+    PENDING_DOCUMENTS = "pending_documents", "Pending additional documents"
+    APPROVED = "approved", "Approved"
+    RESTRICTED = "restricted", "Restricted"
+    CLOSED = "closed", "Closed"
+
+
+NOT_CLOSED = [s for s in ClientStatus.values if s != ClientStatus.CLOSED]
+
+
+class AccountType(models.Model):
+    """Configured by an admin (Standard, Pro, ECN, swap-free, Corporate...)."""
+
+    code = models.SlugField(max_length=30, unique=True)
+    name = models.CharField(max_length=80)
+    currencies = ArrayField(models.CharField(max_length=3), help_text="ISO 4217 codes the account may hold.")
+    default_leverage = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    max_leverage = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    platform_group = models.CharField(max_length=80, help_text="The group on the trading platform.")
+    min_deposit = models.DecimalField(max_digits=20, decimal_places=2, default=Decimal("0"))
+    swap_free = models.BooleanField(default=False)
+    corporate_only = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(default_leverage__lte=models.F("max_leverage")), name="account_type_leverage_order"
+            ),
+            models.CheckConstraint(condition=models.Q(min_deposit__gte=0), name="account_type_min_deposit"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Client(ConcurrentTransitionMixin, models.Model):
+    reference = models.CharField(max_length=20, unique=True, editable=False)
+    kind = models.CharField(max_length=12, choices=ClientKind.choices)
+    status = FSMField(max_length=20, choices=ClientStatus.choices, default=ClientStatus.REGISTERED, protected=True)
+    # individuals
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    date_of_birth = models.DateField(null=True, blank=True)
+    nationality = CountryField(blank=True)
+    # corporates
+    legal_name = models.CharField(max_length=200, blank=True)
+    registration_number = models.CharField(max_length=50, blank=True)
+    # both
+    country = CountryField(help_text="Residence (individual) or registration (corporate).")
+    address_line = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    postcode = models.CharField(max_length=20, blank=True)
+    email = models.EmailField()
+    phone = models.CharField(max_length=20, blank=True, help_text="E.164, e.g. +447700900123")
+    segment = models.CharField(max_length=40, blank=True)
+    tags = ArrayField(models.CharField(max_length=40), default=list, blank=True)
+    account_manager = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="clients")
+    risk_level = models.CharField(max_length=10, choices=RiskLevel.choices, default=RiskLevel.LOW)
+    account_type = models.ForeignKey(AccountType, on_delete=models.PROTECT, related_name="clients")
+    base_currency = models.CharField(max_length=3)
+    created_at = models.DateTimeField(default=timezone.now)
+    status_changed_at = models.DateTimeField(default=timezone.now)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="client_status_idx"),
+            models.Index(fields=["email"], name="client_email_idx"),
+            models.Index(fields=["last_name", "first_name"], name="client_name_idx"),
+            models.Index(fields=["legal_name"], name="client_legal_name_idx"),
+            models.Index(fields=["country"], name="client_country_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(kind="individual", date_of_birth__isnull=False)
+                    & ~models.Q(first_name="")
+                    & ~models.Q(last_name="")
+                )
+                | (models.Q(kind="corporate") & ~models.Q(legal_name="") & ~models.Q(registration_number="")),
+                name="client_kind_fields",
+            ),
+        ]
+        permissions = [("view_client_record", "View one client (object permission for scoped staff and partners)")]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.reference})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("client", args=[self.pk])
+
+    @property
+    def display_name(self) -> str:
+        if self.kind == ClientKind.CORPORATE:
+            return self.legal_name
+        return f"{self.first_name} {self.last_name}".strip()
+
+    # Transitions only move the status; who may make them, their conditions, reasons, audit and
+    # platform pushes live in accounts.services.clients.
+    @transition(field=status, source=ClientStatus.REGISTERED, target=ClientStatus.PENDING_REVIEW)
+    def submit_for_review(self) -> None:
+        pass
+
+    @transition(field=status, source=ClientStatus.PENDING_REVIEW, target=ClientStatus.PENDING_DOCUMENTS)
+    def request_documents(self) -> None:
+        pass
+
+    @transition(field=status, source=ClientStatus.PENDING_DOCUMENTS, target=ClientStatus.PENDING_REVIEW)
+    def resubmit(self) -> None:
+        pass
+
+    @transition(field=status, source=ClientStatus.PENDING_REVIEW, target=ClientStatus.APPROVED)
+    def approve(self) -> None:
+        pass
+
+    @transition(field=status, source=ClientStatus.APPROVED, target=ClientStatus.RESTRICTED)
+    def restrict(self) -> None:
+        pass
+
+    @transition(field=status, source=ClientStatus.RESTRICTED, target=ClientStatus.APPROVED)
+    def unfreeze(self) -> None:
+        pass
+
+    @transition(field=status, source=NOT_CLOSED, target=ClientStatus.CLOSED)
+    def close(self) -> None:
+        pass
+
+
+class PartyRole(models.TextChoices):
+    DIRECTOR = "director", "Director"
+    SHAREHOLDER = "shareholder", "Shareholder"
+    BENEFICIAL_OWNER = "beneficial_owner", "Beneficial owner"
+    SIGNATORY = "signatory", "Authorised signatory"
+
+
+class RelatedParty(models.Model):
+    """A person or company behind a corporate client."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="parties")
+    role = models.CharField(max_length=20, choices=PartyRole.choices)
+    name = models.CharField(max_length=200)
+    date_of_birth = models.DateField(null=True, blank=True)
+    country = CountryField(blank=True)
+    ownership_pct = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("100"))],
+    )
+    is_pep = models.BooleanField(default=False, help_text="Politically exposed person.")
+    linked_client = models.ForeignKey(Client, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["client", "role", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(ownership_pct__isnull=True)
+                | (models.Q(ownership_pct__gte=0) & models.Q(ownership_pct__lte=100)),
+                name="party_ownership_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_role_display()})"
+
+
+class LinkReason(models.TextChoices):
+    SAME_UBO = "same_ubo", "Same beneficial owner"
+    SAME_ADDRESS = "same_address", "Same address"
+    SAME_PAYMENT_INSTRUMENT = "same_payment_instrument", "Same payment instrument"
+    RELATED = "related", "Otherwise related"
+
+
+class ClientLink(models.Model):
+    """Two clients are related, so risk can be seen across entities."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="links")
+    other = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(max_length=30, choices=LinkReason.choices)
+    note = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["client", "other", "reason"], name="client_link_unique"),
+            models.CheckConstraint(condition=~models.Q(client=models.F("other")), name="client_link_not_self"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_id} ~ {self.other_id} ({self.reason})"
+
+
+class TradingAccountStatus(models.TextChoices):
+    PENDING = "pending", "Being provisioned"
+    ACTIVE = "active", "Active"
+    CLOSE_ONLY = "close_only", "Close-only"
+    DISABLED = "disabled", "Disabled"
+    FAILED = "failed", "Provisioning failed"
+
+
+class TradingAccount(models.Model):
+    """The client's account on the trading platform, as the back office says it must be."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="trading_accounts")
+    account_type = models.ForeignKey(AccountType, on_delete=models.PROTECT)
+    currency = models.CharField(max_length=3)
+    leverage = models.PositiveIntegerField()
+    platform_group = models.CharField(max_length=80)
+    status = models.CharField(max_length=12, choices=TradingAccountStatus.choices, default=TradingAccountStatus.PENDING)
+    login = models.CharField(max_length=32, null=True, blank=True, unique=True)  # noqa: DJ001 - NULL until provisioned
+    # Sent with every create call: a retry after a lost answer finds the account instead of making another.
+    provision_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    provision_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    provisioned_at = models.DateTimeField(null=True, blank=True)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["client", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["client", "account_type", "currency"], name="trading_account_unique"),
+            models.CheckConstraint(condition=models.Q(leverage__gte=1), name="trading_account_leverage_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.login or 'pending'} ({self.account_type.code} {self.currency})"
+
+    @property
+    def trading_enabled(self) -> bool:
+        return self.status in (TradingAccountStatus.ACTIVE, TradingAccountStatus.CLOSE_ONLY)
+
+    @property
+    def close_only(self) -> bool:
+        return self.status == TradingAccountStatus.CLOSE_ONLY
+
+
+# --- the simulated MT5-style platform's own state ----------------------------------------------
+# These tables belong to the simulated platform, not to the back office: the back office only
+# reaches them through accounts.platform (so drift between the two is real and detectable).
+
+
+class SimPlatformAccount(models.Model):
+    login = models.CharField(max_length=32, unique=True)
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    group = models.CharField(max_length=80)
+    leverage = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    trading_enabled = models.BooleanField(default=True)
+    close_only = models.BooleanField(default=False)
+    balance = models.DecimalField(max_digits=20, decimal_places=2, default=Decimal("0"))
+    equity = models.DecimalField(max_digits=20, decimal_places=2, default=Decimal("0"))
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.login
+
+
+class SimPlatformPosition(models.Model):
+    account = models.ForeignKey(SimPlatformAccount, on_delete=models.CASCADE, related_name="positions")
+    symbol = models.CharField(max_length=20)
+    volume = models.DecimalField(max_digits=12, decimal_places=2)
+    margin = models.DecimalField(max_digits=20, decimal_places=2, default=Decimal("0"))
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.volume}"
+
+
+class SimPlatformFault(models.Model):
+    """Tell the simulated platform to fail or time out the next N calls of an operation."""
+
+    operation = models.CharField(max_length=40, help_text="create_account, set_leverage, ... or * for any")
+    mode = models.CharField(max_length=10, choices=[("fail", "Fail"), ("timeout", "Time out")])
+    remaining = models.PositiveIntegerField(default=1)
+    # For "timeout": whether the platform did the work before the answer was lost.
+    applied = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"{self.mode} {self.operation} x{self.remaining}"

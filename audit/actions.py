@@ -32,6 +32,23 @@ class AuditAction(models.TextChoices):
     APPROVAL_EXPIRED = "approval.expired", "Approval expired"
     APPROVAL_EXECUTED = "approval.executed", "Approved action executed"
     APPROVAL_FAILED = "approval.failed", "Approved action failed"
+    # clients and trading accounts
+    CLIENT_REGISTERED = "client.registered", "Client registered"
+    CLIENT_UPDATED = "client.updated", "Client details updated"
+    CLIENT_SUBMITTED = "client.submitted", "Client submitted for review"
+    CLIENT_DOCUMENTS_REQUESTED = "client.documents_requested", "Additional documents requested"
+    CLIENT_RESUBMITTED = "client.resubmitted", "Client back in review"
+    CLIENT_APPROVED = "client.approved", "Client approved"
+    CLIENT_RESTRICTED = "client.restricted", "Client restricted"
+    CLIENT_UNFROZEN = "client.unfrozen", "Client restriction lifted"
+    CLIENT_CLOSED = "client.closed", "Client closed"
+    CLIENT_LINKED = "client.linked", "Clients linked"
+    TRADING_ACCOUNT_REQUESTED = "trading_account.requested", "Trading account requested"
+    TRADING_ACCOUNT_PROVISIONED = "trading_account.provisioned", "Trading account provisioned"
+    TRADING_ACCOUNT_PROVISION_FAILED = "trading_account.provision_failed", "Trading account provisioning failed"
+    TRADING_ACCOUNT_PUSHED = "trading_account.pushed", "Trading account pushed to platform"
+    TRADING_ACCOUNT_LEVERAGE_CHANGED = "trading_account.leverage_changed", "Leverage changed"
+    ACCOUNT_TYPE_CONFIGURED = "account_type.configured", "Account type configured"
     # the audit trail itself
     AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
     # demo and benchmark data (only ever written in demo mode or in the benchmark's own database)

@@ -14,6 +14,8 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("audit/", include("audit.urls")),
+    path("clients/", include("accounts.urls")),
+    path("api/", include("backoffice.api_urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("", include("ops.urls")),

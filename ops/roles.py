@@ -27,6 +27,8 @@ PERMISSIONS: dict[str, str] = {
     "view_client_status": "View client account status",
     "submit_ticket": "Submit support tickets",
     "view_review_progress": "View (and explain) KYC review progress",
+    # clients (support registers and updates; compliance decides)
+    "manage_clients": "Register clients and update their details",
     # compliance
     "review_documents": "Review KYC documents",
     "set_risk_level": "Set client risk levels",
@@ -40,6 +42,7 @@ PERMISSIONS: dict[str, str] = {
     "view_trading_risk": "View trading risk and exposure",
     "view_anomalies": "View account anomalies",
     "view_fund_flows": "View fund flows",
+    "change_leverage": "Change trading account leverage (above the default: maker-checker)",
     # admin
     "manage_configuration": "Configure system parameters",
     "manage_staff": "Manage staff users and roles",
@@ -66,14 +69,15 @@ _READ_ONLY = {
 ADMIN_MODEL_PERMISSIONS = frozenset({"ops.view_user", "auth.view_group", "audit.view_auditevent"})
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
-    Role.SUPPORT: frozenset({"view_client_status", "submit_ticket", "view_review_progress"}),
+    Role.SUPPORT: frozenset({"view_client_status", "submit_ticket", "view_review_progress", "manage_clients"}),
     Role.COMPLIANCE: frozenset(
-        {"view_client_status", "view_review_progress", "review_documents", "set_risk_level", "restrict_account"}
+        {"view_client_status",
+            "manage_clients", "view_review_progress", "review_documents", "set_risk_level", "restrict_account"}
     ),
     Role.FINANCE: frozenset(
         {"view_client_status", "handle_deposits", "handle_withdrawals", "handle_refunds", "handle_internal_transfers"}
     ),
-    Role.RISK: frozenset({"view_client_status", "view_trading_risk", "view_anomalies", "view_fund_flows"}),
+    Role.RISK: frozenset({"view_client_status", "view_trading_risk", "view_anomalies", "view_fund_flows", "change_leverage"}),
     Role.ADMIN: frozenset(
         {
             "view_client_status",

@@ -43,12 +43,14 @@ def _fixture_teardown(self: testcases.TransactionTestCase) -> None:
     # put them back, as a freshly migrated database has them.
     from django.apps import apps
 
+    from accounts.account_types import sync_account_types
     from ops.queues import sync_queues
     from ops.roles import sync_roles
 
     with acting_as(Actor.system("pytest")):
         sync_roles()
         sync_queues(apps)
+        sync_account_types(apps)
 
 
 setattr(testcases.TransactionTestCase, "_fixture_teardown", _fixture_teardown)  # noqa: B010

@@ -33,6 +33,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
+    "drf_spectacular",
+    "django_countries",
     "guardian",
     "simple_history",
     "pgtrigger",
@@ -128,6 +130,11 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # Only a proxy we operate may tell us the client IP.
 TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
 
+# The trading platform the back office drives (a built-in simulated MT5-style platform by default).
+TRADING_PLATFORM = env_str("TRADING_PLATFORM", "accounts.platform.simulated.SimulatedPlatform")
+PLATFORM_TIMEOUT_SECONDS = env_int("PLATFORM_TIMEOUT_SECONDS", 10, minimum=1)
+PLATFORM_SYNC_INTERVAL_SECONDS = env_int("PLATFORM_SYNC_INTERVAL_SECONDS", 300, minimum=10)
+
 # --- Celery -------------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
 CELERY_BROKER_URL = REDIS_URL
@@ -150,6 +157,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ops.tasks.work_items_escalate_task",
         "schedule": float(WORK_ITEM_ESCALATION_INTERVAL_SECONDS),
     },
+    "platform-sync": {
+        "task": "accounts.tasks.platform_sync_task",
+        "schedule": float(PLATFORM_SYNC_INTERVAL_SECONDS),
+    },
     "approvals-expire": {
         "task": "ops.tasks.approvals_expire_task",
         "schedule": 300.0,
@@ -159,7 +170,18 @@ CELERY_BEAT_SCHEDULE = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "backoffice.api.problem_details_handler",
 }
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Back office staff API",
+    "DESCRIPTION": "Clients, their lifecycle and trading accounts. Errors are RFC 9457 problem details.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
 
 # simple-history: who made the change comes from the acting-actor context (audit.context).
 SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True

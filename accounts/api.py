@@ -1,0 +1,106 @@
+"""Staff REST API for clients: list, detail, create, transitions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from accounts.errors import ClientError
+from accounts.models import AccountType, Client, ClientKind, TradingAccount
+from accounts.selectors import client_get_for, client_list
+from accounts.services import clients as client_services
+from backoffice.api import ScopedPermission
+from ops.models import User
+
+
+class TradingAccountSerializer(serializers.ModelSerializer):
+    account_type = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = TradingAccount
+        fields = ["id", "login", "account_type", "currency", "leverage", "platform_group", "status"]
+
+
+class ClientSerializer(serializers.ModelSerializer):
+    account_type = serializers.SlugRelatedField(slug_field="code", queryset=AccountType.objects.filter(is_active=True))
+    account_manager = serializers.SlugRelatedField(
+        slug_field="username", queryset=User.objects.filter(is_active=True), required=False, allow_null=True
+    )
+    trading_accounts = TradingAccountSerializer(many=True, read_only=True)
+    display_name = serializers.CharField(read_only=True)
+    country = serializers.CharField()
+    nationality = serializers.CharField(required=False, allow_blank=True)
+
+    class Meta:
+        model = Client
+        fields = [
+            "id", "reference", "kind", "status", "display_name", "first_name", "last_name", "date_of_birth",
+            "nationality", "legal_name", "registration_number", "country", "address_line", "city", "postcode",
+            "email", "phone", "segment", "tags", "account_manager", "risk_level", "account_type", "base_currency",
+            "created_at", "trading_accounts",
+        ]  # fmt: skip
+        read_only_fields = ["id", "reference", "status", "risk_level", "created_at"]
+
+
+class TransitionSerializer(serializers.Serializer):
+    transition = serializers.ChoiceField(choices=sorted(client_services.RULES))
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    force = serializers.BooleanField(required=False, default=False)
+
+
+class ClientViewSet(viewsets.GenericViewSet):
+    serializer_class = ClientSerializer
+    queryset = Client.objects.none()  # the real one is scoped per user in get_queryset
+    lookup_value_regex = r"\d+"
+    permission_classes = [ScopedPermission]
+    scope_map = {"GET": ["ops.view_client_status"], "POST": ["ops.manage_clients"]}
+
+    def get_queryset(self) -> Any:
+        params = {k: self.request.query_params.get(k, "") for k in ("q", "status", "kind", "account_type", "country", "risk_level", "manager")}
+        return client_list(user=self.request.user, **params).prefetch_related("trading_accounts__account_type")  # type: ignore[arg-type]
+
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(ClientSerializer(page, many=True).data)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(ClientSerializer(self._client(pk, for_write=False)).data)
+
+    def create(self, request: Request) -> Response:
+        serializer = ClientSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        kind = data.pop("kind", ClientKind.INDIVIDUAL)
+        try:
+            client = client_services.client_register(kind=kind, data=data, actor=request.user)  # type: ignore[arg-type]
+        except ClientError as exc:
+            raise PermissionDenied(str(exc)) from None
+        return Response(ClientSerializer(client).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=TransitionSerializer, responses=ClientSerializer)
+    @action(detail=True, methods=["post"])
+    def transitions(self, request: Request, pk: str) -> Response:
+        """Move the client through its lifecycle (unfreeze goes through /approvals)."""
+        client = self._client(pk, for_write=True)
+        body = TransitionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            client = client_services.client_transition(
+                client_id=client.pk, name=body.validated_data["transition"], actor=request.user,  # type: ignore[arg-type]
+                reason=body.validated_data.get("reason", ""), force=body.validated_data.get("force", False),
+            )  # fmt: skip
+        except ClientError as exc:
+            raise ValidationError({"transition": [str(exc)]}) from None
+        return Response(ClientSerializer(client).data)
+
+    def _client(self, pk: str, *, for_write: bool) -> Client:
+        if not pk.isdigit():
+            raise Http404
+        return client_get_for(self.request.user, int(pk), for_write=for_write)  # type: ignore[arg-type]

@@ -1,0 +1,20 @@
+REASON_REQUIRED = "A reason is required to {verb} a client."
+NOT_ALLOWED = "Your role may not {verb} a client."
+BAD_TRANSITION = "A client who is {status} cannot be {verb}."
+CHANGED_MEANWHILE = "Someone changed this client at the same moment; reload and try again."
+CLOSE_BLOCKED = "The client still has {what}; settle it first or force the closure with a reason."
+UNFREEZE_VIA_APPROVAL = "Lifting a restriction needs a second person: request it for approval."
+INVALID_PHONE = "Enter a valid phone number in international format, e.g. +44 7700 900123."
+CURRENCY_NOT_ALLOWED = "The {account_type} account type does not hold {currency}; choose one of {choices}."
+UNKNOWN_CURRENCY = "{currency!r} is not an ISO 4217 currency code."
+CORPORATE_ONLY = "The {account_type} account type is for corporate clients only."
+INDIVIDUAL_FIELDS = "Individuals need a first name, last name and date of birth."
+CORPORATE_FIELDS = "Corporate clients need a legal name and a registration number."
+LEVERAGE_ABOVE_MAX = "Leverage 1:{leverage} is above the {account_type} maximum of 1:{maximum}."
+LEVERAGE_NEEDS_APPROVAL = "Leverage above the account type's default of 1:{default} needs approval; request it."
+PLATFORM_UNAVAILABLE = "The trading platform did not answer: {detail}"
+INACTIVE_ACCOUNT_TYPE = "The {account_type} account type is not offered any more."
+
+
+class ClientError(Exception):
+    """A client action was refused; nothing was changed."""

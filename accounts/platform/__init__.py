@@ -1,0 +1,15 @@
+"""The trading platform gateway: the back office talks to MT5-style platforms only through this."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from accounts.platform.base import PlatformAccount, PlatformError, PlatformTimeout, Position, TradingPlatform
+
+__all__ = ["PlatformAccount", "PlatformError", "PlatformTimeout", "Position", "TradingPlatform", "get_platform"]
+
+
+def get_platform() -> TradingPlatform:
+    platform: TradingPlatform = import_string(settings.TRADING_PLATFORM)()
+    return platform

@@ -1,0 +1,138 @@
+"""A built-in MT5-style platform for the demo and the tests. It keeps its own state in its own
+tables (``SimPlatform*``), so what it holds can drift from the back office, and it can be told to
+fail or time out the next calls (``SimPlatformFault``), so failures are real."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+
+from accounts.models import SimPlatformAccount, SimPlatformFault, SimPlatformPosition
+from accounts.platform.base import PlatformAccount, PlatformError, PlatformTimeout, Position
+
+LOGIN_BASE = 5_000_000
+
+
+def _as_account(row: SimPlatformAccount) -> PlatformAccount:
+    return PlatformAccount(
+        login=row.login,
+        group=row.group,
+        leverage=row.leverage,
+        currency=row.currency,
+        trading_enabled=row.trading_enabled,
+        close_only=row.close_only,
+        balance=row.balance,
+        equity=row.equity,
+    )
+
+
+class SimulatedPlatform:
+    timeout_sleep = 0.2  # how long a simulated timeout keeps the caller waiting (kept short)
+
+    def _fault(self, operation: str) -> SimPlatformFault | None:
+        with transaction.atomic():
+            fault = (
+                SimPlatformFault.objects.select_for_update()
+                .filter(operation__in=[operation, "*"], remaining__gt=0)
+                .order_by("id")
+                .first()
+            )
+            if fault is not None:
+                fault.remaining = F("remaining") - 1
+                fault.save(update_fields=["remaining"])
+        return fault
+
+    def _before(self, operation: str) -> SimPlatformFault | None:
+        fault = self._fault(operation)
+        if fault is not None and fault.mode == "fail":
+            raise PlatformError(f"simulated platform: {operation} rejected (injected fault)")
+        if fault is not None and not fault.applied:
+            time.sleep(min(self.timeout_sleep, settings.PLATFORM_TIMEOUT_SECONDS))
+            raise PlatformTimeout(f"simulated platform: {operation} timed out before it was applied")
+        return fault
+
+    @staticmethod
+    def _after(fault: SimPlatformFault | None, operation: str) -> None:
+        if fault is not None:  # applied, but the answer is lost
+            raise PlatformTimeout(f"simulated platform: {operation} timed out after it was applied")
+
+    def create_account(
+        self, *, idempotency_key: str, name: str, group: str, leverage: int, currency: str
+    ) -> PlatformAccount:
+        fault = self._before("create_account")
+        with transaction.atomic():
+            existing = SimPlatformAccount.objects.filter(idempotency_key=idempotency_key).first()
+            if existing is None:
+                existing = SimPlatformAccount.objects.create(
+                    login=f"pending-{idempotency_key}",
+                    idempotency_key=idempotency_key,
+                    name=name,
+                    group=group,
+                    leverage=leverage,
+                    currency=currency,
+                )
+                existing.login = str(LOGIN_BASE + existing.pk)
+                existing.save(update_fields=["login"])
+        self._after(fault, "create_account")
+        return _as_account(existing)
+
+    def _row(self, login: str) -> SimPlatformAccount:
+        row = SimPlatformAccount.objects.filter(login=login).first()
+        if row is None:
+            raise PlatformError(f"simulated platform: no account {login}")
+        return row
+
+    def get_account(self, login: str) -> PlatformAccount:
+        fault = self._before("get_account")
+        row = self._row(login)
+        self._after(fault, "get_account")
+        return _as_account(row)
+
+    def _update(self, operation: str, login: str, **fields: object) -> None:
+        fault = self._before(operation)
+        updated = SimPlatformAccount.objects.filter(login=login).update(**fields)
+        if not updated:
+            raise PlatformError(f"simulated platform: no account {login}")
+        self._after(fault, operation)
+
+    def set_group(self, login: str, group: str) -> None:
+        self._update("set_group", login, group=group)
+
+    def set_leverage(self, login: str, leverage: int) -> None:
+        self._update("set_leverage", login, leverage=leverage)
+
+    def set_trading(self, login: str, *, enabled: bool, close_only: bool) -> None:
+        self._update("set_trading", login, trading_enabled=enabled, close_only=close_only)
+
+    def open_positions(self, login: str) -> list[Position]:
+        fault = self._before("open_positions")
+        rows = list(SimPlatformPosition.objects.filter(account__login=login))
+        self._after(fault, "open_positions")
+        return [Position(symbol=r.symbol, volume=r.volume, margin=r.margin) for r in rows]
+
+    def list_accounts(self) -> list[PlatformAccount]:
+        fault = self._before("list_accounts")
+        rows = list(SimPlatformAccount.objects.order_by("login"))
+        self._after(fault, "list_accounts")
+        return [_as_account(r) for r in rows]
+
+    # --- test and demo controls (what a platform operator would do on their side) --------------
+
+    @staticmethod
+    def inject_fault(operation: str, mode: str, *, times: int = 1, applied: bool = False) -> None:
+        SimPlatformFault.objects.create(operation=operation, mode=mode, remaining=times, applied=applied)
+
+    @staticmethod
+    def drift(login: str, **fields: object) -> None:
+        """Change the platform's own record behind the back office's back."""
+        SimPlatformAccount.objects.filter(login=login).update(**fields)
+
+    @staticmethod
+    def open_position(login: str, symbol: str, volume: Decimal, margin: Decimal = Decimal("0")) -> None:
+        SimPlatformPosition.objects.create(
+            account=SimPlatformAccount.objects.get(login=login), symbol=symbol, volume=volume, margin=margin
+        )

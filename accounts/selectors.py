@@ -1,0 +1,72 @@
+"""Reads of the accounts app, scoped to what the viewer may see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+from guardian.shortcuts import get_objects_for_user
+
+from accounts.models import Client, ClientLink
+from ops.models import User
+
+
+def clients_visible_to(user: User) -> QuerySet[Client]:
+    """Staff with the view-client-status permission see every client; anyone else only the clients
+    they were given per-object access to (desk- or partner-scoped)."""
+    if user.has_perm("ops.view_client_status"):
+        return Client.objects.all()
+    return get_objects_for_user(user, "accounts.view_client_record", klass=Client, accept_global_perms=False)
+
+
+def client_get_for(user: User, client_id: int, *, for_write: bool) -> Client:
+    client = clients_visible_to(user).select_related("account_type", "account_manager").filter(pk=client_id).first()
+    if client is None:
+        raise Http404("No such client.")
+    if for_write and not (
+        user.has_perm("ops.manage_clients") or user.has_perm("ops.review_documents") or user.has_perm("ops.restrict_account")
+    ):
+        raise Http404("No such client.")
+    return client
+
+
+def client_list(
+    *,
+    user: User,
+    q: str = "",
+    status: str = "",
+    kind: str = "",
+    account_type: str = "",
+    country: str = "",
+    risk_level: str = "",
+    manager: str = "",
+) -> QuerySet[Client]:
+    clients = clients_visible_to(user).select_related("account_type", "account_manager")
+    if q:
+        q = q.strip()
+        match = (
+            Q(email__iexact=q)
+            | Q(reference__iexact=q)
+            | Q(last_name__icontains=q)
+            | Q(first_name__icontains=q)
+            | Q(legal_name__icontains=q)
+        )
+        if q.isdigit():
+            match |= Q(pk=int(q))
+        clients = clients.filter(match)
+    filters: dict[str, Any] = {
+        "status": status,
+        "kind": kind,
+        "account_type__code": account_type,
+        "country": country.upper() if country else "",
+        "risk_level": risk_level,
+        "account_manager__username": manager,
+    }
+    return clients.filter(**{k: v for k, v in filters.items() if v}).order_by("-created_at", "-id")
+
+
+def client_links(client: Client) -> list[ClientLink]:
+    return list(
+        ClientLink.objects.filter(Q(client=client) | Q(other=client)).select_related("client", "other").order_by("id")
+    )

@@ -1,0 +1,1 @@
+"""Writes of the accounts app: clients (lifecycle) and trading accounts (platform)."""

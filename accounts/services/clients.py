@@ -1,0 +1,244 @@
+"""Clients: registration, details, and the status state machine.
+
+Each transition names the permission it needs, whether it needs a reason, and what happens after
+commit (platform pushes). It runs under a row lock, saves compare-and-set on the old status, and
+writes its audit event in the same transaction. Lifting a restriction goes through maker-checker
+(``accounts.approval_actions``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+from django_fsm import ConcurrentTransition, TransitionNotAllowed
+
+from accounts import errors
+from accounts.errors import ClientError
+from accounts.locks import client_lock
+from accounts.models import AccountType, Client, ClientKind, ClientStatus, TradingAccount, TradingAccountStatus
+from accounts.validation import currency_code, normalise_phone
+from audit.actions import AuditAction
+from audit.services import audit_record
+from ops.models import User
+
+DETAIL_FIELDS = (
+    "first_name", "last_name", "date_of_birth", "nationality", "legal_name", "registration_number",
+    "country", "address_line", "city", "postcode", "email", "phone", "segment", "tags",
+    "account_manager", "account_type", "base_currency",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TransitionRule:
+    verb: str  # for messages: "restrict", "close", ...
+    permission: str
+    needs_reason: bool
+    action: AuditAction
+
+
+RULES: dict[str, TransitionRule] = {
+    "submit_for_review": TransitionRule("submit for review", "ops.manage_clients", False, AuditAction.CLIENT_SUBMITTED),
+    "request_documents": TransitionRule("ask for documents from", "ops.review_documents", True, AuditAction.CLIENT_DOCUMENTS_REQUESTED),
+    "resubmit": TransitionRule("send back to review", "ops.manage_clients", False, AuditAction.CLIENT_RESUBMITTED),
+    "approve": TransitionRule("approve", "ops.review_documents", False, AuditAction.CLIENT_APPROVED),
+    "restrict": TransitionRule("restrict", "ops.restrict_account", True, AuditAction.CLIENT_RESTRICTED),
+    "close": TransitionRule("close", "ops.restrict_account", True, AuditAction.CLIENT_CLOSED),
+}
+
+
+def _next_reference() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval('accounts_client_reference_seq')")
+        return f"C{cursor.fetchone()[0]:07d}"
+
+
+def _validated(data: dict[str, Any], *, kind: str) -> dict[str, Any]:
+    data = dict(data)
+    problems: dict[str, str] = {}
+    if kind == ClientKind.INDIVIDUAL and not (data.get("first_name") and data.get("last_name") and data.get("date_of_birth")):
+        problems["__all__"] = errors.INDIVIDUAL_FIELDS
+    if kind == ClientKind.CORPORATE and not (data.get("legal_name") and data.get("registration_number")):
+        problems["__all__"] = errors.CORPORATE_FIELDS
+    try:
+        data["phone"] = normalise_phone(data.get("phone", ""))
+    except ValidationError as exc:
+        problems.update({k: v[0] for k, v in exc.message_dict.items()})
+    account_type: AccountType | None = data.get("account_type")
+    if account_type is not None:
+        if not account_type.is_active:
+            problems["account_type"] = errors.INACTIVE_ACCOUNT_TYPE.format(account_type=account_type.name)
+        elif account_type.corporate_only and kind != ClientKind.CORPORATE:
+            problems["account_type"] = errors.CORPORATE_ONLY.format(account_type=account_type.name)
+        if "base_currency" in data:
+            try:
+                data["base_currency"] = currency_code(data["base_currency"], "base_currency")
+            except ValidationError as exc:
+                problems.update({k: v[0] for k, v in exc.message_dict.items()})
+            else:
+                if data["base_currency"] not in account_type.currencies:
+                    problems["base_currency"] = errors.CURRENCY_NOT_ALLOWED.format(
+                        account_type=account_type.name, currency=data["base_currency"], choices=", ".join(account_type.currencies)
+                    )
+    if problems:
+        raise ValidationError(problems)
+    return data
+
+
+@transaction.atomic(durable=True)
+def client_register(*, kind: str, data: dict[str, Any], actor: User) -> Client:
+    """A new client, in the registered status. ``data`` holds DETAIL_FIELDS."""
+    if not actor.has_perm("ops.manage_clients"):
+        raise ClientError(errors.NOT_ALLOWED.format(verb="register"))
+    kind = ClientKind(kind)
+    data = _validated({k: v for k, v in data.items() if k in DETAIL_FIELDS}, kind=kind)
+    client = Client(kind=kind, reference=_next_reference(), **data)
+    client.full_clean(exclude=["reference"])
+    client._change_reason = "registered"  # type: ignore[attr-defined]
+    client.save()
+    audit_record(
+        action=AuditAction.CLIENT_REGISTERED,
+        subject=client,
+        after={"reference": client.reference, "kind": kind, "name": client.display_name, "status": client.status},
+    )
+    return client
+
+
+def _check(actor: User, rule: TransitionRule, reason: str) -> str:
+    if not actor.has_perm(rule.permission):
+        raise ClientError(errors.NOT_ALLOWED.format(verb=rule.verb))
+    reason = (reason or "").strip()
+    if rule.needs_reason and not reason:
+        raise ClientError(errors.REASON_REQUIRED.format(verb=rule.verb))
+    return reason
+
+
+def _move(client: Client, name: str, verb: str) -> str:
+    before = client.status
+    try:
+        getattr(client, name)()
+    except TransitionNotAllowed:
+        raise ClientError(errors.BAD_TRANSITION.format(status=ClientStatus(before).label.lower(), verb=verb)) from None
+    client.status_changed_at = timezone.now()
+    return before
+
+
+def _save(client: Client, reason: str) -> None:
+    client._change_reason = reason  # type: ignore[attr-defined]
+    try:
+        client.save()
+    except ConcurrentTransition:
+        raise ClientError(errors.CHANGED_MEANWHILE) from None
+
+
+@transaction.atomic(durable=True)
+def client_transition(*, client_id: int, name: str, actor: User, reason: str = "", force: bool = False) -> Client:
+    """submit_for_review, request_documents, resubmit, approve, restrict or close a client."""
+    if name == "unfreeze":
+        raise ClientError(errors.UNFREEZE_VIA_APPROVAL)
+    rule = RULES.get(name)
+    if rule is None:
+        raise ClientError(f"Unknown transition {name!r}.")
+    reason = _check(actor, rule, reason)
+    if name == "close" and not force:
+        _require_nothing_open(client_id)
+    client = client_lock(client_id)
+    before = _move(client, name, rule.verb)
+    _save(client, reason or rule.verb)
+    after: dict[str, Any] = {"status": client.status}
+    if name == "approve":
+        account = _open_trading_account(client)
+        after["trading_account"] = account.pk
+    if name == "close" and force:
+        after["forced"] = True
+    audit_record(action=rule.action, subject=client, before={"status": before}, after=after, reason=reason)
+    _after_commit_push(client)
+    return client
+
+
+@transaction.atomic
+def client_unfreeze(*, client_id: int, reason: str) -> Client:
+    """Restricted -> approved. Only called by the approved maker-checker request."""
+    client = client_lock(client_id)
+    before = _move(client, "unfreeze", "unfrozen")
+    _save(client, reason)
+    audit_record(
+        action=AuditAction.CLIENT_UNFROZEN, subject=client, before={"status": before}, after={"status": client.status}, reason=reason
+    )
+    _after_commit_push(client)
+    return client
+
+
+def _require_nothing_open(client_id: int) -> None:
+    """Closing needs zero balances and no open positions, as the platform reports them.
+    (Asked before the transaction: no platform call holds a database lock.)"""
+    from accounts.platform import PlatformError, get_platform
+
+    platform = get_platform()
+    for account in TradingAccount.objects.filter(client_id=client_id, login__isnull=False):
+        assert account.login is not None
+        try:
+            state = platform.get_account(account.login)
+            positions = platform.open_positions(account.login)
+        except PlatformError as exc:
+            raise ClientError(errors.PLATFORM_UNAVAILABLE.format(detail=exc)) from None
+        if positions:
+            raise ClientError(errors.CLOSE_BLOCKED.format(what=f"{len(positions)} open position(s) on {account.login}"))
+        if state.balance != Decimal("0"):
+            raise ClientError(errors.CLOSE_BLOCKED.format(what=f"a balance of {state.balance} {state.currency} on {account.login}"))
+
+
+def _open_trading_account(client: Client) -> TradingAccount:
+    account, created = TradingAccount.objects.get_or_create(
+        client=client,
+        account_type=client.account_type,
+        currency=client.base_currency,
+        defaults={"leverage": client.account_type.default_leverage, "platform_group": client.account_type.platform_group},
+    )
+    if created:
+        audit_record(
+            action=AuditAction.TRADING_ACCOUNT_REQUESTED,
+            subject=account,
+            after={"client": client.reference, "type": client.account_type.code, "currency": account.currency,
+                   "leverage": account.leverage, "group": account.platform_group},
+        )  # fmt: skip
+        from accounts.tasks import trading_account_provision_task
+
+        transaction.on_commit(lambda: trading_account_provision_task.delay(account_id=account.pk))
+    return account
+
+
+def _after_commit_push(client: Client) -> None:
+    """The platform follows the client's status (restricted -> close-only, closed -> disabled)."""
+    from accounts.tasks import trading_account_push_task
+
+    for account_id in TradingAccount.objects.filter(client=client).exclude(status=TradingAccountStatus.PENDING).values_list("pk", flat=True):
+        transaction.on_commit(lambda pk=account_id: trading_account_push_task.delay(account_id=pk))
+
+
+@transaction.atomic(durable=True)
+def client_update_details(*, client_id: int, changes: dict[str, Any], actor: User, reason: str) -> Client:
+    if not actor.has_perm("ops.manage_clients"):
+        raise ClientError(errors.NOT_ALLOWED.format(verb="update"))
+    if not reason.strip():
+        raise ClientError(errors.REASON_REQUIRED.format(verb="update"))
+    client = client_lock(client_id)
+    current = {f: getattr(client, f) for f in DETAIL_FIELDS}
+    changes = _validated(current | {k: v for k, v in changes.items() if k in DETAIL_FIELDS}, kind=client.kind)
+    changed = {k: v for k, v in changes.items() if current[k] != v}
+    for field, value in changed.items():
+        setattr(client, field, value)
+    client.full_clean()
+    _save(client, reason)
+    audit_record(
+        action=AuditAction.CLIENT_UPDATED,
+        subject=client,
+        before={k: str(current[k]) for k in changed},
+        after={k: str(v) for k, v in changed.items()},
+        reason=reason,
+    )
+    return client

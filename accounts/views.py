@@ -1,0 +1,183 @@
+"""Client pages: the list, registration, and the client 360 with the actions the viewer may take."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.capabilities import MATRIX, Capability
+from accounts.errors import ClientError
+from accounts.forms import ClientFilterForm, ClientForm, LeverageForm, TransitionForm
+from accounts.models import Client, ClientStatus, TradingAccount
+from accounts.selectors import client_get_for, client_links, client_list
+from accounts.services import clients as client_services
+from accounts.services import trading_accounts as account_services
+from audit.selectors import audit_event_list
+from ops.errors import OpsError
+from ops.models import OPEN_STATUSES, ApprovalRequest, ApprovalStatus, User, WorkItem
+from ops.services.approvals import approval_submit
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def client_list_view(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    form = ClientFilterForm(request.GET or None)
+    filters = {k: v for k, v in form.cleaned_data.items() if v} if request.GET and form.is_valid() else {}
+    status = 400 if request.GET and not form.is_valid() else 200
+    page = Paginator(client_list(user=user, **filters), 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "accounts/client_list.html",
+        {"form": form, "page": page, "query": query.urlencode(), "can_create": user.has_perm("ops.manage_clients")},
+        status=status,
+    )
+
+
+def client_create_view(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    if not user.has_perm("ops.manage_clients"):
+        raise PermissionDenied
+    form = ClientForm(request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            data = {k: v for k, v in form.cleaned_data.items() if k != "kind"}
+            try:
+                client = client_services.client_register(kind=form.cleaned_data["kind"], data=data, actor=user)
+            except ValidationError as exc:
+                for field, problems in exc.message_dict.items():
+                    form.add_error(None if field == "__all__" else field, problems)
+            else:
+                messages.success(request, f"Registered {client.display_name} as {client.reference}.")
+                return redirect("client", pk=client.pk)
+        return render(request, "accounts/client_form.html", {"form": form}, status=400)
+    return render(request, "accounts/client_form.html", {"form": form})
+
+
+# Which buttons the client 360 offers: (transition, label, permission, needs a reason)
+ACTIONS = [
+    ("submit_for_review", "Submit for review", "ops.manage_clients", False),
+    ("request_documents", "Ask for more documents", "ops.review_documents", True),
+    ("resubmit", "Back to review", "ops.manage_clients", False),
+    ("approve", "Approve", "ops.review_documents", False),
+    ("restrict", "Restrict", "ops.restrict_account", True),
+    ("close", "Close", "ops.restrict_account", True),
+]
+
+
+def _actions_for(user: User, client: Client) -> list[dict[str, Any]]:
+    available = {t.name for t in client.get_available_status_transitions()}
+    return [
+        {"name": name, "label": label, "needs_reason": needs_reason}
+        for name, label, perm, needs_reason in ACTIONS
+        if name in available and user.has_perm(perm)
+    ]
+
+
+def _render_client(request: HttpRequest, client: Client, *, status: int = 200) -> HttpResponse:
+    user = _user(request)
+    accounts = list(client.trading_accounts.select_related("account_type"))
+    pending_unfreeze = ApprovalRequest.objects.filter(
+        action="client.unfreeze", subject_id=str(client.pk), status=ApprovalStatus.PENDING
+    ).first()
+    context = {
+        "client": client,
+        "parties": list(client.parties.all()),
+        "links": client_links(client),
+        "timeline": client.history.select_related("history_user").order_by("-history_date")[:50],
+        "accounts": accounts,
+        "items": WorkItem.objects.filter(
+            subject_type__app_label="accounts", subject_type__model="client", subject_id=str(client.pk),
+            status__in=OPEN_STATUSES,
+        ).select_related("queue", "owner"),
+        "events": audit_event_list(subject_type="accounts.client", subject_id=str(client.pk))[:30],
+        "actions": _actions_for(user, client),
+        "capabilities": [(c.value.replace("_", " "), c in MATRIX[ClientStatus(client.status)]) for c in Capability],
+        "can_request_unfreeze": client.status == ClientStatus.RESTRICTED
+        and user.has_perm("ops.restrict_account")
+        and pending_unfreeze is None,
+        "pending_unfreeze": pending_unfreeze,
+        "can_change_leverage": user.has_perm("ops.change_leverage"),
+        "transition_form": TransitionForm(),
+        "leverage_form": LeverageForm(),
+    }
+    return render(request, "accounts/client_detail.html", context, status=status)
+
+
+def client_view(request: HttpRequest, pk: int) -> HttpResponse:
+    return _render_client(request, client_get_for(_user(request), pk, for_write=False))
+
+
+@require_POST
+def client_transition_view(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    user = _user(request)
+    client = client_get_for(user, pk, for_write=True)
+    form = TransitionForm(request.POST)
+    form.is_valid()
+    try:
+        client_services.client_transition(
+            client_id=client.pk,
+            name=name,
+            actor=user,
+            reason=form.cleaned_data.get("reason", ""),
+            force=bool(form.cleaned_data.get("force")),
+        )
+    except ClientError as exc:
+        messages.error(request, str(exc))
+        return _render_client(request, client_get_for(user, pk, for_write=False), status=409)
+    messages.success(request, "Done.")
+    return redirect("client", pk=pk)
+
+
+@require_POST
+def client_unfreeze_request_view(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user(request)
+    client = client_get_for(user, pk, for_write=True)
+    form = TransitionForm(request.POST)
+    form.is_valid()
+    try:
+        approval = approval_submit(
+            action="client.unfreeze", subject=client, payload={"client": client.reference}, maker=user,
+            reason=form.cleaned_data.get("reason", ""),
+        )  # fmt: skip
+    except (OpsError, ClientError) as exc:
+        messages.error(request, str(exc))
+        return _render_client(request, client, status=409)
+    messages.success(request, f"Request #{approval.pk} is waiting for a second compliance officer.")
+    return redirect("approval", pk=approval.pk)
+
+
+@require_POST
+def trading_account_leverage_view(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user(request)
+    account = get_object_or_404(TradingAccount.objects.select_related("account_type"), pk=pk)
+    client = client_get_for(user, account.client_id, for_write=False)
+    form = LeverageForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()))
+        return _render_client(request, client, status=400)
+    leverage, reason = form.cleaned_data["leverage"], form.cleaned_data["reason"]
+    try:
+        if leverage > account.account_type.default_leverage:
+            approval = approval_submit(
+                action="trading_account.set_leverage", subject=account, payload={"leverage": leverage}, maker=user, reason=reason
+            )
+            messages.success(request, f"Leverage above the default needs approval: request #{approval.pk}.")
+            return redirect("approval", pk=approval.pk)
+        account_services.trading_account_set_leverage(account_id=account.pk, leverage=leverage, actor=user, reason=reason)
+    except (OpsError, ClientError) as exc:
+        messages.error(request, str(exc))
+        return _render_client(request, client, status=409)
+    messages.success(request, f"Leverage set to 1:{leverage}; the platform follows shortly.")
+    return redirect("client", pk=client.pk)

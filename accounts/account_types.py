@@ -6,7 +6,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-
 ACCOUNT_TYPES = [
     # code, name, currencies, default leverage, max leverage, platform group, minimum deposit, swap-free, corporate only
     ("standard", "Standard", ["USD", "EUR", "GBP"], 100, 500, "real\\standard", Decimal("100"), False, False),
@@ -27,5 +26,3 @@ def sync_account_types(apps: Any) -> None:
                 "platform_group": group, "min_deposit": minimum, "swap_free": swap_free, "corporate_only": corporate,
             },
         )  # fmt: skip
-
-

@@ -21,7 +21,7 @@ from ops.models import User
 
 
 class TradingAccountSerializer(serializers.ModelSerializer):
-    account_type = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    account_type: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="code", read_only=True)
 
     class Meta:
         model = TradingAccount
@@ -29,7 +29,9 @@ class TradingAccountSerializer(serializers.ModelSerializer):
 
 
 class ClientSerializer(serializers.ModelSerializer):
-    account_type = serializers.SlugRelatedField(slug_field="code", queryset=AccountType.objects.filter(is_active=True))
+    account_type: serializers.SlugRelatedField = serializers.SlugRelatedField(
+        slug_field="code", queryset=AccountType.objects.filter(is_active=True)
+    )
     account_manager = serializers.SlugRelatedField(
         slug_field="username", queryset=User.objects.filter(is_active=True), required=False, allow_null=True
     )
@@ -63,7 +65,10 @@ class ClientViewSet(viewsets.GenericViewSet):
     scope_map = {"GET": ["ops.view_client_status"], "POST": ["ops.manage_clients"]}
 
     def get_queryset(self) -> Any:
-        params = {k: self.request.query_params.get(k, "") for k in ("q", "status", "kind", "account_type", "country", "risk_level", "manager")}
+        params = {
+            k: self.request.query_params.get(k, "")
+            for k in ("q", "status", "kind", "account_type", "country", "risk_level", "manager")
+        }
         return client_list(user=self.request.user, **params).prefetch_related("trading_accounts__account_type")  # type: ignore[arg-type]
 
     def list(self, request: Request) -> Response:

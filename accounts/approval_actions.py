@@ -22,7 +22,9 @@ def _client(subject: models.Model) -> Client:
 def _validate_unfreeze(subject: models.Model, payload: Payload) -> None:
     client = Client.objects.get(pk=_client(subject).pk)
     if client.status != ClientStatus.RESTRICTED:
-        raise ClientError(errors.BAD_TRANSITION.format(status=ClientStatus(client.status).label.lower(), verb="unfrozen"))
+        raise ClientError(
+            errors.BAD_TRANSITION.format(status=ClientStatus(client.status).label.lower(), verb="unfrozen")
+        )
 
 
 def _execute_unfreeze(subject: models.Model, payload: Payload, request: Any) -> dict[str, Any]:
@@ -63,7 +65,9 @@ def _validate_leverage(subject: models.Model, payload: Payload) -> None:
 def _execute_leverage(subject: models.Model, payload: Payload, request: Any) -> dict[str, Any]:
     from accounts.services.trading_accounts import apply_leverage
 
-    account = apply_leverage(account=_account(subject), leverage=payload["leverage"], reason=f"approval #{request.pk}: {request.reason}")
+    account = apply_leverage(
+        account=_account(subject), leverage=payload["leverage"], reason=f"approval #{request.pk}: {request.reason}"
+    )
     return {"leverage": account.leverage}
 
 

@@ -39,7 +39,7 @@ class CapabilityDenied(Exception):
 
 
 def client_can(client: Client | str, capability: Capability) -> bool:
-    status = client.status if isinstance(client, Client) else client
+    status = str(client.status) if isinstance(client, Client) else str(client)
     return capability in MATRIX[ClientStatus(status)]
 
 

@@ -84,7 +84,7 @@ class Client(ConcurrentTransitionMixin, models.Model):
     city = models.CharField(max_length=100, blank=True)
     postcode = models.CharField(max_length=20, blank=True)
     email = models.EmailField()
-    phone = models.CharField(max_length=20, blank=True, help_text="E.164, e.g. +447700900123")
+    phone = models.CharField(max_length=20, blank=True, help_text="E.164, e.g. +447911123456")
     segment = models.CharField(max_length=40, blank=True)
     tags = ArrayField(models.CharField(max_length=40), default=list, blank=True)
     account_manager = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="clients")
@@ -244,7 +244,7 @@ class TradingAccount(models.Model):
     leverage = models.PositiveIntegerField()
     platform_group = models.CharField(max_length=80)
     status = models.CharField(max_length=12, choices=TradingAccountStatus.choices, default=TradingAccountStatus.PENDING)
-    login = models.CharField(max_length=32, null=True, blank=True, unique=True)  # noqa: DJ001 - NULL until provisioned
+    login = models.CharField(max_length=32, null=True, blank=True, unique=True)
     # Sent with every create call: a retry after a lost answer finds the account instead of making another.
     provision_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     provision_error = models.TextField(blank=True)
@@ -277,7 +277,7 @@ class TradingAccount(models.Model):
 
 
 class SimPlatformAccount(models.Model):
-    login = models.CharField(max_length=32, unique=True)
+    login = models.CharField(max_length=64, unique=True)
     idempotency_key = models.CharField(max_length=64, unique=True)
     name = models.CharField(max_length=200)
     group = models.CharField(max_length=80)

@@ -25,7 +25,9 @@ def client_get_for(user: User, client_id: int, *, for_write: bool) -> Client:
     if client is None:
         raise Http404("No such client.")
     if for_write and not (
-        user.has_perm("ops.manage_clients") or user.has_perm("ops.review_documents") or user.has_perm("ops.restrict_account")
+        user.has_perm("ops.manage_clients")
+        or user.has_perm("ops.review_documents")
+        or user.has_perm("ops.restrict_account")
     ):
         raise Http404("No such client.")
     return client

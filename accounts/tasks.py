@@ -9,10 +9,16 @@ from celery import shared_task
 from accounts.platform import PlatformError
 from accounts.services import trading_accounts as svc
 
-RETRY = {"autoretry_for": (PlatformError,), "retry_backoff": 2, "retry_backoff_max": 300, "retry_jitter": False, "max_retries": 5}
 
-
-@shared_task(bind=True, acks_late=True, **RETRY)
+@shared_task(
+    bind=True,
+    acks_late=True,
+    autoretry_for=(PlatformError,),
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=False,
+    max_retries=5,
+)
 def trading_account_provision_task(self: Any, *, account_id: int) -> str | None:
     try:
         return svc.trading_account_provision(account_id=account_id).login
@@ -23,7 +29,15 @@ def trading_account_provision_task(self: Any, *, account_id: int) -> str | None:
         raise
 
 
-@shared_task(bind=True, acks_late=True, **RETRY)
+@shared_task(
+    bind=True,
+    acks_late=True,
+    autoretry_for=(PlatformError,),
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=False,
+    max_retries=5,
+)
 def trading_account_push_task(self: Any, *, account_id: int) -> str:
     try:
         return svc.trading_account_push(account_id=account_id).status

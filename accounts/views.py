@@ -77,7 +77,7 @@ ACTIONS = [
 
 
 def _actions_for(user: User, client: Client) -> list[dict[str, Any]]:
-    available = {t.name for t in client.get_available_status_transitions()}
+    available = {t.name for t in client.get_available_status_transitions()}  # type: ignore[attr-defined]
     return [
         {"name": name, "label": label, "needs_reason": needs_reason}
         for name, label, perm, needs_reason in ACTIONS
@@ -98,7 +98,9 @@ def _render_client(request: HttpRequest, client: Client, *, status: int = 200) -
         "timeline": client.history.select_related("history_user").order_by("-history_date")[:50],
         "accounts": accounts,
         "items": WorkItem.objects.filter(
-            subject_type__app_label="accounts", subject_type__model="client", subject_id=str(client.pk),
+            subject_type__app_label="accounts",
+            subject_type__model="client",
+            subject_id=str(client.pk),
             status__in=OPEN_STATUSES,
         ).select_related("queue", "owner"),
         "events": audit_event_list(subject_type="accounts.client", subject_id=str(client.pk))[:30],
@@ -171,11 +173,17 @@ def trading_account_leverage_view(request: HttpRequest, pk: int) -> HttpResponse
     try:
         if leverage > account.account_type.default_leverage:
             approval = approval_submit(
-                action="trading_account.set_leverage", subject=account, payload={"leverage": leverage}, maker=user, reason=reason
+                action="trading_account.set_leverage",
+                subject=account,
+                payload={"leverage": leverage},
+                maker=user,
+                reason=reason,
             )
             messages.success(request, f"Leverage above the default needs approval: request #{approval.pk}.")
             return redirect("approval", pk=approval.pk)
-        account_services.trading_account_set_leverage(account_id=account.pk, leverage=leverage, actor=user, reason=reason)
+        account_services.trading_account_set_leverage(
+            account_id=account.pk, leverage=leverage, actor=user, reason=reason
+        )
     except (OpsError, ClientError) as exc:
         messages.error(request, str(exc))
         return _render_client(request, client, status=409)

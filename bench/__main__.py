@@ -14,6 +14,7 @@ import traceback
 # Every benchmark module in bench/, in the order they run. Adding one is adding its name here.
 BENCHMARKS = [
     "audit_throughput",
+    "queue_page",
 ]
 
 

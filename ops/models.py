@@ -144,6 +144,24 @@ class WorkItem(ConcurrentTransitionMixin, models.Model):
                 condition=models.Q(status__in=[s.value for s in OPEN_STATUSES]),
                 name="workitem_queue_urgency_idx",
             ),
+            # The queue page walks one of these in order and stops after a page (any queue mix).
+            models.Index(
+                models.F("urgency_at").asc(nulls_last=True),
+                models.F("id"),
+                condition=models.Q(status__in=[s.value for s in OPEN_STATUSES]),
+                name="workitem_open_urgency_idx",
+            ),
+            models.Index(
+                models.F("due_at").asc(nulls_last=True),
+                models.F("id"),
+                condition=models.Q(status__in=[s.value for s in OPEN_STATUSES]),
+                name="workitem_open_due_idx",
+            ),
+            models.Index(
+                fields=["created_at", "id"],
+                condition=models.Q(status__in=[s.value for s in OPEN_STATUSES]),
+                name="workitem_open_created_idx",
+            ),
             models.Index(fields=["owner", "status"], name="workitem_owner_idx"),
             models.Index(fields=["subject_type", "subject_id"], name="workitem_subject_idx"),
             models.Index(

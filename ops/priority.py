@@ -58,7 +58,8 @@ def priority_label(urgency: datetime | None, now: datetime) -> str:
 
 
 def priority_range(label: str, now: datetime) -> tuple[datetime | None, datetime | None]:
-    """The urgency-time interval [after, before) that a label covers, for filtering in SQL."""
+    """The urgency-time interval (after, before] that a label covers, for filtering in SQL
+    (None: unbounded on that side; the last band also holds paused items)."""
     lower: datetime | None = None
     for name, limit in PRIORITY_BANDS:
         upper = now + limit if limit is not None else None

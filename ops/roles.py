@@ -71,13 +71,21 @@ ADMIN_MODEL_PERMISSIONS = frozenset({"ops.view_user", "auth.view_group", "audit.
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.SUPPORT: frozenset({"view_client_status", "submit_ticket", "view_review_progress", "manage_clients"}),
     Role.COMPLIANCE: frozenset(
-        {"view_client_status",
-            "manage_clients", "view_review_progress", "review_documents", "set_risk_level", "restrict_account"}
+        {
+            "view_client_status",
+            "manage_clients",
+            "view_review_progress",
+            "review_documents",
+            "set_risk_level",
+            "restrict_account",
+        }
     ),
     Role.FINANCE: frozenset(
         {"view_client_status", "handle_deposits", "handle_withdrawals", "handle_refunds", "handle_internal_transfers"}
     ),
-    Role.RISK: frozenset({"view_client_status", "view_trading_risk", "view_anomalies", "view_fund_flows", "change_leverage"}),
+    Role.RISK: frozenset(
+        {"view_client_status", "view_trading_risk", "view_anomalies", "view_fund_flows", "change_leverage"}
+    ),
     Role.ADMIN: frozenset(
         {
             "view_client_status",

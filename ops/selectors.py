@@ -66,9 +66,13 @@ def work_item_list(
     """Items of the queues the user may see. ``status`` '' means every open status; ``owner`` is
     'me', 'unassigned', a username, or '' for anyone."""
     now = now or timezone.now()
-    items = WorkItem.objects.select_related("queue", "owner", "subject_type").filter(queue__in=queues_visible_to(user))
+    # Plain ids, not a subquery: the planner then knows the queues and can walk an index in order.
+    visible = dict(queues_visible_to(user).values_list("code", "pk"))
     if queue:
-        items = items.filter(queue__code=queue)
+        items = WorkItem.objects.filter(queue_id=visible.get(queue, -1))
+    else:
+        items = WorkItem.objects.filter(queue_id__in=list(visible.values()))
+    items = items.select_related("queue", "owner", "subject_type")
     items = items.filter(status=status) if status else items.filter(status__in=OPEN_STATUSES)
     if owner == "me":
         items = items.filter(owner=user)
@@ -78,12 +82,14 @@ def work_item_list(
         items = items.filter(owner__username=owner)
     if priority:
         after, before = priority_range(priority, now)
+        band = Q()
         if after is not None:
-            items = items.filter(urgency_at__gt=after)
+            band &= Q(urgency_at__gt=after)
         if before is not None:
-            items = items.filter(urgency_at__lte=before)
-        else:
-            items = items.filter(Q(urgency_at__isnull=True) | Q(urgency_at__gt=after))
+            band &= Q(urgency_at__lte=before)
+        else:  # the last band also holds the paused items (no urgency time)
+            band |= Q(urgency_at__isnull=True)
+        items = items.filter(band)
     if overdue:
         items = items.filter(due_at__lt=now)
     return items.order_by(*SORTS.get(sort, SORTS["urgency"]))

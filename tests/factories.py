@@ -37,3 +37,35 @@ def work_item(queue: str = "kyc_review", *, subject: Any = None, **kwargs: Any) 
     subject = subject if subject is not None else StaffFactory()
     kwargs.setdefault("title", f"Check {subject}")
     return work_item_open(queue=queue, subject=subject, **kwargs)
+
+
+def client(*, kind: str = "individual", account_type: str = "standard", actor: Any = None, **fields: Any) -> Any:
+    """A registered client, made through the registration service."""
+    import datetime
+
+    from accounts.models import AccountType
+    from accounts.services.clients import client_register
+    from ops.roles import Role as _Role
+
+    n = next(_client_seq)
+    data: dict[str, Any] = {
+        "country": "GB",
+        "email": f"client{n}@example.test",
+        "phone": "+447911123456",
+        "account_type": AccountType.objects.get(code=account_type),
+        "base_currency": "USD",
+    }
+    if kind == "individual":
+        data |= {
+            "first_name": "Ada",
+            "last_name": f"Lovelace{n}",
+            "date_of_birth": datetime.date(1985, 12, 10),
+            "nationality": "GB",
+        }
+    else:
+        data |= {"legal_name": f"Analytical Engines {n} Ltd", "registration_number": f"0{n:07d}"}
+    data |= fields
+    return client_register(kind=kind, data=data, actor=actor or staff(_Role.SUPPORT))
+
+
+_client_seq = iter(range(1, 1_000_000))

@@ -8,6 +8,7 @@ writes its audit event in the same transaction. Lifting a restriction goes throu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -43,7 +44,9 @@ class TransitionRule:
 
 RULES: dict[str, TransitionRule] = {
     "submit_for_review": TransitionRule("submit for review", "ops.manage_clients", False, AuditAction.CLIENT_SUBMITTED),
-    "request_documents": TransitionRule("ask for documents from", "ops.review_documents", True, AuditAction.CLIENT_DOCUMENTS_REQUESTED),
+    "request_documents": TransitionRule(
+        "ask for documents from", "ops.review_documents", True, AuditAction.CLIENT_DOCUMENTS_REQUESTED
+    ),
     "resubmit": TransitionRule("send back to review", "ops.manage_clients", False, AuditAction.CLIENT_RESUBMITTED),
     "approve": TransitionRule("approve", "ops.review_documents", False, AuditAction.CLIENT_APPROVED),
     "restrict": TransitionRule("restrict", "ops.restrict_account", True, AuditAction.CLIENT_RESTRICTED),
@@ -60,7 +63,9 @@ def _next_reference() -> str:
 def _validated(data: dict[str, Any], *, kind: str) -> dict[str, Any]:
     data = dict(data)
     problems: dict[str, str] = {}
-    if kind == ClientKind.INDIVIDUAL and not (data.get("first_name") and data.get("last_name") and data.get("date_of_birth")):
+    if kind == ClientKind.INDIVIDUAL and not (
+        data.get("first_name") and data.get("last_name") and data.get("date_of_birth")
+    ):
         problems["__all__"] = errors.INDIVIDUAL_FIELDS
     if kind == ClientKind.CORPORATE and not (data.get("legal_name") and data.get("registration_number")):
         problems["__all__"] = errors.CORPORATE_FIELDS
@@ -82,7 +87,9 @@ def _validated(data: dict[str, Any], *, kind: str) -> dict[str, Any]:
             else:
                 if data["base_currency"] not in account_type.currencies:
                     problems["base_currency"] = errors.CURRENCY_NOT_ALLOWED.format(
-                        account_type=account_type.name, currency=data["base_currency"], choices=", ".join(account_type.currencies)
+                        account_type=account_type.name,
+                        currency=data["base_currency"],
+                        choices=", ".join(account_type.currencies),
                     )
     if problems:
         raise ValidationError(problems)
@@ -97,8 +104,8 @@ def client_register(*, kind: str, data: dict[str, Any], actor: User) -> Client:
     kind = ClientKind(kind)
     data = _validated({k: v for k, v in data.items() if k in DETAIL_FIELDS}, kind=kind)
     client = Client(kind=kind, reference=_next_reference(), **data)
-    client.full_clean(exclude=["reference"])
-    client._change_reason = "registered"  # type: ignore[attr-defined]
+    client.full_clean(exclude=["reference", "status"])  # the status is protected: only transitions set it
+    client._change_reason = "registered"
     client.save()
     audit_record(
         action=AuditAction.CLIENT_REGISTERED,
@@ -167,7 +174,11 @@ def client_unfreeze(*, client_id: int, reason: str) -> Client:
     before = _move(client, "unfreeze", "unfrozen")
     _save(client, reason)
     audit_record(
-        action=AuditAction.CLIENT_UNFROZEN, subject=client, before={"status": before}, after={"status": client.status}, reason=reason
+        action=AuditAction.CLIENT_UNFROZEN,
+        subject=client,
+        before={"status": before},
+        after={"status": client.status},
+        reason=reason,
     )
     _after_commit_push(client)
     return client
@@ -189,7 +200,9 @@ def _require_nothing_open(client_id: int) -> None:
         if positions:
             raise ClientError(errors.CLOSE_BLOCKED.format(what=f"{len(positions)} open position(s) on {account.login}"))
         if state.balance != Decimal("0"):
-            raise ClientError(errors.CLOSE_BLOCKED.format(what=f"a balance of {state.balance} {state.currency} on {account.login}"))
+            raise ClientError(
+                errors.CLOSE_BLOCKED.format(what=f"a balance of {state.balance} {state.currency} on {account.login}")
+            )
 
 
 def _open_trading_account(client: Client) -> TradingAccount:
@@ -197,7 +210,10 @@ def _open_trading_account(client: Client) -> TradingAccount:
         client=client,
         account_type=client.account_type,
         currency=client.base_currency,
-        defaults={"leverage": client.account_type.default_leverage, "platform_group": client.account_type.platform_group},
+        defaults={
+            "leverage": client.account_type.default_leverage,
+            "platform_group": client.account_type.platform_group,
+        },
     )
     if created:
         audit_record(
@@ -214,10 +230,19 @@ def _open_trading_account(client: Client) -> TradingAccount:
 
 def _after_commit_push(client: Client) -> None:
     """The platform follows the client's status (restricted -> close-only, closed -> disabled)."""
+
+    for account_id in (
+        TradingAccount.objects.filter(client=client)
+        .exclude(status=TradingAccountStatus.PENDING)
+        .values_list("pk", flat=True)
+    ):
+        transaction.on_commit(_push_later(account_id))
+
+
+def _push_later(account_id: int) -> Callable[[], object]:
     from accounts.tasks import trading_account_push_task
 
-    for account_id in TradingAccount.objects.filter(client=client).exclude(status=TradingAccountStatus.PENDING).values_list("pk", flat=True):
-        transaction.on_commit(lambda pk=account_id: trading_account_push_task.delay(account_id=pk))
+    return lambda: trading_account_push_task.delay(account_id=account_id)
 
 
 @transaction.atomic(durable=True)
@@ -232,7 +257,7 @@ def client_update_details(*, client_id: int, changes: dict[str, Any], actor: Use
     changed = {k: v for k, v in changes.items() if current[k] != v}
     for field, value in changed.items():
         setattr(client, field, value)
-    client.full_clean()
+    client.full_clean(exclude=["status"])
     _save(client, reason)
     audit_record(
         action=AuditAction.CLIENT_UPDATED,

@@ -124,15 +124,15 @@ def work_item_open(
 @transaction.atomic(durable=True)
 def work_item_claim_next(*, user: User, queue: str | None = None) -> WorkItem | None:
     """Take the most urgent unassigned item of the user's queues (or of one of them)."""
-    queues = queues_worked_by(user)
+    worked = dict(queues_worked_by(user).values_list("code", "pk"))
     if queue is not None:
-        queues = queues.filter(code=queue)
-        if not queues.exists():
+        if queue not in worked:
             name = Queue.objects.filter(code=queue).values_list("name", flat=True).first()
             raise OpsError(errors.NOT_YOUR_QUEUE.format(queue=name or queue))
+        worked = {queue: worked[queue]}
     item = (
         WorkItem.objects.select_for_update(skip_locked=True)
-        .filter(queue__in=queues, status=WorkItemStatus.OPEN, owner__isnull=True)
+        .filter(queue_id__in=list(worked.values()), status=WorkItemStatus.OPEN, owner__isnull=True)
         .order_by(models.F("urgency_at").asc(nulls_last=True), "id")
         .first()
     )

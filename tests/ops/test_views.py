@@ -164,3 +164,17 @@ def test_admin_tunes_a_queue_sla_with_an_audited_reason(client: Client) -> None:
     event = AuditEvent.objects.get(action="queue.configured")
     assert event.before == {"sla_minutes": queue.sla_minutes} and event.after == {"sla_minutes": 600}
     assert event.reason == "more reviewers hired"
+
+
+def test_priority_filter_bands_cover_every_item_once(client: Client) -> None:
+    from ops.services.work_items import work_item_hold
+
+    user = _login(client, Role.COMPLIANCE)
+    items = [work_item("kyc_review", risk_level=r) for r in ("low", "medium", "high", "critical")]
+    paused = work_item_claim(item_id=items[0].pk, user=user)  # type: ignore[arg-type]
+    work_item_hold(item_id=paused.pk, user=user, reason="asked for a bank statement")  # type: ignore[arg-type]
+    seen = []
+    for band in ("P1", "P2", "P3", "P4"):
+        seen += [i.pk for i in client.get(f"/queues/?priority={band}").context["page"]]
+    assert sorted(seen) == sorted(i.pk for i in items)
+    assert paused.pk in [i.pk for i in client.get("/queues/?priority=P4").context["page"]]

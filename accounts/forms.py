@@ -5,7 +5,7 @@ from typing import Any
 from django import forms
 from django_countries import countries
 
-from accounts.models import AccountType, Client, ClientKind, ClientStatus
+from accounts.models import AccountType, Client, ClientKind, ClientStatus, LinkReason, PartyRole
 from ops.models import RiskLevel, User
 
 
@@ -60,3 +60,20 @@ class TransitionForm(forms.Form):
 class LeverageForm(forms.Form):
     leverage = forms.IntegerField(min_value=1, label="Leverage (1:N)")
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+
+
+class PartyForm(forms.Form):
+    role = forms.ChoiceField(choices=PartyRole.choices)
+    name = forms.CharField(max_length=200)
+    date_of_birth = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    country = forms.ChoiceField(required=False, choices=[("", "—"), *countries])
+    ownership_pct = forms.DecimalField(
+        required=False, min_value=0, max_value=100, decimal_places=2, label="Ownership %"
+    )
+    is_pep = forms.BooleanField(required=False, label="Politically exposed person")
+
+
+class LinkForm(forms.Form):
+    other_reference = forms.CharField(max_length=20, label="Other client's reference")
+    reason = forms.ChoiceField(choices=LinkReason.choices)
+    note = forms.CharField(required=False, max_length=300)

@@ -8,5 +8,7 @@ urlpatterns = [
     path("<int:pk>/", views.client_view, name="client"),
     path("<int:pk>/transition/<slug:name>/", views.client_transition_view, name="client-transition"),
     path("<int:pk>/unfreeze/", views.client_unfreeze_request_view, name="client-unfreeze"),
+    path("<int:pk>/parties/", views.client_party_view, name="client-party"),
+    path("<int:pk>/links/", views.client_link_view, name="client-link"),
     path("trading-accounts/<int:pk>/leverage/", views.trading_account_leverage_view, name="trading-account-leverage"),
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms as forms_module
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -13,11 +14,12 @@ from django.views.decorators.http import require_POST
 
 from accounts.capabilities import MATRIX, Capability
 from accounts.errors import ClientError
-from accounts.forms import ClientFilterForm, ClientForm, LeverageForm, TransitionForm
+from accounts.forms import ClientFilterForm, ClientForm, LeverageForm, LinkForm, PartyForm, TransitionForm
 from accounts.models import Client, ClientStatus, TradingAccount
 from accounts.selectors import client_get_for, client_links, client_list
 from accounts.services import clients as client_services
 from accounts.services import trading_accounts as account_services
+from accounts.services.parties import client_link_add, client_party_add
 from audit.selectors import audit_event_list
 from ops.errors import OpsError
 from ops.models import OPEN_STATUSES, ApprovalRequest, ApprovalStatus, User, WorkItem
@@ -85,7 +87,7 @@ def _actions_for(user: User, client: Client) -> list[dict[str, Any]]:
     ]
 
 
-def _render_client(request: HttpRequest, client: Client, *, status: int = 200) -> HttpResponse:
+def _render_client(request: HttpRequest, client: Client, *, status: int = 200, **forms: Any) -> HttpResponse:
     user = _user(request)
     accounts = list(client.trading_accounts.select_related("account_type"))
     pending_unfreeze = ApprovalRequest.objects.filter(
@@ -113,6 +115,9 @@ def _render_client(request: HttpRequest, client: Client, *, status: int = 200) -
         "can_change_leverage": user.has_perm("ops.change_leverage"),
         "transition_form": TransitionForm(),
         "leverage_form": LeverageForm(),
+        "can_edit": user.has_perm("ops.manage_clients"),
+        "party_form": forms.get("party_form") or PartyForm(),
+        "link_form": forms.get("link_form") or LinkForm(),
     }
     return render(request, "accounts/client_detail.html", context, status=status)
 
@@ -189,3 +194,41 @@ def trading_account_leverage_view(request: HttpRequest, pk: int) -> HttpResponse
         return _render_client(request, client, status=409)
     messages.success(request, f"Leverage set to 1:{leverage}; the platform follows shortly.")
     return redirect("client", pk=client.pk)
+
+
+def _form_post(
+    request: HttpRequest, pk: int, form_class: type[forms_module.Form], form_name: str, run: Any, done: str
+) -> HttpResponse:
+    user = _user(request)
+    client = client_get_for(user, pk, for_write=True)
+    form = form_class(request.POST)
+    if form.is_valid():
+        try:
+            run(user, client, form.cleaned_data)
+        except ValidationError as exc:
+            for field, problems in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, problems)
+        except ClientError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, done)
+            return redirect("client", pk=pk)
+    return _render_client(request, client, status=400, **{form_name: form})
+
+
+@require_POST
+def client_party_view(request: HttpRequest, pk: int) -> HttpResponse:
+    return _form_post(
+        request, pk, PartyForm, "party_form",
+        lambda user, client, data: client_party_add(client_id=client.pk, actor=user, **data),
+        "Related party added.",
+    )  # fmt: skip
+
+
+@require_POST
+def client_link_view(request: HttpRequest, pk: int) -> HttpResponse:
+    return _form_post(
+        request, pk, LinkForm, "link_form",
+        lambda user, client, data: client_link_add(client_id=client.pk, actor=user, **data),
+        "Clients linked.",
+    )  # fmt: skip

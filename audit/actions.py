@@ -43,6 +43,7 @@ class AuditAction(models.TextChoices):
     CLIENT_UNFROZEN = "client.unfrozen", "Client restriction lifted"
     CLIENT_CLOSED = "client.closed", "Client closed"
     CLIENT_LINKED = "client.linked", "Clients linked"
+    CLIENT_PARTY_ADDED = "client.party_added", "Related party added"
     TRADING_ACCOUNT_REQUESTED = "trading_account.requested", "Trading account requested"
     TRADING_ACCOUNT_PROVISIONED = "trading_account.provisioned", "Trading account provisioned"
     TRADING_ACCOUNT_PROVISION_FAILED = "trading_account.provision_failed", "Trading account provisioning failed"

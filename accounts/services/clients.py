@@ -112,6 +112,9 @@ def client_register(*, kind: str, data: dict[str, Any], actor: User) -> Client:
         subject=client,
         after={"reference": client.reference, "kind": kind, "name": client.display_name, "status": client.status},
     )
+    from accounts.services.parties import client_link_same_address
+
+    client_link_same_address(client)
     return client
 
 

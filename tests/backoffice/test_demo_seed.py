@@ -47,4 +47,15 @@ def test_demo_workspace_has_items_and_approvals(tmp_path: Path) -> None:
     ]
     queues = sorted(WorkItem.objects.values_list("queue__code", flat=True))
     assert queues == ["access_review", "compliance_escalation", "risk_alert"]
+    from accounts.models import Client, TradingAccount
+
+    assert sorted(Client.objects.values_list("status", flat=True)) == [
+        "approved",
+        "approved",
+        "pending_documents",
+        "pending_review",
+        "registered",
+        "restricted",
+    ]
+    assert TradingAccount.objects.count() == 3
     assert WorkItem.objects.get(queue__code="compliance_escalation").escalation_level == 1

@@ -66,6 +66,7 @@ class Command(BaseCommand):
                         after={"staff_created": created},
                     )
             _seed_workspace()
+            _seed_clients()
             audit_seal()
         logins_file.parent.mkdir(parents=True, exist_ok=True)
         logins_file.write_text(json.dumps(logins, indent=2))
@@ -129,3 +130,62 @@ def _seed_workspace() -> None:
     late._change_reason = "demo data: overdue"  # type: ignore[attr-defined]
     late.save(update_fields=["due_at", "updated_at"])
     work_items_escalate_overdue()
+
+
+def _seed_clients() -> None:
+    """Clients in each part of the lifecycle, made through the services (their trading accounts
+    are provisioned by the worker once `make demo` starts it)."""
+    import datetime
+    from decimal import Decimal
+
+    from accounts.models import AccountType, Client
+    from accounts.services.clients import client_register, client_transition
+    from accounts.services.parties import client_party_add
+
+    if Client.objects.exists():
+        return
+    users = {u.username: u for u in User.objects.filter(username__in=[n for n, _ in DEMO_STAFF])}
+    support, compliance = users["support"], users["compliance"]
+    types = {t.code: t for t in AccountType.objects.all()}
+
+    def person(
+        first: str, last: str, country: str, phone: str, type_code: str, currency: str, **extra: object
+    ) -> Client:
+        return client_register(
+            kind="individual",
+            data={
+                "first_name": first, "last_name": last, "date_of_birth": datetime.date(1980, 5, 17),
+                "nationality": country, "country": country, "email": f"{first.lower()}.{last.lower()}@demo.invalid",
+                "phone": phone, "account_type": types[type_code], "base_currency": currency,
+                "account_manager": users["support"], "segment": "retail", **extra,
+            },
+            actor=support,
+        )  # fmt: skip
+
+    def move(client: Client, *steps: str) -> None:
+        for step in steps:
+            client_transition(
+                client_id=client.pk, name=step, actor=compliance, reason=f"demo: {step.replace('_', ' ')}"
+            )
+
+    person("Amelia", "Hart", "GB", "+447911123456", "standard", "GBP")  # registered
+    move(person("Lukas", "Becker", "DE", "+4915123456789", "pro", "EUR"), "submit_for_review")
+    move(person("Sofia", "Rossi", "IT", "+393471234567", "swap_free", "EUR"), "submit_for_review", "request_documents")
+    move(person("Noah", "Smith", "US", "+12025550143", "ecn", "USD", tags=["vip"]), "submit_for_review", "approve")
+    move(person("Chen", "Wei", "SG", "+6581234567", "standard", "USD"), "submit_for_review", "approve", "restrict")
+    corp = client_register(
+        kind="corporate",
+        data={
+            "legal_name": "Northwind Trading Ltd", "registration_number": "09876543", "country": "GB",
+            "address_line": "10 Fleet Street", "city": "London", "postcode": "EC4Y 1AA",
+            "email": "ops@northwind.demo.invalid", "phone": "+442079460000", "account_type": types["corporate"],
+            "base_currency": "GBP", "segment": "institutional",
+        },
+        actor=support,
+    )  # fmt: skip
+    client_party_add(client_id=corp.pk, role="director", name="Margaret Hale", actor=support, country="GB")
+    client_party_add(
+        client_id=corp.pk, role="beneficial_owner", name="Thomas Thornton", actor=support, country="GB",
+        ownership_pct=Decimal("75"),
+    )  # fmt: skip
+    move(corp, "submit_for_review", "approve")

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import pytest
+from django.test import Client as HttpClient
+
+from accounts.models import Client, ClientStatus, RelatedParty
+from accounts.services.clients import client_transition
+from ops.roles import Role
+from tests.factories import client as make_client
+from tests.factories import staff
+
+pytestmark = pytest.mark.django_db
+
+
+def test_list_search_and_filters(client: HttpClient) -> None:
+    a = make_client(last_name="Babbage")
+    make_client(kind="corporate", account_type="corporate")
+    client.force_login(staff(Role.SUPPORT))
+    assert [c.pk for c in client.get("/clients/?q=babbage").context["page"]] == [a.pk]
+    assert [c.pk for c in client.get(f"/clients/?q={a.reference}").context["page"]] == [a.pk]
+    assert [c.pk for c in client.get(f"/clients/?q={a.email}").context["page"]] == [a.pk]
+    assert client.get("/clients/?kind=corporate").context["page"].paginator.count == 1
+    assert (
+        client.get("/clients/?account_type=corporate&country=GB&status=registered").context["page"].paginator.count == 1
+    )
+    assert client.get("/clients/?status=approved").context["page"].paginator.count == 0
+    assert client.get("/clients/?status=bogus").status_code == 400
+
+
+def test_register_form_names_the_bad_field_and_stores_nothing(client: HttpClient) -> None:
+    client.force_login(staff(Role.SUPPORT))
+    form = {"kind": "individual", "first_name": "Ada", "last_name": "L", "date_of_birth": "1985-12-10", "country": "GB",
+            "email": "ada@example.test", "phone": "12", "account_type": 1, "base_currency": "USD"}  # fmt: skip
+    from accounts.models import AccountType
+
+    form["account_type"] = AccountType.objects.get(code="standard").pk
+    response = client.post("/clients/new/", form)
+    assert response.status_code == 400 and "phone" in response.context["form"].errors
+    assert not Client.objects.exists()
+    response = client.post("/clients/new/", form | {"phone": "+44 7911 123456"})
+    assert response.status_code == 302 and Client.objects.get().phone == "+447911123456"
+
+
+def test_client_360_shows_the_actions_of_the_role(client: HttpClient) -> None:
+    c = make_client()
+    client.force_login(staff(Role.SUPPORT))
+    html = client.get(f"/clients/{c.pk}/").content.decode()
+    assert ">Submit for review</button>" in html and ">Approve</button>" not in html
+    client.post(f"/clients/{c.pk}/transition/submit_for_review/")
+    client.force_login(staff(Role.COMPLIANCE))
+    html = client.get(f"/clients/{c.pk}/").content.decode()
+    assert ">Approve</button>" in html and ">Ask for more documents</button>" in html
+    client.force_login(staff(Role.RISK))  # reads, acts on nothing
+    assert client.post(f"/clients/{c.pk}/transition/approve/").status_code == 404
+    assert Client.objects.get(pk=c.pk).status == ClientStatus.PENDING_REVIEW
+
+
+def test_bad_restrict_without_reason_is_refused_with_a_message(client: HttpClient) -> None:
+    c = make_client()
+    officer = staff(Role.COMPLIANCE)
+    for name in ("submit_for_review", "approve"):
+        client_transition(client_id=c.pk, name=name, actor=officer)
+    client.force_login(officer)
+    response = client.post(f"/clients/{c.pk}/transition/restrict/", {"reason": ""})
+    assert response.status_code == 409 and "A reason is required to restrict" in response.content.decode()
+    assert Client.objects.get(pk=c.pk).status == ClientStatus.APPROVED
+    client.post(f"/clients/{c.pk}/transition/restrict/", {"reason": "passport expired"})
+    assert Client.objects.get(pk=c.pk).status == ClientStatus.RESTRICTED
+    response = client.post(f"/clients/{c.pk}/unfreeze/", {"reason": "new passport received"})
+    assert response.status_code == 302 and response["Location"].startswith("/approvals/")
+
+
+def test_party_form_errors_and_success(client: HttpClient) -> None:
+    corp = make_client(kind="corporate", account_type="corporate")
+    client.force_login(staff(Role.SUPPORT))
+    bad = client.post(f"/clients/{corp.pk}/parties/", {"role": "beneficial_owner", "name": "", "ownership_pct": "120"})
+    assert bad.status_code == 400 and {"name", "ownership_pct"} <= set(bad.context["party_form"].errors)
+    client.post(
+        f"/clients/{corp.pk}/parties/", {"role": "beneficial_owner", "name": "Olu Owner", "ownership_pct": "60"}
+    )
+    assert RelatedParty.objects.get().name == "Olu Owner"
+    assert "Olu Owner" in client.get(f"/clients/{corp.pk}/").content.decode()

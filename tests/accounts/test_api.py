@@ -124,4 +124,4 @@ def test_openapi_schema_documents_the_client_endpoints(client: HttpClient) -> No
 
 
 def client_obj() -> Client:
-    return client()  # type: ignore[no-any-return]
+    return client()

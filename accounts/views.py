@@ -63,8 +63,14 @@ def client_create_view(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(request, f"Registered {client.display_name} as {client.reference}.")
                 return redirect("client", pk=client.pk)
-        return render(request, "accounts/client_form.html", {"form": form}, status=400)
-    return render(request, "accounts/client_form.html", {"form": form})
+        return render(request, "accounts/client_form.html", {"form": form, **KIND_FIELDS}, status=400)
+    return render(request, "accounts/client_form.html", {"form": form, **KIND_FIELDS})
+
+
+KIND_FIELDS = {
+    "individual_fields": ["first_name", "last_name", "date_of_birth", "nationality"],
+    "corporate_fields": ["legal_name", "registration_number"],
+}
 
 
 # Which buttons the client 360 offers: (transition, label, permission, needs a reason)

@@ -170,3 +170,19 @@ def test_provisioning_runs_in_a_real_worker_and_retries(celery_worker_process: s
     trading_account_provision_task.delay(account_id=account2.pk)
     wait_for(lambda: TradingAccount.objects.get(pk=account2.pk).login, timeout=40)
     assert SimPlatformAccount.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.worker
+def test_drift_becomes_a_mismatch_item_after_the_sync_job_in_a_real_worker(
+    celery_worker_process: subprocess.Popen[str],
+) -> None:
+    from accounts.tasks import platform_sync_task
+
+    _, account = _provisioned()
+    SimulatedPlatform.drift(account.login, group="real\\vip")  # type: ignore[arg-type]
+    platform_sync_task.delay()
+    item = wait_for(
+        lambda: WorkItem.objects.filter(queue__code="platform_sync_mismatch", subject_id=str(account.pk)).first()
+    )
+    assert item.details["differences"] == {"group": {"back_office": "real\\standard", "platform": "real\\vip"}}

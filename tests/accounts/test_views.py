@@ -80,3 +80,24 @@ def test_party_form_errors_and_success(client: HttpClient) -> None:
     )
     assert RelatedParty.objects.get().name == "Olu Owner"
     assert "Olu Owner" in client.get(f"/clients/{corp.pk}/").content.decode()
+
+
+def test_admin_configures_an_account_type_with_an_audited_reason(client: HttpClient) -> None:
+    from accounts.models import AccountType
+    from audit.models import AuditEvent
+
+    client.force_login(staff(Role.ADMIN))
+    pro = AccountType.objects.get(code="pro")
+    form = {"code": "pro", "name": "Pro", "currencies": "USD,EUR,GBP,JPY", "default_leverage": 200, "max_leverage": 400,
+            "platform_group": "real\\pro", "min_deposit": "1000.00", "is_active": "on"}  # fmt: skip
+    assert (
+        client.post(f"/admin/accounts/accounttype/{pro.pk}/change/", form).status_code == 200
+    )  # no reason: form error
+    assert AccountType.objects.get(pk=pro.pk).max_leverage == 500
+    client.post(f"/admin/accounts/accounttype/{pro.pk}/change/", form | {"change_reason": "regulator caps leverage"})
+    pro.refresh_from_db()
+    assert pro.max_leverage == 400 and pro.currencies == ["USD", "EUR", "GBP", "JPY"]
+    event = AuditEvent.objects.get(action="account_type.configured")
+    assert event.after["max_leverage"] == "400" and event.reason == "regulator caps leverage"
+    client.force_login(staff(Role.SUPPORT))
+    assert client.get(f"/admin/accounts/accounttype/{pro.pk}/change/").status_code == 302  # no admin site for support

@@ -46,3 +46,39 @@ def login(page, username: str, password: str) -> None:
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
+
+
+SHOTS = os.environ.get("BROWSER_SCREENSHOTS")
+WIDTH = 1280
+
+
+def shot(page, name: str) -> None:
+    """A full-page screenshot into $BROWSER_SCREENSHOTS, when set."""
+    if SHOTS:
+        os.makedirs(SHOTS, exist_ok=True)
+        page.screenshot(path=f"{SHOTS}/{name}.png", full_page=True)
+
+
+def sign_in(page, username: str) -> None:
+    from playwright.sync_api import expect
+
+    from tests.factories import PASSWORD
+
+    login(page, username, PASSWORD)
+    expect(page.get_by_test_id("current-user")).to_have_text(username)
+
+
+@pytest.fixture
+def new_page(browser, live_server):
+    """Pages in fresh browser contexts (own cookies): a second person at another desk."""
+    contexts = []
+
+    def make():
+        context = browser.new_context(base_url=live_server.url, viewport={"width": WIDTH, "height": 800})
+        context.set_default_timeout(10_000)
+        contexts.append(context)
+        return context.new_page()
+
+    yield make
+    for context in contexts:
+        context.close()

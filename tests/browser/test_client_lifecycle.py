@@ -4,10 +4,9 @@ approves, restricts and asks for the restriction to be lifted, and a second offi
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
@@ -17,13 +16,11 @@ from accounts.models import Client, ClientStatus, TradingAccount, TradingAccount
 from accounts.platform.simulated import SimulatedPlatform
 from ops.models import ApprovalRequest, ApprovalStatus
 from ops.roles import Role
-from tests.browser.conftest import login
+from tests.browser.conftest import shot, sign_in
 from tests.conftest import wait_for
-from tests.factories import PASSWORD, staff
+from tests.factories import staff
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.worker]
-SHOTS = os.environ.get("BROWSER_SCREENSHOTS")
-WIDTH = 1280
 WORKER_TIMEOUT = 30.0  # seconds the worker gets for one provisioning or push
 VALID_PHONE = "+44 7911 123456"
 INVALID_PHONE = "+44 12"
@@ -31,33 +28,6 @@ platform = SimulatedPlatform()
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def shot(page: Page, name: str) -> None:
-    if SHOTS:
-        os.makedirs(SHOTS, exist_ok=True)
-        page.screenshot(path=f"{SHOTS}/{name}.png", full_page=True)
-
-
-def sign_in(page: Page, username: str) -> None:
-    login(page, username, PASSWORD)
-    expect(page.get_by_test_id("current-user")).to_have_text(username)
-
-
-@pytest.fixture
-def new_page(browser, live_server) -> Iterator[Callable[[], Page]]:
-    """Pages in fresh browser contexts (own cookies): a second person at another desk."""
-    contexts = []
-
-    def make() -> Page:
-        context = browser.new_context(base_url=live_server.url, viewport={"width": WIDTH, "height": 800})
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        return context.new_page()
-
-    yield make
-    for context in contexts:
-        context.close()
 
 
 def field(page: Page, label: str) -> Locator:

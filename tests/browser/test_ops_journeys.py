@@ -3,9 +3,8 @@ maker-checker, and what a role that does not work a queue sees (plus a layout ch
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
@@ -13,26 +12,13 @@ from playwright.sync_api import Locator, Page, expect
 from ops import errors
 from ops.models import ApprovalRequest, ApprovalStatus, RiskLevel, WorkItem, WorkItemStatus
 from ops.roles import Role
-from tests.browser.conftest import login
-from tests.factories import PASSWORD, staff, work_item
+from tests.browser.conftest import WIDTH, shot, sign_in
+from tests.factories import staff, work_item
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
-SHOTS = os.environ.get("BROWSER_SCREENSHOTS")
-WIDTH = 1280
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def shot(page: Page, name: str) -> None:
-    if SHOTS:
-        os.makedirs(SHOTS, exist_ok=True)
-        page.screenshot(path=f"{SHOTS}/{name}.png", full_page=True)
-
-
-def sign_in(page: Page, username: str) -> None:
-    login(page, username, PASSWORD)
-    expect(page.get_by_test_id("current-user")).to_have_text(username)
 
 
 def queue_row(page: Page, queue_name: str) -> Locator:
@@ -54,22 +40,6 @@ def expect_no_horizontal_overflow(page: Page) -> None:
     page.wait_for_load_state("load")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= WIDTH, f"{page.url} is {width}px wide at a {WIDTH}px viewport"
-
-
-@pytest.fixture
-def new_page(browser, live_server) -> Iterator[Callable[[], Page]]:
-    """Pages in fresh browser contexts (own cookies): a second person at another desk."""
-    contexts = []
-
-    def make() -> Page:
-        context = browser.new_context(base_url=live_server.url, viewport={"width": WIDTH, "height": 800})
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        return context.new_page()
-
-    yield make
-    for context in contexts:
-        context.close()
 
 
 # --- 1. a compliance officer works the KYC review queue ----------------------------------------

@@ -16,6 +16,7 @@ from accounts.capabilities import MATRIX, Capability
 from accounts.errors import ClientError
 from accounts.forms import ClientFilterForm, ClientForm, LeverageForm, LinkForm, PartyForm, TransitionForm
 from accounts.models import Client, ClientStatus, TradingAccount
+from accounts.panels import client_panels
 from accounts.selectors import client_get_for, client_links, client_list
 from accounts.services import clients as client_services
 from accounts.services import trading_accounts as account_services
@@ -93,7 +94,7 @@ def _actions_for(user: User, client: Client) -> list[dict[str, Any]]:
     ]
 
 
-def _render_client(request: HttpRequest, client: Client, *, status: int = 200, **forms: Any) -> HttpResponse:
+def render_client(request: HttpRequest, client: Client, *, status: int = 200, **forms: Any) -> HttpResponse:
     user = _user(request)
     accounts = list(client.trading_accounts.select_related("account_type"))
     pending_unfreeze = ApprovalRequest.objects.filter(
@@ -125,11 +126,13 @@ def _render_client(request: HttpRequest, client: Client, *, status: int = 200, *
         "party_form": forms.get("party_form") or PartyForm(),
         "link_form": forms.get("link_form") or LinkForm(),
     }
+    panel_templates, panel_context = client_panels(user, client, forms)
+    context |= panel_context | {"panels": panel_templates}
     return render(request, "accounts/client_detail.html", context, status=status)
 
 
 def client_view(request: HttpRequest, pk: int) -> HttpResponse:
-    return _render_client(request, client_get_for(_user(request), pk, for_write=False))
+    return render_client(request, client_get_for(_user(request), pk, for_write=False))
 
 
 @require_POST
@@ -148,7 +151,7 @@ def client_transition_view(request: HttpRequest, pk: int, name: str) -> HttpResp
         )
     except ClientError as exc:
         messages.error(request, str(exc))
-        return _render_client(request, client_get_for(user, pk, for_write=False), status=409)
+        return render_client(request, client_get_for(user, pk, for_write=False), status=409)
     messages.success(request, "Done.")
     return redirect("client", pk=pk)
 
@@ -166,7 +169,7 @@ def client_unfreeze_request_view(request: HttpRequest, pk: int) -> HttpResponse:
         )  # fmt: skip
     except (OpsError, ClientError) as exc:
         messages.error(request, str(exc))
-        return _render_client(request, client, status=409)
+        return render_client(request, client, status=409)
     messages.success(request, f"Request #{approval.pk} is waiting for a second compliance officer.")
     return redirect("approval", pk=approval.pk)
 
@@ -179,7 +182,7 @@ def trading_account_leverage_view(request: HttpRequest, pk: int) -> HttpResponse
     form = LeverageForm(request.POST)
     if not form.is_valid():
         messages.error(request, "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()))
-        return _render_client(request, client, status=400)
+        return render_client(request, client, status=400)
     leverage, reason = form.cleaned_data["leverage"], form.cleaned_data["reason"]
     try:
         if leverage > account.account_type.default_leverage:
@@ -197,7 +200,7 @@ def trading_account_leverage_view(request: HttpRequest, pk: int) -> HttpResponse
         )
     except (OpsError, ClientError) as exc:
         messages.error(request, str(exc))
-        return _render_client(request, client, status=409)
+        return render_client(request, client, status=409)
     messages.success(request, f"Leverage set to 1:{leverage}; the platform follows shortly.")
     return redirect("client", pk=client.pk)
 
@@ -219,7 +222,7 @@ def _form_post(
         else:
             messages.success(request, done)
             return redirect("client", pk=pk)
-    return _render_client(request, client, status=400, **{form_name: form})
+    return render_client(request, client, status=400, **{form_name: form})
 
 
 @require_POST

@@ -50,6 +50,12 @@ class AuditAction(models.TextChoices):
     TRADING_ACCOUNT_PUSHED = "trading_account.pushed", "Trading account pushed to platform"
     TRADING_ACCOUNT_LEVERAGE_CHANGED = "trading_account.leverage_changed", "Leverage changed"
     ACCOUNT_TYPE_CONFIGURED = "account_type.configured", "Account type configured"
+    # KYC
+    KYC_DOCUMENT_UPLOADED = "kyc.document_uploaded", "KYC document uploaded"
+    KYC_DOCUMENT_ACCEPTED = "kyc.document_accepted", "KYC document accepted"
+    KYC_DOCUMENT_REJECTED = "kyc.document_rejected", "KYC document rejected"
+    KYC_DOCUMENT_VIEWED = "kyc.document_viewed", "KYC document viewed"
+    CLIENT_NOTIFIED = "client.notified", "Client notified"
     # the audit trail itself
     AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
     # demo and benchmark data (only ever written in demo mode or in the benchmark's own database)

@@ -15,6 +15,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("audit/", include("audit.urls")),
     path("clients/", include("accounts.urls")),
+    path("kyc/", include("kyc.urls")),
     path("api/", include("backoffice.api_urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

@@ -1,0 +1,113 @@
+"""KYC documents and their review. Files live outside the web root (``KYC_STORAGE_ROOT``) through
+Django's storage API and are served only by a permission-checked view."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.core.files.storage import FileSystemStorage
+from django.db import models
+from django.utils import timezone
+
+from accounts.models import Client
+from audit.history import AuditedHistoricalRecords
+from ops.models import User
+
+
+class DocumentKind(models.TextChoices):
+    PROOF_OF_IDENTITY = "proof_of_identity", "Proof of identity"
+    PROOF_OF_ADDRESS = "proof_of_address", "Proof of address"
+    SUITABILITY = "suitability_questionnaire", "Suitability questionnaire"
+    INCORPORATION = "certificate_of_incorporation", "Certificate of incorporation"
+    SHAREHOLDER_REGISTER = "shareholder_register", "Shareholder register"
+    DIRECTORS = "directors_register", "Register of directors"
+    UBO_DECLARATION = "ubo_declaration", "Beneficial-ownership declaration"
+    AUTHORISATION = "authorisation", "Authorisation (board resolution / mandate)"
+    SOURCE_OF_FUNDS = "source_of_funds", "Source of funds"
+    SOURCE_OF_WEALTH = "source_of_wealth", "Source of wealth"
+
+
+class DocumentStatus(models.TextChoices):
+    PENDING = "pending", "Pending review"
+    ACCEPTED = "accepted", "Accepted"
+    REJECTED = "rejected", "Rejected"
+    SUPERSEDED = "superseded", "Replaced"
+
+
+class RejectionReason(models.TextChoices):
+    BLURRED = "blurred", "Blurred or unreadable"
+    EXPIRED = "expired", "Expired"
+    ADDRESS_MISMATCH = "address_mismatch", "Address does not match"
+    NAME_MISMATCH = "name_mismatch", "Name does not match"
+    INCOMPLETE_CORPORATE = "incomplete_corporate", "Incomplete corporate information"
+    OTHER = "other", "Other (see note)"
+
+
+class KycStorage(FileSystemStorage):
+    """Files under KYC_STORAGE_ROOT (read when used, so it follows the settings), with no URL:
+    nothing serves them but the permission-checked view."""
+
+    @property
+    def base_location(self) -> str:
+        return str(settings.KYC_STORAGE_ROOT)
+
+    @property
+    def location(self) -> str:
+        return os.path.abspath(self.base_location)
+
+    @property
+    def base_url(self) -> str:
+        raise ValueError("KYC documents have no URL; they are served by the permission-checked view")
+
+
+def _storage() -> FileSystemStorage:
+    return KycStorage()
+
+
+def _upload_to(instance: Any, filename: str) -> str:
+    return f"{instance.client_id}/{uuid.uuid4().hex}"
+
+
+class Document(models.Model):
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="documents")
+    kind = models.CharField(max_length=40, choices=DocumentKind.choices)
+    file = models.FileField(storage=_storage, upload_to=_upload_to, max_length=200)
+    original_name = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=40)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    number = models.CharField(max_length=60, blank=True, help_text="Document number, if it has one.")
+    issue_date = models.DateField(null=True, blank=True)
+    expiry_date = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=12, choices=DocumentStatus.choices, default=DocumentStatus.PENDING)
+    rejection_reason = models.CharField(max_length=30, choices=RejectionReason.choices, blank=True)
+    review_note = models.TextField(blank=True)
+    replaces = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by")
+    uploaded_at = models.DateTimeField(default=timezone.now)
+    uploaded_by = models.CharField(max_length=150)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["client", "kind", "-uploaded_at"]
+        indexes = [models.Index(fields=["client", "kind", "status"], name="document_client_kind_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(issue_date__isnull=True)
+                | models.Q(expiry_date__isnull=True)
+                | models.Q(expiry_date__gt=models.F("issue_date")),
+                name="document_expiry_after_issue",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="rejected") | ~models.Q(rejection_reason=""),
+                name="document_rejection_has_reason",
+            ),
+            models.CheckConstraint(condition=models.Q(size__gt=0), name="document_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.client.reference}"

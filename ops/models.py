@@ -363,3 +363,38 @@ class ApprovalDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.decision} by {self.checker_id} on #{self.request_id}"
+
+
+# --- customer notifications and the interaction log -------------------------------------------
+
+
+class InteractionStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class Interaction(models.Model):
+    """Every message to or from a client: what was sent, from which template, when, by whom."""
+
+    subject_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
+    subject_id = models.CharField(max_length=64)
+    subject = GenericForeignKey("subject_type", "subject_id")
+    channel = models.CharField(max_length=10, choices=[("email", "E-mail"), ("note", "Staff note")], default="email")
+    recipient = models.CharField(max_length=254, blank=True)
+    template = models.CharField(max_length=60, blank=True)
+    title = models.CharField(max_length=200)
+    body = models.TextField()
+    status = models.CharField(max_length=10, choices=InteractionStatus.choices, default=InteractionStatus.QUEUED)
+    actor_label = models.CharField(max_length=150)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["subject_type", "subject_id", "created_at"], name="interaction_subject_idx")]
+
+    def __str__(self) -> str:
+        return self.title

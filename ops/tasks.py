@@ -12,3 +12,10 @@ def work_items_escalate_task() -> int:
 @shared_task(ignore_result=True)
 def approvals_expire_task() -> int:
     return approvals_expire_due()
+
+
+@shared_task(autoretry_for=(OSError,), retry_backoff=5, max_retries=5)
+def interaction_send_task(*, interaction_id: int) -> str:
+    from ops.services.interactions import interaction_send
+
+    return interaction_send(interaction_id=interaction_id)

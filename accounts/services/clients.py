@@ -118,8 +118,8 @@ def client_register(*, kind: str, data: dict[str, Any], actor: User) -> Client:
     return client
 
 
-def _check(actor: User, rule: TransitionRule, reason: str) -> str:
-    if not actor.has_perm(rule.permission):
+def _check(actor: User | None, rule: TransitionRule, reason: str) -> str:
+    if actor is not None and not actor.has_perm(rule.permission):
         raise ClientError(errors.NOT_ALLOWED.format(verb=rule.verb))
     reason = (reason or "").strip()
     if rule.needs_reason and not reason:
@@ -145,9 +145,12 @@ def _save(client: Client, reason: str) -> None:
         raise ClientError(errors.CHANGED_MEANWHILE) from None
 
 
-@transaction.atomic(durable=True)
-def client_transition(*, client_id: int, name: str, actor: User, reason: str = "", force: bool = False) -> Client:
-    """submit_for_review, request_documents, resubmit, approve, restrict or close a client."""
+def client_transition(
+    *, client_id: int, name: str, actor: User | None, reason: str = "", force: bool = False
+) -> Client:
+    """submit_for_review, request_documents, resubmit, approve, restrict or close a client.
+    ``actor`` None is the system's own automation (e.g. documents complete -> review); the audit
+    event then names the acting system job."""
     if name == "unfreeze":
         raise ClientError(errors.UNFREEZE_VIA_APPROVAL)
     rule = RULES.get(name)
@@ -155,7 +158,12 @@ def client_transition(*, client_id: int, name: str, actor: User, reason: str = "
         raise ClientError(f"Unknown transition {name!r}.")
     reason = _check(actor, rule, reason)
     if name == "close" and not force:
-        _require_nothing_open(client_id)
+        _require_nothing_open(client_id)  # platform calls: before the transaction, holding no lock
+    return _transition(client_id, name, rule, reason, force)
+
+
+@transaction.atomic
+def _transition(client_id: int, name: str, rule: TransitionRule, reason: str, force: bool) -> Client:
     client = client_lock(client_id)
     before = _move(client, name, rule.verb)
     _save(client, reason or rule.verb)
@@ -163,6 +171,11 @@ def client_transition(*, client_id: int, name: str, actor: User, reason: str = "
     if name == "approve":
         account = _open_trading_account(client)
         after["trading_account"] = account.pk
+        from ops.services.work_items import work_item_resolve_for_subject
+
+        work_item_resolve_for_subject(
+            queue="kyc_review", subject=client, code="approved", note=reason or "client approved"
+        )
     if name == "close" and force:
         after["forced"] = True
     audit_record(action=rule.action, subject=client, before={"status": before}, after=after, reason=reason)

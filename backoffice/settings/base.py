@@ -127,6 +127,16 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
+# KYC documents: outside the web root, served only by a permission-checked view.
+KYC_STORAGE_ROOT = Path(env_str("KYC_STORAGE_ROOT", str(VAR_DIR / "kyc-documents")))
+KYC_MAX_UPLOAD_BYTES = env_int("KYC_MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = KYC_MAX_UPLOAD_BYTES + 1024 * 1024
+
+# Client notifications: e-mail through Django's mail backend (a file per message in dev/demo).
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")
+EMAIL_FILE_PATH = str(VAR_DIR / "outbox")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "back-office@localhost")
+
 # Only a proxy we operate may tell us the client IP.
 TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
 

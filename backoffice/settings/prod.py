@@ -1,6 +1,6 @@
 """Production settings: refuse to start with anything that would be unsafe in production."""
 
-from backoffice.env import EnvError, env_bool, env_int
+from backoffice.env import EnvError, env_bool, env_int, env_str
 
 from .base import *  # noqa: F403
 from .base import ALLOWED_HOSTS, DEBUG, DEMO_MODE, INSECURE_DEV_SECRET_KEY, SECRET_KEY
@@ -28,3 +28,4 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")

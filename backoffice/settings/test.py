@@ -11,3 +11,5 @@ STORAGES = {
 # Serve static files from the app directories without collectstatic.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

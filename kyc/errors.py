@@ -1,0 +1,15 @@
+EMPTY_FILE = "The file is empty."
+TOO_LARGE = "The file is {size} bytes; the limit is {limit} bytes."
+BAD_TYPE = "Only PDF, JPEG and PNG files are accepted (this file's content is not one of them, whatever its name)."
+EXPIRY_BEFORE_ISSUE = "The expiry date must be after the issue date."
+ALREADY_EXPIRED = "The document expired on {date}."
+KIND_NOT_FOR_CLIENT = "{kind} is not a document this client provides."
+REASON_CODE_REQUIRED = "Choose why the document is rejected."
+RATIONALE_REQUIRED = "Write the rationale for your decision."
+OTHER_NEEDS_TEXT = "Explain the rejection when the reason is 'other'."
+NOT_PENDING = "This document is {status}; only a pending document can be reviewed."
+NOT_ALLOWED = "Your role may not {verb}."
+
+
+class KycError(Exception):
+    """A KYC action was refused; nothing was stored."""

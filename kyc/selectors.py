@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.utils import timezone
+
+from accounts.models import Client
+from kyc.models import Document, DocumentKind, DocumentStatus
+from kyc.requirements import REQUIRED
+
+EXPIRING_WITHIN = timedelta(days=60)
+
+
+@dataclass(frozen=True)
+class ChecklistRow:
+    kind: DocumentKind
+    state: str  # missing, pending, accepted, rejected, expiring
+    document: Document | None
+
+
+def kyc_checklist(client: Client) -> list[ChecklistRow]:
+    """What is missing, pending, accepted, rejected or expiring, per required document."""
+    latest: dict[str, Document] = {}
+    for uploaded in Document.objects.filter(client=client).exclude(status=DocumentStatus.SUPERSEDED).order_by("uploaded_at"):
+        latest[uploaded.kind] = uploaded
+    soon = timezone.localdate() + EXPIRING_WITHIN
+    rows = []
+    for kind in REQUIRED[client.kind]:
+        doc: Document | None = latest.get(kind)
+        if doc is None:
+            state = "missing"
+        elif doc.status == DocumentStatus.ACCEPTED and doc.expiry_date and doc.expiry_date <= soon:
+            state = "expiring"
+        else:
+            state = str(doc.status)
+        rows.append(ChecklistRow(DocumentKind(kind), state, doc))
+    return rows
+
+
+def client_documents(client: Client) -> list[Document]:
+    return list(
+        Document.objects.filter(client=client).select_related("reviewed_by", "replaces").order_by("-uploaded_at")
+    )

@@ -1,0 +1,234 @@
+"""KYC documents: upload (content-checked, hashed, stored outside the web root) and review.
+
+The happy path is automated: once a registered client has a document for every requirement it goes
+to review and into the KYC review queue; a rejection sends the client back for documents with a
+templated message; the replacement is linked to what it replaces and the client returns to review.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date
+from typing import Any
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Client, ClientStatus
+from accounts.services.clients import client_transition
+from audit.actions import AuditAction
+from audit.context import current_actor
+from audit.services import audit_record
+from kyc import errors
+from kyc.errors import KycError
+from kyc.models import Document, DocumentKind, DocumentStatus, RejectionReason
+from kyc.requirements import REQUIRED, allowed_kinds
+from ops.models import User
+
+# Accepted types, told apart by their first bytes, never by the file name.
+MAGIC = [
+    (b"%PDF-", "application/pdf"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+]
+
+
+def sniff(head: bytes) -> str | None:
+    return next((content_type for magic, content_type in MAGIC if head.startswith(magic)), None)
+
+
+def _check_file(upload: UploadedFile) -> tuple[str, str]:
+    """(content type, sha256) of an acceptable file; raises KycError otherwise."""
+    size = upload.size or 0
+    if size == 0:
+        raise KycError(errors.EMPTY_FILE)
+    if size > settings.KYC_MAX_UPLOAD_BYTES:
+        raise KycError(errors.TOO_LARGE.format(size=size, limit=settings.KYC_MAX_UPLOAD_BYTES))
+    upload.seek(0)
+    content_type = sniff(upload.read(16))
+    if content_type is None:
+        raise KycError(errors.BAD_TYPE)
+    digest = hashlib.sha256()
+    upload.seek(0)
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    return content_type, digest.hexdigest()
+
+
+def document_upload(
+    *,
+    client_id: int,
+    kind: str,
+    upload: UploadedFile,
+    actor: User | None,
+    number: str = "",
+    issue_date: date | None = None,
+    expiry_date: date | None = None,
+) -> Document:
+    """Store a document for review. ``actor`` None means the client's own channel (API)."""
+    if actor is not None and not actor.has_perm("ops.manage_clients"):
+        raise KycError(errors.NOT_ALLOWED.format(verb="upload documents"))
+    if issue_date and expiry_date and expiry_date <= issue_date:
+        raise KycError(errors.EXPIRY_BEFORE_ISSUE)
+    if expiry_date and expiry_date <= timezone.localdate():
+        raise KycError(errors.ALREADY_EXPIRED.format(date=expiry_date.isoformat()))
+    content_type, sha256 = _check_file(upload)
+    document: Document | None = None
+    try:
+        with transaction.atomic():
+            document = _store(client_id, kind, upload, content_type, sha256, number, issue_date, expiry_date)
+    except BaseException:
+        if document is not None and document.file:  # the row rolled back: leave no orphan file
+            document.file.storage.delete(document.file.name)
+        raise
+    return document
+
+
+def _store(
+    client_id: int,
+    kind: str,
+    upload: UploadedFile,
+    content_type: str,
+    sha256: str,
+    number: str,
+    issue_date: date | None,
+    expiry_date: date | None,
+) -> Document:
+    client = Client.objects.select_for_update().get(pk=client_id)
+    if kind not in allowed_kinds(client.kind):
+        raise KycError(
+            errors.KIND_NOT_FOR_CLIENT.format(kind=DocumentKind(kind).label if kind in DocumentKind.values else kind)
+        )
+    previous = (
+        Document.objects.select_for_update(of=("self",))
+        .filter(client=client, kind=kind, status=DocumentStatus.REJECTED, replaced_by__isnull=True)
+        .order_by("-uploaded_at")
+        .first()
+    )
+    actor = current_actor()
+    document = Document(
+        client=client,
+        kind=kind,
+        original_name=(upload.name or "upload")[:200],
+        content_type=content_type,
+        size=upload.size or 0,
+        sha256=sha256,
+        number=number,
+        issue_date=issue_date,
+        expiry_date=expiry_date,
+        replaces=previous,
+        uploaded_by=actor.label if actor else "client",
+    )
+    document.file.save(f"{kind}", upload, save=False)
+    document._change_reason = "uploaded"  # type: ignore[attr-defined]
+    document.save()
+    if previous is not None:
+        previous.status = DocumentStatus.SUPERSEDED
+        previous._change_reason = f"replaced by document {document.pk}"  # type: ignore[attr-defined]
+        previous.save(update_fields=["status"])
+    audit_record(
+        action=AuditAction.KYC_DOCUMENT_UPLOADED,
+        subject=client,
+        after={"document": document.pk, "kind": kind, "sha256": sha256, "size": document.size,
+               "content_type": content_type, "replaces": previous.pk if previous else None},
+    )  # fmt: skip
+    _advance_client(client)
+    return document
+
+
+def _advance_client(client: Client) -> None:
+    """Registered with everything uploaded -> review; waiting for documents with every rejected
+    one replaced -> back to review. Either way the client lands in the KYC review queue."""
+    from ops.services.work_items import work_item_open
+
+    outstanding = _outstanding(client)
+    if outstanding:
+        return
+    if client.status == ClientStatus.REGISTERED:
+        client_transition(client_id=client.pk, name="submit_for_review", actor=None, reason="all documents uploaded")
+    elif client.status == ClientStatus.PENDING_DOCUMENTS:
+        client_transition(client_id=client.pk, name="resubmit", actor=None, reason="replacement documents uploaded")
+    else:
+        return
+    work_item_open(
+        queue="kyc_review",
+        subject=client,
+        title=f"KYC review: {client.display_name} ({client.reference})",
+        risk_level=client.risk_level,
+        details={"documents": Document.objects.filter(client=client, status=DocumentStatus.PENDING).count()},
+    )
+
+
+def _outstanding(client: Client) -> list[str]:
+    """Required kinds with no pending or accepted document."""
+    have = set(
+        Document.objects.filter(
+            client=client, status__in=[DocumentStatus.PENDING, DocumentStatus.ACCEPTED]
+        ).values_list("kind", flat=True)
+    )
+    return [k for k in REQUIRED[client.kind] if k not in have]
+
+
+@transaction.atomic(durable=True)
+def document_review(*, document_id: int, reviewer: User, accept: bool, reason_code: str = "", note: str) -> Document:
+    """Accept, or reject with a reason code. Decisions need a rationale."""
+    from ops.services.interactions import client_notify
+    from ops.services.work_items import work_item_resolve_for_subject
+
+    if not reviewer.has_perm("ops.review_documents"):
+        raise KycError(errors.NOT_ALLOWED.format(verb="review documents"))
+    note = (note or "").strip()
+    if not note:
+        raise KycError(errors.RATIONALE_REQUIRED)
+    if not accept:
+        if not reason_code:
+            raise KycError(errors.REASON_CODE_REQUIRED)
+        reason = RejectionReason(reason_code)
+    document = Document.objects.select_for_update().select_related("client").get(pk=document_id)
+    if document.status != DocumentStatus.PENDING:
+        raise KycError(errors.NOT_PENDING.format(status=document.get_status_display().lower()))
+    document.status = DocumentStatus.ACCEPTED if accept else DocumentStatus.REJECTED
+    document.rejection_reason = "" if accept else reason
+    document.review_note = note
+    document.reviewed_at = timezone.now()
+    document.reviewed_by = reviewer
+    document._change_reason = note  # type: ignore[attr-defined]
+    document.save()
+    client = document.client
+    audit_record(
+        action=AuditAction.KYC_DOCUMENT_ACCEPTED if accept else AuditAction.KYC_DOCUMENT_REJECTED,
+        subject=client,
+        before={"document": document.pk, "status": DocumentStatus.PENDING},
+        after={"document": document.pk, "status": document.status, "reason": document.rejection_reason},
+        reason=note,
+    )
+    if not accept:
+        if client.status == ClientStatus.PENDING_REVIEW:
+            client_transition(
+                client_id=client.pk, name="request_documents", actor=reviewer,
+                reason=f"{document.get_kind_display()} rejected: {reason.label}",
+            )  # fmt: skip
+            work_item_resolve_for_subject(
+                queue="kyc_review", subject=client, code="rejected", note=f"Asked the client for a new {document.get_kind_display().lower()}"
+            )  # fmt: skip
+        client_notify(
+            subject=client,
+            recipient=client.email,
+            template="kyc.document_rejected",
+            context=_rejection_context(client, document, reason, note),
+        )
+    return document
+
+
+def _rejection_context(client: Client, document: Document, reason: RejectionReason, note: str) -> dict[str, Any]:
+    return {
+        "name": client.display_name,
+        "document": document.get_kind_display(),
+        "reason": reason.label,
+        # the free text goes to the client only for "other"; internal rationale stays internal
+        "note": note if reason == RejectionReason.OTHER else "",
+        "reference": client.reference,
+    }

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from kyc import views
+
+urlpatterns = [
+    path("clients/<int:client_id>/documents/", views.document_upload_view, name="document-upload"),
+    path("documents/<int:pk>/", views.document_review_view, name="document-review"),
+    path("documents/<int:pk>/file/", views.document_file_view, name="document-file"),
+]

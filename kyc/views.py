@@ -1,0 +1,120 @@
+"""KYC pages: the checklist and upload on the client 360, the review screen, the document viewer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.selectors import client_get_for
+from audit.actions import AuditAction
+from audit.services import audit_record
+from kyc.errors import KycError
+from kyc.forms import ReviewForm, UploadForm
+from kyc.models import Document
+from kyc.requirements import allowed_kinds
+from kyc.selectors import client_documents, kyc_checklist
+from kyc.services.documents import document_review, document_upload
+from ops.models import User
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def kyc_panel(user: User, client: Any, forms: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The KYC section of the client 360: checklist, documents, upload."""
+    upload_form = forms.get("upload_form")
+    return "kyc/_client_panel.html", {
+        "checklist": kyc_checklist(client),
+        "documents": client_documents(client),
+        "can_upload": user.has_perm("ops.manage_clients"),
+        "can_review": user.has_perm("ops.review_documents"),
+        "upload_form": upload_form or UploadForm(kinds=allowed_kinds(client.kind)),
+    }
+
+
+@require_POST
+def document_upload_view(request: HttpRequest, client_id: int) -> HttpResponse:
+    user = _user(request)
+    client = client_get_for(user, client_id, for_write=True)
+    form = UploadForm(request.POST, request.FILES, kinds=allowed_kinds(client.kind))
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            document_upload(
+                client_id=client.pk, kind=data["kind"], upload=data["file"], actor=user, number=data["number"],
+                issue_date=data["issue_date"], expiry_date=data["expiry_date"],
+            )  # fmt: skip
+        except KycError as exc:
+            form.add_error("file" if "file" in str(exc).lower() or "PDF" in str(exc) else None, str(exc))
+        else:
+            messages.success(request, "Document uploaded for review.")
+            return redirect("client", pk=client.pk)
+    from accounts.views import render_client
+
+    return render_client(request, client, status=400, upload_form=form)
+
+
+def _review_page(
+    request: HttpRequest, document: Document, *, form: ReviewForm | None = None, status: int = 200
+) -> HttpResponse:
+    user = _user(request)
+    client = client_get_for(user, document.client_id, for_write=False)
+    return render(
+        request,
+        "kyc/review.html",
+        {
+            "doc": document,
+            "client": client,
+            "checklist": kyc_checklist(client),
+            "form": form or ReviewForm(),
+            "can_review": user.has_perm("ops.review_documents") and document.status == "pending",
+        },
+        status=status,
+    )
+
+
+def document_review_view(request: HttpRequest, pk: int) -> HttpResponse:
+    document = get_object_or_404(Document.objects.select_related("client", "replaces"), pk=pk)
+    if request.method != "POST":
+        return _review_page(request, document)
+    user = _user(request)
+    form = ReviewForm(request.POST)
+    if not form.is_valid():
+        return _review_page(request, document, form=form, status=400)
+    data = form.cleaned_data
+    try:
+        document_review(
+            document_id=document.pk, reviewer=user, accept=data["decision"] == "accept",
+            reason_code=data["reason_code"], note=data["note"],
+        )  # fmt: skip
+    except KycError as exc:
+        form.add_error(None, str(exc))
+        document.refresh_from_db()
+        return _review_page(request, document, form=form, status=409)
+    messages.success(request, "Decision recorded.")
+    return redirect("client", pk=document.client_id)
+
+
+def document_file_view(request: HttpRequest, pk: int) -> FileResponse:
+    """The only way to a document's bytes: the viewer must be allowed to see the client."""
+    user = _user(request)
+    document = get_object_or_404(Document, pk=pk)
+    client_get_for(user, document.client_id, for_write=False)
+    if not document.file:
+        raise Http404
+    from django.db import transaction
+
+    with transaction.atomic():
+        audit_record(action=AuditAction.KYC_DOCUMENT_VIEWED, subject=document, after={"client": document.client_id})
+    response = FileResponse(document.file.open("rb"), content_type=document.content_type)
+    response["Content-Disposition"] = f'inline; filename="{document.kind}-{document.pk}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; object-src 'self'; sandbox"
+    response["X-Frame-Options"] = "SAMEORIGIN"
+    return response

@@ -22,7 +22,9 @@ class ChecklistRow:
 def kyc_checklist(client: Client) -> list[ChecklistRow]:
     """What is missing, pending, accepted, rejected or expiring, per required document."""
     latest: dict[str, Document] = {}
-    for uploaded in Document.objects.filter(client=client).exclude(status=DocumentStatus.SUPERSEDED).order_by("uploaded_at"):
+    for uploaded in (
+        Document.objects.filter(client=client).exclude(status=DocumentStatus.SUPERSEDED).order_by("uploaded_at")
+    ):
         latest[uploaded.kind] = uploaded
     soon = timezone.localdate() + EXPIRING_WITHIN
     rows = []

@@ -23,7 +23,7 @@ def test_bad_demo_seed_outside_demo_mode_refuses() -> None:
 def test_demo_seed_is_idempotent_and_its_logins_work(
     tmp_path: Path, client: Client, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with override_settings(DEMO_MODE=True, VAR_DIR=tmp_path):
+    with override_settings(DEMO_MODE=True, VAR_DIR=tmp_path, KYC_STORAGE_ROOT=tmp_path / "kyc"):
         call_command("demo_seed")
         first = json.loads((tmp_path / "demo-logins.json").read_text())
         call_command("demo_seed")
@@ -38,7 +38,7 @@ def test_demo_seed_is_idempotent_and_its_logins_work(
 def test_demo_workspace_has_items_and_approvals(tmp_path: Path) -> None:
     from ops.models import ApprovalRequest, ApprovalStatus, WorkItem
 
-    with override_settings(DEMO_MODE=True, VAR_DIR=tmp_path):
+    with override_settings(DEMO_MODE=True, VAR_DIR=tmp_path, KYC_STORAGE_ROOT=tmp_path / "kyc"):
         call_command("demo_seed")
         call_command("demo_seed")  # idempotent
     assert sorted(ApprovalRequest.objects.values_list("status", flat=True)) == [
@@ -46,7 +46,7 @@ def test_demo_workspace_has_items_and_approvals(tmp_path: Path) -> None:
         ApprovalStatus.PENDING,
     ]
     queues = sorted(WorkItem.objects.values_list("queue__code", flat=True))
-    assert queues == ["access_review", "compliance_escalation", "risk_alert"]
+    assert queues == ["access_review", "compliance_escalation", "kyc_review", "risk_alert"]
     from accounts.models import Client, TradingAccount
 
     assert sorted(Client.objects.values_list("status", flat=True)) == [
@@ -54,8 +54,13 @@ def test_demo_workspace_has_items_and_approvals(tmp_path: Path) -> None:
         "approved",
         "pending_documents",
         "pending_review",
+        "pending_review",
         "registered",
         "restricted",
     ]
     assert TradingAccount.objects.count() == 3
+    from kyc.models import Document
+
+    with override_settings(KYC_STORAGE_ROOT=tmp_path / "kyc"):
+        assert Document.objects.count() == 3 and all(d.file.read(5) == b"%PDF-" for d in Document.objects.all())
     assert WorkItem.objects.get(queue__code="compliance_escalation").escalation_level == 1

@@ -67,6 +67,7 @@ class Command(BaseCommand):
                     )
             _seed_workspace()
             _seed_clients()
+            _seed_kyc()
             audit_seal()
         logins_file.parent.mkdir(parents=True, exist_ok=True)
         logins_file.write_text(json.dumps(logins, indent=2))
@@ -189,3 +190,61 @@ def _seed_clients() -> None:
         ownership_pct=Decimal("75"),
     )  # fmt: skip
     move(corp, "submit_for_review", "approve")
+
+
+def _demo_pdf(lines: list[str]) -> bytes:
+    """A small, valid one-page PDF showing the given lines (demo documents only)."""
+    text = " ".join(f"({line.replace('(', '').replace(')', '')}) Tj 0 -22 Td" for line in lines)
+    stream = f"BT /F1 16 Tf 60 760 Td {text} ET".encode()
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{number} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += b"".join(f"{o:010d} 00000 n \n".encode() for o in offsets)
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def _seed_kyc() -> None:
+    """A client who uploaded every document: in review, in the KYC review queue, with real
+    (demo) documents to open in the viewer."""
+    import datetime
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from accounts.models import AccountType, Client
+    from accounts.services.clients import client_register
+    from kyc.services.documents import document_upload
+
+    if Client.objects.filter(email="maria.garcia@demo.invalid").exists():
+        return
+    support = User.objects.get(username="support")
+    maria = client_register(
+        kind="individual",
+        data={
+            "first_name": "Maria", "last_name": "Garcia", "date_of_birth": datetime.date(1991, 3, 2),
+            "nationality": "ES", "country": "ES", "address_line": "Calle Mayor 1", "city": "Madrid",
+            "postcode": "28013", "email": "maria.garcia@demo.invalid", "phone": "+34612345678",
+            "account_type": AccountType.objects.get(code="standard"), "base_currency": "EUR",
+        },
+        actor=support,
+    )  # fmt: skip
+    documents = [
+        ("proof_of_identity", ["DEMO PASSPORT", "GARCIA, MARIA", "ESP  born 02.03.1991", "No. PAB123456"],
+         {"number": "PAB123456", "issue_date": datetime.date(2021, 6, 1), "expiry_date": datetime.date(2031, 6, 1)}),
+        ("proof_of_address", ["DEMO UTILITY BILL", "Maria Garcia", "Calle Mayor 1, 28013 Madrid", "Issued 01.10.2026"], {}),
+        ("suitability_questionnaire", ["SUITABILITY QUESTIONNAIRE", "Experience: 3 years FX", "Income: 55,000 EUR"], {}),
+    ]  # fmt: skip
+    for kind, lines, extra in documents:
+        upload = SimpleUploadedFile(f"{kind}.pdf", _demo_pdf(lines), content_type="application/pdf")
+        document_upload(client_id=maria.pk, kind=kind, upload=upload, actor=support, **extra)

@@ -239,7 +239,7 @@ def _seed_kyc() -> None:
         },
         actor=support,
     )  # fmt: skip
-    documents = [
+    documents: list[tuple[str, list[str], dict[str, Any]]] = [
         ("proof_of_identity", ["DEMO PASSPORT", "GARCIA, MARIA", "ESP  born 02.03.1991", "No. PAB123456"],
          {"number": "PAB123456", "issue_date": datetime.date(2021, 6, 1), "expiry_date": datetime.date(2031, 6, 1)}),
         ("proof_of_address", ["DEMO UTILITY BILL", "Maria Garcia", "Calle Mayor 1, 28013 Madrid", "Issued 01.10.2026"], {}),

@@ -18,7 +18,7 @@ class ClientForm(forms.ModelForm):
         fields = [
             "kind", "first_name", "last_name", "date_of_birth", "nationality", "legal_name", "registration_number",
             "country", "address_line", "city", "postcode", "email", "phone", "segment", "tags",
-            "account_manager", "account_type", "base_currency",
+            "account_manager", "account_type", "base_currency", "source_of_funds",
         ]  # fmt: skip
         widgets = {"date_of_birth": forms.DateInput(attrs={"type": "date"})}
 

@@ -66,6 +66,15 @@ class AccountType(models.Model):
         return self.name
 
 
+class SourceOfFunds(models.TextChoices):
+    SALARY = "salary", "Employment income"
+    SAVINGS = "savings", "Savings"
+    BUSINESS = "business", "Business income"
+    INVESTMENTS = "investments", "Investments"
+    INHERITANCE = "inheritance", "Inheritance or gift"
+    OTHER = "other", "Other / not evidenced"
+
+
 class Client(ConcurrentTransitionMixin, models.Model):
     reference = models.CharField(max_length=20, unique=True, editable=False)
     kind = models.CharField(max_length=12, choices=ClientKind.choices)
@@ -89,6 +98,7 @@ class Client(ConcurrentTransitionMixin, models.Model):
     tags = ArrayField(models.CharField(max_length=40), default=list, blank=True)
     account_manager = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="clients")
     risk_level = models.CharField(max_length=10, choices=RiskLevel.choices, default=RiskLevel.LOW)
+    source_of_funds = models.CharField(max_length=20, choices=SourceOfFunds.choices, blank=True)
     account_type = models.ForeignKey(AccountType, on_delete=models.PROTECT, related_name="clients")
     base_currency = models.CharField(max_length=3)
     created_at = models.DateTimeField(default=timezone.now)

@@ -8,6 +8,10 @@ class KycConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts.panels import register_client_panel
+        from accounts.services.clients import register_transition_guard
+        from kyc import approval_actions  # noqa: F401 - registers the EDD approval
+        from kyc.services.risk import approval_guard
         from kyc.views import kyc_panel
 
         register_client_panel(kyc_panel)
+        register_transition_guard(approval_guard)

@@ -12,4 +12,8 @@ NOT_ALLOWED = "Your role may not {verb}."
 
 
 class KycError(Exception):
-    """A KYC action was refused; nothing was stored."""
+    """A KYC action was refused; nothing was stored. ``field`` names the input at fault, if one is."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field

@@ -111,3 +111,40 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} of {self.client.reference}"
+
+
+class RiskFactor(models.Model):
+    """One configurable factor of the risk score (compliance tunes the points; history keeps every
+    version)."""
+
+    code = models.SlugField(max_length=40, unique=True)
+    label = models.CharField(max_length=120)
+    points = models.PositiveSmallIntegerField()
+    forces_edd = models.BooleanField(default=False, help_text="On its own, sends the client to enhanced due diligence.")
+    is_active = models.BooleanField(default=True)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.points})"
+
+
+class RiskAssessment(models.Model):
+    """A scored assessment, with every factor's contribution, so a reviewer sees why."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="risk_assessments")
+    score = models.PositiveSmallIntegerField()
+    level = models.CharField(max_length=10)
+    edd_required = models.BooleanField(default=False)
+    factors = models.JSONField(default=list)
+    assessed_at = models.DateTimeField(default=timezone.now)
+    assessed_by = models.CharField(max_length=150)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["-assessed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.client_id}: {self.level} ({self.score})"

@@ -6,4 +6,6 @@ urlpatterns = [
     path("clients/<int:client_id>/documents/", views.document_upload_view, name="document-upload"),
     path("documents/<int:pk>/", views.document_review_view, name="document-review"),
     path("documents/<int:pk>/file/", views.document_file_view, name="document-file"),
+    path("clients/<int:client_id>/risk/", views.risk_assess_view, name="risk-assess"),
+    path("clients/<int:client_id>/edd-approval/", views.edd_approval_request_view, name="edd-approval"),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -18,6 +19,7 @@ from kyc.models import Document
 from kyc.requirements import allowed_kinds
 from kyc.selectors import client_documents, kyc_checklist
 from kyc.services.documents import document_review, document_upload
+from kyc.services.risk import latest_assessment, risk_assess
 from ops.models import User
 
 
@@ -35,6 +37,8 @@ def kyc_panel(user: User, client: Any, forms: dict[str, Any]) -> tuple[str, dict
         "can_upload": user.has_perm("ops.manage_clients"),
         "can_review": user.has_perm("ops.review_documents"),
         "upload_form": upload_form or UploadForm(kinds=allowed_kinds(client.kind)),
+        "assessment": latest_assessment(client),
+        "can_assess": user.has_perm("ops.set_risk_level"),
     }
 
 
@@ -51,7 +55,7 @@ def document_upload_view(request: HttpRequest, client_id: int) -> HttpResponse:
                 issue_date=data["issue_date"], expiry_date=data["expiry_date"],
             )  # fmt: skip
         except KycError as exc:
-            form.add_error("file" if "file" in str(exc).lower() or "PDF" in str(exc) else None, str(exc))
+            form.add_error(exc.field if exc.field in form.fields else None, str(exc))
         else:
             messages.success(request, "Document uploaded for review.")
             return redirect("client", pk=client.pk)
@@ -118,3 +122,35 @@ def document_file_view(request: HttpRequest, pk: int) -> FileResponse:
     response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; object-src 'self'; sandbox"
     response["X-Frame-Options"] = "SAMEORIGIN"
     return response
+
+
+@require_POST
+def risk_assess_view(request: HttpRequest, client_id: int) -> HttpResponse:
+    user = _user(request)
+    if not user.has_perm("ops.set_risk_level"):
+        raise PermissionDenied
+    client = client_get_for(user, client_id, for_write=True)
+    assessment = risk_assess(client_id=client.pk)
+    messages.success(request, f"Risk assessed: {assessment.level} ({assessment.score}).")
+    return redirect("client", pk=client.pk)
+
+
+@require_POST
+def edd_approval_request_view(request: HttpRequest, client_id: int) -> HttpResponse:
+    from ops.errors import OpsError
+    from ops.services.approvals import approval_submit
+
+    user = _user(request)
+    client = client_get_for(user, client_id, for_write=True)
+    reason = request.POST.get("reason", "")
+    try:
+        approval = approval_submit(
+            action="client.approve_edd", subject=client, payload={"client": client.reference}, maker=user, reason=reason
+        )
+    except (OpsError, KycError) as exc:
+        messages.error(request, str(exc))
+        from accounts.views import render_client
+
+        return render_client(request, client, status=409)
+    messages.success(request, f"Request #{approval.pk} waits for a second compliance officer.")
+    return redirect("approval", pk=approval.pk)

@@ -44,6 +44,7 @@ def _fixture_teardown(self: testcases.TransactionTestCase) -> None:
     from django.apps import apps
 
     from accounts.account_types import sync_account_types
+    from kyc.risk_factors import sync_risk_factors
     from ops.queues import sync_queues
     from ops.roles import sync_roles
 
@@ -51,6 +52,7 @@ def _fixture_teardown(self: testcases.TransactionTestCase) -> None:
         sync_roles()
         sync_queues(apps)
         sync_account_types(apps)
+        sync_risk_factors(apps)
 
 
 setattr(testcases.TransactionTestCase, "_fixture_teardown", _fixture_teardown)  # noqa: B010

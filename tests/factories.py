@@ -69,3 +69,26 @@ def client(*, kind: str = "individual", account_type: str = "standard", actor: A
 
 
 _client_seq = iter(range(1, 1_000_000))
+
+
+def kyc_ready(c: Any, *, level: str = "low") -> Any:
+    """Record what approval needs — every required document accepted and a risk assessment — as
+    test data, for tests about what happens after KYC (the KYC flow itself is tested in tests/kyc)."""
+    from kyc.models import Document, DocumentStatus, RiskAssessment
+    from kyc.requirements import EDD_EXTRA, REQUIRED
+
+    kinds = [*REQUIRED[c.kind], *(EDD_EXTRA if level == "high" else [])]
+    for kind in kinds:
+        Document.objects.create(
+            client=c, kind=kind, file=f"{c.pk}/{kind}", original_name=f"{kind}.pdf", content_type="application/pdf",
+            size=1, sha256="0" * 64, status=DocumentStatus.ACCEPTED, uploaded_by="test",
+        )  # fmt: skip
+    RiskAssessment.objects.create(
+        client=c, score=0 if level == "low" else 80, level=level, edd_required=level == "high", assessed_by="test"
+    )
+    return c
+
+
+def approvable_client(**kwargs: Any) -> Any:
+    """A registered client whose KYC is complete (see kyc_ready)."""
+    return kyc_ready(client(**kwargs))

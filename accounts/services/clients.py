@@ -30,7 +30,7 @@ from ops.models import User
 DETAIL_FIELDS = (
     "first_name", "last_name", "date_of_birth", "nationality", "legal_name", "registration_number",
     "country", "address_line", "city", "postcode", "email", "phone", "segment", "tags",
-    "account_manager", "account_type", "base_currency",
+    "account_manager", "account_type", "base_currency", "source_of_funds",
 )  # fmt: skip
 
 
@@ -162,9 +162,26 @@ def client_transition(
     return _transition(client_id, name, rule, reason, force)
 
 
+# Higher apps (KYC) may refuse a transition: each guard returns a reason to refuse, or None.
+TransitionGuard = Callable[[Client, str, bool], "str | None"]
+_guards: list[TransitionGuard] = []
+
+
+def register_transition_guard(guard: TransitionGuard) -> TransitionGuard:
+    if guard not in _guards:
+        _guards.append(guard)
+    return guard
+
+
 @transaction.atomic
-def _transition(client_id: int, name: str, rule: TransitionRule, reason: str, force: bool) -> Client:
+def _transition(
+    client_id: int, name: str, rule: TransitionRule, reason: str, force: bool, via_approval: bool = False
+) -> Client:
     client = client_lock(client_id)
+    for guard in _guards:
+        refusal = guard(client, name, via_approval)
+        if refusal:
+            raise ClientError(refusal)
     before = _move(client, name, rule.verb)
     _save(client, reason or rule.verb)
     after: dict[str, Any] = {"status": client.status}
@@ -181,6 +198,12 @@ def _transition(client_id: int, name: str, rule: TransitionRule, reason: str, fo
     audit_record(action=rule.action, subject=client, before={"status": before}, after=after, reason=reason)
     _after_commit_push(client)
     return client
+
+
+def client_transition_approved(*, client_id: int, name: str, reason: str) -> Client:
+    """A transition that a maker-checker request has approved (e.g. approving a high-risk client
+    after enhanced due diligence): the guards know a second person decided it."""
+    return _transition(client_id, name, RULES[name], reason, False, via_approval=True)
 
 
 @transaction.atomic

@@ -19,7 +19,7 @@ from django.utils import timezone
 from accounts.models import Client, ClientStatus
 from accounts.services.clients import client_transition
 from audit.actions import AuditAction
-from audit.context import current_actor
+from audit.context import Actor, acting_as, current_actor
 from audit.services import audit_record
 from kyc import errors
 from kyc.errors import KycError
@@ -43,13 +43,13 @@ def _check_file(upload: UploadedFile) -> tuple[str, str]:
     """(content type, sha256) of an acceptable file; raises KycError otherwise."""
     size = upload.size or 0
     if size == 0:
-        raise KycError(errors.EMPTY_FILE)
+        raise KycError(errors.EMPTY_FILE, "file")
     if size > settings.KYC_MAX_UPLOAD_BYTES:
-        raise KycError(errors.TOO_LARGE.format(size=size, limit=settings.KYC_MAX_UPLOAD_BYTES))
+        raise KycError(errors.TOO_LARGE.format(size=size, limit=settings.KYC_MAX_UPLOAD_BYTES), "file")
     upload.seek(0)
     content_type = sniff(upload.read(16))
     if content_type is None:
-        raise KycError(errors.BAD_TYPE)
+        raise KycError(errors.BAD_TYPE, "file")
     digest = hashlib.sha256()
     upload.seek(0)
     for chunk in upload.chunks():
@@ -72,9 +72,9 @@ def document_upload(
     if actor is not None and not actor.has_perm("ops.manage_clients"):
         raise KycError(errors.NOT_ALLOWED.format(verb="upload documents"))
     if issue_date and expiry_date and expiry_date <= issue_date:
-        raise KycError(errors.EXPIRY_BEFORE_ISSUE)
+        raise KycError(errors.EXPIRY_BEFORE_ISSUE, "expiry_date")
     if expiry_date and expiry_date <= timezone.localdate():
-        raise KycError(errors.ALREADY_EXPIRED.format(date=expiry_date.isoformat()))
+        raise KycError(errors.ALREADY_EXPIRED.format(date=expiry_date.isoformat()), "expiry_date")
     content_type, sha256 = _check_file(upload)
     document: Document | None = None
     try:
@@ -147,12 +147,20 @@ def _advance_client(client: Client) -> None:
     outstanding = _outstanding(client)
     if outstanding:
         return
-    if client.status == ClientStatus.REGISTERED:
-        client_transition(client_id=client.pk, name="submit_for_review", actor=None, reason="all documents uploaded")
-    elif client.status == ClientStatus.PENDING_DOCUMENTS:
-        client_transition(client_id=client.pk, name="resubmit", actor=None, reason="replacement documents uploaded")
-    else:
+    if client.status not in (ClientStatus.REGISTERED, ClientStatus.PENDING_DOCUMENTS):
         return
+    from kyc.services.risk import risk_assess
+
+    # The automation moves the client on (the upload that triggered it is audited under its uploader).
+    with acting_as(Actor.automation("kyc.documents_complete")):
+        if client.status == ClientStatus.REGISTERED:
+            client_transition(
+                client_id=client.pk, name="submit_for_review", actor=None, reason="all documents uploaded"
+            )
+        else:
+            client_transition(client_id=client.pk, name="resubmit", actor=None, reason="replacement documents uploaded")
+        risk_assess(client_id=client.pk)
+    client.refresh_from_db()
     work_item_open(
         queue="kyc_review",
         subject=client,

@@ -9,7 +9,8 @@ from guardian.shortcuts import assign_perm
 
 from accounts.models import Client, ClientStatus
 from ops.roles import Role
-from tests.factories import client, staff
+from tests.factories import approvable_client as client
+from tests.factories import kyc_ready, staff
 
 pytestmark = pytest.mark.django_db
 
@@ -78,6 +79,7 @@ def test_create_then_move_through_the_lifecycle(client: HttpClient) -> None:
         f"/api/staff/clients/{pk}/transitions/", {"transition": "approve"}, content_type="application/json"
     )
     assert refused.status_code == 400 and "may not approve" in refused.json()["errors"]["transition"][0]
+    kyc_ready(Client.objects.get(pk=pk))  # documents accepted, risk assessed (tested in tests/kyc)
     client.force_login(staff(Role.COMPLIANCE))
     approved = client.post(
         f"/api/staff/clients/{pk}/transitions/", {"transition": "approve"}, content_type="application/json"

@@ -17,7 +17,8 @@ from audit.models import AuditEvent
 from ops.models import ApprovalStatus
 from ops.roles import Role
 from ops.services.approvals import approval_decide, approval_submit
-from tests.factories import client, staff
+from tests.factories import approvable_client as client
+from tests.factories import staff
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,8 @@ from accounts.models import ClientLink, LinkReason
 from accounts.selectors import client_links
 from accounts.services.parties import client_link_add, client_party_add
 from ops.roles import Role
-from tests.factories import client, staff
+from tests.factories import approvable_client as client
+from tests.factories import staff
 
 pytestmark = pytest.mark.django_db
 

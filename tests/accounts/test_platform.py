@@ -21,7 +21,8 @@ from ops.models import ApprovalStatus, WorkItem
 from ops.roles import Role
 from ops.services.approvals import approval_decide, approval_submit
 from tests.conftest import wait_for
-from tests.factories import client, staff
+from tests.factories import approvable_client as client
+from tests.factories import staff
 
 pytestmark = pytest.mark.django_db
 platform = SimulatedPlatform()

@@ -6,7 +6,7 @@ from django.test import Client as HttpClient
 from accounts.models import Client, ClientStatus, RelatedParty
 from accounts.services.clients import client_transition
 from ops.roles import Role
-from tests.factories import client as make_client
+from tests.factories import approvable_client as make_client
 from tests.factories import staff
 
 pytestmark = pytest.mark.django_db

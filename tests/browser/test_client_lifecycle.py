@@ -18,7 +18,7 @@ from ops.models import ApprovalRequest, ApprovalStatus
 from ops.roles import Role
 from tests.browser.conftest import shot, sign_in
 from tests.conftest import wait_for
-from tests.factories import staff
+from tests.factories import kyc_ready, staff
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.worker]
 WORKER_TIMEOUT = 30.0  # seconds the worker gets for one provisioning or push
@@ -123,6 +123,8 @@ def test_client_registered_approved_provisioned_restricted_and_unfrozen_by_a_sec
     expect(page.locator(".messages")).to_contain_text(f"Registered Grace Hopper as {client.reference}.")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Grace Hopper")
     expect(page.get_by_test_id("client-status")).to_have_text("Registered")
+    # KYC (documents accepted, risk assessed) is its own journey (test_kyc_documents); here it is data.
+    kyc_ready(client)
     expect(account_row(page)).to_contain_text("None yet")
 
     # --- support submits it for review (and then has nothing more to do) ---

@@ -169,18 +169,34 @@ def _seed_clients() -> None:
                 client_id=client.pk, name=step, actor=compliance, reason=f"demo: {step.replace('_', ' ')}"
             )
 
-    person("Amelia", "Hart", "GB", "+447911123456", "standard", "GBP")  # registered
-    move(person("Lukas", "Becker", "DE", "+4915123456789", "pro", "EUR"), "submit_for_review")
-    move(person("Sofia", "Rossi", "IT", "+393471234567", "swap_free", "EUR"), "submit_for_review", "request_documents")
-    move(person("Noah", "Smith", "US", "+12025550143", "ecn", "USD", tags=["vip"]), "submit_for_review", "approve")
-    move(person("Chen", "Wei", "SG", "+6581234567", "standard", "USD"), "submit_for_review", "approve", "restrict")
+    def kyc(client: Client, *, accept: bool = True, reject: str | None = None) -> None:
+        """Upload every required document (the client goes to review by itself), then review."""
+        from kyc.services.documents import document_review
+
+        for document in _upload_required(client, support):
+            if document.kind == reject:
+                document_review(document_id=document.pk, reviewer=compliance, accept=False, reason_code="blurred",
+                                note="demo: the scan is unreadable")  # fmt: skip
+            elif accept:
+                document_review(document_id=document.pk, reviewer=compliance, accept=True, note="demo: checked")
+
+    person("Amelia", "Hart", "GB", "+447911123456", "standard", "GBP")  # registered, nothing uploaded yet
+    kyc(person("Lukas", "Becker", "DE", "+4915123456789", "pro", "EUR", source_of_funds="salary"), accept=False)
+    kyc(person("Sofia", "Rossi", "IT", "+393471234567", "swap_free", "EUR", source_of_funds="savings"), accept=False,
+        reject="proof_of_address")  # fmt: skip
+    noah = person("Noah", "Smith", "US", "+12025550143", "ecn", "USD", tags=["vip"], source_of_funds="business")
+    kyc(noah)
+    move(noah, "approve")
+    chen = person("Chen", "Wei", "SG", "+6581234567", "standard", "USD", source_of_funds="salary")
+    kyc(chen)
+    move(chen, "approve", "restrict")
     corp = client_register(
         kind="corporate",
         data={
             "legal_name": "Northwind Trading Ltd", "registration_number": "09876543", "country": "GB",
             "address_line": "10 Fleet Street", "city": "London", "postcode": "EC4Y 1AA",
             "email": "ops@northwind.demo.invalid", "phone": "+442079460000", "account_type": types["corporate"],
-            "base_currency": "GBP", "segment": "institutional",
+            "base_currency": "GBP", "segment": "institutional", "source_of_funds": "business",
         },
         actor=support,
     )  # fmt: skip
@@ -189,7 +205,8 @@ def _seed_clients() -> None:
         client_id=corp.pk, role="beneficial_owner", name="Thomas Thornton", actor=support, country="GB",
         ownership_pct=Decimal("75"),
     )  # fmt: skip
-    move(corp, "submit_for_review", "approve")
+    kyc(corp)
+    move(corp, "approve")
 
 
 def _demo_pdf(lines: list[str]) -> bytes:
@@ -220,11 +237,8 @@ def _seed_kyc() -> None:
     (demo) documents to open in the viewer."""
     import datetime
 
-    from django.core.files.uploadedfile import SimpleUploadedFile
-
     from accounts.models import AccountType, Client
     from accounts.services.clients import client_register
-    from kyc.services.documents import document_upload
 
     if Client.objects.filter(email="maria.garcia@demo.invalid").exists():
         return
@@ -239,12 +253,34 @@ def _seed_kyc() -> None:
         },
         actor=support,
     )  # fmt: skip
-    documents: list[tuple[str, list[str], dict[str, Any]]] = [
-        ("proof_of_identity", ["DEMO PASSPORT", "GARCIA, MARIA", "ESP  born 02.03.1991", "No. PAB123456"],
-         {"number": "PAB123456", "issue_date": datetime.date(2021, 6, 1), "expiry_date": datetime.date(2031, 6, 1)}),
-        ("proof_of_address", ["DEMO UTILITY BILL", "Maria Garcia", "Calle Mayor 1, 28013 Madrid", "Issued 01.10.2026"], {}),
-        ("suitability_questionnaire", ["SUITABILITY QUESTIONNAIRE", "Experience: 3 years FX", "Income: 55,000 EUR"], {}),
-    ]  # fmt: skip
-    for kind, lines, extra in documents:
-        upload = SimpleUploadedFile(f"{kind}.pdf", _demo_pdf(lines), content_type="application/pdf")
-        document_upload(client_id=maria.pk, kind=kind, upload=upload, actor=support, **extra)
+    _upload_required(maria, support)
+
+
+DEMO_DOCUMENT_LINES = {
+    "proof_of_identity": ["DEMO PASSPORT", "{name}", "No. PAB123456"],
+    "proof_of_address": ["DEMO UTILITY BILL", "{name}", "{address}"],
+    "suitability_questionnaire": ["SUITABILITY QUESTIONNAIRE", "{name}", "Experience: 3 years FX"],
+}
+
+
+def _upload_required(client: Any, support: User) -> list[Any]:
+    """Upload a demo PDF for each document the client must provide, through the real service."""
+    import datetime
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from kyc.requirements import REQUIRED
+    from kyc.services.documents import document_upload
+
+    uploaded = []
+    for kind in REQUIRED[client.kind]:
+        lines = DEMO_DOCUMENT_LINES.get(kind, [kind.replace("_", " ").upper(), "{name}"])
+        text = [line.format(name=client.display_name, address=f"{client.address_line} {client.city}") for line in lines]
+        extra: dict[str, Any] = (
+            {"number": "PAB123456", "issue_date": datetime.date(2021, 6, 1), "expiry_date": datetime.date(2031, 6, 1)}
+            if kind == "proof_of_identity"
+            else {}
+        )
+        upload = SimpleUploadedFile(f"{kind}.pdf", _demo_pdf(["DEMO DOCUMENT", *text]), content_type="application/pdf")
+        uploaded.append(document_upload(client_id=client.pk, kind=kind, upload=upload, actor=support, **extra))
+    return uploaded

@@ -56,6 +56,7 @@ class AuditAction(models.TextChoices):
     KYC_DOCUMENT_REJECTED = "kyc.document_rejected", "KYC document rejected"
     KYC_DOCUMENT_VIEWED = "kyc.document_viewed", "KYC document viewed"
     KYC_RISK_ASSESSED = "kyc.risk_assessed", "Risk assessed"
+    KYC_DOCUMENT_EXPIRED = "kyc.document_expired", "KYC document expired"
     CLIENT_NOTIFIED = "client.notified", "Client notified"
     # the audit trail itself
     AUDIT_EXPORTED = "audit.exported", "Audit trail exported"

@@ -35,6 +35,7 @@ class DocumentStatus(models.TextChoices):
     ACCEPTED = "accepted", "Accepted"
     REJECTED = "rejected", "Rejected"
     SUPERSEDED = "superseded", "Replaced"
+    EXPIRED = "expired", "Expired"
 
 
 class RejectionReason(models.TextChoices):
@@ -90,6 +91,8 @@ class Document(models.Model):
     uploaded_by = models.CharField(max_length=150)
     reviewed_at = models.DateTimeField(null=True, blank=True)
     reviewed_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # expiry reminders already sent (days before expiry -> when), so a rerun never repeats one
+    reminders = models.JSONField(default=dict, blank=True)
     history = AuditedHistoricalRecords()
 
     class Meta:

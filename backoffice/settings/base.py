@@ -171,6 +171,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "accounts.tasks.platform_sync_task",
         "schedule": float(PLATFORM_SYNC_INTERVAL_SECONDS),
     },
+    "kyc-expiry": {"task": "kyc.tasks.kyc_expiry_task", "schedule": 6 * 3600.0},
+    "kyc-periodic-review": {"task": "kyc.tasks.kyc_periodic_review_task", "schedule": 24 * 3600.0},
     "approvals-expire": {
         "task": "ops.tasks.approvals_expire_task",
         "schedule": 300.0,

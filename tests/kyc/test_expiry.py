@@ -54,7 +54,7 @@ def test_expiry_without_replacement_restricts_and_opens_re_kyc() -> None:
     assert Document.objects.get(pk=identity.pk).status == DocumentStatus.EXPIRED
     c.refresh_from_db()
     assert c.status == ClientStatus.RESTRICTED
-    assert c.history.first().history_actor == "automation:kyc.expiry"  # type: ignore[union-attr]
+    assert c.history.first().history_actor == "automation:kyc.expiry"
     assert WorkItem.objects.get(queue__code="kyc_review", subject_id=str(c.pk)).title.startswith("Re-KYC")
     assert Interaction.objects.filter(subject_id=str(c.pk), template="kyc.document_expired_restricted").exists()
 

@@ -57,6 +57,9 @@ class AuditAction(models.TextChoices):
     KYC_DOCUMENT_VIEWED = "kyc.document_viewed", "KYC document viewed"
     KYC_RISK_ASSESSED = "kyc.risk_assessed", "Risk assessed"
     KYC_DOCUMENT_EXPIRED = "kyc.document_expired", "KYC document expired"
+    SANCTIONS_LIST_IMPORTED = "kyc.sanctions_list_imported", "Sanctions/PEP list imported"
+    SCREENING_HIT_RAISED = "kyc.screening_hit_raised", "Screening hit raised"
+    SCREENING_HIT_DECIDED = "kyc.screening_hit_decided", "Screening hit decided"
     CLIENT_NOTIFIED = "client.notified", "Client notified"
     # the audit trail itself
     AUDIT_EXPORTED = "audit.exported", "Audit trail exported"

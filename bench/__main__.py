@@ -16,6 +16,7 @@ BENCHMARKS = [
     "audit_throughput",
     "audit_sql_floor",
     "queue_page",
+    "screening",
 ]
 
 

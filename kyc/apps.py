@@ -15,3 +15,7 @@ class KycConfig(AppConfig):
 
         register_client_panel(kyc_panel)
         register_transition_guard(approval_guard)
+        from accounts.services.clients import register_details_hook
+        from kyc.services.screening import rescreen_on_name_change
+
+        register_details_hook(rescreen_on_name_change)

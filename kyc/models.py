@@ -151,3 +151,94 @@ class RiskAssessment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client_id}: {self.level} ({self.score})"
+
+
+# --- sanctions and PEP screening ---------------------------------------------------------------
+
+
+class ListImportStatus(models.TextChoices):
+    IMPORTING = "importing", "Importing"
+    COMPLETE = "complete", "Complete"
+    FAILED = "failed", "Failed"
+
+
+class SanctionsListVersion(models.Model):
+    """One import of a list file (OpenSanctions "targets.simple" CSV shape). The newest complete
+    version is the one clients are screened against."""
+
+    name = models.CharField(max_length=80)
+    source_file = models.CharField(max_length=200)
+    sha256 = models.CharField(max_length=64)
+    status = models.CharField(max_length=10, choices=ListImportStatus.choices, default=ListImportStatus.IMPORTING)
+    rows_read = models.PositiveIntegerField(default=0)
+    entry_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    imported_by = models.CharField(max_length=150)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.pk} ({self.status})"
+
+
+class SanctionsEntry(models.Model):
+    """A list entry as imported. Reference data: written once per version, never edited."""
+
+    version = models.ForeignKey(SanctionsListVersion, on_delete=models.CASCADE, related_name="entries")
+    entry_id = models.CharField(max_length=120)
+    schema = models.CharField(max_length=30)
+    name = models.CharField(max_length=300)
+    aliases = models.JSONField(default=list)
+    birth_dates = models.JSONField(default=list)
+    countries = models.JSONField(default=list)
+    sanctions = models.TextField(blank=True)
+    dataset = models.CharField(max_length=300, blank=True)
+    data_hash = models.CharField(max_length=64, help_text="Changes when the entry's data changes.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version", "entry_id"], name="sanctions_entry_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.entry_id})"
+
+
+class HitStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    FALSE_POSITIVE = "false_positive", "False positive"
+    TRUE_MATCH = "true_match", "True match"
+
+
+class ScreeningHit(models.Model):
+    """A client that matched a list entry. A false positive is not raised again for the same entry
+    unless the entry's data changes (the data hash is part of the identity)."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="screening_hits")
+    version = models.ForeignKey(SanctionsListVersion, on_delete=models.PROTECT, related_name="+")
+    entry_id = models.CharField(max_length=120)
+    entry_data_hash = models.CharField(max_length=64)
+    entry_name = models.CharField(max_length=300)
+    matched_name = models.CharField(max_length=300)
+    score = models.DecimalField(max_digits=5, decimal_places=2)
+    name_score = models.DecimalField(max_digits=5, decimal_places=2)
+    dob_match = models.BooleanField(null=True)
+    country_match = models.BooleanField(null=True)
+    status = models.CharField(max_length=16, choices=HitStatus.choices, default=HitStatus.OPEN)
+    decided_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decision_reason = models.TextField(blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "entry_id", "entry_data_hash"], name="screening_hit_once_per_entry_data"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_id} ~ {self.entry_name} ({self.score})"

@@ -38,6 +38,7 @@ def kyc_panel(user: User, client: Any, forms: dict[str, Any]) -> tuple[str, dict
         "can_review": user.has_perm("ops.review_documents"),
         "upload_form": upload_form or UploadForm(kinds=allowed_kinds(client.kind)),
         "assessment": latest_assessment(client),
+        "hits": list(client.screening_hits.select_related("decided_by").order_by("-created_at")),
         "can_assess": user.has_perm("ops.set_risk_level"),
     }
 
@@ -154,3 +155,54 @@ def edd_approval_request_view(request: HttpRequest, client_id: int) -> HttpRespo
         return render_client(request, client, status=409)
     messages.success(request, f"Request #{approval.pk} waits for a second compliance officer.")
     return redirect("approval", pk=approval.pk)
+
+
+@require_POST
+def screening_hit_decide_view(request: HttpRequest, pk: int) -> HttpResponse:
+    from kyc.models import ScreeningHit
+    from kyc.services.screening import screening_hit_decide
+
+    user = _user(request)
+    hit = get_object_or_404(ScreeningHit, pk=pk)
+    client = client_get_for(user, hit.client_id, for_write=True)
+    try:
+        screening_hit_decide(
+            hit_id=hit.pk, reviewer=user, true_match=request.POST.get("decision") == "true_match",
+            reason=request.POST.get("reason", ""),
+        )  # fmt: skip
+    except KycError as exc:
+        messages.error(request, str(exc))
+        from accounts.views import render_client
+
+        return render_client(request, client, status=409)
+    messages.success(request, "Screening decision recorded.")
+    return redirect("client", pk=client.pk)
+
+
+def sanctions_lists_view(request: HttpRequest) -> HttpResponse:
+    """List versions with their import progress; compliance uploads a new file (imported by a task)."""
+    from kyc.models import SanctionsListVersion
+
+    user = _user(request)
+    if not (user.has_perm("ops.review_documents") or user.has_perm("ops.view_audit_trail")):
+        raise PermissionDenied
+    if request.method == "POST":
+        if not user.has_perm("ops.review_documents"):
+            raise PermissionDenied
+        upload = request.FILES.get("file")
+        name = (request.POST.get("name") or "opensanctions").strip()[:80]
+        if upload is None or not (upload.size or 0):
+            messages.error(request, "file: choose a targets.simple CSV file to import.")
+        else:
+            from kyc.models import KycStorage
+            from kyc.tasks import sanctions_import_task
+
+            stored = KycStorage().save(f"lists/{name}.csv", upload)
+            sanctions_import_task.delay(path=stored, name=name)
+            messages.success(request, f"Importing {upload.name}; every client is re-screened when it completes.")
+        return redirect("sanctions-lists")
+    return render(
+        request,
+        "kyc/sanctions_lists.html",
+        {"versions": SanctionsListVersion.objects.all()[:50], "can_import": user.has_perm("ops.review_documents")},
+    )

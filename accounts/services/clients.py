@@ -278,6 +278,17 @@ def _after_commit_push(client: Client) -> None:
         transaction.on_commit(_push_later(account_id))
 
 
+# Higher apps react to detail changes after commit (KYC re-screens a changed name).
+DetailsHook = Callable[[int, set[str]], None]
+_details_hooks: list[DetailsHook] = []
+
+
+def register_details_hook(hook: DetailsHook) -> DetailsHook:
+    if hook not in _details_hooks:
+        _details_hooks.append(hook)
+    return hook
+
+
 def _push_later(account_id: int) -> Callable[[], object]:
     from accounts.tasks import trading_account_push_task
 
@@ -298,6 +309,8 @@ def client_update_details(*, client_id: int, changes: dict[str, Any], actor: Use
         setattr(client, field, value)
     client.full_clean(exclude=["status"])
     _save(client, reason)
+    for hook in _details_hooks:
+        transaction.on_commit(lambda hook=hook: hook(client.pk, set(changed)))  # type: ignore[misc]
     audit_record(
         action=AuditAction.CLIENT_UPDATED,
         subject=client,

@@ -160,6 +160,9 @@ def _advance_client(client: Client) -> None:
         else:
             client_transition(client_id=client.pk, name="resubmit", actor=None, reason="replacement documents uploaded")
         risk_assess(client_id=client.pk)
+    from kyc.tasks import client_screen_task
+
+    transaction.on_commit(lambda: client_screen_task.delay(client_id=client.pk))  # screening on onboarding
     client.refresh_from_db()
     work_item_open(
         queue="kyc_review",

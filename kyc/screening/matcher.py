@@ -1,0 +1,775 @@
+"""Fuzzy name matching of clients against sanctions / PEP list entries.
+
+Pure Python on top of rapidfuzz (string similarity in C++) and anyascii (transliteration of any
+script to ASCII); no Django models. ``Screener(entries)`` builds an index once; ``screen(candidate)``
+and ``screen_many(candidates)`` then return the entries whose names are close enough, as ``Hit``s.
+
+How two names are compared
+--------------------------
+* ``normalise``: any script to ASCII (anyascii: Cyrillic, Greek, Arabic, Hebrew, Han, Hangul, kana,
+  diacritics), lowercase, apostrophes dropped (O'Brien: obrien), other punctuation to spaces,
+  honorifics dropped. The matcher also runs hyphenated parts together (Chia-Hao, Jean-Pierre: one
+  given name) and leaves out particles that lists and clients give or omit at will (al, bin, van,
+  del, ...; see ``PARTICLES``).
+* ``phonetic``: a Soundex-like consonant key per token, made for transliteration variants rather
+  than English spelling: k/c/g/q/kh/gh are one sound, d/t/th/dh, f/v/w/ph, s/z/ts/tz, and
+  sh/ch/sch/tch/shch/zh/j/dj/dzh; vowels and h are dropped except at the start of the word, doubled
+  letters collapsed. Gaddafi, Qadhafi, Kadafi and Khadafi are all ``KTF``. A token may have a second
+  key for another reading of j or ch (Jaroslaw/Yaroslav, Lichatschew/Likhachev). A name written in an
+  abjad (Arabic, Persian, Hebrew: no short vowels) is also compared by its bare consonants
+  (anyascii ``mhmd``, Latin Mohammed: both ``MT``).
+* The name score (0-100) is the best of
+    - ``fuzz.token_sort_ratio`` of the two names: typos, reordered tokens;
+    - a token alignment: each token of the shorter name paired with its best token of the longer
+      (``fuzz.ratio``, or, where the phonetic keys agree, part of the way from that to 100:
+      ``PHONETIC_DISCOUNT``, ``PHONETIC_SPELLING_WEIGHT``; an initial against its name), averaged
+      by length, less ``MISSING_TOKEN_PENALTY`` per token of the longer name left over. This is
+      what finds missing middle names together with typos or another transliteration:
+      token_set_ratio gives 100 to "John Smith" against "John Michael Smith" but falls as soon as
+      a remaining token has a typo, and WRatio's partial ratios are too lenient on short names;
+    - the same with two neighbouring tokens run together (Chia Hao / Chia-Hao), and the names with
+      spaces removed (Abdul Rahman / Abdulrahman), less ``MERGE_PENALTY``; a one-word name (Han or
+      Hangul through anyascii: xijinping, gimjeongeun) against the same in words, by sound.
+* Corroboration: a date of birth that agrees with the entry's (to the precision the entry gives)
+  raises the score, one that disagrees lowers it (the more the further apart the years: ``DOB_*``);
+  a country among the entry's raises it a little, one not among them lowers it a little. A hit is
+  a score of at least ``threshold`` (``DEFAULT_THRESHOLD``: see bench/screening.py for what it
+  trades between recall and false positives).
+
+Speed: blocking, a C++ filter, then the score in Python
+------------------------------------------------------
+Each name is filed in an inverted index under keys made from *two* of its tokens, order-free (so a
+reordered name shares them, and a missing middle name leaves the other pairs): for each token its
+phonetic keys and, from four letters, its first and last three letters, so that a token keeps a
+key through a typo; a token's key with the other token's first or last two letters (a typo in a
+short token breaks all its own keys); a token's key with the sorted letters of a short token, each
+less one (Amy/Ay, Noa/Ona). One-word names are filed under their token's keys, and every name under
+its space-less form. A candidate is compared only with the names sharing one of its keys, leaving
+out keys that too many names share (``KEY_CAP``): a few dozen names on average, not the list.
+rapidfuzz's ``process.extract`` (C++) then keeps the names within reach of the threshold by lower
+bounds generous enough not to lose hits, and only these few get the full score in Python.
+``screen_many`` can spread the candidates over forked processes that share the index.
+"""
+
+from __future__ import annotations
+
+import gc
+import itertools
+import multiprocessing
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import NamedTuple
+
+from anyascii import anyascii
+from rapidfuzz import fuzz, process
+
+__all__ = ["Candidate", "Hit", "ListEntry", "Screener", "normalise", "phonetic"]
+
+DEFAULT_THRESHOLD = 80.0
+
+# Name score adjustments (points on the 0-100 scale).
+MISSING_TOKEN_PENALTY = 8.0  # per token of the longer name with no counterpart (a missing middle name)
+MERGE_PENALTY = 2.0  # two tokens of one name against one of the other (Chia Hao / Chia-Hao)
+SINGLE_TOKEN_PENALTY = 15.0  # per leftover token when the shorter name has only one token
+# Two tokens with the same phonetic key (of three letters or more; three consonants for the keys of
+# their other readings, see _phonetics) score
+# 100 - PHONETIC_DISCOUNT - PHONETIC_SPELLING_WEIGHT * (100 - their spelling score), if that is more:
+# Gaddafi/Khadafi (spelling 71) 84, Muammar/Moammar (86) 90, Jaroslaw/Yaroslav (75) 86.
+PHONETIC_DISCOUNT = 4.0
+PHONETIC_SPELLING_WEIGHT = 0.4
+ABJAD_PHONETIC_DISCOUNT = 6.0  # same consonant skeleton, when one name is written in an abjad (no vowels)
+COMPACT_PHONETIC_DISCOUNT = 8.0  # a one-word name (Han, Hangul) against the same in words, by sound
+INITIAL_SIMILARITY = 80.0  # "J" against "John"
+
+# Corroboration (points added to the name score; negative lowers it).
+DOB_FULL_MATCH = 10.0  # same full date: strong evidence (two people share one by chance 1 in ~20,000)
+DOB_MONTH_MATCH = 6.0  # the entry gives year and month, and they agree
+DOB_YEAR_MATCH = 3.0  # the entry gives a year only, and it agrees
+DOB_SWAPPED = 2.0  # day and month swapped: a common data-entry slip
+DOB_SAME_YEAR = -4.0  # same year, different month or day
+DOB_YEAR_OFF_BY_ONE = -5.0  # list dates are often approximate
+DOB_MISMATCH = -20.0
+COUNTRY_MATCH = 3.0
+COUNTRY_MISMATCH = -3.0  # weak: nationality, residence and birthplace differ often
+MAX_BONUS = DOB_FULL_MATCH + COUNTRY_MATCH
+
+# Blocking and filtering.
+RARE_KEY_CAP = 150  # a one-word candidate's token is looked up only if so few names carry it
+KEY_CAP = 400  # a key that more names carry than this is too common to block on (-ova|-vna)
+# The C++ filter keeps a name if, against the candidate, its token_ratio or ratio reaches the least
+# name score that corroboration could lift to the threshold less PREFILTER_SLACK (the alignment can
+# score above both), or the token_ratio of the phonetic keys reaches PHONETIC_PREFILTER.
+PREFILTER_SLACK = 6.0
+PHONETIC_PREFILTER = 80.0
+SMALL_BLOCK = 6  # blocks this small skip the C++ filter and are scored directly
+
+HONORIFICS = frozenset(
+    """mr mrs ms miss mx dr prof sir dame lord lady rev revd fr sheikh shaikh sheik shaykh haji hajji hadji
+    alhaji jr sr snr jnr esq mme mlle mm herr frau sig sra srta gen col capt maj lt sgt""".split()
+)
+# Left out of the comparison: the Arabic article and "son/daughter of", Dutch/German/Iberian
+# particles. Short ones that are also names (Le, Du, Da, Di, Ben: Vietnamese and Chinese surnames,
+# a given name) are kept: for them a missing token costs the usual penalty.
+PARTICLES = frozenset("al el ul ud bin bn ibn bint binti van von der den ter del della dela dos das y".split())
+# ... and these unless they start the name (Ben Smith): "son of" in Arabic names written the Maghreb way.
+LATER_PARTICLES = frozenset({"ben"})
+
+_ABJAD = re.compile(r"[\u0590-\u05ff\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb1d-\ufdff\ufe70-\ufeff]")
+# Arabic definite article at the start of a word: anyascii renders it as a bare "l" fused to the word.
+_ARABIC_ARTICLE = re.compile(r"(?<![\u0600-\u06ff])\u0627\u0644(?=[\u0600-\u06ff])")
+_APOSTROPHES = re.compile(r"['`]")
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+_NON_ALNUM_HYPHEN = re.compile(r"[^a-z0-9-]+")
+
+# At the start of a word: h is kept (Hamid is not Ahmed), chr/chl is a k (Christos, Khristos).
+# ... and at the end, j is the y of Slavic names in German or Polish spelling (Sergej, Nikolaj).
+_INITIALS = re.compile(r"\bh(?!h)|\bch(?=[lr])|(?<=[aeiouy])j\b")
+_INITIAL_CODES = {"h": "H", "ch": "K", "j": "y"}
+_CH = re.compile(r"(?<![st])ch")
+_DIGRAPHS = re.compile(r"tsch|shch|sch|dzh|tch|kh|gh|ph|th|dh|sh|ch|zh|ck|ts|tz|dj|qu|x")
+_DIGRAPH_CODES = {
+    "tsch": "X",
+    "shch": "X",
+    "sch": "X",
+    "dzh": "X",
+    "tch": "X",
+    "kh": "K",
+    "gh": "K",
+    "ph": "F",
+    "th": "T",
+    "dh": "T",
+    "sh": "X",
+    "ch": "X",
+    "zh": "X",
+    "ck": "K",
+    "ts": "S",
+    "tz": "S",
+    "dj": "X",
+    "qu": "K",
+    "x": "KS",
+}
+_LETTER_CODES = str.maketrans(
+    {
+        **dict.fromkeys("aeiouy", "a"),
+        **dict.fromkeys("h0123456789"),
+        **dict.fromkeys("fvw", "F"),
+        **dict.fromkeys("cgkq", "K"),
+        **dict.fromkeys("dt", "T"),
+        **dict.fromkeys("sz", "S"),
+        "b": "B",
+        "p": "P",
+        "j": "X",
+        "l": "L",
+        "m": "M",
+        "n": "N",
+        "r": "R",
+    }
+)
+_REPEATS = re.compile(r"(\w)\1+")
+_INNER_VOWELS = re.compile(r"\Ba")
+
+
+# --- the data ---------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ListEntry:
+    """One person or organisation on a sanctions or PEP list."""
+
+    entry_id: str
+    names: list[str]  # the name and its aliases, in any script
+    birth_dates: list[str]  # ISO dates, possibly partial: "1970", "1970-05", "1970-05-12"
+    countries: list[str]  # ISO 3166-1 alpha-2, lowercase
+    schema: str = "Person"
+    datasets: str = ""
+
+
+@dataclass(slots=True)
+class Candidate:
+    """A client to screen."""
+
+    client_id: str
+    name: str
+    birth_date: str | None = None  # ISO, possibly partial
+    country: str | None = None  # ISO 3166-1 alpha-2
+
+
+@dataclass(slots=True)
+class Hit:
+    client_id: str
+    entry_id: str
+    score: float  # name score with the corroboration, 0-100
+    name_score: float  # the name alone, 0-100
+    matched_name: str  # the entry's name (or alias) that matched, as the list gives it
+    dob_match: bool | None  # None: a date missing on either side
+    country_match: bool | None
+
+
+# --- normalising --------------------------------------------------------------------------------------
+
+
+class _Transliterations(dict[int, str]):
+    """anyascii one character at a time, remembered: ``str.translate`` with it is many times faster
+    than ``anyascii`` on each name (anyascii maps code points one by one, so the result is the same)."""
+
+    def __missing__(self, code: int) -> str:
+        value = self[code] = anyascii(chr(code))
+        return value
+
+
+_TRANSLITERATIONS = _Transliterations()
+
+
+def _ascii_lower(name: str) -> str:
+    if not name.isascii():
+        name = _ARABIC_ARTICLE.sub("al-", name).translate(_TRANSLITERATIONS)
+    return _APOSTROPHES.sub("", name.lower())
+
+
+def normalise(name: str) -> str:
+    """Lowercase ASCII: scripts transliterated, diacritics stripped, punctuation and honorifics dropped."""
+    tokens = _NON_ALNUM.sub(" ", _ascii_lower(name)).split()
+    kept = [t for t in tokens if t not in HONORIFICS]
+    return " ".join(kept or tokens)
+
+
+def _match_tokens(name: str) -> list[str]:
+    """The tokens the matcher compares: ``normalise``'s, except that the parts of a hyphenated word
+    are one token (Chia-Hao, Jean-Pierre: one given name), unless a part is a particle (al-Gaddafi)."""
+    tokens = []
+    for word in _NON_ALNUM_HYPHEN.sub(" ", _ascii_lower(name)).split():
+        if "-" not in word:
+            tokens.append(word)
+            continue
+        glued = ""
+        for part in word.split("-"):
+            if part in PARTICLES:
+                if glued:
+                    tokens.append(glued)
+                    glued = ""
+                tokens.append(part)
+            else:
+                glued += part
+        if glued:
+            tokens.append(glued)
+    kept = [t for t in tokens if t not in HONORIFICS]
+    return kept or tokens
+
+
+@lru_cache(maxsize=1 << 17)
+def phonetic(text: str) -> str:
+    """The consonant skeleton of normalised text, token by token (see the module's docstring)."""
+    code = _INITIALS.sub(lambda m: _INITIAL_CODES[m.group()], text)
+    code = _DIGRAPHS.sub(lambda m: _DIGRAPH_CODES[m.group()], code).translate(_LETTER_CODES)
+    return _INNER_VOWELS.sub("", _REPEATS.sub(r"\1", code))
+
+
+@lru_cache(maxsize=1 << 17)
+def _sounds(token: str) -> frozenset[str]:
+    """The phonetic keys by which the token may match another spelled differently: its own key if
+    of three letters or more (Osama/Usama: aSM), the keys of its other readings (_phonetics) only if
+    of three consonants or more (Jaroslaw/Yaroslav: aRSLF, but not Julian as Yulian/Allen: aLN)."""
+    keys = _phonetics(token)
+    eligible = {k for k in keys if len(k.lstrip("a")) >= 3}
+    if len(keys[0]) >= 3:
+        eligible.add(keys[0])
+    return frozenset(eligible)
+
+
+@lru_cache(maxsize=1 << 17)
+def _skeleton(token: str) -> str:
+    """Consonants only, for names from an abjad: anyascii writes Arabic waw and ya as w and y where
+    they are mostly the long vowels u and i, drops alif and writes hamza as an apostrophe, and there
+    are no short vowels to separate doubles (Ahmad 'hmd, Hamid hmd, Yusuf ywsf: MT, MT, SF)."""
+    consonants = phonetic(token.replace("w", "").replace("y", "")).replace("a", "").replace("H", "")
+    return _REPEATS.sub(r"\1", consonants)
+
+
+@lru_cache(maxsize=1 << 17)
+def _phonetics(token: str) -> tuple[str, ...]:
+    """The token's phonetic key, and the keys of its other readings: j as the y of German and Slavic
+    spellings (Jaroslaw, Yaroslav), ch as the kh of German and Greek ones (Lichatschew, Likhachev)."""
+    keys = [phonetic(token)]
+    if "j" in token:
+        keys.append(phonetic(token.replace("j", "y")))
+    if "ch" in token:
+        keys += [phonetic(_CH.sub("kh", k)) for k in (token, token.replace("j", "y")) if "ch" in k]
+    return tuple(dict.fromkeys(keys))
+
+
+@lru_cache(maxsize=1 << 17)
+def _token_keys(token: str, abjad: bool = False) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The blocking keys of one token: (its phonetic keys, its first and last three letters). A
+    token from an abjad also has the key without w and y, mostly long vowels there (bqwm: BKM)."""
+    codes = _phonetics(token)
+    if abjad and ("w" in token or "y" in token):
+        codes = (*codes, phonetic(token.replace("w", "").replace("y", "")))
+    # Without the leading vowel too: an abjad's initial ayn or alif is lost (Adnan: `dnan, dnan).
+    codes = (*codes, *(c[1:] for c in codes if c.startswith("a") and len(c) >= 4))
+    phon = tuple(dict.fromkeys("f" + code for code in codes if len(code) >= 2)) or ("t" + token,)
+    return phon, (("p" + token[:3], "s" + token[-3:]) if len(token) >= 4 else ())
+
+
+class _Name(NamedTuple):
+    plain: str  # the core tokens, space-separated
+    tokens: tuple[str, ...]  # core tokens: normalised, without particles
+    sounds: tuple[frozenset[str], ...]  # each token's phonetic keys that can earn credit (see _sounds)
+    skeletons: tuple[str, ...]  # ... with repeated consonants collapsed even across vowels (for abjads)
+    phon: str  # the phonetic keys, space-separated
+    compact: str  # the tokens run together
+    compact_phon: str  # phonetic key of the tokens run together
+    abjad: bool  # written in an abjad (no short vowels)
+
+
+def _prepare(name: str) -> _Name | None:
+    tokens = _match_tokens(name)
+    core = tuple(t for i, t in enumerate(tokens) if t not in PARTICLES and (i == 0 or t not in LATER_PARTICLES))
+    core = core or tuple(tokens)
+    return _from_tokens(core, abjad=_ABJAD.search(name) is not None) if core else None
+
+
+def _from_tokens(tokens: tuple[str, ...], *, abjad: bool) -> _Name:
+    compact = "".join(tokens)
+    return _Name(
+        plain=" ".join(tokens),
+        tokens=tokens,
+        sounds=tuple(_sounds(t) for t in tokens),
+        skeletons=tuple(_skeleton(t) for t in tokens),
+        phon=" ".join(phonetic(t) or t for t in tokens),
+        compact=compact,
+        compact_phon=phonetic(compact),
+        abjad=abjad,
+    )
+
+
+@lru_cache(maxsize=1 << 16)
+def _merges(name: _Name) -> tuple[_Name, ...]:
+    """The name with two neighbouring tokens run together, each way: a given name written in one
+    word or two (Chia-Hao / Chia Hao, Abdulrahman / Abdul Rahman)."""
+    tokens = name.tokens
+    return tuple(
+        _from_tokens((*tokens[:i], tokens[i] + tokens[i + 1], *tokens[i + 2 :]), abjad=name.abjad)
+        for i in range(len(tokens) - 1)
+    )
+
+
+def _pair_keys(tokens: Sequence[str], abjad: bool) -> set[str]:
+    keys: set[str] = set()
+    per_token = [_token_keys(t, abjad) for t in tokens]
+    for (a, a_per), (b, b_per) in itertools.combinations(zip(tokens, per_token, strict=True), 2):
+        (a_phon, a_spelling), (b_phon, b_spelling) = a_per, b_per
+        # Two tokens that each kept one of their keys (through a typo or another spelling).
+        for x in (*a_phon, *a_spelling):
+            for y in (*b_phon, *b_spelling):
+                keys.add(f"2{x}|{y}" if x < y else f"2{y}|{x}")
+        # One token that kept a key, the other its first or last two letters (a typo in a short
+        # token breaks all its own keys: Aryan/Ardan).
+        for own, other in ((a_per, b), (b_per, a)):
+            if len(other) >= 3:
+                phon, spelling = own
+                for x in (*phon, *spelling[:1]):  # sound, or first three letters: + first two
+                    keys.add(f"3{x}|{other[:2]}")
+                for x in (*phon, *spelling[1:]):  # sound, or last three letters: + last two
+                    keys.add(f"4{x}|{other[-2:]}")
+        for phon, other in ((a_phon, b), (b_phon, a)):
+            if len(other) <= 4:
+                # A short token's letters in any order, each less one: a typo in Ann, Noa, Amy, Taj.
+                for x in phon:
+                    keys.update(f"5{x}|{letters}" for letters in _short_token_keys(other))
+    return keys
+
+
+@lru_cache(maxsize=1 << 14)
+def _short_token_keys(token: str) -> tuple[str, ...]:
+    letters = "".join(sorted(token))
+    if len(letters) < 3:
+        return (letters,)
+    return tuple({letters, *(letters[:i] + letters[i + 1 :] for i in range(len(letters)))})
+
+
+def _blocking_keys(name: _Name, *, indexing: bool) -> set[str]:
+    """The keys a name is filed under (``indexing``) or looked up by: pairs of keys of two of its
+    tokens ("2" to "5", "k", "K"), the space-less name ("c", "C"), single tokens for one-word names
+    ("1", "r")."""
+    usable = [t for t in name.tokens if len(t) > 1] or list(name.tokens)
+    per_token = [_token_keys(t, name.abjad) for t in usable]
+    keys: set[str] = set()
+    if len(usable) == 1 or not indexing:
+        # A one-word entry is filed under its token's keys, and every name is looked up by its own.
+        keys.update("1" + k for phon, spelling in per_token for k in (*phon, *spelling))
+    if indexing or len(usable) == 1:
+        # Every token's sound, for one-word candidates (Suharto against Haji Mohammad Suharto): used
+        # only if few names carry it.
+        keys.update("r" + k for phon, _ in per_token for k in phon)
+    keys |= _pair_keys(usable, name.abjad)
+    # Bare consonants, for names from an abjad, whose anyascii form keeps no vowel between doubled
+    # consonants and drops an ayn (Muammar: mmr, MR): filed under "k" for abjad names and "K" for
+    # all; a candidate in an abjad looks up "K", any other "k".
+    skeletons = [_skeleton(t) for t in usable]
+    for x, y in itertools.combinations(skeletons, 2):
+        if x and y and len(x) + len(y) >= 4:
+            pair = f"{x}|{y}" if x < y else f"{y}|{x}"
+            if indexing:
+                keys.add("K" + pair)
+                if name.abjad:
+                    keys.add("k" + pair)
+            else:
+                keys.add(("K" if name.abjad else "k") + pair)
+    if len(name.tokens) > 1 or not indexing:
+        keys.add("c" + name.compact)
+        if len(name.compact_phon) >= 3:
+            keys.add("C" + name.compact_phon)
+        if indexing:
+            reverse = "".join(reversed(name.tokens))
+            keys.add("c" + reverse)
+            keys.add("C" + phonetic(reverse))
+    if not indexing and len(usable) >= 3:
+        for merged in _merges(name):
+            keys |= _pair_keys(merged.tokens, name.abjad)
+    return keys
+
+
+# --- scoring -------------------------------------------------------------------------------------------
+
+
+def _similarities(a: _Name, b: _Name, abjad: bool) -> list[tuple[float, int, int]]:
+    """Every token of ``a`` against every token of ``b``: spelling (``fuzz.ratio``), sound (equal
+    phonetic keys, less a discount), or an initial against a name."""
+    out = []
+    for i, (x, px, sx) in enumerate(zip(a.tokens, a.sounds, a.skeletons, strict=True)):
+        for j, (y, py, sy) in enumerate(zip(b.tokens, b.sounds, b.skeletons, strict=True)):
+            if x == y:
+                sim = 100.0
+            elif len(x) == 1 or len(y) == 1:
+                sim = INITIAL_SIMILARITY if x[0] == y[0] else 0.0
+            else:
+                sim = fuzz.ratio(x, y)
+                if abjad and sx == sy and len(sx) >= 2:
+                    # Consonants alike, the vowels unwritten: three consonants make a strong match,
+                    # two (mhmd, nsr) only part of the way from the spelling's score to 100.
+                    weight = 0.0 if len(sx) >= 3 else PHONETIC_SPELLING_WEIGHT
+                    sim = max(sim, 100.0 - ABJAD_PHONETIC_DISCOUNT - weight * (100.0 - sim))
+                elif not px.isdisjoint(py):
+                    # Same sound, other spelling: part of the way from the spelling's score to 100.
+                    sim = max(sim, 100.0 - PHONETIC_DISCOUNT - PHONETIC_SPELLING_WEIGHT * (100.0 - sim))
+            out.append((sim, i, j))
+    return out
+
+
+def _alignment(a: _Name, b: _Name, abjad: bool) -> float:
+    """Tokens of the shorter name paired with their best tokens of the longer, leftovers penalised."""
+    if len(a.tokens) > len(b.tokens):
+        a, b = b, a
+    pairs = sorted(_similarities(a, b, abjad), reverse=True)
+    used_a: set[int] = set()
+    used_b: set[int] = set()
+    total = weight = 0.0
+    for sim, i, j in pairs:
+        if i in used_a or j in used_b:
+            continue
+        used_a.add(i)
+        used_b.add(j)
+        w = float(max(len(a.tokens[i]), len(b.tokens[j])))
+        total += sim * w
+        weight += w
+        if len(used_a) == len(a.tokens):
+            break
+    leftover = len(b.tokens) - len(a.tokens)
+    penalty = SINGLE_TOKEN_PENALTY if len(a.tokens) == 1 else MISSING_TOKEN_PENALTY
+    return total / weight - penalty * leftover
+
+
+def name_score(a: _Name, b: _Name) -> float:
+    """How alike two prepared names are, 0-100 (see the module's docstring)."""
+    score = fuzz.token_sort_ratio(a.plain, b.plain)
+    if score >= 100.0:
+        return 100.0
+    abjad = a.abjad or b.abjad
+    score = max(score, _alignment(a, b, abjad))
+    if len(a.tokens) != len(b.tokens):  # tokens split or run together?
+        score = max(score, fuzz.ratio(a.compact, b.compact) - MERGE_PENALTY)
+        shorter, longer = (a, b) if len(a.tokens) < len(b.tokens) else (b, a)
+        if len(longer.tokens) <= 5:
+            for i, merged in enumerate(_merges(longer)):
+                # Only where the two tokens run together look like a token of the other name.
+                joined = merged.tokens[i]
+                if any(t[0] == joined[0] and abs(len(t) - len(joined)) <= 2 for t in shorter.tokens):
+                    score = max(score, _alignment(shorter, merged, abjad) - MERGE_PENALTY)
+        # A name written as one word (Han or Hangul through anyascii: xijinping, gimjeongeun) against
+        # the same in words: compare the sounds, spelling differs between romanisations.
+        if min(len(a.tokens), len(b.tokens)) == 1 and min(len(a.compact_phon), len(b.compact_phon)) >= 5:
+            score = max(score, fuzz.ratio(a.compact_phon, b.compact_phon) - COMPACT_PHONETIC_DISCOUNT)
+    return max(0.0, min(100.0, score))
+
+
+def _dob(candidate: str | None, dates: Sequence[str]) -> tuple[bool | None, float]:
+    if not candidate or not dates:
+        return None, 0.0
+    best: tuple[bool | None, float] = (False, -1000.0)
+    for date in dates:
+        n = min(len(candidate), len(date))
+        if candidate[:n] == date[:n]:
+            adjust = DOB_FULL_MATCH if n >= 10 else DOB_MONTH_MATCH if n >= 7 else DOB_YEAR_MATCH
+            found: tuple[bool | None, float] = (True, adjust)
+        elif n >= 10 and candidate[:4] == date[:4] and candidate[5:7] == date[8:10] and candidate[8:10] == date[5:7]:
+            found = (True, DOB_SWAPPED)
+        else:
+            try:
+                years = abs(int(candidate[:4]) - int(date[:4]))
+            except ValueError:
+                continue
+            found = (False, DOB_SAME_YEAR if years == 0 else DOB_YEAR_OFF_BY_ONE if years == 1 else DOB_MISMATCH)
+        if found[1] > best[1]:
+            best = found
+    return best if best[1] > -1000.0 else (None, 0.0)
+
+
+def _country(candidate: str | None, countries: Sequence[str]) -> tuple[bool | None, float]:
+    if not candidate or not countries:
+        return None, 0.0
+    if candidate.lower() in countries:
+        return True, COUNTRY_MATCH
+    return False, COUNTRY_MISMATCH
+
+
+# --- the screener -----------------------------------------------------------------------------------------
+
+
+class Screener:
+    """An index of list entries, built once; ``screen`` compares one candidate against it.
+
+    ``threshold``: the least score (name score plus corroboration) reported as a hit.
+    """
+
+    def __init__(self, entries: Iterable[ListEntry], *, threshold: float = DEFAULT_THRESHOLD) -> None:
+        self.threshold = threshold
+        self.entries: list[ListEntry] = []
+        # One record per distinct normalised name of an entry (its name and aliases).
+        self._record_entry: list[int] = []
+        self._record_name: list[str] = []
+        self._records: list[_Name] = []
+        self._plains: list[str] = []
+        self._phons: list[str] = []
+        self._compacts: list[str] = []
+        self._one_word_compacts: list[str] = []  # the same for one-word names, "" for the others
+        self._countries: list[list[str]] = []
+        self._index: defaultdict[str, list[int]] = defaultdict(list)
+        self._entry_numbers: dict[str, int] = {}
+        self._entry_records: list[list[int]] = []  # the records of each entry
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # the index is millions of small objects and no cycles: no collections while building
+        try:
+            for entry in entries:
+                self._add(entry)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def record_count(self) -> int:
+        """Names filed in the index (entries times their distinct names and aliases)."""
+        return len(self._records)
+
+    @property
+    def key_count(self) -> int:
+        return len(self._index)
+
+    def _add(self, entry: ListEntry) -> None:
+        number = len(self.entries)
+        self.entries.append(entry)
+        self._countries.append([c.lower() for c in entry.countries])
+        self._entry_records.append([])
+        self._entry_numbers.setdefault(entry.entry_id, number)
+        seen: set[str] = set()
+        index = self._index
+        for raw in entry.names:
+            name = _prepare(raw)
+            if name is None or name.plain in seen:
+                continue
+            seen.add(name.plain)
+            record = len(self._records)
+            self._records.append(name)
+            self._record_entry.append(number)
+            self._entry_records[number].append(record)
+            self._record_name.append(raw)
+            self._plains.append(name.plain)
+            self._phons.append(name.phon)
+            self._compacts.append(name.compact_phon)
+            self._one_word_compacts.append(name.compact_phon if len(name.tokens) == 1 else "")
+            for key in _blocking_keys(name, indexing=True):
+                index[key].append(record)
+
+    def block(self, name: str) -> set[int]:
+        """The records (names) a name is compared with: those sharing a blocking key with it."""
+        prepared = _prepare(name)
+        return set() if prepared is None else self._block(prepared)
+
+    def _block(self, name: _Name) -> set[int]:
+        found: set[int] = set()
+        index = self._index
+        for key in _blocking_keys(name, indexing=False):
+            postings = index.get(key)
+            if postings is not None and len(postings) <= (RARE_KEY_CAP if key[0] == "r" else KEY_CAP):
+                found.update(postings)
+        return found
+
+    def _shortlist(self, name: _Name, block: set[int]) -> Iterable[int]:
+        """The records of the block worth scoring: a C++ pass (rapidfuzz) with generous lower bounds."""
+        if len(block) <= SMALL_BLOCK:
+            return block
+        records = list(block)
+        floor = self.threshold - MAX_BONUS
+        keep: set[int] = set()
+        plains = self._plains
+        choices = [plains[r] for r in records]
+        cutoff = floor - PREFILTER_SLACK
+        # Tokens sorted (reordered names), and as written: a typo in a first letter upsets the
+        # sorting (Masrk Bacheco / Mark Pacheco: 48 sorted, 88 as written).
+        for scorer in (fuzz.token_ratio, fuzz.ratio):
+            for _, _, i in process.extract(name.plain, choices, scorer=scorer, score_cutoff=cutoff, limit=None):
+                keep.add(records[i])
+        phons = self._phons
+        for _, _, i in process.extract(
+            name.phon,
+            [phons[r] for r in records],
+            scorer=fuzz.token_ratio,
+            score_cutoff=PHONETIC_PREFILTER,
+            limit=None,
+        ):
+            keep.add(records[i])
+        # name_score compares space-less sounds only when one of the names is one word.
+        compacts = self._compacts if len(name.tokens) == 1 else self._one_word_compacts
+        for _, _, i in process.extract(
+            name.compact_phon,
+            [compacts[r] for r in records],
+            scorer=fuzz.ratio,
+            score_cutoff=floor + COMPACT_PHONETIC_DISCOUNT,
+            limit=None,
+        ):
+            keep.add(records[i])
+        return keep
+
+    def screen(self, candidate: Candidate) -> list[Hit]:
+        """The entries that ``candidate`` may be, best first."""
+        name = _prepare(candidate.name)
+        if name is None:
+            return []
+        block = self._block(name)
+        if not block:
+            return []
+        floor = self.threshold - MAX_BONUS
+        best: dict[int, tuple[float, int]] = {}  # entry -> (name score, record)
+        for record in self._shortlist(name, block):
+            score = name_score(name, self._records[record])
+            if score < floor:
+                continue
+            entry = self._record_entry[record]
+            current = best.get(entry)
+            if current is None or score > current[0]:
+                best[entry] = (score, record)
+        hits = []
+        for number, (score, record) in best.items():
+            hit = self._hit(candidate, number, score, record)
+            if hit.score >= self.threshold:
+                hits.append(hit)
+        hits.sort(key=lambda h: (-h.score, h.entry_id))
+        return hits
+
+    def _hit(self, candidate: Candidate, number: int, score: float, record: int) -> Hit:
+        entry = self.entries[number]
+        dob_match, dob_adjust = _dob(candidate.birth_date, entry.birth_dates)
+        country_match, country_adjust = _country(candidate.country, self._countries[number])
+        return Hit(
+            client_id=candidate.client_id,
+            entry_id=entry.entry_id,
+            score=round(max(0.0, min(100.0, score + dob_adjust + country_adjust)), 2),
+            name_score=round(score, 2),
+            matched_name=self._record_name[record],
+            dob_match=dob_match,
+            country_match=country_match,
+        )
+
+    def compare(self, candidate: Candidate, entry_id: str) -> Hit:
+        """The candidate scored against one entry of the index, with no blocking and no threshold
+        (to explain a hit, or why there is none)."""
+        return self._compare(candidate, entry_id)[0]
+
+    def _compare(self, candidate: Candidate, entry_id: str) -> tuple[Hit, int]:
+        number = self._entry_numbers[entry_id]
+        name = _prepare(candidate.name)
+        scored = [
+            (name_score(name, self._records[record]) if name is not None else 0.0, record)
+            for record in self._entry_records[number]
+        ]
+        if not scored:
+            raise ValueError(f"entry {entry_id} has no usable name")
+        score, record = max(scored)
+        return self._hit(candidate, number, score, record), record
+
+    def explain(self, candidate: Candidate, entry_id: str) -> tuple[Hit, str]:
+        """``compare``, and where screening leaves the entry's best name for this candidate:
+        "blocking" (not among the names compared), "filter" (dropped by the C++ lower bounds),
+        "threshold" (scored below it) or "hit"."""
+        hit, record = self._compare(candidate, entry_id)
+        name = _prepare(candidate.name)
+        block = self._block(name) if name is not None else set()
+        if name is None or record not in block:
+            return hit, "blocking"
+        if record not in set(self._shortlist(name, block)):
+            return hit, "filter"
+        return hit, "hit" if hit.score >= self.threshold else "threshold"
+
+    def funnel(self, name: str) -> tuple[int, int, int, int]:
+        """A diagnostic of the filtering for one name: (names in its block, names left after the C++
+        filter, of these the ones scoring at least the threshold less the largest corroboration,
+        the same count over the whole block: more here means the C++ filter lost some)."""
+        prepared = _prepare(name)
+        if prepared is None:
+            return 0, 0, 0, 0
+        block = self._block(prepared)
+        shortlist = set(self._shortlist(prepared, block))
+        floor = self.threshold - MAX_BONUS
+        passing = {r for r in block if name_score(prepared, self._records[r]) >= floor}
+        return len(block), len(shortlist), len(passing & shortlist), len(passing)
+
+    def screen_many(
+        self, candidates: Iterable[Candidate], *, processes: int = 1, chunk_size: int = 2_000
+    ) -> Iterator[Hit]:
+        """The hits of every candidate, candidate by candidate in the order given.
+
+        ``processes > 1`` screens chunks of candidates in forked worker processes, which share this
+        screener's index copy-on-write (where the platform has ``fork``; otherwise one process).
+        """
+        if processes <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+            for candidate in candidates:
+                yield from self.screen(candidate)
+            return
+        global _shared
+        _shared = self
+        try:
+            with multiprocessing.get_context("fork").Pool(processes) as pool:
+                for hits in pool.imap(_screen_chunk, _chunks(candidates, chunk_size)):
+                    yield from hits
+        finally:
+            _shared = None
+
+
+_shared: Screener | None = None  # the screener of screen_many's forked workers
+
+
+def _screen_chunk(chunk: list[Candidate]) -> list[Hit]:
+    assert _shared is not None
+    screen = _shared.screen
+    return [hit for candidate in chunk for hit in screen(candidate)]
+
+
+def _chunks(items: Iterable[Candidate], size: int) -> Iterator[list[Candidate]]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk

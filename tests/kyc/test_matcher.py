@@ -1,0 +1,266 @@
+"""The screening name matcher (kyc.screening.matcher): plain tests, no database."""
+
+# ruff: noqa: RUF001  (names in Cyrillic, Greek and Arabic script, whose letters look like Latin ones)
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from kyc.screening import Candidate, Hit, ListEntry, Screener, normalise
+from kyc.screening.matcher import DEFAULT_THRESHOLD, phonetic
+
+ENTRIES = [
+    ListEntry("putin", ["Vladimir Vladimirovich Putin", "Владимир Владимирович Путин"], ["1952-10-07"], ["ru"]),
+    ListEntry("gaddafi", ["Muammar al-Gaddafi", "Muammar Abu Minyar al-Qadhafi"], ["1942"], ["ly"]),
+    ListEntry("bin-laden", ["Usama bin Muhammad bin Awad BIN LADIN", "BIN LADIN, Usama"], ["1957-03-10"], ["sa"]),
+    ListEntry("smith", ["John Michael Smith"], ["1970-05"], ["gb"]),
+    ListEntry("mueller", ["José Müller"], [], ["de", "ch"]),
+    ListEntry("tsipras", ["Alexis Tsipras"], ["1974-07-28"], ["gr"]),
+    ListEntry("xi", ["Xi Jinping"], ["1953-06-15"], ["cn"]),
+    ListEntry("kim", ["Kim Jong Un"], ["1984"], ["kp"]),
+    ListEntry("ivanova", ["Елена Сергеевна Иванова"], ["1961-02-11"], ["ru"]),
+    ListEntry("hussein", ["Saddam Hussein al-Tikriti"], ["1937-04-28"], ["iq"]),
+]
+
+
+@pytest.fixture(scope="module")
+def screener() -> Screener:
+    return Screener(ENTRIES)
+
+
+def hits(screener: Screener, name: str, birth_date: str | None = None, country: str | None = None) -> list[Hit]:
+    return screener.screen(Candidate("c1", name, birth_date, country))
+
+
+def hit_on(screener: Screener, entry_id: str, name: str, birth_date: str | None = None, country: str | None = None) -> Hit:
+    found = [h for h in hits(screener, name, birth_date, country) if h.entry_id == entry_id]
+    assert found, f"{name!r} did not hit {entry_id}: {hits(screener, name, birth_date, country)}"
+    return found[0]
+
+
+# --- normalising ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("  José   MÜLLER ", "jose muller"),
+        ("Владимир Путин", "vladimir putin"),
+        ("Αλέξης Τσίπρας", "alexis tsipras"),
+        ("Mr. John O'Brien-Smith, Jr.", "john obrien smith"),
+        ("Dr Łukasz Żółć", "lukasz zolc"),
+        ("Nguyễn Tấn Dũng", "nguyen tan dung"),
+        ("Sheikh Muammar al-Gaddafi", "muammar al gaddafi"),
+        ("Mr", "mr"),  # nothing but an honorific: kept rather than emptied
+    ],
+)
+def test_normalise(raw: str, expected: str) -> None:
+    assert normalise(raw) == expected
+
+
+def test_normalise_transliterates_arabic_with_its_article() -> None:
+    # anyascii fuses the article to the word ("lqdhfy"); the matcher separates it as "al".
+    assert normalise("معمر القذافي") == "mmr al qdhfy"
+
+
+def test_phonetic_keys_of_transliteration_variants_agree() -> None:
+    assert len({phonetic(n) for n in ("gaddafi", "qadhafi", "kadafi", "khadafi")}) == 1
+    assert phonetic("muammar") == phonetic("moammar")
+    assert phonetic("alexander") == phonetic("aleksandr")
+    assert phonetic("ivanov") == phonetic("ivanoff")
+    assert phonetic("hamid") != phonetic("ahmed")
+
+
+# --- what is found -------------------------------------------------------------------------------------
+
+
+def test_exact_name_scores_100(screener: Screener) -> None:
+    hit = hit_on(screener, "tsipras", "Alexis Tsipras")
+    assert hit.name_score == 100.0
+    assert hit.matched_name == "Alexis Tsipras"
+    assert (hit.dob_match, hit.country_match) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("name", "entry_id"),
+    [
+        ("Vladimr Putin", "putin"),  # a letter missing
+        ("Vladimir Ptuin", "putin"),  # two letters swapped
+        ("Alexis Tsipraz", "tsipras"),  # one wrong
+        ("Jhon Michael Smith", "smith"),
+    ],
+)
+def test_typos(screener: Screener, name: str, entry_id: str) -> None:
+    assert hit_on(screener, entry_id, name).name_score >= 85
+
+
+@pytest.mark.parametrize(
+    ("name", "entry_id"),
+    [
+        ("Putin Vladimir Vladimirovich", "putin"),
+        ("PUTIN, Vladimir", "putin"),
+        ("Tsipras Alexis", "tsipras"),
+        ("Jinping Xi", "xi"),
+    ],
+)
+def test_reordered_names(screener: Screener, name: str, entry_id: str) -> None:
+    assert hit_on(screener, entry_id, name).name_score >= 90
+
+
+def test_diacritics(screener: Screener) -> None:
+    assert hit_on(screener, "mueller", "Jose Muller").name_score == 100.0
+    assert hit_on(screener, "mueller", "Jose Mueller").name_score >= 90  # the German spelling of ü
+
+
+def test_cyrillic_against_latin_both_ways(screener: Screener) -> None:
+    # The list has the name in Latin and Cyrillic; a client gives it in Cyrillic.
+    assert hit_on(screener, "putin", "Владимир Путин").name_score >= 90
+    # The list has it in Cyrillic only; clients give it in Latin, transliterated several ways.
+    for name in ("Elena Ivanova", "Yelena Sergeyevna Ivanova", "Jelena Sergejewna Iwanowa"):
+        assert hit_on(screener, "ivanova", name).score >= DEFAULT_THRESHOLD, name
+
+
+def test_greek_against_latin(screener: Screener) -> None:
+    hit = hit_on(screener, "tsipras", "Αλέξης Τσίπρας")
+    assert hit.name_score == 100.0
+
+
+@pytest.mark.parametrize("name", ["Moammar Khadafi", "Muammar Qaddafi", "Moamar Gadhafi", "GADDAFI, Muammar"])
+def test_arabic_name_in_other_romanisations(screener: Screener, name: str) -> None:
+    assert hit_on(screener, "gaddafi", name).score >= DEFAULT_THRESHOLD
+
+
+def test_arabic_script_against_latin(screener: Screener) -> None:
+    assert hit_on(screener, "gaddafi", "معمر القذافي").score >= DEFAULT_THRESHOLD
+    assert hit_on(screener, "hussein", "صدام حسين التكريتي").score >= DEFAULT_THRESHOLD
+
+
+def test_han_and_hangul_against_latin(screener: Screener) -> None:
+    assert hit_on(screener, "xi", "習近平").name_score >= 90
+    assert hit_on(screener, "kim", "김정은").name_score >= 85
+
+
+def test_missing_middle_names(screener: Screener) -> None:
+    assert hit_on(screener, "smith", "John Smith").name_score >= 90
+    assert hit_on(screener, "putin", "Vladimir Putin").name_score >= 90
+    assert hit_on(screener, "bin-laden", "Usama bin Muhammad bin Laden").score >= DEFAULT_THRESHOLD
+    assert hit_on(screener, "bin-laden", "Osama bin Laden").score >= DEFAULT_THRESHOLD  # the alias
+    # ... and with a typo in what is left
+    assert hit_on(screener, "smith", "Jon Smith").score >= DEFAULT_THRESHOLD
+
+
+def test_an_initial_for_a_given_name(screener: Screener) -> None:
+    assert hit_on(screener, "smith", "J. Michael Smith").name_score >= 85
+
+
+# --- corroboration ----------------------------------------------------------------------------------
+
+
+def test_date_of_birth_match_raises_and_mismatch_lowers(screener: Screener) -> None:
+    name = "Alexis Tsipras"
+    unknown = hit_on(screener, "tsipras", "Alexis Tsipraz")
+    same_day = hit_on(screener, "tsipras", "Alexis Tsipraz", birth_date="1974-07-28")
+    assert same_day.dob_match is True
+    assert same_day.score > unknown.score
+    assert same_day.name_score == unknown.name_score
+    other_year = hits(screener, name, birth_date="1990-01-01")
+    assert other_year and other_year[0].dob_match is False
+    assert other_year[0].score < hit_on(screener, "tsipras", name).score
+    # A close name with a date of birth decades away is no longer a hit.
+    assert not [h for h in hits(screener, "Alexis Tsipraz", birth_date="1990-01-01") if h.entry_id == "tsipras"]
+
+
+def test_partial_list_dates(screener: Screener) -> None:
+    year_only = hit_on(screener, "gaddafi", "Moammar Khadafi", birth_date="1942-06-07")  # the list gives 1942
+    assert year_only.dob_match is True
+    month = hit_on(screener, "smith", "John Smith", birth_date="1970-05-23")  # the list gives 1970-05
+    assert month.dob_match is True
+    off_by_one = hit_on(screener, "smith", "John Smith", birth_date="1971-05-23")
+    assert off_by_one.dob_match is False
+    assert year_only.score > hit_on(screener, "gaddafi", "Moammar Khadafi").score
+    assert off_by_one.score < month.score
+
+
+def test_day_and_month_swapped_still_corroborate(screener: Screener) -> None:
+    swapped = hit_on(screener, "putin", "Vladimir Putin", birth_date="1952-07-10")  # list: 1952-10-07
+    assert swapped.dob_match is True
+
+
+def test_country_match_raises_and_mismatch_lowers(screener: Screener) -> None:
+    none = hit_on(screener, "mueller", "Jose Muler")
+    same = hit_on(screener, "mueller", "Jose Muler", country="CH")
+    other = hit_on(screener, "mueller", "Jose Muler", country="fr")
+    assert (same.country_match, other.country_match, none.country_match) == (True, False, None)
+    assert other.score < none.score < same.score
+
+
+# --- what is not found -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Peter Brown", "Maria Garcia Lopez", "Vladislav Petrov", "Alexandra Tsakalotos", "Mohammed Ali", "Kim Min-jun"],
+)
+def test_no_hit_for_different_names(screener: Screener, name: str) -> None:
+    assert hits(screener, name) == []
+
+
+def test_empty_name(screener: Screener) -> None:
+    assert hits(screener, "") == []
+    assert hits(screener, " -- ") == []
+
+
+def test_threshold_is_configurable() -> None:
+    strict = Screener(ENTRIES, threshold=99)
+    assert [h.entry_id for h in strict.screen(Candidate("c", "Alexis Tsipras"))] == ["tsipras"]
+    assert strict.screen(Candidate("c", "Alexis Tsipraz")) == []
+    lenient = Screener(ENTRIES, threshold=60)
+    assert lenient.screen(Candidate("c", "Alexis Tsakalotos"))
+
+
+# --- many candidates, a larger list ----------------------------------------------------------------
+
+
+def test_screen_many_yields_what_screen_returns(screener: Screener) -> None:
+    candidates = [
+        Candidate("a", "Vladimir Putin", "1952-10-07", "ru"),
+        Candidate("b", "Peter Brown"),
+        Candidate("c", "Moammar Khadafi", None, "ly"),
+        Candidate("d", "Jose Muller"),
+    ]
+    expected = [hit for c in candidates for hit in screener.screen(c)]
+    assert [h.client_id for h in expected] == ["a", "c", "d"]
+    assert list(screener.screen_many(candidates)) == expected
+    assert list(screener.screen_many(candidates, processes=2, chunk_size=1)) == expected
+
+
+FIRST = """james mary robert patricia michael jennifer william linda david elizabeth richard barbara joseph
+susan thomas jessica charles sarah christopher karen daniel lisa matthew nancy anthony betty mark
+margaret donald sandra steven ashley paul kimberly andrew emily joshua donna kenneth michelle kevin
+carol brian amanda george dorothy timothy melissa""".split()
+LAST = """smith johnson williams brown jones garcia miller davis rodriguez martinez hernandez lopez
+gonzalez wilson anderson thomas taylor moore jackson martin lee perez thompson white harris sanchez
+clark ramirez lewis robinson walker young allen king wright scott torres nguyen hill flores""".split()
+
+
+def test_blocking_compares_a_candidate_with_few_of_many_names() -> None:
+    entries = [
+        ListEntry(f"e{i}", [f"{first} {last}"], [], [])
+        for i, (first, last) in enumerate(itertools.product(FIRST, LAST))
+    ]
+    screener = Screener(entries)
+    assert screener.record_count == len(FIRST) * len(LAST) == 1920
+    block = screener.block("Jenifer Rodriges")
+    assert 0 < len(block) < 100  # of 1,920
+    found = screener.screen(Candidate("c", "Jenifer Rodriges"))
+    assert found and found[0].matched_name == "jennifer rodriguez"
+
+
+def test_explain_and_compare(screener: Screener) -> None:
+    hit, stage = screener.explain(Candidate("c", "Moammar Khadafi"), "gaddafi")
+    assert stage == "hit"
+    assert hit == screener.compare(Candidate("c", "Moammar Khadafi"), "gaddafi")
+    low, stage = screener.explain(Candidate("c", "Peter Brown"), "gaddafi")
+    assert stage in {"blocking", "filter", "threshold"}
+    assert low.score < DEFAULT_THRESHOLD

@@ -1,6 +1,5 @@
 """The screening name matcher (kyc.screening.matcher): plain tests, no database."""
 
-# ruff: noqa: RUF001  (names in Cyrillic, Greek and Arabic script, whose letters look like Latin ones)
 from __future__ import annotations
 
 import itertools
@@ -33,7 +32,9 @@ def hits(screener: Screener, name: str, birth_date: str | None = None, country: 
     return screener.screen(Candidate("c1", name, birth_date, country))
 
 
-def hit_on(screener: Screener, entry_id: str, name: str, birth_date: str | None = None, country: str | None = None) -> Hit:
+def hit_on(
+    screener: Screener, entry_id: str, name: str, birth_date: str | None = None, country: str | None = None
+) -> Hit:
     found = [h for h in hits(screener, name, birth_date, country) if h.entry_id == entry_id]
     assert found, f"{name!r} did not hit {entry_id}: {hits(screener, name, birth_date, country)}"
     return found[0]

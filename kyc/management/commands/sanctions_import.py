@@ -8,7 +8,9 @@ from kyc.services.screening import import_file
 
 
 class Command(BaseCommand):
-    help = "Import a sanctions/PEP list (OpenSanctions targets.simple CSV) as a new version; every client is re-screened."
+    help = (
+        "Import a sanctions/PEP list (OpenSanctions targets.simple CSV) as a new version; every client is re-screened."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", type=Path)

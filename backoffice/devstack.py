@@ -335,6 +335,16 @@ def test(pytest_args: list[str]) -> int:
 
 
 def bench(args: list[str]) -> int:
+    import fcntl
+
+    var = Path(os.environ.get("BACKOFFICE_VAR_DIR", ROOT / "var"))
+    var.mkdir(parents=True, exist_ok=True)
+    lock = (var / "bench.lock").open("w")
+    try:  # two runs would drop each other's database and share the CPUs: one at a time
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print("another `make bench` is running on this machine; wait for it to finish", file=sys.stderr)
+        return 1
     # A fresh database each run: the audit tables are append-only and would only grow.
     with services("bench", database="backoffice_bench", fresh_database=True) as env:
         env["DJANGO_SETTINGS_MODULE"] = "backoffice.settings.test"

@@ -93,7 +93,7 @@ DOB_SAME_YEAR = -4.0  # same year, different month or day
 DOB_YEAR_OFF_BY_ONE = -5.0  # list dates are often approximate
 DOB_MISMATCH = -20.0
 COUNTRY_MATCH = 3.0
-COUNTRY_MISMATCH = -3.0  # weak: nationality, residence and birthplace differ often
+COUNTRY_MISMATCH = -2.0  # weak: nationality, residence and birthplace differ often
 MAX_BONUS = DOB_FULL_MATCH + COUNTRY_MATCH
 
 # Blocking and filtering.
@@ -101,8 +101,12 @@ RARE_KEY_CAP = 150  # a one-word candidate's token is looked up only if so few n
 KEY_CAP = 400  # a key that more names carry than this is too common to block on (-ova|-vna)
 # The C++ filter keeps a name if, against the candidate, its token_ratio or ratio reaches the least
 # name score that corroboration could lift to the threshold less PREFILTER_SLACK (the alignment can
-# score above both), or the token_ratio of the phonetic keys reaches PHONETIC_PREFILTER.
+# score above both), or the token_ratio of the phonetic keys reaches PHONETIC_PREFILTER; then, with
+# the candidate's date of birth and country, if that ratio plus ESTIMATE_SLACK (any for phonetic
+# ones) and its entry's corroboration can still reach the threshold: a name far from certain whose
+# entry's date of birth is decades from the candidate's is not scored.
 PREFILTER_SLACK = 6.0
+ESTIMATE_SLACK = 15.0
 PHONETIC_PREFILTER = 80.0
 SMALL_BLOCK = 6  # blocks this small skip the C++ filter and are scored directly
 
@@ -291,12 +295,15 @@ def _skeleton(token: str) -> str:
 @lru_cache(maxsize=1 << 17)
 def _phonetics(token: str) -> tuple[str, ...]:
     """The token's phonetic key, and the keys of its other readings: j as the y of German and Slavic
-    spellings (Jaroslaw, Yaroslav), ch as the kh of German and Greek ones (Lichatschew, Likhachev)."""
+    spellings (Jaroslaw, Yaroslav), ch as the kh of German and Greek ones (Lichatschew, Likhachev),
+    th and dh as the s and z of Arabic names (Uthman, Osman; Thamer, Samer)."""
     keys = [phonetic(token)]
     if "j" in token:
         keys.append(phonetic(token.replace("j", "y")))
     if "ch" in token:
         keys += [phonetic(_CH.sub("kh", k)) for k in (token, token.replace("j", "y")) if "ch" in k]
+    if "th" in token or "dh" in token:  # Arabic tha and dhal, said s and z in much of the Arab world
+        keys.append(phonetic(token.replace("th", "s").replace("dh", "z")))
     return tuple(dict.fromkeys(keys))
 
 
@@ -345,15 +352,15 @@ def _from_tokens(tokens: tuple[str, ...], *, abjad: bool) -> _Name:
     )
 
 
-@lru_cache(maxsize=1 << 16)
-def _merges(name: _Name) -> tuple[_Name, ...]:
-    """The name with two neighbouring tokens run together, each way: a given name written in one
-    word or two (Chia-Hao / Chia Hao, Abdulrahman / Abdul Rahman)."""
+def _merged(name: _Name, i: int) -> _Name:
+    """The name with its tokens i and i + 1 run together: a given name written in one word or two
+    (Chia-Hao / Chia Hao, Abdulrahman / Abdul Rahman)."""
     tokens = name.tokens
-    return tuple(
-        _from_tokens((*tokens[:i], tokens[i] + tokens[i + 1], *tokens[i + 2 :]), abjad=name.abjad)
-        for i in range(len(tokens) - 1)
-    )
+    return _from_tokens((*tokens[:i], tokens[i] + tokens[i + 1], *tokens[i + 2 :]), abjad=name.abjad)
+
+
+def _merges(name: _Name) -> Iterator[_Name]:
+    return (_merged(name, i) for i in range(len(name.tokens) - 1))
 
 
 def _pair_keys(tokens: Sequence[str], abjad: bool) -> set[str]:
@@ -367,17 +374,15 @@ def _pair_keys(tokens: Sequence[str], abjad: bool) -> set[str]:
                 keys.add(f"2{x}|{y}" if x < y else f"2{y}|{x}")
         # One token that kept a key, the other its first or last two letters (a typo in a short
         # token breaks all its own keys: Aryan/Ardan).
-        for own, other in ((a_per, b), (b_per, a)):
+        for (phon, spelling), other in ((a_per, b), (b_per, a)):
+            own = (*phon, *spelling)
             if len(other) >= 3:
-                phon, spelling = own
-                for x in (*phon, *spelling[:1]):  # sound, or first three letters: + first two
+                for x in own:
                     keys.add(f"3{x}|{other[:2]}")
-                for x in (*phon, *spelling[1:]):  # sound, or last three letters: + last two
                     keys.add(f"4{x}|{other[-2:]}")
-        for phon, other in ((a_phon, b), (b_phon, a)):
             if len(other) <= 4:
                 # A short token's letters in any order, each less one: a typo in Ann, Noa, Amy, Taj.
-                for x in phon:
+                for x in own:
                     keys.update(f"5{x}|{letters}" for letters in _short_token_keys(other))
     return keys
 
@@ -493,11 +498,12 @@ def name_score(a: _Name, b: _Name) -> float:
         score = max(score, fuzz.ratio(a.compact, b.compact) - MERGE_PENALTY)
         shorter, longer = (a, b) if len(a.tokens) < len(b.tokens) else (b, a)
         if len(longer.tokens) <= 5:
-            for i, merged in enumerate(_merges(longer)):
+            tokens = longer.tokens
+            for i in range(len(tokens) - 1):
                 # Only where the two tokens run together look like a token of the other name.
-                joined = merged.tokens[i]
-                if any(t[0] == joined[0] and abs(len(t) - len(joined)) <= 2 for t in shorter.tokens):
-                    score = max(score, _alignment(shorter, merged, abjad) - MERGE_PENALTY)
+                length = len(tokens[i]) + len(tokens[i + 1])
+                if any(t[0] == tokens[i][0] and abs(len(t) - length) <= 2 for t in shorter.tokens):
+                    score = max(score, _alignment(shorter, _merged(longer, i), abjad) - MERGE_PENALTY)
         # A name written as one word (Han or Hangul through anyascii: xijinping, gimjeongeun) against
         # the same in words: compare the sounds, spelling differs between romanisations.
         if min(len(a.tokens), len(b.tokens)) == 1 and min(len(a.compact_phon), len(b.compact_phon)) >= 5:
@@ -619,21 +625,25 @@ class Screener:
                 found.update(postings)
         return found
 
-    def _shortlist(self, name: _Name, block: set[int]) -> Iterable[int]:
-        """The records of the block worth scoring: a C++ pass (rapidfuzz) with generous lower bounds."""
+    def _shortlist(self, name: _Name, block: set[int], candidate: Candidate | None = None) -> Iterable[int]:
+        """The records of the block worth scoring: rapidfuzz (C++) estimates of the name score, kept
+        where the estimate, with the candidate's corroboration by that entry, can reach the
+        threshold (with no candidate, the largest corroboration there is)."""
         if len(block) <= SMALL_BLOCK:
             return block
         records = list(block)
-        floor = self.threshold - MAX_BONUS
-        keep: set[int] = set()
+        cutoff = self.threshold - MAX_BONUS - PREFILTER_SLACK
+        estimates: dict[int, float] = {}
         plains = self._plains
         choices = [plains[r] for r in records]
-        cutoff = floor - PREFILTER_SLACK
         # Tokens sorted (reordered names), and as written: a typo in a first letter upsets the
-        # sorting (Masrk Bacheco / Mark Pacheco: 48 sorted, 88 as written).
+        # sorting (Masrk Bacheco / Mark Pacheco: 48 sorted, 88 as written). The alignment can score
+        # above both: hence the slack.
         for scorer in (fuzz.token_ratio, fuzz.ratio):
-            for _, _, i in process.extract(name.plain, choices, scorer=scorer, score_cutoff=cutoff, limit=None):
-                keep.add(records[i])
+            for _, score, i in process.extract(name.plain, choices, scorer=scorer, score_cutoff=cutoff, limit=None):
+                record = records[i]
+                estimates[record] = max(estimates.get(record, 0.0), score + ESTIMATE_SLACK)
+        # Sounds: transliterations that spelling finds far apart.
         phons = self._phons
         for _, _, i in process.extract(
             name.phon,
@@ -642,18 +652,35 @@ class Screener:
             score_cutoff=PHONETIC_PREFILTER,
             limit=None,
         ):
-            keep.add(records[i])
+            estimates[records[i]] = 100.0  # no estimate: kept unless corroboration rules it out
         # name_score compares space-less sounds only when one of the names is one word.
         compacts = self._compacts if len(name.tokens) == 1 else self._one_word_compacts
         for _, _, i in process.extract(
             name.compact_phon,
             [compacts[r] for r in records],
             scorer=fuzz.ratio,
-            score_cutoff=floor + COMPACT_PHONETIC_DISCOUNT,
+            score_cutoff=cutoff + COMPACT_PHONETIC_DISCOUNT,
             limit=None,
         ):
-            keep.add(records[i])
+            estimates[records[i]] = 100.0
+        if candidate is None:
+            return estimates.keys()
+        keep = []
+        corroboration: dict[int, float] = {}  # by entry
+        for record, estimate in estimates.items():
+            number = self._record_entry[record]
+            adjust = corroboration.get(number)
+            if adjust is None:
+                adjust = corroboration[number] = self._corroboration(candidate, number)
+            if estimate + adjust >= self.threshold:
+                keep.append(record)
         return keep
+
+    def _corroboration(self, candidate: Candidate, number: int) -> float:
+        return (
+            _dob(candidate.birth_date, self.entries[number].birth_dates)[1]
+            + _country(candidate.country, self._countries[number])[1]
+        )
 
     def screen(self, candidate: Candidate) -> list[Hit]:
         """The entries that ``candidate`` may be, best first."""
@@ -665,7 +692,7 @@ class Screener:
             return []
         floor = self.threshold - MAX_BONUS
         best: dict[int, tuple[float, int]] = {}  # entry -> (name score, record)
-        for record in self._shortlist(name, block):
+        for record in self._shortlist(name, block, candidate):
             score = name_score(name, self._records[record])
             if score < floor:
                 continue
@@ -721,7 +748,7 @@ class Screener:
         block = self._block(name) if name is not None else set()
         if name is None or record not in block:
             return hit, "blocking"
-        if record not in set(self._shortlist(name, block)):
+        if record not in set(self._shortlist(name, block, candidate)):
             return hit, "filter"
         return hit, "hit" if hit.score >= self.threshold else "threshold"
 
@@ -744,7 +771,9 @@ class Screener:
         """The hits of every candidate, candidate by candidate in the order given.
 
         ``processes > 1`` screens chunks of candidates in forked worker processes, which share this
-        screener's index copy-on-write (where the platform has ``fork``; otherwise one process).
+        screener's index copy-on-write (where the platform has ``fork``; otherwise one process). The
+        workers freeze what they inherit out of the garbage collector's sight (``gc.freeze``): the
+        index is millions of objects that collections would otherwise walk again and again.
         """
         if processes <= 1 or "fork" not in multiprocessing.get_all_start_methods():
             for candidate in candidates:
@@ -753,7 +782,7 @@ class Screener:
         global _shared
         _shared = self
         try:
-            with multiprocessing.get_context("fork").Pool(processes) as pool:
+            with multiprocessing.get_context("fork").Pool(processes, initializer=gc.freeze) as pool:
                 for hits in pool.imap(_screen_chunk, _chunks(candidates, chunk_size)):
                     yield from hits
         finally:

@@ -359,14 +359,12 @@ def _merged(name: _Name, i: int) -> _Name:
     return _from_tokens((*tokens[:i], tokens[i] + tokens[i + 1], *tokens[i + 2 :]), abjad=name.abjad)
 
 
-def _merges(name: _Name) -> Iterator[_Name]:
-    return (_merged(name, i) for i in range(len(name.tokens) - 1))
-
-
-def _pair_keys(tokens: Sequence[str], abjad: bool) -> set[str]:
+def _pair_keys(tokens: Sequence[str], abjad: bool, *, first_only: bool = False) -> set[str]:
+    """The pair keys of every two tokens (``first_only``: of the first token with each other)."""
     keys: set[str] = set()
-    per_token = [_token_keys(t, abjad) for t in tokens]
-    for (a, a_per), (b, b_per) in itertools.combinations(zip(tokens, per_token, strict=True), 2):
+    per_token = list(zip(tokens, (_token_keys(t, abjad) for t in tokens), strict=True))
+    pairs = ((per_token[0], other) for other in per_token[1:]) if first_only else itertools.combinations(per_token, 2)
+    for (a, a_per), (b, b_per) in pairs:
         (a_phon, a_spelling), (b_phon, b_spelling) = a_per, b_per
         # Two tokens that each kept one of their keys (through a typo or another spelling).
         for x in (*a_phon, *a_spelling):
@@ -432,8 +430,10 @@ def _blocking_keys(name: _Name, *, indexing: bool) -> set[str]:
             keys.add("c" + reverse)
             keys.add("C" + phonetic(reverse))
     if not indexing and len(usable) >= 3:
-        for merged in _merges(name):
-            keys |= _pair_keys(merged.tokens, name.abjad)
+        # The pairs that a given name written in one word (Chia-Hao, Abdulrahman) makes with the rest.
+        for i in range(len(usable) - 1):
+            merged = usable[i] + usable[i + 1]
+            keys |= _pair_keys([merged, *usable[:i], *usable[i + 2 :]], name.abjad, first_only=True)
     return keys
 
 
@@ -771,25 +771,32 @@ class Screener:
         """The hits of every candidate, candidate by candidate in the order given.
 
         ``processes > 1`` screens chunks of candidates in forked worker processes, which share this
-        screener's index copy-on-write (where the platform has ``fork``; otherwise one process). The
+        screener's index copy-on-write (where the platform has ``fork`` and this process may have
+        children: not in a daemonic one such as a Celery prefork worker; otherwise one process). The
         workers freeze what they inherit out of the garbage collector's sight (``gc.freeze``): the
         index is millions of objects that collections would otherwise walk again and again.
         """
-        if processes <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        if (
+            processes <= 1
+            or "fork" not in multiprocessing.get_all_start_methods()
+            or multiprocessing.current_process().daemon  # a Celery prefork worker may not have children
+        ):
             for candidate in candidates:
                 yield from self.screen(candidate)
             return
-        global _shared
-        _shared = self
-        try:
-            with multiprocessing.get_context("fork").Pool(processes, initializer=gc.freeze) as pool:
-                for hits in pool.imap(_screen_chunk, _chunks(candidates, chunk_size)):
-                    yield from hits
-        finally:
-            _shared = None
+        # Forked, the workers get this screener as it is in memory (initargs are not pickled).
+        with multiprocessing.get_context("fork").Pool(processes, initializer=_start_worker, initargs=(self,)) as pool:
+            for hits in pool.imap(_screen_chunk, _chunks(candidates, chunk_size)):
+                yield from hits
 
 
-_shared: Screener | None = None  # the screener of screen_many's forked workers
+_shared: Screener | None = None  # the screener of a screen_many worker process
+
+
+def _start_worker(screener: Screener) -> None:
+    global _shared
+    _shared = screener
+    gc.freeze()
 
 
 def _screen_chunk(chunk: list[Candidate]) -> list[Hit]:

@@ -26,6 +26,7 @@ lint: $(STAMP)
 	$(LINT_ENV) $(BIN)/mypy .
 	$(LINT_ENV) DJANGO_SECRET_KEY='prod-check-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP' \
 	  DJANGO_ALLOWED_HOSTS=backoffice.example.com DJANGO_SETTINGS_MODULE=backoffice.settings.prod \
+	  SIMPAY_WEBHOOK_SECRET='prod-check-webhook-secret-0123456789' \
 	  $(BIN)/python manage.py check --deploy --fail-level WARNING
 
 browser:

@@ -313,6 +313,19 @@ class SimPlatformPosition(models.Model):
         return f"{self.symbol} {self.volume}"
 
 
+class SimPlatformBalanceOp(models.Model):
+    """A deposit or withdrawal on the simulated platform, applied once per idempotency key."""
+
+    account = models.ForeignKey(SimPlatformAccount, on_delete=models.CASCADE, related_name="balance_ops")
+    idempotency_key = models.CharField(max_length=80, unique=True)
+    amount = models.DecimalField(max_digits=20, decimal_places=2)
+    comment = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.amount}"
+
+
 class SimPlatformFault(models.Model):
     """Tell the simulated platform to fail or time out the next N calls of an operation."""
 

@@ -4,6 +4,8 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
+from payments.views import simpay_webhook
+
 
 @login_not_required
 def healthz(request: HttpRequest) -> HttpResponse:
@@ -16,6 +18,8 @@ urlpatterns = [
     path("audit/", include("audit.urls")),
     path("clients/", include("accounts.urls")),
     path("kyc/", include("kyc.urls")),
+    path("payments/", include("payments.urls")),
+    path("webhooks/simpay/", simpay_webhook, name="webhook-simpay"),
     path("api/", include("backoffice.api_urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

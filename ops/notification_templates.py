@@ -26,6 +26,55 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "{{ reason|lower }}.{% if note %}\n\n{{ note }}{% endif %}\n\nPlease upload a new one in your client area; "
         "your application continues as soon as we have it.\n\nYour reference: {{ reference }}\n",
     ),
+    "payments.deposit_credited": (
+        "Your deposit of {{ amount }} has arrived",
+        "Dear {{ name }},\n\nWe received your {{ channel }} deposit of {{ amount }} (reference {{ deposit }}) and "
+        "credited it to your {{ destination }}.\n\nYour reference: {{ reference }}\n",
+    ),
+    "payments.deposit_failed": (
+        "Your deposit of {{ amount }} did not go through",
+        "Dear {{ name }},\n\nYour {{ channel }} deposit of {{ amount }} (reference {{ deposit }}) failed: "
+        "{{ failure }}. No money was taken. Please try again, or use another payment method.\n\n"
+        "Your reference: {{ reference }}\n",
+    ),
+    "payments.deposit_under_review": (
+        "We are checking your deposit of {{ amount }}",
+        "Dear {{ name }},\n\nWe received a deposit of {{ amount }} (reference {{ deposit }}) that we need to "
+        "check before crediting it: payments must come from an account in your own name. We will contact you if "
+        "we need anything.\n\nYour reference: {{ reference }}\n",
+    ),
+    "payments.deposit_returned": (
+        "We returned your payment of {{ amount }}",
+        "Dear {{ name }},\n\nWe could not accept the payment of {{ amount }} (reference {{ deposit }}): "
+        "{{ reason }}. It is being returned to where it came from.\n\nYour reference: {{ reference }}\n",
+    ),
+    "payments.withdrawal_received": (
+        "We received your withdrawal request {{ withdrawal }}",
+        "Dear {{ name }},\n\nWe received your request to withdraw {{ amount }} to {{ destination }}. "
+        "{% if review %}It is being reviewed; we will let you know as soon as it is approved.{% else %}"
+        "It is approved and on its way.{% endif %}\n\nYour reference: {{ reference }}\n",
+    ),
+    "payments.withdrawal_approved": (
+        "Your withdrawal {{ withdrawal }} is approved",
+        "Dear {{ name }},\n\nYour withdrawal of {{ amount }} is approved and will be paid to {{ destination }} "
+        "shortly.\n\nYour reference: {{ reference }}\n",
+    ),
+    "payments.withdrawal_paid": (
+        "Your withdrawal {{ withdrawal }} has been paid",
+        "Dear {{ name }},\n\nWe paid {{ amount }} to {{ destination }} (payment reference {{ voucher }}). "
+        "Depending on your bank it can take a few days to arrive.\n\nYour reference: {{ reference }}\n",
+    ),
+    "payments.withdrawal_rejected": (
+        "Your withdrawal {{ withdrawal }} could not be processed",
+        "Dear {{ name }},\n\nWe could not process your withdrawal of {{ amount }}: {{ reason }}. The amount "
+        "is available in your account again.{% if note %}\n\n{{ note }}{% endif %}\n\nYour reference: {{ reference }}\n",
+    ),
+    "payments.withdrawal_failed": (
+        "Your withdrawal {{ withdrawal }} was returned",
+        "Dear {{ name }},\n\nThe payment of {{ amount }} to {{ destination }} was returned by the receiving "
+        "side ({{ failure }}). The amount is available in your account again; please check your payment "
+        "details.\n\nYour reference: {{ reference }}\n",
+    ),
 }
 
 

@@ -29,6 +29,7 @@ QUEUES: list[QueueSpec] = [
     QueueSpec("screening_hit", "Screening hits", 4 * 60, (Role.COMPLIANCE,), "compliance_escalation"),
     QueueSpec("withdrawal_approval", "Withdrawal approval", 4 * 60, (Role.FINANCE,), "finance_escalation"),
     QueueSpec("withdrawal_exception", "Withdrawal exception", 8 * 60, (Role.FINANCE,), "finance_escalation"),
+    QueueSpec("deposit_exception", "Deposit exception", 8 * 60, (Role.FINANCE, Role.COMPLIANCE), "finance_escalation"),
     QueueSpec("reconciliation_break", "Reconciliation break", 24 * 60, (Role.FINANCE,), "finance_escalation"),
     QueueSpec("platform_sync_mismatch", "Platform sync mismatch", 4 * 60, (Role.RISK, Role.FINANCE), "ops_escalation"),
     QueueSpec("ib_dispute", "IB dispute", 72 * 60, (Role.FINANCE, Role.SUPPORT), "ops_escalation"),

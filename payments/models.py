@@ -1,0 +1,673 @@
+"""The money: a double-entry ledger (accounts, immutable journal entries and postings, maintained
+balances with holds) and the payment workflows on top of it (deposits, withdrawals, inbound PSP
+callbacks, bank statements, reconciliation).
+
+What the database itself guarantees, whatever the Python code does:
+- postings of an entry sum to zero per currency, and an entry has at least two postings
+  (deferred constraint triggers, checked at commit);
+- a posting's currency is its account's currency;
+- entries and postings are never updated or deleted (corrections are reversal entries);
+- a non-negative account's available balance (ledger minus holds) never goes below zero, and
+  holds are never negative (check constraints on the balance row).
+"""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import pgtrigger
+from django.db import models
+from django.utils import timezone
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+
+from accounts.models import Client, TradingAccount
+from audit.history import AuditedHistoricalRecords
+from audit.models import append_only_triggers
+from ops.models import User
+
+
+def money_field(**kwargs: Any) -> models.DecimalField:
+    return models.DecimalField(max_digits=20, decimal_places=4, **kwargs)
+
+
+class AccountKind(models.TextChoices):
+    CLIENT_WALLET = "client_wallet", "Client wallet"
+    TRADING = "trading", "Client trading account"
+    PSP_CLEARING = "psp_clearing", "PSP clearing"
+    BANK = "bank", "Bank"
+    FEES = "fees", "Fees"
+    REVENUE = "revenue", "Revenue"
+    SUSPENSE = "suspense", "Suspense"
+    ADJUSTMENTS = "adjustments", "Balance adjustments"
+
+
+CLIENT_KINDS = (AccountKind.CLIENT_WALLET, AccountKind.TRADING)
+# Assets and expenses grow with debits; what the broker owes (client money, suspense) and earns
+# grows with credits. A balance is shown in its account's own direction.
+DEBIT_NORMAL = (AccountKind.PSP_CLEARING, AccountKind.BANK, AccountKind.FEES, AccountKind.ADJUSTMENTS)
+
+
+class LedgerAccount(models.Model):
+    code = models.CharField(max_length=80, unique=True)
+    kind = models.CharField(max_length=16, choices=AccountKind.choices)
+    currency = models.CharField(max_length=3)
+    name = models.CharField(max_length=200)
+    client = models.ForeignKey(Client, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_accounts")
+    trading_account = models.OneToOneField(
+        TradingAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_account"
+    )
+    # e.g. the PSP's name for clearing accounts, the IBAN for bank accounts
+    external_ref = models.CharField(max_length=80, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "currency"],
+                condition=models.Q(kind="client_wallet"),
+                name="ledger_one_wallet_per_currency",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(kind__in=["client_wallet", "trading"]) | models.Q(client__isnull=False),
+                name="ledger_client_account_has_client",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def is_client(self) -> bool:
+        return self.kind in CLIENT_KINDS
+
+
+class Balance(models.Model):
+    """The maintained balance of one ledger account, read in constant time. Updated only by the
+    ledger service under a row lock (taken in account-id order); ``ledger_verify`` proves it
+    equals the sum of the account's postings. Not history-tracked: the postings are its history."""
+
+    account = models.OneToOneField(LedgerAccount, primary_key=True, on_delete=models.PROTECT, related_name="balance")
+    currency = models.CharField(max_length=3)
+    ledger = money_field(default=Decimal("0"))
+    held = money_field(default=Decimal("0"))
+    non_negative = models.BooleanField(default=False)
+    # +1 for debit-normal accounts, -1 for credit-normal ones: ledger = sign * sum(postings)
+    sign = models.SmallIntegerField(default=-1)
+    postings_count = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(held__gte=0), name="balance_held_not_negative"),
+            models.CheckConstraint(
+                condition=models.Q(non_negative=False) | models.Q(ledger__gte=models.F("held")),
+                name="balance_available_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: {self.ledger} ({self.held} held)"
+
+    @property
+    def available(self) -> Decimal:
+        return self.ledger - self.held
+
+
+class EntryKind(models.TextChoices):
+    DEPOSIT = "deposit", "Deposit"
+    DEPOSIT_SUSPENSE = "deposit_suspense", "Deposit held in suspense"
+    DEPOSIT_RELEASE = "deposit_release", "Deposit released from suspense"
+    REFUND = "refund", "Refund"
+    WITHDRAWAL = "withdrawal", "Withdrawal paid"
+    TRANSFER = "transfer", "Internal transfer"
+    ADJUSTMENT = "adjustment", "Balance correction"
+    SETTLEMENT = "settlement", "PSP settlement"
+    FEE = "fee", "Fee"
+    REVERSAL = "reversal", "Reversal"
+    OPENING = "opening", "Opening balance"
+
+
+# Postings of an entry must sum to zero per currency, and there must be at least two, by commit.
+BALANCED_ENTRY_SQL = """
+    IF EXISTS (
+        SELECT 1 FROM payments_posting p WHERE p.entry_id = NEW.entry_id
+        GROUP BY p.currency HAVING SUM(p.amount) <> 0
+    ) THEN
+        RAISE EXCEPTION 'journal entry % does not balance', NEW.entry_id USING ERRCODE = '23514';
+    END IF;
+    IF (SELECT COUNT(*) FROM payments_posting p WHERE p.entry_id = NEW.entry_id) < 2 THEN
+        RAISE EXCEPTION 'journal entry % has fewer than two postings', NEW.entry_id USING ERRCODE = '23514';
+    END IF;
+    RETURN NULL;
+"""
+
+ENTRY_HAS_POSTINGS_SQL = """
+    IF (SELECT COUNT(*) FROM payments_posting p WHERE p.entry_id = NEW.id) < 2 THEN
+        RAISE EXCEPTION 'journal entry % has fewer than two postings', NEW.id USING ERRCODE = '23514';
+    END IF;
+    RETURN NULL;
+"""
+
+POSTING_CURRENCY_SQL = """
+    IF NEW.currency <> (SELECT a.currency FROM payments_ledgeraccount a WHERE a.id = NEW.account_id) THEN
+        RAISE EXCEPTION 'posting currency % differs from its account''s', NEW.currency USING ERRCODE = '23514';
+    END IF;
+    RETURN NEW;
+"""
+
+
+class JournalEntry(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    idempotency_key = models.CharField(max_length=120, unique=True)
+    # SHA-256 of what was asked, so a replayed key with a different body is told apart (422).
+    request_hash = models.CharField(max_length=64)
+    kind = models.CharField(max_length=20, choices=EntryKind.choices)
+    memo = models.CharField(max_length=300)
+    reverses = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by")
+    # what caused it, e.g. "payments.deposit:42"
+    source = models.CharField(max_length=80, blank=True, db_index=True)
+    actor_label = models.CharField(max_length=150)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "journal entries"
+        triggers = [
+            *append_only_triggers(),
+            pgtrigger.Trigger(
+                name="entry_has_postings",
+                when=pgtrigger.After,
+                operation=pgtrigger.Insert,
+                timing=pgtrigger.Deferred,
+                func=ENTRY_HAS_POSTINGS_SQL,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind}: {self.memo}"
+
+
+class Posting(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="postings")
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="postings")
+    currency = models.CharField(max_length=3)
+    amount = money_field()  # debit > 0, credit < 0 (assets' convention)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["account", "id"], name="posting_account_idx")]
+        constraints = [models.CheckConstraint(condition=~models.Q(amount=0), name="posting_amount_not_zero")]
+        triggers = [
+            *append_only_triggers(),
+            pgtrigger.Trigger(
+                name="posting_currency_matches_account",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Insert,
+                func=POSTING_CURRENCY_SQL,
+            ),
+            pgtrigger.Trigger(
+                name="entry_balanced",
+                when=pgtrigger.After,
+                operation=pgtrigger.Insert,
+                timing=pgtrigger.Deferred,
+                func=BALANCED_ENTRY_SQL,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.amount} {self.currency}"
+
+
+class HoldStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    RELEASED = "released", "Released"
+    CAPTURED = "captured", "Captured"
+
+
+class Hold(models.Model):
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="holds")
+    amount = money_field()
+    status = models.CharField(max_length=10, choices=HoldStatus.choices, default=HoldStatus.ACTIVE)
+    reason = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="hold_amount_positive")]
+
+    def __str__(self) -> str:
+        return f"hold {self.pk}: {self.amount} ({self.status})"
+
+
+# ---------------------------------------------------------------------------------------------
+# Deposits
+
+
+class Channel(models.TextChoices):
+    CARD = "card", "Card (SimPay PSP)"
+    BANK = "bank", "Bank transfer"
+
+
+class DepositStatus(models.TextChoices):
+    INITIATED = "initiated", "Initiated"
+    CREDITED = "credited", "Credited"
+    FAILED = "failed", "Failed"
+    REVIEW = "review", "Held for review"
+    REFUNDED = "refunded", "Refunded"
+
+
+class Deposit(ConcurrentTransitionMixin, models.Model):
+    reference = models.CharField(max_length=20, unique=True)
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="deposits")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    amount = money_field()
+    currency = models.CharField(max_length=3)
+    status = FSMField(max_length=12, choices=DepositStatus.choices, default=DepositStatus.INITIATED, protected=True)
+    # the PSP's payment id, or the bank statement line's id
+    external_id = models.CharField(max_length=120, null=True, blank=True)  # noqa: DJ001 - unique when set
+    trading_account = models.ForeignKey(
+        TradingAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="deposits"
+    )
+    payer_name = models.CharField(max_length=200, blank=True)
+    payer_account = models.CharField(max_length=80, blank=True)  # card fingerprint/last4, or IBAN
+    name_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    review_reason = models.CharField(max_length=200, blank=True)
+    failure_code = models.CharField(max_length=60, blank=True)
+    failure_message = models.CharField(max_length=300, blank=True)
+    entry = models.ForeignKey(JournalEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    idempotency_key = models.CharField(max_length=120, null=True, blank=True, unique=True)
+    request_hash = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "external_id"], name="deposit_external_unique"),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="deposit_amount_positive"),
+        ]
+        indexes = [models.Index(fields=["client", "created_at"], name="deposit_client_idx")]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    def get_absolute_url(self) -> str:
+        return f"/payments/deposits/{self.pk}/"
+
+    @transition(field=status, source=[DepositStatus.INITIATED, DepositStatus.REVIEW], target=DepositStatus.CREDITED)
+    def credit(self) -> None:
+        pass
+
+    @transition(field=status, source=DepositStatus.INITIATED, target=DepositStatus.FAILED)
+    def fail(self) -> None:
+        pass
+
+    @transition(field=status, source=DepositStatus.INITIATED, target=DepositStatus.REVIEW)
+    def hold_for_review(self) -> None:
+        pass
+
+    @transition(field=status, source=DepositStatus.REVIEW, target=DepositStatus.REFUNDED)
+    def refund(self) -> None:
+        pass
+
+
+class WebhookStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    PROCESSED = "processed", "Processed"
+    IGNORED = "ignored", "Ignored (no effect)"
+    FAILED = "failed", "Failed (in a queue)"
+
+
+class InboundEvent(models.Model):
+    """A verified PSP callback, stored before it is processed; the (provider, event id) pair is
+    unique, so a repeated delivery is recognised and has no second effect."""
+
+    provider = models.CharField(max_length=40)
+    event_id = models.CharField(max_length=120)
+    event_type = models.CharField(max_length=80)
+    object_id = models.CharField(max_length=120, blank=True)
+    payload = models.JSONField()
+    event_created = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    deliveries = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=10, choices=WebhookStatus.choices, default=WebhookStatus.RECEIVED)
+    result = models.CharField(max_length=300, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["provider", "event_id"], name="inbound_event_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.event_id} {self.event_type}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Bank statements
+
+
+class StatementImport(models.Model):
+    bank_account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="statements")
+    format = models.CharField(max_length=10)
+    filename = models.CharField(max_length=200)
+    sha256 = models.CharField(max_length=64, unique=True)
+    statement_id = models.CharField(max_length=80, blank=True)
+    lines_total = models.PositiveIntegerField(default=0)
+    lines_new = models.PositiveIntegerField(default=0)
+    imported_by = models.CharField(max_length=150)
+    imported_at = models.DateTimeField(default=timezone.now)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.format})"
+
+
+class LineStatus(models.TextChoices):
+    NEW = "new", "New"
+    MATCHED = "matched", "Matched"
+    SUSPENSE = "suspense", "In suspense"
+    IGNORED = "ignored", "Ignored"
+
+
+class StatementLine(models.Model):
+    bank_account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="statement_lines")
+    statement = models.ForeignKey(StatementImport, on_delete=models.PROTECT, related_name="lines")
+    external_id = models.CharField(max_length=120)
+    booked_on = models.DateField()
+    amount = money_field()
+    currency = models.CharField(max_length=3)
+    reference = models.CharField(max_length=500, blank=True)
+    counterparty_name = models.CharField(max_length=200, blank=True)
+    counterparty_account = models.CharField(max_length=80, blank=True)
+    status = models.CharField(max_length=10, choices=LineStatus.choices, default=LineStatus.NEW)
+    matched_to = models.CharField(max_length=80, blank=True)  # e.g. "payments.deposit:12"
+    match_rule = models.CharField(max_length=40, blank=True)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["booked_on", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["bank_account", "external_id"], name="statement_line_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.booked_on} {self.amount} {self.currency} {self.reference[:40]}"
+
+    def get_absolute_url(self) -> str:
+        return f"/payments/statements/?line={self.pk}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Withdrawals
+
+
+class WithdrawalStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    UNDER_REVIEW = "under_review", "Under review"
+    APPROVED = "approved", "Approved"
+    PROCESSING = "processing", "Payout sent"
+    PAID = "paid", "Paid"
+    REJECTED = "rejected", "Rejected"
+    FAILED = "failed", "Payout failed"
+
+
+class Approval(models.TextChoices):
+    AUTO = "auto", "Automatic"
+    FINANCE = "finance", "One finance approval"
+    FINANCE_COMPLIANCE = "finance_compliance", "Finance, then compliance"
+
+
+class WithdrawalPolicy(models.Model):
+    """The approval rule table, one row per currency. Admins change it through maker-checker
+    (``payments.policy_change``); history keeps every version."""
+
+    currency = models.CharField(max_length=3, unique=True)
+    minimum = money_field()
+    maximum = money_field()
+    auto_approve_max = money_field(help_text="Low-risk repeat withdrawals up to this are automatic.")
+    compliance_above = money_field(help_text="Above this, finance then compliance approve.")
+    velocity_count_24h = models.PositiveIntegerField(default=3)
+    velocity_amount_24h = money_field()
+    quick_withdrawal_hours = models.PositiveIntegerField(
+        default=48, help_text="A withdrawal this soon after a deposit, with no trading, needs review."
+    )
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["currency"]
+        verbose_name_plural = "withdrawal policies"
+
+    def __str__(self) -> str:
+        return f"{self.currency} withdrawal policy"
+
+
+class Withdrawal(ConcurrentTransitionMixin, models.Model):
+    reference = models.CharField(max_length=20, unique=True)
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="withdrawals")
+    source = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="withdrawals")
+    amount = money_field()
+    currency = models.CharField(max_length=3)
+    method = models.CharField(max_length=8, choices=Channel.choices)
+    destination = models.CharField(max_length=80)  # card fingerprint or IBAN
+    destination_name = models.CharField(max_length=200)
+    status = FSMField(
+        max_length=14, choices=WithdrawalStatus.choices, default=WithdrawalStatus.RECEIVED, protected=True
+    )
+    checks = models.JSONField(default=list)  # [{"check", "ok", "detail"}]
+    flags = models.JSONField(default=list)  # soft findings that raise the approval level
+    approval = models.CharField(max_length=20, choices=Approval.choices)
+    approval_request = models.ForeignKey(
+        "ops.ApprovalRequest", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    hold = models.OneToOneField(Hold, on_delete=models.PROTECT, related_name="withdrawal")
+    payout_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    voucher = models.CharField(max_length=120, blank=True)  # the PSP's payout id / bank payment reference
+    executed_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    entry = models.ForeignKey(JournalEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    reason_code = models.CharField(max_length=40, blank=True)
+    failure_code = models.CharField(max_length=60, blank=True)
+    idempotency_key = models.CharField(max_length=120, null=True, blank=True, unique=True)
+    request_hash = models.CharField(max_length=64, blank=True)
+    # the staff member who entered the request for the client (None: the client, through the API)
+    requested_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="withdrawal_amount_positive")]
+        indexes = [models.Index(fields=["client", "created_at"], name="withdrawal_client_idx")]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    def get_absolute_url(self) -> str:
+        return f"/payments/withdrawals/{self.pk}/"
+
+    @transition(field=status, source=WithdrawalStatus.RECEIVED, target=WithdrawalStatus.UNDER_REVIEW)
+    def send_to_review(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=[WithdrawalStatus.RECEIVED, WithdrawalStatus.UNDER_REVIEW],
+        target=WithdrawalStatus.APPROVED,
+    )
+    def approve(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=[WithdrawalStatus.RECEIVED, WithdrawalStatus.UNDER_REVIEW, WithdrawalStatus.APPROVED],
+        target=WithdrawalStatus.REJECTED,
+    )
+    def reject(self) -> None:
+        pass
+
+    @transition(field=status, source=WithdrawalStatus.APPROVED, target=WithdrawalStatus.PROCESSING)
+    def send_payout(self) -> None:
+        pass
+
+    @transition(field=status, source=WithdrawalStatus.PROCESSING, target=WithdrawalStatus.PAID)
+    def mark_paid(self) -> None:
+        pass
+
+    @transition(field=status, source=WithdrawalStatus.PROCESSING, target=WithdrawalStatus.FAILED)
+    def mark_failed(self) -> None:
+        pass
+
+
+MAKER_NOT_CHECKER_SQL = """
+    IF EXISTS (SELECT 1 FROM payments_withdrawal w WHERE w.id = NEW.withdrawal_id AND w.requested_by_id = NEW.user_id)
+    THEN
+        RAISE EXCEPTION 'the person who entered a withdrawal cannot approve it' USING ERRCODE = '23514';
+    END IF;
+    RETURN NEW;
+"""
+
+
+class WithdrawalApproval(models.Model):
+    """One approval level of a withdrawal. Distinct people per level (unique constraint), never the
+    person who entered it (trigger), never changed afterwards (append-only)."""
+
+    withdrawal = models.ForeignKey(Withdrawal, on_delete=models.PROTECT, related_name="approvals")
+    level = models.PositiveSmallIntegerField()
+    role = models.CharField(max_length=20)
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    decided_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["withdrawal", "level"]
+        constraints = [
+            models.UniqueConstraint(fields=["withdrawal", "level"], name="withdrawal_approval_level_once"),
+            models.UniqueConstraint(fields=["withdrawal", "user"], name="withdrawal_approval_distinct_people"),
+        ]
+        triggers = [
+            *append_only_triggers(),
+            pgtrigger.Trigger(
+                name="withdrawal_checker_not_maker",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Insert,
+                func=MAKER_NOT_CHECKER_SQL,
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.withdrawal_id} level {self.level} by {self.user_id}"
+
+
+# ---------------------------------------------------------------------------------------------
+# PSP settlement reports (reconciliation)
+
+
+class SettlementLine(models.Model):
+    """One line of a PSP settlement report: a payment or payout the PSP says it settled, in a
+    batch that arrives on the bank statement as one credit (net of fees)."""
+
+    provider = models.CharField(max_length=40)
+    batch_id = models.CharField(max_length=80)
+    psp_reference = models.CharField(max_length=120)
+    kind = models.CharField(max_length=10)  # payment, payout, refund
+    gross = money_field()
+    fee = money_field(default=Decimal("0"))
+    currency = models.CharField(max_length=3)
+    settled_on = models.DateField()
+    status = models.CharField(max_length=10, choices=LineStatus.choices, default=LineStatus.NEW)
+    matched_to = models.CharField(max_length=80, blank=True)
+    imported_at = models.DateTimeField(default=timezone.now)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["settled_on", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "psp_reference", "kind"], name="settlement_line_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.batch_id} {self.psp_reference} {self.gross} {self.currency}"
+
+
+class ReconciliationBreak(models.Model):
+    """A difference between two sides that a person must look at; one per (kind, key) while open.
+    The work item in ``reconciliation_break`` points at it and shows both sides."""
+
+    kind = models.CharField(max_length=40)
+    key = models.CharField(max_length=160)
+    ours = models.JSONField(default=dict)
+    theirs = models.JSONField(default=dict)
+    difference = money_field(default=Decimal("0"))
+    currency = models.CharField(max_length=3, blank=True)
+    found_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "key"], condition=models.Q(resolved_at__isnull=True), name="recon_break_one_open"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key}"
+
+    def get_absolute_url(self) -> str:
+        return f"/payments/breaks/{self.pk}/"
+
+
+# ---------------------------------------------------------------------------------------------
+# SimPay: a built-in card PSP for the demo and the tests, with its own tables (like the simulated
+# trading platform): it signs and delivers its callbacks over HTTP like a real PSP, and it can be
+# told to fail the next calls.
+
+
+class SimPspPayment(models.Model):
+    payment_id = models.CharField(max_length=40, unique=True)
+    order_reference = models.CharField(max_length=40, unique=True)
+    amount = money_field()
+    currency = models.CharField(max_length=3)
+    cardholder = models.CharField(max_length=200, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    status = models.CharField(max_length=12, default="pending")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.payment_id
+
+
+class SimPspPayout(models.Model):
+    payout_id = models.CharField(max_length=40, unique=True)
+    idempotency_key = models.CharField(max_length=80, unique=True)
+    amount = money_field()
+    currency = models.CharField(max_length=3)
+    destination = models.CharField(max_length=80)
+    status = models.CharField(max_length=12, default="pending")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.payout_id
+
+
+class SimPspFault(models.Model):
+    operation = models.CharField(max_length=40, help_text="payout, or * for any")
+    mode = models.CharField(max_length=10, choices=[("fail", "Fail"), ("decline", "Decline later")])
+    remaining = models.PositiveIntegerField(default=1)
+
+    def __str__(self) -> str:
+        return f"{self.mode} {self.operation} x{self.remaining}"

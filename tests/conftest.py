@@ -47,12 +47,14 @@ def _fixture_teardown(self: testcases.TransactionTestCase) -> None:
     from kyc.risk_factors import sync_risk_factors
     from ops.queues import sync_queues
     from ops.roles import sync_roles
+    from payments.policies import sync_policies
 
     with acting_as(Actor.system("pytest")):
         sync_roles()
         sync_queues(apps)
         sync_account_types(apps)
         sync_risk_factors(apps)
+        sync_policies(apps)
 
 
 setattr(testcases.TransactionTestCase, "_fixture_teardown", _fixture_teardown)  # noqa: B010

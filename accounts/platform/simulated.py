@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
-from accounts.models import SimPlatformAccount, SimPlatformFault, SimPlatformPosition
+from accounts.models import SimPlatformAccount, SimPlatformBalanceOp, SimPlatformFault, SimPlatformPosition
 from accounts.platform.base import PlatformAccount, PlatformError, PlatformTimeout, Position
 
 LOGIN_BASE = 5_000_000
@@ -119,6 +119,24 @@ class SimulatedPlatform:
         rows = list(SimPlatformAccount.objects.order_by("login"))
         self._after(fault, "list_accounts")
         return [_as_account(r) for r in rows]
+
+    def balance_operation(self, login: str, *, amount: Decimal, idempotency_key: str, comment: str) -> Decimal:
+        fault = self._before("balance_operation")
+        with transaction.atomic():
+            row = SimPlatformAccount.objects.select_for_update().filter(login=login).first()
+            if row is None:
+                raise PlatformError(f"simulated platform: no account {login}")
+            _, created = SimPlatformBalanceOp.objects.get_or_create(
+                idempotency_key=idempotency_key, defaults={"account": row, "amount": amount, "comment": comment[:200]}
+            )
+            if created:
+                if row.balance + amount < 0:
+                    raise PlatformError(f"simulated platform: {login} has not enough balance for {amount}")
+                row.balance += amount
+                row.equity += amount
+                row.save(update_fields=["balance", "equity"])
+        self._after(fault, "balance_operation")
+        return row.balance
 
     # --- test and demo controls (what a platform operator would do on their side) --------------
 

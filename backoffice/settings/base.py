@@ -146,6 +146,18 @@ PLATFORM_TIMEOUT_SECONDS = env_int("PLATFORM_TIMEOUT_SECONDS", 10, minimum=1)
 PLATFORM_SYNC_INTERVAL_SECONDS = env_int("PLATFORM_SYNC_INTERVAL_SECONDS", 300, minimum=10)
 
 # --- Celery -------------------------------------------------------------------------------------
+# Payments. SimPay is the built-in card PSP (demo and tests); its callbacks are signed with this
+# secret (HMAC-SHA256 over "timestamp.payload") and must arrive within the tolerance window.
+INSECURE_DEV_SIMPAY_SECRET = "whsec_insecure_dev_only_simpay_secret"  # noqa: S105
+SIMPAY_WEBHOOK_SECRET = env_str("SIMPAY_WEBHOOK_SECRET", INSECURE_DEV_SIMPAY_SECRET)
+SIMPAY_WEBHOOK_URL = env_str("SIMPAY_WEBHOOK_URL", "http://127.0.0.1:8000/webhooks/simpay/")
+WEBHOOK_TOLERANCE_SECONDS = env_int("WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)
+# The broker's own bank accounts, "IBAN:CCY" each: statements are imported against these.
+BROKER_BANK_ACCOUNTS = env_list("BROKER_BANK_ACCOUNTS", ["DE89370400440532013000:EUR", "GB29NWBK60161331926819:USD"])
+RECONCILIATION_INTERVAL_SECONDS = env_int("RECONCILIATION_INTERVAL_SECONDS", 3600, minimum=10)
+# Payer name vs account holder: below this similarity (0-100) a deposit is held for review.
+PAYER_NAME_THRESHOLD = env_int("PAYER_NAME_THRESHOLD", 85, minimum=1)
+
 REDIS_URL = env_str("REDIS_URL", "")
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL or None
@@ -177,7 +189,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ops.tasks.approvals_expire_task",
         "schedule": 300.0,
     },
+    "payments-reconcile": {
+        "task": "payments.tasks.reconcile_task",
+        "schedule": float(RECONCILIATION_INTERVAL_SECONDS),
+    },
 }
+
+if DEMO_MODE:  # the built-in PSP settles payouts and calls back, as a real PSP would on its own
+    CELERY_BEAT_SCHEDULE["simpay-settle"] = {"task": "payments.tasks.simpay_settle_task", "schedule": 10.0}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

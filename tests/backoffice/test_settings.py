@@ -18,6 +18,7 @@ PROD_ENV = {
     "DJANGO_SECRET_KEY": "k8#Vq2!pX9zL4mR7tW1yB6nC3sD0fG5hJ8kM2qP4rT6vX9zA1bC3dE5fG7hJ9kL0",
     "DJANGO_ALLOWED_HOSTS": "backoffice.example.com",
     "DJANGO_DEBUG": "false",
+    "SIMPAY_WEBHOOK_SECRET": "whsec_9fK2mQ7xL4pR8tV1zB6nC3sD0gH5",
 }
 
 
@@ -73,6 +74,7 @@ def test_bad_value_stops_manage_py_with_one_line() -> None:
         ({"DJANGO_ALLOWED_HOSTS": ""}, "DJANGO_ALLOWED_HOSTS: list the production host names"),
         ({"DJANGO_ALLOWED_HOSTS": "*"}, "DJANGO_ALLOWED_HOSTS"),
         ({"BACKOFFICE_DEMO": "1"}, "BACKOFFICE_DEMO: demo mode is not allowed in production"),
+        ({"SIMPAY_WEBHOOK_SECRET": "short"}, "SIMPAY_WEBHOOK_SECRET: set the PSP's webhook signing secret"),
     ],
 )
 def test_prod_refuses_unsafe_configuration(override: dict[str, str], message: str) -> None:

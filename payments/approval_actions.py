@@ -1,0 +1,111 @@
+"""Money actions that need a second person: changing the withdrawal approval policy, and manual
+balance corrections."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.db import models
+
+from audit.actions import AuditAction
+from audit.services import audit_record
+from ops.approvals import ApprovalAction, Payload, register
+from ops.roles import Role
+from payments.currencies import money_parse
+from payments.errors import PaymentError
+from payments.models import LedgerAccount, WithdrawalPolicy
+
+POLICY_FIELDS = ("minimum", "maximum", "auto_approve_max", "compliance_above", "velocity_amount_24h")
+POLICY_INTS = ("velocity_count_24h", "quick_withdrawal_hours")
+
+
+def _policy(subject: models.Model) -> WithdrawalPolicy:
+    assert isinstance(subject, WithdrawalPolicy)
+    return subject
+
+
+def _validate_policy(subject: models.Model, payload: Payload) -> None:
+    policy = _policy(subject)
+    values: dict[str, Any] = {}
+    for name in POLICY_FIELDS:
+        if name in payload:
+            values[name] = money_parse(payload[name], policy.currency, field=name)
+    for name in POLICY_INTS:
+        if name in payload:
+            if not isinstance(payload[name], int) or payload[name] < 1:
+                raise PaymentError(f"{name}: a whole number of at least 1.", field=name)
+    unknown = set(payload) - set(POLICY_FIELDS) - set(POLICY_INTS)
+    if unknown:
+        raise PaymentError(f"{sorted(unknown)[0]}: not a policy setting.", field=sorted(unknown)[0])
+    merged = {n: values.get(n, getattr(policy, n)) for n in POLICY_FIELDS}
+    if not merged["minimum"] <= merged["auto_approve_max"] <= merged["compliance_above"] <= merged["maximum"]:
+        raise PaymentError(
+            "auto_approve_max: keep minimum <= auto-approve limit <= compliance threshold <= maximum.",
+            field="auto_approve_max",
+        )
+
+
+def _execute_policy(subject: models.Model, payload: Payload, request: Any) -> dict[str, Any]:
+    policy = WithdrawalPolicy.objects.select_for_update().get(pk=subject.pk)
+    before = {n: str(getattr(policy, n)) for n in (*POLICY_FIELDS, *POLICY_INTS)}
+    for name, value in payload.items():
+        setattr(policy, name, Decimal(str(value)) if name in POLICY_FIELDS else value)
+    policy._change_reason = f"approval #{request.pk}: {request.reason}"  # type: ignore[attr-defined]
+    policy.save()
+    after = {n: str(getattr(policy, n)) for n in (*POLICY_FIELDS, *POLICY_INTS)}
+    audit_record(
+        action=AuditAction.WITHDRAWAL_POLICY_CHANGED, subject=policy, before=before, after=after, reason=request.reason
+    )
+    return after
+
+
+register(
+    ApprovalAction(
+        key="payments.policy_change",
+        label="Change the withdrawal approval policy",
+        subject_model=WithdrawalPolicy,
+        maker_permission="ops.manage_configuration",
+        policy=lambda subject, payload: [Role.FINANCE],
+        validate=_validate_policy,
+        execute=_execute_policy,
+        describe=lambda subject, payload: f"{subject}: " + ", ".join(f"{k}={v}" for k, v in sorted(payload.items())),
+    )
+)
+
+
+def _account(subject: models.Model) -> LedgerAccount:
+    assert isinstance(subject, LedgerAccount)
+    return subject
+
+
+def _validate_correction(subject: models.Model, payload: Payload) -> None:
+    from payments.services.transfers import adjustment_validate
+
+    if not _account(subject).is_client:
+        raise PaymentError("account: corrections are made on client wallets and trading accounts.", field="account")
+    adjustment_validate(_account(subject), payload)
+
+
+def _execute_correction(subject: models.Model, payload: Payload, request: Any) -> dict[str, Any]:
+    from payments.services.transfers import adjustment_apply
+
+    account = LedgerAccount.objects.get(pk=subject.pk)
+    entry = adjustment_apply(account=account, payload=payload, request_id=request.pk, reason=request.reason)
+    return {"entry": entry.pk}
+
+
+register(
+    ApprovalAction(
+        key="payments.balance_correction",
+        label="Correct a client balance",
+        subject_model=LedgerAccount,
+        maker_permission="ops.handle_deposits",
+        policy=lambda subject, payload: [Role.FINANCE, Role.COMPLIANCE],
+        validate=_validate_correction,
+        execute=_execute_correction,
+        describe=lambda subject, payload: (
+            f"Correct {subject} by {payload.get('amount')} ({payload.get('reason_code')})"
+        ),
+    )
+)

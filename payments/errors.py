@@ -1,0 +1,70 @@
+"""Every message a payment action can refuse with. Tests import these instead of copying text."""
+
+from __future__ import annotations
+
+# amounts and currencies
+UNKNOWN_CURRENCY = "{field}: {currency!r} is not a currency the back office books."
+AMOUNT_NOT_EXACT = "{field}: send the amount as a string or a decimal, not a floating-point number."
+AMOUNT_NOT_A_NUMBER = "{field}: {value!r} is not a number."
+AMOUNT_NOT_POSITIVE = "{field}: the amount must be greater than zero."
+TOO_MANY_DECIMALS = "{field}: {currency} amounts have at most {places} decimal places."
+AMOUNT_TOO_LARGE = "{field}: the amount is too large."
+
+# ledger
+UNBALANCED = "Journal entry does not balance in {currency}: postings sum to {total}."
+TOO_FEW_POSTINGS = "A journal entry needs at least two postings."
+CURRENCY_MISMATCH = "Account {account} holds {account_currency}, not {currency}."
+IDEMPOTENCY_REPLAY_DIFFERS = (
+    "idempotency_key: {key!r} was already used with a different request; use a new key for a new request."
+)
+INSUFFICIENT_FUNDS = "amount: {amount} is more than the available balance of {available}."
+ALREADY_REVERSED = "Entry {entry} has already been reversed."
+HOLD_NOT_ACTIVE = "Hold {hold} is {status}, not active."
+NO_WALLET = "The client has no {currency} wallet."
+
+# deposits
+DEPOSIT_NOT_ALLOWED = "The client may not deposit: {why}"
+DEPOSIT_BAD_STATE = "Deposit {reference} is {status}; it cannot be {verb}."
+UNKNOWN_CHANNEL = "channel: {channel!r} is not a payment channel (choose one of {choices})."
+
+# webhooks
+SIGNATURE_MISSING = "Missing or malformed signature header."
+SIGNATURE_STALE = "Signature timestamp is outside the tolerance window."
+SIGNATURE_BAD = "Signature does not match the payload."
+PAYLOAD_INVALID = "Webhook payload is not a JSON event with id, type and data: {why}"
+
+# statements
+STATEMENT_DUPLICATE = "This statement file was already imported (import {pk}, {when})."
+STATEMENT_ACCOUNT_UNKNOWN = "No bank ledger account is set up for account {account} in {currency}."
+
+# withdrawals
+WITHDRAW_BELOW_MIN = "amount: the minimum {currency} withdrawal is {minimum}."
+WITHDRAW_ABOVE_MAX = "amount: the maximum {currency} withdrawal is {maximum}."
+WITHDRAW_NO_POLICY = "currency: withdrawals in {currency} are not enabled."
+WITHDRAW_METHOD_MISMATCH = "method: funds must go back to where they came from: {detail}."
+WITHDRAW_CHECKS_FAILED = "The withdrawal cannot be accepted: {failures}"
+WITHDRAW_BAD_STATE = "Withdrawal {reference} is {status}; it cannot be {verb}."
+WITHDRAW_REASON_CODE = "reason_code: choose one of {choices}."
+PAYOUT_ALREADY_EXECUTED = "The payout for withdrawal {reference} was already executed (voucher {voucher})."
+NOT_ALLOWED = "Your role may not {verb}."
+REASON_REQUIRED = "reason: a reason is required to {verb}."
+
+# transfers and adjustments
+TRANSFER_SAME_ACCOUNT = "to_account: choose a different account than the one the money comes from."
+TRANSFER_OTHER_CLIENT = "to_account: transfers are only between the same client's own accounts."
+TRANSFER_FREE_MARGIN = "amount: {amount} is more than the trading account's free margin of {free}."
+
+
+class PaymentError(Exception):
+    """A payment action was refused; nothing was changed. ``field`` names the input at fault."""
+
+    def __init__(self, message: str, *, field: str | None = None, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.status = status
+
+
+class IdempotencyConflict(PaymentError):
+    def __init__(self, key: str) -> None:
+        super().__init__(IDEMPOTENCY_REPLAY_DIFFERS.format(key=key), field="idempotency_key", status=422)

@@ -1,0 +1,324 @@
+"""Deposits on two channels — card through SimPay (signed callbacks) and bank transfer (matched
+from imported statements) — with the payer-name check: money from someone else than the account
+holder is not credited but held in suspense for a person to decide."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from rapidfuzz import fuzz
+
+from accounts.capabilities import Capability, CapabilityDenied, client_require
+from accounts.models import Client, PartyRole, TradingAccount
+from audit.actions import AuditAction
+from audit.services import audit_record
+from kyc.screening.matcher import normalise
+from ops.models import RiskLevel, User
+from ops.services.interactions import client_notify
+from ops.services.work_items import work_item_open, work_item_resolve_for_subject
+from payments import errors
+from payments.currencies import money_parse, money_str
+from payments.errors import IdempotencyConflict, PaymentError
+from payments.locks import deposit_lock
+from payments.models import AccountKind, Channel, Deposit, DepositStatus, EntryKind, LedgerAccount
+from payments.services.ledger import (
+    credit,
+    debit,
+    house_account,
+    ledger_post,
+    request_hash,
+    trading_ledger_account_for,
+    wallet_for,
+)
+
+REFUND_REASONS = {
+    "third_party": "payments from third parties are not accepted",
+    "name_mismatch": "the payer's name does not match the account holder",
+    "unknown_client": "we could not identify the account it was meant for",
+    "client_request": "you asked us to return it",
+}
+
+
+def next_reference(prefix: str) -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT nextval('payments_reference_seq')")
+        row = cursor.fetchone()
+    assert row is not None
+    return f"{prefix}-{row[0]:07d}"
+
+
+def payer_name_score(client: Client, payer_name: str) -> int:
+    """How well the payer's name matches the account holder (0-100): the client's own name, or
+    for a corporate its legal name and the people authorised to act for it."""
+    candidates = [client.display_name]
+    if client.legal_name:
+        candidates.append(client.legal_name)
+    candidates += [
+        p.name
+        for p in client.parties.filter(role__in=[PartyRole.DIRECTOR, PartyRole.SIGNATORY, PartyRole.BENEFICIAL_OWNER])
+    ]
+    payer = normalise(payer_name)
+    if not payer:
+        return 0
+    return int(max(fuzz.token_set_ratio(payer, normalise(c)) for c in candidates if c))
+
+
+def _snapshot(deposit: Deposit) -> dict[str, Any]:
+    return {"status": deposit.status, "amount": str(deposit.amount), "currency": deposit.currency}
+
+
+def _context(deposit: Deposit) -> dict[str, Any]:
+    client = deposit.client
+    return {
+        "name": client.display_name,
+        "reference": client.reference,
+        "deposit": deposit.reference,
+        "amount": money_str(deposit.amount, deposit.currency),
+        "channel": "card" if deposit.channel == Channel.CARD else "bank transfer",
+        "destination": f"trading account {deposit.trading_account.login}" if deposit.trading_account else "wallet",
+    }
+
+
+def _client_account(deposit: Deposit) -> LedgerAccount:
+    wallet = wallet_for(client=deposit.client, currency=deposit.currency)
+    return wallet
+
+
+def clearing_account(channel: str, currency: str, *, bank_iban: str = "") -> LedgerAccount:
+    if channel == Channel.CARD:
+        return house_account(AccountKind.PSP_CLEARING, currency, ref="simpay")
+    return house_account(AccountKind.BANK, currency, ref=bank_iban)
+
+
+@transaction.atomic
+def deposit_initiate(
+    *,
+    client: Client,
+    channel: str,
+    amount: object,
+    currency: str,
+    trading_account: TradingAccount | None = None,
+    idempotency_key: str | None = None,
+) -> Deposit:
+    """Record that the client is paying in (the client area does this before sending the client
+    to the PSP's checkout, or shows the bank details with the deposit reference)."""
+    if channel not in Channel.values:
+        raise PaymentError(
+            errors.UNKNOWN_CHANNEL.format(channel=channel, choices=", ".join(Channel.values)), field="channel"
+        )
+    value = money_parse(amount, currency)
+    currency = currency.strip().upper()
+    fingerprint = request_hash(
+        {"client": client.pk, "channel": channel, "amount": str(value), "currency": currency,
+         "trading_account": trading_account.pk if trading_account else None}
+    )  # fmt: skip
+    if idempotency_key:
+        existing = Deposit.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            if existing.request_hash != fingerprint:
+                raise IdempotencyConflict(idempotency_key)
+            return existing
+    try:
+        client_require(client, Capability.DEPOSIT)
+    except CapabilityDenied as exc:
+        raise PaymentError(errors.DEPOSIT_NOT_ALLOWED.format(why=exc), field="client", status=409) from None
+    if trading_account is not None and (trading_account.client_id != client.pk or trading_account.currency != currency):
+        raise PaymentError(
+            "trading_account: not one of the client's accounts in that currency.", field="trading_account"
+        )
+    deposit = Deposit.objects.create(
+        reference=next_reference("D"),
+        client=client,
+        channel=channel,
+        amount=value,
+        currency=currency,
+        trading_account=trading_account,
+        idempotency_key=idempotency_key or None,
+        request_hash=fingerprint,
+    )
+    audit_record(action=AuditAction.DEPOSIT_INITIATED, subject=deposit, after=_snapshot(deposit) | {"channel": channel})
+    return deposit
+
+
+def deposit_receive(
+    *,
+    deposit: Deposit,
+    source: LedgerAccount,
+    external_id: str,
+    payer_name: str,
+    payer_account: str,
+    amount: Decimal,
+) -> Deposit:
+    """Money arrived for a deposit (locked by the caller): credit it, or — when the payer is not
+    the account holder or the amount differs — hold it in suspense and open a deposit exception."""
+    before = _snapshot(deposit)
+    deposit.external_id = external_id
+    deposit.payer_name = payer_name[:200]
+    deposit.payer_account = payer_account[:80]
+    score = payer_name_score(deposit.client, payer_name)
+    deposit.name_score = score
+    problem = ""
+    if amount != deposit.amount:
+        problem = (
+            f"received {money_str(amount, deposit.currency)}, expected {money_str(deposit.amount, deposit.currency)}"
+        )
+        deposit.amount = amount
+    elif score < settings.PAYER_NAME_THRESHOLD:
+        problem = f"payer name {payer_name!r} does not match the account holder (similarity {score}/100)"
+    if problem:
+        suspense = house_account(AccountKind.SUSPENSE, deposit.currency)
+        entry = ledger_post(
+            key=f"deposit:{deposit.pk}:suspense",
+            kind=EntryKind.DEPOSIT_SUSPENSE,
+            memo=f"{deposit.reference} held: {problem}",
+            lines=[debit(source, amount), credit(suspense, amount)],
+            source=f"payments.deposit:{deposit.pk}",
+        )
+        deposit.entry = entry
+        deposit.review_reason = problem[:200]
+        deposit.hold_for_review()
+        deposit.save()
+        work_item_open(
+            queue="deposit_exception",
+            subject=deposit,
+            title=f"Deposit {deposit.reference} held: {problem}"[:200],
+            risk_level=RiskLevel.HIGH if score < 50 else RiskLevel.MEDIUM,
+            amount_at_stake=amount,
+            details={"payer_name": payer_name, "account_holder": deposit.client.display_name, "score": score},
+        )
+        audit_record(
+            action=AuditAction.DEPOSIT_HELD,
+            subject=deposit,
+            before=before,
+            after=_snapshot(deposit) | {"entry": entry.pk, "payer_name": payer_name, "score": score},
+            reason=problem,
+        )
+        client_notify(
+            subject=deposit.client, recipient=deposit.client.email, template="payments.deposit_under_review",
+            context=_context(deposit),
+        )  # fmt: skip
+        return deposit
+    return _credit(deposit, source=source, before=before, kind=EntryKind.DEPOSIT, reason="")
+
+
+def _credit(
+    deposit: Deposit, *, source: LedgerAccount, before: dict[str, Any], kind: EntryKind, reason: str
+) -> Deposit:
+    from payments.services.transfers import move_to_trading_account
+
+    wallet = _client_account(deposit)
+    entry = ledger_post(
+        key=f"deposit:{deposit.pk}:credit",
+        kind=kind,
+        memo=f"{deposit.reference} {deposit.get_channel_display()} deposit",
+        lines=[debit(source, deposit.amount), credit(wallet, deposit.amount)],
+        source=f"payments.deposit:{deposit.pk}",
+    )
+    deposit.entry = entry
+    deposit.credit()
+    deposit.completed_at = timezone.now()
+    deposit.save()
+    after = _snapshot(deposit) | {"entry": entry.pk, "payer_name": deposit.payer_name, "score": deposit.name_score}
+    if deposit.trading_account is not None:
+        moved = move_to_trading_account(
+            wallet=wallet,
+            trading=trading_ledger_account_for(account=deposit.trading_account),
+            amount=deposit.amount,
+            key=f"deposit:{deposit.pk}:to-trading",
+            memo=f"{deposit.reference} to trading account",
+        )
+        after["transfer_entry"] = moved.pk
+    audit_record(action=AuditAction.DEPOSIT_CREDITED, subject=deposit, before=before, after=after, reason=reason)
+    client_notify(
+        subject=deposit.client, recipient=deposit.client.email, template="payments.deposit_credited",
+        context=_context(deposit),
+    )  # fmt: skip
+    return deposit
+
+
+def deposit_fail(*, deposit: Deposit, external_id: str, failure_code: str, failure_message: str) -> Deposit:
+    before = _snapshot(deposit)
+    deposit.external_id = external_id
+    deposit.failure_code = failure_code[:60] or "unknown"
+    deposit.failure_message = failure_message[:300]
+    deposit.fail()
+    deposit.completed_at = timezone.now()
+    deposit.save()
+    audit_record(
+        action=AuditAction.DEPOSIT_FAILED,
+        subject=deposit,
+        before=before,
+        after=_snapshot(deposit) | {"failure_code": deposit.failure_code},
+    )
+    client_notify(
+        subject=deposit.client, recipient=deposit.client.email, template="payments.deposit_failed",
+        context=_context(deposit) | {"failure": deposit.failure_message or deposit.failure_code.replace("_", " ")},
+    )  # fmt: skip
+    return deposit
+
+
+def _require(actor: User, verb: str) -> None:
+    if not actor.has_perm("ops.handle_deposits"):
+        raise PaymentError(errors.NOT_ALLOWED.format(verb=verb), status=403)
+
+
+@transaction.atomic(durable=True)
+def deposit_release(*, deposit_id: int, actor: User, reason: str) -> Deposit:
+    """A person decided a held deposit is the client's own money: credit it from suspense."""
+    _require(actor, "release held deposits")
+    if not reason.strip():
+        raise PaymentError(errors.REASON_REQUIRED.format(verb="release a deposit"), field="reason")
+    deposit = deposit_lock(deposit_id)
+    if deposit.status != DepositStatus.REVIEW:
+        raise PaymentError(
+            errors.DEPOSIT_BAD_STATE.format(reference=deposit.reference, status=deposit.get_status_display().lower(), verb="released"),
+            status=409,
+        )  # fmt: skip
+    suspense = house_account(AccountKind.SUSPENSE, deposit.currency)
+    _credit(deposit, source=suspense, before=_snapshot(deposit), kind=EntryKind.DEPOSIT_RELEASE, reason=reason.strip())
+    work_item_resolve_for_subject(queue="deposit_exception", subject=deposit, code="released", note=reason.strip())
+    return deposit
+
+
+@transaction.atomic(durable=True)
+def deposit_refund(*, deposit_id: int, actor: User, reason_code: str, note: str = "") -> Deposit:
+    """A held deposit is not accepted: it goes back where it came from (out of suspense)."""
+    _require(actor, "return held deposits")
+    if reason_code not in REFUND_REASONS:
+        raise PaymentError(errors.WITHDRAW_REASON_CODE.format(choices=", ".join(REFUND_REASONS)), field="reason_code")
+    deposit = deposit_lock(deposit_id)
+    if deposit.status != DepositStatus.REVIEW:
+        raise PaymentError(
+            errors.DEPOSIT_BAD_STATE.format(reference=deposit.reference, status=deposit.get_status_display().lower(), verb="returned"),
+            status=409,
+        )  # fmt: skip
+    before = _snapshot(deposit)
+    suspense = house_account(AccountKind.SUSPENSE, deposit.currency)
+    held_entry = deposit.entry
+    assert held_entry is not None
+    source = next(p.account for p in held_entry.postings.select_related("account") if p.amount > 0)
+    entry = ledger_post(
+        key=f"deposit:{deposit.pk}:refund",
+        kind=EntryKind.REFUND,
+        memo=f"{deposit.reference} returned: {REFUND_REASONS[reason_code]}",
+        lines=[debit(suspense, deposit.amount), credit(source, deposit.amount)],
+        source=f"payments.deposit:{deposit.pk}",
+    )
+    deposit.refund()
+    deposit.failure_code = reason_code
+    deposit.completed_at = timezone.now()
+    deposit.save()
+    audit_record(
+        action=AuditAction.DEPOSIT_REFUNDED, subject=deposit, before=before,
+        after=_snapshot(deposit) | {"entry": entry.pk, "reason_code": reason_code}, reason=note,
+    )  # fmt: skip
+    work_item_resolve_for_subject(queue="deposit_exception", subject=deposit, code="returned", note=note or reason_code)
+    client_notify(
+        subject=deposit.client, recipient=deposit.client.email, template="payments.deposit_returned",
+        context=_context(deposit) | {"reason": REFUND_REASONS[reason_code]},
+    )  # fmt: skip
+    return deposit

@@ -1,0 +1,327 @@
+"""The double-entry ledger: accounts, posting journal entries, holds, reversals, verification.
+
+These functions compose: they run inside the caller's transaction (plain ``atomic()``), so a
+deposit's credit, its status change and its audit event commit or roll back together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from accounts.models import Client, TradingAccount
+from audit.context import current_actor
+from payments import errors
+from payments.currencies import currency_check
+from payments.errors import IdempotencyConflict, PaymentError
+from payments.locks import balances_lock, hold_lock
+from payments.models import (
+    CLIENT_KINDS,
+    DEBIT_NORMAL,
+    AccountKind,
+    Balance,
+    EntryKind,
+    Hold,
+    HoldStatus,
+    JournalEntry,
+    LedgerAccount,
+    Posting,
+)
+
+
+def request_hash(request: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+
+def _account_create(*, code: str, kind: AccountKind, currency: str, name: str, **links: Any) -> LedgerAccount:
+    account, created = LedgerAccount.objects.get_or_create(
+        code=code, defaults={"kind": kind, "currency": currency, "name": name, **links}
+    )
+    if created:
+        Balance.objects.create(
+            account=account,
+            currency=currency,
+            non_negative=kind in CLIENT_KINDS,
+            sign=1 if kind in DEBIT_NORMAL else -1,
+        )
+    return account
+
+
+@transaction.atomic
+def wallet_for(*, client: Client, currency: str) -> LedgerAccount:
+    """The client's wallet in that currency, opened on first use."""
+    currency = currency_check(currency)
+    return _account_create(
+        code=f"wallet:{client.reference}:{currency}",
+        kind=AccountKind.CLIENT_WALLET,
+        currency=currency,
+        name=f"{client.display_name} {currency} wallet",
+        client=client,
+    )
+
+
+@transaction.atomic
+def trading_ledger_account_for(*, account: TradingAccount) -> LedgerAccount:
+    return _account_create(
+        code=f"trading:{account.client.reference}:{account.pk}",
+        kind=AccountKind.TRADING,
+        currency=account.currency,
+        name=f"{account.client.display_name} trading account {account.login or account.pk} ({account.currency})",
+        client=account.client,
+        trading_account=account,
+    )
+
+
+@transaction.atomic
+def house_account(kind: AccountKind, currency: str, *, ref: str = "") -> LedgerAccount:
+    """The broker's own accounts: PSP clearing (per PSP), bank (per IBAN), fees, revenue, suspense."""
+    currency = currency_check(currency)
+    suffix = f":{ref}" if ref else ""
+    return _account_create(
+        code=f"{kind.value}{suffix}:{currency}",
+        kind=kind,
+        currency=currency,
+        name=f"{AccountKind(kind).label}{' ' + ref if ref else ''} ({currency})",
+        external_ref=ref,
+    )
+
+
+# --- posting ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Line:
+    account: LedgerAccount
+    amount: Decimal  # debit > 0, credit < 0
+
+
+def debit(account: LedgerAccount, amount: Decimal) -> Line:
+    return Line(account, amount)
+
+
+def credit(account: LedgerAccount, amount: Decimal) -> Line:
+    return Line(account, -amount)
+
+
+def _check_lines(lines: Sequence[Line]) -> None:
+    if len(lines) < 2:
+        raise PaymentError(errors.TOO_FEW_POSTINGS)
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for line in lines:
+        if line.amount == 0:
+            raise PaymentError(errors.AMOUNT_NOT_POSITIVE.format(field="amount"), field="amount")
+        totals[line.account.currency] += line.amount
+    for currency, total in totals.items():
+        if total != 0:
+            raise PaymentError(errors.UNBALANCED.format(currency=currency, total=total))
+
+
+def ledger_post(
+    *,
+    key: str,
+    kind: EntryKind,
+    memo: str,
+    lines: Sequence[Line],
+    source: str = "",
+    request: dict[str, Any] | None = None,
+    release_hold: Hold | None = None,
+    reverses: JournalEntry | None = None,
+) -> JournalEntry:
+    """Post one balanced journal entry, once per idempotency key. The same key with the same
+    request returns the entry already posted; with a different request it is refused (422).
+
+    Balances are locked in account-id order, checked (a client account's available balance may
+    not go below zero), and updated in the same transaction. ``release_hold`` releases a hold in
+    the same step (a withdrawal paid: the hold goes, the wallet is debited)."""
+    _check_lines(lines)
+    fingerprint = request_hash(
+        request
+        if request is not None
+        else {"kind": kind, "lines": [(line.account.pk, str(line.amount)) for line in lines]}
+    )
+    existing = JournalEntry.objects.filter(idempotency_key=key).first()
+    if existing is not None:
+        if existing.request_hash != fingerprint:
+            raise IdempotencyConflict(key)
+        return existing
+    with transaction.atomic():
+        balances = balances_lock(line.account.pk for line in lines)
+        if release_hold is not None:
+            hold = hold_lock(release_hold.pk)
+            if hold.status != HoldStatus.ACTIVE:
+                raise PaymentError(errors.HOLD_NOT_ACTIVE.format(hold=hold.pk, status=hold.status))
+            hold.status = HoldStatus.CAPTURED
+            hold.closed_at = timezone.now()
+            hold.save(update_fields=["status", "closed_at"])
+            balances[hold.account_id].held -= hold.amount
+        now = timezone.now()
+        for line in lines:
+            balance = balances[line.account.pk]
+            available_before = balance.ledger - balance.held
+            balance.ledger += balance.sign * line.amount
+            balance.postings_count += 1
+            balance.updated_at = now
+            if balance.non_negative and balance.ledger < balance.held:
+                raise PaymentError(
+                    errors.INSUFFICIENT_FUNDS.format(amount=abs(line.amount), available=available_before),
+                    field="amount",
+                )
+        actor = current_actor()
+        entry = JournalEntry(
+            idempotency_key=key,
+            request_hash=fingerprint,
+            kind=kind,
+            memo=memo[:300],
+            source=source,
+            reverses=reverses,
+            actor_label=actor.label if actor else "unknown",
+            created_at=now,
+        )
+        try:
+            with transaction.atomic():
+                entry.save()
+        except IntegrityError:  # the same key, posted by a concurrent transaction a moment ago
+            raise IdempotencyConflict(key) from None
+        Posting.objects.bulk_create(
+            [
+                Posting(entry=entry, account=line.account, currency=line.account.currency, amount=line.amount)
+                for line in lines
+            ]
+        )
+        Balance.objects.bulk_update(list(balances.values()), ["ledger", "held", "postings_count", "updated_at"])
+    return entry
+
+
+def ledger_reverse(*, entry: JournalEntry, key: str, memo: str) -> JournalEntry:
+    """Correct an entry by posting its mirror image (entries are never changed)."""
+    if JournalEntry.objects.filter(reverses=entry).exclude(idempotency_key=key).exists():
+        raise PaymentError(errors.ALREADY_REVERSED.format(entry=entry.pk))
+    lines = [Line(p.account, -p.amount) for p in entry.postings.select_related("account")]
+    return ledger_post(
+        key=key,
+        kind=EntryKind.REVERSAL,
+        memo=memo,
+        lines=lines,
+        source=f"payments.journalentry:{entry.pk}",
+        reverses=entry,
+    )
+
+
+# --- holds ------------------------------------------------------------------------------------
+
+
+def hold_place(*, account: LedgerAccount, amount: Decimal, reason: str) -> Hold:
+    with transaction.atomic():
+        balance = balances_lock([account.pk])[account.pk]
+        if balance.ledger - balance.held < amount:
+            raise PaymentError(
+                errors.INSUFFICIENT_FUNDS.format(amount=amount, available=balance.ledger - balance.held), field="amount"
+            )
+        balance.held += amount
+        balance.updated_at = timezone.now()
+        balance.save(update_fields=["held", "updated_at"])
+        return Hold.objects.create(account=account, amount=amount, reason=reason[:200])
+
+
+def hold_release(*, hold: Hold) -> Hold:
+    with transaction.atomic():
+        balance = balances_lock([hold.account_id])[hold.account_id]
+        hold = hold_lock(hold.pk)
+        if hold.status != HoldStatus.ACTIVE:
+            raise PaymentError(errors.HOLD_NOT_ACTIVE.format(hold=hold.pk, status=hold.status))
+        hold.status = HoldStatus.RELEASED
+        hold.closed_at = timezone.now()
+        hold.save(update_fields=["status", "closed_at"])
+        balance.held -= hold.amount
+        balance.updated_at = timezone.now()
+        balance.save(update_fields=["held", "updated_at"])
+        return hold
+
+
+# --- reading and verifying --------------------------------------------------------------------
+
+
+def balance_of(account: LedgerAccount | int) -> Balance:
+    """Constant time: one primary-key read of the maintained balance row."""
+    return Balance.objects.get(pk=account.pk if isinstance(account, LedgerAccount) else account)
+
+
+@dataclass
+class VerifyReport:
+    entries: int
+    postings: int
+    accounts: int
+    holds: int
+    breaks: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.breaks
+
+
+VERIFY_UNBALANCED_SQL = """
+    SELECT p.entry_id, p.currency, SUM(p.amount) FROM payments_posting p
+    GROUP BY p.entry_id, p.currency HAVING SUM(p.amount) <> 0 ORDER BY p.entry_id LIMIT 50
+"""
+VERIFY_SHORT_SQL = """
+    SELECT e.id FROM payments_journalentry e LEFT JOIN payments_posting p ON p.entry_id = e.id
+    GROUP BY e.id HAVING COUNT(p.id) < 2 ORDER BY e.id LIMIT 50
+"""
+VERIFY_BALANCES_SQL = """
+    SELECT a.code, b.ledger, b.sign * COALESCE(s.total, 0), b.held, COALESCE(h.total, 0),
+           b.postings_count, COALESCE(s.n, 0)
+    FROM payments_balance b
+    JOIN payments_ledgeraccount a ON a.id = b.account_id
+    LEFT JOIN (SELECT account_id, SUM(amount) AS total, COUNT(*) AS n FROM payments_posting GROUP BY account_id) s
+        ON s.account_id = b.account_id
+    LEFT JOIN (SELECT account_id, SUM(amount) AS total FROM payments_hold WHERE status = 'active' GROUP BY account_id) h
+        ON h.account_id = b.account_id
+    WHERE b.ledger <> b.sign * COALESCE(s.total, 0) OR b.held <> COALESCE(h.total, 0)
+       OR b.postings_count <> COALESCE(s.n, 0) OR b.currency <> a.currency
+    ORDER BY a.code LIMIT 50
+"""
+VERIFY_CURRENCY_SQL = """
+    SELECT p.id, a.code, p.currency, a.currency FROM payments_posting p
+    JOIN payments_ledgeraccount a ON a.id = p.account_id WHERE p.currency <> a.currency ORDER BY p.id LIMIT 50
+"""
+
+
+def ledger_verify() -> VerifyReport:
+    """Every entry balanced per currency with at least two postings, every posting in its
+    account's currency, every balance equal to the sum of its postings and its holds. Runs in
+    one repeatable-read snapshot so concurrent postings cannot show as breaks."""
+    breaks: list[str] = []
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        cursor.execute(VERIFY_UNBALANCED_SQL)
+        breaks += [f"entry {e} does not balance in {c}: postings sum to {t}" for e, c, t in cursor.fetchall()]
+        cursor.execute(VERIFY_SHORT_SQL)
+        breaks += [f"entry {e} has fewer than two postings" for (e,) in cursor.fetchall()]
+        cursor.execute(VERIFY_CURRENCY_SQL)
+        breaks += [f"posting {p} on {a} is in {c}, the account holds {ac}" for p, a, c, ac in cursor.fetchall()]
+        cursor.execute(VERIFY_BALANCES_SQL)
+        for code, ledger, expected, held, holds, count, n in cursor.fetchall():
+            if ledger != expected:
+                breaks.append(f"balance of {code} is {ledger}, its postings sum to {expected}")
+            if held != holds:
+                breaks.append(f"held amount of {code} is {held}, its active holds sum to {holds}")
+            if count != n:
+                breaks.append(f"balance of {code} counts {count} postings, there are {n}")
+        cursor.execute(
+            "SELECT (SELECT COUNT(*) FROM payments_journalentry), (SELECT COUNT(*) FROM payments_posting),"
+            " (SELECT COUNT(*) FROM payments_balance), (SELECT COUNT(*) FROM payments_hold)"
+        )
+        row = cursor.fetchone()
+    assert row is not None
+    return VerifyReport(entries=row[0], postings=row[1], accounts=row[2], holds=row[3], breaks=breaks)

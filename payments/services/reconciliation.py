@@ -1,0 +1,273 @@
+"""Reconciliation: PSP settlement reports and bank statements against the ledger, and the trading
+platform's balances against the ledger's. Every difference is a break with both sides, in the
+reconciliation queue; a break that disappears on a later run is resolved by itself."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import models, transaction
+from django.utils import timezone
+
+from accounts.platform import PlatformError, get_platform
+from audit.actions import AuditAction
+from audit.services import audit_record
+from ops.models import RiskLevel
+from ops.services.work_items import work_item_open, work_item_resolve_for_subject
+from payments.currencies import currency_check
+from payments.errors import PaymentError
+from payments.models import (
+    AccountKind,
+    Channel,
+    Deposit,
+    DepositStatus,
+    EntryKind,
+    Hold,
+    HoldStatus,
+    LedgerAccount,
+    LineStatus,
+    ReconciliationBreak,
+    SettlementLine,
+    StatementLine,
+)
+from payments.services.ledger import credit, debit, house_account, ledger_post
+
+UNSETTLED_AFTER = timedelta(days=3)
+SETTLEMENT_COLUMNS = ["batch_id", "psp_reference", "kind", "gross", "fee", "currency", "settled_on"]
+
+
+def break_open(
+    *,
+    kind: str,
+    key: str,
+    ours: dict[str, Any],
+    theirs: dict[str, Any],
+    difference: Decimal,
+    currency: str,
+    subject: models.Model | None = None,
+) -> ReconciliationBreak:
+    existing = ReconciliationBreak.objects.filter(kind=kind, key=key, resolved_at__isnull=True).first()
+    if existing is not None:
+        return existing
+    brk = ReconciliationBreak.objects.create(
+        kind=kind, key=key[:160], ours=ours, theirs=theirs, difference=difference, currency=currency
+    )
+    audit_record(
+        action=AuditAction.RECONCILIATION_BREAK,
+        subject=brk,
+        after={"kind": kind, "key": key, "ours": ours, "theirs": theirs, "difference": str(difference)},
+    )
+    work_item_open(
+        queue="reconciliation_break",
+        subject=brk,
+        title=f"{kind.replace('_', ' ').capitalize()}: {key} ({difference} {currency})"[:200],
+        risk_level=RiskLevel.HIGH if abs(difference) >= 10_000 else RiskLevel.MEDIUM,
+        amount_at_stake=abs(difference),
+        details={"ours": ours, "theirs": theirs},
+    )
+    return brk
+
+
+def break_resolve(*, brk: ReconciliationBreak, note: str) -> None:
+    brk.resolved_at = timezone.now()
+    brk.save(update_fields=["resolved_at"])
+    audit_record(action=AuditAction.RECONCILIATION_RESOLVED, subject=brk, after={"resolved": True}, reason=note)
+    work_item_resolve_for_subject(queue="reconciliation_break", subject=brk, code="resolved", note=note)
+
+
+# --- PSP settlement reports ---------------------------------------------------------------------
+
+
+@transaction.atomic(durable=True)
+def settlement_import(*, data: bytes, provider: str = "simpay") -> dict[str, int]:
+    """Store a settlement report (CSV: batch_id, psp_reference, kind, gross, fee, currency,
+    settled_on), then check each line against the ledger. A bad row refuses the whole file."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise PaymentError("file: the settlement report is not UTF-8 text.", field="file") from None
+    reader = csv.DictReader(io.StringIO(text))
+    missing = [c for c in SETTLEMENT_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise PaymentError(f"file: the settlement report has no column(s) {', '.join(missing)}.", field="file")
+    rows = []
+    for n, row in enumerate(reader, start=2):
+        try:
+            rows.append(
+                SettlementLine(
+                    provider=provider,
+                    batch_id=row["batch_id"].strip(),
+                    psp_reference=row["psp_reference"].strip(),
+                    kind=row["kind"].strip(),
+                    gross=Decimal(row["gross"]),
+                    fee=Decimal(row["fee"] or "0"),
+                    currency=currency_check(row["currency"]),
+                    settled_on=date.fromisoformat(row["settled_on"].strip()),
+                )
+            )
+        except (InvalidOperation, ValueError, PaymentError) as exc:
+            raise PaymentError(f"file: line {n}: {exc}", field="file") from None
+    created = SettlementLine.objects.bulk_create(rows, ignore_conflicts=True)
+    counts = {"lines": len(rows), "matched": 0, "breaks": 0}
+    for line in SettlementLine.objects.filter(provider=provider, status=LineStatus.NEW):
+        if _settlement_line_check(line):
+            counts["matched"] += 1
+        else:
+            counts["breaks"] += 1
+    audit_record(
+        action=AuditAction.SETTLEMENT_IMPORTED,
+        subject=("payments.settlementline", provider),
+        after=counts | {"stored": len(created)},
+    )
+    return counts
+
+
+def _settlement_line_check(line: SettlementLine) -> bool:
+    if line.kind != "payment":
+        line.status = LineStatus.MATCHED
+        line.save(update_fields=["status"])
+        return True
+    deposit = Deposit.objects.filter(channel=Channel.CARD, external_id=line.psp_reference).first()
+    ours = (
+        {"deposit": deposit.reference, "amount": str(deposit.amount), "status": deposit.status}
+        if deposit
+        else {"deposit": None}
+    )
+    theirs = {"batch": line.batch_id, "payment": line.psp_reference, "gross": str(line.gross), "fee": str(line.fee)}
+    if deposit is None or deposit.status not in (DepositStatus.CREDITED, DepositStatus.REVIEW):
+        break_open(
+            kind="psp_payment_not_in_ledger", key=f"{line.provider}:{line.psp_reference}", ours=ours, theirs=theirs,
+            difference=line.gross, currency=line.currency,
+        )  # fmt: skip
+        return False
+    if deposit.amount != line.gross or deposit.currency != line.currency:
+        break_open(
+            kind="psp_amount_differs", key=f"{line.provider}:{line.psp_reference}", ours=ours, theirs=theirs,
+            difference=line.gross - deposit.amount, currency=line.currency,
+        )  # fmt: skip
+        return False
+    line.status = LineStatus.MATCHED
+    line.matched_to = f"payments.deposit:{deposit.pk}"
+    line.save(update_fields=["status", "matched_to"])
+    return True
+
+
+def settlement_batch_match(*, line: StatementLine, batch_id: str, done: Callable[..., None]) -> str:
+    """A bank credit that is a PSP's batch payout: one bank line against many settlement lines.
+    Matching moves the batch from PSP clearing to the bank (and its fees to the fee account)."""
+    lines = list(SettlementLine.objects.filter(batch_id=batch_id, currency=line.currency))
+    gross = sum((s.gross if s.kind == "payment" else -s.gross for s in lines), Decimal("0"))
+    fees = sum((s.fee for s in lines), Decimal("0"))
+    if not lines or gross - fees != line.amount:
+        break_open(
+            kind="settlement_batch_differs",
+            key=batch_id,
+            ours={"report_lines": len(lines), "net": str(gross - fees)},
+            theirs={"bank_credit": str(line.amount), "booked_on": str(line.booked_on), "reference": line.reference},
+            difference=line.amount - (gross - fees),
+            currency=line.currency,
+            subject=line,
+        )
+        done(line, LineStatus.SUSPENSE, "", "settlement batch differs")
+        return "break"
+    clearing = house_account(AccountKind.PSP_CLEARING, line.currency, ref="simpay")
+    fee_account = house_account(AccountKind.FEES, line.currency)
+    entry_lines = [debit(line.bank_account, line.amount), credit(clearing, gross)]
+    if fees:
+        entry_lines.append(debit(fee_account, fees))
+    ledger_post(
+        key=f"settlement:{batch_id}",
+        kind=EntryKind.SETTLEMENT,
+        memo=f"SimPay settlement batch {batch_id}: {len(lines)} line(s), fees {fees}",
+        lines=entry_lines,
+        source=f"payments.statementline:{line.pk}",
+    )
+    done(line, LineStatus.MATCHED, f"settlement:{batch_id}", "settlement batch")
+    return "matched"
+
+
+def unsettled_card_payments(*, now: Any = None) -> int:
+    """Card payments credited days ago that no settlement report has confirmed."""
+    cutoff = (now or timezone.now()) - UNSETTLED_AFTER
+    settled = SettlementLine.objects.filter(kind="payment").values("psp_reference")
+    found = 0
+    for deposit in Deposit.objects.filter(
+        channel=Channel.CARD, status=DepositStatus.CREDITED, completed_at__lt=cutoff
+    ).exclude(external_id__in=settled)[:500]:
+        with transaction.atomic():
+            break_open(
+                kind="psp_payment_unsettled", key=f"simpay:{deposit.external_id}",
+                ours={"deposit": deposit.reference, "amount": str(deposit.amount), "credited": str(deposit.completed_at)},
+                theirs={"settlement": None}, difference=deposit.amount, currency=deposit.currency,
+            )  # fmt: skip
+        found += 1
+    return found
+
+
+# --- the trading platform -----------------------------------------------------------------------
+
+
+def platform_hold_push(*, hold_id: int) -> str:
+    """Money held for a withdrawal from a trading account leaves the platform balance at once (so
+    it cannot be traded away), and comes back if the hold is released. Once per key."""
+    hold = Hold.objects.select_related("account__trading_account").get(pk=hold_id)
+    trading = hold.account.trading_account
+    if trading is None or not trading.login:
+        return "not a trading account"
+    platform = get_platform()
+    platform.balance_operation(
+        trading.login, amount=-hold.amount, idempotency_key=f"hold:{hold.pk}", comment=f"withdrawal hold {hold.pk}"
+    )
+    if hold.status == HoldStatus.RELEASED:
+        platform.balance_operation(
+            trading.login,
+            amount=hold.amount,
+            idempotency_key=f"hold:{hold.pk}:release",
+            comment=f"hold {hold.pk} released",
+        )
+        return "released"
+    return "held"
+
+
+def platform_balances_check() -> dict[str, int]:
+    """Platform balance vs the ledger's available balance, per trading account."""
+    counts = {"checked": 0, "breaks": 0, "resolved": 0}
+    platform = get_platform()
+    for account in LedgerAccount.objects.filter(kind=AccountKind.TRADING).select_related("balance", "trading_account"):
+        trading = account.trading_account
+        if trading is None or not trading.login:
+            continue
+        try:
+            theirs = platform.get_account(trading.login).balance
+        except PlatformError:
+            continue  # the platform sync job reports an unreachable platform
+        ours = account.balance.ledger - account.balance.held
+        counts["checked"] += 1
+        key = f"{trading.login}"
+        with transaction.atomic():
+            open_break = ReconciliationBreak.objects.filter(
+                kind="platform_balance", key=key, resolved_at__isnull=True
+            ).first()
+            if theirs != ours:
+                break_open(
+                    kind="platform_balance", key=key,
+                    ours={"ledger_available": str(ours), "account": account.code},
+                    theirs={"platform_balance": str(theirs), "login": trading.login},
+                    difference=theirs - ours, currency=account.currency,
+                )  # fmt: skip
+                counts["breaks"] += 1
+            elif open_break is not None:
+                break_resolve(brk=open_break, note="balances agree again")
+                counts["resolved"] += 1
+    return counts
+
+
+def reconcile_all() -> dict[str, int]:
+    result = platform_balances_check()
+    result["unsettled"] = unsettled_card_payments()
+    return result

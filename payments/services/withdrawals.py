@@ -1,0 +1,578 @@
+"""Withdrawals: intake validation, pre-checks, funds held at request time, approval levels from
+the policy table, payout through the channel's adapter after commit, and the result posted to
+the ledger (hold captured and wallet debited, or hold released).
+
+Request -> received -> (auto) approved | under review -> approvals (finance[, compliance]) ->
+approved -> payout executed (processing) -> paid | failed; rejected from any step before payout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from accounts.capabilities import Capability, client_can
+from accounts.models import Client
+from audit.actions import AuditAction
+from audit.context import Actor, acting_as
+from audit.services import audit_record
+from kyc.selectors import kyc_checklist
+from ops.models import RiskLevel, User
+from ops.roles import Role
+from ops.services.interactions import client_notify
+from ops.services.work_items import work_item_open, work_item_resolve_for_subject
+from payments import errors
+from payments.currencies import money_parse, money_str
+from payments.errors import IdempotencyConflict, PaymentError
+from payments.locks import withdrawal_lock
+from payments.models import (
+    AccountKind,
+    Approval,
+    Channel,
+    Deposit,
+    DepositStatus,
+    EntryKind,
+    HoldStatus,
+    LedgerAccount,
+    WebhookStatus,
+    Withdrawal,
+    WithdrawalApproval,
+    WithdrawalPolicy,
+    WithdrawalStatus,
+)
+from payments.services.deposits import next_reference, payer_name_score
+from payments.services.ledger import credit, debit, hold_place, hold_release, house_account, ledger_post, request_hash
+
+REJECT_REASONS = {
+    "kyc_incomplete": "we need up-to-date identity documents first",
+    "source_of_funds": "we need to confirm the source of the funds first",
+    "third_party_destination": "withdrawals can only be paid to an account in your own name",
+    "method_mismatch": "funds must be returned to the method they came from",
+    "suspected_fraud": "the request did not pass our security checks",
+    "client_request": "you asked us to cancel it",
+}
+OPEN = (
+    WithdrawalStatus.RECEIVED,
+    WithdrawalStatus.UNDER_REVIEW,
+    WithdrawalStatus.APPROVED,
+    WithdrawalStatus.PROCESSING,
+)
+LEVELS: dict[str, list[Role]] = {
+    Approval.AUTO: [],
+    Approval.FINANCE: [Role.FINANCE],
+    Approval.FINANCE_COMPLIANCE: [Role.FINANCE, Role.COMPLIANCE],
+}
+# findings that need the second (compliance) level whatever the amount
+COMPLIANCE_FLAGS = {"first_withdrawal", "high_risk_client", "name_mismatch"}
+
+
+@dataclass(frozen=True)
+class Check:
+    check: str
+    ok: bool
+    detail: str
+    hard: bool = True  # a failed hard check refuses the request; a soft one raises the approval level
+
+
+def _snapshot(w: Withdrawal) -> dict[str, Any]:
+    return {"status": w.status, "amount": str(w.amount), "currency": w.currency, "approval": w.approval}
+
+
+def _context(w: Withdrawal) -> dict[str, Any]:
+    return {
+        "name": w.client.display_name,
+        "reference": w.client.reference,
+        "withdrawal": w.reference,
+        "amount": money_str(w.amount, w.currency),
+        "destination": f"{'card' if w.method == Channel.CARD else 'bank account'} {w.destination[-8:]}",
+    }
+
+
+# --- intake -----------------------------------------------------------------------------------
+
+
+def _method_check(client: Client, method: str, destination: str, currency: str) -> Check:
+    credited = Deposit.objects.filter(client=client, currency=currency, status=DepositStatus.CREDITED)
+    card_in = credited.filter(channel=Channel.CARD).aggregate(s=Sum("amount"))["s"] or Decimal("0")
+    card_out = Withdrawal.objects.filter(
+        client=client, currency=currency, method=Channel.CARD, status__in=[*OPEN, WithdrawalStatus.PAID]
+    ).aggregate(s=Sum("amount"))["s"] or Decimal("0")
+    if method == Channel.CARD:
+        cards = set(credited.filter(channel=Channel.CARD).values_list("payer_account", flat=True))
+        if destination not in cards:
+            return Check("method", False, f"card {destination[-8:]} was never used to deposit")
+        return Check("method", True, "back to a card the client deposited with")
+    if card_in - card_out > 0:
+        return Check(
+            "method",
+            False,
+            f"{money_str(card_in - card_out, currency)} of card deposits must be returned to the card first",
+        )
+    return Check("method", True, "bank transfer; no card deposits left to return")
+
+
+def _pre_checks(
+    client: Client, source: LedgerAccount, amount: Decimal, destination_name: str, policy: WithdrawalPolicy
+) -> list[Check]:
+    from payments.services.transfers import free_margin
+
+    checks: list[Check] = []
+    ok = client_can(client, Capability.WITHDRAW)
+    checks.append(Check("status", ok, f"client is {client.get_status_display().lower()}"))
+    rows = kyc_checklist(client)
+    bad = [f"{r.kind.label.lower()} {r.state}" for r in rows if r.state not in ("accepted", "expiring")]
+    checks.append(Check("kyc", not bad, "; ".join(bad) if bad else "all required documents accepted and in date"))
+    balance = source.balance
+    balance.refresh_from_db()
+    available = balance.ledger - balance.held
+    checks.append(Check("balance", available >= amount, f"available {money_str(available, source.currency)}"))
+    if source.kind == AccountKind.TRADING:
+        free = free_margin(source)
+        checks.append(
+            Check("margin", amount <= free, f"free margin on the platform {money_str(free, source.currency)}")
+        )
+    else:
+        checks.append(Check("margin", True, "wallet funds hold no margin"))
+    disputed = Deposit.objects.filter(client=client, status=DepositStatus.REVIEW).count()
+    checks.append(
+        Check("disputes", disputed == 0, f"{disputed} held deposit(s) unresolved" if disputed else "none open")
+    )
+    since = timezone.now() - timedelta(hours=24)
+    recent = Withdrawal.objects.filter(client=client, currency=source.currency, created_at__gte=since).exclude(
+        status=WithdrawalStatus.REJECTED
+    )
+    count = recent.count() + 1
+    total = (recent.aggregate(s=Sum("amount"))["s"] or Decimal("0")) + amount
+    fast = count > policy.velocity_count_24h or total > policy.velocity_amount_24h
+    checks.append(
+        Check("velocity", not fast, f"{count} withdrawal(s), {money_str(total, source.currency)} in 24 h", hard=False)
+    )
+    first = not Withdrawal.objects.filter(client=client, status=WithdrawalStatus.PAID).exists()
+    checks.append(
+        Check("first_withdrawal", not first, "first withdrawal" if first else "has been paid before", hard=False)
+    )
+    quick_since = timezone.now() - timedelta(hours=policy.quick_withdrawal_hours)
+    last_deposit = Deposit.objects.filter(
+        client=client, status=DepositStatus.CREDITED, completed_at__gte=quick_since
+    ).aggregate(s=Sum("amount"))["s"]
+    quick = bool(last_deposit) and amount >= Decimal("0.8") * last_deposit
+    checks.append(
+        Check(
+            "deposit_then_withdraw",
+            not quick,
+            f"{money_str(last_deposit, source.currency)} deposited in the last {policy.quick_withdrawal_hours} h"
+            if quick
+            else "no recent deposit pattern",
+            hard=False,
+        )
+    )
+    score = payer_name_score(client, destination_name)
+    checks.append(Check("name_mismatch", score >= 85, f"beneficiary name similarity {score}/100", hard=False))
+    high = client.risk_level == RiskLevel.HIGH
+    checks.append(Check("high_risk_client", not high, f"client risk {client.risk_level}", hard=False))
+    return checks
+
+
+def _approval_for(amount: Decimal, flags: set[str], policy: WithdrawalPolicy) -> Approval:
+    if flags & COMPLIANCE_FLAGS or amount > policy.compliance_above:
+        return Approval.FINANCE_COMPLIANCE
+    if flags or amount > policy.auto_approve_max:
+        return Approval.FINANCE
+    return Approval.AUTO
+
+
+def withdrawal_request(
+    *,
+    client: Client,
+    source: LedgerAccount,
+    amount: object,
+    method: str,
+    destination: str,
+    destination_name: str,
+    requested_by: User | None = None,
+    idempotency_key: str | None = None,
+) -> Withdrawal:
+    """Validate, pre-check, hold the funds and route to the approval level the policy picks.
+    Refused requests change nothing and say which checks failed and why."""
+    if source.client_id != client.pk or not source.is_client:
+        raise PaymentError("source: not one of the client's wallets or trading accounts.", field="source")
+    value = money_parse(amount, source.currency)
+    if method not in Channel.values:
+        raise PaymentError(
+            errors.UNKNOWN_CHANNEL.format(channel=method, choices=", ".join(Channel.values)), field="method"
+        )
+    destination = destination.strip().replace(" ", "") if method == Channel.BANK else destination.strip()
+    if not destination:
+        raise PaymentError("destination: say where the money goes (card fingerprint or IBAN).", field="destination")
+    fingerprint = request_hash(
+        {"client": client.pk, "source": source.pk, "amount": str(value), "method": method,
+         "destination": destination, "destination_name": destination_name}
+    )  # fmt: skip
+    if idempotency_key:
+        existing = Withdrawal.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            if existing.request_hash != fingerprint:
+                raise IdempotencyConflict(idempotency_key)
+            return existing
+    policy = WithdrawalPolicy.objects.filter(currency=source.currency).first()
+    if policy is None:
+        raise PaymentError(errors.WITHDRAW_NO_POLICY.format(currency=source.currency), field="currency")
+    if value < policy.minimum:
+        raise PaymentError(
+            errors.WITHDRAW_BELOW_MIN.format(
+                currency=source.currency, minimum=money_str(policy.minimum, source.currency)
+            ),
+            field="amount",
+        )
+    if value > policy.maximum:
+        raise PaymentError(
+            errors.WITHDRAW_ABOVE_MAX.format(
+                currency=source.currency, maximum=money_str(policy.maximum, source.currency)
+            ),
+            field="amount",
+        )
+    method_check = _method_check(client, method, destination, source.currency)
+    if not method_check.ok:
+        raise PaymentError(errors.WITHDRAW_METHOD_MISMATCH.format(detail=method_check.detail), field="method")
+    checks = [method_check, *_pre_checks(client, source, value, destination_name, policy)]
+    failed = [c for c in checks if c.hard and not c.ok]
+    if failed:
+        raise PaymentError(
+            errors.WITHDRAW_CHECKS_FAILED.format(failures="; ".join(f"{c.check}: {c.detail}" for c in failed)),
+            field="amount" if {c.check for c in failed} <= {"balance", "margin"} else "client",
+            status=422,
+        )
+    flags = {c.check for c in checks if not c.hard and not c.ok}
+    return _withdrawal_create(
+        client=client, source=source, value=value, method=method, destination=destination,
+        destination_name=destination_name, requested_by=requested_by, idempotency_key=idempotency_key,
+        fingerprint=fingerprint, checks=checks, flags=flags, approval=_approval_for(value, flags, policy),
+    )  # fmt: skip
+
+
+@transaction.atomic(durable=True)
+def _withdrawal_create(
+    *,
+    client: Client,
+    source: LedgerAccount,
+    value: Decimal,
+    method: str,
+    destination: str,
+    destination_name: str,
+    requested_by: User | None,
+    idempotency_key: str | None,
+    fingerprint: str,
+    checks: list[Check],
+    flags: set[str],
+    approval: Approval,
+) -> Withdrawal:
+    reference = next_reference("W")
+    hold = hold_place(account=source, amount=value, reason=f"withdrawal {reference}")  # the final balance check
+    withdrawal = Withdrawal(
+        reference=reference,
+        client=client,
+        source=source,
+        amount=value,
+        currency=source.currency,
+        method=method,
+        destination=destination,
+        destination_name=destination_name[:200],
+        checks=[asdict(c) for c in checks],
+        flags=sorted(flags),
+        approval=approval,
+        hold=hold,
+        idempotency_key=idempotency_key or None,
+        request_hash=fingerprint,
+        requested_by=requested_by,
+    )
+    try:
+        with transaction.atomic():
+            withdrawal.save()
+    except IntegrityError:  # the same idempotency key, a moment ago
+        raise IdempotencyConflict(idempotency_key or "") from None
+    audit_record(
+        action=AuditAction.WITHDRAWAL_REQUESTED,
+        subject=withdrawal,
+        after=_snapshot(withdrawal) | {"flags": withdrawal.flags, "hold": hold.pk, "method": method},
+    )
+    if source.kind == AccountKind.TRADING:
+        _platform_hold_after_commit(hold.pk)
+    if approval == Approval.AUTO:
+        with acting_as(Actor.automation("withdrawal_auto_approve")):
+            _approve(withdrawal, reason="within the automatic approval limit, no findings")
+    else:
+        withdrawal.send_to_review()
+        withdrawal.save()
+        work_item_open(
+            queue="withdrawal_approval",
+            subject=withdrawal,
+            title=f"Withdrawal {reference}: {money_str(value, withdrawal.currency)} ({withdrawal.get_approval_display()})",
+            risk_level=RiskLevel.HIGH if flags & COMPLIANCE_FLAGS else RiskLevel.MEDIUM if flags else RiskLevel.LOW,
+            amount_at_stake=value,
+            details={"flags": sorted(flags), "levels": [r.value for r in LEVELS[approval]]},
+        )
+    client_notify(
+        subject=client, recipient=client.email, template="payments.withdrawal_received",
+        context=_context(withdrawal) | {"review": approval != Approval.AUTO},
+    )  # fmt: skip
+    return withdrawal
+
+
+def _platform_hold_after_commit(hold_id: int) -> None:
+    from payments.tasks import platform_hold_push_task
+
+    transaction.on_commit(lambda: platform_hold_push_task.delay(hold_id=hold_id))
+
+
+# --- approval ---------------------------------------------------------------------------------
+
+
+def withdrawal_next_level(withdrawal: Withdrawal) -> Role | None:
+    levels = LEVELS[withdrawal.approval]
+    done = withdrawal.approvals.count()
+    return levels[done] if done < len(levels) else None
+
+
+def _approve(withdrawal: Withdrawal, *, reason: str) -> None:
+    before = _snapshot(withdrawal)
+    withdrawal.approve()
+    withdrawal.decided_at = timezone.now()
+    withdrawal.save()
+    audit_record(
+        action=AuditAction.WITHDRAWAL_APPROVED,
+        subject=withdrawal,
+        before=before,
+        after=_snapshot(withdrawal),
+        reason=reason,
+    )
+    work_item_resolve_for_subject(queue="withdrawal_approval", subject=withdrawal, code="approved", note=reason)
+    if withdrawal.approval == Approval.AUTO:
+        _execute(withdrawal, executed_by=None)  # the happy path pays out on its own
+    else:
+        client_notify(
+            subject=withdrawal.client, recipient=withdrawal.client.email, template="payments.withdrawal_approved",
+            context=_context(withdrawal),
+        )  # fmt: skip
+
+
+@transaction.atomic(durable=True)
+def withdrawal_approve(*, withdrawal_id: int, actor: User, reason: str) -> Withdrawal:
+    """One approval level. Each level is a different person with that level's role, never the
+    person who entered the request."""
+    if not reason.strip():
+        raise PaymentError(errors.REASON_REQUIRED.format(verb="approve a withdrawal"), field="reason")
+    withdrawal = withdrawal_lock(withdrawal_id)
+    if withdrawal.status != WithdrawalStatus.UNDER_REVIEW:
+        raise PaymentError(
+            errors.WITHDRAW_BAD_STATE.format(reference=withdrawal.reference, status=withdrawal.get_status_display().lower(), verb="approved"),
+            status=409,
+        )  # fmt: skip
+    role = withdrawal_next_level(withdrawal)
+    assert role is not None
+    if not actor.groups.filter(name=role.value).exists():
+        raise PaymentError(errors.NOT_ALLOWED.format(verb=f"approve at the {role.label.lower()} level"), status=403)
+    if withdrawal.requested_by_id == actor.pk:
+        raise PaymentError("The person who entered a withdrawal cannot approve it.", status=403)
+    if withdrawal.approvals.filter(user=actor).exists():
+        raise PaymentError("You already approved this withdrawal; the next level needs someone else.", status=403)
+    level = withdrawal.approvals.count()
+    WithdrawalApproval.objects.create(
+        withdrawal=withdrawal, level=level, role=role.value, user=actor, reason=reason.strip()
+    )
+    if withdrawal_next_level(withdrawal) is None:
+        _approve(withdrawal, reason=reason.strip())
+    else:
+        audit_record(
+            action=AuditAction.WITHDRAWAL_APPROVED, subject=withdrawal,
+            after={"level": level, "role": role.value, "complete": False}, reason=reason.strip(),
+        )  # fmt: skip
+    return withdrawal
+
+
+@transaction.atomic(durable=True)
+def withdrawal_reject(*, withdrawal_id: int, actor: User, reason_code: str, note: str = "") -> Withdrawal:
+    if not actor.has_perm("ops.handle_withdrawals") and not actor.groups.filter(name=Role.COMPLIANCE.value).exists():
+        raise PaymentError(errors.NOT_ALLOWED.format(verb="reject withdrawals"), status=403)
+    if reason_code not in REJECT_REASONS:
+        raise PaymentError(errors.WITHDRAW_REASON_CODE.format(choices=", ".join(REJECT_REASONS)), field="reason_code")
+    withdrawal = withdrawal_lock(withdrawal_id)
+    if withdrawal.status not in (WithdrawalStatus.RECEIVED, WithdrawalStatus.UNDER_REVIEW, WithdrawalStatus.APPROVED):
+        raise PaymentError(
+            errors.WITHDRAW_BAD_STATE.format(reference=withdrawal.reference, status=withdrawal.get_status_display().lower(), verb="rejected"),
+            status=409,
+        )  # fmt: skip
+    before = _snapshot(withdrawal)
+    _release(withdrawal)
+    withdrawal.reject()
+    withdrawal.reason_code = reason_code
+    withdrawal.decided_at = timezone.now()
+    withdrawal.save()
+    audit_record(
+        action=AuditAction.WITHDRAWAL_REJECTED, subject=withdrawal, before=before,
+        after=_snapshot(withdrawal) | {"reason_code": reason_code}, reason=note,
+    )  # fmt: skip
+    work_item_resolve_for_subject(
+        queue="withdrawal_approval", subject=withdrawal, code="rejected", note=note or reason_code
+    )
+    client_notify(
+        subject=withdrawal.client, recipient=withdrawal.client.email, template="payments.withdrawal_rejected",
+        context=_context(withdrawal) | {"reason": REJECT_REASONS[reason_code], "note": ""},
+    )  # fmt: skip
+    return withdrawal
+
+
+def _release(withdrawal: Withdrawal) -> None:
+    hold_release(hold=withdrawal.hold)
+    if withdrawal.source.kind == AccountKind.TRADING:
+        _platform_hold_after_commit(withdrawal.hold_id)
+
+
+# --- payout -----------------------------------------------------------------------------------
+
+
+@transaction.atomic(durable=True)
+def withdrawal_payout_execute(*, withdrawal_id: int, actor: User) -> Withdrawal:
+    """Finance executes the payout: the adapter is called after commit, once (idempotency key)."""
+    if not actor.has_perm("ops.handle_withdrawals"):
+        raise PaymentError(errors.NOT_ALLOWED.format(verb="execute payouts"), status=403)
+    withdrawal = withdrawal_lock(withdrawal_id)
+    if withdrawal.status in (WithdrawalStatus.PROCESSING, WithdrawalStatus.PAID):
+        raise PaymentError(
+            errors.PAYOUT_ALREADY_EXECUTED.format(reference=withdrawal.reference, voucher=withdrawal.voucher or "pending"),
+            status=409,
+        )  # fmt: skip
+    if withdrawal.status != WithdrawalStatus.APPROVED:
+        raise PaymentError(
+            errors.WITHDRAW_BAD_STATE.format(reference=withdrawal.reference, status=withdrawal.get_status_display().lower(), verb="paid out"),
+            status=409,
+        )  # fmt: skip
+    _execute(withdrawal, executed_by=actor)
+    return withdrawal
+
+
+def _execute(withdrawal: Withdrawal, *, executed_by: User | None) -> None:
+    from payments.tasks import payout_send_task
+
+    before = _snapshot(withdrawal)
+    withdrawal.send_payout()
+    withdrawal.executed_by = executed_by
+    withdrawal.save()
+    audit_record(
+        action=AuditAction.WITHDRAWAL_PAYOUT_SENT, subject=withdrawal, before=before, after=_snapshot(withdrawal)
+    )
+    transaction.on_commit(lambda: payout_send_task.delay(withdrawal_id=withdrawal.pk))
+
+
+def payout_send(*, withdrawal_id: int) -> str:
+    """Call the channel's adapter (outside any transaction) and record the voucher."""
+    from payments import simpay
+
+    withdrawal = Withdrawal.objects.get(pk=withdrawal_id)
+    if withdrawal.status != WithdrawalStatus.PROCESSING or withdrawal.voucher:
+        return withdrawal.voucher
+    if withdrawal.method == Channel.CARD:
+        try:
+            voucher = simpay.payout_create(
+                idempotency_key=str(withdrawal.payout_key),
+                amount=withdrawal.amount,
+                currency=withdrawal.currency,
+                destination=withdrawal.destination,
+            )
+        except simpay.PspError as exc:
+            withdrawal_payout_result(
+                withdrawal_id=withdrawal_id, paid=False, voucher="", failure_code=f"refused: {exc}"
+            )
+            return ""
+    else:
+        # A bank payment order; the bank statement's debit line confirms it (reconciliation).
+        voucher = f"BANK-{withdrawal.reference}"
+    with transaction.atomic():
+        locked = withdrawal_lock(withdrawal_id)
+        if not locked.voucher:
+            locked.voucher = voucher
+            locked.save(update_fields=["voucher"])
+    return voucher
+
+
+def withdrawal_payout_result(*, withdrawal_id: int, paid: bool, voucher: str, failure_code: str) -> tuple[str, str]:
+    """The PSP's (or the bank statement's) answer. Paid: the hold is captured and the client's
+    account debited against clearing/bank. Failed: the hold is released. Only the first answer
+    counts; later ones are ignored."""
+    with transaction.atomic():
+        withdrawal = (
+            Withdrawal.objects.select_for_update(of=("self",)).select_related("client", "source").get(pk=withdrawal_id)
+        )
+        if withdrawal.status != WithdrawalStatus.PROCESSING:
+            return WebhookStatus.IGNORED, f"withdrawal {withdrawal.reference} is already {withdrawal.status}"
+        before = _snapshot(withdrawal)
+        if voucher and not withdrawal.voucher:
+            withdrawal.voucher = voucher
+        if paid:
+            target = (
+                house_account(AccountKind.PSP_CLEARING, withdrawal.currency, ref="simpay")
+                if withdrawal.method == Channel.CARD
+                else _bank_account(withdrawal.currency)
+            )
+            entry = ledger_post(
+                key=f"withdrawal:{withdrawal.pk}:paid",
+                kind=EntryKind.WITHDRAWAL,
+                memo=f"{withdrawal.reference} paid ({withdrawal.voucher})",
+                lines=[debit(withdrawal.source, withdrawal.amount), credit(target, withdrawal.amount)],
+                source=f"payments.withdrawal:{withdrawal.pk}",
+                release_hold=withdrawal.hold,
+            )
+            withdrawal.entry = entry
+            withdrawal.mark_paid()
+            withdrawal.paid_at = timezone.now()
+            withdrawal.save()
+            audit_record(
+                action=AuditAction.WITHDRAWAL_PAID,
+                subject=withdrawal,
+                before=before,
+                after=_snapshot(withdrawal) | {"entry": entry.pk, "voucher": withdrawal.voucher},
+            )
+            client_notify(
+                subject=withdrawal.client, recipient=withdrawal.client.email, template="payments.withdrawal_paid",
+                context=_context(withdrawal) | {"voucher": withdrawal.voucher},
+            )  # fmt: skip
+            return WebhookStatus.PROCESSED, f"withdrawal {withdrawal.reference} paid"
+        if withdrawal.hold.status == HoldStatus.ACTIVE:
+            _release(withdrawal)
+        withdrawal.mark_failed()
+        withdrawal.failure_code = failure_code[:60] or "unknown"
+        withdrawal.save()
+        audit_record(
+            action=AuditAction.WITHDRAWAL_FAILED,
+            subject=withdrawal,
+            before=before,
+            after=_snapshot(withdrawal) | {"failure_code": withdrawal.failure_code},
+        )
+        work_item_open(
+            queue="withdrawal_exception",
+            subject=withdrawal,
+            title=f"Payout of {withdrawal.reference} failed: {withdrawal.failure_code}"[:200],
+            risk_level=RiskLevel.MEDIUM,
+            amount_at_stake=withdrawal.amount,
+            details={"voucher": withdrawal.voucher, "failure_code": withdrawal.failure_code},
+        )
+        client_notify(
+            subject=withdrawal.client, recipient=withdrawal.client.email, template="payments.withdrawal_failed",
+            context=_context(withdrawal) | {"failure": withdrawal.failure_code.replace("_", " ")},
+        )  # fmt: skip
+        return WebhookStatus.PROCESSED, f"withdrawal {withdrawal.reference} failed"
+
+
+def _bank_account(currency: str) -> LedgerAccount:
+    from django.conf import settings
+
+    for spec in settings.BROKER_BANK_ACCOUNTS:
+        iban, _, ccy = spec.partition(":")
+        if ccy.upper() == currency:
+            return house_account(AccountKind.BANK, currency, ref=iban)
+    raise PaymentError(errors.STATEMENT_ACCOUNT_UNKNOWN.format(account="(any)", currency=currency))

@@ -1,0 +1,203 @@
+"""SimPay: the card PSP channel — the signature scheme its callbacks use, the adapter the back
+office calls (payouts), and the simulated PSP itself (demo and tests).
+
+Callbacks are signed like Stripe's webhooks: header ``SimPay-Signature: t=<unix>,v1=<hex>``
+where v1 = HMAC-SHA256(secret, "<t>.<raw body>"). The receiver recomputes it, compares in
+constant time, and refuses timestamps outside the tolerance window (replays).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+import urllib.request
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+
+from payments import errors
+from payments.models import SimPspFault, SimPspPayment, SimPspPayout
+
+PROVIDER = "simpay"
+SIGNATURE_HEADER = "SimPay-Signature"
+
+
+class SignatureError(Exception):
+    pass
+
+
+class PspError(Exception):
+    """The PSP refused the call; nothing was done on its side."""
+
+
+def sign(payload: bytes, *, secret: str, timestamp: int) -> str:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def verify(payload: bytes, header: str | None, *, secret: str, tolerance: int, now: float | None = None) -> int:
+    """Return the signed timestamp, or raise SignatureError saying what is wrong."""
+    if not header:
+        raise SignatureError(errors.SIGNATURE_MISSING)
+    timestamp: int | None = None
+    candidates: list[str] = []
+    for part in header.split(","):
+        key, _, value = part.strip().partition("=")
+        if key == "t" and value.isdigit():
+            timestamp = int(value)
+        elif key == "v1" and value:
+            candidates.append(value)
+    if timestamp is None or not candidates:
+        raise SignatureError(errors.SIGNATURE_MISSING)
+    if abs((now if now is not None else time.time()) - timestamp) > tolerance:
+        raise SignatureError(errors.SIGNATURE_STALE)
+    expected = sign(payload, secret=secret, timestamp=timestamp).split("v1=", 1)[1]
+    # every candidate is compared (several v1 values while a secret is being rotated)
+    if not any(hmac.compare_digest(expected, candidate) for candidate in candidates):
+        raise SignatureError(errors.SIGNATURE_BAD)
+    return timestamp
+
+
+# --- the adapter the back office calls -----------------------------------------------------------
+
+
+def payout_create(*, idempotency_key: str, amount: Decimal, currency: str, destination: str) -> str:
+    """Ask the PSP to pay out; returns its payout id (the voucher). The same key returns the same
+    payout, so a retry after a lost answer pays nothing twice."""
+    with transaction.atomic():
+        existing = SimPspPayout.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing.payout_id
+        fault = (
+            SimPspFault.objects.select_for_update()
+            .filter(operation__in=["payout", "*"], remaining__gt=0)
+            .order_by("id")
+            .first()
+        )
+        status = "pending"
+        if fault is not None:
+            SimPspFault.objects.filter(pk=fault.pk).update(remaining=F("remaining") - 1)
+            if fault.mode == "fail":
+                raise PspError("SimPay: payout refused (injected fault)")
+            status = "will_fail"
+        payout = SimPspPayout.objects.create(
+            payout_id=f"po_{secrets.token_hex(8)}",
+            idempotency_key=idempotency_key,
+            amount=amount,
+            currency=currency,
+            destination=destination,
+            status=status,
+        )
+        return payout.payout_id
+
+
+# --- the simulated PSP's side: checkouts, outcomes, callbacks -----------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    body: bytes
+    signature: str
+
+
+def event(event_type: str, obj: dict[str, Any], *, event_id: str | None = None, created: int | None = None) -> dict:
+    return {
+        "id": event_id or f"evt_{secrets.token_hex(10)}",
+        "type": event_type,
+        "created": created or int(time.time()),
+        "data": {"object": obj},
+    }
+
+
+def signed(evt: dict[str, Any], *, timestamp: int | None = None, secret: str | None = None) -> Delivery:
+    body = json.dumps(evt, separators=(",", ":")).encode()
+    return Delivery(
+        body,
+        sign(body, secret=secret or settings.SIMPAY_WEBHOOK_SECRET, timestamp=timestamp or int(time.time())),
+    )
+
+
+def deliver(evt: dict[str, Any], *, url: str | None = None) -> int:
+    """POST the signed event to the back office's webhook endpoint, as the PSP would."""
+    delivery = signed(evt)
+    request = urllib.request.Request(  # noqa: S310 - the configured endpoint (http on loopback in the demo)
+        url or settings.SIMPAY_WEBHOOK_URL,
+        data=delivery.body,
+        headers={"Content-Type": "application/json", SIGNATURE_HEADER: delivery.signature},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def checkout_pay(
+    *,
+    order_reference: str,
+    amount: Decimal,
+    currency: str,
+    cardholder: str,
+    card_last4: str = "4242",
+    succeed: bool = True,
+    failure_code: str = "card_declined",
+) -> dict[str, Any]:
+    """The client pays (or fails to pay) the checkout for one of our deposit references; returns
+    the callback event the PSP sends for it."""
+    payment, _ = SimPspPayment.objects.get_or_create(
+        order_reference=order_reference,
+        defaults={
+            "payment_id": f"pay_{secrets.token_hex(8)}",
+            "amount": amount,
+            "currency": currency,
+            "cardholder": cardholder,
+            "card_last4": card_last4,
+        },
+    )
+    payment.status = "succeeded" if succeed else "failed"
+    payment.save(update_fields=["status"])
+    obj: dict[str, Any] = {
+        "id": payment.payment_id,
+        "order_reference": order_reference,
+        "amount": str(amount),
+        "currency": currency,
+        "cardholder": cardholder,
+        "card_last4": card_last4,
+        "card_fingerprint": f"card_{card_last4}_{hashlib.sha256(cardholder.encode()).hexdigest()[:8]}",
+    }
+    if not succeed:
+        obj |= {"failure_code": failure_code, "failure_message": failure_code.replace("_", " ")}
+    return event("payment.succeeded" if succeed else "payment.failed", obj)
+
+
+def payout_outcome_event(payout: SimPspPayout) -> dict[str, Any]:
+    failed = payout.status == "will_fail"
+    obj: dict[str, Any] = {
+        "id": payout.payout_id,
+        "idempotency_key": payout.idempotency_key,
+        "amount": str(payout.amount),
+        "currency": payout.currency,
+    }
+    if failed:
+        obj |= {"failure_code": "account_closed", "failure_message": "the receiving account is closed"}
+    return event("payout.failed" if failed else "payout.paid", obj)
+
+
+def payouts_settle(*, url: str | None = None) -> int:
+    """Settle the payouts still pending on the PSP side and send their callbacks (a beat job in
+    the demo stands in for the PSP's own processing)."""
+    sent = 0
+    for payout in SimPspPayout.objects.filter(status__in=["pending", "will_fail"]).order_by("id")[:100]:
+        evt = payout_outcome_event(payout)
+        if deliver(evt, url=url) < 300:
+            SimPspPayout.objects.filter(pk=payout.pk).update(status=evt["type"].split(".")[1])
+            sent += 1
+    return sent

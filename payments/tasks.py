@@ -1,0 +1,111 @@
+"""Payment work after commit and on a schedule. Each task takes ids and calls a service; every
+one is safe to retry (idempotency keys on the PSP and the platform)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+from django.db import transaction
+
+from accounts.platform import PlatformError
+
+
+def _platform_failed(subject_entry: str, error: str) -> None:
+    from ops.models import RiskLevel
+    from ops.services.work_items import work_item_open
+    from payments.models import JournalEntry
+
+    kind, _, pk = subject_entry.partition(":")
+    with transaction.atomic():
+        if kind == "entry":
+            subject: Any = JournalEntry.objects.get(pk=int(pk))
+        else:
+            from payments.models import Hold
+
+            subject = Hold.objects.get(pk=int(pk))
+        work_item_open(
+            queue="platform_sync_mismatch",
+            subject=subject,
+            title=f"Platform balance not updated for {subject_entry}: {error}"[:200],
+            risk_level=RiskLevel.HIGH,
+            details={"error": error},
+        )
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    autoretry_for=(PlatformError,),
+    retry_backoff=2,
+    retry_backoff_max=120,
+    retry_jitter=False,
+    max_retries=5,
+)
+def platform_balance_push_task(self: Any, *, entry_id: int) -> list[str]:
+    from payments.services.transfers import platform_balance_push
+
+    try:
+        return platform_balance_push(entry_id=entry_id)
+    except PlatformError as exc:
+        if self.request.retries >= self.max_retries:
+            _platform_failed(f"entry:{entry_id}", str(exc))
+            return []
+        raise
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    autoretry_for=(PlatformError,),
+    retry_backoff=2,
+    retry_backoff_max=120,
+    retry_jitter=False,
+    max_retries=5,
+)
+def platform_hold_push_task(self: Any, *, hold_id: int) -> str:
+    from payments.services.reconciliation import platform_hold_push
+
+    try:
+        return platform_hold_push(hold_id=hold_id)
+    except PlatformError as exc:
+        if self.request.retries >= self.max_retries:
+            _platform_failed(f"hold:{hold_id}", str(exc))
+            return ""
+        raise
+
+
+@shared_task(bind=True, acks_late=True, max_retries=5, default_retry_delay=5)
+def payout_send_task(self: Any, *, withdrawal_id: int) -> str:
+    from payments.services.withdrawals import payout_send
+
+    return payout_send(withdrawal_id=withdrawal_id)
+
+
+@shared_task(acks_late=True)
+def inbound_event_process_task(*, event_pk: int) -> str:
+    from payments.services.webhooks import inbound_event_process
+
+    return str(inbound_event_process(event_pk=event_pk).status)
+
+
+@shared_task(acks_late=True)
+def statement_match_task(*, import_id: int) -> dict[str, int]:
+    from payments.services.bank import statement_match
+
+    return statement_match(import_id=import_id)
+
+
+@shared_task
+def reconcile_task() -> dict[str, int]:
+    from payments.services.reconciliation import reconcile_all
+
+    return reconcile_all()
+
+
+@shared_task
+def simpay_settle_task() -> int:
+    """Demo only: SimPay processes pending payouts and calls back (a real PSP does this itself)."""
+    from payments import simpay
+
+    return simpay.payouts_settle()

@@ -92,3 +92,39 @@ def kyc_ready(c: Any, *, level: str = "low") -> Any:
 def approvable_client(**kwargs: Any) -> Any:
     """A registered client whose KYC is complete (see kyc_ready)."""
     return kyc_ready(client(**kwargs))
+
+
+def approved_client(*, currency: str = "EUR", provision: bool = True, **kwargs: Any) -> Any:
+    """An approved client with its trading account provisioned on the simulated platform."""
+    from accounts.services.clients import client_transition
+    from accounts.services.trading_accounts import trading_account_provision
+    from ops.roles import Role as _Role
+
+    c = approvable_client(base_currency=currency, **kwargs)
+    client_transition(client_id=c.pk, name="submit_for_review", actor=None)
+    client_transition(client_id=c.pk, name="approve", actor=staff(_Role.COMPLIANCE), reason="KYC complete")
+    if provision:
+        for account in c.trading_accounts.all():
+            trading_account_provision(account_id=account.pk)
+    c.refresh_from_db()
+    return c
+
+
+def card_deposit(c: Any, amount: str, *, cardholder: str | None = None, currency: str = "EUR", **kwargs: Any) -> Any:
+    """A card deposit paid through SimPay, its signed callback stored and processed."""
+    from payments import simpay
+    from payments.services.deposits import deposit_initiate
+    from payments.services.webhooks import inbound_event_process, inbound_event_store
+
+    deposit = deposit_initiate(client=c, channel="card", amount=amount, currency=currency, **kwargs)
+    evt = simpay.checkout_pay(
+        order_reference=deposit.reference,
+        amount=deposit.amount,
+        currency=currency,
+        cardholder=cardholder or c.display_name,
+    )
+    delivery = simpay.signed(evt)
+    stored, _ = inbound_event_store(provider="simpay", body=delivery.body, signature=delivery.signature)
+    inbound_event_process(event_pk=stored.pk)
+    deposit.refresh_from_db()
+    return deposit

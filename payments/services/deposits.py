@@ -280,7 +280,7 @@ def deposit_release(*, deposit_id: int, actor: User, reason: str) -> Deposit:
         )  # fmt: skip
     suspense = house_account(AccountKind.SUSPENSE, deposit.currency)
     _credit(deposit, source=suspense, before=_snapshot(deposit), kind=EntryKind.DEPOSIT_RELEASE, reason=reason.strip())
-    work_item_resolve_for_subject(queue="deposit_exception", subject=deposit, code="released", note=reason.strip())
+    work_item_resolve_for_subject(queue="deposit_exception", subject=deposit, code="approved", note=reason.strip())
     return deposit
 
 
@@ -316,7 +316,7 @@ def deposit_refund(*, deposit_id: int, actor: User, reason_code: str, note: str 
         action=AuditAction.DEPOSIT_REFUNDED, subject=deposit, before=before,
         after=_snapshot(deposit) | {"entry": entry.pk, "reason_code": reason_code}, reason=note,
     )  # fmt: skip
-    work_item_resolve_for_subject(queue="deposit_exception", subject=deposit, code="returned", note=note or reason_code)
+    work_item_resolve_for_subject(queue="deposit_exception", subject=deposit, code="rejected", note=note or reason_code)
     client_notify(
         subject=deposit.client, recipient=deposit.client.email, template="payments.deposit_returned",
         context=_context(deposit) | {"reason": REFUND_REASONS[reason_code]},

@@ -302,8 +302,10 @@ def ledger_verify() -> VerifyReport:
     account's currency, every balance equal to the sum of its postings and its holds. Runs in
     one repeatable-read snapshot so concurrent postings cannot show as breaks."""
     breaks: list[str] = []
+    own_transaction = not connection.in_atomic_block
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        if own_transaction:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         cursor.execute(VERIFY_UNBALANCED_SQL)
         breaks += [f"entry {e} does not balance in {c}: postings sum to {t}" for e, c, t in cursor.fetchall()]
         cursor.execute(VERIFY_SHORT_SQL)

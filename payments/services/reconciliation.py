@@ -77,7 +77,7 @@ def break_resolve(*, brk: ReconciliationBreak, note: str) -> None:
     brk.resolved_at = timezone.now()
     brk.save(update_fields=["resolved_at"])
     audit_record(action=AuditAction.RECONCILIATION_RESOLVED, subject=brk, after={"resolved": True}, reason=note)
-    work_item_resolve_for_subject(queue="reconciliation_break", subject=brk, code="resolved", note=note)
+    work_item_resolve_for_subject(queue="reconciliation_break", subject=brk, code="fixed", note=note)
 
 
 # --- PSP settlement reports ---------------------------------------------------------------------

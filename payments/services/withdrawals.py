@@ -375,12 +375,12 @@ def withdrawal_approve(*, withdrawal_id: int, actor: User, reason: str) -> Withd
         )  # fmt: skip
     role = withdrawal_next_level(withdrawal)
     assert role is not None
+    if withdrawal.approvals.filter(user=actor).exists():
+        raise PaymentError("You already approved this withdrawal; the next level needs someone else.", status=403)
     if not actor.groups.filter(name=role.value).exists():
         raise PaymentError(errors.NOT_ALLOWED.format(verb=f"approve at the {role.label.lower()} level"), status=403)
     if withdrawal.requested_by_id == actor.pk:
         raise PaymentError("The person who entered a withdrawal cannot approve it.", status=403)
-    if withdrawal.approvals.filter(user=actor).exists():
-        raise PaymentError("You already approved this withdrawal; the next level needs someone else.", status=403)
     level = withdrawal.approvals.count()
     WithdrawalApproval.objects.create(
         withdrawal=withdrawal, level=level, role=role.value, user=actor, reason=reason.strip()

@@ -50,12 +50,14 @@ def test_good_balanced_entry_updates_both_balances() -> None:
 def test_bad_unbalanced_entry_is_refused_in_python() -> None:
     wallet, bank = _funded_wallet()
     with pytest.raises(PaymentError, match="does not balance"):
-        ledger_post(key="x", kind=EntryKind.DEPOSIT, memo="x", lines=[debit(bank, Decimal(5)), credit(wallet, Decimal(4))])
+        ledger_post(
+            key="x", kind=EntryKind.DEPOSIT, memo="x", lines=[debit(bank, Decimal(5)), credit(wallet, Decimal(4))]
+        )
     assert not JournalEntry.objects.filter(idempotency_key="x").exists()
 
 
 def test_bad_unbalanced_entry_is_refused_by_the_database() -> None:
-    wallet, bank = _funded_wallet()
+    wallet, _ = _funded_wallet()
     entry = JournalEntry.objects.first()
     assert entry is not None
     with pytest.raises(IntegrityError, match="does not balance"), transaction.atomic():
@@ -67,14 +69,16 @@ def test_bad_unbalanced_entry_is_refused_by_the_database() -> None:
 def test_bad_entry_without_postings_is_refused_by_the_database() -> None:
     _funded_wallet()
     with pytest.raises(IntegrityError, match="fewer than two postings"), transaction.atomic():
-        JournalEntry.objects.create(idempotency_key="lonely", request_hash="0", kind="deposit", memo="x", actor_label="t")
+        JournalEntry.objects.create(
+            idempotency_key="lonely", request_hash="0", kind="deposit", memo="x", actor_label="t"
+        )
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 def test_bad_posting_in_another_currency_than_its_account() -> None:
     wallet, _ = _funded_wallet()
-    entry = JournalEntry.objects.first()
+    entry = JournalEntry.objects.get()
     with pytest.raises(IntegrityError, match="differs"), transaction.atomic():
         Posting.objects.create(entry=entry, account=wallet, currency="USD", amount=Decimal("1"))
 
@@ -97,7 +101,12 @@ def test_bad_overdraft_is_refused_and_changes_nothing() -> None:
     wallet, bank = _funded_wallet("10.00")
     before = JournalEntry.objects.count()
     with pytest.raises(PaymentError) as exc:
-        ledger_post(key="over", kind=EntryKind.WITHDRAWAL, memo="x", lines=[debit(wallet, Decimal(11)), credit(bank, Decimal(11))])
+        ledger_post(
+            key="over",
+            kind=EntryKind.WITHDRAWAL,
+            memo="x",
+            lines=[debit(wallet, Decimal(11)), credit(bank, Decimal(11))],
+        )
     assert exc.value.field == "amount"
     assert JournalEntry.objects.count() == before
     assert balance_of(wallet).ledger == Decimal("10.00")
@@ -123,7 +132,9 @@ def test_same_key_same_request_is_one_entry_different_request_is_422() -> None:
     assert first.pk == again.pk
     assert balance_of(wallet).ledger == Decimal("105.00")
     with pytest.raises(IdempotencyConflict) as exc:
-        ledger_post(key="k1", kind=EntryKind.DEPOSIT, memo="m", lines=[debit(bank, Decimal(6)), credit(wallet, Decimal(6))])
+        ledger_post(
+            key="k1", kind=EntryKind.DEPOSIT, memo="m", lines=[debit(bank, Decimal(6)), credit(wallet, Decimal(6))]
+        )
     assert exc.value.status == 422 and exc.value.field == "idempotency_key"
 
 

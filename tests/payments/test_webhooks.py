@@ -2,47 +2,61 @@
 
 from __future__ import annotations
 
+import json
 import time
 from decimal import Decimal
+from typing import Any
 
 import pytest
 from django.test import Client as HttpClient
 
 from ops.models import WorkItem
+from ops.roles import Role
 from payments import errors, simpay
 from payments.models import Deposit, DepositStatus, InboundEvent
 from payments.services.deposits import deposit_initiate, deposit_refund, deposit_release
 from payments.services.ledger import balance_of, ledger_verify, wallet_for
 from tests.factories import approved_client, card_deposit, staff
-from ops.roles import Role
 
 pytestmark = pytest.mark.django_db
 URL = "/webhooks/simpay/"
 
 
 def _post(http: HttpClient, delivery: simpay.Delivery) -> tuple[int, dict]:
-    response = http.post(URL, data=delivery.body, content_type="application/json", HTTP_SIMPAY_SIGNATURE=delivery.signature)
+    response = http.post(
+        URL, data=delivery.body, content_type="application/json", HTTP_SIMPAY_SIGNATURE=delivery.signature
+    )
     return response.status_code, response.json()
 
 
 def test_good_signed_callback_credits_the_wallet_and_notifies() -> None:
     c = approved_client(provision=False)
     deposit = deposit_initiate(client=c, channel="card", amount="250.00", currency="EUR")
-    evt = simpay.checkout_pay(order_reference=deposit.reference, amount=Decimal("250.00"), currency="EUR", cardholder=c.display_name)
+    evt = simpay.checkout_pay(
+        order_reference=deposit.reference, amount=Decimal("250.00"), currency="EUR", cardholder=c.display_name
+    )
     status, body = _post(HttpClient(), simpay.signed(evt))
     assert status == 200 and body["status"] == "processed"
     deposit.refresh_from_db()
     assert deposit.status == DepositStatus.CREDITED
     assert balance_of(wallet_for(client=c, currency="EUR")).ledger == Decimal("250.00")
     assert ledger_verify().ok
+    from audit.models import AuditEvent
+
+    event = AuditEvent.objects.get(action="payments.deposit_credited", subject_id=str(deposit.pk))
+    assert event.actor_label == "system:webhook:simpay"
 
 
 def test_repeated_and_out_of_order_callbacks_have_exactly_one_effect() -> None:
     c = approved_client(provision=False)
     http = HttpClient()
     deposit = deposit_initiate(client=c, channel="card", amount="100.00", currency="EUR")
-    ok = simpay.checkout_pay(order_reference=deposit.reference, amount=Decimal("100.00"), currency="EUR", cardholder=c.display_name)
-    late_fail = simpay.event("payment.failed", ok["data"]["object"] | {"failure_code": "card_declined"}, created=ok["created"] - 60)
+    ok = simpay.checkout_pay(
+        order_reference=deposit.reference, amount=Decimal("100.00"), currency="EUR", cardholder=c.display_name
+    )
+    late_fail = simpay.event(
+        "payment.failed", ok["data"]["object"] | {"failure_code": "card_declined"}, created=ok["created"] - 60
+    )
     assert _post(http, simpay.signed(ok))[1]["duplicate"] is False
     status, body = _post(http, simpay.signed(ok))  # the same event again
     assert status == 200 and body["duplicate"] is True
@@ -60,16 +74,20 @@ def test_repeated_and_out_of_order_callbacks_have_exactly_one_effect() -> None:
         (lambda d: simpay.Delivery(d.body + b" ", d.signature), errors.SIGNATURE_BAD),
         (lambda d: simpay.Delivery(d.body, ""), errors.SIGNATURE_MISSING),
         (
-            lambda d: simpay.signed(__import__("json").loads(d.body), timestamp=int(time.time()) - 301),
+            lambda d: simpay.signed(json.loads(d.body), timestamp=int(time.time()) - 301),
             errors.SIGNATURE_STALE,
         ),
-        (lambda d: simpay.signed(__import__("json").loads(d.body), secret="whsec_someone_else"), errors.SIGNATURE_BAD),
+        (lambda d: simpay.signed(json.loads(d.body), secret="whsec_someone_else"), errors.SIGNATURE_BAD),
     ],
 )
-def test_bad_signature_or_stale_timestamp_is_refused_and_stored_nowhere(mutate, message, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_bad_signature_or_stale_timestamp_is_refused_and_stored_nowhere(
+    mutate: Any, message: str, caplog: pytest.LogCaptureFixture
+) -> None:
     c = approved_client(provision=False)
     deposit = deposit_initiate(client=c, channel="card", amount="10.00", currency="EUR")
-    evt = simpay.checkout_pay(order_reference=deposit.reference, amount=Decimal("10.00"), currency="EUR", cardholder=c.display_name)
+    evt = simpay.checkout_pay(
+        order_reference=deposit.reference, amount=Decimal("10.00"), currency="EUR", cardholder=c.display_name
+    )
     with caplog.at_level("WARNING", logger="backoffice.security"):
         status, body = _post(HttpClient(), mutate(simpay.signed(evt)))
     assert status == 400 and body["error"] == message
@@ -102,7 +120,9 @@ def test_third_party_payer_goes_to_suspense_and_the_exception_queue() -> None:
     item = WorkItem.objects.get(queue__code="deposit_exception", subject_id=str(deposit.pk))
     assert "does not match" in item.title
     finance = staff(Role.FINANCE)
-    deposit_release(deposit_id=deposit.pk, actor=finance, reason="Card belongs to the client's spouse; documents on file")
+    deposit_release(
+        deposit_id=deposit.pk, actor=finance, reason="Card belongs to the client's spouse; documents on file"
+    )
     assert balance_of(wallet_for(client=c, currency="EUR")).ledger == Decimal("500.00")
     item.refresh_from_db()
     assert item.status == "resolved"

@@ -32,7 +32,7 @@ def _funded(amount: str = "5000.00") -> tuple:
     return c, wallet_for(client=c, currency="EUR"), deposit.payer_account
 
 
-def _request(c, wallet, card: str, amount: str, **kw):  # type: ignore[no-untyped-def]
+def _request(c, wallet, card: str, amount: str, **kw):
     return withdrawal_request(
         client=c, source=wallet, amount=amount, method="card", destination=card, destination_name=c.display_name, **kw
     )
@@ -59,7 +59,7 @@ def test_good_full_journey_approvals_payout_callback_ledger() -> None:
     c, wallet, card = _funded()
     w = _request(c, wallet, card, "300.00")
     finance, compliance, finance2 = staff(Role.FINANCE), staff(Role.COMPLIANCE), staff(Role.FINANCE)
-    with pytest.raises(PaymentError, match="compliance level|finance level"):
+    with pytest.raises(PaymentError, match=r"compliance level|finance level"):
         withdrawal_approve(withdrawal_id=w.pk, actor=compliance, reason="compliance first?")
     withdrawal_approve(withdrawal_id=w.pk, actor=finance, reason="client known, card matches")
     with pytest.raises(PaymentError, match="already approved"):

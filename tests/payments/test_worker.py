@@ -1,0 +1,67 @@
+"""Payment work through a real Celery worker: the trading platform's balance follows the ledger
+after commit, payouts go to the PSP, and the PSP's callback comes back over HTTP."""
+
+from __future__ import annotations
+
+import subprocess
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from accounts.platform import get_platform
+from accounts.platform.simulated import SimulatedPlatform
+from ops.models import WorkItem
+from ops.roles import Role
+from payments import simpay
+from payments.models import ReconciliationBreak, Withdrawal, WithdrawalStatus
+from payments.services.ledger import balance_of, ledger_verify, trading_ledger_account_for, wallet_for
+from payments.services.reconciliation import platform_balances_check
+from payments.services.withdrawals import withdrawal_approve, withdrawal_payout_execute, withdrawal_request
+from tests.conftest import wait_for
+from tests.factories import approved_client, card_deposit, staff
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+
+
+def test_deposit_to_a_trading_account_reaches_the_platform_and_drift_is_a_break(
+    celery_worker_process: subprocess.Popen[str],
+) -> None:
+    c = approved_client()
+    account = c.trading_accounts.get()
+    assert account.login
+    card_deposit(c, "1200.00", trading_account=account)
+    trading = trading_ledger_account_for(account=account)
+    assert balance_of(trading).ledger == Decimal("1200.00")
+    platform = get_platform()
+    wait_for(lambda: platform.get_account(account.login).balance == Decimal("1200.00"))
+    assert platform_balances_check()["breaks"] == 0
+
+    SimulatedPlatform.drift(account.login, balance=Decimal("1150.00"))  # the platform says otherwise
+    assert platform_balances_check()["breaks"] == 1
+    brk = ReconciliationBreak.objects.get(kind="platform_balance", key=account.login)
+    assert brk.ours["ledger_available"] == "1200.0000" and brk.theirs["platform_balance"] == "1150.00"
+    item = WorkItem.objects.get(queue__code="reconciliation_break", subject_id=str(brk.pk))
+    assert item.details["theirs"]["login"] == account.login
+
+
+def test_payout_goes_to_the_psp_in_the_worker_and_the_callback_posts_the_ledger(
+    celery_worker_process: subprocess.Popen[str], live_server: Any
+) -> None:
+    c = approved_client(provision=False)
+    deposit = card_deposit(c, "900.00")
+    wallet = wallet_for(client=c, currency="EUR")
+    w = withdrawal_request(
+        client=c, source=wallet, amount="400.00", method="card", destination=deposit.payer_account,
+        destination_name=c.display_name,
+    )  # fmt: skip
+    withdrawal_approve(withdrawal_id=w.pk, actor=staff(Role.FINANCE), reason="ok")
+    withdrawal_approve(withdrawal_id=w.pk, actor=staff(Role.COMPLIANCE), reason="ok")
+    withdrawal_payout_execute(withdrawal_id=w.pk, actor=staff(Role.FINANCE))
+    voucher = wait_for(lambda: Withdrawal.objects.get(pk=w.pk).voucher)  # the worker called the PSP
+    assert voucher.startswith("po_")
+    assert simpay.payouts_settle(url=f"{live_server.url}/webhooks/simpay/") == 1  # the PSP calls back over HTTP
+    w.refresh_from_db()
+    assert w.status == WithdrawalStatus.PAID
+    assert balance_of(wallet).ledger == Decimal("500.00")
+    assert ledger_verify().ok

@@ -139,7 +139,7 @@ def test_same_key_same_request_is_one_entry_different_request_is_422() -> None:
 
 
 def test_correction_is_a_reversal_entry() -> None:
-    wallet, bank = _funded_wallet("100.00")
+    wallet, _ = _funded_wallet("100.00")
     entry = JournalEntry.objects.get(idempotency_key=f"fund:{wallet.pk}")
     reversal = ledger_reverse(entry=entry, key="rev", memo="wrong client")
     assert reversal.reverses_id == entry.pk

@@ -7,4 +7,8 @@ class PaymentsConfig(AppConfig):
     verbose_name = "Payments and ledger"
 
     def ready(self) -> None:
+        from accounts.panels import register_client_panel
         from payments import approval_actions  # noqa: F401 - registers the maker-checker actions
+        from payments.views import payments_panel
+
+        register_client_panel(payments_panel)

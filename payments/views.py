@@ -270,3 +270,13 @@ def break_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if not _can_view(user):
         raise PermissionDenied
     return render(request, "payments/break.html", {"brk": get_object_or_404(ReconciliationBreak, pk=pk)})
+
+
+def payments_panel(user: User, client: Any, forms: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The money section of the client 360: balances (ledger and available), deposits, withdrawals."""
+    return "payments/_client_panel.html", {
+        "ledger_accounts": LedgerAccount.objects.filter(client=client).select_related("balance").order_by("code"),
+        "client_deposits": Deposit.objects.filter(client=client).order_by("-id")[:10],
+        "client_withdrawals": Withdrawal.objects.filter(client=client).order_by("-id")[:10],
+        "can_withdraw": user.has_perm("ops.handle_withdrawals"),
+    }

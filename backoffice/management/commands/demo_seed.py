@@ -68,6 +68,7 @@ class Command(BaseCommand):
             _seed_workspace()
             _seed_clients()
             _seed_kyc()
+            _seed_payments()
             audit_seal()
         logins_file.parent.mkdir(parents=True, exist_ok=True)
         logins_file.write_text(json.dumps(logins, indent=2))
@@ -207,6 +208,42 @@ def _seed_clients() -> None:
     )  # fmt: skip
     kyc(corp)
     move(corp, "approve")
+
+
+def _seed_payments() -> None:
+    """A funded client, a third-party deposit held for review, and a first withdrawal waiting for
+    finance then compliance (once; the PSP's callbacks are signed and stored like real ones)."""
+    from accounts.models import Client
+    from payments import simpay
+    from payments.models import Deposit
+    from payments.services.deposits import deposit_initiate
+    from payments.services.ledger import wallet_for
+    from payments.services.webhooks import inbound_event_process, inbound_event_store
+    from payments.services.withdrawals import withdrawal_request
+
+    if Deposit.objects.exists():
+        return
+    noah = Client.objects.filter(first_name="Noah", last_name="Smith").first()
+    if noah is None or noah.status != "approved":
+        return
+
+    def pay(amount: str, cardholder: str) -> Deposit:
+        deposit = deposit_initiate(client=noah, channel="card", amount=amount, currency="USD")
+        evt = simpay.checkout_pay(
+            order_reference=deposit.reference, amount=deposit.amount, currency="USD", cardholder=cardholder
+        )
+        delivery = simpay.signed(evt)
+        stored, _ = inbound_event_store(provider=simpay.PROVIDER, body=delivery.body, signature=delivery.signature)
+        inbound_event_process(event_pk=stored.pk)
+        deposit.refresh_from_db()
+        return deposit
+
+    funded = pay("5000.00", "NOAH SMITH")
+    pay("800.00", "Victor Krum")  # a third party: held in suspense, in the deposit exception queue
+    withdrawal_request(
+        client=noah, source=wallet_for(client=noah, currency="USD"), amount="300.00", method="card",
+        destination=funded.payer_account, destination_name="Noah Smith",
+    )  # fmt: skip
 
 
 def _demo_pdf(lines: list[str]) -> bytes:

@@ -1,0 +1,67 @@
+"""The withdrawal queue worked in a browser: finance approves, a compliance officer at another
+desk approves the second level, finance executes the payout; and a held deposit is released."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from ops.roles import Role
+from payments.models import Withdrawal, WithdrawalStatus
+from payments.services.ledger import wallet_for
+from payments.services.withdrawals import withdrawal_request
+from tests.browser.conftest import shot, sign_in
+from tests.factories import approved_client, card_deposit, staff
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
+
+
+def test_first_withdrawal_finance_then_compliance_then_payout(page: Page, new_page) -> None:
+    staff(Role.FINANCE, username="fiona")
+    staff(Role.COMPLIANCE, username="carla")
+    c = approved_client(provision=False)
+    deposit = card_deposit(c, "2000.00")
+    w = withdrawal_request(
+        client=c, source=wallet_for(client=c, currency="EUR"), amount="600.00", method="card",
+        destination=deposit.payer_account, destination_name=c.display_name,
+    )  # fmt: skip
+
+    sign_in(page, "fiona")
+    page.get_by_role("link", name="Withdrawal approval", exact=True).click()
+    page.get_by_role("link", name=f"Withdrawal {w.reference}", exact=False).first.click()
+    page.get_by_role("link", name=w.reference).click()
+    expect(page.get_by_test_id("approval-level")).to_contain_text("Finance, then compliance")
+    expect(page.get_by_test_id("checks")).to_contain_text("first withdrawal")
+    page.get_by_label("Reason for approving").fill("Card matches the deposit; client known")
+    page.get_by_role("button", name="Approve").click()
+    expect(page.get_by_test_id("approval-level")).to_contain_text("waiting for Compliance")
+    expect(page.get_by_role("button", name="Approve")).to_have_count(0)  # not twice by the same person
+    shot(page, "withdrawal-after-finance")
+
+    carla = new_page()
+    sign_in(carla, "carla")
+    carla.goto(w.get_absolute_url())
+    carla.get_by_label("Reason for approving").fill("Source of funds on file")
+    carla.get_by_role("button", name="Approve").click()
+    expect(carla.get_by_test_id("withdrawal-status")).to_have_text("Approved")
+
+    page.reload()
+    page.get_by_role("button", name="Execute payout").click()
+    expect(page.get_by_test_id("withdrawal-status")).to_have_text("Payout sent")
+    assert Withdrawal.objects.get(pk=w.pk).status == WithdrawalStatus.PROCESSING
+    shot(page, "withdrawal-payout-sent")
+
+
+def test_held_third_party_deposit_is_released_with_a_reason(page: Page) -> None:
+    staff(Role.FINANCE, username="fiona")
+    c = approved_client(provision=False)
+    deposit = card_deposit(c, "300.00", cardholder="Someone Else Entirely")
+    sign_in(page, "fiona")
+    page.goto(deposit.get_absolute_url())
+    expect(page.get_by_test_id("review-reason")).to_contain_text("does not match the account holder")
+    page.get_by_role("button", name="Credit the client").click()  # no reason: the browser refuses
+    expect(page.get_by_test_id("deposit-status")).to_have_text("Held for review")
+    page.get_by_label("Why this is the client's own money").fill("Joint account; statement on file")
+    page.get_by_role("button", name="Credit the client").click()
+    expect(page.get_by_test_id("deposit-status")).to_have_text("Credited")
+    expect(page.get_by_test_id("postings")).to_contain_text(f"wallet:{c.reference}:EUR")

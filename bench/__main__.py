@@ -17,6 +17,7 @@ BENCHMARKS = [
     "audit_sql_floor",
     "queue_page",
     "screening",
+    "ledger",
 ]
 
 

@@ -51,7 +51,10 @@ def test_demo_workspace_has_items_and_approvals(tmp_path: Path) -> None:
 
     open_items = Counter(WorkItem.objects.filter(status__in=OPEN_STATUSES).values_list("queue__code", flat=True))
     # two clients wait for KYC review (all documents uploaded); the others were decided
-    assert open_items == {"access_review": 1, "compliance_escalation": 1, "risk_alert": 1, "kyc_review": 2}
+    assert open_items == {
+        "access_review": 1, "compliance_escalation": 1, "risk_alert": 1, "kyc_review": 2,
+        "withdrawal_approval": 1, "deposit_exception": 1,
+    }  # fmt: skip
     from accounts.models import Client, TradingAccount
 
     assert sorted(Client.objects.values_list("status", flat=True)) == [

@@ -239,11 +239,11 @@ def _seed_payments() -> None:
         return deposit
 
     funded = pay("5000.00", "NOAH SMITH")
-    pay("800.00", "Victor Krum")  # a third party: held in suspense, in the deposit exception queue
     withdrawal_request(
         client=noah, source=wallet_for(client=noah, currency="USD"), amount="300.00", method="card",
         destination=funded.payer_account, destination_name="Noah Smith",
     )  # fmt: skip
+    pay("800.00", "Victor Krum")  # a third party: held in suspense, in the deposit exception queue
 
 
 def _demo_pdf(lines: list[str]) -> bytes:

@@ -3,9 +3,11 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import DefaultRouter
 
 from accounts.api import ClientViewSet
+from payments.api import WithdrawalViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.register("staff/clients", ClientViewSet, basename="api-client")
+router.register("staff/withdrawals", WithdrawalViewSet, basename="api-withdrawal")
 
 urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -1,0 +1,710 @@
+"""What the ledger sustains, measured against the database's own yardstick, and what a balance read
+costs when an account has a long history.
+
+1. Ledger throughput. N worker processes (``multiprocessing`` 'spawn', each with its own
+   ``django.setup()`` and database connection) credit card deposits through the real service layer
+   for T seconds, as the PSP callback does: ``deposit_initiate`` (its own transaction), then in one
+   ``transaction.atomic()`` the deposit locked and ``deposit_receive`` (a journal entry and its
+   postings, both balances under row locks, the deposit's status and history row, the audit event,
+   the client's notification record), all as ``Actor.system("bench")``. Each worker has its own
+   approved client (so its own wallet), all share the one SimPay clearing account row: that is the
+   contention, like TPC-B's branch row. A deposit counts when its receive commits inside the window
+   (after a short warm-up). Notifications are recorded and queued to the broker the bench provides
+   (the embedded Redis); no Celery worker sends them.
+2. pgbench's built-in TPC-B-like workload (``pgbench -i -s N``, then ``-c N -j N -T T -n``) on the
+   same Postgres, in the same database (its own ``pgbench_*`` tables), same client count and
+   duration: what the database does when there is no Python and no business logic.
+3. The ratio of the two. Goal: ledger tps / pgbench tps >= 0.5.
+4. Balance reads. One wallet gets 1,000,000 postings (balanced entries against a bench-only clearing
+   account, bulk-loaded with SQL; with triggers skipped via ``session_replication_role = replica``
+   when the connection is a superuser, the embedded Postgres's ``postgres`` is) and its maintained
+   balance row is set from them; another wallet has 10 postings made through the service. Then
+   ``balance_of()`` on each, interleaved, READS times. Goal: p95 < 2 ms on both, i.e. the read does
+   not depend on the history. ``ledger_verify()`` is then timed once over the whole ledger and must
+   report no break (it proves the bulk load consistent).
+
+Before timing, one process credits the small wallet's 10 deposits under ``CaptureQueriesContext``:
+the queries, audit events and database time per deposit are printed as the profile of one deposit,
+with how long the balance rows stay locked (``ledger_post``'s ``balances_lock`` to COMMIT): every
+deposit locks the one clearing row for that long, which bounds the throughput of one clearing
+account whatever the number of workers (1000 / that many ms per second).
+
+Goal: both of the above (ratio >= 0.5 and balance-read p95 < 2 ms).
+
+    python -m bench ledger [--quick]
+    python -m bench.ledger [--workers N] [--seconds S] [--postings P] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import multiprocessing
+import multiprocessing.queues
+import multiprocessing.synchronize
+import os
+import queue
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import traceback
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlparse
+
+if TYPE_CHECKING:
+    from accounts.models import Client
+    from ops.models import User
+    from payments.models import LedgerAccount
+
+TITLE = (
+    "ledger: card deposits credited per second through the service layer vs pgbench TPC-B; balance reads at 1M postings"
+)
+
+WORKERS, QUICK_WORKERS = 8, 4  # worker processes = pgbench clients
+SECONDS, QUICK_SECONDS = 20.0, 5.0
+WARMUP, QUICK_WARMUP = 2.0, 1.0  # ledger only: pgbench excludes its connection time itself
+POSTINGS = 1_000_000  # on the one big wallet (quick too: it is the figure the goal is about)
+SMALL_POSTINGS = 10  # on the small wallet: deposits made through the service (the profiled ones)
+READS, QUICK_READS = 2_000, 500
+READ_WARMUP = 200
+BULK_CHUNK = 200_000  # journal entries per INSERT
+GOAL_RATIO = 0.5
+GOAL_P95_MS = 2.0
+AMOUNT, CURRENCY = "10.00", "EUR"
+
+STARTUP_TIMEOUT = 180.0
+GRACE = 60.0
+ACTOR_JOB = "bench"
+
+Message = tuple[str, int, Any]  # (kind, worker index, payload)
+
+
+# --- setup: staff and approved clients, as tests/factories.approved_client makes them ---------------
+
+
+def _staff(role: str) -> User:
+    from django.contrib.auth.models import Group
+
+    from ops.models import User
+
+    user, _ = User.objects.get_or_create(username=f"bench-{role}", defaults={"email": f"bench-{role}@example.test"})
+    user.groups.set(Group.objects.filter(name=role))
+    return User.objects.get(pk=user.pk)  # a fresh instance: no stale permission cache
+
+
+def _approved_client(n: int, support: User, compliance: User) -> Client:
+    """Registered, KYC documents accepted and a low risk assessment recorded, submitted and approved
+    by a compliance officer. Its trading account is not provisioned (no platform call)."""
+    import datetime
+
+    from accounts.models import AccountType
+    from accounts.services.clients import client_register, client_transition
+    from kyc.models import Document, DocumentStatus, RiskAssessment
+    from kyc.requirements import REQUIRED
+
+    data: dict[str, Any] = {
+        "country": "GB",
+        "email": f"bench-client{n}@example.test",
+        "phone": "+447911123456",
+        "account_type": AccountType.objects.get(code="standard"),
+        "base_currency": CURRENCY,
+        "first_name": "Ada",
+        "last_name": f"Benchmark{n}",
+        "date_of_birth": datetime.date(1985, 12, 10),
+        "nationality": "GB",
+    }
+    client = client_register(kind="individual", data=data, actor=support)
+    for kind in REQUIRED[client.kind]:
+        Document.objects.create(
+            client=client, kind=kind, file=f"{client.pk}/{kind}", original_name=f"{kind}.pdf",
+            content_type="application/pdf", size=1, sha256="0" * 64, status=DocumentStatus.ACCEPTED,
+            uploaded_by="bench",
+        )  # fmt: skip
+    RiskAssessment.objects.create(client=client, score=0, level="low", edd_required=False, assessed_by="bench")
+    client_transition(client_id=client.pk, name="submit_for_review", actor=None)
+    client_transition(client_id=client.pk, name="approve", actor=compliance, reason="KYC complete")
+    client.refresh_from_db()
+    return client
+
+
+def _notifications_mode() -> str:
+    """Notifications are queued with ``.delay`` after commit. With a broker (``make bench`` starts an
+    embedded Redis) that is what production does; without one ``.delay`` would block retrying, so
+    the task is not queued at all (in each worker process only)."""
+    from django.conf import settings
+
+    if getattr(settings, "CELERY_BROKER_URL", "") or getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
+        return "queued"
+    from ops import tasks
+
+    tasks.interaction_send_task.delay = lambda *args, **kwargs: None  # type: ignore[assignment]
+    return "dropped"
+
+
+# --- one deposit: what the PSP callback does -----------------------------------------------------
+
+
+def _deposit(client: Client) -> Any:
+    """Initiate a card deposit (its own transaction) and receive it (lock, credit): the callback's path."""
+    from django.db import transaction
+
+    from payments.models import Deposit
+    from payments.services.deposits import clearing_account, deposit_initiate, deposit_receive
+
+    deposit = deposit_initiate(client=client, channel="card", amount=AMOUNT, currency=CURRENCY)
+    with transaction.atomic():
+        # of=("self",): trading_account is nullable (an outer join), which FOR UPDATE cannot lock;
+        # the PSP callback (payments.services.webhooks._apply) locks the same way.
+        locked = (
+            Deposit.objects.select_for_update(of=("self",))
+            .select_related("client", "trading_account")
+            .get(pk=deposit.pk)
+        )
+        deposit_receive(
+            deposit=locked,
+            source=clearing_account("card", CURRENCY),
+            external_id=f"pay_{locked.pk}",
+            payer_name=client.display_name,
+            payer_account="card_4242",
+            amount=locked.amount,
+        )
+    return locked
+
+
+# --- the worker processes ------------------------------------------------------------------------
+
+
+def _worker_main(
+    index: int,
+    client_id: int,
+    go: multiprocessing.synchronize.Event,
+    start_at: Any,  # multiprocessing.Value('d'): wall-clock start of the warm-up
+    window: tuple[float, float],  # (warm-up, seconds)
+    results: multiprocessing.queues.Queue,  # of Message
+    abort: multiprocessing.synchronize.Event,
+) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    django_ready = False
+    try:
+        from bench import setup_django
+
+        setup_django()
+        django_ready = True
+        from django.db import connection
+
+        from accounts.models import Client
+        from audit.context import Actor, acting_as
+        from payments.models import DepositStatus
+
+        notifications = _notifications_mode()
+        client = Client.objects.get(pk=client_id)
+        connection.ensure_connection()
+        results.put(("ready", index, notifications))
+        while not go.wait(1.0):
+            if abort.is_set():
+                return
+        warmup, seconds = window
+        delay = start_at.value - time.time()
+        if delay > 0:
+            abort.wait(delay)
+        begin = time.monotonic()
+        measure_from, end = begin + warmup, begin + warmup + seconds
+        counted = committed = 0
+        busy = 0.0
+        with acting_as(Actor.system(ACTOR_JOB)):
+            while not abort.is_set():
+                started = time.monotonic()
+                if started >= end:
+                    break
+                deposit = _deposit(client)
+                if deposit.status != DepositStatus.CREDITED:
+                    raise RuntimeError(f"deposit {deposit.reference} is {deposit.status}, not credited")
+                committed += 1
+                finished = time.monotonic()
+                if measure_from <= finished < end:
+                    counted += 1
+                    busy += finished - started
+        results.put(("done", index, {"counted": counted, "committed": committed, "busy": busy}))
+    except BaseException:
+        results.put(("error", index, traceback.format_exc()))
+    finally:
+        if django_ready:
+            from django.db import connections
+
+            connections.close_all()
+
+
+class Workers:
+    def __init__(self, client_ids: list[int], warmup: float, seconds: float) -> None:
+        self.ctx = multiprocessing.get_context("spawn")
+        self.results: multiprocessing.queues.Queue = self.ctx.Queue()
+        self.go = self.ctx.Event()
+        self.abort = self.ctx.Event()
+        self.start_at = self.ctx.Value("d", 0.0)
+        self.processes = [
+            self.ctx.Process(
+                target=_worker_main,
+                args=(i, cid, self.go, self.start_at, (warmup, seconds), self.results, self.abort),
+                name=f"bench-ledger-{i}",
+                daemon=True,
+            )
+            for i, cid in enumerate(client_ids)
+        ]
+
+    def collect(self, kind: str, deadline: float) -> dict[int, Any]:
+        got: dict[int, Any] = {}
+        while len(got) < len(self.processes):
+            try:
+                message_kind, index, payload = self.results.get(timeout=0.5)
+            except queue.Empty:
+                dead = [p for i, p in enumerate(self.processes) if i not in got and not p.is_alive()]
+                if dead:
+                    names = ", ".join(f"{p.name} (exit code {p.exitcode})" for p in dead)
+                    raise RuntimeError(f"worker process(es) died without reporting: {names}") from None
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"timed out waiting for {kind!r} from the workers") from None
+                continue
+            if message_kind == "error":
+                raise RuntimeError(f"worker {index} failed:\n{payload}")
+            if message_kind != kind:
+                raise RuntimeError(f"unexpected message {message_kind!r} from worker {index} (wanted {kind!r})")
+            got[index] = payload
+        return got
+
+    def stop(self) -> None:
+        self.abort.set()
+        deadline = time.monotonic() + 10
+        for p in self.processes:
+            if p.pid is not None:
+                p.join(max(0.1, deadline - time.monotonic()))
+        for p in self.processes:
+            if p.is_alive():
+                print(f"  ! {p.name} did not stop; terminating it", flush=True)
+                p.terminate()
+                p.join(5)
+        self.results.close()
+        self.results.join_thread()
+
+
+@dataclass
+class LedgerResult:
+    counted: int
+    committed: int
+    busy: float
+    seconds: float
+    notifications: str
+
+    @property
+    def tps(self) -> float:
+        return self.counted / self.seconds
+
+
+def _ledger_throughput(client_ids: list[int], warmup: float, seconds: float) -> LedgerResult:
+    workers = Workers(client_ids, warmup, seconds)
+    try:
+        started = time.monotonic()
+        for p in workers.processes:
+            p.start()
+        ready = workers.collect("ready", time.monotonic() + STARTUP_TIMEOUT)
+        print(f"workers ready in {time.monotonic() - started:.1f} s", flush=True)
+        workers.start_at.value = time.time() + 0.5
+        workers.go.set()
+        done = workers.collect("done", time.monotonic() + 0.5 + warmup + seconds + GRACE)
+    finally:
+        workers.stop()
+    modes = set(ready.values())
+    return LedgerResult(
+        counted=sum(d["counted"] for d in done.values()),
+        committed=sum(d["committed"] for d in done.values()),
+        busy=sum(d["busy"] for d in done.values()),
+        seconds=seconds,
+        notifications=modes.pop() if len(modes) == 1 else "mixed",
+    )
+
+
+# --- pgbench -------------------------------------------------------------------------------------
+
+
+def _pgbench_binary() -> str | None:
+    if os.environ.get("PGBIN"):
+        candidate = Path(os.environ["PGBIN"]) / "pgbench"
+        if candidate.exists():
+            return str(candidate)
+    return shutil.which("pgbench")
+
+
+def _pg_target() -> tuple[str, str, str]:
+    url = urlparse(os.environ["DATABASE_URL"])
+    host = unquote(url.hostname or url.netloc.split("@")[-1])
+    return host, unquote(url.username or "postgres"), url.path.lstrip("/")
+
+
+@dataclass
+class PgbenchResult:
+    tps: float
+    latency_ms: float
+    transactions: int
+    init_seconds: float
+
+
+def _pgbench(pgbench: str, clients: int, seconds: float) -> PgbenchResult:
+    host, user, dbname = _pg_target()
+    base = [pgbench, "-h", host, "-U", user]
+    started = time.monotonic()
+    subprocess.run(
+        [*base, "-i", "-q", "-s", str(clients), dbname], capture_output=True, text=True, check=True
+    )  # fmt: skip
+    init_seconds = time.monotonic() - started
+    _checkpoint()
+    out = subprocess.run(
+        [*base, "-c", str(clients), "-j", str(clients), "-T", str(max(1, round(seconds))), "-n", dbname],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    tps = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", out) or re.search(r"tps = ([0-9.]+)", out)
+    if tps is None:
+        raise RuntimeError(f"pgbench printed no tps:\n{out}")
+    latency = re.search(r"latency average = ([0-9.]+) ms", out)
+    processed = re.search(r"number of transactions actually processed: ([0-9]+)", out)
+    return PgbenchResult(
+        tps=float(tps.group(1)),
+        latency_ms=float(latency.group(1)) if latency else float("nan"),
+        transactions=int(processed.group(1)) if processed else 0,
+        init_seconds=init_seconds,
+    )
+
+
+def _checkpoint() -> None:
+    """So that a checkpoint is less likely to land in a measured window (skipped where not allowed)."""
+    from django.db import DatabaseError, connection
+
+    with contextlib.suppress(DatabaseError), connection.cursor() as cursor:
+        cursor.execute("CHECKPOINT")
+
+
+# --- one deposit's profile -----------------------------------------------------------------------
+
+
+def _statement_kind(sql: str) -> str:
+    words = sql.lstrip().split(None, 1)
+    return words[0].upper() if words else "?"
+
+
+@dataclass
+class Profile:
+    deposits: int
+    queries: int
+    kinds: Counter[str]
+    tables: Counter[str]
+    db_seconds: float
+    wall_seconds: float
+    audit_events: int
+    lock_held_ms: list[float]  # per deposit: the balance rows (the shared clearing row) locked until commit
+
+
+def _profile_deposits(client: Client, n: int) -> Profile:
+    """n deposits, one after another, in this process: queries, database time, audit events, and how
+    long the balance rows stay locked (from ``ledger_post``'s ``balances_lock`` until the commit; for
+    this process only, ``payments.services.ledger.balances_lock`` is wrapped to note the times)."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    from audit.context import Actor, acting_as
+    from audit.models import AuditEvent
+    from payments.services import ledger as ledger_module
+
+    events_before = AuditEvent.objects.count()
+    done = 0
+    locked: list[float] = []
+    released: list[float] = []
+    original = ledger_module.balances_lock
+
+    def balances_lock_timed(account_ids: Any) -> Any:
+        rows = original(account_ids)
+        locked.append(time.perf_counter())
+        # registered before the service's own hooks, so it runs first, right after the COMMIT
+        transaction.on_commit(lambda: released.append(time.perf_counter()))
+        return rows
+
+    ledger_module.balances_lock = balances_lock_timed
+    try:
+        with acting_as(Actor.system(ACTOR_JOB)), CaptureQueriesContext(connection) as captured:
+            started = time.monotonic()
+            for _ in range(n):
+                _deposit(client)
+                done += 1
+            wall = time.monotonic() - started
+    finally:
+        ledger_module.balances_lock = original
+    kinds: Counter[str] = Counter()
+    tables: Counter[str] = Counter()
+    db = 0.0
+    for q in captured.captured_queries:
+        sql = q["sql"]
+        kinds[_statement_kind(sql)] += 1
+        db += float(q["time"])
+        match = re.search(r'(?:FROM|INTO|UPDATE)\s+"?([a-z_]+)"?', sql)
+        if match:
+            tables[match.group(1)] += 1
+    return Profile(
+        deposits=done,
+        queries=len(captured.captured_queries),
+        kinds=kinds,
+        tables=tables,
+        db_seconds=db,
+        wall_seconds=wall,
+        audit_events=AuditEvent.objects.count() - events_before,
+        lock_held_ms=sorted((r - a) * 1000 for a, r in zip(locked, released, strict=True)),
+    )
+
+
+# --- the bulk-loaded wallet and the balance reads ------------------------------------------------
+
+
+def _is_superuser() -> bool:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
+BULK_SQL = """
+WITH entry AS (
+    INSERT INTO payments_journalentry (idempotency_key, request_hash, kind, memo, source, actor_label, created_at)
+    SELECT 'bench-bulk:' || %s || ':' || g, %s, 'deposit', 'bench bulk card deposit ' || g, 'bench.bulk:' || g,
+           'system:bench', now()
+    FROM generate_series(%s, %s) AS g
+    RETURNING id
+)
+INSERT INTO payments_posting (entry_id, account_id, currency, amount)
+SELECT entry.id, line.account_id, %s, line.sign * ((entry.id %% 1000) + 1)
+FROM entry CROSS JOIN (VALUES (%s, -1), (%s, 1)) AS line(account_id, sign)
+ORDER BY entry.id, line.sign
+"""
+
+BALANCES_FROM_POSTINGS_SQL = """
+UPDATE payments_balance b SET ledger = b.sign * s.total, postings_count = s.n, updated_at = now()
+FROM (SELECT account_id, SUM(amount) AS total, COUNT(*) AS n FROM payments_posting
+      WHERE account_id IN (%s, %s) GROUP BY account_id) s
+WHERE b.account_id = s.account_id
+"""
+
+
+def _bulk_load(wallet: LedgerAccount, counter: LedgerAccount, postings: int) -> tuple[float, bool]:
+    """``postings`` card deposits into ``wallet`` from ``counter`` (a bench-only clearing account):
+    one balanced entry of two postings each. Both accounts are new, so their balance rows are set
+    to the sum and count of their postings. Returns (seconds, triggers skipped)."""
+    from django.db import connection, transaction
+
+    from payments.services.ledger import request_hash
+
+    skip_triggers = _is_superuser()
+    fingerprint = request_hash({"bench": "bulk"})
+    started = time.monotonic()
+    for first in range(1, postings + 1, BULK_CHUNK):
+        last = min(postings, first + BULK_CHUNK - 1)
+        with transaction.atomic(), connection.cursor() as cursor:
+            if skip_triggers:  # the append-only, currency and balanced-entry triggers (checked by ledger_verify)
+                cursor.execute("SET LOCAL session_replication_role = replica")
+            cursor.execute(BULK_SQL, [wallet.pk, fingerprint, first, last, wallet.currency, wallet.pk, counter.pk])
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(BALANCES_FROM_POSTINGS_SQL, [wallet.pk, counter.pk])
+    with connection.cursor() as cursor:  # as autovacuum would, before anyone reads
+        cursor.execute("VACUUM ANALYZE payments_journalentry, payments_posting, payments_balance")
+    return time.monotonic() - started, skip_triggers
+
+
+def _percentile(sorted_values: list[float], p: float) -> float:
+    index = min(len(sorted_values) - 1, max(0, round(p / 100 * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+def _time_reads(accounts: dict[str, LedgerAccount], reads: int) -> dict[str, list[float]]:
+    """balance_of() on each account, interleaved (drift hits them alike); milliseconds, sorted."""
+    from payments.services.ledger import balance_of
+
+    for _ in range(READ_WARMUP):
+        for account in accounts.values():
+            balance_of(account)
+    times: dict[str, list[float]] = {name: [] for name in accounts}
+    for _ in range(reads):
+        for name, account in accounts.items():
+            started = time.perf_counter()
+            balance_of(account)
+            times[name].append((time.perf_counter() - started) * 1000)
+    return {name: sorted(values) for name, values in times.items()}
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+def run(
+    *,
+    quick: bool = False,
+    workers: int | None = None,
+    seconds: float | None = None,
+    postings: int | None = None,
+) -> bool:
+    from django.db import connection
+    from django.db.models import Sum
+
+    from audit.context import Actor, acting_as
+    from ops.roles import Role
+    from payments.models import AccountKind, Deposit, DepositStatus
+    from payments.services.deposits import clearing_account
+    from payments.services.ledger import balance_of, house_account, ledger_verify, wallet_for
+
+    workers = workers or (QUICK_WORKERS if quick else WORKERS)
+    seconds = seconds or (QUICK_SECONDS if quick else SECONDS)
+    warmup = QUICK_WARMUP if quick else WARMUP
+    postings = postings or POSTINGS
+    reads = QUICK_READS if quick else READS
+
+    print(f"database: {connection.settings_dict['NAME']} (settings {os.environ.get('DJANGO_SETTINGS_MODULE', '?')})")
+    print(f"machine:  {os.cpu_count()} CPUs; {workers} ledger workers / pgbench clients", flush=True)
+
+    # setup (untimed): approved clients, their wallets, the shared clearing account
+    started = time.monotonic()
+    with acting_as(Actor.system(ACTOR_JOB)):
+        support, compliance = _staff(Role.SUPPORT), _staff(Role.COMPLIANCE)
+        clearing = clearing_account("card", CURRENCY)  # first: the lowest account id, locked first
+        clients = [_approved_client(n, support, compliance) for n in range(workers + 2)]
+        for client in clients:
+            wallet_for(client=client, currency=CURRENCY)
+    worker_clients, big_client, small_client = clients[:workers], clients[workers], clients[workers + 1]
+    print(f"setup: {len(clients)} approved clients with wallets in {time.monotonic() - started:.1f} s", flush=True)
+
+    # the profile of one deposit (these are the small wallet's postings)
+    profile = _profile_deposits(small_client, SMALL_POSTINGS)
+    per = profile.deposits
+    print(
+        f"one deposit (initiate + receive, one process, {per} in a row): {profile.queries / per:g} queries "
+        f"through Django ({', '.join(f'{k} {v / per:g}' for k, v in profile.kinds.most_common())}) "
+        f"+ {profile.audit_events / per:g} audit INSERTs (prepared, on the raw connection: not captured); "
+        f"{profile.wall_seconds / per * 1000:.1f} ms, of which {profile.db_seconds / per * 1000:.1f} ms "
+        "in the captured queries"
+    )
+    print(f"  tables touched per deposit: {', '.join(f'{t} {n / per:g}' for t, n in profile.tables.most_common())}")
+    held = statistics.median(profile.lock_held_ms)
+    print(
+        f"  the shared clearing balance row stays locked {held:.1f} ms per deposit (median; from ledger_post's "
+        f"balances_lock to COMMIT): at most ~{1000 / held:.0f} deposits/s through one clearing account, "
+        "whatever the number of workers or CPUs"
+    )
+
+    # 1. ledger throughput
+    _checkpoint()
+    connection.close()  # the parent holds no connection while the workers run
+    print(f"--- ledger: {workers} workers crediting card deposits, {warmup:g} s warm-up + {seconds:g} s", flush=True)
+    ledger = _ledger_throughput([c.pk for c in worker_clients], warmup, seconds)
+    notes = {
+        "queued": "notifications recorded and queued to the broker (embedded Redis), not sent: no Celery worker",
+        "dropped": "notifications recorded, not sent (no broker: interaction_send_task.delay stubbed in the workers)",
+    }
+    print(f"  {notes.get(ledger.notifications, ledger.notifications)}")
+    credited = Deposit.objects.filter(client__in=worker_clients, status=DepositStatus.CREDITED).count()
+    latency = ledger.busy / ledger.counted * 1000 if ledger.counted else float("nan")
+    print(
+        f"ledger:  {ledger.counted} deposits credited in {seconds:g} s = {ledger.tps:.1f} tps, "
+        f"mean latency {latency:.1f} ms (initiate + receive); {ledger.committed} in all, {credited} credited in the db",
+        flush=True,
+    )
+    if credited != ledger.committed:
+        raise RuntimeError(f"workers reported {ledger.committed} credited deposits, the database has {credited}")
+
+    # 2. pgbench
+    pgbench = _pgbench_binary()
+    pg: PgbenchResult | None = None
+    if pgbench is None:
+        print("pgbench: skipped, no pgbench binary (PGBIN unset and none on PATH): the ratio cannot be judged")
+    else:
+        print(
+            f"--- pgbench TPC-B-like: scale {workers}, {workers} clients, {workers} threads, {seconds:g} s", flush=True
+        )
+        pg = _pgbench(pgbench, workers, seconds)
+        print(
+            f"pgbench: {pg.transactions} transactions = {pg.tps:.1f} tps (without initial connection time), "
+            f"latency average {pg.latency_ms:.2f} ms; init took {pg.init_seconds:.1f} s",
+            flush=True,
+        )
+
+    # 4. balance reads at 1M postings
+    with acting_as(Actor.system(ACTOR_JOB)):
+        big = wallet_for(client=big_client, currency=CURRENCY)
+        small = wallet_for(client=small_client, currency=CURRENCY)
+        counter = house_account(AccountKind.PSP_CLEARING, CURRENCY, ref="bench-bulk")
+    print(f"--- balance reads: bulk-loading {postings:,} postings into one wallet ...", flush=True)
+    took, skipped = _bulk_load(big, counter, postings)
+    how = "triggers skipped (session_replication_role = replica)" if skipped else "with triggers (not a superuser)"
+    print(f"  loaded {postings:,} balanced entries ({2 * postings:,} postings) in {took:.1f} s, {how}")
+    counts = {"big": balance_of(big).postings_count, "small": balance_of(small).postings_count}
+    _checkpoint()
+    times = _time_reads({"big": big, "small": small}, reads)
+    p95s = []
+    for name, account in (("big", big), ("small", small)):
+        values = times[name]
+        p50, p95, p99 = (_percentile(values, p) for p in (50, 95, 99))
+        p95s.append(p95)
+        print(
+            f"balance_of {account.code} ({counts[name]:,} postings): {len(values)} reads, "
+            f"p50 {p50:.3f} ms, p95 {p95:.3f} ms, p99 {p99:.3f} ms, max {values[-1]:.3f} ms"
+        )
+    verify_started = time.monotonic()
+    report = ledger_verify()
+    verify_took = time.monotonic() - verify_started
+    status = "OK" if report.ok else f"{len(report.breaks)} BREAK(S): " + "; ".join(report.breaks[:5])
+    print(
+        f"ledger_verify: {report.entries:,} entries, {report.postings:,} postings, {report.accounts} accounts "
+        f"in {verify_took:.1f} s: {status}"
+    )
+    clearing_balance = balance_of(clearing).ledger
+    deposited = Deposit.objects.filter(status=DepositStatus.CREDITED).aggregate(s=Sum("amount"))["s"]
+    print(f"clearing account {clearing.code}: {clearing_balance} = credited deposits {deposited}", end="")
+    print(" (match)" if clearing_balance == deposited else " (MISMATCH)")
+
+    # 3. and the goals
+    ratio = ledger.tps / pg.tps if pg and pg.tps else float("nan")
+    ratio_met = pg is not None and ratio >= GOAL_RATIO
+    read_met = max(p95s) < GOAL_P95_MS
+    print()
+    print(f"ledger tps:        {ledger.tps:.1f}  ({workers} workers, deposits credited through the service layer)")
+    print(f"pgbench tps:       {pg.tps:.1f}  (TPC-B-like, {workers} clients)" if pg else "pgbench tps:       -")
+    print(f"ratio:             {ratio:.3f}")
+    print(f"goal: ledger tps >= {GOAL_RATIO} x pgbench tps: {'MET' if ratio_met else 'NOT MET'}")
+    print(
+        f"goal: balance read p95 < {GOAL_P95_MS:g} ms at {counts['big']:,} postings "
+        f"({p95s[0]:.3f} ms; {p95s[1]:.3f} ms at {counts['small']} postings): {'MET' if read_met else 'NOT MET'}",
+        flush=True,
+    )
+    if not report.ok or clearing_balance != deposited:
+        raise RuntimeError("the ledger is inconsistent after the benchmark (see above)")
+    return ratio_met and read_met
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ledger", description=TITLE)
+    parser.add_argument(
+        "--workers", type=int, help=f"processes and pgbench clients (default {WORKERS}, quick {QUICK_WORKERS})"
+    )
+    parser.add_argument("--seconds", type=float, help=f"measured (default {SECONDS:g}, quick {QUICK_SECONDS:g})")
+    parser.add_argument("--postings", type=int, help=f"on the big wallet (default {POSTINGS:,})")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    from bench import setup_django
+
+    setup_django()
+    print(TITLE, flush=True)
+    run(quick=args.quick, workers=args.workers, seconds=args.seconds, postings=args.postings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -29,8 +29,9 @@ class PaymentProblem(ValidationError):
 
 
 class WithdrawalSerializer(serializers.ModelSerializer):
-    client = serializers.SlugRelatedField(slug_field="reference", read_only=True)
-    source = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    client: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="reference", read_only=True)
+    # "source" is also a DRF Field attribute; the API keeps the domain's name for the paying account
+    source: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="code", read_only=True)  # type: ignore[assignment]
 
     class Meta:
         model = Withdrawal
@@ -43,7 +44,7 @@ class WithdrawalSerializer(serializers.ModelSerializer):
 
 class WithdrawalCreateSerializer(serializers.Serializer):
     client = serializers.CharField(help_text="client reference, e.g. C0001001")
-    source = serializers.CharField(help_text="ledger account code of the wallet or trading account")
+    source = serializers.CharField(help_text="ledger account code of the wallet or trading account")  # type: ignore[assignment]
     amount = serializers.CharField(help_text='a decimal string, e.g. "250.00"')
     method = serializers.CharField()
     destination = serializers.CharField()

@@ -15,6 +15,7 @@ import pgtrigger
 from django.db import models
 from simple_history.models import HistoricalRecords
 from simple_history.signals import pre_create_historical_record
+from simple_history.utils import bulk_create_with_history
 
 from audit import errors
 from audit.context import current_actor
@@ -52,3 +53,18 @@ def _stamp_actor(sender: Any, history_instance: Any, **kwargs: Any) -> None:
 
 
 pre_create_historical_record.connect(_stamp_actor, dispatch_uid="audit.history.stamp_actor")
+
+
+def bulk_create_audited(objs: list[Any], model: type[models.Model], *, ignore_conflicts: bool = False) -> list[Any]:
+    """``bulk_create`` that also writes the history rows, stamped with the acting actor (simple-
+    history's bulk path sends no signal, so the stamp is passed explicitly)."""
+    actor = current_actor()
+    if actor is None:
+        from audit.errors import AuditError
+
+        raise AuditError(errors.MISSING_ACTOR)
+    return list(
+        bulk_create_with_history(
+            objs, model, ignore_conflicts=ignore_conflicts, custom_historical_attrs={"history_actor": actor.label}
+        )
+    )

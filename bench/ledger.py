@@ -156,7 +156,8 @@ def _deposit(client: Client) -> Any:
     from django.db import transaction
 
     from payments.models import Deposit
-    from payments.services.deposits import clearing_account, deposit_initiate, deposit_receive
+    from payments.services.deposits import deposit_initiate, deposit_receive
+    from payments.services.ledger import psp_clearing_account
 
     deposit = deposit_initiate(client=client, channel="card", amount=AMOUNT, currency=CURRENCY)
     with transaction.atomic():
@@ -169,7 +170,7 @@ def _deposit(client: Client) -> Any:
         )
         deposit_receive(
             deposit=locked,
-            source=clearing_account("card", CURRENCY),
+            source=psp_clearing_account(CURRENCY),
             external_id=f"pay_{locked.pk}",
             payer_name=client.display_name,
             payer_account="card_4242",
@@ -559,8 +560,7 @@ def run(
     from audit.context import Actor, acting_as
     from ops.roles import Role
     from payments.models import AccountKind, Deposit, DepositStatus
-    from payments.services.deposits import clearing_account
-    from payments.services.ledger import balance_of, house_account, ledger_verify, wallet_for
+    from payments.services.ledger import balance_of, house_account, ledger_verify, psp_clearing_account, wallet_for
 
     workers = workers or (QUICK_WORKERS if quick else WORKERS)
     seconds = seconds or (QUICK_SECONDS if quick else SECONDS)
@@ -575,7 +575,7 @@ def run(
     started = time.monotonic()
     with acting_as(Actor.system(ACTOR_JOB)):
         support, compliance = _staff(Role.SUPPORT), _staff(Role.COMPLIANCE)
-        clearing = clearing_account("card", CURRENCY)  # first: the lowest account id, locked first
+        clearing = psp_clearing_account(CURRENCY)  # first: the lowest account id, locked first
         clients = [_approved_client(n, support, compliance) for n in range(workers + 2)]
         for client in clients:
             wallet_for(client=client, currency=CURRENCY)

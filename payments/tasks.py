@@ -11,23 +11,17 @@ from django.db import transaction
 from accounts.platform import PlatformError
 
 
-def _platform_failed(subject_entry: str, error: str) -> None:
+def _platform_failed(model: str, pk: int, error: str) -> None:
     from ops.models import RiskLevel
     from ops.services.work_items import work_item_open
-    from payments.models import JournalEntry
+    from payments.models import Hold, JournalEntry
 
-    kind, _, pk = subject_entry.partition(":")
     with transaction.atomic():
-        if kind == "entry":
-            subject: Any = JournalEntry.objects.get(pk=int(pk))
-        else:
-            from payments.models import Hold
-
-            subject = Hold.objects.get(pk=int(pk))
+        subject = (JournalEntry if model == "entry" else Hold).objects.get(pk=pk)
         work_item_open(
             queue="platform_sync_mismatch",
             subject=subject,
-            title=f"Platform balance not updated for {subject_entry}: {error}"[:200],
+            title=f"Platform balance not updated for {model} {pk}: {error}"[:200],
             risk_level=RiskLevel.HIGH,
             details={"error": error},
         )
@@ -49,7 +43,7 @@ def platform_balance_push_task(self: Any, *, entry_id: int) -> list[str]:
         return platform_balance_push(entry_id=entry_id)
     except PlatformError as exc:
         if self.request.retries >= self.max_retries:
-            _platform_failed(f"entry:{entry_id}", str(exc))
+            _platform_failed("entry", entry_id, str(exc))
             return []
         raise
 
@@ -70,7 +64,7 @@ def platform_hold_push_task(self: Any, *, hold_id: int) -> str:
         return platform_hold_push(hold_id=hold_id)
     except PlatformError as exc:
         if self.request.retries >= self.max_retries:
-            _platform_failed(f"hold:{hold_id}", str(exc))
+            _platform_failed("hold", hold_id, str(exc))
             return ""
         raise
 

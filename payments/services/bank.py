@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -22,6 +21,7 @@ from accounts.capabilities import Capability, client_can
 from accounts.models import Client
 from audit.actions import AuditAction
 from audit.context import current_actor
+from audit.history import bulk_create_audited
 from audit.services import audit_record
 from ops.models import RiskLevel
 from ops.services.work_items import work_item_open
@@ -51,13 +51,33 @@ SETTLEMENT_REF = re.compile(r"\bSETTLEMENT\s+BATCH\s+(\S+)", re.IGNORECASE)
 DATE_WINDOW = timedelta(days=5)
 
 
-def bank_account_for(iban: str, currency: str) -> LedgerAccount:
-    iban = iban.replace(" ", "").upper()
+def _broker_bank_account(currency: str, iban: str | None) -> LedgerAccount | None:
+    """The broker's bank account (``BROKER_BANK_ACCOUNTS``) in that currency — that IBAN's, or the
+    first one when no IBAN is given."""
+    wanted = iban.replace(" ", "").upper() if iban is not None else None
     for spec in settings.BROKER_BANK_ACCOUNTS:
         known, _, ccy = spec.partition(":")
-        if known.replace(" ", "").upper() == iban and ccy.upper() == currency:
+        if ccy.upper() == currency and wanted in (None, known.replace(" ", "").upper()):
             return house_account(AccountKind.BANK, currency, ref=known)
-    raise PaymentError(errors.STATEMENT_ACCOUNT_UNKNOWN.format(account=iban, currency=currency), field="file")
+    return None
+
+
+def bank_account_for(iban: str, currency: str) -> LedgerAccount:
+    account = _broker_bank_account(currency, iban)
+    if account is None:
+        raise PaymentError(
+            errors.STATEMENT_ACCOUNT_UNKNOWN.format(account=iban.replace(" ", "").upper(), currency=currency),
+            field="file",
+        )
+    return account
+
+
+def bank_account_in(currency: str) -> LedgerAccount:
+    """Where bank payouts in that currency are paid from."""
+    account = _broker_bank_account(currency, None)
+    if account is None:
+        raise PaymentError(errors.STATEMENT_ACCOUNT_UNKNOWN.format(account="(any)", currency=currency))
+    return account
 
 
 @transaction.atomic(durable=True)
@@ -87,7 +107,7 @@ def statement_import(*, data: bytes, filename: str) -> StatementImport:
         lines_total=len(parsed.lines),
         imported_by=actor.label if actor else "unknown",
     )
-    created = StatementLine.objects.bulk_create(
+    bulk_create_audited(
         [
             StatementLine(
                 bank_account=account,
@@ -103,6 +123,7 @@ def statement_import(*, data: bytes, filename: str) -> StatementImport:
             for line in parsed.lines
             if line.currency == account.currency
         ],
+        StatementLine,
         ignore_conflicts=True,  # a line already imported from an overlapping statement
     )
     imported.lines_new = StatementLine.objects.filter(statement=imported).count()
@@ -112,7 +133,6 @@ def statement_import(*, data: bytes, filename: str) -> StatementImport:
         subject=imported,
         after={"file": filename, "format": parsed.format, "lines": len(parsed.lines), "new": imported.lines_new},
     )
-    del created
     from payments.tasks import statement_match_task
 
     transaction.on_commit(lambda: statement_match_task.delay(import_id=imported.pk))
@@ -255,7 +275,3 @@ def _match_debit(line: StatementLine) -> str:
     )  # fmt: skip
     _done(line, LineStatus.SUSPENSE, "", "unmatched debit")
     return "break"
-
-
-def amount_str(value: Decimal) -> str:
-    return f"{value:,.2f}"

@@ -83,17 +83,6 @@ def _context(deposit: Deposit) -> dict[str, Any]:
     }
 
 
-def _client_account(deposit: Deposit) -> LedgerAccount:
-    wallet = wallet_for(client=deposit.client, currency=deposit.currency)
-    return wallet
-
-
-def clearing_account(channel: str, currency: str, *, bank_iban: str = "") -> LedgerAccount:
-    if channel == Channel.CARD:
-        return house_account(AccountKind.PSP_CLEARING, currency, ref="simpay")
-    return house_account(AccountKind.BANK, currency, ref=bank_iban)
-
-
 @transaction.atomic
 def deposit_initiate(
     *,
@@ -210,7 +199,7 @@ def _credit(
 ) -> Deposit:
     from payments.services.transfers import move_to_trading_account
 
-    wallet = _client_account(deposit)
+    wallet = wallet_for(client=deposit.client, currency=deposit.currency)
     entry = ledger_post(
         key=f"deposit:{deposit.pk}:credit",
         kind=kind,

@@ -6,8 +6,6 @@ deposit's credit, its status change and its audit event commit or roll back toge
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from django.utils import timezone
 
 from accounts.models import Client, TradingAccount
 from audit.context import current_actor
+from ops.services.approvals import payload_hash as request_hash
 from payments import errors
 from payments.currencies import currency_check
 from payments.errors import IdempotencyConflict, PaymentError
@@ -35,11 +34,6 @@ from payments.models import (
     LedgerAccount,
     Posting,
 )
-
-
-def request_hash(request: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()
-
 
 # --- accounts ---------------------------------------------------------------------------------
 
@@ -95,6 +89,11 @@ def house_account(kind: AccountKind, currency: str, *, ref: str = "") -> LedgerA
         name=f"{AccountKind(kind).label}{' ' + ref if ref else ''} ({currency})",
         external_ref=ref,
     )
+
+
+def psp_clearing_account(currency: str) -> LedgerAccount:
+    """SimPay's clearing account: card money the PSP holds for the broker until it settles."""
+    return house_account(AccountKind.PSP_CLEARING, currency, ref="simpay")
 
 
 # --- posting ----------------------------------------------------------------------------------

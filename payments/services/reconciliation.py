@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.platform import PlatformError, get_platform
 from audit.actions import AuditAction
+from audit.history import bulk_create_audited
 from audit.services import audit_record
 from ops.models import RiskLevel
 from ops.services.work_items import work_item_open, work_item_resolve_for_subject
@@ -35,7 +36,7 @@ from payments.models import (
     SettlementLine,
     StatementLine,
 )
-from payments.services.ledger import credit, debit, house_account, ledger_post
+from payments.services.ledger import credit, debit, house_account, ledger_post, psp_clearing_account
 
 UNSETTLED_AFTER = timedelta(days=3)
 SETTLEMENT_COLUMNS = ["batch_id", "psp_reference", "kind", "gross", "fee", "currency", "settled_on"]
@@ -112,7 +113,7 @@ def settlement_import(*, data: bytes, provider: str = "simpay") -> dict[str, int
             )
         except (InvalidOperation, ValueError, PaymentError) as exc:
             raise PaymentError(f"file: line {n}: {exc}", field="file") from None
-    created = SettlementLine.objects.bulk_create(rows, ignore_conflicts=True)
+    created = bulk_create_audited(rows, SettlementLine, ignore_conflicts=True)
     counts = {"lines": len(rows), "matched": 0, "breaks": 0}
     for line in SettlementLine.objects.filter(provider=provider, status=LineStatus.NEW):
         if _settlement_line_check(line):
@@ -175,7 +176,7 @@ def settlement_batch_match(*, line: StatementLine, batch_id: str, done: Callable
         )
         done(line, LineStatus.SUSPENSE, "", "settlement batch differs")
         return "break"
-    clearing = house_account(AccountKind.PSP_CLEARING, line.currency, ref="simpay")
+    clearing = psp_clearing_account(line.currency)
     fee_account = house_account(AccountKind.FEES, line.currency)
     entry_lines = [debit(line.bank_account, line.amount), credit(clearing, gross)]
     if fees:

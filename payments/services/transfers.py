@@ -105,18 +105,13 @@ def _transfer(
             "from": from_account.code,
             "to": to_account.code,
             "amount": str(value),
-            "currency": entry_currency(entry),
+            "currency": from_account.currency,
         },
         reason=reason,
     )
     if AccountKind.TRADING in (from_account.kind, to_account.kind):
         _platform_push_after_commit(entry)
     return entry
-
-
-def entry_currency(entry: JournalEntry) -> str:
-    posting = Posting.objects.filter(entry=entry).only("currency").first()
-    return posting.currency if posting else ""
 
 
 def platform_balance_push(*, entry_id: int) -> list[str]:

@@ -15,7 +15,6 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from ops.models import RiskLevel
@@ -23,7 +22,8 @@ from ops.services.work_items import work_item_open
 from payments import errors, simpay
 from payments.errors import PaymentError
 from payments.models import Deposit, DepositStatus, InboundEvent, WebhookStatus, Withdrawal
-from payments.services.deposits import clearing_account, deposit_fail, deposit_receive
+from payments.services.deposits import deposit_fail, deposit_receive
+from payments.services.ledger import psp_clearing_account
 
 security_log = logging.getLogger("backoffice.security")
 
@@ -66,8 +66,11 @@ def inbound_event_store(
             )
         return stored, True
     except IntegrityError:
-        InboundEvent.objects.filter(provider=provider, event_id=event_id).update(deliveries=F("deliveries") + 1)
-        return InboundEvent.objects.get(provider=provider, event_id=event_id), False
+        with transaction.atomic():  # a repeated delivery: counted (in the event's history), not applied again
+            repeated = InboundEvent.objects.select_for_update().get(provider=provider, event_id=event_id)
+            repeated.deliveries += 1
+            repeated.save(update_fields=["deliveries"])
+        return repeated, False
 
 
 def _amount(obj: dict[str, Any]) -> Decimal:
@@ -128,7 +131,7 @@ def _apply(event_type: str, obj: dict[str, Any]) -> tuple[str, str]:
             raise PaymentError(f"payment {obj.get('id')} is in {obj.get('currency')}, deposit in {deposit.currency}")
         deposit_receive(
             deposit=deposit,
-            source=clearing_account("card", deposit.currency),
+            source=psp_clearing_account(deposit.currency),
             external_id=str(obj.get("id", "")),
             payer_name=str(obj.get("cardholder", "")),
             payer_account=str(obj.get("card_fingerprint", obj.get("card_last4", ""))),

@@ -46,8 +46,17 @@ from payments.models import (
     WithdrawalPolicy,
     WithdrawalStatus,
 )
+from payments.services.bank import bank_account_in
 from payments.services.deposits import next_reference, payer_name_score
-from payments.services.ledger import credit, debit, hold_place, hold_release, house_account, ledger_post, request_hash
+from payments.services.ledger import (
+    credit,
+    debit,
+    hold_place,
+    hold_release,
+    ledger_post,
+    psp_clearing_account,
+    request_hash,
+)
 
 REJECT_REASONS = {
     "kyc_incomplete": "we need up-to-date identity documents first",
@@ -515,9 +524,9 @@ def withdrawal_payout_result(*, withdrawal_id: int, paid: bool, voucher: str, fa
             withdrawal.voucher = voucher
         if paid:
             target = (
-                house_account(AccountKind.PSP_CLEARING, withdrawal.currency, ref="simpay")
+                psp_clearing_account(withdrawal.currency)
                 if withdrawal.method == Channel.CARD
-                else _bank_account(withdrawal.currency)
+                else bank_account_in(withdrawal.currency)
             )
             entry = ledger_post(
                 key=f"withdrawal:{withdrawal.pk}:paid",
@@ -566,13 +575,3 @@ def withdrawal_payout_result(*, withdrawal_id: int, paid: bool, voucher: str, fa
             context=_context(withdrawal) | {"failure": withdrawal.failure_code.replace("_", " ")},
         )  # fmt: skip
         return WebhookStatus.PROCESSED, f"withdrawal {withdrawal.reference} failed"
-
-
-def _bank_account(currency: str) -> LedgerAccount:
-    from django.conf import settings
-
-    for spec in settings.BROKER_BANK_ACCOUNTS:
-        iban, _, ccy = spec.partition(":")
-        if ccy.upper() == currency:
-            return house_account(AccountKind.BANK, currency, ref=iban)
-    raise PaymentError(errors.STATEMENT_ACCOUNT_UNKNOWN.format(account="(any)", currency=currency))

@@ -1,11 +1,12 @@
 """The audit trail: append-only, hash-chained events.
 
-Writers insert an event (and a one-column "pending seal" row) inside the transaction of the change
-they record, in parallel; they never update anything. A sealer (``audit.services.audit_seal``, run
-by Celery beat every few seconds) takes committed pending events in id order and appends, for
-each, an ``AuditSeal`` row: its chain position, the previous link's hash and a SHA-256 over the
-event's content and that previous hash. An event whose transaction commits late simply gets a
-later chain position. Postgres triggers make events, seals and checkpoints append-only: UPDATE,
+Writers insert an event inside the transaction of the change they record (sent with its COMMIT,
+see ``backoffice.db``), in parallel; they never update anything. Each event carries the id of the
+transaction that wrote it. A sealer (``audit.services.audit_seal``, run by Celery beat every few
+seconds) takes the events of every transaction that has ended (ids below the oldest still running,
+``pg_snapshot_xmin``) that have no seal yet, in id order, and appends, for each, an ``AuditSeal``
+row: its chain position, the previous link's hash and a SHA-256 over the event's content and that
+previous hash. An event whose transaction commits late simply gets a later chain position. Postgres triggers make events, seals and checkpoints append-only: UPDATE,
 DELETE and TRUNCATE raise, from any connection that has not disabled the triggers.
 """
 
@@ -15,6 +16,8 @@ import pgtrigger
 from django.contrib.postgres.indexes import BrinIndex
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.db.models import BigIntegerField
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from audit.actions import AuditAction
@@ -53,14 +56,18 @@ class AuditEvent(models.Model):
     reason = models.TextField(blank=True)
     request_id = models.CharField(max_length=64, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
+    # The writing transaction's id (pg_current_xact_id(), set by the database): the sealer seals an
+    # event once this transaction has ended. Not part of the hashed content.
+    txid = models.BigIntegerField(db_default=RawSQL("(pg_current_xact_id()::text::bigint)", [], BigIntegerField()))
 
     class Meta:
         ordering = ["-id"]
         indexes = [
             # Every audited transaction pays for each index here: keep them few. Time grows with
             # the id, so a BRIN index serves date ranges at almost no write cost; the action filter
-            # rides on it.
+            # rides on it. Transaction ids grow too: the sealer's range scan is a BRIN index.
             BrinIndex(fields=["occurred_at"], name="audit_occurred_brin"),
+            BrinIndex(fields=["txid"], name="audit_txid_brin"),
             models.Index(fields=["subject_type", "subject_id"], name="audit_subject_idx"),
             models.Index(fields=["actor_label"], name="audit_actor_idx"),
         ]
@@ -85,17 +92,6 @@ class AuditEvent(models.Model):
             return str(AuditAction(self.action).label)
         except ValueError:
             return self.action
-
-
-class AuditPending(models.Model):
-    """Events committed but not yet sealed. Writers insert here with the event; the sealer
-    deletes what it sealed. (Removing a row here cannot hide an event: verification reports every
-    event without a seal.)"""
-
-    event_id = models.BigIntegerField(primary_key=True)
-
-    def __str__(self) -> str:
-        return f"pending {self.event_id}"
 
 
 class AuditSeal(models.Model):
@@ -127,6 +123,10 @@ class AuditSealBatch(models.Model):
     last_seq = models.BigIntegerField(unique=True)
     head_hash = models.CharField(max_length=64)
     event_count = models.IntegerField()
+    # Every event of a transaction whose id is below this was sealed by this batch or before it
+    # (the sealer's horizon when it left nothing behind). Verification calls an unsealed event
+    # below it an orphan; the next sealer starts its scan here.
+    horizon = models.BigIntegerField(default=0)
     sealed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

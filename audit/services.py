@@ -7,12 +7,12 @@ import json
 from datetime import UTC
 from typing import Any
 
-import psycopg
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.utils import timezone
 
 from audit import errors
+from backoffice.db import commit_write
 from audit.actions import AuditAction
 from audit.context import Actor, current_actor, current_request_info
 from audit.errors import AuditError
@@ -31,14 +31,10 @@ def subject_ref(subject: models.Model | tuple[str, Any]) -> tuple[str, str]:
 
 
 _INSERT_EVENT = """
-WITH event AS (
-    INSERT INTO audit_auditevent
-        (occurred_at, actor_kind, actor_id, actor_label, action, subject_type, subject_id,
-         before, after, reason, request_id, ip)
-    VALUES (statement_timestamp(), %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s::inet)
-    RETURNING id
-)
-INSERT INTO audit_auditpending (event_id) SELECT id FROM event RETURNING event_id
+INSERT INTO audit_auditevent
+    (occurred_at, actor_kind, actor_id, actor_label, action, subject_type, subject_id,
+     before, after, reason, request_id, ip)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s::inet)
 """
 
 
@@ -50,12 +46,13 @@ def audit_record(
     after: dict[str, Any] | None = None,
     reason: str = "",
     actor: Actor | None = None,
-) -> int:
-    """Record one change; returns the event id. Call it inside the transaction that makes the
-    change: the event commits or rolls back with it.
+) -> None:
+    """Record one change. Call it inside the transaction that makes the change: the event commits
+    or rolls back with it (and with a savepoint rolled back around it).
 
-    One round trip of plain SQL (the event and its pending-seal row): this runs in every audited
-    transaction, so it stays cheap.
+    This runs in every audited transaction, so it costs no round trip of its own: the INSERT is a
+    commit write (``backoffice.db``), sent to the server with the transaction's COMMIT. Everything
+    a bad event could fail on in the database (blank actor) is checked here first as well.
     """
     if not connection.in_atomic_block:
         raise AuditError(errors.OUTSIDE_TRANSACTION)
@@ -64,9 +61,12 @@ def audit_record(
     actor = actor or current_actor()
     if actor is None:
         raise AuditError(errors.MISSING_ACTOR)
+    if not actor.label or not actor.ident:
+        raise AuditError(errors.MISSING_ACTOR)
     info = current_request_info()
     subject_type, subject_id = subject_ref(subject)
     params = [
+        timezone.now(),
         actor.kind.value,
         actor.ident,
         actor.label,
@@ -79,13 +79,7 @@ def audit_record(
         info.request_id,
         info.ip,
     ]
-    # A server-side prepared statement on the transaction's own connection: planned once per
-    # connection instead of once per event (Django's cursors bind client-side and re-plan).
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
-        row = cursor.execute(_INSERT_EVENT, params, prepare=True).fetchone()
-    assert row is not None
-    event_id: int = row[0]
-    return event_id
+    commit_write(_INSERT_EVENT, params)
 
 
 _ACTIONS = frozenset(AuditAction.values)
@@ -127,11 +121,20 @@ def audit_seal(*, batch_size: int = 5000, max_batches: int | None = None) -> int
     return sealed
 
 
-# Take the oldest pending events (committed ones only: others are invisible) with their content.
-_TAKE_PENDING_SQL = (
-    "WITH taken AS (DELETE FROM audit_auditpending WHERE event_id IN "  # noqa: S608 - constant SQL
-    "  (SELECT event_id FROM audit_auditpending ORDER BY event_id LIMIT %s) RETURNING event_id) "
-    f"SELECT {EVENT_CONTENT_SQL} FROM audit_auditevent e JOIN taken t ON t.event_id = e.id ORDER BY e.id"
+# The sealer's horizon: every transaction with an id below it has ended (committed or rolled back),
+# so its events are all visible now and no more will appear. The sealer's own transaction id, if it
+# has one (only in tests, where everything runs in one transaction), counts as ended too.
+_HORIZON_SQL = (
+    "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint,"
+    " pg_current_xact_id_if_assigned()::text::bigint"
+)
+# The oldest unsealed events of ended transactions, with their content. The scan starts at the last
+# complete batch's horizon (a BRIN range on txid); the anti-join skips what is sealed already.
+_TAKE_SQL = (
+    f"SELECT {EVENT_CONTENT_SQL} FROM audit_auditevent e "  # noqa: S608 - constant SQL
+    "WHERE e.txid >= %s AND (e.txid < %s OR e.txid = %s) "
+    "AND NOT EXISTS (SELECT 1 FROM audit_auditseal s WHERE s.event_id = e.id) "
+    "ORDER BY e.id LIMIT %s"
 )
 
 
@@ -141,12 +144,20 @@ def _seal_batch(batch_size: int) -> int:
         cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_SEAL_LOCK_KEY])
         if not cursor.fetchone()[0]:
             return -1
-        cursor.execute(_TAKE_PENDING_SQL, [batch_size])
+        cursor.execute(_HORIZON_SQL)
+        horizon, own = cursor.fetchone()
+        cursor.execute(
+            "SELECT last_seq, head_hash, horizon FROM audit_auditsealbatch ORDER BY last_seq DESC LIMIT 1"
+        )
+        head = cursor.fetchone()
+        floor = head[2] if head else 0
+        cursor.execute(_TAKE_SQL, [floor, horizon, own, batch_size])
         rows = cursor.fetchall()
         if not rows:
             return 0
-        cursor.execute("SELECT last_seq, head_hash FROM audit_auditsealbatch ORDER BY last_seq DESC LIMIT 1")
-        head = cursor.fetchone()
+    # A full batch may have left events below the horizon: the next one starts from the same floor.
+    new_floor = max(floor, horizon) if len(rows) < batch_size else floor
+    head = head[:2] if head else None
     seq, prev_hash = head if head else (0, GENESIS_HASH)
     first_seq = seq + 1
     now = timezone.now()
@@ -161,6 +172,11 @@ def _seal_batch(batch_size: int) -> int:
             for seal in seals:
                 copy.write_row(seal)
     AuditSealBatch.objects.create(
-        first_seq=first_seq, last_seq=seq, head_hash=prev_hash, event_count=len(seals), sealed_at=now
+        first_seq=first_seq,
+        last_seq=seq,
+        head_hash=prev_hash,
+        event_count=len(seals),
+        horizon=new_floor,
+        sealed_at=now,
     )
     return len(seals)

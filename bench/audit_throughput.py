@@ -342,9 +342,9 @@ class Pool:
 
 
 def _unsealed() -> int:
-    from audit.models import AuditPending
+    from audit.models import AuditEvent
 
-    return AuditPending.objects.count()
+    return AuditEvent.objects.filter(seal__isnull=True).count()
 
 
 def run(

@@ -68,7 +68,9 @@ def _flag_repeated_failures(user: Any, username: str) -> None:
     from audit.models import AuditEvent
     from ops.services.work_items import work_item_open
 
-    recent = AuditEvent.objects.filter(
+    # This failure's own event is written with the COMMIT (a commit write): count it on top of the
+    # earlier ones.
+    recent = 1 + AuditEvent.objects.filter(
         action=AuditAction.STAFF_LOGIN_FAILED,
         subject_type="ops.user",
         subject_id=str(user.pk),

@@ -92,6 +92,9 @@ def _database_from_env() -> dict[str, Any]:
         raise EnvError(f"DATABASE_URL: {exc}") from None
     if config.get("ENGINE") != "django.db.backends.postgresql":
         raise EnvError("DATABASE_URL: only PostgreSQL is supported (postgres://...)")
+    # Django's PostgreSQL backend plus commit writes (audit events and shared balance increments
+    # sent with the COMMIT): see backoffice/db/__init__.py.
+    config["ENGINE"] = "backoffice.db"
     return dict(config)
 
 

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.django_db
 
 def _event() -> int:
     with transaction.atomic():
-        return audit_record(action=AuditAction.STAFF_LOGIN, subject=("ops.user", 1))
+        audit_record(action=AuditAction.STAFF_LOGIN, subject=("ops.user", 1))
+    return AuditEvent.objects.latest("id").pk
 
 
 def _refused(sql: str, params: list[Any] | None = None) -> str:

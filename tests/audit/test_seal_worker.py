@@ -10,7 +10,6 @@ import pytest
 from django.db import transaction
 
 from audit.actions import AuditAction
-from audit.models import AuditPending
 from audit.selectors import audit_chain_verify
 from audit.services import audit_record
 from audit.tasks import audit_seal_task
@@ -28,7 +27,7 @@ def _record(n: int) -> None:
 def test_seal_task_runs_in_a_real_worker(celery_worker_process: subprocess.Popen[str]) -> None:
     _record(4)
     audit_seal_task.delay()
-    wait_for(lambda: not AuditPending.objects.exists(), timeout=30)
+    wait_for(lambda: audit_chain_verify().unsealed == 0, timeout=30)
     assert audit_chain_verify().verified == 4
 
 
@@ -43,9 +42,9 @@ def test_beat_seals_new_events_shortly_after_commit(
     )
     try:
         _record(3)
-        wait_for(lambda: not AuditPending.objects.exists(), timeout=30)
+        wait_for(lambda: audit_chain_verify().unsealed == 0, timeout=30)
         _record(2)  # and again, without anyone asking
-        wait_for(lambda: not AuditPending.objects.exists(), timeout=30)
+        wait_for(lambda: audit_chain_verify().unsealed == 0, timeout=30)
     finally:
         beat.terminate()
         beat.wait(20)

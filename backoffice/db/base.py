@@ -1,0 +1,93 @@
+"""Django's PostgreSQL backend with commit writes (see ``backoffice.db``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from django.db.backends.postgresql import base
+from django.db.backends.utils import debug_transaction
+from django.db.transaction import TransactionManagementError
+
+Order = tuple[Any, ...]
+Write = tuple[Order, int, str, Sequence[Any]]  # (order, arrival, sql, params)
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commit_writes: list[Write] = []
+        self._commit_write_marks: dict[str, int] = {}  # savepoint id -> queue length when it was set
+        self._commit_write_arrivals = 0
+
+    # --- queueing ----------------------------------------------------------------------------
+
+    def commit_write(self, sql: str, params: Sequence[Any], *, order: Order = (0,)) -> None:
+        if not self.in_atomic_block:
+            raise TransactionManagementError("commit_write needs an atomic block: it runs with its COMMIT")
+        self._commit_write_arrivals += 1
+        self.commit_writes.append((order, self._commit_write_arrivals, sql, params))
+        if self._only_test_case_blocks():
+            self._send_commit_writes()  # no block of the application's own: nothing to wait for
+
+    def _only_test_case_blocks(self) -> bool:
+        """True inside Django's test case transaction(s) and no block of the application's."""
+        return bool(self.atomic_blocks) and all(getattr(a, "_from_testcase", False) for a in self.atomic_blocks)
+
+    def _take_commit_writes(self) -> list[Write]:
+        writes, self.commit_writes = sorted(self.commit_writes), []
+        self._commit_write_marks.clear()
+        return writes
+
+    def _send_commit_writes(self) -> None:
+        """Send the queue now, in order, as ordinary statements of the open transaction."""
+        writes = self._take_commit_writes()
+        with self.wrap_database_errors, psycopg.Cursor(self.connection) as cursor:
+            for _, _, sql, params in writes:
+                cursor.execute(sql, params, prepare=True)
+
+    # --- the transaction's end -----------------------------------------------------------------
+
+    def _commit(self) -> None:
+        if not self.commit_writes or self.connection is None:
+            return super()._commit()
+        writes = self._take_commit_writes()
+        with debug_transaction(self, "COMMIT (with commit writes)"), self.wrap_database_errors:
+            # One pipeline: the statements and the COMMIT go out together and their results come back
+            # together. If one fails, the COMMIT fails with it and Django rolls the transaction back.
+            with self.connection.pipeline(), psycopg.Cursor(self.connection) as cursor:
+                for _, _, sql, params in writes:
+                    cursor.execute(sql, params, prepare=True)
+                self.connection.commit()
+
+    def _rollback(self) -> None:
+        self.commit_writes.clear()
+        self._commit_write_marks.clear()
+        super()._rollback()
+
+    def _close(self) -> None:
+        self.commit_writes.clear()
+        self._commit_write_marks.clear()
+        super()._close()
+
+    # --- savepoints ----------------------------------------------------------------------------
+
+    def _savepoint(self, sid: str) -> None:
+        super()._savepoint(sid)
+        self._commit_write_marks[sid] = len(self.commit_writes)
+
+    def _savepoint_rollback(self, sid: str) -> None:
+        super()._savepoint_rollback(sid)
+        mark = self._commit_write_marks.get(sid)
+        if mark is not None:
+            del self.commit_writes[mark:]
+
+    def _savepoint_commit(self, sid: str) -> None:
+        # Django has already popped the block being left: if only the test case's remain, this is
+        # where a real transaction would commit, so the queue is sent now (inside the savepoint,
+        # so that a failure rolls back to it like any other error in the block).
+        if self.commit_writes and self._only_test_case_blocks():
+            self._send_commit_writes()
+        super()._savepoint_commit(sid)
+        self._commit_write_marks.pop(sid, None)

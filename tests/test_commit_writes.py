@@ -1,0 +1,82 @@
+"""The database backend's commit writes (backoffice.db): statements of the open transaction sent
+with its COMMIT. They must behave exactly like the transaction's other statements: committed with
+it, rolled back with it or with a savepoint around them, and a failure among them fails the COMMIT
+and leaves nothing of the transaction behind."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import IntegrityError, connection, transaction
+from django.db.transaction import TransactionManagementError
+
+from backoffice.db import commit_write, pending_commit_writes
+
+INSERT = "INSERT INTO commit_write_probe (label) VALUES (%s)"
+
+
+@pytest.fixture
+def probe(django_db_blocker: pytest.FixtureRequest) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE IF NOT EXISTS commit_write_probe (id bigserial PRIMARY KEY, label text NOT NULL"
+            " CHECK (label <> ''))"
+        )
+        cursor.execute("DELETE FROM commit_write_probe")
+
+
+def _labels() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT label FROM commit_write_probe ORDER BY id")
+        return [row[0] for row in cursor.fetchall()]
+
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_good_writes_are_sent_with_the_commit_in_their_order(probe: None) -> None:
+    with transaction.atomic():
+        commit_write(INSERT, ["second"], order=(1, 2))
+        commit_write(INSERT, ["first"], order=(1, 1))
+        commit_write(INSERT, ["audit"])  # default order (0,): before the others
+        assert pending_commit_writes() == 3
+        assert _labels() == []  # nothing sent yet: they go with the COMMIT
+    assert pending_commit_writes() == 0
+    assert _labels() == ["audit", "first", "second"]
+
+
+def test_good_savepoint_rolled_back_drops_what_was_queued_inside(probe: None) -> None:
+    with transaction.atomic():
+        commit_write(INSERT, ["kept"])
+        with pytest.raises(RuntimeError), transaction.atomic():
+            commit_write(INSERT, ["dropped"])
+            raise RuntimeError("the inner change failed")
+        with transaction.atomic():
+            commit_write(INSERT, ["kept too"])
+    assert _labels() == ["kept", "kept too"]
+
+
+def test_bad_write_fails_the_commit_and_leaves_nothing(probe: None) -> None:
+    with pytest.raises(IntegrityError, match="commit_write_probe_label_check"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("INSERT INTO commit_write_probe (label) VALUES ('the change itself')")
+        commit_write(INSERT, ["fine"])
+        commit_write(INSERT, [""])  # violates the check: found at COMMIT
+    assert _labels() == []
+    assert pending_commit_writes() == 0
+    with transaction.atomic():  # the connection is usable again
+        commit_write(INSERT, ["after"])
+    assert _labels() == ["after"]
+
+
+def test_bad_rollback_sends_nothing(probe: None) -> None:
+    with pytest.raises(RuntimeError), transaction.atomic():
+        commit_write(INSERT, ["never"])
+        raise RuntimeError("the change failed")
+    assert pending_commit_writes() == 0
+    assert _labels() == []
+
+
+def test_bad_write_outside_a_transaction_is_refused(probe: None) -> None:
+    with pytest.raises(TransactionManagementError, match="needs an atomic block"):
+        commit_write(INSERT, ["nowhere"])
+    assert _labels() == []

@@ -129,7 +129,7 @@ _HORIZON_SQL = (
     " pg_current_xact_id_if_assigned()::text::bigint"
 )
 # The oldest unsealed events of ended transactions, with their content. The scan starts at the last
-# complete batch's horizon (a BRIN range on txid); the anti-join skips what is sealed already.
+# complete batch's horizon (an index range on txid); the anti-join skips what is sealed already.
 _TAKE_SQL = (
     f"SELECT {EVENT_CONTENT_SQL} FROM audit_auditevent e "  # noqa: S608 - constant SQL
     "WHERE e.txid >= %s AND (e.txid < %s OR e.txid = %s) "

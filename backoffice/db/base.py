@@ -43,9 +43,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def _send_commit_writes(self) -> None:
         """Send the queue now, in order, as ordinary statements of the open transaction."""
         writes = self._take_commit_writes()
-        with self.wrap_database_errors, psycopg.Cursor(self.connection) as cursor:
+        with self.wrap_database_errors, psycopg.ClientCursor(self.connection) as cursor:
             for _, _, sql, params in writes:
-                cursor.execute(sql, params, prepare=True)
+                cursor.execute(sql, params)
 
     # --- the transaction's end -----------------------------------------------------------------
 
@@ -53,13 +53,16 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if not self.commit_writes or self.connection is None:
             return super()._commit()
         writes = self._take_commit_writes()
+        sql = ";\n".join(w[2] for w in writes) + ";\nCOMMIT"
+        params = [p for w in writes for p in w[3]]
         with debug_transaction(self, "COMMIT (with commit writes)"), self.wrap_database_errors:
-            # One pipeline: the statements and the COMMIT go out together and their results come back
-            # together. If one fails, the COMMIT fails with it and Django rolls the transaction back.
-            with self.connection.pipeline(), psycopg.Cursor(self.connection) as cursor:
-                for _, _, sql, params in writes:
-                    cursor.execute(sql, params, prepare=True)
-                self.connection.commit()
+            # One query string, one round trip: the statements, then the COMMIT (parameters bound
+            # client-side by psycopg, with its escaping). The server runs them in order and stops at
+            # the first error: the COMMIT does not happen, the transaction is left failed, and Django
+            # rolls it back.
+            with psycopg.ClientCursor(self.connection) as cursor:
+                cursor.execute(sql, params)
+            self.connection.commit()  # no-op when the COMMIT above ended the transaction
 
     def _rollback(self) -> None:
         self.commit_writes.clear()

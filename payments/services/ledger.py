@@ -21,6 +21,7 @@ from ops.services.approvals import payload_hash as request_hash
 from payments import errors
 from payments.currencies import currency_check
 from payments.errors import IdempotencyConflict, PaymentError
+from backoffice.db import commit_write
 from payments.locks import balances_lock, hold_lock
 from payments.models import (
     CLIENT_KINDS,
@@ -126,6 +127,13 @@ def _check_lines(lines: Sequence[Line]) -> None:
             raise PaymentError(errors.UNBALANCED.format(currency=currency, total=total))
 
 
+# A house account's balance moves in its own direction (sign), like the locked path above.
+_HOUSE_BALANCE_SQL = (
+    "UPDATE payments_balance SET ledger = ledger + sign * %s, postings_count = postings_count + 1,"
+    " updated_at = GREATEST(updated_at, %s) WHERE account_id = %s"
+)
+
+
 def ledger_post(
     *,
     key: str,
@@ -154,8 +162,16 @@ def ledger_post(
         if existing.request_hash != fingerprint:
             raise IdempotencyConflict(key)
         return existing
+    # Client balances (and any account whose hold is released here) are locked now, in account-id
+    # order, and checked: they are the ones that may not go below zero. House balances (clearing,
+    # bank, fees, suspense...) have no such check and are shared by every payment: they are
+    # incremented by commit writes, sent with the COMMIT in account-id order, so a deposit holds the
+    # clearing account's row only while it commits instead of for the rest of its transaction.
+    hold_account = release_hold.account_id if release_hold is not None else None
+    checked = [line for line in lines if line.account.is_client or line.account.pk == hold_account]
+    house = [line for line in lines if not (line.account.is_client or line.account.pk == hold_account)]
     with transaction.atomic():
-        balances = balances_lock(line.account.pk for line in lines)
+        balances = balances_lock(line.account.pk for line in checked)
         if release_hold is not None:
             hold = hold_lock(release_hold.pk)
             if hold.status != HoldStatus.ACTIVE:
@@ -165,7 +181,7 @@ def ledger_post(
             hold.save(update_fields=["status", "closed_at"])
             balances[hold.account_id].held -= hold.amount
         now = timezone.now()
-        for line in lines:
+        for line in checked:
             balance = balances[line.account.pk]
             available_before = balance.ledger - balance.held
             balance.ledger += balance.sign * line.amount
@@ -198,7 +214,10 @@ def ledger_post(
                 for line in lines
             ]
         )
-        Balance.objects.bulk_update(list(balances.values()), ["ledger", "held", "postings_count", "updated_at"])
+        if balances:
+            Balance.objects.bulk_update(list(balances.values()), ["ledger", "held", "postings_count", "updated_at"])
+        for line in house:
+            commit_write(_HOUSE_BALANCE_SQL, [line.amount, now, line.account.pk], order=(1, line.account.pk))
     return entry
 
 

@@ -12,11 +12,11 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from audit import errors
-from backoffice.db import commit_write
 from audit.actions import AuditAction
 from audit.context import Actor, current_actor, current_request_info
 from audit.errors import AuditError
 from audit.models import AuditSealBatch
+from backoffice.db import commit_write
 
 GENESIS_HASH = "0" * 64
 # Only one sealer may extend the chain at a time (pg advisory lock key: "audit" in ASCII).
@@ -125,8 +125,7 @@ def audit_seal(*, batch_size: int = 5000, max_batches: int | None = None) -> int
 # so its events are all visible now and no more will appear. The sealer's own transaction id, if it
 # has one (only in tests, where everything runs in one transaction), counts as ended too.
 _HORIZON_SQL = (
-    "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint,"
-    " pg_current_xact_id_if_assigned()::text::bigint"
+    "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, pg_current_xact_id_if_assigned()::text::bigint"
 )
 # The oldest unsealed events of ended transactions, with their content. The scan starts at the last
 # complete batch's horizon (an index range on txid); the anti-join skips what is sealed already.
@@ -146,9 +145,7 @@ def _seal_batch(batch_size: int) -> int:
             return -1
         cursor.execute(_HORIZON_SQL)
         horizon, own = cursor.fetchone()
-        cursor.execute(
-            "SELECT last_seq, head_hash, horizon FROM audit_auditsealbatch ORDER BY last_seq DESC LIMIT 1"
-        )
+        cursor.execute("SELECT last_seq, head_hash, horizon FROM audit_auditsealbatch ORDER BY last_seq DESC LIMIT 1")
         head = cursor.fetchone()
         floor = head[2] if head else 0
         cursor.execute(_TAKE_SQL, [floor, horizon, own, batch_size])

@@ -5,29 +5,32 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0001_initial'),
+        ("audit", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='auditevent',
-            name='txid',
-            field=models.BigIntegerField(db_default=django.db.models.expressions.RawSQL('(pg_current_xact_id()::text::bigint)', [], models.BigIntegerField())),
+            model_name="auditevent",
+            name="txid",
+            field=models.BigIntegerField(
+                db_default=django.db.models.expressions.RawSQL(
+                    "(pg_current_xact_id()::text::bigint)", [], models.BigIntegerField()
+                )
+            ),
         ),
         migrations.AddField(
-            model_name='auditsealbatch',
-            name='horizon',
+            model_name="auditsealbatch",
+            name="horizon",
             field=models.BigIntegerField(default=0),
         ),
         migrations.AddIndex(
-            model_name='auditevent',
-            index=models.Index(fields=['txid'], name='audit_txid_idx'),
+            model_name="auditevent",
+            index=models.Index(fields=["txid"], name="audit_txid_idx"),
         ),
         # Its rows are covered by the new column: existing events get this migration's transaction
         # id, so the sealer seals the unsealed ones among them after it commits.
         migrations.DeleteModel(
-            name='AuditPending',
+            name="AuditPending",
         ),
     ]

@@ -7,10 +7,13 @@ from typing import Any
 
 import psycopg
 from django.db.backends.postgresql import base
-from django.db.backends.utils import debug_transaction
+from django.db.backends.utils import debug_transaction  # type: ignore[attr-defined]
 from django.db.transaction import TransactionManagementError
 
 Order = tuple[Any, ...]
+# Django's own backend, typed loosely: its private transaction hooks (_commit, _savepoint...) that
+# this class extends are not in django-stubs.
+_Django: Any = base.DatabaseWrapper
 Write = tuple[Order, int, str, Sequence[Any]]  # (order, arrival, sql, params)
 
 
@@ -51,7 +54,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _commit(self) -> None:
         if not self.commit_writes or self.connection is None:
-            return super()._commit()
+            return _Django._commit(self)
         writes = self._take_commit_writes()
         sql = ";\n".join(w[2] for w in writes) + ";\nCOMMIT"
         params = [p for w in writes for p in w[3]]
@@ -67,21 +70,21 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def _rollback(self) -> None:
         self.commit_writes.clear()
         self._commit_write_marks.clear()
-        super()._rollback()
+        _Django._rollback(self)
 
     def _close(self) -> None:
         self.commit_writes.clear()
         self._commit_write_marks.clear()
-        super()._close()
+        _Django._close(self)
 
     # --- savepoints ----------------------------------------------------------------------------
 
     def _savepoint(self, sid: str) -> None:
-        super()._savepoint(sid)
+        _Django._savepoint(self, sid)
         self._commit_write_marks[sid] = len(self.commit_writes)
 
     def _savepoint_rollback(self, sid: str) -> None:
-        super()._savepoint_rollback(sid)
+        _Django._savepoint_rollback(self, sid)
         mark = self._commit_write_marks.get(sid)
         if mark is not None:
             del self.commit_writes[mark:]
@@ -92,5 +95,5 @@ class DatabaseWrapper(base.DatabaseWrapper):
         # so that a failure rolls back to it like any other error in the block).
         if self.commit_writes and self._only_test_case_blocks():
             self._send_commit_writes()
-        super()._savepoint_commit(sid)
+        _Django._savepoint_commit(self, sid)
         self._commit_write_marks.pop(sid, None)

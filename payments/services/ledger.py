@@ -17,11 +17,11 @@ from django.utils import timezone
 
 from accounts.models import Client, TradingAccount
 from audit.context import current_actor
+from backoffice.db import commit_write
 from ops.services.approvals import payload_hash as request_hash
 from payments import errors
 from payments.currencies import currency_check
 from payments.errors import IdempotencyConflict, PaymentError
-from backoffice.db import commit_write
 from payments.locks import balances_lock, hold_lock
 from payments.models import (
     CLIENT_KINDS,

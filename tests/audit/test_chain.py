@@ -95,7 +95,7 @@ def test_bad_removed_newest_events_are_detected_by_the_checkpoint() -> None:
 def test_bad_event_hidden_from_the_sealer_is_reported() -> None:
     """An event whose transaction id was moved below the sealer's horizon after a complete batch
     (so no sealer will ever take it) is named: verification does not wait for it forever."""
-    ids = _record(3)
+    _record(3)
     assert audit_seal() == 3
     _record(1)
     assert audit_seal() == 1  # a complete batch: its horizon is past every transaction so far

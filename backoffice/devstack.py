@@ -363,7 +363,7 @@ def main(argv: list[str]) -> int:
         return test(rest)
     if command == "bench":
         return bench(rest)
-    var = ROOT / "var"
+    var = Path(os.environ.get("BACKOFFICE_VAR_DIR", ROOT / "var"))  # the demo's, as demo() uses it
     pg = EmbeddedPostgres(var / "pg-demo", settings={})
     print(f"export DATABASE_URL='{pg.url('backoffice')}'")
     print(f"export REDIS_URL='redis+socket://{_short_socket_dir(var / 'redis-demo') / 'redis.sock'}'")

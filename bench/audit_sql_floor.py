@@ -2,7 +2,7 @@
 own) runs the same service-style write as audit_throughput — lock the row, update it, append its
 history row — with and without the audit trail's INSERT, 8 clients, on the same Postgres in the
 same run. As ``audit_record`` does (a commit write), the INSERT goes to the server in the same
-message as the COMMIT (pgbench's ``\;`` joins them into one request).
+message as the COMMIT (pgbench's ``\\;`` joins them into one request).
 
 It is the floor for audit_throughput's ratio: Python can add to the audit trail's cost, never take
 away from it. No goal of its own; it is printed next to the goal it bounds.

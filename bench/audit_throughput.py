@@ -9,7 +9,13 @@ off, on, off, on (each after a short warm-up) so that drift in the machine or th
 out. Committed transactions are counted in a fixed window per phase. At the end everything is sealed
 and the whole chain is verified.
 
-Goal: the audit trail costs less than 20% of write throughput (tps on / tps off > 0.8).
+Three kinds of write are measured: "domain" (lock, update and a history row in plain SQL: the
+cheapest write a service here makes, where the audit's share is largest), "update" (one UPDATE, the
+worst case) and "orm" (a work item locked and saved through the ORM with its django-simple-history
+row, which is how the services really write).
+
+Goal: the audit trail costs less than 20% of write throughput (tps on / tps off > 0.8), judged on
+"domain"; the other two are printed for comparison.
 
     python -m bench audit_throughput [--quick]
     python -m bench.audit_throughput [--writers N] [--seconds S] [--warmup S] [--quick]
@@ -45,7 +51,10 @@ GOAL_MAX_OVERHEAD = 0.20  # the audit trail may cost less than this share of thr
 WRITE_KINDS = {
     "domain": "a service-style write (lock the row, update it, append its history row) - the goal is judged here",
     "update": "a single UPDATE, the cheapest write there is - the worst case, shown for comparison",
+    "orm": "a write as the services make it: the ORM locks a work item, saves it, django-simple-history adds"
+    " its history row - shown for comparison",
 }
+JUDGED_KIND = "domain"
 
 START_MARGIN = 0.5  # seconds between sending a phase to the processes and its start
 STARTUP_TIMEOUT = 120.0  # for spawning the processes and django.setup()
@@ -137,6 +146,46 @@ def _wait_until(start_at: float) -> tuple[float, float]:
     return time.monotonic(), max(0.0, -delay)
 
 
+def reset_work_items() -> None:
+    """ACCOUNTS work items (in the first queue) for the "orm" writes; an earlier run's are removed
+    with plain SQL (the bench database only)."""
+    from django.contrib.contenttypes.models import ContentType
+    from django.db import connection
+
+    from ops.models import Queue, User, WorkItem
+
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM ops_workitem WHERE title LIKE 'bench item %%'")
+    queue = Queue.objects.order_by("id").first()
+    if queue is None:
+        raise RuntimeError("no work queue in the database: run the migrations first")
+    user_type = ContentType.objects.get_for_model(User)
+    WorkItem.objects.bulk_create(
+        [
+            WorkItem(queue=queue, subject_type=user_type, subject_id=str(n), title=f"bench item {n}")
+            for n in range(1, ACCOUNTS + 1)
+        ],
+        batch_size=2000,
+    )
+
+
+_first_item: int | None = None
+
+
+def _write_orm(account: int, amount: Decimal) -> tuple[Any, str, str]:
+    """Lock work item number ``account`` and change its note through the ORM (its history row
+    follows from django-simple-history's post_save). Returns (item, note before, note after)."""
+    global _first_item
+    from ops.models import WorkItem
+
+    if _first_item is None:
+        _first_item = WorkItem.objects.filter(title="bench item 1").values_list("id", flat=True).get()
+    item = WorkItem.objects.select_for_update().get(pk=_first_item + account - 1)
+    before, item.resolution_note = item.resolution_note, f"bench note {amount}"
+    item.save(update_fields=["resolution_note", "updated_at"])
+    return item, before, item.resolution_note
+
+
 def _write(cursor: Any, kind: str, account: int, amount: Decimal) -> Decimal:
     """One business write. 'domain' is what a service here does: lock the row, change it, append
     its history row. 'update' is the cheapest write there is (one UPDATE): the worst case for the
@@ -189,14 +238,24 @@ def _write_phase(
             account = rng.randint(1, ACCOUNTS)
             amount = Decimal(rng.randint(-10_000, 10_000)).scaleb(-2)
             with transaction.atomic():
-                with connection.cursor() as cursor:
-                    balance = _write(cursor, kind, account, amount)
+                if kind == "orm":
+                    item, note_before, note_after = _write_orm(account, amount)
+                    subject: Any = item
+                    change: tuple[dict[str, Any], dict[str, Any]] = (
+                        {"resolution_note": note_before},
+                        {"resolution_note": note_after},
+                    )
+                else:
+                    with connection.cursor() as cursor:
+                        balance = _write(cursor, kind, account, amount)
+                    subject = ("bench.account", account)
+                    change = ({"balance": balance - amount}, {"balance": balance})
                 if audited:
                     audit_record(
                         action=AuditAction.BENCHMARK_WRITE,
-                        subject=("bench.account", account),
-                        before={"balance": balance - amount},
-                        after={"balance": balance},
+                        subject=subject,
+                        before=change[0],
+                        after=change[1],
                         reason="benchmark write",
                     )
             committed += 1
@@ -350,14 +409,14 @@ def _unsealed() -> int:
 def run(
     *, quick: bool = False, writers: int = WRITERS, seconds: float | None = None, warmup: float | None = None
 ) -> bool:
-    """Both kinds of write; the goal is judged on the service-style one."""
+    """Every kind of write; the goal is judged on the service-style SQL one (JUDGED_KIND)."""
     results = {}
     for kind in WRITE_KINDS:
         results[kind] = run_kind(quick=quick, writers=writers, seconds=seconds, warmup=warmup, kind=kind)
         print()
     for kind, met in results.items():
         print(f"audit_throughput [{kind}]: goal {'MET' if met else 'NOT MET'}")
-    return results["domain"]
+    return results[JUDGED_KIND]
 
 
 def run_kind(
@@ -384,6 +443,8 @@ def run_kind(
     print(f"--- write: {WRITE_KINDS[kind]}")
     print(f"database: {connection.settings_dict['NAME']} (settings {_settings_module()})")
     reset_table()
+    if kind == "orm":
+        reset_work_items()
     leftover = audit_seal()  # events an earlier, interrupted run left unsealed: not this run's cost
     if leftover:
         print(f"sealed {leftover} events left unsealed by an earlier run")
@@ -429,7 +490,7 @@ def run_kind(
     verify_started = time.monotonic()
     report = audit_chain_verify()
     verify_took = time.monotonic() - verify_started
-    return _print_summary(writers, seconds, warmup, phases, audited_commits, written, report, verify_took)
+    return _print_summary(writers, seconds, warmup, phases, audited_commits, written, report, verify_took, kind)
 
 
 def _settings_module() -> str:
@@ -465,6 +526,7 @@ def _print_summary(
     written: int,
     report: Any,
     verify_took: float,
+    kind: str,
 ) -> bool:
     def mean_tps(mode: str) -> float:
         chosen = [p for p in phases if p.mode == mode]
@@ -474,6 +536,7 @@ def _print_summary(
     ratio = tps_on / tps_off if tps_off else 0.0
     overhead = 1.0 - ratio
     met = overhead < GOAL_MAX_OVERHEAD
+    judged = kind == JUDGED_KIND
     print()
     print(f"writers:           {writers} processes (+1 sealer calling audit_seal() every {SEAL_INTERVAL} s when on)")
     print(f"duration:          {seconds:.1f} s per phase after {warmup:.1f} s warm-up; phases {', '.join(MODES)}")
@@ -485,7 +548,11 @@ def _print_summary(
     print(" (match)" if written == audited_commits else " (MISMATCH)")
     status = "ok" if report.ok else f"BROKEN at event {report.first_break.event_id}: {report.first_break.problem}"
     print(f"chain verified:    {report.verified} events, {report.unsealed} unsealed, {status} ({verify_took:.1f} s)")
-    print(f"goal: audit costs < {GOAL_MAX_OVERHEAD:.0%} of throughput: {'MET' if met else 'NOT MET'}", flush=True)
+    verdict = "MET" if met else "NOT MET"
+    if judged:
+        print(f"goal: audit costs < {GOAL_MAX_OVERHEAD:.0%} of throughput: {verdict}", flush=True)
+    else:
+        print(f"(for comparison; the goal is judged on the {JUDGED_KIND!r} write) < 20%: {verdict}", flush=True)
     if not report.ok or written != audited_commits:
         raise RuntimeError("the audit trail is inconsistent after the benchmark (see above)")
     return met
@@ -497,7 +564,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--seconds", type=float, help=f"per phase (default {SECONDS:g}, quick {QUICK_SECONDS:g})")
     parser.add_argument("--warmup", type=float, help=f"per phase (default {WARMUP:g}, quick {QUICK_WARMUP:g})")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--write", choices=sorted(WRITE_KINDS), help="one kind of write (default: both)")
+    parser.add_argument("--write", choices=sorted(WRITE_KINDS), help="one kind of write (default: all)")
     args = parser.parse_args(argv)
     from bench import setup_django
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from rapidfuzz import fuzz
 
 from accounts.capabilities import Capability, CapabilityDenied, client_require
-from accounts.models import Client, PartyRole, TradingAccount
+from accounts.models import Client, ClientKind, PartyRole, TradingAccount
 from audit.actions import AuditAction
 from audit.services import audit_record
 from kyc.screening.matcher import normalise
@@ -57,10 +57,13 @@ def payer_name_score(client: Client, payer_name: str) -> int:
     candidates = [client.display_name]
     if client.legal_name:
         candidates.append(client.legal_name)
-    candidates += [
-        p.name
-        for p in client.parties.filter(role__in=[PartyRole.DIRECTOR, PartyRole.SIGNATORY, PartyRole.BENEFICIAL_OWNER])
-    ]
+    if client.kind == ClientKind.CORPORATE:
+        candidates += [
+            p.name
+            for p in client.parties.filter(
+                role__in=[PartyRole.DIRECTOR, PartyRole.SIGNATORY, PartyRole.BENEFICIAL_OWNER]
+            )
+        ]
     payer = normalise(payer_name)
     if not payer:
         return 0

@@ -40,20 +40,25 @@ from payments.models import (
 
 
 def _account_create(*, code: str, kind: AccountKind, currency: str, name: str, **links: Any) -> LedgerAccount:
-    account, created = LedgerAccount.objects.get_or_create(
-        code=code, defaults={"kind": kind, "currency": currency, "name": name, **links}
-    )
-    if created:
-        Balance.objects.create(
-            account=account,
-            currency=currency,
-            non_negative=kind in CLIENT_KINDS,
-            sign=1 if kind in DEBIT_NORMAL else -1,
+    """The account with this code, opened (with its balance row) on first use. Accounts are never
+    closed or renamed, so the common case is one indexed read with no savepoint."""
+    existing = LedgerAccount.objects.filter(code=code).first()
+    if existing is not None:
+        return existing
+    with transaction.atomic():
+        account, created = LedgerAccount.objects.get_or_create(
+            code=code, defaults={"kind": kind, "currency": currency, "name": name, **links}
         )
+        if created:
+            Balance.objects.create(
+                account=account,
+                currency=currency,
+                non_negative=kind in CLIENT_KINDS,
+                sign=1 if kind in DEBIT_NORMAL else -1,
+            )
     return account
 
 
-@transaction.atomic
 def wallet_for(*, client: Client, currency: str) -> LedgerAccount:
     """The client's wallet in that currency, opened on first use."""
     currency = currency_check(currency)
@@ -66,7 +71,6 @@ def wallet_for(*, client: Client, currency: str) -> LedgerAccount:
     )
 
 
-@transaction.atomic
 def trading_ledger_account_for(*, account: TradingAccount) -> LedgerAccount:
     return _account_create(
         code=f"trading:{account.client.reference}:{account.pk}",
@@ -78,7 +82,6 @@ def trading_ledger_account_for(*, account: TradingAccount) -> LedgerAccount:
     )
 
 
-@transaction.atomic
 def house_account(kind: AccountKind, currency: str, *, ref: str = "") -> LedgerAccount:
     """The broker's own accounts: PSP clearing (per PSP), bank (per IBAN), fees, revenue, suspense."""
     currency = currency_check(currency)

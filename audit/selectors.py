@@ -119,3 +119,39 @@ def _report(verified: int, first_break: ChainBreak | None) -> ChainReport:
     head = AuditSealBatch.objects.order_by("-last_seq").first()
     unsealed = _unsealed().filter(txid__gte=head.horizon if head is not None else 0).count()
     return ChainReport(verified=verified, unsealed=unsealed, first_break=first_break)
+
+
+@dataclass(frozen=True)
+class SealLag:
+    """The oldest committed event still waiting to be sealed, and the oldest transaction still
+    running with a transaction id (which is what holds the sealer back, if anything does)."""
+
+    event: AuditEvent
+    waiting_seconds: float
+    blocker: dict[str, object] | None
+
+
+def audit_seal_lag() -> SealLag | None:
+    """None when every committed event is sealed."""
+    head = AuditSealBatch.objects.order_by("-last_seq").first()
+    event = _unsealed().filter(txid__gte=head.horizon if head is not None else 0).order_by("id").first()
+    if event is None:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, state, xact_start, application_name, left(query, 200) FROM pg_stat_activity"
+            " WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+            " ORDER BY age(backend_xid) DESC LIMIT 1"
+        )
+        row = cursor.fetchone()
+    blocker = None
+    if row is not None:
+        pid, state, started, application, query = row
+        blocker = {
+            "pid": pid,
+            "state": state,
+            "transaction_started": started.isoformat() if started else None,
+            "application": application,
+            "query": query,
+        }
+    return SealLag(event=event, waiting_seconds=(timezone.now() - event.occurred_at).total_seconds(), blocker=blocker)

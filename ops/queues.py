@@ -35,6 +35,8 @@ QUEUES: list[QueueSpec] = [
     QueueSpec("ib_dispute", "IB dispute", 72 * 60, (Role.FINANCE, Role.SUPPORT), "ops_escalation"),
     QueueSpec("risk_alert", "Risk alert", 60, (Role.RISK,), "ops_escalation"),
     QueueSpec("access_review", "Staff access review", 72 * 60, (Role.COMPLIANCE,), "compliance_escalation"),
+    # The system's own integrity: e.g. the audit chain no longer being sealed.
+    QueueSpec("system_alert", "System alert", 60, (Role.ADMIN,), "ops_escalation"),
     QueueSpec("compliance_escalation", "Compliance escalations", 4 * 60, (Role.COMPLIANCE,), None),
     QueueSpec("finance_escalation", "Finance escalations", 4 * 60, (Role.FINANCE,), None),
     QueueSpec("ops_escalation", "Operations escalations", 4 * 60, (Role.RISK, Role.FINANCE, Role.COMPLIANCE), None),

@@ -14,6 +14,14 @@ def approvals_expire_task() -> int:
     return approvals_expire_due()
 
 
+@shared_task(ignore_result=True)
+def audit_seal_watch_task() -> int | None:
+    from ops.services.system_alerts import audit_seal_watch
+
+    item = audit_seal_watch()
+    return item.pk if item is not None else None
+
+
 @shared_task(autoretry_for=(OSError,), retry_backoff=5, max_retries=5)
 def interaction_send_task(*, interaction_id: int) -> str:
     from ops.services.interactions import interaction_send

@@ -172,12 +172,15 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 AUDIT_SEAL_INTERVAL_SECONDS = env_int("AUDIT_SEAL_INTERVAL_SECONDS", 5, minimum=1)
+# A committed audit event waiting longer than this to be sealed opens a system alert.
+AUDIT_SEAL_STALL_SECONDS = env_int("AUDIT_SEAL_STALL_SECONDS", 300, minimum=1)
 WORK_ITEM_ESCALATION_INTERVAL_SECONDS = env_int("WORK_ITEM_ESCALATION_INTERVAL_SECONDS", 60, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "audit-seal": {
         "task": "audit.tasks.audit_seal_task",
         "schedule": float(AUDIT_SEAL_INTERVAL_SECONDS),
     },
+    "audit-seal-watch": {"task": "ops.tasks.audit_seal_watch_task", "schedule": 60.0},
     "work-items-escalate": {
         "task": "ops.tasks.work_items_escalate_task",
         "schedule": float(WORK_ITEM_ESCALATION_INTERVAL_SECONDS),

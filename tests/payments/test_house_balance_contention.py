@@ -101,3 +101,39 @@ def test_open_withdrawal_still_holds_its_client_wallet() -> None:
         thread.join(20)
     assert balance_of(wallet).ledger == Decimal("0.00")
     assert ledger_verify().ok
+
+
+def test_house_rows_locked_at_commit_in_one_order_never_deadlock() -> None:
+    """8 threads post 25 entries each between two house accounts, half of them with the lines in
+    the opposite order. The commit writes are sent sorted by account id, so no two transactions
+    can wait on each other: no deadlock, and both balances add up."""
+    from django.db import DatabaseError
+
+    bank = house_account(AccountKind.BANK, "EUR", ref="DE89370400440532013000")
+    fees = house_account(AccountKind.FEES, "EUR")
+    barrier = threading.Barrier(8)
+    failures: list[BaseException] = []
+
+    def poster(n: int) -> None:
+        try:
+            barrier.wait(10)
+            for i in range(25):
+                lines = [debit(bank, Decimal("1.00")), credit(fees, Decimal("1.00"))]
+                if (n + i) % 2:
+                    lines.reverse()
+                ledger_post(key=f"order:{n}:{i}", kind=EntryKind.ADJUSTMENT, memo="order", lines=lines)
+        except DatabaseError as exc:  # a deadlock would land here
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=poster, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not failures
+    assert balance_of(bank).ledger == Decimal("200.00")  # debit-normal: +1 per entry
+    assert balance_of(fees).ledger == Decimal("-200.00")  # fees are debit-normal too: credited 200
+    assert balance_of(bank).postings_count == 200 and balance_of(fees).postings_count == 200
+    assert ledger_verify().ok

@@ -4,15 +4,32 @@ so two transactions touching the same accounts cannot deadlock."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
 
 from django.shortcuts import get_object_or_404
 
+from backoffice.db import commit_write
 from payments.models import Balance, Deposit, Hold, Withdrawal
 
 
 def balances_lock(account_ids: Iterable[int]) -> dict[int, Balance]:
     rows = Balance.objects.filter(account_id__in=set(account_ids)).order_by("account_id").select_for_update()
     return {row.account_id: row for row in rows}
+
+
+# A house account's balance moves in its own direction (sign), like a locked client balance.
+_HOUSE_BALANCE_ADD = (
+    "UPDATE payments_balance SET ledger = ledger + sign * %s, postings_count = postings_count + 1,"
+    " updated_at = GREATEST(updated_at, %s) WHERE account_id = %s"
+)
+
+
+def house_balance_add_at_commit(*, account_id: int, amount: Decimal, at: datetime) -> None:
+    """Add a posting to a shared house balance (clearing, bank, fees, suspense) with the COMMIT, as a
+    commit write: its row is locked only while the transaction commits, and every transaction locks
+    such rows in account-id order (after its client balances, which ``balances_lock`` took)."""
+    commit_write(_HOUSE_BALANCE_ADD, [amount, at, account_id], order=(1, account_id))
 
 
 def hold_lock(hold_id: int) -> Hold:

@@ -17,12 +17,11 @@ from django.utils import timezone
 
 from accounts.models import Client, TradingAccount
 from audit.context import current_actor
-from backoffice.db import commit_write
 from ops.services.approvals import payload_hash as request_hash
 from payments import errors
 from payments.currencies import currency_check
 from payments.errors import IdempotencyConflict, PaymentError
-from payments.locks import balances_lock, hold_lock
+from payments.locks import balances_lock, hold_lock, house_balance_add_at_commit
 from payments.models import (
     CLIENT_KINDS,
     DEBIT_NORMAL,
@@ -130,13 +129,6 @@ def _check_lines(lines: Sequence[Line]) -> None:
             raise PaymentError(errors.UNBALANCED.format(currency=currency, total=total))
 
 
-# A house account's balance moves in its own direction (sign), like the locked path above.
-_HOUSE_BALANCE_SQL = (
-    "UPDATE payments_balance SET ledger = ledger + sign * %s, postings_count = postings_count + 1,"
-    " updated_at = GREATEST(updated_at, %s) WHERE account_id = %s"
-)
-
-
 def ledger_post(
     *,
     key: str,
@@ -220,7 +212,7 @@ def ledger_post(
         if balances:
             Balance.objects.bulk_update(list(balances.values()), ["ledger", "held", "postings_count", "updated_at"])
         for line in house:
-            commit_write(_HOUSE_BALANCE_SQL, [line.amount, now, line.account.pk], order=(1, line.account.pk))
+            house_balance_add_at_commit(account_id=line.account.pk, amount=line.amount, at=now)
     return entry
 
 

@@ -123,12 +123,30 @@ def _report(verified: int, first_break: ChainBreak | None) -> ChainReport:
 
 @dataclass(frozen=True)
 class SealLag:
-    """The oldest committed event still waiting to be sealed, and the oldest transaction still
-    running with a transaction id (which is what holds the sealer back, if anything does)."""
+    """The oldest committed event still waiting to be sealed; whether the sealer could seal it now
+    (its transaction is below the horizon) or is held back; and the oldest transaction holding a
+    transaction id in the cluster (a session or a prepared transaction), which is what holds the
+    horizon back."""
 
     event: AuditEvent
-    waiting_seconds: float
+    sealable: bool
     blocker: dict[str, object] | None
+    blocker_since: datetime | None
+
+
+# The oldest transaction with an id, cluster-wide: sessions and prepared (two-phase) transactions.
+_BLOCKER_SQL = """
+SELECT kind, ident, state, since, detail FROM (
+    SELECT 'session' AS kind, pid::text AS ident, state, xact_start AS since,
+           left(coalesce(application_name, '') || ': ' || coalesce(query, ''), 200) AS detail,
+           age(backend_xid) AS xid_age
+      FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()
+    UNION ALL
+    SELECT 'prepared', gid, 'prepared', prepared, 'owner ' || owner::text || ', database ' || database::text,
+           age(transaction)
+      FROM pg_prepared_xacts
+) AS t ORDER BY xid_age DESC LIMIT 1
+"""
 
 
 def audit_seal_lag() -> SealLag | None:
@@ -138,20 +156,18 @@ def audit_seal_lag() -> SealLag | None:
     if event is None:
         return None
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pid, state, xact_start, application_name, left(query, 200) FROM pg_stat_activity"
-            " WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
-            " ORDER BY age(backend_xid) DESC LIMIT 1"
-        )
+        cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        horizon = cursor.fetchone()[0]
+        cursor.execute(_BLOCKER_SQL)
         row = cursor.fetchone()
-    blocker = None
+    blocker, since = None, None
     if row is not None:
-        pid, state, started, application, query = row
+        kind, ident, state, since, detail = row
         blocker = {
-            "pid": pid,
+            "kind": kind,
+            "pid" if kind == "session" else "gid": int(ident) if kind == "session" else ident,
             "state": state,
-            "transaction_started": started.isoformat() if started else None,
-            "application": application,
-            "query": query,
+            "since": since.isoformat() if since else None,
+            "detail": detail,
         }
-    return SealLag(event=event, waiting_seconds=(timezone.now() - event.occurred_at).total_seconds(), blocker=blocker)
+    return SealLag(event=event, sealable=event.txid < horizon, blocker=blocker, blocker_since=since)

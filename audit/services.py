@@ -137,6 +137,12 @@ _TAKE_SQL = (
 )
 
 
+_OLDEST_LEFT_SQL = (
+    "SELECT min(e.txid) FROM audit_auditevent e WHERE e.txid >= %s AND e.txid < %s "
+    "AND NOT EXISTS (SELECT 1 FROM audit_auditseal s WHERE s.event_id = e.id)"
+)
+
+
 @transaction.atomic
 def _seal_batch(batch_size: int) -> int:
     with connection.cursor() as cursor:
@@ -152,8 +158,6 @@ def _seal_batch(batch_size: int) -> int:
         rows = cursor.fetchall()
         if not rows:
             return 0
-    # A full batch may have left events below the horizon: the next one starts from the same floor.
-    new_floor = max(floor, horizon) if len(rows) < batch_size else floor
     head = head[:2] if head else None
     seq, prev_hash = head if head else (0, GENESIS_HASH)
     first_seq = seq + 1
@@ -168,6 +172,13 @@ def _seal_batch(batch_size: int) -> int:
         with raw.copy("COPY audit_auditseal (event_id, seq, prev_hash, hash, sealed_at) FROM STDIN") as copy:
             for seal in seals:
                 copy.write_row(seal)
+    if len(rows) < batch_size:
+        new_floor = max(floor, horizon)  # everything below the horizon is sealed now
+    else:  # a full batch may have left some: the next scan starts at the oldest of them
+        with connection.cursor() as cursor:
+            cursor.execute(_OLDEST_LEFT_SQL, [floor, horizon])
+            oldest_left = cursor.fetchone()[0]
+        new_floor = max(floor, horizon if oldest_left is None else oldest_left)
     AuditSealBatch.objects.create(
         first_seq=first_seq,
         last_seq=seq,

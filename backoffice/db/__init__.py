@@ -3,7 +3,8 @@
 A commit write is a statement that belongs to the open transaction but does not need to run before
 its end: an audit event, an increment of a shared (house) balance row. Instead of a network round
 trip each, they are queued on the connection and sent to the server together with the COMMIT, in
-one psycopg pipeline. They commit or roll back with everything else in the transaction (a savepoint
+one query string (each statement rendered with its own parameters by psycopg, then the COMMIT).
+They commit or roll back with everything else in the transaction (a savepoint
 rolled back drops the ones queued inside it), and a shared row they touch is locked only for the
 commit itself instead of for the rest of the transaction.
 
@@ -29,7 +30,9 @@ Order = tuple[Any, ...]
 
 
 def commit_write(sql: str, params: Sequence[Any], *, order: Order = (0,), using: str = DEFAULT_DB_ALIAS) -> None:
-    """Queue ``sql`` to run in the open transaction, just before its COMMIT. Must be in an atomic block."""
+    """Queue ``sql`` to run in the open transaction, just before its COMMIT. Must be in an atomic block.
+    Placeholders are ``%s`` (a literal ``%`` is ``%%``), as in ``cursor.execute``; with no parameters
+    the SQL is sent as it is."""
     connections[using].commit_write(sql, params, order=order)  # type: ignore[attr-defined]
 
 

@@ -29,6 +29,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def commit_write(self, sql: str, params: Sequence[Any], *, order: Order = (0,)) -> None:
         if not self.in_atomic_block:
             raise TransactionManagementError("commit_write needs an atomic block: it runs with its COMMIT")
+        # Like a query: refused in a transaction already marked for rollback, or whose connection
+        # was closed (the write would otherwise wait for the next transaction's COMMIT).
+        self.validate_no_broken_transaction()
+        if self.closed_in_transaction or self.connection is None:
+            raise TransactionManagementError("commit_write: the connection was closed inside this transaction")
         self._commit_write_arrivals += 1
         self.commit_writes.append((order, self._commit_write_arrivals, sql, params))
         if self._only_test_case_blocks():
@@ -48,7 +53,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         writes = self._take_commit_writes()
         with self.wrap_database_errors, psycopg.ClientCursor(self.connection) as cursor:
             for _, _, sql, params in writes:
-                cursor.execute(sql, params)
+                cursor.execute(sql, params or None)
 
     # --- the transaction's end -----------------------------------------------------------------
 
@@ -56,15 +61,16 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if not self.commit_writes or self.connection is None:
             return _Django._commit(self)
         writes = self._take_commit_writes()
-        sql = ";\n".join(w[2] for w in writes) + ";\nCOMMIT"
-        params = [p for w in writes for p in w[3]]
         with debug_transaction(self, "COMMIT (with commit writes)"), self.wrap_database_errors:
-            # One query string, one round trip: the statements, then the COMMIT (parameters bound
-            # client-side by psycopg, with its escaping). The server runs them in order and stops at
-            # the first error: the COMMIT does not happen, the transaction is left failed, and Django
-            # rolls it back.
+            # One query string, one round trip: the statements, then the COMMIT. Each statement is
+            # rendered on its own (its parameters bound client-side by psycopg, with its escaping),
+            # then they are joined with the separator on a line of its own (a statement ending in a
+            # -- comment cannot swallow it). The server runs them in order and stops at the first
+            # error: the COMMIT does not happen, the transaction is left failed, and Django rolls
+            # it back.
             with psycopg.ClientCursor(self.connection) as cursor:
-                cursor.execute(sql, params)
+                rendered = [cursor.mogrify(sql, params or None) for _, _, sql, params in writes]
+                cursor.execute("\n;\n".join([*rendered, "COMMIT"]))
             self.connection.commit()  # no-op when the COMMIT above ended the transaction
 
     def _rollback(self) -> None:
@@ -76,6 +82,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.commit_writes.clear()
         self._commit_write_marks.clear()
         _Django._close(self)
+
+    def connect(self) -> None:
+        # A new session has no transaction: nothing queued for an earlier one may reach it.
+        self.commit_writes.clear()
+        self._commit_write_marks.clear()
+        super().connect()
 
     # --- savepoints ----------------------------------------------------------------------------
 

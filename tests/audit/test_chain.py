@@ -193,3 +193,18 @@ def test_concurrent_writers_and_sealers_keep_one_valid_chain() -> None:
     audit_seal()
     report = audit_chain_verify()
     assert report.ok and report.verified == 150 and report.unsealed == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_good_full_batches_move_the_scan_floor_to_the_oldest_event_left() -> None:
+    """A backlog sealed in full batches: each batch records where the next scan starts (the oldest
+    transaction with an event still unsealed), so a long backlog is not rescanned from the start."""
+    ids = _record(7)
+    assert audit_seal(batch_size=3) == 7
+    batches = list(AuditSealBatch.objects.order_by("last_seq"))
+    assert [b.event_count for b in batches] == [3, 3, 1]
+    txids = dict(AuditEvent.objects.filter(pk__in=ids).values_list("id", "txid"))
+    assert batches[0].horizon == txids[ids[3]] and batches[1].horizon == txids[ids[6]]
+    assert batches[2].horizon > txids[ids[6]]  # the last, not full: past every transaction so far
+    report = audit_chain_verify()
+    assert report.ok and report.verified == 7 and report.unsealed == 0

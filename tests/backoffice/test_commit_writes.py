@@ -80,3 +80,21 @@ def test_bad_write_outside_a_transaction_is_refused(probe: None) -> None:
     with pytest.raises(TransactionManagementError, match="needs an atomic block"):
         commit_write(INSERT, ["nowhere"])
     assert _labels() == []
+
+
+def test_good_statements_keep_their_own_parameters_percent_signs_and_comments(probe: None) -> None:
+    with transaction.atomic():
+        commit_write("INSERT INTO commit_write_probe (label) VALUES (%s || '%%') -- a comment", ["50"])
+        commit_write("INSERT INTO commit_write_probe (label) VALUES (%s), (%s)", ["two", "three"])
+        commit_write("INSERT INTO commit_write_probe (label) VALUES ('100%')", [])
+    assert _labels() == ["50%", "two", "three", "100%"]
+
+
+def test_bad_connection_closed_in_the_transaction_loses_its_writes_and_refuses_more(probe: None) -> None:
+    with pytest.raises(TransactionManagementError), transaction.atomic():
+        commit_write(INSERT, ["lost with its transaction"])
+        connection.close()  # a dropped connection, or a health check closing it
+        commit_write(INSERT, ["refused"])
+    with transaction.atomic():
+        commit_write(INSERT, ["next transaction"])
+    assert _labels() == ["next transaction"]

@@ -304,6 +304,10 @@ VERIFY_BALANCES_SQL = """
        OR b.postings_count <> COALESCE(s.n, 0) OR b.currency <> a.currency
     ORDER BY a.code LIMIT 50
 """
+VERIFY_NO_BALANCE_SQL = """
+    SELECT a.code FROM payments_ledgeraccount a LEFT JOIN payments_balance b ON b.account_id = a.id
+    WHERE b.account_id IS NULL ORDER BY a.code LIMIT 50
+"""
 VERIFY_CURRENCY_SQL = """
     SELECT p.id, a.code, p.currency, a.currency FROM payments_posting p
     JOIN payments_ledgeraccount a ON a.id = p.account_id WHERE p.currency <> a.currency ORDER BY p.id LIMIT 50
@@ -325,6 +329,8 @@ def ledger_verify() -> VerifyReport:
         breaks += [f"entry {e} has fewer than two postings" for (e,) in cursor.fetchall()]
         cursor.execute(VERIFY_CURRENCY_SQL)
         breaks += [f"posting {p} on {a} is in {c}, the account holds {ac}" for p, a, c, ac in cursor.fetchall()]
+        cursor.execute(VERIFY_NO_BALANCE_SQL)  # a house increment at commit would find no row to update
+        breaks += [f"account {code} has no balance row" for (code,) in cursor.fetchall()]
         cursor.execute(VERIFY_BALANCES_SQL)
         for code, ledger, expected, held, holds, count, n in cursor.fetchall():
             if ledger != expected:

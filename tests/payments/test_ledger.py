@@ -180,3 +180,14 @@ def test_ledger_verify_names_a_tampered_balance_and_exits_non_zero(capsys: pytes
     Balance.objects.filter(pk=wallet.pk).update(ledger=Decimal("150.00"))  # behind the service's back
     with pytest.raises(CommandError, match=f"balance of {wallet.code} is 150.0000, its postings sum to 100.0000"):
         call_command("ledger_verify")
+
+
+def test_bad_account_without_a_balance_row_is_named_by_ledger_verify() -> None:
+    """A house balance is incremented at commit by an UPDATE, which would find nothing to update if
+    the account's balance row were missing: verification names such an account."""
+    _, bank = _funded_wallet("100.00")
+    fees = house_account(AccountKind.FEES, "EUR")
+    Balance.objects.filter(pk=fees.pk).delete()  # behind the service's back
+    report = ledger_verify()
+    assert f"account {fees.code} has no balance row" in report.breaks
+    assert balance_of(bank).ledger == Decimal("100.00")

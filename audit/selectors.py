@@ -104,8 +104,7 @@ def audit_chain_verify() -> ChainReport:
         )
     # An unsealed event of a transaction below the last complete batch's horizon should have been
     # sealed by it: something removed its seal (or the event skipped the sealer).
-    floor = head.horizon if head is not None else 0
-    orphan = _unsealed().filter(txid__lt=floor).order_by("id").values_list("id", flat=True).first()
+    orphan = _unsealed().filter(txid__lt=_seal_floor()).order_by("id").values_list("id", flat=True).first()
     if orphan is not None:
         return _report(verified, ChainBreak(orphan, None, "event is neither sealed nor waiting to be sealed"))
     return _report(verified, None)
@@ -115,10 +114,19 @@ def _unsealed() -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(seal__isnull=True)
 
 
+def _seal_floor() -> int:
+    """The last seal checkpoint's horizon: every event of an older transaction is sealed."""
+    horizon = AuditSealBatch.objects.order_by("-last_seq").values_list("horizon", flat=True).first()
+    return horizon or 0
+
+
+def _waiting() -> QuerySet[AuditEvent]:
+    """Committed events the sealer has still to reach."""
+    return _unsealed().filter(txid__gte=_seal_floor())
+
+
 def _report(verified: int, first_break: ChainBreak | None) -> ChainReport:
-    head = AuditSealBatch.objects.order_by("-last_seq").first()
-    unsealed = _unsealed().filter(txid__gte=head.horizon if head is not None else 0).count()
-    return ChainReport(verified=verified, unsealed=unsealed, first_break=first_break)
+    return ChainReport(verified=verified, unsealed=_waiting().count(), first_break=first_break)
 
 
 @dataclass(frozen=True)
@@ -151,8 +159,7 @@ SELECT kind, ident, state, since, detail FROM (
 
 def audit_seal_lag() -> SealLag | None:
     """None when every committed event is sealed."""
-    head = AuditSealBatch.objects.order_by("-last_seq").first()
-    event = _unsealed().filter(txid__gte=head.horizon if head is not None else 0).order_by("id").first()
+    event = _waiting().order_by("id").first()
     if event is None:
         return None
     with connection.cursor() as cursor:

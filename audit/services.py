@@ -129,18 +129,13 @@ _HORIZON_SQL = (
 )
 # The oldest unsealed events of ended transactions, with their content. The scan starts at the last
 # complete batch's horizon (an index range on txid); the anti-join skips what is sealed already.
+_NOT_SEALED = "NOT EXISTS (SELECT 1 FROM audit_auditseal s WHERE s.event_id = e.id)"
 _TAKE_SQL = (
     f"SELECT {EVENT_CONTENT_SQL} FROM audit_auditevent e "  # noqa: S608 - constant SQL
-    "WHERE e.txid >= %s AND (e.txid < %s OR e.txid = %s) "
-    "AND NOT EXISTS (SELECT 1 FROM audit_auditseal s WHERE s.event_id = e.id) "
-    "ORDER BY e.id LIMIT %s"
+    f"WHERE e.txid >= %s AND (e.txid < %s OR e.txid = %s) AND {_NOT_SEALED} ORDER BY e.id LIMIT %s"
 )
-
-
-_OLDEST_LEFT_SQL = (
-    "SELECT min(e.txid) FROM audit_auditevent e WHERE e.txid >= %s AND e.txid < %s "
-    "AND NOT EXISTS (SELECT 1 FROM audit_auditseal s WHERE s.event_id = e.id)"
-)
+# After a full batch: the oldest transaction below the horizon with an event still unsealed.
+_OLDEST_LEFT_SQL = f"SELECT min(e.txid) FROM audit_auditevent e WHERE e.txid >= %s AND e.txid < %s AND {_NOT_SEALED}"  # noqa: S608
 
 
 @transaction.atomic
@@ -158,8 +153,7 @@ def _seal_batch(batch_size: int) -> int:
         rows = cursor.fetchall()
         if not rows:
             return 0
-    head = head[:2] if head else None
-    seq, prev_hash = head if head else (0, GENESIS_HASH)
+    seq, prev_hash = (head[0], head[1]) if head else (0, GENESIS_HASH)
     first_seq = seq + 1
     now = timezone.now()
     seals: list[tuple[int, int, str, str, Any]] = []

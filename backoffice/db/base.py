@@ -14,7 +14,7 @@ Order = tuple[Any, ...]
 # Django's own backend, typed loosely: its private transaction hooks (_commit, _savepoint...) that
 # this class extends are not in django-stubs.
 _Django: Any = base.DatabaseWrapper
-Write = tuple[Order, int, str, Sequence[Any]]  # (order, arrival, sql, params)
+Write = tuple[Order, str, Sequence[Any]]  # (order, sql, params)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -22,7 +22,6 @@ class DatabaseWrapper(base.DatabaseWrapper):
         super().__init__(*args, **kwargs)
         self.commit_writes: list[Write] = []
         self._commit_write_marks: dict[str, int] = {}  # savepoint id -> queue length when it was set
-        self._commit_write_arrivals = 0
 
     # --- queueing ----------------------------------------------------------------------------
 
@@ -34,8 +33,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.validate_no_broken_transaction()
         if self.closed_in_transaction or self.connection is None:
             raise TransactionManagementError("commit_write: the connection was closed inside this transaction")
-        self._commit_write_arrivals += 1
-        self.commit_writes.append((order, self._commit_write_arrivals, sql, params))
+        self.commit_writes.append((order, sql, params))
         if self._only_test_case_blocks():
             self._send_commit_writes()  # no block of the application's own: nothing to wait for
 
@@ -44,15 +42,19 @@ class DatabaseWrapper(base.DatabaseWrapper):
         return bool(self.atomic_blocks) and all(getattr(a, "_from_testcase", False) for a in self.atomic_blocks)
 
     def _take_commit_writes(self) -> list[Write]:
-        writes, self.commit_writes = sorted(self.commit_writes), []
-        self._commit_write_marks.clear()
+        writes = sorted(self.commit_writes, key=lambda write: write[0])  # stable: arrival order within a key
+        self._drop_commit_writes()
         return writes
+
+    def _drop_commit_writes(self) -> None:
+        self.commit_writes = []
+        self._commit_write_marks.clear()
 
     def _send_commit_writes(self) -> None:
         """Send the queue now, in order, as ordinary statements of the open transaction."""
         writes = self._take_commit_writes()
         with self.wrap_database_errors, psycopg.ClientCursor(self.connection) as cursor:
-            for _, _, sql, params in writes:
+            for _, sql, params in writes:
                 cursor.execute(sql, params or None)
 
     # --- the transaction's end -----------------------------------------------------------------
@@ -69,24 +71,21 @@ class DatabaseWrapper(base.DatabaseWrapper):
             # error: the COMMIT does not happen, the transaction is left failed, and Django rolls
             # it back.
             with psycopg.ClientCursor(self.connection) as cursor:
-                rendered = [cursor.mogrify(sql, params or None) for _, _, sql, params in writes]
+                rendered = [cursor.mogrify(sql, params or None) for _, sql, params in writes]
                 cursor.execute("\n;\n".join([*rendered, "COMMIT"]))
             self.connection.commit()  # no-op when the COMMIT above ended the transaction
 
     def _rollback(self) -> None:
-        self.commit_writes.clear()
-        self._commit_write_marks.clear()
+        self._drop_commit_writes()
         _Django._rollback(self)
 
     def _close(self) -> None:
-        self.commit_writes.clear()
-        self._commit_write_marks.clear()
+        self._drop_commit_writes()
         _Django._close(self)
 
     def connect(self) -> None:
         # A new session has no transaction: nothing queued for an earlier one may reach it.
-        self.commit_writes.clear()
-        self._commit_write_marks.clear()
+        self._drop_commit_writes()
         super().connect()
 
     # --- savepoints ----------------------------------------------------------------------------

@@ -67,13 +67,13 @@ def audit_seal_watch(*, stall_seconds: int | None = None) -> WorkItem | None:
 
 def _resolve_caught_up() -> None:
     event_type = ContentType.objects.get_for_model(AuditEvent)
-    waiting = WorkItem.objects.filter(queue__code=QUEUE, subject_type=event_type, status__in=OPEN_STATUSES)
-    for item in waiting:
-        event = AuditEvent.objects.filter(pk=int(item.subject_id), seal__isnull=False).first()
-        if event is not None:
-            work_item_resolve_for_subject(
-                queue=QUEUE,
-                subject=event,
-                code=ResolutionCode.FIXED,
-                note="The event has been sealed: the audit chain caught up.",
-            )
+    subject_ids = WorkItem.objects.filter(
+        queue__code=QUEUE, subject_type=event_type, status__in=OPEN_STATUSES
+    ).values_list("subject_id", flat=True)
+    for event in AuditEvent.objects.filter(pk__in=[int(i) for i in subject_ids], seal__isnull=False):
+        work_item_resolve_for_subject(
+            queue=QUEUE,
+            subject=event,
+            code=ResolutionCode.FIXED,
+            note="The event has been sealed: the audit chain caught up.",
+        )

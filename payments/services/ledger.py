@@ -163,8 +163,10 @@ def ledger_post(
     # incremented by commit writes, sent with the COMMIT in account-id order, so a deposit holds the
     # clearing account's row only while it commits instead of for the rest of its transaction.
     hold_account = release_hold.account_id if release_hold is not None else None
-    checked = [line for line in lines if line.account.is_client or line.account.pk == hold_account]
-    house = [line for line in lines if not (line.account.is_client or line.account.pk == hold_account)]
+    checked: list[Line] = []
+    house: list[Line] = []
+    for line in lines:
+        (checked if line.account.is_client or line.account.pk == hold_account else house).append(line)
     with transaction.atomic():
         balances = balances_lock(line.account.pk for line in checked)
         if release_hold is not None:

@@ -107,7 +107,7 @@ def test_watch_runs_in_a_real_worker(
 ) -> None:
     with _OpenTransaction() as blocker:
         waiting = _record("behind-an-open-transaction")
-        time.sleep(1.2)
+        time.sleep(1.2)  # the blocker must have been open longer than the worker's 1 s threshold
         audit_seal_watch_task.delay()
         item = wait_for(lambda: WorkItem.objects.filter(queue__code="system_alert", subject_id=str(waiting.pk)).first())
         assert item.details["oldest_running_transaction"]["pid"] == blocker.pid

@@ -14,6 +14,13 @@ commit itself instead of for the rest of the transaction.
 Statements are sent sorted by ``order`` (stable), so rows locked at commit are always locked in the
 same order by every transaction: no deadlocks between them.
 
+A statement written on every hot path can be a ``Prepared`` one: the server parses and plans it
+once per connection (a PREPARE sent the first time the connection queues it) and each commit then
+sends only ``EXECUTE name(parameters)``. The PREPARE lives as long as the session, whatever becomes
+of the transaction it was sent in, so it is never sent twice on one connection; a new connection
+prepares again. (Session-level prepared statements need a session per client: behind a pooler such
+as PgBouncer it must run in session mode.)
+
 Under Django's test case (whose outer transaction never commits) they are sent when the outermost
 block that is not the test case's exits, which is where the commit would be.
 """
@@ -26,13 +33,19 @@ from typing import Any
 from django.db import connections
 from django.db.utils import DEFAULT_DB_ALIAS
 
+from backoffice.db.base import Prepared
+
 Order = tuple[Any, ...]
 
+__all__ = ["Prepared", "commit_write", "pending_commit_writes"]
 
-def commit_write(sql: str, params: Sequence[Any], *, order: Order = (0,), using: str = DEFAULT_DB_ALIAS) -> None:
+
+def commit_write(
+    sql: str | Prepared, params: Sequence[Any], *, order: Order = (0,), using: str = DEFAULT_DB_ALIAS
+) -> None:
     """Queue ``sql`` to run in the open transaction, just before its COMMIT. Must be in an atomic block.
     Placeholders are ``%s`` (a literal ``%`` is ``%%``), as in ``cursor.execute``; with no parameters
-    the SQL is sent as it is."""
+    the SQL is sent as it is. A ``Prepared`` statement takes its parameters in its own order."""
     connections[using].commit_write(sql, params, order=order)  # type: ignore[attr-defined]
 
 

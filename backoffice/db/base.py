@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -15,6 +17,29 @@ Order = tuple[Any, ...]
 # this class extends are not in django-stubs.
 _Django: Any = base.DatabaseWrapper
 Write = tuple[Order, str, Sequence[Any]]  # (order, sql, params)
+_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A statement prepared once per connection: ``sql`` uses ``$1``, ``$2``... for its parameters,
+    whose types ``types`` gives in that order (as SQL type names)."""
+
+    name: str
+    sql: str
+    types: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not _NAME.fullmatch(self.name):
+            raise ValueError(f"Prepared: {self.name!r} is not a plain lower-case SQL name")
+
+    @property
+    def prepare_sql(self) -> str:
+        return f"PREPARE {self.name} ({', '.join(self.types)}) AS {self.sql}"
+
+    @property
+    def execute_sql(self) -> str:
+        return f"EXECUTE {self.name} ({', '.join(['%s'] * len(self.types))})"
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -22,10 +47,11 @@ class DatabaseWrapper(base.DatabaseWrapper):
         super().__init__(*args, **kwargs)
         self.commit_writes: list[Write] = []
         self._commit_write_marks: dict[str, int] = {}  # savepoint id -> queue length when it was set
+        self._prepared: set[str] = set()  # names prepared in the current session
 
     # --- queueing ----------------------------------------------------------------------------
 
-    def commit_write(self, sql: str, params: Sequence[Any], *, order: Order = (0,)) -> None:
+    def commit_write(self, sql: str | Prepared, params: Sequence[Any], *, order: Order = (0,)) -> None:
         if not self.in_atomic_block:
             raise TransactionManagementError("commit_write needs an atomic block: it runs with its COMMIT")
         # Like a query: refused in a transaction already marked for rollback, or whose connection
@@ -33,6 +59,16 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.validate_no_broken_transaction()
         if self.closed_in_transaction or self.connection is None:
             raise TransactionManagementError("commit_write: the connection was closed inside this transaction")
+        if isinstance(sql, Prepared):
+            if len(params) != len(sql.types):
+                raise TypeError(f"commit_write: {sql.name} takes {len(sql.types)} parameters, got {len(params)}")
+            if sql.name not in self._prepared:
+                # Sent now, once per session: PREPARE is not transactional, so it outlives this
+                # transaction whatever its fate, and a failure here fails the caller at once.
+                with self.wrap_database_errors, self.connection.cursor() as cursor:
+                    cursor.execute(sql.prepare_sql)
+                self._prepared.add(sql.name)
+            sql = sql.execute_sql
         self.commit_writes.append((order, sql, params))
         if self._only_test_case_blocks():
             self._send_commit_writes()  # no block of the application's own: nothing to wait for
@@ -81,11 +117,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _close(self) -> None:
         self._drop_commit_writes()
+        self._prepared.clear()
         _Django._close(self)
 
     def connect(self) -> None:
-        # A new session has no transaction: nothing queued for an earlier one may reach it.
+        # A new session has no transaction: nothing queued for an earlier one may reach it; and
+        # none of the earlier session's prepared statements.
         self._drop_commit_writes()
+        self._prepared.clear()
         super().connect()
 
     # --- savepoints ----------------------------------------------------------------------------

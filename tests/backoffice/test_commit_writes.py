@@ -9,7 +9,7 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.transaction import TransactionManagementError
 
-from backoffice.db import commit_write, pending_commit_writes
+from backoffice.db import Prepared, commit_write, pending_commit_writes
 
 INSERT = "INSERT INTO commit_write_probe (label) VALUES (%s)"
 
@@ -98,3 +98,60 @@ def test_bad_connection_closed_in_the_transaction_loses_its_writes_and_refuses_m
     with transaction.atomic():
         commit_write(INSERT, ["next transaction"])
     assert _labels() == ["next transaction"]
+
+
+PREPARED_INSERT = Prepared(
+    name="commit_write_probe_insert", sql="INSERT INTO commit_write_probe (label) VALUES ($1)", types=("text",)
+)
+
+
+def _prepared_here() -> dict[str, object]:
+    """This session's prepared statements: name -> when it was prepared."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name, prepare_time FROM pg_prepared_statements")
+        return dict(cursor.fetchall())
+
+
+def test_good_prepared_write_is_prepared_once_per_connection_and_executed_with_the_commit(probe: None) -> None:
+    connection.close()  # a fresh session: nothing prepared yet
+    with transaction.atomic():
+        commit_write(PREPARED_INSERT, ["one"])
+        assert _labels() == []  # prepared now, executed with the COMMIT
+    prepared_at = _prepared_here()["commit_write_probe_insert"]
+    with transaction.atomic():
+        commit_write(PREPARED_INSERT, ["two"])
+        commit_write(PREPARED_INSERT, ["it's %s three"])  # quoting and a literal %s in a parameter
+    assert _labels() == ["one", "two", "it's %s three"]
+    assert _prepared_here()["commit_write_probe_insert"] == prepared_at  # not prepared again
+
+
+def test_good_prepare_outlives_a_transaction_that_rolls_back(probe: None) -> None:
+    connection.close()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        commit_write(PREPARED_INSERT, ["rolled back"])
+        raise RuntimeError("the change failed")
+    prepared_at = _prepared_here()["commit_write_probe_insert"]
+    with transaction.atomic():
+        commit_write(PREPARED_INSERT, ["after the rollback"])
+    assert _labels() == ["after the rollback"]
+    assert _prepared_here()["commit_write_probe_insert"] == prepared_at
+
+
+def test_good_prepared_write_is_prepared_again_on_a_new_connection(probe: None) -> None:
+    with transaction.atomic():
+        commit_write(PREPARED_INSERT, ["first session"])
+    connection.close()
+    with transaction.atomic():
+        commit_write(PREPARED_INSERT, ["second session"])
+    assert _labels() == ["first session", "second session"]
+
+
+def test_bad_prepared_write_with_the_wrong_number_of_parameters_is_refused(probe: None) -> None:
+    with pytest.raises(TypeError, match="takes 1 parameters, got 2"), transaction.atomic():
+        commit_write(PREPARED_INSERT, ["a", "b"])
+    assert _labels() == []
+
+
+def test_bad_prepared_statement_name_is_refused() -> None:
+    with pytest.raises(ValueError, match="not a plain lower-case SQL name"):
+        Prepared(name="x; DROP TABLE y", sql="SELECT 1", types=())

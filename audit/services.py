@@ -16,7 +16,7 @@ from audit.actions import AuditAction
 from audit.context import Actor, current_actor, current_request_info
 from audit.errors import AuditError
 from audit.models import AuditSealBatch
-from backoffice.db import commit_write
+from backoffice.db import Prepared, commit_write
 
 GENESIS_HASH = "0" * 64
 # Only one sealer may extend the chain at a time (pg advisory lock key: "audit" in ASCII).
@@ -30,12 +30,13 @@ def subject_ref(subject: models.Model | tuple[str, Any]) -> tuple[str, str]:
     return str(subject_type), str(subject_id)
 
 
-_INSERT_EVENT = """
-INSERT INTO audit_auditevent
-    (occurred_at, actor_kind, actor_id, actor_label, action, subject_type, subject_id,
-     before, after, reason, request_id, ip)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s::inet)
-"""
+# Prepared once per connection: every audited transaction sends only its EXECUTE, with the COMMIT.
+_INSERT_EVENT = Prepared(
+    name="audit_event_insert",
+    sql="INSERT INTO audit_auditevent (occurred_at, actor_kind, actor_id, actor_label, action, subject_type,"
+    " subject_id, before, after, reason, request_id, ip) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    types=("timestamptz", "text", "text", "text", "text", "text", "text", "jsonb", "jsonb", "text", "text", "inet"),
+)
 
 
 def audit_record(
@@ -51,7 +52,7 @@ def audit_record(
     or rolls back with it (and with a savepoint rolled back around it).
 
     This runs in every audited transaction, so it costs no round trip of its own: the INSERT is a
-    commit write (``backoffice.db``), sent to the server with the transaction's COMMIT. Everything
+    prepared commit write (``backoffice.db``), sent to the server with the transaction's COMMIT. Everything
     a bad event could fail on in the database (blank actor) is checked here first as well.
     """
     if not connection.in_atomic_block:
@@ -128,8 +129,11 @@ _HORIZON_SQL = (
     "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, pg_current_xact_id_if_assigned()::text::bigint"
 )
 # The oldest unsealed events of ended transactions, with their content. The scan starts at the last
-# complete batch's horizon (an index range on txid); the anti-join skips what is sealed already.
-_NOT_SEALED = "NOT EXISTS (SELECT 1 FROM audit_auditseal s WHERE s.event_id = e.id)"
+# complete batch's horizon (an index range on txid); each candidate is checked for a seal through
+# the seal table's primary key. Written as a scalar subquery on purpose: NOT EXISTS becomes an
+# anti-join, which the planner hashes from the whole seal table (measured: 12 ms for 640 new events
+# at 50,000 seals, growing with the chain; 1 ms by index probes, whatever its length).
+_NOT_SEALED = "(SELECT s.event_id FROM audit_auditseal s WHERE s.event_id = e.id LIMIT 1) IS NULL"
 _TAKE_SQL = (
     f"SELECT {EVENT_CONTENT_SQL} FROM audit_auditevent e "  # noqa: S608 - constant SQL
     f"WHERE e.txid >= %s AND (e.txid < %s OR e.txid = %s) AND {_NOT_SEALED} ORDER BY e.id LIMIT %s"

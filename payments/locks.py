@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from django.shortcuts import get_object_or_404
 
-from backoffice.db import commit_write
+from backoffice.db import Prepared, commit_write
 from payments.models import Balance, Deposit, Hold, Withdrawal
 
 
@@ -19,9 +19,12 @@ def balances_lock(account_ids: Iterable[int]) -> dict[int, Balance]:
 
 
 # A house account's balance moves in its own direction (sign), like a locked client balance.
-_HOUSE_BALANCE_ADD = (
-    "UPDATE payments_balance SET ledger = ledger + sign * %s, postings_count = postings_count + 1,"
-    " updated_at = GREATEST(updated_at, %s) WHERE account_id = %s"
+# Prepared once per connection: every payment sends only its EXECUTE, with the COMMIT.
+_HOUSE_BALANCE_ADD = Prepared(
+    name="payments_house_balance_add",
+    sql="UPDATE payments_balance SET ledger = ledger + sign * $1, postings_count = postings_count + 1,"
+    " updated_at = GREATEST(updated_at, $2) WHERE account_id = $3",
+    types=("numeric", "timestamptz", "bigint"),
 )
 
 

@@ -34,7 +34,7 @@ def _chain_of(n: int) -> None:
         cursor.execute("ANALYZE audit_auditseal")
 
 
-def _plan(sql: str, params: list[object]) -> str:
+def _plan(sql: str, params: list[int]) -> str:
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN " + sql, params)
         return "\n".join(row[0] for row in cursor.fetchall())

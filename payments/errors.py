@@ -35,6 +35,10 @@ PAYLOAD_INVALID = "Webhook payload is not a JSON event with id, type and data: {
 
 # statements
 STATEMENT_DUPLICATE = "This statement file was already imported (import {pk}, {when})."
+STATEMENT_DOES_NOT_ADD_UP = (
+    "file: the statement's lines add up to {total} {currency}, but its opening balance {opening} and closing"
+    " balance {closing} differ by {moved}: the file is incomplete or altered; nothing was imported."
+)
 STATEMENT_ACCOUNT_UNKNOWN = "No bank ledger account is set up for account {account} in {currency}."
 
 # withdrawals

@@ -363,6 +363,13 @@ class StatementImport(models.Model):
     statement_id = models.CharField(max_length=80, blank=True)
     lines_total = models.PositiveIntegerField(default=0)
     lines_new = models.PositiveIntegerField(default=0)
+    # The bank's balances and their dates, as the file gives them (a file may give none): the import
+    # checks that the lines lead from one to the other, and that the opening balance is the closing
+    # balance of the account's statement before it.
+    opening_balance = money_field(null=True, blank=True)
+    opening_on = models.DateField(null=True, blank=True)
+    closing_balance = money_field(null=True, blank=True)
+    closing_on = models.DateField(null=True, blank=True)
     imported_by = models.CharField(max_length=150)
     imported_at = models.DateTimeField(default=timezone.now)
     history = AuditedHistoricalRecords()

@@ -43,6 +43,11 @@ class ParsedStatement:
     opening_balance: Decimal | None
     closing_balance: Decimal | None
     lines: list[ParsedLine]
+    opening_on: datetime.date | None = None  # the dates the bank gives its opening and closing balances
+    closing_on: datetime.date | None = None
+
+    def lines_total(self) -> Decimal:
+        return sum((line.amount for line in self.lines if line.currency == self.currency), Decimal("0"))
 
 
 class StatementError(ValueError):
@@ -203,6 +208,11 @@ def _mt940_line(data: dict[str, Any]) -> _Draft:
     return [data.get("bank_reference"), e2e], line
 
 
+def _plain_date(balance: Any) -> datetime.date | None:
+    day = getattr(balance, "date", None)
+    return datetime.date(day.year, day.month, day.day) if day else None
+
+
 def _parse_mt940(text: str) -> ParsedStatement:
     _check_mt940(text)
     kwargs: dict[str, Any] = {"processors": {"pre_transaction_details": [_keep_raw_details]}, "options": _MT940_OPTIONS}
@@ -220,7 +230,10 @@ def _parse_mt940(text: str) -> ParsedStatement:
     )
     currency = _currency(blocks[0].currency, "MT940 statement (:60F: opening balance)")
     balances = (opening.amount.amount if opening else None, closing.amount.amount if closing else None)
-    statement = ParsedStatement("mt940", "", _join(ids), currency, *balances, [])
+    statement = ParsedStatement(
+        "mt940", "", _join(ids), currency, *balances, [],
+        opening_on=_plain_date(opening), closing_on=_plain_date(closing),
+    )  # fmt: skip
     drafts = [_mt940_line(t.data) for b in blocks for t in b if "amount" in t.data]
     accounts = [str(b.data.get("account_identification") or "") for b in blocks]
     return _finish(statement, accounts, drafts, "MT940 (:25:)")
@@ -262,13 +275,18 @@ def _camt_date(text: str | None, where: str, what: str) -> datetime.date:
     raise StatementError(f"{where}: {problem}")
 
 
-def _camt_balance(stmt: Any, ns: dict[str | None, str], codes: tuple[str, ...]) -> Decimal | None:
-    """pycamt turns balances into floats; read them exactly."""
+def _camt_balance(
+    stmt: Any, ns: dict[str | None, str], codes: tuple[str, ...]
+) -> tuple[Decimal | None, datetime.date | None]:
+    """A balance and its date. pycamt turns balances into floats; read them exactly."""
     for code in codes:
         for bal in stmt.findall("Bal", ns):
             if _text(bal, "Tp/CdOrPrtry/Cd", ns) == code:
-                return _camt_amount(_text(bal, "Amt", ns), _text(bal, "CdtDbtInd", ns), f"CAMT.053 balance {code}")
-    return None
+                where = f"CAMT.053 balance {code}"
+                amount = _camt_amount(_text(bal, "Amt", ns), _text(bal, "CdtDbtInd", ns), where)
+                day = _text(bal, "Dt/Dt", ns) or _text(bal, "Dt/DtTm", ns)[:10]
+                return amount, (_camt_date(day, where, "date <Dt>") if day else None)
+    return None, None
 
 
 def _camt_lines(camt: Any, stmt: Any, entry: Any, where: str) -> list[_Draft]:
@@ -322,8 +340,14 @@ def _parse_camt(body: bytes, unknown: str) -> ParsedStatement:
     infos = camt.get_statement_info()
     currency = infos[0]["Currency"] or next((amt.get("Ccy") for amt in stmts[0].findall("Bal/Amt", ns)), None)
     currency = _currency(currency, "CAMT.053 statement (<Acct><Ccy>)")
-    balances = (_camt_balance(stmts[0], ns, ("OPBD", "PRCD")), _camt_balance(stmts[-1], ns, ("CLBD",)))
-    statement = ParsedStatement("camt053", "", _join(_text(stmt, "Id", ns) for stmt in stmts), currency, *balances, [])
+    (opening, opening_on), (closing, closing_on) = (
+        _camt_balance(stmts[0], ns, ("OPBD", "PRCD")),
+        _camt_balance(stmts[-1], ns, ("CLBD",)),
+    )
+    ids = _join(_text(stmt, "Id", ns) for stmt in stmts)
+    statement = ParsedStatement(
+        "camt053", "", ids, currency, opening, closing, [], opening_on=opening_on, closing_on=closing_on
+    )
     entries = [(stmt, entry) for stmt in stmts for entry in stmt.findall("Ntry", ns)]
     drafts = [
         d for n, (stmt, entry) in enumerate(entries, 1) for d in _camt_lines(camt, stmt, entry, f"CAMT.053 entry {n}")

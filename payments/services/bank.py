@@ -26,6 +26,7 @@ from audit.services import audit_record
 from ops.models import RiskLevel
 from ops.services.work_items import work_item_open
 from payments import errors
+from payments.currencies import money_str
 from payments.errors import PaymentError
 from payments.models import (
     AccountKind,
@@ -42,7 +43,7 @@ from payments.models import (
 )
 from payments.services.deposits import deposit_receive, next_reference
 from payments.services.ledger import credit, debit, house_account, ledger_post
-from payments.statements import StatementError, parse_statement
+from payments.statements import ParsedStatement, StatementError, parse_statement
 
 DEPOSIT_REF = re.compile(r"\bD-(\d{7})\b", re.IGNORECASE)
 CLIENT_REF = re.compile(r"\b(C\d{7})\b", re.IGNORECASE)
@@ -97,6 +98,7 @@ def statement_import(*, data: bytes, filename: str) -> StatementImport:
     except StatementError as exc:
         raise PaymentError(f"file: {exc}", field="file") from None
     account = bank_account_for(parsed.account, parsed.currency)
+    _check_adds_up(parsed)
     actor = current_actor()
     imported = StatementImport.objects.create(
         bank_account=account,
@@ -105,6 +107,10 @@ def statement_import(*, data: bytes, filename: str) -> StatementImport:
         sha256=digest,
         statement_id=parsed.statement_id[:80],
         lines_total=len(parsed.lines),
+        opening_balance=parsed.opening_balance,
+        opening_on=parsed.opening_on,
+        closing_balance=parsed.closing_balance,
+        closing_on=parsed.closing_on,
         imported_by=actor.label if actor else "unknown",
     )
     bulk_create_audited(
@@ -133,10 +139,68 @@ def statement_import(*, data: bytes, filename: str) -> StatementImport:
         subject=imported,
         after={"file": filename, "format": parsed.format, "lines": len(parsed.lines), "new": imported.lines_new},
     )
+    _check_continuity(imported)
     from payments.tasks import statement_match_task
 
     transaction.on_commit(lambda: statement_match_task.delay(import_id=imported.pk))
     return imported
+
+
+def _check_adds_up(parsed: ParsedStatement) -> None:
+    """Opening balance + the lines = closing balance, when the file gives both balances. A file that
+    does not add up lost lines (a truncated download, a page missing) or was edited: refused whole."""
+    if parsed.opening_balance is None or parsed.closing_balance is None:
+        return
+    total = parsed.lines_total()
+    moved = parsed.closing_balance - parsed.opening_balance
+    if total != moved:
+        raise PaymentError(
+            errors.STATEMENT_DOES_NOT_ADD_UP.format(
+                total=total, currency=parsed.currency, opening=parsed.opening_balance,
+                closing=parsed.closing_balance, moved=moved,
+            ),
+            field="file",
+        )  # fmt: skip
+
+
+def _check_continuity(imported: StatementImport) -> None:
+    """The opening balance must be the closing balance of the account's statement that ends before
+    it (by the bank's balance dates). When it is not, a statement is missing (or one was imported
+    twice under another name): a reconciliation break shows both, for a person to get the missing
+    statement from the bank. The lines are imported either way: they are real."""
+    if imported.opening_balance is None or imported.opening_on is None:
+        return
+    previous = (
+        StatementImport.objects.filter(
+            bank_account=imported.bank_account, closing_balance__isnull=False, closing_on__lte=imported.opening_on
+        )
+        .exclude(pk=imported.pk)
+        .order_by("-closing_on", "-id")
+        .first()
+    )
+    closing = previous.closing_balance if previous is not None else None
+    if previous is None or closing is None or closing == imported.opening_balance:
+        return
+    from payments.services.reconciliation import break_open
+
+    currency = imported.bank_account.currency
+    break_open(
+        kind="statement_gap",
+        key=f"{imported.bank_account_id}:{imported.pk}",
+        ours={
+            "previous statement": f"{previous.statement_id or previous.filename} (import {previous.pk})",
+            "closing balance": money_str(closing, currency),
+            "on": str(previous.closing_on),
+        },
+        theirs={
+            "statement": f"{imported.statement_id or imported.filename} (import {imported.pk})",
+            "opening balance": money_str(imported.opening_balance, currency),
+            "on": str(imported.opening_on),
+        },
+        difference=imported.opening_balance - closing,
+        currency=currency,
+        subject=imported,
+    )
 
 
 def statement_match(*, import_id: int) -> dict[str, int]:

@@ -3,37 +3,55 @@ reference, by client reference, by amount and date window; the rest goes to susp
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client as DjangoClient
 from django.utils import timezone
 
 from ops.models import WorkItem
+from ops.roles import Role
 from payments.errors import PaymentError
-from payments.models import DepositStatus, LineStatus, StatementImport, StatementLine
+from payments.models import DepositStatus, LineStatus, ReconciliationBreak, StatementImport, StatementLine
 from payments.services.bank import statement_import, statement_match
 from payments.services.deposits import deposit_initiate
 from payments.services.ledger import balance_of, ledger_verify, wallet_for
-from tests.factories import approved_client
+from tests.factories import approved_client, staff
 
 pytestmark = pytest.mark.django_db
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
-def _mt940(lines: list[tuple[str, str, str]]) -> bytes:
-    """(amount like '250,00' signed by C/D prefix, reference, payer) -> an MT940 statement."""
-    today = timezone.localdate().strftime("%y%m%d")
+def _mt940_amount(value: Decimal) -> str:
+    return ("C" if value >= 0 else "D") + format(abs(value), ".2f").replace(".", ",")
+
+
+def _mt940(
+    lines: list[tuple[str, str, str]],
+    *,
+    opening: Decimal = Decimal("0"),
+    day: date | None = None,
+    closing: Decimal | None = None,
+    ref: str = "REF",
+) -> bytes:
+    """(amount like '250,00' signed by C/D prefix, reference, payer) -> an MT940 statement of one
+    day whose closing balance is the opening balance plus the lines (unless ``closing`` says else)."""
+    on = (day or timezone.localdate()).strftime("%y%m%d")
+    total = sum((Decimal(a[1:].replace(",", ".")) * (1 if a[0] == "C" else -1) for a, _, _ in lines), Decimal("0"))
     out = [
         ":20:T" + str(abs(hash(tuple(lines))))[:10],
         ":25:DE89370400440532013000",
         ":28C:1/1",
-        f":60F:C{today}EUR0,00",
+        f":60F:{_mt940_amount(opening)[0]}{on}EUR{_mt940_amount(opening)[1:]}",
     ]
     for n, (amount, reference, payer) in enumerate(lines):
-        out.append(f":61:{today}{today[2:]}{amount}NTRFNONREF//REF{n:08d}")
+        out.append(f":61:{on}{on[2:]}{amount}NTRFNONREF//{ref}{n:08d}")
         out.append(f":86:166?00SEPA-GUTSCHRIFT?20EREF+NOTPROVIDED?21SVWZ+{reference}?32{payer}")
-    out.append(f":62F:C{today}EUR0,00")
+    end = _mt940_amount(opening + total if closing is None else closing)
+    out.append(f":62F:{end[0]}{on}EUR{end[1:]}")
     return ("\n".join(out) + "\n").encode()
 
 
@@ -100,3 +118,67 @@ def test_bad_statement_files_are_refused_with_one_line_and_store_nothing(data: b
         statement_import(data=data, filename="bad")
     assert exc.value.field == "file" and "\n" not in exc.value.message
     assert StatementImport.objects.count() == 0
+
+
+def test_bad_statement_whose_lines_do_not_lead_to_its_closing_balance_is_refused_whole() -> None:
+    client = approved_client(provision=False)
+    data = _mt940(
+        [("C250,00", client.reference, client.display_name), ("D40,00", "bank fees", "BANK")],
+        opening=Decimal("1000"),
+        closing=Decimal("1250"),  # a line is missing: 1000 + 250 - 40 is 1210
+    )
+    with pytest.raises(PaymentError) as exc:
+        statement_import(data=data, filename="truncated.sta")
+    assert exc.value.field == "file" and exc.value.status == 400
+    assert exc.value.message == (
+        "file: the statement's lines add up to 210.00 EUR, but its opening balance 1000.00 and closing balance"
+        " 1250.00 differ by 250.00: the file is incomplete or altered; nothing was imported."
+    )
+    assert StatementImport.objects.count() == 0 and StatementLine.objects.count() == 0
+
+
+def test_good_consecutive_statements_chain_and_a_missing_one_opens_a_break_with_both_sides() -> None:
+    client = approved_client(provision=False)
+    monday, tuesday, thursday = (timezone.localdate() - timedelta(days=d) for d in (3, 2, 0))
+    first = statement_import(
+        data=_mt940(
+            [("C100,00", client.reference, client.display_name)], opening=Decimal("500"), day=monday, ref="MON"
+        ),
+        filename="mon.sta",
+    )
+    assert (first.opening_balance, first.closing_balance, first.closing_on) == (500, 600, monday)
+    statement_import(  # Tuesday's opens where Monday's closed: no break
+        data=_mt940([("C50,00", "C0000000 x", "X")], opening=Decimal("600"), day=tuesday, ref="TUE"),
+        filename="tue.sta",
+    )
+    assert not ReconciliationBreak.objects.exists()
+    # Wednesday's statement never arrived: Thursday's opens at 900, Tuesday's closed at 650.
+    thursday_import = statement_import(
+        data=_mt940([("C10,00", "C0000000 y", "Y")], opening=Decimal("900"), day=thursday, ref="THU"),
+        filename="thu.sta",
+    )
+    brk = ReconciliationBreak.objects.get(kind="statement_gap")
+    assert brk.difference == Decimal("250") and brk.currency == "EUR"
+    assert brk.ours["closing balance"] == "650.00 EUR" and brk.ours["on"] == str(tuesday)
+    assert brk.theirs["opening balance"] == "900.00 EUR" and brk.theirs["on"] == str(thursday)
+    assert f"import {thursday_import.pk}" in brk.theirs["statement"]
+    assert WorkItem.objects.filter(
+        queue__code="reconciliation_break", subject_id=str(brk.pk), resolved_at=None
+    ).exists()
+    assert StatementLine.objects.filter(statement=thursday_import).count() == 1  # the lines are imported anyway
+
+
+def test_statements_page_imports_a_file_shows_its_balances_and_refuses_one_that_does_not_add_up(
+    client: DjangoClient,
+) -> None:
+    client.force_login(staff(Role.FINANCE))
+    good = _mt940([("C75,00", "C0000000 z", "Z")], opening=Decimal("1000"), ref="PAGE")
+    response = client.post("/payments/statements/", {"file": SimpleUploadedFile("nov.sta", good)})
+    assert response.status_code == 302
+    page = client.get("/payments/statements/").content.decode()
+    assert "1000.00" in page and "1075.00" in page  # opening and closing balances, with their dates
+    bad = _mt940([("C75,00", "C0000000 z", "Z")], opening=Decimal("1000"), closing=Decimal("1100"), ref="BAD")
+    refused = client.post("/payments/statements/", {"file": SimpleUploadedFile("bad.sta", bad)})
+    assert refused.status_code == 400
+    assert "the statement&#x27;s lines add up to 75.00 EUR" in refused.content.decode()
+    assert StatementImport.objects.count() == 1

@@ -51,6 +51,8 @@ def test_both_formats_read_the_same_statement(statement: ParsedStatement) -> Non
     assert statement.statement_id.startswith("STMT20261120")
     assert statement.currency == "EUR"
     assert (statement.opening_balance, statement.closing_balance) == (Decimal("10000.00"), Decimal("23595.57"))
+    assert (statement.opening_on, statement.closing_on) == (datetime.date(2026, 11, 17), datetime.date(2026, 11, 20))
+    assert type(statement.opening_on) is datetime.date  # a plain date, whatever the library's own type
     got = [
         (str(line.amount), line.reference, line.counterparty_name, line.counterparty_account, line.booked_on)
         for line in statement.lines

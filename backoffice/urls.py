@@ -12,6 +12,17 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
 
 
+@login_not_required
+def healthz_jobs(request: HttpRequest) -> HttpResponse:
+    """For monitoring: 200 while Celery beat's heartbeat is recent, 503 when scheduled jobs have
+    stalled (or have not run yet)."""
+    from ops.services.heartbeat import scheduler_status
+
+    status = scheduler_status()
+    ok = status.seen_at is not None and not status.stalled
+    return HttpResponse(status.summary + "\n", content_type="text/plain", status=200 if ok else 503)
+
+
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -23,5 +34,6 @@ urlpatterns = [
     path("api/", include("backoffice.api_urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("healthz/jobs", healthz_jobs, name="healthz-jobs"),
     path("", include("ops.urls")),
 ]

@@ -7,4 +7,6 @@ def staff_context(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    return {"staff_roles": user.roles}
+    from ops.services.heartbeat import scheduler_status
+
+    return {"staff_roles": user.roles, "scheduler": scheduler_status()}

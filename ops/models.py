@@ -236,6 +236,18 @@ class StaffNotification(models.Model):
         return self.title
 
 
+class JobHeartbeat(models.Model):
+    """When the scheduled-job pipeline (Celery beat, the broker, a worker) last ran its heartbeat
+    task. Telemetry overwritten every minute, not a business fact: it keeps no history."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    last_seen_at = models.DateTimeField()
+    worker = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} seen {self.last_seen_at:%Y-%m-%d %H:%M:%S}"
+
+
 # --- maker-checker ----------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-from celery import shared_task
+from celery import Task, shared_task
 
 from ops.services.approvals import approvals_expire_due
 from ops.services.work_items import work_items_escalate_overdue
@@ -27,3 +27,10 @@ def interaction_send_task(*, interaction_id: int) -> str:
     from ops.services.interactions import interaction_send
 
     return interaction_send(interaction_id=interaction_id)
+
+
+@shared_task(bind=True, ignore_result=True)
+def scheduler_heartbeat_task(self: Task) -> None:
+    from ops.services.heartbeat import heartbeat_record
+
+    heartbeat_record(worker=str(self.request.hostname or "unknown"))

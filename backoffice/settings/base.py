@@ -175,7 +175,10 @@ AUDIT_SEAL_INTERVAL_SECONDS = env_int("AUDIT_SEAL_INTERVAL_SECONDS", 5, minimum=
 # A committed audit event waiting longer than this to be sealed opens a system alert.
 AUDIT_SEAL_STALL_SECONDS = env_int("AUDIT_SEAL_STALL_SECONDS", 300, minimum=1)
 WORK_ITEM_ESCALATION_INTERVAL_SECONDS = env_int("WORK_ITEM_ESCALATION_INTERVAL_SECONDS", 60, minimum=1)
+# Beat's heartbeat runs every minute; none for this long means no scheduled job is running.
+SCHEDULER_STALL_SECONDS = env_int("SCHEDULER_STALL_SECONDS", 300, minimum=120)
 CELERY_BEAT_SCHEDULE = {
+    "scheduler-heartbeat": {"task": "ops.tasks.scheduler_heartbeat_task", "schedule": 60.0},
     "audit-seal": {
         "task": "audit.tasks.audit_seal_task",
         "schedule": float(AUDIT_SEAL_INTERVAL_SECONDS),

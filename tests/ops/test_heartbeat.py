@@ -58,7 +58,8 @@ def test_bad_no_heartbeat_yet_is_503_but_no_banner(client: Client) -> None:
 @pytest.mark.django_db(transaction=True)
 def test_heartbeat_runs_in_a_real_worker(celery_worker_process: subprocess.Popen[str]) -> None:
     scheduler_heartbeat_task.delay()
-    beat = wait_for(lambda: JobHeartbeat.objects.filter(name="scheduler").first())
+    wait_for(lambda: JobHeartbeat.objects.filter(name="scheduler").exists())
+    beat = JobHeartbeat.objects.get(name="scheduler")
     assert beat.worker.startswith("pytest-")  # the worker's own name
     assert (timezone.now() - beat.last_seen_at).total_seconds() < 60
     assert not scheduler_status().stalled

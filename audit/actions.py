@@ -67,6 +67,7 @@ class AuditAction(models.TextChoices):
     DEPOSIT_FAILED = "payments.deposit_failed", "Deposit failed"
     DEPOSIT_HELD = "payments.deposit_held", "Deposit held for review"
     DEPOSIT_REFUNDED = "payments.deposit_refunded", "Deposit returned"
+    DEPOSIT_REFUND_SENT = "payments.deposit_refund_sent", "Deposit refund sent to the PSP"
     STATEMENT_IMPORTED = "payments.statement_imported", "Bank statement imported"
     STATEMENT_LINE_MATCHED = "payments.statement_line_matched", "Statement line matched"
     STATEMENT_LINE_SUSPENSE = "payments.statement_line_suspense", "Statement line put in suspense"

@@ -281,6 +281,9 @@ class Deposit(ConcurrentTransitionMixin, models.Model):
     review_reason = models.CharField(max_length=200, blank=True)
     failure_code = models.CharField(max_length=60, blank=True)
     failure_message = models.CharField(max_length=300, blank=True)
+    # A returned deposit: the PSP's refund id (card), or the reference the bank return's payment
+    # order carries (RET-<deposit reference>), which the statement's debit line is matched by.
+    refund_reference = models.CharField(max_length=80, blank=True)
     entry = models.ForeignKey(JournalEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     idempotency_key = models.CharField(max_length=120, null=True, blank=True, unique=True)
     request_hash = models.CharField(max_length=64, blank=True)
@@ -671,8 +674,20 @@ class SimPspPayout(models.Model):
         return self.payout_id
 
 
+class SimPspRefund(models.Model):
+    refund_id = models.CharField(max_length=40, unique=True)
+    idempotency_key = models.CharField(max_length=80, unique=True)
+    payment = models.ForeignKey(SimPspPayment, on_delete=models.PROTECT, related_name="refunds")
+    amount = money_field()
+    currency = models.CharField(max_length=3)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.refund_id
+
+
 class SimPspFault(models.Model):
-    operation = models.CharField(max_length=40, help_text="payout, or * for any")
+    operation = models.CharField(max_length=40, help_text="payout, refund, or * for any")
     mode = models.CharField(max_length=10, choices=[("fail", "Fail"), ("decline", "Decline later")])
     remaining = models.PositiveIntegerField(default=1)
 

@@ -20,10 +20,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Sum
 
 from payments import errors
-from payments.models import SimPspFault, SimPspPayment, SimPspPayout
+from payments.models import SimPspFault, SimPspPayment, SimPspPayout, SimPspRefund
 
 PROVIDER = "simpay"
 SIGNATURE_HEADER = "SimPay-Signature"
@@ -71,21 +71,23 @@ def verify(payload: bytes, header: str | None, *, secret: str, tolerance: int, n
 def payout_create(*, idempotency_key: str, amount: Decimal, currency: str, destination: str) -> str:
     """Ask the PSP to pay out; returns its payout id (the voucher). The same key returns the same
     payout, so a retry after a lost answer pays nothing twice."""
+    existing = SimPspPayout.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return existing.payout_id
+    _fault("payout")
     with transaction.atomic():
         existing = SimPspPayout.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing.payout_id
-        fault = (
+        decline = (
             SimPspFault.objects.select_for_update()
-            .filter(operation__in=["payout", "*"], remaining__gt=0)
+            .filter(operation__in=["payout", "*"], remaining__gt=0, mode="decline")
             .order_by("id")
             .first()
         )
         status = "pending"
-        if fault is not None:
-            SimPspFault.objects.filter(pk=fault.pk).update(remaining=F("remaining") - 1)
-            if fault.mode == "fail":
-                raise PspError("SimPay: payout refused (injected fault)")
+        if decline is not None:
+            SimPspFault.objects.filter(pk=decline.pk).update(remaining=F("remaining") - 1)
             status = "will_fail"
         payout = SimPspPayout.objects.create(
             payout_id=f"po_{secrets.token_hex(8)}",
@@ -96,6 +98,54 @@ def payout_create(*, idempotency_key: str, amount: Decimal, currency: str, desti
             status=status,
         )
         return payout.payout_id
+
+
+def refund_create(*, idempotency_key: str, payment_id: str, amount: Decimal, currency: str) -> str:
+    """Ask the PSP to give (part of) a card payment back to the card; returns its refund id. The
+    same key returns the same refund. Refused (PspError) for an unknown or unpaid payment, another
+    currency, or more than is left of the payment."""
+    existing = SimPspRefund.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return existing.refund_id
+    _fault("refund")
+    with transaction.atomic():
+        existing = SimPspRefund.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return existing.refund_id
+        payment = SimPspPayment.objects.select_for_update().filter(payment_id=payment_id).first()
+        if payment is None or payment.status not in ("succeeded", "partially_refunded"):
+            raise PspError(f"SimPay: payment {payment_id} cannot be refunded (unknown or not paid)")
+        if currency != payment.currency:
+            raise PspError(f"SimPay: payment {payment_id} is in {payment.currency}, not {currency}")
+        refunded = payment.refunds.aggregate(total=Sum("amount"))["total"] or Decimal("0")
+        if amount <= 0 or amount > payment.amount - refunded:
+            raise PspError(f"SimPay: {amount} {currency} is more than is left of payment {payment_id}")
+        refund = SimPspRefund.objects.create(
+            refund_id=f"re_{secrets.token_hex(8)}",
+            idempotency_key=idempotency_key,
+            payment=payment,
+            amount=amount,
+            currency=currency,
+        )
+        payment.status = "refunded" if refunded + amount == payment.amount else "partially_refunded"
+        payment.save(update_fields=["status"])
+        return refund.refund_id
+
+
+def _fault(operation: str) -> None:
+    """Refuse the call when a "fail" fault is armed for this operation (the tests arm them). The
+    fault is used up in a transaction of its own, which the refusal does not roll back."""
+    with transaction.atomic():
+        fault = (
+            SimPspFault.objects.select_for_update()
+            .filter(operation__in=[operation, "*"], remaining__gt=0, mode="fail")
+            .order_by("id")
+            .first()
+        )
+        if fault is None:
+            return
+        SimPspFault.objects.filter(pk=fault.pk).update(remaining=F("remaining") - 1)
+    raise PspError(f"SimPay: {operation} refused (injected fault)")
 
 
 # --- the simulated PSP's side: checkouts, outcomes, callbacks -----------------------------------

@@ -77,6 +77,18 @@ def payout_send_task(self: Any, *, withdrawal_id: int) -> str:
 
 
 @shared_task(acks_late=True)
+def deposit_refund_send_task(*, deposit_id: int) -> str:
+    from payments import simpay
+    from payments.services.deposits import deposit_refund_failed, deposit_refund_send
+
+    try:
+        return deposit_refund_send(deposit_id=deposit_id)
+    except simpay.PspError as exc:  # a refusal: retrying the same refund would be refused again
+        deposit_refund_failed(deposit_id=deposit_id, error=str(exc))
+        return ""
+
+
+@shared_task(acks_late=True)
 def inbound_event_process_task(*, event_pk: int) -> str:
     from payments.services.webhooks import inbound_event_process
 

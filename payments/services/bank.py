@@ -4,7 +4,8 @@ with them (a line seen before is skipped), then matched:
 credits: a pending bank deposit by its reference (D-...), else a client by its reference
 (C...), else a pending bank deposit by amount within a date window, else a PSP settlement batch
 (reconciliation); what matches nothing goes to suspense and into the deposit exception queue.
-debits: a bank withdrawal being paid out, by its reference (W-...); else a reconciliation break.
+debits: a bank withdrawal being paid out, by its reference (W-...), or a returned bank deposit
+going back, by its return reference (RET-D-...); else a reconciliation break.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from payments.statements import ParsedStatement, StatementError, parse_statement
 DEPOSIT_REF = re.compile(r"\bD-(\d{7})\b", re.IGNORECASE)
 CLIENT_REF = re.compile(r"\b(C\d{7})\b", re.IGNORECASE)
 WITHDRAWAL_REF = re.compile(r"\bW-(\d{7})\b", re.IGNORECASE)
+RETURN_REF = re.compile(r"\bRET-D-(\d{7})\b", re.IGNORECASE)
 SETTLEMENT_REF = re.compile(r"\bSETTLEMENT\s+BATCH\s+(\S+)", re.IGNORECASE)
 DATE_WINDOW = timedelta(days=5)
 
@@ -324,6 +326,18 @@ def _match_debit(line: StatementLine) -> str:
                 withdrawal_id=withdrawal.pk, paid=True, voucher=f"BANK-{withdrawal.reference}", failure_code=""
             )
             _done(line, LineStatus.MATCHED, f"payments.withdrawal:{withdrawal.pk}", "withdrawal reference")
+            return "matched"
+    if m := RETURN_REF.search(line.reference):
+        # A returned bank deposit leaving the account: the return was posted when it was decided.
+        returned = Deposit.objects.filter(
+            refund_reference=f"RET-D-{m.group(1)}", channel=Channel.BANK, status=DepositStatus.REFUNDED
+        ).first()
+        if (
+            returned is not None
+            and -line.amount == returned.amount
+            and not StatementLine.objects.filter(matched_to=f"payments.deposit:{returned.pk}:return").exists()
+        ):
+            _done(line, LineStatus.MATCHED, f"payments.deposit:{returned.pk}:return", "deposit return")
             return "matched"
     from payments.services.reconciliation import break_open
 

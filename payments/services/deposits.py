@@ -303,14 +303,69 @@ def deposit_refund(*, deposit_id: int, actor: User, reason_code: str, note: str 
     deposit.refund()
     deposit.failure_code = reason_code
     deposit.completed_at = timezone.now()
+    if deposit.channel == Channel.BANK:
+        # Finance sends the money back from the bank with this reference on the payment order; the
+        # statement's debit line carrying it is matched to this deposit.
+        deposit.refund_reference = f"RET-{deposit.reference}"
     deposit.save()
     audit_record(
         action=AuditAction.DEPOSIT_REFUNDED, subject=deposit, before=before,
-        after=_snapshot(deposit) | {"entry": entry.pk, "reason_code": reason_code}, reason=note,
+        after=_snapshot(deposit) | {"entry": entry.pk, "reason_code": reason_code,
+                                    "refund_reference": deposit.refund_reference},
+        reason=note,
     )  # fmt: skip
+    if deposit.channel == Channel.CARD:
+        from payments.tasks import deposit_refund_send_task
+
+        transaction.on_commit(lambda: deposit_refund_send_task.delay(deposit_id=deposit.pk))
     work_item_resolve_for_subject(queue="deposit_exception", subject=deposit, code="rejected", note=note or reason_code)
     client_notify(
         subject=deposit.client, recipient=deposit.client.email, template="payments.deposit_returned",
         context=_context(deposit) | {"reason": REFUND_REASONS[reason_code]},
     )  # fmt: skip
     return deposit
+
+
+def deposit_refund_send(*, deposit_id: int) -> str:
+    """Give a returned card deposit back to the card through the PSP (called by a worker after the
+    return commits, outside any transaction) and record the PSP's refund id. The idempotency key
+    makes a retry after a lost answer refund nothing twice. A refusal (PspError) is the caller's to
+    report: see ``deposit_refund_failed``."""
+    from payments import simpay
+
+    deposit = Deposit.objects.get(pk=deposit_id)
+    if deposit.status != DepositStatus.REFUNDED or deposit.channel != Channel.CARD or deposit.refund_reference:
+        return deposit.refund_reference
+    refund_id = simpay.refund_create(
+        idempotency_key=f"deposit:{deposit.pk}:refund",
+        payment_id=deposit.external_id or "",
+        amount=deposit.amount,
+        currency=deposit.currency,
+    )
+    with transaction.atomic():
+        locked = deposit_lock(deposit_id)
+        if not locked.refund_reference:
+            locked.refund_reference = refund_id
+            locked.save(update_fields=["refund_reference"])
+            audit_record(
+                action=AuditAction.DEPOSIT_REFUND_SENT, subject=locked, before={"refund_reference": ""},
+                after={"refund_reference": refund_id, "amount": str(locked.amount), "currency": locked.currency},
+            )  # fmt: skip
+    return refund_id
+
+
+@transaction.atomic
+def deposit_refund_failed(*, deposit_id: int, error: str) -> None:
+    """The PSP refused the refund: the money is owed back to the card and nobody has sent it. A
+    person must (finance, with the PSP): a high-risk deposit exception."""
+    deposit = Deposit.objects.get(pk=deposit_id)
+    work_item_open(
+        queue="deposit_exception",
+        subject=deposit,
+        title=f"Card refund of {deposit.reference} ({money_str(deposit.amount, deposit.currency)}) failed: {error}"[
+            :200
+        ],
+        risk_level=RiskLevel.HIGH,
+        amount_at_stake=deposit.amount,
+        details={"error": error, "psp_payment": deposit.external_id},
+    )

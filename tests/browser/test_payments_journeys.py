@@ -1,16 +1,20 @@
 """The withdrawal queue worked in a browser: finance approves, a compliance officer at another
-desk approves the second level, finance executes the payout; and a held deposit is released."""
+desk approves the second level, finance executes the payout; a held deposit is released, another
+returned and refunded to the card by the worker."""
 
 from __future__ import annotations
+
+import subprocess
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from ops.roles import Role
-from payments.models import Withdrawal, WithdrawalStatus
+from payments.models import Deposit, Withdrawal, WithdrawalStatus
 from payments.services.ledger import wallet_for
 from payments.services.withdrawals import withdrawal_request
 from tests.browser.conftest import shot, sign_in
+from tests.conftest import wait_for
 from tests.factories import approved_client, card_deposit, staff
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
@@ -65,3 +69,23 @@ def test_held_third_party_deposit_is_released_with_a_reason(page: Page) -> None:
     page.get_by_role("button", name="Credit the client").click()
     expect(page.get_by_test_id("deposit-status")).to_have_text("Credited")
     expect(page.get_by_test_id("postings")).to_contain_text(f"wallet:{c.reference}:EUR")
+
+
+def test_held_deposit_is_returned_and_refunded_to_the_card_by_the_worker(
+    page: Page, celery_worker_process: subprocess.Popen[str]
+) -> None:
+    staff(Role.FINANCE, username="fiona")
+    c = approved_client(provision=False)
+    deposit = card_deposit(c, "140.00", cardholder="Someone Else Entirely")
+    sign_in(page, "fiona")
+    page.goto(deposit.get_absolute_url())
+    page.get_by_label("Return because").select_option("third_party")
+    page.get_by_label("Note").fill("Card is not the client's")
+    page.get_by_role("button", name="Return to the payer").click()
+    expect(page.get_by_test_id("deposit-status")).to_have_text("Refunded")
+    # the worker sends the refund to the PSP after the return commits; the page shows its id
+    wait_for(lambda: Deposit.objects.filter(pk=deposit.pk).exclude(refund_reference="").exists())
+    page.reload()
+    expect(page.get_by_test_id("refund-reference")).to_contain_text("re_")
+    expect(page.get_by_test_id("refund-reference")).to_contain_text("PSP refund")
+    shot(page, "deposit-refunded")

@@ -48,9 +48,10 @@ WRITERS = 8
 SECONDS, WARMUP = 7.0, 1.5
 QUICK_SECONDS, QUICK_WARMUP = 3.0, 1.0
 SEAL_INTERVAL = 0.5
-# Off and on alternate three times: a shared machine drifts by 10% and more within a minute, and
-# the more often the modes alternate, the more of that drift cancels out.
-MODES = ("off", "on") * 3
+# Off and on alternate five times: on this shared 2-core machine one pair's ratio swings by 0.2 and
+# more (autovacuum, the sealer and the host landing in one phase or the other); the pooled ratio
+# over more pairs is what holds still.
+MODES = ("off", "on") * 5
 GOAL_MAX_OVERHEAD = 0.20  # the audit trail may cost less than this share of throughput
 WRITE_KINDS = {
     "orm": "a write as the services make it: the ORM locks a work item, saves it, django-simple-history adds"

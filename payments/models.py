@@ -297,7 +297,12 @@ class Deposit(ConcurrentTransitionMixin, models.Model):
             models.UniqueConstraint(fields=["channel", "external_id"], name="deposit_external_unique"),
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="deposit_amount_positive"),
         ]
-        indexes = [models.Index(fields=["client", "created_at"], name="deposit_client_idx")]
+        indexes = [
+            models.Index(fields=["client", "created_at"], name="deposit_client_idx"),
+            models.Index(
+                fields=["refund_reference"], name="deposit_refund_ref_idx", condition=~models.Q(refund_reference="")
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.reference
@@ -410,6 +415,9 @@ class StatementLine(models.Model):
         ordering = ["booked_on", "id"]
         constraints = [
             models.UniqueConstraint(fields=["bank_account", "external_id"], name="statement_line_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["matched_to"], name="statement_line_matched_idx", condition=~models.Q(matched_to=""))
         ]
 
     def __str__(self) -> str:

@@ -109,11 +109,13 @@ def refund_create(*, idempotency_key: str, payment_id: str, amount: Decimal, cur
         return existing.refund_id
     _fault("refund")
     with transaction.atomic():
+        # The payment's lock first, then the key: a second call with the same key waits for the
+        # first and returns its refund instead of finding the payment refunded already.
+        payment = SimPspPayment.objects.select_for_update().filter(payment_id=payment_id).first()
         existing = SimPspRefund.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing.refund_id
-        payment = SimPspPayment.objects.select_for_update().filter(payment_id=payment_id).first()
-        if payment is None or payment.status not in ("succeeded", "partially_refunded"):
+        if payment is None or payment.status not in ("succeeded", "partial"):
             raise PspError(f"SimPay: payment {payment_id} cannot be refunded (unknown or not paid)")
         if currency != payment.currency:
             raise PspError(f"SimPay: payment {payment_id} is in {payment.currency}, not {currency}")
@@ -127,7 +129,7 @@ def refund_create(*, idempotency_key: str, payment_id: str, amount: Decimal, cur
             amount=amount,
             currency=currency,
         )
-        payment.status = "refunded" if refunded + amount == payment.amount else "partially_refunded"
+        payment.status = "refunded" if refunded + amount == payment.amount else "partial"
         payment.save(update_fields=["status"])
         return refund.refund_id
 

@@ -76,16 +76,30 @@ def payout_send_task(self: Any, *, withdrawal_id: int) -> str:
     return payout_send(withdrawal_id=withdrawal_id)
 
 
-@shared_task(acks_late=True)
-def deposit_refund_send_task(*, deposit_id: int) -> str:
+@shared_task(bind=True, acks_late=True, max_retries=5)
+def deposit_refund_send_task(self: Any, *, deposit_id: int) -> str:
+    """A refusal is final (the same refund would be refused again): an exception at once. Anything
+    else (the database, the network) is retried with backoff, then becomes the exception too."""
     from payments import simpay
     from payments.services.deposits import deposit_refund_failed, deposit_refund_send
 
     try:
         return deposit_refund_send(deposit_id=deposit_id)
-    except simpay.PspError as exc:  # a refusal: retrying the same refund would be refused again
+    except simpay.PspError as exc:
         deposit_refund_failed(deposit_id=deposit_id, error=str(exc))
         return ""
+    except Exception as exc:
+        if self.request.retries >= self.max_retries:
+            deposit_refund_failed(deposit_id=deposit_id, error=f"not sent after {self.max_retries} retries: {exc}")
+            return ""
+        raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from exc
+
+
+@shared_task(ignore_result=True)
+def deposit_refunds_resend_task() -> list[int]:
+    from payments.services.deposits import deposit_refunds_resend
+
+    return deposit_refunds_resend()
 
 
 @shared_task(acks_late=True)

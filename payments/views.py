@@ -137,6 +137,7 @@ def _deposit_page(request: HttpRequest, deposit: Deposit, status: int = 200) -> 
             "postings": deposit.entry.postings.select_related("account") if deposit.entry else [],
             "can_decide": deposit.status == DepositStatus.REVIEW and user.has_perm("ops.handle_deposits"),
             "refund_reasons": deposit_svc.REFUND_REASONS,
+            "refund_exception": deposit_svc.deposit_refund_exception(deposit),
         },
         status=status,
     )

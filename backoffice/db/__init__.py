@@ -15,11 +15,13 @@ Statements are sent sorted by ``order`` (stable), so rows locked at commit are a
 same order by every transaction: no deadlocks between them.
 
 A statement written on every hot path can be a ``Prepared`` one: the server parses and plans it
-once per connection (a PREPARE sent the first time the connection queues it) and each commit then
-sends only ``EXECUTE name(parameters)``. The PREPARE lives as long as the session, whatever becomes
-of the transaction it was sent in, so it is never sent twice on one connection; a new connection
-prepares again. (Session-level prepared statements need a session per client: behind a pooler such
-as PgBouncer it must run in session mode.)
+once per session (its PREPARE goes in the same query string as the first COMMIT that needs it: no
+round trip of its own) and every later commit sends only ``EXECUTE name(parameters)``. A PREPARE
+outlives the transaction it was sent in, whatever its fate; after a failed send the backend asks the
+server (``pg_prepared_statements``) what it holds before preparing again, so a session whose
+statements were dropped behind its back (``DEALLOCATE``) heals on its next transaction. A new
+connection prepares again. (Session-level prepared statements need a session per client: behind
+PgBouncer, use session pooling.)
 
 Under Django's test case (whose outer transaction never commits) they are sent when the outermost
 block that is not the test case's exits, which is where the commit would be.

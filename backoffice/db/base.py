@@ -16,8 +16,8 @@ Order = tuple[Any, ...]
 # Django's own backend, typed loosely: its private transaction hooks (_commit, _savepoint...) that
 # this class extends are not in django-stubs.
 _Django: Any = base.DatabaseWrapper
-Write = tuple[Order, str, Sequence[Any]]  # (order, sql, params)
 _NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_DECLARED: dict[str, tuple[str, tuple[str, ...]]] = {}  # name -> (sql, types): one statement per name
 
 
 @dataclass(frozen=True)
@@ -32,14 +32,21 @@ class Prepared:
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
             raise ValueError(f"Prepared: {self.name!r} is not a plain lower-case SQL name")
+        declared = _DECLARED.setdefault(self.name, (self.sql, self.types))
+        if declared != (self.sql, self.types):
+            raise ValueError(f"Prepared: {self.name!r} is already declared with other SQL")
 
     @property
     def prepare_sql(self) -> str:
-        return f"PREPARE {self.name} ({', '.join(self.types)}) AS {self.sql}"
+        types = f" ({', '.join(self.types)})" if self.types else ""
+        return f"PREPARE {self.name}{types} AS {self.sql}"
 
     @property
     def execute_sql(self) -> str:
-        return f"EXECUTE {self.name} ({', '.join(['%s'] * len(self.types))})"
+        return f"EXECUTE {self.name} ({', '.join(['%s'] * len(self.types))})" if self.types else f"EXECUTE {self.name}"
+
+
+Write = tuple[Order, str, Sequence[Any], Prepared | None]  # (order, sql, params, the statement it executes)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -47,7 +54,10 @@ class DatabaseWrapper(base.DatabaseWrapper):
         super().__init__(*args, **kwargs)
         self.commit_writes: list[Write] = []
         self._commit_write_marks: dict[str, int] = {}  # savepoint id -> queue length when it was set
-        self._prepared: set[str] = set()  # names prepared in the current session
+        # Names prepared in the current session. Unknown after a failed send: its PREPAREs may or
+        # may not have run (they outlive the transaction), so the next send asks the server.
+        self._prepared: set[str] = set()
+        self._prepared_unknown = False
 
     # --- queueing ----------------------------------------------------------------------------
 
@@ -62,14 +72,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
         if isinstance(sql, Prepared):
             if len(params) != len(sql.types):
                 raise TypeError(f"commit_write: {sql.name} takes {len(sql.types)} parameters, got {len(params)}")
-            if sql.name not in self._prepared:
-                # Sent now, once per session: PREPARE is not transactional, so it outlives this
-                # transaction whatever its fate, and a failure here fails the caller at once.
-                with self.wrap_database_errors, self.connection.cursor() as cursor:
-                    cursor.execute(sql.prepare_sql)
-                self._prepared.add(sql.name)
-            sql = sql.execute_sql
-        self.commit_writes.append((order, sql, params))
+            self.commit_writes.append((order, sql.execute_sql, params, sql))
+        else:
+            self.commit_writes.append((order, sql, params, None))
         if self._only_test_case_blocks():
             self._send_commit_writes()  # no block of the application's own: nothing to wait for
 
@@ -86,12 +91,30 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.commit_writes = []
         self._commit_write_marks.clear()
 
+    def _statements(self, cursor: psycopg.ClientCursor[Any], writes: list[Write]) -> tuple[list[str], set[str]]:
+        """The queue rendered as SQL statements: first a PREPARE for each prepared statement this
+        session does not have yet (no round trip of its own: it goes with the rest), then every write
+        with its parameters bound client-side by psycopg. Also returns the names it prepares."""
+        if self._prepared_unknown:  # after a failed send: what did its PREPAREs leave behind?
+            cursor.execute("SELECT name FROM pg_prepared_statements")
+            self._prepared = {row[0] for row in cursor.fetchall()}
+            self._prepared_unknown = False
+        needed = {p.name: p for *_, p in writes if p is not None and p.name not in self._prepared}
+        rendered = [cursor.mogrify(sql, params or None) for _, sql, params, _ in writes]
+        return [p.prepare_sql for p in needed.values()] + rendered, set(needed)
+
     def _send_commit_writes(self) -> None:
         """Send the queue now, in order, as ordinary statements of the open transaction."""
         writes = self._take_commit_writes()
         with self.wrap_database_errors, psycopg.ClientCursor(self.connection) as cursor:
-            for _, sql, params in writes:
-                cursor.execute(sql, params or None)
+            statements, preparing = self._statements(cursor, writes)
+            try:
+                for statement in statements:
+                    cursor.execute(statement)
+            except Exception:
+                self._prepared_unknown = True
+                raise
+            self._prepared |= preparing
 
     # --- the transaction's end -----------------------------------------------------------------
 
@@ -107,8 +130,13 @@ class DatabaseWrapper(base.DatabaseWrapper):
             # error: the COMMIT does not happen, the transaction is left failed, and Django rolls
             # it back.
             with psycopg.ClientCursor(self.connection) as cursor:
-                rendered = [cursor.mogrify(sql, params or None) for _, sql, params in writes]
-                cursor.execute("\n;\n".join([*rendered, "COMMIT"]))
+                statements, preparing = self._statements(cursor, writes)
+                try:
+                    cursor.execute("\n;\n".join([*statements, "COMMIT"]))
+                except Exception:
+                    self._prepared_unknown = True
+                    raise
+                self._prepared |= preparing
             self.connection.commit()  # no-op when the COMMIT above ended the transaction
 
     def _rollback(self) -> None:
@@ -117,14 +145,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _close(self) -> None:
         self._drop_commit_writes()
-        self._prepared.clear()
+        self._prepared, self._prepared_unknown = set(), False
         _Django._close(self)
 
     def connect(self) -> None:
         # A new session has no transaction: nothing queued for an earlier one may reach it; and
         # none of the earlier session's prepared statements.
         self._drop_commit_writes()
-        self._prepared.clear()
+        self._prepared, self._prepared_unknown = set(), False
         super().connect()
 
     # --- savepoints ----------------------------------------------------------------------------

@@ -178,7 +178,9 @@ WORK_ITEM_ESCALATION_INTERVAL_SECONDS = env_int("WORK_ITEM_ESCALATION_INTERVAL_S
 # Beat's heartbeat runs every minute; none for this long means no scheduled job is running.
 SCHEDULER_STALL_SECONDS = env_int("SCHEDULER_STALL_SECONDS", 300, minimum=120)
 CELERY_BEAT_SCHEDULE = {
-    "scheduler-heartbeat": {"task": "ops.tasks.scheduler_heartbeat_task", "schedule": 60.0},
+    # expires: a heartbeat not run within the minute is dropped, so a backlog cannot look alive
+    "scheduler-heartbeat": {"task": "ops.tasks.scheduler_heartbeat_task", "schedule": 60.0, "options": {"expires": 55}},
+    "deposit-refunds-resend": {"task": "payments.tasks.deposit_refunds_resend_task", "schedule": 600.0},
     "audit-seal": {
         "task": "audit.tasks.audit_seal_task",
         "schedule": float(AUDIT_SEAL_INTERVAL_SECONDS),

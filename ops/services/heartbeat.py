@@ -11,18 +11,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.conf import settings
-from django.utils import timezone
+from django.db.models import DurationField, ExpressionWrapper, F
+from django.db.models.functions import Now
 
 from ops.models import JobHeartbeat
 
 SCHEDULER = "scheduler"
 
 
-def heartbeat_record(*, worker: str, name: str = SCHEDULER) -> JobHeartbeat:
-    beat, _ = JobHeartbeat.objects.update_or_create(
-        name=name, defaults={"last_seen_at": timezone.now(), "worker": worker[:200]}
-    )
-    return beat
+def heartbeat_record(*, worker: str, name: str = SCHEDULER) -> None:
+    # The database's clock, here and where the age is read: the worker's and the web server's
+    # clocks never enter into it.
+    JobHeartbeat.objects.update_or_create(name=name, defaults={"last_seen_at": Now(), "worker": worker[:200]})
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,11 @@ class SchedulerStatus:
         return f"{state}: scheduled jobs last ran {self.age_seconds:.0f} s ago (limit {self.stall_seconds} s)"
 
 
-def scheduler_status(*, now: datetime | None = None) -> SchedulerStatus:
-    beat = JobHeartbeat.objects.filter(name=SCHEDULER).first()
+def scheduler_status() -> SchedulerStatus:
+    age = ExpressionWrapper(Now() - F("last_seen_at"), output_field=DurationField())
+    row = JobHeartbeat.objects.filter(name=SCHEDULER).annotate(age=age).values_list("last_seen_at", "age").first()
     limit = settings.SCHEDULER_STALL_SECONDS
-    if beat is None:
+    if row is None:
         return SchedulerStatus(seen_at=None, age_seconds=None, stall_seconds=limit)
-    age = max(0.0, ((now or timezone.now()) - beat.last_seen_at).total_seconds())
-    return SchedulerStatus(seen_at=beat.last_seen_at, age_seconds=age, stall_seconds=limit)
+    seen_at, since = row
+    return SchedulerStatus(seen_at=seen_at, age_seconds=max(0.0, since.total_seconds()), stall_seconds=limit)

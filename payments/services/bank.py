@@ -17,6 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 
 from accounts.capabilities import Capability, client_can
 from accounts.models import Client
@@ -37,6 +38,7 @@ from payments.models import (
     EntryKind,
     LedgerAccount,
     LineStatus,
+    ReconciliationBreak,
     StatementImport,
     StatementLine,
     Withdrawal,
@@ -166,42 +168,71 @@ def _check_adds_up(parsed: ParsedStatement) -> None:
 
 
 def _check_continuity(imported: StatementImport) -> None:
-    """The opening balance must be the closing balance of the account's statement that ends before
-    it (by the bank's balance dates). When it is not, a statement is missing (or one was imported
-    twice under another name): a reconciliation break shows both, for a person to get the missing
-    statement from the bank. The lines are imported either way: they are real."""
-    if imported.opening_balance is None or imported.opening_on is None:
-        return
-    previous = (
-        StatementImport.objects.filter(
-            bank_account=imported.bank_account, closing_balance__isnull=False, closing_on__lte=imported.opening_on
+    """Each statement must open at the closing balance of the account's statement before it (by the
+    bank's balance dates), whatever order they are imported in: the new statement is checked against
+    the one before it and the one after it. A mismatch means a statement is missing: a
+    reconciliation break shows both sides, for a person to get it from the bank, and resolves itself
+    when the missing statement is imported and closes the gap. The lines are imported either way:
+    they are real."""
+    account = imported.bank_account
+    if imported.opening_balance is not None and imported.opening_on is not None:
+        # Same dates: the one imported earlier comes first (statements of one day, imported in order).
+        previous = (
+            StatementImport.objects.filter(bank_account=account, closing_balance__isnull=False)
+            .filter(Q(closing_on__lt=imported.opening_on) | Q(closing_on=imported.opening_on, pk__lt=imported.pk))
+            .order_by("-closing_on", "-id")
+            .first()
         )
-        .exclude(pk=imported.pk)
-        .order_by("-closing_on", "-id")
-        .first()
-    )
-    closing = previous.closing_balance if previous is not None else None
-    if previous is None or closing is None or closing == imported.opening_balance:
-        return
-    from payments.services.reconciliation import break_open
+        if previous is not None:
+            _chain(previous, imported)
+    if imported.closing_balance is not None and imported.closing_on is not None:
+        following = (
+            StatementImport.objects.filter(bank_account=account, opening_balance__isnull=False)
+            .filter(Q(opening_on__gt=imported.closing_on) | Q(opening_on=imported.closing_on, pk__gt=imported.pk))
+            .order_by("opening_on", "id")
+            .first()
+        )
+        if following is not None:
+            _chain(imported, following)
 
-    currency = imported.bank_account.currency
+
+def _statement_label(statement: StatementImport) -> str:
+    return f"{statement.statement_id or statement.filename} (import {statement.pk})"
+
+
+def _chain(earlier: StatementImport, later: StatementImport) -> None:
+    """``later`` must open where ``earlier`` closes; the break about ``later``'s opening balance is
+    opened, or resolved when it now does."""
+    from payments.services.reconciliation import break_open, break_resolve
+
+    key = f"{later.bank_account_id}:{later.pk}"
+    closing, opening = earlier.closing_balance, later.opening_balance
+    if closing is None or opening is None:
+        return
+    if closing == opening:
+        gap = ReconciliationBreak.objects.filter(kind="statement_gap", key=key, resolved_at__isnull=True).first()
+        if gap is not None:
+            break_resolve(
+                brk=gap, note=f"{_statement_label(earlier)} closes at the opening balance of {_statement_label(later)}"
+            )
+        return
+    currency = later.bank_account.currency
     break_open(
         kind="statement_gap",
-        key=f"{imported.bank_account_id}:{imported.pk}",
+        key=key,
         ours={
-            "previous statement": f"{previous.statement_id or previous.filename} (import {previous.pk})",
+            "previous statement": _statement_label(earlier),
             "closing balance": money_str(closing, currency),
-            "on": str(previous.closing_on),
+            "on": str(earlier.closing_on),
         },
         theirs={
-            "statement": f"{imported.statement_id or imported.filename} (import {imported.pk})",
-            "opening balance": money_str(imported.opening_balance, currency),
-            "on": str(imported.opening_on),
+            "statement": _statement_label(later),
+            "opening balance": money_str(opening, currency),
+            "on": str(later.opening_on),
         },
-        difference=imported.opening_balance - closing,
+        difference=opening - closing,
         currency=currency,
-        subject=imported,
+        subject=later,
     )
 
 
@@ -329,9 +360,17 @@ def _match_debit(line: StatementLine) -> str:
             return "matched"
     if m := RETURN_REF.search(line.reference):
         # A returned bank deposit leaving the account: the return was posted when it was decided.
-        returned = Deposit.objects.filter(
-            refund_reference=f"RET-D-{m.group(1)}", channel=Channel.BANK, status=DepositStatus.REFUNDED
-        ).first()
+        # Locked: two statements matched at once cannot both take the one return.
+        returned = (
+            Deposit.objects.select_for_update(of=("self",))
+            .filter(
+                refund_reference=f"RET-D-{m.group(1)}",
+                channel=Channel.BANK,
+                status=DepositStatus.REFUNDED,
+                currency=line.currency,
+            )
+            .first()
+        )
         if (
             returned is not None
             and -line.amount == returned.amount

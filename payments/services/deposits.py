@@ -4,6 +4,7 @@ holder is not credited but held in suspense for a person to decide."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +18,7 @@ from accounts.models import Client, ClientKind, PartyRole, TradingAccount
 from audit.actions import AuditAction
 from audit.services import audit_record
 from kyc.screening.matcher import normalise
-from ops.models import RiskLevel, User
+from ops.models import OPEN_STATUSES, RiskLevel, User, WorkItem
 from ops.services.interactions import client_notify
 from ops.services.work_items import work_item_open, work_item_resolve_for_subject
 from payments import errors
@@ -356,9 +357,12 @@ def deposit_refund_send(*, deposit_id: int) -> str:
 
 @transaction.atomic
 def deposit_refund_failed(*, deposit_id: int, error: str) -> None:
-    """The PSP refused the refund: the money is owed back to the card and nobody has sent it. A
-    person must (finance, with the PSP): a high-risk deposit exception."""
-    deposit = Deposit.objects.get(pk=deposit_id)
+    """The refund could not be sent (the PSP refused it, or every retry failed): the money is owed
+    back to the card and nobody has sent it. A person must (finance, with the PSP): a high-risk
+    deposit exception. Nothing when the refund was sent after all (a duplicate task)."""
+    deposit = deposit_lock(deposit_id)
+    if deposit.refund_reference:
+        return
     work_item_open(
         queue="deposit_exception",
         subject=deposit,
@@ -369,3 +373,34 @@ def deposit_refund_failed(*, deposit_id: int, error: str) -> None:
         amount_at_stake=deposit.amount,
         details={"error": error, "psp_payment": deposit.external_id},
     )
+
+
+def deposit_refund_exception(deposit: Deposit) -> WorkItem | None:
+    """The open exception of a card refund that could not be sent, if any."""
+    if deposit.status != DepositStatus.REFUNDED or deposit.channel != Channel.CARD or deposit.refund_reference:
+        return None
+    return WorkItem.objects.filter(
+        queue__code="deposit_exception", subject_id=str(deposit.pk), status__in=OPEN_STATUSES
+    ).first()
+
+
+REFUND_RESEND_AFTER = timedelta(minutes=5)
+
+
+def deposit_refunds_resend(*, now: datetime | None = None) -> list[int]:
+    """Card refunds decided more than a few minutes ago and still not sent, with no exception open
+    for them (their task was lost: the broker was down when the return committed, or a worker died
+    with it): sent again. The PSP's idempotency key makes a second send refund nothing twice."""
+    from payments.tasks import deposit_refund_send_task
+
+    cutoff = (now or timezone.now()) - REFUND_RESEND_AFTER
+    stuck = [
+        d
+        for d in Deposit.objects.filter(
+            status=DepositStatus.REFUNDED, channel=Channel.CARD, refund_reference="", completed_at__lt=cutoff
+        ).order_by("id")[:500]
+        if deposit_refund_exception(d) is None
+    ]
+    for deposit in stuck:
+        deposit_refund_send_task.delay(deposit_id=deposit.pk)
+    return [d.pk for d in stuck]

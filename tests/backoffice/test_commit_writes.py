@@ -6,7 +6,7 @@ and leaves nothing of the transaction behind."""
 from __future__ import annotations
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.transaction import TransactionManagementError
 
 from backoffice.db import Prepared, commit_write, pending_commit_writes
@@ -116,7 +116,7 @@ def test_good_prepared_write_is_prepared_once_per_connection_and_executed_with_t
     connection.close()  # a fresh session: nothing prepared yet
     with transaction.atomic():
         commit_write(PREPARED_INSERT, ["one"])
-        assert _labels() == []  # prepared now, executed with the COMMIT
+        assert _labels() == [] and "commit_write_probe_insert" not in _prepared_here()  # all goes with the COMMIT
     prepared_at = _prepared_here()["commit_write_probe_insert"]
     with transaction.atomic():
         commit_write(PREPARED_INSERT, ["two"])
@@ -125,16 +125,51 @@ def test_good_prepared_write_is_prepared_once_per_connection_and_executed_with_t
     assert _prepared_here()["commit_write_probe_insert"] == prepared_at  # not prepared again
 
 
-def test_good_prepare_outlives_a_transaction_that_rolls_back(probe: None) -> None:
+def test_good_prepare_sent_with_a_failed_commit_is_found_again_not_sent_twice(probe: None) -> None:
     connection.close()
-    with pytest.raises(RuntimeError), transaction.atomic():
-        commit_write(PREPARED_INSERT, ["rolled back"])
-        raise RuntimeError("the change failed")
-    prepared_at = _prepared_here()["commit_write_probe_insert"]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        commit_write(PREPARED_INSERT, [""])  # the PREPARE runs, then the INSERT violates the check
+    prepared_at = _prepared_here()["commit_write_probe_insert"]  # a PREPARE outlives its transaction
     with transaction.atomic():
-        commit_write(PREPARED_INSERT, ["after the rollback"])
-    assert _labels() == ["after the rollback"]
+        commit_write(PREPARED_INSERT, ["after the failure"])  # a second PREPARE would fail: "already exists"
+    assert _labels() == ["after the failure"]
     assert _prepared_here()["commit_write_probe_insert"] == prepared_at
+
+
+def test_good_session_whose_statement_was_dropped_heals_on_its_next_transaction(probe: None) -> None:
+    with transaction.atomic():
+        commit_write(PREPARED_INSERT, ["before"])
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # a pooler's reset, or psycopg's own, behind the backend's back
+    with pytest.raises(DatabaseError, match="does not exist"), transaction.atomic():
+        commit_write(PREPARED_INSERT, ["lost with its transaction"])
+    with transaction.atomic():
+        commit_write(PREPARED_INSERT, ["healed"])
+    assert _labels() == ["before", "healed"]
+
+
+def test_good_prepared_statement_without_parameters() -> None:
+    fixed = Prepared(
+        name="commit_write_probe_fixed", sql="INSERT INTO commit_write_probe (label) VALUES ('fixed')", types=()
+    )
+    assert (fixed.prepare_sql, fixed.execute_sql) == (
+        "PREPARE commit_write_probe_fixed AS INSERT INTO commit_write_probe (label) VALUES ('fixed')",
+        "EXECUTE commit_write_probe_fixed",
+    )
+
+
+def test_good_prepared_statement_without_parameters_is_sent(probe: None) -> None:
+    fixed = Prepared(
+        name="commit_write_probe_fixed", sql="INSERT INTO commit_write_probe (label) VALUES ('fixed')", types=()
+    )
+    with transaction.atomic():
+        commit_write(fixed, [])
+    assert _labels() == ["fixed"]
+
+
+def test_bad_prepared_name_declared_twice_with_other_sql_is_refused() -> None:
+    with pytest.raises(ValueError, match="already declared with other SQL"):
+        Prepared(name="commit_write_probe_insert", sql="DELETE FROM commit_write_probe", types=())
 
 
 def test_good_prepared_write_is_prepared_again_on_a_new_connection(probe: None) -> None:

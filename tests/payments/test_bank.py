@@ -166,6 +166,27 @@ def test_good_consecutive_statements_chain_and_a_missing_one_opens_a_break_with_
         queue__code="reconciliation_break", subject_id=str(brk.pk), resolved_at=None
     ).exists()
     assert StatementLine.objects.filter(statement=thursday_import).count() == 1  # the lines are imported anyway
+    # Wednesday's statement arrives late: it opens where Tuesday's closed and closes where
+    # Thursday's opens, so the gap is closed and the break resolves itself.
+    wednesday = thursday - timedelta(days=1)
+    statement_import(
+        data=_mt940([("C250,00", "C0000000 w", "W")], opening=Decimal("650"), day=wednesday, ref="WED"),
+        filename="wed.sta",
+    )
+    brk.refresh_from_db()
+    assert brk.resolved_at is not None
+    assert not WorkItem.objects.filter(queue__code="reconciliation_break", subject_id=str(brk.pk), resolved_at=None)
+    assert not ReconciliationBreak.objects.filter(resolved_at=None).exists()
+
+
+def test_bad_statement_imported_before_the_one_it_follows_is_still_checked() -> None:
+    tuesday, monday = (timezone.localdate() - timedelta(days=d) for d in (1, 2))
+    statement_import(data=_mt940([("C5,00", "x", "X")], opening=Decimal("700"), day=tuesday, ref="TU"), filename="t")
+    assert not ReconciliationBreak.objects.exists()  # nothing before it yet
+    statement_import(data=_mt940([("C5,00", "y", "Y")], opening=Decimal("100"), day=monday, ref="MO"), filename="m")
+    brk = ReconciliationBreak.objects.get(kind="statement_gap")  # Monday closes at 105, Tuesday opens at 700
+    assert brk.ours["closing balance"] == "105.00 EUR" and brk.theirs["opening balance"] == "700.00 EUR"
+    assert brk.difference == Decimal("595")
 
 
 def test_statements_page_imports_a_file_shows_its_balances_and_refuses_one_that_does_not_add_up(

@@ -6,11 +6,14 @@ matched by."""
 from __future__ import annotations
 
 import subprocess
+import threading
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client as DjangoClient
 from django.utils import timezone
 
@@ -18,7 +21,16 @@ from audit.actions import AuditAction
 from audit.models import AuditEvent
 from ops.models import RiskLevel, WorkItem
 from ops.roles import Role
-from payments.models import Deposit, DepositStatus, LineStatus, SimPspFault, SimPspPayment, SimPspRefund, StatementLine
+from payments.models import (
+    Deposit,
+    DepositStatus,
+    LineStatus,
+    ReconciliationBreak,
+    SimPspFault,
+    SimPspPayment,
+    SimPspRefund,
+    StatementLine,
+)
 from payments.services.bank import statement_import, statement_match
 from payments.services.deposits import deposit_initiate, deposit_refund, deposit_refund_send
 from payments.services.ledger import ledger_verify
@@ -62,14 +74,14 @@ def test_bad_psp_refusal_opens_a_high_risk_exception_and_refunds_nothing() -> No
     deposit = _held_card_deposit("120.00")
     deposit_refund(deposit_id=deposit.pk, actor=staff(Role.FINANCE), reason_code="third_party", note="")
     SimPspFault.objects.create(operation="refund", mode="fail", remaining=1)
-    assert deposit_refund_send_task.run(deposit_id=deposit.pk) == ""
+    assert deposit_refund_send_task(deposit_id=deposit.pk) == ""
     item = WorkItem.objects.get(queue__code="deposit_exception", subject_id=str(deposit.pk), resolved_at=None)
     assert item.risk_level == RiskLevel.HIGH and item.amount_at_stake == Decimal("120.00")
     assert "Card refund of" in item.title and "refused (injected fault)" in item.title
     assert not SimPspRefund.objects.exists()
     assert Deposit.objects.get(pk=deposit.pk).refund_reference == ""
     assert SimPspFault.objects.get().remaining == 0  # the fault was used up: sending again works
-    assert deposit_refund_send_task.run(deposit_id=deposit.pk).startswith("re_")
+    assert deposit_refund_send_task(deposit_id=deposit.pk).startswith("re_")
 
 
 def test_bad_psp_refuses_a_refund_of_more_than_was_paid() -> None:
@@ -85,11 +97,12 @@ def test_bad_psp_refuses_a_refund_of_more_than_was_paid() -> None:
     assert not SimPspRefund.objects.exists()
 
 
-def _statement(lines: list[tuple[str, str, str]], ref: str) -> bytes:
+def _statement(lines: list[tuple[str, str, str]], ref: str, opening: Decimal = Decimal("0")) -> bytes:
     day = timezone.localdate().strftime("%y%m%d")
-    total = sum(Decimal(a[1:].replace(",", ".")) * (1 if a[0] == "C" else -1) for a, _, _ in lines)
+    total = opening + sum(Decimal(a[1:].replace(",", ".")) * (1 if a[0] == "C" else -1) for a, _, _ in lines)
     closing = ("C" if total >= 0 else "D") + format(abs(total), ".2f").replace(".", ",")
-    out = [f":20:{ref}", ":25:DE89370400440532013000", ":28C:1/1", f":60F:C{day}EUR0,00"]
+    start = format(opening, ".2f").replace(".", ",")
+    out = [f":20:{ref}", ":25:DE89370400440532013000", ":28C:1/1", f":60F:C{day}EUR{start}"]
     for n, (amount, reference, party) in enumerate(lines):
         out += [f":61:{day}{day[2:]}{amount}NTRFNONREF//{ref}{n:04d}", f":86:166?20{reference}?32{party}"]
     out.append(f":62F:{closing[0]}{day}EUR{closing[1:]}")
@@ -116,12 +129,14 @@ def test_good_bank_return_carries_a_reference_that_its_statement_debit_is_matche
                 ("D300,00", f"RET-{deposit.reference}", "X"),
             ],
             "OUT1",
+            opening=Decimal("300"),  # where the first statement closed
         ),
         filename="out",
     )
     assert statement_match(import_id=out.pk) == {"matched": 1, "suspense": 0, "break": 1}  # the second is not ours
     matched = StatementLine.objects.get(statement=out, status=LineStatus.MATCHED)
     assert (matched.match_rule, matched.matched_to) == ("deposit return", f"payments.deposit:{deposit.pk}:return")
+    assert not ReconciliationBreak.objects.filter(kind="statement_gap").exists()
     assert ledger_verify().ok
 
 
@@ -132,3 +147,76 @@ def test_card_refund_runs_in_a_real_worker(celery_worker_process: subprocess.Pop
     refunded = wait_for(lambda: Deposit.objects.filter(pk=deposit.pk).exclude(refund_reference="").first())
     assert refunded.refund_reference.startswith("re_")
     assert SimPspRefund.objects.get().refund_id == refunded.refund_reference
+
+
+def test_good_psp_refunds_a_payment_in_parts_and_no_further() -> None:
+    from payments import simpay
+
+    deposit = _held_card_deposit("50.00")
+    pay = deposit.external_id or ""
+    simpay.refund_create(idempotency_key="part-1", payment_id=pay, amount=Decimal("20.00"), currency="EUR")
+    assert SimPspPayment.objects.get(payment_id=pay).status == "partial"
+    simpay.refund_create(idempotency_key="part-2", payment_id=pay, amount=Decimal("30.00"), currency="EUR")
+    assert SimPspPayment.objects.get(payment_id=pay).status == "refunded"
+    with pytest.raises(simpay.PspError, match="cannot be refunded"):
+        simpay.refund_create(idempotency_key="part-3", payment_id=pay, amount=Decimal("0.01"), currency="EUR")
+    assert SimPspRefund.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_good_two_sends_of_one_refund_at_once_refund_once_and_raise_nothing() -> None:
+    """Two workers with the same task (a redelivery) at the same moment, on their own connections."""
+    deposit = _held_card_deposit("60.00")
+    deposit_refund(deposit_id=deposit.pk, actor=staff(Role.FINANCE), reason_code="third_party", note="")
+    barrier, results, errors = threading.Barrier(2), [], []
+
+    def send() -> None:
+        try:
+            barrier.wait()
+            results.append(deposit_refund_send_task(deposit_id=deposit.pk))
+        except Exception as exc:  # reported below
+            errors.append(repr(exc))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(results) == 2 and results[0] == results[1] and results[0].startswith("re_")
+    assert SimPspRefund.objects.count() == 1
+    assert not WorkItem.objects.filter(queue__code="deposit_exception", subject_id=str(deposit.pk), resolved_at=None)
+
+
+def test_good_refund_lost_on_its_way_is_sent_again_by_the_sweep(monkeypatch: pytest.MonkeyPatch) -> None:
+    from payments.services.deposits import deposit_refund_failed, deposit_refunds_resend
+
+    lost, refused = _held_card_deposit("11.00"), _held_card_deposit("12.00")
+    for d in (lost, refused):
+        deposit_refund(deposit_id=d.pk, actor=staff(Role.FINANCE), reason_code="third_party", note="")
+    deposit_refund_failed(deposit_id=refused.pk, error="SimPay: refused")  # a person has it already
+    sent: list[int] = []
+    monkeypatch.setattr(deposit_refund_send_task, "delay", lambda *, deposit_id: sent.append(deposit_id))
+    assert deposit_refunds_resend() == [] and sent == []  # too recent: its task may still be on its way
+    later = timezone.now() + timedelta(minutes=6)
+    assert deposit_refunds_resend(now=later) == [lost.pk] and sent == [lost.pk]
+
+
+def test_good_refund_exception_is_not_opened_once_the_refund_is_recorded(client: DjangoClient) -> None:
+    from payments.services.deposits import deposit_refund_failed
+
+    deposit = _held_card_deposit("13.00")
+    deposit_refund(deposit_id=deposit.pk, actor=staff(Role.FINANCE), reason_code="third_party", note="")
+    SimPspFault.objects.create(operation="refund", mode="fail", remaining=1)
+    deposit_refund_send_task(deposit_id=deposit.pk)
+    client.force_login(staff(Role.FINANCE))
+    page = client.get(f"/payments/deposits/{deposit.pk}/").content.decode()
+    assert "the PSP refused the refund" in page and "deposit exception" in page
+    deposit_refund_send(deposit_id=deposit.pk)  # finance sorted it out with the PSP, and it went through
+    deposit_refund_failed(deposit_id=deposit.pk, error="a late duplicate")
+    refund_items = WorkItem.objects.filter(
+        queue__code="deposit_exception", subject_id=str(deposit.pk), title__startswith="Card refund"
+    )
+    assert refund_items.count() == 1

@@ -103,40 +103,35 @@ class DatabaseWrapper(base.DatabaseWrapper):
         rendered = [cursor.mogrify(sql, params or None) for _, sql, params, _ in writes]
         return [p.prepare_sql for p in needed.values()] + rendered, set(needed)
 
-    def _send_commit_writes(self) -> None:
-        """Send the queue now, in order, as ordinary statements of the open transaction."""
+    def _send(self, *, commit: bool) -> None:
+        """Send the queue in one query string, one round trip: the statements, then (``commit``)
+        the COMMIT. Each statement is rendered on its own (its parameters bound client-side by
+        psycopg, with its escaping), then they are joined with the separator on a line of its own (a
+        statement ending in a -- comment cannot swallow it). The server runs them in order and stops
+        at the first error: the COMMIT does not happen, the transaction is left failed, and Django
+        rolls it back."""
         writes = self._take_commit_writes()
-        with self.wrap_database_errors, psycopg.ClientCursor(self.connection) as cursor:
+        with psycopg.ClientCursor(self.connection) as cursor:
             statements, preparing = self._statements(cursor, writes)
             try:
-                for statement in statements:
-                    cursor.execute(statement)
+                cursor.execute("\n;\n".join([*statements, "COMMIT"] if commit else statements))
             except Exception:
                 self._prepared_unknown = True
                 raise
             self._prepared |= preparing
+
+    def _send_commit_writes(self) -> None:
+        """Send the queue now, as ordinary statements of the open transaction."""
+        with self.wrap_database_errors:
+            self._send(commit=False)
 
     # --- the transaction's end -----------------------------------------------------------------
 
     def _commit(self) -> None:
         if not self.commit_writes or self.connection is None:
             return _Django._commit(self)
-        writes = self._take_commit_writes()
         with debug_transaction(self, "COMMIT (with commit writes)"), self.wrap_database_errors:
-            # One query string, one round trip: the statements, then the COMMIT. Each statement is
-            # rendered on its own (its parameters bound client-side by psycopg, with its escaping),
-            # then they are joined with the separator on a line of its own (a statement ending in a
-            # -- comment cannot swallow it). The server runs them in order and stops at the first
-            # error: the COMMIT does not happen, the transaction is left failed, and Django rolls
-            # it back.
-            with psycopg.ClientCursor(self.connection) as cursor:
-                statements, preparing = self._statements(cursor, writes)
-                try:
-                    cursor.execute("\n;\n".join([*statements, "COMMIT"]))
-                except Exception:
-                    self._prepared_unknown = True
-                    raise
-                self._prepared |= preparing
+            self._send(commit=True)
             self.connection.commit()  # no-op when the COMMIT above ended the transaction
 
     def _rollback(self) -> None:

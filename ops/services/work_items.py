@@ -13,6 +13,7 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import IntegrityError, models, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
@@ -255,15 +256,18 @@ def work_item_resolve(*, item_id: int, user: User, code: str, note: str) -> Work
 def work_item_resolve_for_subject(*, queue: str, subject: models.Model, code: str, note: str) -> WorkItem | None:
     """Close the open item of a subject when the system settles it (e.g. the client re-uploaded,
     the approval was decided). Used by the domain services."""
-    content_type = ContentType.objects.get_for_model(subject)
-    item = (
-        WorkItem.objects.select_for_update()
-        .filter(queue__code=queue, subject_type=content_type, subject_id=str(subject.pk), status__in=OPEN_STATUSES)
-        .first()
-    )
+    item = work_items_open_for(queue=queue, subject=subject).select_for_update().first()
     if item is None:
         return None
     return _resolve(item, resolved_by=None, code=code, note=note)
+
+
+def work_items_open_for(*, queue: str, subject: models.Model) -> QuerySet[WorkItem]:
+    """A subject's open items in a queue (at most one: a partial unique index)."""
+    content_type = ContentType.objects.get_for_model(subject)
+    return WorkItem.objects.filter(
+        queue__code=queue, subject_type=content_type, subject_id=str(subject.pk), status__in=OPEN_STATUSES
+    )
 
 
 def _resolve(item: WorkItem, *, resolved_by: User | None, code: str, note: str) -> WorkItem:

@@ -38,7 +38,6 @@ from payments.models import (
     EntryKind,
     LedgerAccount,
     LineStatus,
-    ReconciliationBreak,
     StatementImport,
     StatementLine,
     Withdrawal,
@@ -203,18 +202,15 @@ def _statement_label(statement: StatementImport) -> str:
 def _chain(earlier: StatementImport, later: StatementImport) -> None:
     """``later`` must open where ``earlier`` closes; the break about ``later``'s opening balance is
     opened, or resolved when it now does."""
-    from payments.services.reconciliation import break_open, break_resolve
+    from payments.services.reconciliation import break_open, break_resolve_open
 
     key = f"{later.bank_account_id}:{later.pk}"
     closing, opening = earlier.closing_balance, later.opening_balance
     if closing is None or opening is None:
         return
     if closing == opening:
-        gap = ReconciliationBreak.objects.filter(kind="statement_gap", key=key, resolved_at__isnull=True).first()
-        if gap is not None:
-            break_resolve(
-                brk=gap, note=f"{_statement_label(earlier)} closes at the opening balance of {_statement_label(later)}"
-            )
+        note = f"{_statement_label(earlier)} closes at the opening balance of {_statement_label(later)}"
+        break_resolve_open(kind="statement_gap", key=key, note=note)
         return
     currency = later.bank_account.currency
     break_open(

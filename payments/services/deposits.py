@@ -9,7 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
+from django.db.models import CharField, Exists, OuterRef
+from django.db.models.functions import Cast
 from django.utils import timezone
 from rapidfuzz import fuzz
 
@@ -20,7 +23,7 @@ from audit.services import audit_record
 from kyc.screening.matcher import normalise
 from ops.models import OPEN_STATUSES, RiskLevel, User, WorkItem
 from ops.services.interactions import client_notify
-from ops.services.work_items import work_item_open, work_item_resolve_for_subject
+from ops.services.work_items import work_item_open, work_item_resolve_for_subject, work_items_open_for
 from payments import errors
 from payments.currencies import money_parse, money_str
 from payments.errors import IdempotencyConflict, PaymentError
@@ -379,9 +382,7 @@ def deposit_refund_exception(deposit: Deposit) -> WorkItem | None:
     """The open exception of a card refund that could not be sent, if any."""
     if deposit.status != DepositStatus.REFUNDED or deposit.channel != Channel.CARD or deposit.refund_reference:
         return None
-    return WorkItem.objects.filter(
-        queue__code="deposit_exception", subject_id=str(deposit.pk), status__in=OPEN_STATUSES
-    ).first()
+    return work_items_open_for(queue="deposit_exception", subject=deposit).first()
 
 
 REFUND_RESEND_AFTER = timedelta(minutes=5)
@@ -394,13 +395,20 @@ def deposit_refunds_resend(*, now: datetime | None = None) -> list[int]:
     from payments.tasks import deposit_refund_send_task
 
     cutoff = (now or timezone.now()) - REFUND_RESEND_AFTER
-    stuck = [
-        d
-        for d in Deposit.objects.filter(
+    with_exception = WorkItem.objects.filter(
+        queue__code="deposit_exception",
+        subject_type=ContentType.objects.get_for_model(Deposit),
+        subject_id=Cast(OuterRef("pk"), CharField()),
+        status__in=OPEN_STATUSES,
+    )
+    stuck = list(
+        Deposit.objects.filter(
             status=DepositStatus.REFUNDED, channel=Channel.CARD, refund_reference="", completed_at__lt=cutoff
-        ).order_by("id")[:500]
-        if deposit_refund_exception(d) is None
-    ]
-    for deposit in stuck:
-        deposit_refund_send_task.delay(deposit_id=deposit.pk)
-    return [d.pk for d in stuck]
+        )
+        .exclude(Exists(with_exception))
+        .order_by("id")
+        .values_list("pk", flat=True)[:500]
+    )
+    for deposit_id in stuck:
+        deposit_refund_send_task.delay(deposit_id=deposit_id)
+    return stuck

@@ -52,7 +52,7 @@ def break_open(
     currency: str,
     subject: models.Model | None = None,
 ) -> ReconciliationBreak:
-    existing = ReconciliationBreak.objects.filter(kind=kind, key=key, resolved_at__isnull=True).first()
+    existing = _open_break(kind, key)
     if existing is not None:
         return existing
     brk = ReconciliationBreak.objects.create(
@@ -72,6 +72,19 @@ def break_open(
         details={"ours": ours, "theirs": theirs},
     )
     return brk
+
+
+def _open_break(kind: str, key: str) -> ReconciliationBreak | None:
+    return ReconciliationBreak.objects.filter(kind=kind, key=key, resolved_at__isnull=True).first()
+
+
+def break_resolve_open(*, kind: str, key: str, note: str) -> bool:
+    """Resolve the open break of this kind and key, if there is one (the two sides agree again)."""
+    brk = _open_break(kind, key)
+    if brk is None:
+        return False
+    break_resolve(brk=brk, note=note)
+    return True
 
 
 def break_resolve(*, brk: ReconciliationBreak, note: str) -> None:
@@ -251,9 +264,6 @@ def platform_balances_check() -> dict[str, int]:
         counts["checked"] += 1
         key = f"{trading.login}"
         with transaction.atomic():
-            open_break = ReconciliationBreak.objects.filter(
-                kind="platform_balance", key=key, resolved_at__isnull=True
-            ).first()
             if theirs != ours:
                 break_open(
                     kind="platform_balance", key=key,
@@ -262,8 +272,7 @@ def platform_balances_check() -> dict[str, int]:
                     difference=theirs - ours, currency=account.currency,
                 )  # fmt: skip
                 counts["breaks"] += 1
-            elif open_break is not None:
-                break_resolve(brk=open_break, note="balances agree again")
+            elif break_resolve_open(kind="platform_balance", key=key, note="balances agree again"):
                 counts["resolved"] += 1
     return counts
 

@@ -3,6 +3,7 @@ templated reasons"). Rendered with Django's template engine, autoescape off for 
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.template import Context, Template
@@ -78,7 +79,13 @@ TEMPLATES: dict[str, tuple[str, str]] = {
 }
 
 
-def render(template: str, context: dict[str, Any]) -> tuple[str, str]:
+@functools.cache
+def _compiled(template: str) -> tuple[Template, Template]:
     title, body = TEMPLATES[template]
+    return Template(title), Template(body)
+
+
+def render(template: str, context: dict[str, Any]) -> tuple[str, str]:
+    title, body = _compiled(template)  # KeyError for an unknown template, as before
     ctx = Context(context, autoescape=False)
-    return Template(title).render(ctx).strip(), Template(body).render(ctx)
+    return title.render(ctx).strip(), body.render(ctx)

@@ -29,6 +29,19 @@ def interaction_send_task(*, interaction_id: int) -> str:
     return interaction_send(interaction_id=interaction_id)
 
 
+@shared_task(ignore_result=True)
+def interactions_send_task(*, interaction_ids: list[int]) -> None:
+    """Send a batch of messages (logged together, e.g. by a batch of deposits credited at once).
+    One that cannot be sent now is handed to ``interaction_send_task``, which retries it alone."""
+    from ops.services.interactions import interaction_send
+
+    for interaction_id in interaction_ids:
+        try:
+            interaction_send(interaction_id=interaction_id)
+        except OSError:
+            interaction_send_task.delay(interaction_id=interaction_id)
+
+
 @shared_task(bind=True, ignore_result=True)
 def scheduler_heartbeat_task(self: Task) -> None:
     from ops.services.heartbeat import heartbeat_record

@@ -22,17 +22,27 @@ def balances_lock(account_ids: Iterable[int]) -> dict[int, Balance]:
 # Prepared once per connection: every payment sends only its EXECUTE, with the COMMIT.
 _HOUSE_BALANCE_ADD = Prepared(
     name="payments_house_balance_add",
-    sql="UPDATE payments_balance SET ledger = ledger + sign * $1, postings_count = postings_count + 1,"
+    sql="UPDATE payments_balance SET ledger = ledger + sign * $1, postings_count = postings_count + $4,"
     " updated_at = GREATEST(updated_at, $2) WHERE account_id = $3",
-    types=("numeric", "timestamptz", "bigint"),
+    types=("numeric", "timestamptz", "bigint", "integer"),
 )
 
 
-def house_balance_add_at_commit(*, account_id: int, amount: Decimal, at: datetime) -> None:
-    """Add a posting to a shared house balance (clearing, bank, fees, suspense) with the COMMIT, as a
-    commit write: its row is locked only while the transaction commits, and every transaction locks
-    such rows in account-id order (after its client balances, which ``balances_lock`` took)."""
-    commit_write(_HOUSE_BALANCE_ADD, [amount, at, account_id], order=(1, account_id))
+def house_balance_add_at_commit(*, account_id: int, amount: Decimal, at: datetime, postings: int = 1) -> None:
+    """Add ``postings`` postings (summing to ``amount``) to a shared house balance (clearing, bank,
+    fees, suspense) with the COMMIT, as a commit write: its row is locked only while the transaction
+    commits, and every transaction locks such rows in account-id order (after its client balances,
+    which ``balances_lock`` took)."""
+    commit_write(_HOUSE_BALANCE_ADD, [amount, at, account_id, postings], order=(1, 1, account_id))
+
+
+def client_credit_at_commit(*, account_id: int, amount: Decimal, at: datetime, postings: int = 1) -> None:
+    """Add postings that only increase a client's balance (a deposit credited to a wallet) with the
+    COMMIT, as a commit write: an increase cannot take an available balance below zero, so nothing
+    needs checking under a lock first. Sent before the house increments (both in account-id order),
+    so a transaction never holds a house row while it waits for a client row; a client row it waits
+    for is held by a transaction that locked it early and needs only house rows after it."""
+    commit_write(_HOUSE_BALANCE_ADD, [amount, at, account_id, postings], order=(1, 0, account_id))
 
 
 def hold_lock(hold_id: int) -> Hold:

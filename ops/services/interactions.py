@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -12,33 +14,64 @@ from django.utils import timezone
 
 from audit.actions import AuditAction
 from audit.context import current_actor
+from audit.history import bulk_create_audited
 from audit.services import audit_record
 from ops.models import Interaction, InteractionStatus
 from ops.notification_templates import render
 
 
-@transaction.atomic
+@dataclass(frozen=True)
+class Notice:
+    subject: models.Model
+    recipient: str
+    template: str
+    context: dict[str, Any]
+
+
 def client_notify(*, subject: models.Model, recipient: str, template: str, context: dict[str, Any]) -> Interaction:
     """Log the templated message now; a Celery task sends it once the transaction commits."""
-    title, body = render(template, context)
-    actor = current_actor()
-    interaction = Interaction.objects.create(
-        subject_type=ContentType.objects.get_for_model(subject),
-        subject_id=str(subject.pk),
-        channel="email",
-        recipient=recipient,
-        template=template,
-        title=title,
-        body=body,
-        actor_label=actor.label if actor else "system",
-    )
-    audit_record(
-        action=AuditAction.CLIENT_NOTIFIED, subject=subject, after={"template": template, "interaction": interaction.pk}
-    )
-    from ops.tasks import interaction_send_task
+    return client_notify_many([Notice(subject, recipient, template, context)])[0]
 
-    transaction.on_commit(lambda: interaction_send_task.delay(interaction_id=interaction.pk))
-    return interaction
+
+@transaction.atomic
+def client_notify_many(notices: Sequence[Notice]) -> list[Interaction]:
+    """Log several messages at once (one INSERT, one of their history rows, an audit event each);
+    once the transaction commits they are sent by one task (one message: the retried task per
+    message; several: a task that sends each and hands a failed one to that retried task)."""
+    if not notices:
+        return []
+    actor = current_actor()
+    label = actor.label if actor else "system"
+    interactions = []
+    for notice in notices:
+        title, body = render(notice.template, notice.context)
+        interactions.append(
+            Interaction(
+                subject_type=ContentType.objects.get_for_model(notice.subject),
+                subject_id=str(notice.subject.pk),
+                channel="email",
+                recipient=notice.recipient,
+                template=notice.template,
+                title=title,
+                body=body,
+                actor_label=label,
+            )
+        )
+    bulk_create_audited(interactions, Interaction)
+    for notice, interaction in zip(notices, interactions, strict=True):
+        audit_record(
+            action=AuditAction.CLIENT_NOTIFIED,
+            subject=notice.subject,
+            after={"template": notice.template, "interaction": interaction.pk},
+        )
+    from ops.tasks import interaction_send_task, interactions_send_task
+
+    ids = [interaction.pk for interaction in interactions]
+    if len(ids) == 1:
+        transaction.on_commit(lambda: interaction_send_task.delay(interaction_id=ids[0]))
+    else:
+        transaction.on_commit(lambda: interactions_send_task.delay(interaction_ids=ids))
+    return interactions
 
 
 def interaction_send(*, interaction_id: int) -> str:

@@ -4,6 +4,8 @@ holder is not credited but held in suspense for a person to decide."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -19,10 +21,11 @@ from rapidfuzz import fuzz
 from accounts.capabilities import Capability, CapabilityDenied, client_require
 from accounts.models import Client, ClientKind, PartyRole, TradingAccount
 from audit.actions import AuditAction
+from audit.history import bulk_update_audited
 from audit.services import audit_record
 from kyc.screening.matcher import normalise
 from ops.models import OPEN_STATUSES, RiskLevel, User, WorkItem
-from ops.services.interactions import client_notify
+from ops.services.interactions import Notice, client_notify, client_notify_many
 from ops.services.work_items import work_item_open, work_item_resolve_for_subject, work_items_open_for
 from payments import errors
 from payments.currencies import money_parse, money_str
@@ -30,13 +33,15 @@ from payments.errors import IdempotencyConflict, PaymentError
 from payments.locks import deposit_lock
 from payments.models import AccountKind, Channel, Deposit, DepositStatus, EntryKind, LedgerAccount
 from payments.services.ledger import (
+    Post,
     credit,
     debit,
     house_account,
     ledger_post,
+    ledger_post_many,
     request_hash,
     trading_ledger_account_for,
-    wallet_for,
+    wallets_for,
 )
 
 REFUND_REASONS = {
@@ -140,6 +145,18 @@ def deposit_initiate(
     return deposit
 
 
+@dataclass(frozen=True)
+class Receipt:
+    """Money that arrived for a deposit, which the caller has locked."""
+
+    deposit: Deposit
+    source: LedgerAccount
+    external_id: str
+    payer_name: str
+    payer_account: str
+    amount: Decimal
+
+
 def deposit_receive(
     *,
     deposit: Deposit,
@@ -151,89 +168,126 @@ def deposit_receive(
 ) -> Deposit:
     """Money arrived for a deposit (locked by the caller): credit it, or — when the payer is not
     the account holder or the amount differs — hold it in suspense and open a deposit exception."""
-    before = _snapshot(deposit)
-    deposit.external_id = external_id
-    deposit.payer_name = payer_name[:200]
-    deposit.payer_account = payer_account[:80]
-    score = payer_name_score(deposit.client, payer_name)
-    deposit.name_score = score
-    problem = ""
-    if amount != deposit.amount:
-        problem = (
-            f"received {money_str(amount, deposit.currency)}, expected {money_str(deposit.amount, deposit.currency)}"
-        )
-        deposit.amount = amount
-    elif score < settings.PAYER_NAME_THRESHOLD:
-        problem = f"payer name {payer_name!r} does not match the account holder (similarity {score}/100)"
-    if problem:
-        suspense = house_account(AccountKind.SUSPENSE, deposit.currency)
-        entry = ledger_post(
-            key=f"deposit:{deposit.pk}:suspense",
-            kind=EntryKind.DEPOSIT_SUSPENSE,
-            memo=f"{deposit.reference} held: {problem}",
-            lines=[debit(source, amount), credit(suspense, amount)],
-            source=f"payments.deposit:{deposit.pk}",
-        )
-        deposit.entry = entry
-        deposit.review_reason = problem[:200]
-        deposit.hold_for_review()
-        deposit.save()
-        work_item_open(
-            queue="deposit_exception",
-            subject=deposit,
-            title=f"Deposit {deposit.reference} held: {problem}"[:200],
-            risk_level=RiskLevel.HIGH if score < 50 else RiskLevel.MEDIUM,
-            amount_at_stake=amount,
-            details={"payer_name": payer_name, "account_holder": deposit.client.display_name, "score": score},
-        )
-        audit_record(
-            action=AuditAction.DEPOSIT_HELD,
-            subject=deposit,
-            before=before,
-            after=_snapshot(deposit) | {"entry": entry.pk, "payer_name": payer_name, "score": score},
-            reason=problem,
-        )
-        client_notify(
-            subject=deposit.client, recipient=deposit.client.email, template="payments.deposit_under_review",
-            context=_context(deposit),
-        )  # fmt: skip
-        return deposit
-    return _credit(deposit, source=source, before=before, kind=EntryKind.DEPOSIT, reason="")
+    return deposits_receive([Receipt(deposit, source, external_id, payer_name, payer_account, amount)])[0]
 
 
-def _credit(
-    deposit: Deposit, *, source: LedgerAccount, before: dict[str, Any], kind: EntryKind, reason: str
-) -> Deposit:
-    from payments.services.transfers import move_to_trading_account
+def deposits_receive(receipts: Sequence[Receipt]) -> list[Deposit]:
+    """What ``deposit_receive`` does, for several deposits at once (each locked by the caller, each
+    once): the ones whose money is in order are credited together (``_credit_many``), each other one
+    is held for review on its own."""
+    credits: list[tuple[Deposit, LedgerAccount, dict[str, Any]]] = []
+    for receipt in receipts:
+        deposit, amount, payer_name = receipt.deposit, receipt.amount, receipt.payer_name
+        before = _snapshot(deposit)
+        deposit.external_id = receipt.external_id
+        deposit.payer_name = payer_name[:200]
+        deposit.payer_account = receipt.payer_account[:80]
+        score = payer_name_score(deposit.client, payer_name)
+        deposit.name_score = score
+        problem = ""
+        if amount != deposit.amount:
+            problem = f"received {money_str(amount, deposit.currency)}, expected {money_str(deposit.amount, deposit.currency)}"
+            deposit.amount = amount
+        elif score < settings.PAYER_NAME_THRESHOLD:
+            problem = f"payer name {payer_name!r} does not match the account holder (similarity {score}/100)"
+        if problem:
+            _hold(deposit, source=receipt.source, amount=amount, problem=problem, before=before)
+        else:
+            credits.append((deposit, receipt.source, before))
+    _credit_many(credits, kind=EntryKind.DEPOSIT, reason="")
+    return [receipt.deposit for receipt in receipts]
 
-    wallet = wallet_for(client=deposit.client, currency=deposit.currency)
+
+def _hold(deposit: Deposit, *, source: LedgerAccount, amount: Decimal, problem: str, before: dict[str, Any]) -> None:
+    """Hold the money in suspense and open a deposit exception for a person to decide."""
+    score, payer_name = deposit.name_score or 0, deposit.payer_name
+    suspense = house_account(AccountKind.SUSPENSE, deposit.currency)
     entry = ledger_post(
-        key=f"deposit:{deposit.pk}:credit",
-        kind=kind,
-        memo=f"{deposit.reference} {deposit.get_channel_display()} deposit",
-        lines=[debit(source, deposit.amount), credit(wallet, deposit.amount)],
+        key=f"deposit:{deposit.pk}:suspense",
+        kind=EntryKind.DEPOSIT_SUSPENSE,
+        memo=f"{deposit.reference} held: {problem}",
+        lines=[debit(source, amount), credit(suspense, amount)],
         source=f"payments.deposit:{deposit.pk}",
     )
     deposit.entry = entry
-    deposit.credit()
-    deposit.completed_at = timezone.now()
+    deposit.review_reason = problem[:200]
+    deposit.hold_for_review()
     deposit.save()
-    after = _snapshot(deposit) | {"entry": entry.pk, "payer_name": deposit.payer_name, "score": deposit.name_score}
-    if deposit.trading_account is not None:
-        moved = move_to_trading_account(
-            wallet=wallet,
-            trading=trading_ledger_account_for(account=deposit.trading_account),
-            amount=deposit.amount,
-            key=f"deposit:{deposit.pk}:to-trading",
-            memo=f"{deposit.reference} to trading account",
-        )
-        after["transfer_entry"] = moved.pk
-    audit_record(action=AuditAction.DEPOSIT_CREDITED, subject=deposit, before=before, after=after, reason=reason)
+    work_item_open(
+        queue="deposit_exception",
+        subject=deposit,
+        title=f"Deposit {deposit.reference} held: {problem}"[:200],
+        risk_level=RiskLevel.HIGH if score < 50 else RiskLevel.MEDIUM,
+        amount_at_stake=amount,
+        details={"payer_name": payer_name, "account_holder": deposit.client.display_name, "score": score},
+    )
+    audit_record(
+        action=AuditAction.DEPOSIT_HELD,
+        subject=deposit,
+        before=before,
+        after=_snapshot(deposit) | {"entry": entry.pk, "payer_name": payer_name, "score": score},
+        reason=problem,
+    )
     client_notify(
-        subject=deposit.client, recipient=deposit.client.email, template="payments.deposit_credited",
+        subject=deposit.client, recipient=deposit.client.email, template="payments.deposit_under_review",
         context=_context(deposit),
     )  # fmt: skip
-    return deposit
+
+
+# What crediting changes on a deposit (a superset of it: the receipt's fields too).
+_CREDIT_FIELDS = ["status", "entry", "completed_at", "external_id", "payer_name", "payer_account", "name_score"]
+
+
+def _credit_many(
+    credits: Sequence[tuple[Deposit, LedgerAccount, dict[str, Any]]], *, kind: EntryKind, reason: str
+) -> None:
+    """Credit each (deposit, source, its snapshot before) to its client's wallet: one journal entry
+    each, posted together (``ledger_post_many``), the deposits and their history rows written in
+    two statements, an audit event and a notification each; a deposit for a trading account is
+    then moved there (one transfer each)."""
+    from payments.services.transfers import move_to_trading_account
+
+    if not credits:
+        return
+    wallets = wallets_for([(deposit.client, deposit.currency) for deposit, _, _ in credits])
+    entries = ledger_post_many(
+        [
+            Post(
+                key=f"deposit:{deposit.pk}:credit",
+                kind=kind,
+                memo=f"{deposit.reference} {deposit.get_channel_display()} deposit",
+                lines=[debit(source, deposit.amount), credit(wallet, deposit.amount)],
+                source=f"payments.deposit:{deposit.pk}",
+                # nothing reads the wallet again in this transaction unless the money moves on
+                credit_at_commit=deposit.trading_account is None,
+            )
+            for (deposit, source, _), wallet in zip(credits, wallets, strict=True)
+        ]
+    )
+    now = timezone.now()
+    for (deposit, _, _), entry in zip(credits, entries, strict=True):
+        deposit.entry = entry
+        deposit.credit()
+        deposit.completed_at = now
+    bulk_update_audited([deposit for deposit, _, _ in credits], Deposit, _CREDIT_FIELDS)
+    for (deposit, _, before), entry, wallet in zip(credits, entries, wallets, strict=True):
+        after = _snapshot(deposit) | {"entry": entry.pk, "payer_name": deposit.payer_name, "score": deposit.name_score}
+        if deposit.trading_account is not None:
+            moved = move_to_trading_account(
+                wallet=wallet,
+                trading=trading_ledger_account_for(account=deposit.trading_account),
+                amount=deposit.amount,
+                key=f"deposit:{deposit.pk}:to-trading",
+                memo=f"{deposit.reference} to trading account",
+            )
+            after["transfer_entry"] = moved.pk
+        audit_record(action=AuditAction.DEPOSIT_CREDITED, subject=deposit, before=before, after=after, reason=reason)
+    client_notify_many(
+        [
+            Notice(deposit.client, deposit.client.email, "payments.deposit_credited", _context(deposit))
+            for deposit, _, _ in credits
+        ]
+    )
 
 
 def deposit_fail(*, deposit: Deposit, external_id: str, failure_code: str, failure_message: str) -> Deposit:
@@ -275,7 +329,7 @@ def deposit_release(*, deposit_id: int, actor: User, reason: str) -> Deposit:
             status=409,
         )  # fmt: skip
     suspense = house_account(AccountKind.SUSPENSE, deposit.currency)
-    _credit(deposit, source=suspense, before=_snapshot(deposit), kind=EntryKind.DEPOSIT_RELEASE, reason=reason.strip())
+    _credit_many([(deposit, suspense, _snapshot(deposit))], kind=EntryKind.DEPOSIT_RELEASE, reason=reason.strip())
     work_item_resolve_for_subject(queue="deposit_exception", subject=deposit, code="approved", note=reason.strip())
     return deposit
 

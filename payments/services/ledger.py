@@ -17,11 +17,12 @@ from django.utils import timezone
 
 from accounts.models import Client, TradingAccount
 from audit.context import current_actor
+from audit.history import fast_update_rows
 from ops.services.approvals import payload_hash as request_hash
 from payments import errors
 from payments.currencies import currency_check
 from payments.errors import IdempotencyConflict, PaymentError
-from payments.locks import balances_lock, hold_lock, house_balance_add_at_commit
+from payments.locks import balances_lock, client_credit_at_commit, hold_lock, house_balance_add_at_commit
 from payments.models import (
     CLIENT_KINDS,
     DEBIT_NORMAL,
@@ -68,6 +69,16 @@ def wallet_for(*, client: Client, currency: str) -> LedgerAccount:
         name=f"{client.display_name} {currency} wallet",
         client=client,
     )
+
+
+def wallets_for(pairs: Sequence[tuple[Client, str]]) -> list[LedgerAccount]:
+    """``wallet_for`` of each (client, currency), in one read for those already open."""
+    codes = [f"wallet:{client.reference}:{currency_check(currency)}" for client, currency in pairs]
+    found = {account.code: account for account in LedgerAccount.objects.filter(code__in=set(codes))}
+    return [
+        found[code] if code in found else wallet_for(client=client, currency=currency)
+        for code, (client, currency) in zip(codes, pairs, strict=True)
+    ]
 
 
 def trading_ledger_account_for(*, account: TradingAccount) -> LedgerAccount:
@@ -129,6 +140,31 @@ def _check_lines(lines: Sequence[Line]) -> None:
             raise PaymentError(errors.UNBALANCED.format(currency=currency, total=total))
 
 
+@dataclass(frozen=True)
+class Post:
+    """One journal entry to post (see ``ledger_post``)."""
+
+    key: str
+    kind: EntryKind
+    memo: str
+    lines: Sequence[Line]
+    source: str = ""
+    request: dict[str, Any] | None = None
+    release_hold: Hold | None = None
+    reverses: JournalEntry | None = None
+    # Its lines that only increase a client balance are added at COMMIT (``client_credit_at_commit``)
+    # instead of under a lock taken now: for a caller that reads none of those balances again in
+    # its transaction (a batch of deposits credited to wallets).
+    credit_at_commit: bool = False
+
+    def fingerprint(self) -> str:
+        return request_hash(
+            self.request
+            if self.request is not None
+            else {"kind": self.kind, "lines": [(line.account.pk, str(line.amount)) for line in self.lines]}
+        )
+
+
 def ledger_post(
     *,
     key: str,
@@ -146,76 +182,124 @@ def ledger_post(
     Balances are locked in account-id order, checked (a client account's available balance may
     not go below zero), and updated in the same transaction. ``release_hold`` releases a hold in
     the same step (a withdrawal paid: the hold goes, the wallet is debited)."""
-    _check_lines(lines)
-    fingerprint = request_hash(
-        request
-        if request is not None
-        else {"kind": kind, "lines": [(line.account.pk, str(line.amount)) for line in lines]}
-    )
-    existing = JournalEntry.objects.filter(idempotency_key=key).first()
-    if existing is not None:
-        if existing.request_hash != fingerprint:
-            raise IdempotencyConflict(key)
-        return existing
+    post = Post(key, kind, memo, lines, source, request, release_hold, reverses)
+    return ledger_post_many([post])[0]
+
+
+def ledger_post_many(posts: Sequence[Post]) -> list[JournalEntry]:
+    """Post several entries in one step, all or none: what ``ledger_post`` does for one, with one
+    statement per table for all of them (one key lookup, one lock of every client balance involved
+    in account-id order, one INSERT of the entries and one of their postings, one UPDATE of the
+    locked balances, one increment per house account at commit). Lines apply in order, so a later
+    entry sees the balances an earlier one left. A key already posted with the same request returns
+    its entry; any refusal (a key replayed with another request, insufficient funds) refuses all."""
+    if not posts:
+        return []
+    fingerprints = []
+    for post in posts:
+        _check_lines(post.lines)
+        fingerprints.append(post.fingerprint())
+    keys = [post.key for post in posts]
+    if len(set(keys)) != len(keys):
+        raise IdempotencyConflict(next(k for k in keys if keys.count(k) > 1))
+    existing = {e.idempotency_key: e for e in JournalEntry.objects.filter(idempotency_key__in=keys)}
+    for post, fingerprint in zip(posts, fingerprints, strict=True):
+        if post.key in existing and existing[post.key].request_hash != fingerprint:
+            raise IdempotencyConflict(post.key)
+    todo = [(post, fp) for post, fp in zip(posts, fingerprints, strict=True) if post.key not in existing]
+    if not todo:
+        return [existing[key] for key in keys]
     # Client balances (and any account whose hold is released here) are locked now, in account-id
     # order, and checked: they are the ones that may not go below zero. House balances (clearing,
     # bank, fees, suspense...) have no such check and are shared by every payment: they are
     # incremented by commit writes, sent with the COMMIT in account-id order, so a deposit holds the
     # clearing account's row only while it commits instead of for the rest of its transaction.
-    hold_account = release_hold.account_id if release_hold is not None else None
-    checked: list[Line] = []
-    house: list[Line] = []
-    for line in lines:
-        (checked if line.account.is_client or line.account.pk == hold_account else house).append(line)
+    checked_ids: set[int] = set()
+    house: dict[int, tuple[Decimal, int]] = {}
+    credits: dict[int, tuple[Decimal, int]] = {}
+    split: list[tuple[list[Line], list[Line]]] = []
+    for post, _ in todo:
+        hold_account = post.release_hold.account_id if post.release_hold is not None else None
+        checked, house_lines = [], []
+        for line in post.lines:
+            if line.account.pk == hold_account or (line.account.is_client and not _credit_at_commit(post, line)):
+                checked.append(line)
+            elif line.account.is_client:
+                total, count = credits.get(line.account.pk, (Decimal(0), 0))
+                credits[line.account.pk] = (total + line.amount, count + 1)
+            else:
+                house_lines.append(line)
+        split.append((checked, house_lines))
+        checked_ids.update(line.account.pk for line in checked)
+    actor = current_actor()
+    actor_label = actor.label if actor else "unknown"
     with transaction.atomic():
-        balances = balances_lock(line.account.pk for line in checked)
-        if release_hold is not None:
-            hold = hold_lock(release_hold.pk)
-            if hold.status != HoldStatus.ACTIVE:
-                raise PaymentError(errors.HOLD_NOT_ACTIVE.format(hold=hold.pk, status=hold.status))
-            hold.status = HoldStatus.CAPTURED
-            hold.closed_at = timezone.now()
-            hold.save(update_fields=["status", "closed_at"])
-            balances[hold.account_id].held -= hold.amount
+        balances = balances_lock(checked_ids)
         now = timezone.now()
-        for line in checked:
-            balance = balances[line.account.pk]
-            available_before = balance.ledger - balance.held
-            balance.ledger += balance.sign * line.amount
-            balance.postings_count += 1
-            balance.updated_at = now
-            if balance.non_negative and balance.ledger < balance.held:
-                raise PaymentError(
-                    errors.INSUFFICIENT_FUNDS.format(amount=abs(line.amount), available=available_before),
-                    field="amount",
-                )
-        actor = current_actor()
-        entry = JournalEntry(
-            idempotency_key=key,
-            request_hash=fingerprint,
-            kind=kind,
-            memo=memo[:300],
-            source=source,
-            reverses=reverses,
-            actor_label=actor.label if actor else "unknown",
-            created_at=now,
-        )
+        for (post, _), (checked, house_lines) in zip(todo, split, strict=True):
+            if post.release_hold is not None:
+                hold = hold_lock(post.release_hold.pk)
+                if hold.status != HoldStatus.ACTIVE:
+                    raise PaymentError(errors.HOLD_NOT_ACTIVE.format(hold=hold.pk, status=hold.status))
+                hold.status = HoldStatus.CAPTURED
+                hold.closed_at = now
+                hold.save(update_fields=["status", "closed_at"])
+                balances[hold.account_id].held -= hold.amount
+            for line in checked:
+                balance = balances[line.account.pk]
+                available_before = balance.ledger - balance.held
+                balance.ledger += balance.sign * line.amount
+                balance.postings_count += 1
+                balance.updated_at = now
+                if balance.non_negative and balance.ledger < balance.held:
+                    raise PaymentError(
+                        errors.INSUFFICIENT_FUNDS.format(amount=abs(line.amount), available=available_before),
+                        field="amount",
+                    )
+            for line in house_lines:
+                total, count = house.get(line.account.pk, (Decimal(0), 0))
+                house[line.account.pk] = (total + line.amount, count + 1)
+        entries = [
+            JournalEntry(
+                idempotency_key=post.key,
+                request_hash=fingerprint,
+                kind=post.kind,
+                memo=post.memo[:300],
+                source=post.source,
+                reverses=post.reverses,
+                actor_label=actor_label,
+                created_at=now,
+            )
+            for post, fingerprint in todo
+        ]
         try:
             with transaction.atomic():
-                entry.save()
-        except IntegrityError:  # the same key, posted by a concurrent transaction a moment ago
-            raise IdempotencyConflict(key) from None
+                JournalEntry.objects.bulk_create(entries)
+        except IntegrityError:  # a key posted by a concurrent transaction a moment ago
+            taken = set(JournalEntry.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
+            raise IdempotencyConflict(next((k for k in keys if k in taken), keys[0])) from None
         Posting.objects.bulk_create(
             [
                 Posting(entry=entry, account=line.account, currency=line.account.currency, amount=line.amount)
-                for line in lines
+                for entry, (post, _) in zip(entries, todo, strict=True)
+                for line in post.lines
             ]
         )
         if balances:
-            Balance.objects.bulk_update(list(balances.values()), ["ledger", "held", "postings_count", "updated_at"])
-        for line in house:
-            house_balance_add_at_commit(account_id=line.account.pk, amount=line.amount, at=now)
-    return entry
+            fast_update_rows(list(balances.values()), Balance, ["ledger", "held", "postings_count", "updated_at"])
+        for account_id, (total, count) in credits.items():
+            client_credit_at_commit(account_id=account_id, amount=total, postings=count, at=now)
+        for account_id, (total, count) in house.items():
+            house_balance_add_at_commit(account_id=account_id, amount=total, postings=count, at=now)
+    posted = {entry.idempotency_key: entry for entry in entries}
+    return [posted.get(key) or existing[key] for key in keys]
+
+
+def _credit_at_commit(post: Post, line: Line) -> bool:
+    """A client line of a ``credit_at_commit`` post that increases the balance (by the account's own
+    direction), so that it can wait for the COMMIT."""
+    sign = 1 if line.account.kind in DEBIT_NORMAL else -1
+    return post.credit_at_commit and sign * line.amount > 0
 
 
 def ledger_reverse(*, entry: JournalEntry, key: str, memo: str) -> JournalEntry:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -17,12 +17,13 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.history import bulk_update_audited
 from ops.models import RiskLevel
 from ops.services.work_items import work_item_open
 from payments import errors, simpay
 from payments.errors import PaymentError
-from payments.models import Deposit, DepositStatus, InboundEvent, WebhookStatus, Withdrawal
-from payments.services.deposits import deposit_fail, deposit_receive
+from payments.models import Deposit, DepositStatus, InboundEvent, LedgerAccount, WebhookStatus, Withdrawal
+from payments.services.deposits import Receipt, deposit_fail, deposit_receive, deposits_receive
 from payments.services.ledger import psp_clearing_account
 
 security_log = logging.getLogger("backoffice.security")
@@ -80,18 +81,136 @@ def _amount(obj: dict[str, Any]) -> Decimal:
         raise PaymentError(errors.PAYLOAD_INVALID.format(why="amount missing or not a number")) from None
 
 
-@transaction.atomic(durable=True)
 def inbound_event_process(*, event_pk: int) -> InboundEvent:
-    """Apply a stored event once. Safe to call again: a processed event is left as it is."""
-    stored = InboundEvent.objects.select_for_update().get(pk=event_pk)
-    if stored.status != WebhookStatus.RECEIVED:
-        return stored
-    obj = stored.payload["data"]["object"]
+    """Apply a stored event once. Safe to call again: a processed event is left as it is. (Waits
+    for a transaction that is applying it right now, then finds it processed.)"""
+    processed = _process(event_pks=[event_pk], limit=1)
+    return processed[0] if processed else InboundEvent.objects.get(pk=event_pk)
+
+
+DRAIN_BATCH = 200
+
+
+def inbound_events_drain(
+    *, batch: int = DRAIN_BATCH, older_than: timedelta | None = None, max_batches: int | None = None
+) -> int:
+    """Apply the stored events still waiting (oldest first), ``batch`` at a time, each batch in one
+    transaction, until none is left (or after ``max_batches``); several workers can drain at once
+    (each claims events no other holds). Events stored in the last ``older_than`` are left to the
+    request that stored them. Returns how many were applied."""
+    done = batches = 0
+    while max_batches is None or batches < max_batches:
+        applied = len(_process(event_pks=None, limit=batch, older_than=older_than))
+        done, batches = done + applied, batches + 1
+        if applied < batch:
+            break
+    return done
+
+
+@transaction.atomic(durable=True)
+def _process(*, event_pks: list[int] | None, limit: int, older_than: timedelta | None = None) -> list[InboundEvent]:
+    """Apply up to ``limit`` waiting events in one transaction, in id order. The first callback of
+    each card deposit whose money is in order (the common case: a payment that succeeded) is
+    credited with the others' in one step (``deposits_receive``); every other event is applied on
+    its own in a savepoint, as is the whole batch again event by event should that step refuse."""
+    claimed = InboundEvent.objects.filter(status=WebhookStatus.RECEIVED).order_by("pk")
+    if event_pks is not None:
+        claimed = claimed.filter(pk__in=event_pks).select_for_update()
+    else:  # a drain: what another transaction holds is its to apply
+        claimed = claimed.select_for_update(skip_locked=True)
+        if older_than is not None:
+            claimed = claimed.filter(received_at__lt=timezone.now() - older_than)
+    events = list(claimed[:limit])
+    if not events:
+        return []
+    results, rest = _apply_batch(events)
+    for stored in rest:
+        results[stored.pk] = _apply_one(stored)
+    now = timezone.now()
+    for stored in events:
+        stored.status, result = results[stored.pk]
+        stored.result = result[:300]
+        stored.processed_at = now
+    bulk_update_audited(events, InboundEvent, ["status", "result", "processed_at"])
+    return events
+
+
+def _apply_batch(events: list[InboundEvent]) -> tuple[dict[int, tuple[str, str]], list[InboundEvent]]:
+    """Credit the batchable events together: their results, and the other events (in id order), to
+    be applied one by one."""
+    refs = {
+        str(stored.payload["data"]["object"].get("order_reference", ""))
+        for stored in events
+        if stored.event_type in ("payment.succeeded", "payment.failed")
+    }
+    deposits = (
+        {
+            deposit.reference: deposit
+            for deposit in Deposit.objects.select_for_update(of=("self",))
+            .select_related("client", "trading_account")
+            .filter(reference__in=refs, channel="card")
+            .order_by("pk")  # locked in id order, as every path locks deposits
+        }
+        if refs
+        else {}
+    )
+    seen: set[str] = set()
+    sources: dict[str, LedgerAccount] = {}
+    batch: list[tuple[InboundEvent, Receipt]] = []
+    rest: list[InboundEvent] = []
+    for stored in events:
+        obj = stored.payload["data"]["object"]
+        ref = str(obj.get("order_reference", ""))
+        receipt = _receipt(stored, obj, deposits.get(ref), sources) if ref not in seen else None
+        if stored.event_type in ("payment.succeeded", "payment.failed"):
+            seen.add(ref)  # a later callback of the same payment comes after this one
+        (rest.append(stored) if receipt is None else batch.append((stored, receipt)))
+    if batch:
+        try:
+            with transaction.atomic():
+                deposits_receive([receipt for _, receipt in batch])
+        except (PaymentError, IntegrityError):  # one of them is refused: each on its own, to say which
+            return {}, sorted(rest + [stored for stored, _ in batch], key=lambda stored: stored.pk)
+    done = {
+        stored.pk: (WebhookStatus.PROCESSED, f"deposit {receipt.deposit.reference} {receipt.deposit.status}")
+        for stored, receipt in batch
+    }
+    return done, rest
+
+
+def _receipt(
+    stored: InboundEvent, obj: dict[str, Any], deposit: Deposit | None, sources: dict[str, LedgerAccount]
+) -> Receipt | None:
+    """The receipt of a successful card payment for a deposit waiting for it, in its currency, or
+    None for anything else (applied alone by ``_apply``, which says what is wrong with it)."""
+    if stored.event_type != "payment.succeeded" or deposit is None or deposit.status != DepositStatus.INITIATED:
+        return None
+    try:
+        amount = _amount(obj)
+    except PaymentError:
+        return None
+    if str(obj.get("currency", "")).upper() != deposit.currency:
+        return None
+    if deposit.currency not in sources:
+        sources[deposit.currency] = psp_clearing_account(deposit.currency)
+    return Receipt(
+        deposit=deposit,
+        source=sources[deposit.currency],
+        external_id=str(obj.get("id", "")),
+        payer_name=str(obj.get("cardholder", "")),
+        payer_account=str(obj.get("card_fingerprint", obj.get("card_last4", ""))),
+        amount=amount,
+    )
+
+
+def _apply_one(stored: InboundEvent) -> tuple[str, str]:
+    """One event, in a savepoint: a refusal (PaymentError, or a constraint of the database, e.g. a
+    payment id the PSP already used for another deposit) leaves nothing of it but a FAILED status
+    and a reconciliation work item for a person."""
     try:
         with transaction.atomic():
-            status, result = _apply(stored.event_type, obj)
-    except PaymentError as exc:
-        status, result = WebhookStatus.FAILED, str(exc)
+            return _apply(stored.event_type, stored.payload["data"]["object"])
+    except (PaymentError, IntegrityError) as exc:
         work_item_open(
             queue="reconciliation_break",
             subject=stored,
@@ -99,11 +218,7 @@ def inbound_event_process(*, event_pk: int) -> InboundEvent:
             risk_level=RiskLevel.HIGH,
             details={"event": stored.event_id, "error": str(exc)},
         )
-    stored.status = status
-    stored.result = result[:300]
-    stored.processed_at = timezone.now()
-    stored.save(update_fields=["status", "result", "processed_at"])
-    return stored
+        return WebhookStatus.FAILED, str(exc)
 
 
 def _apply(event_type: str, obj: dict[str, Any]) -> tuple[str, str]:

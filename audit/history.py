@@ -12,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 import pgtrigger
-from django.db import models
+from django.db import connection, models
+from django.utils import timezone
 from fast_update.fast import fast_update
 from simple_history.models import HistoricalRecords
 from simple_history.signals import pre_create_historical_record
@@ -66,9 +67,14 @@ def _actor_label() -> str:
 
 
 def bulk_create_audited(objs: list[Any], model: type[models.Model], *, ignore_conflicts: bool = False) -> list[Any]:
-    """``bulk_create`` that also writes the history rows, stamped with the acting actor (simple-
-    history's bulk path sends no signal, so the stamp is passed explicitly)."""
+    """``bulk_create`` that also writes the history rows ("+"), stamped with the acting actor (simple-
+    history's bulk path sends no signal, so the stamp is passed explicitly). Without
+    ``ignore_conflicts`` the history rows are copied by the database (``history_snapshot``)."""
     label = _actor_label()
+    if not ignore_conflicts:
+        created = model._default_manager.bulk_create(objs)
+        history_snapshot(model, [obj.pk for obj in created], history_type="+", actor_label=label)
+        return created
     return list(
         bulk_create_with_history(
             objs, model, ignore_conflicts=ignore_conflicts, custom_historical_attrs={"history_actor": label}
@@ -78,14 +84,37 @@ def bulk_create_audited(objs: list[Any], model: type[models.Model], *, ignore_co
 
 def bulk_update_audited(objs: list[Any], model: type[models.Model], fields: list[str]) -> int:
     """``bulk_update`` of ``fields`` that also writes one history row per object (a change, "~"),
-    stamped with the acting actor and each object's ``_change_reason``: what ``save()`` would have
-    recorded for each, in two statements. The caller holds the rows' locks."""
+    stamped with the acting actor: what ``save()`` would have recorded for each, in two statements.
+    The caller holds the rows' locks."""
     label = _actor_label()
     updated = fast_update_rows(objs, model, fields)
-    get_history_manager_for_model(model).bulk_history_create(
-        objs, update=True, custom_historical_attrs={"history_actor": label}
-    )
+    history_snapshot(model, [obj.pk for obj in objs], history_type="~", actor_label=label)
     return updated
+
+
+def history_snapshot(
+    model: type[models.Model], pks: list[Any], *, history_type: str, actor_label: str | None = None
+) -> int:
+    """One history row for each of these rows, copied from the table as it now stands by the
+    database itself (``INSERT ... SELECT``), stamped with the acting actor and the time: what simple-
+    history writes on save, without building a Python object per row. Returns the rows written."""
+    if not pks:
+        return 0
+    label = actor_label or _actor_label()
+    history = get_history_manager_for_model(model).model
+    tracked = {field.column for field in history._meta.concrete_fields}
+    columns = [field.column for field in model._meta.concrete_fields if field.column in tracked]
+    qn = connection.ops.quote_name
+    pk = qn(model._meta.pk.column)
+    sql = (  # noqa: S608 - identifiers from the models, quoted
+        f"INSERT INTO {qn(history._meta.db_table)} ({', '.join(qn(c) for c in columns)}, history_date,"
+        " history_change_reason, history_type, history_user_id, history_actor)"
+        f" SELECT {', '.join('t.' + qn(c) for c in columns)}, %s, NULL, %s, NULL, %s"
+        f" FROM {qn(model._meta.db_table)} t WHERE t.{pk} = ANY(%s) ORDER BY t.{pk}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [timezone.now(), history_type, label, list(pks)])
+        return int(cursor.rowcount)
 
 
 def fast_update_rows(objs: list[Any], model: type[models.Model], fields: list[str]) -> int:

@@ -106,8 +106,8 @@ def history_snapshot(
     columns = [field.column for field in model._meta.concrete_fields if field.column in tracked]
     qn = connection.ops.quote_name
     pk = qn(model._meta.pk.column)
-    sql = (  # noqa: S608 - identifiers from the models, quoted
-        f"INSERT INTO {qn(history._meta.db_table)} ({', '.join(qn(c) for c in columns)}, history_date,"
+    sql = (
+        f"INSERT INTO {qn(history._meta.db_table)} ({', '.join(qn(c) for c in columns)}, history_date,"  # noqa: S608 - quoted model identifiers
         " history_change_reason, history_type, history_user_id, history_actor)"
         f" SELECT {', '.join('t.' + qn(c) for c in columns)}, %s, NULL, %s, NULL, %s"
         f" FROM {qn(model._meta.db_table)} t WHERE t.{pk} = ANY(%s) ORDER BY t.{pk}"

@@ -102,11 +102,19 @@ def deposit_refunds_resend_task() -> list[int]:
     return deposit_refunds_resend()
 
 
-@shared_task(acks_late=True)
-def inbound_event_process_task(*, event_pk: int) -> str:
-    from payments.services.webhooks import inbound_event_process
+@shared_task(acks_late=True, ignore_result=True)
+def inbound_events_drain_task(*, older_than_seconds: int | None = None) -> int:
+    """Apply the PSP callbacks waiting in the inbox, in batches (see ``inbound_events_drain``); beat
+    runs it every minute for callbacks left behind, and the webhook queues it in "queued" mode."""
+    from datetime import timedelta
 
-    return str(inbound_event_process(event_pk=event_pk).status)
+    from audit.context import Actor, acting_as
+    from payments import simpay
+    from payments.services.webhooks import inbound_events_drain
+
+    older_than = timedelta(seconds=older_than_seconds) if older_than_seconds else None
+    with acting_as(Actor.system(f"webhook:{simpay.PROVIDER}")):  # the PSP acts; its signature said so
+        return inbound_events_drain(older_than=older_than)
 
 
 @shared_task(acks_late=True)

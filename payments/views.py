@@ -3,8 +3,10 @@ webhook endpoint. Views parse input, call one service, and render."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
@@ -26,6 +28,7 @@ from payments.models import (
     ReconciliationBreak,
     StatementImport,
     StatementLine,
+    WebhookStatus,
     Withdrawal,
     WithdrawalStatus,
 )
@@ -34,6 +37,9 @@ from payments.services import withdrawals as withdrawal_svc
 from payments.services.bank import statement_import
 from payments.services.reconciliation import settlement_import
 from payments.services.webhooks import WebhookRejected, inbound_event_process, inbound_event_store
+from payments.tasks import inbound_events_drain_task
+
+logger = logging.getLogger(__name__)
 
 
 def _user(request: HttpRequest) -> User:
@@ -72,6 +78,14 @@ def _simpay_webhook(request: HttpRequest) -> HttpResponse:
         )
     except WebhookRejected as exc:
         return JsonResponse({"error": str(exc)}, status=exc.status)
+    if settings.WEBHOOK_APPLY == "queued" and stored.status == WebhookStatus.RECEIVED:
+        # stored (committed): a worker applies it with whatever else is waiting. Should the broker be
+        # down, the minute's drain (beat) still finds it.
+        try:
+            inbound_events_drain_task.delay()
+        except Exception:  # the callback is safe in the inbox either way
+            logger.warning("webhook: could not queue the inbox drain; beat's drain will apply event %s", stored.pk)
+        return JsonResponse({"received": True, "duplicate": not new, "status": stored.status, "result": ""})
     processed = inbound_event_process(event_pk=stored.pk)  # stored (committed) first, then applied once
     return JsonResponse(
         {"received": True, "duplicate": not new, "status": processed.status, "result": processed.result}

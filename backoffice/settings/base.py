@@ -155,6 +155,13 @@ INSECURE_DEV_SIMPAY_SECRET = "whsec_insecure_dev_only_simpay_secret"  # noqa: S1
 SIMPAY_WEBHOOK_SECRET = env_str("SIMPAY_WEBHOOK_SECRET", INSECURE_DEV_SIMPAY_SECRET)
 SIMPAY_WEBHOOK_URL = env_str("SIMPAY_WEBHOOK_URL", "http://127.0.0.1:8000/webhooks/simpay/")
 WEBHOOK_TOLERANCE_SECONDS = env_int("WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)
+# How a verified callback is applied once stored. "inline": in the PSP's request, which is answered
+# with the outcome. "queued": the request is answered as soon as the callback is stored, and workers
+# drain the inbox in batches (payments.tasks.inbound_events_drain_task): what a busy broker wants,
+# as bursts of callbacks then cost one transaction per batch instead of one each (make bench ledger).
+WEBHOOK_APPLY = env_str("WEBHOOK_APPLY", "inline")
+if WEBHOOK_APPLY not in ("inline", "queued"):
+    raise EnvError(f"WEBHOOK_APPLY: expected inline or queued, got {WEBHOOK_APPLY!r}")
 # The broker's own bank accounts, "IBAN:CCY" each: statements are imported against these.
 BROKER_BANK_ACCOUNTS = env_list("BROKER_BANK_ACCOUNTS", ["DE89370400440532013000:EUR", "GB29NWBK60161331926819:USD"])
 RECONCILIATION_INTERVAL_SECONDS = env_int("RECONCILIATION_INTERVAL_SECONDS", 3600, minimum=10)
@@ -181,6 +188,13 @@ CELERY_BEAT_SCHEDULE = {
     # expires: a heartbeat not run within the minute is dropped, so a backlog cannot look alive
     "scheduler-heartbeat": {"task": "ops.tasks.scheduler_heartbeat_task", "schedule": 60.0, "options": {"expires": 55}},
     "deposit-refunds-resend": {"task": "payments.tasks.deposit_refunds_resend_task", "schedule": 600.0},
+    # callbacks stored but not applied a minute later (a request or a task died with them)
+    "inbound-events-drain": {
+        "task": "payments.tasks.inbound_events_drain_task",
+        "schedule": 60.0,
+        "kwargs": {"older_than_seconds": 60},
+        "options": {"expires": 55},
+    },
     "audit-seal": {
         "task": "audit.tasks.audit_seal_task",
         "schedule": float(AUDIT_SEAL_INTERVAL_SECONDS),

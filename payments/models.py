@@ -84,6 +84,12 @@ class LedgerAccount(models.Model):
     def is_client(self) -> bool:
         return self.kind in CLIENT_KINDS
 
+    @property
+    def sign(self) -> int:
+        """The direction its balance moves with a posting (debit > 0): +1 for the debit-normal
+        accounts (assets, expenses), -1 for the others (what the broker owes)."""
+        return 1 if self.kind in DEBIT_NORMAL else -1
+
 
 class Balance(models.Model):
     """The maintained balance of one ledger account, read in constant time. Updated only by the

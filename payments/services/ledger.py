@@ -25,7 +25,6 @@ from payments.errors import IdempotencyConflict, PaymentError
 from payments.locks import balances_lock, client_credit_at_commit, hold_lock, house_balance_add_at_commit
 from payments.models import (
     CLIENT_KINDS,
-    DEBIT_NORMAL,
     AccountKind,
     Balance,
     EntryKind,
@@ -54,7 +53,7 @@ def _account_create(*, code: str, kind: AccountKind, currency: str, name: str, *
                 account=account,
                 currency=currency,
                 non_negative=kind in CLIENT_KINDS,
-                sign=1 if kind in DEBIT_NORMAL else -1,
+                sign=account.sign,
             )
     return account
 
@@ -225,8 +224,7 @@ def ledger_post_many(posts: Sequence[Post]) -> list[JournalEntry]:
             if line.account.pk == hold_account or (line.account.is_client and not _credit_at_commit(post, line)):
                 checked.append(line)
             elif line.account.is_client:
-                total, count = credits.get(line.account.pk, (Decimal(0), 0))
-                credits[line.account.pk] = (total + line.amount, count + 1)
+                _tally(credits, line)
             else:
                 house_lines.append(line)
         split.append((checked, house_lines))
@@ -257,8 +255,7 @@ def ledger_post_many(posts: Sequence[Post]) -> list[JournalEntry]:
                         field="amount",
                     )
             for line in house_lines:
-                total, count = house.get(line.account.pk, (Decimal(0), 0))
-                house[line.account.pk] = (total + line.amount, count + 1)
+                _tally(house, line)
         entries = [
             JournalEntry(
                 idempotency_key=post.key,
@@ -295,11 +292,16 @@ def ledger_post_many(posts: Sequence[Post]) -> list[JournalEntry]:
     return [posted.get(key) or existing[key] for key in keys]
 
 
+def _tally(totals: dict[int, tuple[Decimal, int]], line: Line) -> None:
+    """Add a line to its account's (sum, count of postings), for one increment at commit."""
+    total, count = totals.get(line.account.pk, (Decimal(0), 0))
+    totals[line.account.pk] = (total + line.amount, count + 1)
+
+
 def _credit_at_commit(post: Post, line: Line) -> bool:
     """A client line of a ``credit_at_commit`` post that increases the balance (by the account's own
     direction), so that it can wait for the COMMIT."""
-    sign = 1 if line.account.kind in DEBIT_NORMAL else -1
-    return post.credit_at_commit and sign * line.amount > 0
+    return post.credit_at_commit and line.account.sign * line.amount > 0
 
 
 def ledger_reverse(*, entry: JournalEntry, key: str, memo: str) -> JournalEntry:

@@ -23,7 +23,7 @@ from ops.services.work_items import work_item_open
 from payments import errors, simpay
 from payments.errors import PaymentError
 from payments.models import Deposit, DepositStatus, InboundEvent, LedgerAccount, WebhookStatus, Withdrawal
-from payments.services.deposits import Receipt, deposit_fail, deposit_receive, deposits_receive
+from payments.services.deposits import Receipt, deposit_fail, deposits_receive
 from payments.services.ledger import psp_clearing_account
 
 security_log = logging.getLogger("backoffice.security")
@@ -89,6 +89,7 @@ def inbound_event_process(*, event_pk: int) -> InboundEvent:
 
 
 DRAIN_BATCH = 200
+PAYMENT_EVENTS = ("payment.succeeded", "payment.failed")
 
 
 def inbound_events_drain(
@@ -141,19 +142,15 @@ def _apply_batch(events: list[InboundEvent]) -> tuple[dict[int, tuple[str, str]]
     refs = {
         str(stored.payload["data"]["object"].get("order_reference", ""))
         for stored in events
-        if stored.event_type in ("payment.succeeded", "payment.failed")
+        if stored.event_type in PAYMENT_EVENTS
     }
-    deposits = (
-        {
-            deposit.reference: deposit
-            for deposit in Deposit.objects.select_for_update(of=("self",))
-            .select_related("client", "trading_account")
-            .filter(reference__in=refs, channel="card")
-            .order_by("pk")  # locked in id order, as every path locks deposits
-        }
-        if refs
-        else {}
-    )
+    deposits = {
+        deposit.reference: deposit
+        for deposit in Deposit.objects.select_for_update(of=("self",))
+        .select_related("client", "trading_account")
+        .filter(reference__in=refs, channel="card")
+        .order_by("pk")  # locked in id order, as every path locks deposits
+    }
     seen: set[str] = set()
     sources: dict[str, LedgerAccount] = {}
     batch: list[tuple[InboundEvent, Receipt]] = []
@@ -162,9 +159,12 @@ def _apply_batch(events: list[InboundEvent]) -> tuple[dict[int, tuple[str, str]]
         obj = stored.payload["data"]["object"]
         ref = str(obj.get("order_reference", ""))
         receipt = _receipt(stored, obj, deposits.get(ref), sources) if ref not in seen else None
-        if stored.event_type in ("payment.succeeded", "payment.failed"):
+        if stored.event_type in PAYMENT_EVENTS:
             seen.add(ref)  # a later callback of the same payment comes after this one
-        (rest.append(stored) if receipt is None else batch.append((stored, receipt)))
+        if receipt is None:
+            rest.append(stored)
+        else:
+            batch.append((stored, receipt))
     if batch:
         try:
             with transaction.atomic():
@@ -181,21 +181,27 @@ def _apply_batch(events: list[InboundEvent]) -> tuple[dict[int, tuple[str, str]]
 def _receipt(
     stored: InboundEvent, obj: dict[str, Any], deposit: Deposit | None, sources: dict[str, LedgerAccount]
 ) -> Receipt | None:
-    """The receipt of a successful card payment for a deposit waiting for it, in its currency, or
-    None for anything else (applied alone by ``_apply``, which says what is wrong with it)."""
+    """The receipt of a successful card payment for a deposit waiting for it, or None for anything
+    else (applied alone by ``_apply``, which says what is wrong with it)."""
     if stored.event_type != "payment.succeeded" or deposit is None or deposit.status != DepositStatus.INITIATED:
-        return None
-    try:
-        amount = _amount(obj)
-    except PaymentError:
-        return None
-    if str(obj.get("currency", "")).upper() != deposit.currency:
         return None
     if deposit.currency not in sources:
         sources[deposit.currency] = psp_clearing_account(deposit.currency)
+    try:
+        return _card_receipt(deposit, obj, source=sources[deposit.currency])
+    except PaymentError:
+        return None
+
+
+def _card_receipt(deposit: Deposit, obj: dict[str, Any], *, source: LedgerAccount) -> Receipt:
+    """What a successful card payment brought for the deposit; PaymentError when its amount or its
+    currency cannot be the deposit's."""
+    amount = _amount(obj)
+    if str(obj.get("currency", "")).upper() != deposit.currency:
+        raise PaymentError(f"payment {obj.get('id')} is in {obj.get('currency')}, deposit in {deposit.currency}")
     return Receipt(
         deposit=deposit,
-        source=sources[deposit.currency],
+        source=source,
         external_id=str(obj.get("id", "")),
         payer_name=str(obj.get("cardholder", "")),
         payer_account=str(obj.get("card_fingerprint", obj.get("card_last4", ""))),
@@ -222,7 +228,7 @@ def _apply_one(stored: InboundEvent) -> tuple[str, str]:
 
 
 def _apply(event_type: str, obj: dict[str, Any]) -> tuple[str, str]:
-    if event_type in ("payment.succeeded", "payment.failed"):
+    if event_type in PAYMENT_EVENTS:
         deposit = (
             Deposit.objects.select_for_update(of=("self",))
             .select_related("client", "trading_account")
@@ -241,17 +247,7 @@ def _apply(event_type: str, obj: dict[str, Any]) -> tuple[str, str]:
                 failure_message=str(obj.get("failure_message", "")),
             )
             return WebhookStatus.PROCESSED, f"deposit {deposit.reference} failed"
-        amount = _amount(obj)
-        if str(obj.get("currency", "")).upper() != deposit.currency:
-            raise PaymentError(f"payment {obj.get('id')} is in {obj.get('currency')}, deposit in {deposit.currency}")
-        deposit_receive(
-            deposit=deposit,
-            source=psp_clearing_account(deposit.currency),
-            external_id=str(obj.get("id", "")),
-            payer_name=str(obj.get("cardholder", "")),
-            payer_account=str(obj.get("card_fingerprint", obj.get("card_last4", ""))),
-            amount=amount,
-        )
+        deposits_receive([_card_receipt(deposit, obj, source=psp_clearing_account(deposit.currency))])
         return WebhookStatus.PROCESSED, f"deposit {deposit.reference} {deposit.status}"
     if event_type in ("payout.paid", "payout.failed"):
         from payments.services.withdrawals import withdrawal_payout_result

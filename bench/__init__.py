@@ -2,12 +2,22 @@
 inside ``python -m backoffice.devstack bench``), which provides the database and the settings.
 
 Each benchmark is a module in this package with ``TITLE`` (one line) and ``run(*, quick: bool) -> bool``
-(prints its figures and returns whether its goal was met); ``bench/__main__.py`` lists them.
+(prints its figures and returns whether its goal was met, or None when it only reports figures);
+``BENCHMARKS`` below lists them. ``tests/bench/test_bench_quick.py`` runs each in its quick mode.
 """
 
 from __future__ import annotations
 
 import os
+
+# Every benchmark module in bench/, in the order they run. Adding one is adding its name here.
+BENCHMARKS = [
+    "audit_throughput",
+    "audit_sql_floor",
+    "queue_page",
+    "screening",
+    "ledger",
+]
 
 
 def setup_django() -> None:

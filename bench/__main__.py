@@ -11,14 +11,7 @@ import sys
 import time
 import traceback
 
-# Every benchmark module in bench/, in the order they run. Adding one is adding its name here.
-BENCHMARKS = [
-    "audit_throughput",
-    "audit_sql_floor",
-    "queue_page",
-    "screening",
-    "ledger",
-]
+from bench import BENCHMARKS, setup_django
 
 
 def main(argv: list[str]) -> int:
@@ -33,8 +26,6 @@ def main(argv: list[str]) -> int:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)} (known: {', '.join(BENCHMARKS)})")
     selected = [name for name in BENCHMARKS if name in args.names] if args.names else list(BENCHMARKS)
 
-    from bench import setup_django
-
     setup_django()
 
     outcomes: list[tuple[str, str]] = []
@@ -46,6 +37,8 @@ def main(argv: list[str]) -> int:
             module = importlib.import_module(f"bench.{name}")
             print(module.TITLE, flush=True)
             met = module.run(quick=args.quick)
+            if met is not None and not isinstance(met, bool):
+                raise TypeError(f"bench.{name}.run() returned {met!r}: a bool (goal met) or None (no goal) expected")
         except KeyboardInterrupt:
             print(f"--- {name}: interrupted", flush=True)
             return 130

@@ -2,9 +2,15 @@
 
 Seeds 100,000 open work items over the work queues (a realistic mix of risk levels, amounts at
 stake, due times in the past and the future, a fifth of them owned) and ANALYZEs the tables it
-filled, as autovacuum would (not the 14-row ops_queue, which autovacuum never reaches). Then it
-requests the queue page (``ops.views.queue_view``) in-process with Django's test ``Client`` as a
-signed-in compliance officer (and, for one request kind, an administrator, who sees every queue).
+filled, as autovacuum would (not the 14-row ops_queue, which autovacuum never reaches). Each item
+has a subject of its own within its queue (one open item per subject and queue, as the database
+requires), drawn from a pool of subjects shared by the queues; subjects that already have an open
+item in a queue (left by another benchmark run before this one) are not drawn for that queue.
+Then it requests the queue page (``ops.views.queue_view``) in-process with Django's test ``Client``
+as a signed-in compliance officer (and, for one request kind, an administrator, who sees every
+queue), the way operators use it: the default sort by urgency, one queue, the owner filter (mine,
+unassigned), overdue, a priority band, a deep page, the other sorts, and "Next item" (the POST that
+claims the most urgent unassigned item of their queues through ``work_item_claim_next``).
 Request kinds are interleaved round-robin after a warm-up so that drift hits them all alike. The
 time is the whole request through the middleware, the view and the template; the database share of
 it is measured with ``connection.execute_wrapper``. The plan of the slowest query of a request kind
@@ -17,8 +23,9 @@ a production server with ``CONN_MAX_AGE=0`` pays on every request.
 Then the number of queries for page sizes 25, 50 and 100 (``CaptureQueriesContext``): it must not
 grow with the page (no query per row).
 
-Goal: every request kind answers in under 150 ms at the 95th percentile, and the query count does
-not depend on the page size.
+Goal: every request kind answers within 150 ms at the 95th percentile at 100,000 open items, and
+the query count does not depend on the page size. ``--quick`` seeds 10,000 items and makes fewer
+requests: a smoke test of the whole run, not the figure.
 
     python -m bench queue_page [--quick]
     python -m bench.queue_page [--requests N] [--quick]
@@ -47,8 +54,8 @@ if TYPE_CHECKING:
 
 TITLE = "queue_page: server time of the work-queue page with 100,000 open work items"
 
-ITEMS = 100_000
-REQUESTS, QUICK_REQUESTS = 243, 45  # measured requests in all, spread evenly over the request kinds
+ITEMS, QUICK_ITEMS = 100_000, 10_000
+REQUESTS, QUICK_REQUESTS = 242, 22  # measured requests in all, spread evenly over the request kinds
 WARMUP, QUICK_WARMUP = 3, 1  # unmeasured requests per kind first
 PAGE_SIZES = (25, 50, 100)
 GOAL_P95_MS = 150.0
@@ -86,18 +93,21 @@ class Kind:
     name: str
     url: str
     user: str = VIEWER
+    post: bool = False  # a form submitted (the "Next item" button), answered with a redirect
 
 
 KINDS = [
     Kind("all queues, urgency", "/queues/"),
     Kind("one queue", "/queues/kyc_review/"),
-    Kind("overdue", "/queues/?overdue=on"),
+    Kind("mine", "/queues/?owner=me"),
     Kind("unassigned", "/queues/?owner=unassigned"),
+    Kind("overdue", "/queues/?overdue=on"),
     Kind("priority P1", "/queues/?priority=P1"),
     Kind("deep page 50", "/queues/?page=50"),
     Kind("newest first", "/queues/?sort=newest"),
     Kind("due soonest", "/queues/?sort=due"),
     Kind("admin, all queues", "/queues/", ADMIN),
+    Kind("next item (claim)", "/queues/next/", post=True),
 ]
 
 
@@ -107,6 +117,7 @@ KINDS = [
 @dataclass
 class SeedStats:
     items: int = 0
+    foreign_open: int = 0  # open items in the database that this benchmark did not seed
     by_queue: dict[str, int] = field(default_factory=dict)
     owned: int = 0
     waiting: int = 0
@@ -123,7 +134,7 @@ def _check_database() -> str:
     name = str(connection.settings_dict["NAME"])
     if "bench" not in name:
         raise RuntimeError(
-            f"refusing to seed {ITEMS} work items into database {name!r}: run the benchmarks with `make bench`,"
+            f"refusing to seed work items into database {name!r}: run the benchmarks with `make bench`,"
             " which gives them their own throwaway database (backoffice_bench)"
         )
     return name
@@ -184,6 +195,23 @@ def _age(rng: random.Random, sla: timedelta) -> timedelta:
     return sla * rng.uniform(3.0, 30.0)
 
 
+def _taken_subjects(subject_type_id: int) -> dict[int, set[str]]:
+    """Per queue id, the subjects (of ``subject_type_id``) that already have an open item there and
+    that this benchmark did not seed: the unique index allows no second one."""
+    from ops.models import WorkItem, WorkItemStatus
+
+    taken: dict[int, set[str]] = defaultdict(set)
+    rows = (
+        WorkItem.objects.filter(subject_type_id=subject_type_id)
+        .exclude(status=WorkItemStatus.RESOLVED)
+        .exclude(details__bench=BENCH_MARK)
+        .values_list("queue_id", "subject_id")
+    )
+    for queue_id, subject_id in rows.iterator(chunk_size=BATCH):
+        taken[queue_id].add(subject_id)
+    return taken
+
+
 def seed(*, total: int = ITEMS, rng: random.Random | None = None) -> SeedStats:
     from django.contrib.contenttypes.models import ContentType
     from django.db import connection, transaction
@@ -200,15 +228,20 @@ def seed(*, total: int = ITEMS, rng: random.Random | None = None) -> SeedStats:
     if not queues:
         raise RuntimeError("no work queues: the ops data migration has not run")
     counts = _queue_counts(queues, total)
+    subject_type = ContentType.objects.get_for_model(User)
+    taken = _taken_subjects(subject_type.pk)
+    stats.foreign_open = (
+        WorkItem.objects.exclude(status=WorkItemStatus.RESOLVED).exclude(details__bench=BENCH_MARK).count()
+    )
     with acting_as(Actor.system("bench")):
         workers: dict[str, list[User]] = {
             role: [_staff(f"bench-{role}-{i:02d}", role) for i in range(n)] for role, n in WORKERS_PER_ROLE.items()
         }
         workers["compliance"].append(_staff(VIEWER, "compliance"))  # so that owner=me finds some
         _staff(ADMIN, "admin")
-        subjects = _subjects(max(counts.values()))
+        # Enough subjects for the largest queue even if every subject taken there is one of ours.
+        subjects = _subjects(max(counts[q.code] + len(taken[q.pk]) for q in queues))
     stats.subjects = len(subjects)
-    subject_type = ContentType.objects.get_for_model(User)
     now = timezone.now()
     risks = [RiskLevel(r) for r, _ in RISK_MIX]
     risk_weights = [w for _, w in RISK_MIX]
@@ -220,8 +253,9 @@ def seed(*, total: int = ITEMS, rng: random.Random | None = None) -> SeedStats:
         sla = timedelta(minutes=queue.sla_minutes)
         owners = [u for role in queue.roles for u in workers.get(role, [])]
         escalation = queue.code.endswith("_escalation")
-        # One open item per (queue, subject): distinct subjects within a queue.
-        for subject_id in rng.sample(subjects, count):
+        # One open item per (queue, subject): distinct subjects within a queue, none already taken there.
+        free = [s for s in subjects if s not in taken[queue.pk]] if taken[queue.pk] else subjects
+        for subject_id in rng.sample(free, count):
             risk = rng.choices(risks, risk_weights)[0]
             amount = _amount(rng, queue.code)
             created_at = now - _age(rng, sla)
@@ -292,6 +326,7 @@ def seed(*, total: int = ITEMS, rng: random.Random | None = None) -> SeedStats:
 class Sample:
     total: float  # seconds
     db: float
+    cpu: float  # this process's CPU time (Django's share; the database's is in its own processes)
     queries: list[tuple[str, list[Any], float]]
 
 
@@ -312,9 +347,15 @@ class QueryTimer:
 def _label(sql: str) -> str:
     """A short name for a query of the page."""
     s = sql.lstrip()
+    verb = s.split(None, 1)[0].upper() if s else ""
+    if verb in {"INSERT", "UPDATE", "DELETE"}:
+        table = re.search(r'"(\w+)"', s)
+        return f"{verb.lower()} {table.group(1) if table else '?'}"
     if '"ops_workitem"' in s:
         if s.startswith("SELECT COUNT(*)"):
             return "count of matching items"
+        if "FOR UPDATE" in s:
+            return "next unassigned item (locked)"
         return "page of items"
     if '"django_session"' in s:
         return "session " + s.split(None, 1)[0].lower()
@@ -352,28 +393,33 @@ def _clients() -> dict[str, Client]:
     return clients
 
 
-def _get(client: Client, url: str) -> Sample:
+def _request(client: Client, kind: Kind) -> Sample:
+    """One request of ``kind``; a page must answer 200, "Next item" must redirect to the item it claimed."""
     from django.db import connection
 
     timer = QueryTimer()
     with connection.execute_wrapper(timer):
-        started = time.perf_counter()
-        response = client.get(url)
-        took = time.perf_counter() - started
-    if response.status_code != 200:
-        raise AssertionError(f"GET {url} answered {response.status_code}, not 200")
-    return Sample(total=took, db=sum(q[2] for q in timer.queries), queries=timer.queries)
+        started, cpu_started = time.perf_counter(), time.process_time()
+        response = client.post(kind.url) if kind.post else client.get(kind.url)
+        took, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    if kind.post:
+        location = response.headers.get("Location", "")
+        if response.status_code != 302 or not location.startswith("/items/"):
+            raise AssertionError(f"POST {kind.url} answered {response.status_code} {location!r}, not a claimed item")
+    elif response.status_code != 200:
+        raise AssertionError(f"GET {kind.url} answered {response.status_code}, not 200")
+    return Sample(total=took, db=sum(q[2] for q in timer.queries), cpu=cpu, queries=timer.queries)
 
 
 def measure(clients: dict[str, Client], *, requests: int, warmup: int) -> dict[str, list[Sample]]:
     for kind in KINDS:
         for _ in range(warmup):
-            _get(clients[kind.user], kind.url)
+            _request(clients[kind.user], kind)
     rounds = max(1, math.ceil(requests / len(KINDS)))
     samples: dict[str, list[Sample]] = defaultdict(list)
     for _ in range(rounds):  # round-robin: drift in the machine or the database hits every kind alike
         for kind in KINDS:
-            samples[kind.name].append(_get(clients[kind.user], kind.url))
+            samples[kind.name].append(_request(clients[kind.user], kind))
     return samples
 
 
@@ -420,6 +466,8 @@ def _print_difference(captured: dict[int, list[str]]) -> None:
 def _explain(sql: str, params: list[Any]) -> list[str]:
     from django.db import connection
 
+    if not sql.lstrip().upper().startswith("SELECT"):  # EXPLAIN ANALYZE would run the write again
+        return ["(not a SELECT: not explained)"]
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
         return [row[0] for row in cursor.fetchall()]
@@ -434,20 +482,30 @@ def _settings_module() -> str:
     return os.environ.get("DJANGO_SETTINGS_MODULE", "?")
 
 
+def _load() -> tuple[float, int]:
+    """The 1-minute load average and the number of CPUs: wall-clock figures mean little on a busy machine."""
+    import os
+
+    return os.getloadavg()[0], os.cpu_count() or 1
+
+
 def run(*, quick: bool = False, requests: int | None = None) -> bool:
     from django.db import connection
 
     from ops.models import OPEN_STATUSES, WorkItem
 
     database = _check_database()
+    items = QUICK_ITEMS if quick else ITEMS
     requests = requests if requests is not None else (QUICK_REQUESTS if quick else REQUESTS)
     warmup = QUICK_WARMUP if quick else WARMUP
     with connection.cursor() as cursor:
         cursor.execute("SHOW server_version")
         print(f"database: {database} (Postgres {cursor.fetchone()[0]}, settings {_settings_module()})")
+    load_before, cpus = _load()
+    print(f"machine: {cpus} CPUs, load average {load_before:.1f}")
 
-    print(f"seeding {ITEMS} open work items ...", flush=True)
-    stats = seed()
+    print(f"seeding {items} open work items ...", flush=True)
+    stats = seed(total=items)
     print(
         f"seeded {stats.items} items in {stats.seconds:.1f} s (+ VACUUM ANALYZE {stats.analyze_seconds:.1f} s):"
         f" {stats.owned} owned ({stats.waiting} waiting on the client), {stats.items - stats.owned} unassigned,"
@@ -459,7 +517,10 @@ def run(*, quick: bool = False, requests: int | None = None) -> bool:
     )
     print("  per queue: " + ", ".join(f"{code} {n}" for code, n in sorted(stats.by_queue.items(), key=lambda x: -x[1])))
     open_total = WorkItem.objects.filter(status__in=OPEN_STATUSES).count()
-    print(f"  open work items in the database: {open_total}")
+    print(
+        f"  open work items in the database: {open_total}"
+        + (f" ({stats.foreign_open} of them left by an earlier benchmark)" if stats.foreign_open else "")
+    )
 
     clients = _clients()
     started = time.monotonic()
@@ -468,9 +529,13 @@ def run(*, quick: bool = False, requests: int | None = None) -> bool:
     measured = sum(len(s) for s in samples.values())
     print(
         f"\n{measured} measured requests ({measured // len(KINDS)} per kind, after {warmup} warm-up each,"
-        f" interleaved) in {took:.1f} s; times in ms, whole request in-process (test Client)"
+        f" interleaved) in {took:.1f} s; times in ms, whole request in-process (test Client); 'db' is the"
+        " time in the page's queries, 'cpu' this process's CPU time (Django's own work)"
     )
-    header = f"{'request':<20} {'url':<28} {'median':>7} {'p95':>7} {'max':>7} {'db med':>7} {'queries':>7}  slowest query (median ms)"
+    header = (
+        f"{'request':<20} {'url':<28} {'median':>7} {'p95':>7} {'max':>7} {'db med':>7} {'cpu med':>7} {'queries':>7}"
+        "  slowest query (median ms)"
+    )
     print(header)
     print("-" * len(header))
     slow: list[tuple[str, Sample]] = []
@@ -485,12 +550,14 @@ def run(*, quick: bool = False, requests: int | None = None) -> bool:
                 per_query[_label(sql)].append(_ms(took))
         top = max(per_query, key=lambda k: statistics.median(per_query[k]))
         p95 = _p95(totals)
+        url = f"{kind.url} (POST)" if kind.post else kind.url
         print(
-            f"{kind.name:<20} {kind.url:<28} {statistics.median(totals):7.1f} {p95:7.1f} {max(totals):7.1f}"
-            f" {statistics.median(_ms(s.db) for s in got):7.1f} {len(got[-1].queries):7d}"
+            f"{kind.name:<20} {url:<28} {statistics.median(totals):7.1f} {p95:7.1f} {max(totals):7.1f}"
+            f" {statistics.median(_ms(s.db) for s in got):7.1f} {statistics.median(_ms(s.cpu) for s in got):7.1f}"
+            f" {len(got[-1].queries):7d}"
             f"  {top} ({statistics.median(per_query[top]):.1f})"
         )
-        if p95 >= GOAL_P95_MS:
+        if p95 > GOAL_P95_MS:
             slow.append((kind.name, got[-1]))
     overall_p95 = _p95(all_totals)
     print(f"{'overall':<20} {'':<28} {statistics.median(all_totals):7.1f} {overall_p95:7.1f} {max(all_totals):7.1f}")
@@ -513,12 +580,20 @@ def run(*, quick: bool = False, requests: int | None = None) -> bool:
         + "; these include the BEGIN and COMMIT around the session save, which the table above leaves out"
     )
 
+    load_after, _ = _load()
+    if max(load_before, load_after) > cpus:
+        print(
+            f"the machine was busy (load average {load_before:.1f} before, {load_after:.1f} after, on {cpus} CPUs):"
+            " the times include waiting for a CPU; the figure to quote comes from a quiet machine"
+        )
     worst = max(KINDS, key=lambda k: _p95([_ms(s.total) for s in samples[k.name]]))
     worst_p95 = _p95([_ms(s.total) for s in samples[worst.name]])
-    met = worst_p95 < GOAL_P95_MS and overall_p95 < GOAL_P95_MS and equal
+    met = worst_p95 <= GOAL_P95_MS and overall_p95 <= GOAL_P95_MS and equal
     print(
-        f"goal: p95 < {GOAL_P95_MS:.0f} ms for every request kind (worst: '{worst.name}' {worst_p95:.1f} ms;"
-        f" overall {overall_p95:.1f} ms) and a query count independent of the page size: {'MET' if met else 'NOT MET'}",
+        f"goal: p95 <= {GOAL_P95_MS:.0f} ms at {ITEMS:,} open items for every request kind (at {open_total:,}:"
+        f" worst '{worst.name}' {worst_p95:.1f} ms; overall {overall_p95:.1f} ms) and a query count independent"
+        f" of the page size: {'MET' if met else 'NOT MET'}"
+        + (f" (quick run: {items:,} items, a smoke test, not the figure)" if quick else ""),
         flush=True,
     )
     return met

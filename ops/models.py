@@ -137,11 +137,14 @@ class WorkItem(ConcurrentTransitionMixin, models.Model):
     class Meta:
         ordering = [models.F("urgency_at").asc(nulls_last=True), "id"]
         indexes = [
+            # Also carries the columns the queue page filters on, so the page's item count is an
+            # index-only scan whatever the filters (owner, overdue, status), not a heap visit per item.
             models.Index(
                 models.F("queue"),
                 models.F("urgency_at").asc(nulls_last=True),
                 models.F("id"),
                 condition=models.Q(status__in=[s.value for s in OPEN_STATUSES]),
+                include=["owner", "due_at", "status"],
                 name="workitem_queue_urgency_idx",
             ),
             # The queue page walks one of these in order and stops after a page (any queue mix).

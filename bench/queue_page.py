@@ -201,10 +201,12 @@ def _taken_subjects(subject_type_id: int) -> dict[int, set[str]]:
     from ops.models import WorkItem, WorkItemStatus
 
     taken: dict[int, set[str]] = defaultdict(set)
+    # details @> {...}, not details->'bench' = ...: that is NULL for items without the key, and
+    # NOT NULL would leave them out.
     rows = (
         WorkItem.objects.filter(subject_type_id=subject_type_id)
         .exclude(status=WorkItemStatus.RESOLVED)
-        .exclude(details__bench=BENCH_MARK)
+        .exclude(details__contains={"bench": BENCH_MARK})
         .values_list("queue_id", "subject_id")
     )
     for queue_id, subject_id in rows.iterator(chunk_size=BATCH):
@@ -231,7 +233,9 @@ def seed(*, total: int = ITEMS, rng: random.Random | None = None) -> SeedStats:
     subject_type = ContentType.objects.get_for_model(User)
     taken = _taken_subjects(subject_type.pk)
     stats.foreign_open = (
-        WorkItem.objects.exclude(status=WorkItemStatus.RESOLVED).exclude(details__bench=BENCH_MARK).count()
+        WorkItem.objects.exclude(status=WorkItemStatus.RESOLVED)
+        .exclude(details__contains={"bench": BENCH_MARK})
+        .count()
     )
     with acting_as(Actor.system("bench")):
         workers: dict[str, list[User]] = {

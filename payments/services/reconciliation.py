@@ -36,6 +36,7 @@ from payments.models import (
     SettlementLine,
     StatementLine,
 )
+from payments.providers import get_provider
 from payments.services.ledger import credit, debit, house_account, ledger_post, psp_clearing_account
 
 UNSETTLED_AFTER = timedelta(days=3)
@@ -98,9 +99,11 @@ def break_resolve(*, brk: ReconciliationBreak, note: str) -> None:
 
 
 @transaction.atomic(durable=True)
-def settlement_import(*, data: bytes, provider: str = "simpay") -> dict[str, int]:
-    """Store a settlement report (CSV: batch_id, psp_reference, kind, gross, fee, currency,
-    settled_on), then check each line against the ledger. A bad row refuses the whole file."""
+def settlement_import(*, data: bytes, provider: str | None = None) -> dict[str, int]:
+    """Store a settlement report of a PSP (by default the card channel's; CSV: batch_id,
+    psp_reference, kind, gross, fee, currency, settled_on), then check each line against the ledger.
+    A bad row refuses the whole file."""
+    provider = provider or get_provider(Channel.CARD).name
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -197,7 +200,7 @@ def settlement_batch_match(*, line: StatementLine, batch_id: str, done: Callable
     ledger_post(
         key=f"settlement:{batch_id}",
         kind=EntryKind.SETTLEMENT,
-        memo=f"SimPay settlement batch {batch_id}: {len(lines)} line(s), fees {fees}",
+        memo=f"PSP settlement batch {batch_id}: {len(lines)} line(s), fees {fees}",
         lines=entry_lines,
         source=f"payments.statementline:{line.pk}",
     )
@@ -209,13 +212,14 @@ def unsettled_card_payments(*, now: Any = None) -> int:
     """Card payments credited days ago that no settlement report has confirmed."""
     cutoff = (now or timezone.now()) - UNSETTLED_AFTER
     settled = SettlementLine.objects.filter(kind="payment").values("psp_reference")
+    provider = get_provider(Channel.CARD).name
     found = 0
     for deposit in Deposit.objects.filter(
         channel=Channel.CARD, status=DepositStatus.CREDITED, completed_at__lt=cutoff
     ).exclude(external_id__in=settled)[:500]:
         with transaction.atomic():
             break_open(
-                kind="psp_payment_unsettled", key=f"simpay:{deposit.external_id}",
+                kind="psp_payment_unsettled", key=f"{provider}:{deposit.external_id}",
                 ours={"deposit": deposit.reference, "amount": str(deposit.amount), "credited": str(deposit.completed_at)},
                 theirs={"settlement": None}, difference=deposit.amount, currency=deposit.currency,
             )  # fmt: skip

@@ -9,16 +9,18 @@ constant time, and refuses timestamps outside the tolerance window (replays).
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
+import io
 import json
 import secrets
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
@@ -26,11 +28,12 @@ from django.db import transaction
 from django.db.models import F, Sum
 
 from payments import errors
-from payments.providers import ProviderEvent, PspError, SignatureError
+from payments.providers import ProviderEvent, PspError, SettlementItem, SignatureError
 from sim.models import SimPspFault, SimPspPayment, SimPspPayout, SimPspRefund
 
 PROVIDER = "simpay"
 SIGNATURE_HEADER = "SimPay-Signature"
+SETTLEMENT_COLUMNS = ["batch_id", "psp_reference", "kind", "gross", "fee", "currency", "settled_on"]
 
 
 def sign(payload: bytes, *, secret: str, timestamp: int) -> str:
@@ -151,6 +154,34 @@ class SimPay:
             payment.status = "refunded" if refunded + amount == payment.amount else "partial"
             payment.save(update_fields=["status"])
             return refund.refund_id
+
+    def settlement_parse(self, data: bytes) -> list[SettlementItem]:
+        """SimPay's settlement report: CSV with a header row naming ``SETTLEMENT_COLUMNS``."""
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ValueError("the settlement report is not UTF-8 text.") from None
+        reader = csv.DictReader(io.StringIO(text))
+        missing = [c for c in SETTLEMENT_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"the settlement report has no column(s) {', '.join(missing)}.")
+        items = []
+        for n, row in enumerate(reader, start=2):
+            try:
+                items.append(
+                    SettlementItem(
+                        batch_id=row["batch_id"].strip(),
+                        psp_reference=row["psp_reference"].strip(),
+                        kind=row["kind"].strip(),
+                        gross=Decimal(row["gross"]),
+                        fee=Decimal(row["fee"] or "0"),
+                        currency=row["currency"].strip().upper(),
+                        settled_on=date.fromisoformat(row["settled_on"].strip()),
+                    )
+                )
+            except (InvalidOperation, ValueError, TypeError, AttributeError) as exc:
+                raise ValueError(f"line {n}: {exc}") from None
+        return items
 
 
 def _fault(operation: str) -> None:

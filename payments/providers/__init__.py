@@ -6,9 +6,17 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from payments.providers.base import PaymentProvider, ProviderEvent, PspError, SignatureError
+from payments.providers.base import PaymentProvider, ProviderEvent, PspError, SettlementItem, SignatureError
 
-__all__ = ["PaymentProvider", "ProviderEvent", "PspError", "SignatureError", "get_provider", "provider_named"]
+__all__ = [
+    "PaymentProvider",
+    "ProviderEvent",
+    "PspError",
+    "SettlementItem",
+    "SignatureError",
+    "get_provider",
+    "provider_named",
+]
 
 
 def get_provider(channel: str) -> PaymentProvider:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -34,6 +34,20 @@ class ProviderEvent:
     payload: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class SettlementItem:
+    """One line of a PSP's settlement report: money it settled to the broker in a batch (whose net
+    the bank statement shows as one credit)."""
+
+    batch_id: str
+    psp_reference: str  # for a payment: the PSP's payment id, the card deposit's external id
+    kind: str  # "payment" is checked against its card deposit; other kinds (refunds...) count in the batch
+    gross: Decimal
+    fee: Decimal
+    currency: str
+    settled_on: date
+
+
 class PaymentProvider(Protocol):
     """What the back office needs from a payment service provider (one adapter per channel)."""
 
@@ -59,4 +73,9 @@ class PaymentProvider(Protocol):
     def refund_create(self, *, idempotency_key: str, payment_id: str, amount: Decimal, currency: str) -> str:
         """Give (part of) a card payment back to the card; returns the PSP's refund id. The same
         key returns the same refund. PspError: refused (unknown payment, more than is left...)."""
+        ...
+
+    def settlement_parse(self, data: bytes) -> list[SettlementItem]:
+        """The lines of a settlement report file in the PSP's format; ValueError saying what (and
+        which line) is wrong for a file that is not one."""
         ...

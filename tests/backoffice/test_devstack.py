@@ -15,7 +15,11 @@ PRINT_URL = "from django.conf import settings; print(settings.SIMPAY_WEBHOOK_URL
 
 def _demo_settings_url(env: dict[str, str]) -> str:
     result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "--no-imports", "-c", PRINT_URL], cwd=ROOT, env=env, capture_output=True, text=True
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", PRINT_URL],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()

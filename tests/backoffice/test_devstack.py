@@ -28,7 +28,7 @@ def _demo_settings_url(env: dict[str, str]) -> str:
 def test_good_simpay_calls_back_the_demo_on_its_own_port() -> None:
     outside = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_") and k != "SIMPAY_WEBHOOK_URL"}
     assert _demo_settings_url(demo_environment(outside, port="8123")) == "http://127.0.0.1:8123/webhooks/simpay/"
-    assert _demo_settings_url(demo_environment(outside, port="8000")) == "http://127.0.0.1:8000/webhooks/simpay/"
+    assert _demo_settings_url(demo_environment(outside, port="8765")) == "http://127.0.0.1:8765/webhooks/simpay/"
 
 
 def test_good_an_explicit_callback_url_wins_over_the_port() -> None:

@@ -1,4 +1,4 @@
-"""Deposits on two channels — card through SimPay (signed callbacks) and bank transfer (matched
+"""Deposits on two channels — card through the PSP (signed callbacks) and bank transfer (matched
 from imported statements) — with the payer-name check: money from someone else than the account
 holder is not credited but held in suspense for a person to decide."""
 

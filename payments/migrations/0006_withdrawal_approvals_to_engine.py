@@ -49,6 +49,11 @@ def withdrawal_payload(w):
     }
 
 
+def client_label(client):
+    name = client.legal_name if client.kind == "corporate" else f"{client.first_name} {client.last_name}".strip()
+    return f"client {client.reference} ({name})"
+
+
 def move_withdrawal_approvals(apps, schema_editor):
     Withdrawal = apps.get_model("payments", "Withdrawal")
     WithdrawalApproval = apps.get_model("payments", "WithdrawalApproval")
@@ -83,7 +88,7 @@ def move_withdrawal_approvals(apps, schema_editor):
             payload=payload,
             payload_hash=payload_hash(payload),
             maker=maker,
-            maker_label=maker.username if maker is not None else f"client {w.client.reference}",
+            maker_label=maker.username if maker is not None else client_label(w.client),
             reason=f"{LEVEL_LABELS[w.approval]} by the withdrawal policy; findings: {flags}",
             required_roles=LEVELS[w.approval],
             status=status,

@@ -5,12 +5,13 @@ on that request through the engine (the maker is not offered it and is refused a
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
 import pytest
 from django.test import Client
 
 from ops import errors as ops_errors
-from ops.models import ApprovalDecision
+from ops.models import ApprovalDecision, User
 from ops.roles import Role
 from payments.models import Withdrawal
 from payments.services.ledger import wallet_for
@@ -20,7 +21,7 @@ from tests.factories import approved_client, card_deposit, staff
 pytestmark = pytest.mark.django_db
 
 
-def _entered_by(user: object) -> Withdrawal:
+def _entered_by(user: User) -> Withdrawal:
     c = approved_client(provision=False)
     deposit = card_deposit(c, "2000.00")
     return withdrawal_request(
@@ -29,7 +30,7 @@ def _entered_by(user: object) -> Withdrawal:
     )  # fmt: skip
 
 
-def _approve(client: Client, w: Withdrawal, payload_hash: str) -> object:
+def _approve(client: Client, w: Withdrawal, payload_hash: str) -> Any:
     return client.post(
         w.get_absolute_url(), {"action": "approve", "reason": "card matches", "payload_hash": payload_hash}
     )

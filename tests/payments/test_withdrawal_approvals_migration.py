@@ -84,7 +84,8 @@ def test_old_withdrawal_approvals_become_engine_requests_with_their_decisions() 
 
     pending = ApprovalRequest.objects.get(action="payments.withdrawal", subject_id=str(waiting.pk))
     assert pending.status == ApprovalStatus.PENDING and pending.maker is None
-    assert pending.maker_label == f"client {c.reference}" and pending.expires_at > timezone.now()
+    assert pending.maker_label == f"client {c.reference} ({c.display_name})"  # as the live code names them
+    assert pending.expires_at > timezone.now()
     assert [d.checker for d in pending.decisions.all()] == [finance]
     assert not ApprovalRequest.objects.filter(subject_id=str(untouched.pk)).exists()  # nothing was decided
 

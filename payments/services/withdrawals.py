@@ -364,14 +364,13 @@ def _platform_hold_after_commit(hold_id: int) -> None:
 
 
 def withdrawal_approval_payload(withdrawal: Withdrawal) -> dict[str, Any]:
-    """What the checkers approve: the maker-checker payload (its hash is pinned at submission)."""
+    """What the checkers approve: the maker-checker payload (its hash is pinned at submission).
+    The amount has the currency's minor units whether or not it was read back from the database."""
     return {
         "withdrawal": withdrawal.reference,
         "client": withdrawal.client.reference,
         "source": withdrawal.source.code,
-        "amount": str(
-            money_parse(withdrawal.amount, withdrawal.currency)
-        ),  # the currency's minor units, as read back or not
+        "amount": str(money_parse(withdrawal.amount, withdrawal.currency)),
         "currency": withdrawal.currency,
         "method": withdrawal.method,
         "destination": withdrawal.destination,
@@ -386,6 +385,7 @@ def _review_open(withdrawal: Withdrawal) -> ApprovalRequest:
     who entered the withdrawal, so they can never approve it; a client's own request has the client
     as its maker (no staff member), as a bank's four eyes apply between staff."""
     requested_by = withdrawal.requested_by
+    client = withdrawal.client
     flags = ", ".join(str(f).replace("_", " ") for f in withdrawal.flags) or "none"
     try:
         return approval_create(
@@ -393,9 +393,7 @@ def _review_open(withdrawal: Withdrawal) -> ApprovalRequest:
             subject=withdrawal,
             payload=withdrawal_approval_payload(withdrawal),
             maker=requested_by,
-            maker_label=""
-            if requested_by
-            else f"client {withdrawal.client.reference} ({withdrawal.client.display_name})",
+            maker_label="" if requested_by else f"client {client.reference} ({client.display_name})",
             reason=f"{withdrawal.get_approval_display()} by the withdrawal policy; findings: {flags}",
         )
     except OpsError as exc:

@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
     ]
     run_before = [
         ("accounts", "0005_sim_platform_moved"),
-        ("payments", "0005_sim_models_moved"),
+        ("payments", "0007_sim_models_moved"),
     ]
 
     operations = [

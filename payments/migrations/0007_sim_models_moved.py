@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("payments", "0004_deposit_refunds"),
+        ("payments", "0006_withdrawal_approvals_to_engine"),
     ]
 
     operations = [

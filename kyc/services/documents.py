@@ -217,12 +217,12 @@ def document_review(*, document_id: int, reviewer: User, accept: bool, reason_co
     )
     if not accept:
         if client.status == ClientStatus.PENDING_REVIEW:
-            client_transition(
+            client_transition(  # closes the client's KYC review item too
                 client_id=client.pk,
                 name="request_documents",
                 actor=reviewer,
                 reason=f"{document.get_kind_display()} rejected: {reason.label}",
-            )  # fmt: skip  (the transition closes the client's KYC review item)
+            )
         client_notify(
             subject=client,
             recipient=client.email,

@@ -1,15 +1,127 @@
+"""Showing audit events (and other references to records) to people: names and links instead of
+internal identifiers, and compact before → after changes."""
+
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django import template
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+
+from audit.context import ActorKind
+from audit.models import AuditEvent
+from audit.selectors import SubjectRef, subject_ref, subject_refs
 
 register = template.Library()
 
+SHORT = 40  # characters of a value shown before it is folded into <details>
+
+
+@dataclass(frozen=True)
+class Value:
+    full: str
+
+    @property
+    def long(self) -> bool:
+        return len(self.full) > SHORT
+
+    @property
+    def short(self) -> str:
+        return self.full[: SHORT - 1] + "…" if self.long else self.full
+
+
+@dataclass(frozen=True)
+class Change:
+    field: str
+    old: Value | None  # None: the field was set (not in "before")
+    new: Value | None  # None: the field was removed
+
+
+_UTC_TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?Z$")
+
+
+def _value(value: Any) -> Value:
+    if isinstance(value, dict | list):
+        return Value(json.dumps(value, cls=DjangoJSONEncoder, ensure_ascii=False))
+    if value is None:
+        return Value("—")
+    text = str(value)
+    if stamp := _UTC_TIMESTAMP.match(text):  # as the pages show times: "2026-05-02 14:03:07" (UTC)
+        return Value(f"{stamp[1]} {stamp[2]}")
+    return Value(text)
+
 
 @register.simple_tag
-def audit_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[tuple[str, Any, Any]]:
-    """(field, before, after) for the fields that differ; a field only in `after` was set."""
+def audit_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[Change]:
+    """One line per field that differs; a field only in `after` was set."""
     before, after = before or {}, after or {}
-    keys = list(dict.fromkeys([*before, *after]))
-    return [(k, before.get(k, "—"), after.get(k, "—")) for k in keys if before.get(k, "—") != after.get(k, "—")]
+    missing = object()
+    changes = []
+    for key in dict.fromkeys([*before, *after]):
+        old, new = before.get(key, missing), after.get(key, missing)
+        if old == new:
+            continue
+        changes.append(
+            Change(
+                field=key.replace("_", " "),
+                old=None if old is missing else _value(old),
+                new=None if new is missing else _value(new),
+            )
+        )
+    return changes
+
+
+@register.filter
+def actor_name(event: AuditEvent) -> str:
+    """'system:accounts.tasks.trading_account_provision_task' -> 'trading account provision' (the
+    kind is shown beside it); staff and partners by their label."""
+    label = event.actor_label
+    if event.actor_kind in (ActorKind.SYSTEM, ActorKind.AUTOMATION):
+        job = label.split(":", 1)[-1].rsplit(".", 1)[-1].removesuffix("_task")
+        return job.replace("_", " ")
+    return label
+
+
+@register.filter
+def with_subjects(events: Iterable[AuditEvent]) -> list[tuple[AuditEvent, SubjectRef]]:
+    """Events paired with the named record each is about (one query per kind of record)."""
+    events = list(events)
+    refs = subject_refs((e.subject_type, e.subject_id) for e in events)
+    return [(e, refs[(e.subject_type, e.subject_id)]) for e in events]
+
+
+@register.filter
+def with_refs(objects: Iterable[Any], attr: str) -> list[tuple[Any, SubjectRef | None]]:
+    """Objects paired with the record their ``attr`` points at, written "app.model:id" with an
+    optional ":note" (e.g. a statement line's "payments.deposit:6:return")."""
+    objects = list(objects)
+    parsed: dict[int, tuple[str, str, str]] = {}
+    for i, obj in enumerate(objects):
+        parts = (getattr(obj, attr) or "").split(":")
+        if len(parts) >= 2:
+            parsed[i] = (parts[0], parts[1], " ".join(parts[2:]).replace("_", " "))
+    refs = subject_refs((t, pk) for t, pk, _ in parsed.values())
+    paired: list[tuple[Any, SubjectRef | None]] = []
+    for i, obj in enumerate(objects):
+        if i not in parsed:
+            paired.append((obj, None))
+            continue
+        subject_type, subject_id, note = parsed[i]
+        ref = refs[(subject_type, subject_id)]
+        paired.append((obj, replace(ref, name=f"{ref.name} ({note})") if note else ref))
+    return paired
+
+
+@register.filter
+def ref(obj: models.Model | None) -> SubjectRef | None:
+    return subject_ref(obj) if obj is not None else None
+
+
+@register.inclusion_tag("audit/_subject.html")
+def subject_link(ref: SubjectRef | None, kind: bool = True) -> dict[str, Any]:
+    return {"ref": ref, "kind": kind}

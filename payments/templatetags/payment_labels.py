@@ -1,0 +1,51 @@
+"""Names for the codes payments stores: withdrawal pre-checks and flags, refund and rejection
+reasons (the sentences staff chose them by), PSP failure codes."""
+
+from __future__ import annotations
+
+from django import template
+from django.utils.text import capfirst
+
+from payments.services.deposits import REFUND_REASONS
+from payments.services.withdrawals import REJECT_REASONS
+
+register = template.Library()
+
+# The pre-checks of a withdrawal request (payments.services.withdrawals._pre_checks); a failed soft
+# check is also one of the withdrawal's flags.
+WITHDRAWAL_CHECKS = {
+    "method": "Payout method",
+    "status": "Client status",
+    "kyc": "KYC documents",
+    "balance": "Available balance",
+    "margin": "Free margin",
+    "disputes": "Held deposits",
+    "velocity": "Withdrawals in 24 hours",
+    "first_withdrawal": "First withdrawal",
+    "deposit_then_withdraw": "Withdrawal soon after a deposit",
+    "name_mismatch": "Beneficiary name",
+    "high_risk_client": "High-risk client",
+}
+
+
+def _humanize(code: str) -> str:
+    return str(capfirst(code.replace("_", " ")))
+
+
+@register.filter
+def withdrawal_check(code: str) -> str:
+    """'first_withdrawal' -> 'First withdrawal'."""
+    return WITHDRAWAL_CHECKS.get(code) or _humanize(code)
+
+
+@register.filter
+def refund_reason(code: str) -> str:
+    """A returned deposit's reason ('third_party' -> 'Payments from third parties are not
+    accepted'), or a PSP's failure code of a failed deposit ('card_declined' -> 'Card declined')."""
+    return str(capfirst(REFUND_REASONS[code])) if code in REFUND_REASONS else _humanize(code)
+
+
+@register.filter
+def reject_reason(code: str) -> str:
+    """A rejected withdrawal's reason, or a PSP's payout failure code."""
+    return str(capfirst(REJECT_REASONS[code])) if code in REJECT_REASONS else _humanize(code)

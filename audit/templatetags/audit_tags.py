@@ -25,6 +25,7 @@ SHORT = 40  # characters of a value shown before it is folded into <details>
 @dataclass(frozen=True)
 class Value:
     full: str
+    ref: SubjectRef | None = None  # the record a value like "payments.deposit:6" points at
 
     @property
     def long(self) -> bool:
@@ -42,13 +43,14 @@ class Change:
     new: Value | None  # None: the field was removed
 
 
+_REFERENCE = re.compile(r"^([a-z_]+\.[a-z_]+):(\d+)(?::(\w+))?$")
 _UTC_TIMESTAMP = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?Z$")
 
 
 def _value(value: Any) -> Value:
     if isinstance(value, dict | list):
         return Value(json.dumps(value, cls=DjangoJSONEncoder, ensure_ascii=False))
-    if value is None:
+    if value is None or value == "":
         return Value("—")
     text = str(value)
     if stamp := _UTC_TIMESTAMP.match(text):  # as the pages show times: "2026-05-02 14:03:07" (UTC)
@@ -58,8 +60,20 @@ def _value(value: Any) -> Value:
 
 @register.simple_tag
 def audit_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[Change]:
-    """One line per field that differs; a field only in `after` was set."""
+    """One line per field that differs; a field only in `after` was set. A value that points at a
+    record ("payments.deposit:6", as a statement line's match) is shown by the record's name."""
     before, after = before or {}, after or {}
+    pointers = {v: _REFERENCE.match(v) for v in [*before.values(), *after.values()] if isinstance(v, str)}
+    pointers = {v: m for v, m in pointers.items() if m}
+    refs = subject_refs((m[1], m[2]) for m in pointers.values()) if pointers else {}
+
+    def value(raw: Any) -> Value:
+        if isinstance(raw, str) and raw in pointers:
+            m = pointers[raw]
+            ref = refs[(m[1], m[2])]
+            return Value(raw, ref=replace(ref, name=f"{ref.name} ({m[3]})") if m[3] else ref)
+        return _value(raw)
+
     missing = object()
     changes = []
     for key in dict.fromkeys([*before, *after]):
@@ -69,8 +83,8 @@ def audit_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -
         changes.append(
             Change(
                 field=key.replace("_", " "),
-                old=None if old is missing else _value(old),
-                new=None if new is missing else _value(new),
+                old=None if old is missing else value(old),
+                new=None if new is missing else value(new),
             )
         )
     return changes

@@ -113,3 +113,20 @@ def test_changes_show_each_field_before_and_after_and_fold_long_values(auditor: 
     assert folded in html and f'<span class="full">{digest}</span>' in html
     # the job that acted, by its name; the full label on hover
     assert '<span title="system:accounts.tasks.trading_account_provision_task">trading account provision</span>' in html
+
+
+def test_a_value_pointing_at_a_record_is_shown_by_its_name_and_page(auditor: Client) -> None:
+    from tests.factories import client as make_client
+
+    customer = make_client(first_name="Noah", last_name="Smith")
+    with transaction.atomic():
+        audit_record(
+            action=AuditAction.STATEMENT_LINE_MATCHED,
+            subject=("ops.user", 1),
+            before={"matched_to": ""},
+            after={"matched_to": f"accounts.client:{customer.pk}:return"},
+        )
+    html = auditor.get("/audit/?action=payments.statement_line_matched").content.decode()
+    name = f"Noah Smith ({customer.reference}) (return)"
+    assert f'<span class="kind">Client</span> <a href="/clients/{customer.pk}/">{name}</a>' in html
+    assert "accounts.client:" not in html

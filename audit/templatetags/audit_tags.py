@@ -63,8 +63,10 @@ def audit_changes(before: dict[str, Any] | None, after: dict[str, Any] | None) -
     """One line per field that differs; a field only in `after` was set. A value that points at a
     record ("payments.deposit:6", as a statement line's match) is shown by the record's name."""
     before, after = before or {}, after or {}
-    pointers = {v: _REFERENCE.match(v) for v in [*before.values(), *after.values()] if isinstance(v, str)}
-    pointers = {v: m for v, m in pointers.items() if m}
+    pointers: dict[str, re.Match[str]] = {}
+    for raw in [*before.values(), *after.values()]:
+        if isinstance(raw, str) and (match := _REFERENCE.match(raw)):
+            pointers[raw] = match
     refs = subject_refs((m[1], m[2]) for m in pointers.values()) if pointers else {}
 
     def value(raw: Any) -> Value:

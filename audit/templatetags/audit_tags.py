@@ -134,6 +134,12 @@ def with_refs(objects: Iterable[Any], attr: str) -> list[tuple[Any, SubjectRef |
 
 
 @register.filter
+def omit(values: dict[str, Any] | None, key: str) -> dict[str, Any]:
+    """A dict without one key (shown elsewhere on the page)."""
+    return {k: v for k, v in (values or {}).items() if k != key}
+
+
+@register.filter
 def ref(obj: models.Model | None) -> SubjectRef | None:
     return subject_ref(obj) if obj is not None else None
 

@@ -7,7 +7,7 @@ from django import template
 from django.utils.text import capfirst
 
 from payments.services.deposits import REFUND_REASONS
-from payments.services.withdrawals import REJECT_REASONS
+from payments.services.withdrawals import CLIENT_REASONS
 
 register = template.Library()
 
@@ -47,5 +47,5 @@ def refund_reason(code: str) -> str:
 
 @register.filter
 def reject_reason(code: str) -> str:
-    """A rejected withdrawal's reason, or a PSP's payout failure code."""
-    return str(capfirst(REJECT_REASONS[code])) if code in REJECT_REASONS else _humanize(code)
+    """A rejected withdrawal's reason (as the client was told it), or a PSP's payout failure code."""
+    return str(capfirst(CLIENT_REASONS[code])) if code in CLIENT_REASONS else _humanize(code)

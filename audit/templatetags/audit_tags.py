@@ -19,7 +19,7 @@ from audit.selectors import SubjectRef, subject_ref, subject_refs
 
 register = template.Library()
 
-SHORT = 40  # characters of a value shown before it is folded into <details>
+SHORT = 40  # characters of a long value shown before it is folded into <details>
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,8 @@ class Value:
 
     @property
     def long(self) -> bool:
-        return len(self.full) > SHORT
+        """A long token (a hash, a JSON blob) is folded; words wrap, unless there are very many."""
+        return len(self.full) > SHORT and (" " not in self.full or len(self.full) > 3 * SHORT)
 
     @property
     def short(self) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from django import template
 
 from ops.approvals import get_action
 from ops.errors import OpsError
+from ops.models import ApprovalRequest
 from ops.roles import Role
 
 register = template.Library()
@@ -20,6 +22,16 @@ def approval_action_label(key: str) -> str:
         return get_action(key).label
     except OpsError:
         return key
+
+
+@register.filter
+def approval_payload(request: ApprovalRequest) -> dict[str, Any]:
+    """The payload as the action shows it to a checker (its own fields when it says nothing)."""
+    try:
+        show = get_action(request.action).show
+    except OpsError:
+        show = None
+    return show(request.payload) if show is not None else dict(request.payload)
 
 
 @register.filter

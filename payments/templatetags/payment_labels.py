@@ -6,26 +6,11 @@ from __future__ import annotations
 from django import template
 from django.utils.text import capfirst
 
+from payments.labels import withdrawal_check_label
 from payments.services.deposits import REFUND_REASONS
 from payments.services.withdrawals import CLIENT_REASONS
 
 register = template.Library()
-
-# The pre-checks of a withdrawal request (payments.services.withdrawals._pre_checks); a failed soft
-# check is also one of the withdrawal's flags.
-WITHDRAWAL_CHECKS = {
-    "method": "Payout method",
-    "status": "Client status",
-    "kyc": "KYC documents",
-    "balance": "Available balance",
-    "margin": "Free margin",
-    "disputes": "Held deposits",
-    "velocity": "Withdrawals in 24 hours",
-    "first_withdrawal": "First withdrawal",
-    "deposit_then_withdraw": "Withdrawal soon after a deposit",
-    "name_mismatch": "Beneficiary name",
-    "high_risk_client": "High-risk client",
-}
 
 
 def _humanize(code: str) -> str:
@@ -35,7 +20,7 @@ def _humanize(code: str) -> str:
 @register.filter
 def withdrawal_check(code: str) -> str:
     """'first_withdrawal' -> 'First withdrawal'."""
-    return WITHDRAWAL_CHECKS.get(code) or _humanize(code)
+    return withdrawal_check_label(code)
 
 
 @register.filter

@@ -61,3 +61,21 @@ def test_returned_deposit_says_why_and_its_statement_line_links_to_it(client: Dj
         f'<span class="kind">Deposit</span> <a href="/payments/deposits/{deposit.pk}/">{deposit.reference} (return)</a>'
     )
     assert link in statements and "payments.deposit:" not in statements
+
+
+def test_withdrawal_approval_page_shows_the_payload_in_words(client: DjangoClient) -> None:
+    from ops.models import ApprovalRequest
+
+    c = approved_client(provision=False)
+    card = card_deposit(c, "5000.00").payer_account
+    w = withdrawal_request(
+        client=c, source=wallet_for(client=c, currency="EUR"), amount="300.00", method="card", destination=card,
+        destination_name=c.display_name,
+    )  # fmt: skip
+    review = ApprovalRequest.objects.get(action="payments.withdrawal", subject_id=str(w.pk))
+    client.force_login(staff(Role.FINANCE))
+    page = client.get(f"/approvals/{review.pk}/").content.decode()
+    assert '<span class="field">flags</span> First withdrawal' in page
+    assert '<span class="field">approval</span> Finance, then compliance' in page
+    assert f'<span class="field">to</span> Card (SimPay PSP) {card} ({c.display_name})' in page
+    assert "first_withdrawal" not in page and "finance_compliance" not in page

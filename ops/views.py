@@ -189,7 +189,7 @@ def _render_item(request: HttpRequest, item: WorkItem, *, status: int = 200, **f
     context = {
         "item": item,
         "subject": subject,
-        "history": item.history.select_related("history_user").order_by("-history_date")[:50],
+        "history": item.history.select_related("history_user", "owner", "queue").order_by("-history_date")[:50],
         "events": audit_event_list(subject_type="ops.workitem", subject_id=str(item.pk))[:50],
         "perm": _item_permissions(user, item),
         "resolve_form": forms.get("resolve_form") or ResolveForm(),

@@ -211,3 +211,13 @@ def test_work_item_page_links_its_subject_by_name(client: Client) -> None:
     )
     assert '<span class="field">documents missing</span> [&quot;proof_of_address&quot;]' in html
     assert "accounts.client" not in html
+
+
+def test_work_item_history_names_the_owner_queue_and_status(client: Client) -> None:
+    owner = staff(Role.COMPLIANCE, username="carla")
+    client.force_login(owner)
+    item = work_item("kyc_review")
+    work_item_claim(item_id=item.pk, user=owner)
+    html = client.get(f"/items/{item.pk}/").content.decode()
+    assert "<td>In progress</td><td>carla</td><td>KYC review</td>" in html
+    assert f"<td>{owner.pk}</td>" not in html and "<td>in_progress</td>" not in html

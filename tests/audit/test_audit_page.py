@@ -130,3 +130,8 @@ def test_a_value_pointing_at_a_record_is_shown_by_its_name_and_page(auditor: Cli
     name = f"Noah Smith ({customer.reference}) (return)"
     assert f'<span class="kind">Client</span> <a href="/clients/{customer.pk}/">{name}</a>' in html
     assert "accounts.client:" not in html
+
+
+def test_every_audit_action_has_a_label_of_its_own() -> None:
+    unlabelled = [a.value for a in AuditAction if a.label in (a.value, a.name.replace("_", " ").title())]
+    assert unlabelled == []

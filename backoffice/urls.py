@@ -6,7 +6,7 @@ from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path
 
-from payments.views import simpay_webhook
+from payments.views import psp_webhook
 
 
 @login_not_required
@@ -38,7 +38,8 @@ urlpatterns = [
     path("clients/", include("accounts.urls")),
     path("kyc/", include("kyc.urls")),
     path("payments/", include("payments.urls")),
-    path("webhooks/simpay/", simpay_webhook, name="webhook-simpay"),
+    # a PSP's callbacks, at its adapter's name (SimPay's: /webhooks/simpay/)
+    path("webhooks/<slug:provider>/", psp_webhook, name="webhook-psp"),
     path("api/", include("backoffice.api_urls")),
     path("admin/", admin.site.urls),
     path("favicon.ico", favicon, name="favicon"),

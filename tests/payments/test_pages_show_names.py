@@ -7,7 +7,7 @@ import pytest
 from django.test import Client as DjangoClient
 
 from ops.roles import Role
-from payments.models import LineStatus, StatementLine
+from payments.models import Channel, LineStatus, StatementLine
 from payments.services.bank import statement_import, statement_match
 from payments.services.deposits import deposit_initiate, deposit_refund
 from payments.services.ledger import wallet_for
@@ -77,5 +77,5 @@ def test_withdrawal_approval_page_shows_the_payload_in_words(client: DjangoClien
     page = client.get(f"/approvals/{review.pk}/").content.decode()
     assert '<span class="field">flags</span> First withdrawal' in page
     assert '<span class="field">approval</span> Finance, then compliance' in page
-    assert f'<span class="field">to</span> Card (SimPay PSP) {card} ({c.display_name})' in page
+    assert f'<span class="field">to</span> {Channel.CARD.label} {card} ({c.display_name})' in page
     assert "first_withdrawal" not in page and "finance_compliance" not in page

@@ -16,7 +16,6 @@ from audit.actions import AuditAction
 from audit.context import Actor, current_actor, current_request_info
 from audit.errors import AuditError
 from audit.models import AuditSealBatch
-from backoffice.db import Prepared, commit_write
 
 GENESIS_HASH = "0" * 64
 # Only one sealer may extend the chain at a time (pg advisory lock key: "audit" in ASCII).
@@ -30,12 +29,10 @@ def subject_ref(subject: models.Model | tuple[str, Any]) -> tuple[str, str]:
     return str(subject_type), str(subject_id)
 
 
-# Prepared once per connection: every audited transaction sends only its EXECUTE, with the COMMIT.
-_INSERT_EVENT = Prepared(
-    name="audit_event_insert",
-    sql="INSERT INTO audit_auditevent (occurred_at, actor_kind, actor_id, actor_label, action, subject_type,"
-    " subject_id, before, after, reason, request_id, ip) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    types=("timestamptz", "text", "text", "text", "text", "text", "text", "jsonb", "jsonb", "text", "text", "inet"),
+# One plain INSERT in the caller's transaction (the txid column is filled by the database).
+_INSERT_EVENT = (
+    "INSERT INTO audit_auditevent (occurred_at, actor_kind, actor_id, actor_label, action, subject_type,"
+    " subject_id, before, after, reason, request_id, ip) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 
 
@@ -51,9 +48,8 @@ def audit_record(
     """Record one change. Call it inside the transaction that makes the change: the event commits
     or rolls back with it (and with a savepoint rolled back around it).
 
-    This runs in every audited transaction, so it costs no round trip of its own: the INSERT is a
-    prepared commit write (``backoffice.db``), sent to the server with the transaction's COMMIT. Everything
-    a bad event could fail on in the database (blank actor) is checked here first as well.
+    The event is one ordinary INSERT, so the transaction reads it back like any other write.
+    Everything a bad event could fail on in the database (blank actor) is checked here first as well.
     """
     if not connection.in_atomic_block:
         raise AuditError(errors.OUTSIDE_TRANSACTION)
@@ -80,7 +76,8 @@ def audit_record(
         info.request_id,
         info.ip,
     ]
-    commit_write(_INSERT_EVENT, params)
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_EVENT, params)
 
 
 _ACTIONS = frozenset(AuditAction.values)

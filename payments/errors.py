@@ -21,6 +21,7 @@ INSUFFICIENT_FUNDS = "amount: {amount} is more than the available balance of {av
 ALREADY_REVERSED = "Entry {entry} has already been reversed."
 HOLD_NOT_ACTIVE = "Hold {hold} is {status}, not active."
 NO_WALLET = "The client has no {currency} wallet."
+NO_BALANCE_BUCKETS = "House account {account} has no balance buckets: run the migrations."
 
 # deposits
 DEPOSIT_NOT_ALLOWED = "The client may not deposit: {why}"

@@ -258,8 +258,6 @@ def _credit_many(
                 memo=f"{deposit.reference} {deposit.get_channel_display()} deposit",
                 lines=[debit(source, deposit.amount), credit(wallet, deposit.amount)],
                 source=f"payments.deposit:{deposit.pk}",
-                # nothing reads the wallet again in this transaction unless the money moves on
-                credit_at_commit=deposit.trading_account is None,
             )
             for (deposit, source, _), wallet in zip(credits, wallets, strict=True)
         ]

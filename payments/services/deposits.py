@@ -22,7 +22,7 @@ from accounts.capabilities import Capability, CapabilityDenied, client_require
 from accounts.models import Client, ClientKind, PartyRole, TradingAccount
 from audit.actions import AuditAction
 from audit.history import bulk_update_audited
-from audit.services import audit_record
+from audit.services import Change, audit_record, audit_record_many
 from kyc.screening.matcher import normalise
 from ops.models import OPEN_STATUSES, RiskLevel, User, WorkItem
 from ops.services.interactions import Notice, client_notify, client_notify_many
@@ -243,13 +243,21 @@ def _credit_many(
 ) -> None:
     """Credit each (deposit, source, its snapshot before) to its client's wallet: one journal entry
     each, posted together (``ledger_post_many``), the deposits and their history rows written in
-    two statements, an audit event and a notification each; a deposit for a trading account is
-    then moved there (one transfer each)."""
+    two statements, their audit events in one, a notification each; a deposit for a trading account
+    is then moved there (one transfer each)."""
     from payments.services.transfers import move_to_trading_account
 
     if not credits:
         return
     wallets = wallets_for([(deposit.client, deposit.currency) for deposit, _, _ in credits])
+    # The clients are told first: the ledger (which locks their wallets until the transaction ends)
+    # comes as late as it can, so that a batch holds those rows for its last few statements only.
+    client_notify_many(
+        [
+            Notice(deposit.client, deposit.client.email, "payments.deposit_credited", _context(deposit))
+            for deposit, _, _ in credits
+        ]
+    )
     entries = ledger_post_many(
         [
             Post(
@@ -268,6 +276,7 @@ def _credit_many(
         deposit.credit()
         deposit.completed_at = now
     bulk_update_audited([deposit for deposit, _, _ in credits], Deposit, _CREDIT_FIELDS)
+    changes = []
     for (deposit, _, before), entry, wallet in zip(credits, entries, wallets, strict=True):
         after = _snapshot(deposit) | {"entry": entry.pk, "payer_name": deposit.payer_name, "score": deposit.name_score}
         if deposit.trading_account is not None:
@@ -279,13 +288,8 @@ def _credit_many(
                 memo=f"{deposit.reference} to trading account",
             )
             after["transfer_entry"] = moved.pk
-        audit_record(action=AuditAction.DEPOSIT_CREDITED, subject=deposit, before=before, after=after, reason=reason)
-    client_notify_many(
-        [
-            Notice(deposit.client, deposit.client.email, "payments.deposit_credited", _context(deposit))
-            for deposit, _, _ in credits
-        ]
-    )
+        changes.append(Change(AuditAction.DEPOSIT_CREDITED, deposit, before=before, after=after, reason=reason))
+    audit_record_many(changes)
 
 
 def deposit_fail(*, deposit: Deposit, external_id: str, failure_code: str, failure_message: str) -> Deposit:

@@ -196,11 +196,11 @@ def ledger_post_many(posts: Sequence[Post]) -> list[JournalEntry]:
     left. A key already posted with the same request returns its entry; any refusal (a key replayed
     with another request, insufficient funds) refuses all."""
     plan = _plan(posts)
+    posted: dict[str, JournalEntry] = {}
     if plan.todo:
         with transaction.atomic():
-            locked = _lock(plan)
-            plan.existing.update(_write(plan, locked))
-    return [plan.existing[key] for key in plan.keys]
+            posted = _write(plan, _lock(plan))
+    return [posted.get(key) or plan.existing[key] for key in plan.keys]
 
 
 @dataclass

@@ -748,9 +748,9 @@ def run(
     if drained != ledger.committed:
         raise RuntimeError(f"workers reported {ledger.committed} drained deposits, the database has {drained}")
     print(
-        f"  the database's busy sessions during (b), sampled {waits.counts['busy']} times: "
+        f"  the drains' statements seen running during (b) ({waits.counts['busy']} samples): "
         f"{waits.share('lock'):.0%} waiting for a row lock (wallets that concurrent batches share; clearing "
-        f"buckets), {waits.share('wal'):.0%} for the WAL (commits), the rest running"
+        f"buckets), {waits.share('wal'):.0%} for the WAL (commits), the rest working"
     )
 
     # 2. pgbench
@@ -824,8 +824,8 @@ def run(
         print(
             f"goal: ledger tps >= {GOAL_RATIO} x pgbench tps: NOT MET, {short}. Why, from this run: each batch "
             f"holds the wallets it credits until it commits, and {len(inbox_clients)} wallets are shared by every "
-            f"batch ({waits.share('lock'):.0%} of the drains' time went waiting for a row lock, "
-            f"{waits.share('wal'):.0%} for the WAL); the rest is Python per deposit (see the profile above)"
+            f"batch (of the drains' statements seen running, {waits.share('lock'):.0%} were waiting for a row "
+            f"lock, {waits.share('wal'):.0%} for the WAL); the rest is Python per deposit (see the profile above)"
         )
     print(
         f"goal: balance read p95 < {GOAL_P95_MS:g} ms at {counts['big']:,} postings "

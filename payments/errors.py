@@ -33,6 +33,7 @@ SIGNATURE_MISSING = "Missing or malformed signature header."
 SIGNATURE_STALE = "Signature timestamp is outside the tolerance window."
 SIGNATURE_BAD = "Signature does not match the payload."
 PAYLOAD_INVALID = "Webhook payload is not a JSON event with id, type and data: {why}"
+PROVIDER_UNKNOWN = "No payment provider named {provider!r} is configured."
 
 # statements
 STATEMENT_DUPLICATE = "This statement file was already imported (import {pk}, {when})."
@@ -50,6 +51,8 @@ WITHDRAW_METHOD_MISMATCH = "method: funds must go back to where they came from: 
 WITHDRAW_CHECKS_FAILED = "The withdrawal cannot be accepted: {failures}"
 WITHDRAW_BAD_STATE = "Withdrawal {reference} is {status}; it cannot be {verb}."
 WITHDRAW_REASON_CODE = "reason_code: choose one of {choices}."
+WITHDRAW_PAYLOAD_DIFFERS = "Withdrawal {reference} no longer matches what was submitted for approval."
+WITHDRAW_NO_REVIEW = "Withdrawal {reference} has no approval waiting."
 PAYOUT_ALREADY_EXECUTED = "The payout for withdrawal {reference} was already executed (voucher {voucher})."
 NOT_ALLOWED = "Your role may not {verb}."
 REASON_REQUIRED = "reason: a reason is required to {verb}."

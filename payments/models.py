@@ -288,7 +288,7 @@ class Hold(models.Model):
 
 
 class Channel(models.TextChoices):
-    CARD = "card", "Card (SimPay PSP)"
+    CARD = "card", "Card"
     BANK = "bank", "Bank transfer"
 
 
@@ -523,6 +523,7 @@ class Withdrawal(ConcurrentTransitionMixin, models.Model):
     checks = models.JSONField(default=list)  # [{"check", "ok", "detail"}]
     flags = models.JSONField(default=list)  # soft findings that raise the approval level
     approval = models.CharField(max_length=20, choices=Approval.choices)
+    # the maker-checker request (action ``payments.withdrawal``) while and after it is reviewed
     approval_request = models.ForeignKey(
         "ops.ApprovalRequest", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -586,46 +587,6 @@ class Withdrawal(ConcurrentTransitionMixin, models.Model):
         pass
 
 
-MAKER_NOT_CHECKER_SQL = """
-    IF EXISTS (SELECT 1 FROM payments_withdrawal w WHERE w.id = NEW.withdrawal_id AND w.requested_by_id = NEW.user_id)
-    THEN
-        RAISE EXCEPTION 'the person who entered a withdrawal cannot approve it' USING ERRCODE = '23514';
-    END IF;
-    RETURN NEW;
-"""
-
-
-class WithdrawalApproval(models.Model):
-    """One approval level of a withdrawal. Distinct people per level (unique constraint), never the
-    person who entered it (trigger), never changed afterwards (append-only)."""
-
-    withdrawal = models.ForeignKey(Withdrawal, on_delete=models.PROTECT, related_name="approvals")
-    level = models.PositiveSmallIntegerField()
-    role = models.CharField(max_length=20)
-    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
-    reason = models.TextField()
-    decided_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["withdrawal", "level"]
-        constraints = [
-            models.UniqueConstraint(fields=["withdrawal", "level"], name="withdrawal_approval_level_once"),
-            models.UniqueConstraint(fields=["withdrawal", "user"], name="withdrawal_approval_distinct_people"),
-        ]
-        triggers = [
-            *append_only_triggers(),
-            pgtrigger.Trigger(
-                name="withdrawal_checker_not_maker",
-                when=pgtrigger.Before,
-                operation=pgtrigger.Insert,
-                func=MAKER_NOT_CHECKER_SQL,
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.withdrawal_id} level {self.level} by {self.user_id}"
-
-
 # ---------------------------------------------------------------------------------------------
 # PSP settlement reports (reconciliation)
 
@@ -684,57 +645,3 @@ class ReconciliationBreak(models.Model):
 
     def get_absolute_url(self) -> str:
         return f"/payments/breaks/{self.pk}/"
-
-
-# ---------------------------------------------------------------------------------------------
-# SimPay: a built-in card PSP for the demo and the tests, with its own tables (like the simulated
-# trading platform): it signs and delivers its callbacks over HTTP like a real PSP, and it can be
-# told to fail the next calls.
-
-
-class SimPspPayment(models.Model):
-    payment_id = models.CharField(max_length=40, unique=True)
-    order_reference = models.CharField(max_length=40, unique=True)
-    amount = money_field()
-    currency = models.CharField(max_length=3)
-    cardholder = models.CharField(max_length=200, blank=True)
-    card_last4 = models.CharField(max_length=4, blank=True)
-    status = models.CharField(max_length=12, default="pending")
-    created_at = models.DateTimeField(default=timezone.now)
-
-    def __str__(self) -> str:
-        return self.payment_id
-
-
-class SimPspPayout(models.Model):
-    payout_id = models.CharField(max_length=40, unique=True)
-    idempotency_key = models.CharField(max_length=80, unique=True)
-    amount = money_field()
-    currency = models.CharField(max_length=3)
-    destination = models.CharField(max_length=80)
-    status = models.CharField(max_length=12, default="pending")
-    created_at = models.DateTimeField(default=timezone.now)
-
-    def __str__(self) -> str:
-        return self.payout_id
-
-
-class SimPspRefund(models.Model):
-    refund_id = models.CharField(max_length=40, unique=True)
-    idempotency_key = models.CharField(max_length=80, unique=True)
-    payment = models.ForeignKey(SimPspPayment, on_delete=models.PROTECT, related_name="refunds")
-    amount = money_field()
-    currency = models.CharField(max_length=3)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    def __str__(self) -> str:
-        return self.refund_id
-
-
-class SimPspFault(models.Model):
-    operation = models.CharField(max_length=40, help_text="payout, refund, or * for any")
-    mode = models.CharField(max_length=10, choices=[("fail", "Fail"), ("decline", "Decline later")])
-    remaining = models.PositiveIntegerField(default=1)
-
-    def __str__(self) -> str:
-        return f"{self.mode} {self.operation} x{self.remaining}"

@@ -14,7 +14,6 @@ import pytest
 from django.db import connection, transaction
 
 from audit.context import Actor, acting_as
-from payments import simpay
 from payments.models import HOUSE_BALANCE_BUCKETS, AccountKind, BalanceBucket, Deposit, DepositStatus, EntryKind
 from payments.services.deposits import deposit_initiate
 from payments.services.ledger import (
@@ -28,6 +27,7 @@ from payments.services.ledger import (
     wallet_for,
 )
 from payments.services.webhooks import inbound_event_store, inbound_events_drain
+from sim import simpay
 from tests.factories import approved_client, client
 
 pytestmark = pytest.mark.django_db(transaction=True)

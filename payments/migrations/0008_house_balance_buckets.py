@@ -11,7 +11,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("payments", "0004_deposit_refunds"),
+        ("payments", "0007_sim_models_moved"),
     ]
 
     operations = [

@@ -51,6 +51,9 @@ WITHDRAW_BAD_STATE = "Withdrawal {reference} is {status}; it cannot be {verb}."
 WITHDRAW_REASON_CODE = "reason_code: choose one of {choices}."
 PAYOUT_ALREADY_EXECUTED = "The payout for withdrawal {reference} was already executed (voucher {voucher})."
 NOT_ALLOWED = "Your role may not {verb}."
+PAYMENTS_VIEW_NOT_ALLOWED = "Your role may not see payments."
+NOT_IN_SCOPE = "This client is not one of the clients you work on."
+BREAK_ALREADY_RESOLVED = "This reconciliation break was already resolved."
 REASON_REQUIRED = "reason: a reason is required to {verb}."
 
 # transfers and adjustments

@@ -24,6 +24,7 @@ from audit.context import Actor, acting_as
 from audit.services import audit_record
 from kyc.selectors import kyc_checklist
 from ops.models import RiskLevel, User
+from ops.permissions import ALLOWED, Decision, deny
 from ops.roles import Role
 from ops.services.interactions import client_notify
 from ops.services.work_items import work_item_open, work_item_resolve_for_subject
@@ -40,12 +41,13 @@ from payments.models import (
     EntryKind,
     HoldStatus,
     LedgerAccount,
-    WebhookStatus,
     Withdrawal,
     WithdrawalApproval,
     WithdrawalPolicy,
     WithdrawalStatus,
 )
+from payments.outcomes import Outcome
+from payments.selectors import client_visible
 from payments.services.bank import bank_account_in
 from payments.services.deposits import next_reference, payer_name_score
 from payments.services.ledger import (
@@ -196,6 +198,16 @@ def _approval_for(amount: Decimal, flags: set[str], policy: WithdrawalPolicy) ->
     return Approval.AUTO
 
 
+def withdrawal_can_enter(actor: User, client: Client) -> Decision:
+    """May enter a withdrawal for the client (finance, for a client they work on). The client's own
+    request (the client area) has no staff actor; what the client may do is the pre-checks'."""
+    if not actor.has_perm("ops.handle_withdrawals"):
+        return deny(errors.NOT_ALLOWED.format(verb="enter withdrawals"))
+    if not client_visible(actor, client.pk):
+        return deny(errors.NOT_IN_SCOPE)
+    return ALLOWED
+
+
 def withdrawal_request(
     *,
     client: Client,
@@ -209,6 +221,10 @@ def withdrawal_request(
 ) -> Withdrawal:
     """Validate, pre-check, hold the funds and route to the approval level the policy picks.
     Refused requests change nothing and say which checks failed and why."""
+    if requested_by is not None:
+        decision = withdrawal_can_enter(requested_by, client)
+        if not decision:
+            raise PaymentError(decision.reason, status=403)
     if source.client_id != client.pk or not source.is_client:
         raise PaymentError("source: not one of the client's wallets or trading accounts.", field="source")
     value = money_parse(amount, source.currency)
@@ -404,18 +420,36 @@ def withdrawal_approve(*, withdrawal_id: int, actor: User, reason: str) -> Withd
     return withdrawal
 
 
+REJECTABLE = (WithdrawalStatus.RECEIVED, WithdrawalStatus.UNDER_REVIEW, WithdrawalStatus.APPROVED)
+
+
+def _bad_state(withdrawal: Withdrawal, done: str) -> str:
+    return errors.WITHDRAW_BAD_STATE.format(
+        reference=withdrawal.reference, status=withdrawal.get_status_display().lower(), verb=done
+    )
+
+
+def withdrawal_can_reject(actor: User, withdrawal: Withdrawal) -> Decision:
+    """May reject the withdrawal and release its funds (finance or compliance, before the payout)."""
+    if not actor.has_perm("ops.reject_withdrawals"):
+        return deny(errors.NOT_ALLOWED.format(verb="reject withdrawals"))
+    if withdrawal.status not in REJECTABLE:
+        return deny(_bad_state(withdrawal, "rejected"))
+    if not client_visible(actor, withdrawal.client_id):
+        return deny(errors.NOT_IN_SCOPE)
+    return ALLOWED
+
+
 @transaction.atomic(durable=True)
 def withdrawal_reject(*, withdrawal_id: int, actor: User, reason_code: str, note: str = "") -> Withdrawal:
-    if not actor.has_perm("ops.handle_withdrawals") and not actor.groups.filter(name=Role.COMPLIANCE.value).exists():
-        raise PaymentError(errors.NOT_ALLOWED.format(verb="reject withdrawals"), status=403)
+    withdrawal = withdrawal_lock(withdrawal_id)
+    if withdrawal.status not in REJECTABLE:
+        raise PaymentError(_bad_state(withdrawal, "rejected"), status=409)
+    decision = withdrawal_can_reject(actor, withdrawal)
+    if not decision:
+        raise PaymentError(decision.reason, status=403)
     if reason_code not in REJECT_REASONS:
         raise PaymentError(errors.WITHDRAW_REASON_CODE.format(choices=", ".join(REJECT_REASONS)), field="reason_code")
-    withdrawal = withdrawal_lock(withdrawal_id)
-    if withdrawal.status not in (WithdrawalStatus.RECEIVED, WithdrawalStatus.UNDER_REVIEW, WithdrawalStatus.APPROVED):
-        raise PaymentError(
-            errors.WITHDRAW_BAD_STATE.format(reference=withdrawal.reference, status=withdrawal.get_status_display().lower(), verb="rejected"),
-            status=409,
-        )  # fmt: skip
     before = _snapshot(withdrawal)
     _release(withdrawal)
     withdrawal.reject()
@@ -448,8 +482,6 @@ def _release(withdrawal: Withdrawal) -> None:
 @transaction.atomic(durable=True)
 def withdrawal_payout_execute(*, withdrawal_id: int, actor: User) -> Withdrawal:
     """Finance executes the payout: the adapter is called after commit, once (idempotency key)."""
-    if not actor.has_perm("ops.handle_withdrawals"):
-        raise PaymentError(errors.NOT_ALLOWED.format(verb="execute payouts"), status=403)
     withdrawal = withdrawal_lock(withdrawal_id)
     if withdrawal.status in (WithdrawalStatus.PROCESSING, WithdrawalStatus.PAID):
         raise PaymentError(
@@ -457,12 +489,23 @@ def withdrawal_payout_execute(*, withdrawal_id: int, actor: User) -> Withdrawal:
             status=409,
         )  # fmt: skip
     if withdrawal.status != WithdrawalStatus.APPROVED:
-        raise PaymentError(
-            errors.WITHDRAW_BAD_STATE.format(reference=withdrawal.reference, status=withdrawal.get_status_display().lower(), verb="paid out"),
-            status=409,
-        )  # fmt: skip
+        raise PaymentError(_bad_state(withdrawal, "paid out"), status=409)
+    decision = withdrawal_can_execute(actor, withdrawal)
+    if not decision:
+        raise PaymentError(decision.reason, status=403)
     _execute(withdrawal, executed_by=actor)
     return withdrawal
+
+
+def withdrawal_can_execute(actor: User, withdrawal: Withdrawal) -> Decision:
+    """May send the payout of an approved withdrawal (finance)."""
+    if not actor.has_perm("ops.handle_withdrawals"):
+        return deny(errors.NOT_ALLOWED.format(verb="execute payouts"))
+    if withdrawal.status != WithdrawalStatus.APPROVED:
+        return deny(_bad_state(withdrawal, "paid out"))
+    if not client_visible(actor, withdrawal.client_id):
+        return deny(errors.NOT_IN_SCOPE)
+    return ALLOWED
 
 
 def _execute(withdrawal: Withdrawal, *, executed_by: User | None) -> None:
@@ -509,7 +552,7 @@ def payout_send(*, withdrawal_id: int) -> str:
     return voucher
 
 
-def withdrawal_payout_result(*, withdrawal_id: int, paid: bool, voucher: str, failure_code: str) -> tuple[str, str]:
+def withdrawal_payout_result(*, withdrawal_id: int, paid: bool, voucher: str, failure_code: str) -> Outcome:
     """The PSP's (or the bank statement's) answer. Paid: the hold is captured and the client's
     account debited against clearing/bank. Failed: the hold is released. Only the first answer
     counts; later ones are ignored."""
@@ -518,7 +561,7 @@ def withdrawal_payout_result(*, withdrawal_id: int, paid: bool, voucher: str, fa
             Withdrawal.objects.select_for_update(of=("self",)).select_related("client", "source").get(pk=withdrawal_id)
         )
         if withdrawal.status != WithdrawalStatus.PROCESSING:
-            return WebhookStatus.IGNORED, f"withdrawal {withdrawal.reference} is already {withdrawal.status}"
+            return Outcome.no_effect(f"withdrawal {withdrawal.reference} is already {withdrawal.status}")
         before = _snapshot(withdrawal)
         if voucher and not withdrawal.voucher:
             withdrawal.voucher = voucher
@@ -550,7 +593,7 @@ def withdrawal_payout_result(*, withdrawal_id: int, paid: bool, voucher: str, fa
                 subject=withdrawal.client, recipient=withdrawal.client.email, template="payments.withdrawal_paid",
                 context=_context(withdrawal) | {"voucher": withdrawal.voucher},
             )  # fmt: skip
-            return WebhookStatus.PROCESSED, f"withdrawal {withdrawal.reference} paid"
+            return Outcome.applied(f"withdrawal {withdrawal.reference} paid")
         if withdrawal.hold.status == HoldStatus.ACTIVE:
             _release(withdrawal)
         withdrawal.mark_failed()
@@ -574,4 +617,4 @@ def withdrawal_payout_result(*, withdrawal_id: int, paid: bool, voucher: str, fa
             subject=withdrawal.client, recipient=withdrawal.client.email, template="payments.withdrawal_failed",
             context=_context(withdrawal) | {"failure": withdrawal.failure_code.replace("_", " ")},
         )  # fmt: skip
-        return WebhookStatus.PROCESSED, f"withdrawal {withdrawal.reference} failed"
+        return Outcome.applied(f"withdrawal {withdrawal.reference} failed")

@@ -10,15 +10,43 @@ def sync(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ops', '0009_job_heartbeat'),
+        ("ops", "0009_job_heartbeat"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='capability',
-            options={'default_permissions': (), 'managed': False, 'permissions': [('view_client_status', 'View client account status'), ('submit_ticket', 'Submit support tickets'), ('view_review_progress', 'View (and explain) KYC review progress'), ('manage_clients', 'Register clients and update their details'), ('review_documents', 'Review KYC documents'), ('set_risk_level', 'Set client risk levels'), ('restrict_account', 'Restrict client accounts'), ('handle_deposits', 'Handle deposits'), ('handle_withdrawals', 'Handle withdrawals'), ('handle_refunds', 'Handle refunds'), ('handle_internal_transfers', 'Handle internal transfers'), ('reject_withdrawals', 'Reject withdrawals before payout (finance, and compliance at its review)'), ('view_payments', 'View deposits, withdrawals, statements and reconciliation'), ('view_trading_risk', 'View trading risk and exposure'), ('view_anomalies', 'View account anomalies'), ('view_fund_flows', 'View fund flows'), ('change_leverage', 'Change trading account leverage (above the default: maker-checker)'), ('manage_configuration', 'Configure system parameters'), ('manage_staff', 'Manage staff users and roles'), ('access_admin', 'Use the Django admin'), ('manage_queues', 'Assign and reassign any work item; configure queues'), ('view_all_queues', 'See every work queue (read-only unless the role works it)'), ('view_audit_trail', 'View the audit trail'), ('export_audit_trail', 'Export the audit trail')]},
+            name="capability",
+            options={
+                "default_permissions": (),
+                "managed": False,
+                "permissions": [
+                    ("view_client_status", "View client account status"),
+                    ("submit_ticket", "Submit support tickets"),
+                    ("view_review_progress", "View (and explain) KYC review progress"),
+                    ("manage_clients", "Register clients and update their details"),
+                    ("review_documents", "Review KYC documents"),
+                    ("set_risk_level", "Set client risk levels"),
+                    ("restrict_account", "Restrict client accounts"),
+                    ("handle_deposits", "Handle deposits"),
+                    ("handle_withdrawals", "Handle withdrawals"),
+                    ("handle_refunds", "Handle refunds"),
+                    ("handle_internal_transfers", "Handle internal transfers"),
+                    ("reject_withdrawals", "Reject withdrawals before payout (finance, and compliance at its review)"),
+                    ("view_payments", "View deposits, withdrawals, statements and reconciliation"),
+                    ("view_trading_risk", "View trading risk and exposure"),
+                    ("view_anomalies", "View account anomalies"),
+                    ("view_fund_flows", "View fund flows"),
+                    ("change_leverage", "Change trading account leverage (above the default: maker-checker)"),
+                    ("manage_configuration", "Configure system parameters"),
+                    ("manage_staff", "Manage staff users and roles"),
+                    ("access_admin", "Use the Django admin"),
+                    ("manage_queues", "Assign and reassign any work item; configure queues"),
+                    ("view_all_queues", "See every work queue (read-only unless the role works it)"),
+                    ("view_audit_trail", "View the audit trail"),
+                    ("export_audit_trail", "Export the audit trail"),
+                ],
+            },
         ),
         migrations.RunPython(sync, migrations.RunPython.noop),
     ]

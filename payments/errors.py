@@ -49,9 +49,14 @@ WITHDRAW_METHOD_MISMATCH = "method: funds must go back to where they came from: 
 WITHDRAW_CHECKS_FAILED = "The withdrawal cannot be accepted: {failures}"
 WITHDRAW_BAD_STATE = "Withdrawal {reference} is {status}; it cannot be {verb}."
 WITHDRAW_REASON_CODE = "reason_code: choose one of {choices}."
+WITHDRAW_PAYLOAD_DIFFERS = "Withdrawal {reference} no longer matches what was submitted for approval."
+WITHDRAW_NO_REVIEW = "Withdrawal {reference} has no approval waiting."
 PAYOUT_ALREADY_EXECUTED = "The payout for withdrawal {reference} was already executed (voucher {voucher})."
 NOT_ALLOWED = "Your role may not {verb}."
 PAYMENTS_VIEW_NOT_ALLOWED = "Your role may not see payments."
+WITHDRAW_NOT_YOURS_TO_DECIDE = (
+    "You may not decide this review now: its next level needs another role, or you entered or already decided it."
+)
 NOT_IN_SCOPE = "This client is not one of the clients you work on."
 BREAK_ALREADY_RESOLVED = "This reconciliation break was already resolved."
 REASON_REQUIRED = "reason: a reason is required to {verb}."

@@ -28,7 +28,10 @@ class DepositReturnForm(forms.Form):
 
 
 class WithdrawalApproveForm(forms.Form):
+    """A checker's approval of the review's next level, on the payload (hash) the page showed."""
+
     reason = forms.CharField(label="Reason for approving", widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+    payload_hash = forms.CharField(required=False, widget=forms.HiddenInput)
 
 
 class WithdrawalRejectForm(forms.Form):

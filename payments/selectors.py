@@ -17,8 +17,9 @@ from django.http import Http404
 
 from accounts.models import Client
 from accounts.selectors import clients_visible_to
-from ops.models import User
+from ops.models import ApprovalDecision, ApprovalRequest, ApprovalStatus, User
 from ops.permissions import ALLOWED, Decision, deny
+from ops.roles import Role
 from payments import errors
 from payments.models import (
     Deposit,
@@ -103,15 +104,43 @@ def withdrawal_queryset_for(actor: User) -> QuerySet[Withdrawal]:
 
 
 def withdrawal_get_for(actor: User, withdrawal_id: int, *, for_write: bool) -> Withdrawal:
-    queryset = Withdrawal.objects.select_related("client", "source", "hold", "entry", "requested_by")
+    queryset = Withdrawal.objects.select_related(
+        "client", "source", "hold", "entry", "requested_by", "approval_request"
+    )
     withdrawal = _scoped(actor, queryset, for_write=for_write).filter(pk=withdrawal_id).first()
     if withdrawal is None:
         raise Http404("No such withdrawal.")
     return withdrawal
 
 
-def withdrawal_approval_list(withdrawal: Withdrawal) -> list:
-    return list(withdrawal.approvals.select_related("user"))
+@dataclass(frozen=True)
+class ReviewLevel:
+    role: str  # the level's role, by name
+    decision: ApprovalDecision | None  # None while waiting
+
+
+@dataclass(frozen=True)
+class WithdrawalReview:
+    """The withdrawal's approval request on the maker-checker engine, level by level."""
+
+    request: ApprovalRequest | None
+    levels: list[ReviewLevel]
+    next_level: Role | None  # the role that decides next, while the request is pending
+
+
+def withdrawal_review(withdrawal: Withdrawal) -> WithdrawalReview:
+    request = withdrawal.approval_request
+    if request is None:
+        return WithdrawalReview(request=None, levels=[], next_level=None)
+    decisions = list(request.decisions.select_related("checker").order_by("level"))
+    levels = [
+        ReviewLevel(role=Role(role).label, decision=decisions[i] if i < len(decisions) else None)
+        for i, role in enumerate(request.required_roles)
+    ]
+    waiting = request.status == ApprovalStatus.PENDING and len(decisions) < len(request.required_roles)
+    return WithdrawalReview(
+        request=request, levels=levels, next_level=Role(request.required_roles[len(decisions)]) if waiting else None
+    )
 
 
 def withdrawal_client_get_for(actor: User, *, client_id: int | None = None, reference: str | None = None) -> Client:

@@ -21,8 +21,11 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Client
 from audit.context import Actor, acting_as
+from ops.errors import OpsError
+from ops.models import Decision as ApprovalChoice
 from ops.models import User
-from payments import simpay
+from ops.services.approvals import approval_decide
+from payments import errors, simpay
 from payments.errors import PaymentError
 from payments.forms import (
     SETTLEMENT,
@@ -45,10 +48,10 @@ from payments.selectors import (
     payments_can_view,
     statement_import_list,
     statement_line_list,
-    withdrawal_approval_list,
     withdrawal_client_get_for,
     withdrawal_get_for,
     withdrawal_list,
+    withdrawal_review,
 )
 from payments.services import deposits as deposit_svc
 from payments.services import withdrawals as withdrawal_svc
@@ -89,6 +92,9 @@ def _submit(request: HttpRequest, form: forms.Form, run: Callable[[dict[str, Any
         if exc.field in form.fields:
             form.add_error(exc.field, exc.message)
         return exc.status
+    except OpsError as exc:  # the approval engine refused the decision (its rules, or the request moved on)
+        messages.error(request, str(exc))
+        return 409
     messages.success(request, done)
     return None
 
@@ -207,8 +213,13 @@ def withdrawal_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method != "POST":
         return _withdrawal_page(request, withdrawal, approve_form, reject_form)
 
-    def approve(data: dict[str, Any]) -> str:
-        withdrawal_svc.withdrawal_approve(withdrawal_id=pk, actor=user, reason=data["reason"])
+    def approve(data: dict[str, Any]) -> str:  # a decision of the one maker-checker engine, on the request shown
+        if withdrawal.approval_request_id is None:
+            raise PaymentError(errors.WITHDRAW_NO_REVIEW.format(reference=withdrawal.reference), status=409)
+        approval_decide(
+            request_id=withdrawal.approval_request_id, checker=user, decision=ApprovalChoice.APPROVE,
+            reason=data["reason"], seen_payload_hash=data["payload_hash"] or None,
+        )  # fmt: skip
         return "Approval recorded."
 
     def reject(data: dict[str, Any]) -> str:
@@ -246,23 +257,25 @@ def _withdrawal_page(
     status: int = 200,
 ) -> HttpResponse:
     user = _user(request)
-    level = (
-        withdrawal_svc.withdrawal_next_level(withdrawal) if withdrawal.status == WithdrawalStatus.UNDER_REVIEW else None
-    )
-    if level is not None:
-        approve_form.fields["reason"].label = f"Reason for approving ({level.label} level)"
+    review = withdrawal_review(withdrawal)
+    if review.next_level is not None:
+        approve_form.fields["reason"].label = f"Reason for approving ({review.next_level.label} level)"
+    if review.request is not None and not approve_form.is_bound:  # the decision is on the payload shown
+        approve_form.initial["payload_hash"] = review.request.payload_hash
     return render(
         request,
         "payments/withdrawal.html",
         {
             "w": withdrawal,
-            "approvals": withdrawal_approval_list(withdrawal),
-            "next_level": level,
-            "can_approve": level is not None and user.groups.filter(name=level.value).exists(),
+            "review": review.request,
+            "levels": review.levels,
+            "next_level": review.next_level,
+            "can_approve": withdrawal_svc.withdrawal_can_approve(user, withdrawal),
             "can_reject": withdrawal_svc.withdrawal_can_reject(user, withdrawal),
             "can_execute": withdrawal_svc.withdrawal_can_execute(user, withdrawal),
             "approve_form": approve_form,
             "reject_form": reject_form,
+            "rejected_because": withdrawal_svc.CLIENT_REASONS.get(withdrawal.reason_code, withdrawal.reason_code),
             "postings": entry_posting_lines(withdrawal.entry),
         },
         status=status,

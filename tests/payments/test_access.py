@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from ops.models import ApprovalDecision
 from payments.models import DepositStatus, Withdrawal, WithdrawalStatus
 from payments.services.ledger import wallet_for
 from tests.payments.personas import World, world
@@ -86,6 +87,10 @@ ACTIONS: dict[str, tuple[Callable[[World], str], Callable[[World], dict[str, str
         lambda w: f"/payments/deposits/{w.held.pk}/",
         lambda w: {"action": "refund", "reason_code": "third_party", "note": ""},
     ),
+    "approve withdrawal": (
+        lambda w: f"/payments/withdrawals/{w.withdrawal.pk}/",
+        lambda w: {"action": "approve", "reason": "card matches the deposit", "payload_hash": ""},
+    ),
     "reject withdrawal": (
         lambda w: f"/payments/withdrawals/{w.withdrawal.pk}/",
         lambda w: {"action": "reject", "reason_code": "client_request", "note": "phoned"},
@@ -120,6 +125,8 @@ ACTION_ACCESS = [
     ("enter withdrawal", "compliance", 403),
     ("resolve break", "compliance", 403),
     ("reject withdrawal", "risk", 404),  # read-only: nothing to act on, as accounts' client_get_for
+    ("approve withdrawal", "in_scope", 409),  # no role, so not a checker: the engine refuses
+    ("approve withdrawal", "compliance", 409),  # the first level is finance's
 ]
 
 
@@ -137,6 +144,7 @@ def test_action_access(action: str, persona: str, status: int) -> None:
         or w.withdrawal.status != WithdrawalStatus.UNDER_REVIEW
         or Withdrawal.objects.count() != 1
         or w.brk.__class__.objects.get(pk=w.brk.pk).resolved_at is not None
+        or ApprovalDecision.objects.exists()
     )
     assert changed == (status == DONE and persona != "anonymous")
 

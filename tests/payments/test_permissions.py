@@ -140,3 +140,19 @@ def test_break_page_offers_resolve_only_to_who_may(persona: str, offered: bool) 
     html = w.http(persona).get(f"/payments/breaks/{w.brk.pk}/").content.decode()
     assert ("Resolve the break</button>" in html) == offered
     assert "595.00 EUR" in html
+
+
+def test_no_permission_in_payments_is_checked_by_group_name() -> None:
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    sources = [*(root / "payments").rglob("*.py"), *(root / "templates" / "payments").rglob("*.html")]
+    offenders = [
+        f"{path.relative_to(root)}:{n}"
+        for path in sources
+        if "migrations" not in path.parts
+        for n, line in enumerate(path.read_text().splitlines(), start=1)
+        if re.search(r"groups\.(filter|all|values)|groups__name|user_role_values", line)
+    ]
+    assert offenders == []

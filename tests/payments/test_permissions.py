@@ -75,6 +75,21 @@ def test_bad_staff_limited_to_some_clients_may_not_import_the_firms_statements()
     assert exc.value.status == 403
 
 
+def test_bad_staff_limited_to_other_clients_cannot_move_the_clients_money() -> None:
+    from django.contrib.auth.models import Permission
+
+    from payments.services.ledger import wallet_for
+    from payments.services.transfers import internal_transfer
+
+    w = world()
+    outsider = scoped_staff(w.other_client)
+    outsider.user_permissions.add(Permission.objects.get(codename="handle_internal_transfers"))
+    wallet = wallet_for(client=w.payer, currency="EUR")
+    with pytest.raises(PaymentError) as exc:  # refused for whom it is, before what is asked is looked at
+        internal_transfer(from_account=wallet, to_account=wallet, amount="10.00", actor=outsider, key="scoped-1")
+    assert exc.value.status == 403 and exc.value.message == errors.NOT_IN_SCOPE
+
+
 def test_good_finance_resolves_a_break_with_a_note_once() -> None:
     from ops.models import WorkItem
 

@@ -64,7 +64,7 @@ class StatementUploadForm(forms.Form):
         label="Kind",
         required=False,
         empty_value=STATEMENT,
-        choices=[(STATEMENT, "Bank statement (MT940 or CAMT.053)"), (SETTLEMENT, "SimPay settlement report (CSV)")],
+        choices=[(STATEMENT, "Bank statement (MT940 or CAMT.053)"), (SETTLEMENT, "Card PSP settlement report (CSV)")],
     )
     file = forms.FileField(label="File")
 

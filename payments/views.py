@@ -25,7 +25,7 @@ from ops.errors import OpsError
 from ops.models import Decision as ApprovalChoice
 from ops.models import User
 from ops.services.approvals import approval_decide
-from payments import errors, simpay
+from payments import errors
 from payments.errors import PaymentError
 from payments.forms import (
     SETTLEMENT,
@@ -38,6 +38,7 @@ from payments.forms import (
     WithdrawalRejectForm,
 )
 from payments.models import Deposit, WebhookStatus, Withdrawal, WithdrawalStatus
+from payments.providers import provider_named
 from payments.selectors import (
     break_get_for,
     client_ledger_accounts,
@@ -105,17 +106,22 @@ def _submit(request: HttpRequest, form: forms.Form, run: Callable[[dict[str, Any
 @csrf_exempt
 @login_not_required
 @require_POST
-def simpay_webhook(request: HttpRequest) -> HttpResponse:
-    with acting_as(Actor.system(f"webhook:{simpay.PROVIDER}")):  # the PSP acts; its signature says so
-        return _simpay_webhook(request)
+def psp_webhook(request: HttpRequest, provider: str) -> HttpResponse:
+    """A configured PSP's callbacks (``/webhooks/<its name>/``); its adapter says where the
+    signature is and how to check it."""
+    adapter = provider_named(provider)
+    if adapter is None:
+        return JsonResponse({"error": errors.PROVIDER_UNKNOWN.format(provider=provider)}, status=404)
+    with acting_as(Actor.system(f"webhook:{adapter.name}")):  # the PSP acts; its signature says so
+        return _psp_webhook(request, adapter.name, adapter.signature_header)
 
 
-def _simpay_webhook(request: HttpRequest) -> HttpResponse:
+def _psp_webhook(request: HttpRequest, provider: str, signature_header: str) -> HttpResponse:
     try:
         stored, new = inbound_event_store(
-            provider=simpay.PROVIDER,
+            provider=provider,
             body=request.body,
-            signature=request.headers.get(simpay.SIGNATURE_HEADER),
+            signature=request.headers.get(signature_header),
             ip=request.META.get("REMOTE_ADDR", ""),
         )
     except WebhookRejected as exc:

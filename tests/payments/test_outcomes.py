@@ -7,13 +7,13 @@ from decimal import Decimal
 
 import pytest
 
-from payments import simpay
 from payments.models import InboundEvent, WebhookStatus, Withdrawal, WithdrawalStatus
 from payments.outcomes import Effect, Outcome
 from payments.services.deposits import deposit_initiate
 from payments.services.ledger import wallet_for
 from payments.services.webhooks import CallbackResult, inbound_event_process, inbound_event_store
 from payments.services.withdrawals import withdrawal_payout_result, withdrawal_request
+from sim import simpay
 from tests.factories import approved_client, card_deposit
 
 pytestmark = pytest.mark.django_db

@@ -3,6 +3,8 @@ client), and the pages offer exactly the actions it allows — no button that wo
 
 from __future__ import annotations
 
+from html import escape
+
 import pytest
 
 from ops.roles import Role
@@ -119,6 +121,8 @@ def test_deposit_page_offers_credit_and_return_only_to_who_may(persona: str, off
     w = world()
     html = w.http(persona).get(f"/payments/deposits/{w.held.pk}/").content.decode()
     assert (CREDIT in html, RETURN in html) == (offered, offered)
+    why_not = escape(errors.NOT_ALLOWED.format(verb="release held deposits"))  # said, not left to guess
+    assert (why_not in html) == (not offered)
 
 
 @pytest.mark.parametrize(("persona", "offered"), [("finance", True), ("compliance", True), ("risk", False)])

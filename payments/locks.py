@@ -12,7 +12,7 @@ from django.shortcuts import get_object_or_404
 
 from payments import errors
 from payments.errors import PaymentError
-from payments.models import Balance, Deposit, Hold, Withdrawal
+from payments.models import Balance, Deposit, Hold, ReconciliationBreak, Withdrawal
 
 
 def balances_lock(account_ids: Iterable[int]) -> dict[int, Balance]:
@@ -57,3 +57,7 @@ def deposit_lock(deposit_id: int) -> Deposit:
 
 def withdrawal_lock(withdrawal_id: int) -> Withdrawal:
     return get_object_or_404(Withdrawal.objects.select_for_update(of=("self",)), pk=withdrawal_id)
+
+
+def break_lock(break_id: int) -> ReconciliationBreak:
+    return get_object_or_404(ReconciliationBreak.objects.select_for_update(of=("self",)), pk=break_id)

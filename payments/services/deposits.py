@@ -25,6 +25,7 @@ from audit.history import bulk_update_audited
 from audit.services import Change, audit_record, audit_record_many
 from kyc.screening.matcher import normalise
 from ops.models import OPEN_STATUSES, RiskLevel, User, WorkItem
+from ops.permissions import ALLOWED, Decision, deny
 from ops.services.interactions import Notice, client_notify, client_notify_many
 from ops.services.work_items import work_item_open, work_item_resolve_for_subject, work_items_open_for
 from payments import errors
@@ -33,6 +34,7 @@ from payments.errors import IdempotencyConflict, PaymentError
 from payments.locks import deposit_lock
 from payments.models import AccountKind, Channel, Deposit, DepositStatus, EntryKind, LedgerAccount
 from payments.providers import get_provider
+from payments.selectors import client_visible
 from payments.services.ledger import (
     Post,
     credit,
@@ -314,23 +316,47 @@ def deposit_fail(*, deposit: Deposit, external_id: str, failure_code: str, failu
     return deposit
 
 
-def _require(actor: User, verb: str) -> None:
+def _held_deposit_decision(actor: User, deposit: Deposit, *, verb: str, done: str) -> Decision:
     if not actor.has_perm("ops.handle_deposits"):
-        raise PaymentError(errors.NOT_ALLOWED.format(verb=verb), status=403)
+        return deny(errors.NOT_ALLOWED.format(verb=f"{verb} held deposits"))
+    if deposit.status != DepositStatus.REVIEW:
+        return deny(_bad_state(deposit, done))
+    if not client_visible(actor, deposit.client_id):
+        return deny(errors.NOT_IN_SCOPE)
+    return ALLOWED
+
+
+def deposit_can_release(actor: User, deposit: Deposit) -> Decision:
+    """May credit a held deposit to the client (finance, on a deposit held for review)."""
+    return _held_deposit_decision(actor, deposit, verb="release", done="released")
+
+
+def deposit_can_refund(actor: User, deposit: Deposit) -> Decision:
+    """May return a held deposit to the payer (finance, on a deposit held for review)."""
+    return _held_deposit_decision(actor, deposit, verb="return", done="returned")
+
+
+def _bad_state(deposit: Deposit, done: str) -> str:
+    return errors.DEPOSIT_BAD_STATE.format(
+        reference=deposit.reference, status=deposit.get_status_display().lower(), verb=done
+    )
+
+
+def _enforce(decision: Decision, deposit: Deposit, done: str) -> None:
+    """A deposit no longer held is a conflict (409); any other refusal is the actor's (403)."""
+    if deposit.status != DepositStatus.REVIEW:
+        raise PaymentError(_bad_state(deposit, done), status=409)
+    if not decision:
+        raise PaymentError(decision.reason, status=403)
 
 
 @transaction.atomic(durable=True)
 def deposit_release(*, deposit_id: int, actor: User, reason: str) -> Deposit:
     """A person decided a held deposit is the client's own money: credit it from suspense."""
-    _require(actor, "release held deposits")
+    deposit = deposit_lock(deposit_id)
+    _enforce(deposit_can_release(actor, deposit), deposit, "released")
     if not reason.strip():
         raise PaymentError(errors.REASON_REQUIRED.format(verb="release a deposit"), field="reason")
-    deposit = deposit_lock(deposit_id)
-    if deposit.status != DepositStatus.REVIEW:
-        raise PaymentError(
-            errors.DEPOSIT_BAD_STATE.format(reference=deposit.reference, status=deposit.get_status_display().lower(), verb="released"),
-            status=409,
-        )  # fmt: skip
     suspense = house_account(AccountKind.SUSPENSE, deposit.currency)
     _credit_many([(deposit, suspense, _snapshot(deposit))], kind=EntryKind.DEPOSIT_RELEASE, reason=reason.strip())
     work_item_resolve_for_subject(queue="deposit_exception", subject=deposit, code="approved", note=reason.strip())
@@ -340,15 +366,10 @@ def deposit_release(*, deposit_id: int, actor: User, reason: str) -> Deposit:
 @transaction.atomic(durable=True)
 def deposit_refund(*, deposit_id: int, actor: User, reason_code: str, note: str = "") -> Deposit:
     """A held deposit is not accepted: it goes back where it came from (out of suspense)."""
-    _require(actor, "return held deposits")
+    deposit = deposit_lock(deposit_id)
+    _enforce(deposit_can_refund(actor, deposit), deposit, "returned")
     if reason_code not in REFUND_REASONS:
         raise PaymentError(errors.WITHDRAW_REASON_CODE.format(choices=", ".join(REFUND_REASONS)), field="reason_code")
-    deposit = deposit_lock(deposit_id)
-    if deposit.status != DepositStatus.REVIEW:
-        raise PaymentError(
-            errors.DEPOSIT_BAD_STATE.format(reference=deposit.reference, status=deposit.get_status_display().lower(), verb="returned"),
-            status=409,
-        )  # fmt: skip
     before = _snapshot(deposit)
     suspense = house_account(AccountKind.SUSPENSE, deposit.currency)
     held_entry = deposit.entry

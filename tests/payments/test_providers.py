@@ -83,7 +83,7 @@ def test_good_the_card_channel_is_the_provider_the_setting_names() -> None:
     clearing = house_account(AccountKind.PSP_CLEARING, "EUR", ref="otherpay")
     assert clearing.code == "psp_clearing:otherpay:EUR" and balance_of(clearing).ledger == Decimal("80.00")
     report = f"batch_id,psp_reference,kind,gross,fee,currency,settled_on\nB1,{deposit.external_id},payment,80,1,eur,2026-01-05\n"
-    assert settlement_import(data=report.encode()) == {"lines": 1, "matched": 1, "breaks": 0}
+    assert settlement_import(data=report.encode(), actor=staff(Role.FINANCE)) == {"lines": 1, "matched": 1, "breaks": 0}
     assert SettlementLine.objects.values_list("provider", "currency").get() == ("otherpay", "EUR")
 
     deposit_refund(deposit_id=deposit.pk, actor=staff(Role.FINANCE), reason_code="third_party", note="not theirs")

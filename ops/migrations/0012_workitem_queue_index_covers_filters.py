@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("contenttypes", "0002_remove_content_type_name"),
-        ("ops", "0010_approval_outside_makers"),
+        ("ops", "0011_payments_permissions"),
     ]
 
     operations = [

@@ -14,10 +14,17 @@ from rest_framework.response import Response
 
 from accounts.errors import ClientError
 from accounts.models import AccountType, Client, ClientKind, TradingAccount
-from accounts.selectors import client_get_for, client_list
+from accounts.selectors import client_can_list, client_get_for, client_list
 from accounts.services import clients as client_services
-from backoffice.api import ScopedPermission
+from backoffice.api import DecisionPermission
 from ops.models import User
+from ops.permissions import Decision
+
+
+def _require(decision: Decision) -> None:
+    """A refused permission is a 403 whose detail says why."""
+    if not decision:
+        raise PermissionDenied(decision.reason)
 
 
 class TradingAccountSerializer(serializers.ModelSerializer):
@@ -61,8 +68,14 @@ class ClientViewSet(viewsets.GenericViewSet):
     serializer_class = ClientSerializer
     queryset = Client.objects.none()  # the real one is scoped per user in get_queryset
     lookup_value_regex = r"\d+"
-    permission_classes = [ScopedPermission]
-    scope_map = {"GET": ["ops.view_client_status"], "POST": ["ops.manage_clients"]}
+    permission_classes = [DecisionPermission]
+    # Who may use each action; a transition also asks client_can_transition on the client itself.
+    decision_map = {
+        "list": client_can_list,
+        "retrieve": client_can_list,
+        "create": client_services.client_can_register,
+        "transitions": client_can_list,
+    }
 
     def get_queryset(self) -> Any:
         params = {
@@ -86,7 +99,7 @@ class ClientViewSet(viewsets.GenericViewSet):
         try:
             client = client_services.client_register(kind=kind, data=data, actor=request.user)  # type: ignore[arg-type]
         except ClientError as exc:
-            raise PermissionDenied(str(exc)) from None
+            raise ValidationError({"non_field_errors": [str(exc)]}) from None
         return Response(ClientSerializer(client).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=TransitionSerializer, responses=ClientSerializer)
@@ -96,6 +109,7 @@ class ClientViewSet(viewsets.GenericViewSet):
         client = self._client(pk, for_write=True)
         body = TransitionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        _require(client_services.client_can_transition(request.user, client, body.validated_data["transition"]))  # type: ignore[arg-type]
         try:
             client = client_services.client_transition(
                 client_id=client.pk, name=body.validated_data["transition"], actor=request.user,  # type: ignore[arg-type]

@@ -52,6 +52,23 @@ PERMISSIONS: dict[str, str] = {
     # auditor (and admin)
     "view_audit_trail": "View the audit trail",
     "export_audit_trail": "Export the audit trail",
+    # what makes someone act in a role's name: work its queues and decide its approval levels
+    "work_as_support": "Work the support queues",
+    "work_as_compliance": "Work the compliance queues and decide compliance approval levels",
+    "work_as_finance": "Work the finance queues and decide finance approval levels",
+    "work_as_risk": "Work the risk queues and decide risk approval levels",
+    "work_as_admin": "Work the administrator queues and decide administrator approval levels",
+}
+
+# A queue names the roles that work it and an approval level the role that decides it; who acts in
+# a role's name is whoever holds that role's duty permission (through the role's group, or granted
+# directly) -- never a check of group names. The auditor works no queue and decides nothing.
+ROLE_DUTY: dict[Role, str] = {
+    Role.SUPPORT: "ops.work_as_support",
+    Role.COMPLIANCE: "ops.work_as_compliance",
+    Role.FINANCE: "ops.work_as_finance",
+    Role.RISK: "ops.work_as_risk",
+    Role.ADMIN: "ops.work_as_admin",
 }
 
 _READ_ONLY = {
@@ -69,7 +86,9 @@ _READ_ONLY = {
 ADMIN_MODEL_PERMISSIONS = frozenset({"ops.view_user", "auth.view_group", "audit.view_auditevent"})
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
-    Role.SUPPORT: frozenset({"view_client_status", "submit_ticket", "view_review_progress", "manage_clients"}),
+    Role.SUPPORT: frozenset(
+        {"view_client_status", "submit_ticket", "view_review_progress", "manage_clients", "work_as_support"}
+    ),
     Role.COMPLIANCE: frozenset(
         {
             "view_client_status",
@@ -78,13 +97,28 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "review_documents",
             "set_risk_level",
             "restrict_account",
+            "work_as_compliance",
         }
     ),
     Role.FINANCE: frozenset(
-        {"view_client_status", "handle_deposits", "handle_withdrawals", "handle_refunds", "handle_internal_transfers"}
+        {
+            "view_client_status",
+            "handle_deposits",
+            "handle_withdrawals",
+            "handle_refunds",
+            "handle_internal_transfers",
+            "work_as_finance",
+        }
     ),
     Role.RISK: frozenset(
-        {"view_client_status", "view_trading_risk", "view_anomalies", "view_fund_flows", "change_leverage"}
+        {
+            "view_client_status",
+            "view_trading_risk",
+            "view_anomalies",
+            "view_fund_flows",
+            "change_leverage",
+            "work_as_risk",
+        }
     ),
     Role.ADMIN: frozenset(
         {
@@ -96,6 +130,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "access_admin",
             "view_audit_trail",
             "export_audit_trail",
+            "work_as_admin",
         }
     )
     | ADMIN_MODEL_PERMISSIONS,

@@ -111,10 +111,10 @@ def risk_assess(*, client_id: int, actor: User | None = None) -> RiskAssessment:
     score = min(100, sum(c["points"] for c in contributions))
     edd = any(c["forces_edd"] for c in contributions) or score >= HIGH_FROM
     level = RiskLevel.HIGH if edd else RiskLevel.MEDIUM if score >= MEDIUM_FROM else RiskLevel.LOW
-    actor = current_actor()
+    acting = current_actor()
     assessment = RiskAssessment.objects.create(
         client=client, score=score, level=level, edd_required=edd, factors=contributions,
-        assessed_by=actor.label if actor else "system",
+        assessed_by=acting.label if acting else "system",
     )  # fmt: skip
     before = client.risk_level
     if before != level:

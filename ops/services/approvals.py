@@ -45,7 +45,7 @@ def _snapshot(request: ApprovalRequest) -> dict[str, Any]:
     return {"status": request.status, "decisions": request.decisions.count()}
 
 
-def approvals_can_view(actor: User) -> Decision:
+def approvals_can_view(actor: User) -> PermissionDecision:
     """The approvals pages (and the nav): staff who act in a role (makers and checkers), and
     auditors, who read every request."""
     if roles_held(actor) or actor.has_perm("ops.view_audit_trail"):

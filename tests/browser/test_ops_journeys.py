@@ -163,7 +163,7 @@ def test_admin_role_grant_needs_a_second_admin_then_lands_in_access_review(
             "payload_hash": request.payload_hash,
         },
     )
-    assert response.status == 409, response.status
+    assert response.status == 403, response.status
     assert errors.CHECKER_IS_MAKER in response.text()
     request.refresh_from_db()
     assert request.status == ApprovalStatus.PENDING

@@ -84,7 +84,7 @@ class WorkItemAdmin(_ReadOnly):
 
 @admin.register(ApprovalRequest)
 class ApprovalRequestAdmin(_ReadOnly):
-    list_display = ["id", "summary", "action", "status", "maker", "created_at"]
+    list_display = ["id", "summary", "action", "status", "maker_label", "created_at"]
     list_filter = ["status", "action"]
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:

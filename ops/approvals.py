@@ -4,6 +4,13 @@ An app registers each sensitive action once (in its ``AppConfig.ready``): what s
 who may ask for it, which approval levels it needs for a given payload (the policy: action,
 amount, risk), how to check the payload, and the handler that carries it out — exactly once, in
 the transaction of the final approval.
+
+``on_close`` is called, in the same transaction, when a request closes without being carried out
+(a checker rejected it, its maker cancelled it, or it expired): the subject learns it will not
+happen (a withdrawal under review is rejected and its funds released). The request's status says
+which. Not called when the subject's own service withdraws the request (``approval_withdraw``).
+``outside_makers``: the action may be asked for by someone who is not a staff member (a client, an
+automation); the service that opens such a request names them.
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ class ApprovalAction:
     execute: Callable[[models.Model, Payload, Any], dict[str, Any]]
     describe: Callable[[models.Model, Payload], str]
     expires_after_hours: int = 72
+    on_close: Callable[[models.Model, Payload, Any], None] | None = None
+    outside_makers: bool = False
 
 
 _registry: dict[str, ApprovalAction] = {}

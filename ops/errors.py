@@ -40,5 +40,7 @@ PAYLOAD_CHANGED = "The request is not the one you reviewed (its payload hash dif
 DECISION_REASON_REQUIRED = "Give a reason for your decision."
 ONLY_MAKER_CANCELS = "Only the maker can cancel a request."
 TAMPERED_PAYLOAD = "The stored payload does not match the hash the maker submitted; nothing was executed."
+STAFF_MAKER_REQUIRED = "{action} must be asked for by a staff member."
+MAKER_LABEL_REQUIRED = "Name who asks for this (the client or the automation)."
 NO_QUEUES = "Your role works no queue."
 NO_APPROVALS = "Your role makes and decides no approval requests."

@@ -263,12 +263,25 @@ class ApprovalStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-_APPROVAL_FIXED = ("action", "subject_type_id", "subject_id", "payload", "payload_hash", "maker_id", "required_roles")
+_APPROVAL_FIXED = (
+    "action",
+    "subject_type_id",
+    "subject_id",
+    "payload",
+    "payload_hash",
+    "maker_id",
+    "maker_label",
+    "required_roles",
+)
 
 
 class ApprovalRequest(ConcurrentTransitionMixin, models.Model):
     """A sensitive action waiting for a second (and third...) person. What was asked — the action,
-    its subject, the payload and its hash, the maker and the levels — cannot change once made."""
+    its subject, the payload and its hash, the maker and the levels — cannot change once made.
+
+    The maker is a staff member, or — for actions that allow it — someone outside the staff (a
+    client asking for a withdrawal, an automation): then ``maker`` is empty and ``maker_label``
+    names them as the audit trail does. No staff member is that maker, so any may check."""
 
     action = models.CharField(max_length=64)
     subject_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
@@ -277,7 +290,8 @@ class ApprovalRequest(ConcurrentTransitionMixin, models.Model):
     summary = models.CharField(max_length=300)
     payload = models.JSONField(encoder=DjangoJSONEncoder)
     payload_hash = models.CharField(max_length=64)
-    maker = models.ForeignKey(User, on_delete=models.PROTECT, related_name="approvals_made")
+    maker = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="approvals_made")
+    maker_label = models.CharField(max_length=150, help_text="Who asked, as the audit trail names them.")
     reason = models.TextField()
     required_roles = ArrayField(models.CharField(max_length=20, choices=Role.choices))
     status = FSMField(max_length=20, choices=ApprovalStatus.choices, default=ApprovalStatus.PENDING, protected=True)
@@ -298,6 +312,7 @@ class ApprovalRequest(ConcurrentTransitionMixin, models.Model):
                 name="approval_one_pending_per_subject_and_action",
             ),
             models.CheckConstraint(condition=models.Q(required_roles__len__gte=1), name="approval_has_levels"),
+            models.CheckConstraint(condition=~models.Q(maker_label=""), name="approval_maker_named"),
         ]
         triggers = [
             pgtrigger.Protect(
@@ -312,6 +327,10 @@ class ApprovalRequest(ConcurrentTransitionMixin, models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.summary}"
+
+    @property
+    def maker_name(self) -> str:
+        return self.maker.get_username() if self.maker is not None else self.maker_label
 
     @transition(field=status, source=ApprovalStatus.PENDING, target=ApprovalStatus.REJECTED)
     def reject(self) -> None:

@@ -1,5 +1,5 @@
-"""Money actions that need a second person: changing the withdrawal approval policy, and manual
-balance corrections."""
+"""Money actions that need a second person: a withdrawal the policy sends to review, changing the
+withdrawal approval policy, and manual balance corrections."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from ops.approvals import ApprovalAction, Payload, register
 from ops.roles import Role
 from payments.currencies import money_parse
 from payments.errors import PaymentError
-from payments.models import LedgerAccount, WithdrawalPolicy
+from payments.models import LedgerAccount, Withdrawal, WithdrawalPolicy
 
 POLICY_FIELDS = ("minimum", "maximum", "auto_approve_max", "compliance_above", "velocity_amount_24h")
 POLICY_INTS = ("velocity_count_24h", "quick_withdrawal_hours")
@@ -107,5 +107,53 @@ register(
         describe=lambda subject, payload: (
             f"Correct {subject} by {payload.get('amount')} ({payload.get('reason_code')})"
         ),
+    )
+)
+
+
+def _withdrawal(subject: models.Model) -> Withdrawal:
+    assert isinstance(subject, Withdrawal)
+    return subject
+
+
+def _validate_withdrawal(subject: models.Model, payload: Payload) -> None:
+    from payments.services.withdrawals import withdrawal_review_validate
+
+    withdrawal_review_validate(_withdrawal(subject), payload)
+
+
+def _levels_withdrawal(subject: models.Model, payload: Payload) -> list[Role]:
+    from payments.services.withdrawals import withdrawal_review_levels
+
+    return withdrawal_review_levels(_withdrawal(subject))
+
+
+def _execute_withdrawal(subject: models.Model, payload: Payload, request: Any) -> dict[str, Any]:
+    from payments.services.withdrawals import withdrawal_review_approved
+
+    return withdrawal_review_approved(withdrawal_id=subject.pk, request=request)
+
+
+def _close_withdrawal(subject: models.Model, payload: Payload, request: Any) -> None:
+    from payments.services.withdrawals import withdrawal_review_closed
+
+    withdrawal_review_closed(withdrawal_id=subject.pk, request=request)
+
+
+register(
+    ApprovalAction(
+        key="payments.withdrawal",
+        label="Approve a withdrawal",
+        subject_model=Withdrawal,
+        maker_permission="ops.handle_withdrawals",
+        policy=_levels_withdrawal,
+        validate=_validate_withdrawal,
+        execute=_execute_withdrawal,
+        describe=lambda subject, payload: (
+            f"Withdrawal {payload['withdrawal']}: {payload['amount']} {payload['currency']}"
+            f" for client {payload['client']}"
+        ),
+        on_close=_close_withdrawal,
+        outside_makers=True,
     )
 )

@@ -492,6 +492,7 @@ class Withdrawal(ConcurrentTransitionMixin, models.Model):
     checks = models.JSONField(default=list)  # [{"check", "ok", "detail"}]
     flags = models.JSONField(default=list)  # soft findings that raise the approval level
     approval = models.CharField(max_length=20, choices=Approval.choices)
+    # the maker-checker request (action ``payments.withdrawal``) while and after it is reviewed
     approval_request = models.ForeignKey(
         "ops.ApprovalRequest", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -553,46 +554,6 @@ class Withdrawal(ConcurrentTransitionMixin, models.Model):
     @transition(field=status, source=WithdrawalStatus.PROCESSING, target=WithdrawalStatus.FAILED)
     def mark_failed(self) -> None:
         pass
-
-
-MAKER_NOT_CHECKER_SQL = """
-    IF EXISTS (SELECT 1 FROM payments_withdrawal w WHERE w.id = NEW.withdrawal_id AND w.requested_by_id = NEW.user_id)
-    THEN
-        RAISE EXCEPTION 'the person who entered a withdrawal cannot approve it' USING ERRCODE = '23514';
-    END IF;
-    RETURN NEW;
-"""
-
-
-class WithdrawalApproval(models.Model):
-    """One approval level of a withdrawal. Distinct people per level (unique constraint), never the
-    person who entered it (trigger), never changed afterwards (append-only)."""
-
-    withdrawal = models.ForeignKey(Withdrawal, on_delete=models.PROTECT, related_name="approvals")
-    level = models.PositiveSmallIntegerField()
-    role = models.CharField(max_length=20)
-    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
-    reason = models.TextField()
-    decided_at = models.DateTimeField(default=timezone.now)
-
-    class Meta:
-        ordering = ["withdrawal", "level"]
-        constraints = [
-            models.UniqueConstraint(fields=["withdrawal", "level"], name="withdrawal_approval_level_once"),
-            models.UniqueConstraint(fields=["withdrawal", "user"], name="withdrawal_approval_distinct_people"),
-        ]
-        triggers = [
-            *append_only_triggers(),
-            pgtrigger.Trigger(
-                name="withdrawal_checker_not_maker",
-                when=pgtrigger.Before,
-                operation=pgtrigger.Insert,
-                func=MAKER_NOT_CHECKER_SQL,
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.withdrawal_id} level {self.level} by {self.user_id}"
 
 
 # ---------------------------------------------------------------------------------------------

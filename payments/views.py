@@ -17,8 +17,12 @@ from django.views.decorators.http import require_POST
 
 from accounts.models import Client
 from audit.context import Actor, acting_as
-from ops.models import User
-from payments import simpay
+from ops.errors import OpsError
+from ops.models import ApprovalStatus, Decision, User
+from ops.roles import Role
+from ops.selectors import approvals_waiting_for
+from ops.services.approvals import approval_decide
+from payments import errors, simpay
 from payments.errors import PaymentError
 from payments.models import (
     Channel,
@@ -165,8 +169,13 @@ def withdrawal_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         action = request.POST.get("action")
         try:
-            if action == "approve":
-                withdrawal_svc.withdrawal_approve(withdrawal_id=pk, actor=user, reason=request.POST.get("reason", ""))
+            if action == "approve":  # a decision of the one maker-checker engine, on the request shown
+                if withdrawal.approval_request_id is None:
+                    raise PaymentError(errors.WITHDRAW_NO_REVIEW.format(reference=withdrawal.reference), status=409)
+                approval_decide(
+                    request_id=withdrawal.approval_request_id, checker=user, decision=Decision.APPROVE,
+                    reason=request.POST.get("reason", ""), seen_payload_hash=request.POST.get("payload_hash") or None,
+                )  # fmt: skip
                 messages.success(request, "Approval recorded.")
             elif action == "reject":
                 withdrawal_svc.withdrawal_reject(
@@ -180,6 +189,9 @@ def withdrawal_detail(request: HttpRequest, pk: int) -> HttpResponse:
         except PaymentError as exc:
             messages.error(request, exc.message)
             return _withdrawal_page(request, withdrawal, status=exc.status)
+        except OpsError as exc:
+            messages.error(request, str(exc))
+            return _withdrawal_page(request, withdrawal, status=409)
         return redirect("payments-withdrawal", pk=pk)
     return _withdrawal_page(request, withdrawal)
 
@@ -187,22 +199,29 @@ def withdrawal_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def _withdrawal_page(request: HttpRequest, withdrawal: Withdrawal, status: int = 200) -> HttpResponse:
     user = _user(request)
     withdrawal.refresh_from_db()
-    level = (
-        withdrawal_svc.withdrawal_next_level(withdrawal) if withdrawal.status == WithdrawalStatus.UNDER_REVIEW else None
-    )
+    review = withdrawal.approval_request
+    decisions = list(review.decisions.select_related("checker")) if review else []
+    levels = [
+        {"role": Role(role).label, "decision": decisions[i] if i < len(decisions) else None}
+        for i, role in enumerate(review.required_roles if review else [])
+    ]
+    waiting = review is not None and review.status == ApprovalStatus.PENDING
     return render(
         request,
         "payments/withdrawal.html",
         {
             "w": withdrawal,
-            "approvals": withdrawal.approvals.select_related("user"),
-            "next_level": level,
-            "can_approve": level is not None and user.groups.filter(name=level.value).exists(),
+            "review": review,
+            "levels": levels,
+            "next_level": Role(review.required_roles[len(decisions)]) if review and waiting else None,
+            # the engine's own inbox says whether this user may decide the request now
+            "can_approve": review is not None and waiting and approvals_waiting_for(user).filter(pk=review.pk).exists(),
             "can_reject": withdrawal.status
             in (WithdrawalStatus.RECEIVED, WithdrawalStatus.UNDER_REVIEW, WithdrawalStatus.APPROVED)
             and (user.has_perm("ops.handle_withdrawals") or user.groups.filter(name="compliance").exists()),
             "can_execute": withdrawal.status == WithdrawalStatus.APPROVED and user.has_perm("ops.handle_withdrawals"),
             "reject_reasons": withdrawal_svc.REJECT_REASONS,
+            "rejected_because": withdrawal_svc.CLIENT_REASONS.get(withdrawal.reason_code, withdrawal.reason_code),
             "postings": withdrawal.entry.postings.select_related("account") if withdrawal.entry else [],
         },
         status=status,

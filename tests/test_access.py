@@ -97,6 +97,7 @@ def rows(method: str, url: str, *expectations: tuple[str, int | str], data: dict
     return [Row(method, url, persona, expected, data) for persona, expected in expectations]
 
 
+# fmt: off
 PAGES = [
     # --- clients (accounts) ---
     *rows("GET", "/clients/", (ANONYMOUS, LOGIN), (NOBODY, 403), (DESK, 200), (SUPPORT, 200)),
@@ -105,14 +106,14 @@ PAGES = [
     *rows(
         "POST", "/clients/{client}/transition/submit_for_review/",
         (ANONYMOUS, LOGIN), (RISK, 403), (DESK, 404), (SUPPORT, 302),
-    ),  # fmt: skip
+    ),
     *rows("POST", "/clients/{client}/unfreeze/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (DESK, 404)),
     *rows("POST", "/clients/{corporate}/parties/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (DESK, 404), (SUPPORT, 400)),
     *rows("POST", "/clients/{client}/links/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (DESK, 404), (SUPPORT, 400)),
     *rows(
         "POST", "/clients/trading-accounts/{account}/leverage/",
         (ANONYMOUS, LOGIN), (SUPPORT, 403), (DESK, 404), (RISK, 400),
-    ),  # fmt: skip
+    ),
     # --- KYC ---
     *rows(
         "POST", "/kyc/clients/{client}/documents/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (DESK, 404), (SUPPORT, 400)
@@ -129,7 +130,7 @@ PAGES = [
         "POST", "/kyc/screening-hits/{hit}/decide/",
         (ANONYMOUS, LOGIN), (SUPPORT, 403), (DESK, 404), (COMPLIANCE, 302),
         data={"decision": "false_positive", "reason": "a different person"},
-    ),  # fmt: skip
+    ),
     *rows("POST", "/kyc/clients/{client}/edd-approval/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (DESK, 404)),
     *rows("GET", "/kyc/sanctions-lists/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200), (COMPLIANCE, 200)),
     # --- the operator workspace (ops): a queue and an approval level are scopes too ---
@@ -164,8 +165,9 @@ API = [
         "POST", "/api/staff/clients/{client}/transitions/",
         (ANONYMOUS, 403), (NOBODY, 403), (RISK, 403), (DESK, 404), (SUPPORT, 200),
         data={"transition": "submit_for_review"},
-    ),  # fmt: skip
+    ),
 ]
+# fmt: on
 
 
 def _call(http: HttpClient, row: Row, url: str, *, api: bool) -> Any:

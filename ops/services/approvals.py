@@ -1,6 +1,11 @@
 """Maker-checker: submit, decide, cancel, expire. The handler of an approved action runs exactly
 once, inside the transaction of the final approval, on the payload whose hash the maker submitted;
-if it fails, the request records the failure and nothing of the handler's work remains."""
+if it fails, the request records the failure and nothing of the handler's work remains. A request
+that closes without being carried out (rejected, cancelled, expired) calls the action's
+``on_close`` hook in the same transaction.
+
+Lock order: the request, then its subject (handlers and hooks lock the subject after the engine
+locked the request; a subject's service that withdraws a request takes the request first too)."""
 
 from __future__ import annotations
 
@@ -92,8 +97,31 @@ def approval_can_cancel(actor: User, request: ApprovalRequest) -> PermissionDeci
 def approval_submit(
     *, action: str, subject: models.Model, payload: Payload, maker: User, reason: str
 ) -> ApprovalRequest:
+    """A staff member asks for a sensitive action (its own transaction)."""
+    return approval_create(action=action, subject=subject, payload=payload, maker=maker, reason=reason)
+
+
+@transaction.atomic
+def approval_create(
+    *,
+    action: str,
+    subject: models.Model,
+    payload: Payload,
+    maker: User | None,
+    reason: str,
+    maker_label: str = "",
+) -> ApprovalRequest:
+    """Open a request inside the caller's transaction (a service that routes its subject to
+    approval as one step of its own work, e.g. a withdrawal sent to review). ``maker`` is None
+    only for actions that allow outside makers; ``maker_label`` then names them."""
     spec = get_action(action)
-    approval_can_submit(maker, action).require(OpsError)
+    if maker is None:
+        if not spec.outside_makers:
+            raise OpsError(errors.STAFF_MAKER_REQUIRED.format(action=spec.label))
+        if not maker_label.strip():
+            raise OpsError(errors.MAKER_LABEL_REQUIRED)
+    else:
+        approval_can_submit(maker, action).require(OpsError)
     if not reason.strip():
         raise OpsError(errors.REASON_REQUIRED)
     payload = _normalise(payload)
@@ -113,6 +141,7 @@ def approval_submit(
         payload=payload,
         payload_hash=payload_hash(payload),
         maker=maker,
+        maker_label=(maker.get_username() if maker is not None else maker_label.strip())[:150],
         reason=reason.strip(),
         required_roles=[r.value for r in levels],
         created_at=now,
@@ -132,6 +161,7 @@ def approval_submit(
             "payload": payload,
             "payload_hash": request.payload_hash,
             "levels": request.required_roles,
+            "maker": request.maker_label,
         },
         reason=request.reason,
     )
@@ -142,12 +172,13 @@ def approval_submit(
 def _notify_next_checkers(request: ApprovalRequest) -> None:
     level = request.decisions.count()
     role = request.required_roles[level]
-    checkers = users_holding(role).exclude(pk=request.maker_id)
-    checkers = checkers.exclude(approval_decisions__request=request)
+    checkers = users_holding(role).exclude(approval_decisions__request=request)
+    if request.maker_id is not None:
+        checkers = checkers.exclude(pk=request.maker_id)
     notify(
         recipients=checkers,
         title=f"Approval needed ({role}): {request.summary}",
-        body=f"Requested by {request.maker.username}: {request.reason}",
+        body=f"Requested by {request.maker_name}: {request.reason}",
         link=f"/approvals/{request.pk}/",
     )
 
@@ -182,12 +213,8 @@ def approval_decide(
         request.closed_at = timezone.now()
         _save(request)
         audit_record(action=AuditAction.APPROVAL_REJECTED, subject=request, before=before, after=_snapshot(request))
-        notify(
-            recipients=[request.maker],
-            title=f"Rejected: {request.summary}",
-            body=reason,
-            link=f"/approvals/{request.pk}/",
-        )
+        _notify_maker(request, f"Rejected: {request.summary}", body=reason)
+        _on_close(request)
     elif level + 1 < len(request.required_roles):
         _notify_next_checkers(request)
     else:
@@ -219,12 +246,7 @@ def _execute(request: ApprovalRequest, before: dict[str, Any]) -> None:
             after=_snapshot(request),
             reason=request.failure_reason,
         )
-        notify(
-            recipients=[request.maker],
-            title=f"Failed after approval: {request.summary}",
-            body=request.failure_reason,
-            link=f"/approvals/{request.pk}/",
-        )
+        _notify_maker(request, f"Failed after approval: {request.summary}", body=request.failure_reason)
         return
     request.mark_executed()
     request.result = result
@@ -236,7 +258,20 @@ def _execute(request: ApprovalRequest, before: dict[str, Any]) -> None:
         before=before,
         after=_snapshot(request) | {"result": result},
     )
-    notify(recipients=[request.maker], title=f"Approved and done: {request.summary}", link=f"/approvals/{request.pk}/")
+    _notify_maker(request, f"Approved and done: {request.summary}")
+
+
+def _notify_maker(request: ApprovalRequest, title: str, body: str = "") -> None:
+    if request.maker is not None:  # an outside maker (a client, an automation) has no staff inbox
+        notify(recipients=[request.maker], title=title, body=body, link=f"/approvals/{request.pk}/")
+
+
+def _on_close(request: ApprovalRequest) -> None:
+    """The request closed without being carried out: tell its subject (the action's hook)."""
+    spec = get_action(request.action)
+    subject = request.subject
+    if spec.on_close is not None and subject is not None:
+        spec.on_close(subject, request.payload, request)
 
 
 def _save(request: ApprovalRequest) -> None:
@@ -259,6 +294,32 @@ def approval_cancel(*, request_id: int, maker: User, reason: str) -> ApprovalReq
     audit_record(
         action=AuditAction.APPROVAL_CANCELLED, subject=request, before=before, after=_snapshot(request), reason=reason
     )
+    _on_close(request)
+    return request
+
+
+@transaction.atomic
+def approval_withdraw(*, request_id: int, reason: str) -> ApprovalRequest:
+    """The subject's own service settled it another way (a withdrawal rejected with a reason code
+    while under review): its pending request is cancelled, in the caller's transaction, so nobody
+    decides it any more. The action's ``on_close`` hook is not called: the caller is that service.
+    A request no longer pending is left as it is."""
+    if not reason.strip():
+        raise OpsError(errors.REASON_REQUIRED)
+    request = approval_request_lock(request_id)
+    if request.status != ApprovalStatus.PENDING:
+        return request
+    before = _snapshot(request)
+    request.cancel()
+    request.closed_at = timezone.now()
+    _save(request)
+    audit_record(
+        action=AuditAction.APPROVAL_CANCELLED,
+        subject=request,
+        before=before,
+        after=_snapshot(request),
+        reason=reason.strip(),
+    )
     return request
 
 
@@ -269,7 +330,13 @@ def approvals_expire_due() -> int:
             "pk", flat=True
         )
     )
-    return sum(1 for pk in due if _expire_one(pk))
+    expired = 0
+    for pk in due:
+        try:
+            expired += _expire_one(pk)
+        except Exception:  # one subject's hook failing must not keep the others pending
+            log.exception("approval request #%s could not be expired", pk)
+    return expired
 
 
 @transaction.atomic(durable=True)
@@ -282,9 +349,6 @@ def _expire_one(pk: int) -> bool:
     request.closed_at = timezone.now()
     _save(request)
     audit_record(action=AuditAction.APPROVAL_EXPIRED, subject=request, before=before, after=_snapshot(request))
-    notify(
-        recipients=[request.maker],
-        title=f"Expired without a decision: {request.summary}",
-        link=f"/approvals/{request.pk}/",
-    )
+    _notify_maker(request, f"Expired without a decision: {request.summary}")
+    _on_close(request)
     return True

@@ -4,6 +4,13 @@ the ledger (hold captured and wallet debited, or hold released).
 
 Request -> received -> (auto) approved | under review -> approvals (finance[, compliance]) ->
 approved -> payout executed (processing) -> paid | failed; rejected from any step before payout.
+
+Review is the one maker-checker engine's action ``payments.withdrawal`` (``ops.services.approvals``):
+the withdrawal sent to review opens an approval request whose payload pins what is paid where, the
+levels come from the policy table, the maker is the staff member who entered the withdrawal (or the
+client, for their own request: then no staff member is the maker and any may check). The final
+approval moves the withdrawal to approved; a rejection, the maker's cancellation or the request's
+expiry rejects it and releases the funds.
 """
 
 from __future__ import annotations
@@ -23,8 +30,10 @@ from audit.actions import AuditAction
 from audit.context import Actor, acting_as
 from audit.services import audit_record
 from kyc.selectors import kyc_checklist
-from ops.models import RiskLevel, User
+from ops.errors import OpsError
+from ops.models import ApprovalRequest, ApprovalStatus, RiskLevel, User
 from ops.roles import Role
+from ops.services.approvals import approval_create, approval_withdraw
 from ops.services.interactions import client_notify
 from ops.services.work_items import work_item_open, work_item_resolve_for_subject
 from payments import errors
@@ -42,7 +51,6 @@ from payments.models import (
     LedgerAccount,
     WebhookStatus,
     Withdrawal,
-    WithdrawalApproval,
     WithdrawalPolicy,
     WithdrawalStatus,
 )
@@ -66,6 +74,14 @@ REJECT_REASONS = {
     "suspected_fraud": "the request did not pass our security checks",
     "client_request": "you asked us to cancel it",
 }
+# set by the approval engine, not chosen by a person: a closed review (see ``withdrawal_review_closed``)
+REVIEW_CLOSED_REASONS = {
+    ApprovalStatus.REJECTED: ("declined_at_review", "it was declined at review"),
+    ApprovalStatus.CANCELLED: ("entry_withdrawn", "the request was withdrawn"),
+    ApprovalStatus.EXPIRED: ("review_expired", "we could not complete our review in time; please ask again"),
+}
+CLIENT_REASONS = REJECT_REASONS | dict(REVIEW_CLOSED_REASONS.values())
+APPROVAL_ACTION = "payments.withdrawal"
 OPEN = (
     WithdrawalStatus.RECEIVED,
     WithdrawalStatus.UNDER_REVIEW,
@@ -317,6 +333,7 @@ def _withdrawal_create(
             _approve(withdrawal, reason="within the automatic approval limit, no findings")
     else:
         withdrawal.send_to_review()
+        withdrawal.approval_request = _review_open(withdrawal)
         withdrawal.save()
         work_item_open(
             queue="withdrawal_approval",
@@ -324,7 +341,11 @@ def _withdrawal_create(
             title=f"Withdrawal {reference}: {money_str(value, withdrawal.currency)} ({withdrawal.get_approval_display()})",
             risk_level=RiskLevel.HIGH if flags & COMPLIANCE_FLAGS else RiskLevel.MEDIUM if flags else RiskLevel.LOW,
             amount_at_stake=value,
-            details={"flags": sorted(flags), "levels": [r.value for r in LEVELS[approval]]},
+            details={
+                "flags": sorted(flags),
+                "levels": [r.value for r in LEVELS[approval]],
+                "approval_request": withdrawal.approval_request.pk,
+            },
         )
     client_notify(
         subject=client, recipient=client.email, template="payments.withdrawal_received",
@@ -339,13 +360,87 @@ def _platform_hold_after_commit(hold_id: int) -> None:
     transaction.on_commit(lambda: platform_hold_push_task.delay(hold_id=hold_id))
 
 
-# --- approval ---------------------------------------------------------------------------------
+# --- approval (the maker-checker engine's action "payments.withdrawal") ---------------------------
 
 
-def withdrawal_next_level(withdrawal: Withdrawal) -> Role | None:
-    levels = LEVELS[withdrawal.approval]
-    done = withdrawal.approvals.count()
-    return levels[done] if done < len(levels) else None
+def withdrawal_approval_payload(withdrawal: Withdrawal) -> dict[str, Any]:
+    """What the checkers approve: the maker-checker payload (its hash is pinned at submission).
+    The amount has the currency's minor units whether or not it was read back from the database."""
+    return {
+        "withdrawal": withdrawal.reference,
+        "client": withdrawal.client.reference,
+        "source": withdrawal.source.code,
+        "amount": str(money_parse(withdrawal.amount, withdrawal.currency)),
+        "currency": withdrawal.currency,
+        "method": withdrawal.method,
+        "destination": withdrawal.destination,
+        "destination_name": withdrawal.destination_name,
+        "approval": withdrawal.approval,
+        "flags": list(withdrawal.flags),
+    }
+
+
+def _review_open(withdrawal: Withdrawal) -> ApprovalRequest:
+    """Open the approval request (in the withdrawal's transaction). The maker is the staff member
+    who entered the withdrawal, so they can never approve it; a client's own request has the client
+    as its maker (no staff member), as a bank's four eyes apply between staff."""
+    requested_by = withdrawal.requested_by
+    client = withdrawal.client
+    flags = ", ".join(str(f).replace("_", " ") for f in withdrawal.flags) or "none"
+    try:
+        return approval_create(
+            action=APPROVAL_ACTION,
+            subject=withdrawal,
+            payload=withdrawal_approval_payload(withdrawal),
+            maker=requested_by,
+            maker_label="" if requested_by else f"client {client.reference} ({client.display_name})",
+            reason=f"{withdrawal.get_approval_display()} by the withdrawal policy; findings: {flags}",
+        )
+    except OpsError as exc:
+        raise PaymentError(str(exc), status=403) from None
+
+
+def withdrawal_review_levels(withdrawal: Withdrawal) -> list[Role]:
+    """The approval levels the policy table gave this withdrawal (the engine's policy callback)."""
+    return LEVELS[withdrawal.approval]
+
+
+def withdrawal_review_validate(withdrawal: Withdrawal, payload: dict[str, Any]) -> None:
+    """Before submission and again before the final approval executes: the withdrawal is still
+    under review and still the one the payload describes."""
+    if withdrawal.status != WithdrawalStatus.UNDER_REVIEW:
+        raise PaymentError(
+            errors.WITHDRAW_BAD_STATE.format(reference=withdrawal.reference, status=withdrawal.get_status_display().lower(), verb="approved"),
+            status=409,
+        )  # fmt: skip
+    if payload != withdrawal_approval_payload(withdrawal):
+        raise PaymentError(errors.WITHDRAW_PAYLOAD_DIFFERS.format(reference=withdrawal.reference), status=409)
+
+
+def withdrawal_review_approved(*, withdrawal_id: int, request: ApprovalRequest) -> dict[str, Any]:
+    """The final approval (the engine's handler, in its transaction, exactly once): approved."""
+    withdrawal = withdrawal_lock(withdrawal_id)
+    withdrawal_review_validate(withdrawal, request.payload)
+    _approve(withdrawal, reason=f"approval #{request.pk}: {_last_reason(request)}")
+    return {"withdrawal": withdrawal.reference, "status": withdrawal.status}
+
+
+def withdrawal_review_closed(*, withdrawal_id: int, request: ApprovalRequest) -> None:
+    """The review closed without approval (a checker rejected it, the maker cancelled it, or it
+    expired): the withdrawal is rejected and its funds released. Already settled: nothing to do."""
+    withdrawal = withdrawal_lock(withdrawal_id)
+    if withdrawal.status != WithdrawalStatus.UNDER_REVIEW:
+        return
+    code, _ = REVIEW_CLOSED_REASONS[ApprovalStatus(request.status)]
+    note = f"approval #{request.pk} {request.get_status_display().lower()}"
+    if request.status == ApprovalStatus.REJECTED:
+        note += f": {_last_reason(request)}"
+    _reject(withdrawal, reason_code=code, note=note)
+
+
+def _last_reason(request: ApprovalRequest) -> str:
+    last = request.decisions.order_by("-level").first()
+    return last.reason if last is not None else request.reason
 
 
 def _approve(withdrawal: Withdrawal, *, reason: str) -> None:
@@ -371,51 +466,29 @@ def _approve(withdrawal: Withdrawal, *, reason: str) -> None:
 
 
 @transaction.atomic(durable=True)
-def withdrawal_approve(*, withdrawal_id: int, actor: User, reason: str) -> Withdrawal:
-    """One approval level. Each level is a different person with that level's role, never the
-    person who entered the request."""
-    if not reason.strip():
-        raise PaymentError(errors.REASON_REQUIRED.format(verb="approve a withdrawal"), field="reason")
-    withdrawal = withdrawal_lock(withdrawal_id)
-    if withdrawal.status != WithdrawalStatus.UNDER_REVIEW:
-        raise PaymentError(
-            errors.WITHDRAW_BAD_STATE.format(reference=withdrawal.reference, status=withdrawal.get_status_display().lower(), verb="approved"),
-            status=409,
-        )  # fmt: skip
-    role = withdrawal_next_level(withdrawal)
-    assert role is not None
-    if withdrawal.approvals.filter(user=actor).exists():
-        raise PaymentError("You already approved this withdrawal; the next level needs someone else.", status=403)
-    if not actor.groups.filter(name=role.value).exists():
-        raise PaymentError(errors.NOT_ALLOWED.format(verb=f"approve at the {role.label.lower()} level"), status=403)
-    if withdrawal.requested_by_id == actor.pk:
-        raise PaymentError("The person who entered a withdrawal cannot approve it.", status=403)
-    level = withdrawal.approvals.count()
-    WithdrawalApproval.objects.create(
-        withdrawal=withdrawal, level=level, role=role.value, user=actor, reason=reason.strip()
-    )
-    if withdrawal_next_level(withdrawal) is None:
-        _approve(withdrawal, reason=reason.strip())
-    else:
-        audit_record(
-            action=AuditAction.WITHDRAWAL_APPROVED, subject=withdrawal,
-            after={"level": level, "role": role.value, "complete": False}, reason=reason.strip(),
-        )  # fmt: skip
-    return withdrawal
-
-
-@transaction.atomic(durable=True)
 def withdrawal_reject(*, withdrawal_id: int, actor: User, reason_code: str, note: str = "") -> Withdrawal:
+    """Reject with a reason the client is told (before payout). A review still pending is
+    withdrawn from the approval engine in the same transaction, so nobody decides it any more."""
     if not actor.has_perm("ops.handle_withdrawals") and not actor.groups.filter(name=Role.COMPLIANCE.value).exists():
         raise PaymentError(errors.NOT_ALLOWED.format(verb="reject withdrawals"), status=403)
     if reason_code not in REJECT_REASONS:
         raise PaymentError(errors.WITHDRAW_REASON_CODE.format(choices=", ".join(REJECT_REASONS)), field="reason_code")
+    request_id = Withdrawal.objects.filter(pk=withdrawal_id).values_list("approval_request_id", flat=True).first()
+    if request_id is not None:  # the engine's lock order: the request, then the withdrawal
+        approval_withdraw(
+            request_id=request_id, reason=f"withdrawal rejected ({reason_code}) by {actor.get_username()}"
+        )
     withdrawal = withdrawal_lock(withdrawal_id)
     if withdrawal.status not in (WithdrawalStatus.RECEIVED, WithdrawalStatus.UNDER_REVIEW, WithdrawalStatus.APPROVED):
         raise PaymentError(
             errors.WITHDRAW_BAD_STATE.format(reference=withdrawal.reference, status=withdrawal.get_status_display().lower(), verb="rejected"),
             status=409,
         )  # fmt: skip
+    _reject(withdrawal, reason_code=reason_code, note=note)
+    return withdrawal
+
+
+def _reject(withdrawal: Withdrawal, *, reason_code: str, note: str) -> None:
     before = _snapshot(withdrawal)
     _release(withdrawal)
     withdrawal.reject()
@@ -431,9 +504,8 @@ def withdrawal_reject(*, withdrawal_id: int, actor: User, reason_code: str, note
     )
     client_notify(
         subject=withdrawal.client, recipient=withdrawal.client.email, template="payments.withdrawal_rejected",
-        context=_context(withdrawal) | {"reason": REJECT_REASONS[reason_code], "note": ""},
+        context=_context(withdrawal) | {"reason": CLIENT_REASONS[reason_code], "note": ""},
     )  # fmt: skip
-    return withdrawal
 
 
 def _release(withdrawal: Withdrawal) -> None:

@@ -41,9 +41,10 @@ def test_demo_workspace_has_items_and_approvals(tmp_path: Path) -> None:
     with override_settings(DEMO_MODE=True, VAR_DIR=tmp_path, KYC_STORAGE_ROOT=tmp_path / "kyc"):
         call_command("demo_seed")
         call_command("demo_seed")  # idempotent
-    assert sorted(ApprovalRequest.objects.values_list("status", flat=True)) == [
-        ApprovalStatus.EXECUTED,
-        ApprovalStatus.PENDING,
+    assert sorted(ApprovalRequest.objects.values_list("action", "status")) == [
+        ("payments.withdrawal", ApprovalStatus.PENDING),  # the client's first withdrawal, waiting for review
+        ("staff.grant_role", ApprovalStatus.EXECUTED),
+        ("staff.grant_role", ApprovalStatus.PENDING),
     ]
     from collections import Counter
 

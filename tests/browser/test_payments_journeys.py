@@ -39,15 +39,20 @@ def test_first_withdrawal_finance_then_compliance_then_payout(page: Page, new_pa
     page.get_by_label("Reason for approving").fill("Card matches the deposit; client known")
     page.get_by_role("button", name="Approve").click()
     expect(page.get_by_test_id("approval-level")).to_contain_text("waiting for Compliance")
+    expect(page.get_by_test_id("approval-levels")).to_contain_text("Finance: approved by fiona")
     expect(page.get_by_role("button", name="Approve")).to_have_count(0)  # not twice by the same person
     shot(page, "withdrawal-after-finance")
 
-    carla = new_page()
+    carla = new_page()  # compliance finds it in the one approvals inbox and decides it there
     sign_in(carla, "carla")
-    carla.goto(w.get_absolute_url())
-    carla.get_by_label("Reason for approving").fill("Source of funds on file")
+    carla.goto("/approvals/")
+    carla.get_by_test_id("approvals-waiting").get_by_role("link", name=f"Withdrawal {w.reference}").click()
+    carla.get_by_label("Reason for your decision").fill("Source of funds on file")
     carla.get_by_role("button", name="Approve").click()
+    expect(carla.get_by_test_id("approval-status")).to_have_text("Executed")
+    carla.goto(w.get_absolute_url())
     expect(carla.get_by_test_id("withdrawal-status")).to_have_text("Approved")
+    expect(carla.get_by_test_id("approval-levels")).to_contain_text("Compliance: approved by carla")
 
     page.reload()
     page.get_by_role("button", name="Execute payout").click()

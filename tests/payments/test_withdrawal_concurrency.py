@@ -71,3 +71,58 @@ def test_one_hundred_concurrent_withdrawals_never_overdraw() -> None:
     assert b.ledger == START - EACH * len(accepted)
     assert b.held == 0
     assert ledger_verify().ok
+
+
+def test_checkers_deciding_one_withdrawal_at_once_record_one_decision_per_level() -> None:
+    """Two finance officers approve the first level at the same moment, then two compliance
+    officers the last: one decision per level, and the withdrawal is approved exactly once."""
+    from audit.actions import AuditAction
+    from audit.models import AuditEvent
+    from ops.errors import OpsError
+    from ops.models import ApprovalDecision, ApprovalRequest, ApprovalStatus, User
+    from ops.roles import Role
+    from ops.services.approvals import approval_decide
+    from tests.factories import staff
+
+    c = approved_client(provision=False)
+    deposit = card_deposit(c, "900.00")
+    with acting_as(Actor.system("concurrency-test")):
+        w = withdrawal_request(
+            client=c, source=wallet_for(client=c, currency="EUR"), amount="300.00", method="card",
+            destination=deposit.payer_account, destination_name=c.display_name,
+        )  # fmt: skip
+    request_id = w.approval_request_id
+    assert request_id is not None
+
+    def race(checkers: list[User]) -> list[str]:
+        barrier = threading.Barrier(len(checkers))
+        outcomes: list[str] = []
+
+        def decide(checker: User) -> None:
+            try:
+                with acting_as(Actor.staff(checker)):
+                    barrier.wait(10)
+                    approval_decide(request_id=request_id, checker=checker, decision="approve", reason="ok")
+                outcomes.append("won")
+            except OpsError as exc:
+                outcomes.append(str(exc))
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=decide, args=(checker,)) for checker in checkers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        return outcomes
+
+    first = race([staff(Role.FINANCE), staff(Role.FINANCE)])
+    assert first.count("won") == 1 and len(first) == 2, first
+    last = race([staff(Role.COMPLIANCE), staff(Role.COMPLIANCE)])
+    assert last.count("won") == 1 and len(last) == 2, last
+    assert list(ApprovalDecision.objects.filter(request_id=request_id).values_list("level", flat=True)) == [0, 1]
+    w.refresh_from_db()
+    assert w.status == WithdrawalStatus.APPROVED
+    assert ApprovalRequest.objects.get(pk=request_id).status == ApprovalStatus.EXECUTED
+    approved = AuditEvent.objects.filter(action=AuditAction.WITHDRAWAL_APPROVED, subject_id=str(w.pk))
+    assert approved.count() == 1

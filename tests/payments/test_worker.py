@@ -13,11 +13,12 @@ from accounts.platform import get_platform
 from accounts.platform.simulated import SimulatedPlatform
 from ops.models import WorkItem
 from ops.roles import Role
+from ops.services.approvals import approval_decide
 from payments import simpay
 from payments.models import ReconciliationBreak, Withdrawal, WithdrawalStatus
 from payments.services.ledger import balance_of, ledger_verify, trading_ledger_account_for, wallet_for
 from payments.services.reconciliation import platform_balances_check
-from payments.services.withdrawals import withdrawal_approve, withdrawal_payout_execute, withdrawal_request
+from payments.services.withdrawals import withdrawal_payout_execute, withdrawal_request
 from tests.conftest import wait_for
 from tests.factories import approved_client, card_deposit, staff
 
@@ -55,8 +56,9 @@ def test_payout_goes_to_the_psp_in_the_worker_and_the_callback_posts_the_ledger(
         client=c, source=wallet, amount="400.00", method="card", destination=deposit.payer_account,
         destination_name=c.display_name,
     )  # fmt: skip
-    withdrawal_approve(withdrawal_id=w.pk, actor=staff(Role.FINANCE), reason="ok")
-    withdrawal_approve(withdrawal_id=w.pk, actor=staff(Role.COMPLIANCE), reason="ok")
+    assert w.approval_request_id is not None
+    for checker in (staff(Role.FINANCE), staff(Role.COMPLIANCE)):  # the review's two levels
+        approval_decide(request_id=w.approval_request_id, checker=checker, decision="approve", reason="ok")
     withdrawal_payout_execute(withdrawal_id=w.pk, actor=staff(Role.FINANCE))
     voucher = wait_for(lambda: Withdrawal.objects.get(pk=w.pk).voucher)  # the worker called the PSP
     assert voucher.startswith("po_")

@@ -12,7 +12,7 @@ def sync(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("ops", "0009_job_heartbeat"),
+        ("ops", "0010_approval_outside_makers"),
     ]
 
     operations = [

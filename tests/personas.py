@@ -45,8 +45,13 @@ def desk_user(*, scoped_to: Any) -> User:
 
 
 def persona_user(name: str) -> User | None:
+    """The persona's user; a role persona the test data already made (e.g. the owner of a work
+    item) is that same user."""
     if name == ANONYMOUS:
         return None
+    existing = User.objects.filter(username=name).first()
+    if existing is not None:
+        return existing
     if name == NOBODY:
         return staff(username="nobody")
     if name == DESK:

@@ -10,6 +10,7 @@ authentication only, DRF has no WWW-Authenticate challenge to send, so it does n
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -21,12 +22,14 @@ from django.test import Client as HttpClient
 from django.test import override_settings
 
 from accounts.models import TradingAccount
+from accounts.services.clients import client_transition
 from kyc.models import SanctionsListVersion, ScreeningHit
 from kyc.services.documents import document_upload
 from ops.roles import Role
 from ops.services.approvals import approval_submit
+from ops.services.work_items import work_item_claim, work_item_hold
+from tests.factories import approved_client, staff, work_item
 from tests.factories import client as make_client
-from tests.factories import staff, work_item
 from tests.personas import ANONYMOUS, DESK, NOBODY
 
 pytestmark = pytest.mark.django_db
@@ -36,49 +39,82 @@ PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 SUPPORT, COMPLIANCE, RISK, ADMIN, AUDITOR = Role.SUPPORT, Role.COMPLIANCE, Role.RISK, Role.ADMIN, Role.AUDITOR
 
 
-@dataclass(frozen=True)
+def _officer() -> Any:
+    """The "compliance" persona, made ahead when the test data needs it to own something."""
+    return staff(Role.COMPLIANCE, username=COMPLIANCE.value)
+
+
+def _document(c: Any) -> Any:
+    upload = SimpleUploadedFile("scan.pdf", PDF)
+    return document_upload(client_id=c.pk, kind="proof_of_identity", upload=upload, actor=staff(Role.SUPPORT))
+
+
+def _hit(c: Any) -> Any:
+    version = SanctionsListVersion.objects.create(name="test", source_file="t.csv", sha256="0" * 64)
+    return ScreeningHit.objects.create(
+        client=c, version=version, entry_id="Q1", entry_data_hash="0" * 64, entry_name=c.display_name,
+        matched_name=c.display_name, score=Decimal("95"), name_score=Decimal("95"),
+    )  # fmt: skip
+
+
+def _account(c: Any) -> Any:
+    return TradingAccount.objects.create(
+        client=c, account_type=c.account_type, currency="USD", leverage=100, platform_group="demo", login="900001"
+    )
+
+
+def _owned() -> Any:
+    return work_item_claim(item_id=work_item("kyc_review").pk, user=_officer())
+
+
+def _waiting() -> Any:
+    item = _owned()
+    return work_item_hold(item_id=item.pk, user=item.owner, reason="asked for a new scan")
+
+
+def _restricted() -> Any:
+    c = approved_client(provision=False)
+    return client_transition(client_id=c.pk, name="restrict", actor=_officer(), reason="chargebacks")
+
+
+def _approval() -> Any:
+    return approval_submit(
+        action="staff.grant_role",
+        subject=staff(username="grantee"),
+        payload={"role": "risk"},
+        maker=staff(Role.ADMIN, username="maker"),
+        reason="joins the risk desk",
+    )
+
+
 class World:
-    client: int
-    corporate: int
-    document: int
-    hit: int
-    account: int
-    item: int
-    approval: int
+    """The objects a row's URL names (``{client}``, ``{document}``, ...), made when first named;
+    none of them is in the desk persona's scope."""
+
+    def __init__(self) -> None:
+        self.client = make_client()
+        self.makers: dict[str, Callable[[], Any]] = {
+            "corporate": lambda: make_client(kind="corporate"),
+            "restricted": _restricted,
+            "document": lambda: _document(self.client),
+            "hit": lambda: _hit(self.client),
+            "account": lambda: _account(self.client),
+            "item": lambda: work_item("kyc_review", title="Review a client"),
+            "owned": _owned,
+            "waiting": _waiting,
+            "approval": _approval,
+        }
 
     def url(self, pattern: str) -> str:
-        return pattern.format(**self.__dict__)
+        names = re.findall(r"{(\w+)}", pattern)
+        ids = {name: (self.client if name == "client" else self.makers[name]()).pk for name in names}
+        return pattern.format(**ids)
 
 
 @pytest.fixture
 def world(tmp_path: Any) -> Any:
-    """One of each object the pages act on, none of them in the desk persona's scope."""
     with override_settings(KYC_STORAGE_ROOT=tmp_path / "kyc"):
-        c = make_client()
-        corporate = make_client(kind="corporate")
-        document = document_upload(
-            client_id=c.pk,
-            kind="proof_of_identity",
-            upload=SimpleUploadedFile("scan.pdf", PDF),
-            actor=staff(Role.SUPPORT),
-        )
-        version = SanctionsListVersion.objects.create(name="test", source_file="t.csv", sha256="0" * 64)
-        hit = ScreeningHit.objects.create(
-            client=c, version=version, entry_id="Q1", entry_data_hash="0" * 64, entry_name=c.display_name,
-            matched_name=c.display_name, score=Decimal("95"), name_score=Decimal("95"),
-        )  # fmt: skip
-        account = TradingAccount.objects.create(
-            client=c, account_type=c.account_type, currency="USD", leverage=100, platform_group="demo", login="900001"
-        )
-        item = work_item("kyc_review", title="Review a client")
-        request = approval_submit(
-            action="staff.grant_role",
-            subject=staff(username="grantee"),
-            payload={"role": "risk"},
-            maker=staff(Role.ADMIN, username="maker"),
-            reason="joins the risk desk",
-        )
-        yield World(c.pk, corporate.pk, document.pk, hit.pk, account.pk, item.pk, request.pk)
+        yield World()
 
 
 @dataclass(frozen=True)
@@ -107,7 +143,11 @@ PAGES = [
         "POST", "/clients/{client}/transition/submit_for_review/",
         (ANONYMOUS, LOGIN), (RISK, 403), (DESK, 404), (SUPPORT, 302),
     ),
-    *rows("POST", "/clients/{client}/unfreeze/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (DESK, 404)),
+    *rows(
+        "POST", "/clients/{restricted}/unfreeze/",
+        (ANONYMOUS, LOGIN), (SUPPORT, 403), (DESK, 404), (COMPLIANCE, 302),
+        data={"reason": "chargebacks settled"},
+    ),
     *rows("POST", "/clients/{corporate}/parties/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (DESK, 404), (SUPPORT, 400)),
     *rows("POST", "/clients/{client}/links/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (DESK, 404), (SUPPORT, 400)),
     *rows(
@@ -140,10 +180,18 @@ PAGES = [
     *rows("GET", "/items/{item}/", (ANONYMOUS, LOGIN), (NOBODY, 404), (SUPPORT, 404), (AUDITOR, 200), (COMPLIANCE, 200)),
     *rows("POST", "/items/{item}/claim/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (SUPPORT, 404), (COMPLIANCE, 302)),
     *rows("POST", "/items/{item}/assign/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (SUPPORT, 404), (COMPLIANCE, 400)),
+    # the item's owner acts on it; another worker of the queue may not (403)
     *rows("POST", "/items/{item}/resolve/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (SUPPORT, 404), (COMPLIANCE, 403)),
-    *rows("POST", "/items/{item}/hold/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (SUPPORT, 404)),
-    *rows("POST", "/items/{item}/release/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (SUPPORT, 404)),
-    *rows("POST", "/items/{item}/resume/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (SUPPORT, 404)),
+    *rows(
+        "POST", "/items/{owned}/resolve/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (SUPPORT, 404), (COMPLIANCE, 302),
+        data={"code": "fixed", "note": "the client re-uploaded"},
+    ),
+    *rows(
+        "POST", "/items/{owned}/hold/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (SUPPORT, 404), (COMPLIANCE, 302),
+        data={"reason": "asked for a bank statement"},
+    ),
+    *rows("POST", "/items/{owned}/release/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (SUPPORT, 404), (COMPLIANCE, 302)),
+    *rows("POST", "/items/{waiting}/resume/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (SUPPORT, 404), (COMPLIANCE, 302)),
     *rows("GET", "/approvals/", (ANONYMOUS, LOGIN), (NOBODY, 403), (AUDITOR, 200), (COMPLIANCE, 200)),
     *rows("GET", "/approvals/{approval}/", (ANONYMOUS, LOGIN), (NOBODY, 404), (COMPLIANCE, 404), (ADMIN, 200)),
     *rows(
@@ -180,7 +228,7 @@ def _call(http: HttpClient, row: Row, url: str, *, api: bool) -> Any:
 
 @pytest.mark.parametrize("row", PAGES, ids=str)
 def test_page_access(row: Row, persona: Callable[[str], HttpClient], world: World) -> None:
-    url = world.url(row.url)
+    url = world.url(row.url)  # first: the test data may make the persona's own user
     response = _call(persona(row.persona), row, url, api=False)
     if row.expected == LOGIN:
         assert (response.status_code, response["Location"]) == (302, f"/login/?next={url}")
@@ -192,7 +240,8 @@ def test_page_access(row: Row, persona: Callable[[str], HttpClient], world: Worl
 
 @pytest.mark.parametrize("row", API, ids=str)
 def test_api_access(row: Row, persona: Callable[[str], HttpClient], world: World) -> None:
-    response = _call(persona(row.persona), row, world.url(row.url), api=True)
+    url = world.url(row.url)  # first: the test data may make the persona's own user
+    response = _call(persona(row.persona), row, url, api=True)
     assert response.status_code == row.expected, response.content[:400]
     if response.status_code == 403:
         assert response["Content-Type"] == "application/problem+json"

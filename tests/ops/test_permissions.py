@@ -14,9 +14,9 @@ from django.test import Client as HttpClient
 from ops import errors
 from ops.approvals import ApprovalAction, register, unregister
 from ops.errors import OpsError
-from ops.models import User
+from ops.models import ApprovalRequest, User
 from ops.roles import ROLE_DUTY, Role
-from ops.selectors import roles_held, users_holding, users_working
+from ops.selectors import approvals_waiting_for, roles_held, users_holding, users_working
 from ops.services.approvals import approval_can_decide, approval_decide, approval_submit
 from ops.services.work_items import work_item_can_claim, work_item_claim
 from tests.factories import staff, work_item
@@ -107,3 +107,25 @@ def test_approve_buttons_only_for_whom_approval_can_decide_allows(client: HttpCl
         )
         assert refused.status_code == 403
     assert request.decisions.count() == 1
+
+
+def test_waiting_for_me_is_exactly_what_approval_can_decide_allows(two_levels: Any) -> None:
+    """The inbox (one SQL query) and the can-function (per request) give the same answer."""
+    maker, finance, finance2, compliance, admin = (
+        staff(Role.FINANCE, username="maker"),
+        staff(Role.FINANCE, username="first"),
+        staff(Role.FINANCE, username="second"),
+        staff(Role.COMPLIANCE, username="officer"),
+        staff(Role.ADMIN, username="admin"),
+    )
+    fresh = approval_submit(action="test.two_levels", subject=staff(), payload={}, maker=maker, reason="r")
+    halfway = approval_submit(action="test.two_levels", subject=staff(), payload={}, maker=maker, reason="r")
+    approval_decide(request_id=halfway.pk, checker=finance, decision="approve", reason="ok")
+    grant = approval_submit(
+        action="staff.grant_role", subject=staff(), payload={"role": "risk"}, maker=admin, reason="r"
+    )
+    requests = [fresh, halfway, grant]
+    for user in (maker, finance, finance2, compliance, admin, staff(Role.ADMIN), staff(Role.AUDITOR), staff()):
+        inbox = {r.pk for r in approvals_waiting_for(user)}
+        allowed = {r.pk for r in requests if approval_can_decide(user, ApprovalRequest.objects.get(pk=r.pk))}
+        assert inbox == allowed, user.username

@@ -18,13 +18,6 @@ from accounts.selectors import client_can_list, client_get_for, client_list
 from accounts.services import clients as client_services
 from backoffice.api import DecisionPermission
 from ops.models import User
-from ops.permissions import Decision
-
-
-def _require(decision: Decision) -> None:
-    """A refused permission is a 403 whose detail says why."""
-    if not decision:
-        raise PermissionDenied(decision.reason)
 
 
 class TradingAccountSerializer(serializers.ModelSerializer):
@@ -109,7 +102,8 @@ class ClientViewSet(viewsets.GenericViewSet):
         client = self._client(pk, for_write=True)
         body = TransitionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        _require(client_services.client_can_transition(request.user, client, body.validated_data["transition"]))  # type: ignore[arg-type]
+        user: User = request.user  # type: ignore[assignment]
+        client_services.client_can_transition(user, client, body.validated_data["transition"]).require(PermissionDenied)
         try:
             client = client_services.client_transition(
                 client_id=client.pk, name=body.validated_data["transition"], actor=request.user,  # type: ignore[arg-type]

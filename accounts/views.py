@@ -26,7 +26,6 @@ from accounts.services.parties import client_link_add, client_party_add
 from audit.selectors import audit_event_list
 from ops.errors import OpsError
 from ops.models import OPEN_STATUSES, User, WorkItem
-from ops.permissions import Decision
 from ops.services.approvals import approval_submit
 
 
@@ -37,7 +36,7 @@ def _user(request: HttpRequest) -> User:
 
 def client_list_view(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    _require(client_can_list(user))
+    client_can_list(user).require(PermissionDenied)
     form = ClientFilterForm(request.GET or None)
     filters = {k: v for k, v in form.cleaned_data.items() if v} if request.GET and form.is_valid() else {}
     status = 400 if request.GET and not form.is_valid() else 200
@@ -54,7 +53,7 @@ def client_list_view(request: HttpRequest) -> HttpResponse:
 
 def client_create_view(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    _require(client_can_register(user))
+    client_can_register(user).require(PermissionDenied)
     form = ClientForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():
@@ -75,12 +74,6 @@ KIND_FIELDS = {
     "individual_fields": ["first_name", "last_name", "date_of_birth", "nationality"],
     "corporate_fields": ["legal_name", "registration_number"],
 }
-
-
-def _require(decision: Decision) -> None:
-    """A refused permission is a 403 that says why."""
-    if not decision:
-        raise PermissionDenied(decision.reason)
 
 
 def _actions_for(user: User, client: Client) -> list[dict[str, Any]]:
@@ -134,7 +127,7 @@ def client_view(request: HttpRequest, pk: int) -> HttpResponse:
 def client_transition_view(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     user = _user(request)
     client = client_get_for(user, pk, for_write=True)
-    _require(client_can_transition(user, client, name))
+    client_can_transition(user, client, name).require(PermissionDenied)
     form = TransitionForm(request.POST)
     form.is_valid()
     try:
@@ -156,7 +149,7 @@ def client_transition_view(request: HttpRequest, pk: int, name: str) -> HttpResp
 def client_unfreeze_request_view(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     client = client_get_for(user, pk, for_write=True)
-    _require(client_can_request_unfreeze(user, client))
+    client_can_request_unfreeze(user, client).require(PermissionDenied)
     form = TransitionForm(request.POST)
     form.is_valid()
     try:
@@ -176,7 +169,7 @@ def trading_account_leverage_view(request: HttpRequest, pk: int) -> HttpResponse
     user = _user(request)
     account = get_object_or_404(TradingAccount.objects.select_related("account_type", "client"), pk=pk)
     client = client_get_for(user, account.client_id, for_write=True)
-    _require(account_services.trading_account_can_change_leverage(user, account))
+    account_services.trading_account_can_change_leverage(user, account).require(PermissionDenied)
     form = LeverageForm(request.POST)
     if not form.is_valid():
         messages.error(request, "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()))
@@ -208,7 +201,7 @@ def _form_post(
 ) -> HttpResponse:
     user = _user(request)
     client = client_get_for(user, pk, for_write=True)
-    _require(client_can_edit(user, client))
+    client_can_edit(user, client).require(PermissionDenied)
     form = form_class(request.POST)
     if form.is_valid():
         try:

@@ -42,13 +42,8 @@ def _filters(form: AuditFilterForm) -> dict[str, Any]:
     return {k: v for k, v in form.cleaned_data.items() if v}
 
 
-def _require(decision: Any) -> None:
-    if not decision:
-        raise PermissionDenied(decision.reason)
-
-
 def audit_event_list_view(request: HttpRequest) -> HttpResponse:
-    _require(audit_trail_can_view(request.user))
+    audit_trail_can_view(request.user).require(PermissionDenied)
     form = AuditFilterForm(request.GET or None)
     filters = _filters(form) if request.GET else {}
     status = 400 if request.GET and not form.is_valid() else 200
@@ -75,7 +70,7 @@ class _Echo:
 
 
 def audit_event_export_view(request: HttpRequest) -> HttpResponseBase:
-    _require(audit_trail_can_export(request.user))
+    audit_trail_can_export(request.user).require(PermissionDenied)
     form = AuditFilterForm(request.GET or None)
     if request.GET and not form.is_valid():
         return render(request, "audit/event_list.html", {"form": form, "page": None}, status=400)

@@ -29,18 +29,11 @@ from kyc.services.documents import (
 from kyc.services.risk import latest_assessment, risk_assess, risk_can_assess
 from kyc.services.screening import sanctions_list_can_import, sanctions_list_can_view, screening_hit_can_decide
 from ops.models import User
-from ops.permissions import Decision
 
 
 def _user(request: HttpRequest) -> User:
     assert isinstance(request.user, User)
     return request.user
-
-
-def _require(decision: Decision) -> None:
-    """A refused permission is a 403 that says why."""
-    if not decision:
-        raise PermissionDenied(decision.reason)
 
 
 def kyc_panel(user: User, client: Any, forms: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -65,7 +58,7 @@ def kyc_panel(user: User, client: Any, forms: dict[str, Any]) -> tuple[str, dict
 def document_upload_view(request: HttpRequest, client_id: int) -> HttpResponse:
     user = _user(request)
     client = client_get_for(user, client_id, for_write=True)
-    _require(document_can_upload(user, client))
+    document_can_upload(user, client).require(PermissionDenied)
     form = UploadForm(request.POST, request.FILES, kinds=allowed_kinds(client.kind))
     if form.is_valid():
         data = form.cleaned_data
@@ -115,7 +108,7 @@ def document_review_view(request: HttpRequest, pk: int) -> HttpResponse:
     document = _document_get_for(user, pk, for_write=request.method == "POST")
     if request.method != "POST":
         return _review_page(request, document)
-    _require(document_can_review(user, document))
+    document_can_review(user, document).require(PermissionDenied)
     form = ReviewForm(request.POST)
     if not form.is_valid():
         return _review_page(request, document, form=form, status=400)
@@ -137,7 +130,7 @@ def document_file_view(request: HttpRequest, pk: int) -> FileResponse:
     """The only way to a document's bytes: the viewer must be allowed to see the client."""
     user = _user(request)
     document = _document_get_for(user, pk, for_write=False)
-    _require(document_can_view(user, document))
+    document_can_view(user, document).require(PermissionDenied)
     if not document.file:
         raise Http404
     from django.db import transaction
@@ -156,7 +149,7 @@ def document_file_view(request: HttpRequest, pk: int) -> FileResponse:
 def risk_assess_view(request: HttpRequest, client_id: int) -> HttpResponse:
     user = _user(request)
     client = client_get_for(user, client_id, for_write=True)
-    _require(risk_can_assess(user, client))
+    risk_can_assess(user, client).require(PermissionDenied)
     assessment = risk_assess(client_id=client.pk, actor=user)
     messages.success(request, f"Risk assessed: {assessment.level} ({assessment.score}).")
     return redirect("client", pk=client.pk)
@@ -169,7 +162,7 @@ def edd_approval_request_view(request: HttpRequest, client_id: int) -> HttpRespo
 
     user = _user(request)
     client = client_get_for(user, client_id, for_write=True)
-    _require(client_can_request_edd_approval(user, client))
+    client_can_request_edd_approval(user, client).require(PermissionDenied)
     reason = request.POST.get("reason", "")
     try:
         approval = approval_submit(
@@ -192,7 +185,7 @@ def screening_hit_decide_view(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     hit = get_object_or_404(ScreeningHit.objects.select_related("client"), pk=pk)
     client = client_get_for(user, hit.client_id, for_write=True)
-    _require(screening_hit_can_decide(user, hit))
+    screening_hit_can_decide(user, hit).require(PermissionDenied)
     try:
         screening_hit_decide(
             hit_id=hit.pk, reviewer=user, true_match=request.POST.get("decision") == "true_match",
@@ -212,9 +205,9 @@ def sanctions_lists_view(request: HttpRequest) -> HttpResponse:
     from kyc.models import SanctionsListVersion
 
     user = _user(request)
-    _require(sanctions_list_can_view(user))
+    sanctions_list_can_view(user).require(PermissionDenied)
     if request.method == "POST":
-        _require(sanctions_list_can_import(user))
+        sanctions_list_can_import(user).require(PermissionDenied)
         upload = request.FILES.get("file")
         name = (request.POST.get("name") or "opensanctions").strip()[:80]
         if upload is None or not (upload.size or 0):

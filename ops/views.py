@@ -48,12 +48,6 @@ def _user(request: HttpRequest) -> User:
     return user
 
 
-def _require(decision: PermissionDecision) -> None:
-    """A refused can-function is a 403 that says why; nothing is changed."""
-    if not decision:
-        raise PermissionDenied(decision.reason)
-
-
 def sla_text(due_at: datetime | None, now: datetime) -> tuple[str, str]:
     """('due in 3h 12m', 'ok'|'soon'|'late'|'paused')."""
     if due_at is None:
@@ -102,7 +96,7 @@ def notifications_read(request: HttpRequest) -> HttpResponse:
 
 def queue_view(request: HttpRequest, code: str = "") -> HttpResponse:
     user = _user(request)
-    _require(item_services.queues_can_view(user))
+    item_services.queues_can_view(user).require(PermissionDenied)
     queues = list(queues_visible_to(user).order_by("name"))
     if code and code not in {q.code for q in queues}:
         raise Http404("No such queue among yours.")
@@ -210,7 +204,7 @@ def _act(
     **forms: Any,
 ) -> HttpResponse:
     item = work_item_get_for(_user(request), pk)
-    _require(can(_user(request), item))
+    can(_user(request), item).require(PermissionDenied)
     try:
         run(item)
     except OpsError as exc:
@@ -259,7 +253,7 @@ def item_resume(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def item_hold(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
-    _require(item_services.work_item_can_hold(user, work_item_get_for(user, pk)))
+    item_services.work_item_can_hold(user, work_item_get_for(user, pk)).require(PermissionDenied)
     form = ReasonForm(request.POST)
     if not form.is_valid():
         return _render_item(request, work_item_get_for(user, pk), status=400, hold_form=form)
@@ -277,7 +271,7 @@ def item_hold(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def item_resolve(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
-    _require(item_services.work_item_can_resolve(user, work_item_get_for(user, pk)))
+    item_services.work_item_can_resolve(user, work_item_get_for(user, pk)).require(PermissionDenied)
     form = ResolveForm(request.POST)
     if not form.is_valid():
         return _render_item(request, work_item_get_for(user, pk), status=400, resolve_form=form)
@@ -296,7 +290,7 @@ def item_resolve(request: HttpRequest, pk: int) -> HttpResponse:
 def item_assign(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     item = work_item_get_for(user, pk)
-    _require(item_services.work_item_can_assign(user, item))
+    item_services.work_item_can_assign(user, item).require(PermissionDenied)
     form = AssignForm(request.POST, queue=item.queue)
     if not form.is_valid():
         return _render_item(request, item, status=400, assign_form=form)
@@ -316,7 +310,7 @@ def item_assign(request: HttpRequest, pk: int) -> HttpResponse:
 
 def approvals_inbox(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    _require(approvals_can_view(user))
+    approvals_can_view(user).require(PermissionDenied)
     return render(
         request,
         "ops/approvals.html",
@@ -357,7 +351,8 @@ def approval_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def approval_decide(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
-    _require(approval_can_decide(user, approval_get_for(user, pk)))  # 404 unless visible, 403 unless theirs to decide
+    # 404 unless visible, 403 unless theirs to decide
+    approval_can_decide(user, approval_get_for(user, pk)).require(PermissionDenied)
     form = DecisionForm(request.POST)
     if not form.is_valid():
         return _render_approval(request, pk, status=400, form=form)
@@ -379,7 +374,7 @@ def approval_decide(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def approval_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
-    _require(approval_can_cancel(user, approval_get_for(user, pk)))
+    approval_can_cancel(user, approval_get_for(user, pk)).require(PermissionDenied)
     form = ReasonForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Give a reason for cancelling.")

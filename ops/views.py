@@ -393,9 +393,7 @@ def approval_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _staff_page(request: HttpRequest, form: RoleGrantRequestForm | None = None, status: int = 200) -> HttpResponse:
     user = _user(request)
-    decision = staff_can_view(user)
-    if not decision:
-        raise PermissionDenied(decision.reason)
+    staff_can_view(user).require(PermissionDenied)
     staff = User.objects.prefetch_related("groups").order_by("username")
     return render(
         request,
@@ -416,9 +414,7 @@ def staff_view(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def staff_role_request(request: HttpRequest) -> HttpResponse:
-    decision = approval_can_submit(_user(request), "staff.grant_role")
-    if not decision:
-        raise PermissionDenied(decision.reason)
+    approval_can_submit(_user(request), "staff.grant_role").require(PermissionDenied)
     form = RoleGrantRequestForm(request.POST)
     if not form.is_valid():
         return _staff_page(request, form, status=400)

@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(LINT_ENV) $(BIN)/mypy .
 	$(LINT_ENV) DJANGO_SECRET_KEY='prod-check-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP' \
 	  DJANGO_ALLOWED_HOSTS=backoffice.example.com DJANGO_SETTINGS_MODULE=backoffice.settings.prod \
-	  SIMPAY_WEBHOOK_SECRET='prod-check-webhook-secret-0123456789' \
+	  TRADING_PLATFORM=deploy_check.TradingPlatform PAYMENT_PROVIDER_CARD=deploy_check.CardProvider \
 	  $(BIN)/python manage.py check --deploy --fail-level WARNING
 
 browser:

@@ -257,10 +257,18 @@ def _manage(env: dict[str, str], *args: str) -> None:
     subprocess.run([PY, str(ROOT / "manage.py"), *args], env=env, check=True, cwd=ROOT)
 
 
+def demo_environment(env: dict[str, str], *, port: str) -> dict[str, str]:
+    """The demo's environment: the dev settings in demo mode, and SimPay calling back this demo's
+    own web server on ``port`` (unless ``SIMPAY_WEBHOOK_URL`` says otherwise)."""
+    env = {**env, "DJANGO_SETTINGS_MODULE": "backoffice.settings.dev", "BACKOFFICE_DEMO": "1"}
+    env.setdefault("SIMPAY_WEBHOOK_URL", f"http://127.0.0.1:{port}/webhooks/simpay/")
+    return env
+
+
 def demo() -> int:
     port = os.environ.get("PORT", "8000")
-    with services("demo", database="backoffice", persist_redis=True) as env:
-        env.update(DJANGO_SETTINGS_MODULE="backoffice.settings.dev", BACKOFFICE_DEMO="1")
+    with services("demo", database="backoffice", persist_redis=True) as service_env:
+        env = demo_environment(service_env, port=port)
         _manage(env, "migrate", "--no-input")
         _manage(env, "demo_seed")
         var = Path(env["BACKOFFICE_VAR_DIR"])

@@ -4,7 +4,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
-from payments.views import simpay_webhook
+from payments.views import psp_webhook
 
 
 @login_not_required
@@ -30,7 +30,8 @@ urlpatterns = [
     path("clients/", include("accounts.urls")),
     path("kyc/", include("kyc.urls")),
     path("payments/", include("payments.urls")),
-    path("webhooks/simpay/", simpay_webhook, name="webhook-simpay"),
+    # a PSP's callbacks, at its adapter's name (SimPay's: /webhooks/simpay/)
+    path("webhooks/<slug:provider>/", psp_webhook, name="webhook-psp"),
     path("api/", include("backoffice.api_urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

@@ -203,9 +203,9 @@ def _preload_inbox(clients: list[Client], n: int) -> float:
     from django.db import connection, transaction
 
     from audit.history import bulk_create_audited
-    from payments import simpay
     from payments.models import Deposit, InboundEvent
     from payments.services.ledger import request_hash
+    from sim import simpay
 
     started = time.monotonic()
     run_tag = f"{os.getpid()}-{int(time.time())}"

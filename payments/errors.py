@@ -32,6 +32,7 @@ SIGNATURE_MISSING = "Missing or malformed signature header."
 SIGNATURE_STALE = "Signature timestamp is outside the tolerance window."
 SIGNATURE_BAD = "Signature does not match the payload."
 PAYLOAD_INVALID = "Webhook payload is not a JSON event with id, type and data: {why}"
+PROVIDER_UNKNOWN = "No payment provider named {provider!r} is configured."
 
 # statements
 STATEMENT_DUPLICATE = "This statement file was already imported (import {pk}, {when})."

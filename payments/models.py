@@ -257,7 +257,7 @@ class Hold(models.Model):
 
 
 class Channel(models.TextChoices):
-    CARD = "card", "Card (SimPay PSP)"
+    CARD = "card", "Card"
     BANK = "bank", "Bank transfer"
 
 
@@ -614,57 +614,3 @@ class ReconciliationBreak(models.Model):
 
     def get_absolute_url(self) -> str:
         return f"/payments/breaks/{self.pk}/"
-
-
-# ---------------------------------------------------------------------------------------------
-# SimPay: a built-in card PSP for the demo and the tests, with its own tables (like the simulated
-# trading platform): it signs and delivers its callbacks over HTTP like a real PSP, and it can be
-# told to fail the next calls.
-
-
-class SimPspPayment(models.Model):
-    payment_id = models.CharField(max_length=40, unique=True)
-    order_reference = models.CharField(max_length=40, unique=True)
-    amount = money_field()
-    currency = models.CharField(max_length=3)
-    cardholder = models.CharField(max_length=200, blank=True)
-    card_last4 = models.CharField(max_length=4, blank=True)
-    status = models.CharField(max_length=12, default="pending")
-    created_at = models.DateTimeField(default=timezone.now)
-
-    def __str__(self) -> str:
-        return self.payment_id
-
-
-class SimPspPayout(models.Model):
-    payout_id = models.CharField(max_length=40, unique=True)
-    idempotency_key = models.CharField(max_length=80, unique=True)
-    amount = money_field()
-    currency = models.CharField(max_length=3)
-    destination = models.CharField(max_length=80)
-    status = models.CharField(max_length=12, default="pending")
-    created_at = models.DateTimeField(default=timezone.now)
-
-    def __str__(self) -> str:
-        return self.payout_id
-
-
-class SimPspRefund(models.Model):
-    refund_id = models.CharField(max_length=40, unique=True)
-    idempotency_key = models.CharField(max_length=80, unique=True)
-    payment = models.ForeignKey(SimPspPayment, on_delete=models.PROTECT, related_name="refunds")
-    amount = money_field()
-    currency = models.CharField(max_length=3)
-    created_at = models.DateTimeField(default=timezone.now)
-
-    def __str__(self) -> str:
-        return self.refund_id
-
-
-class SimPspFault(models.Model):
-    operation = models.CharField(max_length=40, help_text="payout, refund, or * for any")
-    mode = models.CharField(max_length=10, choices=[("fail", "Fail"), ("decline", "Decline later")])
-    remaining = models.PositiveIntegerField(default=1)
-
-    def __str__(self) -> str:
-        return f"{self.mode} {self.operation} x{self.remaining}"

@@ -80,12 +80,12 @@ def payout_send_task(self: Any, *, withdrawal_id: int) -> str:
 def deposit_refund_send_task(self: Any, *, deposit_id: int) -> str:
     """A refusal is final (the same refund would be refused again): an exception at once. Anything
     else (the database, the network) is retried with backoff, then becomes the exception too."""
-    from payments import simpay
+    from payments.providers import PspError
     from payments.services.deposits import deposit_refund_failed, deposit_refund_send
 
     try:
         return deposit_refund_send(deposit_id=deposit_id)
-    except simpay.PspError as exc:
+    except PspError as exc:
         deposit_refund_failed(deposit_id=deposit_id, error=str(exc))
         return ""
     except Exception as exc:
@@ -109,11 +109,13 @@ def inbound_events_drain_task(*, older_than_seconds: int | None = None) -> int:
     from datetime import timedelta
 
     from audit.context import Actor, acting_as
-    from payments import simpay
+    from payments.models import Channel
+    from payments.providers import get_provider
     from payments.services.webhooks import inbound_events_drain
 
     older_than = timedelta(seconds=older_than_seconds) if older_than_seconds else None
-    with acting_as(Actor.system(f"webhook:{simpay.PROVIDER}")):  # the PSP acts; its signature said so
+    provider = get_provider(Channel.CARD).name  # the PSP acts; its signature said so
+    with acting_as(Actor.system(f"webhook:{provider}")):
         return inbound_events_drain(older_than=older_than)
 
 
@@ -129,11 +131,3 @@ def reconcile_task() -> dict[str, int]:
     from payments.services.reconciliation import reconcile_all
 
     return reconcile_all()
-
-
-@shared_task
-def simpay_settle_task() -> int:
-    """Demo only: SimPay processes pending payouts and calls back (a real PSP does this itself)."""
-    from payments import simpay
-
-    return simpay.payouts_settle()

@@ -22,7 +22,7 @@ from ops.models import ApprovalStatus, Decision, User
 from ops.roles import Role
 from ops.selectors import approvals_waiting_for
 from ops.services.approvals import approval_decide
-from payments import errors, simpay
+from payments import errors
 from payments.errors import PaymentError
 from payments.models import (
     Channel,
@@ -36,6 +36,7 @@ from payments.models import (
     Withdrawal,
     WithdrawalStatus,
 )
+from payments.providers import provider_named
 from payments.services import deposits as deposit_svc
 from payments.services import withdrawals as withdrawal_svc
 from payments.services.bank import statement_import
@@ -67,17 +68,22 @@ def _can_view(user: User) -> bool:
 @csrf_exempt
 @login_not_required
 @require_POST
-def simpay_webhook(request: HttpRequest) -> HttpResponse:
-    with acting_as(Actor.system(f"webhook:{simpay.PROVIDER}")):  # the PSP acts; its signature says so
-        return _simpay_webhook(request)
+def psp_webhook(request: HttpRequest, provider: str) -> HttpResponse:
+    """A configured PSP's callbacks (``/webhooks/<its name>/``); its adapter says where the
+    signature is and how to check it."""
+    adapter = provider_named(provider)
+    if adapter is None:
+        return JsonResponse({"error": errors.PROVIDER_UNKNOWN.format(provider=provider)}, status=404)
+    with acting_as(Actor.system(f"webhook:{adapter.name}")):  # the PSP acts; its signature says so
+        return _psp_webhook(request, adapter.name, adapter.signature_header)
 
 
-def _simpay_webhook(request: HttpRequest) -> HttpResponse:
+def _psp_webhook(request: HttpRequest, provider: str, signature_header: str) -> HttpResponse:
     try:
         stored, new = inbound_event_store(
-            provider=simpay.PROVIDER,
+            provider=provider,
             body=request.body,
-            signature=request.headers.get(simpay.SIGNATURE_HEADER),
+            signature=request.headers.get(signature_header),
             ip=request.META.get("REMOTE_ADDR", ""),
         )
     except WebhookRejected as exc:

@@ -112,9 +112,9 @@ def approved_client(*, currency: str = "EUR", provision: bool = True, **kwargs: 
 
 def card_deposit(c: Any, amount: str, *, cardholder: str | None = None, currency: str = "EUR", **kwargs: Any) -> Any:
     """A card deposit paid through SimPay, its signed callback stored and processed."""
-    from payments import simpay
     from payments.services.deposits import deposit_initiate
     from payments.services.webhooks import inbound_event_process, inbound_event_store
+    from sim import simpay
 
     deposit = deposit_initiate(client=c, channel="card", amount=amount, currency=currency, **kwargs)
     evt = simpay.checkout_pay(

@@ -1,4 +1,6 @@
-"""The trading platform gateway: the back office talks to MT5-style platforms only through this."""
+"""The trading platform gateway: the back office talks to MT5-style platforms only through this,
+to the adapter the ``TRADING_PLATFORM`` setting names (in the demo and the tests, the simulated
+platform of the sim app)."""
 
 from __future__ import annotations
 
@@ -11,5 +13,7 @@ __all__ = ["PlatformAccount", "PlatformError", "PlatformTimeout", "Position", "T
 
 
 def get_platform() -> TradingPlatform:
+    if not settings.TRADING_PLATFORM:
+        raise LookupError("TRADING_PLATFORM: no trading platform adapter is configured")
     platform: TradingPlatform = import_string(settings.TRADING_PLATFORM)()
     return platform

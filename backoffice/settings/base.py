@@ -144,17 +144,17 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "back-office@localhost")
 # Only a proxy we operate may tell us the client IP.
 TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
 
-# The trading platform the back office drives (a built-in simulated MT5-style platform by default).
-TRADING_PLATFORM = env_str("TRADING_PLATFORM", "accounts.platform.simulated.SimulatedPlatform")
+# The outside systems, each behind a protocol and chosen here by class path: the trading platform
+# (an accounts.platform.TradingPlatform) and the PSP of each payment channel (a
+# payments.providers.PaymentProvider). No default: the demo and test settings choose the simulators
+# (settings/simulators.py), and production must name real adapters.
+TRADING_PLATFORM = env_str("TRADING_PLATFORM", "")
+PAYMENT_PROVIDERS = {"card": env_str("PAYMENT_PROVIDER_CARD", "")}
 PLATFORM_TIMEOUT_SECONDS = env_int("PLATFORM_TIMEOUT_SECONDS", 10, minimum=1)
 PLATFORM_SYNC_INTERVAL_SECONDS = env_int("PLATFORM_SYNC_INTERVAL_SECONDS", 300, minimum=10)
 
 # --- Celery -------------------------------------------------------------------------------------
-# Payments. SimPay is the built-in card PSP (demo and tests); its callbacks are signed with this
-# secret (HMAC-SHA256 over "timestamp.payload") and must arrive within the tolerance window.
-INSECURE_DEV_SIMPAY_SECRET = "whsec_insecure_dev_only_simpay_secret"  # noqa: S105
-SIMPAY_WEBHOOK_SECRET = env_str("SIMPAY_WEBHOOK_SECRET", INSECURE_DEV_SIMPAY_SECRET)
-SIMPAY_WEBHOOK_URL = env_str("SIMPAY_WEBHOOK_URL", "http://127.0.0.1:8000/webhooks/simpay/")
+# Payments. A PSP's signed callback must arrive within the tolerance window.
 WEBHOOK_TOLERANCE_SECONDS = env_int("WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)
 # How a verified callback is applied once stored. "inline": in the PSP's request, which is answered
 # with the outcome. "queued": the request is answered as soon as the callback is stored, and workers
@@ -220,9 +220,6 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(RECONCILIATION_INTERVAL_SECONDS),
     },
 }
-
-if DEMO_MODE:  # the built-in PSP settles payouts and calls back, as a real PSP would on its own
-    CELERY_BEAT_SCHEDULE["simpay-settle"] = {"task": "payments.tasks.simpay_settle_task", "schedule": 10.0}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],

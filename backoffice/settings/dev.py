@@ -1,6 +1,7 @@
 from backoffice.env import env_bool
 
 from .base import *  # noqa: F403
+from .simulators import *  # noqa: F403
 
 DEBUG = env_bool("DJANGO_DEBUG", True)
 

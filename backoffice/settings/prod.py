@@ -8,9 +8,9 @@ from .base import (
     DEBUG,
     DEMO_MODE,
     INSECURE_DEV_SECRET_KEY,
-    INSECURE_DEV_SIMPAY_SECRET,
+    PAYMENT_PROVIDERS,
     SECRET_KEY,
-    SIMPAY_WEBHOOK_SECRET,
+    TRADING_PLATFORM,
 )
 
 if DEBUG:
@@ -19,8 +19,13 @@ if DEMO_MODE:
     raise EnvError("BACKOFFICE_DEMO: demo mode is not allowed in production")
 if SECRET_KEY == INSECURE_DEV_SECRET_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
     raise EnvError("DJANGO_SECRET_KEY: set a random secret of at least 50 characters for production")
-if SIMPAY_WEBHOOK_SECRET == INSECURE_DEV_SIMPAY_SECRET or len(SIMPAY_WEBHOOK_SECRET) < 24:
-    raise EnvError("SIMPAY_WEBHOOK_SECRET: set the PSP's webhook signing secret (at least 24 characters)")
+# The outside systems: real adapters, named explicitly. The simulators (the sim app) are not
+# installed here, and a path into them is refused rather than left to fail at the first call.
+for variable, path in [("TRADING_PLATFORM", TRADING_PLATFORM), ("PAYMENT_PROVIDER_CARD", PAYMENT_PROVIDERS["card"])]:
+    if not path:
+        raise EnvError(f"{variable}: set the adapter's class path (production has no simulator to fall back on)")
+    if path.split(".")[0] == "sim":
+        raise EnvError(f"{variable}: {path} is a simulator, for the demo and the tests only, not production")
 if not ALLOWED_HOSTS or ALLOWED_HOSTS == ["127.0.0.1", "localhost"] or "*" in ALLOWED_HOSTS:
     raise EnvError("DJANGO_ALLOWED_HOSTS: list the production host names (comma-separated, no '*')")
 

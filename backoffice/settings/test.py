@@ -1,4 +1,5 @@
 from .base import *  # noqa: F403
+from .simulators import *  # noqa: F403
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; tests hash throwaway passwords

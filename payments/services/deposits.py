@@ -1,4 +1,4 @@
-"""Deposits on two channels — card through SimPay (signed callbacks) and bank transfer (matched
+"""Deposits on two channels — card through the PSP (signed callbacks) and bank transfer (matched
 from imported statements) — with the payer-name check: money from someone else than the account
 holder is not credited but held in suspense for a person to decide."""
 
@@ -32,6 +32,7 @@ from payments.currencies import money_parse, money_str
 from payments.errors import IdempotencyConflict, PaymentError
 from payments.locks import deposit_lock
 from payments.models import AccountKind, Channel, Deposit, DepositStatus, EntryKind, LedgerAccount
+from payments.providers import get_provider
 from payments.services.ledger import (
     Post,
     credit,
@@ -389,12 +390,10 @@ def deposit_refund_send(*, deposit_id: int) -> str:
     return commits, outside any transaction) and record the PSP's refund id. The idempotency key
     makes a retry after a lost answer refund nothing twice. A refusal (PspError) is the caller's to
     report: see ``deposit_refund_failed``."""
-    from payments import simpay
-
     deposit = Deposit.objects.get(pk=deposit_id)
     if deposit.status != DepositStatus.REFUNDED or deposit.channel != Channel.CARD or deposit.refund_reference:
         return deposit.refund_reference
-    refund_id = simpay.refund_create(
+    refund_id = get_provider(Channel.CARD).refund_create(
         idempotency_key=f"deposit:{deposit.pk}:refund",
         payment_id=deposit.external_id or "",
         amount=deposit.amount,

@@ -105,8 +105,11 @@ def house_account(kind: AccountKind, currency: str, *, ref: str = "") -> LedgerA
 
 
 def psp_clearing_account(currency: str) -> LedgerAccount:
-    """SimPay's clearing account: card money the PSP holds for the broker until it settles."""
-    return house_account(AccountKind.PSP_CLEARING, currency, ref="simpay")
+    """The card PSP's clearing account: card money the PSP holds for the broker until it settles."""
+    from payments.models import Channel
+    from payments.providers import get_provider
+
+    return house_account(AccountKind.PSP_CLEARING, currency, ref=get_provider(Channel.CARD).name)
 
 
 # --- posting ----------------------------------------------------------------------------------

@@ -4,11 +4,10 @@ reconciliation queue; a break that disappears on a later run is resolved by itse
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable
-from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from dataclasses import asdict
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db import models, transaction
@@ -20,6 +19,7 @@ from audit.history import bulk_create_audited
 from audit.services import audit_record
 from ops.models import RiskLevel
 from ops.services.work_items import work_item_open, work_item_resolve_for_subject
+from payments import errors
 from payments.currencies import currency_check
 from payments.errors import PaymentError
 from payments.models import (
@@ -36,10 +36,10 @@ from payments.models import (
     SettlementLine,
     StatementLine,
 )
+from payments.providers import get_provider, provider_named
 from payments.services.ledger import credit, debit, house_account, ledger_post, psp_clearing_account
 
 UNSETTLED_AFTER = timedelta(days=3)
-SETTLEMENT_COLUMNS = ["batch_id", "psp_reference", "kind", "gross", "fee", "currency", "settled_on"]
 
 
 def break_open(
@@ -98,34 +98,24 @@ def break_resolve(*, brk: ReconciliationBreak, note: str) -> None:
 
 
 @transaction.atomic(durable=True)
-def settlement_import(*, data: bytes, provider: str = "simpay") -> dict[str, int]:
-    """Store a settlement report (CSV: batch_id, psp_reference, kind, gross, fee, currency,
-    settled_on), then check each line against the ledger. A bad row refuses the whole file."""
+def settlement_import(*, data: bytes, provider: str | None = None) -> dict[str, int]:
+    """Store a settlement report of a PSP (by default the card channel's; read by its adapter), then
+    check each line against the ledger. A bad line refuses the whole file."""
+    adapter = get_provider(Channel.CARD) if provider is None else provider_named(provider)
+    if adapter is None:
+        raise PaymentError(errors.PROVIDER_UNKNOWN.format(provider=provider))
+    provider = adapter.name
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise PaymentError("file: the settlement report is not UTF-8 text.", field="file") from None
-    reader = csv.DictReader(io.StringIO(text))
-    missing = [c for c in SETTLEMENT_COLUMNS if c not in (reader.fieldnames or [])]
-    if missing:
-        raise PaymentError(f"file: the settlement report has no column(s) {', '.join(missing)}.", field="file")
+        items = adapter.settlement_parse(data)
+    except ValueError as exc:
+        raise PaymentError(f"file: {exc}", field="file") from None
     rows = []
-    for n, row in enumerate(reader, start=2):
+    for item in items:
         try:
-            rows.append(
-                SettlementLine(
-                    provider=provider,
-                    batch_id=row["batch_id"].strip(),
-                    psp_reference=row["psp_reference"].strip(),
-                    kind=row["kind"].strip(),
-                    gross=Decimal(row["gross"]),
-                    fee=Decimal(row["fee"] or "0"),
-                    currency=currency_check(row["currency"]),
-                    settled_on=date.fromisoformat(row["settled_on"].strip()),
-                )
-            )
-        except (InvalidOperation, ValueError, PaymentError) as exc:
-            raise PaymentError(f"file: line {n}: {exc}", field="file") from None
+            currency = currency_check(item.currency)
+        except PaymentError as exc:
+            raise PaymentError(f"file: {item.psp_reference}: {exc}", field="file") from None
+        rows.append(SettlementLine(provider=provider, **(asdict(item) | {"currency": currency})))
     created = bulk_create_audited(rows, SettlementLine, ignore_conflicts=True)
     counts = {"lines": len(rows), "matched": 0, "breaks": 0}
     for line in SettlementLine.objects.filter(provider=provider, status=LineStatus.NEW):
@@ -197,7 +187,7 @@ def settlement_batch_match(*, line: StatementLine, batch_id: str, done: Callable
     ledger_post(
         key=f"settlement:{batch_id}",
         kind=EntryKind.SETTLEMENT,
-        memo=f"SimPay settlement batch {batch_id}: {len(lines)} line(s), fees {fees}",
+        memo=f"PSP settlement batch {batch_id}: {len(lines)} line(s), fees {fees}",
         lines=entry_lines,
         source=f"payments.statementline:{line.pk}",
     )
@@ -209,13 +199,14 @@ def unsettled_card_payments(*, now: Any = None) -> int:
     """Card payments credited days ago that no settlement report has confirmed."""
     cutoff = (now or timezone.now()) - UNSETTLED_AFTER
     settled = SettlementLine.objects.filter(kind="payment").values("psp_reference")
+    provider = get_provider(Channel.CARD).name
     found = 0
     for deposit in Deposit.objects.filter(
         channel=Channel.CARD, status=DepositStatus.CREDITED, completed_at__lt=cutoff
     ).exclude(external_id__in=settled)[:500]:
         with transaction.atomic():
             break_open(
-                kind="psp_payment_unsettled", key=f"simpay:{deposit.external_id}",
+                kind="psp_payment_unsettled", key=f"{provider}:{deposit.external_id}",
                 ours={"deposit": deposit.reference, "amount": str(deposit.amount), "credited": str(deposit.completed_at)},
                 theirs={"settlement": None}, difference=deposit.amount, currency=deposit.currency,
             )  # fmt: skip

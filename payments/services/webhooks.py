@@ -7,22 +7,21 @@ event that arrives after a later one for the same payment finds the payment alre
 
 from __future__ import annotations
 
-import json
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.history import bulk_update_audited
 from ops.models import RiskLevel
 from ops.services.work_items import work_item_open
-from payments import errors, simpay
+from payments import errors
 from payments.errors import PaymentError
 from payments.models import Deposit, DepositStatus, InboundEvent, LedgerAccount, WebhookStatus, Withdrawal
+from payments.providers import SignatureError, provider_named
 from payments.services.deposits import Receipt, deposit_fail, deposits_receive
 from payments.services.ledger import psp_clearing_account
 
@@ -38,37 +37,35 @@ class WebhookRejected(Exception):
 def inbound_event_store(
     *, provider: str, body: bytes, signature: str | None, ip: str = ""
 ) -> tuple[InboundEvent, bool]:
-    """Verify and store; returns (event, is_new). Raises WebhookRejected (nothing stored)."""
+    """Verify (by the provider's own scheme) and store; returns (event, is_new). Raises
+    WebhookRejected (nothing stored)."""
+    adapter = provider_named(provider)
+    if adapter is None:
+        raise WebhookRejected(errors.PROVIDER_UNKNOWN.format(provider=provider), status=404)
     try:
-        simpay.verify(
-            body, signature, secret=settings.SIMPAY_WEBHOOK_SECRET, tolerance=settings.WEBHOOK_TOLERANCE_SECONDS
-        )
-    except simpay.SignatureError as exc:
+        adapter.webhook_verify(body, signature)
+    except SignatureError as exc:
         security_log.warning("webhook rejected: provider=%s ip=%s reason=%s", provider, ip, exc)
         raise WebhookRejected(str(exc), status=400) from None
     try:
-        evt = json.loads(body)
-        event_id, event_type, obj = str(evt["id"]), str(evt["type"]), evt["data"]["object"]
-        if not isinstance(obj, dict) or not event_id:
-            raise ValueError("data.object is not an object")
+        evt = adapter.webhook_parse(body)
     except (ValueError, KeyError, TypeError) as exc:
         security_log.warning("webhook rejected: provider=%s ip=%s reason=bad payload (%s)", provider, ip, exc)
         raise WebhookRejected(errors.PAYLOAD_INVALID.format(why=exc), status=400) from None
-    created = evt.get("created")
     try:
         with transaction.atomic():
             stored = InboundEvent.objects.create(
                 provider=provider,
-                event_id=event_id,
-                event_type=event_type,
-                object_id=str(obj.get("id", ""))[:120],
-                payload=evt,
-                event_created=datetime.fromtimestamp(int(created), tz=UTC) if isinstance(created, int) else None,
+                event_id=evt.event_id,
+                event_type=evt.event_type,
+                object_id=evt.object_id,
+                payload=evt.payload,
+                event_created=evt.created,
             )
         return stored, True
     except IntegrityError:
         with transaction.atomic():  # a repeated delivery: counted (in the event's history), not applied again
-            repeated = InboundEvent.objects.select_for_update().get(provider=provider, event_id=event_id)
+            repeated = InboundEvent.objects.select_for_update().get(provider=provider, event_id=evt.event_id)
             repeated.deliveries += 1
             repeated.save(update_fields=["deliveries"])
         return repeated, False

@@ -54,6 +54,7 @@ from payments.models import (
     WithdrawalPolicy,
     WithdrawalStatus,
 )
+from payments.providers import PspError, get_provider
 from payments.services.bank import bank_account_in
 from payments.services.deposits import next_reference, payer_name_score
 from payments.services.ledger import (
@@ -552,20 +553,18 @@ def _execute(withdrawal: Withdrawal, *, executed_by: User | None) -> None:
 
 def payout_send(*, withdrawal_id: int) -> str:
     """Call the channel's adapter (outside any transaction) and record the voucher."""
-    from payments import simpay
-
     withdrawal = Withdrawal.objects.get(pk=withdrawal_id)
     if withdrawal.status != WithdrawalStatus.PROCESSING or withdrawal.voucher:
         return withdrawal.voucher
     if withdrawal.method == Channel.CARD:
         try:
-            voucher = simpay.payout_create(
+            voucher = get_provider(Channel.CARD).payout_create(
                 idempotency_key=str(withdrawal.payout_key),
                 amount=withdrawal.amount,
                 currency=withdrawal.currency,
                 destination=withdrawal.destination,
             )
-        except simpay.PspError as exc:
+        except PspError as exc:
             withdrawal_payout_result(
                 withdrawal_id=withdrawal_id, paid=False, voucher="", failure_code=f"refused: {exc}"
             )

@@ -11,15 +11,16 @@ import pytest
 
 from accounts import errors
 from accounts.errors import ClientError
-from accounts.models import Client, ClientStatus, SimPlatformAccount, TradingAccount, TradingAccountStatus
+from accounts.models import Client, ClientStatus, TradingAccount, TradingAccountStatus
 from accounts.platform import PlatformError, PlatformTimeout
-from accounts.platform.simulated import SimulatedPlatform
 from accounts.services import trading_accounts as svc
 from accounts.services.clients import client_transition
 from accounts.tasks import trading_account_provision_task
 from ops.models import ApprovalStatus, WorkItem
 from ops.roles import Role
 from ops.services.approvals import approval_decide, approval_submit
+from sim.models import SimPlatformAccount
+from sim.platform import SimulatedPlatform
 from tests.conftest import wait_for
 from tests.factories import approvable_client as client
 from tests.factories import staff

@@ -18,8 +18,11 @@ PROD_ENV = {
     "DJANGO_SECRET_KEY": "k8#Vq2!pX9zL4mR7tW1yB6nC3sD0fG5hJ8kM2qP4rT6vX9zA1bC3dE5fG7hJ9kL0",
     "DJANGO_ALLOWED_HOSTS": "backoffice.example.com",
     "DJANGO_DEBUG": "false",
-    "SIMPAY_WEBHOOK_SECRET": "whsec_9fK2mQ7xL4pR8tV1zB6nC3sD0gH5",
+    # real adapters would be named here; settings only check that they are named and not simulators
+    "TRADING_PLATFORM": "deploy_check.TradingPlatform",
+    "PAYMENT_PROVIDER_CARD": "deploy_check.CardProvider",
 }
+PRINT_APPS = "from django.conf import settings; print(' '.join(settings.INSTALLED_APPS))"
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -74,7 +77,16 @@ def test_bad_value_stops_manage_py_with_one_line() -> None:
         ({"DJANGO_ALLOWED_HOSTS": ""}, "DJANGO_ALLOWED_HOSTS: list the production host names"),
         ({"DJANGO_ALLOWED_HOSTS": "*"}, "DJANGO_ALLOWED_HOSTS"),
         ({"BACKOFFICE_DEMO": "1"}, "BACKOFFICE_DEMO: demo mode is not allowed in production"),
-        ({"SIMPAY_WEBHOOK_SECRET": "short"}, "SIMPAY_WEBHOOK_SECRET: set the PSP's webhook signing secret"),
+        ({"TRADING_PLATFORM": ""}, "TRADING_PLATFORM: set the adapter's class path"),
+        ({"PAYMENT_PROVIDER_CARD": ""}, "PAYMENT_PROVIDER_CARD: set the adapter's class path"),
+        (
+            {"TRADING_PLATFORM": "sim.platform.SimulatedPlatform"},
+            "TRADING_PLATFORM: sim.platform.SimulatedPlatform is a simulator, for the demo and the tests only",
+        ),
+        (
+            {"PAYMENT_PROVIDER_CARD": "sim.simpay.SimPay"},
+            "PAYMENT_PROVIDER_CARD: sim.simpay.SimPay is a simulator, for the demo and the tests only",
+        ),
     ],
 )
 def test_prod_refuses_unsafe_configuration(override: dict[str, str], message: str) -> None:
@@ -91,3 +103,18 @@ def test_prod_passes_the_deployment_checks() -> None:
     result = _manage("check", "--deploy", "--fail-level", "WARNING", **PROD_ENV)
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("env", "installed"),
+    [
+        (PROD_ENV, False),
+        ({"DJANGO_SETTINGS_MODULE": "backoffice.settings.dev"}, True),
+        ({"DJANGO_SETTINGS_MODULE": "backoffice.settings.test"}, True),
+    ],
+)
+def test_simulators_are_installed_for_the_demo_and_tests_only(env: dict[str, str], installed: bool) -> None:
+    result = _manage("shell", "--no-imports", "-c", PRINT_APPS, **env)
+    assert result.returncode == 0, result.stderr
+    apps = result.stdout.split()
+    assert "payments" in apps and ("sim" in apps) is installed

@@ -13,9 +13,9 @@ from playwright.sync_api import Locator, Page, expect
 
 from accounts import errors
 from accounts.models import Client, ClientStatus, TradingAccount, TradingAccountStatus
-from accounts.platform.simulated import SimulatedPlatform
 from ops.models import ApprovalRequest, ApprovalStatus
 from ops.roles import Role
+from sim.platform import SimulatedPlatform
 from tests.browser.conftest import shot, sign_in
 from tests.conftest import wait_for
 from tests.factories import kyc_ready, staff

@@ -16,7 +16,6 @@ from django.test import Client as HttpClient
 from audit.context import Actor, acting_as
 from audit.models import AuditEvent
 from ops.models import Interaction, WorkItem
-from payments import simpay
 from payments.errors import IdempotencyConflict, PaymentError
 from payments.models import (
     AccountKind,
@@ -41,6 +40,7 @@ from payments.services.ledger import (
     wallet_for,
 )
 from payments.services.webhooks import inbound_event_store, inbound_events_drain
+from sim import simpay
 from tests.conftest import wait_for
 from tests.factories import approved_client
 

@@ -26,15 +26,14 @@ from payments.models import (
     DepositStatus,
     LineStatus,
     ReconciliationBreak,
-    SimPspFault,
-    SimPspPayment,
-    SimPspRefund,
     StatementLine,
 )
+from payments.providers import PspError, get_provider
 from payments.services.bank import statement_import, statement_match
 from payments.services.deposits import deposit_initiate, deposit_refund, deposit_refund_send
 from payments.services.ledger import ledger_verify
 from payments.tasks import deposit_refund_send_task
+from sim.models import SimPspFault, SimPspPayment, SimPspRefund
 from tests.conftest import wait_for
 from tests.factories import approved_client, card_deposit, staff
 
@@ -85,15 +84,14 @@ def test_bad_psp_refusal_opens_a_high_risk_exception_and_refunds_nothing() -> No
 
 
 def test_bad_psp_refuses_a_refund_of_more_than_was_paid() -> None:
-    from payments import simpay
-
+    psp = get_provider("card")
     deposit = _held_card_deposit("10.00")
-    with pytest.raises(simpay.PspError, match="more than is left"):
-        simpay.refund_create(
+    with pytest.raises(PspError, match="more than is left"):
+        psp.refund_create(
             idempotency_key="k1", payment_id=deposit.external_id or "", amount=Decimal("10.01"), currency="EUR"
         )
-    with pytest.raises(simpay.PspError, match="cannot be refunded"):
-        simpay.refund_create(idempotency_key="k2", payment_id="pay_unknown", amount=Decimal("1"), currency="EUR")
+    with pytest.raises(PspError, match="cannot be refunded"):
+        psp.refund_create(idempotency_key="k2", payment_id="pay_unknown", amount=Decimal("1"), currency="EUR")
     assert not SimPspRefund.objects.exists()
 
 
@@ -150,16 +148,15 @@ def test_card_refund_runs_in_a_real_worker(celery_worker_process: subprocess.Pop
 
 
 def test_good_psp_refunds_a_payment_in_parts_and_no_further() -> None:
-    from payments import simpay
-
+    psp = get_provider("card")
     deposit = _held_card_deposit("50.00")
     pay = deposit.external_id or ""
-    simpay.refund_create(idempotency_key="part-1", payment_id=pay, amount=Decimal("20.00"), currency="EUR")
+    psp.refund_create(idempotency_key="part-1", payment_id=pay, amount=Decimal("20.00"), currency="EUR")
     assert SimPspPayment.objects.get(payment_id=pay).status == "partial"
-    simpay.refund_create(idempotency_key="part-2", payment_id=pay, amount=Decimal("30.00"), currency="EUR")
+    psp.refund_create(idempotency_key="part-2", payment_id=pay, amount=Decimal("30.00"), currency="EUR")
     assert SimPspPayment.objects.get(payment_id=pay).status == "refunded"
-    with pytest.raises(simpay.PspError, match="cannot be refunded"):
-        simpay.refund_create(idempotency_key="part-3", payment_id=pay, amount=Decimal("0.01"), currency="EUR")
+    with pytest.raises(PspError, match="cannot be refunded"):
+        psp.refund_create(idempotency_key="part-3", payment_id=pay, amount=Decimal("0.01"), currency="EUR")
     assert SimPspRefund.objects.count() == 2
 
 

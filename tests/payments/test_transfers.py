@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 
-from accounts.platform.simulated import SimulatedPlatform
 from ops.errors import OpsError
 from ops.roles import Role
 from ops.services.approvals import approval_decide, approval_submit
@@ -15,6 +14,7 @@ from payments.errors import PaymentError
 from payments.models import EntryKind, JournalEntry
 from payments.services.ledger import balance_of, ledger_verify, trading_ledger_account_for, wallet_for
 from payments.services.transfers import internal_transfer
+from sim.platform import SimulatedPlatform
 from tests.factories import approved_client, card_deposit, staff
 
 pytestmark = pytest.mark.django_db

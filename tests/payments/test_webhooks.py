@@ -12,10 +12,11 @@ from django.test import Client as HttpClient
 
 from ops.models import WorkItem
 from ops.roles import Role
-from payments import errors, simpay
+from payments import errors
 from payments.models import Deposit, DepositStatus, InboundEvent
 from payments.services.deposits import deposit_initiate, deposit_refund, deposit_release
 from payments.services.ledger import balance_of, ledger_verify, wallet_for
+from sim import simpay
 from tests.factories import approved_client, card_deposit, staff
 
 pytestmark = pytest.mark.django_db

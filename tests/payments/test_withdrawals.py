@@ -24,7 +24,6 @@ from ops.models import (
 from ops.roles import Role
 from ops.selectors import approvals_waiting_for
 from ops.services.approvals import approval_cancel, approval_decide, approvals_expire_due, payload_hash
-from payments import simpay
 from payments.errors import PaymentError
 from payments.models import Approval, HoldStatus, Withdrawal, WithdrawalStatus
 from payments.services.ledger import balance_of, ledger_verify, wallet_for
@@ -36,6 +35,7 @@ from payments.services.withdrawals import (
     withdrawal_reject,
     withdrawal_request,
 )
+from sim import simpay
 from tests.factories import approved_client, card_deposit, staff
 
 pytestmark = pytest.mark.django_db
@@ -99,7 +99,7 @@ def test_good_full_journey_approvals_payout_callback_ledger() -> None:
     assert exc.value.status == 409
     voucher = payout_send(withdrawal_id=w.pk)
     assert voucher.startswith("po_") and payout_send(withdrawal_id=w.pk) == voucher  # once
-    from payments.models import SimPspPayout
+    from sim.models import SimPspPayout
 
     payout = SimPspPayout.objects.get(payout_id=voucher)
     evt = simpay.payout_outcome_event(payout)
@@ -139,7 +139,7 @@ def test_bad_the_person_who_entered_it_cannot_approve_it() -> None:
 
 
 def test_bad_failed_payout_releases_the_hold_and_opens_an_exception() -> None:
-    from payments.models import SimPspFault, SimPspPayout
+    from sim.models import SimPspFault, SimPspPayout
 
     c, wallet, card = _funded()
     w = _request(c, wallet, card, "300.00")

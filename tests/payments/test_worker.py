@@ -10,15 +10,15 @@ from typing import Any
 import pytest
 
 from accounts.platform import get_platform
-from accounts.platform.simulated import SimulatedPlatform
 from ops.models import WorkItem
 from ops.roles import Role
 from ops.services.approvals import approval_decide
-from payments import simpay
 from payments.models import ReconciliationBreak, Withdrawal, WithdrawalStatus
 from payments.services.ledger import balance_of, ledger_verify, trading_ledger_account_for, wallet_for
 from payments.services.reconciliation import platform_balances_check
 from payments.services.withdrawals import withdrawal_payout_execute, withdrawal_request
+from sim import simpay
+from sim.platform import SimulatedPlatform
 from tests.conftest import wait_for
 from tests.factories import approved_client, card_deposit, staff
 

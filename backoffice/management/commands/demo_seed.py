@@ -214,12 +214,12 @@ def _seed_payments() -> None:
     """A funded client, a third-party deposit held for review, and a first withdrawal waiting for
     finance then compliance (once; the PSP's callbacks are signed and stored like real ones)."""
     from accounts.models import Client
-    from payments import simpay
     from payments.models import Deposit
     from payments.services.deposits import deposit_initiate
     from payments.services.ledger import wallet_for
     from payments.services.webhooks import inbound_event_process, inbound_event_store
     from payments.services.withdrawals import withdrawal_request
+    from sim import simpay
 
     if Deposit.objects.exists():
         return

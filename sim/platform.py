@@ -1,6 +1,7 @@
-"""A built-in MT5-style platform for the demo and the tests. It keeps its own state in its own
-tables (``SimPlatform*``), so what it holds can drift from the back office, and it can be told to
-fail or time out the next calls (``SimPlatformFault``), so failures are real."""
+"""A simulated MT5-style platform for the demo and the tests (``TRADING_PLATFORM``), an
+``accounts.platform.TradingPlatform``. It keeps its own state in its own tables (``SimPlatform*``),
+so what it holds can drift from the back office, and it can be told to fail or time out the next
+calls (``SimPlatformFault``), so failures are real."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
-from accounts.models import SimPlatformAccount, SimPlatformBalanceOp, SimPlatformFault, SimPlatformPosition
-from accounts.platform.base import PlatformAccount, PlatformError, PlatformTimeout, Position
+from accounts.platform import PlatformAccount, PlatformError, PlatformTimeout, Position
+from sim.models import SimPlatformAccount, SimPlatformBalanceOp, SimPlatformFault, SimPlatformPosition
 
 LOGIN_BASE = 5_000_000
 

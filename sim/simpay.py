@@ -1,5 +1,6 @@
-"""SimPay: the card PSP channel — the signature scheme its callbacks use, the adapter the back
-office calls (payouts), and the simulated PSP itself (demo and tests).
+"""SimPay: a simulated card PSP for the demo and the tests — the adapter the back office calls
+(``SimPay``, a ``payments.providers.PaymentProvider``), and the PSP's own side: checkouts, payout
+outcomes, and callbacks it signs and delivers over HTTP like a real PSP.
 
 Callbacks are signed like Stripe's webhooks: header ``SimPay-Signature: t=<unix>,v1=<hex>``
 where v1 = HMAC-SHA256(secret, "<t>.<raw body>"). The receiver recomputes it, compares in
@@ -8,14 +9,18 @@ constant time, and refuses timestamps outside the tolerance window (replays).
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
+import io
 import json
 import secrets
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from decimal import Decimal
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.conf import settings
@@ -23,18 +28,12 @@ from django.db import transaction
 from django.db.models import F, Sum
 
 from payments import errors
-from payments.models import SimPspFault, SimPspPayment, SimPspPayout, SimPspRefund
+from payments.providers import ProviderEvent, PspError, SettlementItem, SignatureError
+from sim.models import SimPspFault, SimPspPayment, SimPspPayout, SimPspRefund
 
 PROVIDER = "simpay"
 SIGNATURE_HEADER = "SimPay-Signature"
-
-
-class SignatureError(Exception):
-    pass
-
-
-class PspError(Exception):
-    """The PSP refused the call; nothing was done on its side."""
+SETTLEMENT_COLUMNS = ["batch_id", "psp_reference", "kind", "gross", "fee", "currency", "settled_on"]
 
 
 def sign(payload: bytes, *, secret: str, timestamp: int) -> str:
@@ -68,70 +67,121 @@ def verify(payload: bytes, header: str | None, *, secret: str, tolerance: int, n
 # --- the adapter the back office calls -----------------------------------------------------------
 
 
-def payout_create(*, idempotency_key: str, amount: Decimal, currency: str, destination: str) -> str:
-    """Ask the PSP to pay out; returns its payout id (the voucher). The same key returns the same
-    payout, so a retry after a lost answer pays nothing twice."""
-    existing = SimPspPayout.objects.filter(idempotency_key=idempotency_key).first()
-    if existing is not None:
-        return existing.payout_id
-    _fault("payout")
-    with transaction.atomic():
+class SimPay:
+    """The card channel's provider in the demo and the tests (``PAYMENT_PROVIDERS["card"]``)."""
+
+    name = PROVIDER
+    signature_header = SIGNATURE_HEADER
+
+    def webhook_verify(self, body: bytes, signature: str | None) -> None:
+        verify(body, signature, secret=settings.SIMPAY_WEBHOOK_SECRET, tolerance=settings.WEBHOOK_TOLERANCE_SECONDS)
+
+    def webhook_parse(self, body: bytes) -> ProviderEvent:
+        """SimPay's callbacks are already in the back office's terms (``ProviderEvent.payload``)."""
+        evt = json.loads(body)
+        event_id, event_type, obj = str(evt["id"]), str(evt["type"]), evt["data"]["object"]
+        if not isinstance(obj, dict) or not event_id:
+            raise ValueError("data.object is not an object")
+        created = evt.get("created")
+        return ProviderEvent(
+            event_id=event_id,
+            event_type=event_type,
+            object_id=str(obj.get("id", ""))[:120],
+            created=datetime.fromtimestamp(created, tz=UTC) if isinstance(created, int) else None,
+            payload=evt,
+        )
+
+    def payout_create(self, *, idempotency_key: str, amount: Decimal, currency: str, destination: str) -> str:
+        """Ask the PSP to pay out; returns its payout id (the voucher). The same key returns the same
+        payout, so a retry after a lost answer pays nothing twice."""
         existing = SimPspPayout.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing.payout_id
-        decline = (
-            SimPspFault.objects.select_for_update()
-            .filter(operation__in=["payout", "*"], remaining__gt=0, mode="decline")
-            .order_by("id")
-            .first()
-        )
-        status = "pending"
-        if decline is not None:
-            SimPspFault.objects.filter(pk=decline.pk).update(remaining=F("remaining") - 1)
-            status = "will_fail"
-        payout = SimPspPayout.objects.create(
-            payout_id=f"po_{secrets.token_hex(8)}",
-            idempotency_key=idempotency_key,
-            amount=amount,
-            currency=currency,
-            destination=destination,
-            status=status,
-        )
-        return payout.payout_id
+        _fault("payout")
+        with transaction.atomic():
+            existing = SimPspPayout.objects.filter(idempotency_key=idempotency_key).first()
+            if existing is not None:
+                return existing.payout_id
+            decline = (
+                SimPspFault.objects.select_for_update()
+                .filter(operation__in=["payout", "*"], remaining__gt=0, mode="decline")
+                .order_by("id")
+                .first()
+            )
+            status = "pending"
+            if decline is not None:
+                SimPspFault.objects.filter(pk=decline.pk).update(remaining=F("remaining") - 1)
+                status = "will_fail"
+            payout = SimPspPayout.objects.create(
+                payout_id=f"po_{secrets.token_hex(8)}",
+                idempotency_key=idempotency_key,
+                amount=amount,
+                currency=currency,
+                destination=destination,
+                status=status,
+            )
+            return payout.payout_id
 
-
-def refund_create(*, idempotency_key: str, payment_id: str, amount: Decimal, currency: str) -> str:
-    """Ask the PSP to give (part of) a card payment back to the card; returns its refund id. The
-    same key returns the same refund. Refused (PspError) for an unknown or unpaid payment, another
-    currency, or more than is left of the payment."""
-    existing = SimPspRefund.objects.filter(idempotency_key=idempotency_key).first()
-    if existing is not None:
-        return existing.refund_id
-    _fault("refund")
-    with transaction.atomic():
-        # The payment's lock first, then the key: a second call with the same key waits for the
-        # first and returns its refund instead of finding the payment refunded already.
-        payment = SimPspPayment.objects.select_for_update().filter(payment_id=payment_id).first()
+    def refund_create(self, *, idempotency_key: str, payment_id: str, amount: Decimal, currency: str) -> str:
+        """Ask the PSP to give (part of) a card payment back to the card; returns its refund id. The
+        same key returns the same refund. Refused (PspError) for an unknown or unpaid payment, another
+        currency, or more than is left of the payment."""
         existing = SimPspRefund.objects.filter(idempotency_key=idempotency_key).first()
         if existing is not None:
             return existing.refund_id
-        if payment is None or payment.status not in ("succeeded", "partial"):
-            raise PspError(f"SimPay: payment {payment_id} cannot be refunded (unknown or not paid)")
-        if currency != payment.currency:
-            raise PspError(f"SimPay: payment {payment_id} is in {payment.currency}, not {currency}")
-        refunded = payment.refunds.aggregate(total=Sum("amount"))["total"] or Decimal("0")
-        if amount <= 0 or amount > payment.amount - refunded:
-            raise PspError(f"SimPay: {amount} {currency} is more than is left of payment {payment_id}")
-        refund = SimPspRefund.objects.create(
-            refund_id=f"re_{secrets.token_hex(8)}",
-            idempotency_key=idempotency_key,
-            payment=payment,
-            amount=amount,
-            currency=currency,
-        )
-        payment.status = "refunded" if refunded + amount == payment.amount else "partial"
-        payment.save(update_fields=["status"])
-        return refund.refund_id
+        _fault("refund")
+        with transaction.atomic():
+            # The payment's lock first, then the key: a second call with the same key waits for the
+            # first and returns its refund instead of finding the payment refunded already.
+            payment = SimPspPayment.objects.select_for_update().filter(payment_id=payment_id).first()
+            existing = SimPspRefund.objects.filter(idempotency_key=idempotency_key).first()
+            if existing is not None:
+                return existing.refund_id
+            if payment is None or payment.status not in ("succeeded", "partial"):
+                raise PspError(f"SimPay: payment {payment_id} cannot be refunded (unknown or not paid)")
+            if currency != payment.currency:
+                raise PspError(f"SimPay: payment {payment_id} is in {payment.currency}, not {currency}")
+            refunded = payment.refunds.aggregate(total=Sum("amount"))["total"] or Decimal("0")
+            if amount <= 0 or amount > payment.amount - refunded:
+                raise PspError(f"SimPay: {amount} {currency} is more than is left of payment {payment_id}")
+            refund = SimPspRefund.objects.create(
+                refund_id=f"re_{secrets.token_hex(8)}",
+                idempotency_key=idempotency_key,
+                payment=payment,
+                amount=amount,
+                currency=currency,
+            )
+            payment.status = "refunded" if refunded + amount == payment.amount else "partial"
+            payment.save(update_fields=["status"])
+            return refund.refund_id
+
+    def settlement_parse(self, data: bytes) -> list[SettlementItem]:
+        """SimPay's settlement report: CSV with a header row naming ``SETTLEMENT_COLUMNS``."""
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ValueError("the settlement report is not UTF-8 text.") from None
+        reader = csv.DictReader(io.StringIO(text))
+        missing = [c for c in SETTLEMENT_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"the settlement report has no column(s) {', '.join(missing)}.")
+        items = []
+        for n, row in enumerate(reader, start=2):
+            try:
+                items.append(
+                    SettlementItem(
+                        batch_id=row["batch_id"].strip(),
+                        psp_reference=row["psp_reference"].strip(),
+                        kind=row["kind"].strip(),
+                        gross=Decimal(row["gross"]),
+                        fee=Decimal(row["fee"] or "0"),
+                        currency=row["currency"].strip().upper(),
+                        settled_on=date.fromisoformat(row["settled_on"].strip()),
+                    )
+                )
+            except (InvalidOperation, ValueError, TypeError, AttributeError) as exc:
+                raise ValueError(f"line {n}: {exc}") from None
+        return items
 
 
 def _fault(operation: str) -> None:

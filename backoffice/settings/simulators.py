@@ -1,0 +1,23 @@
+"""What the demo (dev) and the test settings add to base: the simulators of the outside systems
+(the ``sim`` app) in their place. Production settings never import this, so production has no
+simulator installed and must name real adapters."""
+
+from backoffice.env import env_str
+
+from .base import CELERY_BEAT_SCHEDULE, DEMO_MODE, INSTALLED_APPS
+
+INSTALLED_APPS = [*INSTALLED_APPS, "sim"]
+TRADING_PLATFORM = env_str("TRADING_PLATFORM", "sim.platform.SimulatedPlatform")
+PAYMENT_PROVIDERS = {"card": env_str("PAYMENT_PROVIDER_CARD", "sim.simpay.SimPay")}
+
+# SimPay signs its callbacks with this secret (HMAC-SHA256 over "timestamp.payload") and delivers
+# them to this URL: the demo's own web server (the demo sets it from PORT).
+INSECURE_DEV_SIMPAY_SECRET = "whsec_insecure_dev_only_simpay_secret"  # noqa: S105
+SIMPAY_WEBHOOK_SECRET = env_str("SIMPAY_WEBHOOK_SECRET", INSECURE_DEV_SIMPAY_SECRET)
+SIMPAY_WEBHOOK_URL = env_str("SIMPAY_WEBHOOK_URL", "http://127.0.0.1:8000/webhooks/simpay/")
+
+if DEMO_MODE:  # SimPay settles payouts and calls back, as a real PSP would on its own
+    CELERY_BEAT_SCHEDULE = {
+        **CELERY_BEAT_SCHEDULE,
+        "simpay-settle": {"task": "sim.tasks.simpay_settle_task", "schedule": 10.0},
+    }

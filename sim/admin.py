@@ -1,0 +1,36 @@
+"""The simulators' state in the admin (demo and tests only): what the simulated PSP and platform hold,
+and the faults a demo operator arms to watch the back office cope with a refusal or a timeout."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from sim import models
+
+
+@admin.register(models.SimPspPayment)
+class SimPspPaymentAdmin(admin.ModelAdmin):
+    list_display = ["payment_id", "order_reference", "amount", "currency", "cardholder", "status", "created_at"]
+    search_fields = ["payment_id", "order_reference", "cardholder"]
+
+
+@admin.register(models.SimPspPayout)
+class SimPspPayoutAdmin(admin.ModelAdmin):
+    list_display = ["payout_id", "amount", "currency", "destination", "status", "created_at"]
+    search_fields = ["payout_id", "idempotency_key"]
+
+
+@admin.register(models.SimPspRefund)
+class SimPspRefundAdmin(admin.ModelAdmin):
+    list_display = ["refund_id", "payment", "amount", "currency", "created_at"]
+
+
+@admin.register(models.SimPlatformAccount)
+class SimPlatformAccountAdmin(admin.ModelAdmin):
+    list_display = ["login", "name", "group", "leverage", "currency", "balance", "trading_enabled", "close_only"]
+    search_fields = ["login", "name"]
+
+
+@admin.register(models.SimPspFault, models.SimPlatformFault)
+class FaultAdmin(admin.ModelAdmin):
+    list_display = ["operation", "mode", "remaining"]

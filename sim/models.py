@@ -1,0 +1,122 @@
+"""The simulators' own state. These tables belong to the simulated outside systems, not to the back
+office: the back office reaches them only through its protocols, so drift between the two is real
+and detectable, and failures injected here (``*Fault``) are failures the back office really sees."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.utils import timezone
+
+# --- SimPay: a card PSP that signs and delivers its callbacks over HTTP like a real one ----------
+
+
+def _money() -> models.DecimalField:
+    return models.DecimalField(max_digits=20, decimal_places=4)
+
+
+class SimPspPayment(models.Model):
+    payment_id = models.CharField(max_length=40, unique=True)
+    order_reference = models.CharField(max_length=40, unique=True)
+    amount = _money()
+    currency = models.CharField(max_length=3)
+    cardholder = models.CharField(max_length=200, blank=True)
+    card_last4 = models.CharField(max_length=4, blank=True)
+    status = models.CharField(max_length=12, default="pending")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.payment_id
+
+
+class SimPspPayout(models.Model):
+    payout_id = models.CharField(max_length=40, unique=True)
+    idempotency_key = models.CharField(max_length=80, unique=True)
+    amount = _money()
+    currency = models.CharField(max_length=3)
+    destination = models.CharField(max_length=80)
+    status = models.CharField(max_length=12, default="pending")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.payout_id
+
+
+class SimPspRefund(models.Model):
+    refund_id = models.CharField(max_length=40, unique=True)
+    idempotency_key = models.CharField(max_length=80, unique=True)
+    payment = models.ForeignKey(SimPspPayment, on_delete=models.PROTECT, related_name="refunds")
+    amount = _money()
+    currency = models.CharField(max_length=3)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.refund_id
+
+
+class SimPspFault(models.Model):
+    """Tell SimPay to refuse (or to decline later) the next N calls of an operation."""
+
+    operation = models.CharField(max_length=40, help_text="payout, refund, or * for any")
+    mode = models.CharField(max_length=10, choices=[("fail", "Fail"), ("decline", "Decline later")])
+    remaining = models.PositiveIntegerField(default=1)
+
+    def __str__(self) -> str:
+        return f"{self.mode} {self.operation} x{self.remaining}"
+
+
+# --- the simulated MT5-style trading platform ----------------------------------------------------
+
+
+class SimPlatformAccount(models.Model):
+    login = models.CharField(max_length=64, unique=True)
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=200)
+    group = models.CharField(max_length=80)
+    leverage = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    trading_enabled = models.BooleanField(default=True)
+    close_only = models.BooleanField(default=False)
+    balance = models.DecimalField(max_digits=20, decimal_places=2, default=Decimal("0"))
+    equity = models.DecimalField(max_digits=20, decimal_places=2, default=Decimal("0"))
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.login
+
+
+class SimPlatformPosition(models.Model):
+    account = models.ForeignKey(SimPlatformAccount, on_delete=models.CASCADE, related_name="positions")
+    symbol = models.CharField(max_length=20)
+    volume = models.DecimalField(max_digits=12, decimal_places=2)
+    margin = models.DecimalField(max_digits=20, decimal_places=2, default=Decimal("0"))
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.volume}"
+
+
+class SimPlatformBalanceOp(models.Model):
+    """A deposit or withdrawal on the simulated platform, applied once per idempotency key."""
+
+    account = models.ForeignKey(SimPlatformAccount, on_delete=models.CASCADE, related_name="balance_ops")
+    idempotency_key = models.CharField(max_length=80, unique=True)
+    amount = models.DecimalField(max_digits=20, decimal_places=2)
+    comment = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.amount}"
+
+
+class SimPlatformFault(models.Model):
+    """Tell the simulated platform to fail or time out the next N calls of an operation."""
+
+    operation = models.CharField(max_length=40, help_text="create_account, set_leverage, ... or * for any")
+    mode = models.CharField(max_length=10, choices=[("fail", "Fail"), ("timeout", "Time out")])
+    remaining = models.PositiveIntegerField(default=1)
+    # For "timeout": whether the platform did the work before the answer was lost.
+    applied = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"{self.mode} {self.operation} x{self.remaining}"

@@ -4,7 +4,9 @@ checker never sees the buttons)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -129,3 +131,27 @@ def test_waiting_for_me_is_exactly_what_approval_can_decide_allows(two_levels: A
         inbox = {r.pk for r in approvals_waiting_for(user)}
         allowed = {r.pk for r in requests if approval_can_decide(user, ApprovalRequest.objects.get(pk=r.pk))}
         assert inbox == allowed, user.username
+
+
+# Role administration itself (granting and revoking the groups) and showing which roles a person
+# holds are the only code that reads group names.
+ROLE_ADMINISTRATION = {"ops/services/staff.py", "ops/models.py"}
+GROUP_NAME_CHECK = re.compile(r"groups__name|groups\.filter\(\s*name|\{%\s*if[^%]*\bperms\.")
+
+
+def test_no_permission_is_checked_by_group_name_or_restated_in_a_template() -> None:
+    """Code reads permissions through the can-functions; templates read their Decisions. (payments
+    has its own such test, tests/payments, while its pages move to its can-functions.)"""
+    root = Path(__file__).resolve().parents[2]
+    offenders = []
+    for folder in ("accounts", "kyc", "ops", "audit", "backoffice", "ib", "reporting", "sim", "templates"):
+        for path in sorted((root / folder).rglob("*")):
+            relative = path.relative_to(root).as_posix()
+            if path.suffix not in (".py", ".html") or "migrations" in path.parts or relative in ROLE_ADMINISTRATION:
+                continue
+            if relative.startswith("templates/payments/"):
+                continue
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if GROUP_NAME_CHECK.search(line):
+                    offenders.append(f"{relative}:{number}: {line.strip()}")
+    assert offenders == []

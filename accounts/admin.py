@@ -42,6 +42,11 @@ class AccountTypeAdmin(admin.ModelAdmin):
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._configurer(request) or bool(request.user.has_perm("ops.view_client_status"))
 
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        # The admin lists an app (and answers its /admin/accounts/ page) only for users with a
+        # permission labelled "accounts.*"; who may see account types is decided by ops roles.
+        return self.has_view_permission(request)
+
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self._configurer(request)
 

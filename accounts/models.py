@@ -272,6 +272,9 @@ class TradingAccount(models.Model):
     def __str__(self) -> str:
         return f"{self.login or 'pending'} ({self.account_type.code} {self.currency})"
 
+    def get_absolute_url(self) -> str:
+        return reverse("client", args=[self.client_id])  # trading accounts are shown on their client's page
+
     @property
     def trading_enabled(self) -> bool:
         return self.status in (TradingAccountStatus.ACTIVE, TradingAccountStatus.CLOSE_ONLY)

@@ -68,13 +68,11 @@ def client_list(
     clients = clients_visible_to(user).select_related("account_type", "account_manager")
     if q:
         q = q.strip()
-        match = (
-            Q(email__iexact=q)
-            | Q(reference__iexact=q)
-            | Q(last_name__icontains=q)
-            | Q(first_name__icontains=q)
-            | Q(legal_name__icontains=q)
-        )
+        # "Noah Smith": every word is found in one of the name fields.
+        name = Q()
+        for word in q.split():
+            name &= Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(legal_name__icontains=word)
+        match = Q(email__iexact=q) | Q(reference__iexact=q) | name
         if q.isdigit():
             match |= Q(pk=int(q))
         clients = clients.filter(match)

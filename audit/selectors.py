@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.apps import apps
+from django.core.exceptions import ValidationError
+from django.db import connection, models, transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
+from django.utils.text import capfirst
 
 from audit import errors
 from audit.models import AuditEvent, AuditSeal, AuditSealBatch
@@ -49,6 +54,53 @@ def audit_event_list(
     if date_to:
         events = events.filter(occurred_at__lt=_start_of(date_to + timedelta(days=1)))
     return events.select_related("seal").order_by("-id")
+
+
+@dataclass(frozen=True)
+class SubjectRef:
+    """What an event (a work item, a statement match) is about, as a person reads it: the kind of
+    record, its name, and its page when it has one."""
+
+    kind: str
+    name: str
+    url: str = ""
+
+
+def subject_ref(obj: models.Model) -> SubjectRef:
+    url = obj.get_absolute_url() if hasattr(obj, "get_absolute_url") else ""
+    return SubjectRef(kind=str(capfirst(obj._meta.verbose_name)), name=str(obj), url=url)
+
+
+def subject_refs(keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], SubjectRef]:
+    """("payments.deposit", "6") -> the deposit's name and page: one query per kind of record. A
+    record that is gone, or a subject that is no row (an export, the demo data), keeps its id."""
+    wanted: dict[str, set[str]] = defaultdict(set)
+    for subject_type, subject_id in keys:
+        wanted[subject_type].add(str(subject_id))
+    refs: dict[tuple[str, str], SubjectRef] = {}
+    for subject_type, ids in wanted.items():
+        try:
+            model: Any = apps.get_model(subject_type)
+        except (LookupError, ValueError):
+            model = None
+        found: dict[Any, models.Model] = {}
+        pks: dict[str, Any] = {}
+        if model is not None:
+            for subject_id in ids:
+                try:
+                    pks[subject_id] = model._meta.pk.to_python(subject_id)
+                except ValidationError:
+                    continue
+            found = model._default_manager.in_bulk(list(pks.values()))
+        kind = str(capfirst(model._meta.verbose_name)) if model is not None else subject_type
+        for subject_id in ids:
+            obj = found.get(pks.get(subject_id))
+            if obj is not None:
+                refs[(subject_type, subject_id)] = subject_ref(obj)
+            else:
+                name = f"#{subject_id}" if subject_id.isdigit() else subject_id
+                refs[(subject_type, subject_id)] = SubjectRef(kind=kind, name=name)
+    return refs
 
 
 def _start_of(day: date) -> datetime:

@@ -17,7 +17,7 @@ from audit.forms import AuditFilterForm
 from audit.selectors import audit_event_list, audit_trail_can_export, audit_trail_can_view
 from audit.services import audit_record
 
-PAGE_SIZE = 50
+PAGE_SIZE = 25  # rows of a few lines each: a page stays a couple of screens high
 CSV_COLUMNS = [
     "id",
     "occurred_at",

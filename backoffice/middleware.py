@@ -46,3 +46,15 @@ class RequestContextLogFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = current_request_info().request_id or "-"
         return True
+
+
+class ClientErrorLogFilter(logging.Filter):
+    """A 4xx answer (403 refused, 404 not found) is the server working as designed: Django's one
+    line says what was asked, without the traceback of the exception that produced it. Server
+    errors (5xx) keep their traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if 400 <= getattr(record, "status_code", 0) < 500:
+            record.exc_info = None
+            record.exc_text = None
+        return True

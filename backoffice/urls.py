@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path
 
 from payments.views import psp_webhook
@@ -23,6 +25,12 @@ def healthz_jobs(request: HttpRequest) -> HttpResponse:
     return HttpResponse(status.summary + "\n", content_type="text/plain", status=200 if ok else 503)
 
 
+@login_not_required
+def favicon(request: HttpRequest) -> HttpResponseBase:
+    """Pages name their icon; this answers the browsers and tools that ask for /favicon.ico."""
+    return redirect(static("favicon.svg"), permanent=True)
+
+
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -34,6 +42,7 @@ urlpatterns = [
     path("webhooks/<slug:provider>/", psp_webhook, name="webhook-psp"),
     path("api/", include("backoffice.api_urls")),
     path("admin/", admin.site.urls),
+    path("favicon.ico", favicon, name="favicon"),
     path("healthz", healthz, name="healthz"),
     path("healthz/jobs", healthz_jobs, name="healthz-jobs"),
     path("", include("ops.urls")),

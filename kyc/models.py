@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Client
@@ -114,6 +115,9 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} of {self.client.reference}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("document-review", args=[self.pk])
 
 
 class RiskFactor(models.Model):

@@ -11,6 +11,8 @@ happen (a withdrawal under review is rejected and its funds released). The reque
 which. Not called when the subject's own service withdraws the request (``approval_withdraw``).
 ``outside_makers``: the action may be asked for by someone who is not a staff member (a client, an
 automation); the service that opens such a request names them.
+``show``: the payload as the checker reads it (field name -> value in words); without it the
+approval page shows the payload's own fields.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class ApprovalAction:
     expires_after_hours: int = 72
     on_close: Callable[[models.Model, Payload, Any], None] | None = None
     outside_makers: bool = False
+    show: Callable[[Payload], dict[str, str]] | None = None
 
 
 _registry: dict[str, ApprovalAction] = {}

@@ -9,6 +9,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.contrib.postgres.fields import ArrayField
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 
@@ -186,6 +187,9 @@ class WorkItem(ConcurrentTransitionMixin, models.Model):
     def __str__(self) -> str:
         return f"#{self.pk} {self.title}"
 
+    def get_absolute_url(self) -> str:
+        return reverse("work-item", args=[self.pk])
+
     # Transitions: conditions and side effects live in the services; these only move the status.
     @transition(
         field=status, source=[WorkItemStatus.OPEN, WorkItemStatus.IN_PROGRESS], target=WorkItemStatus.IN_PROGRESS
@@ -327,6 +331,9 @@ class ApprovalRequest(ConcurrentTransitionMixin, models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.summary}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("approval", args=[self.pk])
 
     @property
     def maker_name(self) -> str:

@@ -71,6 +71,29 @@ ROLE_DUTY: dict[Role, str] = {
     Role.ADMIN: "ops.work_as_admin",
 }
 
+# Where each capability is exercised: the page (URL name and arguments) the home page links it to.
+# A permission with no page yet (support tickets, refunds, internal transfers, trading risk,
+# anomalies) stays in the role table for the features to come but is not offered on the home page.
+CAPABILITY_PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "view_client_status": ("clients", ()),
+    "view_review_progress": ("clients", ()),
+    "manage_clients": ("client-new", ()),
+    "review_documents": ("queue", ("kyc_review",)),
+    "set_risk_level": ("clients", ()),
+    "restrict_account": ("clients", ()),
+    "handle_deposits": ("payments", ()),
+    "handle_withdrawals": ("payments", ()),
+    "view_fund_flows": ("payments", ()),
+    "change_leverage": ("clients", ()),
+    "manage_configuration": ("admin:index", ()),
+    "manage_staff": ("staff", ()),
+    "access_admin": ("admin:index", ()),
+    "manage_queues": ("queues", ()),
+    "view_all_queues": ("queues", ()),
+    "view_audit_trail": ("audit-events", ()),
+    "export_audit_trail": ("audit-events", ()),
+}
+
 _READ_ONLY = {
     "view_all_queues",
     "view_client_status",

@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -24,7 +25,7 @@ from ops.forms import AssignForm, DecisionForm, QueueFilterForm, ReasonForm, Res
 from ops.models import ApprovalRequest, ApprovalStatus, Decision, StaffNotification, User, WorkItem
 from ops.permissions import Decision as PermissionDecision
 from ops.priority import priority_label
-from ops.roles import PERMISSIONS
+from ops.roles import CAPABILITY_PAGES, PERMISSIONS
 from ops.selectors import (
     approval_get_for,
     approvals_made_by,
@@ -73,7 +74,11 @@ def _decorate(items: list[WorkItem], now: datetime) -> list[WorkItem]:
 def home(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     now = timezone.now()
-    allowed = [(code, label) for code, label in PERMISSIONS.items() if user.has_perm(f"ops.{code}")]
+    allowed = []  # what the user may do, each linked to its page
+    for code, label in PERMISSIONS.items():
+        if code in CAPABILITY_PAGES and user.has_perm(f"ops.{code}"):
+            name, args = CAPABILITY_PAGES[code]
+            allowed.append((code, label, reverse(name, args=args)))
     notes = list(StaffNotification.objects.filter(recipient=user, read_at__isnull=True)[:10])
     context = {
         "allowed": allowed,
@@ -180,8 +185,7 @@ def _render_item(request: HttpRequest, item: WorkItem, *, status: int = 200, **f
     context = {
         "item": item,
         "subject": subject,
-        "subject_url": getattr(subject, "get_absolute_url", lambda: "")() if subject is not None else "",
-        "history": item.history.select_related("history_user").order_by("-history_date")[:50],
+        "history": item.history.select_related("history_user", "owner", "queue").order_by("-history_date")[:50],
         "events": audit_event_list(subject_type="ops.workitem", subject_id=str(item.pk))[:50],
         "perm": _item_permissions(user, item),
         "resolve_form": forms.get("resolve_form") or ResolveForm(),

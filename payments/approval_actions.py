@@ -111,6 +111,24 @@ register(
 )
 
 
+def _show_withdrawal(payload: Payload) -> dict[str, str]:
+    from payments.labels import withdrawal_check_label
+    from payments.models import Approval, Channel
+
+    method, approval = payload.get("method", ""), payload.get("approval", "")
+    flags = [withdrawal_check_label(f) for f in payload.get("flags", [])]
+    return {
+        "withdrawal": str(payload.get("withdrawal", "")),
+        "client": str(payload.get("client", "")),
+        "amount": f"{payload.get('amount', '')} {payload.get('currency', '')}",
+        "from": str(payload.get("source", "")),
+        "to": f"{Channel(method).label if method in Channel.values else method} {payload.get('destination', '')}"
+        f" ({payload.get('destination_name', '')})",
+        "approval": str(Approval(approval).label) if approval in Approval.values else str(approval),
+        "flags": ", ".join(flags) or "none",
+    }
+
+
 def _withdrawal(subject: models.Model) -> Withdrawal:
     assert isinstance(subject, Withdrawal)
     return subject
@@ -155,5 +173,6 @@ register(
         ),
         on_close=_close_withdrawal,
         outside_makers=True,
+        show=_show_withdrawal,
     )
 )

@@ -65,6 +65,15 @@ RULES: dict[str, TransitionRule] = {
 }
 
 
+# Transitions that settle the client's KYC review item: (resolution code, note). Asking for more
+# documents closes it, so its SLA clock stops while the client has the next move; the replacement
+# documents open a new review item (``kyc.services.documents``), as a rejected document does.
+_SETTLES_KYC_REVIEW: dict[str, tuple[str, str]] = {
+    "approve": ("approved", "Client approved"),
+    "request_documents": ("rejected", "Asked the client for more documents"),
+}
+
+
 # --- who may do what to a client: one function per action, read by the services, the pages and the API
 
 
@@ -229,10 +238,12 @@ def _transition(
     if name == "approve":
         account = _open_trading_account(client)
         after["trading_account"] = account.pk
+    if name in _SETTLES_KYC_REVIEW:
         from ops.services.work_items import work_item_resolve_for_subject
 
+        code, note = _SETTLES_KYC_REVIEW[name]
         work_item_resolve_for_subject(
-            queue="kyc_review", subject=client, code="approved", note=reason or "client approved"
+            queue="kyc_review", subject=client, code=code, note=f"{note}: {reason}" if reason else note
         )
     if name == "close" and force:
         after["forced"] = True

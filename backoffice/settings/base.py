@@ -245,7 +245,10 @@ LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_context": {"()": "backoffice.middleware.RequestContextLogFilter"}},
+    "filters": {
+        "request_context": {"()": "backoffice.middleware.RequestContextLogFilter"},
+        "client_errors": {"()": "backoffice.middleware.ClientErrorLogFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
     },
@@ -255,6 +258,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        "django.request": {"filters": ["client_errors"]},  # 4xx: one line, no traceback
         # Rejected logins, bad signatures and similar go here; later issues route it to a SIEM.
         "security": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },

@@ -219,7 +219,6 @@ def _outstanding(client: Client) -> list[str]:
 def document_review(*, document_id: int, reviewer: User, accept: bool, reason_code: str = "", note: str) -> Document:
     """Accept, or reject with a reason code. Decisions need a rationale."""
     from ops.services.interactions import client_notify
-    from ops.services.work_items import work_item_resolve_for_subject
 
     document = Document.objects.select_for_update().select_related("client").get(pk=document_id)
     document_can_review(reviewer, document).require(KycError)
@@ -247,13 +246,12 @@ def document_review(*, document_id: int, reviewer: User, accept: bool, reason_co
     )
     if not accept:
         if client.status == ClientStatus.PENDING_REVIEW:
-            client_transition(
-                client_id=client.pk, name="request_documents", actor=reviewer,
+            client_transition(  # closes the client's KYC review item too
+                client_id=client.pk,
+                name="request_documents",
+                actor=reviewer,
                 reason=f"{document.get_kind_display()} rejected: {reason.label}",
-            )  # fmt: skip
-            work_item_resolve_for_subject(
-                queue="kyc_review", subject=client, code="rejected", note=f"Asked the client for a new {document.get_kind_display().lower()}"
-            )  # fmt: skip
+            )
         client_notify(
             subject=client,
             recipient=client.email,

@@ -19,6 +19,13 @@ def test_list_search_and_filters(client: HttpClient) -> None:
     assert [c.pk for c in client.get("/clients/?q=babbage").context["page"]] == [a.pk]
     assert [c.pk for c in client.get(f"/clients/?q={a.reference}").context["page"]] == [a.pk]
     assert [c.pk for c in client.get(f"/clients/?q={a.email}").context["page"]] == [a.pk]
+    noah = make_client(first_name="Noah", last_name="Smith")
+    make_client(first_name="Noah", last_name="Jones")
+    assert [c.pk for c in client.get("/clients/?q=Noah Smith").context["page"]] == [noah.pk]
+    assert [c.pk for c in client.get("/clients/?q=smith noah").context["page"]] == [noah.pk]
+    assert client.get("/clients/?q=Noah").context["page"].paginator.count == 2
+    corp = Client.objects.get(kind="corporate")
+    assert [c.pk for c in client.get(f"/clients/?q={corp.legal_name}").context["page"]] == [corp.pk]
     assert client.get("/clients/?kind=corporate").context["page"].paginator.count == 1
     assert (
         client.get("/clients/?account_type=corporate&country=GB&status=registered").context["page"].paginator.count == 1
@@ -101,3 +108,35 @@ def test_admin_configures_an_account_type_with_an_audited_reason(client: HttpCli
     assert event.after["max_leverage"] == "400" and event.reason == "regulator caps leverage"
     client.force_login(staff(Role.SUPPORT))
     assert client.get(f"/admin/accounts/accounttype/{pro.pk}/change/").status_code == 302  # no admin site for support
+
+
+def test_admin_index_links_account_types_and_their_app_page(client: HttpClient) -> None:
+    client.force_login(staff(Role.ADMIN))
+    index = client.get("/admin/").content.decode()
+    assert "Client accounts" in index and 'href="/admin/accounts/accounttype/"' in index
+    app_page = client.get("/admin/accounts/")  # the breadcrumb of the account type pages
+    assert app_page.status_code == 200 and 'href="/admin/accounts/accounttype/"' in app_page.content.decode()
+
+
+def test_asking_for_more_documents_closes_the_kyc_review_item_and_stops_its_sla(client: HttpClient) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ops.models import WorkItem, WorkItemStatus
+    from ops.services.work_items import work_item_open, work_items_escalate_overdue
+
+    c = make_client()
+    officer = staff(Role.COMPLIANCE)
+    client_transition(client_id=c.pk, name="submit_for_review", actor=officer)
+    item = work_item_open(queue="kyc_review", subject=c, title=f"KYC review: {c.display_name}")
+    client.force_login(officer)
+    response = client.post(f"/clients/{c.pk}/transition/request_documents/", {"reason": "proof of address too old"})
+    assert response.status_code == 302
+    assert Client.objects.get(pk=c.pk).status == ClientStatus.PENDING_DOCUMENTS
+    item.refresh_from_db()
+    assert item.status == WorkItemStatus.RESOLVED and item.resolution_code == "rejected"
+    assert item.resolution_note == "Asked the client for more documents: proof of address too old"
+    # a day later nothing escalates: the clock of a closed item does not run
+    assert work_items_escalate_overdue(now=timezone.now() + timedelta(days=2)) == 0
+    assert WorkItem.objects.get(pk=item.pk).escalation_level == 0

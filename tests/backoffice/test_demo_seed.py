@@ -35,6 +35,25 @@ def test_demo_seed_is_idempotent_and_its_logins_work(
     assert client.login(username="auditor", password=first["auditor"])
 
 
+def test_demo_has_two_of_every_role_that_checks_another(
+    tmp_path: Path, client: Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A withdrawal entered by one finance user gets its second pair of eyes from another; a
+    leverage request made by one risk user is decided by another."""
+    from backoffice.management.commands.demo_seed import CHECKING_ROLES
+
+    with override_settings(DEMO_MODE=True, VAR_DIR=tmp_path, KYC_STORAGE_ROOT=tmp_path / "kyc"):
+        call_command("demo_seed")
+    logins = json.loads((tmp_path / "demo-logins.json").read_text())
+    out = capsys.readouterr().out
+    for role in CHECKING_ROLES:
+        holders = sorted(User.objects.filter(groups__name=role.value).values_list("username", flat=True))
+        assert len(holders) >= 2, role
+        for username in holders:
+            assert f"{role.label:<18} {username:<12} {logins[username]}" in out
+            assert client.login(username=username, password=logins[username])
+
+
 def test_demo_workspace_has_items_and_approvals(tmp_path: Path) -> None:
     from ops.models import ApprovalRequest, ApprovalStatus, WorkItem
 

@@ -178,3 +178,46 @@ def test_priority_filter_bands_cover_every_item_once(client: Client) -> None:
         seen += [i.pk for i in client.get(f"/queues/?priority={band}").context["page"]]
     assert sorted(seen) == sorted(i.pk for i in items)
     assert paused.pk in [i.pk for i in client.get("/queues/?priority=P4").context["page"]]
+
+
+def test_approval_page_names_the_action_subject_and_details(client: Client) -> None:
+    from ops.services.approvals import approval_submit
+
+    target = staff(Role.SUPPORT, username="newcomer")
+    request = approval_submit(
+        action="staff.grant_role", subject=target, payload={"role": "compliance"}, maker=staff(Role.ADMIN),
+        reason="moves to the KYC team",
+    )  # fmt: skip
+    _login(client, Role.ADMIN)
+    html = client.get(f"/approvals/{request.pk}/").content.decode()
+    assert '<dd data-testid="approval-action">Grant a staff role</dd>' in html
+    assert '<span class="kind">User</span> newcomer' in html
+    assert '<span class="field">role</span> compliance' in html
+    assert "Administrator:" in html  # the level, by the role's name
+    for internal in ("staff.grant_role", "ops.user", "{&#x27;role&#x27;"):
+        assert internal not in html
+
+
+def test_work_item_page_links_its_subject_by_name(client: Client) -> None:
+    from tests.factories import client as make_client
+
+    customer = make_client(first_name="Noah", last_name="Smith")
+    item = work_item("kyc_review", subject=customer, details={"documents_missing": ["proof_of_address"]})
+    _login(client, Role.COMPLIANCE)
+    html = client.get(f"/items/{item.pk}/").content.decode()
+    assert (
+        f'<span class="kind">Client</span> <a href="/clients/{customer.pk}/">Noah Smith ({customer.reference})</a>'
+        in html
+    )
+    assert '<span class="field">documents missing</span> [&quot;proof_of_address&quot;]' in html
+    assert "accounts.client" not in html
+
+
+def test_work_item_history_names_the_owner_queue_and_status(client: Client) -> None:
+    owner = staff(Role.COMPLIANCE, username="carla")
+    client.force_login(owner)
+    item = work_item("kyc_review")
+    work_item_claim(item_id=item.pk, user=owner)
+    html = client.get(f"/items/{item.pk}/").content.decode()
+    assert "<td>In progress</td><td>carla</td><td>KYC review</td>" in html
+    assert f"<td>{owner.pk}</td>" not in html and "<td>in_progress</td>" not in html

@@ -18,12 +18,18 @@ from ops.models import User
 from ops.roles import Role
 from ops.services.staff import staff_create
 
+# Roles whose decisions a second person of the same role checks (maker-checker levels: finance for
+# withdrawals and deposits, compliance for KYC and unfreezing, risk for leverage, admin for staff
+# roles). The demo has two of each, so every request made in the demo can be decided in it.
+CHECKING_ROLES = (Role.FINANCE, Role.COMPLIANCE, Role.RISK, Role.ADMIN)
 DEMO_STAFF: list[tuple[str, Role]] = [
     ("support", Role.SUPPORT),
     ("compliance", Role.COMPLIANCE),
     ("compliance2", Role.COMPLIANCE),
     ("finance", Role.FINANCE),
+    ("finance2", Role.FINANCE),
     ("risk", Role.RISK),
+    ("risk2", Role.RISK),
     ("admin", Role.ADMIN),
     ("admin2", Role.ADMIN),
     ("auditor", Role.AUDITOR),

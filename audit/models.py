@@ -1,7 +1,7 @@
 """The audit trail: append-only, hash-chained events.
 
-Writers insert an event inside the transaction of the change they record (sent with its COMMIT,
-see ``backoffice.db``), in parallel; they never update anything. Each event carries the id of the
+Writers insert an event (a plain INSERT) inside the transaction of the change they record, in
+parallel; they never update anything. Each event carries the id of the
 transaction that wrote it. A sealer (``audit.services.audit_seal``, run by Celery beat every few
 seconds) takes the events of every transaction that has ended (ids below the oldest still running,
 ``pg_snapshot_xmin``) that have no seal yet, in id order, and appends, for each, an ``AuditSeal``

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
@@ -16,7 +18,6 @@ from audit.actions import AuditAction
 from audit.context import Actor, current_actor, current_request_info
 from audit.errors import AuditError
 from audit.models import AuditSealBatch
-from backoffice.db import Prepared, commit_write
 
 GENESIS_HASH = "0" * 64
 # Only one sealer may extend the chain at a time (pg advisory lock key: "audit" in ASCII).
@@ -30,13 +31,22 @@ def subject_ref(subject: models.Model | tuple[str, Any]) -> tuple[str, str]:
     return str(subject_type), str(subject_id)
 
 
-# Prepared once per connection: every audited transaction sends only its EXECUTE, with the COMMIT.
-_INSERT_EVENT = Prepared(
-    name="audit_event_insert",
-    sql="INSERT INTO audit_auditevent (occurred_at, actor_kind, actor_id, actor_label, action, subject_type,"
-    " subject_id, before, after, reason, request_id, ip) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    types=("timestamptz", "text", "text", "text", "text", "text", "text", "jsonb", "jsonb", "text", "text", "inet"),
+_COLUMNS = (
+    "occurred_at, actor_kind, actor_id, actor_label, action, subject_type, subject_id, before, after, reason,"
+    " request_id, ip"
 )
+_ROW = "(" + ", ".join(["%s"] * 12) + ")"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change to record (see ``audit_record_many``)."""
+
+    action: AuditAction
+    subject: models.Model | tuple[str, Any]
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    reason: str = ""
 
 
 def audit_record(
@@ -49,38 +59,49 @@ def audit_record(
     actor: Actor | None = None,
 ) -> None:
     """Record one change. Call it inside the transaction that makes the change: the event commits
-    or rolls back with it (and with a savepoint rolled back around it).
+    or rolls back with it (and with a savepoint rolled back around it). The event is an ordinary
+    INSERT, so the transaction reads it back like any other write. Everything a bad event could fail
+    on in the database (blank actor) is checked here first as well."""
+    audit_record_many([Change(action, subject, before, after, reason)], actor=actor)
 
-    This runs in every audited transaction, so it costs no round trip of its own: the INSERT is a
-    prepared commit write (``backoffice.db``), sent to the server with the transaction's COMMIT. Everything
-    a bad event could fail on in the database (blank actor) is checked here first as well.
-    """
+
+def audit_record_many(changes: Sequence[Change], *, actor: Actor | None = None) -> None:
+    """Record several changes made in this transaction by one actor (a batch of deposits credited):
+    what ``audit_record`` does for each, in one INSERT."""
     if not connection.in_atomic_block:
         raise AuditError(errors.OUTSIDE_TRANSACTION)
-    if action not in _ACTIONS:
-        raise AuditError(errors.UNKNOWN_ACTION.format(action=action))
+    if not changes:
+        return
+    for change in changes:
+        if change.action not in _ACTIONS:
+            raise AuditError(errors.UNKNOWN_ACTION.format(action=change.action))
     actor = actor or current_actor()
     if actor is None:
         raise AuditError(errors.MISSING_ACTOR)
     if not actor.label or not actor.ident:
         raise AuditError(errors.MISSING_ACTOR)
     info = current_request_info()
-    subject_type, subject_id = subject_ref(subject)
-    params = [
-        timezone.now(),
-        actor.kind.value,
-        actor.ident,
-        actor.label,
-        str(action),
-        subject_type,
-        subject_id,
-        json.dumps(before or {}, cls=DjangoJSONEncoder),
-        json.dumps(after or {}, cls=DjangoJSONEncoder),
-        reason,
-        info.request_id,
-        info.ip,
-    ]
-    commit_write(_INSERT_EVENT, params)
+    now = timezone.now()
+    params: list[Any] = []
+    for change in changes:
+        subject_type, subject_id = subject_ref(change.subject)
+        params += [
+            now,
+            actor.kind.value,
+            actor.ident,
+            actor.label,
+            str(change.action),
+            subject_type,
+            subject_id,
+            json.dumps(change.before or {}, cls=DjangoJSONEncoder),
+            json.dumps(change.after or {}, cls=DjangoJSONEncoder),
+            change.reason,
+            info.request_id,
+            info.ip,
+        ]
+    sql = f"INSERT INTO audit_auditevent ({_COLUMNS}) VALUES {', '.join([_ROW] * len(changes))}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 _ACTIONS = frozenset(AuditAction.values)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ops.permissions import ALLOWED, Decision, deny
+from ops.permissions import ALLOWED, Decision
 
 
 @dataclass(frozen=True)
@@ -21,13 +21,6 @@ def _anyone(user: Any) -> Decision:
     return ALLOWED
 
 
-def _payments_can_view(user: Any) -> Decision:
-    # payments' own can-function replaces this (issue 13, part 5).
-    from payments.views import _can_view
-
-    return ALLOWED if _can_view(user) else deny("Your role does not see payments.")
-
-
 def entries() -> list[NavEntry]:
     from accounts.selectors import client_can_list
     from audit.selectors import audit_trail_can_view
@@ -36,13 +29,14 @@ def entries() -> list[NavEntry]:
     from ops.services.approvals import approvals_can_view
     from ops.services.staff import staff_can_view
     from ops.services.work_items import queues_can_view
+    from payments.selectors import payments_can_view
 
     return [
         NavEntry("Home", "home", _anyone),
         NavEntry("Clients", "clients", client_can_list),
         NavEntry("Queues", "queues", queues_can_view),
         NavEntry("Approvals", "approvals", approvals_can_view),
-        NavEntry("Payments", "payments", _payments_can_view),
+        NavEntry("Payments", "payments", payments_can_view),
         NavEntry("Staff", "staff", staff_can_view),
         NavEntry("Lists", "sanctions-lists", sanctions_list_can_view),
         NavEntry("Audit trail", "audit-events", audit_trail_can_view),

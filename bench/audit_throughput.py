@@ -14,10 +14,11 @@ django-simple-history row: how every service here writes, the lightest of them),
 three statements in plain SQL, with no Python between them: no service writes like that, and the
 audit's share is largest) and "update" (one UPDATE, the worst case).
 
-Goal: the audit trail costs less than 20% of write throughput (tps on / tps off > 0.8), judged on
-"orm", the application's own write. The other two are printed for comparison: what they measure is
-mostly the database's cost for one more INSERT in the transaction (bench audit_sql_floor measures
-that with pgbench, no Python) rather than the audit trail's design.
+Goal, judged on "orm", the application's own write: the audit trail's overhead (1 - tps on / tps off)
+is at most 5 percentage points above the database's own floor for one more row in the same
+transaction, measured in the same run by pgbench with no Python (``bench.audit_sql_floor``: the
+"domain" write's three statements, with and without the audit INSERT). The other two kinds are
+printed for comparison.
 
     python -m bench audit_throughput [--quick]
     python -m bench.audit_throughput [--writers N] [--seconds S] [--warmup S] [--quick]
@@ -52,7 +53,7 @@ SEAL_INTERVAL = 0.5
 # more (autovacuum, the sealer and the host landing in one phase or the other); the pooled ratio
 # over more pairs is what holds still.
 MODES = ("off", "on") * 5
-GOAL_MAX_OVERHEAD = 0.20  # the audit trail may cost less than this share of throughput
+GOAL_ABOVE_FLOOR = 0.05  # the audit trail's overhead may exceed the database's own floor by this much
 WRITE_KINDS = {
     "orm": "a write as the services make it: the ORM locks a work item, saves it, django-simple-history adds"
     " its history row - the goal is judged here",
@@ -415,14 +416,37 @@ def _unsealed() -> int:
 def run(
     *, quick: bool = False, writers: int = WRITERS, seconds: float | None = None, warmup: float | None = None
 ) -> bool:
-    """Every kind of write; the goal is judged on the application's own one (JUDGED_KIND)."""
-    results = {}
+    """The database's floor (pgbench), then every kind of write; the goal is judged on the
+    application's own one (JUDGED_KIND) against the floor of this same run."""
+    from bench import audit_sql_floor
+
+    print("--- the floor: one more INSERT in the same transaction, at the database alone (pgbench, no Python)")
+    floor = audit_sql_floor.measure(quick=quick)
+    if floor is None:
+        print("skipped: PGBIN is not set (run through `make bench`): the goal cannot be judged without it")
+    else:
+        audit_sql_floor.print_floor(floor)
+    print()
+    overheads = {}
     for kind in WRITE_KINDS:
-        results[kind] = run_kind(quick=quick, writers=writers, seconds=seconds, warmup=warmup, kind=kind)
+        overheads[kind] = run_kind(quick=quick, writers=writers, seconds=seconds, warmup=warmup, kind=kind)
         print()
-    for kind, met in results.items():
-        print(f"audit_throughput [{kind}]: goal {'MET' if met else 'NOT MET'}")
-    return results[JUDGED_KIND]
+    floor_text = f"{floor.overhead * 100:.1f}%" if floor else "unknown"
+    print(f"audit_sql_floor (pgbench, the database alone): overhead {floor_text}")
+    for kind, overhead in overheads.items():
+        above = f" = floor {(overhead - floor.overhead) * 100:+.1f} points" if floor else ""
+        note = "judged" if kind == JUDGED_KIND else "for comparison"
+        print(f"audit_throughput [{kind}]: overhead {overhead * 100:.1f}%{above} ({note})")
+    if floor is None:
+        return False
+    excess = overheads[JUDGED_KIND] - floor.overhead
+    met = excess <= GOAL_ABOVE_FLOOR
+    print(
+        f"goal: the audit trail's overhead on the {JUDGED_KIND!r} write at most {GOAL_ABOVE_FLOOR * 100:.0f} points "
+        f"above the floor: {'MET' if met else f'NOT MET, by {(excess - GOAL_ABOVE_FLOOR) * 100:.1f} points'}",
+        flush=True,
+    )
+    return met
 
 
 def run_kind(
@@ -432,7 +456,8 @@ def run_kind(
     seconds: float | None = None,
     warmup: float | None = None,
     kind: str = JUDGED_KIND,
-) -> bool:
+) -> float:
+    """One kind of write, off and on alternately; returns the audit trail's overhead (1 - on/off)."""
     from django.db import connection
     from django.db.models import Max
 
@@ -533,7 +558,7 @@ def _print_summary(
     report: Any,
     verify_took: float,
     kind: str,
-) -> bool:
+) -> float:
     def mean_tps(mode: str) -> float:
         chosen = [p for p in phases if p.mode == mode]
         return sum(p.counted for p in chosen) / sum(p.seconds for p in chosen)
@@ -541,8 +566,6 @@ def _print_summary(
     tps_off, tps_on = mean_tps("off"), mean_tps("on")
     ratio = tps_on / tps_off if tps_off else 0.0
     overhead = 1.0 - ratio
-    met = overhead < GOAL_MAX_OVERHEAD
-    judged = kind == JUDGED_KIND
     print()
     print(f"writers:           {writers} processes (+1 sealer calling audit_seal() every {SEAL_INTERVAL} s when on)")
     print(f"duration:          {seconds:.1f} s per phase after {warmup:.1f} s warm-up; phases {', '.join(MODES)}")
@@ -551,19 +574,14 @@ def _print_summary(
     print(f"ratio on/off:      {ratio:.3f}")
     pairs = [on.tps / off.tps for off, on in zip(phases[::2], phases[1::2], strict=True) if off.tps]
     print(f"  per off/on pair: {', '.join(f'{r:.3f}' for r in pairs)} (the spread is the machine's noise)")
-    print(f"overhead:          {overhead * 100:.1f}%")
+    print(f"overhead [{kind}]: {overhead * 100:.1f}%")
     print(f"audit events:      {written} written for {audited_commits} committed audited transactions", end="")
     print(" (match)" if written == audited_commits else " (MISMATCH)")
     status = "ok" if report.ok else f"BROKEN at event {report.first_break.event_id}: {report.first_break.problem}"
     print(f"chain verified:    {report.verified} events, {report.unsealed} unsealed, {status} ({verify_took:.1f} s)")
-    verdict = "MET" if met else "NOT MET"
-    if judged:
-        print(f"goal: audit costs < {GOAL_MAX_OVERHEAD:.0%} of throughput: {verdict}", flush=True)
-    else:
-        print(f"(for comparison; the goal is judged on the {JUDGED_KIND!r} write) < 20%: {verdict}", flush=True)
     if not report.ok or written != audited_commits:
         raise RuntimeError("the audit trail is inconsistent after the benchmark (see above)")
-    return met
+    return overhead
 
 
 def main(argv: list[str]) -> int:

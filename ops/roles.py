@@ -38,6 +38,9 @@ PERMISSIONS: dict[str, str] = {
     "handle_withdrawals": "Handle withdrawals",
     "handle_refunds": "Handle refunds",
     "handle_internal_transfers": "Handle internal transfers",
+    "reject_withdrawals": "Reject withdrawals before payout (finance, and compliance at its review)",
+    # payments pages (deposits, withdrawals, statements, reconciliation), read-only
+    "view_payments": "View deposits, withdrawals, statements and reconciliation",
     # risk
     "view_trading_risk": "View trading risk and exposure",
     "view_anomalies": "View account anomalies",
@@ -101,6 +104,7 @@ _READ_ONLY = {
     "view_trading_risk",
     "view_anomalies",
     "view_fund_flows",
+    "view_payments",
     "view_audit_trail",
     "export_audit_trail",
 }
@@ -120,14 +124,18 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "review_documents",
             "set_risk_level",
             "restrict_account",
+            "view_payments",
+            "reject_withdrawals",
             "work_as_compliance",
         }
     ),
     Role.FINANCE: frozenset(
         {
             "view_client_status",
+            "view_payments",
             "handle_deposits",
             "handle_withdrawals",
+            "reject_withdrawals",
             "handle_refunds",
             "handle_internal_transfers",
             "work_as_finance",
@@ -139,6 +147,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "view_trading_risk",
             "view_anomalies",
             "view_fund_flows",
+            "view_payments",
             "change_leverage",
             "work_as_risk",
         }
@@ -150,6 +159,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "manage_staff",
             "manage_queues",
             "view_all_queues",
+            "view_payments",
             "access_admin",
             "view_audit_trail",
             "export_audit_trail",

@@ -68,17 +68,13 @@ def _flag_repeated_failures(user: Any, username: str) -> None:
     from audit.models import AuditEvent
     from ops.services.work_items import work_item_open
 
-    # This failure's own event is written with the COMMIT (a commit write): count it on top of the
-    # earlier ones.
-    recent = (
-        1
-        + AuditEvent.objects.filter(
-            action=AuditAction.STAFF_LOGIN_FAILED,
-            subject_type="ops.user",
-            subject_id=str(user.pk),
-            occurred_at__gte=timezone.now() - FAILED_LOGIN_WINDOW,
-        ).count()
-    )
+    # This failure's own event, written just before in this transaction, is among them.
+    recent = AuditEvent.objects.filter(
+        action=AuditAction.STAFF_LOGIN_FAILED,
+        subject_type="ops.user",
+        subject_id=str(user.pk),
+        occurred_at__gte=timezone.now() - FAILED_LOGIN_WINDOW,
+    ).count()
     if recent >= FAILED_LOGIN_LIMIT:
         work_item_open(
             queue="risk_alert",

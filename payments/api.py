@@ -1,22 +1,32 @@
 """Staff REST API for withdrawals: list, detail, and create with an ``Idempotency-Key`` header
-(the same key with another body is a 422). Errors are problem+json naming the field."""
+(the same key with another body is a 422). Errors are problem+json naming the field.
+
+Access reads the same functions as the pages: ``payments_can_view`` for any use, the scoped
+selectors for which withdrawals and clients exist for the caller (others are 404), and
+``withdrawal_can_enter`` to create one."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.http import Http404
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status, viewsets
-from rest_framework.exceptions import ValidationError
+from rest_framework import permissions, serializers, status, viewsets
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.models import Client
-from backoffice.api import ScopedPermission
 from ops.models import User
 from payments.errors import PaymentError
-from payments.models import LedgerAccount, Withdrawal
-from payments.services.withdrawals import withdrawal_request
+from payments.models import Withdrawal
+from payments.selectors import (
+    client_ledger_accounts,
+    payments_can_view,
+    withdrawal_client_get_for,
+    withdrawal_get_for,
+    withdrawal_queryset_for,
+)
+from payments.services.withdrawals import withdrawal_can_enter, withdrawal_request
 
 
 class PaymentProblem(ValidationError):
@@ -51,18 +61,39 @@ class WithdrawalCreateSerializer(serializers.Serializer):
     destination_name = serializers.CharField()
 
 
+class PaymentsViewer(permissions.BasePermission):
+    """Signed in, and payments are the caller's to see (``payments_can_view``, as the pages)."""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        if not isinstance(user, User) or not user.is_authenticated:
+            return False
+        decision = payments_can_view(user)
+        self.message = decision.reason
+        return decision.allowed
+
+
 class WithdrawalViewSet(viewsets.GenericViewSet):
-    permission_classes = [ScopedPermission]
-    scope_map = {"GET": ["ops.view_client_status"], "POST": ["ops.handle_withdrawals"]}
+    permission_classes = [PaymentsViewer]
     serializer_class = WithdrawalSerializer
-    queryset = Withdrawal.objects.select_related("client", "source").order_by("-id")
+
+    def get_queryset(self) -> Any:
+        if getattr(self, "swagger_fake_view", False):  # the OpenAPI schema is built without a caller
+            return Withdrawal.objects.none()
+        return withdrawal_queryset_for(self._user())
+
+    def _user(self) -> User:
+        assert isinstance(self.request.user, User)
+        return self.request.user
 
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(WithdrawalSerializer(page, many=True).data)
 
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
-        return Response(WithdrawalSerializer(self.get_object()).data)
+        if not (pk or "").isdigit():
+            raise Http404("No such withdrawal.")
+        return Response(WithdrawalSerializer(withdrawal_get_for(self._user(), int(pk or 0), for_write=False)).data)
 
     @extend_schema(
         request=WithdrawalCreateSerializer,
@@ -73,18 +104,24 @@ class WithdrawalViewSet(viewsets.GenericViewSet):
         data = WithdrawalCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
-        client = Client.objects.filter(reference=values["client"]).first()
-        if client is None:
-            raise PaymentProblem(PaymentError(f"client: no client {values['client']!r}.", field="client", status=404))
-        source = LedgerAccount.objects.filter(code=values["source"], client=client).first()
+        user = self._user()
+        try:
+            client = withdrawal_client_get_for(user, reference=values["client"])
+        except Http404:
+            raise PaymentProblem(
+                PaymentError(f"client: no client {values['client']!r}.", field="client", status=404)
+            ) from None
+        decision = withdrawal_can_enter(user, client)
+        if not decision:
+            raise PermissionDenied(decision.reason)
+        source = client_ledger_accounts(client).filter(code=values["source"]).first()
         if source is None:
             raise PaymentProblem(PaymentError("source: not one of the client's accounts.", field="source"))
-        assert isinstance(request.user, User)
         try:
             withdrawal = withdrawal_request(
                 client=client, source=source, amount=values["amount"], method=values["method"],
                 destination=values["destination"], destination_name=values["destination_name"],
-                requested_by=request.user, idempotency_key=request.headers.get("Idempotency-Key") or None,
+                requested_by=user, idempotency_key=request.headers.get("Idempotency-Key") or None,
             )  # fmt: skip
         except PaymentError as exc:
             raise PaymentProblem(exc) from None

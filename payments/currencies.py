@@ -23,6 +23,21 @@ MINOR_UNITS: dict[str, int] = {
     "KWD": 3,
 }
 
+# ISO 4217 currencies whose minor unit is not two. Not bookable for that (MINOR_UNITS decides), but
+# an amount may still be shown in them: a client's base currency is any ISO code.
+ISO_MINOR_UNITS_NOT_TWO: dict[str, int] = {
+    **{code: 0 for code in ("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX")},
+    **{code: 0 for code in ("UYI", "VND", "VUV", "XAF", "XOF", "XPF")},
+    **{code: 3 for code in ("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND")},
+    **{code: 4 for code in ("CLF", "UYW")},
+}
+
+
+def minor_units(currency: str) -> int:
+    """How many decimals an amount in this currency has (two when ISO 4217 says nothing else)."""
+    code = (currency or "").strip().upper()
+    return MINOR_UNITS.get(code, ISO_MINOR_UNITS_NOT_TWO.get(code, 2))
+
 
 def currency_check(currency: str, *, field: str = "currency") -> str:
     code = (currency or "").strip().upper()
@@ -57,5 +72,6 @@ def money_parse(amount: object, currency: str, *, field: str = "amount") -> Deci
 
 
 def money_str(amount: Decimal, currency: str) -> str:
-    places = MINOR_UNITS.get(currency, 2)
-    return f"{amount.quantize(Decimal(1).scaleb(-places)):,} {currency}"
+    """``Decimal("1234.5"), "USD"`` -> ``"1,234.50 USD"``; as many decimals as the currency has
+    (``"1,234 JPY"``, ``"1.250 KWD"``). Pages show money with the ``money`` filter, which is this."""
+    return f"{amount.quantize(Decimal(1).scaleb(-minor_units(currency))):,} {currency}"

@@ -21,6 +21,7 @@ INSUFFICIENT_FUNDS = "amount: {amount} is more than the available balance of {av
 ALREADY_REVERSED = "Entry {entry} has already been reversed."
 HOLD_NOT_ACTIVE = "Hold {hold} is {status}, not active."
 NO_WALLET = "The client has no {currency} wallet."
+NO_BALANCE_BUCKETS = "House account {account} has no balance buckets: run the migrations."
 
 # deposits
 DEPOSIT_NOT_ALLOWED = "The client may not deposit: {why}"
@@ -54,6 +55,12 @@ WITHDRAW_PAYLOAD_DIFFERS = "Withdrawal {reference} no longer matches what was su
 WITHDRAW_NO_REVIEW = "Withdrawal {reference} has no approval waiting."
 PAYOUT_ALREADY_EXECUTED = "The payout for withdrawal {reference} was already executed (voucher {voucher})."
 NOT_ALLOWED = "Your role may not {verb}."
+PAYMENTS_VIEW_NOT_ALLOWED = "Your role may not see payments."
+WITHDRAW_NOT_YOURS_TO_DECIDE = (
+    "You may not decide this review now: its next level needs another role, or you entered or already decided it."
+)
+NOT_IN_SCOPE = "This client is not one of the clients you work on."
+BREAK_ALREADY_RESOLVED = "This reconciliation break was already resolved."
 REASON_REQUIRED = "reason: a reason is required to {verb}."
 
 # transfers and adjustments

@@ -92,9 +92,10 @@ class LedgerAccount(models.Model):
 
 
 class Balance(models.Model):
-    """The maintained balance of one ledger account, read in constant time. Updated only by the
-    ledger service under a row lock (taken in account-id order); ``ledger_verify`` proves it
-    equals the sum of the account's postings. Not history-tracked: the postings are its history."""
+    """The maintained balance of one ledger account, read in constant time. A client account's is
+    updated only by the ledger service under a row lock (taken in account-id order); a house
+    account's postings go to its ``BalanceBucket`` rows, which add to this row. ``ledger_verify``
+    proves the sum equals the account's postings. Not history-tracked: the postings are its history."""
 
     account = models.OneToOneField(LedgerAccount, primary_key=True, on_delete=models.PROTECT, related_name="balance")
     currency = models.CharField(max_length=3)
@@ -121,6 +122,36 @@ class Balance(models.Model):
     @property
     def available(self) -> Decimal:
         return self.ledger - self.held
+
+
+# How many balance rows each house account's balance is spread over (see BalanceBucket).
+HOUSE_BALANCE_BUCKETS = 16
+
+
+class BalanceBucket(models.Model):
+    """A share of a house account's balance (PSP clearing, bank, fees, suspense...). Every payment
+    posts to one of those few accounts, so one balance row each would be a lock every payment waits
+    for. Each posting adds to one of the account's ``HOUSE_BALANCE_BUCKETS`` rows instead, one that no
+    other open transaction holds (``payments.locks.house_balance_add``); the account's balance is its
+    ``Balance`` row plus the sum of its buckets (``balance_of``, ``ledger_verify``). Client accounts
+    have no buckets: their one row carries the non-negative check. Not history-tracked, like Balance."""
+
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="balance_buckets")
+    bucket = models.SmallIntegerField()
+    ledger = money_field(default=Decimal("0"))  # in the account's own direction, like Balance.ledger
+    postings_count = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "bucket"], name="balance_bucket_unique"),
+            models.CheckConstraint(
+                condition=models.Q(bucket__gte=0, bucket__lt=HOUSE_BALANCE_BUCKETS), name="balance_bucket_in_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}[{self.bucket}]: {self.ledger}"
 
 
 class EntryKind(models.TextChoices):

@@ -1,47 +1,69 @@
 """Payment pages (finance works deposits, withdrawals, statements and breaks here) and the PSP's
-webhook endpoint. Views parse input, call one service, and render."""
+webhook endpoint. Views parse input with a form, call one service or selector, and render; what a
+person may do is the service's ``<entity>_can_<verb>`` answer, read here to offer only the actions
+the service will accept."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts.models import Client
 from audit.context import Actor, acting_as
 from ops.errors import OpsError
-from ops.models import ApprovalStatus, Decision, User
-from ops.roles import Role
-from ops.selectors import approvals_waiting_for
+from ops.models import Decision as ApprovalChoice
+from ops.models import User
 from ops.services.approvals import approval_decide
 from payments import errors
 from payments.errors import PaymentError
-from payments.models import (
-    Channel,
-    Deposit,
-    DepositStatus,
-    LedgerAccount,
-    ReconciliationBreak,
-    StatementImport,
-    StatementLine,
-    WebhookStatus,
-    Withdrawal,
-    WithdrawalStatus,
+from payments.forms import (
+    SETTLEMENT,
+    BreakResolveForm,
+    DepositReleaseForm,
+    DepositReturnForm,
+    StatementUploadForm,
+    WithdrawalApproveForm,
+    WithdrawalForm,
+    WithdrawalRejectForm,
 )
+from payments.models import Deposit, WebhookStatus, Withdrawal, WithdrawalStatus
 from payments.providers import provider_named
+from payments.selectors import (
+    break_get_for,
+    client_ledger_accounts,
+    deposit_get_for,
+    deposit_list,
+    entry_posting_lines,
+    open_break_list,
+    payments_can_view,
+    statement_import_list,
+    statement_line_list,
+    withdrawal_client_get_for,
+    withdrawal_get_for,
+    withdrawal_list,
+    withdrawal_review,
+)
 from payments.services import deposits as deposit_svc
 from payments.services import withdrawals as withdrawal_svc
-from payments.services.bank import statement_import
-from payments.services.reconciliation import settlement_import
-from payments.services.webhooks import WebhookRejected, inbound_event_process, inbound_event_store
+from payments.services.bank import statement_can_import, statement_import
+from payments.services.reconciliation import (
+    break_can_resolve,
+    break_resolve_by_hand,
+    settlement_can_import,
+    settlement_import,
+)
+from payments.services.webhooks import CallbackResult, WebhookRejected, inbound_event_process, inbound_event_store
 from payments.tasks import inbound_events_drain_task
 
 logger = logging.getLogger(__name__)
@@ -52,14 +74,30 @@ def _user(request: HttpRequest) -> User:
     return request.user
 
 
-def _can_view(user: User) -> bool:
-    return (
-        any(
-            user.has_perm(p)
-            for p in ("ops.handle_deposits", "ops.handle_withdrawals", "ops.view_fund_flows", "ops.view_audit_trail")
-        )
-        or user.groups.filter(name="compliance").exists()
-    )
+def _viewer(request: HttpRequest) -> User:
+    """The signed-in staff member, if payments are theirs to see (403 with the reason if not)."""
+    user = _user(request)
+    payments_can_view(user).require(PermissionDenied)
+    return user
+
+
+def _submit(request: HttpRequest, form: forms.Form, run: Callable[[dict[str, Any]], str]) -> int | None:
+    """Validate the form and run the service with its data (``run`` says what was done): None when
+    it was done, otherwise the status to render the page again with (the form shows its errors)."""
+    if not form.is_valid():
+        return 400
+    try:
+        done = run(form.cleaned_data)
+    except PaymentError as exc:
+        messages.error(request, exc.message)
+        if exc.field in form.fields:
+            form.add_error(exc.field, exc.message)
+        return exc.status
+    except OpsError as exc:  # the approval engine refused the decision (its rules, or the request moved on)
+        messages.error(request, str(exc))
+        return 409
+    messages.success(request, done)
+    return None
 
 
 # --- the PSP's callbacks --------------------------------------------------------------------------
@@ -88,79 +126,86 @@ def _psp_webhook(request: HttpRequest, provider: str, signature_header: str) -> 
         )
     except WebhookRejected as exc:
         return JsonResponse({"error": str(exc)}, status=exc.status)
-    if settings.WEBHOOK_APPLY == "queued" and stored.status == WebhookStatus.RECEIVED:
+    result = CallbackResult.of(stored)
+    if settings.WEBHOOK_APPLY == "queued" and result.status == WebhookStatus.RECEIVED:
         # stored (committed): a worker applies it with whatever else is waiting. Should the broker be
         # down, the minute's drain (beat) still finds it.
         try:
             inbound_events_drain_task.delay()
         except Exception:  # the callback is safe in the inbox either way
             logger.warning("webhook: could not queue the inbox drain; beat's drain will apply event %s", stored.pk)
-        return JsonResponse({"received": True, "duplicate": not new, "status": stored.status, "result": ""})
-    processed = inbound_event_process(event_pk=stored.pk)  # stored (committed) first, then applied once
-    return JsonResponse(
-        {"received": True, "duplicate": not new, "status": processed.status, "result": processed.result}
-    )
+    else:
+        result = inbound_event_process(event_pk=stored.pk)  # stored (committed) first, then applied once
+    return JsonResponse({"received": True, "duplicate": not new, "status": result.status, "result": result.detail})
 
 
 # --- pages ----------------------------------------------------------------------------------------
 
 
 def payments_home(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
-    if not _can_view(user):
-        raise PermissionDenied
+    user = _viewer(request)
     status = request.GET.get("status", "")
-    withdrawals = Withdrawal.objects.select_related("client").order_by("-id")
-    deposits = Deposit.objects.select_related("client").order_by("-id")
-    if status in WithdrawalStatus.values:
-        withdrawals = withdrawals.filter(status=status)
     return render(
         request,
         "payments/home.html",
         {
-            "withdrawals": withdrawals[:50],
-            "deposits": deposits[:50],
+            "withdrawals": withdrawal_list(actor=user, status=status),
+            "deposits": deposit_list(actor=user),
             "status": status,
             "statuses": WithdrawalStatus.choices,
-            "breaks": ReconciliationBreak.objects.filter(resolved_at__isnull=True)[:20],
+            "breaks": open_break_list(actor=user),
         },
     )
 
 
 def deposit_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _user(request)
-    if not _can_view(user):
-        raise PermissionDenied
-    deposit = get_object_or_404(Deposit.objects.select_related("client", "entry"), pk=pk)
-    if request.method == "POST":
-        action = request.POST.get("action")
-        try:
-            if action == "release":
-                deposit_svc.deposit_release(deposit_id=pk, actor=user, reason=request.POST.get("reason", ""))
-                messages.success(request, f"{deposit.reference} credited to the client.")
-            elif action == "refund":
-                deposit_svc.deposit_refund(
-                    deposit_id=pk, actor=user, reason_code=request.POST.get("reason_code", ""),
-                    note=request.POST.get("note", ""),
-                )  # fmt: skip
-                messages.success(request, f"{deposit.reference} returned to the payer.")
-        except PaymentError as exc:
-            messages.error(request, exc.message)
-            return _deposit_page(request, deposit, status=exc.status)
+    user = _viewer(request)
+    deposit = deposit_get_for(user, pk, for_write=request.method == "POST")
+    release_form, return_form = DepositReleaseForm(), DepositReturnForm()
+    if request.method != "POST":
+        return _deposit_page(request, deposit, release_form, return_form)
+
+    def release(data: dict[str, Any]) -> str:
+        deposit_svc.deposit_release(deposit_id=pk, actor=user, reason=data["reason"])
+        return f"{deposit.reference} credited to the client."
+
+    def refund(data: dict[str, Any]) -> str:
+        deposit_svc.deposit_refund(deposit_id=pk, actor=user, reason_code=data["reason_code"], note=data["note"])
+        return f"{deposit.reference} returned to the payer."
+
+    action = request.POST.get("action")
+    if action == "release":
+        release_form = DepositReleaseForm(request.POST)
+        refused = _submit(request, release_form, release)
+    elif action == "refund":
+        return_form = DepositReturnForm(request.POST)
+        refused = _submit(request, return_form, refund)
+    else:
+        refused = 400
+    if refused is None:
         return redirect("payments-deposit", pk=pk)
-    return _deposit_page(request, deposit)
+    deposit = deposit_get_for(user, pk, for_write=False)
+    return _deposit_page(request, deposit, release_form, return_form, status=refused)
 
 
-def _deposit_page(request: HttpRequest, deposit: Deposit, status: int = 200) -> HttpResponse:
+def _deposit_page(
+    request: HttpRequest,
+    deposit: Deposit,
+    release_form: DepositReleaseForm,
+    return_form: DepositReturnForm,
+    status: int = 200,
+) -> HttpResponse:
     user = _user(request)
     return render(
         request,
         "payments/deposit.html",
         {
             "deposit": deposit,
-            "postings": deposit.entry.postings.select_related("account") if deposit.entry else [],
-            "can_decide": deposit.status == DepositStatus.REVIEW and user.has_perm("ops.handle_deposits"),
-            "refund_reasons": deposit_svc.REFUND_REASONS,
+            "postings": entry_posting_lines(deposit.entry),
+            "can_release": deposit_svc.deposit_can_release(user, deposit),
+            "can_refund": deposit_svc.deposit_can_refund(user, deposit),
+            "release_form": release_form,
+            "return_form": return_form,
             "refund_exception": deposit_svc.deposit_refund_exception(deposit),
         },
         status=status,
@@ -168,67 +213,76 @@ def _deposit_page(request: HttpRequest, deposit: Deposit, status: int = 200) -> 
 
 
 def withdrawal_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _user(request)
-    if not _can_view(user):
-        raise PermissionDenied
-    withdrawal = get_object_or_404(Withdrawal.objects.select_related("client", "source", "hold"), pk=pk)
-    if request.method == "POST":
-        action = request.POST.get("action")
-        try:
-            if action == "approve":  # a decision of the one maker-checker engine, on the request shown
-                if withdrawal.approval_request_id is None:
-                    raise PaymentError(errors.WITHDRAW_NO_REVIEW.format(reference=withdrawal.reference), status=409)
-                approval_decide(
-                    request_id=withdrawal.approval_request_id, checker=user, decision=Decision.APPROVE,
-                    reason=request.POST.get("reason", ""), seen_payload_hash=request.POST.get("payload_hash") or None,
-                )  # fmt: skip
-                messages.success(request, "Approval recorded.")
-            elif action == "reject":
-                withdrawal_svc.withdrawal_reject(
-                    withdrawal_id=pk, actor=user, reason_code=request.POST.get("reason_code", ""),
-                    note=request.POST.get("note", ""),
-                )  # fmt: skip
-                messages.success(request, "Withdrawal rejected; the funds are released.")
-            elif action == "execute":
-                withdrawal_svc.withdrawal_payout_execute(withdrawal_id=pk, actor=user)
-                messages.success(request, "Payout sent to the channel.")
-        except PaymentError as exc:
-            messages.error(request, exc.message)
-            return _withdrawal_page(request, withdrawal, status=exc.status)
-        except OpsError as exc:
-            messages.error(request, str(exc))
-            return _withdrawal_page(request, withdrawal, status=409)
+    user = _viewer(request)
+    withdrawal = withdrawal_get_for(user, pk, for_write=request.method == "POST")
+    approve_form, reject_form = WithdrawalApproveForm(), WithdrawalRejectForm()
+    if request.method != "POST":
+        return _withdrawal_page(request, withdrawal, approve_form, reject_form)
+
+    def approve(data: dict[str, Any]) -> str:  # a decision of the one maker-checker engine, on the request shown
+        if withdrawal.approval_request_id is None:
+            raise PaymentError(errors.WITHDRAW_NO_REVIEW.format(reference=withdrawal.reference), status=409)
+        approval_decide(
+            request_id=withdrawal.approval_request_id, checker=user, decision=ApprovalChoice.APPROVE,
+            reason=data["reason"], seen_payload_hash=data["payload_hash"] or None,
+        )  # fmt: skip
+        return "Approval recorded."
+
+    def reject(data: dict[str, Any]) -> str:
+        withdrawal_svc.withdrawal_reject(
+            withdrawal_id=pk, actor=user, reason_code=data["reason_code"], note=data["note"]
+        )
+        return "Withdrawal rejected; the funds are released."
+
+    def execute(data: dict[str, Any]) -> str:
+        withdrawal_svc.withdrawal_payout_execute(withdrawal_id=pk, actor=user)
+        return "Payout sent to the channel."
+
+    action = request.POST.get("action")
+    if action == "approve":
+        approve_form = WithdrawalApproveForm(request.POST)
+        refused = _submit(request, approve_form, approve)
+    elif action == "reject":
+        reject_form = WithdrawalRejectForm(request.POST)
+        refused = _submit(request, reject_form, reject)
+    elif action == "execute":
+        refused = _submit(request, forms.Form(request.POST), execute)
+    else:
+        refused = 400
+    if refused is None:
         return redirect("payments-withdrawal", pk=pk)
-    return _withdrawal_page(request, withdrawal)
+    withdrawal = withdrawal_get_for(user, pk, for_write=False)
+    return _withdrawal_page(request, withdrawal, approve_form, reject_form, status=refused)
 
 
-def _withdrawal_page(request: HttpRequest, withdrawal: Withdrawal, status: int = 200) -> HttpResponse:
+def _withdrawal_page(
+    request: HttpRequest,
+    withdrawal: Withdrawal,
+    approve_form: WithdrawalApproveForm,
+    reject_form: WithdrawalRejectForm,
+    status: int = 200,
+) -> HttpResponse:
     user = _user(request)
-    withdrawal.refresh_from_db()
-    review = withdrawal.approval_request
-    decisions = list(review.decisions.select_related("checker")) if review else []
-    levels = [
-        {"role": Role(role).label, "decision": decisions[i] if i < len(decisions) else None}
-        for i, role in enumerate(review.required_roles if review else [])
-    ]
-    waiting = review is not None and review.status == ApprovalStatus.PENDING
+    review = withdrawal_review(withdrawal)
+    if review.next_level is not None:
+        approve_form.fields["reason"].label = f"Reason for approving ({review.next_level.label} level)"
+    if review.request is not None and not approve_form.is_bound:  # the decision is on the payload shown
+        approve_form.initial["payload_hash"] = review.request.payload_hash
     return render(
         request,
         "payments/withdrawal.html",
         {
             "w": withdrawal,
-            "review": review,
-            "levels": levels,
-            "next_level": Role(review.required_roles[len(decisions)]) if review and waiting else None,
-            # the engine's own inbox says whether this user may decide the request now
-            "can_approve": review is not None and waiting and approvals_waiting_for(user).filter(pk=review.pk).exists(),
-            "can_reject": withdrawal.status
-            in (WithdrawalStatus.RECEIVED, WithdrawalStatus.UNDER_REVIEW, WithdrawalStatus.APPROVED)
-            and (user.has_perm("ops.handle_withdrawals") or user.groups.filter(name="compliance").exists()),
-            "can_execute": withdrawal.status == WithdrawalStatus.APPROVED and user.has_perm("ops.handle_withdrawals"),
-            "reject_reasons": withdrawal_svc.REJECT_REASONS,
+            "review": review.request,
+            "levels": review.levels,
+            "next_level": review.next_level,
+            "can_approve": withdrawal_svc.withdrawal_can_approve(user, withdrawal),
+            "can_reject": withdrawal_svc.withdrawal_can_reject(user, withdrawal),
+            "can_execute": withdrawal_svc.withdrawal_can_execute(user, withdrawal),
+            "approve_form": approve_form,
+            "reject_form": reject_form,
             "rejected_because": withdrawal_svc.CLIENT_REASONS.get(withdrawal.reason_code, withdrawal.reason_code),
-            "postings": withdrawal.entry.postings.select_related("account") if withdrawal.entry else [],
+            "postings": entry_posting_lines(withdrawal.entry),
         },
         status=status,
     )
@@ -238,85 +292,96 @@ def withdrawal_new(request: HttpRequest, client_pk: int) -> HttpResponse:
     """Finance enters a withdrawal the client asked for by phone or e-mail (the client area and
     the API use the same service)."""
     user = _user(request)
-    if not user.has_perm("ops.handle_withdrawals"):
-        raise PermissionDenied
-    client = get_object_or_404(Client, pk=client_pk)
-    sources = LedgerAccount.objects.filter(client=client).select_related("balance").order_by("code")
-    form: dict[str, Any] = {"method": "bank", "destination_name": client.display_name}
+    client = withdrawal_client_get_for(user, client_id=client_pk)
+    withdrawal_svc.withdrawal_can_enter(user, client).require(PermissionDenied)
+    sources = client_ledger_accounts(client)
+    form = WithdrawalForm(
+        request.POST or None, sources=sources, initial={"method": "bank", "destination_name": client.display_name}
+    )
     status = 200
     if request.method == "POST":
-        form = request.POST.dict()
-        source = sources.filter(pk=form.get("source") or 0).first()
-        try:
-            if source is None:
-                raise PaymentError("source: choose the wallet or trading account the money comes from.", field="source")
+        created: list[Withdrawal] = []
+
+        def enter(data: dict[str, Any]) -> str:
             withdrawal = withdrawal_svc.withdrawal_request(
-                client=client, source=source, amount=form.get("amount", ""), method=form.get("method", ""),
-                destination=form.get("destination", ""), destination_name=form.get("destination_name", ""),
-                requested_by=user,
+                client=client, source=data["source"], amount=data["amount"], method=data["method"],
+                destination=data["destination"], destination_name=data["destination_name"], requested_by=user,
             )  # fmt: skip
-            messages.success(request, f"Withdrawal {withdrawal.reference} recorded: {withdrawal.get_status_display()}.")
-            return redirect("payments-withdrawal", pk=withdrawal.pk)
-        except PaymentError as exc:
-            messages.error(request, exc.message)
-            status = exc.status
-    return render(
-        request,
-        "payments/withdrawal_new.html",
-        {"client": client, "sources": sources, "form": form, "channels": Channel.choices},
-        status=status,
-    )
+            created.append(withdrawal)
+            return f"Withdrawal {withdrawal.reference} recorded: {withdrawal.get_status_display()}."
+
+        refused = _submit(request, form, enter)
+        if refused is None:
+            return redirect("payments-withdrawal", pk=created[0].pk)
+        status = refused
+    return render(request, "payments/withdrawal_new.html", {"client": client, "form": form}, status=status)
 
 
 def statements(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
-    if not _can_view(user):
-        raise PermissionDenied
+    user = _viewer(request)
+    form = StatementUploadForm()
     status = 200
     if request.method == "POST":
-        if not user.has_perm("ops.handle_deposits"):
-            raise PermissionDenied
-        upload = request.FILES.get("file")
-        try:
-            if upload is None or not upload.size:
-                raise PaymentError("file: choose a statement file to import.", field="file")
-            data = upload.read()
-            if request.POST.get("kind") == "settlement":
-                counts = settlement_import(data=data)
-                messages.success(request, f"Settlement report: {counts['lines']} line(s), {counts['breaks']} break(s).")
-            else:
-                imported = statement_import(data=data, filename=upload.name or "statement")
-                messages.success(
-                    request, f"Imported {imported.lines_new} new line(s) of {imported.lines_total}; matching runs now."
-                )
+        form = StatementUploadForm(request.POST, request.FILES)
+        settlement = request.POST.get("kind") == SETTLEMENT
+        (settlement_can_import if settlement else statement_can_import)(user).require(PermissionDenied)
+
+        def run(data: dict[str, Any]) -> str:
+            upload = data["file"]
+            if settlement:
+                counts = settlement_import(data=upload.read(), actor=user)
+                return f"Settlement report: {counts['lines']} line(s), {counts['breaks']} break(s)."
+            imported = statement_import(data=upload.read(), filename=upload.name or "statement", actor=user)
+            return f"Imported {imported.lines_new} new line(s) of {imported.lines_total}; matching runs now."
+
+        refused = _submit(request, form, run)
+        if refused is None:
             return redirect("payments-statements")
-        except PaymentError as exc:
-            messages.error(request, exc.message)
-            status = exc.status
+        status = refused
     return render(
         request,
         "payments/statements.html",
         {
-            "imports": StatementImport.objects.select_related("bank_account")[:20],
-            "lines": StatementLine.objects.select_related("bank_account").order_by("-id")[:100],
-            "can_import": user.has_perm("ops.handle_deposits"),
+            "imports": statement_import_list(actor=user),
+            "lines": statement_line_list(actor=user),
+            "can_import": statement_can_import(user) or settlement_can_import(user),
+            "form": form,
         },
         status=status,
     )
 
 
 def break_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    user = _user(request)
-    if not _can_view(user):
-        raise PermissionDenied
-    return render(request, "payments/break.html", {"brk": get_object_or_404(ReconciliationBreak, pk=pk)})
+    user = _viewer(request)
+    brk = break_get_for(user, pk, for_write=request.method == "POST")
+    form = BreakResolveForm()
+    status = 200
+    if request.method == "POST":
+        form = BreakResolveForm(request.POST)
+
+        def resolve(data: dict[str, Any]) -> str:
+            break_resolve_by_hand(break_id=pk, actor=user, note=data["note"])
+            return "Break resolved."
+
+        refused = _submit(request, form, resolve)
+        if refused is None:
+            return redirect("payments-break", pk=pk)
+        status = refused
+        brk = break_get_for(user, pk, for_write=False)
+    return render(
+        request,
+        "payments/break.html",
+        {"brk": brk, "form": form, "can_resolve": break_can_resolve(user, brk)},
+        status=status,
+    )
 
 
-def payments_panel(user: User, client: Any, forms: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+def payments_panel(user: User, client: Client, forms: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The money section of the client 360: balances (ledger and available), deposits, withdrawals."""
     return "payments/_client_panel.html", {
-        "ledger_accounts": LedgerAccount.objects.filter(client=client).select_related("balance").order_by("code"),
-        "client_deposits": Deposit.objects.filter(client=client).order_by("-id")[:10],
-        "client_withdrawals": Withdrawal.objects.filter(client=client).order_by("-id")[:10],
-        "can_withdraw": user.has_perm("ops.handle_withdrawals"),
+        "ledger_accounts": client_ledger_accounts(client),
+        "client_deposits": deposit_list(actor=user, client=client, limit=10),
+        "client_withdrawals": withdrawal_list(actor=user, client=client, limit=10),
+        "can_withdraw": withdrawal_svc.withdrawal_can_enter(user, client),
+        "can_view_payments": payments_can_view(user),
     }

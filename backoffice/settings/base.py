@@ -93,9 +93,6 @@ def _database_from_env() -> dict[str, Any]:
         raise EnvError(f"DATABASE_URL: {exc}") from None
     if config.get("ENGINE") != "django.db.backends.postgresql":
         raise EnvError("DATABASE_URL: only PostgreSQL is supported (postgres://...)")
-    # Django's PostgreSQL backend plus commit writes (audit events and shared balance increments
-    # sent with the COMMIT): see backoffice/db/__init__.py.
-    config["ENGINE"] = "backoffice.db"
     return dict(config)
 
 
@@ -156,11 +153,11 @@ PLATFORM_SYNC_INTERVAL_SECONDS = env_int("PLATFORM_SYNC_INTERVAL_SECONDS", 300, 
 # --- Celery -------------------------------------------------------------------------------------
 # Payments. A PSP's signed callback must arrive within the tolerance window.
 WEBHOOK_TOLERANCE_SECONDS = env_int("WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)
-# How a verified callback is applied once stored. "inline": in the PSP's request, which is answered
-# with the outcome. "queued": the request is answered as soon as the callback is stored, and workers
-# drain the inbox in batches (payments.tasks.inbound_events_drain_task): what a busy broker wants,
-# as bursts of callbacks then cost one transaction per batch instead of one each (make bench ledger).
-WEBHOOK_APPLY = env_str("WEBHOOK_APPLY", "inline")
+# How a verified callback is applied once stored. "queued" (the default): the request is answered as
+# soon as the callback is stored, and workers drain the inbox in batches
+# (payments.tasks.inbound_events_drain_task) - what PSPs ask of a receiver: answer fast, process after.
+# "inline": applied in the PSP's request, which is answered with the outcome.
+WEBHOOK_APPLY = env_str("WEBHOOK_APPLY", "queued")
 if WEBHOOK_APPLY not in ("inline", "queued"):
     raise EnvError(f"WEBHOOK_APPLY: expected inline or queued, got {WEBHOOK_APPLY!r}")
 # The broker's own bank accounts, "IBAN:CCY" each: statements are imported against these.

@@ -15,7 +15,7 @@ from django.utils import timezone
 from audit.actions import AuditAction
 from audit.context import current_actor
 from audit.history import bulk_create_audited
-from audit.services import audit_record
+from audit.services import Change, audit_record_many
 from ops.models import Interaction, InteractionStatus
 from ops.notification_templates import render
 
@@ -58,12 +58,14 @@ def client_notify_many(notices: Sequence[Notice]) -> list[Interaction]:
             )
         )
     bulk_create_audited(interactions, Interaction)
-    for notice, interaction in zip(notices, interactions, strict=True):
-        audit_record(
-            action=AuditAction.CLIENT_NOTIFIED,
-            subject=notice.subject,
-            after={"template": notice.template, "interaction": interaction.pk},
-        )
+    audit_record_many(
+        [
+            Change(
+                AuditAction.CLIENT_NOTIFIED, notice.subject, after={"template": notice.template, "interaction": i.pk}
+            )
+            for notice, i in zip(notices, interactions, strict=True)
+        ]
+    )
     from ops.tasks import interaction_send_task, interactions_send_task
 
     ids = [interaction.pk for interaction in interactions]

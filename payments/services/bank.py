@@ -25,7 +25,8 @@ from audit.actions import AuditAction
 from audit.context import current_actor
 from audit.history import bulk_create_audited
 from audit.services import audit_record
-from ops.models import RiskLevel
+from ops.models import RiskLevel, User
+from ops.permissions import ALLOWED, Decision, deny
 from ops.services.work_items import work_item_open
 from payments import errors
 from payments.currencies import money_str
@@ -43,6 +44,7 @@ from payments.models import (
     Withdrawal,
     WithdrawalStatus,
 )
+from payments.selectors import sees_every_client
 from payments.services.deposits import deposit_receive, next_reference
 from payments.services.ledger import credit, debit, house_account, ledger_post
 from payments.statements import ParsedStatement, StatementError, parse_statement
@@ -84,10 +86,20 @@ def bank_account_in(currency: str) -> LedgerAccount:
     return account
 
 
+def statement_can_import(actor: User) -> Decision:
+    """May import bank statements (finance, not limited to some clients: a statement is the firm's)."""
+    if not actor.has_perm("ops.handle_deposits") or not sees_every_client(actor):
+        return deny(errors.NOT_ALLOWED.format(verb="import bank statements"))
+    return ALLOWED
+
+
 @transaction.atomic(durable=True)
-def statement_import(*, data: bytes, filename: str) -> StatementImport:
+def statement_import(*, data: bytes, filename: str, actor: User) -> StatementImport:
     """Store a statement and its lines (nothing else). Refuses a file imported before, an
     unreadable file and an unknown account, with one line saying why; nothing is stored then."""
+    decision = statement_can_import(actor)
+    if not decision:
+        raise PaymentError(decision.reason, status=403)
     digest = hashlib.sha256(data).hexdigest()
     previous = StatementImport.objects.filter(sha256=digest).first()
     if previous is not None:
@@ -102,7 +114,7 @@ def statement_import(*, data: bytes, filename: str) -> StatementImport:
         raise PaymentError(f"file: {exc}", field="file") from None
     account = bank_account_for(parsed.account, parsed.currency)
     _check_adds_up(parsed)
-    actor = current_actor()
+    acting = current_actor()
     imported = StatementImport.objects.create(
         bank_account=account,
         format=parsed.format,
@@ -114,7 +126,7 @@ def statement_import(*, data: bytes, filename: str) -> StatementImport:
         opening_on=parsed.opening_on,
         closing_balance=parsed.closing_balance,
         closing_on=parsed.closing_on,
-        imported_by=actor.label if actor else "unknown",
+        imported_by=acting.label if acting else actor.get_username(),
     )
     bulk_create_audited(
         [

@@ -22,9 +22,10 @@ from accounts.capabilities import Capability, CapabilityDenied, client_require
 from accounts.models import Client, ClientKind, PartyRole, TradingAccount
 from audit.actions import AuditAction
 from audit.history import bulk_update_audited
-from audit.services import audit_record
+from audit.services import Change, audit_record, audit_record_many
 from kyc.screening.matcher import normalise
 from ops.models import OPEN_STATUSES, RiskLevel, User, WorkItem
+from ops.permissions import ALLOWED, Decision, deny
 from ops.services.interactions import Notice, client_notify, client_notify_many
 from ops.services.work_items import work_item_open, work_item_resolve_for_subject, work_items_open_for
 from payments import errors
@@ -33,6 +34,7 @@ from payments.errors import IdempotencyConflict, PaymentError
 from payments.locks import deposit_lock
 from payments.models import AccountKind, Channel, Deposit, DepositStatus, EntryKind, LedgerAccount
 from payments.providers import get_provider
+from payments.selectors import client_visible
 from payments.services.ledger import (
     Post,
     credit,
@@ -244,13 +246,21 @@ def _credit_many(
 ) -> None:
     """Credit each (deposit, source, its snapshot before) to its client's wallet: one journal entry
     each, posted together (``ledger_post_many``), the deposits and their history rows written in
-    two statements, an audit event and a notification each; a deposit for a trading account is
-    then moved there (one transfer each)."""
+    two statements, their audit events in one, a notification each; a deposit for a trading account
+    is then moved there (one transfer each)."""
     from payments.services.transfers import move_to_trading_account
 
     if not credits:
         return
     wallets = wallets_for([(deposit.client, deposit.currency) for deposit, _, _ in credits])
+    # The clients are told first: the ledger (which locks their wallets until the transaction ends)
+    # comes as late as it can, so that a batch holds those rows for its last few statements only.
+    client_notify_many(
+        [
+            Notice(deposit.client, deposit.client.email, "payments.deposit_credited", _context(deposit))
+            for deposit, _, _ in credits
+        ]
+    )
     entries = ledger_post_many(
         [
             Post(
@@ -259,8 +269,6 @@ def _credit_many(
                 memo=f"{deposit.reference} {deposit.get_channel_display()} deposit",
                 lines=[debit(source, deposit.amount), credit(wallet, deposit.amount)],
                 source=f"payments.deposit:{deposit.pk}",
-                # nothing reads the wallet again in this transaction unless the money moves on
-                credit_at_commit=deposit.trading_account is None,
             )
             for (deposit, source, _), wallet in zip(credits, wallets, strict=True)
         ]
@@ -271,6 +279,7 @@ def _credit_many(
         deposit.credit()
         deposit.completed_at = now
     bulk_update_audited([deposit for deposit, _, _ in credits], Deposit, _CREDIT_FIELDS)
+    changes = []
     for (deposit, _, before), entry, wallet in zip(credits, entries, wallets, strict=True):
         after = _snapshot(deposit) | {"entry": entry.pk, "payer_name": deposit.payer_name, "score": deposit.name_score}
         if deposit.trading_account is not None:
@@ -282,13 +291,8 @@ def _credit_many(
                 memo=f"{deposit.reference} to trading account",
             )
             after["transfer_entry"] = moved.pk
-        audit_record(action=AuditAction.DEPOSIT_CREDITED, subject=deposit, before=before, after=after, reason=reason)
-    client_notify_many(
-        [
-            Notice(deposit.client, deposit.client.email, "payments.deposit_credited", _context(deposit))
-            for deposit, _, _ in credits
-        ]
-    )
+        changes.append(Change(AuditAction.DEPOSIT_CREDITED, deposit, before=before, after=after, reason=reason))
+    audit_record_many(changes)
 
 
 def deposit_fail(*, deposit: Deposit, external_id: str, failure_code: str, failure_message: str) -> Deposit:
@@ -312,23 +316,47 @@ def deposit_fail(*, deposit: Deposit, external_id: str, failure_code: str, failu
     return deposit
 
 
-def _require(actor: User, verb: str) -> None:
+def _held_deposit_decision(actor: User, deposit: Deposit, *, verb: str, done: str) -> Decision:
     if not actor.has_perm("ops.handle_deposits"):
-        raise PaymentError(errors.NOT_ALLOWED.format(verb=verb), status=403)
+        return deny(errors.NOT_ALLOWED.format(verb=f"{verb} held deposits"))
+    if deposit.status != DepositStatus.REVIEW:
+        return deny(_bad_state(deposit, done))
+    if not client_visible(actor, deposit.client_id):
+        return deny(errors.NOT_IN_SCOPE)
+    return ALLOWED
+
+
+def deposit_can_release(actor: User, deposit: Deposit) -> Decision:
+    """May credit a held deposit to the client (finance, on a deposit held for review)."""
+    return _held_deposit_decision(actor, deposit, verb="release", done="released")
+
+
+def deposit_can_refund(actor: User, deposit: Deposit) -> Decision:
+    """May return a held deposit to the payer (finance, on a deposit held for review)."""
+    return _held_deposit_decision(actor, deposit, verb="return", done="returned")
+
+
+def _bad_state(deposit: Deposit, done: str) -> str:
+    return errors.DEPOSIT_BAD_STATE.format(
+        reference=deposit.reference, status=deposit.get_status_display().lower(), verb=done
+    )
+
+
+def _enforce(decision: Decision, deposit: Deposit, done: str) -> None:
+    """A deposit no longer held is a conflict (409); any other refusal is the actor's (403)."""
+    if deposit.status != DepositStatus.REVIEW:
+        raise PaymentError(_bad_state(deposit, done), status=409)
+    if not decision:
+        raise PaymentError(decision.reason, status=403)
 
 
 @transaction.atomic(durable=True)
 def deposit_release(*, deposit_id: int, actor: User, reason: str) -> Deposit:
     """A person decided a held deposit is the client's own money: credit it from suspense."""
-    _require(actor, "release held deposits")
+    deposit = deposit_lock(deposit_id)
+    _enforce(deposit_can_release(actor, deposit), deposit, "released")
     if not reason.strip():
         raise PaymentError(errors.REASON_REQUIRED.format(verb="release a deposit"), field="reason")
-    deposit = deposit_lock(deposit_id)
-    if deposit.status != DepositStatus.REVIEW:
-        raise PaymentError(
-            errors.DEPOSIT_BAD_STATE.format(reference=deposit.reference, status=deposit.get_status_display().lower(), verb="released"),
-            status=409,
-        )  # fmt: skip
     suspense = house_account(AccountKind.SUSPENSE, deposit.currency)
     _credit_many([(deposit, suspense, _snapshot(deposit))], kind=EntryKind.DEPOSIT_RELEASE, reason=reason.strip())
     work_item_resolve_for_subject(queue="deposit_exception", subject=deposit, code="approved", note=reason.strip())
@@ -338,15 +366,10 @@ def deposit_release(*, deposit_id: int, actor: User, reason: str) -> Deposit:
 @transaction.atomic(durable=True)
 def deposit_refund(*, deposit_id: int, actor: User, reason_code: str, note: str = "") -> Deposit:
     """A held deposit is not accepted: it goes back where it came from (out of suspense)."""
-    _require(actor, "return held deposits")
+    deposit = deposit_lock(deposit_id)
+    _enforce(deposit_can_refund(actor, deposit), deposit, "returned")
     if reason_code not in REFUND_REASONS:
         raise PaymentError(errors.WITHDRAW_REASON_CODE.format(choices=", ".join(REFUND_REASONS)), field="reason_code")
-    deposit = deposit_lock(deposit_id)
-    if deposit.status != DepositStatus.REVIEW:
-        raise PaymentError(
-            errors.DEPOSIT_BAD_STATE.format(reference=deposit.reference, status=deposit.get_status_display().lower(), verb="returned"),
-            status=409,
-        )  # fmt: skip
     before = _snapshot(deposit)
     suspense = house_account(AccountKind.SUSPENSE, deposit.currency)
     held_entry = deposit.entry

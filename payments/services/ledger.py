@@ -22,11 +22,13 @@ from ops.services.approvals import payload_hash as request_hash
 from payments import errors
 from payments.currencies import currency_check
 from payments.errors import IdempotencyConflict, PaymentError
-from payments.locks import balances_lock, client_credit_at_commit, hold_lock, house_balance_add_at_commit
+from payments.locks import balances_lock, hold_lock, house_balance_add
 from payments.models import (
     CLIENT_KINDS,
+    HOUSE_BALANCE_BUCKETS,
     AccountKind,
     Balance,
+    BalanceBucket,
     EntryKind,
     Hold,
     HoldStatus,
@@ -55,6 +57,10 @@ def _account_create(*, code: str, kind: AccountKind, currency: str, name: str, *
                 non_negative=kind in CLIENT_KINDS,
                 sign=account.sign,
             )
+            if kind not in CLIENT_KINDS:
+                BalanceBucket.objects.bulk_create(
+                    [BalanceBucket(account=account, bucket=n) for n in range(HOUSE_BALANCE_BUCKETS)]
+                )
     return account
 
 
@@ -74,10 +80,11 @@ def wallets_for(pairs: Sequence[tuple[Client, str]]) -> list[LedgerAccount]:
     """``wallet_for`` of each (client, currency), in one read for those already open."""
     codes = [f"wallet:{client.reference}:{currency_check(currency)}" for client, currency in pairs]
     found = {account.code: account for account in LedgerAccount.objects.filter(code__in=set(codes))}
-    return [
-        found[code] if code in found else wallet_for(client=client, currency=currency)
-        for code, (client, currency) in zip(codes, pairs, strict=True)
-    ]
+    # Missing ones are opened in code order: two batches opening the same new wallets cannot deadlock.
+    for code, (client, currency) in sorted(zip(codes, pairs, strict=True), key=lambda pair: pair[0]):
+        if code not in found:
+            found[code] = wallet_for(client=client, currency=currency)
+    return [found[code] for code in codes]
 
 
 def trading_ledger_account_for(*, account: TradingAccount) -> LedgerAccount:
@@ -154,10 +161,6 @@ class Post:
     request: dict[str, Any] | None = None
     release_hold: Hold | None = None
     reverses: JournalEntry | None = None
-    # Its lines that only increase a client balance are added at COMMIT (``client_credit_at_commit``)
-    # instead of under a lock taken now: for a caller that reads none of those balances again in
-    # its transaction (a batch of deposits credited to wallets).
-    credit_at_commit: bool = False
 
     def fingerprint(self) -> str:
         return request_hash(
@@ -190,13 +193,36 @@ def ledger_post(
 
 def ledger_post_many(posts: Sequence[Post]) -> list[JournalEntry]:
     """Post several entries in one step, all or none: what ``ledger_post`` does for one, with one
-    statement per table for all of them (one key lookup, one lock of every client balance involved
-    in account-id order, one INSERT of the entries and one of their postings, one UPDATE of the
-    locked balances, one increment per house account at commit). Lines apply in order, so a later
-    entry sees the balances an earlier one left. A key already posted with the same request returns
-    its entry; any refusal (a key replayed with another request, insufficient funds) refuses all."""
-    if not posts:
-        return []
+    statement per table for all of them. Three steps: ``_plan`` (check, find what is already
+    posted), ``_lock`` (the client balances and holds involved, in id order), ``_write`` (entries,
+    postings, balances). Lines apply in order, so a later entry sees the balances an earlier one
+    left. A key already posted with the same request returns its entry; any refusal (a key replayed
+    with another request, insufficient funds) refuses all."""
+    plan = _plan(posts)
+    posted: dict[str, JournalEntry] = {}
+    if plan.todo:
+        with transaction.atomic():
+            posted = _write(plan, _lock(plan))
+    return [posted.get(key) or plan.existing[key] for key in plan.keys]
+
+
+@dataclass
+class _Plan:
+    keys: list[str]  # of every post, in order
+    existing: dict[str, JournalEntry]  # key -> entry already posted (with the same request)
+    todo: list[tuple[Post, str]]  # the posts still to post, with their request fingerprints
+    client_ids: set[int]  # the balance rows to lock: client accounts, and any whose hold is released
+
+
+@dataclass
+class _Locked:
+    balances: dict[int, Balance]
+    holds: dict[int, Hold]
+
+
+def _plan(posts: Sequence[Post]) -> _Plan:
+    """Check every post (balanced, two lines or more, keys distinct), and find the ones already
+    posted: one read, no lock."""
     fingerprints = []
     for post in posts:
         _check_lines(post.lines)
@@ -204,107 +230,90 @@ def ledger_post_many(posts: Sequence[Post]) -> list[JournalEntry]:
     keys = [post.key for post in posts]
     if len(set(keys)) != len(keys):
         raise IdempotencyConflict(next(k for k in keys if keys.count(k) > 1))
-    existing = {e.idempotency_key: e for e in JournalEntry.objects.filter(idempotency_key__in=keys)}
+    existing = {e.idempotency_key: e for e in JournalEntry.objects.filter(idempotency_key__in=keys)} if posts else {}
     for post, fingerprint in zip(posts, fingerprints, strict=True):
         if post.key in existing and existing[post.key].request_hash != fingerprint:
             raise IdempotencyConflict(post.key)
     todo = [(post, fp) for post, fp in zip(posts, fingerprints, strict=True) if post.key not in existing]
-    if not todo:
-        return [existing[key] for key in keys]
-    # Client balances (and any account whose hold is released here) are locked now, in account-id
-    # order, and checked: they are the ones that may not go below zero. House balances (clearing,
-    # bank, fees, suspense...) have no such check and are shared by every payment: they are
-    # incremented by commit writes, sent with the COMMIT in account-id order, so a deposit holds the
-    # clearing account's row only while it commits instead of for the rest of its transaction.
-    checked_ids: set[int] = set()
-    house: dict[int, tuple[Decimal, int]] = {}
-    credits: dict[int, tuple[Decimal, int]] = {}
-    split: list[tuple[list[Line], list[Line]]] = []
-    for post, _ in todo:
-        hold_account = post.release_hold.account_id if post.release_hold is not None else None
-        checked, house_lines = [], []
+    client_ids = {line.account.pk for post, _ in todo for line in post.lines if line.account.is_client}
+    client_ids |= {post.release_hold.account_id for post, _ in todo if post.release_hold is not None}
+    return _Plan(keys=keys, existing=existing, todo=todo, client_ids=client_ids)
+
+
+def _lock(plan: _Plan) -> _Locked:
+    """Lock the client balances the posts touch (account-id order), then the holds they release (id
+    order), as ``hold_release`` does. House balances are not locked here: see ``_write``."""
+    balances = balances_lock(plan.client_ids)
+    hold_ids = sorted({post.release_hold.pk for post, _ in plan.todo if post.release_hold is not None})
+    return _Locked(balances=balances, holds={pk: hold_lock(pk) for pk in hold_ids})
+
+
+def _write(plan: _Plan, locked: _Locked) -> dict[str, JournalEntry]:
+    """Apply the posts to the locked client balances (refusing any that would take an available
+    balance below zero), insert the entries and their postings, save the balances, and add each
+    house account's lines to one of its balance buckets (``house_balance_add``): a few shared rows
+    that every payment posts to, spread so that concurrent payments do not wait for each other.
+    Returns the new entries by key."""
+    balances, now = locked.balances, timezone.now()
+    house: dict[int, tuple[Decimal, int]] = {}  # account id -> (change in its own direction, postings)
+    for post, _ in plan.todo:
+        if post.release_hold is not None:
+            hold = locked.holds[post.release_hold.pk]
+            if hold.status != HoldStatus.ACTIVE:
+                raise PaymentError(errors.HOLD_NOT_ACTIVE.format(hold=hold.pk, status=hold.status))
+            hold.status = HoldStatus.CAPTURED
+            hold.closed_at = now
+            hold.save(update_fields=["status", "closed_at"])
+            balances[hold.account_id].held -= hold.amount
         for line in post.lines:
-            if line.account.pk == hold_account or (line.account.is_client and not _credit_at_commit(post, line)):
-                checked.append(line)
-            elif line.account.is_client:
-                _tally(credits, line)
-            else:
-                house_lines.append(line)
-        split.append((checked, house_lines))
-        checked_ids.update(line.account.pk for line in checked)
+            if line.account.pk not in balances:
+                total, count = house.get(line.account.pk, (Decimal(0), 0))
+                house[line.account.pk] = (total + line.account.sign * line.amount, count + 1)
+                continue
+            balance = balances[line.account.pk]
+            available_before = balance.ledger - balance.held
+            balance.ledger += balance.sign * line.amount
+            balance.postings_count += 1
+            balance.updated_at = now
+            if balance.non_negative and balance.ledger < balance.held:
+                raise PaymentError(
+                    errors.INSUFFICIENT_FUNDS.format(amount=abs(line.amount), available=available_before),
+                    field="amount",
+                )
     actor = current_actor()
-    actor_label = actor.label if actor else "unknown"
-    with transaction.atomic():
-        balances = balances_lock(checked_ids)
-        now = timezone.now()
-        for (post, _), (checked, house_lines) in zip(todo, split, strict=True):
-            if post.release_hold is not None:
-                hold = hold_lock(post.release_hold.pk)
-                if hold.status != HoldStatus.ACTIVE:
-                    raise PaymentError(errors.HOLD_NOT_ACTIVE.format(hold=hold.pk, status=hold.status))
-                hold.status = HoldStatus.CAPTURED
-                hold.closed_at = now
-                hold.save(update_fields=["status", "closed_at"])
-                balances[hold.account_id].held -= hold.amount
-            for line in checked:
-                balance = balances[line.account.pk]
-                available_before = balance.ledger - balance.held
-                balance.ledger += balance.sign * line.amount
-                balance.postings_count += 1
-                balance.updated_at = now
-                if balance.non_negative and balance.ledger < balance.held:
-                    raise PaymentError(
-                        errors.INSUFFICIENT_FUNDS.format(amount=abs(line.amount), available=available_before),
-                        field="amount",
-                    )
-            for line in house_lines:
-                _tally(house, line)
-        entries = [
-            JournalEntry(
-                idempotency_key=post.key,
-                request_hash=fingerprint,
-                kind=post.kind,
-                memo=post.memo[:300],
-                source=post.source,
-                reverses=post.reverses,
-                actor_label=actor_label,
-                created_at=now,
-            )
-            for post, fingerprint in todo
-        ]
-        try:
-            with transaction.atomic():
-                JournalEntry.objects.bulk_create(entries)
-        except IntegrityError:  # a key posted by a concurrent transaction a moment ago
-            taken = set(JournalEntry.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
-            raise IdempotencyConflict(next((k for k in keys if k in taken), keys[0])) from None
-        Posting.objects.bulk_create(
-            [
-                Posting(entry=entry, account=line.account, currency=line.account.currency, amount=line.amount)
-                for entry, (post, _) in zip(entries, todo, strict=True)
-                for line in post.lines
-            ]
+    entries = [
+        JournalEntry(
+            idempotency_key=post.key,
+            request_hash=fingerprint,
+            kind=post.kind,
+            memo=post.memo[:300],
+            source=post.source,
+            reverses=post.reverses,
+            actor_label=actor.label if actor else "unknown",
+            created_at=now,
         )
-        if balances:
-            fast_update_rows(list(balances.values()), Balance, ["ledger", "held", "postings_count", "updated_at"])
-        for account_id, (total, count) in credits.items():
-            client_credit_at_commit(account_id=account_id, amount=total, postings=count, at=now)
-        for account_id, (total, count) in house.items():
-            house_balance_add_at_commit(account_id=account_id, amount=total, postings=count, at=now)
-    posted = {entry.idempotency_key: entry for entry in entries}
-    return [posted.get(key) or existing[key] for key in keys]
-
-
-def _tally(totals: dict[int, tuple[Decimal, int]], line: Line) -> None:
-    """Add a line to its account's (sum, count of postings), for one increment at commit."""
-    total, count = totals.get(line.account.pk, (Decimal(0), 0))
-    totals[line.account.pk] = (total + line.amount, count + 1)
-
-
-def _credit_at_commit(post: Post, line: Line) -> bool:
-    """A client line of a ``credit_at_commit`` post that increases the balance (by the account's own
-    direction), so that it can wait for the COMMIT."""
-    return post.credit_at_commit and line.account.sign * line.amount > 0
+        for post, fingerprint in plan.todo
+    ]
+    try:
+        with transaction.atomic():
+            JournalEntry.objects.bulk_create(entries)
+    except IntegrityError:  # a key posted by a concurrent transaction a moment ago
+        keys = plan.keys
+        taken = set(JournalEntry.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
+        raise IdempotencyConflict(next((k for k in keys if k in taken), keys[0])) from None
+    Posting.objects.bulk_create(
+        [
+            Posting(entry=entry, account=line.account, currency=line.account.currency, amount=line.amount)
+            for entry, (post, _) in zip(entries, plan.todo, strict=True)
+            for line in post.lines
+        ]
+    )
+    if balances:
+        fast_update_rows(list(balances.values()), Balance, ["ledger", "held", "postings_count", "updated_at"])
+    for account_id in sorted(house):
+        total, count = house[account_id]
+        house_balance_add(account_id=account_id, amount=total, postings=count, at=now)
+    return {entry.idempotency_key: entry for entry in entries}
 
 
 def ledger_reverse(*, entry: JournalEntry, key: str, memo: str) -> JournalEntry:
@@ -356,9 +365,24 @@ def hold_release(*, hold: Hold) -> Hold:
 # --- reading and verifying --------------------------------------------------------------------
 
 
+_BALANCE_OF_SQL = """
+    SELECT b.account_id, b.currency, b.ledger + COALESCE(k.ledger, 0) AS ledger, b.held, b.non_negative, b.sign,
+           b.postings_count + COALESCE(k.n, 0) AS postings_count, GREATEST(b.updated_at, k.updated_at) AS updated_at
+    FROM payments_balance b
+    LEFT JOIN LATERAL (SELECT SUM(ledger) AS ledger, SUM(postings_count) AS n, MAX(updated_at) AS updated_at
+                       FROM payments_balancebucket WHERE account_id = b.account_id) k ON true
+    WHERE b.account_id = %s
+"""
+
+
 def balance_of(account: LedgerAccount | int) -> Balance:
-    """Constant time: one primary-key read of the maintained balance row."""
-    return Balance.objects.get(pk=account.pk if isinstance(account, LedgerAccount) else account)
+    """Constant time, one read: the account's balance row, plus its buckets' for a house account
+    (a Balance to read, not to save)."""
+    account_id = account.pk if isinstance(account, LedgerAccount) else account
+    rows = list(Balance.objects.raw(_BALANCE_OF_SQL, [account_id]))
+    if not rows:
+        raise Balance.DoesNotExist(f"no balance row for ledger account {account_id}")
+    return rows[0]
 
 
 @dataclass
@@ -383,18 +407,30 @@ VERIFY_SHORT_SQL = """
     GROUP BY e.id HAVING COUNT(p.id) < 2 ORDER BY e.id LIMIT 50
 """
 VERIFY_BALANCES_SQL = """
-    SELECT a.code, b.ledger, b.sign * COALESCE(s.total, 0), b.held, COALESCE(h.total, 0),
-           b.postings_count, COALESCE(s.n, 0)
+    SELECT a.code, b.ledger + COALESCE(k.ledger, 0), b.sign * COALESCE(s.total, 0), b.held, COALESCE(h.total, 0),
+           b.postings_count + COALESCE(k.n, 0), COALESCE(s.n, 0)
     FROM payments_balance b
     JOIN payments_ledgeraccount a ON a.id = b.account_id
     LEFT JOIN (SELECT account_id, SUM(amount) AS total, COUNT(*) AS n FROM payments_posting GROUP BY account_id) s
         ON s.account_id = b.account_id
     LEFT JOIN (SELECT account_id, SUM(amount) AS total FROM payments_hold WHERE status = 'active' GROUP BY account_id) h
         ON h.account_id = b.account_id
-    WHERE b.ledger <> b.sign * COALESCE(s.total, 0) OR b.held <> COALESCE(h.total, 0)
-       OR b.postings_count <> COALESCE(s.n, 0) OR b.currency <> a.currency
+    LEFT JOIN (SELECT account_id, SUM(ledger) AS ledger, SUM(postings_count) AS n FROM payments_balancebucket
+               GROUP BY account_id) k
+        ON k.account_id = b.account_id
+    WHERE b.ledger + COALESCE(k.ledger, 0) <> b.sign * COALESCE(s.total, 0) OR b.held <> COALESCE(h.total, 0)
+       OR b.postings_count + COALESCE(k.n, 0) <> COALESCE(s.n, 0) OR b.currency <> a.currency
     ORDER BY a.code LIMIT 50
 """
+# House accounts post to their buckets (a missing one is refused at posting); a client account's
+# balance must be its one row, which carries the non-negative check.
+VERIFY_BUCKETS_SQL = f"""
+    SELECT a.code, a.kind IN ('client_wallet', 'trading'), COUNT(k.id) FROM payments_ledgeraccount a
+    LEFT JOIN payments_balancebucket k ON k.account_id = a.id
+    GROUP BY a.id, a.code, a.kind
+    HAVING COUNT(k.id) <> CASE WHEN a.kind IN ('client_wallet', 'trading') THEN 0 ELSE {HOUSE_BALANCE_BUCKETS} END
+    ORDER BY a.code LIMIT 50
+"""  # noqa: S608 - a constant
 VERIFY_NO_BALANCE_SQL = """
     SELECT a.code FROM payments_ledgeraccount a LEFT JOIN payments_balance b ON b.account_id = a.id
     WHERE b.account_id IS NULL ORDER BY a.code LIMIT 50
@@ -407,7 +443,8 @@ VERIFY_CURRENCY_SQL = """
 
 def ledger_verify() -> VerifyReport:
     """Every entry balanced per currency with at least two postings, every posting in its
-    account's currency, every balance equal to the sum of its postings and its holds. Runs in
+    account's currency, every balance (its row plus, for a house account, its buckets) equal to the
+    sum of its postings and its holds. Runs in
     one repeatable-read snapshot so concurrent postings cannot show as breaks."""
     breaks: list[str] = []
     own_transaction = not connection.in_atomic_block
@@ -420,8 +457,12 @@ def ledger_verify() -> VerifyReport:
         breaks += [f"entry {e} has fewer than two postings" for (e,) in cursor.fetchall()]
         cursor.execute(VERIFY_CURRENCY_SQL)
         breaks += [f"posting {p} on {a} is in {c}, the account holds {ac}" for p, a, c, ac in cursor.fetchall()]
-        cursor.execute(VERIFY_NO_BALANCE_SQL)  # a house increment at commit would find no row to update
+        cursor.execute(VERIFY_NO_BALANCE_SQL)
         breaks += [f"account {code} has no balance row" for (code,) in cursor.fetchall()]
+        cursor.execute(VERIFY_BUCKETS_SQL)
+        for code, is_client, n in cursor.fetchall():
+            what = "a client account's balance is its one row" if is_client else f"expected {HOUSE_BALANCE_BUCKETS}"
+            breaks.append(f"account {code} has {n} balance buckets ({what})")
         cursor.execute(VERIFY_BALANCES_SQL)
         for code, ledger, expected, held, holds, count, n in cursor.fetchall():
             if ledger != expected:

@@ -17,11 +17,13 @@ from accounts.platform import PlatformError, get_platform
 from audit.actions import AuditAction
 from audit.history import bulk_create_audited
 from audit.services import audit_record
-from ops.models import RiskLevel
+from ops.models import RiskLevel, User
+from ops.permissions import ALLOWED, Decision, deny
 from ops.services.work_items import work_item_open, work_item_resolve_for_subject
 from payments import errors
 from payments.currencies import currency_check
 from payments.errors import PaymentError
+from payments.locks import break_lock
 from payments.models import (
     AccountKind,
     Channel,
@@ -37,6 +39,7 @@ from payments.models import (
     StatementLine,
 )
 from payments.providers import get_provider, provider_named
+from payments.selectors import sees_every_client
 from payments.services.ledger import credit, debit, house_account, ledger_post, psp_clearing_account
 
 UNSETTLED_AFTER = timedelta(days=3)
@@ -87,6 +90,30 @@ def break_resolve_open(*, kind: str, key: str, note: str) -> bool:
     return True
 
 
+def break_can_resolve(actor: User, brk: ReconciliationBreak) -> Decision:
+    """May close a reconciliation break by hand, saying why (finance, not limited to some clients)."""
+    if not actor.has_perm("ops.handle_deposits") or not sees_every_client(actor):
+        return deny(errors.NOT_ALLOWED.format(verb="resolve reconciliation breaks"))
+    if brk.resolved_at is not None:
+        return deny(errors.BREAK_ALREADY_RESOLVED)
+    return ALLOWED
+
+
+@transaction.atomic(durable=True)
+def break_resolve_by_hand(*, break_id: int, actor: User, note: str) -> ReconciliationBreak:
+    """A person explains a break (a bank fee, a timing difference) and closes it, with its work item."""
+    brk = break_lock(break_id)
+    if brk.resolved_at is not None:
+        raise PaymentError(errors.BREAK_ALREADY_RESOLVED, status=409)
+    decision = break_can_resolve(actor, brk)
+    if not decision:
+        raise PaymentError(decision.reason, status=403)
+    if not note.strip():
+        raise PaymentError(errors.REASON_REQUIRED.format(verb="resolve a break"), field="note")
+    break_resolve(brk=brk, note=note.strip())
+    return brk
+
+
 def break_resolve(*, brk: ReconciliationBreak, note: str) -> None:
     brk.resolved_at = timezone.now()
     brk.save(update_fields=["resolved_at"])
@@ -97,10 +124,20 @@ def break_resolve(*, brk: ReconciliationBreak, note: str) -> None:
 # --- PSP settlement reports ---------------------------------------------------------------------
 
 
+def settlement_can_import(actor: User) -> Decision:
+    """May import a PSP settlement report (finance, not limited to some clients)."""
+    if not actor.has_perm("ops.handle_deposits") or not sees_every_client(actor):
+        return deny(errors.NOT_ALLOWED.format(verb="import settlement reports"))
+    return ALLOWED
+
+
 @transaction.atomic(durable=True)
-def settlement_import(*, data: bytes, provider: str | None = None) -> dict[str, int]:
+def settlement_import(*, data: bytes, actor: User, provider: str | None = None) -> dict[str, int]:
     """Store a settlement report of a PSP (by default the card channel's; read by its adapter), then
     check each line against the ledger. A bad line refuses the whole file."""
+    decision = settlement_can_import(actor)
+    if not decision:
+        raise PaymentError(decision.reason, status=403)
     adapter = get_provider(Channel.CARD) if provider is None else provider_named(provider)
     if adapter is None:
         raise PaymentError(errors.PROVIDER_UNKNOWN.format(provider=provider))

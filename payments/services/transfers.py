@@ -14,10 +14,12 @@ from accounts.platform import get_platform
 from audit.actions import AuditAction
 from audit.services import audit_record
 from ops.models import User
+from ops.permissions import ALLOWED, Decision, deny
 from payments import errors
 from payments.currencies import money_parse
 from payments.errors import PaymentError
 from payments.models import AccountKind, EntryKind, JournalEntry, LedgerAccount, Posting
+from payments.selectors import client_visible
 from payments.services.ledger import credit, debit, house_account, ledger_post
 
 PLATFORM_ACCOUNT_KINDS = (AccountKind.TRADING,)
@@ -56,12 +58,22 @@ def free_margin(trading: LedgerAccount) -> Decimal:
     return account.equity - margin
 
 
+def transfer_can_make(actor: User, from_account: LedgerAccount) -> Decision:
+    """May move a client's money between its own accounts (finance, for a client they work on)."""
+    if not actor.has_perm("ops.handle_internal_transfers"):
+        return deny(errors.NOT_ALLOWED.format(verb="make internal transfers"))
+    if from_account.client_id is not None and not client_visible(actor, from_account.client_id):
+        return deny(errors.NOT_IN_SCOPE)
+    return ALLOWED
+
+
 def internal_transfer(
     *, from_account: LedgerAccount, to_account: LedgerAccount, amount: object, actor: User, key: str, reason: str = ""
 ) -> JournalEntry:
     """Move the client's money between its own wallet and trading accounts (same currency)."""
-    if not actor.has_perm("ops.handle_internal_transfers"):
-        raise PaymentError(errors.NOT_ALLOWED.format(verb="make internal transfers"), status=403)
+    decision = transfer_can_make(actor, from_account)
+    if not decision:
+        raise PaymentError(decision.reason, status=403)
     value = money_parse(amount, from_account.currency)
     if from_account.pk == to_account.pk:
         raise PaymentError(errors.TRANSFER_SAME_ACCOUNT, field="to_account")

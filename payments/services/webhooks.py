@@ -8,6 +8,7 @@ event that arrives after a later one for the same payment finds the payment alre
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -21,6 +22,7 @@ from ops.services.work_items import work_item_open
 from payments import errors
 from payments.errors import PaymentError
 from payments.models import Deposit, DepositStatus, InboundEvent, LedgerAccount, WebhookStatus, Withdrawal
+from payments.outcomes import Effect, Outcome
 from payments.providers import SignatureError, provider_named
 from payments.services.deposits import Receipt, deposit_fail, deposits_receive
 from payments.services.ledger import psp_clearing_account
@@ -78,11 +80,33 @@ def _amount(obj: dict[str, Any]) -> Decimal:
         raise PaymentError(errors.PAYLOAD_INVALID.format(why="amount missing or not a number")) from None
 
 
-def inbound_event_process(*, event_pk: int) -> InboundEvent:
+# the stored event's status for each effect (the inbox's record of what the callback did)
+EVENT_STATUS = {
+    Effect.APPLIED: WebhookStatus.PROCESSED,
+    Effect.NO_EFFECT: WebhookStatus.IGNORED,
+    Effect.REFUSED: WebhookStatus.FAILED,
+}
+
+
+@dataclass(frozen=True)
+class CallbackResult:
+    """What became of one stored callback: waiting in the inbox (received), or what applying it
+    did (processed, ignored, failed) and why. The webhook view answers the PSP from it."""
+
+    event_id: int
+    status: WebhookStatus
+    detail: str
+
+    @classmethod
+    def of(cls, stored: InboundEvent) -> CallbackResult:
+        return cls(event_id=stored.pk, status=WebhookStatus(stored.status), detail=stored.result)
+
+
+def inbound_event_process(*, event_pk: int) -> CallbackResult:
     """Apply a stored event once. Safe to call again: a processed event is left as it is. (Waits
     for a transaction that is applying it right now, then finds it processed.)"""
     processed = _process(event_pks=[event_pk], limit=1)
-    return processed[0] if processed else InboundEvent.objects.get(pk=event_pk)
+    return CallbackResult.of(processed[0] if processed else InboundEvent.objects.get(pk=event_pk))
 
 
 DRAIN_BATCH = 200
@@ -126,14 +150,15 @@ def _process(*, event_pks: list[int] | None, limit: int, older_than: timedelta |
         results[stored.pk] = _apply_one(stored)
     now = timezone.now()
     for stored in events:
-        stored.status, result = results[stored.pk]
-        stored.result = result[:300]
+        outcome = results[stored.pk]
+        stored.status = EVENT_STATUS[outcome.effect]
+        stored.result = outcome.detail[:300]
         stored.processed_at = now
     bulk_update_audited(events, InboundEvent, ["status", "result", "processed_at"])
     return events
 
 
-def _apply_batch(events: list[InboundEvent]) -> tuple[dict[int, tuple[str, str]], list[InboundEvent]]:
+def _apply_batch(events: list[InboundEvent]) -> tuple[dict[int, Outcome], list[InboundEvent]]:
     """Credit the batchable events together: their results, and the other events (in id order), to
     be applied one by one."""
     refs = {
@@ -168,8 +193,8 @@ def _apply_batch(events: list[InboundEvent]) -> tuple[dict[int, tuple[str, str]]
                 deposits_receive([receipt for _, receipt in batch])
         except (PaymentError, IntegrityError):  # one of them is refused: each on its own, to say which
             return {}, sorted(rest + [stored for stored, _ in batch], key=lambda stored: stored.pk)
-    done: dict[int, tuple[str, str]] = {
-        stored.pk: (WebhookStatus.PROCESSED, f"deposit {receipt.deposit.reference} {receipt.deposit.status}")
+    done = {
+        stored.pk: Outcome.applied(f"deposit {receipt.deposit.reference} {receipt.deposit.status}")
         for stored, receipt in batch
     }
     return done, rest
@@ -206,7 +231,7 @@ def _card_receipt(deposit: Deposit, obj: dict[str, Any], *, source: LedgerAccoun
     )
 
 
-def _apply_one(stored: InboundEvent) -> tuple[str, str]:
+def _apply_one(stored: InboundEvent) -> Outcome:
     """One event, in a savepoint: a refusal (PaymentError, or a constraint of the database, e.g. a
     payment id the PSP already used for another deposit) leaves nothing of it but a FAILED status
     and a reconciliation work item for a person."""
@@ -221,10 +246,10 @@ def _apply_one(stored: InboundEvent) -> tuple[str, str]:
             risk_level=RiskLevel.HIGH,
             details={"event": stored.event_id, "error": str(exc)},
         )
-        return WebhookStatus.FAILED, str(exc)
+        return Outcome.refused(str(exc))
 
 
-def _apply(event_type: str, obj: dict[str, Any]) -> tuple[str, str]:
+def _apply(event_type: str, obj: dict[str, Any]) -> Outcome:
     if event_type in PAYMENT_EVENTS:
         deposit = (
             Deposit.objects.select_for_update(of=("self",))
@@ -235,7 +260,7 @@ def _apply(event_type: str, obj: dict[str, Any]) -> tuple[str, str]:
         if deposit is None:
             raise PaymentError(f"no card deposit {obj.get('order_reference')!r} for payment {obj.get('id')}")
         if deposit.status != DepositStatus.INITIATED:  # repeated or out of order: already final
-            return WebhookStatus.IGNORED, f"deposit {deposit.reference} is already {deposit.status}"
+            return Outcome.no_effect(f"deposit {deposit.reference} is already {deposit.status}")
         if event_type == "payment.failed":
             deposit_fail(
                 deposit=deposit,
@@ -243,9 +268,9 @@ def _apply(event_type: str, obj: dict[str, Any]) -> tuple[str, str]:
                 failure_code=str(obj.get("failure_code", "")),
                 failure_message=str(obj.get("failure_message", "")),
             )
-            return WebhookStatus.PROCESSED, f"deposit {deposit.reference} failed"
+            return Outcome.applied(f"deposit {deposit.reference} failed")
         deposits_receive([_card_receipt(deposit, obj, source=psp_clearing_account(deposit.currency))])
-        return WebhookStatus.PROCESSED, f"deposit {deposit.reference} {deposit.status}"
+        return Outcome.applied(f"deposit {deposit.reference} {deposit.status}")
     if event_type in ("payout.paid", "payout.failed"):
         from payments.services.withdrawals import withdrawal_payout_result
 
@@ -258,4 +283,4 @@ def _apply(event_type: str, obj: dict[str, Any]) -> tuple[str, str]:
             voucher=str(obj.get("id", "")),
             failure_code=str(obj.get("failure_code", "")),
         )
-    return WebhookStatus.IGNORED, f"event type {event_type} is not used"
+    return Outcome.no_effect(f"event type {event_type} is not used")

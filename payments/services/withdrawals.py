@@ -22,6 +22,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Sum
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from accounts.capabilities import Capability, client_can
@@ -32,7 +33,9 @@ from audit.services import audit_record
 from kyc.selectors import kyc_checklist
 from ops.errors import OpsError
 from ops.models import ApprovalRequest, ApprovalStatus, RiskLevel, User
+from ops.permissions import ALLOWED, Decision, deny
 from ops.roles import Role
+from ops.selectors import approvals_waiting_for
 from ops.services.approvals import approval_create, approval_withdraw
 from ops.services.interactions import client_notify
 from ops.services.work_items import work_item_open, work_item_resolve_for_subject
@@ -49,12 +52,13 @@ from payments.models import (
     EntryKind,
     HoldStatus,
     LedgerAccount,
-    WebhookStatus,
     Withdrawal,
     WithdrawalPolicy,
     WithdrawalStatus,
 )
+from payments.outcomes import Outcome
 from payments.providers import PspError, get_provider
+from payments.selectors import client_visible
 from payments.services.bank import bank_account_in
 from payments.services.deposits import next_reference, payer_name_score
 from payments.services.ledger import (
@@ -213,6 +217,16 @@ def _approval_for(amount: Decimal, flags: set[str], policy: WithdrawalPolicy) ->
     return Approval.AUTO
 
 
+def withdrawal_can_enter(actor: User, client: Client) -> Decision:
+    """May enter a withdrawal for the client (finance, for a client they work on). The client's own
+    request (the client area) has no staff actor; what the client may do is the pre-checks'."""
+    if not actor.has_perm("ops.handle_withdrawals"):
+        return deny(errors.NOT_ALLOWED.format(verb="enter withdrawals"))
+    if not client_visible(actor, client.pk):
+        return deny(errors.NOT_IN_SCOPE)
+    return ALLOWED
+
+
 def withdrawal_request(
     *,
     client: Client,
@@ -226,6 +240,10 @@ def withdrawal_request(
 ) -> Withdrawal:
     """Validate, pre-check, hold the funds and route to the approval level the policy picks.
     Refused requests change nothing and say which checks failed and why."""
+    if requested_by is not None:
+        decision = withdrawal_can_enter(requested_by, client)
+        if not decision:
+            raise PaymentError(decision.reason, status=403)
     if source.client_id != client.pk or not source.is_client:
         raise PaymentError("source: not one of the client's wallets or trading accounts.", field="source")
     value = money_parse(amount, source.currency)
@@ -466,12 +484,53 @@ def _approve(withdrawal: Withdrawal, *, reason: str) -> None:
         )  # fmt: skip
 
 
+REJECTABLE = (WithdrawalStatus.RECEIVED, WithdrawalStatus.UNDER_REVIEW, WithdrawalStatus.APPROVED)
+
+
+def _bad_state(withdrawal: Withdrawal, done: str) -> str:
+    return errors.WITHDRAW_BAD_STATE.format(
+        reference=withdrawal.reference, status=withdrawal.get_status_display().lower(), verb=done
+    )
+
+
+def withdrawal_can_approve(actor: User, withdrawal: Withdrawal) -> Decision:
+    """May decide the withdrawal's review now. The engine's inbox answers (the next level's role,
+    not the maker, not an earlier checker, not expired); ``approval_decide`` enforces the same."""
+    review = withdrawal.approval_request
+    if review is None or review.status != ApprovalStatus.PENDING:
+        return deny(errors.WITHDRAW_NO_REVIEW.format(reference=withdrawal.reference))
+    if not client_visible(actor, withdrawal.client_id):
+        return deny(errors.NOT_IN_SCOPE)
+    if not approvals_waiting_for(actor).filter(pk=review.pk).exists():
+        return deny(errors.WITHDRAW_NOT_YOURS_TO_DECIDE)
+    return ALLOWED
+
+
+def withdrawal_can_reject(actor: User, withdrawal: Withdrawal) -> Decision:
+    """May reject the withdrawal and release its funds (finance or compliance, before the payout)."""
+    if not actor.has_perm("ops.reject_withdrawals"):
+        return deny(errors.NOT_ALLOWED.format(verb="reject withdrawals"))
+    if withdrawal.status not in REJECTABLE:
+        return deny(_bad_state(withdrawal, "rejected"))
+    if not client_visible(actor, withdrawal.client_id):
+        return deny(errors.NOT_IN_SCOPE)
+    return ALLOWED
+
+
+def _require_reject(actor: User, withdrawal: Withdrawal) -> None:
+    """A withdrawal past rejecting is a conflict (409); any other refusal is the actor's (403)."""
+    if withdrawal.status not in REJECTABLE:
+        raise PaymentError(_bad_state(withdrawal, "rejected"), status=409)
+    decision = withdrawal_can_reject(actor, withdrawal)
+    if not decision:
+        raise PaymentError(decision.reason, status=403)
+
+
 @transaction.atomic(durable=True)
 def withdrawal_reject(*, withdrawal_id: int, actor: User, reason_code: str, note: str = "") -> Withdrawal:
     """Reject with a reason the client is told (before payout). A review still pending is
     withdrawn from the approval engine in the same transaction, so nobody decides it any more."""
-    if not actor.has_perm("ops.handle_withdrawals") and not actor.groups.filter(name=Role.COMPLIANCE.value).exists():
-        raise PaymentError(errors.NOT_ALLOWED.format(verb="reject withdrawals"), status=403)
+    _require_reject(actor, get_object_or_404(Withdrawal, pk=withdrawal_id))  # before anything is touched
     if reason_code not in REJECT_REASONS:
         raise PaymentError(errors.WITHDRAW_REASON_CODE.format(choices=", ".join(REJECT_REASONS)), field="reason_code")
     request_id = Withdrawal.objects.filter(pk=withdrawal_id).values_list("approval_request_id", flat=True).first()
@@ -480,11 +539,7 @@ def withdrawal_reject(*, withdrawal_id: int, actor: User, reason_code: str, note
             request_id=request_id, reason=f"withdrawal rejected ({reason_code}) by {actor.get_username()}"
         )
     withdrawal = withdrawal_lock(withdrawal_id)
-    if withdrawal.status not in (WithdrawalStatus.RECEIVED, WithdrawalStatus.UNDER_REVIEW, WithdrawalStatus.APPROVED):
-        raise PaymentError(
-            errors.WITHDRAW_BAD_STATE.format(reference=withdrawal.reference, status=withdrawal.get_status_display().lower(), verb="rejected"),
-            status=409,
-        )  # fmt: skip
+    _require_reject(actor, withdrawal)  # again under the lock: the state may have moved on
     _reject(withdrawal, reason_code=reason_code, note=note)
     return withdrawal
 
@@ -521,8 +576,6 @@ def _release(withdrawal: Withdrawal) -> None:
 @transaction.atomic(durable=True)
 def withdrawal_payout_execute(*, withdrawal_id: int, actor: User) -> Withdrawal:
     """Finance executes the payout: the adapter is called after commit, once (idempotency key)."""
-    if not actor.has_perm("ops.handle_withdrawals"):
-        raise PaymentError(errors.NOT_ALLOWED.format(verb="execute payouts"), status=403)
     withdrawal = withdrawal_lock(withdrawal_id)
     if withdrawal.status in (WithdrawalStatus.PROCESSING, WithdrawalStatus.PAID):
         raise PaymentError(
@@ -530,12 +583,23 @@ def withdrawal_payout_execute(*, withdrawal_id: int, actor: User) -> Withdrawal:
             status=409,
         )  # fmt: skip
     if withdrawal.status != WithdrawalStatus.APPROVED:
-        raise PaymentError(
-            errors.WITHDRAW_BAD_STATE.format(reference=withdrawal.reference, status=withdrawal.get_status_display().lower(), verb="paid out"),
-            status=409,
-        )  # fmt: skip
+        raise PaymentError(_bad_state(withdrawal, "paid out"), status=409)
+    decision = withdrawal_can_execute(actor, withdrawal)
+    if not decision:
+        raise PaymentError(decision.reason, status=403)
     _execute(withdrawal, executed_by=actor)
     return withdrawal
+
+
+def withdrawal_can_execute(actor: User, withdrawal: Withdrawal) -> Decision:
+    """May send the payout of an approved withdrawal (finance)."""
+    if not actor.has_perm("ops.handle_withdrawals"):
+        return deny(errors.NOT_ALLOWED.format(verb="execute payouts"))
+    if withdrawal.status != WithdrawalStatus.APPROVED:
+        return deny(_bad_state(withdrawal, "paid out"))
+    if not client_visible(actor, withdrawal.client_id):
+        return deny(errors.NOT_IN_SCOPE)
+    return ALLOWED
 
 
 def _execute(withdrawal: Withdrawal, *, executed_by: User | None) -> None:
@@ -580,7 +644,7 @@ def payout_send(*, withdrawal_id: int) -> str:
     return voucher
 
 
-def withdrawal_payout_result(*, withdrawal_id: int, paid: bool, voucher: str, failure_code: str) -> tuple[str, str]:
+def withdrawal_payout_result(*, withdrawal_id: int, paid: bool, voucher: str, failure_code: str) -> Outcome:
     """The PSP's (or the bank statement's) answer. Paid: the hold is captured and the client's
     account debited against clearing/bank. Failed: the hold is released. Only the first answer
     counts; later ones are ignored."""
@@ -589,7 +653,7 @@ def withdrawal_payout_result(*, withdrawal_id: int, paid: bool, voucher: str, fa
             Withdrawal.objects.select_for_update(of=("self",)).select_related("client", "source").get(pk=withdrawal_id)
         )
         if withdrawal.status != WithdrawalStatus.PROCESSING:
-            return WebhookStatus.IGNORED, f"withdrawal {withdrawal.reference} is already {withdrawal.status}"
+            return Outcome.no_effect(f"withdrawal {withdrawal.reference} is already {withdrawal.status}")
         before = _snapshot(withdrawal)
         if voucher and not withdrawal.voucher:
             withdrawal.voucher = voucher
@@ -621,7 +685,7 @@ def withdrawal_payout_result(*, withdrawal_id: int, paid: bool, voucher: str, fa
                 subject=withdrawal.client, recipient=withdrawal.client.email, template="payments.withdrawal_paid",
                 context=_context(withdrawal) | {"voucher": withdrawal.voucher},
             )  # fmt: skip
-            return WebhookStatus.PROCESSED, f"withdrawal {withdrawal.reference} paid"
+            return Outcome.applied(f"withdrawal {withdrawal.reference} paid")
         if withdrawal.hold.status == HoldStatus.ACTIVE:
             _release(withdrawal)
         withdrawal.mark_failed()
@@ -645,4 +709,4 @@ def withdrawal_payout_result(*, withdrawal_id: int, paid: bool, voucher: str, fa
             subject=withdrawal.client, recipient=withdrawal.client.email, template="payments.withdrawal_failed",
             context=_context(withdrawal) | {"failure": withdrawal.failure_code.replace("_", " ")},
         )  # fmt: skip
-        return WebhookStatus.PROCESSED, f"withdrawal {withdrawal.reference} failed"
+        return Outcome.applied(f"withdrawal {withdrawal.reference} failed")

@@ -65,7 +65,7 @@ def test_good_bank_deposits_match_by_reference_client_reference_and_amount() -> 
         ("C777,77", "my trading money", c.display_name),
         ("C42,00", "no idea", "SOMEONE ELSE"),
     ])  # fmt: skip
-    imported = statement_import(data=data, filename="nov.sta")
+    imported = statement_import(actor=staff(Role.FINANCE), data=data, filename="nov.sta")
     counts = statement_match(import_id=imported.pk)
     assert counts == {"matched": 3, "suspense": 1, "break": 0}
     by_ref.refresh_from_db()
@@ -87,18 +87,20 @@ def test_good_bank_deposits_match_by_reference_client_reference_and_amount() -> 
 def test_bad_same_file_twice_is_refused_and_overlapping_lines_are_stored_once() -> None:
     client = approved_client(provision=False)
     first = _mt940([("C10,00", f"{client.reference}", client.display_name)])
-    statement_import(data=first, filename="a.sta")
+    statement_import(actor=staff(Role.FINANCE), data=first, filename="a.sta")
     with pytest.raises(PaymentError, match="already imported") as exc:
-        statement_import(data=first, filename="a-again.sta")
+        statement_import(actor=staff(Role.FINANCE), data=first, filename="a-again.sta")
     assert exc.value.status == 409
     overlapping = first.replace(b":20:T", b":20:X")  # another file, the same line
-    again = statement_import(data=overlapping, filename="b.sta")
+    again = statement_import(actor=staff(Role.FINANCE), data=overlapping, filename="b.sta")
     assert again.lines_total == 1 and again.lines_new == 0
     assert StatementLine.objects.count() == 1
 
 
 def test_good_camt053_statement_is_imported() -> None:
-    imported = statement_import(data=(FIXTURES / "statement.camt053.xml").read_bytes(), filename="camt.xml")
+    imported = statement_import(
+        actor=staff(Role.FINANCE), data=(FIXTURES / "statement.camt053.xml").read_bytes(), filename="camt.xml"
+    )
     assert imported.format == "camt053" and imported.lines_total == 4
 
 
@@ -115,7 +117,7 @@ def test_good_camt053_statement_is_imported() -> None:
 )
 def test_bad_statement_files_are_refused_with_one_line_and_store_nothing(data: bytes, message: str) -> None:
     with pytest.raises(PaymentError, match=message) as exc:
-        statement_import(data=data, filename="bad")
+        statement_import(actor=staff(Role.FINANCE), data=data, filename="bad")
     assert exc.value.field == "file" and "\n" not in exc.value.message
     assert StatementImport.objects.count() == 0
 
@@ -128,7 +130,7 @@ def test_bad_statement_whose_lines_do_not_lead_to_its_closing_balance_is_refused
         closing=Decimal("1250"),  # a line is missing: 1000 + 250 - 40 is 1210
     )
     with pytest.raises(PaymentError) as exc:
-        statement_import(data=data, filename="truncated.sta")
+        statement_import(actor=staff(Role.FINANCE), data=data, filename="truncated.sta")
     assert exc.value.field == "file" and exc.value.status == 400
     assert exc.value.message == (
         "file: the statement's lines add up to 210.00 EUR, but its opening balance 1000.00 and closing balance"
@@ -141,19 +143,22 @@ def test_good_consecutive_statements_chain_and_a_missing_one_opens_a_break_with_
     client = approved_client(provision=False)
     monday, tuesday, thursday = (timezone.localdate() - timedelta(days=d) for d in (3, 2, 0))
     first = statement_import(
+        actor=staff(Role.FINANCE),
         data=_mt940(
             [("C100,00", client.reference, client.display_name)], opening=Decimal("500"), day=monday, ref="MON"
         ),
         filename="mon.sta",
     )
     assert (first.opening_balance, first.closing_balance, first.closing_on) == (500, 600, monday)
-    statement_import(  # Tuesday's opens where Monday's closed: no break
+    statement_import(
+        actor=staff(Role.FINANCE),  # Tuesday's opens where Monday's closed: no break
         data=_mt940([("C50,00", "C0000000 x", "X")], opening=Decimal("600"), day=tuesday, ref="TUE"),
         filename="tue.sta",
     )
     assert not ReconciliationBreak.objects.exists()
     # Wednesday's statement never arrived: Thursday's opens at 900, Tuesday's closed at 650.
     thursday_import = statement_import(
+        actor=staff(Role.FINANCE),
         data=_mt940([("C10,00", "C0000000 y", "Y")], opening=Decimal("900"), day=thursday, ref="THU"),
         filename="thu.sta",
     )
@@ -170,6 +175,7 @@ def test_good_consecutive_statements_chain_and_a_missing_one_opens_a_break_with_
     # Thursday's opens, so the gap is closed and the break resolves itself.
     wednesday = thursday - timedelta(days=1)
     statement_import(
+        actor=staff(Role.FINANCE),
         data=_mt940([("C250,00", "C0000000 w", "W")], opening=Decimal("650"), day=wednesday, ref="WED"),
         filename="wed.sta",
     )
@@ -181,9 +187,17 @@ def test_good_consecutive_statements_chain_and_a_missing_one_opens_a_break_with_
 
 def test_bad_statement_imported_before_the_one_it_follows_is_still_checked() -> None:
     tuesday, monday = (timezone.localdate() - timedelta(days=d) for d in (1, 2))
-    statement_import(data=_mt940([("C5,00", "x", "X")], opening=Decimal("700"), day=tuesday, ref="TU"), filename="t")
+    statement_import(
+        actor=staff(Role.FINANCE),
+        data=_mt940([("C5,00", "x", "X")], opening=Decimal("700"), day=tuesday, ref="TU"),
+        filename="t",
+    )
     assert not ReconciliationBreak.objects.exists()  # nothing before it yet
-    statement_import(data=_mt940([("C5,00", "y", "Y")], opening=Decimal("100"), day=monday, ref="MO"), filename="m")
+    statement_import(
+        actor=staff(Role.FINANCE),
+        data=_mt940([("C5,00", "y", "Y")], opening=Decimal("100"), day=monday, ref="MO"),
+        filename="m",
+    )
     brk = ReconciliationBreak.objects.get(kind="statement_gap")  # Monday closes at 105, Tuesday opens at 700
     assert brk.ours["closing balance"] == "105.00 EUR" and brk.theirs["opening balance"] == "700.00 EUR"
     assert brk.difference == Decimal("595")
@@ -197,7 +211,7 @@ def test_statements_page_imports_a_file_shows_its_balances_and_refuses_one_that_
     response = client.post("/payments/statements/", {"file": SimpleUploadedFile("nov.sta", good)})
     assert response.status_code == 302
     page = client.get("/payments/statements/").content.decode()
-    assert "1000.00" in page and "1075.00" in page  # opening and closing balances, with their dates
+    assert "1,000.00 EUR" in page and "1,075.00 EUR" in page  # opening and closing balances, with their dates
     bad = _mt940([("C75,00", "C0000000 z", "Z")], opening=Decimal("1000"), closing=Decimal("1100"), ref="BAD")
     refused = client.post("/payments/statements/", {"file": SimpleUploadedFile("bad.sta", bad)})
     assert refused.status_code == 400

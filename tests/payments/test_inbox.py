@@ -224,15 +224,36 @@ def test_two_drains_at_once_credit_every_deposit_exactly_once() -> None:
     assert ledger_verify().ok
 
 
-# --- queued callbacks, drained by a real worker -------------------------------------------------
+# --- queued callbacks (the default) -----------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_callback_is_acknowledged_once_stored_and_applied_by_the_drain() -> None:
+    from django.conf import settings
+
+    assert settings.WEBHOOK_APPLY == "queued"  # the default
+    c = approved_client(provision=False)
+    deposit = deposit_initiate(client=c, channel="card", amount="40.00", currency="EUR")
+    delivery = simpay.signed(_paid(deposit, cardholder=c.display_name))
+    response = HttpClient().post(
+        "/webhooks/simpay/", data=delivery.body, content_type="application/json",
+        HTTP_SIMPAY_SIGNATURE=delivery.signature,
+    )  # fmt: skip
+    assert response.status_code == 200 and response.json()["status"] == "received"
+    assert Deposit.objects.get(pk=deposit.pk).status == DepositStatus.INITIATED  # stored, not applied yet
+    with acting_as(PSP):
+        assert inbound_events_drain() == 1
+    assert Deposit.objects.get(pk=deposit.pk).status == DepositStatus.CREDITED
+    assert balance_of(wallet_for(client=c, currency="EUR")).ledger == Decimal("40.00")
+    assert ledger_verify().ok
 
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.worker
 def test_a_queued_callback_is_acknowledged_then_applied_by_a_worker(
-    celery_worker_process: subprocess.Popen[str], settings: Any
+    celery_worker_process: subprocess.Popen[str],
 ) -> None:
-    settings.WEBHOOK_APPLY = "queued"
+    """WEBHOOK_APPLY=queued, the default."""
     c = approved_client(provision=False)
     deposit = deposit_initiate(client=c, channel="card", amount="75.00", currency="EUR")
     delivery = simpay.signed(_paid(deposit, cardholder=c.display_name))

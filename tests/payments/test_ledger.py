@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -12,7 +13,7 @@ from django.db import IntegrityError, ProgrammingError, connection, transaction
 from payments import errors
 from payments.currencies import money_parse
 from payments.errors import IdempotencyConflict, PaymentError
-from payments.models import AccountKind, Balance, EntryKind, JournalEntry, Posting
+from payments.models import HOUSE_BALANCE_BUCKETS, AccountKind, Balance, BalanceBucket, EntryKind, JournalEntry, Posting
 from payments.services.ledger import (
     balance_of,
     credit,
@@ -183,11 +184,25 @@ def test_ledger_verify_names_a_tampered_balance_and_exits_non_zero(capsys: pytes
 
 
 def test_bad_account_without_a_balance_row_is_named_by_ledger_verify() -> None:
-    """A house balance is incremented at commit by an UPDATE, which would find nothing to update if
-    the account's balance row were missing: verification names such an account."""
+    """An account's balance starts from its balance row (plus its buckets, for a house account):
+    verification names an account without one."""
     _, bank = _funded_wallet("100.00")
     fees = house_account(AccountKind.FEES, "EUR")
     Balance.objects.filter(pk=fees.pk).delete()  # behind the service's back
     report = ledger_verify()
     assert f"account {fees.code} has no balance row" in report.breaks
     assert balance_of(bank).ledger == Decimal("100.00")
+
+
+def test_bad_house_account_without_its_buckets_is_refused_and_named_by_ledger_verify() -> None:
+    """A house posting adds to one of the account's buckets: with none to add to it is refused (the
+    money is not lost), and verification names the account."""
+    wallet, _ = _funded_wallet("100.00")
+    fees = house_account(AccountKind.FEES, "EUR")
+    BalanceBucket.objects.filter(account=fees).delete()  # behind the service's back
+    with pytest.raises(PaymentError, match=re.escape(errors.NO_BALANCE_BUCKETS.format(account=fees.pk))):
+        ledger_post(
+            key="fee", kind=EntryKind.FEE, memo="fee",
+            lines=[debit(fees, Decimal("1.00")), credit(wallet, Decimal("1.00"))],
+        )  # fmt: skip
+    assert f"account {fees.code} has 0 balance buckets (expected {HOUSE_BALANCE_BUCKETS})" in ledger_verify().breaks

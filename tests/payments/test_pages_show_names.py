@@ -41,7 +41,11 @@ def test_withdrawal_checks_flags_and_rejection_reason_are_named(client: DjangoCl
 def test_returned_deposit_says_why_and_its_statement_line_links_to_it(client: DjangoClient) -> None:
     payer = approved_client(provision=False)
     deposit = deposit_initiate(client=payer, channel="bank", amount="300.00", currency="EUR")
-    credit = statement_import(data=_statement([("C300,00", deposit.reference, "SOMEONE ELSE")], "IN1"), filename="in")
+    credit = statement_import(
+        actor=staff(Role.FINANCE),
+        data=_statement([("C300,00", deposit.reference, "SOMEONE ELSE")], "IN1"),
+        filename="in",
+    )
     statement_match(import_id=credit.pk)
     deposit_refund(deposit_id=deposit.pk, actor=staff(Role.FINANCE), reason_code="third_party", note="")
     client.force_login(staff(Role.FINANCE))
@@ -51,6 +55,7 @@ def test_returned_deposit_says_why_and_its_statement_line_links_to_it(client: Dj
     home = client.get("/payments/").content.decode()
     assert "Payments from third parties are not accepted" in home and "third_party" not in home
     out = statement_import(
+        actor=staff(Role.FINANCE),
         data=_statement([("D300,00", f"RET-{deposit.reference}", "SOMEONE ELSE")], "OUT1", opening=deposit.amount),
         filename="out",
     )

@@ -20,6 +20,7 @@ from payments.providers import get_provider
 from payments.services.deposits import deposit_initiate, deposit_refund, deposit_refund_send
 from payments.services.ledger import balance_of, house_account, ledger_verify
 from payments.services.reconciliation import settlement_import
+from payments.tasks import inbound_events_drain_task
 from sim import simpay
 from tests.factories import approved_client, staff
 
@@ -74,6 +75,7 @@ def test_good_the_card_channel_is_the_provider_the_setting_names() -> None:
     )
     assert response.status_code == 200
     assert InboundEvent.objects.get().provider == "otherpay"
+    assert inbound_events_drain_task() == 1  # what the worker runs (WEBHOOK_APPLY=queued, the default)
     deposit.refresh_from_db()
     assert deposit.status == DepositStatus.REVIEW  # "X" is not the account holder: held, not credited
     held = AuditEvent.objects.get(subject_id=str(deposit.pk), action=AuditAction.DEPOSIT_HELD)
@@ -81,7 +83,7 @@ def test_good_the_card_channel_is_the_provider_the_setting_names() -> None:
     clearing = house_account(AccountKind.PSP_CLEARING, "EUR", ref="otherpay")
     assert clearing.code == "psp_clearing:otherpay:EUR" and balance_of(clearing).ledger == Decimal("80.00")
     report = f"batch_id,psp_reference,kind,gross,fee,currency,settled_on\nB1,{deposit.external_id},payment,80,1,eur,2026-01-05\n"
-    assert settlement_import(data=report.encode()) == {"lines": 1, "matched": 1, "breaks": 0}
+    assert settlement_import(data=report.encode(), actor=staff(Role.FINANCE)) == {"lines": 1, "matched": 1, "breaks": 0}
     assert SettlementLine.objects.values_list("provider", "currency").get() == ("otherpay", "EUR")
 
     deposit_refund(deposit_id=deposit.pk, actor=staff(Role.FINANCE), reason_code="third_party", note="not theirs")

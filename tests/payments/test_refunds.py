@@ -110,7 +110,11 @@ def _statement(lines: list[tuple[str, str, str]], ref: str, opening: Decimal = D
 def test_good_bank_return_carries_a_reference_that_its_statement_debit_is_matched_by(client: DjangoClient) -> None:
     payer = approved_client(provision=False)
     deposit = deposit_initiate(client=payer, channel="bank", amount="300.00", currency="EUR")
-    credit = statement_import(data=_statement([("C300,00", deposit.reference, "SOMEONE ELSE")], "IN1"), filename="in")
+    credit = statement_import(
+        actor=staff(Role.FINANCE),
+        data=_statement([("C300,00", deposit.reference, "SOMEONE ELSE")], "IN1"),
+        filename="in",
+    )
     statement_match(import_id=credit.pk)
     deposit.refresh_from_db()
     assert deposit.status == DepositStatus.REVIEW  # a third party paid
@@ -121,6 +125,7 @@ def test_good_bank_return_carries_a_reference_that_its_statement_debit_is_matche
     page = client.get(f"/payments/deposits/{deposit.pk}/").content.decode()
     assert f"RET-{deposit.reference}" in page and "put this reference on the bank payment order" in page
     out = statement_import(
+        actor=staff(Role.FINANCE),
         data=_statement(
             [
                 ("D300,00", f"RET-{deposit.reference} return", "SOMEONE ELSE"),

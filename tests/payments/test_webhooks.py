@@ -23,6 +23,13 @@ pytestmark = pytest.mark.django_db
 URL = "/webhooks/simpay/"
 
 
+@pytest.fixture(autouse=True)
+def _apply_inline(settings: Any) -> None:
+    """These tests read each callback's outcome in the answer to the PSP: WEBHOOK_APPLY=inline. The
+    default (queued) is tested in test_inbox.py."""
+    settings.WEBHOOK_APPLY = "inline"
+
+
 def _post(http: HttpClient, delivery: simpay.Delivery) -> tuple[int, dict]:
     response = http.post(
         URL, data=delivery.body, content_type="application/json", HTTP_SIMPAY_SIGNATURE=delivery.signature

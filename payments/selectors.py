@@ -1,0 +1,215 @@
+"""Reads of the payments app, scoped to what the viewer may see.
+
+Every deposit and withdrawal belongs to a client: a staff member sees it exactly when they see the
+client (``accounts.selectors.clients_visible_to``: everyone for a role with the view-client-status
+permission, otherwise the clients given per object). Statements, settlement lines and
+reconciliation breaks are the firm's own records, across all clients: only staff who see every
+client see them. An object outside the viewer's scope is a 404, as if it did not exist.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from accounts.models import Client
+from accounts.selectors import clients_visible_to
+from ops.models import ApprovalDecision, ApprovalRequest, ApprovalStatus, User
+from ops.permissions import ALLOWED, Decision, deny
+from ops.roles import Role
+from payments import errors
+from payments.models import (
+    Deposit,
+    JournalEntry,
+    LedgerAccount,
+    ReconciliationBreak,
+    StatementImport,
+    StatementLine,
+    Withdrawal,
+    WithdrawalStatus,
+)
+
+# A fetch ``for_write`` is for someone who may change payments at all (as accounts' client_get_for):
+# anyone else finds nothing to act on.
+WRITE_PERMISSIONS = ("ops.handle_deposits", "ops.handle_withdrawals", "ops.reject_withdrawals")
+
+
+def payments_can_view(actor: User) -> Decision:
+    """May open the payments pages (deposits, withdrawals, statements, breaks) and read the API."""
+    if not actor.is_authenticated or not actor.has_perm("ops.view_payments"):
+        return deny(errors.PAYMENTS_VIEW_NOT_ALLOWED)
+    return ALLOWED
+
+
+def sees_every_client(actor: User) -> bool:
+    """The firm-wide records (statements, settlement, breaks) are for staff not limited to some
+    clients: the same permission that lets ``clients_visible_to`` answer every client."""
+    return actor.has_perm("ops.view_client_status")
+
+
+def client_visible(actor: User, client_id: int) -> bool:
+    return sees_every_client(actor) or clients_visible_to(actor).filter(pk=client_id).exists()
+
+
+def _may_write(actor: User) -> bool:
+    return any(actor.has_perm(p) for p in WRITE_PERMISSIONS)
+
+
+def _scoped(actor: User, queryset: QuerySet, *, for_write: bool) -> QuerySet:
+    if for_write and not _may_write(actor):
+        return queryset.none()
+    if sees_every_client(actor):
+        return queryset
+    return queryset.filter(client__in=clients_visible_to(actor))
+
+
+# --- deposits ----------------------------------------------------------------------------------
+
+
+def deposit_list(*, actor: User, client: Client | None = None, limit: int = 50) -> list[Deposit]:
+    deposits = _scoped(actor, Deposit.objects.select_related("client"), for_write=False)
+    if client is not None:
+        deposits = deposits.filter(client=client)
+    return list(deposits.order_by("-id")[:limit])
+
+
+def deposit_get_for(actor: User, deposit_id: int, *, for_write: bool) -> Deposit:
+    queryset = Deposit.objects.select_related("client", "entry")
+    deposit = _scoped(actor, queryset, for_write=for_write).filter(pk=deposit_id).first()
+    if deposit is None:
+        raise Http404("No such deposit.")
+    return deposit
+
+
+# --- withdrawals -------------------------------------------------------------------------------
+
+
+def withdrawal_list(
+    *, actor: User, status: str = "", client: Client | None = None, limit: int = 50
+) -> list[Withdrawal]:
+    withdrawals = _scoped(actor, Withdrawal.objects.select_related("client", "source"), for_write=False)
+    if status in WithdrawalStatus.values:
+        withdrawals = withdrawals.filter(status=status)
+    if client is not None:
+        withdrawals = withdrawals.filter(client=client)
+    return list(withdrawals.order_by("-id")[:limit])
+
+
+def withdrawal_queryset_for(actor: User) -> QuerySet[Withdrawal]:
+    """The withdrawals the actor may read, newest first (the API pages through it)."""
+    return _scoped(actor, Withdrawal.objects.select_related("client", "source"), for_write=False).order_by("-id")
+
+
+def withdrawal_get_for(actor: User, withdrawal_id: int, *, for_write: bool) -> Withdrawal:
+    queryset = Withdrawal.objects.select_related(
+        "client", "source", "hold", "entry", "requested_by", "approval_request"
+    )
+    withdrawal = _scoped(actor, queryset, for_write=for_write).filter(pk=withdrawal_id).first()
+    if withdrawal is None:
+        raise Http404("No such withdrawal.")
+    return withdrawal
+
+
+@dataclass(frozen=True)
+class ReviewLevel:
+    role: str  # the level's role, by name
+    decision: ApprovalDecision | None  # None while waiting
+
+
+@dataclass(frozen=True)
+class WithdrawalReview:
+    """The withdrawal's approval request on the maker-checker engine, level by level."""
+
+    request: ApprovalRequest | None
+    levels: list[ReviewLevel]
+    next_level: Role | None  # the role that decides next, while the request is pending
+
+
+def withdrawal_review(withdrawal: Withdrawal) -> WithdrawalReview:
+    request = withdrawal.approval_request
+    if request is None:
+        return WithdrawalReview(request=None, levels=[], next_level=None)
+    decisions = list(request.decisions.select_related("checker").order_by("level"))
+    levels = [
+        ReviewLevel(role=Role(role).label, decision=decisions[i] if i < len(decisions) else None)
+        for i, role in enumerate(request.required_roles)
+    ]
+    waiting = request.status == ApprovalStatus.PENDING and len(decisions) < len(request.required_roles)
+    return WithdrawalReview(
+        request=request, levels=levels, next_level=Role(request.required_roles[len(decisions)]) if waiting else None
+    )
+
+
+def withdrawal_client_get_for(actor: User, *, client_id: int | None = None, reference: str | None = None) -> Client:
+    """The client a withdrawal is entered for: one the actor sees (the service checks the rest)."""
+    clients = clients_visible_to(actor)
+    client = (
+        clients.filter(pk=client_id).first() if client_id is not None else clients.filter(reference=reference).first()
+    )
+    if client is None:
+        raise Http404("No such client.")
+    return client
+
+
+# --- the ledger ---------------------------------------------------------------------------------
+
+
+def client_ledger_accounts(client: Client) -> QuerySet[LedgerAccount]:
+    """The client's wallets and trading accounts with their balances (the sources of a withdrawal)."""
+    return LedgerAccount.objects.filter(client=client).select_related("balance").order_by("code")
+
+
+@dataclass(frozen=True)
+class PostingLine:
+    code: str
+    currency: str
+    debit: Decimal | None
+    credit: Decimal | None
+
+
+def entry_posting_lines(entry: JournalEntry | None) -> list[PostingLine]:
+    """A journal entry's postings as debit and credit columns (an entry's postings sum to zero)."""
+    if entry is None:
+        return []
+    return [
+        PostingLine(
+            code=p.account.code,
+            currency=p.account.currency,
+            debit=p.amount if p.amount > 0 else None,
+            credit=-p.amount if p.amount < 0 else None,
+        )
+        for p in entry.postings.select_related("account").order_by("id")
+    ]
+
+
+# --- statements and reconciliation (firm-wide) -------------------------------------------------
+
+
+def statement_import_list(*, actor: User, limit: int = 20) -> list[StatementImport]:
+    if not sees_every_client(actor):
+        return []
+    return list(StatementImport.objects.select_related("bank_account").order_by("-id")[:limit])
+
+
+def statement_line_list(*, actor: User, limit: int = 100) -> list[StatementLine]:
+    if not sees_every_client(actor):
+        return []
+    return list(StatementLine.objects.select_related("bank_account").order_by("-id")[:limit])
+
+
+def open_break_list(*, actor: User, limit: int = 20) -> list[ReconciliationBreak]:
+    if not sees_every_client(actor):
+        return []
+    return list(ReconciliationBreak.objects.filter(resolved_at__isnull=True).order_by("-id")[:limit])
+
+
+def break_get_for(actor: User, break_id: int, *, for_write: bool) -> ReconciliationBreak:
+    brk = None
+    if sees_every_client(actor) and (_may_write(actor) or not for_write):
+        brk = ReconciliationBreak.objects.filter(pk=break_id).first()
+    if brk is None:
+        raise Http404("No such reconciliation break.")
+    return brk

@@ -36,7 +36,14 @@ pytestmark = pytest.mark.django_db
 
 LOGIN = "login"
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-SUPPORT, COMPLIANCE, RISK, ADMIN, AUDITOR = Role.SUPPORT, Role.COMPLIANCE, Role.RISK, Role.ADMIN, Role.AUDITOR
+SUPPORT, COMPLIANCE, FINANCE, RISK, ADMIN, AUDITOR = (
+    Role.SUPPORT,
+    Role.COMPLIANCE,
+    Role.FINANCE,
+    Role.RISK,
+    Role.ADMIN,
+    Role.AUDITOR,
+)
 
 
 def _officer() -> Any:
@@ -200,6 +207,9 @@ PAGES = [
     *rows("POST", "/approvals/{approval}/cancel/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (COMPLIANCE, 404), (ADMIN, 403)),
     *rows("GET", "/staff/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200), (ADMIN, 200)),
     *rows("POST", "/staff/role-request/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (ADMIN, 400)),
+    # --- payments (the rest of its pages: tests/payments/test_access.py) ---
+    *rows("GET", "/payments/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (DESK, 403), (FINANCE, 200), (AUDITOR, 200)),
+    *rows("GET", "/payments/statements/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (FINANCE, 200)),
     # --- the audit trail ---
     *rows("GET", "/audit/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200)),
     *rows("GET", "/audit/export.csv", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200)),

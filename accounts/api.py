@@ -14,9 +14,9 @@ from rest_framework.response import Response
 
 from accounts.errors import ClientError
 from accounts.models import AccountType, Client, ClientKind, TradingAccount
-from accounts.selectors import client_get_for, client_list
+from accounts.selectors import client_can_list, client_get_for, client_list
 from accounts.services import clients as client_services
-from backoffice.api import ScopedPermission
+from backoffice.api import DecisionPermission
 from ops.models import User
 
 
@@ -61,8 +61,14 @@ class ClientViewSet(viewsets.GenericViewSet):
     serializer_class = ClientSerializer
     queryset = Client.objects.none()  # the real one is scoped per user in get_queryset
     lookup_value_regex = r"\d+"
-    permission_classes = [ScopedPermission]
-    scope_map = {"GET": ["ops.view_client_status"], "POST": ["ops.manage_clients"]}
+    permission_classes = [DecisionPermission]
+    # Who may use each action; a transition also asks client_can_transition on the client itself.
+    decision_map = {
+        "list": client_can_list,
+        "retrieve": client_can_list,
+        "create": client_services.client_can_register,
+        "transitions": client_can_list,
+    }
 
     def get_queryset(self) -> Any:
         params = {
@@ -86,7 +92,7 @@ class ClientViewSet(viewsets.GenericViewSet):
         try:
             client = client_services.client_register(kind=kind, data=data, actor=request.user)  # type: ignore[arg-type]
         except ClientError as exc:
-            raise PermissionDenied(str(exc)) from None
+            raise ValidationError({"non_field_errors": [str(exc)]}) from None
         return Response(ClientSerializer(client).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=TransitionSerializer, responses=ClientSerializer)
@@ -96,6 +102,8 @@ class ClientViewSet(viewsets.GenericViewSet):
         client = self._client(pk, for_write=True)
         body = TransitionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        user: User = request.user  # type: ignore[assignment]
+        client_services.client_can_transition(user, client, body.validated_data["transition"]).require(PermissionDenied)
         try:
             client = client_services.client_transition(
                 client_id=client.pk, name=body.validated_data["transition"], actor=request.user,  # type: ignore[arg-type]

@@ -10,7 +10,10 @@ from django.db import models
 from accounts import errors
 from accounts.errors import ClientError
 from accounts.models import Client, ClientStatus, TradingAccount
+from accounts.selectors import client_is_visible_to
 from ops.approvals import ApprovalAction, Payload, register
+from ops.models import ApprovalRequest, ApprovalStatus, User
+from ops.permissions import ALLOWED, Decision, deny
 from ops.roles import Role
 
 
@@ -25,6 +28,32 @@ def _validate_unfreeze(subject: models.Model, payload: Payload) -> None:
         raise ClientError(
             errors.BAD_TRANSITION.format(status=ClientStatus(client.status).label.lower(), verb="unfrozen")
         )
+
+
+def client_can_request_unfreeze(actor: User, client: Client) -> Decision:
+    """Request that a restriction be lifted (a second compliance officer decides)."""
+    from ops.services.approvals import approval_can_submit
+
+    may = approval_can_submit(actor, "client.unfreeze")
+    if not may:
+        return may
+    if not client_is_visible_to(actor, client):
+        return deny(errors.OUT_OF_SCOPE)
+    if client.status != ClientStatus.RESTRICTED:
+        return deny(errors.BAD_TRANSITION.format(status=ClientStatus(client.status).label.lower(), verb="unfrozen"))
+    if unfreeze_pending(client) is not None:
+        return deny(errors.UNFREEZE_PENDING)
+    return ALLOWED
+
+
+def unfreeze_pending(client: Client) -> ApprovalRequest | None:
+    return ApprovalRequest.objects.filter(
+        action="client.unfreeze",
+        subject_type__app_label="accounts",
+        subject_type__model="client",
+        subject_id=str(client.pk),
+        status=ApprovalStatus.PENDING,
+    ).first()
 
 
 def _execute_unfreeze(subject: models.Model, payload: Payload, request: Any) -> dict[str, Any]:

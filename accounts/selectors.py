@@ -8,8 +8,10 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 from guardian.shortcuts import get_objects_for_user
 
+from accounts import errors
 from accounts.models import Client, ClientLink
 from ops.models import User
+from ops.permissions import ALLOWED, Decision, deny
 
 
 def clients_visible_to(user: User) -> QuerySet[Client]:
@@ -20,15 +22,34 @@ def clients_visible_to(user: User) -> QuerySet[Client]:
     return get_objects_for_user(user, "accounts.view_client_record", klass=Client, accept_global_perms=False)
 
 
+def client_can_list(user: User) -> Decision:
+    """The client list (page, API, nav): staff whose role sees clients, and staff given some
+    clients per object (who see only those)."""
+    if user.has_perm("ops.view_client_status") or clients_visible_to(user).exists():
+        return ALLOWED
+    return deny(errors.NO_CLIENTS)
+
+
+def client_is_visible_to(user: User, client: Client) -> bool:
+    """The object-level half of every client permission: is ``client`` in ``user``'s scope?"""
+    return user.has_perm("ops.view_client_status") or user.has_perm("accounts.view_client_record", client)
+
+
+def clients_writable_by(user: User) -> QuerySet[Client]:
+    """The clients ``user`` may act on: per-object (desk- or partner-scoped) access is read-only, so
+    only staff whose role sees every client act on one; which actions, the action's can-function
+    (``accounts.services``) decides."""
+    if user.has_perm("ops.view_client_status"):
+        return Client.objects.all()
+    return Client.objects.none()
+
+
 def client_get_for(user: User, client_id: int, *, for_write: bool) -> Client:
-    client = clients_visible_to(user).select_related("account_type", "account_manager").filter(pk=client_id).first()
+    """The client as ``user`` may see it (404 outside their scope). ``for_write``: the caller is
+    about to act on it, which read-only (per-object) scope does not allow."""
+    scope = clients_writable_by(user) if for_write else clients_visible_to(user)
+    client = scope.select_related("account_type", "account_manager").filter(pk=client_id).first()
     if client is None:
-        raise Http404("No such client.")
-    if for_write and not (
-        user.has_perm("ops.manage_clients")
-        or user.has_perm("ops.review_documents")
-        or user.has_perm("ops.restrict_account")
-    ):
         raise Http404("No such client.")
     return client
 

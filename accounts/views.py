@@ -12,18 +12,20 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts.approval_actions import client_can_request_unfreeze, unfreeze_pending
 from accounts.capabilities import MATRIX, Capability
 from accounts.errors import ClientError
 from accounts.forms import ClientFilterForm, ClientForm, LeverageForm, LinkForm, PartyForm, TransitionForm
 from accounts.models import Client, ClientStatus, TradingAccount
 from accounts.panels import client_panels
-from accounts.selectors import client_get_for, client_links, client_list
+from accounts.selectors import client_can_list, client_get_for, client_links, client_list
 from accounts.services import clients as client_services
 from accounts.services import trading_accounts as account_services
+from accounts.services.clients import RULES, client_can_edit, client_can_register, client_can_transition
 from accounts.services.parties import client_link_add, client_party_add
 from audit.selectors import audit_event_list
 from ops.errors import OpsError
-from ops.models import OPEN_STATUSES, ApprovalRequest, ApprovalStatus, User, WorkItem
+from ops.models import OPEN_STATUSES, User, WorkItem
 from ops.services.approvals import approval_submit
 
 
@@ -34,6 +36,7 @@ def _user(request: HttpRequest) -> User:
 
 def client_list_view(request: HttpRequest) -> HttpResponse:
     user = _user(request)
+    client_can_list(user).require(PermissionDenied)
     form = ClientFilterForm(request.GET or None)
     filters = {k: v for k, v in form.cleaned_data.items() if v} if request.GET and form.is_valid() else {}
     status = 400 if request.GET and not form.is_valid() else 200
@@ -43,15 +46,14 @@ def client_list_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/client_list.html",
-        {"form": form, "page": page, "query": query.urlencode(), "can_create": user.has_perm("ops.manage_clients")},
+        {"form": form, "page": page, "query": query.urlencode(), "can_create": client_can_register(user)},
         status=status,
     )
 
 
 def client_create_view(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    if not user.has_perm("ops.manage_clients"):
-        raise PermissionDenied
+    client_can_register(user).require(PermissionDenied)
     form = ClientForm(request.POST or None)
     if request.method == "POST":
         if form.is_valid():
@@ -74,32 +76,21 @@ KIND_FIELDS = {
 }
 
 
-# Which buttons the client 360 offers: (transition, label, permission, needs a reason)
-ACTIONS = [
-    ("submit_for_review", "Submit for review", "ops.manage_clients", False),
-    ("request_documents", "Ask for more documents", "ops.review_documents", True),
-    ("resubmit", "Back to review", "ops.manage_clients", False),
-    ("approve", "Approve", "ops.review_documents", False),
-    ("restrict", "Restrict", "ops.restrict_account", True),
-    ("close", "Close", "ops.restrict_account", True),
-]
-
-
 def _actions_for(user: User, client: Client) -> list[dict[str, Any]]:
+    """The lifecycle buttons: transitions the status allows now and the viewer's role may take."""
     available = {t.name for t in client.get_available_status_transitions()}  # type: ignore[attr-defined]
     return [
-        {"name": name, "label": label, "needs_reason": needs_reason}
-        for name, label, perm, needs_reason in ACTIONS
-        if name in available and user.has_perm(perm)
+        {"name": name, "label": rule.label, "needs_reason": rule.needs_reason}
+        for name, rule in RULES.items()
+        if name in available and client_can_transition(user, client, name)
     ]
 
 
 def render_client(request: HttpRequest, client: Client, *, status: int = 200, **forms: Any) -> HttpResponse:
     user = _user(request)
-    accounts = list(client.trading_accounts.select_related("account_type"))
-    pending_unfreeze = ApprovalRequest.objects.filter(
-        action="client.unfreeze", subject_id=str(client.pk), status=ApprovalStatus.PENDING
-    ).first()
+    accounts = list(client.trading_accounts.select_related("account_type", "client"))
+    for account in accounts:
+        account.can_change_leverage = account_services.trading_account_can_change_leverage(user, account)  # type: ignore[attr-defined]
     context = {
         "client": client,
         "parties": list(client.parties.all()),
@@ -115,14 +106,11 @@ def render_client(request: HttpRequest, client: Client, *, status: int = 200, **
         "events": audit_event_list(subject_type="accounts.client", subject_id=str(client.pk))[:30],
         "actions": _actions_for(user, client),
         "capabilities": [(c.value.replace("_", " "), c in MATRIX[ClientStatus(client.status)]) for c in Capability],
-        "can_request_unfreeze": client.status == ClientStatus.RESTRICTED
-        and user.has_perm("ops.restrict_account")
-        and pending_unfreeze is None,
-        "pending_unfreeze": pending_unfreeze,
-        "can_change_leverage": user.has_perm("ops.change_leverage"),
+        "can_request_unfreeze": client_can_request_unfreeze(user, client),
+        "pending_unfreeze": unfreeze_pending(client),
         "transition_form": TransitionForm(),
         "leverage_form": LeverageForm(),
-        "can_edit": user.has_perm("ops.manage_clients"),
+        "can_edit": client_can_edit(user, client),
         "party_form": forms.get("party_form") or PartyForm(),
         "link_form": forms.get("link_form") or LinkForm(),
     }
@@ -139,6 +127,7 @@ def client_view(request: HttpRequest, pk: int) -> HttpResponse:
 def client_transition_view(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     user = _user(request)
     client = client_get_for(user, pk, for_write=True)
+    client_can_transition(user, client, name).require(PermissionDenied)
     form = TransitionForm(request.POST)
     form.is_valid()
     try:
@@ -160,6 +149,7 @@ def client_transition_view(request: HttpRequest, pk: int, name: str) -> HttpResp
 def client_unfreeze_request_view(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     client = client_get_for(user, pk, for_write=True)
+    client_can_request_unfreeze(user, client).require(PermissionDenied)
     form = TransitionForm(request.POST)
     form.is_valid()
     try:
@@ -177,8 +167,9 @@ def client_unfreeze_request_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def trading_account_leverage_view(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
-    account = get_object_or_404(TradingAccount.objects.select_related("account_type"), pk=pk)
-    client = client_get_for(user, account.client_id, for_write=False)
+    account = get_object_or_404(TradingAccount.objects.select_related("account_type", "client"), pk=pk)
+    client = client_get_for(user, account.client_id, for_write=True)
+    account_services.trading_account_can_change_leverage(user, account).require(PermissionDenied)
     form = LeverageForm(request.POST)
     if not form.is_valid():
         messages.error(request, "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items()))
@@ -210,6 +201,7 @@ def _form_post(
 ) -> HttpResponse:
     user = _user(request)
     client = client_get_for(user, pk, for_write=True)
+    client_can_edit(user, client).require(PermissionDenied)
     form = form_class(request.POST)
     if form.is_valid():
         try:

@@ -3,6 +3,8 @@ OUTSIDE_TRANSACTION = "Audit events are written inside the transaction of the ch
 UNKNOWN_ACTION = "Unknown audit action: {action!r}."
 EXPORT_TOO_LARGE = "The export has more than {limit} events; narrow the filters."
 BAD_FILTER_DATE = "Enter a date as YYYY-MM-DD."
+VIEW_NOT_ALLOWED = "Only auditors and administrators read the audit trail."
+EXPORT_NOT_ALLOWED = "Only auditors and administrators export the audit trail."
 
 
 class AuditError(Exception):

@@ -15,8 +15,20 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.text import capfirst
 
+from audit import errors
 from audit.models import AuditEvent, AuditSeal, AuditSealBatch
 from audit.services import EVENT_CONTENT_SQL, GENESIS_HASH, event_hash
+from ops.permissions import ALLOWED, Decision, deny  # a leaf module: no model, no import of its own
+
+
+def audit_trail_can_view(actor: Any) -> Decision:
+    """Read the audit trail (page and filters)."""
+    return ALLOWED if actor.has_perm("ops.view_audit_trail") else deny(errors.VIEW_NOT_ALLOWED)
+
+
+def audit_trail_can_export(actor: Any) -> Decision:
+    """Export the filtered trail as CSV (the export itself is audited)."""
+    return ALLOWED if actor.has_perm("ops.export_audit_trail") else deny(errors.EXPORT_NOT_ALLOWED)
 
 
 def audit_event_list(

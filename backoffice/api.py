@@ -50,3 +50,23 @@ class ScopedPermission(permissions.BasePermission):
         if needed is None:
             return False
         return all(request.user.has_perm(p) for p in needed)
+
+
+class DecisionPermission(permissions.BasePermission):
+    """Map each action of a resource to the can-function that decides it, in one place:
+    ``decision_map = {"list": client_can_list, "create": client_can_register}``. A refusal is a 403
+    whose detail is the Decision's reason. Decisions about one object are asked by the action once
+    it has fetched the object (through the scoped selector)."""
+
+    message: str | None = None
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        if not request.user or not request.user.is_authenticated:
+            return False
+        can = getattr(view, "decision_map", {}).get(getattr(view, "action", None))
+        if can is None:
+            return False
+        decision = can(request.user)
+        if not decision:
+            self.message = decision.reason
+        return bool(decision)

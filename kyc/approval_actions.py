@@ -8,9 +8,29 @@ from typing import Any
 from django.db import models
 
 from accounts.models import Client, ClientStatus
+from accounts.selectors import client_is_visible_to
+from kyc import errors
 from kyc.errors import KycError
 from ops.approvals import ApprovalAction, Payload, register
+from ops.models import User
+from ops.permissions import ALLOWED, Decision, deny
 from ops.roles import Role
+
+
+def client_can_request_edd_approval(actor: User, client: Client) -> Decision:
+    """Ask a second compliance officer to approve a high-risk client after enhanced due diligence."""
+    from kyc.services.risk import latest_assessment
+    from ops.services.approvals import approval_can_submit
+
+    may = approval_can_submit(actor, "client.approve_edd")
+    if not may:
+        return may
+    if not client_is_visible_to(actor, client):
+        return deny(errors.OUT_OF_SCOPE)
+    assessment = latest_assessment(client)
+    if client.status != ClientStatus.PENDING_REVIEW or assessment is None or not assessment.edd_required:
+        return deny(errors.EDD_NOT_NEEDED_NOW)
+    return ALLOWED
 
 
 def _validate(subject: models.Model, payload: Payload) -> None:

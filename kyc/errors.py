@@ -9,6 +9,10 @@ RATIONALE_REQUIRED = "Write the rationale for your decision."
 OTHER_NEEDS_TEXT = "Explain the rejection when the reason is 'other'."
 NOT_PENDING = "This document is {status}; only a pending document can be reviewed."
 NOT_ALLOWED = "Your role may not {verb}."
+OUT_OF_SCOPE = "This client is outside the clients you were given access to."
+HIT_DECIDED = "This hit is already decided: {status}."
+HIT_RATIONALE_REQUIRED = "Write the rationale for your decision."
+EDD_NOT_NEEDED_NOW = "Enhanced due diligence approval is requested for a pending high-risk client."
 
 
 class KycError(Exception):

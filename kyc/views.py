@@ -13,13 +13,21 @@ from django.views.decorators.http import require_POST
 from accounts.selectors import client_get_for
 from audit.actions import AuditAction
 from audit.services import audit_record
+from kyc.approval_actions import client_can_request_edd_approval
 from kyc.errors import KycError
 from kyc.forms import ReviewForm, UploadForm
 from kyc.models import Document
 from kyc.requirements import allowed_kinds
 from kyc.selectors import client_documents, kyc_checklist
-from kyc.services.documents import document_review, document_upload
-from kyc.services.risk import latest_assessment, risk_assess
+from kyc.services.documents import (
+    document_can_review,
+    document_can_upload,
+    document_can_view,
+    document_review,
+    document_upload,
+)
+from kyc.services.risk import latest_assessment, risk_assess, risk_can_assess
+from kyc.services.screening import sanctions_list_can_import, sanctions_list_can_view, screening_hit_can_decide
 from ops.models import User
 
 
@@ -31,15 +39,18 @@ def _user(request: HttpRequest) -> User:
 def kyc_panel(user: User, client: Any, forms: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     """The KYC section of the client 360: checklist, documents, upload."""
     upload_form = forms.get("upload_form")
+    hits = list(client.screening_hits.select_related("decided_by", "client").order_by("-created_at"))
+    for hit in hits:
+        hit.can_decide = screening_hit_can_decide(user, hit)
     return "kyc/_client_panel.html", {
         "checklist": kyc_checklist(client),
         "documents": client_documents(client),
-        "can_upload": user.has_perm("ops.manage_clients"),
-        "can_review": user.has_perm("ops.review_documents"),
+        "can_upload": document_can_upload(user, client),
+        "can_request_edd_approval": client_can_request_edd_approval(user, client),
         "upload_form": upload_form or UploadForm(kinds=allowed_kinds(client.kind)),
         "assessment": latest_assessment(client),
-        "hits": list(client.screening_hits.select_related("decided_by").order_by("-created_at")),
-        "can_assess": user.has_perm("ops.set_risk_level"),
+        "hits": hits,
+        "can_assess": risk_can_assess(user, client),
     }
 
 
@@ -47,6 +58,7 @@ def kyc_panel(user: User, client: Any, forms: dict[str, Any]) -> tuple[str, dict
 def document_upload_view(request: HttpRequest, client_id: int) -> HttpResponse:
     user = _user(request)
     client = client_get_for(user, client_id, for_write=True)
+    document_can_upload(user, client).require(PermissionDenied)
     form = UploadForm(request.POST, request.FILES, kinds=allowed_kinds(client.kind))
     if form.is_valid():
         data = form.cleaned_data
@@ -78,17 +90,25 @@ def _review_page(
             "client": client,
             "checklist": kyc_checklist(client),
             "form": form or ReviewForm(),
-            "can_review": user.has_perm("ops.review_documents") and document.status == "pending",
+            "can_review": document_can_review(user, document),
         },
         status=status,
     )
 
 
-def document_review_view(request: HttpRequest, pk: int) -> HttpResponse:
+def _document_get_for(user: User, pk: int, *, for_write: bool) -> Document:
+    """A document through its client's scoped fetch: 404 outside the viewer's clients."""
     document = get_object_or_404(Document.objects.select_related("client", "replaces"), pk=pk)
+    client_get_for(user, document.client_id, for_write=for_write)
+    return document
+
+
+def document_review_view(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user(request)
+    document = _document_get_for(user, pk, for_write=request.method == "POST")
     if request.method != "POST":
         return _review_page(request, document)
-    user = _user(request)
+    document_can_review(user, document).require(PermissionDenied)
     form = ReviewForm(request.POST)
     if not form.is_valid():
         return _review_page(request, document, form=form, status=400)
@@ -109,8 +129,8 @@ def document_review_view(request: HttpRequest, pk: int) -> HttpResponse:
 def document_file_view(request: HttpRequest, pk: int) -> FileResponse:
     """The only way to a document's bytes: the viewer must be allowed to see the client."""
     user = _user(request)
-    document = get_object_or_404(Document, pk=pk)
-    client_get_for(user, document.client_id, for_write=False)
+    document = _document_get_for(user, pk, for_write=False)
+    document_can_view(user, document).require(PermissionDenied)
     if not document.file:
         raise Http404
     from django.db import transaction
@@ -128,10 +148,9 @@ def document_file_view(request: HttpRequest, pk: int) -> FileResponse:
 @require_POST
 def risk_assess_view(request: HttpRequest, client_id: int) -> HttpResponse:
     user = _user(request)
-    if not user.has_perm("ops.set_risk_level"):
-        raise PermissionDenied
     client = client_get_for(user, client_id, for_write=True)
-    assessment = risk_assess(client_id=client.pk)
+    risk_can_assess(user, client).require(PermissionDenied)
+    assessment = risk_assess(client_id=client.pk, actor=user)
     messages.success(request, f"Risk assessed: {assessment.level} ({assessment.score}).")
     return redirect("client", pk=client.pk)
 
@@ -143,6 +162,7 @@ def edd_approval_request_view(request: HttpRequest, client_id: int) -> HttpRespo
 
     user = _user(request)
     client = client_get_for(user, client_id, for_write=True)
+    client_can_request_edd_approval(user, client).require(PermissionDenied)
     reason = request.POST.get("reason", "")
     try:
         approval = approval_submit(
@@ -163,8 +183,9 @@ def screening_hit_decide_view(request: HttpRequest, pk: int) -> HttpResponse:
     from kyc.services.screening import screening_hit_decide
 
     user = _user(request)
-    hit = get_object_or_404(ScreeningHit, pk=pk)
+    hit = get_object_or_404(ScreeningHit.objects.select_related("client"), pk=pk)
     client = client_get_for(user, hit.client_id, for_write=True)
+    screening_hit_can_decide(user, hit).require(PermissionDenied)
     try:
         screening_hit_decide(
             hit_id=hit.pk, reviewer=user, true_match=request.POST.get("decision") == "true_match",
@@ -184,11 +205,9 @@ def sanctions_lists_view(request: HttpRequest) -> HttpResponse:
     from kyc.models import SanctionsListVersion
 
     user = _user(request)
-    if not (user.has_perm("ops.review_documents") or user.has_perm("ops.view_audit_trail")):
-        raise PermissionDenied
+    sanctions_list_can_view(user).require(PermissionDenied)
     if request.method == "POST":
-        if not user.has_perm("ops.review_documents"):
-            raise PermissionDenied
+        sanctions_list_can_import(user).require(PermissionDenied)
         upload = request.FILES.get("file")
         name = (request.POST.get("name") or "opensanctions").strip()[:80]
         if upload is None or not (upload.size or 0):
@@ -204,5 +223,5 @@ def sanctions_lists_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "kyc/sanctions_lists.html",
-        {"versions": SanctionsListVersion.objects.all()[:50], "can_import": user.has_perm("ops.review_documents")},
+        {"versions": SanctionsListVersion.objects.all()[:50], "can_import": sanctions_list_can_import(user)},
     )

@@ -14,7 +14,6 @@ from ops.approvals import ApprovalAction, Payload, register
 from ops.errors import OpsError
 from ops.models import User
 from ops.roles import Role
-from ops.selectors import user_role_values
 
 
 def _user(subject: models.Model) -> User:
@@ -28,7 +27,7 @@ def _validate(subject: models.Model, payload: Payload) -> None:
     role = payload.get("role")
     if role not in Role.values:
         raise OpsError(errors.UNKNOWN_ROLE.format(role=role, choices=", ".join(Role.values)))
-    if role in user_role_values(user):
+    if role in user.roles:  # role administration: the groups the user is in
         raise OpsError(errors.ROLE_ALREADY_HELD.format(username=user.username, role=role))
 
 
@@ -41,7 +40,6 @@ def _execute(subject: models.Model, payload: Payload, request: Any) -> dict[str,
     from ops.services.work_items import work_item_open
 
     user = _user(subject)
-    user.__dict__.pop("_role_values", None)
     staff_role_grant(user=user, role=payload["role"], reason=f"approval #{request.pk}: {request.reason}")
     item = work_item_open(
         queue="access_review",

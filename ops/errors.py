@@ -4,6 +4,7 @@ ROLE_NOT_HELD = "{username} does not have the {role} role."
 USERNAME_TAKEN = "A staff user named {username!r} already exists."
 REASON_REQUIRED = "A reason is required for this change."
 NOT_ALLOWED = "Your role does not allow this action."
+STAFF_NOT_ALLOWED = "Only administrators and auditors see the staff list."
 
 
 class OpsError(Exception):
@@ -41,3 +42,5 @@ ONLY_MAKER_CANCELS = "Only the maker can cancel a request."
 TAMPERED_PAYLOAD = "The stored payload does not match the hash the maker submitted; nothing was executed."
 STAFF_MAKER_REQUIRED = "{action} must be asked for by a staff member."
 MAKER_LABEL_REQUIRED = "Name who asks for this (the client or the automation)."
+NO_QUEUES = "Your role works no queue."
+NO_APPROVALS = "Your role makes and decides no approval requests."

@@ -58,9 +58,9 @@ class AssignForm(forms.Form):
 
     def __init__(self, *args: Any, queue: Queue, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        cast(forms.ModelChoiceField, self.fields["assignee"]).queryset = (
-            User.objects.filter(is_active=True, groups__name__in=queue.roles).distinct().order_by("username")
-        )
+        from ops.selectors import users_working
+
+        cast(forms.ModelChoiceField, self.fields["assignee"]).queryset = users_working(queue).order_by("username")
 
 
 class DecisionForm(forms.Form):

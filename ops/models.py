@@ -31,6 +31,8 @@ class User(AbstractUser):
 
     @property
     def roles(self) -> list[Role]:
+        """The role groups the user is in: for display and role administration only. What the user
+        may do is read from permissions (``ops.selectors.user_holds_role`` and the can-functions)."""
         names = {g.name for g in self.groups.all()}
         return [r for r in Role if r.value in names]
 

@@ -55,6 +55,23 @@ PERMISSIONS: dict[str, str] = {
     # auditor (and admin)
     "view_audit_trail": "View the audit trail",
     "export_audit_trail": "Export the audit trail",
+    # what makes someone act in a role's name: work its queues and decide its approval levels
+    "work_as_support": "Work the support queues",
+    "work_as_compliance": "Work the compliance queues and decide compliance approval levels",
+    "work_as_finance": "Work the finance queues and decide finance approval levels",
+    "work_as_risk": "Work the risk queues and decide risk approval levels",
+    "work_as_admin": "Work the administrator queues and decide administrator approval levels",
+}
+
+# A queue names the roles that work it and an approval level the role that decides it; who acts in
+# a role's name is whoever holds that role's duty permission (through the role's group, or granted
+# directly) -- never a check of group names. The auditor works no queue and decides nothing.
+ROLE_DUTY: dict[Role, str] = {
+    Role.SUPPORT: "ops.work_as_support",
+    Role.COMPLIANCE: "ops.work_as_compliance",
+    Role.FINANCE: "ops.work_as_finance",
+    Role.RISK: "ops.work_as_risk",
+    Role.ADMIN: "ops.work_as_admin",
 }
 
 # Where each capability is exercised: the page (URL name and arguments) the home page links it to.
@@ -96,7 +113,9 @@ _READ_ONLY = {
 ADMIN_MODEL_PERMISSIONS = frozenset({"ops.view_user", "auth.view_group", "audit.view_auditevent"})
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
-    Role.SUPPORT: frozenset({"view_client_status", "submit_ticket", "view_review_progress", "manage_clients"}),
+    Role.SUPPORT: frozenset(
+        {"view_client_status", "submit_ticket", "view_review_progress", "manage_clients", "work_as_support"}
+    ),
     Role.COMPLIANCE: frozenset(
         {
             "view_client_status",
@@ -107,6 +126,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "restrict_account",
             "view_payments",
             "reject_withdrawals",
+            "work_as_compliance",
         }
     ),
     Role.FINANCE: frozenset(
@@ -118,6 +138,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "reject_withdrawals",
             "handle_refunds",
             "handle_internal_transfers",
+            "work_as_finance",
         }
     ),
     Role.RISK: frozenset(
@@ -128,6 +149,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "view_fund_flows",
             "view_payments",
             "change_leverage",
+            "work_as_risk",
         }
     ),
     Role.ADMIN: frozenset(
@@ -141,6 +163,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "access_admin",
             "view_audit_trail",
             "export_audit_trail",
+            "work_as_admin",
         }
     )
     | ADMIN_MODEL_PERMISSIONS,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.contrib.auth.models import Permission
 from django.db.models import Count, F, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.http import Http404
@@ -12,19 +13,52 @@ from django.utils import timezone
 
 from ops.models import OPEN_STATUSES, ApprovalRequest, ApprovalStatus, Queue, User, WorkItem, WorkItemStatus
 from ops.priority import priority_range
+from ops.roles import ROLE_DUTY, Role
 
 
-def user_role_values(user: User) -> set[str]:
-    """The user's role codes, cached on the user object for the request."""
-    cached: set[str] | None = getattr(user, "_role_values", None)
-    if cached is None:
-        cached = set(user.groups.values_list("name", flat=True))
-        user._role_values = cached  # type: ignore[attr-defined]
-    return cached
+def user_holds_role(user: User, role: str) -> bool:
+    """Whether ``user`` acts in ``role``'s name (works its queues, decides its approval levels):
+    they hold the role's duty permission. Django caches a user's permissions on the object, so
+    asking again in the same request costs no query."""
+    return user.is_active and any(user.has_perm(duty) for duty in _duties([role]))
+
+
+def roles_held(user: User) -> set[str]:
+    """The role codes ``user`` acts in (see :func:`user_holds_role`)."""
+    return {role.value for role in ROLE_DUTY if user_holds_role(user, role)}
+
+
+def users_with_permission(*permissions: str) -> QuerySet[User]:
+    """Active staff holding any of ``permissions`` ('app_label.codename'), through a group or
+    directly."""
+    match = Q(pk__in=[])
+    for permission in permissions:
+        app_label, codename = permission.split(".", 1)
+        match |= Q(content_type__app_label=app_label, codename=codename)
+    granted = Permission.objects.filter(match)
+    return (
+        User.objects.filter(is_active=True)
+        .filter(Q(groups__permissions__in=granted) | Q(user_permissions__in=granted) | Q(is_superuser=True))
+        .distinct()
+    )
+
+
+def _duties(roles: list[str]) -> list[str]:
+    return [ROLE_DUTY[Role(r)] for r in roles if r in Role.values and Role(r) in ROLE_DUTY]
+
+
+def users_holding(role: str) -> QuerySet[User]:
+    """Active staff who act in ``role``'s name: the people who may decide a level of an approval."""
+    return users_with_permission(*_duties([role]))
+
+
+def users_working(queue: Queue) -> QuerySet[User]:
+    """Active staff who work ``queue`` (the people an item of it can be assigned to)."""
+    return users_with_permission(*_duties(list(queue.roles)))
 
 
 def queues_worked_by(user: User) -> QuerySet[Queue]:
-    return Queue.objects.filter(roles__overlap=sorted(user_role_values(user)))
+    return Queue.objects.filter(roles__overlap=sorted(roles_held(user)))
 
 
 def queues_visible_to(user: User) -> QuerySet[Queue]:
@@ -138,9 +172,7 @@ def approvals_waiting_for(user: User) -> QuerySet[ApprovalRequest]:
     return (
         ApprovalRequest.objects.select_related("maker")
         .annotate(next_role=_NEXT_ROLE)
-        .filter(
-            status=ApprovalStatus.PENDING, next_role__in=sorted(user_role_values(user)), expires_at__gt=timezone.now()
-        )
+        .filter(status=ApprovalStatus.PENDING, next_role__in=sorted(roles_held(user)), expires_at__gt=timezone.now())
         .exclude(maker=user)
         .exclude(decisions__checker=user)
         .order_by("created_at")
@@ -161,11 +193,10 @@ def approval_get_for(user: User, request_id: int) -> ApprovalRequest:
     )
     if request is None:
         raise Http404("No such approval request.")
-    roles = user_role_values(user)
     visible = (
         request.maker_id == user.pk
         or any(d.checker_id == user.pk for d in request.decisions.all())
-        or bool(set(request.required_roles) & roles)
+        or any(user_holds_role(user, role) for role in request.required_roles)
         or user.has_perm("ops.view_audit_trail")
     )
     if not visible:

@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
@@ -23,7 +22,8 @@ from django.views.decorators.http import require_POST
 from audit.selectors import audit_event_list
 from ops.errors import OpsError
 from ops.forms import AssignForm, DecisionForm, QueueFilterForm, ReasonForm, ResolveForm, RoleGrantRequestForm
-from ops.models import ApprovalRequest, ApprovalStatus, Decision, StaffNotification, User, WorkItem, WorkItemStatus
+from ops.models import ApprovalRequest, ApprovalStatus, Decision, StaffNotification, User, WorkItem
+from ops.permissions import Decision as PermissionDecision
 from ops.priority import priority_label
 from ops.roles import CAPABILITY_PAGES, PERMISSIONS
 from ops.selectors import (
@@ -33,14 +33,14 @@ from ops.selectors import (
     my_open_items,
     queue_summaries,
     queues_visible_to,
-    queues_worked_by,
-    user_role_values,
     work_item_get_for,
     work_item_list,
 )
 from ops.services import approvals as approval_services
 from ops.services import work_items as item_services
+from ops.services.approvals import approval_can_cancel, approval_can_decide, approval_can_submit, approvals_can_view
 from ops.services.notifications import notifications_mark_read
+from ops.services.staff import staff_can_view
 
 
 def _user(request: HttpRequest) -> User:
@@ -101,6 +101,7 @@ def notifications_read(request: HttpRequest) -> HttpResponse:
 
 def queue_view(request: HttpRequest, code: str = "") -> HttpResponse:
     user = _user(request)
+    item_services.queues_can_view(user).require(PermissionDenied)
     queues = list(queues_visible_to(user).order_by("name"))
     if code and code not in {q.code for q in queues}:
         raise Http404("No such queue among yours.")
@@ -123,8 +124,8 @@ def queue_view(request: HttpRequest, code: str = "") -> HttpResponse:
     _decorate(list(page.object_list), now)
     query = data.copy()
     query.pop("page", None)
-    worked = {q.code for q in queues_worked_by(user)}
     selected = filters.get("queue", "")
+    selected_queue = next((q for q in queues if q.code == selected), None)
     return render(
         request,
         "ops/queue.html",
@@ -132,8 +133,8 @@ def queue_view(request: HttpRequest, code: str = "") -> HttpResponse:
             "form": form,
             "page": page,
             "query": query.urlencode(),
-            "selected_queue": next((q for q in queues if q.code == selected), None),
-            "can_take_next": (selected in worked) if selected else bool(worked),
+            "selected_queue": selected_queue,
+            "can_take_next": item_services.queue_can_take_next(user, selected_queue),
         },
         status=status,
     )
@@ -163,21 +164,16 @@ def next_item(request: HttpRequest) -> HttpResponse:
 # --- one work item ----------------------------------------------------------------------------
 
 
-def _item_permissions(user: User, item: WorkItem) -> dict[str, bool]:
-    works = bool(set(item.queue.roles) & user_role_values(user))
-    is_owner = item.owner_id == user.pk
-    active = item.status != WorkItemStatus.RESOLVED
-    manager = user.has_perm("ops.manage_queues")
-    is_lead = item.owner is not None and item.owner.lead_id == user.pk
+def _item_permissions(user: User, item: WorkItem) -> dict[str, Any]:
+    """The item's buttons, each the Decision of the action's can-function (the service asks the same)."""
     return {
-        "works_queue": works,
-        "is_owner": is_owner,
-        "can_claim": active and works and item.owner_id is None,
-        "can_assign": active and (manager or (works and (item.owner_id is None or is_owner or is_lead))),
-        "can_release": active and is_owner and item.status != WorkItemStatus.WAITING_ON_CLIENT,
-        "can_hold": active and is_owner and item.status in (WorkItemStatus.OPEN, WorkItemStatus.IN_PROGRESS),
-        "can_resume": is_owner and item.status == WorkItemStatus.WAITING_ON_CLIENT,
-        "can_resolve": active and is_owner,
+        "works_queue": item_services.queue_can_work(user, item.queue),
+        "can_claim": item_services.work_item_can_claim(user, item),
+        "can_assign": item_services.work_item_can_assign(user, item),
+        "can_release": item_services.work_item_can_release(user, item),
+        "can_hold": item_services.work_item_can_hold(user, item),
+        "can_resume": item_services.work_item_can_resume(user, item),
+        "can_resolve": item_services.work_item_can_resolve(user, item),
     }
 
 
@@ -203,8 +199,16 @@ def item_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _render_item(request, work_item_get_for(_user(request), pk))
 
 
-def _act(request: HttpRequest, pk: int, run: Callable[[WorkItem], Any], done: str, **forms: Any) -> HttpResponse:
+def _act(
+    request: HttpRequest,
+    pk: int,
+    can: Callable[[User, WorkItem], PermissionDecision],
+    run: Callable[[WorkItem], Any],
+    done: str,
+    **forms: Any,
+) -> HttpResponse:
     item = work_item_get_for(_user(request), pk)
+    can(_user(request), item).require(PermissionDenied)
     try:
         run(item)
     except OpsError as exc:
@@ -217,14 +221,24 @@ def _act(request: HttpRequest, pk: int, run: Callable[[WorkItem], Any], done: st
 @require_POST
 def item_claim(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
-    return _act(request, pk, lambda i: item_services.work_item_claim(item_id=i.pk, user=user), "You own this item now.")
+    return _act(
+        request,
+        pk,
+        item_services.work_item_can_claim,
+        lambda i: item_services.work_item_claim(item_id=i.pk, user=user),
+        "You own this item now.",
+    )
 
 
 @require_POST
 def item_release(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     return _act(
-        request, pk, lambda i: item_services.work_item_release(item_id=i.pk, user=user), "Returned to the queue."
+        request,
+        pk,
+        item_services.work_item_can_release,
+        lambda i: item_services.work_item_release(item_id=i.pk, user=user),
+        "Returned to the queue.",
     )
 
 
@@ -232,13 +246,18 @@ def item_release(request: HttpRequest, pk: int) -> HttpResponse:
 def item_resume(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     return _act(
-        request, pk, lambda i: item_services.work_item_resume(item_id=i.pk, user=user), "The SLA clock runs again."
+        request,
+        pk,
+        item_services.work_item_can_resume,
+        lambda i: item_services.work_item_resume(item_id=i.pk, user=user),
+        "The SLA clock runs again.",
     )
 
 
 @require_POST
 def item_hold(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
+    item_services.work_item_can_hold(user, work_item_get_for(user, pk)).require(PermissionDenied)
     form = ReasonForm(request.POST)
     if not form.is_valid():
         return _render_item(request, work_item_get_for(user, pk), status=400, hold_form=form)
@@ -246,6 +265,7 @@ def item_hold(request: HttpRequest, pk: int) -> HttpResponse:
     return _act(
         request,
         pk,
+        item_services.work_item_can_hold,
         lambda i: item_services.work_item_hold(item_id=i.pk, user=user, reason=reason),
         "Waiting on the client; the SLA clock is paused.",
         hold_form=form,
@@ -255,6 +275,7 @@ def item_hold(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def item_resolve(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
+    item_services.work_item_can_resolve(user, work_item_get_for(user, pk)).require(PermissionDenied)
     form = ResolveForm(request.POST)
     if not form.is_valid():
         return _render_item(request, work_item_get_for(user, pk), status=400, resolve_form=form)
@@ -262,6 +283,7 @@ def item_resolve(request: HttpRequest, pk: int) -> HttpResponse:
     return _act(
         request,
         pk,
+        item_services.work_item_can_resolve,
         lambda i: item_services.work_item_resolve(item_id=i.pk, user=user, code=code, note=note),
         "Resolved.",
         resolve_form=form,
@@ -272,6 +294,7 @@ def item_resolve(request: HttpRequest, pk: int) -> HttpResponse:
 def item_assign(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     item = work_item_get_for(user, pk)
+    item_services.work_item_can_assign(user, item).require(PermissionDenied)
     form = AssignForm(request.POST, queue=item.queue)
     if not form.is_valid():
         return _render_item(request, item, status=400, assign_form=form)
@@ -279,6 +302,7 @@ def item_assign(request: HttpRequest, pk: int) -> HttpResponse:
     return _act(
         request,
         pk,
+        item_services.work_item_can_assign,
         lambda i: item_services.work_item_assign(item_id=i.pk, assignee=assignee, actor=user, reason=reason),
         f"Assigned to {assignee.username}.",
         assign_form=form,
@@ -290,20 +314,12 @@ def item_assign(request: HttpRequest, pk: int) -> HttpResponse:
 
 def approvals_inbox(request: HttpRequest) -> HttpResponse:
     user = _user(request)
+    approvals_can_view(user).require(PermissionDenied)
     return render(
         request,
         "ops/approvals.html",
         {"waiting": list(approvals_waiting_for(user)), "mine": list(approvals_made_by(user)[:50])},
     )
-
-
-def _can_decide(user: User, request_obj: ApprovalRequest) -> bool:
-    if request_obj.status != ApprovalStatus.PENDING or request_obj.maker_id == user.pk:
-        return False
-    decisions = list(request_obj.decisions.all())
-    if any(d.checker_id == user.pk for d in decisions) or request_obj.expires_at <= timezone.now():
-        return False
-    return request_obj.required_roles[len(decisions)] in user_role_values(user)
 
 
 def _render_approval(
@@ -322,8 +338,8 @@ def _render_approval(
         {
             "req": obj,
             "levels": levels,
-            "can_decide": _can_decide(user, obj),
-            "is_maker": obj.maker_id == user.pk,
+            "can_decide": approval_can_decide(user, obj),
+            "can_cancel": approval_can_cancel(user, obj),
             "form": form or DecisionForm(initial={"payload_hash": obj.payload_hash}),
             "cancel_form": ReasonForm(),
             "Decision": Decision,
@@ -339,7 +355,8 @@ def approval_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def approval_decide(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
-    approval_get_for(user, pk)  # 404 unless visible
+    # 404 unless visible, 403 unless theirs to decide
+    approval_can_decide(user, approval_get_for(user, pk)).require(PermissionDenied)
     form = DecisionForm(request.POST)
     if not form.is_valid():
         return _render_approval(request, pk, status=400, form=form)
@@ -361,7 +378,7 @@ def approval_decide(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def approval_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
-    approval_get_for(user, pk)
+    approval_can_cancel(user, approval_get_for(user, pk)).require(PermissionDenied)
     form = ReasonForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Give a reason for cancelling.")
@@ -380,8 +397,7 @@ def approval_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _staff_page(request: HttpRequest, form: RoleGrantRequestForm | None = None, status: int = 200) -> HttpResponse:
     user = _user(request)
-    if not (user.has_perm("ops.manage_staff") or user.has_perm("ops.view_audit_trail")):
-        raise PermissionDenied
+    staff_can_view(user).require(PermissionDenied)
     staff = User.objects.prefetch_related("groups").order_by("username")
     return render(
         request,
@@ -389,7 +405,7 @@ def _staff_page(request: HttpRequest, form: RoleGrantRequestForm | None = None, 
         {
             "staff": staff,
             "form": form or RoleGrantRequestForm(),
-            "can_request": user.has_perm("ops.manage_staff"),
+            "can_request": approval_can_submit(user, "staff.grant_role"),
             "pending": ApprovalRequest.objects.filter(action="staff.grant_role", status=ApprovalStatus.PENDING),
         },
         status=status,
@@ -401,8 +417,8 @@ def staff_view(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@permission_required("ops.manage_staff", raise_exception=True)
 def staff_role_request(request: HttpRequest) -> HttpResponse:
+    approval_can_submit(_user(request), "staff.grant_role").require(PermissionDenied)
     form = RoleGrantRequestForm(request.POST)
     if not form.is_valid():
         return _staff_page(request, form, status=400)

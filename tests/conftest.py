@@ -136,3 +136,6 @@ def wait_for(predicate: Callable[[], T], timeout: float = 30.0, interval: float 
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+from tests.personas import persona  # noqa: E402,F401  (the persona fixture of the access tests)

@@ -22,10 +22,12 @@ from accounts import errors
 from accounts.errors import ClientError
 from accounts.locks import client_lock
 from accounts.models import AccountType, Client, ClientKind, ClientStatus, TradingAccount, TradingAccountStatus
+from accounts.selectors import client_is_visible_to
 from accounts.validation import currency_code, normalise_phone
 from audit.actions import AuditAction
 from audit.services import audit_record
 from ops.models import User
+from ops.permissions import ALLOWED, Decision, deny
 
 DETAIL_FIELDS = (
     "first_name", "last_name", "date_of_birth", "nationality", "legal_name", "registration_number",
@@ -40,17 +42,26 @@ class TransitionRule:
     permission: str
     needs_reason: bool
     action: AuditAction
+    label: str  # the button on the client 360
 
 
 RULES: dict[str, TransitionRule] = {
-    "submit_for_review": TransitionRule("submit for review", "ops.manage_clients", False, AuditAction.CLIENT_SUBMITTED),
-    "request_documents": TransitionRule(
-        "ask for documents from", "ops.review_documents", True, AuditAction.CLIENT_DOCUMENTS_REQUESTED
+    "submit_for_review": TransitionRule(
+        "submit for review", "ops.manage_clients", False, AuditAction.CLIENT_SUBMITTED, "Submit for review"
     ),
-    "resubmit": TransitionRule("send back to review", "ops.manage_clients", False, AuditAction.CLIENT_RESUBMITTED),
-    "approve": TransitionRule("approve", "ops.review_documents", False, AuditAction.CLIENT_APPROVED),
-    "restrict": TransitionRule("restrict", "ops.restrict_account", True, AuditAction.CLIENT_RESTRICTED),
-    "close": TransitionRule("close", "ops.restrict_account", True, AuditAction.CLIENT_CLOSED),
+    "request_documents": TransitionRule(
+        "ask for documents from",
+        "ops.review_documents",
+        True,
+        AuditAction.CLIENT_DOCUMENTS_REQUESTED,
+        "Ask for more documents",
+    ),
+    "resubmit": TransitionRule(
+        "send back to review", "ops.manage_clients", False, AuditAction.CLIENT_RESUBMITTED, "Back to review"
+    ),
+    "approve": TransitionRule("approve", "ops.review_documents", False, AuditAction.CLIENT_APPROVED, "Approve"),
+    "restrict": TransitionRule("restrict", "ops.restrict_account", True, AuditAction.CLIENT_RESTRICTED, "Restrict"),
+    "close": TransitionRule("close", "ops.restrict_account", True, AuditAction.CLIENT_CLOSED, "Close"),
 }
 
 
@@ -61,6 +72,37 @@ _SETTLES_KYC_REVIEW: dict[str, tuple[str, str]] = {
     "approve": ("approved", "Client approved"),
     "request_documents": ("rejected", "Asked the client for more documents"),
 }
+
+
+# --- who may do what to a client: one function per action, read by the services, the pages and the API
+
+
+def _in_scope(actor: User, client: Client) -> Decision:
+    return ALLOWED if client_is_visible_to(actor, client) else deny(errors.OUT_OF_SCOPE)
+
+
+def client_can_register(actor: User) -> Decision:
+    if not actor.has_perm("ops.manage_clients"):
+        return deny(errors.NOT_ALLOWED.format(verb="register"))
+    return ALLOWED
+
+
+def client_can_edit(actor: User, client: Client) -> Decision:
+    """Change a client's details, related parties and links."""
+    if not actor.has_perm("ops.manage_clients"):
+        return deny(errors.NOT_ALLOWED.format(verb="update"))
+    return _in_scope(actor, client)
+
+
+def client_can_transition(actor: User, client: Client, name: str) -> Decision:
+    """Whether ``actor``'s role may move ``client`` by transition ``name`` (RULES). Whether the
+    client's status allows it now is the state machine's answer (``client.get_available_status_transitions``)."""
+    rule = RULES.get(name)
+    if rule is None:
+        return deny(errors.UNFREEZE_VIA_APPROVAL if name == "unfreeze" else errors.UNKNOWN_TRANSITION.format(name=name))
+    if not actor.has_perm(rule.permission):
+        return deny(errors.NOT_ALLOWED.format(verb=rule.verb))
+    return _in_scope(actor, client)
 
 
 def _next_reference() -> str:
@@ -108,8 +150,7 @@ def _validated(data: dict[str, Any], *, kind: str) -> dict[str, Any]:
 @transaction.atomic(durable=True)
 def client_register(*, kind: str, data: dict[str, Any], actor: User) -> Client:
     """A new client, in the registered status. ``data`` holds DETAIL_FIELDS."""
-    if not actor.has_perm("ops.manage_clients"):
-        raise ClientError(errors.NOT_ALLOWED.format(verb="register"))
+    client_can_register(actor).require(ClientError)
     kind = ClientKind(kind)
     data = _validated({k: v for k, v in data.items() if k in DETAIL_FIELDS}, kind=kind)
     client = Client(kind=kind, reference=_next_reference(), **data)
@@ -127,9 +168,7 @@ def client_register(*, kind: str, data: dict[str, Any], actor: User) -> Client:
     return client
 
 
-def _check(actor: User | None, rule: TransitionRule, reason: str) -> str:
-    if actor is not None and not actor.has_perm(rule.permission):
-        raise ClientError(errors.NOT_ALLOWED.format(verb=rule.verb))
+def _check(rule: TransitionRule, reason: str) -> str:
     reason = (reason or "").strip()
     if rule.needs_reason and not reason:
         raise ClientError(errors.REASON_REQUIRED.format(verb=rule.verb))
@@ -160,12 +199,14 @@ def client_transition(
     """submit_for_review, request_documents, resubmit, approve, restrict or close a client.
     ``actor`` None is the system's own automation (e.g. documents complete -> review); the audit
     event then names the acting system job."""
-    if name == "unfreeze":
-        raise ClientError(errors.UNFREEZE_VIA_APPROVAL)
+    if actor is not None:
+        client_can_transition(actor, Client.objects.get(pk=client_id), name).require(ClientError)
     rule = RULES.get(name)
     if rule is None:
-        raise ClientError(f"Unknown transition {name!r}.")
-    reason = _check(actor, rule, reason)
+        raise ClientError(
+            errors.UNFREEZE_VIA_APPROVAL if name == "unfreeze" else errors.UNKNOWN_TRANSITION.format(name=name)
+        )
+    reason = _check(rule, reason)
     if name == "close" and not force:
         _require_nothing_open(client_id)  # platform calls: before the transaction, holding no lock
     return _transition(client_id, name, rule, reason, force)
@@ -308,11 +349,10 @@ def _push_later(account_id: int) -> Callable[[], object]:
 
 @transaction.atomic(durable=True)
 def client_update_details(*, client_id: int, changes: dict[str, Any], actor: User, reason: str) -> Client:
-    if not actor.has_perm("ops.manage_clients"):
-        raise ClientError(errors.NOT_ALLOWED.format(verb="update"))
+    client = client_lock(client_id)
+    client_can_edit(actor, client).require(ClientError)
     if not reason.strip():
         raise ClientError(errors.REASON_REQUIRED.format(verb="update"))
-    client = client_lock(client_id)
     current = {f: getattr(client, f) for f in DETAIL_FIELDS}
     changes = _validated(current | {k: v for k, v in changes.items() if k in DETAIL_FIELDS}, kind=client.kind)
     changed = {k: v for k, v in changes.items() if current[k] != v}

@@ -9,10 +9,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q, Sum
 
-from accounts import errors
 from accounts.errors import ClientError
 from accounts.locks import client_lock
 from accounts.models import Client, ClientKind, ClientLink, LinkReason, PartyRole, RelatedParty
+from accounts.services.clients import client_can_edit
 from audit.actions import AuditAction
 from audit.services import audit_record
 from ops.models import User
@@ -32,9 +32,8 @@ def client_party_add(
     ownership_pct: Decimal | None = None,
     is_pep: bool = False,
 ) -> RelatedParty:
-    if not actor.has_perm("ops.manage_clients"):
-        raise ClientError(errors.NOT_ALLOWED.format(verb="update"))
     client = client_lock(client_id)
+    client_can_edit(actor, client).require(ClientError)
     if client.kind != ClientKind.CORPORATE:
         raise ValidationError({"role": "Directors, shareholders, owners and signatories belong to corporate clients."})
     role = PartyRole(role)
@@ -88,9 +87,8 @@ def _link(client: Client, other: Client, reason: str, note: str) -> ClientLink |
 
 @transaction.atomic(durable=True)
 def client_link_add(*, client_id: int, other_reference: str, reason: str, note: str, actor: User) -> ClientLink:
-    if not actor.has_perm("ops.manage_clients"):
-        raise ClientError(errors.NOT_ALLOWED.format(verb="link"))
     client = client_lock(client_id)
+    client_can_edit(actor, client).require(ClientError)
     other = Client.objects.filter(reference__iexact=other_reference.strip()).first()
     if other is None:
         raise ValidationError({"other_reference": f"No client with reference {other_reference!r}."})

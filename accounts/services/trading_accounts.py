@@ -13,9 +13,11 @@ from accounts import errors
 from accounts.errors import ClientError
 from accounts.models import ClientStatus, TradingAccount, TradingAccountStatus
 from accounts.platform import PlatformError, get_platform
+from accounts.selectors import client_is_visible_to
 from audit.actions import AuditAction
 from audit.services import audit_record
 from ops.models import User
+from ops.permissions import ALLOWED, Decision, deny
 
 # The trading account status each client status calls for.
 STATUS_FOR_CLIENT = {
@@ -140,14 +142,23 @@ def trading_account_push(*, account_id: int) -> TradingAccount:
     return account
 
 
+def trading_account_can_change_leverage(actor: User, account: TradingAccount) -> Decision:
+    """Change a trading account's leverage (above the type's default the change is requested for
+    approval; the maker needs this same permission)."""
+    if not actor.has_perm("ops.change_leverage"):
+        return deny(errors.NOT_ALLOWED.format(verb="change the leverage of"))
+    if not client_is_visible_to(actor, account.client):
+        return deny(errors.OUT_OF_SCOPE)
+    return ALLOWED
+
+
 @transaction.atomic(durable=True)
 def trading_account_set_leverage(*, account_id: int, leverage: int, actor: User, reason: str) -> TradingAccount:
     """Up to the type's default: directly. Above it: only through an approved request."""
-    if not actor.has_perm("ops.change_leverage"):
-        raise ClientError(errors.NOT_ALLOWED.format(verb="change the leverage of"))
+    account = _lock(account_id)
+    trading_account_can_change_leverage(actor, account).require(ClientError)
     if not reason.strip():
         raise ClientError(errors.REASON_REQUIRED.format(verb="change the leverage of"))
-    account = _lock(account_id)
     check_leverage(account, leverage)
     if leverage > account.account_type.default_leverage:
         raise ClientError(errors.LEVERAGE_NEEDS_APPROVAL.format(default=account.account_type.default_leverage))

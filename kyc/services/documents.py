@@ -17,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Client, ClientStatus
+from accounts.selectors import client_is_visible_to
 from accounts.services.clients import client_transition
 from audit.actions import AuditAction
 from audit.context import Actor, acting_as, current_actor
@@ -26,6 +27,7 @@ from kyc.errors import KycError
 from kyc.models import Document, DocumentKind, DocumentStatus, RejectionReason
 from kyc.requirements import REQUIRED, allowed_kinds
 from ops.models import User
+from ops.permissions import ALLOWED, Decision, deny
 
 # Accepted types, told apart by their first bytes, never by the file name.
 MAGIC = [
@@ -58,6 +60,36 @@ def _check_file(upload: UploadedFile) -> tuple[str, str]:
     return content_type, digest.hexdigest()
 
 
+# --- who may do what with a document: read by this service, the client 360 and the review screen
+
+
+def _in_scope(actor: User, client: Client) -> Decision:
+    return ALLOWED if client_is_visible_to(actor, client) else deny(errors.OUT_OF_SCOPE)
+
+
+def document_can_upload(actor: User, client: Client) -> Decision:
+    if not actor.has_perm("ops.manage_clients"):
+        return deny(errors.NOT_ALLOWED.format(verb="upload documents"))
+    return _in_scope(actor, client)
+
+
+def document_can_view(actor: User, document: Document) -> Decision:
+    """See a document, its review screen and its file: whoever may see its client."""
+    return _in_scope(actor, document.client)
+
+
+def document_can_review(actor: User, document: Document) -> Decision:
+    """Accept or reject a pending document."""
+    if not actor.has_perm("ops.review_documents"):
+        return deny(errors.NOT_ALLOWED.format(verb="review documents"))
+    scope = _in_scope(actor, document.client)
+    if not scope:
+        return scope
+    if document.status != DocumentStatus.PENDING:
+        return deny(errors.NOT_PENDING.format(status=document.get_status_display().lower()))
+    return ALLOWED
+
+
 def document_upload(
     *,
     client_id: int,
@@ -69,8 +101,8 @@ def document_upload(
     expiry_date: date | None = None,
 ) -> Document:
     """Store a document for review. ``actor`` None means the client's own channel (API)."""
-    if actor is not None and not actor.has_perm("ops.manage_clients"):
-        raise KycError(errors.NOT_ALLOWED.format(verb="upload documents"))
+    if actor is not None:
+        document_can_upload(actor, Client.objects.get(pk=client_id)).require(KycError)
     if issue_date and expiry_date and expiry_date <= issue_date:
         raise KycError(errors.EXPIRY_BEFORE_ISSUE, "expiry_date")
     if expiry_date and expiry_date <= timezone.localdate():
@@ -188,8 +220,8 @@ def document_review(*, document_id: int, reviewer: User, accept: bool, reason_co
     """Accept, or reject with a reason code. Decisions need a rationale."""
     from ops.services.interactions import client_notify
 
-    if not reviewer.has_perm("ops.review_documents"):
-        raise KycError(errors.NOT_ALLOWED.format(verb="review documents"))
+    document = Document.objects.select_for_update().select_related("client").get(pk=document_id)
+    document_can_review(reviewer, document).require(KycError)
     note = (note or "").strip()
     if not note:
         raise KycError(errors.RATIONALE_REQUIRED)
@@ -197,9 +229,6 @@ def document_review(*, document_id: int, reviewer: User, accept: bool, reason_co
         if not reason_code:
             raise KycError(errors.REASON_CODE_REQUIRED)
         reason = RejectionReason(reason_code)
-    document = Document.objects.select_for_update().select_related("client").get(pk=document_id)
-    if document.status != DocumentStatus.PENDING:
-        raise KycError(errors.NOT_PENDING.format(status=document.get_status_display().lower()))
     document.status = DocumentStatus.ACCEPTED if accept else DocumentStatus.REJECTED
     document.rejection_reason = "" if accept else reason
     document.review_note = note

@@ -14,13 +14,17 @@ from typing import Any
 from django.db import transaction
 
 from accounts.models import Client, ClientKind, ClientStatus, PartyRole, SourceOfFunds
+from accounts.selectors import client_is_visible_to
 from audit.actions import AuditAction
 from audit.context import current_actor
 from audit.services import audit_record
+from kyc import errors
+from kyc.errors import KycError
 from kyc.models import Document, DocumentStatus, RiskAssessment, RiskFactor
 from kyc.requirements import EDD_EXTRA, REQUIRED
 from kyc.risk_factors import HIGH_FROM, MEDIUM_FROM, jurisdiction_levels
-from ops.models import RiskLevel
+from ops.models import RiskLevel, User
+from ops.permissions import ALLOWED, Decision, deny
 
 OWNER_ROLES = (PartyRole.BENEFICIAL_OWNER, PartyRole.SHAREHOLDER)
 
@@ -72,12 +76,24 @@ def _has_screening_hit(client: Client) -> bool:
     ).exists()
 
 
+def risk_can_assess(actor: User, client: Client) -> Decision:
+    """Reassess a client's risk by hand (the system also does on its own, with no actor)."""
+    if not actor.has_perm("ops.set_risk_level"):
+        return deny(errors.NOT_ALLOWED.format(verb="set client risk levels"))
+    if not client_is_visible_to(actor, client):
+        return deny(errors.OUT_OF_SCOPE)
+    return ALLOWED
+
+
 @transaction.atomic
-def risk_assess(*, client_id: int) -> RiskAssessment:
-    """Score the client now, store the assessment, set its risk level, and open EDD if needed."""
+def risk_assess(*, client_id: int, actor: User | None = None) -> RiskAssessment:
+    """Score the client now, store the assessment, set its risk level, and open EDD if needed.
+    ``actor`` None: the system's own reassessment (documents complete, a screening hit)."""
     from ops.services.work_items import work_item_open
 
     client = Client.objects.select_for_update().get(pk=client_id)
+    if actor is not None:
+        risk_can_assess(actor, client).require(KycError)
     factors = {f.code: f for f in RiskFactor.objects.filter(is_active=True)}
     contributions: list[dict[str, Any]] = []
     for code, detail in _applicable(client):
@@ -95,10 +111,10 @@ def risk_assess(*, client_id: int) -> RiskAssessment:
     score = min(100, sum(c["points"] for c in contributions))
     edd = any(c["forces_edd"] for c in contributions) or score >= HIGH_FROM
     level = RiskLevel.HIGH if edd else RiskLevel.MEDIUM if score >= MEDIUM_FROM else RiskLevel.LOW
-    actor = current_actor()
+    acting = current_actor()
     assessment = RiskAssessment.objects.create(
         client=client, score=score, level=level, edd_required=edd, factors=contributions,
-        assessed_by=actor.label if actor else "system",
+        assessed_by=acting.label if acting else "system",
     )  # fmt: skip
     before = client.risk_level
     if before != level:

@@ -17,13 +17,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Client, ClientKind, ClientStatus
+from accounts.selectors import client_is_visible_to
 from audit.actions import AuditAction
 from audit.context import Actor, acting_as, current_actor
 from audit.services import audit_record
+from kyc import errors
 from kyc.errors import KycError
 from kyc.models import HitStatus, ListImportStatus, SanctionsEntry, SanctionsListVersion, ScreeningHit
 from kyc.screening.matcher import Candidate, ListEntry, Screener
 from ops.models import User
+from ops.permissions import ALLOWED, Decision, deny
 
 COLUMNS = {"id", "schema", "name", "aliases", "birth_date", "countries", "sanctions", "dataset"}
 BATCH = 2_000
@@ -236,19 +239,39 @@ def rescreen_on_name_change(client_id: int, changed: set[str]) -> None:
         client_screen_task.delay(client_id=client_id)
 
 
+def screening_hit_can_decide(actor: User, hit: ScreeningHit) -> Decision:
+    """Decide an open screening hit: false positive or true match."""
+    if not actor.has_perm("ops.review_documents"):
+        return deny(errors.NOT_ALLOWED.format(verb="decide screening hits"))
+    if not client_is_visible_to(actor, hit.client):
+        return deny(errors.OUT_OF_SCOPE)
+    if hit.status != HitStatus.OPEN:
+        return deny(errors.HIT_DECIDED.format(status=hit.get_status_display().lower()))
+    return ALLOWED
+
+
+def sanctions_list_can_view(actor: User) -> Decision:
+    if actor.has_perm("ops.review_documents") or actor.has_perm("ops.view_audit_trail"):
+        return ALLOWED
+    return deny(errors.NOT_ALLOWED.format(verb="see the sanctions lists"))
+
+
+def sanctions_list_can_import(actor: User) -> Decision:
+    if actor.has_perm("ops.review_documents"):
+        return ALLOWED
+    return deny(errors.NOT_ALLOWED.format(verb="import a sanctions list"))
+
+
 @transaction.atomic(durable=True)
 def screening_hit_decide(*, hit_id: int, reviewer: User, true_match: bool, reason: str) -> ScreeningHit:
     """The reviewer's disposition. A true match restricts an approved client and raises its risk."""
     from accounts.services.clients import client_transition
     from ops.services.work_items import work_item_resolve_for_subject
 
-    if not reviewer.has_perm("ops.review_documents"):
-        raise KycError("Your role may not decide screening hits.")
-    if not reason.strip():
-        raise KycError("Write the rationale for your decision.")
     hit = ScreeningHit.objects.select_for_update().select_related("client").get(pk=hit_id)
-    if hit.status != HitStatus.OPEN:
-        raise KycError(f"This hit is already decided: {hit.get_status_display().lower()}.")
+    screening_hit_can_decide(reviewer, hit).require(KycError)
+    if not reason.strip():
+        raise KycError(errors.HIT_RATIONALE_REQUIRED)
     hit.status = HitStatus.TRUE_MATCH if true_match else HitStatus.FALSE_POSITIVE
     hit.decided_by, hit.decided_at, hit.decision_reason = reviewer, timezone.now(), reason.strip()
     hit._change_reason = reason  # type: ignore[attr-defined]

@@ -28,7 +28,9 @@ from ops.approvals import Payload, get_action
 from ops.errors import OpsError
 from ops.locks import approval_request_lock
 from ops.models import ApprovalDecision, ApprovalRequest, ApprovalStatus, Decision, User
-from ops.selectors import user_role_values
+from ops.permissions import ALLOWED, deny
+from ops.permissions import Decision as PermissionDecision
+from ops.selectors import roles_held, user_holds_role, users_holding
 from ops.services.notifications import notify
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,49 @@ def _normalise(payload: Payload) -> Payload:
 
 def _snapshot(request: ApprovalRequest) -> dict[str, Any]:
     return {"status": request.status, "decisions": request.decisions.count()}
+
+
+def approvals_can_view(actor: User) -> PermissionDecision:
+    """The approvals pages (and the nav): staff who act in a role (makers and checkers), and
+    auditors, who read every request."""
+    if roles_held(actor) or actor.has_perm("ops.view_audit_trail"):
+        return ALLOWED
+    return deny(errors.NO_APPROVALS)
+
+
+def approval_can_submit(actor: User, action: str) -> PermissionDecision:
+    """May ``actor`` make a request for ``action`` (the action's maker permission)?"""
+    spec = get_action(action)
+    if not actor.has_perm(spec.maker_permission):
+        return deny(errors.MAKER_NOT_ALLOWED.format(action=spec.label))
+    return ALLOWED
+
+
+def approval_can_decide(actor: User, request: ApprovalRequest) -> PermissionDecision:
+    """May ``actor`` approve or reject ``request`` now: it is pending and not expired, the actor is
+    neither its maker nor an earlier checker, and acts in the role of the next level."""
+    if request.status != ApprovalStatus.PENDING:
+        return deny(errors.NOT_PENDING.format(status=request.get_status_display().lower()))
+    if request.expires_at <= timezone.now():
+        return deny(errors.REQUEST_EXPIRED.format(when=request.expires_at.strftime("%Y-%m-%d %H:%M UTC")))
+    if request.maker_id == actor.pk:
+        return deny(errors.CHECKER_IS_MAKER)
+    earlier = list(request.decisions.all())
+    if any(d.checker_id == actor.pk for d in earlier):
+        return deny(errors.CHECKER_ALREADY_DECIDED)
+    role = request.required_roles[len(earlier)]
+    if not user_holds_role(actor, role):
+        return deny(errors.CHECKER_WRONG_ROLE.format(role=role))
+    return ALLOWED
+
+
+def approval_can_cancel(actor: User, request: ApprovalRequest) -> PermissionDecision:
+    """Only the maker cancels, and only while the request is pending."""
+    if request.maker_id != actor.pk:
+        return deny(errors.ONLY_MAKER_CANCELS)
+    if request.status != ApprovalStatus.PENDING:
+        return deny(errors.NOT_PENDING.format(status=request.get_status_display().lower()))
+    return ALLOWED
 
 
 @transaction.atomic(durable=True)
@@ -75,8 +120,8 @@ def approval_create(
             raise OpsError(errors.STAFF_MAKER_REQUIRED.format(action=spec.label))
         if not maker_label.strip():
             raise OpsError(errors.MAKER_LABEL_REQUIRED)
-    elif not maker.has_perm(spec.maker_permission):
-        raise OpsError(errors.MAKER_NOT_ALLOWED.format(action=spec.label))
+    else:
+        approval_can_submit(maker, action).require(OpsError)
     if not reason.strip():
         raise OpsError(errors.REASON_REQUIRED)
     payload = _normalise(payload)
@@ -127,7 +172,7 @@ def approval_create(
 def _notify_next_checkers(request: ApprovalRequest) -> None:
     level = request.decisions.count()
     role = request.required_roles[level]
-    checkers = User.objects.filter(is_active=True, groups__name=role).exclude(approval_decisions__request=request)
+    checkers = users_holding(role).exclude(approval_decisions__request=request)
     if request.maker_id is not None:
         checkers = checkers.exclude(pk=request.maker_id)
     notify(
@@ -147,19 +192,9 @@ def approval_decide(
     if not reason.strip():
         raise OpsError(errors.DECISION_REASON_REQUIRED)
     request = approval_request_lock(request_id)
-    if request.status != ApprovalStatus.PENDING:
-        raise OpsError(errors.NOT_PENDING.format(status=request.get_status_display().lower()))
-    if request.expires_at <= timezone.now():
-        raise OpsError(errors.REQUEST_EXPIRED.format(when=request.expires_at.strftime("%Y-%m-%d %H:%M UTC")))
-    if request.maker_id == checker.pk:
-        raise OpsError(errors.CHECKER_IS_MAKER)
-    earlier = list(request.decisions.all())
-    if any(d.checker_id == checker.pk for d in earlier):
-        raise OpsError(errors.CHECKER_ALREADY_DECIDED)
-    level = len(earlier)
+    approval_can_decide(checker, request).require(OpsError)
+    level = request.decisions.count()
     role = request.required_roles[level]
-    if role not in user_role_values(checker):
-        raise OpsError(errors.CHECKER_WRONG_ROLE.format(role=role))
     if seen_payload_hash is not None and seen_payload_hash != request.payload_hash:
         raise OpsError(errors.PAYLOAD_CHANGED)
     ApprovalDecision.objects.create(
@@ -251,10 +286,7 @@ def approval_cancel(*, request_id: int, maker: User, reason: str) -> ApprovalReq
     if not reason.strip():
         raise OpsError(errors.REASON_REQUIRED)
     request = approval_request_lock(request_id)
-    if request.maker_id != maker.pk:
-        raise OpsError(errors.ONLY_MAKER_CANCELS)
-    if request.status != ApprovalStatus.PENDING:
-        raise OpsError(errors.NOT_PENDING.format(status=request.get_status_display().lower()))
+    approval_can_cancel(maker, request).require(OpsError)
     before = _snapshot(request)
     request.cancel()
     request.closed_at = timezone.now()

@@ -11,6 +11,7 @@ from audit.services import audit_record
 from ops import errors
 from ops.errors import OpsError
 from ops.models import User
+from ops.permissions import ALLOWED, Decision, deny
 from ops.roles import Role
 
 
@@ -98,3 +99,10 @@ def staff_object_permission_grant(*, user: User, permission: str, obj: models.Mo
         after={"user": user.username, "permission": permission},
         reason=reason,
     )
+
+
+def staff_can_view(actor: User) -> Decision:
+    """The staff page: who holds which role (administrators, and auditors reading)."""
+    if actor.has_perm("ops.manage_staff") or actor.has_perm("ops.view_audit_trail"):
+        return ALLOWED
+    return deny(errors.STAFF_NOT_ALLOWED)

@@ -31,8 +31,9 @@ from ops.models import (
     WorkItem,
     WorkItemStatus,
 )
+from ops.permissions import ALLOWED, Decision, deny
 from ops.priority import urgency_at
-from ops.selectors import queues_worked_by, user_role_values
+from ops.selectors import queues_worked_by, user_holds_role, users_with_permission
 from ops.services.notifications import notify
 
 
@@ -50,16 +51,91 @@ def _refresh_urgency(item: WorkItem) -> None:
     item.urgency_at = urgency_at(due_at=item.due_at, risk_level=item.risk_level, amount=item.amount_at_stake)
 
 
-def _require_works_queue(user: User, queue: Queue) -> None:
-    if not set(queue.roles) & user_role_values(user):
-        raise OpsError(errors.NOT_YOUR_QUEUE.format(queue=queue.name))
+# --- who may do what to a work item: one function per action, read by the services and the pages
 
 
-def _require_owner(user: User, item: WorkItem) -> None:
+def queues_can_view(actor: User) -> Decision:
+    """The queue pages (and the nav): staff who work a queue, or may see every queue."""
+    if actor.has_perm("ops.view_all_queues") or queues_worked_by(actor).exists():
+        return ALLOWED
+    return deny(errors.NO_QUEUES)
+
+
+def queue_can_work(actor: User, queue: Queue) -> Decision:
+    """Whether ``actor`` works ``queue``: acts in one of the roles that work it."""
+    if any(user_holds_role(actor, role) for role in queue.roles):
+        return ALLOWED
+    return deny(errors.NOT_YOUR_QUEUE.format(queue=queue.name))
+
+
+def queue_can_take_next(actor: User, queue: Queue | None) -> Decision:
+    """ "Next item" in one queue (or, with ``queue`` None, in any of the actor's queues)."""
+    if queue is not None:
+        return queue_can_work(actor, queue)
+    if queues_worked_by(actor).exists():
+        return ALLOWED
+    return deny(errors.NO_QUEUES)
+
+
+def work_item_can_claim(actor: User, item: WorkItem) -> Decision:
     if item.status == WorkItemStatus.RESOLVED:
-        raise OpsError(errors.ITEM_CLOSED)
-    if item.owner_id != user.pk:
-        raise OpsError(errors.NOT_OWNER)
+        return deny(errors.ITEM_CLOSED)
+    works = queue_can_work(actor, item.queue)
+    if not works:
+        return works
+    if item.owner_id is not None:
+        owner = "you" if item.owner_id == actor.pk else item.owner.username  # type: ignore[union-attr]
+        return deny(errors.ALREADY_CLAIMED.format(owner=owner))
+    return ALLOWED
+
+
+def work_item_can_assign(actor: User, item: WorkItem) -> Decision:
+    """Assign (or reassign) the item to someone who works its queue: a queue manager always; a
+    worker of the queue while it is unassigned, or when they own it or lead its owner."""
+    if item.status == WorkItemStatus.RESOLVED:
+        return deny(errors.ITEM_CLOSED)
+    manager = actor.has_perm("ops.manage_queues")
+    if not manager:
+        works = queue_can_work(actor, item.queue)
+        if not works:
+            return works
+    if item.owner_id is not None and not (
+        manager or item.owner_id == actor.pk or (item.owner is not None and item.owner.lead_id == actor.pk)
+    ):
+        return deny(errors.REASSIGN_NOT_ALLOWED)
+    return ALLOWED
+
+
+def work_item_can_be_assigned_to(assignee: User, item: WorkItem) -> Decision:
+    if queue_can_work(assignee, item.queue):
+        return ALLOWED
+    return deny(errors.ASSIGNEE_CANNOT_WORK_QUEUE.format(username=assignee.username, queue=item.queue.name))
+
+
+def _owner_decision(actor: User, item: WorkItem, *, statuses: tuple[str, ...], verb: str) -> Decision:
+    if item.status == WorkItemStatus.RESOLVED:
+        return deny(errors.ITEM_CLOSED)
+    if item.owner_id != actor.pk:
+        return deny(errors.NOT_OWNER)
+    if item.status not in statuses:
+        return deny(errors.BAD_TRANSITION.format(status=item.get_status_display().lower(), verb=verb))
+    return ALLOWED
+
+
+def work_item_can_release(actor: User, item: WorkItem) -> Decision:
+    return _owner_decision(actor, item, statuses=(WorkItemStatus.OPEN, WorkItemStatus.IN_PROGRESS), verb="released")
+
+
+def work_item_can_hold(actor: User, item: WorkItem) -> Decision:
+    return _owner_decision(actor, item, statuses=(WorkItemStatus.OPEN, WorkItemStatus.IN_PROGRESS), verb="put on hold")
+
+
+def work_item_can_resume(actor: User, item: WorkItem) -> Decision:
+    return _owner_decision(actor, item, statuses=(WorkItemStatus.WAITING_ON_CLIENT,), verb="resumed")
+
+
+def work_item_can_resolve(actor: User, item: WorkItem) -> Decision:
+    return _owner_decision(actor, item, statuses=tuple(OPEN_STATUSES), verb="resolved")
 
 
 def _save(item: WorkItem) -> None:
@@ -127,10 +203,11 @@ def work_item_claim_next(*, user: User, queue: str | None = None) -> WorkItem | 
     """Take the most urgent unassigned item of the user's queues (or of one of them)."""
     worked = dict(queues_worked_by(user).values_list("code", "pk"))
     if queue is not None:
-        if queue not in worked:
-            name = Queue.objects.filter(code=queue).values_list("name", flat=True).first()
-            raise OpsError(errors.NOT_YOUR_QUEUE.format(queue=name or queue))
-        worked = {queue: worked[queue]}
+        target = Queue.objects.filter(code=queue).first()
+        if target is None:
+            raise OpsError(errors.UNKNOWN_QUEUE.format(code=queue))
+        queue_can_take_next(user, target).require(OpsError)
+        worked = {queue: target.pk}
     item = (
         WorkItem.objects.select_for_update(skip_locked=True)
         .filter(queue_id__in=list(worked.values()), status=WorkItemStatus.OPEN, owner__isnull=True)
@@ -150,12 +227,7 @@ def work_item_claim_next(*, user: User, queue: str | None = None) -> WorkItem | 
 @transaction.atomic(durable=True)
 def work_item_claim(*, item_id: int, user: User) -> WorkItem:
     item = work_item_lock(item_id)
-    _require_works_queue(user, item.queue)
-    if item.status == WorkItemStatus.RESOLVED:
-        raise OpsError(errors.ITEM_CLOSED)
-    if item.owner_id is not None:
-        owner = "you" if item.owner_id == user.pk else item.owner.username  # type: ignore[union-attr]
-        raise OpsError(errors.ALREADY_CLAIMED.format(owner=owner))
+    work_item_can_claim(user, item).require(OpsError)
     before = _snapshot(item)
     item.owner = user
     if item.status == WorkItemStatus.OPEN:
@@ -168,17 +240,8 @@ def work_item_claim(*, item_id: int, user: User) -> WorkItem:
 @transaction.atomic(durable=True)
 def work_item_assign(*, item_id: int, assignee: User, actor: User, reason: str = "") -> WorkItem:
     item = work_item_lock(item_id)
-    if item.status == WorkItemStatus.RESOLVED:
-        raise OpsError(errors.ITEM_CLOSED)
-    manager = actor.has_perm("ops.manage_queues")
-    if not manager:
-        _require_works_queue(actor, item.queue)
-    if item.owner_id is not None and not (
-        manager or item.owner_id == actor.pk or (item.owner and item.owner.lead_id == actor.pk)
-    ):
-        raise OpsError(errors.REASSIGN_NOT_ALLOWED)
-    if not set(item.queue.roles) & user_role_values(assignee):
-        raise OpsError(errors.ASSIGNEE_CANNOT_WORK_QUEUE.format(username=assignee.username, queue=item.queue.name))
+    work_item_can_assign(actor, item).require(OpsError)
+    work_item_can_be_assigned_to(assignee, item).require(OpsError)
     before = _snapshot(item)
     action = AuditAction.WORK_ITEM_REASSIGNED if item.owner_id else AuditAction.WORK_ITEM_ASSIGNED
     item.owner = assignee
@@ -193,7 +256,7 @@ def work_item_assign(*, item_id: int, assignee: User, actor: User, reason: str =
 def work_item_release(*, item_id: int, user: User, reason: str = "") -> WorkItem:
     """The owner hands the item back to the queue."""
     item = work_item_lock(item_id)
-    _require_owner(user, item)
+    work_item_can_release(user, item).require(OpsError)
     before = _snapshot(item)
     item.owner = None
     _transition(item, "requeue", "released", owned=False)
@@ -210,7 +273,7 @@ def work_item_hold(*, item_id: int, user: User, reason: str) -> WorkItem:
     if not reason.strip():
         raise OpsError(errors.REASON_REQUIRED)
     item = work_item_lock(item_id)
-    _require_owner(user, item)
+    work_item_can_hold(user, item).require(OpsError)
     before = _snapshot(item)
     _transition(item, "hold", "put on hold")
     now = timezone.now()
@@ -226,7 +289,7 @@ def work_item_hold(*, item_id: int, user: User, reason: str) -> WorkItem:
 def work_item_resume(*, item_id: int, user: User, reason: str = "") -> WorkItem:
     """The client answered: the SLA clock runs again from where it stopped."""
     item = work_item_lock(item_id)
-    _require_owner(user, item)
+    work_item_can_resume(user, item).require(OpsError)
     before = _snapshot(item)
     _transition(item, "resume", "resumed")
     item.due_at = timezone.now() + (item.sla_paused_remaining or timedelta(0))
@@ -248,7 +311,7 @@ def work_item_resolve(*, item_id: int, user: User, code: str, note: str) -> Work
     if not note.strip():
         raise OpsError(errors.RESOLUTION_NOTE_REQUIRED)
     item = work_item_lock(item_id)
-    _require_owner(user, item)
+    work_item_can_resolve(user, item).require(OpsError)
     return _resolve(item, resolved_by=user, code=code, note=note)
 
 
@@ -322,7 +385,7 @@ def _escalate_one(item_id: int, now: datetime) -> bool:
     ):
         item.queue = target
         moved = True
-        if item.owner is not None and not set(target.roles) & user_role_values(item.owner):
+        if item.owner is not None and not queue_can_work(item.owner, target):
             item.owner = None
             _transition(item, "requeue", "requeued", owned=False)
     item.escalation_level += 1
@@ -352,4 +415,4 @@ def _escalation_recipients(owner: User | None, *queues: Queue) -> list[User]:
     for queue in queues:
         if queue.lead is not None:
             return [queue.lead]
-    return list(User.objects.filter(is_active=True, groups__name="admin"))
+    return list(users_with_permission("ops.manage_queues"))

@@ -58,7 +58,7 @@ def test_client_360_shows_the_actions_of_the_role(client: HttpClient) -> None:
     html = client.get(f"/clients/{c.pk}/").content.decode()
     assert ">Approve</button>" in html and ">Ask for more documents</button>" in html
     client.force_login(staff(Role.RISK))  # reads, acts on nothing
-    assert client.post(f"/clients/{c.pk}/transition/approve/").status_code == 404
+    assert client.post(f"/clients/{c.pk}/transition/approve/").status_code == 403
     assert Client.objects.get(pk=c.pk).status == ClientStatus.PENDING_REVIEW
 
 

@@ -163,7 +163,7 @@ def test_admin_role_grant_needs_a_second_admin_then_lands_in_access_review(
             "payload_hash": request.payload_hash,
         },
     )
-    assert response.status == 409, response.status
+    assert response.status == 403, response.status
     assert errors.CHECKER_IS_MAKER in response.text()
     request.refresh_from_db()
     assert request.status == ApprovalStatus.PENDING
@@ -286,7 +286,7 @@ def test_auditor_reads_a_kyc_item_without_claim_or_resolve(page: Page) -> None:
     page.goto(f"/items/{kyc.pk}/")
     expect(page.get_by_test_id("item-status")).to_have_text("Open")
     actions = page.get_by_role("region", name="Actions")
-    expect(actions).to_contain_text("Your role does not work this queue; you can read it.")
+    expect(actions).to_contain_text(errors.NOT_YOUR_QUEUE.format(queue="KYC review"))
     for name in ("Claim", "Resolve", "Assign", "Wait on client", "Give back to the queue"):
         expect(actions.get_by_role("button", name=name, exact=True)).to_have_count(0)
     expect_no_horizontal_overflow(page)

@@ -192,6 +192,20 @@ def test_files_only_through_the_permission_checked_view(client: HttpClient) -> N
     assert AuditEvent.objects.filter(action="kyc.document_viewed").exists()
 
 
+def test_review_screen_offers_the_decision_only_while_document_can_review_allows(client: HttpClient) -> None:
+    from tests.factories import client as make_client
+
+    doc = _upload(make_client(), "proof_of_identity")
+    client.force_login(staff(Role.SUPPORT))
+    page = html.unescape(client.get(f"/kyc/documents/{doc.pk}/").content.decode())
+    assert ">Accept</button>" not in page and errors.NOT_ALLOWED.format(verb="review documents") in page
+    client.force_login(staff(Role.COMPLIANCE))
+    assert ">Accept</button>" in client.get(f"/kyc/documents/{doc.pk}/").content.decode()
+    document_review(document_id=doc.pk, reviewer=staff(Role.COMPLIANCE), accept=True, note="a clear scan")
+    page = html.unescape(client.get(f"/kyc/documents/{doc.pk}/").content.decode())
+    assert ">Accept</button>" not in page and errors.NOT_PENDING.format(status="accepted") in page
+
+
 def test_upload_and_review_through_the_pages(client: HttpClient) -> None:
     from tests.factories import client as make_client
 

@@ -123,7 +123,7 @@ def test_hit_decision_through_the_client_page(client: Any) -> None:
     assert 'data-testid="screening-hits"' in client.get(f"/clients/{c.pk}/").content.decode()
     assert (
         client.post(f"/kyc/screening-hits/{hit.pk}/decide/", {"decision": "false_positive", "reason": "x"}).status_code
-        == 409
+        == 403
     )
     assert ScreeningHit.objects.get().status == HitStatus.OPEN
     client.force_login(staff(Role.COMPLIANCE))

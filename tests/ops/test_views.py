@@ -74,7 +74,7 @@ def test_item_page_shows_only_allowed_actions(client: Client) -> None:
     _login(client, Role.AUDITOR)  # sees every queue, works none
     html = client.get(f"/items/{item.pk}/").content.decode()
     assert "Claim</button>" not in html and "Resolve</button>" not in html
-    assert client.post(f"/items/{item.pk}/claim/").status_code == 409  # refused anyway
+    assert client.post(f"/items/{item.pk}/claim/").status_code == 403  # refused anyway
     assert WorkItem.objects.get(pk=item.pk).owner is None
 
 
@@ -102,7 +102,7 @@ def test_bad_claiming_a_claimed_item_says_who_owns_it(client: Client) -> None:
     work_item_claim(item_id=item.pk, user=staff(Role.COMPLIANCE, username="first"))
     _login(client, Role.COMPLIANCE)
     response = client.post(f"/items/{item.pk}/claim/")
-    assert response.status_code == 409 and "already owned by first" in response.content.decode()
+    assert response.status_code == 403 and "already owned by first" in response.content.decode()
 
 
 def test_role_grant_through_the_pages(client: Client) -> None:
@@ -117,7 +117,7 @@ def test_role_grant_through_the_pages(client: Client) -> None:
         f"/approvals/{request.pk}/decide/",
         {"decision": "approve", "reason": "me", "payload_hash": request.payload_hash},
     )
-    assert refused.status_code == 409 and ApprovalRequest.objects.get().status == ApprovalStatus.PENDING
+    assert refused.status_code == 403 and ApprovalRequest.objects.get().status == ApprovalStatus.PENDING
     checker = staff(Role.ADMIN, username="checker")
     client.force_login(checker)
     assert [r.pk for r in client.get("/approvals/").context["waiting"]] == [request.pk]

@@ -1,0 +1,73 @@
+"""The fixed people of the access tests (Healthchecks' alice/bob/charlie, Zulip's hamlet/iago).
+
+Every page and endpoint is tried by:
+- ``anonymous``: not signed in;
+- ``nobody``: a signed-in staff member holding no role (no permission at all);
+- ``desk``: a desk-scoped staff member: every permission that acts on a client (registering,
+  reviewing, restricting, risk, leverage) granted directly, but no role that sees every client —
+  only per-object access to one *other* client. For any client object of the world it is "a role
+  with the permission, outside the object's scope";
+- each role of ``ops.roles.Role`` by its code (``support``, ``compliance``, ...): for one page a
+  role without the permission, for another the right role, or outside the scope of a queue or an
+  approval level.
+
+``persona(name)`` signs the test client in as that person and returns it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.test import Client as HttpClient
+from guardian.shortcuts import assign_perm
+
+from ops.models import User
+from ops.roles import Role
+from tests.factories import client as make_client
+from tests.factories import staff
+
+ANONYMOUS, NOBODY, DESK = "anonymous", "nobody", "desk"
+PERSONAS = (ANONYMOUS, NOBODY, DESK, *Role.values)
+
+# What a desk-scoped person may do to the clients they were given (but not the right to see every
+# client: ops.view_client_status).
+DESK_PERMISSIONS = ("manage_clients", "review_documents", "restrict_account", "set_risk_level", "change_leverage")
+
+
+def desk_user(*, scoped_to: Any) -> User:
+    user = staff(username="desk")
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="ops", codename__in=DESK_PERMISSIONS))
+    assign_perm("accounts.view_client_record", user, scoped_to)
+    return user
+
+
+def persona_user(name: str) -> User | None:
+    """The persona's user; a role persona the test data already made (e.g. the owner of a work
+    item) is that same user."""
+    if name == ANONYMOUS:
+        return None
+    existing = User.objects.filter(username=name).first()
+    if existing is not None:
+        return existing
+    if name == NOBODY:
+        return staff(username="nobody")
+    if name == DESK:
+        return desk_user(scoped_to=make_client(first_name="Other", last_name="Desk"))
+    return staff(Role(name), username=name)
+
+
+@pytest.fixture
+def persona(client: HttpClient, db: None) -> Callable[[str], HttpClient]:
+    """``persona("compliance")``: the test client, signed in as that persona (see the module)."""
+
+    def sign_in(name: str) -> HttpClient:
+        assert name in PERSONAS, name
+        user = persona_user(name)
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return sign_in

@@ -1,0 +1,257 @@
+"""Who gets in where: every page and endpoint, tried by the personas of ``tests/personas.py``.
+
+Each row is one persona and exactly one status: ``LOGIN`` (302 to the login page with ?next=),
+403 (the can-function refused: a role without the permission), 404 (outside the persona's scope:
+the scoped selector does not find the object), or what the right role gets (200 for a page; for a
+POST, 302 when the action was done, or 400 when an empty form got past every permission check to
+the form's own validation). The staff API answers anonymous callers 403: with session
+authentication only, DRF has no WWW-Authenticate challenge to send, so it does not answer 401.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client as HttpClient
+from django.test import override_settings
+
+from accounts.models import TradingAccount
+from accounts.services.clients import client_transition
+from kyc.models import SanctionsListVersion, ScreeningHit
+from kyc.services.documents import document_upload
+from ops.roles import Role
+from ops.services.approvals import approval_submit
+from ops.services.work_items import work_item_claim, work_item_hold
+from tests.factories import approved_client, staff, work_item
+from tests.factories import client as make_client
+from tests.personas import ANONYMOUS, DESK, NOBODY
+
+pytestmark = pytest.mark.django_db
+
+LOGIN = "login"
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+SUPPORT, COMPLIANCE, FINANCE, RISK, ADMIN, AUDITOR = (
+    Role.SUPPORT,
+    Role.COMPLIANCE,
+    Role.FINANCE,
+    Role.RISK,
+    Role.ADMIN,
+    Role.AUDITOR,
+)
+
+
+def _officer() -> Any:
+    """The "compliance" persona, made ahead when the test data needs it to own something."""
+    return staff(Role.COMPLIANCE, username=COMPLIANCE.value)
+
+
+def _document(c: Any) -> Any:
+    upload = SimpleUploadedFile("scan.pdf", PDF)
+    return document_upload(client_id=c.pk, kind="proof_of_identity", upload=upload, actor=staff(Role.SUPPORT))
+
+
+def _hit(c: Any) -> Any:
+    version = SanctionsListVersion.objects.create(name="test", source_file="t.csv", sha256="0" * 64)
+    return ScreeningHit.objects.create(
+        client=c, version=version, entry_id="Q1", entry_data_hash="0" * 64, entry_name=c.display_name,
+        matched_name=c.display_name, score=Decimal("95"), name_score=Decimal("95"),
+    )  # fmt: skip
+
+
+def _account(c: Any) -> Any:
+    return TradingAccount.objects.create(
+        client=c, account_type=c.account_type, currency="USD", leverage=100, platform_group="demo", login="900001"
+    )
+
+
+def _owned() -> Any:
+    return work_item_claim(item_id=work_item("kyc_review").pk, user=_officer())
+
+
+def _waiting() -> Any:
+    item = _owned()
+    return work_item_hold(item_id=item.pk, user=item.owner, reason="asked for a new scan")
+
+
+def _restricted() -> Any:
+    c = approved_client(provision=False)
+    return client_transition(client_id=c.pk, name="restrict", actor=_officer(), reason="chargebacks")
+
+
+def _approval() -> Any:
+    return approval_submit(
+        action="staff.grant_role",
+        subject=staff(username="grantee"),
+        payload={"role": "risk"},
+        maker=staff(Role.ADMIN, username="maker"),
+        reason="joins the risk desk",
+    )
+
+
+class World:
+    """The objects a row's URL names (``{client}``, ``{document}``, ...), made when first named;
+    none of them is in the desk persona's scope."""
+
+    def __init__(self) -> None:
+        self.client = make_client()
+        self.makers: dict[str, Callable[[], Any]] = {
+            "corporate": lambda: make_client(kind="corporate"),
+            "restricted": _restricted,
+            "document": lambda: _document(self.client),
+            "hit": lambda: _hit(self.client),
+            "account": lambda: _account(self.client),
+            "item": lambda: work_item("kyc_review", title="Review a client"),
+            "owned": _owned,
+            "waiting": _waiting,
+            "approval": _approval,
+        }
+
+    def url(self, pattern: str) -> str:
+        names = re.findall(r"{(\w+)}", pattern)
+        ids = {name: (self.client if name == "client" else self.makers[name]()).pk for name in names}
+        return pattern.format(**ids)
+
+
+@pytest.fixture
+def world(tmp_path: Any) -> Any:
+    with override_settings(KYC_STORAGE_ROOT=tmp_path / "kyc"):
+        yield World()
+
+
+@dataclass(frozen=True)
+class Row:
+    method: str
+    url: str
+    persona: str
+    expected: int | str
+    data: dict[str, Any] | None = None
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.url} as {self.persona} -> {self.expected}"
+
+
+def rows(method: str, url: str, *expectations: tuple[str, int | str], data: dict[str, Any] | None = None) -> list[Row]:
+    return [Row(method, url, persona, expected, data) for persona, expected in expectations]
+
+
+# fmt: off
+PAGES = [
+    # --- clients (accounts) ---
+    *rows("GET", "/clients/", (ANONYMOUS, LOGIN), (NOBODY, 403), (DESK, 200), (SUPPORT, 200)),
+    *rows("GET", "/clients/new/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (SUPPORT, 200)),
+    *rows("GET", "/clients/{client}/", (ANONYMOUS, LOGIN), (NOBODY, 404), (DESK, 404), (AUDITOR, 200), (SUPPORT, 200)),
+    *rows(
+        "POST", "/clients/{client}/transition/submit_for_review/",
+        (ANONYMOUS, LOGIN), (RISK, 403), (DESK, 404), (SUPPORT, 302),
+    ),
+    *rows(
+        "POST", "/clients/{restricted}/unfreeze/",
+        (ANONYMOUS, LOGIN), (SUPPORT, 403), (DESK, 404), (COMPLIANCE, 302),
+        data={"reason": "chargebacks settled"},
+    ),
+    *rows("POST", "/clients/{corporate}/parties/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (DESK, 404), (SUPPORT, 400)),
+    *rows("POST", "/clients/{client}/links/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (DESK, 404), (SUPPORT, 400)),
+    *rows(
+        "POST", "/clients/trading-accounts/{account}/leverage/",
+        (ANONYMOUS, LOGIN), (SUPPORT, 403), (DESK, 404), (RISK, 400),
+    ),
+    # --- KYC ---
+    *rows(
+        "POST", "/kyc/clients/{client}/documents/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (DESK, 404), (SUPPORT, 400)
+    ),
+    *rows("GET", "/kyc/documents/{document}/", (ANONYMOUS, LOGIN), (NOBODY, 404), (DESK, 404), (COMPLIANCE, 200)),
+    *rows(
+        "POST", "/kyc/documents/{document}/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (DESK, 404), (COMPLIANCE, 400)
+    ),
+    *rows(
+        "GET", "/kyc/documents/{document}/file/", (ANONYMOUS, LOGIN), (NOBODY, 404), (DESK, 404), (COMPLIANCE, 200)
+    ),
+    *rows("POST", "/kyc/clients/{client}/risk/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (DESK, 404), (COMPLIANCE, 302)),
+    *rows(
+        "POST", "/kyc/screening-hits/{hit}/decide/",
+        (ANONYMOUS, LOGIN), (SUPPORT, 403), (DESK, 404), (COMPLIANCE, 302),
+        data={"decision": "false_positive", "reason": "a different person"},
+    ),
+    *rows("POST", "/kyc/clients/{client}/edd-approval/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (DESK, 404)),
+    *rows("GET", "/kyc/sanctions-lists/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200), (COMPLIANCE, 200)),
+    # --- the operator workspace (ops): a queue and an approval level are scopes too ---
+    *rows("GET", "/", (ANONYMOUS, LOGIN), (NOBODY, 200)),
+    *rows("GET", "/queues/", (ANONYMOUS, LOGIN), (NOBODY, 403), (AUDITOR, 200), (SUPPORT, 200)),
+    *rows("GET", "/queues/kyc_review/", (ANONYMOUS, LOGIN), (NOBODY, 403), (SUPPORT, 404), (COMPLIANCE, 200)),
+    *rows("GET", "/items/{item}/", (ANONYMOUS, LOGIN), (NOBODY, 404), (SUPPORT, 404), (AUDITOR, 200), (COMPLIANCE, 200)),
+    *rows("POST", "/items/{item}/claim/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (SUPPORT, 404), (COMPLIANCE, 302)),
+    *rows("POST", "/items/{item}/assign/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (SUPPORT, 404), (COMPLIANCE, 400)),
+    # the item's owner acts on it; another worker of the queue may not (403)
+    *rows("POST", "/items/{item}/resolve/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (SUPPORT, 404), (COMPLIANCE, 403)),
+    *rows(
+        "POST", "/items/{owned}/resolve/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (SUPPORT, 404), (COMPLIANCE, 302),
+        data={"code": "fixed", "note": "the client re-uploaded"},
+    ),
+    *rows(
+        "POST", "/items/{owned}/hold/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (SUPPORT, 404), (COMPLIANCE, 302),
+        data={"reason": "asked for a bank statement"},
+    ),
+    *rows("POST", "/items/{owned}/release/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (SUPPORT, 404), (COMPLIANCE, 302)),
+    *rows("POST", "/items/{waiting}/resume/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (SUPPORT, 404), (COMPLIANCE, 302)),
+    *rows("GET", "/approvals/", (ANONYMOUS, LOGIN), (NOBODY, 403), (AUDITOR, 200), (COMPLIANCE, 200)),
+    *rows("GET", "/approvals/{approval}/", (ANONYMOUS, LOGIN), (NOBODY, 404), (COMPLIANCE, 404), (ADMIN, 200)),
+    *rows(
+        "POST", "/approvals/{approval}/decide/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (COMPLIANCE, 404), (ADMIN, 400)
+    ),
+    *rows("POST", "/approvals/{approval}/cancel/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (COMPLIANCE, 404), (ADMIN, 403)),
+    *rows("GET", "/staff/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200), (ADMIN, 200)),
+    *rows("POST", "/staff/role-request/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (ADMIN, 400)),
+    # --- payments (the rest of its pages: tests/payments/test_access.py) ---
+    *rows("GET", "/payments/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (DESK, 403), (FINANCE, 200), (AUDITOR, 200)),
+    *rows("GET", "/payments/statements/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (FINANCE, 200)),
+    # --- the audit trail ---
+    *rows("GET", "/audit/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200)),
+    *rows("GET", "/audit/export.csv", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200)),
+]
+
+API = [
+    *rows("GET", "/api/staff/clients/", (ANONYMOUS, 403), (NOBODY, 403), (DESK, 200), (SUPPORT, 200)),
+    *rows("GET", "/api/staff/clients/{client}/", (ANONYMOUS, 403), (NOBODY, 403), (DESK, 404), (SUPPORT, 200)),
+    *rows("POST", "/api/staff/clients/", (ANONYMOUS, 403), (AUDITOR, 403), (SUPPORT, 400), data={}),
+    *rows(
+        "POST", "/api/staff/clients/{client}/transitions/",
+        (ANONYMOUS, 403), (NOBODY, 403), (RISK, 403), (DESK, 404), (SUPPORT, 200),
+        data={"transition": "submit_for_review"},
+    ),
+]
+# fmt: on
+
+
+def _call(http: HttpClient, row: Row, url: str, *, api: bool) -> Any:
+    if row.method == "GET":
+        return http.get(url)
+    if api:
+        return http.post(url, row.data or {}, content_type="application/json")
+    return http.post(url, row.data or {})
+
+
+@pytest.mark.parametrize("row", PAGES, ids=str)
+def test_page_access(row: Row, persona: Callable[[str], HttpClient], world: World) -> None:
+    url = world.url(row.url)  # first: the test data may make the persona's own user
+    response = _call(persona(row.persona), row, url, api=False)
+    if row.expected == LOGIN:
+        assert (response.status_code, response["Location"]) == (302, f"/login/?next={url}")
+    else:
+        assert response.status_code == row.expected, getattr(response, "content", b"")[:400]
+        if response.status_code == 302:
+            assert not response["Location"].startswith("/login/")
+
+
+@pytest.mark.parametrize("row", API, ids=str)
+def test_api_access(row: Row, persona: Callable[[str], HttpClient], world: World) -> None:
+    url = world.url(row.url)  # first: the test data may make the persona's own user
+    response = _call(persona(row.persona), row, url, api=True)
+    assert response.status_code == row.expected, response.content[:400]
+    if response.status_code == 403:
+        assert response["Content-Type"] == "application/problem+json"

@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("contenttypes", "0002_remove_content_type_name"),
-        ("ops", "0011_payments_permissions"),
+        ("ops", "0012_role_duty_permissions"),
     ]
 
     operations = [

@@ -16,7 +16,7 @@ Every page and endpoint is tried by:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
@@ -37,10 +37,13 @@ PERSONAS = (ANONYMOUS, NOBODY, DESK, *Role.values)
 DESK_PERMISSIONS = ("manage_clients", "review_documents", "restrict_account", "set_risk_level", "change_leverage")
 
 
-def desk_user(*, scoped_to: Any) -> User:
-    user = staff(username="desk")
-    user.user_permissions.set(Permission.objects.filter(content_type__app_label="ops", codename__in=DESK_PERMISSIONS))
-    assign_perm("accounts.view_client_record", user, scoped_to)
+def desk_user(*clients: Any, permissions: Iterable[str] = DESK_PERMISSIONS, username: str | None = None) -> User:
+    """A desk-scoped staff member: ``permissions`` (``ops`` codenames) granted directly, no view
+    of every client, and per-object access to ``clients`` only."""
+    user = staff(username=username) if username else staff()
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="ops", codename__in=list(permissions)))
+    for client in clients:
+        assign_perm("accounts.view_client_record", user, client)
     return user
 
 
@@ -55,7 +58,7 @@ def persona_user(name: str) -> User | None:
     if name == NOBODY:
         return staff(username="nobody")
     if name == DESK:
-        return desk_user(scoped_to=make_client(first_name="Other", last_name="Desk"))
+        return desk_user(make_client(first_name="Other", last_name="Desk"), username=DESK)
     return staff(Role(name), username=name)
 
 

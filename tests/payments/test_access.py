@@ -16,7 +16,7 @@ from rest_framework.test import APIClient
 from ops.models import ApprovalDecision
 from payments.models import DepositStatus, Withdrawal, WithdrawalStatus
 from payments.services.ledger import wallet_for
-from tests.payments.personas import World, world
+from tests.payments.world import World, world
 
 pytestmark = pytest.mark.django_db
 

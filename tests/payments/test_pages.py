@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from payments import errors
 from payments.models import Withdrawal
 from payments.services.ledger import wallet_for
-from tests.payments.personas import world
+from tests.payments.world import world
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from payments.services.deposits import deposit_can_release, deposit_release
 from payments.services.reconciliation import break_can_resolve, break_resolve_by_hand
 from payments.services.withdrawals import withdrawal_can_execute, withdrawal_can_reject, withdrawal_reject
 from tests.factories import staff
-from tests.payments.personas import scoped_staff, world
+from tests.payments.world import scoped_staff, world
 
 pytestmark = pytest.mark.django_db
 

@@ -1,10 +1,11 @@
-"""Fixed personas for the payments access tests, each one kind of answer:
+"""The payments access tests' data (a client with a withdrawal under review and a held deposit,
+another client, an open break) and how each persona of ``tests/personas.py`` meets it:
 
 - ``anonymous``: not signed in (pages: the login redirect; the API: what DRF answers).
 - ``support``: signed in, a role without the permission (support does not see payments): 403.
-- ``scoped``: finance's permissions given to the person directly, without the view of every
-  client, and per-object access (django-guardian) to one *other* client: the objects of the
-  client under test do not exist for them: 404.
+- ``scoped``: the desk persona with finance's payment permissions and per-object access
+  (django-guardian) to one *other* client: the objects of the client under test do not exist for
+  them: 404.
 - ``in_scope``: the same, with per-object access to the client under test: it works for them.
 - the right role (``finance``, ``compliance``, ``risk``): 200 (or the redirect after a change).
 """
@@ -15,33 +16,22 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.contrib.auth.models import Permission
 from django.test import Client as HttpClient
-from guardian.shortcuts import assign_perm
 
 from ops.models import User
-from ops.roles import Role
 from payments.models import Deposit, ReconciliationBreak, Withdrawal
 from payments.services.ledger import wallet_for
 from payments.services.reconciliation import break_open
 from payments.services.withdrawals import withdrawal_request
-from tests.factories import approved_client, card_deposit, staff
+from tests.factories import approved_client, card_deposit
+from tests.personas import ANONYMOUS, desk_user, persona_user
 
 FINANCE_PERMISSIONS = ("view_payments", "handle_deposits", "handle_withdrawals", "reject_withdrawals")
-ROLES = {"support": Role.SUPPORT, "finance": Role.FINANCE, "compliance": Role.COMPLIANCE, "risk": Role.RISK}
-PERSONAS = ("anonymous", "support", "scoped", "in_scope", *(r for r in ROLES if r != "support"))
 
 
 def scoped_staff(*clients: Any) -> User:
-    """Finance's payment permissions without the view of every client, and per-object access to
-    ``clients`` only."""
-    user = staff()
-    user.user_permissions.set(
-        Permission.objects.filter(content_type__app_label="ops", codename__in=FINANCE_PERMISSIONS)
-    )
-    for client in clients:
-        assign_perm("accounts.view_client_record", user, client)
-    return user
+    """The desk persona with finance's payment permissions, scoped to ``clients``."""
+    return desk_user(*clients, permissions=FINANCE_PERMISSIONS)
 
 
 @dataclass
@@ -58,13 +48,13 @@ class World:
     card: str  # the payer's card
 
     def user(self, persona: str) -> User | None:
-        if persona == "anonymous":
+        if persona == ANONYMOUS:
             return None
         if persona == "scoped":
             return scoped_staff(self.other_client)
         if persona == "in_scope":
             return scoped_staff(self.client, self.payer)
-        return staff(ROLES[persona])
+        return persona_user(persona)
 
     def http(self, persona: str) -> HttpClient:
         http = HttpClient()

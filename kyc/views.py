@@ -20,9 +20,9 @@ from kyc.models import Document
 from kyc.requirements import allowed_kinds
 from kyc.selectors import client_documents, kyc_checklist
 from kyc.services.documents import (
+    document_can_open_file,
     document_can_review,
     document_can_upload,
-    document_can_view,
     document_review,
     document_upload,
 )
@@ -91,6 +91,7 @@ def _review_page(
             "checklist": kyc_checklist(client),
             "form": form or ReviewForm(),
             "can_review": document_can_review(user, document),
+            "can_open_file": document_can_open_file(user, document),
         },
         status=status,
     )
@@ -127,10 +128,10 @@ def document_review_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def document_file_view(request: HttpRequest, pk: int) -> FileResponse:
-    """The only way to a document's bytes: the viewer must be allowed to see the client."""
+    """The only way to a document's bytes: compliance or the auditor, allowed to see the client."""
     user = _user(request)
     document = _document_get_for(user, pk, for_write=False)
-    document_can_view(user, document).require(PermissionDenied)
+    document_can_open_file(user, document).require(PermissionDenied)
     if not document.file:
         raise Http404
     from django.db import transaction

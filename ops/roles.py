@@ -31,6 +31,7 @@ PERMISSIONS: dict[str, str] = {
     "manage_clients": "Register clients and update their details",
     # compliance
     "review_documents": "Review KYC documents",
+    "view_identity_documents": "Open identity documents' files (compliance and the auditor; others see the checklist)",
     "set_risk_level": "Set client risk levels",
     "restrict_account": "Restrict client accounts",
     # finance
@@ -122,6 +123,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "manage_clients",
             "view_review_progress",
             "review_documents",
+            "view_identity_documents",
             "set_risk_level",
             "restrict_account",
             "view_payments",
@@ -167,8 +169,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
         }
     )
     | ADMIN_MODEL_PERMISSIONS,
-    # read-only everywhere, including the audit trail
-    Role.AUDITOR: frozenset(_READ_ONLY),
+    # read-only everywhere, including the audit trail and the identity documents it refers to
+    Role.AUDITOR: frozenset(_READ_ONLY | {"view_identity_documents"}),
 }
 
 # Roles whose grant is sensitive (issue 3 routes these through maker-checker).

@@ -172,6 +172,11 @@ PAGES = [
     *rows(
         "GET", "/kyc/documents/{document}/file/", (ANONYMOUS, LOGIN), (NOBODY, 404), (DESK, 404), (COMPLIANCE, 200)
     ),
+    # only compliance and the auditor open identity documents; the others see the checklist state
+    *rows(
+        "GET", "/kyc/documents/{document}/file/",
+        (SUPPORT, 403), (FINANCE, 403), (RISK, 403), (ADMIN, 403), (AUDITOR, 200),
+    ),
     *rows("POST", "/kyc/clients/{client}/risk/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (DESK, 404), (COMPLIANCE, 302)),
     *rows(
         "POST", "/kyc/screening-hits/{hit}/decide/",

@@ -73,8 +73,10 @@ def document_can_upload(actor: User, client: Client) -> Decision:
     return _in_scope(actor, client)
 
 
-def document_can_view(actor: User, document: Document) -> Decision:
-    """See a document, its review screen and its file: whoever may see its client."""
+def document_can_open_file(actor: User, document: Document) -> Decision:
+    """Open the identity document itself (its bytes): compliance and the auditor, within scope."""
+    if not actor.has_perm("ops.view_identity_documents"):
+        return deny(errors.FILE_NOT_ALLOWED)
     return _in_scope(actor, document.client)
 
 

@@ -192,6 +192,26 @@ def test_files_only_through_the_permission_checked_view(client: HttpClient) -> N
     assert AuditEvent.objects.filter(action="kyc.document_viewed").exists()
 
 
+def test_bad_identity_files_stay_closed_to_roles_other_than_compliance_and_the_auditor(client: HttpClient) -> None:
+    """Support, finance, risk and admin see the document's checklist state on its review screen,
+    never its bytes; compliance and the auditor see it embedded and may open it."""
+    from tests.factories import client as make_client
+
+    doc = _upload(make_client(), "proof_of_identity")
+    file_url = f"/kyc/documents/{doc.pk}/file/"
+    for role in (Role.SUPPORT, Role.FINANCE, Role.RISK, Role.ADMIN):
+        client.force_login(staff(role))
+        assert client.get(file_url).status_code == 403, role
+        page = html.unescape(client.get(f"/kyc/documents/{doc.pk}/").content.decode())
+        assert errors.FILE_NOT_ALLOWED in page and file_url not in page, role
+    assert not AuditEvent.objects.filter(action="kyc.document_viewed").exists()
+    for role in (Role.COMPLIANCE, Role.AUDITOR):
+        client.force_login(staff(role))
+        page = html.unescape(client.get(f"/kyc/documents/{doc.pk}/").content.decode())
+        assert file_url in page and errors.FILE_NOT_ALLOWED not in page, role
+        assert client.get(file_url).status_code == 200, role
+
+
 def test_review_screen_offers_the_decision_only_while_document_can_review_allows(client: HttpClient) -> None:
     from tests.factories import client as make_client
 

@@ -56,6 +56,7 @@ class AuditAction(models.TextChoices):
     KYC_DOCUMENT_REJECTED = "kyc.document_rejected", "KYC document rejected"
     KYC_DOCUMENT_VIEWED = "kyc.document_viewed", "KYC document viewed"
     KYC_RISK_ASSESSED = "kyc.risk_assessed", "Risk assessed"
+    KYC_RISK_FACTOR_CONFIGURED = "kyc.risk_factor_configured", "Risk factor configured"
     KYC_DOCUMENT_EXPIRED = "kyc.document_expired", "KYC document expired"
     SANCTIONS_LIST_IMPORTED = "kyc.sanctions_list_imported", "Sanctions/PEP list imported"
     SCREENING_HIT_RAISED = "kyc.screening_hit_raised", "Screening hit raised"

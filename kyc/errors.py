@@ -22,3 +22,7 @@ class KycError(Exception):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+REASON_FOR_CONFIGURATION = "A reason is required; it is recorded in the audit trail."
+NOT_CONFIGURABLE = "These settings cannot be changed: {fields}."

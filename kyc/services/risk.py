@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.models import Client, ClientKind, ClientStatus, PartyRole, SourceOfFunds
@@ -170,3 +171,33 @@ def approval_guard(client: Client, transition: str, via_approval: bool) -> str |
             "This client is high risk: approval after enhanced due diligence needs two compliance officers; request it."
         )
     return None
+
+
+RISK_FACTOR_CONFIGURABLE = ("label", "points", "forces_edd", "is_active")
+
+
+@transaction.atomic  # composed: the Django admin wraps its change view in a transaction
+def risk_factor_configure(*, risk_factor_id: int, changes: dict[str, Any], reason: str) -> RiskFactor:
+    """Tune one factor of the risk score (its points, whether it forces EDD, whether it counts).
+    Audited with the changed fields and the reason; history keeps every version. New factors come
+    with the code that computes them (``kyc.risk_factors``), so none is created here."""
+    if not reason.strip():
+        raise ValidationError({"change_reason": errors.REASON_FOR_CONFIGURATION})
+    unknown = set(changes) - set(RISK_FACTOR_CONFIGURABLE)
+    if unknown:
+        raise ValidationError(errors.NOT_CONFIGURABLE.format(fields=", ".join(sorted(unknown))))
+    factor = RiskFactor.objects.select_for_update().get(pk=risk_factor_id)
+    before = {k: str(getattr(factor, k)) for k in changes}
+    for field, value in changes.items():
+        setattr(factor, field, value)
+    factor.full_clean()
+    factor._change_reason = reason  # type: ignore[attr-defined]
+    factor.save()
+    audit_record(
+        action=AuditAction.KYC_RISK_FACTOR_CONFIGURED,
+        subject=factor,
+        before=before,
+        after={k: str(getattr(factor, k)) for k in changes},
+        reason=reason,
+    )
+    return factor

@@ -4,6 +4,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.test import Client as HttpClient
 
 from accounts.errors import ClientError
 from accounts.models import ClientStatus
@@ -94,3 +95,28 @@ def test_high_risk_needs_two_compliance_officers() -> None:
     )
     assert done.status == ApprovalStatus.EXECUTED
     assert c.__class__.objects.get(pk=c.pk).status == ClientStatus.APPROVED
+
+
+def test_good_admin_tunes_a_risk_factor_in_the_admin_with_an_audited_reason(client: HttpClient) -> None:
+    """kyc.RiskFactor is configured in the Django admin, through the audited service: a reason is
+    required, the change is an audit event, and roles outside configuration cannot open it."""
+    from audit.models import AuditEvent
+    from kyc.models import RiskFactor
+
+    factor = RiskFactor.objects.get(code="pep")
+    url = f"/admin/kyc/riskfactor/{factor.pk}/change/"
+    form = {"label": factor.label, "points": factor.points + 5, "forces_edd": "on", "is_active": "on"}
+    client.force_login(staff(Role.ADMIN))
+    index = client.get("/admin/").content.decode()
+    assert 'href="/admin/kyc/riskfactor/"' in index
+    assert client.post(url, form).status_code == 200  # no reason: the form answers with its error
+    assert RiskFactor.objects.get(pk=factor.pk).points == factor.points
+    response = client.post(url, form | {"change_reason": "FATF guidance on domestic PEPs"})
+    assert response.status_code == 302
+    tuned = RiskFactor.objects.get(pk=factor.pk)
+    assert tuned.points == factor.points + 5 and tuned.forces_edd is True
+    event = AuditEvent.objects.get(action="kyc.risk_factor_configured")
+    assert event.before == {"points": str(factor.points)} and event.after == {"points": str(factor.points + 5)}
+    assert event.reason == "FATF guidance on domestic PEPs"
+    client.force_login(staff(Role.COMPLIANCE))
+    assert client.get(url).status_code == 302  # the Django admin is the administrators'

@@ -57,6 +57,21 @@ class TransitionSerializer(serializers.Serializer):
     force = serializers.BooleanField(required=False, default=False)
 
 
+class ClientFilterSerializer(serializers.Serializer):
+    """The list's filters, checked like any input (DRF's CharField refuses NUL bytes)."""
+
+    class Meta:
+        filters = ("q", "status", "kind", "account_type", "country", "risk_level", "manager")
+
+    q = serializers.CharField(required=False, allow_blank=True, max_length=200)
+    status = serializers.CharField(required=False, allow_blank=True, max_length=40)
+    kind = serializers.CharField(required=False, allow_blank=True, max_length=40)
+    account_type = serializers.CharField(required=False, allow_blank=True, max_length=40)
+    country = serializers.CharField(required=False, allow_blank=True, max_length=40)
+    risk_level = serializers.CharField(required=False, allow_blank=True, max_length=20)
+    manager = serializers.CharField(required=False, allow_blank=True, max_length=40)
+
+
 class ClientViewSet(viewsets.GenericViewSet):
     serializer_class = ClientSerializer
     queryset = Client.objects.none()  # the real one is scoped per user in get_queryset
@@ -71,10 +86,9 @@ class ClientViewSet(viewsets.GenericViewSet):
     }
 
     def get_queryset(self) -> Any:
-        params = {
-            k: self.request.query_params.get(k, "")
-            for k in ("q", "status", "kind", "account_type", "country", "risk_level", "manager")
-        }
+        filters = ClientFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)  # a 400 naming the filter (a NUL byte, an over-long value)
+        params = {k: filters.validated_data.get(k, "") for k in ClientFilterSerializer.Meta.filters}
         return client_list(user=self.request.user, **params).prefetch_related("trading_accounts__account_type")  # type: ignore[arg-type]
 
     def list(self, request: Request) -> Response:

@@ -96,6 +96,8 @@ def test_create_then_move_through_the_lifecycle(client: HttpClient) -> None:
         ({"account_type": "platinum"}, "account_type"),
         ({"email": "not-an-email"}, "email"),
         ({"date_of_birth": "31/12/1990"}, "date_of_birth"),
+        ({"first_name": "Ada\x00"}, "first_name"),  # a NUL byte: Postgres cannot store it
+        ({"city": "Lon\x00don"}, "city"),
     ],
 )
 def test_bad_input_is_a_problem_naming_the_field(client: HttpClient, change: dict[str, str], field: str) -> None:
@@ -127,3 +129,11 @@ def test_openapi_schema_documents_the_client_endpoints(client: HttpClient) -> No
 
 def client_obj() -> Client:
     return client()
+
+
+@pytest.mark.parametrize("name", ["q", "status", "kind", "account_type", "country", "risk_level", "manager"])
+def test_bad_a_nul_byte_in_a_list_filter_is_a_400_naming_it(client: HttpClient, name: str) -> None:
+    client.force_login(staff(Role.SUPPORT))
+    response = client.get("/api/staff/clients/", {name: "a\x00b"})
+    assert response.status_code == 400 and response["Content-Type"] == "application/problem+json"
+    assert name in response.json()["errors"]

@@ -67,6 +67,19 @@ def verify(payload: bytes, header: str | None, *, secret: str, tolerance: int, n
 # --- the adapter the back office calls -----------------------------------------------------------
 
 
+def _created(value: Any) -> datetime | None:
+    """The event's ``created`` (whole Unix seconds, like Stripe's), or None when absent. Anything
+    else (a float, 1e20, a year past 9999) is a bad payload: ValueError, a 400 naming the field."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("created is not a whole number of Unix seconds")
+    try:
+        return datetime.fromtimestamp(value, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError("created is out of range") from None
+
+
 class SimPay:
     """The card channel's provider in the demo and the tests (``PAYMENT_PROVIDERS["card"]``)."""
 
@@ -82,12 +95,11 @@ class SimPay:
         event_id, event_type, obj = str(evt["id"]), str(evt["type"]), evt["data"]["object"]
         if not isinstance(obj, dict) or not event_id:
             raise ValueError("data.object is not an object")
-        created = evt.get("created")
         return ProviderEvent(
             event_id=event_id,
             event_type=event_type,
             object_id=str(obj.get("id", ""))[:120],
-            created=datetime.fromtimestamp(created, tz=UTC) if isinstance(created, int) else None,
+            created=_created(evt.get("created")),
             payload=evt,
         )
 

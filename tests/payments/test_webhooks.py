@@ -165,3 +165,18 @@ def test_bad_deposit_for_a_client_not_yet_approved_is_refused() -> None:
     with pytest.raises(PaymentError, match="may not deposit"):
         deposit_initiate(client=client(), channel="card", amount="10.00", currency="EUR")
     assert Deposit.objects.count() == 0
+
+
+@pytest.mark.parametrize("created", [10**20, 1e20, 253_402_300_800, -(10**12), "yesterday", True])
+def test_bad_a_signed_callback_with_an_impossible_created_is_a_400_naming_it(created: Any) -> None:
+    """A correctly signed callback whose ``created`` is no Unix time gets a 400 naming the field
+    (not a 500 the PSP would retry for ever); nothing is stored or applied."""
+    c = approved_client(provision=False)
+    deposit = deposit_initiate(client=c, channel="card", amount="10.00", currency="EUR")
+    evt = simpay.checkout_pay(
+        order_reference=deposit.reference, amount=Decimal("10.00"), currency="EUR", cardholder=c.display_name
+    )
+    status, body = _post(HttpClient(), simpay.signed(evt | {"created": created}))
+    assert status == 400 and "created" in body["error"]
+    assert InboundEvent.objects.count() == 0
+    assert Deposit.objects.get(pk=deposit.pk).status == DepositStatus.INITIATED

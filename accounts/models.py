@@ -57,7 +57,9 @@ class AccountType(models.Model):
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(default_leverage__lte=models.F("max_leverage")), name="account_type_leverage_order"
+                condition=models.Q(default_leverage__lte=models.F("max_leverage")),
+                name="account_type_leverage_order",
+                violation_error_message="The default leverage cannot be above the maximum.",
             ),
             models.CheckConstraint(condition=models.Q(min_deposit__gte=0), name="account_type_min_deposit"),
         ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
@@ -63,6 +63,34 @@ def audit_record(
     INSERT, so the transaction reads it back like any other write. Everything a bad event could fail
     on in the database (blank actor) is checked here first as well."""
     audit_record_many([Change(action, subject, before, after, reason)], actor=actor)
+
+
+def audit_configure(
+    instance: models.Model,
+    *,
+    changes: dict[str, Any],
+    reason: str,
+    action: AuditAction,
+    show: Callable[[Any], Any] = str,
+) -> None:
+    """Apply ``changes`` to a configuration row (already locked, or new), validate it, save it with
+    ``reason`` as its history's change reason, and record the changed fields before and after
+    (each shown with ``show``) in the audit trail. ``full_clean`` checks the model's fields and
+    constraints. The configure services of queues, account types and risk factors check what may
+    change, then call this."""
+    before = {k: show(getattr(instance, k)) for k in changes} if instance.pk else {}
+    for field, value in changes.items():
+        setattr(instance, field, value)
+    instance.full_clean()
+    instance._change_reason = reason  # type: ignore[attr-defined]
+    instance.save()
+    audit_record(
+        action=action,
+        subject=instance,
+        before=before,
+        after={k: show(getattr(instance, k)) for k in changes},
+        reason=reason,
+    )
 
 
 def audit_record_many(changes: Sequence[Change], *, actor: Actor | None = None) -> None:

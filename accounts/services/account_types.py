@@ -8,7 +8,7 @@ from django.db import transaction
 from accounts.models import AccountType
 from accounts.validation import currency_code
 from audit.actions import AuditAction
-from audit.services import audit_record
+from audit.services import audit_configure
 
 CONFIGURABLE = (
     "name", "currencies", "default_leverage", "max_leverage", "platform_group", "min_deposit", "swap_free",
@@ -27,19 +27,6 @@ def account_type_configure(*, account_type_id: int | None, changes: dict[str, An
     if "currencies" in changes:
         changes["currencies"] = [currency_code(c, "currencies") for c in changes["currencies"]]
     account_type = AccountType.objects.select_for_update().get(pk=account_type_id) if account_type_id else AccountType()
-    before = {k: str(getattr(account_type, k)) for k in changes} if account_type_id else {}
-    for field, value in changes.items():
-        setattr(account_type, field, value)
-    account_type.full_clean()
-    if account_type.default_leverage > account_type.max_leverage:
-        raise ValidationError({"default_leverage": "The default leverage cannot be above the maximum."})
-    account_type._change_reason = reason  # type: ignore[attr-defined]
-    account_type.save()
-    audit_record(
-        action=AuditAction.ACCOUNT_TYPE_CONFIGURED,
-        subject=account_type,
-        before=before,
-        after={k: str(getattr(account_type, k)) for k in changes},
-        reason=reason,
-    )
+    # full_clean inside checks the model's constraints too (the default leverage within the maximum)
+    audit_configure(account_type, changes=changes, reason=reason, action=AuditAction.ACCOUNT_TYPE_CONFIGURED)
     return account_type

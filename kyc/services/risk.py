@@ -18,7 +18,7 @@ from accounts.models import Client, ClientKind, ClientStatus, PartyRole, SourceO
 from accounts.selectors import client_is_visible_to
 from audit.actions import AuditAction
 from audit.context import current_actor
-from audit.services import audit_record
+from audit.services import audit_configure, audit_record
 from kyc import errors
 from kyc.errors import KycError
 from kyc.models import Document, DocumentStatus, RiskAssessment, RiskFactor
@@ -187,17 +187,5 @@ def risk_factor_configure(*, risk_factor_id: int, changes: dict[str, Any], reaso
     if unknown:
         raise ValidationError(errors.NOT_CONFIGURABLE.format(fields=", ".join(sorted(unknown))))
     factor = RiskFactor.objects.select_for_update().get(pk=risk_factor_id)
-    before = {k: str(getattr(factor, k)) for k in changes}
-    for field, value in changes.items():
-        setattr(factor, field, value)
-    factor.full_clean()
-    factor._change_reason = reason  # type: ignore[attr-defined]
-    factor.save()
-    audit_record(
-        action=AuditAction.KYC_RISK_FACTOR_CONFIGURED,
-        subject=factor,
-        before=before,
-        after={k: str(getattr(factor, k)) for k in changes},
-        reason=reason,
-    )
+    audit_configure(factor, changes=changes, reason=reason, action=AuditAction.KYC_RISK_FACTOR_CONFIGURED)
     return factor

@@ -5,7 +5,7 @@ from typing import Any
 from django.db import transaction
 
 from audit.actions import AuditAction
-from audit.services import audit_record
+from audit.services import audit_configure
 from ops import errors
 from ops.errors import OpsError
 from ops.models import Queue
@@ -22,19 +22,7 @@ def queue_configure(*, queue_id: int, changes: dict[str, Any], reason: str) -> Q
     if unknown:
         raise OpsError(f"These queue settings cannot be changed: {', '.join(sorted(unknown))}.")
     queue = Queue.objects.select_for_update().get(pk=queue_id)
-    before = {k: _plain(getattr(queue, k)) for k in changes}
-    for field, value in changes.items():
-        setattr(queue, field, value)
-    queue.full_clean()
-    queue._change_reason = reason  # type: ignore[attr-defined]
-    queue.save()
-    audit_record(
-        action=AuditAction.QUEUE_CONFIGURED,
-        subject=queue,
-        before=before,
-        after={k: _plain(getattr(queue, k)) for k in changes},
-        reason=reason,
-    )
+    audit_configure(queue, changes=changes, reason=reason, action=AuditAction.QUEUE_CONFIGURED, show=_plain)
     return queue
 
 

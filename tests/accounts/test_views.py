@@ -140,3 +140,19 @@ def test_asking_for_more_documents_closes_the_kyc_review_item_and_stops_its_sla(
     # a day later nothing escalates: the clock of a closed item does not run
     assert work_items_escalate_overdue(now=timezone.now() + timedelta(days=2)) == 0
     assert WorkItem.objects.get(pk=item.pk).escalation_level == 0
+
+
+def test_bad_a_default_leverage_above_the_maximum_changes_nothing() -> None:
+    from django.core.exceptions import ValidationError
+
+    from accounts.models import AccountType
+    from accounts.services.account_types import account_type_configure
+    from audit.models import AuditEvent
+
+    pro = AccountType.objects.get(code="pro")
+    with pytest.raises(ValidationError, match="cannot be above the maximum"):
+        account_type_configure(
+            account_type_id=pro.pk, changes={"default_leverage": pro.max_leverage + 1}, reason="typo"
+        )
+    assert AccountType.objects.get(pk=pro.pk).default_leverage == pro.default_leverage
+    assert not AuditEvent.objects.filter(action="account_type.configured").exists()

@@ -47,6 +47,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from tests.personas import sign_in
+
 if TYPE_CHECKING:
     from django.test import Client
 
@@ -392,7 +394,7 @@ def _clients() -> dict[str, Client]:
         # ALLOWED_HOSTS has no "testserver" (setup_test_environment is not called: it would swap in
         # the instrumented template renderer), so the client asks for localhost.
         client = Client(SERVER_NAME="localhost")
-        client.force_login(User.objects.get(username=username))
+        sign_in(client, User.objects.get(username=username))
         clients[username] = client
     return clients
 

@@ -62,6 +62,13 @@ def persona_user(name: str) -> User | None:
     return staff(Role(name), username=name)
 
 
+def sign_in(http: HttpClient, user: User) -> HttpClient:
+    """Sign ``user`` in on the test client ``http``: the one way tests sign staff in, so that what
+    a signed-in session must carry is set in one place."""
+    http.force_login(user)
+    return http
+
+
 @pytest.fixture
 def persona(client: HttpClient, db: None) -> Callable[[str], HttpClient]:
     """``persona("compliance")``: the test client, signed in as that persona (see the module)."""
@@ -70,7 +77,7 @@ def persona(client: HttpClient, db: None) -> Callable[[str], HttpClient]:
         assert name in PERSONAS, name
         user = persona_user(name)
         if user is not None:
-            client.force_login(user)
+            sign_in(client, user)
         return client
 
     return sign_in

@@ -11,6 +11,7 @@ from accounts.models import Client, ClientStatus
 from ops.roles import Role
 from tests.factories import approvable_client as client
 from tests.factories import kyc_ready, staff
+from tests.personas import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +36,7 @@ def test_anonymous_gets_401_or_403_and_no_data(client: HttpClient) -> None:
 
 def test_read_only_staff_lists_and_reads_but_may_not_create(client: HttpClient) -> None:
     c = client_obj()
-    client.force_login(staff(Role.RISK))  # may view client status, may not manage clients
+    sign_in(client, staff(Role.RISK))  # may view client status, may not manage clients
     listed = client.get("/api/staff/clients/").json()
     assert listed["count"] == 1 and listed["results"][0]["reference"] == c.reference
     assert client.get(f"/api/staff/clients/{c.pk}/").json()["status"] == "registered"
@@ -47,7 +48,7 @@ def test_read_only_staff_lists_and_reads_but_may_not_create(client: HttpClient) 
 def test_outsider_sees_404_for_a_client_it_was_not_given(client: HttpClient) -> None:
     c = client_obj()
     outsider = staff()  # no role
-    client.force_login(outsider)
+    sign_in(client, outsider)
     assert client.get(f"/api/staff/clients/{c.pk}/").status_code == 403  # no role at all: refused outright
     # a desk-scoped viewer: per-object permission on one client only
     scoped = staff()
@@ -61,7 +62,7 @@ def test_outsider_sees_404_for_a_client_it_was_not_given(client: HttpClient) -> 
 
 
 def test_create_then_move_through_the_lifecycle(client: HttpClient) -> None:
-    client.force_login(staff(Role.SUPPORT))
+    sign_in(client, staff(Role.SUPPORT))
     created = client.post("/api/staff/clients/", PAYLOAD, content_type="application/json")
     assert created.status_code == 201, created.json()
     body = created.json()
@@ -80,7 +81,7 @@ def test_create_then_move_through_the_lifecycle(client: HttpClient) -> None:
     )
     assert refused.status_code == 403 and "may not approve" in refused.json()["detail"]
     kyc_ready(Client.objects.get(pk=pk))  # documents accepted, risk assessed (tested in tests/kyc)
-    client.force_login(staff(Role.COMPLIANCE))
+    sign_in(client, staff(Role.COMPLIANCE))
     approved = client.post(
         f"/api/staff/clients/{pk}/transitions/", {"transition": "approve"}, content_type="application/json"
     )
@@ -101,7 +102,7 @@ def test_create_then_move_through_the_lifecycle(client: HttpClient) -> None:
     ],
 )
 def test_bad_input_is_a_problem_naming_the_field(client: HttpClient, change: dict[str, str], field: str) -> None:
-    client.force_login(staff(Role.SUPPORT))
+    sign_in(client, staff(Role.SUPPORT))
     response = client.post("/api/staff/clients/", PAYLOAD | change, content_type="application/json")
     assert response.status_code == 400 and response["Content-Type"] == "application/problem+json"
     problem = response.json()
@@ -111,7 +112,7 @@ def test_bad_input_is_a_problem_naming_the_field(client: HttpClient, change: dic
 
 def test_missing_reason_on_restrict_is_a_400(client: HttpClient) -> None:
     c = client_obj()
-    client.force_login(staff(Role.COMPLIANCE))
+    sign_in(client, staff(Role.COMPLIANCE))
     for name in ("submit_for_review", "approve"):
         client.post(f"/api/staff/clients/{c.pk}/transitions/", {"transition": name}, content_type="application/json")
     response = client.post(
@@ -122,7 +123,7 @@ def test_missing_reason_on_restrict_is_a_400(client: HttpClient) -> None:
 
 
 def test_openapi_schema_documents_the_client_endpoints(client: HttpClient) -> None:
-    client.force_login(staff(Role.SUPPORT))
+    sign_in(client, staff(Role.SUPPORT))
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
     assert "/api/staff/clients/" in schema["paths"] and "/api/staff/clients/{id}/transitions/" in schema["paths"]
 
@@ -133,7 +134,7 @@ def client_obj() -> Client:
 
 @pytest.mark.parametrize("name", ["q", "status", "kind", "account_type", "country", "risk_level", "manager"])
 def test_bad_a_nul_byte_in_a_list_filter_is_a_400_naming_it(client: HttpClient, name: str) -> None:
-    client.force_login(staff(Role.SUPPORT))
+    sign_in(client, staff(Role.SUPPORT))
     response = client.get("/api/staff/clients/", {name: "a\x00b"})
     assert response.status_code == 400 and response["Content-Type"] == "application/problem+json"
     assert name in response.json()["errors"]

@@ -8,6 +8,7 @@ from accounts.services.clients import client_transition
 from ops.roles import Role
 from tests.factories import approvable_client as make_client
 from tests.factories import staff
+from tests.personas import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.django_db
 def test_list_search_and_filters(client: HttpClient) -> None:
     a = make_client(last_name="Babbage")
     make_client(kind="corporate", account_type="corporate")
-    client.force_login(staff(Role.SUPPORT))
+    sign_in(client, staff(Role.SUPPORT))
     assert [c.pk for c in client.get("/clients/?q=babbage").context["page"]] == [a.pk]
     assert [c.pk for c in client.get(f"/clients/?q={a.reference}").context["page"]] == [a.pk]
     assert [c.pk for c in client.get(f"/clients/?q={a.email}").context["page"]] == [a.pk]
@@ -35,7 +36,7 @@ def test_list_search_and_filters(client: HttpClient) -> None:
 
 
 def test_register_form_names_the_bad_field_and_stores_nothing(client: HttpClient) -> None:
-    client.force_login(staff(Role.SUPPORT))
+    sign_in(client, staff(Role.SUPPORT))
     form = {"kind": "individual", "first_name": "Ada", "last_name": "L", "date_of_birth": "1985-12-10", "country": "GB",
             "email": "ada@example.test", "phone": "12", "account_type": 1, "base_currency": "USD"}  # fmt: skip
     from accounts.models import AccountType
@@ -50,14 +51,14 @@ def test_register_form_names_the_bad_field_and_stores_nothing(client: HttpClient
 
 def test_client_360_shows_the_actions_of_the_role(client: HttpClient) -> None:
     c = make_client()
-    client.force_login(staff(Role.SUPPORT))
+    sign_in(client, staff(Role.SUPPORT))
     html = client.get(f"/clients/{c.pk}/").content.decode()
     assert ">Submit for review</button>" in html and ">Approve</button>" not in html
     client.post(f"/clients/{c.pk}/transition/submit_for_review/")
-    client.force_login(staff(Role.COMPLIANCE))
+    sign_in(client, staff(Role.COMPLIANCE))
     html = client.get(f"/clients/{c.pk}/").content.decode()
     assert ">Approve</button>" in html and ">Ask for more documents</button>" in html
-    client.force_login(staff(Role.RISK))  # reads, acts on nothing
+    sign_in(client, staff(Role.RISK))  # reads, acts on nothing
     assert client.post(f"/clients/{c.pk}/transition/approve/").status_code == 403
     assert Client.objects.get(pk=c.pk).status == ClientStatus.PENDING_REVIEW
 
@@ -67,7 +68,7 @@ def test_bad_restrict_without_reason_is_refused_with_a_message(client: HttpClien
     officer = staff(Role.COMPLIANCE)
     for name in ("submit_for_review", "approve"):
         client_transition(client_id=c.pk, name=name, actor=officer)
-    client.force_login(officer)
+    sign_in(client, officer)
     response = client.post(f"/clients/{c.pk}/transition/restrict/", {"reason": ""})
     assert response.status_code == 409 and "A reason is required to restrict" in response.content.decode()
     assert Client.objects.get(pk=c.pk).status == ClientStatus.APPROVED
@@ -79,7 +80,7 @@ def test_bad_restrict_without_reason_is_refused_with_a_message(client: HttpClien
 
 def test_party_form_errors_and_success(client: HttpClient) -> None:
     corp = make_client(kind="corporate", account_type="corporate")
-    client.force_login(staff(Role.SUPPORT))
+    sign_in(client, staff(Role.SUPPORT))
     bad = client.post(f"/clients/{corp.pk}/parties/", {"role": "beneficial_owner", "name": "", "ownership_pct": "120"})
     assert bad.status_code == 400 and {"name", "ownership_pct"} <= set(bad.context["party_form"].errors)
     client.post(
@@ -93,7 +94,7 @@ def test_admin_configures_an_account_type_with_an_audited_reason(client: HttpCli
     from accounts.models import AccountType
     from audit.models import AuditEvent
 
-    client.force_login(staff(Role.ADMIN))
+    sign_in(client, staff(Role.ADMIN))
     pro = AccountType.objects.get(code="pro")
     form = {"code": "pro", "name": "Pro", "currencies": "USD,EUR,GBP,JPY", "default_leverage": 200, "max_leverage": 400,
             "platform_group": "real\\pro", "min_deposit": "1000.00", "is_active": "on"}  # fmt: skip
@@ -106,12 +107,12 @@ def test_admin_configures_an_account_type_with_an_audited_reason(client: HttpCli
     assert pro.max_leverage == 400 and pro.currencies == ["USD", "EUR", "GBP", "JPY"]
     event = AuditEvent.objects.get(action="account_type.configured")
     assert event.after["max_leverage"] == "400" and event.reason == "regulator caps leverage"
-    client.force_login(staff(Role.SUPPORT))
+    sign_in(client, staff(Role.SUPPORT))
     assert client.get(f"/admin/accounts/accounttype/{pro.pk}/change/").status_code == 302  # no admin site for support
 
 
 def test_admin_index_links_account_types_and_their_app_page(client: HttpClient) -> None:
-    client.force_login(staff(Role.ADMIN))
+    sign_in(client, staff(Role.ADMIN))
     index = client.get("/admin/").content.decode()
     assert "Client accounts" in index and 'href="/admin/accounts/accounttype/"' in index
     app_page = client.get("/admin/accounts/")  # the breadcrumb of the account type pages
@@ -130,7 +131,7 @@ def test_asking_for_more_documents_closes_the_kyc_review_item_and_stops_its_sla(
     officer = staff(Role.COMPLIANCE)
     client_transition(client_id=c.pk, name="submit_for_review", actor=officer)
     item = work_item_open(queue="kyc_review", subject=c, title=f"KYC review: {c.display_name}")
-    client.force_login(officer)
+    sign_in(client, officer)
     response = client.post(f"/clients/{c.pk}/transition/request_documents/", {"reason": "proof of address too old"})
     assert response.status_code == 302
     assert Client.objects.get(pk=c.pk).status == ClientStatus.PENDING_DOCUMENTS

@@ -18,6 +18,7 @@ from audit.services import audit_record
 from audit.views import PAGE_SIZE
 from ops.roles import Role
 from tests.factories import staff
+from tests.personas import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +35,7 @@ def events() -> None:
 
 @pytest.fixture
 def auditor(client: Client) -> Client:
-    client.force_login(staff(Role.AUDITOR))
+    sign_in(client, staff(Role.AUDITOR))
     return client
 
 

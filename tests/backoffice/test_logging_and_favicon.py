@@ -13,6 +13,7 @@ from django.utils.log import log_response
 
 from ops.roles import Role
 from tests.factories import staff
+from tests.personas import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +25,7 @@ def _request_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord
 def test_a_403_is_logged_as_one_warning_line_without_traceback(
     client: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client.force_login(staff(Role.SUPPORT))
+    sign_in(client, staff(Role.SUPPORT))
     with caplog.at_level(logging.INFO, logger="django.request"):
         assert client.get("/audit/").status_code == 403
     [record] = _request_records(caplog)

@@ -27,6 +27,7 @@ from ops.models import Interaction, WorkItem
 from ops.roles import Role
 from tests.conftest import wait_for
 from tests.factories import client, staff
+from tests.personas import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -183,9 +184,9 @@ def test_files_only_through_the_permission_checked_view(client: HttpClient) -> N
     c = make_client()
     doc = _upload(c, "proof_of_identity")
     assert client.get(f"/kyc/documents/{doc.pk}/file/").status_code == 302  # anonymous: to the login
-    client.force_login(staff())  # no role
+    sign_in(client, staff())  # no role
     assert client.get(f"/kyc/documents/{doc.pk}/file/").status_code == 404
-    client.force_login(staff(Role.COMPLIANCE))
+    sign_in(client, staff(Role.COMPLIANCE))
     response = client.get(f"/kyc/documents/{doc.pk}/file/")
     assert response.status_code == 200 and b"".join(response.streaming_content) == PDF  # type: ignore[attr-defined]
     assert response["Content-Type"] == "application/pdf" and response["X-Content-Type-Options"] == "nosniff"
@@ -200,13 +201,13 @@ def test_bad_identity_files_stay_closed_to_roles_other_than_compliance_and_the_a
     doc = _upload(make_client(), "proof_of_identity")
     file_url = f"/kyc/documents/{doc.pk}/file/"
     for role in (Role.SUPPORT, Role.FINANCE, Role.RISK, Role.ADMIN):
-        client.force_login(staff(role))
+        sign_in(client, staff(role))
         assert client.get(file_url).status_code == 403, role
         page = html.unescape(client.get(f"/kyc/documents/{doc.pk}/").content.decode())
         assert errors.FILE_NOT_ALLOWED in page and file_url not in page, role
     assert not AuditEvent.objects.filter(action="kyc.document_viewed").exists()
     for role in (Role.COMPLIANCE, Role.AUDITOR):
-        client.force_login(staff(role))
+        sign_in(client, staff(role))
         page = html.unescape(client.get(f"/kyc/documents/{doc.pk}/").content.decode())
         assert file_url in page and errors.FILE_NOT_ALLOWED not in page, role
         assert client.get(file_url).status_code == 200, role
@@ -216,10 +217,10 @@ def test_review_screen_offers_the_decision_only_while_document_can_review_allows
     from tests.factories import client as make_client
 
     doc = _upload(make_client(), "proof_of_identity")
-    client.force_login(staff(Role.SUPPORT))
+    sign_in(client, staff(Role.SUPPORT))
     page = html.unescape(client.get(f"/kyc/documents/{doc.pk}/").content.decode())
     assert ">Accept</button>" not in page and errors.NOT_ALLOWED.format(verb="review documents") in page
-    client.force_login(staff(Role.COMPLIANCE))
+    sign_in(client, staff(Role.COMPLIANCE))
     assert ">Accept</button>" in client.get(f"/kyc/documents/{doc.pk}/").content.decode()
     document_review(document_id=doc.pk, reviewer=staff(Role.COMPLIANCE), accept=True, note="a clear scan")
     page = html.unescape(client.get(f"/kyc/documents/{doc.pk}/").content.decode())
@@ -230,7 +231,7 @@ def test_upload_and_review_through_the_pages(client: HttpClient) -> None:
     from tests.factories import client as make_client
 
     c = make_client()
-    client.force_login(staff(Role.SUPPORT))
+    sign_in(client, staff(Role.SUPPORT))
     bad = client.post(
         f"/kyc/clients/{c.pk}/documents/", {"kind": "proof_of_identity", "file": _file(b"GIF89a...", "id.pdf")}
     )
@@ -239,7 +240,7 @@ def test_upload_and_review_through_the_pages(client: HttpClient) -> None:
     doc = Document.objects.get()
     page = client.get(f"/clients/{c.pk}/").content.decode()
     assert 'data-testid="kyc-checklist"' in page and "Proof of identity" in page
-    client.force_login(staff(Role.COMPLIANCE))
+    sign_in(client, staff(Role.COMPLIANCE))
     refused = client.post(f"/kyc/documents/{doc.pk}/", {"decision": "reject", "reason_code": "", "note": "unreadable"})
     assert refused.status_code == 409 and errors.REASON_CODE_REQUIRED in refused.content.decode()
     client.post(

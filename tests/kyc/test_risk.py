@@ -16,6 +16,7 @@ from ops.models import ApprovalStatus, WorkItem
 from ops.roles import Role
 from ops.services.approvals import approval_decide, approval_submit
 from tests.factories import client, kyc_ready, staff
+from tests.personas import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -106,7 +107,7 @@ def test_good_admin_tunes_a_risk_factor_in_the_admin_with_an_audited_reason(clie
     factor = RiskFactor.objects.get(code="pep")
     url = f"/admin/kyc/riskfactor/{factor.pk}/change/"
     form = {"label": factor.label, "points": factor.points + 5, "forces_edd": "on", "is_active": "on"}
-    client.force_login(staff(Role.ADMIN))
+    sign_in(client, staff(Role.ADMIN))
     index = client.get("/admin/").content.decode()
     assert 'href="/admin/kyc/riskfactor/"' in index
     assert client.post(url, form).status_code == 200  # no reason: the form answers with its error
@@ -118,5 +119,5 @@ def test_good_admin_tunes_a_risk_factor_in_the_admin_with_an_audited_reason(clie
     event = AuditEvent.objects.get(action="kyc.risk_factor_configured")
     assert event.before == {"points": str(factor.points)} and event.after == {"points": str(factor.points + 5)}
     assert event.reason == "FATF guidance on domestic PEPs"
-    client.force_login(staff(Role.COMPLIANCE))
+    sign_in(client, staff(Role.COMPLIANCE))
     assert client.get(url).status_code == 302  # the Django admin is the administrators'

@@ -17,6 +17,7 @@ from ops.models import WorkItem
 from ops.roles import Role
 from tests.conftest import wait_for
 from tests.factories import approvable_client, client, staff
+from tests.personas import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -119,14 +120,14 @@ def test_hit_decision_through_the_client_page(client: Any) -> None:
     c: Any = make_client(first_name="Ada", last_name="Lovelace")
     client_screen(client_id=c.pk)
     hit = ScreeningHit.objects.get()
-    client.force_login(staff(Role.SUPPORT))
+    sign_in(client, staff(Role.SUPPORT))
     assert 'data-testid="screening-hits"' in client.get(f"/clients/{c.pk}/").content.decode()
     assert (
         client.post(f"/kyc/screening-hits/{hit.pk}/decide/", {"decision": "false_positive", "reason": "x"}).status_code
         == 403
     )
     assert ScreeningHit.objects.get().status == HitStatus.OPEN
-    client.force_login(staff(Role.COMPLIANCE))
+    sign_in(client, staff(Role.COMPLIANCE))
     client.post(f"/kyc/screening-hits/{hit.pk}/decide/", {"decision": "false_positive", "reason": "different person"})
     assert ScreeningHit.objects.get().status == HitStatus.FALSE_POSITIVE
 
@@ -139,7 +140,7 @@ def test_list_import_through_the_page_runs_in_the_worker(
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     text = HEADER + ROW.format(id="Q1", name="Ivan Petrov", aliases="", dob="", countries="ru")
-    client.force_login(staff(Role.COMPLIANCE))
+    sign_in(client, staff(Role.COMPLIANCE))
     response = client.post(
         "/kyc/sanctions-lists/", {"name": "test-list", "file": SimpleUploadedFile("t.csv", text.encode())}
     )
@@ -149,5 +150,5 @@ def test_list_import_through_the_page_runs_in_the_worker(
     )
     assert version is not None and version.entry_count == 1 and version.name == "test-list"
     assert "Ivan Petrov" in SanctionsListVersion.objects.get().entries.get().name
-    client.force_login(staff(Role.SUPPORT))
+    sign_in(client, staff(Role.SUPPORT))
     assert client.get("/kyc/sanctions-lists/").status_code == 403

@@ -18,6 +18,7 @@ from ops.services.heartbeat import heartbeat_record, scheduler_status
 from ops.tasks import scheduler_heartbeat_task
 from tests.conftest import wait_for
 from tests.factories import staff
+from tests.personas import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +33,7 @@ def test_good_recent_heartbeat_is_healthy_and_shows_no_banner(client: Client) ->
     response = client.get("/healthz/jobs")
     assert response.status_code == 200
     assert re.fullmatch(r"ok: scheduled jobs last ran 3\d s ago \(limit 300 s\)\n", response.content.decode())
-    client.force_login(staff(Role.SUPPORT))
+    sign_in(client, staff(Role.SUPPORT))
     assert 'data-testid="scheduler-stalled"' not in client.get("/").content.decode()
 
 
@@ -41,7 +42,7 @@ def test_bad_stale_heartbeat_is_503_and_a_banner_on_staff_pages(client: Client) 
     response = client.get("/healthz/jobs")
     assert response.status_code == 503
     assert re.fullmatch(r"stalled: scheduled jobs last ran 30\d s ago \(limit 300 s\)\n", response.content.decode())
-    client.force_login(staff(Role.SUPPORT))
+    sign_in(client, staff(Role.SUPPORT))
     page = client.get("/").content.decode()
     assert 'data-testid="scheduler-stalled"' in page and "Scheduled jobs are not running" in page
 
@@ -51,7 +52,7 @@ def test_bad_no_heartbeat_yet_is_503_but_no_banner(client: Client) -> None:
     assert status.seen_at is None and not status.stalled
     response = client.get("/healthz/jobs")
     assert response.status_code == 503 and "no heartbeat recorded yet" in response.content.decode()
-    client.force_login(staff(Role.SUPPORT))
+    sign_in(client, staff(Role.SUPPORT))
     assert 'data-testid="scheduler-stalled"' not in client.get("/").content.decode()
 
 

@@ -12,6 +12,7 @@ from audit.actions import AuditAction
 from audit.models import AuditEvent
 from ops.roles import Role
 from tests.factories import PASSWORD, staff
+from tests.personas import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +49,7 @@ def test_bad_password_is_refused_and_audited(client: Client) -> None:
 
 
 def test_session_expires_after_idle_time(client: Client) -> None:
-    client.force_login(staff())
+    sign_in(client, staff())
     assert client.get("/").status_code == 200
     assert settings.SESSION_COOKIE_AGE == 30 * 60 and settings.SESSION_SAVE_EVERY_REQUEST
     Session.objects.update(expire_date=timezone.now() - timedelta(seconds=1))

@@ -22,6 +22,7 @@ from ops.selectors import approvals_waiting_for, roles_held, users_holding, user
 from ops.services.approvals import approval_can_decide, approval_decide, approval_submit
 from ops.services.work_items import work_item_can_claim, work_item_claim
 from tests.factories import staff, work_item
+from tests.personas import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -75,7 +76,7 @@ def two_levels() -> Iterator[None]:
 
 
 def _buttons(http: HttpClient, user: User, pk: int) -> tuple[bool, str]:
-    http.force_login(user)
+    sign_in(http, user)
     page = http.get(f"/approvals/{pk}/")
     assert page.status_code == 200
     html = page.content.decode()
@@ -102,7 +103,7 @@ def test_approve_buttons_only_for_whom_approval_can_decide_allows(client: HttpCl
     assert _buttons(client, compliance, request.pk)[0] is True
     for user in (maker, finance, finance2):
         assert not approval_can_decide(user, request)
-        client.force_login(user)
+        sign_in(client, user)
         refused = client.post(
             f"/approvals/{request.pk}/decide/",
             {"decision": "approve", "reason": "x", "payload_hash": request.payload_hash},

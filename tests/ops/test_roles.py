@@ -8,6 +8,7 @@ from django.test import Client
 
 from ops.roles import ROLE_PERMISSIONS, Role, qualified
 from tests.factories import staff
+from tests.personas import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -60,12 +61,12 @@ def test_auditor_is_read_only_everywhere() -> None:
     ],
 )
 def test_pages_follow_the_role(client: Client, role: Role, url: str, status: int) -> None:
-    client.force_login(staff(role))
+    sign_in(client, staff(role))
     assert client.get(url).status_code == status
 
 
 def test_home_lists_only_what_the_role_may_do(client: Client) -> None:
-    client.force_login(staff(Role.SUPPORT))
+    sign_in(client, staff(Role.SUPPORT))
     html = client.get("/").content.decode()
     assert '<li data-cap="manage_clients"><a href="/clients/new/">' in html
     assert 'data-cap="restrict_account"' not in html
@@ -76,7 +77,7 @@ def test_home_lists_only_what_the_role_may_do(client: Client) -> None:
 def test_home_promises_only_capabilities_with_a_page_that_opens(client: Client, role: Role) -> None:
     import re
 
-    client.force_login(staff(role))
+    sign_in(client, staff(role))
     html = client.get("/").content.decode()
     listed = re.findall(r'<li data-cap="(\w+)"><a href="([^"]+)">', html)
     assert listed, role

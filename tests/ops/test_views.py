@@ -12,13 +12,14 @@ from ops.models import ApprovalRequest, ApprovalStatus, WorkItem, WorkItemStatus
 from ops.roles import Role
 from ops.services.work_items import work_item_claim
 from tests.factories import staff, work_item
+from tests.personas import sign_in
 
 pytestmark = pytest.mark.django_db
 
 
 def _login(client: Client, role: Role, **kwargs: object) -> object:
     user = staff(role, **kwargs)
-    client.force_login(user)
+    sign_in(client, user)
     return user
 
 
@@ -119,7 +120,7 @@ def test_role_grant_through_the_pages(client: Client) -> None:
     )
     assert refused.status_code == 403 and ApprovalRequest.objects.get().status == ApprovalStatus.PENDING
     checker = staff(Role.ADMIN, username="checker")
-    client.force_login(checker)
+    sign_in(client, checker)
     assert [r.pk for r in client.get("/approvals/").context["waiting"]] == [request.pk]
     client.post(
         f"/approvals/{request.pk}/decide/",
@@ -215,7 +216,7 @@ def test_work_item_page_links_its_subject_by_name(client: Client) -> None:
 
 def test_work_item_history_names_the_owner_queue_and_status(client: Client) -> None:
     owner = staff(Role.COMPLIANCE, username="carla")
-    client.force_login(owner)
+    sign_in(client, owner)
     item = work_item("kyc_review")
     work_item_claim(item_id=item.pk, user=owner)
     html = client.get(f"/items/{item.pk}/").content.decode()

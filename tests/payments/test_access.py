@@ -17,6 +17,7 @@ from ops.models import ApprovalDecision
 from payments.models import DepositStatus, Withdrawal, WithdrawalStatus
 from payments.services.ledger import wallet_for
 from tests.payments.world import World, world
+from tests.personas import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -158,7 +159,7 @@ def _api(w: World, persona: str) -> APIClient:
     api = APIClient()
     user = w.user(persona)
     if user is not None:
-        api.force_login(user)
+        sign_in(api, user)
     return api
 
 

@@ -20,6 +20,7 @@ from payments.services.bank import statement_import, statement_match
 from payments.services.deposits import deposit_initiate
 from payments.services.ledger import balance_of, ledger_verify, wallet_for
 from tests.factories import approved_client, staff
+from tests.personas import sign_in
 
 pytestmark = pytest.mark.django_db
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -206,7 +207,7 @@ def test_bad_statement_imported_before_the_one_it_follows_is_still_checked() -> 
 def test_statements_page_imports_a_file_shows_its_balances_and_refuses_one_that_does_not_add_up(
     client: DjangoClient,
 ) -> None:
-    client.force_login(staff(Role.FINANCE))
+    sign_in(client, staff(Role.FINANCE))
     good = _mt940([("C75,00", "C0000000 z", "Z")], opening=Decimal("1000"), ref="PAGE")
     response = client.post("/payments/statements/", {"file": SimpleUploadedFile("nov.sta", good)})
     assert response.status_code == 302

@@ -14,6 +14,7 @@ from payments.services.ledger import wallet_for
 from payments.services.withdrawals import withdrawal_reject, withdrawal_request
 from tests.factories import approved_client, card_deposit, staff
 from tests.payments.test_refunds import _statement
+from tests.personas import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +27,7 @@ def test_withdrawal_checks_flags_and_rejection_reason_are_named(client: DjangoCl
         destination_name=c.display_name,
     )  # fmt: skip
     assert "first_withdrawal" in w.flags
-    client.force_login(staff(Role.FINANCE))
+    sign_in(client, staff(Role.FINANCE))
     home = client.get("/payments/").content.decode()
     assert "<td>First withdrawal</td>" in home and "first_withdrawal" not in home
     page = client.get(f"/payments/withdrawals/{w.pk}/").content.decode()
@@ -48,7 +49,7 @@ def test_returned_deposit_says_why_and_its_statement_line_links_to_it(client: Dj
     )
     statement_match(import_id=credit.pk)
     deposit_refund(deposit_id=deposit.pk, actor=staff(Role.FINANCE), reason_code="third_party", note="")
-    client.force_login(staff(Role.FINANCE))
+    sign_in(client, staff(Role.FINANCE))
     page = client.get(f"/payments/deposits/{deposit.pk}/").content.decode()
     assert "<dt>Returned because</dt>" in page
     assert '<dd data-testid="failure-reason">Payments from third parties are not accepted</dd>' in page
@@ -78,7 +79,7 @@ def test_withdrawal_approval_page_shows_the_payload_in_words(client: DjangoClien
         destination_name=c.display_name,
     )  # fmt: skip
     review = ApprovalRequest.objects.get(action="payments.withdrawal", subject_id=str(w.pk))
-    client.force_login(staff(Role.FINANCE))
+    sign_in(client, staff(Role.FINANCE))
     page = client.get(f"/approvals/{review.pk}/").content.decode()
     assert '<span class="field">flags</span> First withdrawal' in page
     assert '<span class="field">approval</span> Finance, then compliance' in page

@@ -36,6 +36,7 @@ from payments.tasks import deposit_refund_send_task
 from sim.models import SimPspFault, SimPspPayment, SimPspRefund
 from tests.conftest import wait_for
 from tests.factories import approved_client, card_deposit, staff
+from tests.personas import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -121,7 +122,7 @@ def test_good_bank_return_carries_a_reference_that_its_statement_debit_is_matche
     deposit_refund(deposit_id=deposit.pk, actor=staff(Role.FINANCE), reason_code="third_party", note="")
     deposit.refresh_from_db()
     assert deposit.refund_reference == f"RET-{deposit.reference}"
-    client.force_login(staff(Role.FINANCE))
+    sign_in(client, staff(Role.FINANCE))
     page = client.get(f"/payments/deposits/{deposit.pk}/").content.decode()
     assert f"RET-{deposit.reference}" in page and "put this reference on the bank payment order" in page
     out = statement_import(
@@ -213,7 +214,7 @@ def test_good_refund_exception_is_not_opened_once_the_refund_is_recorded(client:
     deposit_refund(deposit_id=deposit.pk, actor=staff(Role.FINANCE), reason_code="third_party", note="")
     SimPspFault.objects.create(operation="refund", mode="fail", remaining=1)
     deposit_refund_send_task(deposit_id=deposit.pk)
-    client.force_login(staff(Role.FINANCE))
+    sign_in(client, staff(Role.FINANCE))
     page = client.get(f"/payments/deposits/{deposit.pk}/").content.decode()
     assert "the PSP refused the refund" in page and "deposit exception" in page
     deposit_refund_send(deposit_id=deposit.pk)  # finance sorted it out with the PSP, and it went through

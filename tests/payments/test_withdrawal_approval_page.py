@@ -17,6 +17,7 @@ from payments.models import Withdrawal
 from payments.services.ledger import wallet_for
 from payments.services.withdrawals import withdrawal_request
 from tests.factories import approved_client, card_deposit, staff
+from tests.personas import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -42,7 +43,7 @@ def test_good_a_second_finance_officer_approves_the_first_level_from_the_withdra
     review = w.approval_request
     assert review is not None
     checker = staff(Role.FINANCE, username="frank")
-    client.force_login(checker)
+    sign_in(client, checker)
     page = client.get(w.get_absolute_url()).content.decode()
     assert f'href="/approvals/{review.pk}/"' in page and "Asked by fiona" in page
     assert 'aria-label="Approve"' in page
@@ -59,7 +60,7 @@ def test_bad_the_maker_is_not_offered_approve_and_is_refused(client: Client) -> 
     maker = staff(Role.FINANCE)
     w = _entered_by(maker)
     assert w.approval_request is not None
-    client.force_login(maker)
+    sign_in(client, maker)
     assert 'aria-label="Approve"' not in client.get(w.get_absolute_url()).content.decode()
     response = _approve(client, w, w.approval_request.payload_hash)
     assert response.status_code == 409
@@ -69,7 +70,7 @@ def test_bad_the_maker_is_not_offered_approve_and_is_refused(client: Client) -> 
 
 def test_bad_a_stale_payload_hash_is_refused(client: Client) -> None:
     w = _entered_by(staff(Role.FINANCE))
-    client.force_login(staff(Role.FINANCE))
+    sign_in(client, staff(Role.FINANCE))
     response = _approve(client, w, "0" * 64)
     assert response.status_code == 409
     assert escape(ops_errors.PAYLOAD_CHANGED) in response.content.decode()

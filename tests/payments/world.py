@@ -24,7 +24,7 @@ from payments.services.ledger import wallet_for
 from payments.services.reconciliation import break_open
 from payments.services.withdrawals import withdrawal_request
 from tests.factories import approved_client, card_deposit
-from tests.personas import ANONYMOUS, desk_user, persona_user
+from tests.personas import ANONYMOUS, desk_user, persona_user, sign_in
 
 FINANCE_PERMISSIONS = ("view_payments", "handle_deposits", "handle_withdrawals", "reject_withdrawals")
 
@@ -60,7 +60,7 @@ class World:
         http = HttpClient()
         user = self.user(persona)
         if user is not None:
-            http.force_login(user)
+            sign_in(http, user)
         return http
 
 

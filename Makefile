@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | cksu
 # mypy's Django plugin loads the settings; it never connects.
 LINT_ENV := DATABASE_URL=postgres://lint@localhost/lint
 
-.PHONY: install demo test lint browser bench clean-var
+.PHONY: install demo test lint audit-deps browser bench clean-var
 
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -23,11 +23,16 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/bandit -c pyproject.toml -r . --severity-level high --quiet
 	$(LINT_ENV) $(BIN)/mypy .
 	$(LINT_ENV) DJANGO_SECRET_KEY='prod-check-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOP' \
 	  DJANGO_ALLOWED_HOSTS=backoffice.example.com DJANGO_SETTINGS_MODULE=backoffice.settings.prod \
 	  TRADING_PLATFORM=deploy_check.TradingPlatform PAYMENT_PROVIDER_CARD=deploy_check.CardProvider \
 	  $(BIN)/python manage.py check --deploy --fail-level WARNING
+
+# Known vulnerabilities in requirements.lock (pip-audit, OSV). Says so and fails when OSV is unreachable.
+audit-deps: $(STAMP)
+	$(BIN)/python scripts/audit_deps.py
 
 browser:
 	@sh scripts/ensure-chromium.sh

@@ -17,6 +17,7 @@ BENCHMARKS = [
     "queue_page",
     "screening",
     "ledger",
+    "load",
 ]
 
 

@@ -39,6 +39,11 @@ class ClientSerializer(serializers.ModelSerializer):
     display_name = serializers.CharField(read_only=True)
     country = serializers.CharField()
     nationality = serializers.CharField(required=False, allow_blank=True)
+    referral_code = serializers.CharField(
+        required=False, allow_blank=True, max_length=32, write_only=True,
+        help_text="The introducing partner's referral code: the client is attributed to that partner.",
+    )  # fmt: skip
+    campaign = serializers.CharField(required=False, allow_blank=True, max_length=64, write_only=True)
 
     class Meta:
         model = Client
@@ -46,7 +51,7 @@ class ClientSerializer(serializers.ModelSerializer):
             "id", "reference", "kind", "status", "display_name", "first_name", "last_name", "date_of_birth",
             "nationality", "legal_name", "registration_number", "country", "address_line", "city", "postcode",
             "email", "phone", "segment", "tags", "account_manager", "risk_level", "account_type", "base_currency",
-            "created_at", "trading_accounts",
+            "created_at", "trading_accounts", "referral_code", "campaign",
         ]  # fmt: skip
         read_only_fields = ["id", "reference", "status", "risk_level", "created_at"]
 

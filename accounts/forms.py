@@ -12,6 +12,10 @@ from ops.models import RiskLevel, User
 class ClientForm(forms.ModelForm):
     kind = forms.ChoiceField(choices=ClientKind.choices)
     tags = forms.CharField(required=False, help_text="Comma-separated")
+    referral_code = forms.CharField(
+        required=False, max_length=32, help_text="The introducing partner's code, when the client was referred"
+    )
+    campaign = forms.CharField(required=False, max_length=64, help_text="The partner's campaign, if any")
 
     class Meta:
         model = Client

@@ -84,6 +84,10 @@ class AuditAction(models.TextChoices):
     SETTLEMENT_IMPORTED = "payments.settlement_imported", "PSP settlement report imported"
     RECONCILIATION_BREAK = "payments.reconciliation_break", "Reconciliation break found"
     RECONCILIATION_RESOLVED = "payments.reconciliation_resolved", "Reconciliation break resolved"
+    # introducing brokers
+    PARTNER_CREATED = "partner.created", "Partner created"
+    ATTRIBUTION_OPENED = "attribution.opened", "Client attributed to a partner"
+    ATTRIBUTION_CLOSED = "attribution.closed", "Client's partner attribution ended"
     # the audit trail itself
     AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
     # demo and benchmark data (only ever written in demo mode or in the benchmark's own database)

@@ -25,6 +25,7 @@ def entries() -> list[NavEntry]:
     from accounts.selectors import client_can_list
     from audit.selectors import audit_trail_can_view
     from backoffice.admin_site import admin_can_use
+    from ib.selectors import partner_can_view
     from kyc.services.screening import sanctions_list_can_view
     from ops.services.approvals import approvals_can_view
     from ops.services.staff import staff_can_view
@@ -37,6 +38,7 @@ def entries() -> list[NavEntry]:
         NavEntry("Queues", "queues", queues_can_view),
         NavEntry("Approvals", "approvals", approvals_can_view),
         NavEntry("Payments", "payments", payments_can_view),
+        NavEntry("Partners", "partners", partner_can_view),
         NavEntry("Staff", "staff", staff_can_view),
         NavEntry("Lists", "sanctions-lists", sanctions_list_can_view),
         NavEntry("Audit trail", "audit-events", audit_trail_can_view),

@@ -38,6 +38,7 @@ urlpatterns = [
     path("clients/", include("accounts.urls")),
     path("kyc/", include("kyc.urls")),
     path("payments/", include("payments.urls")),
+    path("", include("ib.urls")),
     # a PSP's callbacks, at its adapter's name (SimPay's: /webhooks/simpay/)
     path("webhooks/<slug:provider>/", psp_webhook, name="webhook-psp"),
     path("api/", include("backoffice.api_urls")),

@@ -4,3 +4,14 @@ from django.apps import AppConfig
 class IbConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "ib"
+    verbose_name = "Introducing brokers"
+
+    def ready(self) -> None:
+        from accounts.panels import register_client_panel
+        from accounts.services.clients import register_registration_hook
+        from ib import approval_actions  # noqa: F401 - registers the change of partner
+        from ib.services import attribution_on_registration
+        from ib.views import partner_panel
+
+        register_registration_hook(attribution_on_registration)
+        register_client_panel(partner_panel)

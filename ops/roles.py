@@ -47,6 +47,9 @@ PERMISSIONS: dict[str, str] = {
     "view_anomalies": "View account anomalies",
     "view_fund_flows": "View fund flows",
     "change_leverage": "Change trading account leverage (above the default: maker-checker)",
+    # introducing brokers (partners)
+    "view_partners": "See partners (introducing brokers), their hierarchy and attributed clients",
+    "manage_partners": "Add partners and ask for a client's partner to change (finance approves)",
     # admin
     "manage_configuration": "Configure system parameters",
     "manage_staff": "Manage staff users and roles",
@@ -91,6 +94,8 @@ CAPABILITY_PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "change_leverage": ("clients", ()),
     "manage_configuration": ("admin:index", ()),
     "manage_staff": ("staff", ()),
+    "view_partners": ("partners", ()),
+    "manage_partners": ("partner-new", ()),
     "access_admin": ("admin:index", ()),
     "manage_queues": ("queues", ()),
     "view_all_queues": ("queues", ()),
@@ -106,6 +111,7 @@ _READ_ONLY = {
     "view_anomalies",
     "view_fund_flows",
     "view_payments",
+    "view_partners",
     "view_audit_trail",
     "export_audit_trail",
 }
@@ -115,7 +121,15 @@ ADMIN_MODEL_PERMISSIONS = frozenset({"ops.view_user", "auth.view_group", "audit.
 
 ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.SUPPORT: frozenset(
-        {"view_client_status", "submit_ticket", "view_review_progress", "manage_clients", "work_as_support"}
+        {
+            "view_client_status",
+            "submit_ticket",
+            "view_review_progress",
+            "manage_clients",
+            "view_partners",
+            "manage_partners",
+            "work_as_support",
+        }
     ),
     Role.COMPLIANCE: frozenset(
         {
@@ -128,6 +142,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "restrict_account",
             "view_payments",
             "reject_withdrawals",
+            "view_partners",
             "work_as_compliance",
         }
     ),
@@ -140,6 +155,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "reject_withdrawals",
             "handle_refunds",
             "handle_internal_transfers",
+            "view_partners",
             "work_as_finance",
         }
     ),
@@ -162,6 +178,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "manage_queues",
             "view_all_queues",
             "view_payments",
+            "view_partners",
             "access_admin",
             "view_audit_trail",
             "export_audit_trail",

@@ -147,9 +147,25 @@ def _validated(data: dict[str, Any], *, kind: str) -> dict[str, Any]:
     return data
 
 
+# What a registration may carry for the apps above (the ib app: who referred the client).
+REFERRAL_FIELDS = ("referral_code", "campaign")
+RegistrationHook = Callable[[Client, dict[str, str]], None]
+_registration_hooks: list[RegistrationHook] = []
+
+
+def register_registration_hook(hook: RegistrationHook) -> RegistrationHook:
+    """``hook(client, referral)`` runs in the registration's transaction; a ValidationError it
+    raises (naming a field) refuses the registration and nothing is stored."""
+    if hook not in _registration_hooks:
+        _registration_hooks.append(hook)
+    return hook
+
+
 @transaction.atomic(durable=True)
 def client_register(*, kind: str, data: dict[str, Any], actor: User) -> Client:
-    """A new client, in the registered status. ``data`` holds DETAIL_FIELDS."""
+    """A new client, in the registered status. ``data`` holds DETAIL_FIELDS, and may hold
+    REFERRAL_FIELDS (given to the registration hooks)."""
+    referral = {k: str(data.get(k) or "") for k in REFERRAL_FIELDS}
     client_can_register(actor).require(ClientError)
     kind = ClientKind(kind)
     data = _validated({k: v for k, v in data.items() if k in DETAIL_FIELDS}, kind=kind)
@@ -165,6 +181,8 @@ def client_register(*, kind: str, data: dict[str, Any], actor: User) -> Client:
     from accounts.services.parties import client_link_same_address
 
     client_link_same_address(client)
+    for hook in _registration_hooks:
+        hook(client, referral)
     return client
 
 

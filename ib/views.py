@@ -1,0 +1,128 @@
+"""Partner pages: the hierarchy, a partner's page, adding a partner, and the client 360's partner
+section (who introduced the client, since when, and asking for a change)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.models import Client
+from accounts.selectors import client_get_for
+from ib.approval_actions import ACTION, attribution_can_request_change, change_pending
+from ib.errors import PartnerError
+from ib.forms import AttributionChangeForm, PartnerForm
+from ib.models import Partner
+from ib.selectors import attribution_at, attribution_history, partner_can_view, partner_clients, partner_get_for
+from ib.selectors import partner_list as partners_in_order
+from ib.services import partner_can_create, partner_create
+from ops.errors import OpsError
+from ops.models import User
+from ops.services.approvals import approval_submit
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def partner_list_view(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    partner_can_view(user).require(PermissionDenied)
+    q = request.GET.get("q", "")[:200].replace("\x00", "")
+    return render(
+        request,
+        "ib/partner_list.html",
+        {"partners": partners_in_order(q=q), "q": q, "can_create": partner_can_create(user)},
+    )
+
+
+def partner_new_view(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    partner_can_create(user).require(PermissionDenied)
+    form = PartnerForm(request.POST or None)
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            client = None
+            if data["client_reference"]:
+                client = Client.objects.filter(reference__iexact=data["client_reference"].strip()).first()
+                if client is None:
+                    form.add_error("client_reference", f"No client has the reference {data['client_reference']}.")
+            if not form.errors:
+                try:
+                    partner = partner_create(
+                        name=data["name"], actor=user, parent_id=data["parent"].pk if data["parent"] else None,
+                        code=data["code"], email=data["email"], client=client,
+                    )  # fmt: skip
+                except ValidationError as exc:
+                    for field, problems in exc.message_dict.items():
+                        form.add_error(field if field in form.fields else None, problems)
+                else:
+                    messages.success(request, f"Added {partner.name}; referral code {partner.code}.")
+                    return redirect(partner)
+        return render(request, "ib/partner_form.html", {"form": form}, status=400)
+    return render(request, "ib/partner_form.html", {"form": form})
+
+
+def partner_view(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user(request)
+    partner = partner_get_for(user, pk)
+    below = list(Partner.objects.get_descendants(partner).order_by("path"))
+    return render(
+        request,
+        "ib/partner_detail.html",
+        {
+            "partner": partner,
+            "above": list(Partner.objects.get_ancestors(partner)),
+            "below": below,
+            "base_depth": partner.depth,
+            "clients": list(partner_clients(partner)),
+        },
+    )
+
+
+def partner_panel(user: User, client: Any, forms: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The client 360's partner section."""
+    if not partner_can_view(user):
+        return "ib/_client_panel.html", {"partner_visible": False}
+    return "ib/_client_panel.html", {
+        "partner_visible": True,
+        "attribution": attribution_at(client),
+        "attributions": list(attribution_history(client)),
+        "partner_change_pending": change_pending(client),
+        "can_change_partner": attribution_can_request_change(user, client),
+        "partner_change_form": forms.get("partner_change_form") or AttributionChangeForm(),
+    }
+
+
+@require_POST
+def attribution_change_view(request: HttpRequest, client_id: int) -> HttpResponse:
+    """Ask for the client to be attributed to another partner (finance approves on /approvals/)."""
+    user = _user(request)
+    client = client_get_for(user, client_id, for_write=True)
+    attribution_can_request_change(user, client).require(PermissionDenied)
+    form = AttributionChangeForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        payload = {"partner": data["partner"].pk, "effective_from": data["effective_from"].isoformat(),
+                   "campaign": data["campaign"].strip()}  # fmt: skip
+        try:
+            approval = approval_submit(
+                action=ACTION, subject=client, payload=payload, maker=user, reason=data["reason"]
+            )
+        except (PartnerError, OpsError) as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Asked for approval #{approval.pk}: a finance officer decides.")
+            return redirect("client", pk=client.pk)
+    problems = [
+        " ".join(str(e) for e in v) if k == "__all__" else f"{k}: {' '.join(str(e) for e in v)}"
+        for k, v in form.errors.items()
+    ]
+    messages.error(request, "; ".join(problems))
+    return redirect("client", pk=client.pk)

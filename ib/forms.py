@@ -32,7 +32,9 @@ class PartnerForm(forms.Form):
 
 class AttributionChangeForm(forms.Form):
     partner = forms.ModelChoiceField(queryset=Partner.objects.none(), label="New partner")
-    effective_from = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}), label="Takes effect from")
+    effective_from = forms.DateField(
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"), label="Takes effect from"
+    )
     campaign = forms.CharField(max_length=64, required=False)
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
 

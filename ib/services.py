@@ -99,7 +99,8 @@ def partner_create(
     return partner
 
 
-def _open(
+@transaction.atomic
+def attribution_open(
     *, client: Any, partner: Partner, valid_from: datetime, source: str, campaign: str = "", reason: str = "",
     approval: ApprovalRequest | None = None,
 ) -> Attribution:  # fmt: skip
@@ -139,7 +140,7 @@ def attribution_on_registration(client: Any, referral: dict[str, str]) -> None:
             {"referral_code": errors.PARTNER_NOT_ACTIVE.format(
                 partner=partner.name, status=PartnerStatus(partner.status).label.lower())}
         )  # fmt: skip
-    _open(
+    attribution_open(
         client=client, partner=partner, valid_from=timezone.now(), source=AttributionSource.REFERRAL,
         campaign=referral.get("campaign", ""), reason=f"referral code {partner.code}",
     )  # fmt: skip
@@ -165,7 +166,7 @@ def attribution_change(
             action=AuditAction.ATTRIBUTION_CLOSED, subject=client, before=before,
             after={**before, "to": start.isoformat()}, reason=f"approval #{request.pk}: {request.reason}",
         )  # fmt: skip
-    return _open(
+    return attribution_open(
         client=client, partner=partner, valid_from=start, source=AttributionSource.STAFF, campaign=campaign,
         reason=f"approval #{request.pk}: {request.reason}", approval=request,
     )  # fmt: skip

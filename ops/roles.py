@@ -167,6 +167,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "view_fund_flows",
             "view_payments",
             "change_leverage",
+            "view_partners",
             "work_as_risk",
         }
     ),

@@ -94,6 +94,12 @@ def _approval() -> Any:
     )
 
 
+def _partner() -> Any:
+    from ib.services import partner_create
+
+    return partner_create(name="Alpha Partners", code="ALPHA", actor=staff(Role.SUPPORT, username="ib-maker"))
+
+
 class World:
     """The objects a row's URL names (``{client}``, ``{document}``, ...), made when first named;
     none of them is in the desk persona's scope."""
@@ -110,6 +116,7 @@ class World:
             "owned": _owned,
             "waiting": _waiting,
             "approval": _approval,
+            "partner": _partner,
         }
 
     def url(self, pattern: str) -> str:
@@ -215,6 +222,15 @@ PAGES = [
     # --- payments (the rest of its pages: tests/payments/test_access.py) ---
     *rows("GET", "/payments/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (DESK, 403), (FINANCE, 200), (AUDITOR, 200)),
     *rows("GET", "/payments/statements/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (FINANCE, 200)),
+    # --- partners (ib) ---
+    *rows("GET", "/partners/", (ANONYMOUS, LOGIN), (NOBODY, 403), (RISK, 200), (AUDITOR, 200), (SUPPORT, 200)),
+    *rows("GET", "/partners/new/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (FINANCE, 403), (SUPPORT, 200)),
+    *rows("POST", "/partners/new/", (ANONYMOUS, LOGIN), (COMPLIANCE, 403), (SUPPORT, 400)),
+    *rows("GET", "/partners/{partner}/", (ANONYMOUS, LOGIN), (NOBODY, 404), (AUDITOR, 200), (FINANCE, 200)),
+    *rows(
+        "POST", "/clients/{client}/partner/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (FINANCE, 403), (DESK, 404),
+        (SUPPORT, 302),
+    ),
     # --- the audit trail ---
     *rows("GET", "/audit/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200)),
     *rows("GET", "/audit/export.csv", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200)),

@@ -75,6 +75,7 @@ class Command(BaseCommand):
             _seed_clients()
             _seed_kyc()
             _seed_payments()
+            _seed_partners()
             audit_seal()
         logins_file.parent.mkdir(parents=True, exist_ok=True)
         logins_file.write_text(json.dumps(logins, indent=2))
@@ -327,3 +328,42 @@ def _upload_required(client: Any, support: User) -> list[Any]:
         upload = SimpleUploadedFile(f"{kind}.pdf", _demo_pdf(["DEMO DOCUMENT", *text]), content_type="application/pdf")
         uploaded.append(document_upload(client_id=client.pk, kind=kind, upload=upload, actor=support, **extra))
     return uploaded
+
+
+def _seed_partners() -> None:
+    """A three-level partner tree, demo clients introduced by its partners months ago (one moved
+    to another partner by an approved change), and a change of partner waiting for finance."""
+    import datetime
+
+    from django.utils import timezone
+
+    from accounts.models import Client
+    from ib.approval_actions import ACTION
+    from ib.models import AttributionSource, Partner
+    from ib.services import attribution_open, partner_create
+    from ops.services.approvals import approval_submit
+
+    if Partner.objects.exists():
+        return
+    support = User.objects.get(username="support")
+    alpha = partner_create(name="Alpha Partners Ltd", code="ALPHA", email="desk@alpha.demo.invalid", actor=support)
+    beta = partner_create(name="Beta Introducers", code="BETA", parent_id=alpha.pk, actor=support)
+    gamma = partner_create(name="Gamma Trading Club", code="GAMMA", parent_id=beta.pk, actor=support)
+    partner_create(name="Delta Affiliates", code="DELTA", actor=support)
+    clients = list(Client.objects.order_by("pk"))
+    now = timezone.now()
+    tree = [alpha, beta, gamma]
+    with transaction.atomic():
+        for n, client in enumerate(clients[: max(1, len(clients) * 2 // 3)]):
+            attribution_open(
+                client=client, partner=tree[n % 3], valid_from=now - datetime.timedelta(days=150 - 9 * n),
+                source=AttributionSource.REFERRAL, campaign=("spring-webinar" if n % 2 else "seo-landing"),
+                reason="demo data: referral code at registration",
+            )  # fmt: skip
+    unattributed = clients[len(clients) * 2 // 3 :]
+    if unattributed:
+        approval_submit(
+            action=ACTION, subject=unattributed[0],
+            payload={"partner": gamma.pk, "effective_from": timezone.localdate().isoformat(), "campaign": "walk-in"},
+            maker=support, reason="demo: the client says Gamma Trading Club referred them",
+        )  # fmt: skip

@@ -149,7 +149,8 @@ def _validated(data: dict[str, Any], *, kind: str) -> dict[str, Any]:
 
 @transaction.atomic(durable=True)
 def client_register(*, kind: str, data: dict[str, Any], actor: User) -> Client:
-    """A new client, in the registered status. ``data`` holds DETAIL_FIELDS."""
+    """A new client, in the registered status. ``data`` holds DETAIL_FIELDS. A likely duplicate of
+    another client is registered all the same, flagged (``accounts.services.duplicates``)."""
     client_can_register(actor).require(ClientError)
     kind = ClientKind(kind)
     data = _validated({k: v for k, v in data.items() if k in DETAIL_FIELDS}, kind=kind)
@@ -162,9 +163,11 @@ def client_register(*, kind: str, data: dict[str, Any], actor: User) -> Client:
         subject=client,
         after={"reference": client.reference, "kind": kind, "name": client.display_name, "status": client.status},
     )
+    from accounts.services.duplicates import client_flag_duplicates
     from accounts.services.parties import client_link_same_address
 
     client_link_same_address(client)
+    client_flag_duplicates(client)
     return client
 
 

@@ -19,7 +19,7 @@ from accounts.errors import ClientError
 from accounts.forms import ClientFilterForm, ClientForm, LeverageForm, LinkForm, PartyForm, TransitionForm
 from accounts.models import Client, ClientStatus, TradingAccount
 from accounts.panels import client_panels
-from accounts.selectors import client_can_list, client_get_for, client_links, client_list
+from accounts.selectors import client_can_list, client_get_for, client_is_visible_to, client_links, client_list
 from accounts.services import clients as client_services
 from accounts.services import trading_accounts as account_services
 from accounts.services.clients import RULES, client_can_edit, client_can_register, client_can_transition
@@ -102,7 +102,12 @@ def render_client(request: HttpRequest, client: Client, *, status: int = 200, **
     context = {
         "client": client,
         "parties": list(client.parties.all()),
-        "links": client_links(client),
+        # need to know: a linked client outside the viewer's scope is not named to them
+        "links": [
+            link
+            for link in client_links(client)
+            if client_is_visible_to(user, link.other if link.client_id == client.pk else link.client)
+        ],
         "duplicates": client_duplicate_flags(client, viewer=user),
         "timeline": client.history.select_related("history_user").order_by("-history_date")[:50],
         "accounts": accounts,

@@ -84,13 +84,12 @@ def client_flag_duplicates(client: Client) -> list[DuplicateMatch]:
         return []
     for m in matches:
         link_clients(client, m.other, LinkReason.POSSIBLE_DUPLICATE, f"possible duplicate: {m.note}")
-    first = matches[0]
-    more = f" and {len(matches) - 1} other(s)" if len(matches) > 1 else ""
+    # The title names only the subject (it is shown wherever the item is listed); the candidates
+    # are in the details, on the item's page, and on the client page to those who may see them.
     work_item_open(
         queue=QUEUE,
         subject=client,
-        title=f"Possible duplicate: {client.display_name} ({client.reference}) of {first.other.display_name} "
-        f"({first.other.reference}){more}",
+        title=f"Possible duplicate: {client.display_name} ({client.reference}) matches {len(matches)} other client(s)",
         details={
             "candidates": [
                 {"reference": m.other.reference, "name": m.other.display_name, "matched": list(m.rules)}

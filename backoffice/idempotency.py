@@ -170,6 +170,14 @@ def idempotency_release(*, row: IdempotencyKey) -> None:
     IdempotencyKey.objects.filter(pk=row.pk, completed_at=None).delete()
 
 
+def idempotency_keys_purge(*, now: Any = None, limit: int = 10_000) -> int:
+    """Forget keys older than ``IDEMPOTENCY_KEY_TTL_HOURS`` (beat, hourly), in bounded batches."""
+    cutoff = (now or timezone.now()) - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
+    ids = list(IdempotencyKey.objects.filter(created_at__lt=cutoff).order_by("pk").values_list("pk", flat=True)[:limit])
+    deleted, _ = IdempotencyKey.objects.filter(pk__in=ids, created_at__lt=cutoff).delete()
+    return deleted
+
+
 def _replayed(row: IdempotencyKey) -> HttpResponse:
     assert row.response_status is not None
     response = HttpResponse(row.response_body, status=row.response_status, content_type=row.response_content_type)
@@ -190,6 +198,8 @@ class IdempotentWritesMixin:
         self._idempotency_row = None
         raw = request.headers.get(HEADER)
         if request.method not in WRITE_METHODS or raw is None:
+            return
+        if not request.user.is_authenticated:  # no caller to scope the key to (no API write is anonymous)
             return
         key = _valid_key(raw)
         request_hash, fields = fingerprint(request)

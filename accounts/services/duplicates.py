@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import Lower, Trim
 
+from accounts.locks import client_identity_lock
 from accounts.models import Client, ClientKind, ClientLink, LinkReason
 from accounts.selectors import client_is_visible_to
 from ops.models import OPEN_STATUSES, User, WorkItem
@@ -37,11 +38,16 @@ def _norm(value: str) -> str:
     return " ".join((value or "").split()).lower()
 
 
-def client_duplicate_candidates(client: Client) -> list[DuplicateMatch]:
-    """Other clients that share the e-mail, the phone, or (individuals) the name and date of birth."""
+def _identity(client: Client) -> tuple[str, str, str, str, bool]:
     email, phone = _norm(client.email), client.phone.strip()
     first, last = _norm(client.first_name), _norm(client.last_name)
     by_name = client.kind == ClientKind.INDIVIDUAL and bool(first and last and client.date_of_birth)
+    return email, phone, first, last, by_name
+
+
+def client_duplicate_candidates(client: Client) -> list[DuplicateMatch]:
+    """Other clients that share the e-mail, the phone, or (individuals) the name and date of birth."""
+    email, phone, first, last, by_name = _identity(client)
     match = Q(email_n=email) if email else Q(pk__in=[])
     if phone:
         match |= Q(phone=phone)
@@ -79,6 +85,12 @@ def client_flag_duplicates(client: Client) -> list[DuplicateMatch]:
     from accounts.services.parties import link_clients
     from ops.services.work_items import work_item_open
 
+    email, phone, first, last, by_name = _identity(client)
+    client_identity_lock(
+        *([f"email:{email}"] if email else []),
+        *([f"phone:{phone}"] if phone else []),
+        *([f"name:{first}|{last}|{client.date_of_birth}"] if by_name else []),
+    )
     matches = client_duplicate_candidates(client)
     if not matches:
         return []

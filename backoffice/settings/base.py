@@ -216,6 +216,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "payments.tasks.reconcile_task",
         "schedule": float(RECONCILIATION_INTERVAL_SECONDS),
     },
+    "idempotency-keys-purge": {"task": "backoffice.tasks.idempotency_keys_purge_task", "schedule": 3600.0},
 }
 
 REST_FRAMEWORK = {

@@ -22,17 +22,17 @@ from tests.personas import sign_in
 
 pytestmark = pytest.mark.django_db
 
-GRACE = {
+GRACE: dict[str, Any] = {
     "first_name": "Grace", "last_name": "Hopper", "date_of_birth": datetime.date(1976, 12, 9),
     "email": "grace@example.test", "phone": "+1 202 555 0143",
 }  # fmt: skip
 # the new client shares exactly one thing with Grace, written differently
-SHARING = {
+SHARING: dict[str, dict[str, Any]] = {
     "email": {"email": "GRACE@Example.TEST"},
     "phone": {"phone": "+1 (202) 555-0143"},
     "name_dob": {"first_name": "  grace", "last_name": "HOPPER ", "date_of_birth": datetime.date(1976, 12, 9)},
 }
-NOTHING_SHARED = {
+NOTHING_SHARED: dict[str, Any] = {
     "first_name": "Ada", "last_name": "Byron", "date_of_birth": datetime.date(1980, 1, 1),
     "email": "ada@example.test", "phone": "+33 6 12 34 56 78",
 }  # fmt: skip
@@ -149,3 +149,42 @@ def test_good_a_viewer_outside_the_others_scope_is_not_told_its_name(client: Htt
     # nor in the linked clients (the page's audit events still record the link: see the report)
     links = html[html.index("<h2>Linked clients</h2>") :].split("<details", 1)[0]
     assert grace.reference not in links
+
+
+@pytest.mark.django_db(transaction=True)
+def test_good_two_registrations_at_once_with_one_e_mail_are_still_flagged() -> None:
+    """Each on its own connection, at the same moment: the second waits for the first's commit
+    (an advisory lock per identity) and is flagged as its possible duplicate."""
+    import threading
+
+    from django.db import connection
+
+    from audit.context import Actor, acting_as
+
+    support = staff(Role.SUPPORT)
+    threads = 4
+    barrier = threading.Barrier(threads)
+    failures: list[BaseException] = []
+
+    def register(n: int) -> None:
+        try:
+            with acting_as(Actor.system("concurrency-test")):
+                barrier.wait(30)
+                make_client(
+                    actor=support, email="same@example.test", first_name=f"Person{n}", phone=f"+33 6 12 34 56 7{n}"
+                )
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=register, args=(n,)) for n in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(120)
+    assert failures == []
+    assert Client.objects.count() == threads
+    # every client but the first is flagged: one item each, linked to every earlier one
+    assert WorkItem.objects.filter(queue__code=QUEUE).count() == threads - 1
+    assert ClientLink.objects.filter(reason=LinkReason.POSSIBLE_DUPLICATE).count() == threads * (threads - 1) // 2

@@ -12,6 +12,7 @@ import pytest
 from django.db import connection
 from django.test import Client as HttpClient
 from django.urls import get_resolver
+from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
 
 from accounts.models import Client
@@ -341,6 +342,20 @@ def test_every_api_view_is_idempotent() -> None:
     assert writers
     for view in writers:
         assert issubclass(view.cls, IdempotentWritesMixin), view.cls
+
+
+@pytest.mark.django_db
+def test_good_keys_past_their_lifetime_are_purged() -> None:
+    from datetime import timedelta
+
+    from backoffice.tasks import idempotency_keys_purge_task
+
+    http = _signed_in(staff(Role.SUPPORT))
+    _post(http, CLIENTS, PAYLOAD, "k-old")
+    _post(http, CLIENTS, PAYLOAD | {"email": "b@example.test"}, "k-new")
+    IdempotencyKey.objects.filter(key="k-old").update(created_at=timezone.now() - timedelta(hours=25))
+    assert idempotency_keys_purge_task.apply().get() == 1
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["k-new"]
 
 
 @pytest.mark.django_db

@@ -238,6 +238,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Clients, their lifecycle and trading accounts. Errors are RFC 9457 problem details.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # the client's status appears in two components (Client, and ClientCreated with its warnings)
+    "ENUM_NAME_OVERRIDES": {"ClientStatusEnum": "accounts.models.ClientStatus"},
 }
 
 

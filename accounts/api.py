@@ -12,11 +12,14 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from accounts import errors
 from accounts.errors import ClientError
 from accounts.models import AccountType, Client, ClientKind, TradingAccount
 from accounts.selectors import client_can_list, client_get_for, client_list
 from accounts.services import clients as client_services
+from accounts.services.duplicates import client_duplicate_flags
 from backoffice.api import DecisionPermission
+from backoffice.idempotency import IdempotentWritesMixin
 from ops.models import User
 
 
@@ -56,6 +59,37 @@ class ClientSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "reference", "status", "risk_level", "created_at"]
 
 
+class ClientWarningSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text='"possible_duplicate"')
+    detail = serializers.CharField()
+    client = serializers.CharField(allow_null=True, help_text="the other client's reference (null: outside your scope)")
+
+
+class ClientCreatedSerializer(ClientSerializer):
+    """The new client, with what a person should look at (a likely duplicate, in its queue)."""
+
+    warnings = ClientWarningSerializer(many=True, read_only=True)
+
+    class Meta(ClientSerializer.Meta):
+        fields = [*ClientSerializer.Meta.fields, "warnings"]
+
+
+def _warnings(client: Client, viewer: User) -> list[dict[str, Any]]:
+    return [
+        {
+            "code": "possible_duplicate",
+            "detail": errors.POSSIBLE_DUPLICATE.format(
+                other=f"{flag.other.display_name} ({flag.other.reference})"
+                if flag.other
+                else errors.OTHER_OUT_OF_SCOPE,
+                matched=flag.note,
+            ),
+            "client": flag.other.reference if flag.other else None,
+        }
+        for flag in client_duplicate_flags(client, viewer=viewer)
+    ]
+
+
 class TransitionSerializer(serializers.Serializer):
     transition = serializers.ChoiceField(choices=sorted(client_services.RULES))
     reason = serializers.CharField(required=False, allow_blank=True, max_length=2000)
@@ -77,7 +111,7 @@ class ClientFilterSerializer(serializers.Serializer):
     manager = serializers.CharField(required=False, allow_blank=True, max_length=40)
 
 
-class ClientViewSet(viewsets.GenericViewSet):
+class ClientViewSet(IdempotentWritesMixin, viewsets.GenericViewSet):
     serializer_class = ClientSerializer
     queryset = Client.objects.none()  # the real one is scoped per user in get_queryset
     lookup_value_regex = r"\d+"
@@ -103,6 +137,7 @@ class ClientViewSet(viewsets.GenericViewSet):
     def retrieve(self, request: Request, pk: str) -> Response:
         return Response(ClientSerializer(self._client(pk, for_write=False)).data)
 
+    @extend_schema(request=ClientSerializer, responses={201: ClientCreatedSerializer})
     def create(self, request: Request) -> Response:
         serializer = ClientSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -112,7 +147,8 @@ class ClientViewSet(viewsets.GenericViewSet):
             client = client_services.client_register(kind=kind, data=data, actor=request.user)  # type: ignore[arg-type]
         except ClientError as exc:
             raise ValidationError({"non_field_errors": [str(exc)]}) from None
-        return Response(ClientSerializer(client).data, status=status.HTTP_201_CREATED)
+        client.warnings = _warnings(client, request.user)  # type: ignore[attr-defined,arg-type]
+        return Response(ClientCreatedSerializer(client).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=TransitionSerializer, responses=ClientSerializer)
     @action(detail=True, methods=["post"])

@@ -19,6 +19,9 @@ LEVERAGE_NEEDS_APPROVAL = "Leverage above the account type's default of 1:{defau
 PLATFORM_UNAVAILABLE = "The trading platform did not answer: {detail}"
 INACTIVE_ACCOUNT_TYPE = "The {account_type} account type is not offered any more."
 
+POSSIBLE_DUPLICATE = "Possible duplicate of {other}: {matched}. Registered all the same; a work item asks a person to merge or dismiss it."
+OTHER_OUT_OF_SCOPE = "a client outside your scope"
+
 
 class ClientError(Exception):
     """A client action was refused; nothing was changed."""

@@ -12,6 +12,7 @@ from decimal import Decimal
 from django.contrib.postgres.fields import ArrayField
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Lower, Trim
 from django.urls import reverse
 from django.utils import timezone
 from django_countries.fields import CountryField
@@ -115,6 +116,10 @@ class Client(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["last_name", "first_name"], name="client_name_idx"),
             models.Index(fields=["legal_name"], name="client_legal_name_idx"),
             models.Index(fields=["country"], name="client_country_idx"),
+            # the duplicate check at registration: normalised e-mail, phone, date of birth
+            models.Index(Lower(Trim("email")), name="client_email_normalised_idx"),
+            models.Index(fields=["phone"], name="client_phone_idx"),
+            models.Index(fields=["date_of_birth"], name="client_date_of_birth_idx"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -217,6 +222,8 @@ class LinkReason(models.TextChoices):
     SAME_ADDRESS = "same_address", "Same address"
     SAME_PAYMENT_INSTRUMENT = "same_payment_instrument", "Same payment instrument"
     RELATED = "related", "Otherwise related"
+    # set at registration (accounts.services.duplicates); a person merges or dismisses it from its queue
+    POSSIBLE_DUPLICATE = "possible_duplicate", "Possible duplicate"
 
 
 class ClientLink(models.Model):

@@ -12,16 +12,18 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts import errors
 from accounts.approval_actions import client_can_request_unfreeze, unfreeze_pending
 from accounts.capabilities import MATRIX, Capability
 from accounts.errors import ClientError
 from accounts.forms import ClientFilterForm, ClientForm, LeverageForm, LinkForm, PartyForm, TransitionForm
 from accounts.models import Client, ClientStatus, TradingAccount
 from accounts.panels import client_panels
-from accounts.selectors import client_can_list, client_get_for, client_links, client_list
+from accounts.selectors import client_can_list, client_get_for, client_is_visible_to, client_links, client_list
 from accounts.services import clients as client_services
 from accounts.services import trading_accounts as account_services
 from accounts.services.clients import RULES, client_can_edit, client_can_register, client_can_transition
+from accounts.services.duplicates import client_duplicate_flags
 from accounts.services.parties import client_link_add, client_party_add
 from audit.selectors import audit_event_list
 from ops.errors import OpsError
@@ -65,6 +67,12 @@ def client_create_view(request: HttpRequest) -> HttpResponse:
                     form.add_error(None if field == "__all__" else field, problems)
             else:
                 messages.success(request, f"Registered {client.display_name} as {client.reference}.")
+                for flag in client_duplicate_flags(client, viewer=user):
+                    other = f"{flag.other.display_name} ({flag.other.reference})" if flag.other else None
+                    messages.warning(
+                        request,
+                        errors.POSSIBLE_DUPLICATE.format(other=other or errors.OTHER_OUT_OF_SCOPE, matched=flag.note),
+                    )
                 return redirect("client", pk=client.pk)
         return render(request, "accounts/client_form.html", {"form": form, **KIND_FIELDS}, status=400)
     return render(request, "accounts/client_form.html", {"form": form, **KIND_FIELDS})
@@ -94,7 +102,13 @@ def render_client(request: HttpRequest, client: Client, *, status: int = 200, **
     context = {
         "client": client,
         "parties": list(client.parties.all()),
-        "links": client_links(client),
+        # need to know: a linked client outside the viewer's scope is not named to them
+        "links": [
+            link
+            for link in client_links(client)
+            if client_is_visible_to(user, link.other if link.client_id == client.pk else link.client)
+        ],
+        "duplicates": client_duplicate_flags(client, viewer=user),
         "timeline": client.history.select_related("history_user").order_by("-history_date")[:50],
         "accounts": accounts,
         "items": WorkItem.objects.filter(

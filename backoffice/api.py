@@ -34,6 +34,7 @@ def problem_details_handler(exc: Exception, context: dict[str, Any]) -> Response
         body["detail"] = str(data["detail"])
     else:
         body["detail"] = str(data)
+    body |= getattr(exc, "problem_members", {})  # extension members an exception names (RFC 9457 §3.2)
     response.data = body
     response.content_type = "application/problem+json"
     return response

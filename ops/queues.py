@@ -34,6 +34,14 @@ QUEUES: list[QueueSpec] = [
     QueueSpec("platform_sync_mismatch", "Platform sync mismatch", 4 * 60, (Role.RISK, Role.FINANCE), "ops_escalation"),
     QueueSpec("ib_dispute", "IB dispute", 72 * 60, (Role.FINANCE, Role.SUPPORT), "ops_escalation"),
     QueueSpec("risk_alert", "Risk alert", 60, (Role.RISK,), "ops_escalation"),
+    # A client registered with the e-mail, phone, or name and date of birth of another: merge or dismiss.
+    QueueSpec(
+        "client_duplicate",
+        "Possible duplicate clients",
+        24 * 60,
+        (Role.SUPPORT, Role.COMPLIANCE),
+        "compliance_escalation",
+    ),
     QueueSpec("access_review", "Staff access review", 72 * 60, (Role.COMPLIANCE,), "compliance_escalation"),
     # The system's own integrity: e.g. the audit chain no longer being sealed.
     QueueSpec("system_alert", "System alert", 60, (Role.ADMIN,), "ops_escalation"),

@@ -1,5 +1,5 @@
-"""Staff REST API for withdrawals: list, detail, and create with an ``Idempotency-Key`` header
-(the same key with another body is a 422). Errors are problem+json naming the field.
+"""Staff REST API for withdrawals: list, detail, and create. Errors are problem+json naming the
+field. ``Idempotency-Key`` is honoured per caller as on every API write (``backoffice.idempotency``).
 
 Access reads the same functions as the pages: ``payments_can_view`` for any use, the scoped
 selectors for which withdrawals and clients exist for the caller (others are 404), and
@@ -10,12 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import Http404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from backoffice.idempotency import IdempotentWritesMixin
 from ops.models import User
 from payments.errors import PaymentError
 from payments.models import Withdrawal
@@ -73,7 +74,7 @@ class PaymentsViewer(permissions.BasePermission):
         return decision.allowed
 
 
-class WithdrawalViewSet(viewsets.GenericViewSet):
+class WithdrawalViewSet(IdempotentWritesMixin, viewsets.GenericViewSet):
     permission_classes = [PaymentsViewer]
     serializer_class = WithdrawalSerializer
 
@@ -95,11 +96,7 @@ class WithdrawalViewSet(viewsets.GenericViewSet):
             raise Http404("No such withdrawal.")
         return Response(WithdrawalSerializer(withdrawal_get_for(self._user(), int(pk or 0), for_write=False)).data)
 
-    @extend_schema(
-        request=WithdrawalCreateSerializer,
-        responses={201: WithdrawalSerializer},
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
-    )
+    @extend_schema(request=WithdrawalCreateSerializer, responses={201: WithdrawalSerializer})
     def create(self, request: Request) -> Response:
         data = WithdrawalCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -121,7 +118,7 @@ class WithdrawalViewSet(viewsets.GenericViewSet):
             withdrawal = withdrawal_request(
                 client=client, source=source, amount=values["amount"], method=values["method"],
                 destination=values["destination"], destination_name=values["destination_name"],
-                requested_by=user, idempotency_key=request.headers.get("Idempotency-Key") or None,
+                requested_by=user,
             )  # fmt: skip
         except PaymentError as exc:
             raise PaymentProblem(exc) from None

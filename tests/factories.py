@@ -51,7 +51,7 @@ def client(*, kind: str = "individual", account_type: str = "standard", actor: A
     data: dict[str, Any] = {
         "country": "GB",
         "email": f"client{n}@example.test",
-        "phone": "+447911123456",
+        "phone": f"+4479111{n:05d}",  # each its own: a shared phone flags a possible duplicate
         "account_type": AccountType.objects.get(code=account_type),
         "base_currency": "USD",
     }

@@ -164,7 +164,8 @@ def register_registration_hook(hook: RegistrationHook) -> RegistrationHook:
 @transaction.atomic(durable=True)
 def client_register(*, kind: str, data: dict[str, Any], actor: User) -> Client:
     """A new client, in the registered status. ``data`` holds DETAIL_FIELDS, and may hold
-    REFERRAL_FIELDS (given to the registration hooks)."""
+    REFERRAL_FIELDS (given to the registration hooks). A likely duplicate of another client is
+    registered all the same, flagged (``accounts.services.duplicates``)."""
     referral = {k: str(data.get(k) or "") for k in REFERRAL_FIELDS}
     client_can_register(actor).require(ClientError)
     kind = ClientKind(kind)
@@ -178,9 +179,11 @@ def client_register(*, kind: str, data: dict[str, Any], actor: User) -> Client:
         subject=client,
         after={"reference": client.reference, "kind": kind, "name": client.display_name, "status": client.status},
     )
+    from accounts.services.duplicates import client_flag_duplicates
     from accounts.services.parties import client_link_same_address
 
     client_link_same_address(client)
+    client_flag_duplicates(client)
     for hook in _registration_hooks:
         hook(client, referral)
     return client

@@ -72,6 +72,7 @@ def _link_same_owner(client: Client, party: RelatedParty) -> None:
 
 
 def _link(client: Client, other: Client, reason: str, note: str) -> ClientLink | None:
+    """Link two clients for ``reason`` (audited); None if they already are."""
     if ClientLink.objects.filter(Q(client=client, other=other) | Q(client=other, other=client), reason=reason).exists():
         return None
     link = ClientLink(client=client, other=other, reason=reason, note=note[:300])
@@ -83,6 +84,9 @@ def _link(client: Client, other: Client, reason: str, note: str) -> ClientLink |
         after={"other": other.reference, "reason": reason, "note": note},
     )
     return link
+
+
+link_clients = _link  # for the other services of this app (duplicates at registration)
 
 
 @transaction.atomic(durable=True)

@@ -216,21 +216,30 @@ CELERY_BEAT_SCHEDULE = {
         "task": "payments.tasks.reconcile_task",
         "schedule": float(RECONCILIATION_INTERVAL_SECONDS),
     },
+    "idempotency-keys-purge": {"task": "backoffice.tasks.idempotency_keys_purge_task", "schedule": 3600.0},
 }
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "backoffice.idempotency.AutoSchema",  # documents Idempotency-Key on every write
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "backoffice.api.problem_details_handler",
 }
+# Idempotency-Key on every staff API write (backoffice.idempotency): how long a key is remembered,
+# after how long a first request that never answered may be taken over by a retry, and the
+# Retry-After of the 409 a retry gets while the first is still running.
+IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=1)
+IDEMPOTENCY_IN_PROGRESS_SECONDS = env_int("IDEMPOTENCY_IN_PROGRESS_SECONDS", 300, minimum=30)
+IDEMPOTENCY_RETRY_AFTER_SECONDS = env_int("IDEMPOTENCY_RETRY_AFTER_SECONDS", 1, minimum=1)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Back office staff API",
     "DESCRIPTION": "Clients, their lifecycle and trading accounts. Errors are RFC 9457 problem details.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # the client's status appears in two components (Client, and ClientCreated with its warnings)
+    "ENUM_NAME_OVERRIDES": {"ClientStatusEnum": "accounts.models.ClientStatus"},
 }
 
 

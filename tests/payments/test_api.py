@@ -41,7 +41,8 @@ def test_bad_same_key_other_body_is_422_naming_the_field() -> None:
     response = api.post(URL, body | {"amount": "200.00"}, format="json", HTTP_IDEMPOTENCY_KEY="k-2")
     assert response.status_code == 422
     assert response["Content-Type"] == "application/problem+json"
-    assert "idempotency_key" in response.json()["errors"]
+    assert "Idempotency-Key" in response.json()["errors"]
+    assert response.json()["mismatch"] == ["amount"]
     assert Withdrawal.objects.count() == 1
 
 

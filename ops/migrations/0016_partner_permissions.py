@@ -13,7 +13,7 @@ def sync(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("ops", "0014_identity_document_files"),
+        ("ops", "0015_client_duplicate_queue"),
     ]
 
     operations = [

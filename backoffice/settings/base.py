@@ -172,8 +172,13 @@ PAYER_NAME_THRESHOLD = env_int("PAYER_NAME_THRESHOLD", 85, minimum=1)
 REDIS_URL = env_str("REDIS_URL", "")
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL or None
+# A task's message is acknowledged only after the task has run, so a worker killed mid-task (kill -9,
+# the OOM killer, a lost node) leaves it to be run again; every task is safe to run twice
+# (tests/backoffice/test_worker_faults.py). On Redis, such a message is handed out again once it has
+# been unacknowledged for the visibility timeout: keep it above the longest task's run time.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 3600, minimum=1)}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

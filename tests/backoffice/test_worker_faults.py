@@ -47,7 +47,6 @@ from tests.workers import Worker
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 
 VISIBILITY_SECONDS = 2  # how long an unacknowledged message waits before another worker gets it
-WORKER_ENV = {"CELERY_VISIBILITY_TIMEOUT_SECONDS": str(VISIBILITY_SECONDS)}
 
 
 def _lock_connection() -> psycopg.Connection[Any]:
@@ -56,13 +55,12 @@ def _lock_connection() -> psycopg.Connection[Any]:
     return psycopg.connect(**keep)
 
 
-def _waiting_for(table: str) -> bool:
-    """Another session's statement on ``table`` waits for a lock (the worker, caught mid-task)."""
+def _waiting_for_a_lock() -> bool:
+    """Some session waits for a lock: in these tests only the worker can, on the one the test holds
+    (its statement may name the table or not: a row lock is waited for on the holder's transaction)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid() AND query LIKE %s",
-            [f'%"{table}"%'],
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
         )
         row = cursor.fetchone()
     return bool(row and row[0])
@@ -91,38 +89,64 @@ def row_held(model: type[Model], pk: int) -> Iterator[str]:
             conn.rollback()
 
 
-def kill_mid_task(
-    tmp_path: Path,
-    held: contextlib.AbstractContextManager[str],
-    start: Callable[[], Any],
-    env: dict[str, str] | None = None,
-) -> Worker:
-    """Start a worker, start the task, catch it waiting on ``held``, kill -9 the worker, release,
-    and return a new worker (the caller stops it) that will pick the task up again."""
-    app.control.purge()
-    env = {**WORKER_ENV, **(env or {})}
-    first = Worker("doomed", tmp_path / "doomed.log", env=env).wait_ready()
-    try:
-        with held as table:
-            start()
-            wait_for(lambda: _waiting_for(table), timeout=30)
-            first.kill9()
-    finally:
-        first.stop()
-    time.sleep(VISIBILITY_SECONDS + 0.5)  # the message is now overdue for its acknowledgement
-    return Worker("restarted", tmp_path / "restarted.log", env=env).wait_ready()
+class Relay:
+    """A test's two workers: the first is started at once (it comes up while the test builds its
+    data) and killed mid-task; the second finishes the task. They write e-mail to files under
+    ``folder``/outbox."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.workers = [self._spawn("doomed")]
+
+    def _spawn(self, name: str) -> Worker:
+        env = {
+            "CELERY_VISIBILITY_TIMEOUT_SECONDS": str(VISIBILITY_SECONDS),
+            "BACKOFFICE_VAR_DIR": str(self.folder),
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+        }
+        return Worker(name, self.folder / f"{name}.log", env=env)
+
+    def kill_mid_task(self, held: contextlib.AbstractContextManager[str], start: Callable[[], Any]) -> None:
+        """Start the task, catch it waiting on ``held``, kill -9 the worker, let go, start another
+        worker, and wait until that one has run the task to the end."""
+        app.control.purge()  # what the test's set-up queued on commit: the test starts the task itself
+        victim = self.workers[0].wait_ready()
+        try:
+            with held:
+                result = start()
+                published = time.monotonic()
+                wait_for(_waiting_for_a_lock, timeout=30)
+                victim.kill9()
+        finally:
+            victim.stop()
+        assert f"{result.id}] succeeded" not in victim.log_path.read_text()
+        # the message is handed out again once unacknowledged for the visibility timeout
+        time.sleep(max(0.0, VISIBILITY_SECONDS + 0.2 - (time.monotonic() - published)))
+        self.workers.append(self._spawn("restarted").wait_ready())
+        log = self.workers[-1].log_path
+        wait_for(lambda: f"{result.id}] succeeded" in log.read_text(), timeout=60)
+
+    @property
+    def outbox(self) -> Path:
+        return self.folder / "outbox"
+
+    def stop(self) -> None:
+        for worker in self.workers:  # the task is done and acknowledged: no need to wait for a warm shutdown
+            if worker.proc.poll() is None:
+                worker.kill9()
+            worker.stop()
 
 
 @pytest.fixture
-def restarted() -> Iterator[list[Worker]]:
-    workers: list[Worker] = []
+def relay(tmp_path: Path) -> Iterator[Relay]:
+    app.control.purge()
+    workers = Relay(tmp_path)
     yield workers
-    for worker in workers:
-        worker.stop()
+    workers.stop()
     app.control.purge()
 
 
-def test_escalation_killed_mid_task_escalates_once(tmp_path: Path, restarted: list[Worker]) -> None:
+def test_escalation_killed_mid_task_escalates_once(relay: Relay) -> None:
     from ops.models import StaffNotification
     from ops.services.work_items import work_item_claim
     from ops.tasks import work_items_escalate_task
@@ -132,16 +156,15 @@ def test_escalation_killed_mid_task_escalates_once(tmp_path: Path, restarted: li
     work_item_claim(item_id=item.pk, user=staff(Role.COMPLIANCE, lead=lead))
     WorkItem.objects.filter(pk=item.pk).update(due_at=timezone.now() - timedelta(minutes=5))
     # the item is updated in the task's transaction; its audit event (written after) waits
-    restarted.append(kill_mid_task(tmp_path, table_held(AuditEvent), work_items_escalate_task.delay))
+    relay.kill_mid_task(table_held(AuditEvent), work_items_escalate_task.delay)
     wait_for(lambda: AuditEvent.objects.filter(action=AuditAction.WORK_ITEM_ESCALATED).exists())
-    time.sleep(1)  # room for a second run, were there one
     item.refresh_from_db()
     assert item.escalation_level == 1 and item.queue.code == "compliance_escalation"
     assert AuditEvent.objects.filter(action=AuditAction.WORK_ITEM_ESCALATED, subject_id=str(item.pk)).count() == 1
     assert StaffNotification.objects.filter(recipient=lead).count() == 1
 
 
-def test_webhook_apply_killed_mid_batch_credits_once(tmp_path: Path, restarted: list[Worker]) -> None:
+def test_webhook_apply_killed_mid_batch_credits_once(relay: Relay) -> None:
     from payments.models import Deposit, DepositStatus, InboundEvent, JournalEntry, WebhookStatus
     from payments.services.deposits import deposit_initiate
     from payments.services.ledger import balance_of, ledger_verify, wallet_for
@@ -160,9 +183,8 @@ def test_webhook_apply_killed_mid_batch_credits_once(tmp_path: Path, restarted: 
     stored, _ = inbound_event_store(provider="simpay", body=delivery.body, signature=delivery.signature)
     entries = JournalEntry.objects.count()
     # the callback is claimed and the deposit locked in the task's transaction; the audit event waits
-    restarted.append(kill_mid_task(tmp_path, table_held(AuditEvent), inbound_events_drain_task.delay))
+    relay.kill_mid_task(table_held(AuditEvent), inbound_events_drain_task.delay)
     wait_for(lambda: InboundEvent.objects.get(pk=stored.pk).status != WebhookStatus.RECEIVED)
-    time.sleep(1)
     assert InboundEvent.objects.get(pk=stored.pk).status == WebhookStatus.PROCESSED
     assert Deposit.objects.get(pk=deposit.pk).status == DepositStatus.CREDITED
     assert balance_of(wallet_for(client=c, currency="EUR")).ledger == Decimal("75.00")
@@ -170,7 +192,7 @@ def test_webhook_apply_killed_mid_batch_credits_once(tmp_path: Path, restarted: 
     assert ledger_verify().ok
 
 
-def test_screening_killed_mid_task_raises_one_hit_and_one_work_item(tmp_path: Path, restarted: list[Worker]) -> None:
+def test_screening_killed_mid_task_raises_one_hit_and_one_work_item(relay: Relay) -> None:
     import io
 
     from kyc.models import ScreeningHit
@@ -185,15 +207,14 @@ def test_screening_killed_mid_task_raises_one_hit_and_one_work_item(tmp_path: Pa
     ScreeningHit.objects.filter(client=c).delete()  # as if never screened (registration may have screened)
     WorkItem.objects.filter(queue__code="screening_hit").delete()
     # the hit and its audit event are written in the task's transaction; the work item waits
-    restarted.append(kill_mid_task(tmp_path, table_held(WorkItem), lambda: client_screen_task.delay(client_id=c.pk)))
+    relay.kill_mid_task(table_held(WorkItem), lambda: client_screen_task.delay(client_id=c.pk))
     wait_for(lambda: WorkItem.objects.filter(queue__code="screening_hit", subject_id=str(c.pk)).exists())
-    time.sleep(1)
     assert ScreeningHit.objects.filter(client=c).count() == 1
     assert WorkItem.objects.filter(queue__code="screening_hit", subject_id=str(c.pk)).count() == 1
     assert AuditEvent.objects.filter(action=AuditAction.SCREENING_HIT_RAISED, subject_id=str(c.pk)).count() == 1
 
 
-def test_notification_killed_before_sending_is_sent_once(tmp_path: Path, restarted: list[Worker]) -> None:
+def test_notification_killed_before_sending_is_sent_once(relay: Relay) -> None:
     from django.contrib.contenttypes.models import ContentType
 
     from ops.models import Interaction, InteractionStatus
@@ -204,18 +225,15 @@ def test_notification_killed_before_sending_is_sent_once(tmp_path: Path, restart
         subject_type=ContentType.objects.get_for_model(subject), subject_id=str(subject.pk), recipient="ada@example.com",
         title="Your withdrawal was paid", body="Paid.", actor_label="system:pytest",
     )  # fmt: skip
-    var = tmp_path / "var"  # the workers write each e-mail to a file under var/outbox
-    env = {"BACKOFFICE_VAR_DIR": str(var), "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend"}
     # the message's row is held: the worker waits to lock it, before anything is sent
     start = lambda: interaction_send_task.delay(interaction_id=message.pk)  # noqa: E731
-    restarted.append(kill_mid_task(tmp_path, row_held(Interaction, message.pk), start, env=env))
+    relay.kill_mid_task(row_held(Interaction, message.pk), start)
     wait_for(lambda: Interaction.objects.get(pk=message.pk).status == InteractionStatus.SENT)
-    time.sleep(1)
-    sent = list((var / "outbox").glob("*.log"))
-    assert len(sent) == 1 and "Your withdrawal was paid" in sent[0].read_text()
+    sent = [f for f in relay.outbox.glob("*.log") if "Your withdrawal was paid" in f.read_text()]
+    assert len(sent) == 1
 
 
-def test_payout_killed_after_the_psp_call_pays_once(tmp_path: Path, restarted: list[Worker]) -> None:
+def test_payout_killed_after_the_psp_call_pays_once(relay: Relay) -> None:
     from payments.models import Withdrawal
     from payments.services.ledger import wallet_for
     from payments.services.withdrawals import withdrawal_payout_execute, withdrawal_request
@@ -237,9 +255,50 @@ def test_payout_killed_after_the_psp_call_pays_once(tmp_path: Path, restarted: l
     withdrawal_payout_execute(withdrawal_id=w.pk, actor=staff(Role.FINANCE))  # queues the task (purged below)
     # the PSP is asked to pay; recording its voucher waits for the withdrawal's row
     start = lambda: payout_send_task.delay(withdrawal_id=w.pk)  # noqa: E731
-    restarted.append(kill_mid_task(tmp_path, row_held(Withdrawal, w.pk), start))
+    relay.kill_mid_task(row_held(Withdrawal, w.pk), start)
     assert SimPspPayout.objects.filter(idempotency_key=str(w.payout_key)).count() == 1  # paid before the kill
     voucher = wait_for(lambda: Withdrawal.objects.get(pk=w.pk).voucher)
-    time.sleep(1)
     [payout] = SimPspPayout.objects.filter(amount=Decimal("400.00"))  # the retry asked with the same key
     assert payout.payout_id == voucher
+
+
+def test_provisioning_killed_after_the_platform_call_opens_one_account(relay: Relay) -> None:
+    from accounts.models import TradingAccount
+    from accounts.tasks import trading_account_provision_task
+    from sim.models import SimPlatformAccount
+    from tests.factories import approved_client
+
+    c = approved_client(provision=False)  # approval queued the provisioning task (purged below)
+    account = c.trading_accounts.get()
+    assert not account.login
+    # the platform account is created; recording its login waits for the trading account's row
+    start = lambda: trading_account_provision_task.delay(account_id=account.pk)  # noqa: E731
+    relay.kill_mid_task(row_held(TradingAccount, account.pk), start)
+    assert SimPlatformAccount.objects.filter(idempotency_key=str(account.provision_key)).count() == 1
+    login = wait_for(lambda: TradingAccount.objects.get(pk=account.pk).login)
+    assert SimPlatformAccount.objects.filter(idempotency_key=str(account.provision_key)).count() == 1
+    assert (
+        AuditEvent.objects.filter(action=AuditAction.TRADING_ACCOUNT_PROVISIONED, subject_id=str(account.pk)).count()
+        == 1
+    )
+    assert login and not login.startswith("pending-")
+
+
+def test_statement_matching_killed_mid_line_credits_once(relay: Relay) -> None:
+    from payments.models import LineStatus, StatementLine
+    from payments.services.bank import statement_import
+    from payments.services.ledger import balance_of, ledger_verify, wallet_for
+    from payments.tasks import statement_match_task
+    from tests.factories import approved_client
+    from tests.payments.test_bank import _mt940
+
+    c = approved_client(provision=False)
+    data = _mt940([("C250,00", c.reference, c.display_name)])
+    imported = statement_import(actor=staff(Role.FINANCE), data=data, filename="nov.sta")  # queues matching (purged)
+    # the line is locked and the deposit booked in the task's transaction; the audit event waits
+    start = lambda: statement_match_task.delay(import_id=imported.pk)  # noqa: E731
+    relay.kill_mid_task(table_held(AuditEvent), start)
+    wait_for(lambda: StatementLine.objects.get(statement=imported).status != LineStatus.NEW)
+    assert StatementLine.objects.get(statement=imported).status == LineStatus.MATCHED
+    assert balance_of(wallet_for(client=c, currency="EUR")).ledger == Decimal("250.00")
+    assert ledger_verify().ok

@@ -14,20 +14,30 @@ from tests.conftest import ROOT, worker_env
 
 
 class Worker:
-    """One worker process (solo pool), its log lines written to ``log_path``."""
+    """One worker (its own process group: the main process and, with the prefork pool, its child),
+    its log lines written to ``log_path``."""
 
-    def __init__(self, name: str, log_path: Path, *, env: dict[str, str] | None = None, loglevel: str = "info") -> None:
+    def __init__(
+        self,
+        name: str,
+        log_path: Path,
+        *,
+        env: dict[str, str] | None = None,
+        loglevel: str = "info",
+        pool: str = "solo",
+    ) -> None:
         self.name = f"{name}-{os.getpid()}@%h"
         self.log_path = log_path
         self._log: IO[str] = log_path.open("a")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "--pool", "solo", "-l", loglevel,
-             "-n", self.name, "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            [sys.executable, "-m", "celery", "-A", "backoffice", "worker", "--pool", pool, "--concurrency", "1",
+             "-l", loglevel, "-n", self.name, "--without-gossip", "--without-mingle", "--without-heartbeat"],
             env={**worker_env(), **(env or {})},
             cwd=ROOT,
             text=True,
             stdout=self._log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,
         )  # fmt: skip
 
     def wait_ready(self, timeout: float = 60) -> Worker:
@@ -44,8 +54,9 @@ class Worker:
                 raise RuntimeError(f"the Celery worker did not come up:\n{self.log_path.read_text()[-3000:]}")
 
     def kill9(self) -> None:
-        """What the kernel's OOM killer or a pulled plug does: no cleanup, no message acked."""
-        os.kill(self.proc.pid, signal.SIGKILL)
+        """``kill -9`` of the whole worker, main process and pool children (a container killed, a
+        machine lost): no cleanup, nothing acknowledged."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
         self._log.close()
 
@@ -55,7 +66,7 @@ class Worker:
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
         if not self._log.closed:
             self._log.close()

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from audit.context import Actor, RequestInfo, acting_as, current_request_info, request_scope
+from audit.context import Actor, RequestInfo, acting_as, request_scope
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -40,12 +40,6 @@ class RequestContextMiddleware:
                 response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
-
-
-class RequestContextLogFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id = current_request_info().request_id or "-"
-        return True
 
 
 class ClientErrorLogFilter(logging.Filter):

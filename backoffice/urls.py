@@ -6,12 +6,9 @@ from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path
 
+from backoffice.health import healthz, healthz_ready, healthz_status
+from backoffice.metrics import metrics_view
 from payments.views import psp_webhook
-
-
-@login_not_required
-def healthz(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("ok", content_type="text/plain")
 
 
 @login_not_required
@@ -46,5 +43,8 @@ urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
     path("healthz", healthz, name="healthz"),
     path("healthz/jobs", healthz_jobs, name="healthz-jobs"),
+    path("healthz/ready", healthz_ready, name="healthz-ready"),
+    path("healthz/status", healthz_status, name="healthz-status"),
+    path("metrics", metrics_view, name="metrics"),
     path("", include("ops.urls")),
 ]

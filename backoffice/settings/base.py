@@ -8,6 +8,7 @@ from typing import Any
 
 import dj_database_url
 
+from backoffice import logs as log_formats
 from backoffice.env import EnvError, env_bool, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -49,6 +50,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "backoffice.metrics.MetricsMiddleware",  # outermost: counts and times every answer
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -57,6 +59,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "backoffice.middleware.RequestContextMiddleware",
+    "backoffice.logs.AccessLogMiddleware",  # one log line per request, with its id and actor
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -169,13 +172,20 @@ PAYER_NAME_THRESHOLD = env_int("PAYER_NAME_THRESHOLD", 85, minimum=1)
 REDIS_URL = env_str("REDIS_URL", "")
 CELERY_BROKER_URL = REDIS_URL
 CELERY_RESULT_BACKEND = REDIS_URL or None
+# A task's message is acknowledged only after the task has run, so a worker killed mid-task (kill -9,
+# the OOM killer, a lost node) leaves it to be run again; every task is safe to run twice
+# (tests/backoffice/test_worker_faults.py). On Redis, such a message is handed out again once it has
+# been unacknowledged for the visibility timeout: keep it above the longest task's run time.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT_SECONDS", 3600, minimum=1)}
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Workers log through settings.LOGGING (backoffice.celery connects setup_logging), not Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 AUDIT_SEAL_INTERVAL_SECONDS = env_int("AUDIT_SEAL_INTERVAL_SECONDS", 5, minimum=1)
 # A committed audit event waiting longer than this to be sealed opens a system alert.
 AUDIT_SEAL_STALL_SECONDS = env_int("AUDIT_SEAL_STALL_SECONDS", 300, minimum=1)
@@ -248,18 +258,20 @@ SIMPLE_HISTORY_HISTORY_CHANGE_REASON_USE_TEXT_FIELD = True
 SIMPLE_HISTORY_REVERT_DISABLED = True
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+# json: one JSON object per line with the request id, actor and Celery task id (backoffice.logs);
+# console: the same fields, readable (the dev settings' default).
+LOG_FORMAT = env_str("LOG_FORMAT", "json")
+if LOG_FORMAT not in log_formats.FORMATS:
+    raise EnvError(f"LOG_FORMAT: expected one of {', '.join(log_formats.FORMATS)}, got {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
-        "request_context": {"()": "backoffice.middleware.RequestContextLogFilter"},
         "client_errors": {"()": "backoffice.middleware.ClientErrorLogFilter"},
     },
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
-    },
+    "formatters": {name: log_formats.formatter(name) for name in log_formats.FORMATS},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["request_context"]},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
@@ -269,6 +281,12 @@ LOGGING = {
         "security": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
+
+# --- Observability (README "Logs, metrics and health checks") ------------------------------------
+# /metrics answers only "Authorization: Bearer <METRICS_TOKEN>"; unset, the endpoint is off (404).
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# /healthz/status: how long a Celery ping waits for a worker to answer.
+HEALTH_WORKER_PING_SECONDS = env_int("HEALTH_WORKER_PING_SECONDS", 2, minimum=1)
 
 # django-guardian: no anonymous user; every page needs a staff login.
 ANONYMOUS_USER_NAME = None

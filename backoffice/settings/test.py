@@ -1,3 +1,5 @@
+from backoffice.env import env_str
+
 from .base import *  # noqa: F403
 from .simulators import *  # noqa: F403
 
@@ -13,4 +15,5 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# in memory; a test's worker process may be given a file backend (EMAIL_BACKEND) to show what it sent
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")

@@ -541,7 +541,7 @@ def access_review_sign_off(request: HttpRequest) -> HttpResponse:
     try:
         review = access_review_services.access_review_sign_off(actor=user, note=form.cleaned_data["note"])
     except OpsError as exc:
-        form.add_error(None, str(exc))
+        messages.error(request, str(exc))
         return _access_review_page(request, form, status=409)
     messages.success(request, f"The access review for {review.period} is signed off.")
     return redirect("access-review")

@@ -517,7 +517,7 @@ def access_review_csv(request: HttpRequest) -> HttpResponse:
     )
     for row in access_review_rows(now):
         writer.writerow(
-            [
+            _csv_safe(
                 row.user.username,
                 row.user.get_full_name(),
                 "yes" if row.user.is_active else "no",
@@ -526,9 +526,14 @@ def access_review_csv(request: HttpRequest) -> HttpResponse:
                 row.object_grants,
                 f"{row.user.last_login:%Y-%m-%d %H:%M}" if row.user.last_login else "never",
                 "; ".join(row.findings),
-            ]
+            )
         )
     return response
+
+
+def _csv_safe(*cells: object) -> list[str]:
+    """Cells as text, a leading =, +, -, @ quoted so a spreadsheet shows it instead of running it."""
+    return [f"'{c}" if str(c)[:1] in ("=", "+", "-", "@") else str(c) for c in cells]
 
 
 @require_POST

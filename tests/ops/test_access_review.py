@@ -81,6 +81,14 @@ def test_good_page_and_csv_show_every_staff_member(client: Client) -> None:
     assert table["sue"]["last_login"] == "never"
 
 
+def test_good_csv_cells_never_start_a_formula(client: Client) -> None:
+    staff(Role.SUPPORT, username="eve", first_name='=HYPERLINK("http://x")')
+    sign_in(client, staff(Role.COMPLIANCE))
+    export = client.get("/staff/access-review.csv")
+    table = {row["username"]: row for row in csv.DictReader(io.StringIO(export.content.decode()))}
+    assert table["eve"]["name"].startswith("'=HYPERLINK")
+
+
 @pytest.mark.parametrize(
     ("role", "view", "sign_off"),
     [

@@ -13,6 +13,8 @@ class AuditAction(models.TextChoices):
     STAFF_ROLE_GRANTED = "staff.role_granted", "Staff role granted"
     STAFF_ROLE_REVOKED = "staff.role_revoked", "Staff role revoked"
     STAFF_OBJECT_PERMISSION_GRANTED = "staff.object_permission_granted", "Object permission granted"
+    ACCESS_REVIEW_OPENED = "staff.access_review_opened", "Access review opened"
+    ACCESS_REVIEW_SIGNED_OFF = "staff.access_review_signed_off", "Access review signed off"
     # work queues
     WORK_ITEM_OPENED = "work_item.opened", "Work item opened"
     WORK_ITEM_CLAIMED = "work_item.claimed", "Work item claimed"

@@ -27,6 +27,7 @@ def entries() -> list[NavEntry]:
     from backoffice.admin_site import admin_can_use
     from ib.selectors import partner_can_view
     from kyc.services.screening import sanctions_list_can_view
+    from ops.services.access_review import access_review_can_view
     from ops.services.approvals import approvals_can_view
     from ops.services.staff import staff_can_view
     from ops.services.work_items import queues_can_view
@@ -40,6 +41,7 @@ def entries() -> list[NavEntry]:
         NavEntry("Payments", "payments", payments_can_view),
         NavEntry("Partners", "partners", partner_can_view),
         NavEntry("Staff", "staff", staff_can_view),
+        NavEntry("Access review", "access-review", access_review_can_view),
         NavEntry("Lists", "sanctions-lists", sanctions_list_can_view),
         NavEntry("Audit trail", "audit-events", audit_trail_can_view),
         NavEntry("Admin", "admin:index", admin_can_use),

@@ -1,7 +1,12 @@
 """The foundation's own maker-checker action: granting a staff role.
 
-Granting any role needs an administrator other than the maker (a second admin for the admin
-role). Once executed, the grant lands in the staff access review queue for compliance."""
+Granting a role needs an administrator other than the maker; granting the administrator role, or
+any role to someone who is an administrator, is checked by compliance instead — by a compliance
+officer who is not an administrator themselves (segregation of duties: administrators do not
+check each other's access). Nobody asks for a role for themselves (the engine refuses it), and a
+grant that would give someone an incompatible pair of roles (``ops.roles.INCOMPATIBLE_ROLES``) is
+refused when it is asked for and again when it is approved. Once executed, the grant lands in the
+staff access review queue for compliance."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from ops.approvals import ApprovalAction, Payload, register
 from ops.errors import OpsError
 from ops.models import User
 from ops.roles import Role
+from ops.selectors import role_grant_conflict, roles_assigned
 
 
 def _user(subject: models.Model) -> User:
@@ -29,9 +35,13 @@ def _validate(subject: models.Model, payload: Payload) -> None:
         raise OpsError(errors.UNKNOWN_ROLE.format(role=role, choices=", ".join(Role.values)))
     if role in user.roles:  # role administration: the groups the user is in
         raise OpsError(errors.ROLE_ALREADY_HELD.format(username=user.username, role=role))
+    if conflict := role_grant_conflict(user, role):  # again at approval: the engine validates then
+        raise OpsError(conflict)
 
 
 def _policy(subject: models.Model, payload: Payload) -> list[Role]:
+    if payload.get("role") == Role.ADMIN or Role.ADMIN.value in roles_assigned(_user(subject)):
+        return [Role.COMPLIANCE]
     return [Role.ADMIN]
 
 
@@ -40,6 +50,12 @@ def _execute(subject: models.Model, payload: Payload, request: Any) -> dict[str,
     from ops.services.work_items import work_item_open
 
     user = _user(subject)
+    # The person may have become an administrator since the request: then an administrator's
+    # approval no longer suffices (and the other way round the request is checked too strictly,
+    # which is refused as well so the levels always match who the person is now).
+    levels = [r.value for r in _policy(user, payload)]
+    if levels != list(request.required_roles):
+        raise OpsError(errors.GRANT_LEVELS_CHANGED.format(username=user.username, role=levels[0]))
     staff_role_grant(user=user, role=payload["role"], reason=f"approval #{request.pk}: {request.reason}")
     item = work_item_open(
         queue="access_review",
@@ -65,5 +81,6 @@ STAFF_GRANT_ROLE = register(
         validate=_validate,
         execute=_execute,
         describe=_describe,
+        checkers_may_not_hold={Role.COMPLIANCE: frozenset({Role.ADMIN})},
     )
 )

@@ -13,12 +13,18 @@ which. Not called when the subject's own service withdraws the request (``approv
 automation); the service that opens such a request names them.
 ``show``: the payload as the checker reads it (field name -> value in words); without it the
 approval page shows the payload's own fields.
+``checkers_may_not_hold``: level role -> roles whose holders may not decide a level of that role
+for this action (a staff grant checked by compliance must not be decided by a compliance officer
+who is also an administrator). Read by ``approval_can_decide`` and the approvals inbox.
+
+Whatever the action, a staff member may not be the subject of their own request (the engine
+refuses it, and so does the database).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import models
@@ -44,6 +50,7 @@ class ApprovalAction:
     on_close: Callable[[models.Model, Payload, Any], None] | None = None
     outside_makers: bool = False
     show: Callable[[Payload], dict[str, str]] | None = None
+    checkers_may_not_hold: Mapping[Role, frozenset[Role]] = field(default_factory=dict)
 
 
 _registry: dict[str, ApprovalAction] = {}

@@ -44,3 +44,14 @@ STAFF_MAKER_REQUIRED = "{action} must be asked for by a staff member."
 MAKER_LABEL_REQUIRED = "Name who asks for this (the client or the automation)."
 NO_QUEUES = "Your role works no queue."
 NO_APPROVALS = "Your role makes and decides no approval requests."
+
+# segregation of duties
+MAKER_IS_SUBJECT = "You cannot ask for this for yourself; another person must make the request."
+ROLE_CONFLICT = (
+    "{username} holds the {held} role, which may not be held together with {role} (segregation of duties: {reason})"
+)
+CHECKER_HOLDS_EXCLUDED_ROLE = "This level must be decided by someone who does not hold the {roles} role."
+GRANT_LEVELS_CHANGED = "{username}'s roles changed since the request: it now needs the {role} level; submit it again."
+ACCESS_REVIEW_NOT_ALLOWED = "Only compliance, administrators and auditors see the access review."
+ACCESS_REVIEW_SIGN_OFF_NOT_ALLOWED = "Only a compliance reviewer signs off the access review."
+ACCESS_REVIEW_ALREADY_SIGNED = "The access review for {period} was signed off by {who} on {when}."

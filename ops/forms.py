@@ -75,3 +75,13 @@ class RoleGrantRequestForm(forms.Form):
     user = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True).order_by("username"), label="Staff user")
     role = forms.ChoiceField(choices=Role.choices)
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+
+
+class AccessReviewSignOffForm(forms.Form):
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=4000,
+        label="Sign-off note",
+        help_text="What you checked and what follows from the findings (revocations asked for, accepted exceptions).",
+        error_messages={"required": errors.REASON_REQUIRED},
+    )

@@ -330,6 +330,18 @@ class ApprovalRequest(ConcurrentTransitionMixin, models.Model):
                 ),
             ),
             pgtrigger.Protect(name="approval_request_no_delete", operation=pgtrigger.Delete),
+            # Segregation of duties: nobody asks for something for themselves (a role grant).
+            pgtrigger.Trigger(
+                name="approval_maker_is_not_subject",
+                operation=pgtrigger.Insert,
+                when=pgtrigger.Before,
+                func=(
+                    "IF NEW.maker_id IS NOT NULL AND NEW.subject_id = NEW.maker_id::text AND NEW.subject_type_id = "
+                    "(SELECT id FROM django_content_type WHERE app_label = 'ops' AND model = 'user') THEN "
+                    "RAISE EXCEPTION 'maker-checker: staff user % cannot be the subject of their own request', "
+                    "NEW.maker_id USING ERRCODE = 'check_violation'; END IF; RETURN NEW;"
+                ),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -441,3 +453,36 @@ class Interaction(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+# --- the quarterly access review --------------------------------------------------------------
+
+
+class AccessReview(models.Model):
+    """One quarter's review of who holds what (``ops.selectors.access_review_rows``), opened by the
+    scheduled job as a work item for compliance and signed off by a compliance reviewer. What the
+    review found when it was signed off is kept with it (and in the audit trail)."""
+
+    period = models.CharField(max_length=7, unique=True, help_text="The quarter, e.g. 2026-Q4.")
+    opened_at = models.DateTimeField(default=timezone.now)
+    signed_off_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    signed_off_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    findings = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["-period"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(signed_off_by__isnull=True, signed_off_at__isnull=True)
+                | models.Q(signed_off_by__isnull=False, signed_off_at__isnull=False),
+                name="access_review_signed_by_and_when",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Access review {self.period}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("access-review")

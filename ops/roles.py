@@ -34,6 +34,7 @@ PERMISSIONS: dict[str, str] = {
     "view_identity_documents": "Open identity documents' files (compliance and the auditor; others see the checklist)",
     "set_risk_level": "Set client risk levels",
     "restrict_account": "Restrict client accounts",
+    "review_access": "Review staff access and sign off the quarterly access review",
     # finance
     "handle_deposits": "Handle deposits",
     "handle_withdrawals": "Handle withdrawals",
@@ -100,6 +101,7 @@ CAPABILITY_PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "manage_queues": ("queues", ()),
     "view_all_queues": ("queues", ()),
     "view_audit_trail": ("audit-events", ()),
+    "review_access": ("access-review", ()),
     "export_audit_trail": ("audit-events", ()),
 }
 
@@ -143,6 +145,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "view_payments",
             "reject_withdrawals",
             "view_partners",
+            "review_access",
             "work_as_compliance",
         }
     ),
@@ -193,6 +196,59 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
 
 # Roles whose grant is sensitive (issue 3 routes these through maker-checker).
 SENSITIVE_ROLES = frozenset({Role.ADMIN})
+
+
+# Segregation of duties: pairs of roles one person may not hold together, each with the reason the
+# compliance function reads on the access review page. A grant that would make such a pair is
+# refused when it is requested and again when it is approved; holders of a pair made before this
+# table (or around it) are listed as findings of the quarterly access review.
+INCOMPATIBLE_ROLES: dict[frozenset[Role], str] = {
+    frozenset({Role.ADMIN, Role.FINANCE}): (
+        "An administrator manages staff and configuration; with finance they could give themselves "
+        "the means to approve payments and cover it."
+    ),
+    frozenset({Role.ADMIN, Role.COMPLIANCE}): (
+        "Compliance checks the grants of administrators; an administrator in compliance would check their own kind."
+    ),
+    frozenset({Role.ADMIN, Role.RISK}): (
+        "An administrator configures account types and their leverage limits; risk changes leverage within them."
+    ),
+    frozenset({Role.FINANCE, Role.COMPLIANCE}): (
+        "Compliance approves clients and reviews withdrawals; finance pays them out. One person could "
+        "onboard a client and pay them."
+    ),
+    frozenset({Role.FINANCE, Role.RISK}): (
+        "Risk monitors fund flows and account anomalies; finance moves the funds it monitors."
+    ),
+    **{
+        frozenset(
+            {Role.AUDITOR, role}
+        ): "The auditor is independent of the work audited: read-only, no role that writes."
+        for role in (Role.SUPPORT, Role.COMPLIANCE, Role.FINANCE, Role.RISK, Role.ADMIN)
+    },
+}
+
+
+def incompatible_with(role: str | Role) -> dict[Role, str]:
+    """The roles that may not be held together with ``role``, each with the reason."""
+    result: dict[Role, str] = {}
+    for pair, reason in INCOMPATIBLE_ROLES.items():
+        if role in pair:
+            (other,) = pair - {Role(role)}
+            result[other] = reason
+    return dict(sorted(result.items(), key=lambda kv: list(Role).index(kv[0])))
+
+
+def role_conflicts(roles: set[str] | set[Role] | list[str] | list[Role]) -> list[tuple[Role, Role, str]]:
+    """The incompatible pairs within ``roles`` (role codes), in the order of the table of roles."""
+    held = [r for r in Role if r.value in {str(x) for x in roles}]
+    found = []
+    for i, first in enumerate(held):
+        for second in held[i + 1 :]:
+            reason = INCOMPATIBLE_ROLES.get(frozenset({first, second}))
+            if reason is not None:
+                found.append((first, second, reason))
+    return found
 
 
 def sync_roles(apps: Any = None) -> None:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import Permission
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.http import Http404
 from django.utils import timezone
 
+from ops import errors
+from ops.approvals import registered_actions
 from ops.models import OPEN_STATUSES, ApprovalRequest, ApprovalStatus, Queue, User, WorkItem, WorkItemStatus
 from ops.priority import priority_range
-from ops.roles import ROLE_DUTY, Role
+from ops.roles import ROLE_DUTY, Role, incompatible_with, role_conflicts
 
 
 def user_holds_role(user: User, role: str) -> bool:
@@ -26,6 +28,34 @@ def user_holds_role(user: User, role: str) -> bool:
 def roles_held(user: User) -> set[str]:
     """The role codes ``user`` acts in (see :func:`user_holds_role`)."""
     return {role.value for role in ROLE_DUTY if user_holds_role(user, role)}
+
+
+def roles_assigned(user: User) -> set[str]:
+    """The role codes ``user`` has been given, for segregation of duties: the role groups they are
+    in, and the roles whose duty permission they were granted directly. (A superuser is flagged
+    on the access review on its own; ``has_perm`` would make them hold every role.)"""
+    names = {g.name for g in user.groups.all()} & set(Role.values)
+    direct = {f"{p.content_type.app_label}.{p.codename}" for p in user.user_permissions.all()}
+    return names | {role.value for role, duty in ROLE_DUTY.items() if duty in direct}
+
+
+def role_grant_conflict(user: User, role: str) -> str | None:
+    """Why ``user`` may not be given ``role``: an incompatible role they hold (segregation of
+    duties, ``ops.roles.INCOMPATIBLE_ROLES``), or None."""
+    held = roles_assigned(user)
+    for other, reason in incompatible_with(role).items():
+        if other.value in held:
+            return errors.ROLE_CONFLICT.format(username=user.username, held=other.value, role=role, reason=reason)
+    return None
+
+
+def roles_refused_for(user: User) -> dict[Role, str]:
+    """The roles ``user`` may not be given because of a role they hold (shown at grant time)."""
+    refused: dict[Role, str] = {}
+    for held in roles_assigned(user):
+        for other, reason in incompatible_with(held).items():
+            refused.setdefault(other, f"holds {held}: {reason}")
+    return dict(sorted(refused.items(), key=lambda kv: list(Role).index(kv[0])))
 
 
 def users_with_permission(*permissions: str) -> QuerySet[User]:
@@ -169,14 +199,19 @@ _NEXT_ROLE = RawSQL(
 def approvals_waiting_for(user: User) -> QuerySet[ApprovalRequest]:
     """Pending requests this user may decide now: not the maker, not an earlier checker, and
     holding the role of the next level."""
-    return (
+    requests = (
         ApprovalRequest.objects.select_related("maker")
         .annotate(next_role=_NEXT_ROLE)
         .filter(status=ApprovalStatus.PENDING, next_role__in=sorted(roles_held(user)), expires_at__gt=timezone.now())
         .exclude(maker=user)
         .exclude(decisions__checker=user)
-        .order_by("created_at")
     )
+    assigned = roles_assigned(user)
+    for action in registered_actions():  # levels this user may not decide (the action's rule)
+        for level, excluded in action.checkers_may_not_hold.items():
+            if {r.value for r in excluded} & assigned:
+                requests = requests.exclude(action=action.key, next_role=level.value)
+    return requests.order_by("created_at")
 
 
 def approvals_made_by(user: User) -> QuerySet[ApprovalRequest]:
@@ -202,3 +237,71 @@ def approval_get_for(user: User, request_id: int) -> ApprovalRequest:
     if not visible:
         raise Http404("No such approval request.")
     return request
+
+
+# --- the quarterly access review --------------------------------------------------------------
+
+DORMANT_AFTER_DAYS = 90
+
+
+@dataclass(frozen=True)
+class AccessRow:
+    """One staff member on the access review: who holds what, and what the review should look at."""
+
+    user: User
+    roles: list[str]
+    direct_permissions: list[str]
+    object_grants: int
+    conflicts: list[tuple[Role, Role, str]]
+    dormant: bool
+
+    @property
+    def findings(self) -> list[str]:
+        found = [f"incompatible roles: {a.value} + {b.value}" for a, b, _ in self.conflicts]
+        if self.dormant:
+            found.append(f"dormant: no sign-in for {DORMANT_AFTER_DAYS} days")
+        if self.user.is_superuser:
+            found.append("superuser: holds every permission")
+        return found
+
+
+def access_review_period(now: datetime | None = None) -> str:
+    """The quarter a review covers, e.g. '2026-Q4'."""
+    now = now or timezone.now()
+    return f"{now.year}-Q{(now.month - 1) // 3 + 1}"
+
+
+def _dormant(user: User, now: datetime) -> bool:
+    """An active account nobody signed in to for the dormancy period (or ever, once it is older)."""
+    since = user.last_login or user.date_joined
+    return user.is_active and since < now - timedelta(days=DORMANT_AFTER_DAYS)
+
+
+def access_review_rows(now: datetime | None = None) -> list[AccessRow]:
+    """Every staff member (active or not): roles, direct permissions, the number of per-object
+    grants, incompatible role pairs held, and whether the account is dormant."""
+    from guardian.models import UserObjectPermission
+
+    now = now or timezone.now()
+    grants = dict(
+        UserObjectPermission.objects.values("user").annotate(n=Count("id")).values_list("user", "n").order_by()
+    )
+    users = User.objects.prefetch_related(
+        "groups", Prefetch("user_permissions", queryset=Permission.objects.select_related("content_type"))
+    ).order_by("username")
+    rows = []
+    for user in users:
+        assigned = roles_assigned(user)
+        rows.append(
+            AccessRow(
+                user=user,
+                roles=[r.value for r in Role if r.value in assigned],
+                direct_permissions=sorted(
+                    f"{p.content_type.app_label}.{p.codename}" for p in user.user_permissions.all()
+                ),
+                object_grants=grants.get(user.pk, 0),
+                conflicts=role_conflicts(assigned),
+                dormant=_dormant(user, now),
+            )
+        )
+    return rows

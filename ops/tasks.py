@@ -47,3 +47,12 @@ def scheduler_heartbeat_task(self: Task) -> None:
     from ops.services.heartbeat import heartbeat_record
 
     heartbeat_record(worker=str(self.request.hostname or "unknown"))
+
+
+@shared_task(ignore_result=True)
+def access_review_open_due_task() -> int | None:
+    """Daily (beat): open the quarter's access review for compliance when it is due."""
+    from ops.services.access_review import access_review_open_due
+
+    review = access_review_open_due()
+    return review.pk if review is not None else None

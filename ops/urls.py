@@ -21,4 +21,7 @@ urlpatterns = [
     path("approvals/<int:pk>/cancel/", views.approval_cancel, name="approval-cancel"),
     path("staff/", views.staff_view, name="staff"),
     path("staff/role-request/", views.staff_role_request, name="staff-role-request"),
+    path("staff/access-review/", views.access_review, name="access-review"),
+    path("staff/access-review.csv", views.access_review_csv, name="access-review-csv"),
+    path("staff/access-review/sign-off/", views.access_review_sign_off, name="access-review-sign-off"),
 ]

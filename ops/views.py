@@ -6,13 +6,16 @@ with the reason (409 for a business refusal, 400 for a form error) and changes n
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -21,23 +24,37 @@ from django.views.decorators.http import require_POST
 
 from audit.selectors import audit_event_list
 from ops.errors import OpsError
-from ops.forms import AssignForm, DecisionForm, QueueFilterForm, ReasonForm, ResolveForm, RoleGrantRequestForm
-from ops.models import ApprovalRequest, ApprovalStatus, Decision, StaffNotification, User, WorkItem
+from ops.forms import (
+    AccessReviewSignOffForm,
+    AssignForm,
+    DecisionForm,
+    QueueFilterForm,
+    ReasonForm,
+    ResolveForm,
+    RoleGrantRequestForm,
+)
+from ops.models import AccessReview, ApprovalRequest, ApprovalStatus, Decision, StaffNotification, User, WorkItem
 from ops.permissions import Decision as PermissionDecision
 from ops.priority import priority_label
-from ops.roles import CAPABILITY_PAGES, PERMISSIONS
+from ops.roles import CAPABILITY_PAGES, INCOMPATIBLE_ROLES, PERMISSIONS, Role
 from ops.selectors import (
+    DORMANT_AFTER_DAYS,
+    access_review_period,
+    access_review_rows,
     approval_get_for,
     approvals_made_by,
     approvals_waiting_for,
     my_open_items,
     queue_summaries,
     queues_visible_to,
+    roles_refused_for,
     work_item_get_for,
     work_item_list,
 )
+from ops.services import access_review as access_review_services
 from ops.services import approvals as approval_services
 from ops.services import work_items as item_services
+from ops.services.access_review import access_review_can_sign_off, access_review_can_view
 from ops.services.approvals import approval_can_cancel, approval_can_decide, approval_can_submit, approvals_can_view
 from ops.services.notifications import notifications_mark_read
 from ops.services.staff import staff_can_view
@@ -398,12 +415,20 @@ def approval_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 def _staff_page(request: HttpRequest, form: RoleGrantRequestForm | None = None, status: int = 200) -> HttpResponse:
     user = _user(request)
     staff_can_view(user).require(PermissionDenied)
-    staff = User.objects.prefetch_related("groups").order_by("username")
+    staff = list(
+        User.objects.prefetch_related(
+            "groups", Prefetch("user_permissions", queryset=Permission.objects.select_related("content_type"))
+        ).order_by("username")
+    )
+    for member in staff:  # what a grant would refuse for this person (segregation of duties)
+        member.refused_roles = roles_refused_for(member)  # type: ignore[attr-defined]
     return render(
         request,
         "ops/staff.html",
         {
             "staff": staff,
+            "incompatible": _incompatible_pairs(),
+            "can_review_access": access_review_can_view(user),
             "form": form or RoleGrantRequestForm(),
             "can_request": approval_can_submit(user, "staff.grant_role"),
             "pending": ApprovalRequest.objects.filter(action="staff.grant_role", status=ApprovalStatus.PENDING),
@@ -433,5 +458,95 @@ def staff_role_request(request: HttpRequest) -> HttpResponse:
     except OpsError as exc:
         form.add_error(None, str(exc))
         return _staff_page(request, form, status=409)
-    messages.success(request, f"Request #{obj.pk} is waiting for a second administrator.")
+    by = "another administrator" if obj.required_roles[0] == Role.ADMIN else Role(obj.required_roles[0]).label.lower()
+    messages.success(request, f"Request #{obj.pk} is waiting for approval by {by}.")
     return redirect("approval", pk=obj.pk)
+
+
+def _incompatible_pairs() -> list[tuple[str, str, str]]:
+    order = list(Role)
+    pairs = [sorted(pair, key=order.index) for pair in INCOMPATIBLE_ROLES]
+    return [
+        (a.label, b.label, INCOMPATIBLE_ROLES[frozenset({a, b})])
+        for a, b in sorted(pairs, key=lambda p: (order.index(p[0]), order.index(p[1])))
+    ]
+
+
+# --- the quarterly access review ----------------------------------------------------------------
+
+
+def _access_review_page(
+    request: HttpRequest, form: AccessReviewSignOffForm | None = None, status: int = 200
+) -> HttpResponse:
+    user = _user(request)
+    access_review_can_view(user).require(PermissionDenied)
+    now = timezone.now()
+    period = access_review_period(now)
+    review = AccessReview.objects.select_related("signed_off_by").filter(period=period).first()
+    rows = access_review_rows(now)
+    return render(
+        request,
+        "ops/access_review.html",
+        {
+            "period": period,
+            "review": review,
+            "rows": rows,
+            "flagged": sum(1 for r in rows if r.findings),
+            "dormant_days": DORMANT_AFTER_DAYS,
+            "incompatible": _incompatible_pairs(),
+            "past": AccessReview.objects.select_related("signed_off_by").exclude(period=period)[:8],
+            "can_sign_off": access_review_can_sign_off(user, review),
+            "form": form or AccessReviewSignOffForm(),
+        },
+        status=status,
+    )
+
+
+def access_review(request: HttpRequest) -> HttpResponse:
+    return _access_review_page(request)
+
+
+def access_review_csv(request: HttpRequest) -> HttpResponse:
+    access_review_can_view(_user(request)).require(PermissionDenied)
+    now = timezone.now()
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="access-review-{access_review_period(now)}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(
+        ["username", "name", "active", "roles", "direct_permissions", "object_grants", "last_login", "findings"]
+    )
+    for row in access_review_rows(now):
+        writer.writerow(
+            _csv_safe(
+                row.user.username,
+                row.user.get_full_name(),
+                "yes" if row.user.is_active else "no",
+                " ".join(row.roles),
+                " ".join(row.direct_permissions),
+                row.object_grants,
+                f"{row.user.last_login:%Y-%m-%d %H:%M}" if row.user.last_login else "never",
+                "; ".join(row.findings),
+            )
+        )
+    return response
+
+
+def _csv_safe(*cells: object) -> list[str]:
+    """Cells as text, a leading =, +, -, @ quoted so a spreadsheet shows it instead of running it."""
+    return [f"'{c}" if str(c)[:1] in ("=", "+", "-", "@") else str(c) for c in cells]
+
+
+@require_POST
+def access_review_sign_off(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    access_review_can_sign_off(user).require(PermissionDenied)
+    form = AccessReviewSignOffForm(request.POST)
+    if not form.is_valid():
+        return _access_review_page(request, form, status=400)
+    try:
+        review = access_review_services.access_review_sign_off(actor=user, note=form.cleaned_data["note"])
+    except OpsError as exc:
+        messages.error(request, str(exc))
+        return _access_review_page(request, form, status=409)
+    messages.success(request, f"The access review for {review.period} is signed off.")
+    return redirect("access-review")

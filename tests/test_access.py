@@ -219,6 +219,18 @@ PAGES = [
     *rows("POST", "/approvals/{approval}/cancel/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (COMPLIANCE, 404), (ADMIN, 403)),
     *rows("GET", "/staff/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200), (ADMIN, 200)),
     *rows("POST", "/staff/role-request/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (ADMIN, 400)),
+    *rows(
+        "GET", "/staff/access-review/", (ANONYMOUS, LOGIN), (NOBODY, 403), (DESK, 403), (SUPPORT, 403),
+        (FINANCE, 403), (RISK, 403), (COMPLIANCE, 200), (ADMIN, 200), (AUDITOR, 200),
+    ),
+    *rows(
+        "GET", "/staff/access-review.csv", (ANONYMOUS, LOGIN), (SUPPORT, 403), (COMPLIANCE, 200), (ADMIN, 200),
+        (AUDITOR, 200),
+    ),
+    *rows(
+        "POST", "/staff/access-review/sign-off/", (ANONYMOUS, LOGIN), (NOBODY, 403), (ADMIN, 403), (AUDITOR, 403),
+        (COMPLIANCE, 302), data={"note": "nothing found this quarter"},
+    ),
     # --- payments (the rest of its pages: tests/payments/test_access.py) ---
     *rows("GET", "/payments/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (DESK, 403), (FINANCE, 200), (AUDITOR, 200)),
     *rows("GET", "/payments/statements/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (FINANCE, 200)),

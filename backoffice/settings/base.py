@@ -218,6 +218,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     "kyc-expiry": {"task": "kyc.tasks.kyc_expiry_task", "schedule": 6 * 3600.0},
     "kyc-periodic-review": {"task": "kyc.tasks.kyc_periodic_review_task", "schedule": 24 * 3600.0},
+    # Daily: opens the quarter's staff access review (a compliance work item) until it is signed off.
+    "access-review-open-due": {"task": "ops.tasks.access_review_open_due_task", "schedule": 24 * 3600.0},
     "approvals-expire": {
         "task": "ops.tasks.approvals_expire_task",
         "schedule": 300.0,

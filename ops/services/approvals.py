@@ -30,7 +30,8 @@ from ops.locks import approval_request_lock
 from ops.models import ApprovalDecision, ApprovalRequest, ApprovalStatus, Decision, User
 from ops.permissions import ALLOWED, deny
 from ops.permissions import Decision as PermissionDecision
-from ops.selectors import roles_held, user_holds_role, users_holding
+from ops.roles import Role
+from ops.selectors import roles_assigned, roles_held, user_holds_role, users_holding
 from ops.services.notifications import notify
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,9 @@ def approval_can_decide(actor: User, request: ApprovalRequest) -> PermissionDeci
     role = request.required_roles[len(earlier)]
     if not user_holds_role(actor, role):
         return deny(errors.CHECKER_WRONG_ROLE.format(role=role))
+    excluded = get_action(request.action).checkers_may_not_hold.get(Role(role), frozenset())
+    if held := sorted(r.value for r in excluded if r.value in roles_assigned(actor)):
+        return deny(errors.CHECKER_HOLDS_EXCLUDED_ROLE.format(roles=" or ".join(held)))
     return ALLOWED
 
 
@@ -122,6 +126,8 @@ def approval_create(
             raise OpsError(errors.MAKER_LABEL_REQUIRED)
     else:
         approval_can_submit(maker, action).require(OpsError)
+        if isinstance(subject, User) and subject.pk == maker.pk:
+            raise OpsError(errors.MAKER_IS_SUBJECT)
     if not reason.strip():
         raise OpsError(errors.REASON_REQUIRED)
     payload = _normalise(payload)
@@ -175,6 +181,9 @@ def _notify_next_checkers(request: ApprovalRequest) -> None:
     checkers = users_holding(role).exclude(approval_decisions__request=request)
     if request.maker_id is not None:
         checkers = checkers.exclude(pk=request.maker_id)
+    excluded = {r.value for r in get_action(request.action).checkers_may_not_hold.get(Role(role), frozenset())}
+    if excluded:
+        checkers = [u for u in checkers.prefetch_related("groups") if not excluded & roles_assigned(u)]  # type: ignore[assignment]
     notify(
         recipients=checkers,
         title=f"Approval needed ({role}): {request.summary}",

@@ -12,7 +12,8 @@ from ops import errors
 from ops.errors import OpsError
 from ops.models import User
 from ops.permissions import ALLOWED, Decision, deny
-from ops.roles import Role
+from ops.roles import Role, role_conflicts
+from ops.selectors import role_grant_conflict
 
 
 def _role(value: str | Role) -> Role:
@@ -33,6 +34,9 @@ def _require_reason(reason: str) -> str:
 def staff_create(*, username: str, email: str, password: str | None, roles: list[str | Role], reason: str) -> User:
     reason = _require_reason(reason)
     wanted = [_role(r) for r in roles]
+    if conflicts := role_conflicts(set(wanted)):
+        first, second, why = conflicts[0]
+        raise OpsError(errors.ROLE_CONFLICT.format(username=username, held=first.value, role=second.value, reason=why))
     if User.objects.filter(username__iexact=username).exists():
         raise OpsError(errors.USERNAME_TAKEN.format(username=username))
     user = User(username=username, email=email)
@@ -60,6 +64,8 @@ def staff_role_grant(*, user: User, role: str | Role, reason: str) -> None:
     before = sorted(g.name for g in user.groups.all())
     if role.value in before:
         raise OpsError(errors.ROLE_ALREADY_HELD.format(username=user.username, role=role.value))
+    if conflict := role_grant_conflict(user, role.value):
+        raise OpsError(conflict)
     user.groups.add(Group.objects.get(name=role.value))
     audit_record(
         action=AuditAction.STAFF_ROLE_GRANTED,

@@ -1,5 +1,6 @@
-"""Operator journeys through the ops pages: a queue worked end to end, a role grant through
-maker-checker, and what a role that does not work a queue sees (plus a layout check at 1280 px)."""
+"""Operator journeys through the ops pages: a queue worked end to end, an admin role grant through
+maker-checker (checked by compliance), and what a role that does not work a queue sees (plus a
+layout check at 1280 px)."""
 
 from __future__ import annotations
 
@@ -120,10 +121,10 @@ def test_compliance_takes_the_most_urgent_kyc_item_and_resolves_it(page: Page) -
     expect(page.get_by_test_id("queue-items")).not_to_contain_text(critical.title)
 
 
-# --- 2. maker-checker: a role grant needs a second administrator --------------------------------
+# --- 2. maker-checker: an admin role grant is checked by compliance, not by another admin -------------
 
 
-def test_admin_role_grant_needs_a_second_admin_then_lands_in_access_review(
+def test_admin_role_grant_is_checked_by_compliance_then_lands_in_access_review(
     page: Page, new_page: Callable[[], Page]
 ) -> None:
     staff(Role.ADMIN, username="alice")
@@ -143,7 +144,7 @@ def test_admin_role_grant_needs_a_second_admin_then_lands_in_access_review(
 
     expect(page).to_have_url(re.compile(r"/approvals/\d+/$"))
     pk = int(re.search(r"/approvals/(\d+)/$", page.url).group(1))  # type: ignore[union-attr]
-    expect(page.locator(".messages")).to_contain_text(f"Request #{pk} is waiting for a second administrator.")
+    expect(page.locator(".messages")).to_contain_text(f"Request #{pk} is waiting for approval by compliance.")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Grant the admin role to xavier")
     expect(page.get_by_test_id("approval-status")).to_have_text("Pending")
     expect(page.get_by_test_id("maker-note")).to_be_visible()
@@ -171,30 +172,36 @@ def test_admin_role_grant_needs_a_second_admin_then_lands_in_access_review(
     page.reload()
     expect(page.get_by_test_id("approval-status")).to_have_text("Pending")
 
-    # Bob (checker) finds it waiting for him and approves it.
+    # Bob, another administrator, is not asked: administrators do not check each other's access.
     bob = new_page()
     sign_in(bob, "bob")
     bob.get_by_role("link", name="Approvals").click()
-    waiting = bob.get_by_test_id("approvals-waiting")
+    expect(bob.get_by_test_id("approvals-waiting")).to_contain_text("Nothing is waiting for you.")
+
+    # Carla (compliance) finds it waiting for her and approves it.
+    carla = new_page()
+    sign_in(carla, "carla")
+    carla.get_by_role("link", name="Approvals").click()
+    waiting = carla.get_by_test_id("approvals-waiting")
     expect(waiting).to_contain_text("Grant the admin role to xavier")
     expect(waiting).to_contain_text("alice")
     waiting.get_by_role("link", name="Grant the admin role to xavier").click()
-    expect(bob).to_have_url(re.compile(rf"/approvals/{pk}/$"))
-    expect(bob.get_by_test_id("approval-status")).to_have_text("Pending")
-    expect(bob.get_by_test_id("maker-note")).to_have_count(0)
-    bob.get_by_label("Reason for your decision").fill("Confirmed with the head of operations.")
-    bob.get_by_role("button", name="Approve").click()
-    expect(bob).to_have_url(re.compile(rf"/approvals/{pk}/$"))
-    expect(bob.locator(".messages")).to_contain_text("The request is now executed.")
-    expect(bob.get_by_test_id("approval-status")).to_have_text("Executed")
-    expect(bob.locator("ol.levels")).to_contain_text("Approved")
-    expect(bob.locator("ol.levels")).to_contain_text("bob")
-    expect(bob.get_by_role("button", name="Approve")).to_have_count(0)
-    expect_no_horizontal_overflow(bob)
-    shot(bob, "approval-executed")
+    expect(carla).to_have_url(re.compile(rf"/approvals/{pk}/$"))
+    expect(carla.get_by_test_id("approval-status")).to_have_text("Pending")
+    expect(carla.get_by_test_id("maker-note")).to_have_count(0)
+    carla.get_by_label("Reason for your decision").fill("Confirmed with the head of operations.")
+    carla.get_by_role("button", name="Approve").click()
+    expect(carla).to_have_url(re.compile(rf"/approvals/{pk}/$"))
+    expect(carla.locator(".messages")).to_contain_text("The request is now executed.")
+    expect(carla.get_by_test_id("approval-status")).to_have_text("Executed")
+    expect(carla.locator("ol.levels")).to_contain_text("Approved")
+    expect(carla.locator("ol.levels")).to_contain_text("carla")
+    expect(carla.get_by_role("button", name="Approve")).to_have_count(0)
+    expect_no_horizontal_overflow(carla)
+    shot(carla, "approval-executed")
 
-    bob.goto("/approvals/")
-    expect(bob.get_by_test_id("approvals-waiting")).to_contain_text("Nothing is waiting for you.")
+    carla.goto("/approvals/")
+    expect(carla.get_by_test_id("approvals-waiting")).to_contain_text("Nothing is waiting for you.")
     bob.get_by_role("link", name="Staff", exact=True).click()
     expect(bob.locator("tr[data-user=xavier]")).to_contain_text("admin")
     expect(bob.locator("tr[data-user=xavier]")).to_contain_text("support")
@@ -204,8 +211,7 @@ def test_admin_role_grant_needs_a_second_admin_then_lands_in_access_review(
     expect(page.get_by_test_id("approvals-mine")).to_contain_text("Executed")
 
     # Compliance finds the access review in its queue.
-    carla = new_page()
-    sign_in(carla, "carla")
+    carla.goto("/")
     expect_queue_counts(carla, "Staff access review", open_=1, unassigned=1)
     carla.get_by_role("link", name="Staff access review", exact=True).click()
     items = carla.get_by_test_id("queue-items")

@@ -26,7 +26,7 @@ from tests.factories import staff
 pytestmark = pytest.mark.django_db
 
 
-def _grant(maker: User, target: User, role: str = "admin") -> ApprovalRequest:
+def _grant(maker: User, target: User, role: str = "risk") -> ApprovalRequest:
     return approval_submit(
         action="staff.grant_role", subject=target, payload={"role": role}, maker=maker, reason="new ops lead"
     )
@@ -36,12 +36,12 @@ def test_good_role_grant_needs_a_second_admin_then_executes_once() -> None:
     maker, checker, target = staff(Role.ADMIN), staff(Role.ADMIN), staff(Role.SUPPORT)
     request = _grant(maker, target)
     assert request.required_roles == ["admin"] and request.status == ApprovalStatus.PENDING
-    assert Role.ADMIN not in User.objects.get(pk=target.pk).roles  # nothing happens before approval
+    assert Role.RISK not in User.objects.get(pk=target.pk).roles  # nothing happens before approval
     done = approval_decide(request_id=request.pk, checker=checker, decision="approve", reason="confirmed with HR")
     assert done.status == ApprovalStatus.EXECUTED
-    assert Role.ADMIN in User.objects.get(pk=target.pk).roles
+    assert Role.RISK in User.objects.get(pk=target.pk).roles
     review = WorkItem.objects.get(queue__code="access_review", subject_id=str(target.pk))
-    assert done.result == {"granted": "admin", "access_review_item": review.pk}
+    assert done.result == {"granted": "risk", "access_review_item": review.pk}
     actions = list(
         AuditEvent.objects.filter(subject_type="ops.approvalrequest", subject_id=str(request.pk))
         .values_list("action", flat=True)

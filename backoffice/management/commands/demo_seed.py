@@ -88,14 +88,21 @@ class Command(BaseCommand):
 def _seed_workspace() -> None:
     """Queues and approvals with something in them, made through the real services: an executed
     role grant (which puts an access review in the compliance queue), a grant waiting for a
-    second admin, a risk alert from repeated failed sign-ins, and one overdue item escalated."""
+    second admin, a risk alert from repeated failed sign-ins, and the quarter's access review,
+    overdue and escalated."""
     from datetime import timedelta
 
     from django.utils import timezone
 
     from ops.models import ApprovalRequest
+    from ops.services.access_review import access_review_open_due
     from ops.services.approvals import approval_decide, approval_submit
-    from ops.services.work_items import work_item_claim, work_item_open, work_items_escalate_overdue
+    from ops.services.work_items import (
+        work_item_claim,
+        work_item_open,
+        work_items_escalate_overdue,
+        work_items_open_for,
+    )
 
     users = {u.username: u for u in User.objects.filter(username__in=[n for n, _ in DEMO_STAFF])}
     if ApprovalRequest.objects.filter(maker=users["admin"]).exists():
@@ -103,12 +110,13 @@ def _seed_workspace() -> None:
     users["compliance"].lead = users["compliance2"]
     users["compliance"]._change_reason = "demo data: team lead"  # type: ignore[attr-defined]
     users["compliance"].save()
+    # (Compliance and support may be held together; risk and the auditor may not: ops.roles.INCOMPATIBLE_ROLES.)
     done = approval_submit(
         action="staff.grant_role",
-        subject=users["risk"],
-        payload={"role": "auditor"},
+        subject=users["compliance2"],
+        payload={"role": "support"},
         maker=users["admin"],
-        reason="Risk lead also reviews the audit trail each month",
+        reason="Compliance analyst covers the support queue over the holidays",
     )
     approval_decide(
         request_id=done.pk, checker=users["admin2"], decision="approve", reason="Agreed in the risk committee"
@@ -127,13 +135,9 @@ def _seed_workspace() -> None:
         risk_level="high",
         details={"failed_sign_ins": 6, "window_minutes": 15},
     )
-    late = work_item_open(
-        queue="access_review",
-        subject=users["admin2"],
-        title="Quarterly access review: admin2 holds admin",
-        risk_level="medium",
-        details={"review": "quarterly"},
-    )
+    review = access_review_open_due()  # the quarter's access review, as beat opens it
+    assert review is not None
+    late = work_items_open_for(queue="access_review", subject=review).get()
     late = work_item_claim(item_id=late.pk, user=users["compliance"])
     late.due_at = timezone.now() - timedelta(hours=2)  # as if the quarter had passed
     late._change_reason = "demo data: overdue"  # type: ignore[attr-defined]

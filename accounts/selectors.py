@@ -73,7 +73,7 @@ def client_list(
         for word in q.split():
             name &= Q(first_name__icontains=word) | Q(last_name__icontains=word) | Q(legal_name__icontains=word)
         match = Q(email__iexact=q) | Q(reference__iexact=q) | name
-        if q.isdigit():
+        if q.isascii() and q.isdigit() and int(q) <= 2**63 - 1:  # an id the database can compare
             match |= Q(pk=int(q))
         clients = clients.filter(match)
     filters: dict[str, Any] = {

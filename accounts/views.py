@@ -134,12 +134,15 @@ def render_client(request: HttpRequest, client: Client, *, status: int = 200, **
 
 
 def client_view(request: HttpRequest, pk: int) -> HttpResponse:
-    return render_client(request, client_get_for(_user(request), pk, for_write=False))
+    user = _user(request)
+    client_can_list(user).require(PermissionDenied)  # by role (as the API), then by object
+    return render_client(request, client_get_for(user, pk, for_write=False))
 
 
 @require_POST
 def client_transition_view(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     user = _user(request)
+    client_can_list(user).require(PermissionDenied)  # by role (as the API), then by object
     client = client_get_for(user, pk, for_write=True)
     client_can_transition(user, client, name).require(PermissionDenied)
     form = TransitionForm(request.POST)

@@ -1,12 +1,15 @@
-"""REST API plumbing shared by every app: problem-details errors (RFC 9457) and method-scoped
-permission classes."""
+"""REST API plumbing shared by every app: problem-details errors (RFC 9457), method-scoped
+permission classes, and pagination whose bad ``page`` is a 400 naming it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions, permissions
+from django.http import Http404
+from rest_framework import exceptions, pagination, permissions, serializers
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -35,9 +38,59 @@ def problem_details_handler(exc: Exception, context: dict[str, Any]) -> Response
     else:
         body["detail"] = str(data)
     body |= getattr(exc, "problem_members", {})  # extension members an exception names (RFC 9457 §3.2)
-    response.data = body
+    response.data = _printable(body)
     response.content_type = "application/problem+json"
+    request = context.get("request")
+    if request is not None:  # a problem is JSON whatever the view renders otherwise (the schema: YAML)
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
     return response
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "An RFC 9457 problem: what went wrong, and under ``errors`` the fields at fault.",
+    "properties": {
+        "type": {"type": "string", "format": "uri"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {"type": "object", "additionalProperties": True},
+    },
+    "required": ["type", "title", "status"],
+}
+PROBLEM_RESPONSES = {
+    "400": "Bad input: ``errors`` names each field (or query parameter) at fault; nothing was written.",
+    "401": "Reserved for credentials the API cannot accept (a session-less caller gets 403 not_authenticated).",
+    "403": "Not signed in (``not_authenticated``) or not allowed (``permission_denied``, with the reason).",
+    "404": "No such object for this caller (outside their scope, or none at all).",
+    "409": "The object is not in a state that allows this.",
+}
+WRITE_PROBLEM_RESPONSES = {"422": "Refused on its merits (a limit, a policy, an idempotency key reused)."}
+
+
+def problem_responses_hook(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """drf-spectacular postprocessing: every operation declares its problem+json error responses."""
+    result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for operations in result.get("paths", {}).values():
+        for method, operation in operations.items():
+            declared = PROBLEM_RESPONSES | (WRITE_PROBLEM_RESPONSES if method != "get" else {})
+            for code, description in declared.items():
+                operation["responses"].setdefault(code, {"description": description, "content": content})
+    return result
+
+
+def _printable(value: Any) -> Any:
+    """The problem as UTF-8 can carry it: a message that quotes the caller's lone surrogate
+    ("\ud800" is not a valid choice) shows it escaped instead of failing to encode (a 500)."""
+    if isinstance(value, dict):
+        return {_printable(k): _printable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable(v) for v in value]
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 class ScopedPermission(permissions.BasePermission):
@@ -71,3 +124,54 @@ class DecisionPermission(permissions.BasePermission):
         if not decision:
             self.message = decision.reason
         return bool(decision)
+
+
+class PageNumberPagination(pagination.PageNumberPagination):
+    """DRF's page numbers, but a page that is no page (``0``, ``x``, a NUL byte, past the end) is a
+    bad value of the ``page`` parameter: a 400 naming it, as any other bad input."""
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any] | None:
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except exceptions.NotFound as exc:
+            raise exceptions.ValidationError({self.page_query_param: [str(exc.detail)]}) from None
+
+
+BIGINT_MAX = 2**63 - 1
+
+
+def object_id(pk: str | None) -> int:
+    """A path's object id as the database can look it up; anything else names no object: 404."""
+    text = pk or ""
+    if not (text.isascii() and text.isdigit()) or int(text) > BIGINT_MAX:
+        raise Http404
+    return int(text)
+
+
+class TypedInput:
+    """A serializer mixin: a JSON body keeps its types. DRF would turn a number into text for a text
+    field (``1e20`` → ``"1e+20"``); here a text field takes a JSON string only. A related field's
+    slug is checked as text (no NUL byte, no lone surrogate, not over-long) before the database
+    sees it, where a NUL byte would be an error and a 500."""
+
+    fields: Any
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            errors: dict[str, list[str]] = {}
+            for name, field in self.fields.items():
+                value = data.get(name)
+                if field.read_only or value is None:
+                    continue
+                if isinstance(field, serializers.CharField | serializers.SlugRelatedField) and not isinstance(
+                    value, str
+                ):
+                    errors[name] = ["Expected a string."]
+                elif isinstance(field, serializers.SlugRelatedField):
+                    try:
+                        serializers.CharField(max_length=200, allow_blank=True).run_validation(value)
+                    except exceptions.ValidationError as exc:
+                        errors[name] = exc.detail  # type: ignore[assignment]
+            if errors:
+                raise exceptions.ValidationError(errors)
+        return super().to_internal_value(data)  # type: ignore[misc]

@@ -11,14 +11,16 @@ from typing import Any
 
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, serializers, status, viewsets
+from rest_framework import serializers, status, viewsets
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from backoffice.api import DecisionPermission, TypedInput, object_id
 from backoffice.idempotency import IdempotentWritesMixin
 from ops.models import User
 from payments.errors import PaymentError
+from payments.filters import WithdrawalFilter
 from payments.models import Withdrawal
 from payments.selectors import (
     client_ledger_accounts,
@@ -53,29 +55,25 @@ class WithdrawalSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class WithdrawalCreateSerializer(serializers.Serializer):
-    client = serializers.CharField(help_text="client reference, e.g. C0001001")
-    source = serializers.CharField(help_text="ledger account code of the wallet or trading account")  # type: ignore[assignment]
-    amount = serializers.CharField(help_text='a decimal string, e.g. "250.00"')
-    method = serializers.CharField()
-    destination = serializers.CharField()
-    destination_name = serializers.CharField()
+def _longest(name: str) -> int:
+    return Withdrawal._meta.get_field(name).max_length or 0
 
 
-class PaymentsViewer(permissions.BasePermission):
-    """Signed in, and payments are the caller's to see (``payments_can_view``, as the pages)."""
-
-    def has_permission(self, request: Request, view: Any) -> bool:
-        user = request.user
-        if not isinstance(user, User) or not user.is_authenticated:
-            return False
-        decision = payments_can_view(user)
-        self.message = decision.reason
-        return decision.allowed
+class WithdrawalCreateSerializer(TypedInput, serializers.Serializer):
+    client = serializers.CharField(max_length=20, help_text="client reference, e.g. C0001001")
+    source = serializers.CharField(max_length=80, help_text="ledger account code of the wallet or trading account")  # type: ignore[assignment]
+    amount = serializers.CharField(max_length=40, help_text='a decimal string, e.g. "250.00"')
+    method = serializers.CharField(max_length=_longest("method"))
+    destination = serializers.CharField(max_length=_longest("destination"))
+    destination_name = serializers.CharField(max_length=_longest("destination_name"))
 
 
 class WithdrawalViewSet(IdempotentWritesMixin, viewsets.GenericViewSet):
-    permission_classes = [PaymentsViewer]
+    permission_classes = [DecisionPermission]
+    filterset_class = WithdrawalFilter  # the status filter of the payments page
+    # Who may use each action, as the payments pages; entering one also asks withdrawal_can_enter
+    # about the client, once the scoped selector has found it.
+    decision_map = {"list": payments_can_view, "retrieve": payments_can_view, "create": payments_can_view}
     serializer_class = WithdrawalSerializer
 
     def get_queryset(self) -> Any:
@@ -88,13 +86,12 @@ class WithdrawalViewSet(IdempotentWritesMixin, viewsets.GenericViewSet):
         return self.request.user
 
     def list(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.get_queryset())
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(WithdrawalSerializer(page, many=True).data)
 
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
-        if not (pk or "").isdigit():
-            raise Http404("No such withdrawal.")
-        return Response(WithdrawalSerializer(withdrawal_get_for(self._user(), int(pk or 0), for_write=False)).data)
+        withdrawal = withdrawal_get_for(self._user(), object_id(pk), for_write=False)
+        return Response(WithdrawalSerializer(withdrawal).data)
 
     @extend_schema(request=WithdrawalCreateSerializer, responses={201: WithdrawalSerializer})
     def create(self, request: Request) -> Response:

@@ -291,7 +291,7 @@ def _withdrawal_page(
 def withdrawal_new(request: HttpRequest, client_pk: int) -> HttpResponse:
     """Finance enters a withdrawal the client asked for by phone or e-mail (the client area and
     the API use the same service)."""
-    user = _user(request)
+    user = _viewer(request)  # by role (as the API), then by object
     client = withdrawal_client_get_for(user, client_id=client_pk)
     withdrawal_svc.withdrawal_can_enter(user, client).require(PermissionDenied)
     sources = client_ledger_accounts(client)

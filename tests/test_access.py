@@ -152,10 +152,10 @@ PAGES = [
     # --- clients (accounts) ---
     *rows("GET", "/clients/", (ANONYMOUS, LOGIN), (NOBODY, 403), (DESK, 200), (SUPPORT, 200)),
     *rows("GET", "/clients/new/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (SUPPORT, 200)),
-    *rows("GET", "/clients/{client}/", (ANONYMOUS, LOGIN), (NOBODY, 404), (DESK, 404), (AUDITOR, 200), (SUPPORT, 200)),
+    *rows("GET", "/clients/{client}/", (ANONYMOUS, LOGIN), (NOBODY, 403), (DESK, 404), (AUDITOR, 200), (SUPPORT, 200)),
     *rows(
         "POST", "/clients/{client}/transition/submit_for_review/",
-        (ANONYMOUS, LOGIN), (RISK, 403), (DESK, 404), (SUPPORT, 302),
+        (ANONYMOUS, LOGIN), (NOBODY, 403), (RISK, 403), (DESK, 404), (SUPPORT, 302),
     ),
     *rows(
         "POST", "/clients/{restricted}/unfreeze/",

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
+    "django_filters",
     "django_countries",
     "guardian",
     "simple_history",
@@ -235,7 +236,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "backoffice.idempotency.AutoSchema",  # documents Idempotency-Key on every write
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "backoffice.api.PageNumberPagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "backoffice.api.problem_details_handler",
 }
@@ -252,6 +254,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # the client's status appears in two components (Client, and ClientCreated with its warnings)
     "ENUM_NAME_OVERRIDES": {"ClientStatusEnum": "accounts.models.ClientStatus"},
+    # The staff API's schema is staff-only, like every page (README "API schema"): signed in or 403.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "backoffice.api.problem_responses_hook",  # problem+json 400/401/403/404/409 on every operation
+    ],
 }
 
 

@@ -1,0 +1,97 @@
+"""Schemathesis against the live OpenAPI schema: every operation, data that fits the schema and data
+that does not, sent through the WSGI application as every persona of ``tests/personas.py``
+(session cookie and CSRF token, as a browser's script would): not one server error.
+
+The schema is fetched the way a signed-in caller fetches it (it is staff-only). Examples are few
+(``MAX_EXAMPLES`` per operation and generation mode, each sent as every persona) to stay under about
+two minutes; the hostile values a person would try first are in tests/test_api_hostile_input.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import schemathesis
+from django.conf import settings
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from django.test import Client as HttpClient
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+
+from ops.roles import Role
+from tests.factories import approved_client, card_deposit, staff
+from tests.personas import PERSONAS, persona_user, sign_in
+
+pytestmark = pytest.mark.django_db
+
+MAX_EXAMPLES = 8
+CSRF = "x" * 32  # a CSRF secret sent as cookie and header, as Django's own JavaScript does
+
+
+def _session(user: Any) -> dict[str, dict[str, str]]:
+    """The persona's session as a browser holds it (cookies, and the CSRF token a script sends);
+    anonymous: no session, only the CSRF pair."""
+    cookies = {settings.CSRF_COOKIE_NAME: CSRF}
+    if user is not None:
+        http = sign_in(HttpClient(), user)
+        cookies[settings.SESSION_COOKIE_NAME] = http.cookies[settings.SESSION_COOKIE_NAME].value
+    return {"cookies": cookies, "headers": {"X-CSRFToken": CSRF}}
+
+
+def _live_schema() -> dict[str, Any]:
+    http = sign_in(HttpClient(), staff(Role.SUPPORT, username="schema-reader"))
+    response = http.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    return response.json()
+
+
+@contextmanager
+def kept_connection() -> Iterator[None]:
+    """Requests through Django's WSGI application keep the test's database connection (as the test
+    client's handler does: a real request's end closes it). The test client's own requests put the
+    signals back, so this wraps only the WSGI calls."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+def test_schemathesis_finds_no_server_error_as_any_persona() -> None:
+    c = approved_client(provision=False)
+    card_deposit(c, "1000.00")  # something to list, fetch and withdraw
+    personas = {name: _session(persona_user(name)) for name in PERSONAS}
+    schema = schemathesis.openapi.from_dict(_live_schema())
+    schema.app = get_wsgi_application()
+    operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
+    assert len(operations) >= 7
+    answers: set[tuple[str, int]] = set()
+
+    for operation in operations:
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
+            @given(case=operation.as_strategy(generation_mode=mode))
+            @hypothesis_settings(
+                max_examples=MAX_EXAMPLES,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
+            def run(case: Any) -> None:
+                for session in personas.values():
+                    response = case.call_and_validate(**session, checks=[not_a_server_error])
+                    answers.add((case.method.upper(), response.status_code))
+
+            with kept_connection():
+                run()
+    # the calls got past sign-in and CSRF to the endpoints' own answers
+    assert {("GET", 200), ("GET", 403), ("GET", 404), ("POST", 400), ("POST", 403)} <= answers

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
+    "backoffice.middleware.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -154,7 +155,19 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # KYC documents: outside the web root, served only by a permission-checked view.
 KYC_STORAGE_ROOT = Path(env_str("KYC_STORAGE_ROOT", str(VAR_DIR / "kyc-documents")))
 KYC_MAX_UPLOAD_BYTES = env_int("KYC_MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = KYC_MAX_UPLOAD_BYTES + 1024 * 1024
+# An image is decoded only below this many pixels (width x height, read from its header first):
+# a decompression bomb is refused before any memory is allocated for it.
+KYC_MAX_IMAGE_PIXELS = env_int("KYC_MAX_IMAGE_PIXELS", 50_000_000, minimum=1_000_000)
+# Bank statements and PSP settlement reports (payments' statement page).
+STATEMENT_MAX_UPLOAD_BYTES = env_int("STATEMENT_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, minimum=1024)
+# No request body larger than this is read at all: backoffice.middleware.RequestBodyLimitMiddleware
+# answers 413 from Content-Length alone. Django's own limits stay at their defaults for the form
+# fields (DATA_UPLOAD_MAX_MEMORY_SIZE) and spool files above FILE_UPLOAD_MAX_MEMORY_SIZE to disk.
+MAX_REQUEST_BODY_BYTES = env_int(
+    "MAX_REQUEST_BODY_BYTES", max(KYC_MAX_UPLOAD_BYTES, STATEMENT_MAX_UPLOAD_BYTES) + 1024 * 1024, minimum=1024
+)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 # Client notifications: e-mail through Django's mail backend (a file per message in dev/demo).
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")

@@ -24,11 +24,12 @@ from ops.roles import Role
 from tests.browser.conftest import shot, sign_in
 from tests.factories import client as register_client
 from tests.factories import staff
+from tests.kyc import files
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
+PDF = files.pdf()
+JPEG = files.jpeg()
 NOT_A_PDF = b"MZ\x90\x00 this is an exe"  # a program renamed to .pdf
 
 

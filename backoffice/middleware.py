@@ -52,3 +52,28 @@ class ClientErrorLogFilter(logging.Filter):
             record.exc_info = None
             record.exc_text = None
         return True
+
+
+BODY_TOO_LARGE = "The request is {size} bytes; the limit is {limit} bytes. Nothing was read or stored."
+
+
+class RequestBodyLimitMiddleware:
+    """Refuse a request whose declared body is above MAX_REQUEST_BODY_BYTES before anything reads it
+    (413): an oversized upload is never spooled to disk or parsed. Django's own limits
+    (DATA_UPLOAD_MAX_MEMORY_SIZE, the per-form file limits) still apply below this one."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            size = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            size = 0  # Django reads an unparsable length as no body
+        limit = settings.MAX_REQUEST_BODY_BYTES
+        if size > limit:
+            logging.getLogger("security").warning("request body of %s bytes refused: %s", size, request.path)
+            return HttpResponse(
+                BODY_TOO_LARGE.format(size=size, limit=limit), status=413, content_type="text/plain; charset=utf-8"
+            )
+        return self.get_response(request)

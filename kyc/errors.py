@@ -1,6 +1,13 @@
 EMPTY_FILE = "The file is empty."
 TOO_LARGE = "The file is {size} bytes; the limit is {limit} bytes."
 BAD_TYPE = "Only PDF, JPEG and PNG files are accepted (this file's content is not one of them, whatever its name)."
+# Content checks of an upload (kyc.services.files): each names what is wrong, nothing is stored.
+TOO_MANY_PIXELS = "The image has more than {limit} pixels (width x height); scan it at a lower resolution."
+UNREADABLE_IMAGE = "The image cannot be read (damaged, truncated or not really a {kind})."
+UNREADABLE_PDF = "The PDF cannot be read (damaged, truncated or not really a PDF)."
+ACTIVE_PDF = "PDFs with active content are not accepted (this one holds {what}); print it to a plain PDF."
+ENCRYPTED_PDF = "Password-protected PDFs are not accepted: upload an unprotected copy."
+POLYGLOT = "The file holds something other than the {kind} (extra bytes after its end, or HTML inside it)."
 EXPIRY_BEFORE_ISSUE = "The expiry date must be after the issue date."
 ALREADY_EXPIRED = "The document expired on {date}."
 KIND_NOT_FOR_CLIENT = "{kind} is not a document this client provides."

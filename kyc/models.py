@@ -76,7 +76,11 @@ def _upload_to(instance: Any, filename: str) -> str:
 class Document(models.Model):
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="documents")
     kind = models.CharField(max_length=40, choices=DocumentKind.choices)
+    # The bytes as uploaded: the evidence (``sha256`` and ``size`` are theirs). Nothing serves them.
     file = models.FileField(storage=_storage, upload_to=_upload_to, max_length=200)
+    # What reviewers open: an image re-encoded from its pixels (no metadata, nothing hidden beside the
+    # picture). Empty for a PDF (the checked original is shown) and for documents stored before it.
+    view_file = models.FileField(storage=_storage, upload_to=_upload_to, max_length=200, blank=True)
     original_name = models.CharField(max_length=200)
     content_type = models.CharField(max_length=40)
     size = models.PositiveIntegerField()

@@ -138,12 +138,22 @@ def document_file_view(request: HttpRequest, pk: int) -> FileResponse:
 
     with transaction.atomic():
         audit_record(action=AuditAction.KYC_DOCUMENT_VIEWED, subject=document, after={"client": document.client_id})
-    response = FileResponse(document.file.open("rb"), content_type=document.content_type)
-    response["Content-Disposition"] = f'inline; filename="{document.kind}-{document.pk}"'
+    shown = document.view_file or document.file
+    response = FileResponse(shown.open("rb"), content_type=document.content_type)
+    response["Content-Disposition"] = (
+        f'inline; filename="{document.kind}-{document.pk}.{EXTENSION[document.content_type]}"'
+    )
     response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'; img-src 'self'; object-src 'self'; sandbox"
+    # Whatever the bytes are, no script runs and nothing loads: a sandboxed, unique-origin document
+    # that only the review screen (same origin) may frame.
+    response["Content-Security-Policy"] = FILE_POLICY
     response["X-Frame-Options"] = "SAMEORIGIN"
+    response["Cache-Control"] = "private, no-store"
     return response
+
+
+EXTENSION = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}
+FILE_POLICY = "default-src 'none'; img-src 'self'; object-src 'self'; frame-ancestors 'self'; sandbox"
 
 
 @require_POST

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# uploads (statements, settlement reports)
+FILE_TOO_LARGE = "The file is {size} bytes; the limit is {limit} bytes."
+
 # amounts and currencies
 UNKNOWN_CURRENCY = "{field}: {currency!r} is not a currency the back office books."
 AMOUNT_NOT_EXACT = "{field}: send the amount as a string or a decimal, not a floating-point number."

@@ -6,8 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.db.models import QuerySet
 
+from payments import errors
 from payments.currencies import money_str
 from payments.models import Channel, LedgerAccount
 from payments.services.deposits import REFUND_REASONS
@@ -67,6 +69,13 @@ class StatementUploadForm(forms.Form):
         choices=[(STATEMENT, "Bank statement (MT940 or CAMT.053)"), (SETTLEMENT, "Card PSP settlement report (CSV)")],
     )
     file = forms.FileField(label="File")
+
+    def clean_file(self) -> Any:
+        upload = self.cleaned_data["file"]
+        limit = settings.STATEMENT_MAX_UPLOAD_BYTES
+        if (upload.size or 0) > limit:
+            raise forms.ValidationError(errors.FILE_TOO_LARGE.format(size=upload.size, limit=limit))
+        return upload
 
 
 class BreakResolveForm(forms.Form):

@@ -324,7 +324,14 @@ def _camt_lines(camt: Any, stmt: Any, entry: Any, where: str) -> list[_Draft]:
     return drafts
 
 
+_DTD = re.compile(rb"<!(DOCTYPE|ENTITY)", re.I)
+
+
 def _parse_camt(body: bytes, unknown: str) -> ParsedStatement:
+    # pycamt's lxml parser neither expands entities nor fetches anything; a bank's CAMT file has no
+    # DTD at all, so one (an entity bomb, an external entity) is refused before any parsing.
+    if _DTD.search(body):
+        raise StatementError("XML with a DTD or entity declarations is not accepted (a CAMT.053 file has none)")
     try:
         camt = Camt053Parser(body)  # lxml without entity expansion or network access
     except etree.XMLSyntaxError as exc:

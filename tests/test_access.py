@@ -30,12 +30,13 @@ from ops.services.approvals import approval_submit
 from ops.services.work_items import work_item_claim, work_item_hold
 from tests.factories import approved_client, staff, work_item
 from tests.factories import client as make_client
+from tests.kyc import files
 from tests.personas import ANONYMOUS, DESK, NOBODY
 
 pytestmark = pytest.mark.django_db
 
 LOGIN = "login"
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PDF = files.pdf()
 SUPPORT, COMPLIANCE, FINANCE, RISK, ADMIN, AUDITOR = (
     Role.SUPPORT,
     Role.COMPLIANCE,

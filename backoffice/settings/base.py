@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
 from backoffice import logs as log_formats
 from backoffice.env import EnvError, env_bool, env_int, env_list, env_str
@@ -36,6 +37,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "django_filters",
+    "csp",
     "django_countries",
     "guardian",
     "simple_history",
@@ -53,6 +55,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "backoffice.metrics.MetricsMiddleware",  # outermost: counts and times every answer
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "backoffice.middleware.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -65,6 +69,26 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
 ]
+
+# Content-Security-Policy on every response (django-csp): scripts and styles only from our own static
+# files, never inline, and no page may be framed. A response that sets its own header keeps it (the
+# KYC file view sends a stricter, sandboxing one).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
+# Django's defaults, stated so a change is deliberate (SecurityMiddleware and XFrameOptionsMiddleware).
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
 
 ROOT_URLCONF = "backoffice.urls"
 WSGI_APPLICATION = "backoffice.wsgi.application"
@@ -135,7 +159,19 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # KYC documents: outside the web root, served only by a permission-checked view.
 KYC_STORAGE_ROOT = Path(env_str("KYC_STORAGE_ROOT", str(VAR_DIR / "kyc-documents")))
 KYC_MAX_UPLOAD_BYTES = env_int("KYC_MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = KYC_MAX_UPLOAD_BYTES + 1024 * 1024
+# An image is decoded only below this many pixels (width x height, read from its header first):
+# a decompression bomb is refused before any memory is allocated for it.
+KYC_MAX_IMAGE_PIXELS = env_int("KYC_MAX_IMAGE_PIXELS", 50_000_000, minimum=1_000_000)
+# Bank statements and PSP settlement reports (payments' statement page).
+STATEMENT_MAX_UPLOAD_BYTES = env_int("STATEMENT_MAX_UPLOAD_BYTES", 20 * 1024 * 1024, minimum=1024)
+# No request body larger than this is read at all: backoffice.middleware.RequestBodyLimitMiddleware
+# answers 413 from Content-Length alone. Django's own limits stay at their defaults for the form
+# fields (DATA_UPLOAD_MAX_MEMORY_SIZE) and spool files above FILE_UPLOAD_MAX_MEMORY_SIZE to disk.
+MAX_REQUEST_BODY_BYTES = env_int(
+    "MAX_REQUEST_BODY_BYTES", max(KYC_MAX_UPLOAD_BYTES, STATEMENT_MAX_UPLOAD_BYTES) + 1024 * 1024, minimum=1024
+)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 # Client notifications: e-mail through Django's mail backend (a file per message in dev/demo).
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend")

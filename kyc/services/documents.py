@@ -7,11 +7,10 @@ templated message; the replacement is linked to what it replaces and the client 
 
 from __future__ import annotations
 
-import hashlib
 from datetime import date
 from typing import Any
 
-from django.conf import settings
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
@@ -26,39 +25,9 @@ from kyc import errors
 from kyc.errors import KycError
 from kyc.models import Document, DocumentKind, DocumentStatus, RejectionReason
 from kyc.requirements import REQUIRED, allowed_kinds
+from kyc.services.files import CheckedFile, check_upload
 from ops.models import User
 from ops.permissions import ALLOWED, Decision, deny
-
-# Accepted types, told apart by their first bytes, never by the file name.
-MAGIC = [
-    (b"%PDF-", "application/pdf"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-]
-
-
-def sniff(head: bytes) -> str | None:
-    return next((content_type for magic, content_type in MAGIC if head.startswith(magic)), None)
-
-
-def _check_file(upload: UploadedFile) -> tuple[str, str]:
-    """(content type, sha256) of an acceptable file; raises KycError otherwise."""
-    size = upload.size or 0
-    if size == 0:
-        raise KycError(errors.EMPTY_FILE, "file")
-    if size > settings.KYC_MAX_UPLOAD_BYTES:
-        raise KycError(errors.TOO_LARGE.format(size=size, limit=settings.KYC_MAX_UPLOAD_BYTES), "file")
-    upload.seek(0)
-    content_type = sniff(upload.read(16))
-    if content_type is None:
-        raise KycError(errors.BAD_TYPE, "file")
-    digest = hashlib.sha256()
-    upload.seek(0)
-    for chunk in upload.chunks():
-        digest.update(chunk)
-    upload.seek(0)
-    return content_type, digest.hexdigest()
-
 
 # --- who may do what with a document: read by this service, the client 360 and the review screen
 
@@ -109,24 +78,23 @@ def document_upload(
         raise KycError(errors.EXPIRY_BEFORE_ISSUE, "expiry_date")
     if expiry_date and expiry_date <= timezone.localdate():
         raise KycError(errors.ALREADY_EXPIRED.format(date=expiry_date.isoformat()), "expiry_date")
-    content_type, sha256 = _check_file(upload)
-    document: Document | None = None
+    checked = check_upload(upload)
+    stored: list[str] = []
     try:
         with transaction.atomic():
-            document = _store(client_id, kind, upload, content_type, sha256, number, issue_date, expiry_date)
+            return _store(client_id, kind, upload, checked, stored, number, issue_date, expiry_date)
     except BaseException:
-        if document is not None and document.file:  # the row rolled back: leave no orphan file
-            document.file.storage.delete(document.file.name)
+        for name in stored:  # the row rolled back: leave no orphan file
+            Document.file.field.storage.delete(name)
         raise
-    return document
 
 
 def _store(
     client_id: int,
     kind: str,
     upload: UploadedFile,
-    content_type: str,
-    sha256: str,
+    checked: CheckedFile,
+    stored: list[str],
     number: str,
     issue_date: date | None,
     expiry_date: date | None,
@@ -147,16 +115,21 @@ def _store(
         client=client,
         kind=kind,
         original_name=(upload.name or "upload")[:200],
-        content_type=content_type,
+        content_type=checked.content_type,
         size=upload.size or 0,
-        sha256=sha256,
+        sha256=checked.sha256,
         number=number,
         issue_date=issue_date,
         expiry_date=expiry_date,
         replaces=previous,
         uploaded_by=actor.label if actor else "client",
     )
+    # The original is kept as the evidence of what was sent; reviewers see the re-encoded copy.
     document.file.save(f"{kind}", upload, save=False)
+    stored.append(document.file.name)
+    if checked.view is not None:
+        document.view_file.save(f"{kind}-view", ContentFile(checked.view), save=False)
+        stored.append(document.view_file.name)
     document._change_reason = "uploaded"  # type: ignore[attr-defined]
     document.save()
     if previous is not None:
@@ -166,8 +139,9 @@ def _store(
     audit_record(
         action=AuditAction.KYC_DOCUMENT_UPLOADED,
         subject=client,
-        after={"document": document.pk, "kind": kind, "sha256": sha256, "size": document.size,
-               "content_type": content_type, "replaces": previous.pk if previous else None},
+        after={"document": document.pk, "kind": kind, "sha256": checked.sha256, "size": document.size,
+               "content_type": checked.content_type, "view_copy": checked.view is not None,
+               "replaces": previous.pk if previous else None},
     )  # fmt: skip
     _advance_client(client)
     return document

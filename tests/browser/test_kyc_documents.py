@@ -24,11 +24,12 @@ from ops.roles import Role
 from tests.browser.conftest import shot, sign_in
 from tests.factories import client as register_client
 from tests.factories import staff
+from tests.kyc import files
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
+PDF = files.pdf()
+JPEG = files.jpeg()
 NOT_A_PDF = b"MZ\x90\x00 this is an exe"  # a program renamed to .pdf
 
 
@@ -211,7 +212,7 @@ def test_document_rejection_resubmission_and_re_review(
         "passport.pdf",
     )
     assert address.content_type == "image/png" and address.size == len(BILL)
-    assert len(stored_files(kyc_storage)) == 3
+    assert len(stored_files(kyc_storage)) == 5  # three originals, and a re-encoded viewing copy of each image
 
     # --- compliance (another desk) opens the proof of address from the checklist ---
     carla = new_page()
@@ -331,9 +332,9 @@ def test_document_rejection_resubmission_and_re_review(
     expect(carla.get_by_test_id("document-status")).to_have_text("Accepted")
     expect(carla.get_by_role("form", name="Decide")).to_have_count(0)
 
-    # A PDF is shown in an <object> viewer fed by the same permission-checked view.
+    # A PDF is shown in a frame fed by the same permission-checked view (no <object>: the page's
+    # policy allows no plugins).
     carla.goto(f"/kyc/documents/{identity.pk}/")
     expect(carla.get_by_test_id("document-status")).to_have_text("Pending review")
-    pdf_viewer = carla.get_by_role("region", name="Document").locator("object")
-    expect(pdf_viewer).to_have_attribute("type", "application/pdf")
-    expect(pdf_viewer).to_have_attribute("data", f"/kyc/documents/{identity.pk}/file/")
+    pdf_viewer = carla.get_by_role("region", name="Document").locator("iframe.pdf")
+    expect(pdf_viewer).to_have_attribute("src", f"/kyc/documents/{identity.pk}/file/")

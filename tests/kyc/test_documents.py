@@ -27,13 +27,15 @@ from ops.models import Interaction, WorkItem
 from ops.roles import Role
 from tests.conftest import wait_for
 from tests.factories import client, staff
+from tests.kyc import files
 from tests.personas import sign_in
 
 pytestmark = pytest.mark.django_db
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
+# Real files: the upload decodes them (tests/kyc/test_hostile_uploads.py tries the hostile ones).
+PDF = files.pdf()
+PNG = files.png()
+JPEG = files.jpeg()
 
 
 @pytest.fixture(autouse=True)

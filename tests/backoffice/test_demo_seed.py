@@ -61,6 +61,7 @@ def test_demo_workspace_has_items_and_approvals(tmp_path: Path) -> None:
         call_command("demo_seed")
         call_command("demo_seed")  # idempotent
     assert sorted(ApprovalRequest.objects.values_list("action", "status")) == [
+        ("ib.attribution_change", ApprovalStatus.PENDING),  # a client's change of partner, for finance
         ("payments.withdrawal", ApprovalStatus.PENDING),  # the client's first withdrawal, waiting for review
         ("staff.grant_role", ApprovalStatus.EXECUTED),
         ("staff.grant_role", ApprovalStatus.PENDING),

@@ -44,3 +44,10 @@ STAFF_MAKER_REQUIRED = "{action} must be asked for by a staff member."
 MAKER_LABEL_REQUIRED = "Name who asks for this (the client or the automation)."
 NO_QUEUES = "Your role works no queue."
 NO_APPROVALS = "Your role makes and decides no approval requests."
+
+# the security log's reasons (ops.signals) and alerts (ops.services.security_alerts)
+SIGN_IN_FAILED = "Wrong username or password."
+SECOND_FACTOR_FAILED = "The second-factor code did not verify."
+ALERT_REPEATED_REFUSALS = "{count} refused requests in {minutes} minutes from {caller}"
+ALERT_SPRAYING_FROM_IP = "Password spraying: failed sign-ins to {accounts} accounts in {minutes} minutes from {caller}"
+ALERT_SPRAYING_OVERALL = "Password spraying: failed sign-ins to {accounts} accounts in {minutes} minutes"

@@ -56,6 +56,8 @@ PERMISSIONS: dict[str, str] = {
     # auditor (and admin)
     "view_audit_trail": "View the audit trail",
     "export_audit_trail": "Export the audit trail",
+    # admin, compliance and the auditor
+    "view_security_log": "View the security log (refused requests, failed sign-ins, forged webhooks, alerts)",
     # what makes someone act in a role's name: work its queues and decide its approval levels
     "work_as_support": "Work the support queues",
     "work_as_compliance": "Work the compliance queues and decide compliance approval levels",
@@ -96,6 +98,7 @@ CAPABILITY_PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "view_all_queues": ("queues", ()),
     "view_audit_trail": ("audit-events", ()),
     "export_audit_trail": ("audit-events", ()),
+    "view_security_log": ("security-log", ()),
 }
 
 _READ_ONLY = {
@@ -108,6 +111,7 @@ _READ_ONLY = {
     "view_payments",
     "view_audit_trail",
     "export_audit_trail",
+    "view_security_log",
 }
 
 # Model permissions the admin role needs to browse the Django admin (read-only views).
@@ -128,6 +132,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "restrict_account",
             "view_payments",
             "reject_withdrawals",
+            "view_security_log",
             "work_as_compliance",
         }
     ),
@@ -165,6 +170,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "access_admin",
             "view_audit_trail",
             "export_audit_trail",
+            "view_security_log",
             "work_as_admin",
         }
     )

@@ -23,11 +23,28 @@ LINK = re.compile(r'<a href="([^"]+)">([^<]+)</a>')
         (NOBODY, ["Home"]),
         (DESK, ["Home", "Clients", "Lists"]),
         ("support", ["Home", "Clients", "Queues", "Approvals"]),
-        ("compliance", ["Home", "Clients", "Queues", "Approvals", "Payments", "Lists"]),
+        ("compliance", ["Home", "Clients", "Queues", "Approvals", "Payments", "Lists", "Security log"]),
         ("finance", ["Home", "Clients", "Queues", "Approvals", "Payments"]),
         ("risk", ["Home", "Clients", "Queues", "Approvals", "Payments"]),
-        ("admin", ["Home", "Clients", "Queues", "Approvals", "Payments", "Staff", "Lists", "Audit trail", "Admin"]),
-        ("auditor", ["Home", "Clients", "Queues", "Approvals", "Payments", "Staff", "Lists", "Audit trail"]),
+        (
+            "admin",
+            [
+                "Home",
+                "Clients",
+                "Queues",
+                "Approvals",
+                "Payments",
+                "Staff",
+                "Lists",
+                "Audit trail",
+                "Security log",
+                "Admin",
+            ],
+        ),
+        (
+            "auditor",
+            ["Home", "Clients", "Queues", "Approvals", "Payments", "Staff", "Lists", "Audit trail", "Security log"],
+        ),
     ],
 )
 def test_nav_shows_what_each_persona_may_open(

@@ -341,9 +341,11 @@ def security_spraying_sources(*, since: datetime, per_ip: int, overall: int) -> 
     return sources
 
 
-def security_alert_raised(*, kind: SecurityEventKind, caller: Caller, since: datetime) -> bool:
-    """Whether an alert of ``kind`` about ``caller`` was raised since ``since`` (one per window)."""
-    alerts = SecurityEvent.objects.filter(kind=kind, occurred_at__gte=since)
-    if caller.actor_id is not None:
-        return alerts.filter(actor_id=caller.actor_id).exists()
-    return alerts.filter(actor__isnull=True, ip=caller.ip).exists()
+def security_alerts_raised(*, since: datetime) -> set[tuple[str, int | None, str | None]]:
+    """The alerts raised since ``since``, as (kind, actor id, IP): a rule raises one per caller per
+    window (one query for all callers)."""
+    alerts = SecurityEvent.objects.filter(kind__in=ALERT_KINDS, occurred_at__gte=since)
+    return {
+        (kind, actor_id, None if actor_id is not None else ip)  # a user is one caller wherever from
+        for kind, actor_id, ip in alerts.values_list("kind", "actor_id", "ip")
+    }

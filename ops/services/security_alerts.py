@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from audit.context import Actor, SecurityNote, acting_as
 from audit.models import SecurityEventKind
-from audit.selectors import Caller, security_alert_raised, security_refusal_callers, security_spraying_sources
+from audit.selectors import Caller, security_alerts_raised, security_refusal_callers, security_spraying_sources
 from audit.services import security_events_write
 from ops import errors
 from ops.models import RiskLevel, User, WorkItem
@@ -49,12 +49,14 @@ def security_alerts_raise(*, now: datetime | None = None) -> list[WorkItem]:
 def _repeated_refusals(now: datetime) -> list[WorkItem]:
     window = timedelta(seconds=settings.SECURITY_ALERT_REFUSALS_WINDOW_SECONDS)
     minutes = int(window.total_seconds() // 60)
+    kind = SecurityEventKind.ALERT_REFUSALS
+    earlier = security_alerts_raised(since=now - window)
     raised = []
     for caller in security_refusal_callers(since=now - window, at_least=settings.SECURITY_ALERT_REFUSALS):
+        if (kind, caller.actor_id, caller.ip) in earlier:
+            continue
         title = errors.ALERT_REPEATED_REFUSALS.format(count=caller.count, minutes=minutes, caller=caller.name)
-        item = _alert(SecurityEventKind.ALERT_REFUSALS, caller, title, now - window, {"refusals": caller.count})
-        if item is not None:
-            raised.append(item)
+        raised.append(_alert(kind, caller, title, {"refusals": caller.count}))
     return raised
 
 
@@ -66,22 +68,21 @@ def _password_spraying(now: datetime) -> list[WorkItem]:
         per_ip=settings.SECURITY_ALERT_SPRAYING_ACCOUNTS_PER_IP,
         overall=settings.SECURITY_ALERT_SPRAYING_ACCOUNTS,
     )
+    kind = SecurityEventKind.ALERT_SPRAYING
+    earlier = security_alerts_raised(since=now - window)
     raised = []
     for caller in sources:
+        if (kind, caller.actor_id, caller.ip) in earlier:
+            continue
         if caller.ip is not None:
             title = errors.ALERT_SPRAYING_FROM_IP.format(accounts=caller.count, minutes=minutes, caller=caller.ip)
         else:
             title = errors.ALERT_SPRAYING_OVERALL.format(accounts=caller.count, minutes=minutes)
-        details = {"accounts": list(caller.accounts[:50])}
-        item = _alert(SecurityEventKind.ALERT_SPRAYING, caller, title, now - window, details)
-        if item is not None:
-            raised.append(item)
+        raised.append(_alert(kind, caller, title, {"accounts": list(caller.accounts[:50])}))
     return raised
 
 
-def _alert(kind: SecurityEventKind, caller: Caller, title: str, since: datetime, details: dict) -> WorkItem | None:
-    if security_alert_raised(kind=kind, caller=caller, since=since):
-        return None
+def _alert(kind: SecurityEventKind, caller: Caller, title: str, details: dict) -> WorkItem:
     actor = User.objects.filter(pk=caller.actor_id).first() if caller.actor_id is not None else None
     [event] = security_events_write(
         [SecurityNote(kind=kind, reason=title, actor=actor, username=caller.username, ip=caller.ip)]

@@ -205,3 +205,24 @@ def test_refused_requests_own_rollback_does_not_lose_the_event(atomic_requests: 
         ("refused", f"/api/staff/clients/{client.pk}/transitions/", api.json()["detail"]),
         ("webhook_rejected", "/webhooks/simpay/", payment_errors.SIGNATURE_MISSING),
     ]
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [(401, SecurityEventKind.UNAUTHENTICATED), (429, SecurityEventKind.RATE_LIMITED), (403, SecurityEventKind.REFUSED)],
+)
+def test_every_refusing_answer_is_recorded_whoever_gives_it(status: int, kind: str) -> None:
+    """A throttle or lockout (django-axes answers 429) or an authentication challenge, as the
+    middleware sees it from whatever sits inside it."""
+    from django.contrib.auth.models import AnonymousUser
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    from backoffice.security_log import SecurityLogMiddleware
+
+    request = RequestFactory().post("/login/", REMOTE_ADDR="198.51.100.7")
+    request.user = AnonymousUser()
+    response = SecurityLogMiddleware(lambda r: HttpResponse(status=status))(request)
+    assert response.status_code == status
+    event = SecurityEvent.objects.get()
+    assert (event.kind, event.status, event.method, event.path) == (kind, status, "POST", "/login/")

@@ -17,6 +17,7 @@ from ops.models import WorkItem
 from ops.roles import Role
 from ops.services.security_alerts import security_alerts_raise
 from ops.tasks import security_alerts_task
+from tests.conftest import wait_for
 from tests.factories import staff
 from tests.personas import sign_in
 
@@ -129,3 +130,18 @@ def test_concurrent_runs_raise_one_alert() -> None:
         t.join(30)
     assert sorted(raised) == [0, 1]
     assert len(_alerts()) == 1
+
+
+def test_beat_runs_the_rules_every_minute(settings: Any) -> None:
+    entry = settings.CELERY_BEAT_SCHEDULE["security-alerts"]
+    assert (entry["task"], entry["schedule"]) == ("ops.tasks.security_alerts_task", 60.0)
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_the_task_raises_the_alert_in_a_real_worker(celery_worker_process: Any) -> None:
+    _refused(HttpClient(), 20, REMOTE_ADDR="203.0.113.9")
+    security_alerts_task.delay()
+    item = wait_for(lambda: WorkItem.objects.filter(queue__code="security_alert").first())
+    assert item.details["caller"] == "203.0.113.9"
+    assert SecurityEvent.objects.get(pk=item.subject_id).kind == SecurityEventKind.ALERT_REFUSALS

@@ -12,7 +12,7 @@ import contextlib
 import contextvars
 import enum
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -77,3 +77,48 @@ def request_scope(info: RequestInfo) -> Iterator[RequestInfo]:
         yield info
     finally:
         _request.reset(token)
+
+
+@dataclass
+class SecurityNote:
+    """A refused or suspicious thing seen while handling a request (a failed sign-in, a forged
+    webhook), written to the security log when the request ends (``audit.services``)."""
+
+    kind: str
+    reason: str = ""
+    username: str = ""
+    actor: Any = None  # a staff user, when the note names one (e.g. a failed second factor)
+    status: int | None = None
+    ip: str | None = None  # an alert names its caller's address; otherwise the request's
+
+
+@dataclass
+class RequestSecurity:
+    """What the security log middleware gathers during one request: notes, and the reason of the
+    last permission refusal (``ops.permissions.Decision.require``)."""
+
+    notes: list[SecurityNote] = field(default_factory=list)
+    refusal: str = ""
+
+
+_security: contextvars.ContextVar[RequestSecurity | None] = contextvars.ContextVar("security_notes", default=None)
+
+
+def current_request_security() -> RequestSecurity | None:
+    return _security.get()
+
+
+@contextlib.contextmanager
+def request_security_scope() -> Iterator[RequestSecurity]:
+    token = _security.set(RequestSecurity())
+    try:
+        yield _security.get()  # type: ignore[misc]
+    finally:
+        _security.reset(token)
+
+
+def refusal_noted(reason: str) -> None:
+    """Remember why the current request is being refused (read by the security log)."""
+    gathered = _security.get()
+    if gathered is not None:
+        gathered.refusal = reason

@@ -5,6 +5,7 @@ EXPORT_TOO_LARGE = "The export has more than {limit} events; narrow the filters.
 BAD_FILTER_DATE = "Enter a date as YYYY-MM-DD."
 VIEW_NOT_ALLOWED = "Only auditors and administrators read the audit trail."
 EXPORT_NOT_ALLOWED = "Only auditors and administrators export the audit trail."
+SECURITY_LOG_NOT_ALLOWED = "Only administrators, compliance and auditors read the security log."
 
 
 class AuditError(Exception):

@@ -13,12 +13,15 @@ DELETE and TRUNCATE raise, from any connection that has not disabled the trigger
 from __future__ import annotations
 
 import pgtrigger
+from django.conf import settings
 from django.contrib.postgres.indexes import BrinIndex
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import BigIntegerField
 from django.db.models.expressions import RawSQL
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 
 from audit.actions import AuditAction
 from audit.context import ActorKind
@@ -136,3 +139,74 @@ class AuditSealBatch(models.Model):
 
     def __str__(self) -> str:
         return f"seal {self.first_seq}-{self.last_seq}"
+
+
+class SecurityEventKind(models.TextChoices):
+    """What the security log records: refused requests, failed sign-ins, forged callbacks, and the
+    alerts raised from them."""
+
+    REFUSED = "refused", "Refused (403)"
+    UNAUTHENTICATED = "unauthenticated", "Not authenticated (401)"
+    NOT_FOUND = "not_found", "Not found in scope (404)"
+    RATE_LIMITED = "rate_limited", "Rate limited (429)"
+    LOGIN_FAILED = "login_failed", "Failed sign-in"
+    OTP_FAILED = "otp_failed", "Failed second factor"
+    WEBHOOK_REJECTED = "webhook_rejected", "Forged or invalid webhook"
+    ALERT_REFUSALS = "alert_refusals", "Alert: repeated refusals"
+    ALERT_SPRAYING = "alert_spraying", "Alert: password spraying"
+
+
+ALERT_KINDS = (SecurityEventKind.ALERT_REFUSALS, SecurityEventKind.ALERT_SPRAYING)
+
+
+class SecurityEvent(models.Model):
+    """One line of the security log: a sensitive request refused, a failed sign-in or second
+    factor, a webhook whose signature did not hold, or an alert raised from them. Written by the
+    request's edge after the response (``backoffice.middleware.SecurityLogMiddleware``), outside
+    the transaction of the refused request, in one INSERT; append-only like the audit trail (not
+    hash-chained: it records what was refused, not changes to regulated objects)."""
+
+    id = models.BigAutoField(primary_key=True)
+    occurred_at = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=32, choices=SecurityEventKind.choices)
+    # No database constraint: the log outlives the row it names, and is never cascaded.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="+",
+    )
+    # The signed-in user's name, or the one tried at a failed sign-in.
+    username = models.CharField(max_length=150, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=256, blank=True)
+    method = models.CharField(max_length=10, blank=True)
+    path = models.CharField(max_length=500, blank=True)
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            BrinIndex(fields=["occurred_at"], name="security_occurred_brin"),
+            models.Index(fields=["ip", "occurred_at"], name="security_ip_idx"),
+            models.Index(fields=["username"], name="security_username_idx"),
+        ]
+        triggers = append_only_triggers()
+
+    def __str__(self) -> str:
+        who = self.username or (self.ip or "unknown caller")
+        return f"{self.get_kind_display()} — {who}"
+
+    def get_absolute_url(self) -> str:
+        """The security log, filtered to this event's caller (a signed-in user, else the address)."""
+        if self.actor_id and self.username:
+            query = {"user": self.username}
+        elif self.ip:
+            query = {"ip": self.ip}
+        else:
+            query = {"kind": SecurityEventKind.LOGIN_FAILED.value if self.kind in ALERT_KINDS else self.kind}
+        return f"{reverse('security-log')}?{urlencode(query)}"

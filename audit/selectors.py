@@ -9,14 +9,16 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.apps import apps
+from django.contrib.postgres.aggregates import ArrayAgg
 from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
 from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.text import capfirst
 
 from audit import errors
-from audit.models import AuditEvent, AuditSeal, AuditSealBatch
+from audit.models import ALERT_KINDS, AuditEvent, AuditSeal, AuditSealBatch, SecurityEvent, SecurityEventKind
 from audit.services import EVENT_CONTENT_SQL, GENESIS_HASH, event_hash
 from ops.permissions import ALLOWED, Decision, deny  # a leaf module: no model, no import of its own
 
@@ -29,6 +31,11 @@ def audit_trail_can_view(actor: Any) -> Decision:
 def audit_trail_can_export(actor: Any) -> Decision:
     """Export the filtered trail as CSV (the export itself is audited)."""
     return ALLOWED if actor.has_perm("ops.export_audit_trail") else deny(errors.EXPORT_NOT_ALLOWED)
+
+
+def security_log_can_view(actor: Any) -> Decision:
+    """Read the security log (refused requests, failed sign-ins, forged webhooks, alerts)."""
+    return ALLOWED if actor.has_perm("ops.view_security_log") else deny(errors.SECURITY_LOG_NOT_ALLOWED)
 
 
 def audit_event_list(
@@ -247,3 +254,98 @@ def audit_seal_lag() -> SealLag | None:
             "detail": detail,
         }
     return SealLag(event=event, sealable=event.txid < horizon, blocker=blocker, blocker_since=since)
+
+
+# --- the security log ---------------------------------------------------------------------------
+
+
+def security_event_list(
+    *,
+    kind: str = "",
+    user: str = "",
+    ip: str = "",
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> QuerySet[SecurityEvent]:
+    """The security log, newest first; ``user`` is a staff member's or a tried username."""
+    events = SecurityEvent.objects.all()
+    if kind:
+        events = events.filter(kind=kind)
+    if user:
+        events = events.filter(username__iexact=user)
+    if ip:
+        events = events.filter(ip=ip)
+    if date_from:
+        events = events.filter(occurred_at__gte=_start_of(date_from))
+    if date_to:
+        events = events.filter(occurred_at__lt=_start_of(date_to + timedelta(days=1)))
+    return events.select_related("actor").order_by("-id")
+
+
+# What counts as a refusal for the repeated-refusals alert: everything but the alerts themselves.
+REFUSAL_KINDS = [k for k in SecurityEventKind if k not in ALERT_KINDS]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who the security log saw: a signed-in staff member (``actor_id``), else an address."""
+
+    actor_id: int | None
+    username: str
+    ip: str | None
+    count: int
+    accounts: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.username if self.actor_id is not None else (self.ip or "every address")
+
+
+def security_refusal_callers(*, since: datetime, at_least: int) -> list[Caller]:
+    """Callers refused at least ``at_least`` times since ``since``: signed-in staff by user, the
+    others by IP address."""
+    recent = SecurityEvent.objects.filter(occurred_at__gte=since, kind__in=REFUSAL_KINDS)
+    by_user = (
+        recent.filter(actor__isnull=False)
+        .values("actor_id")
+        .annotate(n=models.Count("id"), name=models.Max("username"))
+        .filter(n__gte=at_least)
+        .order_by("actor_id")
+    )
+    by_ip = (
+        recent.filter(actor__isnull=True, ip__isnull=False)
+        .values("ip")
+        .annotate(n=models.Count("id"))
+        .filter(n__gte=at_least)
+        .order_by("ip")
+    )
+    return [Caller(r["actor_id"], r["name"], None, r["n"]) for r in by_user] + [
+        Caller(None, "", r["ip"], r["n"]) for r in by_ip
+    ]
+
+
+def security_spraying_sources(*, since: datetime, per_ip: int, overall: int) -> list[Caller]:
+    """Failed sign-ins spread over many accounts since ``since``: each address that failed on at
+    least ``per_ip`` distinct usernames, and (``ip`` None) all addresses together when at least
+    ``overall`` distinct usernames failed."""
+    failed = SecurityEvent.objects.filter(occurred_at__gte=since, kind=SecurityEventKind.LOGIN_FAILED)
+    accounts = ArrayAgg(Lower("username"), distinct=True)
+    sources = [
+        Caller(None, "", r["ip"], len(r["accounts"]), tuple(sorted(r["accounts"])))
+        for r in failed.filter(ip__isnull=False).values("ip").annotate(accounts=accounts).order_by("ip")
+        if len(r["accounts"]) >= per_ip
+    ]
+    everywhere = failed.aggregate(accounts=accounts)["accounts"] or []
+    if len(everywhere) >= overall:
+        sources.append(Caller(None, "", None, len(everywhere), tuple(sorted(everywhere))))
+    return sources
+
+
+def security_alerts_raised(*, since: datetime) -> set[tuple[str, int | None, str | None]]:
+    """The alerts raised since ``since``, as (kind, actor id, IP): a rule raises one per caller per
+    window (one query for all callers)."""
+    alerts = SecurityEvent.objects.filter(kind__in=ALERT_KINDS, occurred_at__gte=since)
+    return {
+        (kind, actor_id, None if actor_id is not None else ip)  # a user is one caller wherever from
+        for kind, actor_id, ip in alerts.values_list("kind", "actor_id", "ip")
+    }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC
@@ -15,9 +16,9 @@ from django.utils import timezone
 
 from audit import errors
 from audit.actions import AuditAction
-from audit.context import Actor, current_actor, current_request_info
+from audit.context import Actor, SecurityNote, current_actor, current_request_info, current_request_security
 from audit.errors import AuditError
-from audit.models import AuditSealBatch
+from audit.models import AuditSealBatch, SecurityEvent, SecurityEventKind
 
 GENESIS_HASH = "0" * 64
 # Only one sealer may extend the chain at a time (pg advisory lock key: "audit" in ASCII).
@@ -133,6 +134,83 @@ def audit_record_many(changes: Sequence[Change], *, actor: Actor | None = None) 
 
 
 _ACTIONS = frozenset(AuditAction.values)
+
+
+# --- the security log ---------------------------------------------------------------------------
+
+# Each security event is also one line here (LOGGING sends it to the console as JSON).
+security_log = logging.getLogger("security")
+
+
+def security_event_note(
+    *, kind: SecurityEventKind, reason: str = "", username: str = "", actor: Any = None, status: int | None = None
+) -> None:
+    """Note a security event of the current request (a failed sign-in, a forged webhook): the
+    security log middleware writes it once the response is ready, outside any transaction the
+    request opened (so the request rolling back, or ATOMIC_REQUESTS, cannot lose it). Outside a
+    request (a task, a shell) it is written at once."""
+    note = SecurityNote(kind=kind, reason=reason, username=username, actor=actor, status=status)
+    gathered = current_request_security()
+    if gathered is not None:
+        gathered.notes.append(note)
+    else:
+        security_events_write([note])
+
+
+def security_events_write(
+    notes: Sequence[SecurityNote],
+    *,
+    actor: Any = None,
+    method: str = "",
+    path: str = "",
+    user_agent: str = "",
+) -> list[SecurityEvent]:
+    """Write security events in one INSERT, in the caller's transaction if it has one (the
+    middleware calls it outside any; the alert rules inside theirs, beside the work item). The
+    request id and IP come from the request context; ``actor`` is the signed-in user, if any."""
+    info = current_request_info()
+    rows = []
+    for note in notes:
+        who = note.actor or actor
+        rows.append(
+            SecurityEvent(
+                occurred_at=timezone.now(),
+                kind=note.kind,
+                actor=who,
+                username=(note.username or (who.get_username() if who is not None else ""))[:150],
+                ip=note.ip or info.ip,
+                user_agent=user_agent[:256],
+                method=method[:10],
+                path=path[:500],
+                status=note.status,
+                reason=note.reason[:500],
+                request_id=info.request_id,
+            )
+        )
+    for row in rows:
+        security_log.warning("security event: %s", row.kind, extra={"security": _log_fields(row)})
+    own = not connection.in_atomic_block
+    with transaction.atomic():  # alone, or a savepoint in the caller's transaction
+        if own:
+            # Its own transaction need not wait for the WAL flush (a probe is thousands of these);
+            # a database crash could lose the last fraction of a second, the log lines remain.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        SecurityEvent.objects.bulk_create(rows)
+    return rows
+
+
+def _log_fields(row: SecurityEvent) -> dict[str, Any]:
+    return {
+        "kind": row.kind,
+        "username": row.username,
+        "ip": row.ip,
+        "method": row.method,
+        "path": row.path,
+        "status": row.status,
+        "reason": row.reason,
+        "request_id": row.request_id,
+    }
 
 
 # What each chain link covers: the event's id and content columns, read back from the database in

@@ -5,4 +5,5 @@ from audit import views
 urlpatterns = [
     path("", views.audit_event_list_view, name="audit-events"),
     path("export.csv", views.audit_event_export_view, name="audit-export"),
+    path("security/", views.security_log_view, name="security-log"),
 ]

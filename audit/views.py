@@ -13,8 +13,14 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from audit.actions import AuditAction
-from audit.forms import AuditFilterForm
-from audit.selectors import audit_event_list, audit_trail_can_export, audit_trail_can_view
+from audit.forms import AuditFilterForm, SecurityLogFilterForm
+from audit.selectors import (
+    audit_event_list,
+    audit_trail_can_export,
+    audit_trail_can_view,
+    security_event_list,
+    security_log_can_view,
+)
 from audit.services import audit_record
 
 PAGE_SIZE = 25  # rows of a few lines each: a page stays a couple of screens high
@@ -36,7 +42,7 @@ CSV_COLUMNS = [
 ]
 
 
-def _filters(form: AuditFilterForm) -> dict[str, Any]:
+def _filters(form: AuditFilterForm | SecurityLogFilterForm) -> dict[str, Any]:
     if not form.is_valid():
         return {}
     return {k: v for k, v in form.cleaned_data.items() if v}
@@ -93,3 +99,24 @@ def audit_event_export_view(request: HttpRequest) -> HttpResponseBase:
     response = StreamingHttpResponse(rows(), content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
     return response
+
+
+SECURITY_PAGE_SIZE = 50
+
+
+def security_log_view(request: HttpRequest) -> HttpResponse:
+    """The security log: refused requests, failed sign-ins and second factors, forged webhooks and
+    the alerts raised from them, filtered by kind, user, address and dates."""
+    security_log_can_view(request.user).require(PermissionDenied)
+    form = SecurityLogFilterForm(request.GET or None)
+    valid = not request.GET or form.is_valid()
+    events = security_event_list(**_filters(form)) if valid else security_event_list().none()
+    page = Paginator(events, SECURITY_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "audit/security_log.html",
+        {"form": form, "page": page, "query": query.urlencode()},
+        status=200 if valid else 400,
+    )

@@ -43,7 +43,9 @@ def _pre_chain() -> list[Any]:
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         # a few well-known extras of Django's and our own records (never the request object itself)
-        structlog.stdlib.ExtraAdder(allow=["status_code", "method", "path", "status", "duration_ms", "view", "actor"]),
+        structlog.stdlib.ExtraAdder(
+            allow=["status_code", "method", "path", "status", "duration_ms", "view", "actor", "security"]
+        ),
         add_request_context,
     ]
 

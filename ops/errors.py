@@ -55,3 +55,9 @@ GRANT_LEVELS_CHANGED = "{username}'s roles changed since the request: it now nee
 ACCESS_REVIEW_NOT_ALLOWED = "Only compliance, administrators and auditors see the access review."
 ACCESS_REVIEW_SIGN_OFF_NOT_ALLOWED = "Only a compliance reviewer signs off the access review."
 ACCESS_REVIEW_ALREADY_SIGNED = "The access review for {period} was signed off by {who} on {when}."
+# the security log's reasons (ops.signals) and alerts (ops.services.security_alerts)
+SIGN_IN_FAILED = "Wrong username or password."
+SECOND_FACTOR_FAILED = "The second-factor code did not verify."
+ALERT_REPEATED_REFUSALS = "{count} refused requests in {minutes} minutes from {caller}"
+ALERT_SPRAYING_FROM_IP = "Password spraying: failed sign-ins to {accounts} accounts in {minutes} minutes from {caller}"
+ALERT_SPRAYING_OVERALL = "Password spraying: failed sign-ins to {accounts} accounts in {minutes} minutes"

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from audit.context import refusal_noted  # a leaf module too: the security log reads the reason
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -20,8 +22,10 @@ class Decision:
         return self.allowed
 
     def require(self, error: type[Exception]) -> None:
-        """Raise ``error(reason)`` when the action is not allowed."""
+        """Raise ``error(reason)`` when the action is not allowed (the reason also goes to the
+        security log, should the refusal end the request as a 403)."""
         if not self.allowed:
+            refusal_noted(self.reason)
             raise error(self.reason)
 
 

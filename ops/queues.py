@@ -45,6 +45,9 @@ QUEUES: list[QueueSpec] = [
     QueueSpec("access_review", "Staff access review", 72 * 60, (Role.COMPLIANCE,), "compliance_escalation"),
     # The system's own integrity: e.g. the audit chain no longer being sealed.
     QueueSpec("system_alert", "System alert", 60, (Role.ADMIN,), "ops_escalation"),
+    # Someone probing: repeated refused requests from one caller, password spraying (the security
+    # log's alert rules). Compliance works it beside the admins: an admin may be the one probing.
+    QueueSpec("security_alert", "Security alert", 60, (Role.ADMIN, Role.COMPLIANCE), "compliance_escalation"),
     QueueSpec("compliance_escalation", "Compliance escalations", 4 * 60, (Role.COMPLIANCE,), None),
     QueueSpec("finance_escalation", "Finance escalations", 4 * 60, (Role.FINANCE,), None),
     QueueSpec("ops_escalation", "Operations escalations", 4 * 60, (Role.RISK, Role.FINANCE, Role.COMPLIANCE), None),

@@ -60,6 +60,8 @@ PERMISSIONS: dict[str, str] = {
     # auditor (and admin)
     "view_audit_trail": "View the audit trail",
     "export_audit_trail": "Export the audit trail",
+    # admin, compliance and the auditor
+    "view_security_log": "View the security log (refused requests, failed sign-ins, forged webhooks, alerts)",
     # what makes someone act in a role's name: work its queues and decide its approval levels
     "work_as_support": "Work the support queues",
     "work_as_compliance": "Work the compliance queues and decide compliance approval levels",
@@ -103,6 +105,7 @@ CAPABILITY_PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "view_audit_trail": ("audit-events", ()),
     "review_access": ("access-review", ()),
     "export_audit_trail": ("audit-events", ()),
+    "view_security_log": ("security-log", ()),
 }
 
 _READ_ONLY = {
@@ -116,6 +119,7 @@ _READ_ONLY = {
     "view_partners",
     "view_audit_trail",
     "export_audit_trail",
+    "view_security_log",
 }
 
 # Model permissions the admin role needs to browse the Django admin (read-only views).
@@ -146,6 +150,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "reject_withdrawals",
             "view_partners",
             "review_access",
+            "view_security_log",
             "work_as_compliance",
         }
     ),
@@ -186,6 +191,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "access_admin",
             "view_audit_trail",
             "export_audit_trail",
+            "view_security_log",
             "work_as_admin",
         }
     )

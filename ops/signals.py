@@ -1,8 +1,8 @@
-"""Staff sign-ins and sign-outs go into the audit trail (seed 003: "abnormal logins")."""
+"""Staff sign-ins and sign-outs go into the audit trail (seed 003: "abnormal logins"); failed
+sign-ins and failed second factors also into the security log."""
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import Any
 
@@ -15,10 +15,9 @@ from django.utils import timezone
 
 from audit.actions import AuditAction
 from audit.context import Actor, acting_as
-from audit.services import audit_record
-
-security_log = logging.getLogger("security")
-
+from audit.models import SecurityEventKind
+from audit.services import audit_record, security_event_note
+from ops import errors
 
 # Django's own receiver saves last_login as an anonymous change; ours records it as the user's
 # sign-in (last_login is not a tracked history field, the sign-in is an audit event).
@@ -48,7 +47,7 @@ def _audit_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 @receiver(user_login_failed, dispatch_uid="ops.audit_login_failed")
 def _audit_login_failed(sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any) -> None:
     username = str(credentials.get("username", ""))[:150]
-    security_log.warning("staff login failed for username=%r", username)
+    security_event_note(kind=SecurityEventKind.LOGIN_FAILED, username=username, reason=errors.SIGN_IN_FAILED)
     user_model = get_user_model()
     user = user_model.objects.filter(username__iexact=username).first()
     subject = user if user is not None else ("ops.user", "unknown")
@@ -83,3 +82,16 @@ def _flag_repeated_failures(user: Any, username: str) -> None:
             risk_level="high",
             details={"failed_sign_ins": recent, "window_minutes": int(FAILED_LOGIN_WINDOW.total_seconds() // 60)},
         )
+
+
+def _otp_verification_failed(sender: Any, user: Any = None, **kwargs: Any) -> None:
+    """django-otp's signal: a second factor that did not verify (the user had passed the password)."""
+    security_event_note(kind=SecurityEventKind.OTP_FAILED, actor=user, reason=errors.SECOND_FACTOR_FAILED)
+
+
+try:  # django-otp's forms send it; its models are abstract, so this imports with or without the app
+    from django_otp.forms import otp_verification_failed
+except ImportError:  # pragma: no cover - django-otp not installed
+    pass
+else:
+    otp_verification_failed.connect(_otp_verification_failed, dispatch_uid="ops.security_otp_failed")

@@ -22,6 +22,13 @@ def audit_seal_watch_task() -> int | None:
     return item.pk if item is not None else None
 
 
+@shared_task(ignore_result=True)
+def security_alerts_task() -> int:
+    from ops.services.security_alerts import security_alerts_raise
+
+    return len(security_alerts_raise())
+
+
 @shared_task(autoretry_for=(OSError,), retry_backoff=5, max_retries=5)
 def interaction_send_task(*, interaction_id: int) -> str:
     from ops.services.interactions import interaction_send

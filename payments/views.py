@@ -20,7 +20,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts.models import Client
-from audit.context import Actor, acting_as
+from audit.context import Actor, acting_as, refusal_noted
+from audit.models import SecurityEventKind
+from audit.services import security_event_note
 from ops.errors import OpsError
 from ops.models import Decision as ApprovalChoice
 from ops.models import User
@@ -89,6 +91,8 @@ def _submit(request: HttpRequest, form: forms.Form, run: Callable[[dict[str, Any
     try:
         done = run(form.cleaned_data)
     except PaymentError as exc:
+        if exc.status == 403:
+            refusal_noted(exc.message)  # the reason the security log records
         messages.error(request, exc.message)
         if exc.field in form.fields:
             form.add_error(exc.field, exc.message)
@@ -111,7 +115,9 @@ def psp_webhook(request: HttpRequest, provider: str) -> HttpResponse:
     signature is and how to check it."""
     adapter = provider_named(provider)
     if adapter is None:
-        return JsonResponse({"error": errors.PROVIDER_UNKNOWN.format(provider=provider)}, status=404)
+        reason = errors.PROVIDER_UNKNOWN.format(provider=provider)
+        security_event_note(kind=SecurityEventKind.WEBHOOK_REJECTED, reason=reason, status=404)
+        return JsonResponse({"error": reason}, status=404)
     with acting_as(Actor.system(f"webhook:{adapter.name}")):  # the PSP acts; its signature says so
         return _psp_webhook(request, adapter.name, adapter.signature_header)
 
@@ -122,9 +128,10 @@ def _psp_webhook(request: HttpRequest, provider: str, signature_header: str) -> 
             provider=provider,
             body=request.body,
             signature=request.headers.get(signature_header),
-            ip=request.META.get("REMOTE_ADDR", ""),
         )
     except WebhookRejected as exc:
+        if exc.forged:
+            security_event_note(kind=SecurityEventKind.WEBHOOK_REJECTED, reason=str(exc), status=exc.status)
         return JsonResponse({"error": str(exc)}, status=exc.status)
     result = CallbackResult.of(stored)
     if settings.WEBHOOK_APPLY == "queued" and result.status == WebhookStatus.RECEIVED:

@@ -247,6 +247,12 @@ PAGES = [
     # --- the audit trail ---
     *rows("GET", "/audit/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200)),
     *rows("GET", "/audit/export.csv", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200)),
+    # --- the security log: administrators, compliance and the auditor ---
+    *rows(
+        "GET", "/audit/security/",
+        (ANONYMOUS, LOGIN), (NOBODY, 403), (DESK, 403), (SUPPORT, 403), (FINANCE, 403), (RISK, 403),
+        (COMPLIANCE, 200), (ADMIN, 200), (AUDITOR, 200),
+    ),
 ]
 
 API = [

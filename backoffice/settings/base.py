@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "backoffice.middleware.RequestContextMiddleware",
     "backoffice.logs.AccessLogMiddleware",  # one log line per request, with its id and actor
+    "backoffice.security_log.SecurityLogMiddleware",  # refused requests -> the security log
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
@@ -229,6 +230,15 @@ AUDIT_SEAL_STALL_SECONDS = env_int("AUDIT_SEAL_STALL_SECONDS", 300, minimum=1)
 WORK_ITEM_ESCALATION_INTERVAL_SECONDS = env_int("WORK_ITEM_ESCALATION_INTERVAL_SECONDS", 60, minimum=1)
 # Beat's heartbeat runs every minute; none for this long means no scheduled job is running.
 SCHEDULER_STALL_SECONDS = env_int("SCHEDULER_STALL_SECONDS", 300, minimum=120)
+# The security log's alert rules (ops.services.security_alerts), run by beat every interval: a
+# caller refused this many times within the window; failed sign-ins to this many distinct accounts
+# from one address, or from anywhere, within the spraying window.
+SECURITY_ALERT_INTERVAL_SECONDS = env_int("SECURITY_ALERT_INTERVAL_SECONDS", 60, minimum=5)
+SECURITY_ALERT_REFUSALS = env_int("SECURITY_ALERT_REFUSALS", 20, minimum=2)
+SECURITY_ALERT_REFUSALS_WINDOW_SECONDS = env_int("SECURITY_ALERT_REFUSALS_WINDOW_SECONDS", 300, minimum=60)
+SECURITY_ALERT_SPRAYING_ACCOUNTS_PER_IP = env_int("SECURITY_ALERT_SPRAYING_ACCOUNTS_PER_IP", 5, minimum=2)
+SECURITY_ALERT_SPRAYING_ACCOUNTS = env_int("SECURITY_ALERT_SPRAYING_ACCOUNTS", 20, minimum=2)
+SECURITY_ALERT_SPRAYING_WINDOW_SECONDS = env_int("SECURITY_ALERT_SPRAYING_WINDOW_SECONDS", 600, minimum=60)
 CELERY_BEAT_SCHEDULE = {
     # expires: a heartbeat not run within the minute is dropped, so a backlog cannot look alive
     "scheduler-heartbeat": {"task": "ops.tasks.scheduler_heartbeat_task", "schedule": 60.0, "options": {"expires": 55}},
@@ -245,6 +255,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(AUDIT_SEAL_INTERVAL_SECONDS),
     },
     "audit-seal-watch": {"task": "ops.tasks.audit_seal_watch_task", "schedule": 60.0},
+    "security-alerts": {
+        "task": "ops.tasks.security_alerts_task",
+        "schedule": float(SECURITY_ALERT_INTERVAL_SECONDS),
+        "options": {"expires": SECURITY_ALERT_INTERVAL_SECONDS},
+    },
     "work-items-escalate": {
         "task": "ops.tasks.work_items_escalate_task",
         "schedule": float(WORK_ITEM_ESCALATION_INTERVAL_SECONDS),
@@ -323,7 +338,8 @@ LOGGING = {
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "django.request": {"filters": ["client_errors"]},  # 4xx: one line, no traceback
-        # Rejected logins, bad signatures and similar go here; later issues route it to a SIEM.
+        # One line per security log event (refusals, failed sign-ins, forged webhooks, alerts), its
+        # fields under "security", beside the database's audit.SecurityEvent: for a SIEM that reads the console.
         "security": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }

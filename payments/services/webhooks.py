@@ -1,13 +1,12 @@
 """PSP callbacks: verified, stored (deduplicated by event id), then processed idempotently.
 
-A bad signature or a stale timestamp is refused before anything is stored: it goes to the
-security log only. A repeated delivery finds the stored event and has no second effect; an
+A bad signature or a stale timestamp is refused before anything is stored: the webhook view
+writes it to the security log (``WebhookRejected.forged``). A repeated delivery finds the stored event and has no second effect; an
 event that arrives after a later one for the same payment finds the payment already final.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -27,18 +26,18 @@ from payments.providers import SignatureError, provider_named
 from payments.services.deposits import Receipt, deposit_fail, deposits_receive
 from payments.services.ledger import psp_clearing_account
 
-security_log = logging.getLogger("backoffice.security")
-
 
 class WebhookRejected(Exception):
-    def __init__(self, message: str, status: int = 400) -> None:
+    """Refused before anything is stored. ``forged``: no valid signature (or a stale one), i.e.
+    not known to come from the PSP: a security event."""
+
+    def __init__(self, message: str, status: int = 400, *, forged: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        self.forged = forged
 
 
-def inbound_event_store(
-    *, provider: str, body: bytes, signature: str | None, ip: str = ""
-) -> tuple[InboundEvent, bool]:
+def inbound_event_store(*, provider: str, body: bytes, signature: str | None) -> tuple[InboundEvent, bool]:
     """Verify (by the provider's own scheme) and store; returns (event, is_new). Raises
     WebhookRejected (nothing stored)."""
     adapter = provider_named(provider)
@@ -47,12 +46,10 @@ def inbound_event_store(
     try:
         adapter.webhook_verify(body, signature)
     except SignatureError as exc:
-        security_log.warning("webhook rejected: provider=%s ip=%s reason=%s", provider, ip, exc)
-        raise WebhookRejected(str(exc), status=400) from None
+        raise WebhookRejected(str(exc), status=400, forged=True) from None
     try:
         evt = adapter.webhook_parse(body)
     except (ValueError, KeyError, TypeError) as exc:
-        security_log.warning("webhook rejected: provider=%s ip=%s reason=bad payload (%s)", provider, ip, exc)
         raise WebhookRejected(errors.PAYLOAD_INVALID.format(why=exc), status=400) from None
     try:
         with transaction.atomic():

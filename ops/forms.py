@@ -75,3 +75,27 @@ class RoleGrantRequestForm(forms.Form):
     user = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True).order_by("username"), label="Staff user")
     role = forms.ChoiceField(choices=Role.choices)
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+
+
+class SecondFactorForm(forms.Form):
+    code = forms.CharField(
+        max_length=32,
+        label="Code",
+        help_text="The 6-digit code your authenticator app shows, or one of your recovery codes.",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autofocus": True, "spellcheck": "false"}),
+    )
+
+
+class SecondFactorEnrolForm(SecondFactorForm):
+    device = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+
+class SecondFactorResetForm(forms.Form):
+    user = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True).order_by("username"), label="Staff user")
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+
+
+class LockoutClearForm(forms.Form):
+    kind = forms.ChoiceField(choices=[("username", "Username"), ("ip", "IP address")])
+    value = forms.CharField(max_length=150)
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)

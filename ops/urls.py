@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ops import views
+from ops import signin, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -21,4 +21,9 @@ urlpatterns = [
     path("approvals/<int:pk>/cancel/", views.approval_cancel, name="approval-cancel"),
     path("staff/", views.staff_view, name="staff"),
     path("staff/role-request/", views.staff_role_request, name="staff-role-request"),
+    path("staff/second-factor-reset/", views.staff_second_factor_reset, name="staff-second-factor-reset"),
+    path("staff/unlock/", views.staff_lockout_clear, name="staff-lockout-clear"),
+    # the second step of signing in (ops.signin)
+    path("account/second-factor/", signin.second_factor_view, name="second-factor"),
+    path("account/second-factor/enrol/", signin.second_factor_enrol, name="second-factor-enrol"),
 ]

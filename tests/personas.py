@@ -106,11 +106,11 @@ def sign_in_password_only(http: HttpClient, user: User) -> HttpClient:
 def persona(client: HttpClient, db: None) -> Callable[[str], HttpClient]:
     """``persona("compliance")``: the test client, signed in as that persona (see the module)."""
 
-    def sign_in_as(name: str) -> HttpClient:
+    def as_persona(name: str) -> HttpClient:
         assert name in PERSONAS, name
         user = persona_user(name)
         if user is not None:
             sign_in(client, user)
         return client
 
-    return sign_in_as
+    return as_persona

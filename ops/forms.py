@@ -91,8 +91,10 @@ class SecondFactorEnrolForm(SecondFactorForm):
 
 
 class SecondFactorResetForm(forms.Form):
-    user = forms.ModelChoiceField(queryset=User.objects.filter(is_active=True).order_by("username"), label="Staff user")
-    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+    user = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True).order_by("username"), label="Staff member whose factor to reset"
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000, label="Reason for the reset")
 
 
 class LockoutClearForm(forms.Form):

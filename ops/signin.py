@@ -98,8 +98,10 @@ def second_factor_enrol(request: HttpRequest) -> HttpResponse:
         device = second_factor_enrol_start(user=user)
         return _enrol_page(request, device, SecondFactorEnrolForm(initial={"device": device.pk}))
     form = SecondFactorEnrolForm(request.POST)
-    device = TOTPDevice.objects.filter(user=user, confirmed=False, pk=form.data.get("device") or 0).first()
-    if device is None:  # an old page: start again with a new secret
+    raw_id = request.POST.get("device", "")
+    valid_id = raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 18
+    device = TOTPDevice.objects.filter(user=user, confirmed=False, pk=int(raw_id)).first() if valid_id else None
+    if device is None:  # an old page, or a forged one: start again with a new secret
         return redirect(_with_next(request, "second-factor-enrol"))
     if form.is_valid():
         try:

@@ -156,6 +156,13 @@ def test_good_enrolment_shows_the_secret_once_and_issues_recovery_codes(client: 
     assert (again.status_code, again["Location"]) == (302, "/account/second-factor/?next=%2F")
 
 
+@pytest.mark.parametrize("device", ["abc", "1\x00", "9" * 40, "-1", ""])
+def test_bad_a_forged_enrolment_form_starts_again(client: Client, device: str) -> None:
+    sign_in_password_only(client, staff())
+    response = client.post("/account/second-factor/enrol/", {"device": device, "code": "123456"})
+    assert (response.status_code, response["Location"]) == (302, "/account/second-factor/enrol/?next=%2F")
+
+
 def test_good_recovery_code_works_once(client: Client) -> None:
     user = staff(Role.COMPLIANCE, username="cora")
     _password(client, "cora")

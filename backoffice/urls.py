@@ -8,6 +8,7 @@ from django.urls import include, path
 
 from backoffice.health import healthz, healthz_ready, healthz_status
 from backoffice.metrics import metrics_view
+from ops.middleware import second_factor_not_required
 from payments.views import psp_webhook
 
 
@@ -30,7 +31,8 @@ def favicon(request: HttpRequest) -> HttpResponseBase:
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # signing out needs no second factor (a half-signed-in person may leave)
+    path("logout/", second_factor_not_required(auth_views.LogoutView.as_view()), name="logout"),
     path("audit/", include("audit.urls")),
     path("clients/", include("accounts.urls")),
     path("kyc/", include("kyc.urls")),

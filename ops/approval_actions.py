@@ -1,4 +1,5 @@
-"""The foundation's own maker-checker action: granting a staff role.
+"""The foundation's own maker-checker actions: granting a staff role, and resetting another staff
+member's second factor.
 
 Granting a role needs an administrator other than the maker; granting the administrator role, or
 any role to someone who is an administrator, is checked by compliance instead — by a compliance
@@ -13,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
+from django_otp import user_has_device
 
 from ops import errors
 from ops.approvals import ApprovalAction, Payload, register
@@ -82,5 +84,40 @@ STAFF_GRANT_ROLE = register(
         execute=_execute,
         describe=_describe,
         checkers_may_not_hold={Role.COMPLIANCE: frozenset({Role.ADMIN})},
+    )
+)
+
+
+# --- resetting another staff member's second factor ----------------------------------------------
+
+
+def _reset_validate(subject: models.Model, payload: Payload) -> None:
+    user = _user(subject)
+    if not user_has_device(user, confirmed=None):
+        raise OpsError(errors.SECOND_FACTOR_NOT_ENROLLED.format(username=user.username))
+
+
+def _reset_execute(subject: models.Model, payload: Payload, request: Any) -> dict[str, Any]:
+    from ops.services.second_factor import second_factor_reset
+
+    removed = second_factor_reset(user=_user(subject), reason=f"approval #{request.pk}: {request.reason}")
+    return {"removed": removed}
+
+
+def _reset_describe(subject: models.Model, payload: Payload) -> str:
+    return f"Reset the second factor of {getattr(subject, 'username', subject)}"
+
+
+STAFF_RESET_SECOND_FACTOR = register(
+    ApprovalAction(
+        key="staff.reset_second_factor",
+        label="Reset a staff member's second factor",
+        subject_model=User,
+        maker_permission="ops.manage_staff",
+        policy=_policy,
+        validate=_reset_validate,
+        execute=_reset_execute,
+        describe=_reset_describe,
+        expires_after_hours=24,
     )
 )

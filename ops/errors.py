@@ -61,3 +61,16 @@ SECOND_FACTOR_FAILED = "The second-factor code did not verify."
 ALERT_REPEATED_REFUSALS = "{count} refused requests in {minutes} minutes from {caller}"
 ALERT_SPRAYING_FROM_IP = "Password spraying: failed sign-ins to {accounts} accounts in {minutes} minutes from {caller}"
 ALERT_SPRAYING_OVERALL = "Password spraying: failed sign-ins to {accounts} accounts in {minutes} minutes"
+# staff sign-in: second factor and lockouts
+SECOND_FACTOR_WRONG = (
+    "That code is not valid. Enter the 6-digit code your authenticator app shows now, or an unused recovery code."
+)
+SECOND_FACTOR_ALREADY_ENROLLED = (
+    "{username} already has a second factor; an administrator resets it if the device is lost."
+)
+SECOND_FACTOR_NOT_ENROLLED = "{username} has no second factor to reset."
+SECOND_FACTOR_RESET_NOT_ALLOWED = "Only administrators ask for a reset of a staff member's second factor."
+SECOND_FACTOR_RESET_OWN = "A second factor is reset by another administrator, not by its owner."
+SECOND_FACTOR_REQUIRED_API = "Sign in with your second factor before using the staff API."
+LOCKOUT_CLEAR_NOT_ALLOWED = "Only administrators unlock sign-ins."
+LOCKOUT_NOT_FOUND = "Nothing is locked for {what}."

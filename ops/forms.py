@@ -85,3 +85,29 @@ class AccessReviewSignOffForm(forms.Form):
         help_text="What you checked and what follows from the findings (revocations asked for, accepted exceptions).",
         error_messages={"required": errors.REASON_REQUIRED},
     )
+
+
+class SecondFactorForm(forms.Form):
+    code = forms.CharField(
+        max_length=32,
+        label="Code",
+        help_text="The 6-digit code your authenticator app shows, or one of your recovery codes.",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autofocus": True, "spellcheck": "false"}),
+    )
+
+
+class SecondFactorEnrolForm(SecondFactorForm):
+    device = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+
+
+class SecondFactorResetForm(forms.Form):
+    user = forms.ModelChoiceField(
+        queryset=User.objects.filter(is_active=True).order_by("username"), label="Staff member whose factor to reset"
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000, label="Reason for the reset")
+
+
+class LockoutClearForm(forms.Form):
+    kind = forms.ChoiceField(choices=[("username", "Username"), ("ip", "IP address")])
+    value = forms.CharField(max_length=150)
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from axes.signals import user_locked_out
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import update_last_login
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
@@ -47,15 +48,35 @@ def _audit_logout(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
 @receiver(user_login_failed, dispatch_uid="ops.audit_login_failed")
 def _audit_login_failed(sender: Any, credentials: dict[str, Any], request: Any = None, **kwargs: Any) -> None:
     username = str(credentials.get("username", ""))[:150]
-    security_event_note(kind=SecurityEventKind.LOGIN_FAILED, username=username, reason=errors.SIGN_IN_FAILED)
+    # a wrong second factor (ops.signin) says so; a wrong password (or a locked-out try) does not
+    step = str(credentials.get("step", "password"))[:30]
+    if step == "password":
+        security_event_note(kind=SecurityEventKind.LOGIN_FAILED, username=username, reason=errors.SIGN_IN_FAILED)
+    else:
+        security_event_note(kind=SecurityEventKind.OTP_FAILED, username=username, reason=errors.SECOND_FACTOR_FAILED)
     user_model = get_user_model()
     user = user_model.objects.filter(username__iexact=username).first()
     subject = user if user is not None else ("ops.user", "unknown")
     actor = Actor.system("auth")
     with transaction.atomic(), acting_as(actor):
-        audit_record(action=AuditAction.STAFF_LOGIN_FAILED, subject=subject, after={"username": username})
+        after = {"username": username} if step == "password" else {"username": username, "step": step}
+        audit_record(action=AuditAction.STAFF_LOGIN_FAILED, subject=subject, after=after)
         if user is not None:
             _flag_repeated_failures(user, username)
+
+
+@receiver(user_locked_out, dispatch_uid="ops.audit_locked_out")
+def _audit_locked_out(sender: Any, request: Any, username: str | None, ip_address: str | None, **kwargs: Any) -> None:
+    """django-axes refused a username or an IP (too many failed sign-ins): in the audit trail,
+    for the security log and the staff page's unlock list."""
+    username = str(username or "")[:150]
+    user = get_user_model().objects.filter(username=username).first() if username else None
+    with transaction.atomic(), acting_as(Actor.system("auth")):
+        audit_record(
+            action=AuditAction.STAFF_LOCKED_OUT,
+            subject=user if user is not None else ("ops.user", "unknown"),
+            after={"username": username, "ip": ip_address},
+        )
 
 
 FAILED_LOGIN_LIMIT = 5

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ops import views
+from ops import signin, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -24,4 +24,9 @@ urlpatterns = [
     path("staff/access-review/", views.access_review, name="access-review"),
     path("staff/access-review.csv", views.access_review_csv, name="access-review-csv"),
     path("staff/access-review/sign-off/", views.access_review_sign_off, name="access-review-sign-off"),
+    path("staff/second-factor-reset/", views.staff_second_factor_reset, name="staff-second-factor-reset"),
+    path("staff/unlock/", views.staff_lockout_clear, name="staff-lockout-clear"),
+    # the second step of signing in (ops.signin)
+    path("account/second-factor/", signin.second_factor_view, name="second-factor"),
+    path("account/second-factor/enrol/", signin.second_factor_enrol, name="second-factor-enrol"),
 ]

@@ -28,10 +28,12 @@ from ops.forms import (
     AccessReviewSignOffForm,
     AssignForm,
     DecisionForm,
+    LockoutClearForm,
     QueueFilterForm,
     ReasonForm,
     ResolveForm,
     RoleGrantRequestForm,
+    SecondFactorResetForm,
 )
 from ops.models import AccessReview, ApprovalRequest, ApprovalStatus, Decision, StaffNotification, User, WorkItem
 from ops.permissions import Decision as PermissionDecision
@@ -57,6 +59,13 @@ from ops.services import work_items as item_services
 from ops.services.access_review import access_review_can_sign_off, access_review_can_view
 from ops.services.approvals import approval_can_cancel, approval_can_decide, approval_can_submit, approvals_can_view
 from ops.services.notifications import notifications_mark_read
+from ops.services.second_factor import (
+    lockouts_list,
+    login_lockout_can_clear,
+    login_lockout_clear,
+    second_factor_enrolled_ids,
+    second_factor_reset_request,
+)
 from ops.services.staff import staff_can_view
 
 
@@ -412,7 +421,14 @@ def approval_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 # --- staff ------------------------------------------------------------------------------------
 
 
-def _staff_page(request: HttpRequest, form: RoleGrantRequestForm | None = None, status: int = 200) -> HttpResponse:
+def _staff_page(
+    request: HttpRequest,
+    form: RoleGrantRequestForm | None = None,
+    status: int = 200,
+    *,
+    reset_form: SecondFactorResetForm | None = None,
+    unlock_form: LockoutClearForm | None = None,
+) -> HttpResponse:
     user = _user(request)
     staff_can_view(user).require(PermissionDenied)
     staff = list(
@@ -432,6 +448,15 @@ def _staff_page(request: HttpRequest, form: RoleGrantRequestForm | None = None, 
             "form": form or RoleGrantRequestForm(),
             "can_request": approval_can_submit(user, "staff.grant_role"),
             "pending": ApprovalRequest.objects.filter(action="staff.grant_role", status=ApprovalStatus.PENDING),
+            "enrolled": second_factor_enrolled_ids(),
+            "reset_form": reset_form or SecondFactorResetForm(prefix="reset"),
+            "can_reset": approval_can_submit(user, "staff.reset_second_factor"),
+            "pending_resets": ApprovalRequest.objects.filter(
+                action="staff.reset_second_factor", status=ApprovalStatus.PENDING
+            ),
+            "lockouts": lockouts_list(),
+            "unlock_form": unlock_form or LockoutClearForm(),
+            "can_unlock": login_lockout_can_clear(user),
         },
         status=status,
     )
@@ -550,3 +575,37 @@ def access_review_sign_off(request: HttpRequest) -> HttpResponse:
         return _access_review_page(request, form, status=409)
     messages.success(request, f"The access review for {review.period} is signed off.")
     return redirect("access-review")
+
+
+@require_POST
+def staff_second_factor_reset(request: HttpRequest) -> HttpResponse:
+    """Ask for another staff member's second factor to be reset (a second administrator approves)."""
+    approval_can_submit(_user(request), "staff.reset_second_factor").require(PermissionDenied)
+    form = SecondFactorResetForm(request.POST, prefix="reset")
+    if not form.is_valid():
+        return _staff_page(request, reset_form=form, status=400)
+    try:
+        obj = second_factor_reset_request(
+            actor=_user(request), user=form.cleaned_data["user"], reason=form.cleaned_data["reason"]
+        )
+    except OpsError as exc:
+        form.add_error(None, str(exc))
+        return _staff_page(request, reset_form=form, status=409)
+    messages.success(request, f"Request #{obj.pk} is waiting for a second administrator.")
+    return redirect("approval", pk=obj.pk)
+
+
+@require_POST
+def staff_lockout_clear(request: HttpRequest) -> HttpResponse:
+    """Unlock a username or an IP locked out by failed sign-ins (audited, with a reason)."""
+    login_lockout_can_clear(_user(request)).require(PermissionDenied)
+    form = LockoutClearForm(request.POST)
+    if not form.is_valid():
+        return _staff_page(request, unlock_form=form, status=400)
+    try:
+        login_lockout_clear(actor=_user(request), **form.cleaned_data)
+    except OpsError as exc:
+        form.add_error(None, str(exc))
+        return _staff_page(request, unlock_form=form, status=409)
+    messages.success(request, f"Unlocked {form.cleaned_data['value']}.")
+    return redirect("staff")

@@ -16,12 +16,16 @@ Every page and endpoint is tried by:
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client as HttpClient
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.oath import TOTP, hotp
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from guardian.shortcuts import assign_perm
 
 from ops.models import User
@@ -62,9 +66,38 @@ def persona_user(name: str) -> User | None:
     return staff(Role(name), username=name)
 
 
+def totp_device(user: User) -> TOTPDevice:
+    """``user``'s confirmed authenticator, made when they have none."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    return device or TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
+
+
+def totp_code(device: TOTPDevice) -> str:
+    """The code ``device``'s authenticator app would show now, for a time step the device has not
+    accepted yet (django-otp refuses a code used before; a second sign-in within the same 30 s
+    takes the next step, which the device's tolerance accepts, or waits for it)."""
+    device.refresh_from_db()
+    now = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    step = max(now.t(), device.last_t + 1)
+    while step > now.t() + device.tolerance:
+        time.sleep(1)
+    return str(hotp(device.bin_key, step, digits=device.digits)).zfill(device.digits)
+
+
 def sign_in(http: HttpClient, user: User) -> HttpClient:
     """Sign ``user`` in on the test client ``http``: the one way tests sign staff in, so that what
-    a signed-in session must carry is set in one place."""
+    a signed-in session must carry is set in one place: the password step (``force_login``) and
+    a verified second factor, recorded in the session under django-otp's public key the way
+    ``django_otp.login(request, device)`` records it."""
+    http.force_login(user)
+    session = http.session
+    session[DEVICE_ID_SESSION_KEY] = totp_device(user).persistent_id
+    session.save()
+    return http
+
+
+def sign_in_password_only(http: HttpClient, user: User) -> HttpClient:
+    """The password step alone: a session that has not passed the second factor."""
     http.force_login(user)
     return http
 

@@ -232,6 +232,13 @@ PAGES = [
         "POST", "/staff/access-review/sign-off/", (ANONYMOUS, LOGIN), (NOBODY, 403), (ADMIN, 403), (AUDITOR, 403),
         (COMPLIANCE, 302), data={"note": "nothing found this quarter"},
     ),
+    *rows(
+        "POST", "/staff/second-factor-reset/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (SUPPORT, 403), (ADMIN, 400)
+    ),
+    *rows("POST", "/staff/unlock/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (COMPLIANCE, 403), (ADMIN, 400)),
+    # the second step of signing in: a verified session goes on to its page (tests/ops/test_second_factor.py)
+    *rows("GET", "/account/second-factor/", (ANONYMOUS, LOGIN), (NOBODY, 302), (AUDITOR, 302)),
+    *rows("GET", "/account/second-factor/enrol/", (ANONYMOUS, LOGIN), (NOBODY, 302), (SUPPORT, 302)),
     # --- payments (the rest of its pages: tests/payments/test_access.py) ---
     *rows("GET", "/payments/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (DESK, 403), (FINANCE, 200), (AUDITOR, 200)),
     *rows("GET", "/payments/statements/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (FINANCE, 200)),

@@ -3,6 +3,7 @@ environment through :mod:`backoffice.env`."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,11 @@ INSTALLED_APPS = [
     "guardian",
     "simple_history",
     "pgtrigger",
+    # staff second factor (TOTP and one-time recovery codes) and login throttling
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
     "backoffice",
     "audit",
     "ops",
@@ -63,12 +69,16 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "ops.middleware.SecondFactorRequiredMiddleware",
     "backoffice.middleware.RequestContextMiddleware",
     "backoffice.logs.AccessLogMiddleware",  # one log line per request, with its id and actor
     "backoffice.security_log.SecurityLogMiddleware",  # refused requests -> the security log
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # last, as django-axes asks: turns a locked-out sign-in into the lockout page
+    "axes.middleware.AxesMiddleware",
 ]
 
 # Content-Security-Policy on every response (django-csp): scripts and styles only from our own static
@@ -130,6 +140,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "ops.User"
 AUTHENTICATION_BACKENDS = [
+    # first: refuses a locked-out username or IP before the password is checked
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -147,6 +159,23 @@ LOGOUT_REDIRECT_URL = "login"
 SESSION_COOKIE_AGE = env_int("SESSION_IDLE_TIMEOUT_SECONDS", 30 * 60, minimum=60)
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+
+# Staff sign-in: password, then a second factor (TOTP or a one-time recovery code; ops.middleware).
+# Failed sign-ins (wrong password or wrong second factor) are counted by django-axes per username
+# and per client IP: at LOGIN_FAILURE_LIMIT failures within the cool-off, that username or IP is
+# refused (the lockout page, 429) until LOGIN_LOCKOUT_MINUTES have passed without another failure,
+# or until an administrator unlocks it on the staff page (audited).
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=2)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "backoffice.middleware.client_ip"
+AXES_RESET_ON_SUCCESS = False  # a good password does not wipe an IP's failures on other accounts
+AXES_ENABLE_ADMIN = False  # unlocking goes through the audited staff page, not the admin
+AXES_VERBOSE = False
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "Back office")
+# Recovery codes issued at enrolment, each usable once.
+STAFF_RECOVERY_CODES = 10
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
@@ -337,6 +366,7 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},  # its failures and lockouts; each success is in the audit trail
         "django.request": {"filters": ["client_errors"]},  # 4xx: one line, no traceback
         # One line per security log event (refusals, failed sign-ins, forged webhooks, alerts), its
         # fields under "security", beside the database's audit.SecurityEvent: for a SIEM that reads the console.

@@ -12,7 +12,7 @@ from audit.actions import AuditAction
 from audit.models import AuditEvent
 from ops.roles import Role
 from tests.factories import PASSWORD, staff
-from tests.personas import sign_in
+from tests.personas import sign_in, totp_code, totp_device
 
 pytestmark = pytest.mark.django_db
 
@@ -29,11 +29,14 @@ def test_health_check_is_open(client: Client) -> None:
 
 def test_good_login_and_logout_are_audited_with_request_id_and_ip(client: Client) -> None:
     user = staff(Role.SUPPORT, username="sam")
+    device = totp_device(user)
     response = client.post("/login/", {"username": "sam", "password": PASSWORD}, HTTP_X_REQUEST_ID="req-12345678")
     assert response.status_code == 302 and response["X-Request-ID"] == "req-12345678"
     login = AuditEvent.objects.get(action=AuditAction.STAFF_LOGIN)
     assert (login.actor_label, login.subject_id) == ("sam", str(user.pk))
     assert login.request_id == "req-12345678" and login.ip == "127.0.0.1"
+    assert client.get("/")["Location"] == "/account/second-factor/?next=/"  # then the second factor
+    assert client.post("/account/second-factor/", {"code": totp_code(device)})["Location"] == "/"
     assert client.get("/").status_code == 200
     client.post("/logout/")
     assert AuditEvent.objects.filter(action=AuditAction.STAFF_LOGOUT, actor_label="sam").exists()

@@ -64,6 +64,7 @@ class Command(BaseCommand):
                     user.set_password(logins[username])
                     user._change_reason = "demo data: new demo password"  # type: ignore[attr-defined]
                     user.save()
+            secrets_by_user = {username: _demo_second_factor(username) for username, _ in DEMO_STAFF}
             if created:
                 with transaction.atomic():
                     audit_record(
@@ -80,9 +81,39 @@ class Command(BaseCommand):
         logins_file.parent.mkdir(parents=True, exist_ok=True)
         logins_file.write_text(json.dumps(logins, indent=2))
         logins_file.chmod(0o600)
-        self.stdout.write("Demo logins (demo mode only; stored in var/demo-logins.json):")
+        totp_file = Path(settings.VAR_DIR) / "demo-totp.json"
+        totp_file.write_text(json.dumps({u: uri for u, (_, uri) in secrets_by_user.items()}, indent=2))
+        totp_file.chmod(0o600)
+        self.stdout.write(
+            "Demo logins (demo mode only; stored in var/demo-logins.json). Each signs in with a password, then a"
+            " code from a TOTP app set up with the secret shown (otpauth:// links in var/demo-totp.json):"
+        )
         for username, role in DEMO_STAFF:
-            self.stdout.write(f"  {role.label:<18} {username:<12} {logins[username]}")
+            self.stdout.write(
+                f"  {role.label:<18} {username:<12} {logins[username]}  TOTP secret {secrets_by_user[username][0]}"
+            )
+
+
+def _demo_second_factor(username: str) -> tuple[str, str]:
+    """The demo user's authenticator (made once, audited): its base32 secret and otpauth:// URI."""
+    from base64 import b32encode
+
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from ops.services.second_factor import AUTHENTICATOR
+
+    user = User.objects.get(username=username)
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first()
+    if device is None:
+        with transaction.atomic():
+            device = TOTPDevice.objects.create(user=user, name=AUTHENTICATOR, confirmed=True)
+            audit_record(
+                action=AuditAction.STAFF_SECOND_FACTOR_ENROLLED,
+                subject=user,
+                after={"devices": [AUTHENTICATOR]},
+                reason="demo data",
+            )
+    return b32encode(device.bin_key).decode(), device.config_url
 
 
 def _seed_workspace() -> None:

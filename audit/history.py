@@ -121,3 +121,16 @@ def fast_update_rows(objs: list[Any], model: type[models.Model], fields: list[st
     """``bulk_update`` as one ``UPDATE ... FROM (VALUES ...)`` (django-fast-update): Django's own
     builds a CASE expression per field and row, which costs more than the rows themselves."""
     return int(fast_update(model._default_manager.all(), objs, fields, None, unfiltered=True))
+
+
+def history_pseudonymise(model: type[models.Model], object_ids: list[Any], values: dict[str, Any]) -> int:
+    """Overwrite personal fields in every history row of these objects (the retention job, once the
+    regulatory period is over). The one UPDATE of history rows there is: through pgtrigger's bypass of
+    that table's ``append_only_update`` alone, inside the caller's audited transaction; the rows stay
+    (their dates, types, actors and every other field), and the audit chain, which hashes events
+    only, still verifies."""
+    if not object_ids:
+        return 0
+    history = get_history_manager_for_model(model).model
+    with pgtrigger.ignore(f"{history._meta.label}:append_only_update"):
+        return int(history._default_manager.filter(id__in=object_ids).update(**values))

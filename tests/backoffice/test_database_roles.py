@@ -91,3 +91,16 @@ def test_good_compose_gives_the_owner_password_to_migrate_alone() -> None:
         assert environment["DATABASE_URL"].startswith("postgres://backoffice_app:"), name
         assert ("DATABASE_OWNER_URL" in environment) is (name == "migrate"), name
     assert "./scripts/postgres-init:/docker-entrypoint-initdb.d:ro" in services["postgres"]["volumes"]
+
+
+@pytest.mark.django_db(databases=[])
+def test_bad_owner_url_naming_another_database_stops_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    from backoffice.env import EnvError
+    from backoffice.settings.base import _owner_credentials_from_env
+
+    app = {"ENGINE": "django.db.backends.postgresql", "HOST": "db", "PORT": 5432, "NAME": "backoffice"}
+    monkeypatch.setenv("DATABASE_OWNER_URL", "postgres://backoffice_owner:pw@db:5432/backoffice")
+    assert _owner_credentials_from_env(app) == {"USER": "backoffice_owner", "PASSWORD": "pw"}
+    monkeypatch.setenv("DATABASE_OWNER_URL", "postgres://backoffice_owner:pw@db:5432/other")
+    with pytest.raises(EnvError, match="DATABASE_OWNER_URL: must name the same server and database as DATABASE_URL"):
+        _owner_credentials_from_env(app)

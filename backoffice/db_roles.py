@@ -5,7 +5,8 @@
 - The **application** role (``DATABASE_URL``) is what the web, the workers and beat connect as. It
   owns nothing, so it cannot ``ALTER``/``DROP``/``TRUNCATE`` a table nor ``DISABLE TRIGGER`` on the
   audit and history tables; it reads and writes rows, and on the audit chain it may only read and
-  insert (so not even a trigger bypass lets it edit the chain); history rows it may not delete.
+  insert (so not even a trigger bypass lets it edit the chain); history rows it reads and inserts,
+  and updates only the personal columns that retention pseudonymises.
 
 ``app_privileges_grant`` runs after every ``migrate`` (idempotent); ``ALTER DEFAULT PRIVILEGES``
 covers the tables a later migration creates before that grant runs again.
@@ -33,6 +34,8 @@ def history_tables() -> list[str]:
 
 
 def app_privileges_statements(*, app_role: str, owner_role: str, quote: Callable[[str], str]) -> list[str]:
+    from audit.history import pseudonymisable_history_columns
+
     q = quote  # connection.ops.quote_name
     app, owner = q(app_role), q(owner_role)
     statements = [
@@ -46,8 +49,11 @@ def app_privileges_statements(*, app_role: str, owner_role: str, quote: Callable
         f"REVOKE TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA public FROM {app}",
     ]
     statements += [f"REVOKE UPDATE, DELETE ON {q(t)} FROM {app}" for t in AUDIT_CHAIN_TABLES]
-    # History rows: never deleted; updated only by the retention job's pseudonymisation (accounts.retention).
-    statements += [f"REVOKE DELETE ON {q(t)} FROM {app}" for t in history_tables()]
+    # History rows: never deleted; only the personal columns the retention job pseudonymises may be
+    # updated (accounts.services.retention), and the append-only trigger refuses even that unless bypassed.
+    statements += [f"REVOKE UPDATE, DELETE ON {q(t)} FROM {app}" for t in history_tables()]
+    for table, columns in pseudonymisable_history_columns().items():
+        statements.append(f"GRANT UPDATE ({', '.join(q(c) for c in columns)}) ON {q(table)} TO {app}")
     return statements
 
 

@@ -30,7 +30,7 @@ from django.utils import timezone
 from accounts.locks import client_lock
 from accounts.models import Client, ClientStatus, RelatedParty
 from audit.actions import AuditAction
-from audit.history import history_pseudonymise
+from audit.history import history_pseudonymise, register_pseudonymisable
 from audit.services import audit_record
 
 # The personal fields of a client and what they become.
@@ -46,6 +46,8 @@ CLIENT_PERSONAL_FIELDS = (
     "phone",
 )
 PARTY_PERSONAL_FIELDS = ("name", "date_of_birth")
+register_pseudonymisable(Client, CLIENT_PERSONAL_FIELDS)
+register_pseudonymisable(RelatedParty, PARTY_PERSONAL_FIELDS)
 
 PseudonymiseHook = Callable[[Client], dict[str, int]]
 _hooks: list[PseudonymiseHook] = []

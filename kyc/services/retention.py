@@ -5,10 +5,12 @@ The rows stay (kind, dates, status, size, SHA-256) as the record that the checks
 from __future__ import annotations
 
 from accounts.models import Client
-from audit.history import history_pseudonymise
+from audit.history import history_pseudonymise, register_pseudonymisable
 from kyc.models import Document
 
 REASON = "retention period over: document file deleted"
+DOCUMENT_PERSONAL_FIELDS = ("file", "original_name", "number")
+register_pseudonymisable(Document, DOCUMENT_PERSONAL_FIELDS)
 
 
 def documents_pseudonymise(client: Client) -> dict[str, int]:
@@ -19,8 +21,8 @@ def documents_pseudonymise(client: Client) -> dict[str, int]:
         document.original_name = ""
         document.number = ""
         document._change_reason = REASON  # type: ignore[attr-defined]
-        document.save(update_fields=["file", "original_name", "number"])
-    history_pseudonymise(Document, [d.pk for d in documents], {"file": "", "original_name": "", "number": ""})
+        document.save(update_fields=list(DOCUMENT_PERSONAL_FIELDS))
+    history_pseudonymise(Document, [d.pk for d in documents], dict.fromkeys(DOCUMENT_PERSONAL_FIELDS, ""))
     # Deleted last, inside the transaction: should the commit fail, the files are gone but the rows
     # still name them, the client is not marked, and the next run completes it (delete is a no-op then).
     deleted = 0

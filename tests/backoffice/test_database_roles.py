@@ -71,6 +71,16 @@ def _col(table: str) -> str:
     return {"audit_auditseal": "hash", "audit_auditsealbatch": "head_hash"}.get(table, "id")
 
 
+def test_bad_application_role_updates_history_only_in_the_pseudonymised_columns() -> None:
+    client = approved_client(provision=False)
+    table = Client.history.model._meta.db_table
+    skip = f"SET LOCAL pgtrigger.ignore = '{{{Client.history.model._meta.label}:append_only_update}}'"
+    assert f"permission denied for table {table}" in _refused(f"{skip}; UPDATE {table} SET status = 'approved'")
+    assert f"permission denied for table {table}" in _refused(f"{skip}; UPDATE {table} SET history_actor = 'x'")
+    # the personal columns: the privilege lets it through, the append-only trigger still refuses
+    assert "Cannot update" in _refused(f"UPDATE {table} SET first_name = 'x' WHERE id = {client.pk}")
+
+
 def test_good_application_role_does_its_normal_work() -> None:
     client = approved_client(provision=False)  # inserts, updates, history and audit rows
     assert audit_seal() > 0

@@ -272,6 +272,9 @@ def services(
             pg.ensure_database(database, fresh=fresh_database)
             env["DATABASE_URL"] = pg.url(database, APP_ROLE)
             env["DATABASE_OWNER_URL"] = pg.url(database, OWNER_ROLE)
+            # The benchmarks are a measuring tool, not the application: they create their own tables,
+            # VACUUM, and bulk-load with triggers skipped, so they connect as the superuser.
+            env["BENCH_DATABASE_URL"] = pg.url(database, "postgres")
             env["PGBIN"] = str(pg.bin)
         if not env.get("REDIS_URL"):
             redis = EmbeddedRedis(var / f"redis-{name}", persist=persist_redis)
@@ -388,10 +391,9 @@ def bench(args: list[str]) -> int:
     # A fresh database each run: the audit tables are append-only and would only grow.
     with services("bench", database="backoffice_bench", fresh_database=True) as env:
         env["DJANGO_SETTINGS_MODULE"] = "backoffice.settings.test"
-        if "DATABASE_OWNER_URL" in env and "PGBIN" in env:
-            # The benchmarks are a measuring tool, not the application: they create their own tables,
-            # VACUUM, and bulk-load with triggers skipped, so they connect as the superuser.
-            env["DATABASE_URL"] = env.pop("DATABASE_OWNER_URL").replace(f"//{OWNER_ROLE}@", "//postgres@", 1)
+        if "BENCH_DATABASE_URL" in env:
+            env["DATABASE_URL"] = env["BENCH_DATABASE_URL"]
+            env.pop("DATABASE_OWNER_URL", None)
         _manage(env, "migrate", "--no-input", "-v", "0")
         return subprocess.run([PY, "-m", "bench", *args], env=env, cwd=ROOT).returncode
 

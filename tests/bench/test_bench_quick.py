@@ -20,7 +20,7 @@ import pytest
 from django.conf import settings
 
 from bench import BENCHMARKS
-from tests.conftest import ROOT, owner_url
+from tests.conftest import ROOT, _url_with_name, owner_url
 
 # Generous: the quick runs take seconds to a few minutes; this only stops a hung benchmark.
 TIMEOUT = 900
@@ -34,9 +34,14 @@ def bench_env() -> Iterator[dict[str, str]]:
     with psycopg.connect(owner_url("postgres"), autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
-    # The benchmarks are a tool, not the application: they make tables and VACUUM, as the owner.
+    # The benchmarks are a tool, not the application: they make tables, VACUUM and bulk-load with the
+    # triggers skipped, as `make bench` does: as the superuser (BENCH_DATABASE_URL), else the owner.
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_OWNER_URL"}
-    env["DATABASE_URL"] = owner_url(name)
+    env["DATABASE_URL"] = (
+        _url_with_name(os.environ["BENCH_DATABASE_URL"], name)
+        if "BENCH_DATABASE_URL" in os.environ
+        else owner_url(name)
+    )
     env["DJANGO_SETTINGS_MODULE"] = "backoffice.settings.test"
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], env=env, cwd=ROOT, check=True, timeout=600

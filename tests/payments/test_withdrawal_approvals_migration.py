@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, connections
 from django.db.migrations.loader import MigrationLoader
 from django.utils import timezone
 
@@ -53,7 +53,8 @@ def old_apps(transactional_db: None) -> Iterator[Any]:
     """The apps before the migration, with its old table created by the owner role."""
     apps = MigrationLoader(connection).project_state(("payments", MIGRATION), at_end=False).apps
     OldApproval = apps.get_model("payments", "WithdrawalApproval")
-    owner = connection.__class__({**connection.settings_dict, **(settings.DATABASE_OWNER or {})}, alias="default")
+    wrapper = type(connections["default"])  # a connection of its own, as the owner role
+    owner = wrapper({**connection.settings_dict, **(settings.DATABASE_OWNER or {})}, alias="default")
     with owner.schema_editor() as editor:
         editor.create_model(OldApproval)
     try:

@@ -8,3 +8,4 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import approval_actions  # noqa: F401 - registers the maker-checker actions
+        from accounts.services import retention  # noqa: F401 - registers the pseudonymisable fields

@@ -106,6 +106,9 @@ class Client(ConcurrentTransitionMixin, models.Model):
     base_currency = models.CharField(max_length=3)
     created_at = models.DateTimeField(default=timezone.now)
     status_changed_at = models.DateTimeField(default=timezone.now)
+    # Set once the retention period after closing is over and the personal data was pseudonymised
+    # (accounts.services.retention); such a client keeps its reference, ledger and history.
+    pseudonymised_at = models.DateTimeField(null=True, blank=True, editable=False)
     history = AuditedHistoricalRecords()
 
     class Meta:
@@ -128,7 +131,8 @@ class Client(ConcurrentTransitionMixin, models.Model):
                     & ~models.Q(first_name="")
                     & ~models.Q(last_name="")
                 )
-                | (models.Q(kind="corporate") & ~models.Q(legal_name="") & ~models.Q(registration_number="")),
+                | (models.Q(kind="corporate") & ~models.Q(legal_name="") & ~models.Q(registration_number=""))
+                | models.Q(pseudonymised_at__isnull=False),
                 name="client_kind_fields",
             ),
         ]

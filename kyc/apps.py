@@ -19,3 +19,7 @@ class KycConfig(AppConfig):
         from kyc.services.screening import rescreen_on_name_change
 
         register_details_hook(rescreen_on_name_change)
+        from accounts.services.retention import register_pseudonymise_hook
+        from kyc.services.retention import documents_pseudonymise
+
+        register_pseudonymise_hook(documents_pseudonymise)

@@ -1,19 +1,24 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pgtrigger
+import psycopg
 import pytest
 from django.conf import settings
+from django.db import connections
 from django.test import testcases
+from pytest_django import DjangoDbBlocker
 
 from audit.context import Actor, acting_as
+from backoffice.db_roles import connected_as_owner
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +42,8 @@ _original_fixture_teardown = getattr(testcases.TransactionTestCase, "_fixture_te
 
 
 def _fixture_teardown(self: testcases.TransactionTestCase) -> None:
-    with pgtrigger.ignore(*_append_only_truncate_uris()):
+    # Only the owner role may TRUNCATE (the application role the tests run as may not).
+    with connected_as_owner(), pgtrigger.ignore(*_append_only_truncate_uris()):
         _original_fixture_teardown(self)
     # The flush also empties what the data migrations created (the role groups and the queues);
     # put them back, as a freshly migrated database has them.
@@ -60,6 +66,56 @@ def _fixture_teardown(self: testcases.TransactionTestCase) -> None:
 setattr(testcases.TransactionTestCase, "_fixture_teardown", _fixture_teardown)  # noqa: B010
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """The test database is created and migrated by the owner role, as ``manage.py migrate`` does
+    in a deployment (pytest-django's documented hook for changing the settings before setup)."""
+    owner = settings.DATABASE_OWNER
+    if owner is not None:
+        connections["default"].close()
+        connections["default"].settings_dict.update(owner)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: DjangoDbBlocker) -> Iterator[None]:
+    """After pytest-django created and migrated the test database as the owner (which granted the
+    application role its privileges), the tests connect as the application role, as the web and the
+    workers do; the owner drops the database at the end."""
+    connection = connections["default"]
+    owner = settings.DATABASE_OWNER
+    if owner is None:
+        yield
+        return
+    with django_db_blocker.unblock():
+        connection.close()
+        connection.settings_dict.update(USER=_APP_CREDENTIALS[0], PASSWORD=_APP_CREDENTIALS[1])
+    yield
+    with django_db_blocker.unblock():
+        connection.close()
+        connection.settings_dict.update(owner)
+
+
+_APP_CREDENTIALS = (
+    settings.DATABASE_APP_USER,
+    str(settings.DATABASES["default"].get("PASSWORD") or ""),
+)
+
+
+def owner_url(name: str | None = None) -> str:
+    """The owner role's URL for the test database (or ``name``); the application's when there is
+    no owner role."""
+    url = os.environ.get("DATABASE_OWNER_URL") or os.environ["DATABASE_URL"]
+    return _url_with_name(url, name or settings.DATABASES["default"]["NAME"])
+
+
+@contextlib.contextmanager
+def owner_cursor() -> Iterator[psycopg.Cursor[Any]]:
+    """A cursor of a separate connection as the owner role, autocommit: what a person holding the
+    owner's (or a superuser's) credentials could do behind the application's back."""
+    with psycopg.connect(owner_url(), autocommit=True) as conn, conn.cursor() as cursor:
+        yield cursor
+
+
 @pytest.fixture(autouse=True)
 def _system_actor() -> Iterator[None]:
     """Code under test that is not a request or a task runs as a named test actor."""
@@ -69,8 +125,15 @@ def _system_actor() -> Iterator[None]:
 
 def worker_env() -> dict[str, str]:
     """The environment for a real Celery worker pointed at the test database."""
+    return database_env(settings.DATABASES["default"]["NAME"])
+
+
+def database_env(name: str) -> dict[str, str]:
+    """This environment with ``DATABASE_URL`` (and ``DATABASE_OWNER_URL``) naming database ``name``."""
     env = dict(os.environ)
-    env["DATABASE_URL"] = _url_with_name(os.environ["DATABASE_URL"], settings.DATABASES["default"]["NAME"])
+    env["DATABASE_URL"] = _url_with_name(os.environ["DATABASE_URL"], name)
+    if "DATABASE_OWNER_URL" in env:
+        env["DATABASE_OWNER_URL"] = _url_with_name(env["DATABASE_OWNER_URL"], name)
     env["DJANGO_SETTINGS_MODULE"] = "backoffice.settings.test"
     return env
 

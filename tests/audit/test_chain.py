@@ -19,6 +19,7 @@ from audit.actions import AuditAction
 from audit.models import AuditEvent, AuditSeal, AuditSealBatch
 from audit.selectors import audit_chain_verify
 from audit.services import GENESIS_HASH, audit_record, audit_seal
+from tests.conftest import owner_cursor
 
 pytestmark = pytest.mark.django_db
 
@@ -35,11 +36,12 @@ def _record(n: int) -> list[int]:
 
 
 def _behind_the_triggers(sql: str, params: list[Any] | None = None, table: str = "audit_auditevent") -> None:
-    """What a superuser could do: switch the table's triggers off, change a row, switch them on."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER ALL")
+    """What the owner role (or a superuser) could do, in a session of its own: switch the table's
+    triggers off, change a row, switch them on. The application role may not (test_database_roles)."""
+    with owner_cursor() as cursor:
+        cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
         cursor.execute(sql, params or [])
-        cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER ALL")
+        cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
 
 
 def test_good_seal_links_events_in_id_order() -> None:
@@ -64,6 +66,7 @@ def test_good_verify_counts_every_sealed_event(capsys: pytest.CaptureFixture[str
     assert "audit chain OK: 7 events verified, 2 committed events waiting to be sealed" in capsys.readouterr().out
 
 
+@pytest.mark.django_db(transaction=True)  # the tampering session sees committed rows only
 def test_bad_altered_content_is_named_by_audit_verify() -> None:
     ids = _record(6)
     audit_seal()
@@ -75,6 +78,7 @@ def test_bad_altered_content_is_named_by_audit_verify() -> None:
         call_command("audit_verify")
 
 
+@pytest.mark.django_db(transaction=True)  # the tampering session sees committed rows only
 def test_bad_deleted_event_is_named_by_audit_verify() -> None:
     ids = _record(5)
     audit_seal()
@@ -83,6 +87,7 @@ def test_bad_deleted_event_is_named_by_audit_verify() -> None:
     assert brk is not None and brk.event_id == ids[2] and "events missing" in brk.problem
 
 
+@pytest.mark.django_db(transaction=True)  # the tampering session sees committed rows only
 def test_bad_removed_newest_events_are_detected_by_the_checkpoint() -> None:
     ids = _record(5)
     audit_seal()
@@ -106,6 +111,7 @@ def test_bad_event_hidden_from_the_sealer_is_reported() -> None:
     assert brk is not None and brk.event_id == late and "neither sealed nor waiting" in brk.problem
 
 
+@pytest.mark.django_db(transaction=True)  # the tampering session sees committed rows only
 def test_bad_rehashed_event_breaks_the_next_link() -> None:
     ids = _record(4)
     audit_seal()

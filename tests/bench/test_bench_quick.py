@@ -15,13 +15,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 from django.conf import settings
-from django.db import connection
-from pytest_django import DjangoDbBlocker
 
 from bench import BENCHMARKS
-from tests.conftest import ROOT, _url_with_name
+from tests.conftest import ROOT, _url_with_name, owner_url
 
 # Generous: the quick runs take seconds to a few minutes; this only stops a hung benchmark.
 TIMEOUT = 900
@@ -29,14 +28,20 @@ OUTCOMES = ("goal MET", "goal NOT MET", "reference figures (no goal)")
 
 
 @pytest.fixture(scope="module")
-def bench_env(django_db_blocker: DjangoDbBlocker) -> Iterator[dict[str, str]]:
+def bench_env() -> Iterator[dict[str, str]]:
     """The environment of a benchmark run: a freshly migrated database named like ``make bench``'s."""
     name = f"{settings.DATABASES['default']['NAME']}_bench"  # "bench" in the name: the benchmarks check it
-    with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    env = dict(os.environ)
-    env["DATABASE_URL"] = _url_with_name(os.environ["DATABASE_URL"], name)
+    with psycopg.connect(owner_url("postgres"), autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    # The benchmarks are a tool, not the application: they make tables, VACUUM and bulk-load with the
+    # triggers skipped, as `make bench` does: as the superuser (BENCH_DATABASE_URL), else the owner.
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_OWNER_URL"}
+    env["DATABASE_URL"] = (
+        _url_with_name(os.environ["BENCH_DATABASE_URL"], name)
+        if "BENCH_DATABASE_URL" in os.environ
+        else owner_url(name)
+    )
     env["DJANGO_SETTINGS_MODULE"] = "backoffice.settings.test"
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], env=env, cwd=ROOT, check=True, timeout=600
@@ -44,8 +49,8 @@ def bench_env(django_db_blocker: DjangoDbBlocker) -> Iterator[dict[str, str]]:
     try:
         yield env
     finally:
-        with django_db_blocker.unblock(), connection.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        with psycopg.connect(owner_url("postgres"), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         # Tasks the benchmarks queued (notifications) have no worker and no database to run against.
         from backoffice.celery import app
 

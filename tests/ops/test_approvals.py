@@ -21,6 +21,7 @@ from ops.errors import OpsError
 from ops.models import ApprovalDecision, ApprovalRequest, ApprovalStatus, User, WorkItem
 from ops.roles import Role
 from ops.services.approvals import approval_cancel, approval_decide, approval_submit, approvals_expire_due
+from tests.conftest import owner_cursor
 from tests.factories import staff
 
 pytestmark = pytest.mark.django_db
@@ -231,10 +232,10 @@ def test_tampered_payload_is_not_executed(test_action: None) -> None:
     request = approval_submit(
         action="test.pay", subject=staff(), payload={"amount": 5}, maker=staff(Role.FINANCE), reason="r"
     )
-    with connection.cursor() as cursor:  # what only someone bypassing the triggers could do
-        cursor.execute("ALTER TABLE ops_approvalrequest DISABLE TRIGGER ALL")
+    with owner_cursor() as cursor:  # what only the owner role, bypassing the triggers, could do
+        cursor.execute("ALTER TABLE ops_approvalrequest DISABLE TRIGGER USER")
         cursor.execute("UPDATE ops_approvalrequest SET payload = '{\"amount\": 5000000}' WHERE id = %s", [request.pk])
-        cursor.execute("ALTER TABLE ops_approvalrequest ENABLE TRIGGER ALL")
+        cursor.execute("ALTER TABLE ops_approvalrequest ENABLE TRIGGER USER")
     result = approval_decide(request_id=request.pk, checker=staff(Role.FINANCE), decision="approve", reason="ok")
     assert result.status == ApprovalStatus.FAILED and result.failure_reason == errors.TAMPERED_PAYLOAD
     assert calls == []

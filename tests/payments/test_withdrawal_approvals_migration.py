@@ -4,18 +4,21 @@ its hash as the engine computes them), and a withdrawal that was waiting can be 
 engine afterwards.
 
 The migration's function runs on the database as it stood before it (its ``apps``), with the old
-``payments_withdrawalapproval`` table created again inside the test's transaction.
+``payments_withdrawalapproval`` table created again by the owner role (the tests connect as the
+application role, which may not run DDL) and dropped after the test.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.conf import settings
+from django.db import connection, connections
 from django.db.migrations.loader import MigrationLoader
 from django.utils import timezone
 
@@ -29,7 +32,7 @@ from payments.services.ledger import hold_place, wallet_for
 from payments.services.withdrawals import withdrawal_approval_payload
 from tests.factories import approved_client, card_deposit, staff
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 MIGRATION = "0006_withdrawal_approvals_to_engine"
 migration = importlib.import_module(f"payments.migrations.{MIGRATION}")
@@ -45,11 +48,25 @@ def _old_withdrawal(client: Any, card: str, ref: str, amount: str, status: str, 
     )  # fmt: skip
 
 
-def test_old_withdrawal_approvals_become_engine_requests_with_their_decisions() -> None:
-    old_apps = MigrationLoader(connection).project_state(("payments", MIGRATION), at_end=False).apps
-    OldApproval = old_apps.get_model("payments", "WithdrawalApproval")
-    with connection.schema_editor() as editor:
+@pytest.fixture
+def old_apps(transactional_db: None) -> Iterator[Any]:
+    """The apps before the migration, with its old table created by the owner role."""
+    apps = MigrationLoader(connection).project_state(("payments", MIGRATION), at_end=False).apps
+    OldApproval = apps.get_model("payments", "WithdrawalApproval")
+    wrapper = type(connections["default"])  # a connection of its own, as the owner role
+    owner = wrapper({**connection.settings_dict, **(settings.DATABASE_OWNER or {})}, alias="default")
+    with owner.schema_editor() as editor:
         editor.create_model(OldApproval)
+    try:
+        yield apps
+    finally:
+        with owner.schema_editor() as editor:
+            editor.delete_model(OldApproval)
+        owner.close()
+
+
+def test_old_withdrawal_approvals_become_engine_requests_with_their_decisions(old_apps: Any) -> None:
+    OldApproval = old_apps.get_model("payments", "WithdrawalApproval")
 
     c = approved_client(provision=False)
     card = card_deposit(c, "5000.00").payer_account

@@ -15,6 +15,7 @@ import psycopg
 import pytest
 
 from tests.backoffice.test_settings import PROD_ENV
+from tests.conftest import owner_url
 
 ROOT = Path(__file__).resolve().parents[2]
 DOMAIN_APPS = ["accounts", "kyc", "payments", "ops", "audit", "ib", "reporting"]
@@ -58,22 +59,20 @@ def scratch_database_url() -> Iterator[str]:
     """An empty database of its own on the test server, dropped afterwards."""
     from django.db import connection
 
-    params = {**connection.get_connection_params(), "dbname": "postgres"}
-    params.pop("cursor_factory", None)
+    # made, migrated and read by the owner role (one role there: no DATABASE_OWNER_URL)
     name = f"{connection.settings_dict['NAME']}_prodcheck"
-    with psycopg.connect(**params, autocommit=True) as admin:
+    with psycopg.connect(owner_url("postgres"), autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = os.environ["DATABASE_URL"].rpartition("/")
     try:
-        yield f"{base}/{name}"
+        yield owner_url(name)
     finally:
-        with psycopg.connect(**params, autocommit=True) as admin:
+        with psycopg.connect(owner_url("postgres"), autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def test_migrations_apply_in_production_settings_without_the_simulators(scratch_database_url: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_") and k != "DATABASE_OWNER_URL"}
     env |= PROD_ENV | {"DATABASE_URL": scratch_database_url}
     result = subprocess.run(
         [sys.executable, "manage.py", "migrate", "--no-input"], cwd=ROOT, env=env, capture_output=True, text=True
@@ -88,7 +87,7 @@ def test_migrations_apply_in_production_settings_without_the_simulators(scratch_
 
 
 def _migrate(url: str, *targets: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_") and k != "DATABASE_OWNER_URL"}
     env |= {"DJANGO_SETTINGS_MODULE": "backoffice.settings.test", "DATABASE_URL": url}
     result = subprocess.run(
         [sys.executable, "manage.py", "migrate", "--no-input", *targets],

@@ -21,8 +21,9 @@ from django.conf import settings
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-# The hash chain: the application inserts and reads, never updates or deletes.
+# The hash chain, and the security log: the application inserts and reads, never updates or deletes.
 AUDIT_CHAIN_TABLES = ("audit_auditevent", "audit_auditseal", "audit_auditsealbatch")
+APPEND_ONLY_TABLES = (*AUDIT_CHAIN_TABLES, "audit_securityevent")
 
 
 def history_tables() -> list[str]:
@@ -48,7 +49,7 @@ def app_privileges_statements(*, app_role: str, owner_role: str, quote: Callable
         f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {app}",
         f"REVOKE TRUNCATE, REFERENCES, TRIGGER ON ALL TABLES IN SCHEMA public FROM {app}",
     ]
-    statements += [f"REVOKE UPDATE, DELETE ON {q(t)} FROM {app}" for t in AUDIT_CHAIN_TABLES]
+    statements += [f"REVOKE UPDATE, DELETE ON {q(t)} FROM {app}" for t in APPEND_ONLY_TABLES]
     # History rows: never deleted; only the personal columns the retention job pseudonymises may be
     # updated (accounts.services.retention), and the append-only trigger refuses even that unless bypassed.
     statements += [f"REVOKE UPDATE, DELETE ON {q(t)} FROM {app}" for t in history_tables()]

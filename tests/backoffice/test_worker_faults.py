@@ -9,19 +9,25 @@ subject), waits until Postgres shows the worker's session waiting for that lock,
 worker and lets go of the lock. The dead worker's transaction is rolled back; its message is handed
 to the next worker once the (here shortened) visibility timeout has passed.
 
-Families (every task in */tasks.py; beat-only sweeps are re-run by beat anyway and share the
-services below):
+Families (every task in */tasks.py), and the task of each that is killed here:
   escalations / SLA   ops.work_items_escalate_task, approvals_expire_task, audit_seal_watch_task
+                      (killed: work_items_escalate_task, approvals_expire_task)
   webhook apply       payments.inbound_events_drain_task
-  screening           kyc.client_screen_task, rescreen_all_task, sanctions_import_task
+  screening           kyc.client_screen_task, rescreen_all_task, sanctions_import_task (all three killed)
+  KYC sweeps          kyc.kyc_expiry_task, kyc_periodic_review_task (both killed)
   notifications       ops.interaction_send_task, interactions_send_task
-  payouts             payments.payout_send_task, deposit_refund_send_task, deposit_refunds_resend_task
+  payouts and refunds payments.payout_send_task, deposit_refund_send_task, deposit_refunds_resend_task
+                      (killed: payout_send_task, deposit_refund_send_task; the resend sweep only queues)
   platform            accounts.trading_account_provision_task, trading_account_push_task, platform_sync_task,
                       payments.platform_balance_push_task, platform_hold_push_task
-  reconciliation      payments.statement_match_task, reconcile_task
+                      (killed: trading_account_provision_task, platform_sync_task)
+  reconciliation      payments.statement_match_task, reconcile_task (both killed)
   audit sealing       audit.audit_seal_task
-  (each family's first task is killed here; not here: the KYC sweeps kyc_expiry_task and
-  kyc_periodic_review_task, the heartbeat, and sim.simpay_settle_task, the demo's PSP)
+  retention           accounts.retention_pseudonymise_task
+  security            ops.security_alerts_task, access_review_open_due_task (both killed)
+  housekeeping        backoffice.idempotency_keys_purge_task
+  not here: ops.scheduler_heartbeat_task (a heartbeat row, re-written every run) and
+  sim.simpay_settle_task (the demo's PSP, not the back office)
 
 Known limit: an e-mail is sent between two transactions (interaction_send), so a worker killed
 after the mail server took the message and before it is marked sent sends it again on the retry:

@@ -49,12 +49,22 @@ def _entry_hash(row: dict[str, Any]) -> str:
 
 def sanctions_import(*, name: str, source: IO[str], source_file: str) -> Iterator[ImportProgress]:
     """Read a targets.simple CSV into a new list version, yielding progress every BATCH rows.
-    A bad file fails the version (with the reason) and leaves the current version in force."""
+    A bad file fails the version (with the reason) and leaves the current version in force.
+
+    Run again on the same file (a worker killed mid-import, its task redelivered), it takes up the
+    version left importing instead of leaving it behind beside a second one: entries are keyed by
+    (version, entry id) and inserted with ignore_conflicts, and only one run completes the version."""
     text = source.read()
     digest = hashlib.sha256(text.encode()).hexdigest()
     actor = current_actor()
     with transaction.atomic():
-        version = SanctionsListVersion.objects.create(
+        version = (
+            SanctionsListVersion.objects.filter(
+                name=name, source_file=source_file, sha256=digest, status=ListImportStatus.IMPORTING
+            )
+            .order_by("pk")
+            .first()
+        ) or SanctionsListVersion.objects.create(
             name=name, source_file=source_file, sha256=digest, imported_by=actor.label if actor else "system"
         )
     reader = csv.DictReader(io.StringIO(text))
@@ -92,19 +102,30 @@ def sanctions_import(*, name: str, source: IO[str], source_file: str) -> Iterato
         _fail(version, str(exc))
         raise
     with transaction.atomic():
-        version.status = ListImportStatus.COMPLETE
-        version.entry_count = SanctionsEntry.objects.filter(version=version).count()
-        version.finished_at = timezone.now()
-        version.save(update_fields=["status", "entry_count", "finished_at", "rows_read"])
-        audit_record(
-            action=AuditAction.SANCTIONS_LIST_IMPORTED,
-            subject=version,
-            after={"name": name, "entries": version.entry_count, "rows": rows, "sha256": digest, "file": source_file},
-        )
-        from kyc.tasks import rescreen_all_task
-
-        transaction.on_commit(lambda: rescreen_all_task.delay(version_id=version.pk))
+        if SanctionsListVersion.objects.select_for_update().get(pk=version.pk).status == ListImportStatus.IMPORTING:
+            _complete(version, rows=rows, digest=digest)  # (else another run of the same file completed it)
     yield ImportProgress(version.pk, rows)
+
+
+def _complete(version: SanctionsListVersion, *, rows: int, digest: str) -> None:
+    version.status = ListImportStatus.COMPLETE
+    version.entry_count = SanctionsEntry.objects.filter(version=version).count()
+    version.finished_at = timezone.now()
+    version.save(update_fields=["status", "entry_count", "finished_at", "rows_read"])
+    audit_record(
+        action=AuditAction.SANCTIONS_LIST_IMPORTED,
+        subject=version,
+        after={
+            "name": version.name,
+            "entries": version.entry_count,
+            "rows": rows,
+            "sha256": digest,
+            "file": version.source_file,
+        },
+    )
+    from kyc.tasks import rescreen_all_task
+
+    transaction.on_commit(lambda: rescreen_all_task.delay(version_id=version.pk))
 
 
 def _flush(version: SanctionsListVersion, batch: list[SanctionsEntry], rows: int) -> None:

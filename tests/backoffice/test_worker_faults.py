@@ -9,19 +9,25 @@ subject), waits until Postgres shows the worker's session waiting for that lock,
 worker and lets go of the lock. The dead worker's transaction is rolled back; its message is handed
 to the next worker once the (here shortened) visibility timeout has passed.
 
-Families (every task in */tasks.py; beat-only sweeps are re-run by beat anyway and share the
-services below):
+Families (every task in */tasks.py), and the task of each that is killed here:
   escalations / SLA   ops.work_items_escalate_task, approvals_expire_task, audit_seal_watch_task
+                      (killed: work_items_escalate_task, approvals_expire_task)
   webhook apply       payments.inbound_events_drain_task
-  screening           kyc.client_screen_task, rescreen_all_task, sanctions_import_task
+  screening           kyc.client_screen_task, rescreen_all_task, sanctions_import_task (all three killed)
+  KYC sweeps          kyc.kyc_expiry_task, kyc_periodic_review_task (both killed)
   notifications       ops.interaction_send_task, interactions_send_task
-  payouts             payments.payout_send_task, deposit_refund_send_task, deposit_refunds_resend_task
+  payouts and refunds payments.payout_send_task, deposit_refund_send_task, deposit_refunds_resend_task
+                      (killed: payout_send_task, deposit_refund_send_task; the resend sweep only queues)
   platform            accounts.trading_account_provision_task, trading_account_push_task, platform_sync_task,
                       payments.platform_balance_push_task, platform_hold_push_task
-  reconciliation      payments.statement_match_task, reconcile_task
+                      (killed: trading_account_provision_task, platform_sync_task)
+  reconciliation      payments.statement_match_task, reconcile_task (both killed)
   audit sealing       audit.audit_seal_task
-  (each family's first task is killed here; not here: the KYC sweeps kyc_expiry_task and
-  kyc_periodic_review_task, the heartbeat, and sim.simpay_settle_task, the demo's PSP)
+  retention           accounts.retention_pseudonymise_task
+  security            ops.security_alerts_task, access_review_open_due_task (both killed)
+  housekeeping        backoffice.idempotency_keys_purge_task
+  not here: ops.scheduler_heartbeat_task (a heartbeat row, re-written every run) and
+  sim.simpay_settle_task (the demo's PSP, not the back office)
 
 Known limit: an e-mail is sent between two transactions (interaction_send), so a worker killed
 after the mail server took the message and before it is marked sent sends it again on the retry:
@@ -49,7 +55,7 @@ from audit.models import AuditEvent
 from backoffice.celery import app
 from ops.models import WorkItem
 from ops.roles import Role
-from tests.conftest import wait_for
+from tests.conftest import owner_url, wait_for
 from tests.factories import staff, work_item
 from tests.workers import Worker
 
@@ -59,9 +65,9 @@ VISIBILITY_SECONDS = 2  # how long an unacknowledged message waits before anothe
 
 
 def _lock_connection() -> psycopg.Connection[Any]:
-    params = connection.get_connection_params()
-    keep = {k: v for k, v in params.items() if k in ("dbname", "user", "password", "host", "port")}
-    return psycopg.connect(**keep)
+    """As the owner role: the application's role may not lock an append-only table (LOCK TABLE in
+    EXCLUSIVE mode needs UPDATE, DELETE or TRUNCATE on it)."""
+    return psycopg.connect(owner_url())
 
 
 def _waiting_for_a_lock() -> bool:
@@ -112,6 +118,7 @@ class Relay:
             "CELERY_VISIBILITY_TIMEOUT_SECONDS": str(VISIBILITY_SECONDS),
             "BACKOFFICE_VAR_DIR": str(self.folder),
             "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "KYC_STORAGE_ROOT": str(self.kyc_storage),
         }
         return Worker(name, self.folder / f"{name}.log", env=env, pool="prefork")  # as production runs them
 
@@ -134,6 +141,10 @@ class Relay:
         self.workers.append(self._spawn("restarted").wait_ready())
         log = self.workers[-1].log_path
         wait_for(lambda: f"{result.id}] succeeded" in log.read_text(), timeout=60)
+
+    @property
+    def kyc_storage(self) -> Path:
+        return self.folder / "kyc-documents"
 
     @property
     def outbox(self) -> Path:
@@ -329,3 +340,227 @@ def test_audit_sealing_killed_mid_batch_seals_each_event_once(relay: Relay) -> N
     report = audit_chain_verify()
     assert report.ok and report.unsealed == 0
     assert AuditSeal.objects.count() == AuditEvent.objects.count() == report.verified
+
+
+def test_kyc_expiry_sweep_killed_mid_document_restricts_once(relay: Relay) -> None:
+    from accounts.models import Client, ClientStatus
+    from kyc.models import Document, DocumentStatus
+    from kyc.tasks import kyc_expiry_task
+    from ops.models import Interaction
+    from tests.kyc.test_expiry import _approved_with_identity_expiring
+
+    c, identity = _approved_with_identity_expiring(timezone.localdate() - timedelta(days=1))
+    # the document expires, the client is restricted and told in the task's transaction; the re-KYC item waits
+    relay.kill_mid_task(table_held(WorkItem), kyc_expiry_task.delay)
+    assert Document.objects.get(pk=identity.pk).status == DocumentStatus.EXPIRED
+    assert Client.objects.get(pk=c.pk).status == ClientStatus.RESTRICTED
+    assert AuditEvent.objects.filter(action=AuditAction.KYC_DOCUMENT_EXPIRED, subject_id=str(c.pk)).count() == 1
+    assert AuditEvent.objects.filter(action=AuditAction.CLIENT_RESTRICTED, subject_id=str(c.pk)).count() == 1
+    assert WorkItem.objects.filter(queue__code="kyc_review", subject_id=str(c.pk)).count() == 1
+    assert Interaction.objects.filter(subject_id=str(c.pk), template="kyc.document_expired_restricted").count() == 1
+
+
+def test_kyc_periodic_review_killed_mid_client_opens_one_review(relay: Relay) -> None:
+    from kyc.models import RiskAssessment
+    from kyc.tasks import kyc_periodic_review_task
+    from tests.factories import approved_client
+
+    c = approved_client(provision=False)
+    RiskAssessment.objects.filter(client=c).update(assessed_at=timezone.now() - timedelta(days=4 * 365))
+    # the review item is inserted in the task's transaction; its audit event waits
+    relay.kill_mid_task(table_held(AuditEvent), kyc_periodic_review_task.delay)
+    [item] = WorkItem.objects.filter(queue__code="kyc_review", subject_id=str(c.pk))
+    assert item.title.startswith("Periodic review")
+    assert AuditEvent.objects.filter(action=AuditAction.WORK_ITEM_OPENED, subject_id=str(item.pk)).count() == 1
+
+
+SANCTIONS_HEADER = "id,schema,name,aliases,birth_date,countries,addresses,identifiers,sanctions,phones,emails,dataset,first_seen,last_seen,last_change\n"
+
+
+def test_sanctions_import_killed_mid_file_completes_one_version_and_rescreens_once(relay: Relay) -> None:
+    from kyc.models import ListImportStatus, SanctionsEntry, SanctionsListVersion, ScreeningHit
+    from kyc.tasks import sanctions_import_task
+    from tests.factories import client
+
+    c: Any = client(first_name="Grace", last_name="Hopper")
+    lists = relay.kyc_storage / "lists"
+    lists.mkdir(parents=True)
+    row = "Q2,Person,Grace Hopper,,,,,,EU sanctions,,,eu_fsf,2020-01-01,2026-11-01,2026-11-01\n"
+    (lists / "targets.simple.csv").write_text(SANCTIONS_HEADER + row)
+    start = lambda: sanctions_import_task.delay(path="lists/targets.simple.csv", name="opensanctions")  # noqa: E731
+    # the version is created (committed on its own); writing its entries waits
+    relay.kill_mid_task(table_held(SanctionsEntry), start)
+    [version] = SanctionsListVersion.objects.all()  # the retry took up the version the dead worker began
+    assert version.status == ListImportStatus.COMPLETE and version.entry_count == 1
+    assert AuditEvent.objects.filter(action=AuditAction.SANCTIONS_LIST_IMPORTED).count() == 1
+    # the completed import queued the rescreening of everyone, which the restarted worker runs once
+    wait_for(lambda: WorkItem.objects.filter(queue__code="screening_hit", subject_id=str(c.pk)).exists())
+    assert ScreeningHit.objects.filter(client=c).count() == 1
+
+
+def test_rescreen_all_killed_mid_client_raises_one_hit_each(relay: Relay) -> None:
+    import io
+
+    from kyc.models import ScreeningHit
+    from kyc.services.screening import sanctions_import
+    from kyc.tasks import rescreen_all_task
+    from tests.factories import client
+
+    rows = "".join(
+        f"Q{n},Person,{name},,,,,,EU sanctions,,,eu_fsf,2020-01-01,2026-11-01,2026-11-01\n"
+        for n, name in enumerate(["Ada Lovelace", "Grace Hopper"])
+    )
+    [*_, done] = sanctions_import(
+        name="opensanctions", source=io.StringIO(SANCTIONS_HEADER + rows), source_file="t.csv"
+    )
+    clients = [client(first_name="Ada", last_name="Lovelace"), client(first_name="Grace", last_name="Hopper")]
+    ScreeningHit.objects.all().delete()  # as if never screened (registration screened them)
+    WorkItem.objects.filter(queue__code="screening_hit").delete()
+    # each hit is written in its own transaction; the first one's work item waits
+    start = lambda: rescreen_all_task.delay(version_id=done.version_id)  # noqa: E731
+    relay.kill_mid_task(table_held(WorkItem), start)
+    for c in clients:
+        assert ScreeningHit.objects.filter(client=c).count() == 1
+        assert WorkItem.objects.filter(queue__code="screening_hit", subject_id=str(c.pk)).count() == 1
+        assert AuditEvent.objects.filter(action=AuditAction.SCREENING_HIT_RAISED, subject_id=str(c.pk)).count() == 1
+
+
+def test_reconciliation_killed_mid_break_opens_one_break(relay: Relay) -> None:
+    from payments.models import Deposit, ReconciliationBreak
+    from payments.tasks import reconcile_task
+    from tests.factories import approved_client, card_deposit
+
+    deposit = card_deposit(approved_client(provision=False), "80.00")
+    Deposit.objects.filter(pk=deposit.pk).update(completed_at=timezone.now() - timedelta(days=4))  # never settled
+    # the break and its audit event are written in the task's transaction; its work item waits
+    relay.kill_mid_task(table_held(WorkItem), reconcile_task.delay)
+    [brk] = ReconciliationBreak.objects.filter(kind="psp_payment_unsettled")
+    assert brk.key.endswith(deposit.external_id)
+    assert AuditEvent.objects.filter(action=AuditAction.RECONCILIATION_BREAK, subject_id=str(brk.pk)).count() == 1
+    assert WorkItem.objects.filter(queue__code="reconciliation_break", subject_id=str(brk.pk)).count() == 1
+
+
+def test_retention_killed_mid_client_pseudonymises_once(relay: Relay, settings: Any) -> None:
+    from accounts.models import Client
+    from accounts.tasks import retention_pseudonymise_task
+    from audit.selectors import audit_chain_verify
+    from kyc.models import Document
+    from tests.accounts.test_retention import _closed_client
+
+    settings.KYC_STORAGE_ROOT = relay.kyc_storage  # where the workers keep the document files
+    old = _closed_client(years_ago=5.1, first_name="Grace", last_name="Hopper")
+    files = [relay.kyc_storage / d.file.name for d in Document.objects.filter(client=old)]
+    assert files and all(f.exists() for f in files)
+    # the client, its parties, documents and history are rewritten in the task's transaction; the audit event waits
+    relay.kill_mid_task(table_held(AuditEvent), retention_pseudonymise_task.delay)
+    old = Client.objects.get(pk=old.pk)
+    assert old.pseudonymised_at is not None and old.first_name == "Pseudonymised"
+    assert AuditEvent.objects.filter(action=AuditAction.CLIENT_PSEUDONYMISED, subject_id=str(old.pk)).count() == 1
+    assert not any(f.exists() for f in files)
+    assert not Client.history.filter(id=old.pk, first_name="Grace").exists()
+    assert audit_chain_verify().ok
+
+
+def test_approvals_expiry_killed_mid_request_expires_and_releases_once(relay: Relay) -> None:
+    from ops.models import ApprovalRequest, ApprovalStatus, Interaction
+    from ops.tasks import approvals_expire_task
+    from payments.models import Hold, HoldStatus, Withdrawal, WithdrawalStatus
+    from payments.services.ledger import balance_of, ledger_verify, wallet_for
+    from payments.services.withdrawals import withdrawal_request
+    from tests.factories import approved_client, card_deposit
+
+    c = approved_client(provision=False)
+    deposit = card_deposit(c, "900.00")
+    wallet = wallet_for(client=c, currency="EUR")
+    w = withdrawal_request(
+        client=c, source=wallet, amount="400.00", method="card",
+        destination=deposit.payer_account, destination_name=c.display_name,
+    )  # fmt: skip
+    assert w.approval_request_id is not None and balance_of(wallet).held == Decimal("400.00")
+    ApprovalRequest.objects.filter(pk=w.approval_request_id).update(expires_at=timezone.now() - timedelta(minutes=1))
+    # the request expires (audited, its maker told) in the task's transaction; closing the withdrawal waits
+    relay.kill_mid_task(row_held(Withdrawal, w.pk), approvals_expire_task.delay)
+    assert ApprovalRequest.objects.get(pk=w.approval_request_id).status == ApprovalStatus.EXPIRED
+    request_id = str(w.approval_request_id)
+    assert AuditEvent.objects.filter(action=AuditAction.APPROVAL_EXPIRED, subject_id=request_id).count() == 1
+    assert Withdrawal.objects.get(pk=w.pk).status == WithdrawalStatus.REJECTED
+    assert AuditEvent.objects.filter(action=AuditAction.WITHDRAWAL_REJECTED, subject_id=str(w.pk)).count() == 1
+    assert Hold.objects.get(withdrawal=w).status == HoldStatus.RELEASED
+    assert balance_of(wallet).held == Decimal("0") and balance_of(wallet).ledger == Decimal("900.00")
+    assert Interaction.objects.filter(subject_id=str(c.pk), template="payments.withdrawal_rejected").count() == 1
+    assert ledger_verify().ok
+
+
+def test_security_alerts_killed_mid_run_raise_one_alert(relay: Relay) -> None:
+    from django.test import Client as HttpClient
+
+    from audit.models import SecurityEvent, SecurityEventKind
+    from ops.tasks import security_alerts_task
+    from tests.ops.test_security_alerts import _refused
+
+    _refused(HttpClient(), 20, REMOTE_ADDR="203.0.113.9")
+    # the alert's security event is written in the task's transaction; its work item waits
+    relay.kill_mid_task(table_held(WorkItem), security_alerts_task.delay)
+    [item] = WorkItem.objects.filter(queue__code="security_alert")
+    assert item.details["caller"] == "203.0.113.9"
+    assert SecurityEvent.objects.filter(kind=SecurityEventKind.ALERT_REFUSALS).count() == 1
+
+
+def test_access_review_opening_killed_mid_task_opens_one_review(relay: Relay) -> None:
+    from ops.models import AccessReview
+    from ops.tasks import access_review_open_due_task
+
+    # the quarter's review and its audit event are written in the task's transaction; its work item waits
+    relay.kill_mid_task(table_held(WorkItem), access_review_open_due_task.delay)
+    [review] = AccessReview.objects.all()
+    assert AuditEvent.objects.filter(action=AuditAction.ACCESS_REVIEW_OPENED, subject_id=str(review.pk)).count() == 1
+    assert WorkItem.objects.filter(queue__code="access_review", subject_id=str(review.pk)).count() == 1
+
+
+def test_deposit_refund_killed_after_the_psp_call_refunds_once(relay: Relay) -> None:
+    from payments.models import Deposit
+    from payments.services.deposits import deposit_refund
+    from payments.tasks import deposit_refund_send_task
+    from sim.models import SimPspRefund
+    from tests.payments.test_refunds import _held_card_deposit
+
+    deposit = _held_card_deposit("75.00")
+    deposit_refund(deposit_id=deposit.pk, actor=staff(Role.FINANCE), reason_code="third_party", note="not theirs")
+    # the PSP is asked to refund; recording its refund id waits for the deposit's row
+    start = lambda: deposit_refund_send_task.delay(deposit_id=deposit.pk)  # noqa: E731
+    relay.kill_mid_task(row_held(Deposit, deposit.pk), start)
+    refund_id = Deposit.objects.get(pk=deposit.pk).refund_reference
+    [refund] = SimPspRefund.objects.all()  # the retry asked with the same key
+    assert refund.refund_id == refund_id and refund.amount == Decimal("75.00")
+    assert AuditEvent.objects.filter(action=AuditAction.DEPOSIT_REFUND_SENT, subject_id=str(deposit.pk)).count() == 1
+
+
+def test_platform_sync_killed_mid_account_opens_one_mismatch(relay: Relay) -> None:
+    from accounts.tasks import platform_sync_task
+    from sim.platform import SimulatedPlatform
+    from tests.factories import approved_client
+
+    account = approved_client().trading_accounts.get()
+    SimulatedPlatform.drift(account.login, leverage=500)
+    # the mismatch item is inserted in the task's transaction; its audit event waits
+    relay.kill_mid_task(table_held(AuditEvent), platform_sync_task.delay)
+    [item] = WorkItem.objects.filter(queue__code="platform_sync_mismatch", subject_id=str(account.pk))
+    assert item.details["differences"] == {"leverage": {"back_office": 100, "platform": 500}}
+    assert AuditEvent.objects.filter(action=AuditAction.WORK_ITEM_OPENED, subject_id=str(item.pk)).count() == 1
+
+
+def test_idempotency_purge_killed_mid_delete_forgets_only_old_keys(relay: Relay) -> None:
+    from backoffice.models import IdempotencyKey
+    from backoffice.tasks import idempotency_keys_purge_task
+
+    def key(name: str, hours_ago: int) -> IdempotencyKey:
+        created = timezone.now() - timedelta(hours=hours_ago)
+        return IdempotencyKey.objects.create(
+            caller="user:1", key=name, method="POST", path="/api/v1/x/", request_hash="0" * 64, created_at=created
+        )
+
+    key("a", 48)
+    older, fresh = key("b", 72), key("c", 1)
+    # the old keys are deleted in one statement; the one whose row is held keeps it waiting
+    relay.kill_mid_task(row_held(IdempotencyKey, older.pk), idempotency_keys_purge_task.delay)
+    assert list(IdempotencyKey.objects.values_list("pk", flat=True)) == [fresh.pk]

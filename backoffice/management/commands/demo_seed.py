@@ -366,9 +366,8 @@ def _upload_required(client: Any, support: User) -> list[Any]:
 
 
 def _seed_partners() -> None:
-    """A three-level partner tree, demo clients introduced by its partners months ago (one moved
-    to another partner by an approved change), and a change of partner waiting for finance."""
-    import datetime
+    """A three-level partner tree, demo clients introduced by its partners at their registration,
+    and a change of partner waiting for finance."""
 
     from django.utils import timezone
 
@@ -386,12 +385,11 @@ def _seed_partners() -> None:
     gamma = partner_create(name="Gamma Trading Club", code="GAMMA", parent_id=beta.pk, actor=support)
     partner_create(name="Delta Affiliates", code="DELTA", actor=support)
     clients = list(Client.objects.order_by("pk"))
-    now = timezone.now()
     tree = [alpha, beta, gamma]
     with transaction.atomic():
         for n, client in enumerate(clients[: max(1, len(clients) * 2 // 3)]):
             attribution_open(
-                client=client, partner=tree[n % 3], valid_from=now - datetime.timedelta(days=150 - 9 * n),
+                client=client, partner=tree[n % 3], valid_from=client.created_at,
                 source=AttributionSource.REFERRAL, campaign=("spring-webinar" if n % 2 else "seo-landing"),
                 reason="demo data: referral code at registration",
             )  # fmt: skip

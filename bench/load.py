@@ -66,7 +66,7 @@ def _session_cookie(username: str) -> str:
 def _seed(*, clients: int, withdrawals: int, callbacks: int) -> dict[str, Any]:
     """The people, clients, withdrawals under review and signed callbacks the load works on."""
     from accounts.models import Client
-    from ops.models import Queue, User
+    from ops.models import User
     from ops.roles import Role
     from payments.services.deposits import deposit_initiate
     from payments.services.ledger import wallet_for
@@ -111,10 +111,18 @@ def _seed(*, clients: int, withdrawals: int, callbacks: int) -> dict[str, Any]:
         delivery = simpay.signed(evt)
         signed.append({"body": delivery.body.decode(), "headers": {SIGNATURE_HEADER: delivery.signature}})
 
+    from ops.selectors import queues_visible_to
+
     return {
-        "operators": [_session_cookie(u.username) for u in operators],
+        # each operator browses the queues their role lets them open (others are 404 for them)
+        "operators": [
+            {
+                "session": _session_cookie(u.username),
+                "queues": list(queues_visible_to(u).values_list("code", flat=True)),
+            }
+            for u in operators
+        ],
         "finance": [_session_cookie(u.username) for u in checkers],
-        "queues": list(Queue.objects.values_list("code", flat=True)),
         "clients": [c.get_absolute_url() for c in Client.objects.order_by("-pk")[:200]],
         "withdrawals": todo,
         "callbacks": signed,

@@ -32,17 +32,19 @@ class Operator(HttpUser):
     fixed_count = int(os.environ.get("LOAD_USERS_OPERATOR", "1"))
 
     def on_start(self) -> None:
-        self.client.cookies.set("sessionid", next(_operators))
+        me = next(_operators)
+        self.client.cookies.set("sessionid", me["session"])
+        self.queues = me["queues"]
 
     @task
     def browse(self) -> None:
         page = random.choice(["home", "queues", "queue", "clients", "client"])
         if page == "home":
             self.client.get("/", name="home")
-        elif page == "queues":
+        elif page == "queue" and self.queues:
+            self.client.get(f"/queues/{random.choice(self.queues)}/", name="queue")
+        elif page in ("queues", "queue"):  # an operator with no queue of their own sees the overview
             self.client.get("/queues/", name="queues")
-        elif page == "queue":
-            self.client.get(f"/queues/{random.choice(PLAN['queues'])}/", name="queue")
         elif page == "clients":
             self.client.get("/clients/?q=Load", name="clients")
         else:

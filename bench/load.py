@@ -219,6 +219,11 @@ def run(*, quick: bool) -> bool:
         users["Operator"] * rate * 1.0 + users["Finance"] * rate * 3.0 + users["Psp"] * rate * 1.0
     )
     reached = requests >= 0.9 * expected_requests
+    from ops.models import ApprovalDecision
+
+    approvals = next((int(r["Request Count"]) for r in rows if r["Name"] == "approve"), 0)
+    decided = ApprovalDecision.objects.filter(checker__username__startswith="load-finance-").count()
+    print(f"approvals recorded in the database: {decided} for {approvals} approve requests")
     print(f"expected about {expected_requests / seconds:.1f} requests/s at the stated rate: "
           f"{'reached' if reached else 'NOT reached'}")  # fmt: skip
-    return failures == 0 and reached and p95 <= P95_GOAL_MS
+    return failures == 0 and reached and p95 <= P95_GOAL_MS and decided == approvals

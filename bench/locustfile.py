@@ -19,6 +19,17 @@ PLAN: dict[str, Any] = json.loads(open(os.environ["LOAD_PLAN"]).read())
 RATE = float(os.environ.get("LOAD_RATE", "1"))
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
+SIGNED_OUT = ("/login/", "/account/")  # a redirect there means the session is not signed in
+
+
+def get(user: HttpUser, url: str, name: str) -> str:
+    """GET ``url``; a failure unless it ends on the page itself (200), signed in."""
+    with user.client.get(url, name=name, catch_response=True) as response:
+        if response.status_code != 200 or any(part in response.url for part in SIGNED_OUT):
+            response.failure(f"{name}: {response.status_code} at {response.url}")
+        return response.text
+
+
 _operators = itertools.cycle(PLAN["operators"])
 _finance = itertools.cycle(PLAN["finance"])
 _withdrawals = iter(PLAN["withdrawals"])
@@ -40,15 +51,15 @@ class Operator(HttpUser):
     def browse(self) -> None:
         page = random.choice(["home", "queues", "queue", "clients", "client"])
         if page == "home":
-            self.client.get("/", name="home")
+            get(self, "/", "home")
         elif page == "queue" and self.queues:
-            self.client.get(f"/queues/{random.choice(self.queues)}/", name="queue")
+            get(self, f"/queues/{random.choice(self.queues)}/", "queue")
         elif page in ("queues", "queue"):  # an operator with no queue of their own sees the overview
-            self.client.get("/queues/", name="queues")
+            get(self, "/queues/", "queues")
         elif page == "clients":
-            self.client.get("/clients/?q=Load", name="clients")
+            get(self, "/clients/?q=Load", "clients")
         else:
-            self.client.get(random.choice(PLAN["clients"]), name="client")
+            get(self, random.choice(PLAN["clients"]), "client")
 
 
 class Finance(HttpUser):
@@ -62,12 +73,11 @@ class Finance(HttpUser):
 
     @task
     def approve(self) -> None:
-        self.client.get("/approvals/", name="approvals")
+        get(self, "/approvals/", "approvals")
         item = next(_withdrawals, None)
         if item is None:
             return
-        page = self.client.get(item["url"], name="withdrawal")
-        token = CSRF.search(page.text)
+        token = CSRF.search(get(self, item["url"], "withdrawal"))
         with self.client.post(
             item["url"],
             {
@@ -81,8 +91,8 @@ class Finance(HttpUser):
             allow_redirects=False,
             catch_response=True,
         ) as response:
-            if response.status_code != 302:
-                response.failure(f"approve answered {response.status_code}")
+            if response.status_code != 302 or response.headers.get("Location", "").split("?")[0] != item["url"]:
+                response.failure(f"approve answered {response.status_code} to {response.headers.get('Location')}")
 
 
 class Psp(HttpUser):

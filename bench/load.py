@@ -223,7 +223,10 @@ def run(*, quick: bool) -> bool:
 
     approvals = next((int(r["Request Count"]) for r in rows if r["Name"] == "approve"), 0)
     decided = ApprovalDecision.objects.filter(checker__username__startswith="load-finance-").count()
-    print(f"approvals recorded in the database: {decided} for {approvals} approve requests")
+    # locust stops its users mid-task: an approval in flight at the end is recorded but not counted
+    recorded = approvals <= decided <= approvals + users["Finance"]
+    print(f"approvals recorded in the database: {decided} for {approvals} approve requests counted "
+          f"(+ at most {users['Finance']} in flight at the stop): {'consistent' if recorded else 'INCONSISTENT'}")  # fmt: skip
     print(f"expected about {expected_requests / seconds:.1f} requests/s at the stated rate: "
           f"{'reached' if reached else 'NOT reached'}")  # fmt: skip
-    return failures == 0 and reached and p95 <= P95_GOAL_MS and decided == approvals
+    return failures == 0 and reached and p95 <= P95_GOAL_MS and recorded

@@ -12,9 +12,10 @@ from accounts.errors import ClientError
 from accounts.models import Client, ClientStatus, TradingAccount
 from accounts.selectors import client_is_visible_to
 from ops.approvals import ApprovalAction, Payload, register
-from ops.models import ApprovalRequest, ApprovalStatus, User
+from ops.models import ApprovalRequest, User
 from ops.permissions import ALLOWED, Decision, deny
 from ops.roles import Role
+from ops.selectors import approval_pending
 
 
 def _client(subject: models.Model) -> Client:
@@ -47,13 +48,7 @@ def client_can_request_unfreeze(actor: User, client: Client) -> Decision:
 
 
 def unfreeze_pending(client: Client) -> ApprovalRequest | None:
-    return ApprovalRequest.objects.filter(
-        action="client.unfreeze",
-        subject_type__app_label="accounts",
-        subject_type__model="client",
-        subject_id=str(client.pk),
-        status=ApprovalStatus.PENDING,
-    ).first()
+    return approval_pending("client.unfreeze", client)
 
 
 def _execute_unfreeze(subject: models.Model, payload: Payload, request: Any) -> dict[str, Any]:

@@ -14,9 +14,10 @@ from ib import errors
 from ib.errors import PartnerError
 from ib.models import Partner
 from ops.approvals import ApprovalAction, Payload, register
-from ops.models import ApprovalRequest, ApprovalStatus, User
+from ops.models import ApprovalRequest, User
 from ops.permissions import ALLOWED, Decision, deny
 from ops.roles import Role
+from ops.selectors import approval_pending
 
 ACTION = "ib.attribution_change"
 
@@ -36,13 +37,7 @@ def _parsed(payload: Payload) -> tuple[Partner, date, str]:
 
 
 def change_pending(client: Client) -> ApprovalRequest | None:
-    return ApprovalRequest.objects.filter(
-        action=ACTION,
-        subject_type__app_label="accounts",
-        subject_type__model="client",
-        subject_id=str(client.pk),
-        status=ApprovalStatus.PENDING,
-    ).first()
+    return approval_pending(ACTION, client)
 
 
 def attribution_can_request_change(actor: User, client: Client) -> Decision:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.contrib.auth.models import Permission
 from django.db.models import Count, F, Prefetch, Q, QuerySet
@@ -212,6 +213,19 @@ def approvals_waiting_for(user: User) -> QuerySet[ApprovalRequest]:
             if {r.value for r in excluded} & assigned:
                 requests = requests.exclude(action=action.key, next_role=level.value)
     return requests.order_by("created_at")
+
+
+def approval_pending(action: str, subject: Any) -> ApprovalRequest | None:
+    """The request for ``action`` on ``subject`` still waiting for its checkers, if any (at most
+    one: ``approval_create`` refuses a second)."""
+    from django.contrib.contenttypes.models import ContentType
+
+    return ApprovalRequest.objects.filter(
+        action=action,
+        subject_type=ContentType.objects.get_for_model(subject),
+        subject_id=str(subject.pk),
+        status=ApprovalStatus.PENDING,
+    ).first()
 
 
 def approvals_made_by(user: User) -> QuerySet[ApprovalRequest]:

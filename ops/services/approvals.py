@@ -31,7 +31,7 @@ from ops.models import ApprovalDecision, ApprovalRequest, ApprovalStatus, Decisi
 from ops.permissions import ALLOWED, deny
 from ops.permissions import Decision as PermissionDecision
 from ops.roles import Role
-from ops.selectors import roles_assigned, roles_held, user_holds_role, users_holding
+from ops.selectors import approval_pending, roles_assigned, roles_held, user_holds_role, users_holding
 from ops.services.notifications import notify
 
 log = logging.getLogger(__name__)
@@ -134,9 +134,7 @@ def approval_create(
     spec.validate(subject, payload)
     levels = spec.policy(subject, payload)
     content_type = ContentType.objects.get_for_model(subject)
-    if ApprovalRequest.objects.filter(
-        action=action, subject_type=content_type, subject_id=str(subject.pk), status=ApprovalStatus.PENDING
-    ).exists():
+    if approval_pending(action, subject) is not None:
         raise OpsError(errors.ALREADY_PENDING.format(action=spec.label.lower()))
     now = timezone.now()
     request = ApprovalRequest(

@@ -41,17 +41,26 @@ class AccountKind(models.TextChoices):
     REVENUE = "revenue", "Revenue"
     SUSPENSE = "suspense", "Suspense"
     ADJUSTMENTS = "adjustments", "Balance adjustments"
+    COMMISSION_EXPENSE = "commission_expense", "Partner commission expense"
+    IB_PAYABLE_PENDING = "ib_payable_pending", "Partner commission payable (pending)"
+    IB_PAYABLE = "ib_payable", "Partner commission payable (available)"
 
 
 CLIENT_KINDS = (AccountKind.CLIENT_WALLET, AccountKind.TRADING)
 # Assets and expenses grow with debits; what the broker owes (client money, suspense) and earns
 # grows with credits. A balance is shown in its account's own direction.
-DEBIT_NORMAL = (AccountKind.PSP_CLEARING, AccountKind.BANK, AccountKind.FEES, AccountKind.ADJUSTMENTS)
+DEBIT_NORMAL = (
+    AccountKind.PSP_CLEARING,
+    AccountKind.BANK,
+    AccountKind.FEES,
+    AccountKind.ADJUSTMENTS,
+    AccountKind.COMMISSION_EXPENSE,
+)
 
 
 class LedgerAccount(models.Model):
     code = models.CharField(max_length=80, unique=True)
-    kind = models.CharField(max_length=16, choices=AccountKind.choices)
+    kind = models.CharField(max_length=24, choices=AccountKind.choices)
     currency = models.CharField(max_length=3)
     name = models.CharField(max_length=200)
     client = models.ForeignKey(Client, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_accounts")
@@ -154,6 +163,27 @@ class BalanceBucket(models.Model):
         return f"{self.account_id}[{self.bucket}]: {self.ledger}"
 
 
+class FxRate(models.Model):
+    """The price of one ``base`` in ``quote`` from ``as_of`` (the latest rate at or before a moment
+    is the rate at that moment). Commissions record the rate and its time they were converted at."""
+
+    base = models.CharField(max_length=3)
+    quote = models.CharField(max_length=3)
+    rate = models.DecimalField(max_digits=18, decimal_places=8)
+    as_of = models.DateTimeField()
+    source = models.CharField(max_length=40, default="manual")
+
+    class Meta:
+        ordering = ["base", "quote", "-as_of"]
+        constraints = [
+            models.UniqueConstraint(fields=["base", "quote", "as_of"], name="fx_rate_unique"),
+            models.CheckConstraint(condition=models.Q(rate__gt=0), name="fx_rate_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.base}/{self.quote} {self.rate} at {self.as_of:%Y-%m-%d %H:%M}"
+
+
 class EntryKind(models.TextChoices):
     DEPOSIT = "deposit", "Deposit"
     DEPOSIT_SUSPENSE = "deposit_suspense", "Deposit held in suspense"
@@ -166,6 +196,9 @@ class EntryKind(models.TextChoices):
     FEE = "fee", "Fee"
     REVERSAL = "reversal", "Reversal"
     OPENING = "opening", "Opening balance"
+    COMMISSION = "commission", "Partner commission"
+    COMMISSION_RELEASE = "commission_release", "Partner commission released"
+    COMMISSION_PAYOUT = "commission_payout", "Partner commission paid out"
 
 
 # Postings of an entry must sum to zero per currency, and there must be at least two, by commit.

@@ -57,14 +57,14 @@ def attribution_can_request_change(actor: User, client: Client) -> Decision:
 
 
 def _validate(subject: models.Model, payload: Payload) -> None:
-    from ib.services import attribution_check_change
+    from ib.services.partners import attribution_check_change
 
     partner, effective_from, _ = _parsed(payload)
     attribution_check_change(_client(subject), partner, effective_from)
 
 
 def _execute(subject: models.Model, payload: Payload, request: Any) -> dict[str, Any]:
-    from ib.services import attribution_change
+    from ib.services.partners import attribution_change
 
     partner, effective_from, campaign = _parsed(payload)
     attribution = attribution_change(

@@ -10,7 +10,7 @@ class IbConfig(AppConfig):
         from accounts.panels import register_client_panel
         from accounts.services.clients import register_registration_hook
         from ib import approval_actions  # noqa: F401 - registers the change of partner
-        from ib.services import attribution_on_registration
+        from ib.services.partners import attribution_on_registration
         from ib.views import partner_panel
 
         register_registration_hook(attribution_on_registration)

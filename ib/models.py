@@ -307,6 +307,9 @@ class PartnerPlan(models.Model):
             ),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.partner} follows {self.plan} from {self.valid_from}"
+
 
 # --- the trade feed ------------------------------------------------------------------------------
 
@@ -335,6 +338,9 @@ class DealBatch(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{FeedSource(self.source).label} {self.filename} at {self.received_at:%Y-%m-%d %H:%M}"
 
 
 class DealSide(models.TextChoices):
@@ -371,7 +377,9 @@ class Deal(models.Model):
         ordering = ["closed_at", "id"]
         constraints = [
             models.CheckConstraint(condition=models.Q(lots__gt=0), name="deal_lots_positive"),
-            models.CheckConstraint(condition=models.Q(closed_at__gte=models.F("opened_at")), name="deal_closes_after_open"),
+            models.CheckConstraint(
+                condition=models.Q(closed_at__gte=models.F("opened_at")), name="deal_closes_after_open"
+            ),
             models.CheckConstraint(condition=models.Q(spread__gte=0), name="deal_spread_not_negative"),
             models.CheckConstraint(condition=models.Q(commission__gte=0), name="deal_commission_not_negative"),
         ]
@@ -414,8 +422,13 @@ class CommissionRun(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(period_end__gte=models.F("period_start")), name="run_period_forward")
+            models.CheckConstraint(
+                condition=models.Q(period_end__gte=models.F("period_start")), name="run_period_forward"
+            )
         ]
+
+    def __str__(self) -> str:
+        return f"commissions {self.period_start} to {self.period_end}"
 
 
 class LineKind(models.TextChoices):
@@ -438,7 +451,7 @@ class CommissionLine(models.Model):
     """One amount earned by one beneficiary (a partner, or the client for a rebate), with what
     produced it: the deal (or the client for CPA / the month for revenue share), the plan version
     and rule, the FX rate and its time, and the tree as it was (``tree``: partner ids from the
-    introducing partner up to the top). Unique per deal × beneficiary × plan version, so a rerun
+    introducing partner up to the top). Unique per deal, beneficiary and plan version, so a rerun
     adds nothing twice."""
 
     id = models.BigAutoField(primary_key=True)
@@ -464,10 +477,10 @@ class CommissionLine(models.Model):
     tree = ArrayField(models.BigIntegerField(), default=list)
     status = models.CharField(max_length=10, choices=LineStatus.choices, default=LineStatus.PENDING)
     available_on = models.DateField(null=True, blank=True)
-    entry = models.ForeignKey("payments.JournalEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    reverses = models.OneToOneField(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
+    entry = models.ForeignKey(
+        "payments.JournalEntry", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    reverses = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by")
     qualifying_deposit = models.ForeignKey(
         "payments.Deposit", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
         help_text="CPA: the first deposit that qualified the client (its chargeback claws the CPA back).",
@@ -538,6 +551,9 @@ class Statement(models.Model):
     class Meta:
         ordering = ["-period_start", "partner_id"]
 
+    def __str__(self) -> str:
+        return f"{self.partner} statement {self.period_start} to {self.period_end}"
+
 
 # --- disputes ------------------------------------------------------------------------------------
 
@@ -572,7 +588,9 @@ class Dispute(ConcurrentTransitionMixin, models.Model):
     resolution = models.CharField(max_length=16, choices=DisputeResolution.choices, blank=True)
     resolution_note = models.TextField(blank=True)
     work_item = models.ForeignKey("ops.WorkItem", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    approval = models.ForeignKey("ops.ApprovalRequest", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    approval = models.ForeignKey(
+        "ops.ApprovalRequest", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField(default=timezone.now)
     resolved_at = models.DateTimeField(null=True, blank=True)
     history = AuditedHistoricalRecords()
@@ -596,6 +614,8 @@ class Dispute(ConcurrentTransitionMixin, models.Model):
     def adjustment_refused(self) -> None:
         pass
 
-    @transition(field=status, source=[DisputeStatus.OPEN, DisputeStatus.ADJUSTMENT_PENDING], target=DisputeStatus.RESOLVED)
+    @transition(
+        field=status, source=[DisputeStatus.OPEN, DisputeStatus.ADJUSTMENT_PENDING], target=DisputeStatus.RESOLVED
+    )
     def resolve(self) -> None:
         pass

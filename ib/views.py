@@ -19,7 +19,7 @@ from ib.forms import AttributionChangeForm, PartnerForm
 from ib.models import Partner
 from ib.selectors import attribution_at, attribution_history, partner_can_view, partner_clients, partner_get_for
 from ib.selectors import partner_list as partners_in_order
-from ib.services import partner_can_create, partner_create
+from ib.services.partners import partner_can_create, partner_create
 from ops.errors import OpsError
 from ops.models import User
 from ops.services.approvals import approval_submit

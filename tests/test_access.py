@@ -96,7 +96,7 @@ def _approval() -> Any:
 
 
 def _partner() -> Any:
-    from ib.services import partner_create
+    from ib.services.partners import partner_create
 
     return partner_create(name="Alpha Partners", code="ALPHA", actor=staff(Role.SUPPORT, username="ib-maker"))
 

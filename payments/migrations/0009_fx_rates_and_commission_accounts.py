@@ -4,40 +4,90 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('payments', '0008_house_balance_buckets'),
+        ("payments", "0008_house_balance_buckets"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='historicalledgeraccount',
-            name='kind',
-            field=models.CharField(choices=[('client_wallet', 'Client wallet'), ('trading', 'Client trading account'), ('psp_clearing', 'PSP clearing'), ('bank', 'Bank'), ('fees', 'Fees'), ('revenue', 'Revenue'), ('suspense', 'Suspense'), ('adjustments', 'Balance adjustments'), ('commission_expense', 'Partner commission expense'), ('ib_payable_pending', 'Partner commission payable (pending)'), ('ib_payable', 'Partner commission payable (available)')], max_length=24),
+            model_name="historicalledgeraccount",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("client_wallet", "Client wallet"),
+                    ("trading", "Client trading account"),
+                    ("psp_clearing", "PSP clearing"),
+                    ("bank", "Bank"),
+                    ("fees", "Fees"),
+                    ("revenue", "Revenue"),
+                    ("suspense", "Suspense"),
+                    ("adjustments", "Balance adjustments"),
+                    ("commission_expense", "Partner commission expense"),
+                    ("ib_payable_pending", "Partner commission payable (pending)"),
+                    ("ib_payable", "Partner commission payable (available)"),
+                ],
+                max_length=24,
+            ),
         ),
         migrations.AlterField(
-            model_name='journalentry',
-            name='kind',
-            field=models.CharField(choices=[('deposit', 'Deposit'), ('deposit_suspense', 'Deposit held in suspense'), ('deposit_release', 'Deposit released from suspense'), ('refund', 'Refund'), ('withdrawal', 'Withdrawal paid'), ('transfer', 'Internal transfer'), ('adjustment', 'Balance correction'), ('settlement', 'PSP settlement'), ('fee', 'Fee'), ('reversal', 'Reversal'), ('opening', 'Opening balance'), ('commission', 'Partner commission'), ('commission_release', 'Partner commission released'), ('commission_payout', 'Partner commission paid out')], max_length=20),
+            model_name="journalentry",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("deposit", "Deposit"),
+                    ("deposit_suspense", "Deposit held in suspense"),
+                    ("deposit_release", "Deposit released from suspense"),
+                    ("refund", "Refund"),
+                    ("withdrawal", "Withdrawal paid"),
+                    ("transfer", "Internal transfer"),
+                    ("adjustment", "Balance correction"),
+                    ("settlement", "PSP settlement"),
+                    ("fee", "Fee"),
+                    ("reversal", "Reversal"),
+                    ("opening", "Opening balance"),
+                    ("commission", "Partner commission"),
+                    ("commission_release", "Partner commission released"),
+                    ("commission_payout", "Partner commission paid out"),
+                ],
+                max_length=20,
+            ),
         ),
         migrations.AlterField(
-            model_name='ledgeraccount',
-            name='kind',
-            field=models.CharField(choices=[('client_wallet', 'Client wallet'), ('trading', 'Client trading account'), ('psp_clearing', 'PSP clearing'), ('bank', 'Bank'), ('fees', 'Fees'), ('revenue', 'Revenue'), ('suspense', 'Suspense'), ('adjustments', 'Balance adjustments'), ('commission_expense', 'Partner commission expense'), ('ib_payable_pending', 'Partner commission payable (pending)'), ('ib_payable', 'Partner commission payable (available)')], max_length=24),
+            model_name="ledgeraccount",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("client_wallet", "Client wallet"),
+                    ("trading", "Client trading account"),
+                    ("psp_clearing", "PSP clearing"),
+                    ("bank", "Bank"),
+                    ("fees", "Fees"),
+                    ("revenue", "Revenue"),
+                    ("suspense", "Suspense"),
+                    ("adjustments", "Balance adjustments"),
+                    ("commission_expense", "Partner commission expense"),
+                    ("ib_payable_pending", "Partner commission payable (pending)"),
+                    ("ib_payable", "Partner commission payable (available)"),
+                ],
+                max_length=24,
+            ),
         ),
         migrations.CreateModel(
-            name='FxRate',
+            name="FxRate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('base', models.CharField(max_length=3)),
-                ('quote', models.CharField(max_length=3)),
-                ('rate', models.DecimalField(decimal_places=8, max_digits=18)),
-                ('as_of', models.DateTimeField()),
-                ('source', models.CharField(default='manual', max_length=40)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("base", models.CharField(max_length=3)),
+                ("quote", models.CharField(max_length=3)),
+                ("rate", models.DecimalField(decimal_places=8, max_digits=18)),
+                ("as_of", models.DateTimeField()),
+                ("source", models.CharField(default="manual", max_length=40)),
             ],
             options={
-                'ordering': ['base', 'quote', '-as_of'],
-                'constraints': [models.UniqueConstraint(fields=('base', 'quote', 'as_of'), name='fx_rate_unique'), models.CheckConstraint(condition=models.Q(('rate__gt', 0)), name='fx_rate_positive')],
+                "ordering": ["base", "quote", "-as_of"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("base", "quote", "as_of"), name="fx_rate_unique"),
+                    models.CheckConstraint(condition=models.Q(("rate__gt", 0)), name="fx_rate_positive"),
+                ],
             },
         ),
     ]

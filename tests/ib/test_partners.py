@@ -20,7 +20,7 @@ from ib import errors
 from ib.approval_actions import ACTION
 from ib.models import Attribution, AttributionSource, Partner, PartnerStatus
 from ib.selectors import attribution_at
-from ib.services import partner_create
+from ib.services.partners import partner_create
 from ops.models import ApprovalRequest, ApprovalStatus
 from ops.roles import Role
 from ops.services.approvals import approval_decide

@@ -374,7 +374,7 @@ def _seed_partners() -> None:
     from accounts.models import Client
     from ib.approval_actions import ACTION
     from ib.models import AttributionSource, Partner
-    from ib.services import attribution_open, partner_create
+    from ib.services.partners import attribution_open, partner_create
     from ops.services.approvals import approval_submit
 
     if Partner.objects.exists():

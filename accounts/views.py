@@ -56,7 +56,9 @@ def client_list_view(request: HttpRequest) -> HttpResponse:
 def client_create_view(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     client_can_register(user).require(PermissionDenied)
-    form = ClientForm(request.POST or None)
+    # A partner's referral link is this page with ?ref=<code>&campaign=<name>: the form starts filled in.
+    referral = {"referral_code": request.GET.get("ref", "")[:32], "campaign": request.GET.get("campaign", "")[:64]}
+    form = ClientForm(request.POST or None, initial={k: v for k, v in referral.items() if v})
     if request.method == "POST":
         if form.is_valid():
             data = {k: v for k, v in form.cleaned_data.items() if k != "kind"}

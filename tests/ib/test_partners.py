@@ -133,6 +133,16 @@ def test_good_a_referral_code_at_registration_attributes_the_client(client: Http
     assert AuditEvent.objects.filter(action=AuditAction.ATTRIBUTION_OPENED, subject_id=str(rita.pk)).count() == 1
 
 
+def test_good_the_partner_page_gives_a_referral_link_that_fills_in_the_registration(client: HttpClient) -> None:
+    _, beta, _ = _tree()
+    sign_in(client, staff(Role.SUPPORT))
+    page = client.get(f"/partners/{beta.pk}/")
+    link = page.context["partner"].code
+    assert f'href="/clients/new/?ref={link}"' in page.content.decode()
+    form = client.get("/clients/new/?ref=BETA&campaign=spring-webinar").context["form"]
+    assert (form["referral_code"].value(), form["campaign"].value()) == ("BETA", "spring-webinar")
+
+
 @pytest.mark.parametrize("code", ["NOPE", "CLOSED"])
 def test_bad_an_unknown_or_closed_partner_code_registers_nothing(client: HttpClient, code: str) -> None:
     with acting_as(Actor.system("pytest")):

@@ -412,6 +412,7 @@ def deposit_link(request: HttpRequest, client_pk: int) -> HttpResponse:
     here enters card data. (Clients start deposits themselves in the client area, through the API,
     which calls the same services.)"""
     user = _user(request)
+    deposit_can_create_link(user, None).require(PermissionDenied)  # by role, then by object
     client = client_get_for(user, client_pk, for_write=False)
     deposit_can_create_link(user, client).require(PermissionDenied)
     initial = {"channel": Channel.CARD, "currency": client.base_currency or "EUR", "idempotency_key": uuid.uuid4().hex}

@@ -37,12 +37,13 @@ from payments.services.deposits import deposit_fail, deposit_initiate
 from payments.services.routing import psp_route
 
 
-def deposit_can_create_link(actor: User, client: Client) -> Decision:
+def deposit_can_create_link(actor: User, client: Client | None) -> Decision:
     """May make a payment link for the client (support and finance, for a client they work on):
-    a card checkout or the bank details to pay to, which the client pays themselves."""
+    a card checkout or the bank details to pay to, which the client pays themselves. With no
+    client: whether the actor's role may make payment links at all."""
     if not actor.is_authenticated or not actor.has_perm("ops.create_payment_links"):
         return deny(errors.PAYMENT_LINK_NOT_ALLOWED)
-    if not client_visible(actor, client.pk):
+    if client is not None and not client_visible(actor, client.pk):
         return deny(errors.NOT_IN_SCOPE)
     return ALLOWED
 

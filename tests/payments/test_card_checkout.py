@@ -15,6 +15,7 @@ from django.test import Client as HttpClient
 from payments.models import Deposit, DepositStatus, InboundEvent, RoutingRule
 from payments.services.deposit_start import deposit_start_card
 from payments.services.ledger import balance_of, ledger_verify, psp_clearing_account, wallet_for
+from sim import simpay
 from sim.models import SimPspCallback
 from sim.views import CARD_INVALID
 from tests.conftest import wait_for
@@ -95,6 +96,25 @@ def test_bad_card_number_is_a_form_error_and_nothing_is_paid(psps: Any) -> None:
     assert CARD_INVALID in response.content.decode()
     assert not SimPspCallback.objects.exists()
     assert Deposit.objects.get(pk=deposit.pk).status == DepositStatus.INITIATED
+
+
+def test_good_a_callback_the_back_office_did_not_take_is_sent_again(psps: Any, live_server: Any) -> None:
+    """The back office is unreachable when the payer pays: the PSP keeps the callback owed and sends
+    it again (beat, in the demo) once it is back; the deposit is credited once."""
+    psps.WEBHOOK_APPLY = "inline"
+    psps.SIMPAY_WEBHOOK_URL = "http://127.0.0.1:9/webhooks/simpay/"  # nothing listens there
+    c = approved_client(provision=False)
+    deposit, url = deposit_start_card(client=c, amount="40.00", currency="EUR", return_url=BACK, idempotency_key="k")
+    assert pay(url, card="4242424242424242", name=c.display_name).status_code == 302
+    owed = SimPspCallback.objects.get()
+    assert (owed.attempts, owed.delivered_at) == (1, None)
+    assert Deposit.objects.get(pk=deposit.pk).status == DepositStatus.INITIATED
+
+    psps.SIMPAY_WEBHOOK_URL = f"{live_server.url}/webhooks/simpay/"  # back up
+    assert simpay.callbacks_deliver() == 1
+    assert simpay.callbacks_deliver() == 0  # taken: not sent again
+    assert Deposit.objects.get(pk=deposit.pk).status == DepositStatus.CREDITED
+    assert balance_of(wallet_for(client=c, currency="EUR")).ledger == Decimal("40.00")
 
 
 @pytest.mark.worker

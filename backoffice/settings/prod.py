@@ -9,6 +9,7 @@ from .base import (
     DEMO_MODE,
     INSECURE_DEV_SECRET_KEY,
     PAYMENT_PROVIDERS,
+    PAYMENT_PROVIDERS_ROUTED,
     SECRET_KEY,
     TRADING_PLATFORM,
 )
@@ -26,6 +27,9 @@ for variable, path in [("TRADING_PLATFORM", TRADING_PLATFORM), ("PAYMENT_PROVIDE
         raise EnvError(f"{variable}: set the adapter's class path (production has no simulator to fall back on)")
     if path.split(".")[0] == "sim":
         raise EnvError(f"{variable}: {path} is a simulator, for the demo and the tests only, not production")
+for path in PAYMENT_PROVIDERS_ROUTED:  # further card PSPs routing may choose: real ones too
+    if path.split(".")[0] == "sim":
+        raise EnvError(f"PAYMENT_PROVIDERS_ROUTED: {path} is a simulator, for the demo and the tests only")
 if not ALLOWED_HOSTS or ALLOWED_HOSTS == ["127.0.0.1", "localhost"] or "*" in ALLOWED_HOSTS:
     raise EnvError("DJANGO_ALLOWED_HOSTS: list the production host names (comma-separated, no '*')")
 

@@ -174,7 +174,7 @@ def test_bad_payout_refused_when_what_is_available_changed_after_the_request() -
     _agree(a)
 
 
-def test_good_clawback_reverses_cpa_lines_wherever_their_money_is() -> None:
+def test_good_clawback_reverses_cpa_lines_wherever_their_money_is_and_payables_agree_throughout() -> None:
     own = approved_client(provision=False)
     top, mid, low = tree("AX6", "BX6", "CX6")
     top = _with_client(top, own)
@@ -189,6 +189,10 @@ def test_good_clawback_reverses_cpa_lines_wherever_their_money_is() -> None:
     commission_lines_post()
     payout = commission_payout_request(partner=top, currency="EUR", actor=staff(Role.FINANCE), reason="payout")
     approval_decide(request_id=payout.pk, checker=staff(Role.FINANCE), decision="approve", reason="ok")
+    bonus = commission_adjustment_request(
+        partner=mid, amount="5.00", currency="EUR", reason="campaign bonus", actor=staff(Role.SUPPORT), client=c
+    )
+    approval_decide(request_id=bonus.pk, checker=staff(Role.FINANCE), decision="approve", reason="ok")
     _agree(top, mid, low)
 
     deposit_refund(deposit_id=deposit.pk, actor=staff(Role.FINANCE), reason_code="third_party", note="not theirs")
@@ -207,7 +211,7 @@ def test_good_clawback_reverses_cpa_lines_wherever_their_money_is() -> None:
     assert available.reversed_by.status == LineStatus.REVERSED
     assert pending.reversed_by.status == LineStatus.REVERSED
     assert _payables(low) == (Decimal("0.00"), Decimal("0"))
-    assert _payables(mid) == (Decimal("0.00"), Decimal("0.00"))
+    assert _payables(mid) == (Decimal("0.00"), Decimal("5.00"))  # the adjustment stays
     assert _payables(top) == (Decimal("0.00"), Decimal("-40.00"))  # netted from the next payout
     _agree(top, mid, low)
 

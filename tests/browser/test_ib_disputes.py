@@ -42,7 +42,9 @@ def test_good_line_dispute_adjustment_approved_by_finance(page: Page, new_page: 
     shot(page, "ib-line")
 
     form = page.get_by_role("form", name="Dispute this line")
-    form.get_by_label("Claim", exact=True).fill("Level 0 gets 50% of 8.00 per lot: 4.00 is right, but the rebate tier was missed")
+    form.get_by_label("Claim", exact=True).fill(
+        "Level 0 gets 50% of 8.00 per lot: 4.00 is right, but the rebate tier was missed"
+    )
     form.get_by_label("Amount claimed (optional)").fill("1.50")
     form.get_by_role("button", name="Raise the dispute").click()
     expect(page.get_by_test_id("dispute-status")).to_have_text("Open")

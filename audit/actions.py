@@ -101,6 +101,15 @@ class AuditAction(models.TextChoices):
     PARTNER_CREATED = "partner.created", "Partner created"
     ATTRIBUTION_OPENED = "attribution.opened", "Client attributed to a partner"
     ATTRIBUTION_CLOSED = "attribution.closed", "Client's partner attribution ended"
+    COMMISSIONS_POSTED = "commission.posted", "Partner commissions posted to the ledger"
+    COMMISSIONS_RELEASED = "commission.released", "Partner commissions released (hold period over)"
+    COMMISSION_PAID_OUT = "commission.paid_out", "Partner commissions paid out to the partner's wallet"
+    COMMISSION_ADJUSTED = "commission.adjusted", "Partner commission adjusted (approved)"
+    COMMISSION_CLAWED_BACK = "commission.clawed_back", "Partner commission clawed back (deposit reversed)"
+    DISPUTE_RAISED = "ib_dispute.raised", "Commission dispute raised"
+    DISPUTE_ADJUSTMENT_PROPOSED = "ib_dispute.adjustment_proposed", "Commission dispute: adjustment proposed"
+    DISPUTE_REOPENED = "ib_dispute.reopened", "Commission dispute reopened (adjustment not approved)"
+    DISPUTE_RESOLVED = "ib_dispute.resolved", "Commission dispute resolved"
     # the audit trail itself
     AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
     # demo and benchmark data (only ever written in demo mode or in the benchmark's own database)

@@ -4,8 +4,10 @@ it moves the commissions the client's trading earns from one partner to another.
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 
 from accounts.models import Client
@@ -95,5 +97,136 @@ register(
         execute=_execute,
         describe=lambda subject, payload: f"Attribute {subject} to {_show(payload)['New partner']}",
         show=_show,
+    )
+)
+
+
+# --- money: payouts and adjustments of partner commissions ------------------------------------------
+
+PAYOUT_ACTION = "ib.commission_payout"
+ADJUSTMENT_ACTION = "ib.commission_adjustment"
+
+
+def _partner(subject: models.Model) -> Partner:
+    assert isinstance(subject, Partner)
+    return Partner.objects.select_related("client").get(pk=subject.pk)
+
+
+def _payout_validate(subject: models.Model, payload: Payload) -> None:
+    from ib.services.money import commission_payout_check
+
+    commission_payout_check(_partner(subject), payload)
+
+
+def _payout_execute(subject: models.Model, payload: Payload, request: Any) -> dict[str, Any]:
+    from ib.services.money import commission_payout_execute
+
+    entry = commission_payout_execute(partner=_partner(subject), payload=payload, request=request)
+    return {"entry": entry.pk, "amount": str(payload["amount"]), "currency": str(payload["currency"])}
+
+
+def _payout_show(payload: Payload) -> dict[str, str]:
+    from payments.currencies import money_str
+
+    try:
+        amount = money_str(Decimal(str(payload.get("amount"))), str(payload.get("currency")))
+    except ArithmeticError:
+        amount = str(payload.get("amount"))
+    return {"Amount": amount, "Lines paid": f"available lines up to #{payload.get('through_line')}"}
+
+
+register(
+    ApprovalAction(
+        key=PAYOUT_ACTION,
+        label="Pay out a partner's commissions to its wallet",
+        subject_model=Partner,
+        maker_permission="ops.handle_withdrawals",
+        policy=lambda subject, payload: [Role.FINANCE],
+        validate=_payout_validate,
+        execute=_payout_execute,
+        describe=lambda subject, payload: f"Pay {subject} {_payout_show(payload)['Amount']} of commissions",
+        show=_payout_show,
+    )
+)
+
+
+def _adjustment_parsed(payload: Payload) -> dict[str, Any]:
+    from accounts.models import Client as ClientModel
+    from ib.models import CommissionLine, Dispute
+    from ib.services.money import adjustment_amount
+
+    try:
+        partner = Partner.objects.get(pk=int(payload["partner"]))
+        currency = str(payload["currency"])
+        client = ClientModel.objects.get(pk=int(payload["client"]))
+        line = CommissionLine.objects.get(pk=int(payload["line"])) if payload.get("line") else None
+        dispute = Dispute.objects.get(pk=int(payload["dispute"])) if payload.get("dispute") else None
+    except (KeyError, TypeError, ValueError, ObjectDoesNotExist):
+        raise PartnerError(errors.ADJUSTMENT_NEEDS_CLIENT) from None
+    amount = adjustment_amount(payload.get("amount"), currency)
+    reason = str(payload.get("reason", "")).strip()
+    if not reason:
+        raise PartnerError(errors.ADJUSTMENT_REASON)
+    return {"partner": partner, "currency": currency, "client": client, "line": line, "dispute": dispute,
+            "amount": amount, "reason": reason}  # fmt: skip
+
+
+def _adjustment_validate(subject: models.Model, payload: Payload) -> None:
+    parsed = _adjustment_parsed(payload)
+    if parsed["dispute"] is not None and parsed["amount"] <= 0:
+        raise PartnerError(errors.ADJUSTMENT_NOT_POSITIVE)
+
+
+def _adjustment_execute(subject: models.Model, payload: Payload, request: Any) -> dict[str, Any]:
+    from ib.services.disputes import dispute_adjusted
+    from ib.services.money import commission_adjustment_apply
+
+    parsed = _adjustment_parsed(payload)
+    line = commission_adjustment_apply(request=request, **parsed)
+    if parsed["dispute"] is not None:
+        dispute_adjusted(dispute_id=parsed["dispute"].pk, adjustment=line, request=request)
+    return {"line": line.pk, "entry": line.entry_id, "amount": str(line.amount), "currency": line.currency}
+
+
+def _adjustment_closed(subject: models.Model, payload: Payload, request: Any) -> None:
+    from ib.services.disputes import dispute_adjustment_closed
+
+    if payload.get("dispute"):
+        dispute_adjustment_closed(dispute_id=int(payload["dispute"]), request=request)
+
+
+def _adjustment_show(payload: Payload) -> dict[str, str]:
+    from ib.models import Dispute
+
+    partner = Partner.objects.filter(pk=payload.get("partner")).first()
+    shown = {
+        "Partner": f"{partner.name} ({partner.code})" if partner else "(no longer exists)",
+        "Amount": f"{payload.get('amount')} {payload.get('currency')}",
+        "Reason": str(payload.get("reason", "")),
+    }
+    if payload.get("line"):
+        shown["Statement line"] = f"#{payload['line']}"
+    if payload.get("dispute"):
+        dispute = Dispute.objects.filter(pk=payload["dispute"]).first()
+        shown["Dispute"] = dispute.reference if dispute else "(no longer exists)"
+    return shown
+
+
+register(
+    ApprovalAction(
+        key=ADJUSTMENT_ACTION,
+        label="Adjust a partner's commission",
+        # the Dispute it settles, or the Partner for an adjustment outside a dispute (so that two
+        # disputes of one partner can each wait for their own adjustment)
+        subject_model=Partner,
+        maker_permission="ops.handle_ib_disputes",
+        policy=lambda subject, payload: [Role.FINANCE],
+        validate=_adjustment_validate,
+        execute=_adjustment_execute,
+        describe=lambda subject, payload: (
+            f"Adjust the commission of {_adjustment_show(payload)['Partner']} by {_adjustment_show(payload)['Amount']}"
+        ),
+        on_close=_adjustment_closed,
+        show=_adjustment_show,
     )
 )

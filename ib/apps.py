@@ -15,3 +15,8 @@ class IbConfig(AppConfig):
 
         register_registration_hook(attribution_on_registration)
         register_client_panel(partner_panel)
+
+        from ib.services.money import deposit_reversed_hook
+        from payments.hooks import register_deposit_reversal_hook
+
+        register_deposit_reversal_hook(deposit_reversed_hook)  # a reversed deposit claws back its CPA

@@ -18,3 +18,40 @@ SAME_PARTNER = "{client} is already attributed to {partner}."
 EFFECTIVE_IN_PAST = "The change takes effect from today or a later date, not {date}: commissions already earned stay."
 CHANGE_PENDING = "A change of partner for {client} is already waiting for approval."
 CLIENT_CLOSED = "{client} is closed: its attribution no longer changes."
+
+# --- money: commissions in the ledger, payouts, adjustments, clawbacks
+NOT_ALLOWED_PAYOUT = (
+    "Your role does not include paying out partner commissions (finance asks, a second finance approves)."
+)
+NOT_ALLOWED_ADJUST = (
+    "Your role does not include asking for commission adjustments (support or finance asks, finance approves)."
+)
+PARTNER_HAS_NO_CLIENT = (
+    "{partner} has no client record of its own: link the partner's own client record (its wallet receives the "
+    "payout) before paying out."
+)
+NOTHING_TO_PAY = "{partner} has nothing available to pay out in {currency} (available: {amount})."
+PAYOUT_PENDING = "A payout of {partner}'s commissions is already waiting for approval."
+PAYOUT_CHANGED = (
+    "What {partner} has available changed since the payout was asked for ({asked} asked, {now} now): ask again."
+)
+ADJUSTMENT_ZERO = "amount: an adjustment is a positive or negative amount, not zero."
+ADJUSTMENT_NOT_POSITIVE = "amount: an adjustment settling a dispute is in the partner's favour: a positive amount."
+ADJUSTMENT_REASON = "reason: say why the commission is adjusted."
+ADJUSTMENT_NEEDS_CLIENT = "An adjustment names the line, the deal or the client it is about."
+BAD_AMOUNT = "amount: {value!r} is not an amount in {currency}."
+# --- disputes
+NOT_ALLOWED_DISPUTE = "Your role does not include handling partner commission disputes."
+DISPUTE_NEEDS_CLAIM = "claim: say what is wrong with the commission."
+DISPUTE_NEEDS_LINE_OR_DEAL = "A dispute names the statement line or the deal it is about."
+DISPUTE_CLAIMED_NOT_POSITIVE = "claimed_amount: the amount claimed is positive."
+DISPUTE_NOT_YOUR_LINE = "This statement line is not one of {partner}'s."
+DISPUTE_NO_PARTNER = "No partner introduced the client of this deal at the deal's time: name the partner disputing it."
+DISPUTE_NOT_OPEN = "Dispute {reference} is {status}: {verb} only an open dispute."
+DISPUTE_ADJUSTMENT_WAITING = (
+    "Dispute {reference} has an adjustment waiting for approval: decide (or cancel) that request first."
+)
+DISPUTE_UNKNOWN_RESOLUTION = (
+    "resolution: choose one of {choices} (an adjustment resolves a dispute only when approved)."
+)
+DISPUTE_NEEDS_NOTE = "note: say how the dispute was resolved."

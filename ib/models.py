@@ -533,6 +533,11 @@ class CommissionLine(models.Model):
     def __str__(self) -> str:
         return f"{LineKind(self.kind).label} {self.amount} {self.currency}"
 
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("ib-line", args=[self.pk])
+
 
 class Statement(models.Model):
     """A partner's commission statement for a period: its lines, summed and hashed. The hash is of
@@ -605,6 +610,11 @@ class Dispute(ConcurrentTransitionMixin, models.Model):
 
     def __str__(self) -> str:
         return self.reference
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("ib-dispute", args=[self.reference])
 
     @transition(field=status, source=DisputeStatus.OPEN, target=DisputeStatus.ADJUSTMENT_PENDING)
     def propose_adjustment(self) -> None:

@@ -53,6 +53,7 @@ PERMISSIONS: dict[str, str] = {
     # introducing brokers (partners)
     "view_partners": "See partners (introducing brokers), their hierarchy and attributed clients",
     "manage_partners": "Add partners and ask for a client's partner to change (finance approves)",
+    "handle_ib_disputes": "Handle partner commission disputes and ask for commission adjustments (finance approves)",
     # admin
     "manage_configuration": "Configure system parameters",
     "manage_staff": "Manage staff users and roles",
@@ -102,6 +103,7 @@ CAPABILITY_PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "view_partners": ("partners", ()),
     "manage_psp_routing": ("payments-routing", ()),
     "manage_partners": ("partner-new", ()),
+    "handle_ib_disputes": ("ib-disputes", ()),
     "access_admin": ("admin:index", ()),
     "manage_queues": ("queues", ()),
     "view_all_queues": ("queues", ()),
@@ -138,6 +140,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "view_partners",
             "manage_partners",
             "create_payment_links",
+            "handle_ib_disputes",
             "work_as_support",
         }
     ),
@@ -170,6 +173,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "view_partners",
             "manage_psp_routing",
             "create_payment_links",
+            "handle_ib_disputes",
             "work_as_finance",
         }
     ),

@@ -95,6 +95,23 @@ def _approval() -> Any:
     )
 
 
+def _line() -> Any:
+    from ib.models import CommissionLine, LineKind
+    from ib.services.partners import partner_create
+
+    partner = partner_create(name="Line Partners", code="LINEP", actor=staff(Role.SUPPORT, username="ib-line-maker"))
+    return CommissionLine.objects.create(
+        kind=LineKind.CPA, client=make_client(), partner=partner, level=0, earned_on="2026-01-05",
+        base_amount=Decimal("50.00"), base_currency="EUR", amount=Decimal("50.00"), currency="EUR", tree=[partner.pk],
+    )  # fmt: skip
+
+
+def _dispute() -> Any:
+    from ib.services.disputes import dispute_raise
+
+    return dispute_raise(line=_line(), claim="CPA should be 80", actor=staff(Role.SUPPORT, username="ib-disputer"))
+
+
 def _partner() -> Any:
     from ib.services.partners import partner_create
 
@@ -118,11 +135,15 @@ class World:
             "waiting": _waiting,
             "approval": _approval,
             "partner": _partner,
+            "line": _line,
+            "dispute": _dispute,
         }
 
     def url(self, pattern: str) -> str:
         names = re.findall(r"{(\w+)}", pattern)
-        ids = {name: (self.client if name == "client" else self.makers[name]()).pk for name in names}
+        objects = {name: self.client if name == "client" else self.makers[name]() for name in names}
+        # a dispute's page is addressed by its reference, every other object by its id
+        ids = {name: obj.reference if name == "dispute" else obj.pk for name, obj in objects.items()}
         return pattern.format(**ids)
 
 
@@ -258,6 +279,36 @@ PAGES = [
     *rows(
         "POST", "/clients/{client}/partner/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (FINANCE, 403), (DESK, 404),
         (SUPPORT, 302),
+    ),
+    # --- partner commissions: statement lines, disputes, payouts (ib) ---
+    *rows(
+        "GET", "/partners/lines/{line}/", (ANONYMOUS, LOGIN), (NOBODY, 404), (DESK, 404), (AUDITOR, 200), (RISK, 200),
+    ),
+    *rows(
+        "POST", "/partners/lines/{line}/dispute/",
+        (ANONYMOUS, LOGIN), (NOBODY, 404), (AUDITOR, 403), (RISK, 403), (SUPPORT, 400), (FINANCE, 400),
+    ),
+    *rows("GET", "/partners/disputes/", (ANONYMOUS, LOGIN), (NOBODY, 403), (DESK, 403), (AUDITOR, 200), (SUPPORT, 200)),
+    *rows("GET", "/partners/disputes/{dispute}/", (ANONYMOUS, LOGIN), (NOBODY, 404), (AUDITOR, 200), (FINANCE, 200)),
+    *rows(
+        "POST", "/partners/disputes/{dispute}/resolve/",
+        (ANONYMOUS, LOGIN), (NOBODY, 404), (AUDITOR, 403), (RISK, 403), (SUPPORT, 400),
+    ),
+    *rows(
+        "POST", "/partners/disputes/{dispute}/resolve/", (FINANCE, 302),
+        data={"resolution": "correct", "note": "CPA paid as the plan says"},
+    ),
+    *rows(
+        "POST", "/partners/disputes/{dispute}/adjustment/",
+        (ANONYMOUS, LOGIN), (NOBODY, 404), (AUDITOR, 403), (SUPPORT, 400), (FINANCE, 400),
+    ),
+    *rows(
+        "POST", "/partners/disputes/{dispute}/adjustment/", (SUPPORT, 302), data={"amount": "30.00", "reason": "plan says 80"},
+    ),
+    *rows("GET", "/partners/{partner}/payouts/", (ANONYMOUS, LOGIN), (NOBODY, 404), (AUDITOR, 200), (FINANCE, 200)),
+    *rows(
+        "POST", "/partners/{partner}/payouts/request/",
+        (ANONYMOUS, LOGIN), (NOBODY, 404), (AUDITOR, 403), (SUPPORT, 403), (FINANCE, 400),
     ),
     # --- the audit trail ---
     *rows("GET", "/audit/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200)),

@@ -353,6 +353,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(RECONCILIATION_INTERVAL_SECONDS),
     },
     "idempotency-keys-purge": {"task": "backoffice.tasks.idempotency_keys_purge_task", "schedule": 3600.0},
+    # Daily: partner commissions past their hold period become available (ib.services.money).
+    "ib-commissions-release": {"task": "ib.tasks.commissions_release_due_task", "schedule": 24 * 3600.0},
 }
 
 REST_FRAMEWORK = {

@@ -31,6 +31,7 @@ from ops.services.work_items import work_item_open, work_item_resolve_for_subjec
 from payments import errors
 from payments.currencies import money_parse, money_str
 from payments.errors import IdempotencyConflict, PaymentError
+from payments.hooks import deposit_reversal_dispatch
 from payments.locks import deposit_lock
 from payments.models import AccountKind, Channel, Deposit, DepositStatus, EntryKind, LedgerAccount
 from payments.providers import get_provider, provider_named
@@ -405,6 +406,7 @@ def deposit_refund(*, deposit_id: int, actor: User, reason_code: str, note: str 
 
         transaction.on_commit(lambda: deposit_refund_send_task.delay(deposit_id=deposit.pk))
     work_item_resolve_for_subject(queue="deposit_exception", subject=deposit, code="rejected", note=note or reason_code)
+    deposit_reversal_dispatch(deposit=deposit, reason=f"returned: {REFUND_REASONS[reason_code]}")
     client_notify(
         subject=deposit.client, recipient=deposit.client.email, template="payments.deposit_returned",
         context=_context(deposit) | {"reason": REFUND_REASONS[reason_code]},

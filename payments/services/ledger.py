@@ -111,6 +111,31 @@ def house_account(kind: AccountKind, currency: str, *, ref: str = "") -> LedgerA
     )
 
 
+def partner_payable_account(
+    *, partner_id: int, partner_code: str, partner_name: str, currency: str, available: bool
+) -> LedgerAccount:
+    """What the broker owes a partner (an introducing broker) in commissions, in one currency:
+    ``ib-pending:<code>:<CCY>`` while the commissions are in their hold period,
+    ``ib-payable:<code>:<CCY>`` once they may be paid out. ``external_ref`` is ``partner:<id>``
+    (payments knows partners only by that reference). A house account: it may go below zero when
+    a commission already paid is clawed back (the partner then owes it, netted from the next payout)."""
+    currency = currency_check(currency)
+    kind = AccountKind.IB_PAYABLE if available else AccountKind.IB_PAYABLE_PENDING
+    prefix, label = ("ib-payable", "commissions payable") if available else ("ib-pending", "commissions pending")
+    return _account_create(
+        code=f"{prefix}:{partner_code}:{currency}",
+        kind=kind,
+        currency=currency,
+        name=f"{partner_name} {label} ({currency})",
+        external_ref=f"partner:{partner_id}",
+    )
+
+
+def commission_expense_account(currency: str) -> LedgerAccount:
+    """The broker's commission expense in one currency (debited by every commission earned)."""
+    return house_account(AccountKind.COMMISSION_EXPENSE, currency)
+
+
 def psp_clearing_account(currency: str, provider: str = "") -> LedgerAccount:
     """A card PSP's clearing account: card money the PSP holds for the broker until it settles (the
     card channel's own PSP unless ``provider`` names the one routing chose)."""

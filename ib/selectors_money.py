@@ -1,0 +1,151 @@
+"""Reads of commission lines (with their full derivation), disputes and partner payables, scoped
+to who may see them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from ib.models import CommissionLine, Dispute, DisputeStatus, Partner, PlanRule, RuleKind
+from ib.selectors import partner_can_view
+from ops.models import User
+from payments.models import JournalEntry
+
+
+def commission_line_get_for(actor: User, line_id: Any) -> CommissionLine:
+    """A statement line for someone who may see partners (else 404)."""
+    if not partner_can_view(actor):
+        raise Http404
+    try:
+        return CommissionLine.objects.select_related(
+            "deal", "client", "partner", "plan_version__plan", "rule__symbol_group", "entry", "reverses", "run",
+            "qualifying_deposit", "dispute",
+        ).get(pk=int(line_id))  # fmt: skip
+    except (CommissionLine.DoesNotExist, TypeError, ValueError):
+        raise Http404 from None
+
+
+def dispute_get_for(actor: User, reference: str) -> Dispute:
+    if not partner_can_view(actor):
+        raise Http404
+    dispute = (
+        Dispute.objects.select_related("partner", "line", "deal", "work_item__queue", "approval")
+        .filter(reference=str(reference)[:20])
+        .first()
+    )
+    if dispute is None:
+        raise Http404
+    return dispute
+
+
+def disputes_open() -> QuerySet[Dispute]:
+    """Open disputes (and those waiting for an adjustment's approval), the most urgent first."""
+    return (
+        Dispute.objects.select_related("partner", "line", "deal", "work_item__queue")
+        .exclude(status=DisputeStatus.RESOLVED)
+        .order_by("work_item__due_at", "created_at")
+    )
+
+
+def disputes_recently_resolved(limit: int = 20) -> QuerySet[Dispute]:
+    return (
+        Dispute.objects.select_related("partner").filter(status=DisputeStatus.RESOLVED).order_by("-resolved_at")[:limit]
+    )
+
+
+def rule_in_words(rule: PlanRule | None, level: int) -> str:
+    """What the rule pays, as the partner's agreement says it."""
+    if rule is None:
+        return "No plan rule (an adjustment or clawback)."
+    kind = RuleKind(rule.kind)
+    group = f" on {rule.symbol_group.name}" if rule.symbol_group is not None else ""
+    if kind == RuleKind.PER_LOT:
+        what = f"{rule.rate.normalize():f} per lot{group}"
+    elif kind == RuleKind.SPREAD_PCT:
+        what = f"{rule.rate.normalize():f}% of the spread{group}"
+    elif kind == RuleKind.COMMISSION_PCT:
+        what = f"{rule.rate.normalize():f}% of the broker's commission{group}"
+    elif kind == RuleKind.CPA:
+        what = (
+            f"CPA of {rule.rate.normalize():f} once the client deposits at least {rule.cpa_min_deposit} and trades "
+            f"{rule.cpa_min_lots} lots within {rule.cpa_days} days of approval"
+        )
+    else:
+        what = f"{rule.rate.normalize():f}% of the broker's net revenue per month"
+    parts = [what]
+    if rule.client_rebate_pct:
+        parts.append(f"{rule.client_rebate_pct.normalize():f}% of the pool back to the client")
+    shares = [f"{s.normalize():f}%" for s in rule.tier_shares]
+    if shares:
+        mine = f" (this line: level {level}, {shares[level]})" if 0 <= level < len(shares) else ""
+        parts.append(f"split across levels {' / '.join(shares)}{mine}")
+    caps = [
+        f"{label} {value}"
+        for label, value in (
+            ("per trade", rule.cap_per_trade),
+            ("per day", rule.cap_per_day),
+            ("per client and month", rule.cap_per_client),
+        )
+        if value is not None
+    ]
+    if caps:
+        parts.append("capped " + ", ".join(caps))
+    if rule.min_hold_seconds:
+        parts.append(f"nothing for deals held under {rule.min_hold_seconds} s")
+    return "; ".join(parts) + "."
+
+
+@dataclass(frozen=True)
+class TreeLevel:
+    level: int
+    partner: Partner | None
+    partner_id: int
+
+
+@dataclass(frozen=True)
+class Derivation:
+    line: CommissionLine
+    rule_words: str
+    tree: list[TreeLevel]
+    entry: JournalEntry | None
+    postings: list[Any]
+    clawback: CommissionLine | None
+    disputes: list[Dispute]
+    held_seconds: int | None
+
+
+def line_derivation(line: CommissionLine) -> Derivation:
+    """Everything that produced a line, for the line page and beside a dispute's claim."""
+    by_id = Partner.objects.in_bulk(list(line.tree))
+    tree = [TreeLevel(i, by_id.get(pid), pid) for i, pid in enumerate(line.tree)]
+    postings = list(line.entry.postings.select_related("account").order_by("id")) if line.entry else []
+    clawback = CommissionLine.objects.filter(reverses=line).select_related("entry").first()
+    held = None
+    if line.deal is not None:
+        held = int((line.deal.closed_at - line.deal.opened_at).total_seconds())
+    return Derivation(
+        line=line,
+        rule_words=rule_in_words(line.rule, line.level),
+        tree=tree,
+        entry=line.entry,
+        postings=postings,
+        clawback=clawback,
+        disputes=list(line.disputes.order_by("-created_at")),
+        held_seconds=held,
+    )
+
+
+def dispute_age(dispute: Dispute) -> str:
+    delta = timezone.now() - dispute.created_at
+    hours = int(delta.total_seconds() // 3600)
+    return (
+        f"{hours // 24} d {hours % 24} h" if hours >= 24 else f"{hours} h {int(delta.total_seconds() // 60) % 60} min"
+    )
+
+
+def partner_lines_recent(partner: Partner, limit: int = 50) -> QuerySet[CommissionLine]:
+    return CommissionLine.objects.filter(partner=partner).select_related("deal", "client").order_by("-id")[:limit]

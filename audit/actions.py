@@ -97,6 +97,9 @@ class AuditAction(models.TextChoices):
     PARTNER_CREATED = "partner.created", "Partner created"
     ATTRIBUTION_OPENED = "attribution.opened", "Client attributed to a partner"
     ATTRIBUTION_CLOSED = "attribution.closed", "Client's partner attribution ended"
+    DEAL_BATCH_RECEIVED = "deal_batch.received", "Deal batch received (trade feed)"
+    DEAL_BATCH_PROCESSED = "deal_batch.processed", "Deal batch processed (trade feed)"
+    FX_RATE_ADDED = "payments.fx_rate_added", "FX rate added"
     # the audit trail itself
     AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
     # demo and benchmark data (only ever written in demo mode or in the benchmark's own database)

@@ -381,16 +381,17 @@ def _feed_deal(deal: ClosedDeal) -> dict[str, str]:
 
 def deals_pull_page(*, limit: int) -> DealBatch | None:
     """Store the platform's next page of closed deals as a batch (not yet processed) and move the
-    cursor past it, in one transaction holding the cursor's row: a second pull meanwhile finds
-    it taken and stores nothing. None when there is nothing new (or another pull is at work)."""
+    cursor past it. The platform is asked outside any transaction; the page is stored only if the
+    cursor is still where it was read (compare-and-set under the cursor row's lock), so two pulls
+    at once store it once. None when there is nothing new (or another pull stored it first)."""
+    FeedCursor.objects.get_or_create(name=PLATFORM_CURSOR)
+    after = FeedCursor.objects.get(name=PLATFORM_CURSOR).position or None
+    deals = get_platform().closed_deals(after=after, limit=limit)
+    if not deals:
+        return None
     with transaction.atomic(durable=True):
-        FeedCursor.objects.get_or_create(name=PLATFORM_CURSOR)
-        cursor = FeedCursor.objects.select_for_update(skip_locked=True).filter(name=PLATFORM_CURSOR).first()
-        if cursor is None:
-            return None
-        after = cursor.position or None
-        deals = get_platform().closed_deals(after=after, limit=limit)
-        if not deals:
+        cursor = FeedCursor.objects.select_for_update().get(name=PLATFORM_CURSOR)
+        if (cursor.position or None) != after:
             return None
         actor = current_actor()
         batch = deal_batch_receive(

@@ -86,7 +86,9 @@ def test_good_feed_and_batch_pages_show_counts_refusals_and_the_work_item(client
     assert errors.ROW_LOTS_NOT_POSITIVE.format(value="-1") in html
     item = WorkItem.objects.get(queue__code="trade_feed_exception")
     assert item.get_absolute_url() in html
+    sign_in(client, staff(Role.RISK))  # risk and finance work the trade feed exception queue
     item_page = client.get(item.get_absolute_url())
+    assert item_page.status_code == 200
     assert batch.get_absolute_url() in item_page.content.decode()
 
 
@@ -148,7 +150,8 @@ def test_good_default_symbol_groups_are_seeded() -> None:
 
 def test_good_deal_page_lists_no_commission_line_yet(client: Client) -> None:
     acct = account()
-    imported(row(acct, "N1", close_time=timezone.now().isoformat(), open_time=timezone.now().isoformat()))
+    now = timezone.now().isoformat()
+    imported(row(acct, "N1", close_time=now, open_time=now))
     sign_in(client, staff(Role.FINANCE))
     page = client.get("/partners/deals/N1/")
     assert page.status_code == 200 and page.context["lines"] == []

@@ -453,3 +453,42 @@ def test_bad_missing_file_makes_the_command_fail(tmp_path: Path) -> None:
 
     with pytest.raises(CommandError, match="no such file"):
         call_command("import_deals", str(tmp_path / "nope.csv"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_pulls_at_once_store_each_page_once() -> None:
+    login = _trading_client()
+    now = timezone.now()
+    made = simulate_trading(start=now - timedelta(days=10), end=now, accounts=[login], seed=13)
+    barrier = threading.Barrier(2)
+    stored: list[DealBatch | None] = []
+    failures: list[BaseException] = []
+
+    def pull() -> None:
+        from audit.context import Actor, acting_as
+
+        try:
+            with acting_as(Actor.system("pytest")):
+                barrier.wait(10)
+                stored.append(deals_pull_page(limit=1000))
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=pull) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert failures == []
+    assert len([b for b in stored if b is not None]) == 1
+    assert DealBatch.objects.get().rows_total == made
+    assert deals_pull()["reprocessed"] == 1 and Deal.objects.count() == made
+
+
+def test_the_pull_runs_every_minute() -> None:
+    from django.conf import settings
+
+    entry = settings.CELERY_BEAT_SCHEDULE["deals-pull"]
+    assert (entry["task"], entry["schedule"]) == ("ib.tasks.deals_pull_task", 60.0)

@@ -4,6 +4,7 @@ closed, the feed's batches, a batch with its refusals, and importing a deal repo
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -156,3 +157,30 @@ def test_good_deal_page_lists_no_commission_line_yet(client: Client) -> None:
     page = client.get("/partners/deals/N1/")
     assert page.status_code == 200 and page.context["lines"] == []
     assert "No partner had introduced" in page.content.decode()
+
+
+def test_good_admin_shows_the_feed_read_only_and_takes_fx_rates_into_the_audit_trail(client: Client) -> None:
+    from audit.actions import AuditAction
+    from audit.models import AuditEvent
+    from payments.models import FxRate
+
+    acct = account()
+    batch = imported(row(acct, "A1"))
+    deal = Deal.objects.get()
+    sign_in(client, staff(Role.ADMIN))
+    assert client.get("/admin/ib/deal/").status_code == 200
+    assert client.get(f"/admin/ib/deal/{deal.pk}/change/").status_code == 200
+    assert client.get(f"/admin/ib/dealbatch/{batch.pk}/change/").status_code == 200
+    assert client.get("/admin/ib/deal/add/").status_code == 403
+    assert client.get("/admin/ib/symbolgroup/").status_code == 200
+    added = client.post(
+        "/admin/payments/fxrate/add/",
+        {"base": "eur", "quote": "usd", "rate": "1.0850", "as_of_0": "2026-11-02", "as_of_1": "00:00:00",
+         "source": "ECB"},
+    )  # fmt: skip
+    assert added.status_code == 302
+    rate = FxRate.objects.get()
+    assert (rate.base, rate.quote, rate.rate) == ("EUR", "USD", Decimal("1.0850"))
+    event = AuditEvent.objects.get(action=AuditAction.FX_RATE_ADDED)
+    assert event.after["pair"] == "EUR/USD"
+    assert client.get(f"/admin/payments/fxrate/{rate.pk}/delete/").status_code == 403

@@ -179,12 +179,17 @@ def _moment(row: dict[str, str], field: str) -> datetime:
 
 
 def deal_fingerprint(values: dict[str, Any]) -> str:
-    """The hash of a deal's values as received: a deal id seen again with another hash is refused."""
+    """The hash of a deal's values (amounts to the cent, times in UTC): a deal id seen again with
+    another hash is refused. Anything that stores a Deal outside the feed should use it too."""
+
+    def cents(value: Any) -> str:
+        return str(Decimal(value).quantize(Decimal("0.01")))
+
     canonical = [
-        values["deal_id"], values["login"], values["symbol"], values["side"], str(values["lots"]),
-        values["opened_at"].astimezone(UTC).isoformat(), values["closed_at"].astimezone(UTC).isoformat(),
-        str(values["spread"]), str(values["commission"]), str(values["swap"]), str(values["profit"]),
-        values["currency"],
+        str(values["deal_id"]), str(values["login"]), str(values["symbol"]).upper(), str(values["side"]).lower(),
+        cents(values["lots"]), values["opened_at"].astimezone(UTC).isoformat(),
+        values["closed_at"].astimezone(UTC).isoformat(), cents(values["spread"]), cents(values["commission"]),
+        cents(values["swap"]), cents(values["profit"]), str(values["currency"]).upper(),
     ]  # fmt: skip
     return hashlib.sha256(json.dumps(canonical).encode()).hexdigest()
 

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -261,6 +262,24 @@ _DEAL_COLUMNS = (
 )  # fmt: skip
 
 
+def _bound_cursor() -> psycopg.Cursor[Any]:
+    """A cursor of Django's connection (its transaction) that sends parameters apart from the SQL:
+    a column of thousands of values goes as one binary array, not quoted into the statement text."""
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
+
+
+def _known(deal_ids: list[str]) -> dict[str, tuple[str, int]]:
+    """The fingerprint and batch of each of ``deal_ids`` already stored."""
+    table = Deal._meta.db_table
+    with _bound_cursor() as cursor:
+        cursor.execute(
+            f"SELECT deal_id, fingerprint, batch_id FROM {table} WHERE deal_id = ANY(%s::varchar[])",  # noqa: S608
+            [deal_ids],
+        )
+        return {deal_id: (fingerprint, batch_pk) for deal_id, fingerprint, batch_pk in cursor.fetchall()}
+
+
 def _insert(rows: list[DealRow], batch: DealBatch) -> set[str]:
     """Insert the rows (in deal id order, so two batches racing over the same deals wait for each
     other instead of deadlocking); a deal id already there is left as it is. Returns the ids this
@@ -275,7 +294,7 @@ def _insert(rows: list[DealRow], batch: DealBatch) -> set[str]:
         "ON CONFLICT (deal_id) DO NOTHING RETURNING deal_id"
     )
     now = timezone.now()
-    with connection.cursor() as cursor:
+    with _bound_cursor() as cursor:
         for start in range(0, len(rows), _INSERT_CHUNK):
             chunk = rows[start : start + _INSERT_CHUNK]
             columns = [
@@ -319,10 +338,6 @@ def deal_batch_process(*, batch_id: int) -> DealBatch:
             refused.append({"row": number, "deal_id": deal_id,
                             "error": errors.ROW_CONFLICT_IN_BATCH.format(deal_id=deal_id, row=first.row)})  # fmt: skip
 
-    def known(deal_ids: list[str]) -> dict[str, tuple[str, int]]:
-        found = Deal.objects.filter(deal_id__in=deal_ids).values_list("deal_id", "fingerprint", "batch_id")
-        return {deal_id: (fingerprint, batch_pk) for deal_id, fingerprint, batch_pk in found}
-
     def compare(deal: DealRow, seen: tuple[str, int]) -> None:
         nonlocal duplicates
         if seen[0] == deal.fingerprint:
@@ -331,7 +346,7 @@ def deal_batch_process(*, batch_id: int) -> DealBatch:
             refused.append({"row": deal.row, "deal_id": deal.values["deal_id"],
                             "error": errors.ROW_CONFLICT.format(deal_id=deal.values["deal_id"], batch=seen[1])})  # fmt: skip
 
-    before = known(list(valid))
+    before = _known(list(valid))
     fresh = []
     for deal_id, deal in valid.items():
         if deal_id in before:
@@ -341,7 +356,7 @@ def deal_batch_process(*, batch_id: int) -> DealBatch:
     stored = _insert(fresh, batch)
     raced = [deal for deal in fresh if deal.values["deal_id"] not in stored]
     if raced:  # stored by another batch committed meanwhile: a duplicate, or the same id with other values
-        after = known([deal.values["deal_id"] for deal in raced])
+        after = _known([deal.values["deal_id"] for deal in raced])
         for deal in raced:
             compare(deal, after[deal.values["deal_id"]])
     refused.sort(key=lambda r: (r["row"], r["deal_id"]))

@@ -492,3 +492,25 @@ def test_the_pull_runs_every_minute() -> None:
 
     entry = settings.CELERY_BEAT_SCHEDULE["deals-pull"]
     assert (entry["task"], entry["schedule"]) == ("ib.tasks.deals_pull_task", 60.0)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.worker
+def test_pull_killed_between_storing_a_page_and_processing_it_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    """kill -9 of the worker once the page is stored (batch committed, cursor moved) and while its
+    processing waits to insert the deals: the restarted worker's run processes the stored batch."""
+    from tests.backoffice.test_worker_faults import Relay, table_held
+
+    login = _trading_client()
+    now = timezone.now()
+    made = simulate_trading(start=now - timedelta(days=20), end=now, accounts=[login], seed=17)
+    relay = Relay(tmp_path)
+    try:
+        relay.kill_mid_task(table_held(Deal), deals_pull_task.delay)
+    finally:
+        relay.stop()
+    batch = DealBatch.objects.get()
+    assert (batch.rows_total, batch.rows_new, batch.rows_duplicate, batch.rows_rejected) == (made, made, 0, 0)
+    assert Deal.objects.count() == made and batch.processed_at is not None
+    assert FeedCursor.objects.get(name="platform").position == str(SimPlatformDeal.objects.latest("ticket").ticket)
+    assert AuditEvent.objects.filter(action=AuditAction.DEAL_BATCH_PROCESSED).count() == 1

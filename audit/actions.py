@@ -110,6 +110,9 @@ class AuditAction(models.TextChoices):
     DISPUTE_ADJUSTMENT_PROPOSED = "ib_dispute.adjustment_proposed", "Commission dispute: adjustment proposed"
     DISPUTE_REOPENED = "ib_dispute.reopened", "Commission dispute reopened (adjustment not approved)"
     DISPUTE_RESOLVED = "ib_dispute.resolved", "Commission dispute resolved"
+    DEAL_BATCH_RECEIVED = "deal_batch.received", "Deal batch received (trade feed)"
+    DEAL_BATCH_PROCESSED = "deal_batch.processed", "Deal batch processed (trade feed)"
+    FX_RATE_ADDED = "payments.fx_rate_added", "FX rate added"
     # the audit trail itself
     AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
     # demo and benchmark data (only ever written in demo mode or in the benchmark's own database)

@@ -55,3 +55,39 @@ DISPUTE_UNKNOWN_RESOLUTION = (
     "resolution: choose one of {choices} (an adjustment resolves a dispute only when approved)."
 )
 DISPUTE_NEEDS_NOTE = "note: say how the dispute was resolved."
+# --- the trade feed (deal batches from the platform or a deal report file) ----------------------
+
+
+class DealFeedError(Exception):
+    """A deal batch was refused as a whole (an unreadable file); nothing was stored."""
+
+    def __init__(self, message: str, *, field: str = "file") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+NOT_ALLOWED_IMPORT_DEALS = "Your role does not include importing deal report files."
+FEED_UNKNOWN_SOURCE = "source: {source!r} is not a trade feed (platform or csv)."
+FEED_NOT_TEXT = "file: not UTF-8 text; save the deal report as CSV (UTF-8)."
+FEED_TOO_LARGE = "file: the file is {size} bytes; the limit is {limit} bytes."
+FEED_NO_HEADER = "file: empty; the first line names the columns: {expected}."
+FEED_MISSING_COLUMNS = "file: the header lacks the column(s) {missing}; expected: {expected}."
+FEED_NO_ROWS = "file: the header is there but no deal follows it."
+FEED_BAD_CSV = "file: line {line}: not valid CSV ({why})."
+FEED_NOT_JSON = "the platform page is not JSON with a list of deals: {why}"
+# one row of a batch (stored in DealBatch.rejections; the row is not stored)
+ROW_MISSING = "{field}: missing."
+ROW_TOO_LONG = "{field}: longer than {limit} characters."
+ROW_NOT_A_NUMBER = "{field}: {value!r} is not a number."
+ROW_TOO_MANY_DECIMALS = "{field}: {value} has more than 2 decimal places."
+ROW_TOO_LARGE = "{field}: {value} is too large."
+ROW_LOTS_NOT_POSITIVE = "lots: {value} is not a positive lot size."
+ROW_NEGATIVE = "{field}: {value} is negative; the broker's spread and commission are never below zero."
+ROW_BAD_SIDE = "side: {value!r} is neither buy nor sell."
+ROW_NOT_A_TIME = "{field}: {value!r} is not a date and time (ISO 8601, e.g. 2026-11-02T14:05:00Z)."
+ROW_CLOSE_BEFORE_OPEN = "close_time {closed} is before open_time {opened}."
+ROW_UNKNOWN_LOGIN = "login {login}: no trading account has this login."
+ROW_WRONG_CURRENCY = "currency: {currency} is not the currency of account {login} ({expected})."
+ROW_CONFLICT = "deal_id {deal_id} was already received with other values (batch #{batch}); this row is refused."
+ROW_CONFLICT_IN_BATCH = "deal_id {deal_id} is in this batch already (row {row}) with other values."

@@ -43,3 +43,22 @@ class AttributionChangeForm(forms.Form):
         self.fields["partner"].queryset = Partner.objects.filter(status=PartnerStatus.ACTIVE).order_by("path")  # type: ignore[attr-defined]
         self.fields["partner"].label_from_instance = lambda p: f"{p.name} ({p.code})"  # type: ignore[attr-defined]
         self.fields["effective_from"].initial = timezone.localdate()
+
+
+class DealImportForm(forms.Form):
+    file = forms.FileField(
+        label="Deal report file (CSV)",
+        help_text="Columns: deal_id, login, symbol, side, lots, open_time, close_time, spread, commission, swap, "
+        "profit, currency (a header line first; times in ISO 8601, UTC unless an offset is given).",
+    )
+
+    def clean_file(self) -> Any:
+        from django.conf import settings
+
+        from ib import errors
+
+        upload = self.cleaned_data["file"]
+        limit = settings.DEAL_IMPORT_MAX_UPLOAD_BYTES
+        if (upload.size or 0) > limit:
+            raise forms.ValidationError(errors.FEED_TOO_LARGE.format(size=upload.size, limit=limit))
+        return upload

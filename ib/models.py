@@ -342,6 +342,11 @@ class DealBatch(models.Model):
     def __str__(self) -> str:
         return f"{FeedSource(self.source).label} {self.filename} at {self.received_at:%Y-%m-%d %H:%M}"
 
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("deal-batch", args=[self.pk])
+
 
 class DealSide(models.TextChoices):
     BUY = "buy", "Buy"
@@ -390,6 +395,24 @@ class Deal(models.Model):
 
     def __str__(self) -> str:
         return f"deal {self.deal_id}"
+
+    def get_absolute_url(self) -> str:
+        from django.urls import reverse
+
+        return reverse("deal", args=[self.deal_id])
+
+
+class FeedCursor(models.Model):
+    """Where the pull of the platform's closed-deals feed has got to: the ``deal_id`` of the last
+    deal of the last page stored (a batch). It moves in the transaction that stores the page, and
+    the pull holds its row locked meanwhile, so no page is lost or stored twice."""
+
+    name = models.CharField(max_length=32, unique=True)
+    position = models.CharField(max_length=40, blank=True, help_text="Empty: from the platform's first deal.")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.name} after {self.position or '(start)'}"
 
 
 # --- commission runs and lines -------------------------------------------------------------------

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.contrib.contenttypes.models import ContentType
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
 from ib import errors
-from ib.models import Attribution, Partner
-from ops.models import User
+from ib.models import Attribution, CommissionLine, Deal, DealBatch, Partner
+from ops.models import User, WorkItem
 from ops.permissions import ALLOWED, Decision, deny
 
 
@@ -73,3 +74,52 @@ def partner_clients(partner: Partner) -> QuerySet[Attribution]:
 
 def partner_by_code(code: str) -> Partner | None:
     return Partner.objects.filter(code__iexact=(code or "").strip()).first()
+
+
+# --- the trade feed ------------------------------------------------------------------------------
+
+
+def deal_list() -> QuerySet[Deal]:
+    """Deals, the latest closed first, with the names their pages show."""
+    return Deal.objects.select_related("client", "trading_account__account_type", "batch").order_by("-closed_at", "-id")
+
+
+def deal_get_for(actor: User, deal_id: str) -> Deal:
+    """The deal (by the platform's deal id), for someone who may see partners' data (else 404)."""
+    if not partner_can_view(actor):
+        raise Http404
+    deal = deal_list().filter(deal_id=str(deal_id)[:40]).first()
+    if deal is None:
+        raise Http404
+    return deal
+
+
+def deal_commission_lines(deal: Deal) -> QuerySet[CommissionLine]:
+    return deal.commission_lines.select_related("partner", "plan_version__plan", "rule").order_by("level", "id")
+
+
+def deal_batch_list() -> QuerySet[DealBatch]:
+    """Batches, the latest first (without their raw text)."""
+    return DealBatch.objects.defer("raw").order_by("-received_at", "-id")
+
+
+def deal_batch_get_for(actor: User, batch_id: Any) -> DealBatch:
+    if not partner_can_view(actor):
+        raise Http404
+    try:
+        return DealBatch.objects.defer("raw").get(pk=int(batch_id))
+    except (DealBatch.DoesNotExist, TypeError, ValueError):
+        raise Http404 from None
+
+
+def deal_batch_work_item(batch: DealBatch) -> WorkItem | None:
+    """The trade feed exception the batch's refusals opened (the latest one), if any."""
+    return (
+        WorkItem.objects.filter(
+            queue__code="trade_feed_exception",
+            subject_type=ContentType.objects.get_for_model(DealBatch),
+            subject_id=str(batch.pk),
+        )
+        .order_by("-id")
+        .first()
+    )

@@ -18,4 +18,9 @@ urlpatterns = [
     ),
     path("partners/<int:pk>/payouts/", views_money.partner_payouts_view, name="partner-payouts"),
     path("partners/<int:pk>/payouts/request/", views_money.partner_payout_request_view, name="partner-payout-request"),
+    path("partners/deals/", views.deal_list_view, name="deals"),
+    path("partners/deals/import/", views.deal_import_view, name="deal-import"),
+    path("partners/deals/<str:deal_id>/", views.deal_view, name="deal"),
+    path("partners/feed/", views.deal_feed_view, name="deal-feed"),
+    path("partners/feed/<int:pk>/", views.deal_batch_view, name="deal-batch"),
 ]

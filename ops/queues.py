@@ -48,6 +48,8 @@ QUEUES: list[QueueSpec] = [
     # Someone probing: repeated refused requests from one caller, password spraying (the security
     # log's alert rules). Compliance works it beside the admins: an admin may be the one probing.
     QueueSpec("security_alert", "Security alert", 60, (Role.ADMIN, Role.COMPLIANCE), "compliance_escalation"),
+    # Deals of the trade feed (platform pull or deal report file) refused row by row: one item per batch.
+    QueueSpec("trade_feed_exception", "Trade feed exception", 8 * 60, (Role.RISK, Role.FINANCE), "ops_escalation"),
     QueueSpec("compliance_escalation", "Compliance escalations", 4 * 60, (Role.COMPLIANCE,), None),
     QueueSpec("finance_escalation", "Finance escalations", 4 * 60, (Role.FINANCE,), None),
     QueueSpec("ops_escalation", "Operations escalations", 4 * 60, (Role.RISK, Role.FINANCE, Role.COMPLIANCE), None),

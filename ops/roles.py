@@ -54,6 +54,7 @@ PERMISSIONS: dict[str, str] = {
     "view_partners": "See partners (introducing brokers), their hierarchy and attributed clients",
     "manage_partners": "Add partners and ask for a client's partner to change (finance approves)",
     "handle_ib_disputes": "Handle partner commission disputes and ask for commission adjustments (finance approves)",
+    "import_deals": "Import deal report files (CSV) into the trade feed",
     # admin
     "manage_configuration": "Configure system parameters",
     "manage_staff": "Manage staff users and roles",
@@ -104,6 +105,7 @@ CAPABILITY_PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "manage_psp_routing": ("payments-routing", ()),
     "manage_partners": ("partner-new", ()),
     "handle_ib_disputes": ("ib-disputes", ()),
+    "import_deals": ("deal-import", ()),
     "access_admin": ("admin:index", ()),
     "manage_queues": ("queues", ()),
     "view_all_queues": ("queues", ()),
@@ -174,6 +176,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "manage_psp_routing",
             "create_payment_links",
             "handle_ib_disputes",
+            "import_deals",
             "work_as_finance",
         }
     ),
@@ -186,6 +189,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "view_payments",
             "change_leverage",
             "view_partners",
+            "import_deals",
             "work_as_risk",
         }
     ),

@@ -101,3 +101,11 @@ class PaymentError(Exception):
 class IdempotencyConflict(PaymentError):
     def __init__(self, key: str) -> None:
         super().__init__(IDEMPOTENCY_REPLAY_DIFFERS.format(key=key), field="idempotency_key", status=422)
+
+
+# FX rates
+FX_RATE_MISSING = "No {base}/{quote} rate (nor {quote}/{base}) at or before {when}: add one in the admin (FX rates)."
+
+
+class FxRateMissing(LookupError):
+    """No rate to convert with at that moment (``FX_RATE_MISSING``)."""

@@ -10,6 +10,7 @@ client see them. An object outside the viewer's scope is a 404, as if it did not
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +25,7 @@ from ops.roles import Role
 from payments import errors
 from payments.models import (
     Deposit,
+    FxRate,
     JournalEntry,
     LedgerAccount,
     ReconciliationBreak,
@@ -241,3 +243,20 @@ def routing_pending_changes() -> QuerySet[Any]:
         .select_related("maker")
         .order_by("created_at")
     )
+
+
+def fx_rate_at(base: str, quote: str, when: datetime) -> tuple[Decimal, datetime | None]:
+    """The price of one ``base`` in ``quote`` at ``when`` and the time of the rate used: the latest
+    rate of the pair at or before ``when``; failing that, the inverse of the reverse pair's (to 8
+    places). The same currency is 1 (and no rate time). Raises ``FxRateMissing`` when neither pair
+    has a rate by then."""
+    base, quote = base.upper(), quote.upper()
+    if base == quote:
+        return Decimal("1"), None
+    direct = FxRate.objects.filter(base=base, quote=quote, as_of__lte=when).order_by("-as_of").first()
+    if direct is not None:
+        return direct.rate, direct.as_of
+    reverse = FxRate.objects.filter(base=quote, quote=base, as_of__lte=when).order_by("-as_of").first()
+    if reverse is not None:
+        return (Decimal("1") / reverse.rate).quantize(Decimal("0.00000001")), reverse.as_of
+    raise errors.FxRateMissing(errors.FX_RATE_MISSING.format(base=base, quote=quote, when=when.isoformat()))

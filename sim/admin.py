@@ -31,6 +31,14 @@ class SimPlatformAccountAdmin(admin.ModelAdmin):
     search_fields = ["login", "name"]
 
 
+@admin.register(models.SimPlatformDeal)
+class SimPlatformDealAdmin(admin.ModelAdmin):
+    list_display = ["ticket", "account", "symbol", "side", "lots", "closed_at", "spread", "commission", "profit"]
+    list_filter = ["symbol"]
+    search_fields = ["account__login"]
+    raw_id_fields = ["account"]
+
+
 @admin.register(models.SimPspFault, models.SimPlatformFault)
 class FaultAdmin(admin.ModelAdmin):
     list_display = ["operation", "mode", "remaining"]

@@ -144,3 +144,29 @@ class SimPlatformFault(models.Model):
 
     def __str__(self) -> str:
         return f"{self.mode} {self.operation} x{self.remaining}"
+
+
+class SimPlatformDeal(models.Model):
+    """A deal closed on the simulated platform (made by ``sim.trading.simulate_trading``). ``ticket``
+    is the platform's own sequence: its closed-deals feed reports deals in ticket order."""
+
+    ticket = models.BigAutoField(primary_key=True)
+    account = models.ForeignKey(SimPlatformAccount, on_delete=models.CASCADE, related_name="deals")
+    symbol = models.CharField(max_length=20)
+    side = models.CharField(max_length=4)
+    lots = models.DecimalField(max_digits=12, decimal_places=2)
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField()
+    spread = models.DecimalField(max_digits=20, decimal_places=2)
+    commission = models.DecimalField(max_digits=20, decimal_places=2)
+    swap = models.DecimalField(max_digits=20, decimal_places=2)
+    profit = models.DecimalField(max_digits=20, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    # What made it (the seed and the account's run), so generating the same run again adds nothing.
+    run_key = models.CharField(max_length=80, unique=True)
+
+    class Meta:
+        ordering = ["ticket"]
+
+    def __str__(self) -> str:
+        return f"{self.ticket} {self.symbol} {self.lots}"

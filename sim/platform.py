@@ -12,8 +12,14 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 
-from accounts.platform import PlatformAccount, PlatformError, PlatformTimeout, Position
-from sim.models import SimPlatformAccount, SimPlatformBalanceOp, SimPlatformFault, SimPlatformPosition
+from accounts.platform import ClosedDeal, PlatformAccount, PlatformError, PlatformTimeout, Position
+from sim.models import (
+    SimPlatformAccount,
+    SimPlatformBalanceOp,
+    SimPlatformDeal,
+    SimPlatformFault,
+    SimPlatformPosition,
+)
 
 LOGIN_BASE = 5_000_000
 
@@ -138,6 +144,34 @@ class SimulatedPlatform:
                 row.save(update_fields=["balance", "equity"])
         self._after(fault, "balance_operation")
         return row.balance
+
+    def closed_deals(self, *, after: str | None, limit: int) -> list[ClosedDeal]:
+        fault = self._before("closed_deals")
+        rows = SimPlatformDeal.objects.select_related("account").order_by("ticket")
+        if after is not None:
+            try:
+                rows = rows.filter(ticket__gt=int(after))
+            except ValueError:
+                raise PlatformError(f"simulated platform: {after!r} is not a deal ticket") from None
+        deals = [
+            ClosedDeal(
+                deal_id=str(r.ticket),
+                login=r.account.login,
+                symbol=r.symbol,
+                side=r.side,
+                lots=r.lots,
+                opened_at=r.opened_at,
+                closed_at=r.closed_at,
+                spread=r.spread,
+                commission=r.commission,
+                swap=r.swap,
+                profit=r.profit,
+                currency=r.currency,
+            )
+            for r in rows[: max(0, limit)]
+        ]
+        self._after(fault, "closed_deals")
+        return deals
 
     # --- test and demo controls (what a platform operator would do on their side) --------------
 

@@ -50,6 +50,7 @@ def _fixture_teardown(self: testcases.TransactionTestCase) -> None:
     from django.apps import apps
 
     from accounts.account_types import sync_account_types
+    from ib.symbols import sync_symbol_groups
     from kyc.risk_factors import sync_risk_factors
     from ops.queues import sync_queues
     from ops.roles import sync_roles
@@ -61,6 +62,7 @@ def _fixture_teardown(self: testcases.TransactionTestCase) -> None:
         sync_account_types(apps)
         sync_risk_factors(apps)
         sync_policies(apps)
+        sync_symbol_groups(apps)
 
 
 setattr(testcases.TransactionTestCase, "_fixture_teardown", _fixture_teardown)  # noqa: B010

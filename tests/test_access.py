@@ -118,6 +118,22 @@ def _partner() -> Any:
     return partner_create(name="Alpha Partners", code="ALPHA", actor=staff(Role.SUPPORT, username="ib-maker"))
 
 
+def _deal(c: Any) -> Any:
+    """A deal on the client's account; its page is named by the platform's deal id."""
+    from types import SimpleNamespace
+
+    from tests.ib.factories import deal
+
+    _account(c)
+    return SimpleNamespace(pk=deal(c).deal_id)
+
+
+def _batch() -> Any:
+    from tests.ib.factories import batch
+
+    return batch()
+
+
 class World:
     """The objects a row's URL names (``{client}``, ``{document}``, ...), made when first named;
     none of them is in the desk persona's scope."""
@@ -137,6 +153,8 @@ class World:
             "partner": _partner,
             "line": _line,
             "dispute": _dispute,
+            "deal": lambda: _deal(self.client),
+            "batch": _batch,
         }
 
     def url(self, pattern: str) -> str:
@@ -276,6 +294,13 @@ PAGES = [
     *rows("GET", "/partners/new/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (FINANCE, 403), (SUPPORT, 200)),
     *rows("POST", "/partners/new/", (ANONYMOUS, LOGIN), (COMPLIANCE, 403), (SUPPORT, 400)),
     *rows("GET", "/partners/{partner}/", (ANONYMOUS, LOGIN), (NOBODY, 404), (AUDITOR, 200), (FINANCE, 200)),
+    *rows("GET", "/partners/deals/", (ANONYMOUS, LOGIN), (NOBODY, 403), (AUDITOR, 200), (RISK, 200)),
+    *rows("GET", "/partners/deals/{deal}/", (ANONYMOUS, LOGIN), (NOBODY, 404), (SUPPORT, 200), (FINANCE, 200)),
+    *rows("GET", "/partners/feed/", (ANONYMOUS, LOGIN), (NOBODY, 403), (COMPLIANCE, 200)),
+    *rows("GET", "/partners/feed/{batch}/", (ANONYMOUS, LOGIN), (NOBODY, 404), (AUDITOR, 200)),
+    *rows("GET", "/partners/deals/import/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 403), (FINANCE, 200),
+          (RISK, 200)),
+    *rows("POST", "/partners/deals/import/", (ANONYMOUS, LOGIN), (COMPLIANCE, 403), (FINANCE, 400)),
     *rows(
         "POST", "/clients/{client}/partner/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (FINANCE, 403), (DESK, 404),
         (SUPPORT, 302),

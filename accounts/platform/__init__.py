@@ -7,9 +7,24 @@ from __future__ import annotations
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from accounts.platform.base import PlatformAccount, PlatformError, PlatformTimeout, Position, TradingPlatform
+from accounts.platform.base import (
+    ClosedDeal,
+    PlatformAccount,
+    PlatformError,
+    PlatformTimeout,
+    Position,
+    TradingPlatform,
+)
 
-__all__ = ["PlatformAccount", "PlatformError", "PlatformTimeout", "Position", "TradingPlatform", "get_platform"]
+__all__ = [
+    "ClosedDeal",
+    "PlatformAccount",
+    "PlatformError",
+    "PlatformTimeout",
+    "Position",
+    "TradingPlatform",
+    "get_platform",
+]
 
 
 def get_platform() -> TradingPlatform:

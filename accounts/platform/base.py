@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
@@ -32,6 +33,26 @@ class Position:
     margin: Decimal
 
 
+@dataclass(frozen=True)
+class ClosedDeal:
+    """A deal closed on the platform, as its closed-deals feed reports it. Money is in the trading
+    account's ``currency``: ``spread`` is the broker's spread or markup revenue on the deal,
+    ``commission`` what the broker charged the client, ``swap`` and ``profit`` the client's."""
+
+    deal_id: str
+    login: str
+    symbol: str
+    side: str  # "buy" or "sell"
+    lots: Decimal
+    opened_at: datetime
+    closed_at: datetime
+    spread: Decimal
+    commission: Decimal
+    swap: Decimal
+    profit: Decimal
+    currency: str
+
+
 class TradingPlatform(Protocol):
     """What the back office needs from a trading platform (MT4/MT5/cTrader-style)."""
 
@@ -56,4 +77,9 @@ class TradingPlatform(Protocol):
     def balance_operation(self, login: str, *, amount: Decimal, idempotency_key: str, comment: str) -> Decimal:
         """Credit (amount > 0) or debit the account's balance once per key; returns the new balance.
         A repeated key applies nothing and returns the current balance."""
+        ...
+
+    def closed_deals(self, *, after: str | None, limit: int) -> list[ClosedDeal]:
+        """Up to ``limit`` closed deals in the platform's own order, those after the deal whose
+        ``deal_id`` is ``after`` (None: from the first). An empty list: nothing new yet."""
         ...

@@ -250,6 +250,11 @@ PAYMENT_PROVIDERS = {"card": env_str("PAYMENT_PROVIDER_CARD", "")}
 PAYMENT_PROVIDERS_ROUTED = env_list("PAYMENT_PROVIDERS_ROUTED", [])
 PLATFORM_TIMEOUT_SECONDS = env_int("PLATFORM_TIMEOUT_SECONDS", 10, minimum=1)
 PLATFORM_SYNC_INTERVAL_SECONDS = env_int("PLATFORM_SYNC_INTERVAL_SECONDS", 300, minimum=10)
+# The trade feed: the minute's pull of closed deals (pages of this many, at most this many pages a
+# run; the rest waits for the next minute), and the deal report files staff upload.
+DEALS_PULL_PAGE_SIZE = env_int("DEALS_PULL_PAGE_SIZE", 1000, minimum=1)
+DEALS_PULL_MAX_PAGES = env_int("DEALS_PULL_MAX_PAGES", 50, minimum=1)
+DEAL_IMPORT_MAX_UPLOAD_BYTES = env_int("DEAL_IMPORT_MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1024)
 
 # --- Celery -------------------------------------------------------------------------------------
 # Payments. A PSP's signed callback must arrive within the tolerance window.
@@ -355,6 +360,8 @@ CELERY_BEAT_SCHEDULE = {
     "idempotency-keys-purge": {"task": "backoffice.tasks.idempotency_keys_purge_task", "schedule": 3600.0},
     # Daily: partner commissions past their hold period become available (ib.services.money).
     "ib-commissions-release": {"task": "ib.tasks.commissions_release_due_task", "schedule": 24 * 3600.0},
+    # the platform's closed deals since the last pull, stored as batches then processed
+    "deals-pull": {"task": "ib.tasks.deals_pull_task", "schedule": 60.0, "options": {"expires": 55}},
 }
 
 REST_FRAMEWORK = {

@@ -90,7 +90,7 @@ def test_demo_workspace_has_items_and_approvals(tmp_path: Path) -> None:
     # two clients wait for KYC review (all documents uploaded); the others were decided
     assert open_items == {
         "access_review": 1, "compliance_escalation": 1, "risk_alert": 1, "kyc_review": 2,
-        "withdrawal_approval": 1, "deposit_exception": 1,
+        "withdrawal_approval": 1, "deposit_exception": 1, "trade_feed_exception": 1,
     }  # fmt: skip
     from accounts.models import Client, TradingAccount
 
@@ -111,3 +111,32 @@ def test_demo_workspace_has_items_and_approvals(tmp_path: Path) -> None:
         assert Document.objects.count() == 3 * 5 + 5
         assert all(d.file.read(5) == b"%PDF-" for d in Document.objects.all())
     assert WorkItem.objects.get(queue__code="compliance_escalation").escalation_level == 1
+
+
+def test_demo_trade_feed_has_months_of_deals_fx_rates_and_a_refused_file(tmp_path: Path) -> None:
+    """The approved demo clients traded for six months on the simulated platform; the deals came in
+    through the pull (platform batches), and one deal report file had two refused rows."""
+    import time
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ib.models import Deal, DealBatch, FeedSource
+    from payments.models import FxRate
+    from sim.models import SimPlatformDeal
+
+    with override_settings(DEMO_MODE=True, VAR_DIR=tmp_path, KYC_STORAGE_ROOT=tmp_path / "kyc"):
+        call_command("demo_seed")
+        deals = Deal.objects.count()
+        started = time.monotonic()
+        call_command("demo_seed")  # idempotent, and quick the second time
+        assert time.monotonic() - started < 30
+    assert Deal.objects.count() == deals == SimPlatformDeal.objects.count() + 3
+    assert Deal.objects.values("client").distinct().count() == 3  # the approved (and restricted) clients
+    oldest = Deal.objects.order_by("closed_at").first()
+    assert oldest is not None and oldest.closed_at < timezone.now() - timedelta(days=150)
+    assert DealBatch.objects.filter(source=FeedSource.PLATFORM, rows_rejected=0).count() >= 1
+    report = DealBatch.objects.get(source=FeedSource.CSV)
+    assert (report.rows_new, report.rows_rejected) == (3, 2)
+    assert {(r.base, r.quote) for r in FxRate.objects.all()} == {("EUR", "USD"), ("GBP", "USD"), ("EUR", "GBP")}
+    assert FxRate.objects.filter(base="EUR", quote="USD").count() == 184

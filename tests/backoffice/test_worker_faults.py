@@ -26,6 +26,7 @@ Families (every task in */tasks.py), and the task of each that is killed here:
   retention           accounts.retention_pseudonymise_task
   security            ops.security_alerts_task, access_review_open_due_task (both killed)
   housekeeping        backoffice.idempotency_keys_purge_task
+  trade feed          ib.deals_pull_task (killed between storing a page and processing it: tests/ib/test_feed.py)
   not here: ops.scheduler_heartbeat_task (a heartbeat row, re-written every run) and
   sim.simpay_settle_task (the demo's PSP, not the back office)
 

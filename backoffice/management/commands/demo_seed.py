@@ -77,6 +77,7 @@ class Command(BaseCommand):
             _seed_kyc()
             _seed_payments()
             _seed_partners()
+            _seed_trade_feed()
             audit_seal()
         logins_file.parent.mkdir(parents=True, exist_ok=True)
         logins_file.write_text(json.dumps(logins, indent=2))
@@ -400,3 +401,64 @@ def _seed_partners() -> None:
             payload={"partner": gamma.pk, "effective_from": timezone.localdate().isoformat(), "campaign": "walk-in"},
             maker=support, reason="demo: the client says Gamma Trading Club referred them",
         )  # fmt: skip
+
+
+def _seed_trade_feed() -> None:
+    """Six months of daily FX rates (EUR/USD, GBP/USD, EUR/GBP), six months of trading by the
+    approved demo clients on the simulated platform, pulled and processed as the minute's pull does,
+    and one deal report file with two refused rows (a trade feed exception). Once."""
+    import random
+    from datetime import UTC, datetime, time, timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from accounts.models import ClientStatus, TradingAccount
+    from accounts.services.trading_accounts import trading_account_provision
+    from ib.models import DealBatch, FeedSource
+    from ib.services.feed import CSV_COLUMNS, deal_batch_process, deal_batch_receive, deals_pull
+    from payments.models import FxRate
+    from sim.trading import simulate_trading
+
+    if DealBatch.objects.exists():
+        return
+    today = timezone.now().astimezone(UTC).date()
+    rng = random.Random(2026)
+    rates = []
+    for pair, start in (("EURUSD", 1.08), ("GBPUSD", 1.27), ("EURGBP", 0.85)):
+        rate = start
+        for back in range(183, -1, -1):
+            rate *= 1 + rng.gauss(0, 0.004)
+            day = datetime.combine(today - timedelta(days=back), time.min, tzinfo=UTC)
+            rates.append(FxRate(base=pair[:3], quote=pair[3:], rate=Decimal(f"{rate:.5f}"), as_of=day, source="demo"))
+    FxRate.objects.bulk_create(rates, ignore_conflicts=True)
+
+    accounts = TradingAccount.objects.filter(client__status__in=[ClientStatus.APPROVED, ClientStatus.RESTRICTED])
+    for account in accounts.filter(login__isnull=True):  # the worker is not running yet: provision now
+        trading_account_provision(account_id=account.pk)
+    logins = [a.login for a in accounts.order_by("pk") if a.login]
+    if not logins:
+        return
+    now = timezone.now()
+    simulate_trading(start=now - timedelta(days=183), end=now, accounts=logins, seed=2026)
+    while deals_pull()["pages"]:
+        pass
+
+    reporter = accounts.filter(login__isnull=False).order_by("pk").first()
+    assert reporter is not None
+    closed = now - timedelta(days=2)
+    rows = [
+        [f"RPT-{n:04d}", reporter.login, symbol, side, lots, (closed - timedelta(hours=n + 1)).isoformat(),
+         (closed + timedelta(minutes=n)).isoformat(), spread, "0.00", "0.00", profit, reporter.currency]
+        for n, (symbol, side, lots, spread, profit) in enumerate(
+            [("EURUSD", "buy", "1.00", "7.00", "35.10"), ("XAUUSD", "sell", "0.20", "4.00", "-18.60"),
+             ("GER40", "buy", "0.50", "2.00", "12.00"), ("GBPUSD", "sell", "-0.30", "2.70", "5.00")]
+        )
+    ]  # fmt: skip
+    rows.append(["RPT-9999", "8000001", "EURUSD", "buy", "0.10", closed.isoformat(), closed.isoformat(), "0.70",
+                 "0.00", "0.00", "1.00", "USD"])  # fmt: skip
+    text = "\n".join(",".join(r) for r in [list(CSV_COLUMNS), *[[str(v) for v in r] for r in rows]]) + "\n"
+    batch = deal_batch_receive(
+        source=FeedSource.CSV, raw=text, filename="prime-broker-deal-report.csv", received_by="finance"
+    )
+    deal_batch_process(batch_id=batch.pk)

@@ -97,6 +97,12 @@ class AuditAction(models.TextChoices):
     PARTNER_CREATED = "partner.created", "Partner created"
     ATTRIBUTION_OPENED = "attribution.opened", "Client attributed to a partner"
     ATTRIBUTION_CLOSED = "attribution.closed", "Client's partner attribution ended"
+    PLAN_CREATED = "plan.created", "Commission plan created (no version yet)"
+    PLAN_VERSION_ADDED = "plan.version_added", "Commission plan version added (approved)"
+    PLAN_VERSION_ENDED = "plan.version_ended", "Commission plan version ended by the next one"
+    PARTNER_PLAN_ASSIGNED = "partner.plan_assigned", "Partner follows a commission plan (approved)"
+    PARTNER_PLAN_ENDED = "partner.plan_ended", "Partner's commission plan ended"
+    PARTNER_MOVED = "partner.moved", "Partner moved in the hierarchy (approved)"
     # the audit trail itself
     AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
     # demo and benchmark data (only ever written in demo mode or in the benchmark's own database)

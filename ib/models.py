@@ -291,12 +291,21 @@ class PartnerPlan(models.Model):
     plan = models.ForeignKey(CommissionPlan, on_delete=models.PROTECT, related_name="partners")
     valid_from = models.DateField()
     valid_to = models.DateField(null=True, blank=True)
+    approval = models.ForeignKey(
+        "ops.ApprovalRequest", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="The approved request (ib.partner_plan_assign) that made this period.",
+    )  # fmt: skip
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     history = AuditedHistoricalRecords()
 
     class Meta:
         ordering = ["partner_id", "valid_from"]
         constraints = [
+            models.CheckConstraint(
+                condition=models.Q(valid_to__isnull=True) | models.Q(valid_to__gt=models.F("valid_from")),
+                name="partner_plan_period_forward",
+                violation_error_message="A partner's plan ends after it starts.",
+            ),
             ExclusionConstraint(
                 name="partner_plans_do_not_overlap",
                 expressions=[

@@ -51,6 +51,7 @@ PERMISSIONS: dict[str, str] = {
     # introducing brokers (partners)
     "view_partners": "See partners (introducing brokers), their hierarchy and attributed clients",
     "manage_partners": "Add partners and ask for a client's partner to change (finance approves)",
+    "manage_commission_plans": "Propose commission plans and their versions, and which plan a partner follows (finance approves)",
     # admin
     "manage_configuration": "Configure system parameters",
     "manage_staff": "Manage staff users and roles",
@@ -99,6 +100,7 @@ CAPABILITY_PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "manage_staff": ("staff", ()),
     "view_partners": ("partners", ()),
     "manage_partners": ("partner-new", ()),
+    "manage_commission_plans": ("plans", ()),
     "access_admin": ("admin:index", ()),
     "manage_queues": ("queues", ()),
     "view_all_queues": ("queues", ()),
@@ -134,6 +136,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "manage_clients",
             "view_partners",
             "manage_partners",
+            "manage_commission_plans",
             "work_as_support",
         }
     ),

@@ -73,3 +73,172 @@ def partner_clients(partner: Partner) -> QuerySet[Attribution]:
 
 def partner_by_code(code: str) -> Partner | None:
     return Partner.objects.filter(code__iexact=(code or "").strip()).first()
+
+
+# --- commission plans ----------------------------------------------------------------------------
+
+
+def plan_list() -> list[Any]:
+    """Every plan with its version in force today (or none) and how many partners follow it today."""
+    from datetime import date as date_type
+
+    from ib.models import CommissionPlan, PartnerPlan, PlanVersion
+
+    today: date_type = timezone.localdate()
+    plans = list(CommissionPlan.objects.order_by("name"))
+    in_force = {
+        v.plan_id: v
+        for v in PlanVersion.objects.filter(valid_from__lte=today).filter(Q(valid_to__isnull=True) | Q(valid_to__gt=today))
+    }
+    upcoming: dict[int, Any] = {}
+    for v in PlanVersion.objects.filter(valid_from__gt=today).order_by("valid_from"):
+        upcoming.setdefault(v.plan_id, v)
+    following = dict(
+        PartnerPlan.objects.filter(valid_from__lte=today)
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=today))
+        .values_list("plan_id")
+        .annotate(n=Count("id"))
+        .values_list("plan_id", "n")
+    )
+    for plan in plans:
+        plan.current_version = in_force.get(plan.pk)
+        plan.next_version = upcoming.get(plan.pk)
+        plan.partners_now = following.get(plan.pk, 0)
+    return plans
+
+
+def plan_get_for(actor: User, plan_id: Any) -> Any:
+    """The plan, for someone who may see partners (else 404)."""
+    from ib.models import CommissionPlan
+
+    if not partner_can_view(actor):
+        raise Http404
+    try:
+        return CommissionPlan.objects.get(pk=int(plan_id))
+    except (CommissionPlan.DoesNotExist, TypeError, ValueError):
+        raise Http404 from None
+
+
+def plan_versions(plan: Any) -> list[Any]:
+    """The plan's versions, newest first, each with its rules (``rules_in_words``) and whether it is
+    in force today, ended or still to come."""
+    from ib.models import PlanVersion
+
+    today = timezone.localdate()
+    versions = list(
+        PlanVersion.objects.filter(plan=plan).select_related("approval").prefetch_related("rules__symbol_group")
+        .order_by("-number")
+    )  # fmt: skip
+    for v in versions:
+        v.rules_in_words = [rule_in_words(r, plan.currency) for r in v.rules.all()]
+        if v.valid_from > today:
+            v.state = "upcoming"
+        elif v.valid_to is not None and v.valid_to <= today:
+            v.state = "ended"
+        else:
+            v.state = "in force"
+    return versions
+
+
+def plan_followers(plan: Any) -> list[Any]:
+    """Who follows ``plan`` now or from a date to come."""
+    from ib.models import PartnerPlan
+
+    today = timezone.localdate()
+    return list(
+        PartnerPlan.objects.select_related("partner").filter(plan=plan)
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=today)).order_by("partner__name")
+    )  # fmt: skip
+
+
+def partner_plan_history(partner: Partner) -> list[Any]:
+    from ib.models import PartnerPlan
+
+    return list(PartnerPlan.objects.select_related("plan", "approval").filter(partner=partner).order_by("-valid_from"))
+
+
+def _field(rule: Any, name: str) -> Any:
+    return rule.get(name) if isinstance(rule, dict) else getattr(rule, name)
+
+
+def _dec(value: Any) -> Any:
+    from decimal import Decimal
+
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def _pct(value: Any) -> str:
+    return f"{format(_dec(value).normalize(), 'f')}%"
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
+
+
+def rule_in_words(rule: Any, currency: str) -> str:
+    """A rule (a ``PlanRule`` or a rule of a proposal's payload) in words: "8.00 EUR per lot on FX
+    majors, split 50/30/20, 10% back to the client, capped at 20.00 EUR per trade"."""
+    from ib.models import RuleKind, SymbolGroup
+    from payments.currencies import money_str
+
+    kind = _field(rule, "kind")
+    group = _field(rule, "symbol_group")
+    if isinstance(group, str):
+        group = SymbolGroup.objects.filter(code=group).first() if group else None
+    on = f" on {group.name}" if group is not None else ""
+    rate = _dec(_field(rule, "rate"))
+
+    def money(value: Any) -> str:
+        return money_str(_dec(value), currency)
+
+    if kind == RuleKind.PER_LOT:
+        text = f"{money(rate)} per lot{on}"
+    elif kind == RuleKind.SPREAD_PCT:
+        text = f"{_pct(rate)} of the spread{on}"
+    elif kind == RuleKind.COMMISSION_PCT:
+        text = f"{_pct(rate)} of the broker's commission{on}"
+    elif kind == RuleKind.CPA:
+        text = (
+            f"{money(rate)} once per client who first deposits at least {money(_field(rule, 'cpa_min_deposit'))} "
+            f"and trades {format(_dec(_field(rule, 'cpa_min_lots')).normalize(), 'f')} lots within "
+            f"{_field(rule, 'cpa_days')} days of approval"
+        )
+    elif kind == RuleKind.REVSHARE:
+        text = f"{_pct(rate)} of the broker's monthly net revenue from the partner's clients (losses carried forward)"
+    else:
+        text = f"{kind} {rate}"
+    shares = [_dec(s) for s in _field(rule, "tier_shares") or []]
+    if len(shares) == 1:
+        text += ", all to the introducing partner"
+    elif shares:
+        text += ", split " + "/".join(format(s.normalize(), "f") for s in shares)
+    rebate = _dec(_field(rule, "client_rebate_pct"))
+    if rebate:
+        text += f", {_pct(rebate)} back to the client"
+    caps = [
+        f"{money(value)} {label}"
+        for name, label in (("cap_per_trade", "per trade"), ("cap_per_day", "per client and day"),
+                            ("cap_per_client", "per client and month"))
+        if (value := _dec(_field(rule, name))) is not None
+    ]  # fmt: skip
+    if caps:
+        text += ", capped at " + ", ".join(caps)
+    hold = int(_field(rule, "min_hold_seconds") or 0)
+    if hold:
+        text += f", nothing for deals held under {_duration(hold)}"
+    return text
+
+
+def last_full_month(today: Any = None) -> tuple[Any, Any]:
+    """The first and last day of the calendar month before ``today``'s."""
+    from datetime import timedelta
+
+    today = today or timezone.localdate()
+    end = today.replace(day=1) - timedelta(days=1)
+    return end.replace(day=1), end

@@ -85,10 +85,12 @@ def plan_list() -> list[Any]:
     from ib.models import CommissionPlan, PartnerPlan, PlanVersion
 
     today: date_type = timezone.localdate()
-    plans = list(CommissionPlan.objects.order_by("name"))
+    plans: list[Any] = list(CommissionPlan.objects.order_by("name"))
     in_force = {
         v.plan_id: v
-        for v in PlanVersion.objects.filter(valid_from__lte=today).filter(Q(valid_to__isnull=True) | Q(valid_to__gt=today))
+        for v in PlanVersion.objects.filter(valid_from__lte=today).filter(
+            Q(valid_to__isnull=True) | Q(valid_to__gt=today)
+        )
     }
     upcoming: dict[int, Any] = {}
     for v in PlanVersion.objects.filter(valid_from__gt=today).order_by("valid_from"):
@@ -125,7 +127,7 @@ def plan_versions(plan: Any) -> list[Any]:
     from ib.models import PlanVersion
 
     today = timezone.localdate()
-    versions = list(
+    versions: list[Any] = list(
         PlanVersion.objects.filter(plan=plan).select_related("approval").prefetch_related("rules__symbol_group")
         .order_by("-number")
     )  # fmt: skip
@@ -242,3 +244,36 @@ def last_full_month(today: Any = None) -> tuple[Any, Any]:
     today = today or timezone.localdate()
     end = today.replace(day=1) - timedelta(days=1)
     return end.replace(day=1), end
+
+
+def plan_change_comparison(plan: Any, rules: list[dict[str, Any]], *, today: Any = None) -> dict[str, Any]:
+    """What ``rules`` would have paid over the last full calendar month next to what ``plan`` did
+    pay (the commission lines written), per partner and in total, with the difference. Computed
+    when asked (the approval page): deals and lines of that month may still arrive until a checker
+    looks, and the month is the one before the day the checker decides."""
+    from decimal import Decimal
+
+    from ib.services.commissions import commission_paid, commission_preview
+
+    start, end = last_full_month(today)
+    would = commission_preview(plan=plan, rules=rules, start=start, end=end)
+    did = commission_paid(plan=plan, start=start, end=end)
+    zero = Decimal("0.00")
+    found = Partner.objects.in_bulk(list(set(would.by_partner) | set(did.by_partner)))
+    rows = [
+        {"partner": partner, "would": would.by_partner.get(pk, zero), "did": did.by_partner.get(pk, zero),
+         "difference": would.by_partner.get(pk, zero) - did.by_partner.get(pk, zero)}
+        for pk, partner in found.items()
+    ]  # fmt: skip
+    rows.sort(key=lambda r: (r["partner"].name, r["partner"].pk))
+    return {
+        "plan": plan,
+        "currency": plan.currency,
+        "start": start,
+        "end": end,
+        "computed_at": timezone.now(),
+        "rows": rows,
+        "rebates": {"would": would.rebates, "did": did.rebates, "difference": would.rebates - did.rebates},
+        "total": {"would": would.total, "did": did.total, "difference": would.total - did.total},
+        "deals": {"would": would.deals, "did": did.deals},
+    }

@@ -8,3 +8,12 @@ urlpatterns = [
     path("partners/<int:pk>/", views.partner_view, name="partner"),
     path("clients/<int:client_id>/partner/", views.attribution_change_view, name="client-partner-change"),
 ]
+
+urlpatterns += [
+    path("partners/plans/", views.plan_list_view, name="plans"),
+    path("partners/plans/new/", views.plan_new_view, name="plan-new"),
+    path("partners/plans/<int:pk>/", views.plan_view, name="plan"),
+    path("partners/plans/<int:pk>/versions/new/", views.plan_version_new_view, name="plan-version-new"),
+    path("partners/<int:pk>/plan/", views.partner_plan_view, name="partner-plan"),
+    path("partners/<int:pk>/move/", views.partner_move_view, name="partner-move"),
+]

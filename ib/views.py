@@ -14,8 +14,16 @@ from django.views.decorators.http import require_POST
 from accounts.models import Client
 from accounts.selectors import client_get_for
 from ib.approval_actions import ACTION, attribution_can_request_change, change_pending
-from ib.errors import PartnerError
-from ib.forms import AttributionChangeForm, PartnerForm
+from ib.errors import PartnerError, PlanError
+from ib.forms import (
+    AttributionChangeForm,
+    PartnerForm,
+    PartnerMoveForm,
+    PartnerPlanForm,
+    PlanForm,
+    PlanVersionForm,
+    RuleFormSet,
+)
 from ib.models import Partner
 from ib.selectors import attribution_at, attribution_history, partner_can_view, partner_clients, partner_get_for
 from ib.selectors import partner_list as partners_in_order
@@ -72,6 +80,12 @@ def partner_new_view(request: HttpRequest) -> HttpResponse:
 def partner_view(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     partner = partner_get_for(user, pk)
+    return _render_partner(request, user, partner)
+
+
+def _render_partner(
+    request: HttpRequest, user: User, partner: Partner, *, status: int = 200, **forms: Any
+) -> HttpResponse:
     below = list(Partner.objects.get_descendants(partner).order_by("path"))
     return render(
         request,
@@ -82,7 +96,9 @@ def partner_view(request: HttpRequest, pk: int) -> HttpResponse:
             "below": below,
             "base_depth": partner.depth,
             "clients": list(partner_clients(partner)),
+            **_partner_plan_context(user, partner, forms),
         },
+        status=status,
     )
 
 
@@ -126,3 +142,213 @@ def attribution_change_view(request: HttpRequest, client_id: int) -> HttpRespons
     ]
     messages.error(request, "; ".join(problems))
     return redirect("client", pk=client.pk)
+
+
+# --- commission plans, the plan a partner follows, moving a partner -------------------------------
+
+
+def _partner_plan_context(user: User, partner: Partner, forms: dict[str, Any]) -> dict[str, Any]:
+    from ib.selectors import partner_plan_history
+    from ib.services.partner_changes import (
+        PARTNER_MOVE,
+        PARTNER_PLAN_ASSIGN,
+        partner_can_request_move,
+        partner_plan_at,
+        partner_plan_can_request,
+    )
+    from ops.selectors import approval_pending
+
+    return {
+        "plan_now": partner_plan_at(partner),
+        "plan_history": partner_plan_history(partner),
+        "plan_pending": approval_pending(PARTNER_PLAN_ASSIGN, partner),
+        "can_assign_plan": partner_plan_can_request(user, partner),
+        "plan_form": forms.get("plan_form") or PartnerPlanForm(),
+        "move_pending": approval_pending(PARTNER_MOVE, partner),
+        "can_move": partner_can_request_move(user, partner),
+        "move_form": forms.get("move_form") or PartnerMoveForm(),
+    }
+
+
+def _form_errors(form: Any, problems: dict[str, str]) -> None:
+    for field, message in problems.items():
+        form.add_error(field if field in form.fields else None, message)
+
+
+@require_POST
+def partner_plan_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Ask for the partner to follow another plan from a date (finance approves)."""
+    from ib.services.partner_changes import partner_plan_can_request, partner_plan_request
+
+    user = _user(request)
+    partner = partner_get_for(user, pk)
+    partner_plan_can_request(user, partner).require(PermissionDenied)
+    form = PartnerPlanForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            approval = partner_plan_request(
+                actor=user, partner=partner, plan=data["plan"], valid_from=data["valid_from"], reason=data["reason"]
+            )
+        except PlanError as exc:
+            _form_errors(form, exc.problems)
+        except (PartnerError, OpsError) as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Asked for approval #{approval.pk}: a finance officer decides.")
+            return redirect("approval", pk=approval.pk)
+    return _render_partner(request, user, partner, status=400, plan_form=form)
+
+
+@require_POST
+def partner_move_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Ask for the partner (and everyone below it) to move under another parent (finance approves)."""
+    from ib.services.partner_changes import partner_can_request_move, partner_move_request
+
+    user = _user(request)
+    partner = partner_get_for(user, pk)
+    partner_can_request_move(user, partner).require(PermissionDenied)
+    form = PartnerMoveForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            approval = partner_move_request(actor=user, partner=partner, parent=data["parent"], reason=data["reason"])
+        except PlanError as exc:
+            _form_errors(form, exc.problems)
+        except (PartnerError, OpsError) as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Asked for approval #{approval.pk}: a finance officer decides.")
+            return redirect("approval", pk=approval.pk)
+    return _render_partner(request, user, partner, status=400, move_form=form)
+
+
+def plan_list_view(request: HttpRequest) -> HttpResponse:
+    from ib.selectors import plan_list
+    from ib.services.plans import plan_can_propose
+
+    user = _user(request)
+    partner_can_view(user).require(PermissionDenied)
+    return render(request, "ib/plan_list.html", {"plans": plan_list(), "can_propose": plan_can_propose(user)})
+
+
+def plan_view(request: HttpRequest, pk: int) -> HttpResponse:
+    from ib.selectors import plan_followers, plan_get_for, plan_versions
+    from ib.services.plans import PLAN_CHANGE, plan_can_propose_version
+    from ops.selectors import approval_pending
+
+    user = _user(request)
+    plan = plan_get_for(user, pk)
+    return render(
+        request,
+        "ib/plan_detail.html",
+        {
+            "plan": plan,
+            "versions": plan_versions(plan),
+            "followers": plan_followers(plan),
+            "pending": approval_pending(PLAN_CHANGE, plan),
+            "can_propose": plan_can_propose_version(user, plan),
+        },
+    )
+
+
+def _rules_from(formset: Any) -> tuple[list[dict[str, Any]], list[int]]:
+    """The rules filled in (blank rows skipped), and the form index of each."""
+    rules, where = [], []
+    for i, form in enumerate(formset.forms):
+        if any(v not in (None, "") for v in form.cleaned_data.values()):
+            rules.append(form.rule())
+            where.append(i)
+    return rules, where
+
+
+def _plan_errors(form: Any, formset: Any, where: list[int], problems: dict[str, str]) -> None:
+    """The service's problems on the fields that caused them (``rules.<n>.<field>`` on rule n's form)."""
+    for key, message in problems.items():
+        parts = key.split(".")
+        if parts[0] == "rules" and len(parts) == 3 and parts[1].isdigit() and int(parts[1]) < len(where):
+            rule_form = formset.forms[where[int(parts[1])]]
+            rule_form.add_error(parts[2] if parts[2] in rule_form.fields else None, message)
+        elif key == "rules":
+            formset.forms[0].add_error(None, message) if formset.forms else form.add_error(None, message)
+        else:
+            form.add_error(key if key in form.fields else None, message)
+
+
+def _initial_rules(plan: Any) -> list[dict[str, Any]]:
+    """The rules of the plan's latest version, as the starting point of the next one."""
+    from ib.services.plans import rule_payload
+
+    latest = plan.versions.order_by("-number").first()
+    if latest is None:
+        return []
+    initial = []
+    for rule in latest.rules.select_related("symbol_group"):
+        fields = {name: getattr(rule, name) for name in (
+            "kind", "symbol_group", "rate", "tier_shares", "client_rebate_pct", "cap_per_trade", "cap_per_day",
+            "cap_per_client", "min_hold_seconds", "cpa_min_deposit", "cpa_min_lots", "cpa_days")}  # fmt: skip
+        row = rule_payload(fields)
+        row["tier_shares"] = "/".join(row["tier_shares"])
+        row["min_hold_seconds"] = str(row["min_hold_seconds"] or "")
+        row["cpa_days"] = str(row["cpa_days"])
+        initial.append(row)
+    return initial
+
+
+def plan_new_view(request: HttpRequest) -> HttpResponse:
+    """Propose a new plan with its first version (finance approves)."""
+    from ib.services.plans import plan_can_propose, plan_propose
+
+    user = _user(request)
+    plan_can_propose(user).require(PermissionDenied)
+    form = PlanForm(request.POST or None)
+    formset = RuleFormSet(request.POST or None, prefix="rules")
+    if request.method == "POST":
+        if form.is_valid() and formset.is_valid():
+            rules, where = _rules_from(formset)
+            data = form.cleaned_data
+            try:
+                approval = plan_propose(
+                    actor=user, code=data["code"], name=data["name"], currency=data["currency"],
+                    hold_days=data["hold_days"], valid_from=data["valid_from"], note=data["note"], rules=rules,
+                    reason=data["reason"],
+                )  # fmt: skip
+            except PlanError as exc:
+                _plan_errors(form, formset, where, exc.problems)
+            except (PartnerError, OpsError) as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Asked for approval #{approval.pk}: a finance officer decides.")
+                return redirect("approval", pk=approval.pk)
+        return render(request, "ib/plan_form.html", {"form": form, "formset": formset, "plan": None}, status=400)
+    return render(request, "ib/plan_form.html", {"form": form, "formset": formset, "plan": None})
+
+
+def plan_version_new_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Propose a new version of a plan (finance approves)."""
+    from ib.selectors import plan_get_for
+    from ib.services.plans import plan_can_propose_version, plan_version_propose
+
+    user = _user(request)
+    plan = plan_get_for(user, pk)
+    plan_can_propose_version(user, plan).require(PermissionDenied)
+    form = PlanVersionForm(request.POST or None)
+    formset = RuleFormSet(request.POST or None, prefix="rules", initial=None if request.POST else _initial_rules(plan))
+    if request.method == "POST":
+        if form.is_valid() and formset.is_valid():
+            rules, where = _rules_from(formset)
+            data = form.cleaned_data
+            try:
+                approval = plan_version_propose(
+                    actor=user, plan=plan, valid_from=data["valid_from"], note=data["note"], rules=rules,
+                    reason=data["reason"],
+                )  # fmt: skip
+            except PlanError as exc:
+                _plan_errors(form, formset, where, exc.problems)
+            except (PartnerError, OpsError) as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Asked for approval #{approval.pk}: a finance officer decides.")
+                return redirect("approval", pk=approval.pk)
+        return render(request, "ib/plan_form.html", {"form": form, "formset": formset, "plan": plan}, status=400)
+    return render(request, "ib/plan_form.html", {"form": form, "formset": formset, "plan": plan})

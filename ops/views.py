@@ -370,19 +370,22 @@ def _render_approval(
             "form": form or DecisionForm(initial={"payload_hash": obj.payload_hash}),
             "cancel_form": ReasonForm(),
             "Decision": Decision,
-            "panel": _approval_panel(obj),
+            **_approval_panel(obj),
         },
         status=status,
     )
 
 
-def _approval_panel(obj: Any) -> tuple[str, dict[str, Any]] | None:
+def _approval_panel(obj: Any) -> dict[str, Any]:
     """The action's own panel beside the payload (``ApprovalAction.panel``), if it has one."""
     try:
         panel = get_action(obj.action).panel
     except OpsError:
-        return None
-    return panel(obj) if panel is not None else None
+        return {}
+    if panel is None:
+        return {}
+    template, context = panel(obj)
+    return {"panel_template": template, "panel": context}
 
 
 def approval_view(request: HttpRequest, pk: int) -> HttpResponse:

@@ -66,9 +66,7 @@ def partner_plan_can_request(actor: User, partner: Partner) -> Decision:
 
 
 def version_in_force(plan: CommissionPlan, day: date) -> PlanVersion | None:
-    return (
-        plan.versions.filter(valid_from__lte=day).filter(Q(valid_to__isnull=True) | Q(valid_to__gt=day)).first()
-    )
+    return plan.versions.filter(valid_from__lte=day).filter(Q(valid_to__isnull=True) | Q(valid_to__gt=day)).first()
 
 
 def partner_plan_check(partner: Partner, plan: CommissionPlan, valid_from: date) -> PartnerPlan | None:
@@ -102,7 +100,9 @@ def _period(pp: PartnerPlan) -> dict[str, Any]:
 
 
 @transaction.atomic
-def partner_plan_assign(*, partner_id: int, plan: CommissionPlan, valid_from: date, request: ApprovalRequest) -> PartnerPlan:
+def partner_plan_assign(
+    *, partner_id: int, plan: CommissionPlan, valid_from: date, request: ApprovalRequest
+) -> PartnerPlan:
     """Carry out an approved change of plan (inside the engine's transaction, the partner locked):
     the period in force on ``valid_from`` ends that day and the new one starts it."""
     partner = partner_plan_lock(partner_id)
@@ -200,7 +200,7 @@ def partner_move(*, partner_id: int, parent_id: int | None, request: ApprovalReq
         assert root is not None  # partner_move_check: a partner with a parent is not the only root
         partner.move(root, "sorted-sibling")
     moved = Partner.objects.get(pk=partner_id)
-    moved._change_reason = f"approval #{request.pk}: moved"  # type: ignore[attr-defined]
+    moved._change_reason = f"approval #{request.pk}: moved"
     moved.save()  # a history row of the partner at its new place
     after = {"parent": parent.name if parent else None, "parent_code": parent.code if parent else None,
              "depth": moved.depth, "path": moved.path, "moved_below": below}  # fmt: skip
@@ -209,3 +209,38 @@ def partner_move(*, partner_id: int, parent_id: int | None, request: ApprovalReq
         reason=f"approval #{request.pk}: {request.reason}",
     )  # fmt: skip
     return moved
+
+
+# --- asking ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic(durable=True)
+def partner_plan_request(
+    *, actor: User, partner: Partner, plan: CommissionPlan, valid_from: date, reason: str
+) -> ApprovalRequest:
+    """Ask for ``partner`` to follow ``plan`` from ``valid_from`` (finance approves)."""
+    from ops.services.approvals import approval_create
+
+    partner_plan_can_request(actor, partner).require(PlanError)
+    ended = partner_plan_check(partner, plan, valid_from)
+    payload = {"plan": plan.pk, "valid_from": valid_from.isoformat(),
+               "ends": f"{ended.plan.name} (followed since {ended.valid_from.isoformat()})" if ended else ""}  # fmt: skip
+    return approval_create(action=PARTNER_PLAN_ASSIGN, subject=partner, payload=payload, maker=actor, reason=reason)
+
+
+@transaction.atomic(durable=True)
+def partner_move_request(*, actor: User, partner: Partner, parent: Partner | None, reason: str) -> ApprovalRequest:
+    """Ask for ``partner`` and everyone below it to move under ``parent`` (None: to the top)."""
+    from ops.services.approvals import approval_create
+
+    partner_can_request_move(actor, partner).require(PlanError)
+    partner = Partner.objects.get(pk=partner.pk)
+    parent = Partner.objects.get(pk=parent.pk) if parent is not None else None
+    partner_move_check(partner, parent)
+    current = parent_of(partner)
+    payload = {
+        "parent": parent.pk if parent else None,
+        "from_parent": current.pk if current else None,
+        "moves_along": Partner.objects.filter(path__startswith=partner.path).exclude(pk=partner.pk).count(),
+    }
+    return approval_create(action=PARTNER_MOVE, subject=partner, payload=payload, maker=actor, reason=reason)

@@ -27,9 +27,10 @@ class PlanError(PartnerError):
     """A plan change, a plan assignment or a move in the tree was refused; ``problems`` maps each
     field (``rules.2.tier_shares`` for a rule's field) to what is wrong with it."""
 
-    def __init__(self, problems: dict[str, str]) -> None:
-        self.problems = dict(problems)
-        super().__init__("; ".join(f"{field}: {message}" for field, message in self.problems.items()))
+    def __init__(self, problems: dict[str, str] | str) -> None:
+        # a bare message (a can-function's refusal) concerns no one field
+        self.problems = {"__all__": problems} if isinstance(problems, str) else dict(problems)
+        super().__init__("; ".join(m if f == "__all__" else f"{f}: {m}" for f, m in self.problems.items()))
 
 
 NOT_ALLOWED_PLANS = "Your role does not include proposing commission plans or changing which plan a partner follows."

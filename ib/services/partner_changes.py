@@ -194,11 +194,11 @@ def partner_move(*, partner_id: int, parent_id: int | None, request: ApprovalReq
     before = {"parent": old_parent.name if old_parent else None, "parent_code": old_parent.code if old_parent else None,
               "depth": partner.depth, "path": partner.path}  # fmt: skip
     if parent is not None:
-        partner.move(parent, "sorted-child")
+        Partner.objects.move(partner, parent, "sorted-child")
     else:
-        root = Partner.get_root_nodes().exclude(pk=partner.pk).first()
+        root = Partner.objects.get_root_nodes().exclude(pk=partner.pk).first()
         assert root is not None  # partner_move_check: a partner with a parent is not the only root
-        partner.move(root, "sorted-sibling")
+        Partner.objects.move(partner, root, "sorted-sibling")
     moved = Partner.objects.get(pk=partner_id)
     moved._change_reason = f"approval #{request.pk}: moved"
     moved.save()  # a history row of the partner at its new place

@@ -101,6 +101,12 @@ def _partner() -> Any:
     return partner_create(name="Alpha Partners", code="ALPHA", actor=staff(Role.SUPPORT, username="ib-maker"))
 
 
+def _plan() -> Any:
+    from tests.ib.factories import plan
+
+    return plan("ACCESS").plan
+
+
 class World:
     """The objects a row's URL names (``{client}``, ``{document}``, ...), made when first named;
     none of them is in the desk persona's scope."""
@@ -118,6 +124,7 @@ class World:
             "waiting": _waiting,
             "approval": _approval,
             "partner": _partner,
+            "plan": _plan,
         }
 
     def url(self, pattern: str) -> str:
@@ -250,6 +257,24 @@ PAGES = [
     *rows(
         "POST", "/clients/{client}/partner/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (FINANCE, 403), (DESK, 404),
         (SUPPORT, 302),
+    ),
+    # --- commission plans and partner changes (ib) ---
+    *rows("GET", "/partners/plans/", (ANONYMOUS, LOGIN), (NOBODY, 403), (AUDITOR, 200), (FINANCE, 200), (SUPPORT, 200)),
+    *rows("GET", "/partners/plans/{plan}/", (ANONYMOUS, LOGIN), (NOBODY, 404), (AUDITOR, 200), (RISK, 200)),
+    *rows("GET", "/partners/plans/new/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (FINANCE, 403), (SUPPORT, 200)),
+    *rows("POST", "/partners/plans/new/", (ANONYMOUS, LOGIN), (COMPLIANCE, 403), (FINANCE, 403), (SUPPORT, 400)),
+    *rows(
+        "GET", "/partners/plans/{plan}/versions/new/", (ANONYMOUS, LOGIN), (NOBODY, 404), (AUDITOR, 403),
+        (FINANCE, 403), (SUPPORT, 200),
+    ),
+    *rows("POST", "/partners/plans/{plan}/versions/new/", (ANONYMOUS, LOGIN), (RISK, 403), (SUPPORT, 400)),
+    *rows(
+        "POST", "/partners/{partner}/plan/", (ANONYMOUS, LOGIN), (NOBODY, 404), (AUDITOR, 403), (FINANCE, 403),
+        (SUPPORT, 400),
+    ),
+    *rows(
+        "POST", "/partners/{partner}/move/", (ANONYMOUS, LOGIN), (NOBODY, 404), (AUDITOR, 403), (FINANCE, 403),
+        (SUPPORT, 400),
     ),
     # --- the audit trail ---
     *rows("GET", "/audit/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200)),

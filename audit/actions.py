@@ -97,6 +97,9 @@ class AuditAction(models.TextChoices):
     PARTNER_CREATED = "partner.created", "Partner created"
     ATTRIBUTION_OPENED = "attribution.opened", "Client attributed to a partner"
     ATTRIBUTION_CLOSED = "attribution.closed", "Client's partner attribution ended"
+    COMMISSION_RUN_STARTED = "commission.run_started", "Commission run started"
+    COMMISSION_RUN_FINISHED = "commission.run_finished", "Commission run finished"
+    STATEMENT_ISSUED = "commission.statement_issued", "Commission statement issued"
     # the audit trail itself
     AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
     # demo and benchmark data (only ever written in demo mode or in the benchmark's own database)

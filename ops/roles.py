@@ -51,6 +51,7 @@ PERMISSIONS: dict[str, str] = {
     # introducing brokers (partners)
     "view_partners": "See partners (introducing brokers), their hierarchy and attributed clients",
     "manage_partners": "Add partners and ask for a client's partner to change (finance approves)",
+    "run_commissions": "Run partner commissions for a period and issue statements (finance)",
     # admin
     "manage_configuration": "Configure system parameters",
     "manage_staff": "Manage staff users and roles",
@@ -99,6 +100,7 @@ CAPABILITY_PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "manage_staff": ("staff", ()),
     "view_partners": ("partners", ()),
     "manage_partners": ("partner-new", ()),
+    "run_commissions": ("commission-runs", ()),
     "access_admin": ("admin:index", ()),
     "manage_queues": ("queues", ()),
     "view_all_queues": ("queues", ()),
@@ -164,6 +166,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "handle_refunds",
             "handle_internal_transfers",
             "view_partners",
+            "run_commissions",
             "work_as_finance",
         }
     ),

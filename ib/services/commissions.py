@@ -103,10 +103,10 @@ RULES_PREVIEW = """
     JOIN ib_symbolgroup g ON g.code = j.symbol_group
     WHERE j.kind IN ('per_lot', 'spread_pct', 'commission_pct')"""
 
-# Parameters: period_from / period_to (timestamps, half-open), clients (bigint[] or NULL: all),
+# The pools of the deals (in ``capped``). Parameters: period_from / period_to (timestamps, half-open), clients (bigint[] or NULL: all),
 # plan_id (or NULL: every plan), fresh (true: ignore existing lines, as a preview does), tz, steplen,
 # run_id, now.
-DEAL_LINES_SQL = """
+DEAL_POOLS_SQL = """
 WITH versions AS ({versions}),
 rules AS ({rules}),
 d AS (
@@ -194,7 +194,12 @@ capped AS (
                 ELSE GREATEST(0, LEAST(mr.cap_per_client, mr.month_to)
                                  - LEAST(mr.cap_per_client, mr.month_to - mr.day_pool)) END AS pool
     FROM month_running mr
-),
+)
+"""
+
+# The split of the pools of ``capped`` (columns version_id, group_id, partner_id, tier_shares,
+# client_rebate_pct, pool, ...) across the client (-1) and the partner levels: one row per line in ``lines``.
+SPLIT_SQL = """,
 trees AS (
     -- each introducing partner's ancestors, itself first (level = depth difference)
     SELECT p.id AS partner_id, p.depth - 1 AS top_level,
@@ -289,9 +294,9 @@ def _params(**overrides: Any) -> dict[str, Any]:
 def deal_lines_statement(*, preview: bool) -> str:
     """The one statement text, with the run's sources (tables) or the preview's (jsonb rules)."""
     if preview:
-        body = DEAL_LINES_SQL.format(versions=VERSIONS_PREVIEW, rules=RULES_PREVIEW)
-        return body + PREVIEW_SQL
-    return DEAL_LINES_SQL.format(versions=VERSIONS_FROM_TABLES, rules=RULES_FROM_TABLES) + INSERT_SQL
+        body = DEAL_POOLS_SQL.format(versions=VERSIONS_PREVIEW, rules=RULES_PREVIEW)
+        return body + SPLIT_SQL + PREVIEW_SQL
+    return DEAL_POOLS_SQL.format(versions=VERSIONS_FROM_TABLES, rules=RULES_FROM_TABLES) + SPLIT_SQL + INSERT_SQL
 
 
 def deal_lines_write(*, run: CommissionRun, client_ids: Sequence[int]) -> int:

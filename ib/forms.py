@@ -43,3 +43,13 @@ class AttributionChangeForm(forms.Form):
         self.fields["partner"].queryset = Partner.objects.filter(status=PartnerStatus.ACTIVE).order_by("path")  # type: ignore[attr-defined]
         self.fields["partner"].label_from_instance = lambda p: f"{p.name} ({p.code})"  # type: ignore[attr-defined]
         self.fields["effective_from"].initial = timezone.localdate()
+
+
+class CommissionRunForm(forms.Form):
+    period_start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    period_end = forms.DateField(label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class PeriodForm(forms.Form):
+    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))

@@ -12,7 +12,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from ib import errors
-from ib.models import Attribution, CommissionLine, CommissionRun, Deal, Partner, Statement
+from ib.models import Attribution, CommissionLine, CommissionRun, Deal, LineKind, Partner, Statement
 from ops.models import User
 from ops.permissions import ALLOWED, Decision, deny
 
@@ -181,6 +181,6 @@ def run_figures(run: CommissionRun) -> dict[str, Any]:
         .order_by("currency", "kind")
     )
     return {
-        "by_kind": list(rows),
+        "by_kind": [{**row, "label": LineKind(row["kind"]).label} for row in rows],
         "partners": CommissionLine.objects.filter(run=run).values("partner").distinct().count(),
     }

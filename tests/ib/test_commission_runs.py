@@ -36,7 +36,7 @@ def _run(start: date = DAY, end: date = DAY) -> CommissionRun:
 
 @pytest.fixture
 def clients() -> list[Any]:
-    a, b, c = tree("AAA", "BBB", "CCC")
+    _, b, c = tree("AAA", "BBB", "CCC")
     version = plan(valid_from=date(2025, 1, 1))
     follow(c, version, valid_from=date(2025, 1, 1))
     follow(b, version, valid_from=date(2025, 1, 1))

@@ -80,8 +80,9 @@ def generate(*, deals: int, clients: int) -> dict[str, Any]:
     from ib.models import CommissionPlan, Partner, PlanRule, PlanVersion, SymbolGroup
 
     started = time.monotonic()
-    with acting_as(Actor.system("bench")), transaction.atomic():
+    with acting_as(Actor.system("bench")):  # through the services, each its own transaction
         template = _approved_client(0, _staff("support"), _staff("compliance"))
+    with acting_as(Actor.system("bench")), transaction.atomic():
         account = template.trading_accounts.order_by("id").first()
         assert account is not None
         group, _ = SymbolGroup.objects.get_or_create(code="fx", defaults={"name": "FX majors"})

@@ -164,13 +164,18 @@ earlier AS (
       AND l.earned_on < (%(period_to)s AT TIME ZONE %(tz)s)::date + 1
     GROUP BY 1, 2, 3
 ),
+earlier_month AS (
+    SELECT client_id, rule_id, date_trunc('month', earned_on)::date AS month, sum(amount) AS amount
+    FROM earlier GROUP BY 1, 2, 3
+),
 day_running AS (
-    SELECT p.*,
-           COALESCE((SELECT e.amount FROM earlier e WHERE p.cap_per_day IS NOT NULL AND e.client_id = p.client_id
-                       AND e.rule_id = p.rule_id AND e.earned_on = p.day), 0)
+    SELECT p.*, COALESCE(em.amount, 0) AS month_before,
+           COALESCE(ed.amount, 0)
            + sum(p.trade_pool) OVER (PARTITION BY p.client_id, p.version_id, p.group_id, p.day
                                      ORDER BY p.closed_at, p.id) AS day_to
     FROM pooled p
+    LEFT JOIN earlier ed ON ed.client_id = p.client_id AND ed.rule_id = p.rule_id AND ed.earned_on = p.day
+    LEFT JOIN earlier_month em ON em.client_id = p.client_id AND em.rule_id = p.rule_id AND em.month = p.month
 ),
 day_capped AS (
     SELECT dr.*,
@@ -181,11 +186,8 @@ day_capped AS (
 ),
 month_running AS (
     SELECT dc.*,
-           COALESCE((SELECT sum(e.amount) FROM earlier e WHERE dc.cap_per_client IS NOT NULL
-                       AND e.client_id = dc.client_id AND e.rule_id = dc.rule_id
-                       AND e.earned_on >= dc.month AND e.earned_on < (dc.month + interval '1 month')::date), 0)
-           + sum(dc.day_pool) OVER (PARTITION BY dc.client_id, dc.version_id, dc.group_id, dc.month
-                                    ORDER BY dc.closed_at, dc.id) AS month_to
+           dc.month_before + sum(dc.day_pool) OVER (PARTITION BY dc.client_id, dc.version_id, dc.group_id, dc.month
+                                                    ORDER BY dc.closed_at, dc.id) AS month_to
     FROM day_capped dc
 ),
 capped AS (

@@ -103,6 +103,9 @@ class AuditAction(models.TextChoices):
     PARTNER_PLAN_ASSIGNED = "partner.plan_assigned", "Partner follows a commission plan (approved)"
     PARTNER_PLAN_ENDED = "partner.plan_ended", "Partner's commission plan ended"
     PARTNER_MOVED = "partner.moved", "Partner moved in the hierarchy (approved)"
+    COMMISSION_RUN_STARTED = "commission.run_started", "Commission run started"
+    COMMISSION_RUN_FINISHED = "commission.run_finished", "Commission run finished"
+    STATEMENT_ISSUED = "commission.statement_issued", "Commission statement issued"
     # the audit trail itself
     AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
     # demo and benchmark data (only ever written in demo mode or in the benchmark's own database)

@@ -68,3 +68,7 @@ MOVE_UNDER_DESCENDANT = "{parent} is below {partner} in the tree: moving it ther
 MOVE_SAME_PARENT = "{partner} is already under {parent}."
 MOVE_ALREADY_TOP = "{partner} is already a master partner."
 MOVE_PARTNER_CLOSED = "{partner} is closed: it no longer moves in the tree."
+NOT_ALLOWED_RUN = "Your role does not include running partner commissions."
+RUN_PERIOD_BACKWARDS = "The period ends on or after the day it starts."
+RUN_PERIOD_FUTURE = "The period cannot end after today ({date})."
+RUN_PERIOD_TOO_LONG = "A run covers at most {days} days."

@@ -149,3 +149,13 @@ class PartnerMoveForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["parent"].queryset = Partner.objects.order_by("path")  # type: ignore[attr-defined]
         self.fields["parent"].label_from_instance = lambda p: f"{'— ' * (p.depth - 1)}{p.name} ({p.code})"  # type: ignore[attr-defined]
+
+
+class CommissionRunForm(forms.Form):
+    period_start = forms.DateField(label="From", widget=forms.DateInput(attrs={"type": "date"}))
+    period_end = forms.DateField(label="To (inclusive)", widget=forms.DateInput(attrs={"type": "date"}))
+
+
+class PeriodForm(forms.Form):
+    start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))

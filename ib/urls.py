@@ -6,6 +6,10 @@ urlpatterns = [
     path("partners/", views.partner_list_view, name="partners"),
     path("partners/new/", views.partner_new_view, name="partner-new"),
     path("partners/<int:pk>/", views.partner_view, name="partner"),
+    path("partners/runs/", views.commission_runs_view, name="commission-runs"),
+    path("partners/runs/<int:pk>/", views.commission_run_view, name="commission-run"),
+    path("partners/runs/<int:pk>/progress/", views.commission_run_progress_view, name="commission-run-progress"),
+    path("partners/unearned/", views.deals_unearned_view, name="deals-unearned"),
     path("clients/<int:client_id>/partner/", views.attribution_change_view, name="client-partner-change"),
 ]
 

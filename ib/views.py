@@ -3,12 +3,14 @@ section (who introduced the client, since when, and asking for a change)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import Client
@@ -17,17 +19,31 @@ from ib.approval_actions import ACTION, attribution_can_request_change, change_p
 from ib.errors import PartnerError, PlanError
 from ib.forms import (
     AttributionChangeForm,
+    CommissionRunForm,
     PartnerForm,
     PartnerMoveForm,
     PartnerPlanForm,
+    PeriodForm,
     PlanForm,
     PlanVersionForm,
     RuleFormSet,
 )
 from ib.models import Partner
-from ib.selectors import attribution_at, attribution_history, partner_can_view, partner_clients, partner_get_for
+from ib.selectors import (
+    attribution_at,
+    attribution_history,
+    commission_run_get,
+    commission_runs_list,
+    deals_unearned,
+    partner_can_view,
+    partner_clients,
+    partner_get_for,
+    run_figures,
+    run_statements,
+)
 from ib.selectors import partner_list as partners_in_order
 from ib.services.partners import partner_can_create, partner_create
+from ib.services.runs import commission_can_run, commission_can_view_runs, commission_run_start
 from ops.errors import OpsError
 from ops.models import User
 from ops.services.approvals import approval_submit
@@ -352,3 +368,77 @@ def plan_version_new_view(request: HttpRequest, pk: int) -> HttpResponse:
                 return redirect("approval", pk=approval.pk)
         return render(request, "ib/plan_form.html", {"form": form, "formset": formset, "plan": plan}, status=400)
     return render(request, "ib/plan_form.html", {"form": form, "formset": formset, "plan": plan})
+
+
+# --- commission runs -----------------------------------------------------------------------------
+
+
+def commission_runs_view(request: HttpRequest) -> HttpResponse:
+    """The runs, newest first, each with its progress; finance starts one for a period."""
+    user = _user(request)
+    commission_can_view_runs(user).require(PermissionDenied)
+    can_run = commission_can_run(user)
+    yesterday = timezone.localdate() - timedelta(days=1)
+    form = CommissionRunForm(request.POST or None, initial={"period_start": yesterday, "period_end": yesterday})
+    status = 200
+    if request.method == "POST":
+        can_run.require(PermissionDenied)
+        if form.is_valid():
+            try:
+                run = commission_run_start(
+                    period_start=form.cleaned_data["period_start"], period_end=form.cleaned_data["period_end"],
+                    actor=user,
+                )  # fmt: skip
+            except ValidationError as exc:
+                for field, problems in exc.message_dict.items():
+                    form.add_error(field if field in form.fields else None, problems)
+            else:
+                messages.success(request, f"Started the commission run of {run.period_start} to {run.period_end}.")
+                return redirect("commission-run", pk=run.pk)
+        status = 400
+    runs = list(commission_runs_list()[:100])
+    return render(request, "ib/run_list.html", {"runs": runs, "form": form, "can_run": can_run}, status=status)
+
+
+def commission_run_view(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user(request)
+    commission_can_view_runs(user).require(PermissionDenied)
+    run = commission_run_get(pk)
+    return render(
+        request,
+        "ib/run_detail.html",
+        {"run": run, "figures": run_figures(run), "statements": list(run_statements(run))},
+    )
+
+
+def commission_run_progress_view(request: HttpRequest, pk: int) -> JsonResponse:
+    """What the progress bar polls: the run's status and chunks done."""
+    user = _user(request)
+    commission_can_view_runs(user).require(PermissionDenied)
+    run = commission_run_get(pk)
+    return JsonResponse(
+        {
+            "status": run.status,
+            "status_label": run.get_status_display(),
+            "done": run.progress_done,
+            "total": run.progress_total,
+            "lines": run.lines_created,
+        }
+    )
+
+
+def deals_unearned_view(request: HttpRequest) -> HttpResponse:
+    """Deals of a period that earned nothing, with the reason, for review (the recalculation)."""
+    user = _user(request)
+    commission_can_view_runs(user).require(PermissionDenied)
+    yesterday = timezone.localdate() - timedelta(days=1)
+    form = PeriodForm(request.GET or None)
+    start = end = yesterday
+    if form.is_valid():
+        start = form.cleaned_data["start"] or yesterday
+        end = form.cleaned_data["end"] or start
+    if end < start or (end - start).days > 92:
+        form.add_error("end", "Choose an end on or after the start, at most 92 days later.")
+        return render(request, "ib/unearned.html", {"form": form, "deals": [], "start": start, "end": end}, status=400)
+    deals = deals_unearned(start, end, limit=1000)
+    return render(request, "ib/unearned.html", {"form": form, "deals": deals, "start": start, "end": end})

@@ -52,6 +52,7 @@ PERMISSIONS: dict[str, str] = {
     "view_partners": "See partners (introducing brokers), their hierarchy and attributed clients",
     "manage_partners": "Add partners and ask for a client's partner to change (finance approves)",
     "manage_commission_plans": "Propose commission plans and their versions, and which plan a partner follows (finance approves)",
+    "run_commissions": "Run partner commissions for a period and issue statements (finance)",
     # admin
     "manage_configuration": "Configure system parameters",
     "manage_staff": "Manage staff users and roles",
@@ -101,6 +102,7 @@ CAPABILITY_PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "view_partners": ("partners", ()),
     "manage_partners": ("partner-new", ()),
     "manage_commission_plans": ("plans", ()),
+    "run_commissions": ("commission-runs", ()),
     "access_admin": ("admin:index", ()),
     "manage_queues": ("queues", ()),
     "view_all_queues": ("queues", ()),
@@ -167,6 +169,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "handle_refunds",
             "handle_internal_transfers",
             "view_partners",
+            "run_commissions",
             "work_as_finance",
         }
     ),

@@ -107,6 +107,15 @@ def _plan() -> Any:
     return plan("ACCESS").plan
 
 
+def _run() -> Any:
+    import datetime
+
+    from ib.services.runs import commission_run_start
+
+    day = datetime.date(2026, 1, 5)
+    return commission_run_start(period_start=day, period_end=day, actor=staff(Role.FINANCE, username="ib-runner"))
+
+
 class World:
     """The objects a row's URL names (``{client}``, ``{document}``, ...), made when first named;
     none of them is in the desk persona's scope."""
@@ -125,6 +134,7 @@ class World:
             "approval": _approval,
             "partner": _partner,
             "plan": _plan,
+            "run": _run,
         }
 
     def url(self, pattern: str) -> str:
@@ -276,6 +286,12 @@ PAGES = [
         "POST", "/partners/{partner}/move/", (ANONYMOUS, LOGIN), (NOBODY, 404), (AUDITOR, 403), (FINANCE, 403),
         (SUPPORT, 400),
     ),
+    # --- commission runs (ib) ---
+    *rows("GET", "/partners/runs/", (ANONYMOUS, LOGIN), (NOBODY, 403), (AUDITOR, 200), (FINANCE, 200)),
+    *rows("POST", "/partners/runs/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 403), (FINANCE, 400)),
+    *rows("GET", "/partners/runs/{run}/", (ANONYMOUS, LOGIN), (NOBODY, 403), (RISK, 200), (FINANCE, 200)),
+    *rows("GET", "/partners/runs/{run}/progress/", (ANONYMOUS, LOGIN), (NOBODY, 403), (AUDITOR, 200)),
+    *rows("GET", "/partners/unearned/", (ANONYMOUS, LOGIN), (NOBODY, 403), (SUPPORT, 200), (FINANCE, 200)),
     # --- the audit trail ---
     *rows("GET", "/audit/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200)),
     *rows("GET", "/audit/export.csv", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200)),

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("ib", "0002_plans_feed_runs_disputes"),
+        ("ib", "0004_commission_engine"),
         ("ops", "0003_work_queues_and_approvals"),
     ]
 

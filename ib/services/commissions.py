@@ -103,10 +103,10 @@ RULES_PREVIEW = """
     JOIN ib_symbolgroup g ON g.code = j.symbol_group
     WHERE j.kind IN ('per_lot', 'spread_pct', 'commission_pct')"""
 
-# Parameters: period_from / period_to (timestamps, half-open), clients (bigint[] or NULL: all),
+# The pools of the deals (in ``capped``). Parameters: period_from / period_to (timestamps, half-open), clients (bigint[] or NULL: all),
 # plan_id (or NULL: every plan), fresh (true: ignore existing lines, as a preview does), tz, steplen,
 # run_id, now.
-DEAL_LINES_SQL = """
+DEAL_POOLS_SQL = """
 WITH versions AS ({versions}),
 rules AS ({rules}),
 d AS (
@@ -164,13 +164,18 @@ earlier AS (
       AND l.earned_on < (%(period_to)s AT TIME ZONE %(tz)s)::date + 1
     GROUP BY 1, 2, 3
 ),
+earlier_month AS (
+    SELECT client_id, rule_id, date_trunc('month', earned_on)::date AS month, sum(amount) AS amount
+    FROM earlier GROUP BY 1, 2, 3
+),
 day_running AS (
-    SELECT p.*,
-           COALESCE((SELECT e.amount FROM earlier e WHERE p.cap_per_day IS NOT NULL AND e.client_id = p.client_id
-                       AND e.rule_id = p.rule_id AND e.earned_on = p.day), 0)
+    SELECT p.*, COALESCE(em.amount, 0) AS month_before,
+           COALESCE(ed.amount, 0)
            + sum(p.trade_pool) OVER (PARTITION BY p.client_id, p.version_id, p.group_id, p.day
                                      ORDER BY p.closed_at, p.id) AS day_to
     FROM pooled p
+    LEFT JOIN earlier ed ON ed.client_id = p.client_id AND ed.rule_id = p.rule_id AND ed.earned_on = p.day
+    LEFT JOIN earlier_month em ON em.client_id = p.client_id AND em.rule_id = p.rule_id AND em.month = p.month
 ),
 day_capped AS (
     SELECT dr.*,
@@ -181,11 +186,8 @@ day_capped AS (
 ),
 month_running AS (
     SELECT dc.*,
-           COALESCE((SELECT sum(e.amount) FROM earlier e WHERE dc.cap_per_client IS NOT NULL
-                       AND e.client_id = dc.client_id AND e.rule_id = dc.rule_id
-                       AND e.earned_on >= dc.month AND e.earned_on < (dc.month + interval '1 month')::date), 0)
-           + sum(dc.day_pool) OVER (PARTITION BY dc.client_id, dc.version_id, dc.group_id, dc.month
-                                    ORDER BY dc.closed_at, dc.id) AS month_to
+           dc.month_before + sum(dc.day_pool) OVER (PARTITION BY dc.client_id, dc.version_id, dc.group_id, dc.month
+                                                    ORDER BY dc.closed_at, dc.id) AS month_to
     FROM day_capped dc
 ),
 capped AS (
@@ -194,7 +196,12 @@ capped AS (
                 ELSE GREATEST(0, LEAST(mr.cap_per_client, mr.month_to)
                                  - LEAST(mr.cap_per_client, mr.month_to - mr.day_pool)) END AS pool
     FROM month_running mr
-),
+)
+"""
+
+# The split of the pools of ``capped`` (columns version_id, group_id, partner_id, tier_shares,
+# client_rebate_pct, pool, ...) across the client (-1) and the partner levels: one row per line in ``lines``.
+SPLIT_SQL = """,
 trees AS (
     -- each introducing partner's ancestors, itself first (level = depth difference)
     SELECT p.id AS partner_id, p.depth - 1 AS top_level,
@@ -289,9 +296,9 @@ def _params(**overrides: Any) -> dict[str, Any]:
 def deal_lines_statement(*, preview: bool) -> str:
     """The one statement text, with the run's sources (tables) or the preview's (jsonb rules)."""
     if preview:
-        body = DEAL_LINES_SQL.format(versions=VERSIONS_PREVIEW, rules=RULES_PREVIEW)
-        return body + PREVIEW_SQL
-    return DEAL_LINES_SQL.format(versions=VERSIONS_FROM_TABLES, rules=RULES_FROM_TABLES) + INSERT_SQL
+        body = DEAL_POOLS_SQL.format(versions=VERSIONS_PREVIEW, rules=RULES_PREVIEW)
+        return body + SPLIT_SQL + PREVIEW_SQL
+    return DEAL_POOLS_SQL.format(versions=VERSIONS_FROM_TABLES, rules=RULES_FROM_TABLES) + SPLIT_SQL + INSERT_SQL
 
 
 def deal_lines_write(*, run: CommissionRun, client_ids: Sequence[int]) -> int:

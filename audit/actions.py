@@ -113,6 +113,15 @@ class AuditAction(models.TextChoices):
     DEAL_BATCH_RECEIVED = "deal_batch.received", "Deal batch received (trade feed)"
     DEAL_BATCH_PROCESSED = "deal_batch.processed", "Deal batch processed (trade feed)"
     FX_RATE_ADDED = "payments.fx_rate_added", "FX rate added"
+    PLAN_CREATED = "plan.created", "Commission plan created (no version yet)"
+    PLAN_VERSION_ADDED = "plan.version_added", "Commission plan version added (approved)"
+    PLAN_VERSION_ENDED = "plan.version_ended", "Commission plan version ended by the next one"
+    PARTNER_PLAN_ASSIGNED = "partner.plan_assigned", "Partner follows a commission plan (approved)"
+    PARTNER_PLAN_ENDED = "partner.plan_ended", "Partner's commission plan ended"
+    PARTNER_MOVED = "partner.moved", "Partner moved in the hierarchy (approved)"
+    COMMISSION_RUN_STARTED = "commission.run_started", "Commission run started"
+    COMMISSION_RUN_FINISHED = "commission.run_finished", "Commission run finished"
+    STATEMENT_ISSUED = "commission.statement_issued", "Commission statement issued"
     # the audit trail itself
     AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
     # demo and benchmark data (only ever written in demo mode or in the benchmark's own database)

@@ -9,7 +9,9 @@ class IbConfig(AppConfig):
     def ready(self) -> None:
         from accounts.panels import register_client_panel
         from accounts.services.clients import register_registration_hook
-        from ib import approval_actions  # noqa: F401 - registers the change of partner
+
+        # registering: the change of partner; plan changes, plan assignment and moves in the tree
+        from ib import approval_actions, plan_actions  # noqa: F401
         from ib.services.partners import attribution_on_registration
         from ib.views import partner_panel
 

@@ -91,3 +91,56 @@ ROW_UNKNOWN_LOGIN = "login {login}: no trading account has this login."
 ROW_WRONG_CURRENCY = "currency: {currency} is not the currency of account {login} ({expected})."
 ROW_CONFLICT = "deal_id {deal_id} was already received with other values (batch #{batch}); this row is refused."
 ROW_CONFLICT_IN_BATCH = "deal_id {deal_id} is in this batch already (row {row}) with other values."
+
+# --- commission plans and partner changes (plans, following a plan, moving in the tree) ---------
+
+
+class PlanError(PartnerError):
+    """A plan change, a plan assignment or a move in the tree was refused; ``problems`` maps each
+    field (``rules.2.tier_shares`` for a rule's field) to what is wrong with it."""
+
+    def __init__(self, problems: dict[str, str] | str) -> None:
+        # a bare message (a can-function's refusal) concerns no one field
+        self.problems = {"__all__": problems} if isinstance(problems, str) else dict(problems)
+        super().__init__("; ".join(m if f == "__all__" else f"{f}: {m}" for f, m in self.problems.items()))
+
+
+NOT_ALLOWED_PLANS = "Your role does not include proposing commission plans or changing which plan a partner follows."
+NOT_ALLOWED_MOVE = "Your role does not include moving partners in the hierarchy."
+PLAN_CHANGE_PENDING = "A change of {plan} is already waiting for approval (#{request})."
+PLAN_CODE_TAKEN = "The plan code {code} is already used by {plan}."
+PLAN_CODE_FORMAT = "A plan code is 2 to 32 letters, digits, dashes or underscores."
+PLAN_CURRENCY = "{currency} is not a currency the ledger knows."
+PLAN_NAME_REQUIRED = "A plan needs a name."
+VERSION_IN_PAST = "A version starts today or later, not {date}: what was already earned does not change."
+VERSION_NOT_AFTER = "Version {number} starts on {date}: a new version starts after the latest one."
+VERSION_OVERLAP = "Two versions of one plan cannot be in force on the same day."
+RULES_REQUIRED = "A version has at least one rule."
+SHARES_SUM = "The tier shares add up to {total}, not exactly 100."
+SHARES_REQUIRED = "Give the share of each level, level 0 (the introducing partner) first."
+SHARE_NEGATIVE = "A tier share is 0 or more, not {value}."
+RATE_NEGATIVE = "The rate is 0 or more."
+REBATE_RANGE = "The client rebate is a percentage from 0 to 100."
+CAP_NEGATIVE = "A cap is more than 0 (leave it empty for no cap)."
+DEAL_RULE_GROUP = "A deal rule (per lot, % of spread, % of commission) names its symbol group."
+ONE_RULE_PER_GROUP = "The version already has a deal rule for {group}: one deal rule per symbol group."
+ONE_RULE_OF_KIND = "The version already has a {kind} rule: one of that kind per version."
+CPA_FIELD_REQUIRED = "A CPA rule needs the first deposit, lots and days that qualify a client."
+NOT_A_NUMBER = "{value} is not a number."
+UNKNOWN_RULE_KIND = "{value} is not a kind of rule."
+UNKNOWN_GROUP = "No symbol group has the code {value}."
+ASSIGN_IN_PAST = "A partner follows a plan from today or a later date, not {date}."
+PLAN_HAS_NO_VERSION = "{plan} has no version in force from {date}: it pays nothing yet."
+ALREADY_FOLLOWS = "{partner} already follows {plan} from {date}."
+ASSIGN_NOT_AFTER = "{partner} follows {plan} from {date}: a new plan starts after it."
+PARTNER_PLAN_PENDING = "A change of the plan {partner} follows is already waiting for approval."
+MOVE_PENDING = "A move of {partner} is already waiting for approval."
+MOVE_TO_ITSELF = "A partner cannot be moved under itself."
+MOVE_UNDER_DESCENDANT = "{parent} is below {partner} in the tree: moving it there would make a cycle."
+MOVE_SAME_PARENT = "{partner} is already under {parent}."
+MOVE_ALREADY_TOP = "{partner} is already a master partner."
+MOVE_PARTNER_CLOSED = "{partner} is closed: it no longer moves in the tree."
+NOT_ALLOWED_RUN = "Your role does not include running partner commissions."
+RUN_PERIOD_BACKWARDS = "The period ends on or after the day it starts."
+RUN_PERIOD_FUTURE = "The period cannot end after today ({date})."
+RUN_PERIOD_TOO_LONG = "A run covers at most {days} days."

@@ -291,12 +291,21 @@ class PartnerPlan(models.Model):
     plan = models.ForeignKey(CommissionPlan, on_delete=models.PROTECT, related_name="partners")
     valid_from = models.DateField()
     valid_to = models.DateField(null=True, blank=True)
+    approval = models.ForeignKey(
+        "ops.ApprovalRequest", null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+        help_text="The approved request (ib.partner_plan_assign) that made this period.",
+    )  # fmt: skip
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     history = AuditedHistoricalRecords()
 
     class Meta:
         ordering = ["partner_id", "valid_from"]
         constraints = [
+            models.CheckConstraint(
+                condition=models.Q(valid_to__isnull=True) | models.Q(valid_to__gt=models.F("valid_from")),
+                name="partner_plan_period_forward",
+                violation_error_message="A partner's plan ends after it starts.",
+            ),
             ExclusionConstraint(
                 name="partner_plans_do_not_overlap",
                 expressions=[
@@ -481,7 +490,10 @@ class CommissionLine(models.Model):
     kind = models.CharField(max_length=12, choices=LineKind.choices)
     run = models.ForeignKey(CommissionRun, null=True, blank=True, on_delete=models.PROTECT, related_name="lines")
     deal = models.ForeignKey(Deal, null=True, blank=True, on_delete=models.PROTECT, related_name="commission_lines")
-    client = models.ForeignKey("accounts.Client", on_delete=models.PROTECT, related_name="commission_lines")
+    client = models.ForeignKey(
+        "accounts.Client", null=True, blank=True, on_delete=models.PROTECT, related_name="commission_lines",
+        help_text="The client whose deal, CPA or rebate it is; empty for revenue share (a partner's month).",
+    )  # fmt: skip
     partner = models.ForeignKey(
         Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="commission_lines",
         help_text="The beneficiary; empty for a rebate, whose beneficiary is the client.",
@@ -529,10 +541,19 @@ class CommissionLine(models.Model):
                 condition=models.Q(kind=LineKind.CPA),
                 name="cpa_once_per_client_partner_version",
             ),
+            # per beneficiary, month, version and the partner whose clients' month it is (tree[0]):
+            # a partner above two sub-partners earns a share of each one's month
             models.UniqueConstraint(
-                fields=["partner", "period", "plan_version"],
+                "partner",
+                "period",
+                "plan_version",
+                models.F("tree__0"),
                 condition=models.Q(kind=LineKind.REVSHARE),
                 name="revshare_once_per_partner_month_version",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind=LineKind.REVSHARE) | models.Q(client__isnull=False),
+                name="commission_line_has_client",
             ),
             models.CheckConstraint(
                 condition=models.Q(level=-1, partner__isnull=True) | models.Q(level__gte=0, partner__isnull=False),

@@ -36,3 +36,17 @@ def deals_pull_task() -> dict[str, int]:
 
     with acting_as(Actor.system("ib.deals_pull")):
         return deals_pull()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def commission_run_task(*, run_id: int) -> None:
+    from ib.services.runs import commission_run_execute
+
+    commission_run_execute(run_id=run_id)
+
+
+@shared_task(ignore_result=True)
+def commission_run_yesterday_task() -> int:
+    from ib.services.runs import commission_run_yesterday
+
+    return commission_run_yesterday().pk

@@ -6,6 +6,10 @@ urlpatterns = [
     path("partners/", views.partner_list_view, name="partners"),
     path("partners/new/", views.partner_new_view, name="partner-new"),
     path("partners/<int:pk>/", views.partner_view, name="partner"),
+    path("partners/runs/", views.commission_runs_view, name="commission-runs"),
+    path("partners/runs/<int:pk>/", views.commission_run_view, name="commission-run"),
+    path("partners/runs/<int:pk>/progress/", views.commission_run_progress_view, name="commission-run-progress"),
+    path("partners/unearned/", views.deals_unearned_view, name="deals-unearned"),
     path("clients/<int:client_id>/partner/", views.attribution_change_view, name="client-partner-change"),
     # commission money and disputes
     path("partners/lines/<int:pk>/", views_money.line_view, name="ib-line"),
@@ -23,4 +27,13 @@ urlpatterns = [
     path("partners/deals/<str:deal_id>/", views.deal_view, name="deal"),
     path("partners/feed/", views.deal_feed_view, name="deal-feed"),
     path("partners/feed/<int:pk>/", views.deal_batch_view, name="deal-batch"),
+]
+
+urlpatterns += [
+    path("partners/plans/", views.plan_list_view, name="plans"),
+    path("partners/plans/new/", views.plan_new_view, name="plan-new"),
+    path("partners/plans/<int:pk>/", views.plan_view, name="plan"),
+    path("partners/plans/<int:pk>/versions/new/", views.plan_version_new_view, name="plan-version-new"),
+    path("partners/<int:pk>/plan/", views.partner_plan_view, name="partner-plan"),
+    path("partners/<int:pk>/move/", views.partner_move_view, name="partner-move"),
 ]

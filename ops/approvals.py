@@ -13,6 +13,9 @@ which. Not called when the subject's own service withdraws the request (``approv
 automation); the service that opens such a request names them.
 ``show``: the payload as the checker reads it (field name -> value in words); without it the
 approval page shows the payload's own fields.
+``panel``: what the checker should see beside the payload that is not part of it (computed when the
+page is shown, e.g. what a new commission plan version would have paid): the template to include
+on the approval page and its context, given the request.
 ``checkers_may_not_hold``: level role -> roles whose holders may not decide a level of that role
 for this action (a staff grant checked by compliance must not be decided by a compliance officer
 who is also an administrator). Read by ``approval_can_decide`` and the approvals inbox.
@@ -51,6 +54,7 @@ class ApprovalAction:
     outside_makers: bool = False
     show: Callable[[Payload], dict[str, str]] | None = None
     checkers_may_not_hold: Mapping[Role, frozenset[Role]] = field(default_factory=dict)
+    panel: Callable[[Any], tuple[str, dict[str, Any]]] | None = None
 
 
 _registry: dict[str, ApprovalAction] = {}

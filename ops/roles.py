@@ -55,6 +55,8 @@ PERMISSIONS: dict[str, str] = {
     "manage_partners": "Add partners and ask for a client's partner to change (finance approves)",
     "handle_ib_disputes": "Handle partner commission disputes and ask for commission adjustments (finance approves)",
     "import_deals": "Import deal report files (CSV) into the trade feed",
+    "manage_commission_plans": "Propose commission plans and their versions, and which plan a partner follows (finance approves)",
+    "run_commissions": "Run partner commissions for a period and issue statements (finance)",
     # admin
     "manage_configuration": "Configure system parameters",
     "manage_staff": "Manage staff users and roles",
@@ -106,6 +108,8 @@ CAPABILITY_PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "manage_partners": ("partner-new", ()),
     "handle_ib_disputes": ("ib-disputes", ()),
     "import_deals": ("deal-import", ()),
+    "manage_commission_plans": ("plans", ()),
+    "run_commissions": ("commission-runs", ()),
     "access_admin": ("admin:index", ()),
     "manage_queues": ("queues", ()),
     "view_all_queues": ("queues", ()),
@@ -143,6 +147,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "manage_partners",
             "create_payment_links",
             "handle_ib_disputes",
+            "manage_commission_plans",
             "work_as_support",
         }
     ),
@@ -177,6 +182,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "create_payment_links",
             "handle_ib_disputes",
             "import_deals",
+            "run_commissions",
             "work_as_finance",
         }
     ),

@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit.selectors import audit_event_list
+from ops.approvals import get_action
 from ops.errors import OpsError
 from ops.forms import (
     AccessReviewSignOffForm,
@@ -369,9 +370,22 @@ def _render_approval(
             "form": form or DecisionForm(initial={"payload_hash": obj.payload_hash}),
             "cancel_form": ReasonForm(),
             "Decision": Decision,
+            **_approval_panel(obj),
         },
         status=status,
     )
+
+
+def _approval_panel(obj: Any) -> dict[str, Any]:
+    """The action's own panel beside the payload (``ApprovalAction.panel``), if it has one."""
+    try:
+        panel = get_action(obj.action).panel
+    except OpsError:
+        return {}
+    if panel is None:
+        return {}
+    template, context = panel(obj)
+    return {"panel_template": template, "panel": context}
 
 
 def approval_view(request: HttpRequest, pk: int) -> HttpResponse:

@@ -134,6 +134,21 @@ def _batch() -> Any:
     return batch()
 
 
+def _plan() -> Any:
+    from tests.ib.factories import plan
+
+    return plan("ACCESS").plan
+
+
+def _run() -> Any:
+    import datetime
+
+    from ib.services.runs import commission_run_start
+
+    day = datetime.date(2026, 1, 5)
+    return commission_run_start(period_start=day, period_end=day, actor=staff(Role.FINANCE, username="ib-runner"))
+
+
 class World:
     """The objects a row's URL names (``{client}``, ``{document}``, ...), made when first named;
     none of them is in the desk persona's scope."""
@@ -155,6 +170,8 @@ class World:
             "dispute": _dispute,
             "deal": lambda: _deal(self.client),
             "batch": _batch,
+            "plan": _plan,
+            "run": _run,
         }
 
     def url(self, pattern: str) -> str:
@@ -335,6 +352,30 @@ PAGES = [
         "POST", "/partners/{partner}/payouts/request/",
         (ANONYMOUS, LOGIN), (NOBODY, 404), (AUDITOR, 403), (SUPPORT, 403), (FINANCE, 400),
     ),
+    # --- commission plans and partner changes (ib) ---
+    *rows("GET", "/partners/plans/", (ANONYMOUS, LOGIN), (NOBODY, 403), (AUDITOR, 200), (FINANCE, 200), (SUPPORT, 200)),
+    *rows("GET", "/partners/plans/{plan}/", (ANONYMOUS, LOGIN), (NOBODY, 404), (AUDITOR, 200), (RISK, 200)),
+    *rows("GET", "/partners/plans/new/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (FINANCE, 403), (SUPPORT, 200)),
+    *rows("POST", "/partners/plans/new/", (ANONYMOUS, LOGIN), (COMPLIANCE, 403), (FINANCE, 403), (SUPPORT, 400)),
+    *rows(
+        "GET", "/partners/plans/{plan}/versions/new/", (ANONYMOUS, LOGIN), (NOBODY, 404), (AUDITOR, 403),
+        (FINANCE, 403), (SUPPORT, 200),
+    ),
+    *rows("POST", "/partners/plans/{plan}/versions/new/", (ANONYMOUS, LOGIN), (RISK, 403), (SUPPORT, 400)),
+    *rows(
+        "POST", "/partners/{partner}/plan/", (ANONYMOUS, LOGIN), (NOBODY, 404), (AUDITOR, 403), (FINANCE, 403),
+        (SUPPORT, 400),
+    ),
+    *rows(
+        "POST", "/partners/{partner}/move/", (ANONYMOUS, LOGIN), (NOBODY, 404), (AUDITOR, 403), (FINANCE, 403),
+        (SUPPORT, 400),
+    ),
+    # --- commission runs (ib) ---
+    *rows("GET", "/partners/runs/", (ANONYMOUS, LOGIN), (NOBODY, 403), (AUDITOR, 200), (FINANCE, 200)),
+    *rows("POST", "/partners/runs/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 403), (FINANCE, 400)),
+    *rows("GET", "/partners/runs/{run}/", (ANONYMOUS, LOGIN), (NOBODY, 403), (RISK, 200), (FINANCE, 200)),
+    *rows("GET", "/partners/runs/{run}/progress/", (ANONYMOUS, LOGIN), (NOBODY, 403), (AUDITOR, 200)),
+    *rows("GET", "/partners/unearned/", (ANONYMOUS, LOGIN), (NOBODY, 403), (SUPPORT, 200), (FINANCE, 200)),
     # --- the audit trail ---
     *rows("GET", "/audit/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200)),
     *rows("GET", "/audit/export.csv", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200)),

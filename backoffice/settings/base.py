@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 
 from backoffice import logs as log_formats
@@ -315,6 +316,9 @@ SECURITY_ALERT_SPRAYING_WINDOW_SECONDS = env_int("SECURITY_ALERT_SPRAYING_WINDOW
 # Retention: a client's records are kept this many years after the relationship ends (the client is
 # closed); then beat's daily job pseudonymises the personal data (accounts.services.retention).
 RETENTION_YEARS = env_int("RETENTION_YEARS", 5, minimum=1)
+# Commission runs (ib.services.runs): clients per chunk, each chunk one transaction and one step of
+# the run's progress bar.
+COMMISSION_RUN_CHUNK_CLIENTS = env_int("COMMISSION_RUN_CHUNK_CLIENTS", 500, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     # expires: a heartbeat not run within the minute is dropped, so a backlog cannot look alive
     "scheduler-heartbeat": {"task": "ops.tasks.scheduler_heartbeat_task", "schedule": 60.0, "options": {"expires": 55}},
@@ -362,6 +366,9 @@ CELERY_BEAT_SCHEDULE = {
     "ib-commissions-release": {"task": "ib.tasks.commissions_release_due_task", "schedule": 24 * 3600.0},
     # the platform's closed deals since the last pull, stored as batches then processed
     "deals-pull": {"task": "ib.tasks.deals_pull_task", "schedule": 60.0, "options": {"expires": 55}},
+    # Daily: partner commissions of the day before (ib.services.runs.commission_run_yesterday).
+    # At 00:30 (the broker's time zone), when the day before is complete.
+    "commission-run-daily": {"task": "ib.tasks.commission_run_yesterday_task", "schedule": crontab(hour=0, minute=30)},
 }
 
 REST_FRAMEWORK = {

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0008_client_pseudonymised_at"),
-        ("ib", "0002_plans_feed_runs_disputes"),
+        ("ib", "0003_feed_cursor_and_symbol_groups"),
         ("payments", "0009_fx_rates_and_commission_accounts"),
     ]
 

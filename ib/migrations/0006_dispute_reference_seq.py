@@ -5,7 +5,7 @@ class Migration(migrations.Migration):
     """Dispute references (IBD-000001...) are numbered by a sequence, as payments' references are."""
 
     dependencies = [
-        ("ib", "0003_feed_cursor_and_symbol_groups"),
+        ("ib", "0005_partner_plan_approval"),
     ]
 
     operations = [

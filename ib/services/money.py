@@ -144,7 +144,7 @@ def partner_payables(partner: Partner) -> list[Payables]:
 @dataclass
 class _Group:
     partner_id: int | None
-    client_id: int
+    client_id: int | None
     currency: str
     status: str
     ids: list[int] = field(default_factory=list)

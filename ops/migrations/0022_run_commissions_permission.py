@@ -12,7 +12,7 @@ def sync(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("ops", "0020_capabilities_security_log"),
+        ("ops", "0021_deal_import_permission_and_feed_queue"),
     ]
 
     operations = [

@@ -9,7 +9,7 @@ class IbConfig(AppConfig):
     def ready(self) -> None:
         from accounts.panels import register_client_panel
         from accounts.services.clients import register_registration_hook
-        from ib import approval_actions  # noqa: F401 - registers the change of partner
+        from ib import api_key_owner, approval_actions  # noqa: F401 - registers the change of partner, key owners
         from ib.services.partners import attribution_on_registration
         from ib.views import partner_panel
 

@@ -33,9 +33,9 @@ def _page(request: HttpRequest, *, form: ApiKeyRequestForm | None = None, status
     keys = list(key_services.api_key_list())
     now = timezone.now()
     for key in keys:
-        key.expired = key.expires_at is not None and key.expires_at <= now  # type: ignore[attr-defined]
-        key.usable = key.status == ApiKeyStatus.ACTIVE and not key.expired  # type: ignore[attr-defined]
-        key.allowed_scopes = sorted(owner_kind(key.owner_kind).scopes)  # type: ignore[attr-defined]
+        key.expired = key.expires_at is not None and key.expires_at <= now
+        key.usable = key.status == ApiKeyStatus.ACTIVE and not key.expired
+        key.allowed_scopes = sorted(owner_kind(key.owner_kind).scopes)
     pending = ApprovalRequest.objects.filter(action__in=[CREATE_ACTION, WIDEN_ACTION], status=ApprovalStatus.PENDING)
     return render(
         request,
@@ -103,7 +103,7 @@ def api_key_rotate(request: HttpRequest, pk: int) -> HttpResponse:
     api_keys_can_manage(user).require(PermissionDenied)
     form = ApiKeyRotateForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        messages.error(request, "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in form.errors.items()))
         return _page(request, status=400)
     try:
         rotated = key_services.api_key_rotate(
@@ -122,7 +122,7 @@ def api_key_scopes(request: HttpRequest, pk: int) -> HttpResponse:
     api_keys_can_manage(user).require(PermissionDenied)
     form = ApiKeyScopesForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        messages.error(request, "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in form.errors.items()))
         return _page(request, status=400)
     try:
         approval = key_services.api_key_scopes_change(

@@ -29,7 +29,7 @@ from ops.errors import OpsError
 from ops.models import ApiKey, ApiKeyOwnerKind, ApiKeyStatus, User
 from ops.permissions import ALLOWED, Decision, deny
 
-TOKEN_START = "bo_"
+TOKEN_START = "bo_"  # noqa: S105 - the format marker of a key, not a secret
 PREFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 PREFIX_LENGTH = 10
 

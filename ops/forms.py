@@ -146,8 +146,8 @@ class ApiKeyRequestForm(forms.Form):
         from ops.api_keys import SCOPES
 
         super().__init__(*args, **kwargs)
-        self.fields["owner"].choices = _api_key_owner_choices()
-        self.fields["scopes"].choices = [(s, f"{s} — {d}") for s, d in SCOPES.items()]
+        cast(forms.ChoiceField, self.fields["owner"]).choices = _api_key_owner_choices()
+        cast(forms.ChoiceField, self.fields["scopes"]).choices = [(s, f"{s} — {d}") for s, d in SCOPES.items()]
 
     def clean_owner(self) -> tuple[str, Any]:
         from ops.api_keys import owner_kind
@@ -183,4 +183,4 @@ class ApiKeyScopesForm(forms.Form):
         from ops.api_keys import SCOPES
 
         super().__init__(*args, **kwargs)
-        self.fields["scopes"].choices = [(s, s) for s in SCOPES]
+        cast(forms.ChoiceField, self.fields["scopes"]).choices = [(s, s) for s in SCOPES]

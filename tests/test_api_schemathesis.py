@@ -47,7 +47,7 @@ def _session(user: Any) -> dict[str, dict[str, str]]:
 
 def _live_schema() -> dict[str, Any]:
     http = sign_in(HttpClient(), staff(Role.SUPPORT, username="schema-reader"))
-    response = http.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    response = http.get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert response.status_code == 200
     return response.json()
 

@@ -121,7 +121,7 @@ def api_key_request(
         created_by=maker,
         **_owner_fields(owner_kind, owner),
     )
-    key.full_clean()
+    key.full_clean(exclude=["status"])  # a protected FSM field: set by its transitions only
     key.save()
     audit_record(action=AuditAction.API_KEY_REQUESTED, subject=key, after=snapshot(key), reason=reason)
     approval = approval_create(

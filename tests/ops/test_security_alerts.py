@@ -30,7 +30,7 @@ def _alerts() -> list[WorkItem]:
 
 def _refused(http: HttpClient, times: int, **extra: Any) -> None:
     for _ in range(times):
-        assert http.get("/api/staff/clients/", **extra).status_code == 403
+        assert http.get("/api/v1/staff/clients/", **extra).status_code == 403
 
 
 def test_twenty_refusals_from_one_user_raise_exactly_one_alert() -> None:

@@ -152,7 +152,7 @@ def test_action_access(action: str, persona: str, status: int) -> None:
 
 # --- the API --------------------------------------------------------------------------------------
 
-API = "/api/staff/withdrawals/"
+API = "/api/v1/staff/withdrawals/"
 
 
 def _api(w: World, persona: str) -> APIClient:

@@ -10,14 +10,14 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from ops.api_keys import SCOPES, owner_kind
 from ops.errors import OpsError
 from ops.forms import ApiKeyRequestForm, ApiKeyRotateForm, ApiKeyScopesForm
-from ops.models import ApiKeyStatus, ApprovalRequest, ApprovalStatus, User
+from ops.models import ApiKey, ApiKeyStatus, ApprovalRequest, ApprovalStatus, User
 from ops.services import api_keys as key_services
 from ops.services.api_keys import CREATE_ACTION, WIDEN_ACTION, api_keys_can_manage
 
@@ -87,6 +87,7 @@ def api_key_request(request: HttpRequest) -> HttpResponse:
 def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     api_keys_can_manage(user).require(PermissionDenied)
+    get_object_or_404(ApiKey, pk=pk)
     reason = request.POST.get("reason", "")
     try:
         key = key_services.api_key_revoke(key_id=pk, actor=user, reason=reason)
@@ -101,6 +102,7 @@ def api_key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 def api_key_rotate(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     api_keys_can_manage(user).require(PermissionDenied)
+    get_object_or_404(ApiKey, pk=pk)
     form = ApiKeyRotateForm(request.POST)
     if not form.is_valid():
         messages.error(request, "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in form.errors.items()))
@@ -120,6 +122,7 @@ def api_key_rotate(request: HttpRequest, pk: int) -> HttpResponse:
 def api_key_scopes(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     api_keys_can_manage(user).require(PermissionDenied)
+    get_object_or_404(ApiKey, pk=pk)
     form = ApiKeyScopesForm(request.POST)
     if not form.is_valid():
         messages.error(request, "; ".join(f"{k}: {' '.join(map(str, v))}" for k, v in form.errors.items()))

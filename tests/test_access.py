@@ -236,6 +236,10 @@ PAGES = [
         "POST", "/staff/second-factor-reset/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (SUPPORT, 403), (ADMIN, 400)
     ),
     *rows("POST", "/staff/unlock/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (COMPLIANCE, 403), (ADMIN, 400)),
+    # --- API keys: administrators ---
+    *rows("GET", "/staff/api-keys/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 403), (ADMIN, 200)),
+    *rows("POST", "/staff/api-keys/request/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (ADMIN, 400)),
+    *rows("POST", "/staff/api-keys/1/revoke/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (ADMIN, 404)),
     # the second step of signing in: a verified session goes on to its page (tests/ops/test_second_factor.py)
     *rows("GET", "/account/second-factor/", (ANONYMOUS, LOGIN), (NOBODY, 302), (AUDITOR, 302)),
     *rows("GET", "/account/second-factor/enrol/", (ANONYMOUS, LOGIN), (NOBODY, 302), (SUPPORT, 302)),

@@ -74,7 +74,7 @@ def acting_as(actor: Actor) -> Iterator[Actor]:
 def actor_scope() -> Iterator[None]:
     """A request's own actor slot: whatever :func:`actor_set` puts in it ends with the request
     (the request middleware opens one for every request nobody is signed in to by session)."""
-    token = _actor.set(None)
+    token = _actor.set(_actor.get())  # the same actor (if any) in a slot of its own
     try:
         yield
     finally:

@@ -4,7 +4,7 @@ same, each with its own exact status.
 
 | access     | page                          | API                                      |
 |------------|-------------------------------|------------------------------------------|
-| sign in    | 302 to ``/login/?next=``      | 403 problem ``not_authenticated``        |
+| sign in    | 302 to ``/login/?next=``      | 401 problem ``not_authenticated``        |
 | refused    | 403                           | 403 problem ``permission_denied``        |
 | not found  | 404 (outside the scope)       | 404                                      |
 | allowed    | 200 (a form: 200; a POST: 302)| the endpoint's own status (see ENDPOINTS)|
@@ -126,6 +126,10 @@ def _page_access(response: Any, url: str, method: str) -> str:
 
 def _api_access(response: Any, url: str, allowed: int) -> str:
     status = response.status_code
+    if status == 401:  # no credentials: the API's "sign in" (Bearer challenge)
+        assert response["Content-Type"] == "application/problem+json"
+        assert response.json()["type"].endswith("/not_authenticated")
+        return SIGN_IN
     if status == 403:
         assert response["Content-Type"] == "application/problem+json"
         kind = response.json()["type"].rsplit("/", 1)[-1]

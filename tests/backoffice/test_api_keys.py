@@ -57,10 +57,11 @@ def issued(
 
 def call(token: str | None, url: str = CLIENTS, method: str = "get", **extra: Any) -> Any:
     http = HttpClient()
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token is not None else {}
+    headers: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {token}"} if token is not None else {}
+    headers |= extra
     if method == "post":
-        return http.post(url, extra.pop("data", {}), content_type="application/json", **headers, **extra)
-    return http.get(url, **headers, **extra)
+        return http.post(url, headers.pop("data", {}), content_type="application/json", **headers)
+    return http.get(url, **headers)
 
 
 def problem(response: Any, status: int, kind: str) -> dict[str, Any]:

@@ -131,7 +131,7 @@ def _api_key_owner_choices() -> list[tuple[str, Any]]:
 class ApiKeyRequestForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="What the key is for, e.g. 'CRM nightly sync'.")
     owner = forms.ChoiceField(help_text="Every call made with the key is recorded in the audit trail as theirs.")
-    scopes = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
+    scopes = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple(attrs={"class": "check"}))
     allowed_ips = forms.CharField(
         required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Allowed addresses",
         help_text="Optional: IP addresses or networks, one a line (203.0.113.7, 198.51.100.0/24). Empty: any.",
@@ -176,7 +176,7 @@ class ApiKeyRotateForm(forms.Form):
 
 
 class ApiKeyScopesForm(forms.Form):
-    scopes = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple)
+    scopes = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple(attrs={"class": "check"}))
     reason = forms.CharField(max_length=2000)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -20,6 +20,7 @@ from accounts.services import clients as client_services
 from accounts.services.duplicates import client_duplicate_flags
 from backoffice.api import DecisionPermission, TypedInput, object_id
 from backoffice.idempotency import IdempotentWritesMixin
+from ops.api import requires_scope
 from ops.models import User
 
 
@@ -100,7 +101,8 @@ class ClientViewSet(IdempotentWritesMixin, viewsets.GenericViewSet):
     serializer_class = ClientSerializer
     queryset = Client.objects.none()  # the real one is scoped per user in get_queryset
     lookup_value_regex = r"\d+"
-    permission_classes = [DecisionPermission]
+    # a key needs the scope; a staff member (session, or the key's staff owner) the role as well
+    permission_classes = [requires_scope("clients:read", write="clients:write"), DecisionPermission]
     filterset_class = ClientFilter
     # Who may use each action; a transition also asks client_can_transition on the client itself.
     decision_map = {

@@ -127,3 +127,11 @@ class AuditAction(models.TextChoices):
     # demo and benchmark data (only ever written in demo mode or in the benchmark's own database)
     DEMO_DATA_LOADED = "demo.data_loaded", "Demo data loaded"
     BENCHMARK_WRITE = "bench.write", "Benchmark write"
+    # API keys (ops.api_keys)
+    API_KEY_REQUESTED = "api_key.requested", "API key requested"
+    API_KEY_ACTIVATED = "api_key.activated", "API key activated (approved)"
+    API_KEY_REFUSED = "api_key.refused", "API key not approved"
+    API_KEY_REVOKED = "api_key.revoked", "API key revoked"
+    API_KEY_ROTATED = "api_key.rotated", "API key rotated"
+    API_KEY_SCOPES_NARROWED = "api_key.scopes_narrowed", "API key scopes narrowed"
+    API_KEY_SCOPES_WIDENED = "api_key.scopes_widened", "API key scopes widened (approved)"

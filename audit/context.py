@@ -71,6 +71,24 @@ def acting_as(actor: Actor) -> Iterator[Actor]:
 
 
 @contextlib.contextmanager
+def actor_scope() -> Iterator[None]:
+    """A request's own actor slot: whatever :func:`actor_set` puts in it ends with the request
+    (the request middleware opens one for every request nobody is signed in to by session)."""
+    token = _actor.set(_actor.get())  # the same actor (if any) in a slot of its own
+    try:
+        yield
+    finally:
+        _actor.reset(token)
+
+
+def actor_set(actor: Actor) -> None:
+    """Name the actor for the rest of the current scope, when the edge learns it only after the
+    middleware ran (the API key authentication). Only inside an :func:`actor_scope` or
+    :func:`acting_as`, whose end puts the previous actor back."""
+    _actor.set(actor)
+
+
+@contextlib.contextmanager
 def request_scope(info: RequestInfo) -> Iterator[RequestInfo]:
     token = _request.set(info)
     try:

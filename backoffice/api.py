@@ -1,5 +1,5 @@
 """REST API plumbing shared by every app: problem-details errors (RFC 9457), method-scoped
-permission classes, and pagination whose bad ``page`` is a 400 naming it."""
+permission classes, and cursor pagination whose bad ``cursor`` is a 400 naming it."""
 
 from __future__ import annotations
 
@@ -61,23 +61,63 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 PROBLEM_RESPONSES = {
     "400": "Bad input: ``errors`` names each field (or query parameter) at fault; nothing was written.",
-    "401": "Reserved for credentials the API cannot accept (a session-less caller gets 403 not_authenticated).",
-    "403": "Not signed in (``not_authenticated``) or not allowed (``permission_denied``, with the reason).",
+    "401": "No credentials, or an API key that cannot be used: unknown, revoked, expired or not yet approved "
+    "(the problem ``type`` says which). Sent with ``WWW-Authenticate: Bearer``.",
+    "403": "Not allowed: the key lacks the operation's scope (``api_key_scope_missing``), is used from outside "
+    "its IP allow-list (``api_key_ip_not_allowed``), or the caller's role does not allow it (``permission_denied``).",
     "404": "No such object for this caller (outside their scope, or none at all).",
-    "409": "The object is not in a state that allows this.",
+    "409": "The object is not in a state that allows this, or a request with the same Idempotency-Key is still "
+    "running (with Retry-After).",
+    "429": "The key's rate limit is used up: wait ``Retry-After`` seconds.",
 }
 WRITE_PROBLEM_RESPONSES = {"422": "Refused on its merits (a limit, a policy, an idempotency key reused)."}
 
+_T = "https://backoffice.invalid/problems/"
+PROBLEM_EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
+    "400": ("invalid", {"type": _T + "invalid", "title": "Bad Request", "status": 400,
+                        "detail": "The request has invalid fields.", "errors": {"amount": ["A valid number is required."]}}),
+    "401": ("api_key_revoked", {"type": _T + "api_key_revoked", "title": "Unauthorized", "status": 401,
+                                "detail": "The API key k3x9q2m7ab was revoked on 2026-11-29 20:15 UTC."}),
+    "403": ("api_key_scope_missing", {"type": _T + "api_key_scope_missing", "title": "Forbidden", "status": 403,
+                                      "detail": "The API key k3x9q2m7ab lacks the scope 'payments:write' that this "
+                                      "operation needs (it holds: payments:read).",
+                                      "required_scope": "payments:write", "key_scopes": ["payments:read"]}),
+    "404": ("not_found", {"type": _T + "not_found", "title": "Not Found", "status": 404,
+                          "detail": "No Client matches the given query."}),
+    "409": ("idempotency_key_in_progress", {"type": _T + "idempotency_key_in_progress", "title": "Conflict",
+                                            "status": 409, "detail": "A request with this Idempotency-Key is still "
+                                            "being processed."}),
+    "422": ("idempotency_key_reused", {"type": _T + "idempotency_key_reused", "title": "Unprocessable Entity",
+                                       "status": 422, "detail": "The Idempotency-Key was used with another body.",
+                                       "errors": {"Idempotency-Key": ["used before with another amount"]},
+                                       "mismatch": ["amount"]}),
+    "429": ("throttled", {"type": _T + "throttled", "title": "Too Many Requests", "status": 429,
+                          "detail": "Request was throttled. Expected available in 42 seconds."}),
+}  # fmt: skip
+RETRY_AFTER_HEADER = {
+    "Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}
+}
+
 
 def problem_responses_hook(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-    """drf-spectacular postprocessing: every operation declares its problem+json error responses."""
+    """drf-spectacular postprocessing: every operation declares its problem+json error responses,
+    each with an example."""
     result.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
-    content = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
     for operations in result.get("paths", {}).values():
         for method, operation in operations.items():
             declared = PROBLEM_RESPONSES | (WRITE_PROBLEM_RESPONSES if method != "get" else {})
             for code, description in declared.items():
-                operation["responses"].setdefault(code, {"description": description, "content": content})
+                name, example = PROBLEM_EXAMPLES[code]
+                content = {
+                    "application/problem+json": {
+                        "schema": {"$ref": "#/components/schemas/Problem"},
+                        "examples": {name: {"value": example}},
+                    }
+                }
+                response: dict[str, Any] = {"description": description, "content": content}
+                if code in ("409", "429"):
+                    response["headers"] = RETRY_AFTER_HEADER
+                operation["responses"].setdefault(code, response)
     return result
 
 
@@ -135,6 +175,30 @@ class PageNumberPagination(pagination.PageNumberPagination):
             return super().paginate_queryset(queryset, request, view)
         except exceptions.NotFound as exc:
             raise exceptions.ValidationError({self.page_query_param: [str(exc.detail)]}) from None
+
+
+class CursorPagination(pagination.CursorPagination):
+    """Every API list: an opaque ``cursor`` (follow ``next`` / ``previous``), newest first by id —
+    unique and never changing, so a row inserted or changed while a caller pages is neither
+    skipped nor repeated. A cursor that is no cursor (tampered, a NUL byte) is a 400 naming it."""
+
+    ordering = "-id"
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any] | None:
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except exceptions.NotFound as exc:
+            raise exceptions.ValidationError({self.cursor_query_param: [str(exc.detail)]}) from None
+
+    def get_page_size(self, request: Request) -> int | None:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is not None and not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= (self.max_page_size or 0)):
+            raise exceptions.ValidationError(
+                {self.page_size_query_param: [f"A whole number from 1 to {self.max_page_size}."]}
+            )
+        return super().get_page_size(request)
 
 
 BIGINT_MAX = 2**63 - 1

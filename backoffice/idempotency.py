@@ -235,7 +235,24 @@ class IdempotentWritesMixin:
 
 
 class AutoSchema(SpectacularAutoSchema):
-    """The OpenAPI schema: every write of an idempotent view names the ``Idempotency-Key`` header."""
+    """The OpenAPI schema: every write of an idempotent view names the ``Idempotency-Key`` header,
+    and every operation the API key scope it needs (``x-required-scope``, ``ops.api.requires_scope``)."""
+
+    def get_operation(self, *args: Any, **kwargs: Any) -> Any:
+        from ops.api import scopes_of
+
+        operation = super().get_operation(*args, **kwargs)
+        if operation is not None:
+            scope = scopes_of(self.view, self.method)
+            operation["x-required-scope"] = scope
+            if scope == "*":
+                note = "Any active API key."
+            elif scope:
+                note = f"API keys need the scope `{scope}`."
+            else:
+                note = "Not open to API keys (staff session only)."
+            operation["description"] = f"{operation.get('description', '')}\n\n{note}".strip()
+        return operation
 
     def get_override_parameters(self) -> list[Any]:
         parameters = list(super().get_override_parameters())

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
-from audit.context import Actor, RequestInfo, acting_as, request_scope
+from audit.context import Actor, RequestInfo, acting_as, actor_scope, request_scope
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -36,8 +36,9 @@ class RequestContextMiddleware:
             if user is not None and user.is_authenticated:
                 with acting_as(Actor.staff(user)):
                     response = self.get_response(request)
-            else:
-                response = self.get_response(request)
+            else:  # an API key may name the actor later (ops.api); it ends with the request
+                with actor_scope():
+                    response = self.get_response(request)
         response["X-Request-ID"] = request_id
         return response
 

@@ -28,6 +28,7 @@ def entries() -> list[NavEntry]:
     from ib.selectors import partner_can_view
     from kyc.services.screening import sanctions_list_can_view
     from ops.services.access_review import access_review_can_view
+    from ops.services.api_keys import api_keys_can_manage
     from ops.services.approvals import approvals_can_view
     from ops.services.staff import staff_can_view
     from ops.services.work_items import queues_can_view
@@ -42,6 +43,7 @@ def entries() -> list[NavEntry]:
         NavEntry("Partners", "partners", partner_can_view),
         NavEntry("Staff", "staff", staff_can_view),
         NavEntry("Access review", "access-review", access_review_can_view),
+        NavEntry("API keys", "api-keys", api_keys_can_manage),
         NavEntry("Lists", "sanctions-lists", sanctions_list_can_view),
         NavEntry("Audit trail", "audit-events", audit_trail_can_view),
         NavEntry("Security log", "security-log", security_log_can_view),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, HttpResponse
@@ -55,7 +56,8 @@ class SecurityLogMiddleware:
             try:
                 security_events_write(
                     notes,
-                    actor=user if user is not None and user.is_authenticated else None,
+                    # a staff user (signed in, or owning the API key used); a partner's key is not one
+                    actor=user if isinstance(user, get_user_model()) and user.is_authenticated else None,
                     method=request.method or "",
                     path=request.path,
                     user_agent=request.headers.get("User-Agent", ""),

@@ -10,8 +10,8 @@ class IbConfig(AppConfig):
         from accounts.panels import register_client_panel
         from accounts.services.clients import register_registration_hook
 
-        # registering: the change of partner; plan changes, plan assignment and moves in the tree
-        from ib import approval_actions, plan_actions  # noqa: F401
+        # registering: the change of partner; plan changes, plan assignment and moves in the tree; partners as API key owners
+        from ib import api_key_owner, approval_actions, plan_actions  # noqa: F401
         from ib.services.partners import attribution_on_registration
         from ib.views import partner_panel
 

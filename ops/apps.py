@@ -7,4 +7,4 @@ class OpsConfig(AppConfig):
     verbose_name = "Operations"
 
     def ready(self) -> None:
-        from ops import approval_actions, signals  # noqa: F401 - registers the actions and receivers
+        from ops import api_key_actions, approval_actions, signals  # noqa: F401 - registers the actions and receivers

@@ -111,3 +111,76 @@ class LockoutClearForm(forms.Form):
     kind = forms.ChoiceField(choices=[("username", "Username"), ("ip", "IP address")])
     value = forms.CharField(max_length=150)
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+
+
+# --- API keys ---------------------------------------------------------------------------------
+
+
+def _api_key_owner_choices() -> list[tuple[str, Any]]:
+    from ops.api_keys import owner_kinds
+
+    groups: list[tuple[str, Any]] = [("", "Choose the owner")]
+    for kind in owner_kinds():
+        if kind.model is None:
+            groups.append((kind.kind, kind.label.capitalize()))
+        else:
+            groups.append((kind.label.capitalize(), [(f"{kind.kind}:{o.pk}", str(o)) for o in kind.choices()]))
+    return groups
+
+
+class ApiKeyRequestForm(forms.Form):
+    name = forms.CharField(max_length=100, help_text="What the key is for, e.g. 'CRM nightly sync'.")
+    owner = forms.ChoiceField(help_text="Every call made with the key is recorded in the audit trail as theirs.")
+    scopes = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple(attrs={"class": "check"}))
+    allowed_ips = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Allowed addresses",
+        help_text="Optional: IP addresses or networks, one a line (203.0.113.7, 198.51.100.0/24). Empty: any.",
+    )  # fmt: skip
+    expires_on = forms.DateField(required=False, label="Expires on", widget=forms.DateInput(attrs={"type": "date"}))
+    rate_per_minute = forms.IntegerField(
+        required=False, min_value=1, max_value=100_000, label="Calls a minute", help_text="Empty: the default."
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from ops.api_keys import SCOPES
+
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["owner"]).choices = _api_key_owner_choices()
+        cast(forms.ChoiceField, self.fields["scopes"]).choices = [(s, f"{s} — {d}") for s, d in SCOPES.items()]
+
+    def clean_owner(self) -> tuple[str, Any]:
+        from ops.api_keys import owner_kind
+
+        raw = self.cleaned_data["owner"]
+        kind, _, pk = str(raw).partition(":")
+        spec = owner_kind(kind)
+        if spec.model is None:
+            return kind, None
+        owner = next((o for o in spec.choices() if str(o.pk) == pk), None)
+        if owner is None:
+            raise forms.ValidationError(errors.API_KEY_OWNER_REQUIRED.format(kind=spec.label))
+        return kind, owner
+
+    def clean_allowed_ips(self) -> list[str]:
+        text = self.cleaned_data.get("allowed_ips") or ""
+        return [part for part in text.replace(",", "\n").split() if part]
+
+
+class ApiKeyRotateForm(forms.Form):
+    overlap_hours = forms.IntegerField(
+        min_value=0, max_value=24 * 30, initial=24, label="Old key keeps working for (hours)",
+        help_text="The overlap: time to deploy the new key before the old one stops.",
+    )  # fmt: skip
+    reason = forms.CharField(max_length=2000)
+
+
+class ApiKeyScopesForm(forms.Form):
+    scopes = forms.MultipleChoiceField(widget=forms.CheckboxSelectMultiple(attrs={"class": "check"}))
+    reason = forms.CharField(max_length=2000)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from ops.api_keys import SCOPES
+
+        super().__init__(*args, **kwargs)
+        cast(forms.ChoiceField, self.fields["scopes"]).choices = [(s, s) for s in SCOPES]

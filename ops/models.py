@@ -486,3 +486,87 @@ class AccessReview(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("access-review")
+
+
+# --- API keys ----------------------------------------------------------------------------------
+
+
+class ApiKeyOwnerKind(models.TextChoices):
+    STAFF = "staff", "Staff member"
+    PARTNER = "partner", "Partner (introducing broker)"
+    CLIENT_AREA = "client_area", "The broker's client area"
+
+
+class ApiKeyStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for approval"
+    ACTIVE = "active", "Active"
+    REFUSED = "refused", "Not approved"
+    REVOKED = "revoked", "Revoked"
+
+
+class ApiKey(ConcurrentTransitionMixin, models.Model):
+    """A machine's credential for the REST API (``ops.api_keys``). The secret is shown once and
+    only its SHA-256 is kept; ``prefix`` is the visible, unique part that finds the row. A key works
+    while it is active, not expired and (with an allow-list) called from an allowed address, for
+    the scopes it holds. Its owner is whom every call is attributed to: a staff member, a partner
+    (through the owner-kind registry, ``ops.api_keys.register_owner_kind``), or the client area."""
+
+    name = models.CharField(max_length=100, help_text="What the key is for, as people read it.")
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    owner_kind = models.CharField(max_length=20, choices=ApiKeyOwnerKind.choices)
+    owner_type = models.ForeignKey(ContentType, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    owner_id = models.CharField(max_length=64, blank=True)
+    owner = GenericForeignKey("owner_type", "owner_id")
+    scopes = ArrayField(models.CharField(max_length=40))
+    allowed_ips = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    rate_per_minute = models.PositiveIntegerField()
+    status = FSMField(max_length=20, choices=ApiKeyStatus.choices, default=ApiKeyStatus.PENDING, protected=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    replaces = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="replaced_by",
+        help_text="The key this one rotated (it keeps working until its own expiry, the overlap).",
+    )  # fmt: skip
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="api_keys_made")
+    created_at = models.DateTimeField(default=timezone.now)
+    activated_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    revoke_reason = models.TextField(blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(rate_per_minute__gt=0), name="apikey_rate_positive"),
+            models.CheckConstraint(condition=models.Q(scopes__len__gte=1), name="apikey_has_scopes"),
+            models.CheckConstraint(
+                condition=(models.Q(owner_kind="client_area") & models.Q(owner_type__isnull=True))
+                | (~models.Q(owner_kind="client_area") & models.Q(owner_type__isnull=False) & ~models.Q(owner_id="")),
+                name="apikey_owner_matches_kind",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="revoked") | models.Q(revoked_at__isnull=False), name="apikey_revoked_when"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix})"
+
+    @property
+    def owner_label(self) -> str:
+        if self.owner_kind == ApiKeyOwnerKind.CLIENT_AREA:
+            return "the client area"
+        return str(self.owner) if self.owner is not None else "(owner no longer exists)"
+
+    @transition(field=status, source=ApiKeyStatus.PENDING, target=ApiKeyStatus.ACTIVE)
+    def activate(self) -> None:
+        pass
+
+    @transition(field=status, source=ApiKeyStatus.PENDING, target=ApiKeyStatus.REFUSED)
+    def refuse(self) -> None:
+        pass
+
+    @transition(field=status, source=[ApiKeyStatus.PENDING, ApiKeyStatus.ACTIVE], target=ApiKeyStatus.REVOKED)
+    def revoke(self) -> None:
+        pass

@@ -74,6 +74,8 @@ PERMISSIONS: dict[str, str] = {
     "work_as_finance": "Work the finance queues and decide finance approval levels",
     "work_as_risk": "Work the risk queues and decide risk approval levels",
     "work_as_admin": "Work the administrator queues and decide administrator approval levels",
+    # API keys for machines (creating or widening one: another administrator approves)
+    "manage_api_keys": "Request, rotate and revoke API keys (another administrator approves a new or wider key)",
 }
 
 # A queue names the roles that work it and an approval level the role that decides it; who acts in
@@ -117,6 +119,7 @@ CAPABILITY_PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "review_access": ("access-review", ()),
     "export_audit_trail": ("audit-events", ()),
     "view_security_log": ("security-log", ()),
+    "manage_api_keys": ("api-keys", ()),
 }
 
 _READ_ONLY = {
@@ -213,6 +216,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "export_audit_trail",
             "view_security_log",
             "work_as_admin",
+            "manage_api_keys",
         }
     )
     | ADMIN_MODEL_PERMISSIONS,

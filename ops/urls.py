@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ops import signin, views
+from ops import api_key_views, signin, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -26,6 +26,12 @@ urlpatterns = [
     path("staff/access-review/sign-off/", views.access_review_sign_off, name="access-review-sign-off"),
     path("staff/second-factor-reset/", views.staff_second_factor_reset, name="staff-second-factor-reset"),
     path("staff/unlock/", views.staff_lockout_clear, name="staff-lockout-clear"),
+    # API keys for machines (ops.api_keys)
+    path("staff/api-keys/", api_key_views.api_keys_view, name="api-keys"),
+    path("staff/api-keys/request/", api_key_views.api_key_request, name="api-key-request"),
+    path("staff/api-keys/<int:pk>/revoke/", api_key_views.api_key_revoke, name="api-key-revoke"),
+    path("staff/api-keys/<int:pk>/rotate/", api_key_views.api_key_rotate, name="api-key-rotate"),
+    path("staff/api-keys/<int:pk>/scopes/", api_key_views.api_key_scopes, name="api-key-scopes"),
     # the second step of signing in (ops.signin)
     path("account/second-factor/", signin.second_factor_view, name="second-factor"),
     path("account/second-factor/enrol/", signin.second_factor_enrol, name="second-factor-enrol"),

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 
 from backoffice.api import DecisionPermission, TypedInput, object_id
 from backoffice.idempotency import IdempotentWritesMixin
+from ops.api import requires_scope
 from ops.models import User
 from payments.errors import PaymentError
 from payments.filters import WithdrawalFilter
@@ -69,7 +70,8 @@ class WithdrawalCreateSerializer(TypedInput, serializers.Serializer):
 
 
 class WithdrawalViewSet(IdempotentWritesMixin, viewsets.GenericViewSet):
-    permission_classes = [DecisionPermission]
+    # a key needs the scope; a staff member (session, or the key's staff owner) the role as well
+    permission_classes = [requires_scope("payments:read", write="payments:write"), DecisionPermission]
     filterset_class = WithdrawalFilter  # the status filter of the payments page
     # Who may use each action, as the payments pages; entering one also asks withdrawal_can_enter
     # about the client, once the scoped selector has found it.

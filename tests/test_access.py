@@ -292,6 +292,10 @@ PAGES = [
         "POST", "/staff/second-factor-reset/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (SUPPORT, 403), (ADMIN, 400)
     ),
     *rows("POST", "/staff/unlock/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (COMPLIANCE, 403), (ADMIN, 400)),
+    # --- API keys: administrators ---
+    *rows("GET", "/staff/api-keys/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 403), (ADMIN, 200)),
+    *rows("POST", "/staff/api-keys/request/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (ADMIN, 400)),
+    *rows("POST", "/staff/api-keys/1/revoke/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (ADMIN, 404)),
     # the second step of signing in: a verified session goes on to its page (tests/ops/test_second_factor.py)
     *rows("GET", "/account/second-factor/", (ANONYMOUS, LOGIN), (NOBODY, 302), (AUDITOR, 302)),
     *rows("GET", "/account/second-factor/enrol/", (ANONYMOUS, LOGIN), (NOBODY, 302), (SUPPORT, 302)),
@@ -388,12 +392,12 @@ PAGES = [
 ]
 
 API = [
-    *rows("GET", "/api/staff/clients/", (ANONYMOUS, 403), (NOBODY, 403), (DESK, 200), (SUPPORT, 200)),
-    *rows("GET", "/api/staff/clients/{client}/", (ANONYMOUS, 403), (NOBODY, 403), (DESK, 404), (SUPPORT, 200)),
-    *rows("POST", "/api/staff/clients/", (ANONYMOUS, 403), (AUDITOR, 403), (SUPPORT, 400), data={}),
+    *rows("GET", "/api/v1/staff/clients/", (ANONYMOUS, 401), (NOBODY, 403), (DESK, 200), (SUPPORT, 200)),
+    *rows("GET", "/api/v1/staff/clients/{client}/", (ANONYMOUS, 401), (NOBODY, 403), (DESK, 404), (SUPPORT, 200)),
+    *rows("POST", "/api/v1/staff/clients/", (ANONYMOUS, 401), (AUDITOR, 403), (SUPPORT, 400), data={}),
     *rows(
-        "POST", "/api/staff/clients/{client}/transitions/",
-        (ANONYMOUS, 403), (NOBODY, 403), (RISK, 403), (DESK, 404), (SUPPORT, 200),
+        "POST", "/api/v1/staff/clients/{client}/transitions/",
+        (ANONYMOUS, 401), (NOBODY, 403), (RISK, 403), (DESK, 404), (SUPPORT, 200),
         data={"transition": "submit_for_review"},
     ),
 ]
@@ -425,5 +429,5 @@ def test_api_access(row: Row, persona: Callable[[str], HttpClient], world: World
     url = world.url(row.url)  # first: the test data may make the persona's own user
     response = _call(persona(row.persona), row, url, api=True)
     assert response.status_code == row.expected, response.content[:400]
-    if response.status_code == 403:
+    if response.status_code in (401, 403):
         assert response["Content-Type"] == "application/problem+json"

@@ -86,7 +86,7 @@ CLIENT_CASES = [(f, k) for f in CLIENT_FIELDS for k in BODY_VALUES if (f, k) != 
 def test_bad_hostile_value_in_a_client_create_field_is_a_400_naming_it(field: str, kind: str) -> None:
     api = _api(Role.SUPPORT)
     before = _written()
-    _problem(_post(api, "/api/staff/clients/", _client_body(), field, BODY_VALUES[kind]), field)
+    _problem(_post(api, "/api/v1/staff/clients/", _client_body(), field, BODY_VALUES[kind]), field)
     assert _written() == before
 
 
@@ -96,7 +96,7 @@ def test_bad_hostile_value_in_a_transition_field_is_a_400_naming_it(field: str, 
     c = make_client()
     api = _api(Role.SUPPORT)
     before = _written()
-    url = f"/api/staff/clients/{c.pk}/transitions/"
+    url = f"/api/v1/staff/clients/{c.pk}/transitions/"
     _problem(_post(api, url, {"transition": "submit_for_review", "reason": "ok"}, field, BODY_VALUES[kind]), field)
     assert _written() == before
 
@@ -116,7 +116,7 @@ def test_bad_hostile_value_in_a_withdrawal_field_is_a_400_naming_it(field: str, 
     body = _withdrawal_body()
     api = _api(Role.FINANCE)
     before = _written()
-    _problem(_post(api, "/api/staff/withdrawals/", body, field, BODY_VALUES[kind]), field)
+    _problem(_post(api, "/api/v1/staff/withdrawals/", body, field, BODY_VALUES[kind]), field)
     assert _written() == before
 
 
@@ -126,22 +126,24 @@ def test_bad_hostile_idempotency_key_is_a_400_naming_it(kind: str) -> None:
     api = _api(Role.FINANCE)
     before = _written()
     key = {NUL: "a\x00b", LONG: "k" * 500}[kind]
-    response = api.post("/api/staff/withdrawals/", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    response = api.post("/api/v1/staff/withdrawals/", body, format="json", HTTP_IDEMPOTENCY_KEY=key)
     _problem(response, "Idempotency-Key")
     assert _written() == before
 
 
 LISTS = [
-    ("/api/staff/clients/", Role.SUPPORT, "q"),
-    ("/api/staff/clients/", Role.SUPPORT, "status"),
-    ("/api/staff/clients/", Role.SUPPORT, "kind"),
-    ("/api/staff/clients/", Role.SUPPORT, "account_type"),
-    ("/api/staff/clients/", Role.SUPPORT, "country"),
-    ("/api/staff/clients/", Role.SUPPORT, "risk_level"),
-    ("/api/staff/clients/", Role.SUPPORT, "manager"),
-    ("/api/staff/clients/", Role.SUPPORT, "page"),
-    ("/api/staff/withdrawals/", Role.FINANCE, "status"),
-    ("/api/staff/withdrawals/", Role.FINANCE, "page"),
+    ("/api/v1/staff/clients/", Role.SUPPORT, "q"),
+    ("/api/v1/staff/clients/", Role.SUPPORT, "status"),
+    ("/api/v1/staff/clients/", Role.SUPPORT, "kind"),
+    ("/api/v1/staff/clients/", Role.SUPPORT, "account_type"),
+    ("/api/v1/staff/clients/", Role.SUPPORT, "country"),
+    ("/api/v1/staff/clients/", Role.SUPPORT, "risk_level"),
+    ("/api/v1/staff/clients/", Role.SUPPORT, "manager"),
+    ("/api/v1/staff/clients/", Role.SUPPORT, "cursor"),
+    ("/api/v1/staff/clients/", Role.SUPPORT, "page_size"),
+    ("/api/v1/staff/withdrawals/", Role.FINANCE, "status"),
+    ("/api/v1/staff/withdrawals/", Role.FINANCE, "cursor"),
+    ("/api/v1/staff/withdrawals/", Role.FINANCE, "page_size"),
 ]
 
 
@@ -159,7 +161,7 @@ def test_bad_hostile_value_in_a_list_parameter_is_a_400_naming_it(url: str, role
     assert _written() == before
 
 
-@pytest.mark.parametrize("url", ["/api/staff/clients/{}/", "/api/staff/withdrawals/{}/"])
+@pytest.mark.parametrize("url", ["/api/v1/staff/clients/{}/", "/api/v1/staff/withdrawals/{}/"])
 @pytest.mark.parametrize("pk", ["9" * 40, "١٢"])
 def test_bad_an_id_no_database_row_can_have_is_a_404(url: str, pk: str) -> None:
     api = _api(Role.FINANCE)

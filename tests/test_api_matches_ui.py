@@ -4,7 +4,7 @@ same, each with its own exact status.
 
 | access     | page                          | API                                      |
 |------------|-------------------------------|------------------------------------------|
-| sign in    | 302 to ``/login/?next=``      | 403 problem ``not_authenticated``        |
+| sign in    | 302 to ``/login/?next=``      | 401 problem ``not_authenticated``        |
 | refused    | 403                           | 403 problem ``permission_denied``        |
 | not found  | 404 (outside the scope)       | 404                                      |
 | allowed    | 200 (a form: 200; a POST: 302)| the endpoint's own status (see ENDPOINTS)|
@@ -72,40 +72,40 @@ ENDPOINTS = [
     Endpoint(
         "client list",
         ("GET", lambda t: "/clients/", None),
-        ("GET", lambda t: "/api/staff/clients/", None), 200,
+        ("GET", lambda t: "/api/v1/staff/clients/", None), 200,
         shown=lambda t: [t.registered.reference],
     ),
     Endpoint(
         "client detail",
         ("GET", lambda t: f"/clients/{t.registered.pk}/", None),
-        ("GET", lambda t: f"/api/staff/clients/{t.registered.pk}/", None), 200,
+        ("GET", lambda t: f"/api/v1/staff/clients/{t.registered.pk}/", None), 200,
     ),
     Endpoint(
         "client create",
         ("GET", lambda t: "/clients/new/", None),
-        ("POST", lambda t: "/api/staff/clients/", lambda t: {}), 400,
+        ("POST", lambda t: "/api/v1/staff/clients/", lambda t: {}), 400,
     ),
     Endpoint(
         "client transition",
         ("POST", lambda t: f"/clients/{t.registered.pk}/transition/submit_for_review/", lambda t: {}),
-        ("POST", lambda t: f"/api/staff/clients/{t.registered.pk}/transitions/",
+        ("POST", lambda t: f"/api/v1/staff/clients/{t.registered.pk}/transitions/",
          lambda t: {"transition": "submit_for_review"}), 200, changes=True,
     ),
     Endpoint(
         "withdrawal list",
         ("GET", lambda t: "/payments/", None),
-        ("GET", lambda t: "/api/staff/withdrawals/", None), 200,
+        ("GET", lambda t: "/api/v1/staff/withdrawals/", None), 200,
         shown=lambda t: [t.pay.withdrawal.reference],
     ),
     Endpoint(
         "withdrawal detail",
         ("GET", lambda t: f"/payments/withdrawals/{t.pay.withdrawal.pk}/", None),
-        ("GET", lambda t: f"/api/staff/withdrawals/{t.pay.withdrawal.pk}/", None), 200,
+        ("GET", lambda t: f"/api/v1/staff/withdrawals/{t.pay.withdrawal.pk}/", None), 200,
     ),
     Endpoint(
         "withdrawal entry",
         ("GET", lambda t: f"/payments/clients/{t.pay.payer.pk}/withdrawals/new/", None),
-        ("POST", lambda t: "/api/staff/withdrawals/", _bad_withdrawal), 400,
+        ("POST", lambda t: "/api/v1/staff/withdrawals/", _bad_withdrawal), 400,
     ),
 ]
 # fmt: on
@@ -126,6 +126,10 @@ def _page_access(response: Any, url: str, method: str) -> str:
 
 def _api_access(response: Any, url: str, allowed: int) -> str:
     status = response.status_code
+    if status == 401:  # no credentials: the API's "sign in" (Bearer challenge)
+        assert response["Content-Type"] == "application/problem+json"
+        assert response.json()["type"].endswith("/not_authenticated")
+        return SIGN_IN
     if status == 403:
         assert response["Content-Type"] == "application/problem+json"
         kind = response.json()["type"].rsplit("/", 1)[-1]

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our static files (no CDN, CSP-clean)
     "django_filters",
     "csp",
     "django_countries",
@@ -372,10 +373,15 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    # API keys first: a call without credentials is a 401 naming the Bearer scheme (ops.api)
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "ops.api.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["ops.api.ApiKeyRateThrottle"],  # each key's own rate_per_minute
     "DEFAULT_SCHEMA_CLASS": "backoffice.idempotency.AutoSchema",  # documents Idempotency-Key on every write
-    "DEFAULT_PAGINATION_CLASS": "backoffice.api.PageNumberPagination",
+    "DEFAULT_PAGINATION_CLASS": "backoffice.api.CursorPagination",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "backoffice.api.problem_details_handler",
@@ -386,15 +392,42 @@ REST_FRAMEWORK = {
 IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=1)
 IDEMPOTENCY_IN_PROGRESS_SECONDS = env_int("IDEMPOTENCY_IN_PROGRESS_SECONDS", 300, minimum=30)
 IDEMPOTENCY_RETRY_AFTER_SECONDS = env_int("IDEMPOTENCY_RETRY_AFTER_SECONDS", 1, minimum=1)
+# API keys (ops.api_keys): the rate a key gets unless its request names another, and how long a
+# rotated key may keep working beside its successor.
+API_KEY_DEFAULT_RATE_PER_MINUTE = env_int("API_KEY_DEFAULT_RATE_PER_MINUTE", 600, minimum=1)
+API_KEY_MAX_ROTATION_OVERLAP_DAYS = env_int("API_KEY_MAX_ROTATION_OVERLAP_DAYS", 30, minimum=1)
+# Per-key rate limits are counted in this cache: Redis when REDIS_URL is set, so every web process
+# counts against the same limit (the embedded Redis speaks on a unix socket).
+API_RATE_LIMIT_CACHE = "api"
+_CACHE_REDIS_URL = REDIS_URL.replace("redis+socket://", "unix://", 1)
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "api": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _CACHE_REDIS_URL, "KEY_PREFIX": "bo"}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "api"}
+    ),
+}
 SPECTACULAR_SETTINGS = {
-    "TITLE": "Back office staff API",
-    "DESCRIPTION": "Clients, their lifecycle and trading accounts. Errors are RFC 9457 problem details.",
+    "TITLE": "Back office API",
+    "DESCRIPTION": (
+        "The back office's REST API, version 1 (under /api/v1/). Machines authenticate with an API key "
+        "(`Authorization: Bearer bo_<prefix>_<secret>`, scheme ApiKey); staff in a browser with their session. "
+        "Each operation names the key scope it needs (`x-required-scope`). Errors are RFC 9457 problem details "
+        "(application/problem+json). Every POST honours `Idempotency-Key`. Lists are cursor-paginated: follow "
+        "`next` and `previous`. Each key has its own rate limit (429 with `Retry-After`)."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # the client's status appears in two components (Client, and ClientCreated with its warnings)
     "ENUM_NAME_OVERRIDES": {"ClientStatusEnum": "accounts.models.ClientStatus"},
     # The staff API's schema is staff-only, like every page (README "API schema"): signed in or 403.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SWAGGER_UI_DIST": "SIDECAR",  # from drf-spectacular-sidecar's static files, not a CDN
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # no call to the public validator (an outside request the CSP would block anyway)
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "backoffice.api.problem_responses_hook",  # problem+json 400/401/403/404/409 on every operation

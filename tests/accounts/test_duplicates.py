@@ -79,7 +79,7 @@ def test_good_the_api_answer_carries_the_warning(client: HttpClient) -> None:
         "country": "US", "email": "GRACE@example.test", "phone": "+1 202 555 0143", "account_type": "pro",
         "base_currency": "USD",
     }  # fmt: skip
-    created = client.post("/api/staff/clients/", body, content_type="application/json")
+    created = client.post("/api/v1/staff/clients/", body, content_type="application/json")
     assert created.status_code == 201
     assert created.json()["warnings"] == [
         {

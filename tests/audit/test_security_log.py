@@ -47,17 +47,17 @@ def test_refused_page_records_one_event_with_the_decisions_reason() -> None:
 
 def test_refused_api_request_records_one_event_with_the_problem_detail() -> None:
     nobody = staff(username="nobody")
-    response = _signed_in(nobody).get("/api/staff/clients/")
+    response = _signed_in(nobody).get("/api/v1/staff/clients/")
     assert response.status_code == 403
     event = SecurityEvent.objects.get()
-    assert (event.kind, event.status, event.path, event.actor) == ("refused", 403, "/api/staff/clients/", nobody)
+    assert (event.kind, event.status, event.path, event.actor) == ("refused", 403, "/api/v1/staff/clients/", nobody)
     assert event.reason == response.json()["detail"] == account_errors.NO_CLIENTS
 
 
 def test_anonymous_api_request_is_recorded_without_an_actor() -> None:
-    assert HttpClient().get("/api/staff/clients/").status_code == 403
+    assert HttpClient().get("/api/v1/staff/clients/").status_code == 401
     event = SecurityEvent.objects.get()
-    assert (event.kind, event.actor, event.username) == ("refused", None, "")
+    assert (event.kind, event.actor, event.username) == ("unauthenticated", None, "")
 
 
 def test_refusal_inside_a_service_records_the_decisions_reason() -> None:
@@ -200,7 +200,7 @@ def test_refused_requests_own_rollback_does_not_lose_the_event(atomic_requests: 
     with mock.patch("ops.permissions.refusal_noted", lambda reason: in_transaction.append(connection.in_atomic_block)):
         page = http.post(f"/clients/{client.pk}/transition/submit_for_review/")
         api = http.post(
-            f"/api/staff/clients/{client.pk}/transitions/",
+            f"/api/v1/staff/clients/{client.pk}/transitions/",
             {"transition": "submit_for_review"},
             content_type="application/json",
         )
@@ -210,7 +210,7 @@ def test_refused_requests_own_rollback_does_not_lose_the_event(atomic_requests: 
     kinds = list(SecurityEvent.objects.order_by("id").values_list("kind", "path", "reason"))
     assert kinds == [
         ("refused", f"/clients/{client.pk}/transition/submit_for_review/", page.context["exception"]),
-        ("refused", f"/api/staff/clients/{client.pk}/transitions/", api.json()["detail"]),
+        ("refused", f"/api/v1/staff/clients/{client.pk}/transitions/", api.json()["detail"]),
         ("webhook_rejected", "/webhooks/simpay/", payment_errors.SIGNATURE_MISSING),
     ]
 

@@ -29,7 +29,7 @@ from tests.factories import approved_client, card_deposit, staff
 from tests.factories import client as make_client
 from tests.personas import sign_in
 
-CLIENTS = "/api/staff/clients/"
+CLIENTS = "/api/v1/staff/clients/"
 PAYLOAD = {
     "kind": "individual", "first_name": "Grace", "last_name": "Hopper", "date_of_birth": "1976-12-09",
     "country": "US", "email": "grace@example.test", "phone": "+1 202 555 0143", "account_type": "pro",
@@ -155,8 +155,8 @@ def test_bad_another_user_cannot_replay_a_withdrawal_by_its_key() -> None:
         "method": "card", "destination": deposit.payer_account, "destination_name": c.display_name,
     }  # fmt: skip
     first, second = _signed_in(staff(Role.FINANCE)), _signed_in(staff(Role.FINANCE))
-    mine = _post(first, "/api/staff/withdrawals/", body, "wd-key")
-    theirs = _post(second, "/api/staff/withdrawals/", body, "wd-key")
+    mine = _post(first, "/api/v1/staff/withdrawals/", body, "wd-key")
+    theirs = _post(second, "/api/v1/staff/withdrawals/", body, "wd-key")
     assert mine.status_code == 201
     assert theirs.status_code == 201
     assert not theirs.has_header("Idempotent-Replayed")
@@ -270,16 +270,16 @@ def _withdrawal_create(user: User) -> tuple[str, dict[str, Any], Callable[[], in
         "client": c.reference, "source": wallet_for(client=c, currency="EUR").code, "amount": "100.00",
         "method": "card", "destination": deposit.payer_account, "destination_name": c.display_name,
     }  # fmt: skip
-    return "/api/staff/withdrawals/", body, lambda: Withdrawal.objects.count()
+    return "/api/v1/staff/withdrawals/", body, lambda: Withdrawal.objects.count()
 
 
 Setup = Callable[[User], tuple[str, dict[str, Any], Callable[[], int]]]
 # (method, OpenAPI path) -> the role that may call it, its success status, and how to set up a
 # call and count its effect
 WRITE_ENDPOINTS: dict[tuple[str, str], tuple[Role, int, Setup]] = {
-    ("POST", "/api/staff/clients/"): (Role.SUPPORT, 201, _client_create),
-    ("POST", "/api/staff/clients/{id}/transitions/"): (Role.SUPPORT, 200, _client_transition),
-    ("POST", "/api/staff/withdrawals/"): (Role.FINANCE, 201, _withdrawal_create),
+    ("POST", "/api/v1/staff/clients/"): (Role.SUPPORT, 201, _client_create),
+    ("POST", "/api/v1/staff/clients/{id}/transitions/"): (Role.SUPPORT, 200, _client_transition),
+    ("POST", "/api/v1/staff/withdrawals/"): (Role.FINANCE, 201, _withdrawal_create),
 }
 
 
@@ -378,7 +378,7 @@ def test_bad_a_hostile_field_name_is_remembered_escaped_not_a_500() -> None:
     http = sign_in(HttpClient(), staff(Role.SUPPORT))
     body = '{"\\u0000x": 1, "\\ud8b7y": 2, "transition": "submit_for_review"}'
     response = http.post(
-        f"/api/staff/clients/{c.pk}/transitions/", body, content_type="application/json",
+        f"/api/v1/staff/clients/{c.pk}/transitions/", body, content_type="application/json",
         headers={HEADER: "hostile-names-1"},
     )  # fmt: skip
     assert response.status_code == 200

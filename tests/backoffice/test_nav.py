@@ -50,6 +50,7 @@ LINK = re.compile(r'<a href="([^"]+)">([^<]+)</a>')
                 "Partners",
                 "Staff",
                 "Access review",
+                "API keys",
                 "Lists",
                 "Audit trail",
                 "Security log",

@@ -165,12 +165,12 @@ def test_good_the_staff_api_attributes_through_the_referral_code_and_names_a_bad
     _tree()
     sign_in(client, staff(Role.SUPPORT))
     body = {**REGISTRATION, "account_type": _account_type().code, "referral_code": "NOPE"}
-    refused = client.post("/api/staff/clients/", body, content_type="application/json")
+    refused = client.post("/api/v1/staff/clients/", body, content_type="application/json")
     assert refused.status_code == 400
     assert refused.json()["errors"] == {"referral_code": [errors.UNKNOWN_CODE.format(code="NOPE")]}
     assert not Client.objects.filter(email="rita@example.com").exists()
     body["referral_code"] = "GAMMA"
-    created = client.post("/api/staff/clients/", body, content_type="application/json")
+    created = client.post("/api/v1/staff/clients/", body, content_type="application/json")
     assert created.status_code == 201
     assert _partner_of(Client.objects.get(pk=created.json()["id"])).code == "GAMMA"
 

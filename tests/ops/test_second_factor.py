@@ -75,7 +75,7 @@ def test_bad_the_staff_api_and_the_admin_need_the_second_factor(client: Client) 
     admin = staff(Role.ADMIN)
     totp_device(admin)
     sign_in_password_only(client, admin)
-    api = client.get("/api/staff/clients/")
+    api = client.get("/api/v1/staff/clients/")
     assert api.status_code == 403 and api["Content-Type"] == "application/problem+json"
     assert api.json()["detail"] == errors.SECOND_FACTOR_REQUIRED_API
     response = client.get("/admin/")

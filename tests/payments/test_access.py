@@ -1,7 +1,7 @@
 """Who may open each payments page and endpoint: one persona, one exact status (see personas.py).
 
-Anonymous: the login redirect (pages) or DRF's 403 (the API authenticates by session, which has no
-challenge to send, so DRF answers 403, not 401). A role without the permission: 403. Finance's
+Anonymous: the login redirect (pages) or a 401 naming the Bearer scheme (the API takes API keys
+first, whose challenge DRF sends). A role without the permission: 403. Finance's
 permissions limited to another client: 404. The right role: 200 (or the redirect after a change).
 """
 
@@ -152,7 +152,7 @@ def test_action_access(action: str, persona: str, status: int) -> None:
 
 # --- the API --------------------------------------------------------------------------------------
 
-API = "/api/staff/withdrawals/"
+API = "/api/v1/staff/withdrawals/"
 
 
 def _api(w: World, persona: str) -> APIClient:
@@ -165,7 +165,7 @@ def _api(w: World, persona: str) -> APIClient:
 
 @pytest.mark.parametrize(
     ("persona", "status"),
-    [("anonymous", 403), ("support", 403), ("scoped", 200), ("in_scope", 200), ("finance", 200), ("risk", 200)],
+    [("anonymous", 401), ("support", 403), ("scoped", 200), ("in_scope", 200), ("finance", 200), ("risk", 200)],
 )
 def test_api_list_access(persona: str, status: int) -> None:
     w = world()
@@ -178,7 +178,7 @@ def test_api_list_access(persona: str, status: int) -> None:
 
 @pytest.mark.parametrize(
     ("persona", "status"),
-    [("anonymous", 403), ("support", 403), ("scoped", 404), ("in_scope", 200), ("finance", 200), ("compliance", 200)],
+    [("anonymous", 401), ("support", 403), ("scoped", 404), ("in_scope", 200), ("finance", 200), ("compliance", 200)],
 )
 def test_api_detail_access(persona: str, status: int) -> None:
     w = world()
@@ -187,7 +187,7 @@ def test_api_detail_access(persona: str, status: int) -> None:
 
 @pytest.mark.parametrize(
     ("persona", "status"),
-    [("anonymous", 403), ("support", 403), ("risk", 403), ("scoped", 404), ("in_scope", 201), ("finance", 201)],
+    [("anonymous", 401), ("support", 403), ("risk", 403), ("scoped", 404), ("in_scope", 201), ("finance", 201)],
 )
 def test_api_create_access(persona: str, status: int) -> None:
     w = world()

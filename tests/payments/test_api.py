@@ -11,7 +11,7 @@ from payments.services.ledger import wallet_for
 from tests.factories import approved_client, card_deposit, staff
 
 pytestmark = pytest.mark.django_db
-URL = "/api/staff/withdrawals/"
+URL = "/api/v1/staff/withdrawals/"
 
 
 def _setup() -> tuple:

@@ -74,3 +74,19 @@ SECOND_FACTOR_RESET_OWN = "A second factor is reset by another administrator, no
 SECOND_FACTOR_REQUIRED_API = "Sign in with your second factor before using the staff API."
 LOCKOUT_CLEAR_NOT_ALLOWED = "Only administrators unlock sign-ins."
 LOCKOUT_NOT_FOUND = "Nothing is locked for {what}."
+
+# outbound webhooks
+WEBHOOK_URL_SCHEME = "Use an http:// or https:// address."
+WEBHOOK_URL_CREDENTIALS = "Leave user names and passwords out of the address."
+WEBHOOK_URL_UNRESOLVED = "The host {host} cannot be resolved."
+WEBHOOK_URL_PRIVATE = (
+    "{host} resolves to {address}, a private, loopback or link-local address: webhooks may only go to public "
+    "addresses here (WEBHOOKS_ALLOW_PRIVATE_TARGETS is off)."
+)
+WEBHOOK_EVENT_TYPES_REQUIRED = "Choose at least one event type."
+WEBHOOK_UNKNOWN_EVENT_TYPE = "Unknown event type {type!r}."
+WEBHOOK_REASON_REQUIRED = "Say why the endpoint is disabled."
+WEBHOOK_ALREADY_DISABLED = "This endpoint is already disabled."
+WEBHOOK_ALREADY_ENABLED = "This endpoint is already enabled."
+WEBHOOKS_NOT_ALLOWED = "Only administrators manage webhook endpoints."
+WEBHOOK_GONE = "The receiver answered 410 Gone: it asked not to be sent anything more."

@@ -48,6 +48,9 @@ QUEUES: list[QueueSpec] = [
     # Someone probing: repeated refused requests from one caller, password spraying (the security
     # log's alert rules). Compliance works it beside the admins: an admin may be the one probing.
     QueueSpec("security_alert", "Security alert", 60, (Role.ADMIN, Role.COMPLIANCE), "compliance_escalation"),
+    # An outbound webhook endpoint disabled by its receiver (410 Gone), or deliveries given up after
+    # ~3 days of retries: an administrator contacts the receiver, fixes the endpoint, replays.
+    QueueSpec("webhook_failure", "Webhook delivery failure", 24 * 60, (Role.ADMIN,), "ops_escalation"),
     QueueSpec("compliance_escalation", "Compliance escalations", 4 * 60, (Role.COMPLIANCE,), None),
     QueueSpec("finance_escalation", "Finance escalations", 4 * 60, (Role.FINANCE,), None),
     QueueSpec("ops_escalation", "Operations escalations", 4 * 60, (Role.RISK, Role.FINANCE, Role.COMPLIANCE), None),

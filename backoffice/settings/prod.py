@@ -11,6 +11,7 @@ from .base import (
     PAYMENT_PROVIDERS,
     SECRET_KEY,
     TRADING_PLATFORM,
+    WEBHOOKS_ALLOW_PRIVATE_TARGETS,
 )
 
 if DEBUG:
@@ -26,6 +27,10 @@ for variable, path in [("TRADING_PLATFORM", TRADING_PLATFORM), ("PAYMENT_PROVIDE
         raise EnvError(f"{variable}: set the adapter's class path (production has no simulator to fall back on)")
     if path.split(".")[0] == "sim":
         raise EnvError(f"{variable}: {path} is a simulator, for the demo and the tests only, not production")
+if WEBHOOKS_ALLOW_PRIVATE_TARGETS:
+    raise EnvError(
+        "WEBHOOKS_ALLOW_PRIVATE_TARGETS: webhooks to private or loopback addresses are for the demo and tests only"
+    )
 if not ALLOWED_HOSTS or ALLOWED_HOSTS == ["127.0.0.1", "localhost"] or "*" in ALLOWED_HOSTS:
     raise EnvError("DJANGO_ALLOWED_HOSTS: list the production host names (comma-separated, no '*')")
 

@@ -2,7 +2,7 @@
 (the ``sim`` app) in their place. Production settings never import this, so production has no
 simulator installed and must name real adapters."""
 
-from backoffice.env import env_str
+from backoffice.env import env_bool, env_str
 
 from .base import CELERY_BEAT_SCHEDULE, DEMO_MODE, INSTALLED_APPS
 
@@ -15,6 +15,10 @@ PAYMENT_PROVIDERS = {"card": env_str("PAYMENT_PROVIDER_CARD", "sim.simpay.SimPay
 INSECURE_DEV_SIMPAY_SECRET = "whsec_insecure_dev_only_simpay_secret"  # noqa: S105
 SIMPAY_WEBHOOK_SECRET = env_str("SIMPAY_WEBHOOK_SECRET", INSECURE_DEV_SIMPAY_SECRET)
 SIMPAY_WEBHOOK_URL = env_str("SIMPAY_WEBHOOK_URL", "http://127.0.0.1:8000/webhooks/simpay/")
+
+# The demo's webhook endpoints point at its own simulated receiver (sim.webhooks) on 127.0.0.1; the
+# tests' at receivers on loopback.
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", True)
 
 if DEMO_MODE:  # SimPay settles payouts and calls back, as a real PSP would on its own
     CELERY_BEAT_SCHEDULE = {

@@ -30,6 +30,7 @@ def entries() -> list[NavEntry]:
     from ops.services.access_review import access_review_can_view
     from ops.services.approvals import approvals_can_view
     from ops.services.staff import staff_can_view
+    from ops.services.webhooks import webhooks_can_view
     from ops.services.work_items import queues_can_view
     from payments.selectors import payments_can_view
 
@@ -45,6 +46,7 @@ def entries() -> list[NavEntry]:
         NavEntry("Lists", "sanctions-lists", sanctions_list_can_view),
         NavEntry("Audit trail", "audit-events", audit_trail_can_view),
         NavEntry("Security log", "security-log", security_log_can_view),
+        NavEntry("Webhooks", "webhooks", webhooks_can_view),
         NavEntry("Admin", "admin:index", admin_can_use),
     ]
 

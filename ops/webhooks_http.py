@@ -51,7 +51,7 @@ def target_resolve(url: str) -> tuple[str, int, str]:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         raise TargetRefused(errors.WEBHOOK_URL_UNRESOLVED.format(host=host)) from None
-    addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
     if not addresses:
         raise TargetRefused(errors.WEBHOOK_URL_UNRESOLVED.format(host=host))
     if not settings.WEBHOOKS_ALLOW_PRIVATE_TARGETS:

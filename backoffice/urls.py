@@ -1,3 +1,4 @@
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
@@ -50,3 +51,5 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("", include("ops.urls")),
 ]
+if apps.is_installed("sim"):  # the demo's and the tests' simulated outside systems (never in production)
+    urlpatterns.insert(0, path("sim/", include("sim.urls")))

@@ -31,7 +31,7 @@ from ops.services.events import Event, event_publish_many
 from ops.services.interactions import Notice, client_notify, client_notify_many
 from ops.services.work_items import work_item_open, work_item_resolve_for_subject, work_items_open_for
 from payments import errors
-from payments.currencies import money_parse, money_str
+from payments.currencies import amount_str, money_parse, money_str
 from payments.errors import IdempotencyConflict, PaymentError
 from payments.locks import deposit_lock
 from payments.models import AccountKind, Channel, Deposit, DepositStatus, EntryKind, LedgerAccount
@@ -305,7 +305,7 @@ def _succeeded_event_data(deposit: Deposit) -> dict[str, Any]:
         "deposit_id": deposit.pk,
         "client": deposit.client.reference,
         "client_id": deposit.client_id,
-        "amount": str(deposit.amount),
+        "amount": amount_str(deposit.amount, deposit.currency),
         "currency": deposit.currency,
         "channel": deposit.channel,
         "trading_account": deposit.trading_account.login if deposit.trading_account else None,

@@ -42,7 +42,7 @@ from ops.services.events import event_publish
 from ops.services.interactions import client_notify
 from ops.services.work_items import work_item_open, work_item_resolve_for_subject
 from payments import errors
-from payments.currencies import money_parse, money_str
+from payments.currencies import amount_str, money_parse, money_str
 from payments.errors import IdempotencyConflict, PaymentError
 from payments.locks import withdrawal_lock
 from payments.models import (
@@ -653,7 +653,7 @@ def _paid_event_data(withdrawal: Withdrawal) -> dict[str, Any]:
         "withdrawal_id": withdrawal.pk,
         "client": withdrawal.client.reference,
         "client_id": withdrawal.client_id,
-        "amount": str(withdrawal.amount),
+        "amount": amount_str(withdrawal.amount, withdrawal.currency),
         "currency": withdrawal.currency,
         "method": withdrawal.method,
         "voucher": withdrawal.voucher,

@@ -18,6 +18,7 @@ BENCHMARKS = [
     "screening",
     "ledger",
     "load",
+    "webhooks",
 ]
 
 

@@ -6,37 +6,50 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('sim', '0001_initial'),
+        ("sim", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SimWebhookReceiver',
+            name="SimWebhookReceiver",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.SlugField(unique=True)),
-                ('secrets', models.TextField(help_text='whsec_... secrets, space-separated')),
-                ('mode', models.CharField(choices=[('accept', 'Accept (200)'), ('fail', 'Fail (500)'), ('gone', 'Gone (410)')], default='accept', max_length=10)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.SlugField(unique=True)),
+                ("secrets", models.TextField(help_text="whsec_... secrets, space-separated")),
+                (
+                    "mode",
+                    models.CharField(
+                        choices=[("accept", "Accept (200)"), ("fail", "Fail (500)"), ("gone", "Gone (410)")],
+                        default="accept",
+                        max_length=10,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='SimWebhookReceipt',
+            name="SimWebhookReceipt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('webhook_id', models.CharField(blank=True, max_length=100)),
-                ('webhook_timestamp', models.CharField(blank=True, max_length=20)),
-                ('signature', models.TextField(blank=True)),
-                ('body', models.TextField()),
-                ('verified', models.BooleanField()),
-                ('error', models.CharField(blank=True, max_length=200)),
-                ('answered', models.PositiveSmallIntegerField()),
-                ('received_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('receiver', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='receipts', to='sim.simwebhookreceiver')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("webhook_id", models.CharField(blank=True, max_length=100)),
+                ("webhook_timestamp", models.CharField(blank=True, max_length=20)),
+                ("signature", models.TextField(blank=True)),
+                ("body", models.TextField()),
+                ("verified", models.BooleanField()),
+                ("error", models.CharField(blank=True, max_length=200)),
+                ("answered", models.PositiveSmallIntegerField()),
+                ("received_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "receiver",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="receipts",
+                        to="sim.simwebhookreceiver",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-received_at', '-id'],
+                "ordering": ["-received_at", "-id"],
             },
         ),
     ]

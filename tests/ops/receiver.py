@@ -23,8 +23,13 @@ class Received:
 
 
 class Receiver:
-    def __init__(self, answer: int | list[int] = 200) -> None:
+    def __init__(self, answer: int | list[int] = 200, *, hold_at: int | None = None) -> None:
+        """``hold_at``: the request that makes that many received is recorded, then not answered
+        until ``release`` is set (``holding`` is set meanwhile): a delivery caught in flight."""
         self.received: list[Received] = []
+        self.hold_at = hold_at
+        self.holding = threading.Event()
+        self.release = threading.Event()
         self.answers = list(answer) if isinstance(answer, list) else [answer]
         self._lock = threading.Lock()
         receiver = self
@@ -37,6 +42,10 @@ class Receiver:
                         Received({k.lower(): v for k, v in self.headers.items()}, body, time.time())
                     )
                     status = receiver.answers.pop(0) if len(receiver.answers) > 1 else receiver.answers[0]
+                    hold = len(receiver.received) == receiver.hold_at
+                if hold:
+                    receiver.holding.set()
+                    receiver.release.wait(60)
                 reply = b'{"ok": true}' if status < 300 else b'{"error": "simulated"}'
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -60,6 +69,7 @@ class Receiver:
         return self
 
     def __exit__(self, *_: Any) -> None:
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
 

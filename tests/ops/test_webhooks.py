@@ -419,7 +419,7 @@ def test_good_events_api_pages_with_a_cursor_and_filters_by_type_and_since() -> 
         _submit(c)
     http = HttpClient()
     sign_in(http, staff(Role.ADMIN))
-    first = http.get("/api/v1/events", {"type": "client.status_changed", "limit": 2})
+    first = http.get("/api/v1/events", {"type": "client.status_changed", "limit": "2"})
     assert first.status_code == 200
     page = first.json()
     assert [e["data"]["client"] for e in page["results"]] == [c.reference for c in clients[:2]]

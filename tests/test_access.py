@@ -101,6 +101,16 @@ def _partner() -> Any:
     return partner_create(name="Alpha Partners", code="ALPHA", actor=staff(Role.SUPPORT, username="ib-maker"))
 
 
+def _endpoint() -> Any:
+    from ops.services.webhooks import webhook_endpoint_create
+
+    endpoint, _ = webhook_endpoint_create(
+        url="http://127.0.0.1:9/hooks", description="CRM", event_types=["client.status_changed"],
+        actor=staff(Role.ADMIN, username="webhook-admin"),
+    )  # fmt: skip
+    return endpoint
+
+
 class World:
     """The objects a row's URL names (``{client}``, ``{document}``, ...), made when first named;
     none of them is in the desk persona's scope."""
@@ -118,6 +128,7 @@ class World:
             "waiting": _waiting,
             "approval": _approval,
             "partner": _partner,
+            "endpoint": _endpoint,
         }
 
     def url(self, pattern: str) -> str:
@@ -251,6 +262,13 @@ PAGES = [
         "POST", "/clients/{client}/partner/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (FINANCE, 403), (DESK, 404),
         (SUPPORT, 302),
     ),
+    # --- outbound webhooks: administrators ---
+    *rows("GET", "/staff/webhooks/", (ANONYMOUS, LOGIN), (NOBODY, 403), (AUDITOR, 403), (FINANCE, 403), (ADMIN, 200)),
+    *rows("POST", "/staff/webhooks/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (ADMIN, 400)),
+    *rows("GET", "/staff/webhooks/{endpoint}/", (ANONYMOUS, LOGIN), (COMPLIANCE, 403), (ADMIN, 200)),
+    *rows("POST", "/staff/webhooks/{endpoint}/edit/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (ADMIN, 400)),
+    *rows("POST", "/staff/webhooks/{endpoint}/disable/", (ANONYMOUS, LOGIN), (RISK, 403), (ADMIN, 400)),
+    *rows("POST", "/staff/webhooks/{endpoint}/rotate/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (ADMIN, 302)),
     # --- the audit trail ---
     *rows("GET", "/audit/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200)),
     *rows("GET", "/audit/export.csv", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200)),
@@ -265,6 +283,7 @@ PAGES = [
 API = [
     *rows("GET", "/api/staff/clients/", (ANONYMOUS, 403), (NOBODY, 403), (DESK, 200), (SUPPORT, 200)),
     *rows("GET", "/api/staff/clients/{client}/", (ANONYMOUS, 403), (NOBODY, 403), (DESK, 404), (SUPPORT, 200)),
+    *rows("GET", "/api/v1/events", (ANONYMOUS, 403), (NOBODY, 403), (AUDITOR, 403), (ADMIN, 200)),
     *rows("POST", "/api/staff/clients/", (ANONYMOUS, 403), (AUDITOR, 403), (SUPPORT, 400), data={}),
     *rows(
         "POST", "/api/staff/clients/{client}/transitions/",

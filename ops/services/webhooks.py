@@ -322,7 +322,7 @@ def webhooks_sweep(*, limit: int = SWEEP_BATCH) -> tuple[int, int]:
     by a live claim, and not queued recently (a retry whose time has come; one whose worker died
     mid-attempt or before it). Returns (events fanned out, deliveries queued)."""
     fanned = 0
-    while True:
+    for _ in range(SWEEP_BATCH // FAN_OUT_BATCH):  # bounded: the next sweep takes the rest
         batch = webhooks_fan_out()
         fanned += batch
         if batch < FAN_OUT_BATCH:

@@ -32,7 +32,7 @@ def test_good_endpoint_journey_create_deliver_replay_and_gone(page: Page, live_s
 
     staff(Role.ADMIN, username="ada")
     sign_in(page, "ada")
-    page.get_by_role("link", name="Webhooks").click()
+    page.get_by_role("link", name="Webhooks", exact=True).click()
     form = page.get_by_test_id("endpoint-create")
     form.get_by_label("URL").fill(f"{live_server.url}/sim/webhooks/crm/")
     form.get_by_label("Description").fill("Sales CRM")

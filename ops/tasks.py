@@ -66,14 +66,6 @@ def access_review_open_due_task() -> int | None:
 
 
 @shared_task(ignore_result=True)
-def webhooks_fan_out_task() -> int:
-    """After a commit that published events: one delivery per subscribed endpoint, queued."""
-    from ops.services.webhooks import webhooks_fan_out
-
-    return webhooks_fan_out()
-
-
-@shared_task(ignore_result=True)
 def webhook_deliver_task(*, delivery_id: int) -> str:
     """One attempt of one delivery (a no-op unless it is due and unclaimed: safe to run twice)."""
     from ops.services.webhooks import webhook_deliver

@@ -1,14 +1,15 @@
 """The outbox: what other systems must hear about, written in the transaction of the change.
 
 ``event_publish`` is called by a service next to its ``audit_record``: the event commits or rolls
-back with the change (architecture invariant 5). After the commit a worker fans it out to the
-subscribed webhook endpoints (``ops.services.webhooks``); should that task never run (the process
-died between COMMIT and the queueing, the broker was down), beat's sweep finds the event.
+back with the change (architecture invariant 5), and so does its fan-out, one delivery per webhook
+endpoint subscribed to its type (``ops.services.webhooks``: two statements, the endpoints read and
+the deliveries inserted). After the commit a task is queued for each delivery; should it never run
+(the process died between COMMIT and the queueing, the broker was down, a worker died), beat's sweep
+finds the delivery and queues it again.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 import uuid
@@ -22,8 +23,6 @@ from django.utils import timezone
 from audit.services import subject_ref
 from ops.events import EventType
 from ops.models import OutboxEvent
-
-logger = logging.getLogger(__name__)
 
 
 def uuid7() -> uuid.UUID:
@@ -61,6 +60,8 @@ def event_publish_many(events: Sequence[Event]) -> list[OutboxEvent]:
         return []
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("event_publish: call it inside the transaction that makes the change")
+    from ops.services.webhooks import deliveries_create, deliveries_queue
+
     now = timezone.now()
     rows = []
     for event in events:
@@ -73,17 +74,11 @@ def event_publish_many(events: Sequence[Event]) -> list[OutboxEvent]:
                 subject_id=subject_id,
                 data=event.data,
                 created_at=now,
+                fanned_out_at=now,
             )
         )
     OutboxEvent.objects.bulk_create(rows)
-    transaction.on_commit(_fan_out_soon, robust=True)
+    delivery_ids = deliveries_create(rows, now=now)
+    if delivery_ids:
+        transaction.on_commit(lambda: deliveries_queue(delivery_ids))
     return rows
-
-
-def _fan_out_soon() -> None:
-    from ops.tasks import webhooks_fan_out_task
-
-    try:
-        webhooks_fan_out_task.delay()
-    except Exception:  # the events are safe in the outbox either way: beat's sweep fans them out
-        logger.warning("webhooks: could not queue the fan-out; beat's sweep will deliver the outbox")

@@ -270,14 +270,15 @@ def webhook_delivery_replay(*, delivery_id: int, actor: User) -> WebhookDelivery
         after={"delivery": delivery.pk, "event": str(delivery.event_id), "status": delivery.status},
     )
     if delivery.endpoint.enabled:
-        transaction.on_commit(lambda: _queue([delivery.pk]))
+        transaction.on_commit(lambda: deliveries_queue([delivery.pk]))
     return delivery
 
 
 # --- fan-out and the sweep ----------------------------------------------------------------------
 
 
-def _queue(delivery_ids: list[int]) -> None:
+def deliveries_queue(delivery_ids: list[int]) -> None:
+    """Queue a task for each delivery (after the commit that made or reset them)."""
     from ops.tasks import webhook_deliver_task
 
     try:
@@ -287,10 +288,28 @@ def _queue(delivery_ids: list[int]) -> None:
         logger.warning("webhooks: could not queue %d deliveries; beat's sweep will", len(delivery_ids))
 
 
+def deliveries_create(events: list[OutboxEvent], *, now: datetime) -> list[int]:
+    """The fan-out: one delivery per (event, endpoint enabled and subscribed to its type), due now
+    and marked queued (the caller queues them after its commit). Returns their ids."""
+    types = sorted({event.type for event in events})
+    endpoints = list(WebhookEndpoint.objects.filter(enabled=True, event_types__overlap=types).only("id", "event_types"))
+    if not endpoints:
+        return []
+    deliveries = WebhookDelivery.objects.bulk_create(
+        [
+            WebhookDelivery(event=event, endpoint=endpoint, next_attempt_at=now, queued_at=now, created_at=now)
+            for event in events
+            for endpoint in endpoints
+            if event.type in endpoint.event_types
+        ]
+    )
+    return [d.pk for d in deliveries]
+
+
 def webhooks_fan_out(*, limit: int = FAN_OUT_BATCH) -> int:
-    """One delivery per (event, endpoint enabled and subscribed to its type) for the outbox's events
-    not fanned out yet, oldest first; the deliveries are queued after the commit. Concurrent calls
-    take different events (SKIP LOCKED). Returns the number of events fanned out."""
+    """Fan out the outbox's events not fanned out yet, oldest first (``event_publish`` fans out in
+    its own transaction; this is for events written any other way). Concurrent calls take
+    different events (SKIP LOCKED). Returns the number of events fanned out."""
     with transaction.atomic():
         events = list(
             OutboxEvent.objects.filter(fanned_out_at__isnull=True)
@@ -301,19 +320,10 @@ def webhooks_fan_out(*, limit: int = FAN_OUT_BATCH) -> int:
         if not events:
             return 0
         now = timezone.now()
-        endpoints = list(WebhookEndpoint.objects.filter(enabled=True).only("id", "event_types"))
-        deliveries = WebhookDelivery.objects.bulk_create(
-            [
-                WebhookDelivery(event=event, endpoint=endpoint, next_attempt_at=now, queued_at=now, created_at=now)
-                for event in events
-                for endpoint in endpoints
-                if event.type in endpoint.event_types
-            ]
-        )
+        ids = deliveries_create(events, now=now)
         OutboxEvent.objects.filter(pk__in=[e.pk for e in events]).update(fanned_out_at=now)
-        ids = [d.pk for d in deliveries]
         if ids:
-            transaction.on_commit(lambda: _queue(ids))
+            transaction.on_commit(lambda: deliveries_queue(ids))
     return len(events)
 
 
@@ -341,7 +351,7 @@ def webhooks_sweep(*, limit: int = SWEEP_BATCH) -> tuple[int, int]:
         )
         if ids:
             WebhookDelivery.objects.filter(pk__in=ids).update(queued_at=now)
-            transaction.on_commit(lambda: _queue(ids))
+            transaction.on_commit(lambda: deliveries_queue(ids))
     return fanned, len(ids)
 
 
@@ -416,23 +426,38 @@ def webhook_deliver(*, delivery_id: int) -> Outcome:
     }
     started = timezone.now()
     answer = post(endpoint.url, body=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS)
-    return _record(delivery_id, lease, started, answer)
+    with transaction.atomic():
+        WebhookAttempt.objects.create(
+            delivery_id=delivery_id,
+            number=delivery.attempts,
+            started_at=started,
+            duration_ms=answer.duration_ms,
+            status_code=answer.status_code,
+            error=answer.error,
+            response_excerpt=answer.excerpt,
+        )
+        code = answer.status_code
+        if code is not None and 200 <= code < 300:
+            # ours while the claim is: one conditional UPDATE (no row lock taken before)
+            done = WebhookDelivery.objects.filter(
+                pk=delivery_id, lease_until=lease, status=DeliveryStatus.PENDING
+            ).update(
+                status=DeliveryStatus.DELIVERED,
+                delivered_at=timezone.now(),
+                failures=0,
+                lease_until=None,
+                last_status_code=code,
+            )
+            return Outcome(delivery_id, "delivered" if done else "skipped", code)
+        return _failed(delivery_id, lease, answer)
 
 
-@transaction.atomic
-def _record(delivery_id: int, lease: datetime, started: datetime, answer: Any) -> Outcome:
+def _failed(delivery_id: int, lease: datetime, answer: Any) -> Outcome:
+    """Record a failed attempt (in the attempt's transaction): schedule the next one, or give up;
+    a 410 disables the endpoint."""
     from ops.services.work_items import work_item_open
 
     delivery = WebhookDelivery.objects.select_for_update(of=("self",)).select_related("endpoint").get(pk=delivery_id)
-    WebhookAttempt.objects.create(
-        delivery=delivery,
-        number=delivery.attempts,
-        started_at=started,
-        duration_ms=answer.duration_ms,
-        status_code=answer.status_code,
-        error=answer.error,
-        response_excerpt=answer.excerpt,
-    )
     if delivery.lease_until != lease or delivery.status != DeliveryStatus.PENDING:
         # the claim ran out and another worker took over (or an administrator replayed it): it decides
         return Outcome(delivery_id, "skipped", answer.status_code)
@@ -440,10 +465,6 @@ def _record(delivery_id: int, lease: datetime, started: datetime, answer: Any) -
     delivery.lease_until = None
     delivery.last_status_code = answer.status_code
     code = answer.status_code
-    if code is not None and 200 <= code < 300:
-        delivery.status, delivery.delivered_at, delivery.failures = DeliveryStatus.DELIVERED, now, 0
-        delivery.save(update_fields=["status", "delivered_at", "failures", "lease_until", "last_status_code"])
-        return Outcome(delivery_id, "delivered", code)
     endpoint = delivery.endpoint
     delivery.failures += 1
     delivery.queued_at = None

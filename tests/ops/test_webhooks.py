@@ -81,7 +81,7 @@ def test_good_transition_writes_one_outbox_event_with_the_change() -> None:
     c = approvable_client()
     _submit(c)
     event = OutboxEvent.objects.get(type=EventType.CLIENT_STATUS_CHANGED, subject_id=str(c.pk))
-    assert (event.subject_type, event.fanned_out_at) == ("accounts.client", None)
+    assert (event.subject_type, event.fanned_out_at) == ("accounts.client", event.created_at)  # fanned out with it
     assert event.data == {
         "client": c.reference,
         "client_id": c.pk,

@@ -132,6 +132,10 @@ def run(*, quick: bool) -> bool:
             first[request.webhook_id] = min(first.get(request.webhook_id, request.at), request.at)
     latencies = [first[i] - committed[i] for i in first]
     missing = total - len(latencies)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {load} (on a busy machine the times include waiting for a CPU)"
+    )
     print(
         f"published {total} events in {publish_seconds:.1f} s ({total / publish_seconds:.0f}/s, goal {RATE}/s); "
         f"worker: prefork x{WORKER_CONCURRENCY}; received {len(received)} requests for {len(first)} events; "

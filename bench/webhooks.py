@@ -5,8 +5,9 @@ time of each request), an endpoint subscribed to ``client.status_changed`` point
 Celery worker as production runs it (prefork, WORKER_CONCURRENCY processes, on the broker the bench
 provides). It then publishes events at RATE per second for SECONDS, each in its own transaction
 (``event_publish`` inside ``transaction.atomic()``, as a service does), and notes the time each
-transaction committed. Every event goes the whole way: the on-commit fan-out task, one delivery row,
-the delivery task (claim, sign, POST, record the attempt). The latency of an event is its first
+transaction committed. Every event goes the whole way: its delivery row (fanned out in the
+publishing transaction), the task queued on commit, the worker's claim, signature, POST and the
+recorded attempt. The latency of an event is its first
 arrival at the receiver minus its commit. Every request's signature is checked with the reference
 library.
 

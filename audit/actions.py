@@ -122,6 +122,14 @@ class AuditAction(models.TextChoices):
     COMMISSION_RUN_STARTED = "commission.run_started", "Commission run started"
     COMMISSION_RUN_FINISHED = "commission.run_finished", "Commission run finished"
     STATEMENT_ISSUED = "commission.statement_issued", "Commission statement issued"
+    # outbound webhooks
+    WEBHOOK_ENDPOINT_CREATED = "webhook.endpoint_created", "Webhook endpoint created"
+    WEBHOOK_ENDPOINT_CHANGED = "webhook.endpoint_changed", "Webhook endpoint changed"
+    WEBHOOK_ENDPOINT_DISABLED = "webhook.endpoint_disabled", "Webhook endpoint disabled"
+    WEBHOOK_ENDPOINT_ENABLED = "webhook.endpoint_enabled", "Webhook endpoint enabled"
+    WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated", "Webhook signing secret rotated"
+    WEBHOOK_DELIVERY_REPLAYED = "webhook.delivery_replayed", "Webhook delivery replayed"
+    WEBHOOK_DELIVERY_GIVEN_UP = "webhook.delivery_given_up", "Webhook delivery given up after its retries"
     # the audit trail itself
     AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
     # demo and benchmark data (only ever written in demo mode or in the benchmark's own database)

@@ -17,6 +17,7 @@ from rest_framework.routers import DefaultRouter
 
 from accounts.api import ClientViewSet
 from ops.api import requires_scope
+from ops.api_events import EventViewSet
 from ops.api_keys import ANY_SCOPE
 from payments.api import WithdrawalViewSet
 
@@ -48,6 +49,8 @@ v1: list[URLPattern | URLResolver] = [
     path("schema/", SchemaView.as_view(), name="api-schema"),
     path("docs/", DocsView.as_view(), name="api-docs"),
     path("", include(router.urls)),
+    # outbound webhooks' events, for receivers filling gaps (/api/v1/events)
+    path("events", EventViewSet.as_view({"get": "list"}), name="api-events"),
 ]
 
 

@@ -92,6 +92,7 @@ class DatabaseCollector(Collector):
     def collect(self) -> Iterator[Any]:
         yield from self._work_items()
         yield from self._webhooks()
+        yield from self._outbound_webhooks()
         yield from self._scheduler()
         yield from self._broker()
 
@@ -126,6 +127,25 @@ class DatabaseCollector(Collector):
         yield GaugeMetricFamily(
             "backoffice_webhook_lag_seconds",
             "Age of the oldest PSP callback stored and not yet applied (0 when none waits).",
+            value=max(0.0, lag),
+        )
+
+    def _outbound_webhooks(self) -> Iterator[Any]:
+        from ops.models import DeliveryStatus, WebhookDelivery
+
+        now = timezone.now()
+        pending = WebhookDelivery.objects.filter(status=DeliveryStatus.PENDING).aggregate(
+            count=Count("id"), oldest_due=Min("next_attempt_at", filter=Q(next_attempt_at__lte=now))
+        )
+        lag = (now - pending["oldest_due"]).total_seconds() if pending["oldest_due"] else 0.0
+        yield GaugeMetricFamily(
+            "backoffice_outbound_webhooks_pending",
+            "Outbound webhook deliveries not yet delivered (waiting for their next attempt or their endpoint).",
+            value=pending["count"],
+        )
+        yield GaugeMetricFamily(
+            "backoffice_outbound_webhook_lag_seconds",
+            "How long the most overdue outbound webhook delivery has been due (0 when none is).",
             value=max(0.0, lag),
         )
 

@@ -31,6 +31,7 @@ def entries() -> list[NavEntry]:
     from ops.services.api_keys import api_keys_can_manage
     from ops.services.approvals import approvals_can_view
     from ops.services.staff import staff_can_view
+    from ops.services.webhooks import webhooks_can_view
     from ops.services.work_items import queues_can_view
     from payments.selectors import payments_can_view
 
@@ -47,6 +48,7 @@ def entries() -> list[NavEntry]:
         NavEntry("Lists", "sanctions-lists", sanctions_list_can_view),
         NavEntry("Audit trail", "audit-events", audit_trail_can_view),
         NavEntry("Security log", "security-log", security_log_can_view),
+        NavEntry("Webhooks", "webhooks", webhooks_can_view),
         NavEntry("Admin", "admin:index", admin_can_use),
     ]
 

@@ -19,6 +19,7 @@ BENCHMARKS = [
     "ledger",
     "load",
     "commissions",
+    "webhooks",
 ]
 
 

@@ -97,3 +97,18 @@ API_KEY_INACTIVE_DETAIL = "The API key {prefix} is {status}: it cannot be used."
 API_KEY_IP_NOT_ALLOWED = "The API key {prefix} may not be used from {ip}."
 API_KEY_SCOPE_MISSING = "The API key {prefix} lacks the scope {scope!r} that this operation needs (it holds: {held})."
 API_KEY_ENDPOINT_CLOSED = "This endpoint does not take API keys."
+# outbound webhooks
+WEBHOOK_URL_SCHEME = "Use an http:// or https:// address."
+WEBHOOK_URL_CREDENTIALS = "Leave user names and passwords out of the address."
+WEBHOOK_URL_UNRESOLVED = "The host {host} cannot be resolved."
+WEBHOOK_URL_PRIVATE = (
+    "{host} resolves to {address}, a private, loopback or link-local address: webhooks may only go to public "
+    "addresses here (WEBHOOKS_ALLOW_PRIVATE_TARGETS is off)."
+)
+WEBHOOK_EVENT_TYPES_REQUIRED = "Choose at least one event type."
+WEBHOOK_UNKNOWN_EVENT_TYPE = "Unknown event type {type!r}."
+WEBHOOK_REASON_REQUIRED = "Say why the endpoint is disabled."
+WEBHOOK_ALREADY_DISABLED = "This endpoint is already disabled."
+WEBHOOK_ALREADY_ENABLED = "This endpoint is already enabled."
+WEBHOOKS_NOT_ALLOWED = "Only administrators manage webhook endpoints."
+WEBHOOK_GONE = "The receiver answered 410 Gone: it asked not to be sent anything more."

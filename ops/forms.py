@@ -184,3 +184,36 @@ class ApiKeyScopesForm(forms.Form):
 
         super().__init__(*args, **kwargs)
         cast(forms.ChoiceField, self.fields["scopes"]).choices = [(s, s) for s in SCOPES]
+
+
+class WebhookEndpointForm(forms.Form):
+    """An outbound webhook endpoint: where, what for, which events. The address is checked by the
+    SSRF guard here (a form error naming the field) and again by the service."""
+
+    url = forms.URLField(max_length=2000, label="URL", assume_scheme="https")
+    description = forms.CharField(max_length=200, required=False)
+    event_types = forms.MultipleChoiceField(
+        choices=[], widget=forms.CheckboxSelectMultiple, label="Event types", help_text="What it is sent."
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from ops.events import EventType
+
+        super().__init__(*args, **kwargs)
+        cast(forms.MultipleChoiceField, self.fields["event_types"]).choices = [
+            (t.value, f"{t.value} — {t.label}") for t in EventType
+        ]
+
+    def clean_url(self) -> str:
+        from ops.webhooks_http import TargetRefused, target_resolve
+
+        url = str(self.cleaned_data["url"])
+        try:
+            target_resolve(url)
+        except TargetRefused as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return url
+
+
+class WebhookDisableForm(forms.Form):
+    reason = forms.CharField(max_length=500, label="Why disable it")

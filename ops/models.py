@@ -570,3 +570,137 @@ class ApiKey(ConcurrentTransitionMixin, models.Model):
     @transition(field=status, source=[ApiKeyStatus.PENDING, ApiKeyStatus.ACTIVE], target=ApiKeyStatus.REVOKED)
     def revoke(self) -> None:
         pass
+
+
+# --- outbound webhooks: the outbox and its deliveries (ops.services.events, ops.services.webhooks) --
+
+
+class OutboxEvent(models.Model):
+    """Something other systems are told about, written by ``event_publish`` in the transaction of
+    the change itself (commits or rolls back with it). Its id is the Standard Webhooks
+    ``webhook-id`` of every delivery of it, on every attempt; ``GET /api/v1/events`` reads this
+    table. ``fanned_out_at`` is set once a delivery exists for every endpoint subscribed then."""
+
+    id = models.UUIDField(primary_key=True, editable=False)  # a UUIDv7: time-ordered (ops.services.events)
+    type = models.CharField(max_length=64)  # a value of ops.events.EventType; not choices: a new type is one line
+    subject_type = models.CharField(max_length=100)
+    subject_id = models.CharField(max_length=64)
+    data = models.JSONField(encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(default=timezone.now)
+    fanned_out_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["created_at", "id"], name="outbox_created_idx"),
+            models.Index(fields=["type", "created_at"], name="outbox_type_created_idx"),
+            models.Index(
+                fields=["created_at"], name="outbox_not_fanned_out_idx", condition=models.Q(fanned_out_at__isnull=True)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id}"
+
+
+class WebhookEndpoint(models.Model):
+    """A receiver of outbound webhooks: where, which event types, and whether it is delivered to.
+    Created and changed only by ``ops.services.webhooks`` (every change audited)."""
+
+    url = models.URLField(max_length=2000)
+    description = models.CharField(max_length=200, blank=True)
+    event_types = ArrayField(models.CharField(max_length=64), help_text="Values of ops.events.EventType.")
+    enabled = models.BooleanField(default=True)
+    disabled_reason = models.CharField(max_length=500, blank=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(enabled=True) | ~models.Q(disabled_reason=""), name="webhook_disabled_has_reason"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.description or self.url
+
+    def get_absolute_url(self) -> str:
+        return reverse("webhook-endpoint", args=[self.pk])
+
+
+class WebhookSecret(models.Model):
+    """A signing secret of an endpoint (``whsec_`` + base64, as Standard Webhooks). Every secret not
+    yet expired signs each delivery: during a rotation the old one keeps signing beside the new one
+    until ``expires_at``, so the receiver can switch at its own pace."""
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="secrets")
+    secret = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.secret[:10]}…"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DELIVERED = "delivered", "Delivered"
+    FAILED = "failed", "Failed (retries exhausted)"
+
+
+class WebhookDelivery(models.Model):
+    """One event to one endpoint (fanned out from the outbox). A worker claims it (``lease_until``),
+    posts it, and records the attempt; a failure schedules ``next_attempt_at`` from the retry
+    schedule. Beat's sweep re-queues what is due and not claimed, so a delivery whose worker died is
+    picked up again: at least once, always with the event's id."""
+
+    event = models.ForeignKey(OutboxEvent, on_delete=models.PROTECT, related_name="deliveries")
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.PROTECT, related_name="deliveries")
+    status = models.CharField(max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    failures = models.PositiveIntegerField(default=0, help_text="Failed attempts since the last success or replay.")
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="When a task was last queued for it.")
+    lease_until = models.DateTimeField(null=True, blank=True, help_text="A worker is attempting it until then.")
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["event", "endpoint"], name="webhook_delivery_once")]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                name="webhook_delivery_due_idx",
+                condition=models.Q(status="pending"),
+            ),
+            models.Index(fields=["endpoint", "created_at"], name="webhook_delivery_endpoint_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} → {self.endpoint_id}"
+
+
+class WebhookAttempt(models.Model):
+    """One HTTP attempt of a delivery: what the receiver answered, how long it took."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    number = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=500, blank=True)
+    response_excerpt = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.delivery_id}"

@@ -50,6 +50,9 @@ QUEUES: list[QueueSpec] = [
     QueueSpec("security_alert", "Security alert", 60, (Role.ADMIN, Role.COMPLIANCE), "compliance_escalation"),
     # Deals of the trade feed (platform pull or deal report file) refused row by row: one item per batch.
     QueueSpec("trade_feed_exception", "Trade feed exception", 8 * 60, (Role.RISK, Role.FINANCE), "ops_escalation"),
+    # An outbound webhook endpoint disabled by its receiver (410 Gone), or deliveries given up after
+    # ~3 days of retries: an administrator contacts the receiver, fixes the endpoint, replays.
+    QueueSpec("webhook_failure", "Webhook delivery failure", 24 * 60, (Role.ADMIN,), "ops_escalation"),
     QueueSpec("compliance_escalation", "Compliance escalations", 4 * 60, (Role.COMPLIANCE,), None),
     QueueSpec("finance_escalation", "Finance escalations", 4 * 60, (Role.FINANCE,), None),
     QueueSpec("ops_escalation", "Operations escalations", 4 * 60, (Role.RISK, Role.FINANCE, Role.COMPLIANCE), None),

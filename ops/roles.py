@@ -68,6 +68,9 @@ PERMISSIONS: dict[str, str] = {
     "export_audit_trail": "Export the audit trail",
     # admin, compliance and the auditor
     "view_security_log": "View the security log (refused requests, failed sign-ins, forged webhooks, alerts)",
+    # outbound webhooks (admin): endpoints, secrets, deliveries and replays; the event log's API
+    "manage_webhooks": "Manage outbound webhook endpoints, their secrets and deliveries",
+    "view_events": "Read the outbound event log (GET /api/v1/events), to fill gaps in webhook deliveries",
     # what makes someone act in a role's name: work its queues and decide its approval levels
     "work_as_support": "Work the support queues",
     "work_as_compliance": "Work the compliance queues and decide compliance approval levels",
@@ -120,6 +123,7 @@ CAPABILITY_PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "export_audit_trail": ("audit-events", ()),
     "view_security_log": ("security-log", ()),
     "manage_api_keys": ("api-keys", ()),
+    "manage_webhooks": ("webhooks", ()),
 }
 
 _READ_ONLY = {
@@ -217,6 +221,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "view_security_log",
             "work_as_admin",
             "manage_api_keys",
+            "manage_webhooks",
+            "view_events",
         }
     )
     | ADMIN_MODEL_PERMISSIONS,

@@ -319,3 +319,54 @@ def access_review_rows(now: datetime | None = None) -> list[AccessRow]:
             )
         )
     return rows
+
+
+# --- outbound webhooks --------------------------------------------------------------------------
+
+
+def webhook_endpoint_list() -> list[Any]:
+    """Every endpoint, each with its deliveries counted by status (pending, delivered, failed)."""
+    from ops.models import DeliveryStatus, WebhookEndpoint
+
+    return list(
+        WebhookEndpoint.objects.annotate(
+            pending=Count("deliveries", filter=Q(deliveries__status=DeliveryStatus.PENDING)),
+            delivered=Count("deliveries", filter=Q(deliveries__status=DeliveryStatus.DELIVERED)),
+            failed=Count("deliveries", filter=Q(deliveries__status=DeliveryStatus.FAILED)),
+        ).order_by("id")
+    )
+
+
+def webhook_endpoint_get(endpoint_id: int) -> Any:
+    from ops.models import WebhookEndpoint
+
+    endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).select_related("created_by").first()
+    if endpoint is None:
+        raise Http404
+    return endpoint
+
+
+def webhook_delivery_list(endpoint: Any, *, status: str = "", limit: int = 50) -> list[Any]:
+    """An endpoint's latest deliveries, newest first, each with its attempts (newest first)."""
+    from ops.models import WebhookAttempt, WebhookDelivery
+
+    deliveries = WebhookDelivery.objects.filter(endpoint=endpoint).select_related("event")
+    if status:
+        deliveries = deliveries.filter(status=status)
+    return list(
+        deliveries.order_by("-created_at", "-id").prefetch_related(
+            Prefetch("attempt_log", queryset=WebhookAttempt.objects.order_by("-number", "-id"))
+        )[:limit]
+    )
+
+
+def event_list(*, type: str = "", since: datetime | None = None) -> QuerySet[Any]:
+    """The outbox's events, oldest first (``GET /api/v1/events``)."""
+    from ops.models import OutboxEvent
+
+    events = OutboxEvent.objects.all()
+    if type:
+        events = events.filter(type=type)
+    if since is not None:
+        events = events.filter(created_at__gte=since)
+    return events.order_by("created_at", "id")

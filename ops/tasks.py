@@ -63,3 +63,19 @@ def access_review_open_due_task() -> int | None:
 
     review = access_review_open_due()
     return review.pk if review is not None else None
+
+
+@shared_task(ignore_result=True)
+def webhook_deliver_task(*, delivery_id: int) -> str:
+    """One attempt of one delivery (a no-op unless it is due and unclaimed: safe to run twice)."""
+    from ops.services.webhooks import webhook_deliver
+
+    return webhook_deliver(delivery_id=delivery_id).result
+
+
+@shared_task(ignore_result=True)
+def webhooks_sweep_task() -> tuple[int, int]:
+    """Beat: fan out the outbox's leftovers; queue the deliveries due and unclaimed."""
+    from ops.services.webhooks import webhooks_sweep
+
+    return webhooks_sweep()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ops import api_key_views, signin, views
+from ops import api_key_views, signin, views, views_webhooks
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -32,6 +32,18 @@ urlpatterns = [
     path("staff/api-keys/<int:pk>/revoke/", api_key_views.api_key_revoke, name="api-key-revoke"),
     path("staff/api-keys/<int:pk>/rotate/", api_key_views.api_key_rotate, name="api-key-rotate"),
     path("staff/api-keys/<int:pk>/scopes/", api_key_views.api_key_scopes, name="api-key-scopes"),
+    # outbound webhooks (administrators)
+    path("staff/webhooks/", views_webhooks.webhooks_view, name="webhooks"),
+    path("staff/webhooks/<int:pk>/", views_webhooks.webhook_endpoint_view, name="webhook-endpoint"),
+    path("staff/webhooks/<int:pk>/edit/", views_webhooks.webhook_endpoint_edit, name="webhook-endpoint-edit"),
+    path("staff/webhooks/<int:pk>/disable/", views_webhooks.webhook_endpoint_disable, name="webhook-endpoint-disable"),
+    path("staff/webhooks/<int:pk>/enable/", views_webhooks.webhook_endpoint_enable, name="webhook-endpoint-enable"),
+    path("staff/webhooks/<int:pk>/rotate/", views_webhooks.webhook_secret_rotate, name="webhook-secret-rotate"),
+    path(
+        "staff/webhooks/<int:pk>/deliveries/<int:delivery_pk>/replay/",
+        views_webhooks.webhook_delivery_replay,
+        name="webhook-delivery-replay",
+    ),
     # the second step of signing in (ops.signin)
     path("account/second-factor/", signin.second_factor_view, name="second-factor"),
     path("account/second-factor/enrol/", signin.second_factor_enrol, name="second-factor-enrol"),

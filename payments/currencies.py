@@ -75,3 +75,9 @@ def money_str(amount: Decimal, currency: str) -> str:
     """``Decimal("1234.5"), "USD"`` -> ``"1,234.50 USD"``; as many decimals as the currency has
     (``"1,234 JPY"``, ``"1.250 KWD"``). Pages show money with the ``money`` filter, which is this."""
     return f"{amount.quantize(Decimal(1).scaleb(-minor_units(currency))):,} {currency}"
+
+
+def amount_str(amount: Decimal, currency: str) -> str:
+    """``Decimal("500.0000"), "EUR"`` -> ``"500.00"``: an amount as text for other systems (events,
+    APIs), with exactly the currency's decimals and no grouping."""
+    return str(amount.quantize(Decimal(1).scaleb(-minor_units(currency))))

@@ -170,3 +170,43 @@ class SimPlatformDeal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ticket} {self.symbol} {self.lots}"
+
+
+# --- a receiver of the back office's outbound webhooks (sim.webhooks) ----------------------------
+
+
+class SimWebhookReceiver(models.Model):
+    """A simulated receiving system: the secrets it verifies with (space-separated, as pasted from
+    the endpoint page; several during a rotation) and how it answers."""
+
+    class Mode(models.TextChoices):
+        ACCEPT = "accept", "Accept (200)"
+        FAIL = "fail", "Fail (500)"
+        GONE = "gone", "Gone (410)"
+
+    name = models.SlugField(max_length=50, unique=True)
+    secrets = models.TextField(help_text="whsec_... secrets, space-separated")
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.ACCEPT)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SimWebhookReceipt(models.Model):
+    """One request the simulated receiver got, verified or not, with what it answered."""
+
+    receiver = models.ForeignKey(SimWebhookReceiver, on_delete=models.CASCADE, related_name="receipts")
+    webhook_id = models.CharField(max_length=100, blank=True)
+    webhook_timestamp = models.CharField(max_length=20, blank=True)
+    signature = models.TextField(blank=True)
+    body = models.TextField()
+    verified = models.BooleanField()
+    error = models.CharField(max_length=200, blank=True)
+    answered = models.PositiveSmallIntegerField()
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.webhook_id} ({self.answered})"

@@ -1,8 +1,9 @@
 from django.urls import path
 
-from sim import views
+from sim import views, webhooks
 
 urlpatterns = [
     path("<slug:psp>/checkout/<slug:payment_id>/", views.checkout, name="sim-checkout"),
     path("payment-done/", views.payment_done, name="sim-payment-done"),
+    path("webhooks/<slug:name>/", webhooks.receive, name="sim-webhook-receiver"),
 ]

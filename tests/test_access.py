@@ -149,6 +149,16 @@ def _run() -> Any:
     return commission_run_start(period_start=day, period_end=day, actor=staff(Role.FINANCE, username="ib-runner"))
 
 
+def _endpoint() -> Any:
+    from ops.services.webhooks import webhook_endpoint_create
+
+    endpoint, _ = webhook_endpoint_create(
+        url="http://127.0.0.1:9/hooks", description="CRM", event_types=["client.status_changed"],
+        actor=staff(Role.ADMIN, username="webhook-admin"),
+    )  # fmt: skip
+    return endpoint
+
+
 class World:
     """The objects a row's URL names (``{client}``, ``{document}``, ...), made when first named;
     none of them is in the desk persona's scope."""
@@ -172,6 +182,7 @@ class World:
             "batch": _batch,
             "plan": _plan,
             "run": _run,
+            "endpoint": _endpoint,
         }
 
     def url(self, pattern: str) -> str:
@@ -380,6 +391,13 @@ PAGES = [
     *rows("GET", "/partners/runs/{run}/", (ANONYMOUS, LOGIN), (NOBODY, 403), (RISK, 200), (FINANCE, 200)),
     *rows("GET", "/partners/runs/{run}/progress/", (ANONYMOUS, LOGIN), (NOBODY, 403), (AUDITOR, 200)),
     *rows("GET", "/partners/unearned/", (ANONYMOUS, LOGIN), (NOBODY, 403), (SUPPORT, 200), (FINANCE, 200)),
+    # --- outbound webhooks: administrators ---
+    *rows("GET", "/staff/webhooks/", (ANONYMOUS, LOGIN), (NOBODY, 403), (AUDITOR, 403), (FINANCE, 403), (ADMIN, 200)),
+    *rows("POST", "/staff/webhooks/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (ADMIN, 400)),
+    *rows("GET", "/staff/webhooks/{endpoint}/", (ANONYMOUS, LOGIN), (COMPLIANCE, 403), (ADMIN, 200)),
+    *rows("POST", "/staff/webhooks/{endpoint}/edit/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (ADMIN, 400)),
+    *rows("POST", "/staff/webhooks/{endpoint}/disable/", (ANONYMOUS, LOGIN), (RISK, 403), (ADMIN, 400)),
+    *rows("POST", "/staff/webhooks/{endpoint}/rotate/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (ADMIN, 302)),
     # --- the audit trail ---
     *rows("GET", "/audit/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200)),
     *rows("GET", "/audit/export.csv", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200)),
@@ -395,6 +413,10 @@ API = [
     *rows("GET", "/api/v1/staff/clients/", (ANONYMOUS, 401), (NOBODY, 403), (DESK, 200), (SUPPORT, 200)),
     *rows("GET", "/api/v1/staff/clients/{client}/", (ANONYMOUS, 401), (NOBODY, 403), (DESK, 404), (SUPPORT, 200)),
     *rows("POST", "/api/v1/staff/clients/", (ANONYMOUS, 401), (AUDITOR, 403), (SUPPORT, 400), data={}),
+    *rows("GET", "/api/staff/clients/", (ANONYMOUS, 403), (NOBODY, 403), (DESK, 200), (SUPPORT, 200)),
+    *rows("GET", "/api/staff/clients/{client}/", (ANONYMOUS, 403), (NOBODY, 403), (DESK, 404), (SUPPORT, 200)),
+    *rows("GET", "/api/v1/events", (ANONYMOUS, 403), (NOBODY, 403), (AUDITOR, 403), (ADMIN, 200)),
+    *rows("POST", "/api/staff/clients/", (ANONYMOUS, 403), (AUDITOR, 403), (SUPPORT, 400), data={}),
     *rows(
         "POST", "/api/v1/staff/clients/{client}/transitions/",
         (ANONYMOUS, 401), (NOBODY, 403), (RISK, 403), (DESK, 404), (SUPPORT, 200),

@@ -26,8 +26,10 @@ from accounts.selectors import client_is_visible_to
 from accounts.validation import currency_code, normalise_phone
 from audit.actions import AuditAction
 from audit.services import audit_record
+from ops.events import EventType
 from ops.models import User
 from ops.permissions import ALLOWED, Decision, deny
+from ops.services.events import event_publish
 
 DETAIL_FIELDS = (
     "first_name", "last_name", "date_of_birth", "nationality", "legal_name", "registration_number",
@@ -269,6 +271,7 @@ def _transition(
     if name == "close" and force:
         after["forced"] = True
     audit_record(action=rule.action, subject=client, before={"status": before}, after=after, reason=reason)
+    event_publish(type=EventType.CLIENT_STATUS_CHANGED, subject=client, data=status_event_data(client, before, name))
     _after_commit_push(client)
     return client
 
@@ -292,8 +295,22 @@ def client_unfreeze(*, client_id: int, reason: str) -> Client:
         after={"status": client.status},
         reason=reason,
     )
+    event_publish(
+        type=EventType.CLIENT_STATUS_CHANGED, subject=client, data=status_event_data(client, before, "unfreeze")
+    )
     _after_commit_push(client)
     return client
+
+
+def status_event_data(client: Client, before: str, transition: str) -> dict[str, Any]:
+    """The ``client.status_changed`` event's data: references and states, no personal data."""
+    return {
+        "client": client.reference,
+        "client_id": client.pk,
+        "transition": transition,
+        "from": before,
+        "to": client.status,
+    }
 
 
 def _require_nothing_open(client_id: int) -> None:

@@ -320,6 +320,25 @@ RETENTION_YEARS = env_int("RETENTION_YEARS", 5, minimum=1)
 # Commission runs (ib.services.runs): clients per chunk, each chunk one transaction and one step of
 # the run's progress bar.
 COMMISSION_RUN_CHUNK_CLIENTS = env_int("COMMISSION_RUN_CHUNK_CLIENTS", 500, minimum=1)
+# Outbound webhooks (ops.services.webhooks): a failed delivery is retried after each of these delays
+# in turn (seconds, each with +/-20% jitter: ~2.8 days in all), then given up (a work item). A worker
+# holds a claimed delivery for the lease (longer than the HTTP timeout); beat's sweep re-queues what
+# is due and unclaimed, and what was queued longer ago than WEBHOOK_REQUEUE_AFTER_SECONDS without
+# being attempted (its worker died).
+WEBHOOK_RETRY_SCHEDULE_SECONDS = [
+    int(x)
+    for x in env_list(
+        "WEBHOOK_RETRY_SCHEDULE_SECONDS",
+        ["5", "30", "120", "300", "1800", "3600", "7200", "14400", "28800", "43200", "57600", "86400"],
+    )
+]
+WEBHOOK_TIMEOUT_SECONDS = env_int("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+WEBHOOK_LEASE_SECONDS = env_int("WEBHOOK_LEASE_SECONDS", 60, minimum=2)
+WEBHOOK_REQUEUE_AFTER_SECONDS = env_int("WEBHOOK_REQUEUE_AFTER_SECONDS", 120, minimum=1)
+WEBHOOK_SWEEP_INTERVAL_SECONDS = env_int("WEBHOOK_SWEEP_INTERVAL_SECONDS", 5, minimum=1)
+# SSRF guard: endpoints resolving to private, loopback, link-local or otherwise non-public addresses
+# are refused (when saved and again when delivered) unless this is on (the demo and the tests).
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", False)
 CELERY_BEAT_SCHEDULE = {
     # expires: a heartbeat not run within the minute is dropped, so a backlog cannot look alive
     "scheduler-heartbeat": {"task": "ops.tasks.scheduler_heartbeat_task", "schedule": 60.0, "options": {"expires": 55}},
@@ -370,6 +389,12 @@ CELERY_BEAT_SCHEDULE = {
     # Daily: partner commissions of the day before (ib.services.runs.commission_run_yesterday).
     # At 00:30 (the broker's time zone), when the day before is complete.
     "commission-run-daily": {"task": "ib.tasks.commission_run_yesterday_task", "schedule": crontab(hour=0, minute=30)},
+    # outbound webhooks: fan out what the outbox holds, re-queue deliveries due and unclaimed
+    "webhooks-sweep": {
+        "task": "ops.tasks.webhooks_sweep_task",
+        "schedule": float(WEBHOOK_SWEEP_INTERVAL_SECONDS),
+        "options": {"expires": WEBHOOK_SWEEP_INTERVAL_SECONDS},
+    },
 }
 
 REST_FRAMEWORK = {

@@ -12,6 +12,7 @@ from .base import (
     PAYMENT_PROVIDERS_ROUTED,
     SECRET_KEY,
     TRADING_PLATFORM,
+    WEBHOOKS_ALLOW_PRIVATE_TARGETS,
 )
 
 if DEBUG:
@@ -30,6 +31,10 @@ for variable, path in [("TRADING_PLATFORM", TRADING_PLATFORM), ("PAYMENT_PROVIDE
 for path in PAYMENT_PROVIDERS_ROUTED:  # further card PSPs routing may choose: real ones too
     if path.split(".")[0] == "sim":
         raise EnvError(f"PAYMENT_PROVIDERS_ROUTED: {path} is a simulator, for the demo and the tests only")
+if WEBHOOKS_ALLOW_PRIVATE_TARGETS:
+    raise EnvError(
+        "WEBHOOKS_ALLOW_PRIVATE_TARGETS: webhooks to private or loopback addresses are for the demo and tests only"
+    )
 if not ALLOWED_HOSTS or ALLOWED_HOSTS == ["127.0.0.1", "localhost"] or "*" in ALLOWED_HOSTS:
     raise EnvError("DJANGO_ALLOWED_HOSTS: list the production host names (comma-separated, no '*')")
 

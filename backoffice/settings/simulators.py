@@ -2,7 +2,7 @@
 (the ``sim`` app) in their place. Production settings never import this, so production has no
 simulator installed and must name real adapters."""
 
-from backoffice.env import env_list, env_str
+from backoffice.env import env_bool, env_list, env_str
 
 from .base import CELERY_BEAT_SCHEDULE, DEMO_MODE, INSTALLED_APPS
 
@@ -24,6 +24,10 @@ SIMPAY2_WEBHOOK_URL = env_str("SIMPAY2_WEBHOOK_URL", "http://127.0.0.1:8000/webh
 # Where the simulated PSPs serve their checkout pages (the demo's own web server, under /sim/).
 SIM_PSP_PUBLIC_URL = env_str("SIM_PSP_PUBLIC_URL", "http://127.0.0.1:8000")
 PAYMENT_LINK_RETURN_URL = env_str("PAYMENT_LINK_RETURN_URL", SIM_PSP_PUBLIC_URL + "/sim/payment-done/")
+
+# The demo's webhook endpoints point at its own simulated receiver (sim.webhooks) on 127.0.0.1; the
+# tests' at receivers on loopback.
+WEBHOOKS_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", True)
 
 if DEMO_MODE:  # SimPay settles payouts and calls back, as a real PSP would on its own
     CELERY_BEAT_SCHEDULE = {

@@ -26,8 +26,10 @@ from kyc.errors import KycError
 from kyc.models import Document, DocumentKind, DocumentStatus, RejectionReason
 from kyc.requirements import REQUIRED, allowed_kinds
 from kyc.services.files import CheckedFile, check_upload
+from ops.events import EventType
 from ops.models import User
 from ops.permissions import ALLOWED, Decision, deny
+from ops.services.events import event_publish
 
 # --- who may do what with a document: read by this service, the client 360 and the review screen
 
@@ -220,6 +222,7 @@ def document_review(*, document_id: int, reviewer: User, accept: bool, reason_co
         after={"document": document.pk, "status": document.status, "reason": document.rejection_reason},
         reason=note,
     )
+    event_publish(type=EventType.KYC_DOCUMENT_REVIEWED, subject=document, data=_reviewed_event_data(document))
     if not accept:
         if client.status == ClientStatus.PENDING_REVIEW:
             client_transition(  # closes the client's KYC review item too
@@ -235,6 +238,18 @@ def document_review(*, document_id: int, reviewer: User, accept: bool, reason_co
             context=_rejection_context(client, document, reason, note),
         )
     return document
+
+
+def _reviewed_event_data(document: Document) -> dict[str, Any]:
+    """The ``kyc.document_reviewed`` event's data (the reviewer's note stays inside)."""
+    return {
+        "client": document.client.reference,
+        "client_id": document.client_id,
+        "document_id": document.pk,
+        "kind": document.kind,
+        "status": document.status,
+        "rejection_reason": document.rejection_reason,
+    }
 
 
 def _rejection_context(client: Client, document: Document, reason: RejectionReason, note: str) -> dict[str, Any]:

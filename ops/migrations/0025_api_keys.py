@@ -18,7 +18,7 @@ def sync(apps, schema_editor):  # type: ignore[no-untyped-def]
 class Migration(migrations.Migration):
     dependencies = [
         ("contenttypes", "0002_remove_content_type_name"),
-        ("ops", "0020_capabilities_security_log"),
+        ("ops", "0024_ib_dispute_permission"),
     ]
 
     operations = [

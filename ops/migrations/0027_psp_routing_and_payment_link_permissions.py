@@ -13,7 +13,7 @@ def sync(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("ops", "0024_ib_dispute_permission"),
+        ("ops", "0026_webhooks"),
     ]
 
     operations = [

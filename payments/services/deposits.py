@@ -24,12 +24,14 @@ from audit.actions import AuditAction
 from audit.history import bulk_update_audited
 from audit.services import Change, audit_record, audit_record_many
 from kyc.screening.matcher import normalise
+from ops.events import EventType
 from ops.models import OPEN_STATUSES, RiskLevel, User, WorkItem
 from ops.permissions import ALLOWED, Decision, deny
+from ops.services.events import Event, event_publish_many
 from ops.services.interactions import Notice, client_notify, client_notify_many
 from ops.services.work_items import work_item_open, work_item_resolve_for_subject, work_items_open_for
 from payments import errors
-from payments.currencies import money_parse, money_str
+from payments.currencies import amount_str, money_parse, money_str
 from payments.errors import IdempotencyConflict, PaymentError
 from payments.hooks import deposit_reversal_dispatch
 from payments.locks import deposit_lock
@@ -298,6 +300,22 @@ def _credit_many(
             after["transfer_entry"] = moved.pk
         changes.append(Change(AuditAction.DEPOSIT_CREDITED, deposit, before=before, after=after, reason=reason))
     audit_record_many(changes)
+    event_publish_many([Event(EventType.DEPOSIT_SUCCEEDED, d, _succeeded_event_data(d)) for d, _, _ in credits])
+
+
+def _succeeded_event_data(deposit: Deposit) -> dict[str, Any]:
+    """The ``deposit.succeeded`` event's data."""
+    return {
+        "deposit": deposit.reference,
+        "deposit_id": deposit.pk,
+        "client": deposit.client.reference,
+        "client_id": deposit.client_id,
+        "amount": amount_str(deposit.amount, deposit.currency),
+        "currency": deposit.currency,
+        "channel": deposit.channel,
+        "trading_account": deposit.trading_account.login if deposit.trading_account else None,
+        "completed_at": deposit.completed_at,
+    }
 
 
 def deposit_fail(*, deposit: Deposit, external_id: str, failure_code: str, failure_message: str) -> Deposit:

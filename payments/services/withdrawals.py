@@ -32,15 +32,17 @@ from audit.context import Actor, acting_as
 from audit.services import audit_record
 from kyc.selectors import kyc_checklist
 from ops.errors import OpsError
+from ops.events import EventType
 from ops.models import ApprovalRequest, ApprovalStatus, RiskLevel, User
 from ops.permissions import ALLOWED, Decision, deny
 from ops.roles import Role
 from ops.selectors import approvals_waiting_for
 from ops.services.approvals import approval_create, approval_withdraw
+from ops.services.events import event_publish
 from ops.services.interactions import client_notify
 from ops.services.work_items import work_item_open, work_item_resolve_for_subject
 from payments import errors
-from payments.currencies import money_parse, money_str
+from payments.currencies import amount_str, money_parse, money_str
 from payments.errors import IdempotencyConflict, PaymentError
 from payments.locks import withdrawal_lock
 from payments.models import (
@@ -644,6 +646,21 @@ def payout_send(*, withdrawal_id: int) -> str:
     return voucher
 
 
+def _paid_event_data(withdrawal: Withdrawal) -> dict[str, Any]:
+    """The ``withdrawal.paid`` event's data (the destination stays inside)."""
+    return {
+        "withdrawal": withdrawal.reference,
+        "withdrawal_id": withdrawal.pk,
+        "client": withdrawal.client.reference,
+        "client_id": withdrawal.client_id,
+        "amount": amount_str(withdrawal.amount, withdrawal.currency),
+        "currency": withdrawal.currency,
+        "method": withdrawal.method,
+        "voucher": withdrawal.voucher,
+        "paid_at": withdrawal.paid_at,
+    }
+
+
 def withdrawal_payout_result(*, withdrawal_id: int, paid: bool, voucher: str, failure_code: str) -> Outcome:
     """The PSP's (or the bank statement's) answer. Paid: the hold is captured and the client's
     account debited against clearing/bank. Failed: the hold is released. Only the first answer
@@ -681,6 +698,7 @@ def withdrawal_payout_result(*, withdrawal_id: int, paid: bool, voucher: str, fa
                 before=before,
                 after=_snapshot(withdrawal) | {"entry": entry.pk, "voucher": withdrawal.voucher},
             )
+            event_publish(type=EventType.WITHDRAWAL_PAID, subject=withdrawal, data=_paid_event_data(withdrawal))
             client_notify(
                 subject=withdrawal.client, recipient=withdrawal.client.email, template="payments.withdrawal_paid",
                 context=_context(withdrawal) | {"voucher": withdrawal.voucher},

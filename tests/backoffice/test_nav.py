@@ -54,6 +54,7 @@ LINK = re.compile(r'<a href="([^"]+)">([^<]+)</a>')
                 "Lists",
                 "Audit trail",
                 "Security log",
+                "Webhooks",
                 "Admin",
             ],
         ),

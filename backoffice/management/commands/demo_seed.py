@@ -72,6 +72,7 @@ class Command(BaseCommand):
                         subject=("backoffice.demo", "staff"),
                         after={"staff_created": created},
                     )
+            _seed_webhooks()
             _seed_workspace()
             _seed_clients()
             _seed_kyc()
@@ -93,6 +94,29 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  {role.label:<18} {username:<12} {logins[username]}  TOTP secret {secrets_by_user[username][0]}"
             )
+
+
+def _seed_webhooks() -> None:
+    """An outbound webhook endpoint for every event type, pointing at the simulated receiver on the
+    demo's own server (sim.webhooks), which is given the endpoint's secret as a receiver's operator
+    would paste it: the demo's events are delivered, signed, from the start (/staff/webhooks/)."""
+    from urllib.parse import urlsplit
+
+    from ops.events import EventType
+    from ops.models import WebhookEndpoint
+    from ops.services.webhooks import webhook_endpoint_create
+    from sim.models import SimWebhookReceiver
+
+    if WebhookEndpoint.objects.filter(description="Demo CRM (simulated receiver)").exists():
+        return
+    server = urlsplit(settings.SIMPAY_WEBHOOK_URL)
+    _, secret = webhook_endpoint_create(
+        url=f"{server.scheme}://{server.netloc}/sim/webhooks/demo-crm/",
+        description="Demo CRM (simulated receiver)",
+        event_types=list(EventType.values),
+        actor=User.objects.get(username="admin"),
+    )
+    SimWebhookReceiver.objects.update_or_create(name="demo-crm", defaults={"secrets": secret})
 
 
 def _demo_second_factor(username: str) -> tuple[str, str]:

@@ -1,0 +1,16 @@
+"""The types of event other systems can subscribe to (outbound webhooks, ``GET /api/v1/events``).
+
+Adding one is one line here plus one ``event_publish(type=EventType.X, ...)`` call in the service
+that makes the change, where it writes its audit event (the value is stored as text, not choices:
+no migration).
+"""
+
+from django.db import models
+
+
+class EventType(models.TextChoices):
+    CLIENT_STATUS_CHANGED = "client.status_changed", "A client's status changed"
+    KYC_DOCUMENT_REVIEWED = "kyc.document_reviewed", "A KYC document was accepted or rejected"
+    DEPOSIT_SUCCEEDED = "deposit.succeeded", "A deposit was credited"
+    WITHDRAWAL_PAID = "withdrawal.paid", "A withdrawal was paid out"
+    IB_COMMISSION_POSTED = "ib.commission_posted", "A partner's commission was posted"

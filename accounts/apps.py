@@ -8,4 +8,8 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import approval_actions  # noqa: F401 - registers the maker-checker actions
+        from accounts.panels import register_client_panel
         from accounts.services import retention  # noqa: F401 - registers the pseudonymisable fields
+        from accounts.views import crm_panel
+
+        register_client_panel(crm_panel)

@@ -97,6 +97,12 @@ class AuditAction(models.TextChoices):
     PARTNER_CREATED = "partner.created", "Partner created"
     ATTRIBUTION_OPENED = "attribution.opened", "Client attributed to a partner"
     ATTRIBUTION_CLOSED = "attribution.closed", "Client's partner attribution ended"
+    # CRM sync (accounts.services.crm*)
+    CRM_CONTACT_SYNCED = "crm.contact_synced", "CRM sales stage and tags synchronised"
+    CRM_COMMUNICATION_RECORDED = "crm.communication_recorded", "CRM communication record logged"
+    CRM_PUSH_FAILED = "crm.push_failed", "Push to the CRM failed"
+    CRM_MISMATCH_FOUND = "crm.mismatch_found", "CRM disagrees with the back office"
+    CRM_MISMATCH_CLEARED = "crm.mismatch_cleared", "CRM agrees with the back office again"
     # the audit trail itself
     AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
     # demo and benchmark data (only ever written in demo mode or in the benchmark's own database)

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
@@ -6,6 +7,7 @@ from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path
 
+from accounts.views import crm_webhook
 from backoffice.health import healthz, healthz_ready, healthz_status
 from backoffice.metrics import metrics_view
 from ops.middleware import second_factor_not_required
@@ -38,6 +40,8 @@ urlpatterns = [
     path("kyc/", include("kyc.urls")),
     path("payments/", include("payments.urls")),
     path("", include("ib.urls")),
+    # the CRM's change notifications (before the PSPs' pattern, which would take "crm" for a PSP)
+    path("webhooks/crm/", crm_webhook, name="webhook-crm"),
     # a PSP's callbacks, at its adapter's name (SimPay's: /webhooks/simpay/)
     path("webhooks/<slug:provider>/", psp_webhook, name="webhook-psp"),
     path("api/", include("backoffice.api_urls")),
@@ -50,3 +54,6 @@ urlpatterns = [
     path("metrics", metrics_view, name="metrics"),
     path("", include("ops.urls")),
 ]
+
+if "sim" in settings.INSTALLED_APPS:  # the simulators' own pages: demo and tests only, never production
+    urlpatterns.insert(0, path("sim/crm/", include("sim.crm_urls")))

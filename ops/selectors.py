@@ -319,3 +319,16 @@ def access_review_rows(now: datetime | None = None) -> list[AccessRow]:
             )
         )
     return rows
+
+
+def interactions_for(subject: Any, *, limit: int = 200) -> list[Any]:
+    """The interaction log of one subject (a client): messages sent, and records other systems hold."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from ops.models import Interaction
+
+    return list(
+        Interaction.objects.filter(
+            subject_type=ContentType.objects.get_for_model(subject), subject_id=str(subject.pk)
+        ).order_by("-created_at", "-id")[:limit]
+    )

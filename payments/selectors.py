@@ -213,3 +213,13 @@ def break_get_for(actor: User, break_id: int, *, for_write: bool) -> Reconciliat
     if brk is None:
         raise Http404("No such reconciliation break.")
     return brk
+
+
+def client_wallet_balances(client: Client) -> dict[str, str]:
+    """The client's wallet balances by currency (what the CRM is told), e.g. {"USD": "1500.00"}."""
+    from payments.models import AccountKind
+
+    return {
+        account.currency: f"{account.balance.ledger:.2f}"
+        for account in client_ledger_accounts(client).filter(kind=AccountKind.CLIENT_WALLET)
+    }

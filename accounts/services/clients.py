@@ -23,6 +23,7 @@ from accounts.errors import ClientError
 from accounts.locks import client_lock
 from accounts.models import AccountType, Client, ClientKind, ClientStatus, TradingAccount, TradingAccountStatus
 from accounts.selectors import client_is_visible_to
+from accounts.services.crm import crm_push_fields, crm_push_record
 from accounts.validation import currency_code, normalise_phone
 from audit.actions import AuditAction
 from audit.services import audit_record
@@ -186,6 +187,7 @@ def client_register(*, kind: str, data: dict[str, Any], actor: User) -> Client:
     client_flag_duplicates(client)
     for hook in _registration_hooks:
         hook(client, referral)
+    crm_push_record(client=client, reason="registered")
     return client
 
 
@@ -270,6 +272,7 @@ def _transition(
         after["forced"] = True
     audit_record(action=rule.action, subject=client, before={"status": before}, after=after, reason=reason)
     _after_commit_push(client)
+    crm_push_record(client=client, reason=f"status {client.status}")
     return client
 
 
@@ -293,6 +296,7 @@ def client_unfreeze(*, client_id: int, reason: str) -> Client:
         reason=reason,
     )
     _after_commit_push(client)
+    crm_push_record(client=client, reason=f"status {client.status}")
     return client
 
 
@@ -390,4 +394,6 @@ def client_update_details(*, client_id: int, changes: dict[str, Any], actor: Use
         after={k: str(v) for k, v in changed.items()},
         reason=reason,
     )
+    if set(changed) & set(crm_push_fields()):
+        crm_push_record(client=client, reason="details updated")
     return client

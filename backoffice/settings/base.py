@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 
 from backoffice import logs as log_formats
@@ -247,6 +248,21 @@ TRADING_PLATFORM = env_str("TRADING_PLATFORM", "")
 PAYMENT_PROVIDERS = {"card": env_str("PAYMENT_PROVIDER_CARD", "")}
 PLATFORM_TIMEOUT_SECONDS = env_int("PLATFORM_TIMEOUT_SECONDS", 10, minimum=1)
 PLATFORM_SYNC_INTERVAL_SECONDS = env_int("PLATFORM_SYNC_INTERVAL_SECONDS", 300, minimum=10)
+# The CRM (an accounts.crm.CRM), chosen by class path like the platform; empty: no CRM, nothing is
+# synchronised. Field ownership (accounts.services.crm): the back office owns and pushes the client's
+# status, KYC status, risk level and balances; the CRM owns sales stage, tags and communication
+# records, which come back by its signed webhook (/webhooks/crm/) or the poll. CRM_PUSH_FIELDS is the
+# allow-list of what may leave for the CRM (accounts.services.crm.CRM_FIELDS names the possible
+# ones): nothing outside it is ever sent. Narrow it to send less (e.g. without "email").
+CRM_BACKEND = env_str("CRM_BACKEND", "")
+CRM_PUSH_FIELDS = env_list(
+    "CRM_PUSH_FIELDS",
+    ["reference", "kind", "first_name", "last_name", "legal_name", "email", "country",
+     "status", "kyc_status", "risk_level", "balances"],
+)  # fmt: skip
+CRM_WEBHOOK_SECRET = env_str("CRM_WEBHOOK_SECRET", "")
+CRM_TIMEOUT_SECONDS = env_int("CRM_TIMEOUT_SECONDS", 10, minimum=1)
+CRM_POLL_INTERVAL_SECONDS = env_int("CRM_POLL_INTERVAL_SECONDS", 300, minimum=10)
 
 # --- Celery -------------------------------------------------------------------------------------
 # Payments. A PSP's signed callback must arrive within the tolerance window.
@@ -342,6 +358,20 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(RECONCILIATION_INTERVAL_SECONDS),
     },
     "idempotency-keys-purge": {"task": "backoffice.tasks.idempotency_keys_purge_task", "schedule": 3600.0},
+    # CRM sync (accounts.services.crm*): pushes a worker did not deliver, webhooks stored but not
+    # applied, the poll that catches what a lost webhook missed, and the nightly comparison.
+    "crm-pushes-resend": {
+        "task": "accounts.tasks.crm_pushes_resend_task",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "crm-inbound-drain": {
+        "task": "accounts.tasks.crm_inbound_drain_task",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "crm-poll": {"task": "accounts.tasks.crm_poll_task", "schedule": float(CRM_POLL_INTERVAL_SECONDS)},
+    "crm-compare": {"task": "accounts.tasks.crm_compare_task", "schedule": crontab(minute=30, hour=2)},
 }
 
 REST_FRAMEWORK = {

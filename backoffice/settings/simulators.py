@@ -16,6 +16,14 @@ INSECURE_DEV_SIMPAY_SECRET = "whsec_insecure_dev_only_simpay_secret"  # noqa: S1
 SIMPAY_WEBHOOK_SECRET = env_str("SIMPAY_WEBHOOK_SECRET", INSECURE_DEV_SIMPAY_SECRET)
 SIMPAY_WEBHOOK_URL = env_str("SIMPAY_WEBHOOK_URL", "http://127.0.0.1:8000/webhooks/simpay/")
 
+# The simulated CRM (sim.crm): the back office pushes to it through accounts.crm, and it signs its
+# change notifications (HMAC-SHA256 over "timestamp.payload", header SimCRM-Signature) and delivers
+# them to this URL, the demo's own web server.
+CRM_BACKEND = env_str("CRM_BACKEND", "sim.crm.SimulatedCrm")
+INSECURE_DEV_CRM_SECRET = "whsec_insecure_dev_only_simcrm_secret"  # noqa: S105
+CRM_WEBHOOK_SECRET = env_str("CRM_WEBHOOK_SECRET", INSECURE_DEV_CRM_SECRET)
+SIMCRM_WEBHOOK_URL = env_str("SIMCRM_WEBHOOK_URL", "http://127.0.0.1:8000/webhooks/crm/")
+
 if DEMO_MODE:  # SimPay settles payouts and calls back, as a real PSP would on its own
     CELERY_BEAT_SCHEDULE = {
         **CELERY_BEAT_SCHEDULE,

@@ -30,8 +30,9 @@ from django.utils import timezone
 from accounts import errors
 from accounts.crm import CrmError, crm_configured, get_crm
 from accounts.models import Client, CrmLink, CrmPush, CrmPushStatus
+from accounts.services.retention import register_pseudonymise_hook
 from audit.actions import AuditAction
-from audit.history import bulk_update_audited
+from audit.history import bulk_update_audited, history_pseudonymise, register_pseudonymisable
 from audit.services import audit_record
 
 # Every field the back office can push; CRM_PUSH_FIELDS picks from these.
@@ -186,3 +187,29 @@ def crm_pushes_resend(*, older_than: timedelta = timedelta(minutes=1), limit: in
         except CrmError:
             counts["failed"] += 1
     return counts
+
+
+# --- retention: what was pushed is personal data too ----------------------------------------------
+register_pseudonymisable(CrmPush, ("payload",))
+register_pseudonymisable(CrmLink, ("last_pushed",))
+
+
+def crm_pseudonymise(client: Client) -> dict[str, int]:
+    """In the retention job's transaction, once the client is pseudonymised: the stored push
+    payloads (and their history) are emptied, and the pseudonymised record is pushed, so the CRM
+    forgets the person too."""
+    pushes = list(CrmPush.objects.filter(client=client).order_by("pk"))
+    for push in pushes:
+        push.payload = {}
+    bulk_update_audited(pushes, CrmPush, ["payload"])
+    rows = history_pseudonymise(CrmPush, [p.pk for p in pushes], {"payload": {}})
+    link = CrmLink.objects.filter(client=client).first()
+    if link is not None:
+        link.last_pushed = {}
+        link.save(update_fields=["last_pushed"])
+        rows += history_pseudonymise(CrmLink, [link.pk], {"last_pushed": {}})
+        crm_push_record(client=client, reason="pseudonymised")
+    return {"crm_pushes_emptied": len(pushes), "crm_history_rows": rows}
+
+
+register_pseudonymise_hook(crm_pseudonymise)

@@ -308,6 +308,9 @@ def crm_panel(user: User, client: Any, forms: dict[str, Any]) -> tuple[str, dict
     return "accounts/_crm_panel.html", {
         "crm_visible": True,
         "crm_link": link,
+        "crm_contact_url": settings.CRM_CONTACT_URL.format(crm_id=link.crm_id)
+        if link and link.crm_id and settings.CRM_CONTACT_URL
+        else "",
         "crm_pending_pushes": client.crm_pushes.filter(status=CrmPushStatus.PENDING).count(),
         "crm_open_mismatches": list(client.crm_mismatches.filter(closed_at=None).order_by("field")),
     }

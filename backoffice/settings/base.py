@@ -263,6 +263,8 @@ CRM_PUSH_FIELDS = env_list(
 CRM_WEBHOOK_SECRET = env_str("CRM_WEBHOOK_SECRET", "")
 CRM_TIMEOUT_SECONDS = env_int("CRM_TIMEOUT_SECONDS", 10, minimum=1)
 CRM_POLL_INTERVAL_SECONDS = env_int("CRM_POLL_INTERVAL_SECONDS", 300, minimum=10)
+# Where a person opens a contact in the CRM itself ("{crm_id}" is replaced); empty: no link.
+CRM_CONTACT_URL = env_str("CRM_CONTACT_URL", "")
 
 # --- Celery -------------------------------------------------------------------------------------
 # Payments. A PSP's signed callback must arrive within the tolerance window.

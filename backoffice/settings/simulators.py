@@ -23,6 +23,7 @@ CRM_BACKEND = env_str("CRM_BACKEND", "sim.crm.SimulatedCrm")
 INSECURE_DEV_CRM_SECRET = "whsec_insecure_dev_only_simcrm_secret"  # noqa: S105
 CRM_WEBHOOK_SECRET = env_str("CRM_WEBHOOK_SECRET", INSECURE_DEV_CRM_SECRET)
 SIMCRM_WEBHOOK_URL = env_str("SIMCRM_WEBHOOK_URL", "http://127.0.0.1:8000/webhooks/crm/")
+CRM_CONTACT_URL = env_str("CRM_CONTACT_URL", "/sim/crm/{crm_id}/")
 
 if DEMO_MODE:  # SimPay settles payouts and calls back, as a real PSP would on its own
     CELERY_BEAT_SCHEDULE = {

@@ -348,12 +348,16 @@ class CrmPush(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        verbose_name = "CRM push"
         indexes = [
             models.Index(fields=["client", "id"], condition=models.Q(status="pending"), name="crm_push_pending_idx")
         ]
 
     def __str__(self) -> str:
-        return f"push {self.key} ({self.status})"
+        return f"CRM push: {self.reason} ({self.get_status_display().lower()})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("client", args=[self.client_id])
 
 
 class CrmInboundStatus(models.TextChoices):
@@ -413,6 +417,7 @@ class CrmMismatch(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        verbose_name = "CRM mismatch"
         constraints = [
             models.UniqueConstraint(
                 fields=["client", "field"], condition=models.Q(closed_at__isnull=True), name="crm_mismatch_one_open"
@@ -420,4 +425,7 @@ class CrmMismatch(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"CRM disagrees on {self.field} for client {self.client_id}"
+        return f"CRM disagrees on {self.field.replace('_', ' ')}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("client", args=[self.client_id])

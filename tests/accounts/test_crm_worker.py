@@ -47,6 +47,7 @@ def test_good_pushes_reach_the_crm_after_commit_across_a_refusal(crm_worker: Wor
     SimulatedCrm.inject_fault("upsert_contact", times=1)
     c = make_client()  # committed: the worker's first call is refused, its retry lands
     contact = wait_for(lambda: _contact(c.reference, status="registered"), timeout=60)
+    assert contact is not None
     push = CrmPush.objects.get(client=c)
     assert (push.status, push.attempts, push.last_error) == (
         CrmPushStatus.SENT, 2, "simulated CRM: upsert_contact refused (injected fault)"
@@ -59,6 +60,7 @@ def test_good_pushes_reach_the_crm_after_commit_across_a_refusal(crm_worker: Wor
 def test_good_a_crm_change_comes_back_by_signed_webhook_and_is_applied(crm_worker: Worker) -> None:
     c = make_client()
     contact = wait_for(lambda: _contact(c.reference, status="registered"), timeout=60)
+    assert contact is not None
     note = simcrm.contact_change(crm_id=contact.crm_id, sales_stage="qualified", note="Called back", author="sally")
     assert note is not None
     # the CRM's worker task posts it over HTTP; the back office stores it, then a task applies it

@@ -39,6 +39,7 @@ def test_good_a_stage_changed_in_the_crm_shows_on_the_client_360(page: Page, crm
     staff(Role.SUPPORT, username="sam")
     c = make_client(first_name="Rita", last_name="Prospect")
     contact = wait_for(lambda: SimCrmContact.objects.filter(external_id=c.reference).first(), timeout=60)
+    assert contact is not None
     sign_in(page, "sam")
 
     page.goto(f"/clients/{c.pk}/")

@@ -320,7 +320,9 @@ def client_interactions_view(request: HttpRequest, pk: int) -> HttpResponse:
     """The client's interaction log: messages the back office sent, and the CRM's records."""
     from ops.selectors import interactions_for
 
-    client = client_get_for(_user(request), pk, for_write=False)
+    user = _user(request)
+    client_can_list(user).require(PermissionDenied)  # by role, then by object (as the client 360)
+    client = client_get_for(user, pk, for_write=False)
     return render(
         request, "accounts/client_interactions.html", {"client": client, "interactions": interactions_for(client)}
     )

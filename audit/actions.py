@@ -93,6 +93,10 @@ class AuditAction(models.TextChoices):
     SETTLEMENT_IMPORTED = "payments.settlement_imported", "PSP settlement report imported"
     RECONCILIATION_BREAK = "payments.reconciliation_break", "Reconciliation break found"
     RECONCILIATION_RESOLVED = "payments.reconciliation_resolved", "Reconciliation break resolved"
+    DEPOSIT_CHECKOUT_OPENED = "payments.deposit_checkout_opened", "Card deposit checkout opened at the PSP"
+    DEPOSIT_BANK_INSTRUCTIONS = "payments.deposit_bank_instructions", "Bank deposit instructions given"
+    ROUTING_RULE_ADDED = "payments.routing_rule_added", "PSP routing rule added"
+    ROUTING_RULE_CHANGED = "payments.routing_rule_changed", "PSP routing rule changed"
     # introducing brokers
     PARTNER_CREATED = "partner.created", "Partner created"
     ATTRIBUTION_OPENED = "attribution.opened", "Client attributed to a partner"

@@ -297,6 +297,9 @@ def demo_environment(env: dict[str, str], *, port: str) -> dict[str, str]:
     own web server on ``port`` (unless ``SIMPAY_WEBHOOK_URL`` says otherwise)."""
     env = {**env, "DJANGO_SETTINGS_MODULE": "backoffice.settings.dev", "BACKOFFICE_DEMO": "1"}
     env.setdefault("SIMPAY_WEBHOOK_URL", f"http://127.0.0.1:{port}/webhooks/simpay/")
+    env.setdefault("SIMPAY2_WEBHOOK_URL", f"http://127.0.0.1:{port}/webhooks/simpay2/")
+    env.setdefault("SIM_PSP_PUBLIC_URL", f"http://127.0.0.1:{port}")
+    env.setdefault("PAYMENT_LINK_RETURN_URL", f"http://127.0.0.1:{port}/sim/payment-done/")
     env.setdefault("SIMCRM_WEBHOOK_URL", f"http://127.0.0.1:{port}/webhooks/crm/")  # the simulated CRM's too
     return env
 

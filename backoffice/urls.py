@@ -1,4 +1,4 @@
-from django.conf import settings
+from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
@@ -11,7 +11,7 @@ from accounts.views import crm_webhook
 from backoffice.health import healthz, healthz_ready, healthz_status
 from backoffice.metrics import metrics_view
 from ops.middleware import second_factor_not_required
-from payments.views import psp_webhook
+from payments.views import deposit_link, psp_webhook
 
 
 @login_not_required
@@ -36,6 +36,8 @@ urlpatterns = [
     # signing out needs no second factor (a half-signed-in person may leave)
     path("logout/", second_factor_not_required(auth_views.LogoutView.as_view()), name="logout"),
     path("audit/", include("audit.urls")),
+    # staff make a payment link for a client (payments' page on the client's URL)
+    path("clients/<int:client_pk>/deposit-link/", deposit_link, name="client-deposit-link"),
     path("clients/", include("accounts.urls")),
     path("kyc/", include("kyc.urls")),
     path("payments/", include("payments.urls")),
@@ -55,5 +57,5 @@ urlpatterns = [
     path("", include("ops.urls")),
 ]
 
-if "sim" in settings.INSTALLED_APPS:  # the simulators' own pages: demo and tests only, never production
-    urlpatterns.insert(0, path("sim/crm/", include("sim.crm_urls")))
+if apps.is_installed("sim"):  # demo and tests: the simulated PSPs' checkout pages
+    urlpatterns.insert(0, path("sim/", include("sim.urls")))

@@ -43,6 +43,8 @@ PERMISSIONS: dict[str, str] = {
     "reject_withdrawals": "Reject withdrawals before payout (finance, and compliance at its review)",
     # payments pages (deposits, withdrawals, statements, reconciliation), read-only
     "view_payments": "View deposits, withdrawals, statements and reconciliation",
+    "manage_psp_routing": "Ask for PSP routing changes (another finance officer approves)",
+    "create_payment_links": "Make a payment link (card checkout or bank details) for a client to deposit",
     # risk
     "view_trading_risk": "View trading risk and exposure",
     "view_anomalies": "View account anomalies",
@@ -98,6 +100,7 @@ CAPABILITY_PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "manage_configuration": ("admin:index", ()),
     "manage_staff": ("staff", ()),
     "view_partners": ("partners", ()),
+    "manage_psp_routing": ("payments-routing", ()),
     "manage_partners": ("partner-new", ()),
     "access_admin": ("admin:index", ()),
     "manage_queues": ("queues", ()),
@@ -134,6 +137,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "manage_clients",
             "view_partners",
             "manage_partners",
+            "create_payment_links",
             "work_as_support",
         }
     ),
@@ -164,6 +168,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "handle_refunds",
             "handle_internal_transfers",
             "view_partners",
+            "manage_psp_routing",
+            "create_payment_links",
             "work_as_finance",
         }
     ),

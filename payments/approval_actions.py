@@ -14,7 +14,7 @@ from ops.approvals import ApprovalAction, Payload, register
 from ops.roles import Role
 from payments.currencies import money_parse
 from payments.errors import PaymentError
-from payments.models import LedgerAccount, Withdrawal, WithdrawalPolicy
+from payments.models import LedgerAccount, RoutingRule, RoutingTable, Withdrawal, WithdrawalPolicy
 
 POLICY_FIELDS = ("minimum", "maximum", "auto_approve_max", "compliance_above", "velocity_amount_24h")
 POLICY_INTS = ("velocity_count_24h", "quick_withdrawal_hours")
@@ -174,5 +174,84 @@ register(
         on_close=_close_withdrawal,
         outside_makers=True,
         show=_show_withdrawal,
+    )
+)
+
+
+# --- PSP routing (seed 004: "PSP routing changes" need a second approver) ----------------------
+
+
+def _routing_validate(subject: models.Model, payload: Payload) -> None:
+    from payments.services.routing import OPS, routing_rule_clean, rule_snapshot
+
+    if payload.get("op") not in OPS:
+        raise PaymentError("op: choose add, edit, disable or enable.", field="op")
+    if payload["op"] in ("add", "edit"):
+        routing_rule_clean(payload.get("rule") or {})
+    if payload["op"] != "add":
+        assert isinstance(subject, RoutingRule)
+        from payments import errors
+
+        if rule_snapshot(RoutingRule.objects.get(pk=subject.pk)) != payload.get("seen"):
+            raise PaymentError(errors.ROUTING_RULE_CHANGED_SINCE, status=409)
+
+
+def _routing_add(subject: models.Model, payload: Payload, request: Any) -> dict[str, Any]:
+    from payments.services.routing import routing_rule_add
+
+    rule = routing_rule_add(fields=payload["rule"], request=request)
+    return {"rule": rule.pk}
+
+
+def _routing_change(subject: models.Model, payload: Payload, request: Any) -> dict[str, Any]:
+    from payments.services.routing import routing_rule_change
+
+    rule = routing_rule_change(rule_id=subject.pk, payload=payload, request=request)
+    return {"rule": rule.pk, "enabled": rule.enabled}
+
+
+def _rule_words(rule: dict[str, Any]) -> str:
+    countries = ", ".join(rule.get("countries") or []) or "any country"
+    low, high, currency = rule.get("min_amount"), rule.get("max_amount"), rule.get("currency") or "any currency"
+    amounts = f"{low or 'any'} to {high or 'any'}" if low or high else "any amount"
+    return f"#{rule.get('priority')}: {currency}, {countries}, {amounts} → {rule.get('provider')}"
+
+
+def _routing_show(payload: Payload) -> dict[str, str]:
+    shown = {"Change": str(payload.get("op", ""))}
+    if payload.get("seen"):
+        shown["Rule now"] = _rule_words(payload["seen"]) + ("" if payload["seen"].get("enabled") else " (disabled)")
+    if payload.get("rule"):
+        shown["Rule after" if payload.get("seen") else "New rule"] = _rule_words(payload["rule"])
+    return shown
+
+
+register(
+    ApprovalAction(
+        key="payments.routing_rule_add",
+        label="Add a PSP routing rule",
+        subject_model=RoutingTable,
+        maker_permission="ops.manage_psp_routing",
+        policy=lambda subject, payload: [Role.FINANCE],
+        validate=_routing_validate,
+        execute=_routing_add,
+        describe=lambda subject, payload: f"Add routing rule {_rule_words(payload.get('rule') or {})}",
+        show=_routing_show,
+    )
+)
+
+register(
+    ApprovalAction(
+        key="payments.routing_rule_change",
+        label="Change a PSP routing rule",
+        subject_model=RoutingRule,
+        maker_permission="ops.manage_psp_routing",
+        policy=lambda subject, payload: [Role.FINANCE],
+        validate=_routing_validate,
+        execute=_routing_change,
+        describe=lambda subject, payload: (
+            f"{str(payload.get('op', '')).capitalize()} routing rule {_rule_words(payload.get('seen') or {})}"
+        ),
+        show=_routing_show,
     )
 )

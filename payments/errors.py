@@ -71,6 +71,22 @@ TRANSFER_SAME_ACCOUNT = "to_account: choose a different account than the one the
 TRANSFER_OTHER_CLIENT = "to_account: transfers are only between the same client's own accounts."
 TRANSFER_FREE_MARGIN = "amount: {amount} is more than the trading account's free margin of {free}."
 
+# starting deposits, PSP routing
+IDEMPOTENCY_KEY_REQUIRED = "idempotency_key: a card deposit is started with an idempotency key."
+RETURN_URL_INVALID = "return_url: an http(s) URL of at most 500 characters, where the payer goes back to."
+NO_ROUTE = "currency: no payment provider takes card deposits of {amount} from {country}."
+PSP_REFUSED = "The payment provider refused to open the checkout ({why}); deposit {reference} failed, try again."
+DEPOSIT_ALREADY_FINAL = "Deposit {reference} is {status}; start a new deposit."
+NO_BANK_ACCOUNT = "currency: the broker takes no bank transfers in {currency}."
+ROUTING_NOT_ALLOWED = "Your role may not ask for PSP routing changes."
+ROUTING_PROVIDER_UNKNOWN = "provider: {provider!r} is not a configured card payment provider (choose one of {choices})."
+ROUTING_COUNTRY_INVALID = "countries: {country!r} is not a two-letter country code."
+ROUTING_BOUNDS_NEED_CURRENCY = "currency: a rule with an amount range names its currency."
+ROUTING_MIN_ABOVE_MAX = "min_amount: the minimum is above the maximum."
+ROUTING_OP_INVALID = "op: choose add, edit, disable or enable."
+ROUTING_RULE_CHANGED_SINCE = "The routing rule changed since this was asked for; ask again."
+PAYMENT_LINK_NOT_ALLOWED = "Your role may not make payment links."
+
 
 class PaymentError(Exception):
     """A payment action was refused; nothing was changed. ``field`` names the input at fault."""

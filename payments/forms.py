@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 
 from payments import errors
 from payments.currencies import money_str
-from payments.models import Channel, LedgerAccount
+from payments.models import Channel, LedgerAccount, RoutingRule
 from payments.services.deposits import REFUND_REASONS
 from payments.services.withdrawals import REJECT_REASONS
 
@@ -82,3 +82,51 @@ class BreakResolveForm(forms.Form):
     note = forms.CharField(
         label="What explains the difference", widget=forms.Textarea(attrs={"rows": 3}), max_length=2000
     )
+
+
+class PaymentLinkForm(forms.Form):
+    """Staff make a payment link for a client: a card checkout, or the bank details to pay to."""
+
+    channel = forms.ChoiceField(label="Pay by", choices=Channel.choices, initial=Channel.CARD)
+    amount = forms.CharField(label="Amount", max_length=30, widget=forms.TextInput(attrs={"inputmode": "decimal"}))
+    currency = forms.CharField(label="Currency", max_length=3)
+    # one key per form shown: submitting the same form twice starts one deposit
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=120)
+
+
+ROUTING_OPS = [
+    ("add", "Add a rule"),
+    ("edit", "Edit a rule"),
+    ("disable", "Disable a rule"),
+    ("enable", "Enable a rule"),
+]
+
+
+class RuleChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        assert isinstance(obj, RoutingRule)
+        return f"#{obj.priority} → {obj.provider}{'' if obj.enabled else ' (disabled)'}"
+
+
+class RoutingChangeForm(forms.Form):
+    """Ask for a PSP routing change; a second finance officer approves it."""
+
+    op = forms.ChoiceField(label="Change", choices=ROUTING_OPS)
+    rule = RuleChoiceField(label="Rule", queryset=RoutingRule.objects.all(), required=False)
+    priority = forms.IntegerField(label="Priority (lower first)", required=False, min_value=0, max_value=1_000_000)
+    currency = forms.CharField(label="Currency (empty: any)", max_length=3, required=False)
+    countries = forms.CharField(label="Countries (e.g. DE, AT; empty: any)", max_length=500, required=False)
+    min_amount = forms.CharField(label="Minimum amount", max_length=30, required=False)
+    max_amount = forms.CharField(label="Maximum amount", max_length=30, required=False)
+    provider = forms.ChoiceField(label="Provider", choices=[], required=False)
+    reason = forms.CharField(label="Reason", widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+
+    def __init__(self, *args: Any, providers: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["provider"].choices = [("", "—"), *[(p, p) for p in providers]]  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("op") in ("edit", "disable", "enable") and not data.get("rule"):
+            self.add_error("rule", "Choose the rule to change.")
+        return data

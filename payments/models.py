@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 import pgtrigger
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
@@ -357,6 +358,11 @@ class Deposit(ConcurrentTransitionMixin, models.Model):
     entry = models.ForeignKey(JournalEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     idempotency_key = models.CharField(max_length=120, null=True, blank=True, unique=True)
     request_hash = models.CharField(max_length=64, blank=True)
+    # A card deposit: the PSP routing chose (its adapter's name; its callbacks must come from it),
+    # the payment intent the PSP opened for it and the checkout page the payer pays on.
+    provider = models.CharField(max_length=40, blank=True)
+    psp_intent_id = models.CharField(max_length=80, blank=True)
+    checkout_url = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
     history = AuditedHistoricalRecords()
@@ -678,3 +684,56 @@ class ReconciliationBreak(models.Model):
 
     def get_absolute_url(self) -> str:
         return f"/payments/breaks/{self.pk}/"
+
+
+class RoutingTable(models.Model):
+    """The card routing table as one thing a change is asked for on: adding a rule is a
+    maker-checker request on the table (``payments.routing_rule_add``), changing or disabling one a
+    request on the rule (``payments.routing_rule_change``)."""
+
+    channel = models.CharField(max_length=8, choices=Channel.choices, unique=True)
+
+    def __str__(self) -> str:
+        return f"{Channel(self.channel).label} routing"
+
+    def get_absolute_url(self) -> str:
+        return "/payments/routing/"
+
+
+class RoutingRule(models.Model):
+    """Which PSP takes a card deposit: enabled rules are tried by ``priority`` (lowest first, then
+    oldest); the first whose currency, client country and amount range all match names the
+    provider. An empty currency or country list matches any; amount bounds are in the rule's
+    currency (a rule with bounds names one). Changed only through maker-checker."""
+
+    priority = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3, blank=True)
+    countries = ArrayField(models.CharField(max_length=2), default=list, blank=True)
+    min_amount = money_field(null=True, blank=True)
+    max_amount = money_field(null=True, blank=True)
+    provider = models.CharField(max_length=40)
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["priority", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(min_amount__isnull=True)
+                | models.Q(max_amount__isnull=True)
+                | models.Q(min_amount__lte=models.F("max_amount")),
+                name="routing_rule_min_le_max",
+            ),
+            models.CheckConstraint(
+                condition=(models.Q(min_amount__isnull=True) & models.Q(max_amount__isnull=True))
+                | ~models.Q(currency=""),
+                name="routing_rule_bounds_need_currency",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Routing rule {self.priority} → {self.provider}"
+
+    def get_absolute_url(self) -> str:
+        return "/payments/routing/"

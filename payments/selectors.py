@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import QuerySet
 from django.http import Http404
@@ -213,6 +214,33 @@ def break_get_for(actor: User, break_id: int, *, for_write: bool) -> Reconciliat
     if brk is None:
         raise Http404("No such reconciliation break.")
     return brk
+
+
+# --- PSP routing ----------------------------------------------------------------------------------
+
+
+def routing_rule_list() -> list[Any]:
+    """The card routing rules in the order they are tried, each with ``configured`` (whether its
+    provider is one the settings name: a rule naming another is passed over)."""
+    from payments.models import RoutingRule
+    from payments.providers import card_providers
+
+    providers = card_providers()
+    rules = list(RoutingRule.objects.order_by("priority", "id"))
+    for rule in rules:
+        rule.configured = rule.provider in providers  # type: ignore[attr-defined]
+    return rules
+
+
+def routing_pending_changes() -> QuerySet[Any]:
+    """Routing changes waiting for their checker (oldest first)."""
+    return (
+        ApprovalRequest.objects.filter(
+            action__in=["payments.routing_rule_add", "payments.routing_rule_change"], status=ApprovalStatus.PENDING
+        )
+        .select_related("maker")
+        .order_by("created_at")
+    )
 
 
 def client_wallet_balances(client: Client) -> dict[str, str]:

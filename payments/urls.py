@@ -9,4 +9,5 @@ urlpatterns = [
     path("clients/<int:client_pk>/withdrawals/new/", views.withdrawal_new, name="payments-withdrawal-new"),
     path("statements/", views.statements, name="payments-statements"),
     path("breaks/<int:pk>/", views.break_detail, name="payments-break"),
+    path("routing/", views.routing, name="payments-routing"),
 ]

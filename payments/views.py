@@ -6,6 +6,7 @@ the service will accept."""
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts.models import Client
+from accounts.selectors import client_get_for
 from audit.context import Actor, acting_as, refusal_noted
 from audit.models import SecurityEventKind
 from audit.services import security_event_note
@@ -34,13 +36,15 @@ from payments.forms import (
     BreakResolveForm,
     DepositReleaseForm,
     DepositReturnForm,
+    PaymentLinkForm,
+    RoutingChangeForm,
     StatementUploadForm,
     WithdrawalApproveForm,
     WithdrawalForm,
     WithdrawalRejectForm,
 )
-from payments.models import Deposit, WebhookStatus, Withdrawal, WithdrawalStatus
-from payments.providers import provider_named
+from payments.models import Channel, Deposit, WebhookStatus, Withdrawal, WithdrawalStatus
+from payments.providers import card_providers, provider_named
 from payments.selectors import (
     break_get_for,
     client_ledger_accounts,
@@ -49,6 +53,8 @@ from payments.selectors import (
     entry_posting_lines,
     open_break_list,
     payments_can_view,
+    routing_pending_changes,
+    routing_rule_list,
     statement_import_list,
     statement_line_list,
     withdrawal_client_get_for,
@@ -59,12 +65,14 @@ from payments.selectors import (
 from payments.services import deposits as deposit_svc
 from payments.services import withdrawals as withdrawal_svc
 from payments.services.bank import statement_can_import, statement_import
+from payments.services.deposit_start import deposit_can_create_link, deposit_start_bank, deposit_start_card
 from payments.services.reconciliation import (
     break_can_resolve,
     break_resolve_by_hand,
     settlement_can_import,
     settlement_import,
 )
+from payments.services.routing import routing_can_request_change, routing_change_request, rule_snapshot
 from payments.services.webhooks import CallbackResult, WebhookRejected, inbound_event_process, inbound_event_store
 from payments.tasks import inbound_events_drain_task
 
@@ -391,4 +399,81 @@ def payments_panel(user: User, client: Client, forms: dict[str, Any]) -> tuple[s
         "client_withdrawals": withdrawal_list(actor=user, client=client, limit=10),
         "can_withdraw": withdrawal_svc.withdrawal_can_enter(user, client),
         "can_view_payments": payments_can_view(user),
+        "can_make_payment_link": deposit_can_create_link(user, client),
     }
+
+
+# --- starting deposits: the staff payment link ---------------------------------------------------
+
+
+def deposit_link(request: HttpRequest, client_pk: int) -> HttpResponse:
+    """Staff make a payment link for a client who asked (by phone, by e-mail): a card checkout at
+    the PSP routing picks, or the bank details and reference to pay to. The client pays; nobody
+    here enters card data. (Clients start deposits themselves in the client area, through the API,
+    which calls the same services.)"""
+    user = _user(request)
+    deposit_can_create_link(user, None).require(PermissionDenied)  # by role, then by object
+    client = client_get_for(user, client_pk, for_write=False)
+    deposit_can_create_link(user, client).require(PermissionDenied)
+    initial = {"channel": Channel.CARD, "currency": client.base_currency or "EUR", "idempotency_key": uuid.uuid4().hex}
+    form = PaymentLinkForm(request.POST or None, initial=initial)
+    status, started = 200, dict[str, Any]()
+    if request.method == "POST":
+
+        def start(data: dict[str, Any]) -> str:
+            if data["channel"] == Channel.CARD:
+                deposit, url = deposit_start_card(
+                    client=client, amount=data["amount"], currency=data["currency"], requested_by=user,
+                    return_url=settings.PAYMENT_LINK_RETURN_URL, idempotency_key=f"link:{data['idempotency_key']}",
+                )  # fmt: skip
+                started.update(deposit=deposit, checkout_url=url)
+            else:
+                instructions = deposit_start_bank(
+                    client=client, amount=data["amount"], currency=data["currency"], requested_by=user,
+                    idempotency_key=f"link:{data['idempotency_key']}",
+                )  # fmt: skip
+                started.update(deposit=instructions.deposit, bank=instructions)
+            return f"Deposit {started['deposit'].reference} started: send the client the details below."
+
+        refused = _submit(request, form, start)
+        status = refused or 200
+        if refused is None:  # a new form (a new key) for the next link
+            form = PaymentLinkForm(initial=initial)
+    return render(request, "payments/deposit_link.html", {"client": client, "form": form, **started}, status=status)
+
+
+# --- PSP routing -----------------------------------------------------------------------------------
+
+
+def routing(request: HttpRequest) -> HttpResponse:
+    """The card routing table in the order it is tried, the changes waiting for a second person,
+    and (finance) the form to ask for one."""
+    user = _viewer(request)
+    providers = list(card_providers())
+    can_request = routing_can_request_change(user)
+    form = RoutingChangeForm(request.POST or None, providers=providers)
+    status = 200
+    if request.method == "POST":
+        can_request.require(PermissionDenied)
+
+        def ask(data: dict[str, Any]) -> str:
+            fields = {k: data[k] for k in ("priority", "currency", "countries", "min_amount", "max_amount", "provider")}
+            if data["op"] == "edit":  # an edit keeps what the form leaves empty
+                seen = rule_snapshot(data["rule"])
+                fields = {k: (v if v not in (None, "") else seen[k]) for k, v in fields.items()}
+            approval = routing_change_request(actor=user, op=data["op"], rule=data["rule"], fields=fields,
+                                              reason=data["reason"])  # fmt: skip
+            return f"Asked for approval: {approval.summary}"
+
+        refused = _submit(request, form, ask)
+        if refused is None:
+            return redirect("payments-routing")
+        status = refused
+    rules = routing_rule_list()
+    return render(
+        request,
+        "payments/routing.html",
+        {"rules": rules, "providers": providers, "default_provider": providers[0] if providers else "",
+         "pending": routing_pending_changes(), "form": form, "can_request": can_request},
+        status=status,
+    )  # fmt: skip

@@ -17,6 +17,9 @@ def _money() -> models.DecimalField:
 
 
 class SimPspPayment(models.Model):
+    """A payment (a payment intent until it is paid: status ``pending``) at one of the simulated
+    PSPs (``psp``: simpay or simpay2)."""
+
     payment_id = models.CharField(max_length=40, unique=True)
     order_reference = models.CharField(max_length=40, unique=True)
     amount = _money()
@@ -25,9 +28,30 @@ class SimPspPayment(models.Model):
     card_last4 = models.CharField(max_length=4, blank=True)
     status = models.CharField(max_length=12, default="pending")
     created_at = models.DateTimeField(default=timezone.now)
+    psp = models.CharField(max_length=40, default="simpay")
+    # the merchant's key of the intent (the same key returns the same intent), and where the payer goes back to
+    idempotency_key = models.CharField(max_length=120, null=True, blank=True, unique=True)
+    return_url = models.CharField(max_length=500, blank=True)
+    customer_name = models.CharField(max_length=200, blank=True)
 
     def __str__(self) -> str:
         return self.payment_id
+
+
+class SimPspCallback(models.Model):
+    """A callback the simulated PSP owes the merchant, written with the payment's outcome and sent
+    over HTTP after commit (again by the beat job until the merchant answers 2xx)."""
+
+    payment = models.ForeignKey(SimPspPayment, on_delete=models.CASCADE, related_name="callbacks")
+    psp = models.CharField(max_length=40)
+    event = models.JSONField()
+    attempts = models.PositiveIntegerField(default=0)
+    last_status = models.PositiveIntegerField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.psp} {self.event.get('type', '')} {self.payment_id}"
 
 
 class SimPspPayout(models.Model):

@@ -1,6 +1,8 @@
 """SimPay: a simulated card PSP for the demo and the tests — the adapter the back office calls
-(``SimPay``, a ``payments.providers.PaymentProvider``), and the PSP's own side: checkouts, payout
-outcomes, and callbacks it signs and delivers over HTTP like a real PSP.
+(``SimPay``, a ``payments.providers.PaymentProvider``), and the PSP's own side: payment intents and
+their checkout pages (``sim.views``), payout outcomes, and callbacks it signs and delivers over HTTP
+like a real PSP. ``SimPay2`` is a second PSP of the same make with its own name, signature header,
+secret and callback path, so that PSP routing has a real choice.
 
 Callbacks are signed like Stripe's webhooks: header ``SimPay-Signature: t=<unix>,v1=<hex>``
 where v1 = HMAC-SHA256(secret, "<t>.<raw body>"). The receiver recomputes it, compares in
@@ -26,10 +28,12 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Sum
+from django.utils import timezone
 
 from payments import errors
-from payments.providers import ProviderEvent, PspError, SettlementItem, SignatureError
-from sim.models import SimPspFault, SimPspPayment, SimPspPayout, SimPspRefund
+from payments.currencies import minor_units
+from payments.providers import PaymentIntent, ProviderEvent, PspError, SettlementItem, SignatureError
+from sim.models import SimPspCallback, SimPspFault, SimPspPayment, SimPspPayout, SimPspRefund
 
 PROVIDER = "simpay"
 SIGNATURE_HEADER = "SimPay-Signature"
@@ -85,9 +89,54 @@ class SimPay:
 
     name = PROVIDER
     signature_header = SIGNATURE_HEADER
+    # the settings holding its signing secret and the merchant's callback URL
+    secret_setting = "SIMPAY_WEBHOOK_SECRET"  # noqa: S105 - the name of the setting, not a secret
+    url_setting = "SIMPAY_WEBHOOK_URL"
+
+    @classmethod
+    def webhook_secret(cls) -> str:
+        return str(getattr(settings, cls.secret_setting))
+
+    @classmethod
+    def webhook_url(cls) -> str:
+        return str(getattr(settings, cls.url_setting))
 
     def webhook_verify(self, body: bytes, signature: str | None) -> None:
-        verify(body, signature, secret=settings.SIMPAY_WEBHOOK_SECRET, tolerance=settings.WEBHOOK_TOLERANCE_SECONDS)
+        verify(body, signature, secret=self.webhook_secret(), tolerance=settings.WEBHOOK_TOLERANCE_SECONDS)
+
+    def payment_intent_create(
+        self,
+        *,
+        idempotency_key: str,
+        order_reference: str,
+        amount: Decimal,
+        currency: str,
+        return_url: str,
+        customer_name: str,
+        customer_email: str,
+    ) -> PaymentIntent:
+        """Open a checkout for the order; the same key returns the same intent. Refused (PspError)
+        when a fault is armed, or when the order already has a payment under another key."""
+        existing = SimPspPayment.objects.filter(idempotency_key=idempotency_key, psp=self.name).first()
+        if existing is not None:
+            return PaymentIntent(intent_id=existing.payment_id, checkout_url=checkout_url(existing))
+        _fault("payment_intent")
+        with transaction.atomic():
+            payment, created = SimPspPayment.objects.get_or_create(
+                order_reference=order_reference,
+                defaults={
+                    "payment_id": f"pay_{secrets.token_hex(8)}",
+                    "psp": self.name,
+                    "idempotency_key": idempotency_key,
+                    "amount": amount,
+                    "currency": currency,
+                    "return_url": return_url,
+                    "customer_name": customer_name[:200],
+                },
+            )
+            if not created and payment.idempotency_key != idempotency_key:
+                raise PspError(f"{self.name}: order {order_reference} already has a payment")
+        return PaymentIntent(intent_id=payment.payment_id, checkout_url=checkout_url(payment))
 
     def webhook_parse(self, body: bytes) -> ProviderEvent:
         """SimPay's callbacks are already in the back office's terms (``ProviderEvent.payload``)."""
@@ -196,6 +245,24 @@ class SimPay:
         return items
 
 
+class SimPay2(SimPay):
+    """A second simulated card PSP: the same make, its own name, header, secret and callback path
+    (``/webhooks/simpay2/``)."""
+
+    name = "simpay2"
+    signature_header = "SimPay2-Signature"
+    secret_setting = "SIMPAY2_WEBHOOK_SECRET"  # noqa: S105 - the name of the setting
+    url_setting = "SIMPAY2_WEBHOOK_URL"
+
+
+SIM_PSPS: dict[str, type[SimPay]] = {SimPay.name: SimPay, SimPay2.name: SimPay2}
+
+
+def checkout_url(payment: SimPspPayment) -> str:
+    """Where the payer pays the intent: the PSP's own checkout page (served by ``sim.views``)."""
+    return f"{settings.SIM_PSP_PUBLIC_URL.rstrip('/')}/sim/{payment.psp}/checkout/{payment.payment_id}/"
+
+
 def _fault(operation: str) -> None:
     """Refuse the call when a "fail" fault is armed for this operation (the tests arm them). The
     fault is used up in a transaction of its own, which the refusal does not roll back."""
@@ -230,21 +297,24 @@ def event(event_type: str, obj: dict[str, Any], *, event_id: str | None = None, 
     }
 
 
-def signed(evt: dict[str, Any], *, timestamp: int | None = None, secret: str | None = None) -> Delivery:
+def signed(
+    evt: dict[str, Any], *, timestamp: int | None = None, secret: str | None = None, psp: str = PROVIDER
+) -> Delivery:
     body = json.dumps(evt, separators=(",", ":")).encode()
     return Delivery(
         body,
-        sign(body, secret=secret or settings.SIMPAY_WEBHOOK_SECRET, timestamp=timestamp or int(time.time())),
+        sign(body, secret=secret or SIM_PSPS[psp].webhook_secret(), timestamp=timestamp or int(time.time())),
     )
 
 
-def deliver(evt: dict[str, Any], *, url: str | None = None) -> int:
+def deliver(evt: dict[str, Any], *, url: str | None = None, psp: str = PROVIDER) -> int:
     """POST the signed event to the back office's webhook endpoint, as the PSP would."""
-    delivery = signed(evt)
+    adapter = SIM_PSPS[psp]
+    delivery = signed(evt, psp=psp)
     request = urllib.request.Request(  # noqa: S310 - the configured endpoint (http on loopback in the demo)
-        url or settings.SIMPAY_WEBHOOK_URL,
+        url or adapter.webhook_url(),
         data=delivery.body,
-        headers={"Content-Type": "application/json", SIGNATURE_HEADER: delivery.signature},
+        headers={"Content-Type": "application/json", adapter.signature_header: delivery.signature},
         method="POST",
     )
     try:
@@ -315,3 +385,79 @@ def payouts_settle(*, url: str | None = None) -> int:
             SimPspPayout.objects.filter(pk=payout.pk).update(status=evt["type"].split(".")[1])
             sent += 1
     return sent
+
+
+# --- the checkout page's work: the payer pays an intent, the PSP owes the merchant a callback ------
+
+# Test cards, like Stripe's: what paying with each does. Any other number is refused by the form.
+TEST_CARDS: dict[str, str] = {
+    "4242424242424242": "",  # succeeds
+    "5555555555554444": "",  # succeeds (Mastercard)
+    "4000000000000002": "card_declined",
+    "4000000000009995": "insufficient_funds",
+    "4000000000003220": "authentication_failed",  # 3-D Secure required; the payer fails the challenge
+    "4000008400001629": "authentication_failed",
+}
+FAILURE_MESSAGES = {
+    "card_declined": "Your card was declined.",
+    "insufficient_funds": "Your card has insufficient funds.",
+    "authentication_failed": "3-D Secure authentication failed.",
+}
+
+
+def luhn_ok(number: str) -> bool:
+    digits = [int(d) for d in number]
+    odd, even = digits[-1::-2], digits[-2::-2]
+    return len(digits) >= 12 and (sum(odd) + sum(sum(divmod(2 * d, 10)) for d in even)) % 10 == 0
+
+
+class CheckoutClosed(Exception):
+    """The intent was paid (or failed) already: nothing is charged twice."""
+
+
+@transaction.atomic
+def checkout_complete(*, payment_id: str, cardholder: str, card_number: str) -> SimPspCallback:
+    """The payer submits the checkout with a test card: the payment succeeds or fails, and the
+    callback saying so is written (the caller sends it after commit: ``callbacks_deliver``)."""
+    payment = SimPspPayment.objects.select_for_update().get(payment_id=payment_id)
+    if payment.status != "pending":
+        raise CheckoutClosed(payment.status)
+    failure = TEST_CARDS[card_number]
+    payment.status = "failed" if failure else "succeeded"
+    payment.cardholder = cardholder[:200]
+    payment.card_last4 = card_number[-4:]
+    payment.save(update_fields=["status", "cardholder", "card_last4"])
+    obj: dict[str, Any] = {
+        "id": payment.payment_id,
+        "order_reference": payment.order_reference,
+        "amount": str(payment.amount.quantize(Decimal(1).scaleb(-minor_units(payment.currency)))),
+        "currency": payment.currency,
+        "cardholder": payment.cardholder,
+        "card_last4": payment.card_last4,
+        "card_fingerprint": f"card_{payment.card_last4}_{hashlib.sha256(card_number.encode()).hexdigest()[:8]}",
+    }
+    if failure:
+        obj |= {"failure_code": failure, "failure_message": FAILURE_MESSAGES[failure]}
+    evt = event("payment.failed" if failure else "payment.succeeded", obj)
+    return SimPspCallback.objects.create(payment=payment, psp=payment.psp, event=evt)
+
+
+def callbacks_deliver(*, ids: list[int] | None = None) -> int:
+    """Send the callbacks still owed (these ``ids``, or all), each signed by its PSP, over HTTP to
+    the merchant's endpoint; one the merchant did not take (not 2xx, or unreachable) stays owed
+    for the next run. Returns how many were taken."""
+    owed = SimPspCallback.objects.filter(delivered_at__isnull=True).order_by("id")
+    if ids is not None:
+        owed = owed.filter(pk__in=ids)
+    taken = 0
+    for callback in owed[:200]:
+        try:
+            status = deliver(callback.event, psp=callback.psp)
+        except OSError:  # the merchant is unreachable: owed still
+            status = 0
+        delivered = timezone.now() if 200 <= status < 300 else None
+        SimPspCallback.objects.filter(pk=callback.pk).update(
+            attempts=F("attempts") + 1, last_status=status or None, delivered_at=delivered
+        )
+        taken += delivered is not None
+    return taken

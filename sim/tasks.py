@@ -7,10 +7,11 @@ from celery import shared_task
 
 @shared_task
 def simpay_settle_task() -> int:
-    """Demo only: SimPay processes pending payouts and calls back (a real PSP does this itself)."""
+    """Demo only: SimPay processes pending payouts and calls back (a real PSP does this itself), and
+    the simulated PSPs send again the payment callbacks the back office has not taken yet."""
     from sim import simpay
 
-    return simpay.payouts_settle()
+    return simpay.payouts_settle() + simpay.callbacks_deliver()
 
 
 @shared_task(bind=True, acks_late=True, max_retries=8)

@@ -249,6 +249,14 @@ PAGES = [
     # --- payments (the rest of its pages: tests/payments/test_access.py) ---
     *rows("GET", "/payments/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (DESK, 403), (FINANCE, 200), (AUDITOR, 200)),
     *rows("GET", "/payments/statements/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (FINANCE, 200)),
+    # starting deposits and PSP routing
+    *rows(
+        "GET", "/clients/{client}/deposit-link/",
+        (ANONYMOUS, LOGIN), (NOBODY, 403), (DESK, 403), (AUDITOR, 403), (RISK, 403), (SUPPORT, 200), (FINANCE, 200),
+    ),
+    *rows("POST", "/clients/{client}/deposit-link/", (ANONYMOUS, LOGIN), (COMPLIANCE, 403), (SUPPORT, 400)),
+    *rows("GET", "/payments/routing/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200), (FINANCE, 200)),
+    *rows("POST", "/payments/routing/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (RISK, 403), (FINANCE, 400)),
     # --- partners (ib) ---
     *rows("GET", "/partners/", (ANONYMOUS, LOGIN), (NOBODY, 403), (RISK, 200), (AUDITOR, 200), (SUPPORT, 200)),
     *rows("GET", "/partners/new/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (FINANCE, 403), (SUPPORT, 200)),

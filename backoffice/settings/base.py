@@ -246,6 +246,9 @@ TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
 # (settings/simulators.py), and production must name real adapters.
 TRADING_PLATFORM = env_str("TRADING_PLATFORM", "")
 PAYMENT_PROVIDERS = {"card": env_str("PAYMENT_PROVIDER_CARD", "")}
+# Further card PSPs (class paths) that PSP routing rules may send card deposits to; the card
+# channel's own provider above is the default when no rule matches.
+PAYMENT_PROVIDERS_ROUTED = env_list("PAYMENT_PROVIDERS_ROUTED", [])
 PLATFORM_TIMEOUT_SECONDS = env_int("PLATFORM_TIMEOUT_SECONDS", 10, minimum=1)
 PLATFORM_SYNC_INTERVAL_SECONDS = env_int("PLATFORM_SYNC_INTERVAL_SECONDS", 300, minimum=10)
 # The CRM (an accounts.crm.CRM), chosen by class path like the platform; empty: no CRM, nothing is
@@ -278,6 +281,14 @@ if WEBHOOK_APPLY not in ("inline", "queued"):
     raise EnvError(f"WEBHOOK_APPLY: expected inline or queued, got {WEBHOOK_APPLY!r}")
 # The broker's own bank accounts, "IBAN:CCY" each: statements are imported against these.
 BROKER_BANK_ACCOUNTS = env_list("BROKER_BANK_ACCOUNTS", ["DE89370400440532013000:EUR", "GB29NWBK60161331926819:USD"])
+# What a client paying by bank transfer is told to pay to (with the deposit's reference): the account
+# holder's name, and each account's BIC ("IBAN:BIC").
+BROKER_BANK_BENEFICIARY = env_str("BROKER_BANK_BENEFICIARY", "Demo Broker Ltd")
+BROKER_BANK_BICS = env_list(
+    "BROKER_BANK_BICS", ["DE89370400440532013000:COBADEFFXXX", "GB29NWBK60161331926819:NWBKGB2L"]
+)
+# Where a payer is sent back to after paying a payment link staff made (the broker's website).
+PAYMENT_LINK_RETURN_URL = env_str("PAYMENT_LINK_RETURN_URL", "")
 RECONCILIATION_INTERVAL_SECONDS = env_int("RECONCILIATION_INTERVAL_SECONDS", 3600, minimum=10)
 # Payer name vs account holder: below this similarity (0-100) a deposit is held for review.
 PAYER_NAME_THRESHOLD = env_int("PAYER_NAME_THRESHOLD", 85, minimum=1)

@@ -11,6 +11,7 @@ from .base import (
     DEMO_MODE,
     INSECURE_DEV_SECRET_KEY,
     PAYMENT_PROVIDERS,
+    PAYMENT_PROVIDERS_ROUTED,
     SECRET_KEY,
     TRADING_PLATFORM,
 )
@@ -28,6 +29,9 @@ for variable, path in [("TRADING_PLATFORM", TRADING_PLATFORM), ("PAYMENT_PROVIDE
         raise EnvError(f"{variable}: set the adapter's class path (production has no simulator to fall back on)")
     if path.split(".")[0] == "sim":
         raise EnvError(f"{variable}: {path} is a simulator, for the demo and the tests only, not production")
+for path in PAYMENT_PROVIDERS_ROUTED:  # further card PSPs routing may choose: real ones too
+    if path.split(".")[0] == "sim":
+        raise EnvError(f"PAYMENT_PROVIDERS_ROUTED: {path} is a simulator, for the demo and the tests only")
 # The CRM is optional (empty: no CRM sync), but never the simulator, and its webhooks must be signed.
 if CRM_BACKEND.split(".")[0] == "sim":
     raise EnvError(f"CRM_BACKEND: {CRM_BACKEND} is a simulator, for the demo and the tests only, not production")

@@ -2,19 +2,28 @@
 (the ``sim`` app) in their place. Production settings never import this, so production has no
 simulator installed and must name real adapters."""
 
-from backoffice.env import env_str
+from backoffice.env import env_list, env_str
 
 from .base import CELERY_BEAT_SCHEDULE, DEMO_MODE, INSTALLED_APPS
 
 INSTALLED_APPS = [*INSTALLED_APPS, "sim"]
 TRADING_PLATFORM = env_str("TRADING_PLATFORM", "sim.platform.SimulatedPlatform")
 PAYMENT_PROVIDERS = {"card": env_str("PAYMENT_PROVIDER_CARD", "sim.simpay.SimPay")}
+# a second simulated card PSP, so that PSP routing rules have a real choice
+PAYMENT_PROVIDERS_ROUTED = env_list("PAYMENT_PROVIDERS_ROUTED", ["sim.simpay.SimPay2"])
 
 # SimPay signs its callbacks with this secret (HMAC-SHA256 over "timestamp.payload") and delivers
 # them to this URL: the demo's own web server (the demo sets it from PORT).
 INSECURE_DEV_SIMPAY_SECRET = "whsec_insecure_dev_only_simpay_secret"  # noqa: S105
 SIMPAY_WEBHOOK_SECRET = env_str("SIMPAY_WEBHOOK_SECRET", INSECURE_DEV_SIMPAY_SECRET)
 SIMPAY_WEBHOOK_URL = env_str("SIMPAY_WEBHOOK_URL", "http://127.0.0.1:8000/webhooks/simpay/")
+# SimPay2: its own secret, its own callback path.
+INSECURE_DEV_SIMPAY2_SECRET = "whsec_insecure_dev_only_simpay2_secret"  # noqa: S105
+SIMPAY2_WEBHOOK_SECRET = env_str("SIMPAY2_WEBHOOK_SECRET", INSECURE_DEV_SIMPAY2_SECRET)
+SIMPAY2_WEBHOOK_URL = env_str("SIMPAY2_WEBHOOK_URL", "http://127.0.0.1:8000/webhooks/simpay2/")
+# Where the simulated PSPs serve their checkout pages (the demo's own web server, under /sim/).
+SIM_PSP_PUBLIC_URL = env_str("SIM_PSP_PUBLIC_URL", "http://127.0.0.1:8000")
+PAYMENT_LINK_RETURN_URL = env_str("PAYMENT_LINK_RETURN_URL", SIM_PSP_PUBLIC_URL + "/sim/payment-done/")
 
 # The simulated CRM (sim.crm): the back office pushes to it through accounts.crm, and it signs its
 # change notifications (HMAC-SHA256 over "timestamp.payload", header SimCRM-Signature) and delivers

@@ -11,7 +11,7 @@ def create_queue(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("ops", "0020_capabilities_security_log"),
+        ("ops", "0027_psp_routing_and_payment_link_permissions"),
     ]
 
     operations = [

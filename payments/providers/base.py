@@ -48,6 +48,15 @@ class SettlementItem:
     settled_on: date
 
 
+@dataclass(frozen=True)
+class PaymentIntent:
+    """A payment the PSP is ready to take: the payer pays it on the PSP's own checkout page at
+    ``checkout_url``; the callbacks for it carry ``intent_id`` as the payment's id."""
+
+    intent_id: str
+    checkout_url: str
+
+
 class PaymentProvider(Protocol):
     """What the back office needs from a payment service provider (one adapter per channel)."""
 
@@ -63,6 +72,23 @@ class PaymentProvider(Protocol):
 
     def webhook_parse(self, body: bytes) -> ProviderEvent:
         """The verified body as an event; ValueError (or KeyError, TypeError) for a body that is not one."""
+        ...
+
+    def payment_intent_create(
+        self,
+        *,
+        idempotency_key: str,
+        order_reference: str,
+        amount: Decimal,
+        currency: str,
+        return_url: str,
+        customer_name: str,
+        customer_email: str,
+    ) -> PaymentIntent:
+        """Ask the PSP for a checkout of ``amount`` for one of our deposits (``order_reference`` is
+        the deposit's reference, which its callbacks carry); the payer is sent back to
+        ``return_url`` once they paid or gave up. The same key returns the same intent, so a retry
+        after a lost answer opens no second checkout. PspError: refused."""
         ...
 
     def payout_create(self, *, idempotency_key: str, amount: Decimal, currency: str, destination: str) -> str:

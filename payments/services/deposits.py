@@ -33,7 +33,7 @@ from payments.currencies import money_parse, money_str
 from payments.errors import IdempotencyConflict, PaymentError
 from payments.locks import deposit_lock
 from payments.models import AccountKind, Channel, Deposit, DepositStatus, EntryKind, LedgerAccount
-from payments.providers import get_provider
+from payments.providers import get_provider, provider_named
 from payments.selectors import client_visible
 from payments.services.ledger import (
     Post,
@@ -107,9 +107,11 @@ def deposit_initiate(
     currency: str,
     trading_account: TradingAccount | None = None,
     idempotency_key: str | None = None,
+    provider: str = "",
 ) -> Deposit:
     """Record that the client is paying in (the client area does this before sending the client
-    to the PSP's checkout, or shows the bank details with the deposit reference)."""
+    to the PSP's checkout, or shows the bank details with the deposit reference). ``provider``: the
+    card PSP routing chose (see ``payments.services.deposit_start``)."""
     if channel not in Channel.values:
         raise PaymentError(
             errors.UNKNOWN_CHANNEL.format(channel=channel, choices=", ".join(Channel.values)), field="channel"
@@ -143,8 +145,10 @@ def deposit_initiate(
         trading_account=trading_account,
         idempotency_key=idempotency_key or None,
         request_hash=fingerprint,
+        provider=provider,
     )
-    audit_record(action=AuditAction.DEPOSIT_INITIATED, subject=deposit, after=_snapshot(deposit) | {"channel": channel})
+    after = _snapshot(deposit) | {"channel": channel} | ({"provider": provider} if provider else {})
+    audit_record(action=AuditAction.DEPOSIT_INITIATED, subject=deposit, after=after)
     return deposit
 
 
@@ -416,7 +420,8 @@ def deposit_refund_send(*, deposit_id: int) -> str:
     deposit = Deposit.objects.get(pk=deposit_id)
     if deposit.status != DepositStatus.REFUNDED or deposit.channel != Channel.CARD or deposit.refund_reference:
         return deposit.refund_reference
-    refund_id = get_provider(Channel.CARD).refund_create(
+    psp = (provider_named(deposit.provider) if deposit.provider else None) or get_provider(Channel.CARD)
+    refund_id = psp.refund_create(
         idempotency_key=f"deposit:{deposit.pk}:refund",
         payment_id=deposit.external_id or "",
         amount=deposit.amount,

@@ -111,12 +111,13 @@ def house_account(kind: AccountKind, currency: str, *, ref: str = "") -> LedgerA
     )
 
 
-def psp_clearing_account(currency: str) -> LedgerAccount:
-    """The card PSP's clearing account: card money the PSP holds for the broker until it settles."""
+def psp_clearing_account(currency: str, provider: str = "") -> LedgerAccount:
+    """A card PSP's clearing account: card money the PSP holds for the broker until it settles (the
+    card channel's own PSP unless ``provider`` names the one routing chose)."""
     from payments.models import Channel
     from payments.providers import get_provider
 
-    return house_account(AccountKind.PSP_CLEARING, currency, ref=get_provider(Channel.CARD).name)
+    return house_account(AccountKind.PSP_CLEARING, currency, ref=provider or get_provider(Channel.CARD).name)
 
 
 # --- posting ----------------------------------------------------------------------------------

@@ -216,7 +216,7 @@ def settlement_batch_match(*, line: StatementLine, batch_id: str, done: Callable
         )
         done(line, LineStatus.SUSPENSE, "", "settlement batch differs")
         return "break"
-    clearing = psp_clearing_account(line.currency)
+    clearing = psp_clearing_account(line.currency, lines[0].provider)  # the clearing of the PSP that settled
     fee_account = house_account(AccountKind.FEES, line.currency)
     entry_lines = [debit(line.bank_account, line.amount), credit(clearing, gross)]
     if fees:

@@ -204,10 +204,13 @@ def _receipt(
     else (applied alone by ``_apply``, which says what is wrong with it)."""
     if stored.event_type != "payment.succeeded" or deposit is None or deposit.status != DepositStatus.INITIATED:
         return None
-    if deposit.currency not in sources:
-        sources[deposit.currency] = psp_clearing_account(deposit.currency)
+    if deposit.provider and deposit.provider != stored.provider:
+        return None  # refused by _apply, which says why
+    key = f"{deposit.provider}:{deposit.currency}"
+    if key not in sources:
+        sources[key] = psp_clearing_account(deposit.currency, deposit.provider)
     try:
-        return _card_receipt(deposit, obj, source=sources[deposit.currency])
+        return _card_receipt(deposit, obj, source=sources[key])
     except PaymentError:
         return None
 
@@ -234,7 +237,7 @@ def _apply_one(stored: InboundEvent) -> Outcome:
     and a reconciliation work item for a person."""
     try:
         with transaction.atomic():
-            return _apply(stored.event_type, stored.payload["data"]["object"])
+            return _apply(stored.event_type, stored.payload["data"]["object"], provider=stored.provider)
     except (PaymentError, IntegrityError) as exc:
         work_item_open(
             queue="reconciliation_break",
@@ -246,7 +249,7 @@ def _apply_one(stored: InboundEvent) -> Outcome:
         return Outcome.refused(str(exc))
 
 
-def _apply(event_type: str, obj: dict[str, Any]) -> Outcome:
+def _apply(event_type: str, obj: dict[str, Any], *, provider: str = "") -> Outcome:
     if event_type in PAYMENT_EVENTS:
         deposit = (
             Deposit.objects.select_for_update(of=("self",))
@@ -256,6 +259,10 @@ def _apply(event_type: str, obj: dict[str, Any]) -> Outcome:
         )
         if deposit is None:
             raise PaymentError(f"no card deposit {obj.get('order_reference')!r} for payment {obj.get('id')}")
+        if deposit.provider and provider and deposit.provider != provider:  # routed to another PSP
+            raise PaymentError(
+                f"payment {obj.get('id')} from {provider} for deposit {deposit.reference}, routed to {deposit.provider}"
+            )
         if deposit.status != DepositStatus.INITIATED:  # repeated or out of order: already final
             return Outcome.no_effect(f"deposit {deposit.reference} is already {deposit.status}")
         if event_type == "payment.failed":
@@ -266,7 +273,8 @@ def _apply(event_type: str, obj: dict[str, Any]) -> Outcome:
                 failure_message=str(obj.get("failure_message", "")),
             )
             return Outcome.applied(f"deposit {deposit.reference} failed")
-        deposits_receive([_card_receipt(deposit, obj, source=psp_clearing_account(deposit.currency))])
+        source = psp_clearing_account(deposit.currency, deposit.provider)
+        deposits_receive([_card_receipt(deposit, obj, source=source)])
         return Outcome.applied(f"deposit {deposit.reference} {deposit.status}")
     if event_type in ("payout.paid", "payout.failed"):
         from payments.services.withdrawals import withdrawal_payout_result

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("sim", "0001_initial"),
+        ("sim", "0003_psp_intents_and_callbacks"),
     ]
 
     operations = [

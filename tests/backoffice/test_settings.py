@@ -87,6 +87,10 @@ def test_bad_value_stops_manage_py_with_one_line() -> None:
             {"PAYMENT_PROVIDER_CARD": "sim.simpay.SimPay"},
             "PAYMENT_PROVIDER_CARD: sim.simpay.SimPay is a simulator, for the demo and the tests only",
         ),
+        (
+            {"PAYMENT_PROVIDERS_ROUTED": "sim.simpay.SimPay2"},
+            "PAYMENT_PROVIDERS_ROUTED: sim.simpay.SimPay2 is a simulator, for the demo and the tests only",
+        ),
     ],
 )
 def test_prod_refuses_unsafe_configuration(override: dict[str, str], message: str) -> None:

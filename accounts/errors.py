@@ -25,3 +25,12 @@ OTHER_OUT_OF_SCOPE = "a client outside your scope"
 
 class ClientError(Exception):
     """A client action was refused; nothing was changed."""
+
+
+# CRM sync
+CRM_NOT_CONFIGURED = "No CRM is configured (CRM_BACKEND is empty)."
+CRM_UNKNOWN_FIELDS = "CRM_PUSH_FIELDS names field(s) the back office cannot push: {fields}. Possible: {possible}."
+CRM_PAYLOAD_INVALID = "The CRM notification is malformed: {why}"
+CRM_UNKNOWN_CONTACT = "No client has reference {external_id!r} (CRM contact {crm_id})."
+CRM_LINKED_ELSEWHERE = "Client {reference} is linked to CRM contact {linked}, not {crm_id}."
+CRM_PUSH_GAVE_UP = "The CRM refused {attempts} attempts to push client {reference}: {error}"

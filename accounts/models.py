@@ -295,3 +295,137 @@ class TradingAccount(models.Model):
     @property
     def close_only(self) -> bool:
         return self.status == TradingAccountStatus.CLOSE_ONLY
+
+
+# --- CRM sync (accounts.services.crm*) ----------------------------------------------------------
+# The back office owns the client's status, KYC status, risk level and balances and pushes them;
+# the CRM owns the sales stage, tags and communication records, which come back by webhook or poll.
+
+
+class CrmLink(models.Model):
+    """A client's contact in the CRM, and what the CRM owns of it as last synchronised. The row is
+    also the per-client delivery lock of pushes (one delivery at a time, newest payload)."""
+
+    client = models.OneToOneField(Client, on_delete=models.PROTECT, related_name="crm_link")
+    crm_id = models.CharField(max_length=80, null=True, blank=True, unique=True)
+    sales_stage = models.CharField(max_length=60, blank=True)
+    tags = ArrayField(models.CharField(max_length=60), default=list, blank=True)
+    # The CRM's update time of the stage and tags applied here: an older notification changes nothing.
+    crm_updated_at = models.DateTimeField(null=True, blank=True)
+    last_pushed_at = models.DateTimeField(null=True, blank=True)
+    last_pulled_at = models.DateTimeField(null=True, blank=True)
+    # The payload of the last push the CRM accepted (the nightly comparison's "what we told it").
+    last_pushed = models.JSONField(default=dict, blank=True)
+    history = AuditedHistoricalRecords()
+
+    def __str__(self) -> str:
+        return f"{self.client_id} -> {self.crm_id or '(not yet in the CRM)'}"
+
+
+class CrmPushStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    SUPERSEDED = "superseded", "Superseded by a newer push"
+    FAILED = "failed", "Failed"
+
+
+class CrmPush(models.Model):
+    """A CRM-specific outbox row: what to push to the CRM for a client, written in the same
+    transaction as the change, delivered after commit by ``crm_push_deliver_task`` (and by beat's
+    resend should that task be lost). ``payload`` is already reduced to CRM_PUSH_FIELDS. Meant to be
+    folded into the shared outbox (ops.OutboxEvent, type "crm.contact_push", subject the client)."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="crm_pushes")
+    key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    reason = models.CharField(max_length=120)
+    payload = models.JSONField()
+    status = models.CharField(max_length=12, choices=CrmPushStatus.choices, default=CrmPushStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = "CRM push"
+        indexes = [
+            models.Index(fields=["client", "id"], condition=models.Q(status="pending"), name="crm_push_pending_idx")
+        ]
+
+    def __str__(self) -> str:
+        return f"CRM push: {self.reason} ({self.get_status_display().lower()})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("client", args=[self.client_id])
+
+
+class CrmInboundStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    PROCESSED = "processed", "Processed"
+    IGNORED = "ignored", "Ignored (no effect)"
+    FAILED = "failed", "Failed"
+
+
+class CrmInboundEvent(models.Model):
+    """A verified CRM notification, stored before it is processed; the event id is unique, so a
+    repeated delivery is recognised and has no second effect."""
+
+    event_id = models.CharField(max_length=120, unique=True)
+    event_type = models.CharField(max_length=80)
+    crm_id = models.CharField(max_length=80, blank=True)
+    payload = models.JSONField()
+    event_created = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    deliveries = models.PositiveIntegerField(default=1)
+    status = models.CharField(max_length=10, choices=CrmInboundStatus.choices, default=CrmInboundStatus.RECEIVED)
+    result = models.CharField(max_length=300, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"crm:{self.event_id} {self.event_type}"
+
+
+class CrmCommunication(models.Model):
+    """A CRM communication record, by the CRM's id, and its entry in the interaction log."""
+
+    external_id = models.CharField(max_length=80, unique=True)
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="crm_communications")
+    interaction = models.OneToOneField("ops.Interaction", on_delete=models.PROTECT, related_name="crm_record")
+    crm_updated_at = models.DateTimeField()
+    history = AuditedHistoricalRecords()
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class CrmMismatch(models.Model):
+    """One field on which the CRM disagreed with the back office at the nightly comparison: the
+    subject of its work item (one open per client and field)."""
+
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="crm_mismatches")
+    field = models.CharField(max_length=40)
+    back_office_value = models.JSONField(null=True)
+    crm_value = models.JSONField(null=True)
+    found_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = "CRM mismatch"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["client", "field"], condition=models.Q(closed_at__isnull=True), name="crm_mismatch_one_open"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"CRM disagrees on {self.field.replace('_', ' ')}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("client", args=[self.client_id])

@@ -6,6 +6,7 @@ from typing import Any
 
 from celery import shared_task
 
+from accounts.crm import CrmError
 from accounts.platform import PlatformError
 from accounts.services import trading_accounts as svc
 
@@ -72,3 +73,63 @@ def retention_pseudonymise_task() -> int:
     from accounts.services.retention import clients_pseudonymise_due
 
     return clients_pseudonymise_due()
+
+
+# --- CRM sync (accounts.services.crm*) ------------------------------------------------------------
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    autoretry_for=(CrmError,),
+    retry_backoff=2,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=8,
+)
+def crm_push_deliver_task(self: Any, *, client_id: int) -> str:
+    """After commit: push the client's newest pending CrmPush. Out of retries, the push stays pending
+    for beat's resend (crm_pushes_resend_task), which gives up after GIVE_UP_AFTER."""
+    from accounts.services.crm import crm_push_deliver
+
+    return crm_push_deliver(client_id=client_id)
+
+
+@shared_task(ignore_result=True)
+def crm_pushes_resend_task(older_than_seconds: int = 60) -> dict[str, int]:
+    from datetime import timedelta
+
+    from accounts.services.crm import crm_pushes_resend
+
+    return crm_pushes_resend(older_than=timedelta(seconds=older_than_seconds))
+
+
+@shared_task(acks_late=True)
+def crm_inbound_process_task(*, event_pk: int) -> str:
+    from accounts.services.crm_inbound import crm_inbound_process
+
+    return crm_inbound_process(event_pk=event_pk).status
+
+
+@shared_task(ignore_result=True)
+def crm_inbound_drain_task(older_than_seconds: int = 60) -> int:
+    from datetime import timedelta
+
+    from accounts.services.crm_inbound import crm_inbound_drain
+
+    return crm_inbound_drain(older_than=timedelta(seconds=older_than_seconds))
+
+
+@shared_task(ignore_result=True)
+def crm_poll_task() -> int:
+    from accounts.services.crm_inbound import crm_poll
+
+    return crm_poll()
+
+
+@shared_task(ignore_result=True)
+def crm_compare_task() -> dict[str, int]:
+    """Nightly (beat): the CRM against the back office, a work item per disagreement."""
+    from accounts.services.crm_compare import crm_compare
+
+    return crm_compare()

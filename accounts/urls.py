@@ -10,5 +10,6 @@ urlpatterns = [
     path("<int:pk>/unfreeze/", views.client_unfreeze_request_view, name="client-unfreeze"),
     path("<int:pk>/parties/", views.client_party_view, name="client-party"),
     path("<int:pk>/links/", views.client_link_view, name="client-link"),
+    path("<int:pk>/interactions/", views.client_interactions_view, name="client-interactions"),
     path("trading-accounts/<int:pk>/leverage/", views.trading_account_leverage_view, name="trading-account-leverage"),
 ]

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django import forms as forms_module
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts import errors
@@ -25,10 +29,15 @@ from accounts.services import trading_accounts as account_services
 from accounts.services.clients import RULES, client_can_edit, client_can_register, client_can_transition
 from accounts.services.duplicates import client_duplicate_flags
 from accounts.services.parties import client_link_add, client_party_add
+from audit.context import Actor, acting_as
+from audit.models import SecurityEventKind
 from audit.selectors import audit_event_list
+from audit.services import security_event_note
 from ops.errors import OpsError
 from ops.models import OPEN_STATUSES, User, WorkItem
 from ops.services.approvals import approval_submit
+
+logger = logging.getLogger(__name__)
 
 
 def _user(request: HttpRequest) -> User:
@@ -252,3 +261,68 @@ def client_link_view(request: HttpRequest, pk: int) -> HttpResponse:
         lambda user, client, data: client_link_add(client_id=client.pk, actor=user, **data),
         "Clients linked.",
     )  # fmt: skip
+
+
+# --- CRM sync: the inbound webhook, the client 360's CRM panel, the interaction log ---------------
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def crm_webhook(request: HttpRequest) -> HttpResponse:
+    """The CRM's change notifications: verified and stored first (a bad signature: 400, nothing
+    stored), then applied by a worker (or at once, with WEBHOOK_APPLY=inline)."""
+    from accounts.crm import crm_configured, get_crm
+    from accounts.services.crm_inbound import CrmWebhookRejected, crm_inbound_process, crm_inbound_store
+    from accounts.tasks import crm_inbound_process_task
+
+    with acting_as(Actor.system("webhook:crm")):  # the CRM acts; its signature says so
+        header = get_crm().signature_header if crm_configured() else ""
+        try:
+            stored, new = crm_inbound_store(
+                body=request.body, signature=request.headers.get(header) if header else None
+            )
+        except CrmWebhookRejected as exc:
+            if exc.forged:
+                security_event_note(kind=SecurityEventKind.WEBHOOK_REJECTED, reason=str(exc), status=exc.status)
+            return JsonResponse({"error": str(exc)}, status=exc.status)
+        if new and settings.WEBHOOK_APPLY == "queued":
+            pk = stored.pk
+            try:
+                crm_inbound_process_task.delay(event_pk=pk)
+            except Exception:  # stored either way: beat's drain applies it
+                logger.warning("crm webhook: could not queue event %s; beat's drain will apply it", pk)
+        elif new:
+            stored = crm_inbound_process(event_pk=stored.pk)
+        return JsonResponse({"received": True, "duplicate": not new, "status": stored.status})
+
+
+def crm_panel(user: User, client: Any, forms: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The client 360's CRM section: what the CRM owns of the client, and when it was last synced."""
+    from accounts.crm import crm_configured
+    from accounts.models import CrmLink, CrmPushStatus
+
+    if not crm_configured():
+        return "accounts/_crm_panel.html", {"crm_visible": False}
+    link = CrmLink.objects.filter(client=client).first()
+    return "accounts/_crm_panel.html", {
+        "crm_visible": True,
+        "crm_link": link,
+        "crm_contact_url": settings.CRM_CONTACT_URL.format(crm_id=link.crm_id)
+        if link and link.crm_id and settings.CRM_CONTACT_URL
+        else "",
+        "crm_pending_pushes": client.crm_pushes.filter(status=CrmPushStatus.PENDING).count(),
+        "crm_open_mismatches": list(client.crm_mismatches.filter(closed_at=None).order_by("field")),
+    }
+
+
+def client_interactions_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The client's interaction log: messages the back office sent, and the CRM's records."""
+    from ops.selectors import interactions_for
+
+    user = _user(request)
+    client_can_list(user).require(PermissionDenied)  # by role, then by object (as the client 360)
+    client = client_get_for(user, pk, for_write=False)
+    return render(
+        request, "accounts/client_interactions.html", {"client": client, "interactions": interactions_for(client)}
+    )

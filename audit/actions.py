@@ -130,6 +130,12 @@ class AuditAction(models.TextChoices):
     WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated", "Webhook signing secret rotated"
     WEBHOOK_DELIVERY_REPLAYED = "webhook.delivery_replayed", "Webhook delivery replayed"
     WEBHOOK_DELIVERY_GIVEN_UP = "webhook.delivery_given_up", "Webhook delivery given up after its retries"
+    # CRM sync (accounts.services.crm*)
+    CRM_CONTACT_SYNCED = "crm.contact_synced", "CRM sales stage and tags synchronised"
+    CRM_COMMUNICATION_RECORDED = "crm.communication_recorded", "CRM communication record logged"
+    CRM_PUSH_FAILED = "crm.push_failed", "Push to the CRM failed"
+    CRM_MISMATCH_FOUND = "crm.mismatch_found", "CRM disagrees with the back office"
+    CRM_MISMATCH_CLEARED = "crm.mismatch_cleared", "CRM agrees with the back office again"
     # the audit trail itself
     AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
     # demo and benchmark data (only ever written in demo mode or in the benchmark's own database)

@@ -7,6 +7,7 @@ from django.shortcuts import redirect
 from django.templatetags.static import static
 from django.urls import include, path
 
+from accounts.views import crm_webhook
 from backoffice.health import healthz, healthz_ready, healthz_status
 from backoffice.metrics import metrics_view
 from ops.middleware import second_factor_not_required
@@ -41,6 +42,8 @@ urlpatterns = [
     path("kyc/", include("kyc.urls")),
     path("payments/", include("payments.urls")),
     path("", include("ib.urls")),
+    # the CRM's change notifications (before the PSPs' pattern, which would take "crm" for a PSP)
+    path("webhooks/crm/", crm_webhook, name="webhook-crm"),
     # a PSP's callbacks, at its adapter's name (SimPay's: /webhooks/simpay/)
     path("webhooks/<slug:provider>/", psp_webhook, name="webhook-psp"),
     path("api/", include("backoffice.api_urls")),

@@ -23,3 +23,7 @@ class KycConfig(AppConfig):
         from kyc.services.retention import documents_pseudonymise
 
         register_pseudonymise_hook(documents_pseudonymise)
+        from accounts.services.crm import register_crm_field
+        from kyc.selectors import kyc_status
+
+        register_crm_field("kyc_status", kyc_status)

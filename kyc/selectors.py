@@ -44,3 +44,17 @@ def client_documents(client: Client) -> list[Document]:
     return list(
         Document.objects.filter(client=client).select_related("reviewed_by", "replaces").order_by("-uploaded_at")
     )
+
+
+def kyc_status(client: Client) -> str:
+    """The client's KYC in one word (what the CRM is told): verified (every required document
+    accepted), rejected (one was rejected), in_review (all uploaded, some not yet reviewed), or
+    documents_missing."""
+    states = {row.state for row in kyc_checklist(client)}
+    if "rejected" in states:
+        return "rejected"
+    if "missing" in states:
+        return "documents_missing"
+    if "pending" in states:
+        return "in_review"
+    return "verified"

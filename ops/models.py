@@ -427,6 +427,7 @@ class InteractionStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     SENT = "sent", "Sent"
     FAILED = "failed", "Failed"
+    RECORDED = "recorded", "Recorded (from another system)"
 
 
 class Interaction(models.Model):
@@ -435,7 +436,9 @@ class Interaction(models.Model):
     subject_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
     subject_id = models.CharField(max_length=64)
     subject = GenericForeignKey("subject_type", "subject_id")
-    channel = models.CharField(max_length=10, choices=[("email", "E-mail"), ("note", "Staff note")], default="email")
+    channel = models.CharField(
+        max_length=10, choices=[("email", "E-mail"), ("note", "Staff note"), ("crm", "CRM record")], default="email"
+    )
     recipient = models.CharField(max_length=254, blank=True)
     template = models.CharField(max_length=60, blank=True)
     title = models.CharField(max_length=200)

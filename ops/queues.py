@@ -42,6 +42,8 @@ QUEUES: list[QueueSpec] = [
         (Role.SUPPORT, Role.COMPLIANCE),
         "compliance_escalation",
     ),
+    # The nightly CRM comparison: the CRM holds another value of a field the back office owns.
+    QueueSpec("crm_mismatch", "CRM mismatch", 24 * 60, (Role.SUPPORT,), "ops_escalation"),
     QueueSpec("access_review", "Staff access review", 72 * 60, (Role.COMPLIANCE,), "compliance_escalation"),
     # The system's own integrity: e.g. the audit chain no longer being sealed.
     QueueSpec("system_alert", "System alert", 60, (Role.ADMIN,), "ops_escalation"),

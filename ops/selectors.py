@@ -370,3 +370,16 @@ def event_list(*, type: str = "", since: datetime | None = None) -> QuerySet[Any
     if since is not None:
         events = events.filter(created_at__gte=since)
     return events.order_by("created_at", "id")
+
+
+def interactions_for(subject: Any, *, limit: int = 200) -> list[Any]:
+    """The interaction log of one subject (a client): messages sent, and records other systems hold."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from ops.models import Interaction
+
+    return list(
+        Interaction.objects.filter(
+            subject_type=ContentType.objects.get_for_model(subject), subject_id=str(subject.pk)
+        ).order_by("-created_at", "-id")[:limit]
+    )

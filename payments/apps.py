@@ -12,3 +12,7 @@ class PaymentsConfig(AppConfig):
         from payments.views import payments_panel
 
         register_client_panel(payments_panel)
+        from accounts.services.crm import register_crm_field
+        from payments.selectors import client_wallet_balances
+
+        register_crm_field("balances", client_wallet_balances)

@@ -260,3 +260,13 @@ def fx_rate_at(base: str, quote: str, when: datetime) -> tuple[Decimal, datetime
     if reverse is not None:
         return (Decimal("1") / reverse.rate).quantize(Decimal("0.00000001")), reverse.as_of
     raise errors.FxRateMissing(errors.FX_RATE_MISSING.format(base=base, quote=quote, when=when.isoformat()))
+
+
+def client_wallet_balances(client: Client) -> dict[str, str]:
+    """The client's wallet balances by currency (what the CRM is told), e.g. {"USD": "1500.00"}."""
+    from payments.models import AccountKind
+
+    return {
+        account.currency: f"{account.balance.ledger:.2f}"
+        for account in client_ledger_accounts(client).filter(kind=AccountKind.CLIENT_WALLET)
+    }

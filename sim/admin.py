@@ -42,3 +42,19 @@ class SimPlatformDealAdmin(admin.ModelAdmin):
 @admin.register(models.SimPspFault, models.SimPlatformFault)
 class FaultAdmin(admin.ModelAdmin):
     list_display = ["operation", "mode", "remaining"]
+
+
+@admin.register(models.SimCrmContact)
+class SimCrmContactAdmin(admin.ModelAdmin):
+    list_display = ["crm_id", "external_id", "sales_stage", "updated_at"]
+    search_fields = ["crm_id", "external_id"]
+
+
+@admin.register(models.SimCrmNotification)
+class SimCrmNotificationAdmin(admin.ModelAdmin):
+    list_display = ["event_id", "contact", "attempts", "last_status", "delivered_at"]
+
+
+@admin.register(models.SimCrmFault)
+class SimCrmFaultAdmin(admin.ModelAdmin):
+    list_display = ["operation", "remaining"]

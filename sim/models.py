@@ -210,3 +210,70 @@ class SimWebhookReceipt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.webhook_id} ({self.answered})"
+
+
+# --- the simulated CRM ---------------------------------------------------------------------------
+
+
+class SimCrmContact(models.Model):
+    crm_id = models.CharField(max_length=40, unique=True)
+    external_id = models.CharField(max_length=40, unique=True, help_text="The back office's client reference.")
+    fields = models.JSONField(default=dict, help_text="What the back office pushed, as it pushed it.")
+    sales_stage = models.CharField(max_length=60, default="lead")
+    tags = models.JSONField(default=list)
+    updated_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.crm_id} ({self.external_id})"
+
+
+class SimCrmUpsert(models.Model):
+    """Every push the CRM accepted, by its idempotency key, with exactly what it received."""
+
+    idempotency_key = models.CharField(max_length=80, unique=True)
+    contact = models.ForeignKey(SimCrmContact, on_delete=models.CASCADE, related_name="upserts")
+    received = models.JSONField()
+    received_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.idempotency_key
+
+
+class SimCrmCommunication(models.Model):
+    record_id = models.CharField(max_length=40, unique=True)
+    contact = models.ForeignKey(SimCrmContact, on_delete=models.CASCADE, related_name="communications")
+    kind = models.CharField(max_length=20, default="note")
+    subject = models.CharField(max_length=200, blank=True)
+    body = models.TextField(blank=True)
+    author = models.CharField(max_length=80, blank=True)
+    occurred_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.record_id
+
+
+class SimCrmNotification(models.Model):
+    """A change notification the CRM sends to the back office (its own webhook outbox)."""
+
+    event_id = models.CharField(max_length=40, unique=True)
+    contact = models.ForeignKey(SimCrmContact, on_delete=models.CASCADE, related_name="notifications")
+    payload = models.JSONField()
+    attempts = models.PositiveIntegerField(default=0)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.event_id
+
+
+class SimCrmFault(models.Model):
+    """Tell the simulated CRM to fail the next N calls of an operation."""
+
+    operation = models.CharField(max_length=40, help_text="upsert_contact, get_contact, list_changes, or * for any")
+    remaining = models.PositiveIntegerField(default=1)
+
+    def __str__(self) -> str:
+        return f"fail {self.operation} x{self.remaining}"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 
 
@@ -10,3 +12,19 @@ def simpay_settle_task() -> int:
     from sim import simpay
 
     return simpay.payouts_settle() + simpay.callbacks_deliver()
+
+
+@shared_task(bind=True, acks_late=True, max_retries=8)
+def simcrm_deliver_task(self: Any, *, notification_id: int) -> int:
+    """The simulated CRM sends a change notification (it retries a refused or unanswered one)."""
+    import urllib.error
+
+    from sim import crm
+
+    try:
+        status = crm.notification_deliver(notification_id=notification_id)
+    except urllib.error.URLError as exc:
+        raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from None
+    if status >= 300 and status != 400:
+        raise self.retry(countdown=2 ** (self.request.retries + 1))
+    return status

@@ -236,6 +236,13 @@ PAGES = [
         "POST", "/clients/trading-accounts/{account}/leverage/",
         (ANONYMOUS, LOGIN), (SUPPORT, 403), (DESK, 404), (RISK, 400),
     ),
+    # the client's interaction log (messages sent, CRM records): whoever sees the client
+    *rows(
+        "GET", "/clients/{client}/interactions/",
+        (ANONYMOUS, LOGIN), (NOBODY, 403), (DESK, 404), (AUDITOR, 200), (SUPPORT, 200),
+    ),
+    # the simulated CRM's own pages (demo and tests only): an outside system's, any signed-in user
+    *rows("GET", "/sim/crm/", (ANONYMOUS, LOGIN), (NOBODY, 200)),
     # --- KYC ---
     *rows(
         "POST", "/kyc/clients/{client}/documents/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (DESK, 404), (SUPPORT, 400)

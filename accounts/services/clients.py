@@ -23,6 +23,7 @@ from accounts.errors import ClientError
 from accounts.locks import client_lock
 from accounts.models import AccountType, Client, ClientKind, ClientStatus, TradingAccount, TradingAccountStatus
 from accounts.selectors import client_is_visible_to
+from accounts.services.crm import crm_push_fields, crm_push_record
 from accounts.validation import currency_code, normalise_phone
 from audit.actions import AuditAction
 from audit.services import audit_record
@@ -188,6 +189,7 @@ def client_register(*, kind: str, data: dict[str, Any], actor: User) -> Client:
     client_flag_duplicates(client)
     for hook in _registration_hooks:
         hook(client, referral)
+    crm_push_record(client=client, reason="registered")
     return client
 
 
@@ -273,6 +275,7 @@ def _transition(
     audit_record(action=rule.action, subject=client, before={"status": before}, after=after, reason=reason)
     event_publish(type=EventType.CLIENT_STATUS_CHANGED, subject=client, data=status_event_data(client, before, name))
     _after_commit_push(client)
+    crm_push_record(client=client, reason=f"status {client.status}")
     return client
 
 
@@ -299,6 +302,7 @@ def client_unfreeze(*, client_id: int, reason: str) -> Client:
         type=EventType.CLIENT_STATUS_CHANGED, subject=client, data=status_event_data(client, before, "unfreeze")
     )
     _after_commit_push(client)
+    crm_push_record(client=client, reason=f"status {client.status}")
     return client
 
 
@@ -407,4 +411,6 @@ def client_update_details(*, client_id: int, changes: dict[str, Any], actor: Use
         after={k: str(v) for k, v in changed.items()},
         reason=reason,
     )
+    if set(changed) & set(crm_push_fields()):
+        crm_push_record(client=client, reason="details updated")
     return client

@@ -257,6 +257,23 @@ PLATFORM_SYNC_INTERVAL_SECONDS = env_int("PLATFORM_SYNC_INTERVAL_SECONDS", 300, 
 DEALS_PULL_PAGE_SIZE = env_int("DEALS_PULL_PAGE_SIZE", 1000, minimum=1)
 DEALS_PULL_MAX_PAGES = env_int("DEALS_PULL_MAX_PAGES", 50, minimum=1)
 DEAL_IMPORT_MAX_UPLOAD_BYTES = env_int("DEAL_IMPORT_MAX_UPLOAD_BYTES", 10 * 1024 * 1024, minimum=1024)
+# The CRM (an accounts.crm.CRM), chosen by class path like the platform; empty: no CRM, nothing is
+# synchronised. Field ownership (accounts.services.crm): the back office owns and pushes the client's
+# status, KYC status, risk level and balances; the CRM owns sales stage, tags and communication
+# records, which come back by its signed webhook (/webhooks/crm/) or the poll. CRM_PUSH_FIELDS is the
+# allow-list of what may leave for the CRM (accounts.services.crm.CRM_FIELDS names the possible
+# ones): nothing outside it is ever sent. Narrow it to send less (e.g. without "email").
+CRM_BACKEND = env_str("CRM_BACKEND", "")
+CRM_PUSH_FIELDS = env_list(
+    "CRM_PUSH_FIELDS",
+    ["reference", "kind", "first_name", "last_name", "legal_name", "email", "country",
+     "status", "kyc_status", "risk_level", "balances"],
+)  # fmt: skip
+CRM_WEBHOOK_SECRET = env_str("CRM_WEBHOOK_SECRET", "")
+CRM_TIMEOUT_SECONDS = env_int("CRM_TIMEOUT_SECONDS", 10, minimum=1)
+CRM_POLL_INTERVAL_SECONDS = env_int("CRM_POLL_INTERVAL_SECONDS", 300, minimum=10)
+# Where a person opens a contact in the CRM itself ("{crm_id}" is replaced); empty: no link.
+CRM_CONTACT_URL = env_str("CRM_CONTACT_URL", "")
 
 # --- Celery -------------------------------------------------------------------------------------
 # Payments. A PSP's signed callback must arrive within the tolerance window.
@@ -395,6 +412,20 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(WEBHOOK_SWEEP_INTERVAL_SECONDS),
         "options": {"expires": WEBHOOK_SWEEP_INTERVAL_SECONDS},
     },
+    # CRM sync (accounts.services.crm*): pushes a worker did not deliver, webhooks stored but not
+    # applied, the poll that catches what a lost webhook missed, and the nightly comparison.
+    "crm-pushes-resend": {
+        "task": "accounts.tasks.crm_pushes_resend_task",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "crm-inbound-drain": {
+        "task": "accounts.tasks.crm_inbound_drain_task",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+    "crm-poll": {"task": "accounts.tasks.crm_poll_task", "schedule": float(CRM_POLL_INTERVAL_SECONDS)},
+    "crm-compare": {"task": "accounts.tasks.crm_compare_task", "schedule": crontab(minute=30, hour=2)},
 }
 
 REST_FRAMEWORK = {

@@ -5,6 +5,8 @@ from backoffice.env import EnvError, env_bool, env_int, env_str
 from .base import *  # noqa: F403
 from .base import (
     ALLOWED_HOSTS,
+    CRM_BACKEND,
+    CRM_WEBHOOK_SECRET,
     DEBUG,
     DEMO_MODE,
     INSECURE_DEV_SECRET_KEY,
@@ -35,6 +37,11 @@ if WEBHOOKS_ALLOW_PRIVATE_TARGETS:
     raise EnvError(
         "WEBHOOKS_ALLOW_PRIVATE_TARGETS: webhooks to private or loopback addresses are for the demo and tests only"
     )
+# The CRM is optional (empty: no CRM sync), but never the simulator, and its webhooks must be signed.
+if CRM_BACKEND.split(".")[0] == "sim":
+    raise EnvError(f"CRM_BACKEND: {CRM_BACKEND} is a simulator, for the demo and the tests only, not production")
+if CRM_BACKEND and len(CRM_WEBHOOK_SECRET) < 24:
+    raise EnvError("CRM_WEBHOOK_SECRET: set the CRM's webhook signing secret (at least 24 characters)")
 if not ALLOWED_HOSTS or ALLOWED_HOSTS == ["127.0.0.1", "localhost"] or "*" in ALLOWED_HOSTS:
     raise EnvError("DJANGO_ALLOWED_HOSTS: list the production host names (comma-separated, no '*')")
 

@@ -28,6 +28,14 @@ PAYMENT_LINK_RETURN_URL = env_str("PAYMENT_LINK_RETURN_URL", SIM_PSP_PUBLIC_URL 
 # The demo's webhook endpoints point at its own simulated receiver (sim.webhooks) on 127.0.0.1; the
 # tests' at receivers on loopback.
 WEBHOOKS_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", True)
+# The simulated CRM (sim.crm): the back office pushes to it through accounts.crm, and it signs its
+# change notifications (HMAC-SHA256 over "timestamp.payload", header SimCRM-Signature) and delivers
+# them to this URL, the demo's own web server.
+CRM_BACKEND = env_str("CRM_BACKEND", "sim.crm.SimulatedCrm")
+INSECURE_DEV_CRM_SECRET = "whsec_insecure_dev_only_simcrm_secret"  # noqa: S105
+CRM_WEBHOOK_SECRET = env_str("CRM_WEBHOOK_SECRET", INSECURE_DEV_CRM_SECRET)
+SIMCRM_WEBHOOK_URL = env_str("SIMCRM_WEBHOOK_URL", "http://127.0.0.1:8000/webhooks/crm/")
+CRM_CONTACT_URL = env_str("CRM_CONTACT_URL", "/sim/crm/{crm_id}/")
 
 if DEMO_MODE:  # SimPay settles payouts and calls back, as a real PSP would on its own
     CELERY_BEAT_SCHEDULE = {

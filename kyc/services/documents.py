@@ -18,6 +18,7 @@ from django.utils import timezone
 from accounts.models import Client, ClientStatus
 from accounts.selectors import client_is_visible_to
 from accounts.services.clients import client_transition
+from accounts.services.crm import crm_push_record
 from audit.actions import AuditAction
 from audit.context import Actor, acting_as, current_actor
 from audit.services import audit_record
@@ -146,6 +147,7 @@ def _store(
                "replaces": previous.pk if previous else None},
     )  # fmt: skip
     _advance_client(client)
+    crm_push_record(client=client, reason="document uploaded")  # the KYC status may have moved
     return document
 
 
@@ -223,6 +225,7 @@ def document_review(*, document_id: int, reviewer: User, accept: bool, reason_co
         reason=note,
     )
     event_publish(type=EventType.KYC_DOCUMENT_REVIEWED, subject=document, data=_reviewed_event_data(document))
+    crm_push_record(client=client, reason=f"document {document.status}")  # the KYC status may have moved
     if not accept:
         if client.status == ClientStatus.PENDING_REVIEW:
             client_transition(  # closes the client's KYC review item too

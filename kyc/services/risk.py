@@ -16,6 +16,7 @@ from django.db import transaction
 
 from accounts.models import Client, ClientKind, ClientStatus, PartyRole, SourceOfFunds
 from accounts.selectors import client_is_visible_to
+from accounts.services.crm import crm_push_record
 from audit.actions import AuditAction
 from audit.context import current_actor
 from audit.services import audit_configure, audit_record
@@ -122,6 +123,7 @@ def risk_assess(*, client_id: int, actor: User | None = None) -> RiskAssessment:
         client.risk_level = level
         client._change_reason = f"risk assessed: {level} ({score})"
         client.save(update_fields=["risk_level"])
+        crm_push_record(client=client, reason=f"risk {level}")
     audit_record(
         action=AuditAction.KYC_RISK_ASSESSED,
         subject=client,

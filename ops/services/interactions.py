@@ -89,3 +89,31 @@ def interaction_send(*, interaction_id: int) -> str:
         interaction.sent_at = timezone.now()
         interaction.save(update_fields=["status", "sent_at"])
     return interaction.status
+
+
+@transaction.atomic
+def interaction_record(
+    *, subject: models.Model, channel: str, title: str, body: str, author: str, occurred_at: Any
+) -> Interaction:
+    """Log a message another system holds (a CRM's call, e-mail or note): recorded, not sent."""
+    interaction = Interaction(
+        subject_type=ContentType.objects.get_for_model(subject),
+        subject_id=str(subject.pk),
+        channel=channel,
+        title=title[:200],
+        body=body,
+        status=InteractionStatus.RECORDED,
+        actor_label=author[:150] or "system",
+        created_at=occurred_at,
+    )
+    interaction.save()
+    return interaction
+
+
+@transaction.atomic
+def interaction_revise(*, interaction: Interaction, title: str, body: str) -> Interaction:
+    """The other system changed a record it owns: the log entry follows (its history keeps the old)."""
+    interaction.title = title[:200]
+    interaction.body = body
+    interaction.save(update_fields=["title", "body"])
+    return interaction

@@ -77,7 +77,8 @@ def test_lifecycle_with_documents_loop_and_provisioning_request(django_capture_o
     account = TradingAccount.objects.get(client=c)
     assert (account.account_type.code, account.currency, account.leverage) == ("standard", "USD", 100)
     assert account.platform_group == "real\\standard" and account.login is None
-    assert len(callbacks) == 1  # the provisioning task is queued after commit, not before
+    # the provisioning task (and the CRM push) are queued after commit, not before
+    assert len(callbacks) == 2
     actions = list(
         AuditEvent.objects.filter(subject_type="accounts.client", subject_id=str(c.pk))
         .values_list("action", flat=True)

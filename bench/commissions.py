@@ -195,9 +195,10 @@ parts AS (
     FROM pools p JOIN anc ON anc.partner_id = p.partner_id AND anc.lvl < cardinality(p.tier_shares)
 )
 SELECT 'deal', id, client_id, beneficiary, lvl, version_id, rule_id, day, base_pool, currency, fx_rate, fx_at,
-       CASE WHEN lvl = 0 THEN pool - sum(part) OVER (PARTITION BY id) ELSE part END,
-       plan_currency, tree, 'pending', day + hold_days, now()
-FROM parts
+       amount, plan_currency, tree, 'pending', day + hold_days, now()
+FROM (SELECT parts.*, CASE WHEN lvl = 0 THEN pool - sum(part) OVER (PARTITION BY id) ELSE part END AS amount
+      FROM parts) x
+WHERE amount > 0
 """
 
 

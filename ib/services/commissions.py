@@ -228,12 +228,14 @@ levels AS (
         CASE WHEN rp.client_rebate_pct > 0 THEN -1 ELSE 0 END,
         GREATEST(0, LEAST(COALESCE(cardinality(rp.tier_shares), 0) - 1, t.top_level))) AS lvl(lvl)
 ),
-shares AS (
-    SELECT l.*,
-           (SELECT array_agg(u.share ORDER BY u.lvl) FROM levels u
-             WHERE u.version_id = l.version_id AND u.group_id = l.group_id AND u.partner_id = l.partner_id
-               AND u.lvl >= 1) AS upper_shares
+upper AS (
+    SELECT version_id, group_id, partner_id, array_agg(share ORDER BY lvl) AS upper_shares
+    FROM levels WHERE lvl >= 1 GROUP BY 1, 2, 3
+),
+shares AS MATERIALIZED (
+    SELECT l.*, u.upper_shares
     FROM levels l
+    LEFT JOIN upper u ON u.version_id = l.version_id AND u.group_id = l.group_id AND u.partner_id = l.partner_id
 ),
 split AS (
     SELECT c.*, s.lvl, s.beneficiary, s.tree,

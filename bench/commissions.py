@@ -145,7 +145,7 @@ def generate(*, deals: int, clients: int) -> dict[str, Any]:
                                      received_at)
                 SELECT 'BD' || i, '1', %(account)s, cs.ids[1 + i %% cardinality(cs.ids)],
                        (ARRAY['EURUSD', 'GBPUSD', 'USDJPY'])[1 + i %% 3], CASE WHEN i %% 2 = 0 THEN 'buy' ELSE 'sell' END,
-                       (1 + (i * 7919) %% 500) / 100.0, x.closed - interval '30 minutes', x.closed,
+                       (1 + (i::bigint * 7919) %% 500) / 100.0, x.closed - interval '30 minutes', x.closed,
                        3.00, 0, 0, 0, 'USD', %(batch)s, md5(i::text), now()
                 FROM generate_series(1, %(deals)s) i, cs,
                      LATERAL (SELECT timestamptz '2026-10-01 00:00+00'

@@ -145,7 +145,7 @@ def generate(*, deals: int, clients: int) -> dict[str, Any]:
                                      received_at)
                 SELECT 'BD' || i, '1', %(account)s, cs.ids[1 + i %% cardinality(cs.ids)],
                        (ARRAY['EURUSD', 'GBPUSD', 'USDJPY'])[1 + i %% 3], CASE WHEN i %% 2 = 0 THEN 'buy' ELSE 'sell' END,
-                       (1 + (i * 7919) %% 500) / 100.0, x.closed - interval '30 minutes', x.closed,
+                       (1 + (i::bigint * 7919) %% 500) / 100.0, x.closed - interval '30 minutes', x.closed,
                        3.00, 0, 0, 0, 'USD', %(batch)s, md5(i::text), now()
                 FROM generate_series(1, %(deals)s) i, cs,
                      LATERAL (SELECT timestamptz '2026-10-01 00:00+00'
@@ -195,9 +195,10 @@ parts AS (
     FROM pools p JOIN anc ON anc.partner_id = p.partner_id AND anc.lvl < cardinality(p.tier_shares)
 )
 SELECT 'deal', id, client_id, beneficiary, lvl, version_id, rule_id, day, base_pool, currency, fx_rate, fx_at,
-       CASE WHEN lvl = 0 THEN pool - sum(part) OVER (PARTITION BY id) ELSE part END,
-       plan_currency, tree, 'pending', day + hold_days, now()
-FROM parts
+       amount, plan_currency, tree, 'pending', day + hold_days, now()
+FROM (SELECT parts.*, CASE WHEN lvl = 0 THEN pool - sum(part) OVER (PARTITION BY id) ELSE part END AS amount
+      FROM parts) x
+WHERE amount > 0
 """
 
 

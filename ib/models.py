@@ -572,6 +572,12 @@ class CommissionLine(models.Model):
             models.Index(fields=["partner", "earned_on"], name="commission_partner_day_idx"),
             models.Index(fields=["client", "earned_on"], name="commission_client_day_idx"),
             models.Index(fields=["status", "available_on"], name="commission_status_idx"),
+            # the run's "has this deal earned under this version already" check, one probe per deal
+            models.Index(
+                fields=["deal", "plan_version"],
+                condition=models.Q(kind__in=[LineKind.DEAL, LineKind.REBATE]),
+                name="commission_deal_version_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -355,7 +355,8 @@ SELECT x.id, x.reason FROM (
                 WHEN d.closed_at - d.opened_at < make_interval(secs => r.min_hold_seconds) THEN 'short_hold'
                 WHEN d.currency <> pl.currency AND NOT EXISTS (
                     SELECT 1 FROM payments_fxrate f
-                    WHERE f.base = d.currency AND f.quote = pl.currency AND f.as_of <= d.closed_at) THEN 'no_fx'
+                    WHERE ((f.base = d.currency AND f.quote = pl.currency) OR (f.base = pl.currency AND f.quote = d.currency))
+                      AND f.as_of <= d.closed_at) THEN 'no_fx'
                 ELSE 'nothing_left' END AS reason
     FROM ib_deal d
     LEFT JOIN ib_attribution a ON a.client_id = d.client_id AND a.valid_from <= d.closed_at

@@ -82,6 +82,22 @@ def split_pool(pool: Decimal, *, tier_shares: Sequence[Decimal], tree_size: int,
 
 # --- the statement -------------------------------------------------------------------------------
 
+
+def fx_lateral(base: str, quote: str, at: str) -> str:
+    """SQL of a LATERAL subquery giving ``rate`` and ``as_of`` of one ``base`` in ``quote`` at ``at``
+    (SQL expressions), as ``payments.selectors.fx_rate_at`` reads it: the latest rate of the pair
+    at or before then; failing that, the inverse of the reverse pair's (to 8 places). The first
+    branch that finds a rate ends it (an Append under LIMIT 1 runs its branches in order)."""
+    return f"""(
+        (SELECT f.rate, f.as_of FROM payments_fxrate f
+         WHERE f.base = {base} AND f.quote = {quote} AND f.as_of <= {at} ORDER BY f.as_of DESC LIMIT 1)
+        UNION ALL
+        (SELECT round(1 / f.rate, 8), f.as_of FROM payments_fxrate f
+         WHERE f.base = {quote} AND f.quote = {base} AND f.as_of <= {at} ORDER BY f.as_of DESC LIMIT 1)
+        LIMIT 1
+    )"""  # noqa: S608 - the arguments are this package's column expressions, never input
+
+
 # The sources the statement reads its plan versions and rules from. A run reads the tables; a
 # preview reads one pseudo-version (id 0, in force for ever) of the plan and the rules as jsonb.
 VERSIONS_FROM_TABLES = "SELECT v.id, v.plan_id, v.number, v.valid_from, v.valid_to FROM ib_planversion v"
@@ -135,11 +151,7 @@ src AS (
     JOIN versions v ON v.plan_id = pl.id AND v.valid_from <= d.day AND (v.valid_to IS NULL OR v.valid_to > d.day)
     JOIN ib_symbol s ON s.name = d.symbol
     JOIN rules r ON r.version_id = v.id AND r.group_id = s.group_id
-    LEFT JOIN LATERAL (
-        SELECT f.rate, f.as_of FROM payments_fxrate f
-        WHERE f.base = d.currency AND f.quote = pl.currency AND f.as_of <= d.closed_at
-        ORDER BY f.as_of DESC LIMIT 1
-    ) fx ON d.currency <> pl.currency
+    LEFT JOIN LATERAL {fx} fx ON d.currency <> pl.currency
     WHERE d.closed_at - d.opened_at >= make_interval(secs => r.min_hold_seconds)
       AND (d.currency = pl.currency OR fx.rate IS NOT NULL)
       AND (%(fresh)s OR NOT EXISTS (
@@ -228,12 +240,14 @@ levels AS (
         CASE WHEN rp.client_rebate_pct > 0 THEN -1 ELSE 0 END,
         GREATEST(0, LEAST(COALESCE(cardinality(rp.tier_shares), 0) - 1, t.top_level))) AS lvl(lvl)
 ),
-shares AS (
-    SELECT l.*,
-           (SELECT array_agg(u.share ORDER BY u.lvl) FROM levels u
-             WHERE u.version_id = l.version_id AND u.group_id = l.group_id AND u.partner_id = l.partner_id
-               AND u.lvl >= 1) AS upper_shares
+upper AS (
+    SELECT version_id, group_id, partner_id, array_agg(share ORDER BY lvl) AS upper_shares
+    FROM levels WHERE lvl >= 1 GROUP BY 1, 2, 3
+),
+shares AS MATERIALIZED (
+    SELECT l.*, u.upper_shares
     FROM levels l
+    LEFT JOIN upper u ON u.version_id = l.version_id AND u.group_id = l.group_id AND u.partner_id = l.partner_id
 ),
 split AS (
     SELECT c.*, s.lvl, s.beneficiary, s.tree,
@@ -252,6 +266,8 @@ lines AS (
     FROM split sp
 )
 """
+
+DEAL_FX = fx_lateral("d.currency", "pl.currency", "d.closed_at")
 
 INSERT_SQL = """
 INSERT INTO ib_commissionline (
@@ -296,9 +312,10 @@ def _params(**overrides: Any) -> dict[str, Any]:
 def deal_lines_statement(*, preview: bool) -> str:
     """The one statement text, with the run's sources (tables) or the preview's (jsonb rules)."""
     if preview:
-        body = DEAL_POOLS_SQL.format(versions=VERSIONS_PREVIEW, rules=RULES_PREVIEW)
+        body = DEAL_POOLS_SQL.format(versions=VERSIONS_PREVIEW, rules=RULES_PREVIEW, fx=DEAL_FX)
         return body + SPLIT_SQL + PREVIEW_SQL
-    return DEAL_POOLS_SQL.format(versions=VERSIONS_FROM_TABLES, rules=RULES_FROM_TABLES) + SPLIT_SQL + INSERT_SQL
+    tables = DEAL_POOLS_SQL.format(versions=VERSIONS_FROM_TABLES, rules=RULES_FROM_TABLES, fx=DEAL_FX)
+    return tables + SPLIT_SQL + INSERT_SQL
 
 
 def deal_lines_write(*, run: CommissionRun, client_ids: Sequence[int]) -> int:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from django.db import connection
 
 from ib.models import CommissionRun
-from ib.services.commissions import SPLIT_SQL, _params, _period_bounds
+from ib.services.commissions import SPLIT_SQL, _params, _period_bounds, fx_lateral
 
 CPA_POOLS_SQL = """
 WITH approved AS (
@@ -65,17 +65,15 @@ capped AS (
             AT TIME ZONE %(tz)s)::date AS day
     FROM terms t
     JOIN first_deposit fd ON fd.client_id = t.client_id AND fd.completed_at < t.window_end
-    LEFT JOIN LATERAL (
-        SELECT f.rate FROM payments_fxrate f
-        WHERE f.base = fd.currency AND f.quote = t.plan_currency AND f.as_of <= fd.completed_at
-        ORDER BY f.as_of DESC LIMIT 1
-    ) fx ON fd.currency <> t.plan_currency
+    LEFT JOIN LATERAL {fx} fx ON fd.currency <> t.plan_currency
     LEFT JOIN lots_reached lr ON lr.client_id = t.client_id
     WHERE (t.cpa_min_lots = 0 OR lr.reached_at IS NOT NULL)
       AND (t.cpa_min_deposit IS NULL
            OR fd.amount * CASE WHEN fd.currency = t.plan_currency THEN 1 ELSE fx.rate END >= t.cpa_min_deposit)
 )
 """
+
+CPA_POOLS_SQL = CPA_POOLS_SQL.replace("{fx}", fx_lateral("fd.currency", "t.plan_currency", "fd.completed_at"))
 
 CPA_INSERT_SQL = """
 INSERT INTO ib_commissionline (

@@ -23,9 +23,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from ib.models import CommissionLine, CommissionRun, LineKind, Partner, PartnerPlan, PlanRule, RuleKind
-from ib.services.commissions import CENT, HUNDRED, split_pool
+from ib.services.commissions import CENT, HUNDRED, fx_lateral, split_pool
 
-MONTHLY_NET_SQL = """
+MONTHLY_NET_SQL = (
+    """
 SELECT a.partner_id, date_trunc('month', d.closed_at AT TIME ZONE %(tz)s)::date AS month,
        sum((d.commission + d.spread - d.profit - d.swap)
            * CASE WHEN d.currency = %(currency)s THEN 1 ELSE fx.rate END) AS net,
@@ -33,14 +34,11 @@ SELECT a.partner_id, date_trunc('month', d.closed_at AT TIME ZONE %(tz)s)::date 
 FROM ib_deal d
 JOIN ib_attribution a ON a.client_id = d.client_id AND a.valid_from <= d.closed_at
                      AND (a.valid_to IS NULL OR a.valid_to > d.closed_at)
-LEFT JOIN LATERAL (
-    SELECT f.rate FROM payments_fxrate f
-    WHERE f.base = d.currency AND f.quote = %(currency)s AND f.as_of <= d.closed_at
-    ORDER BY f.as_of DESC LIMIT 1
-) fx ON d.currency <> %(currency)s
+LEFT JOIN LATERAL {fx} fx ON d.currency <> %(currency)s
 WHERE a.partner_id = %(partner_id)s AND d.closed_at < %(until)s
 GROUP BY 1, 2
 """
+).replace("{fx}", fx_lateral("d.currency", "%(currency)s", "d.closed_at"))
 
 
 @dataclass(frozen=True)

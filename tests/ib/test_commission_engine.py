@@ -86,6 +86,20 @@ def test_good_fx_at_close_converts_the_pool() -> None:
     assert (line.fx_rate, line.fx_at, line.base_currency) == (Decimal("0.9"), at(8), "USD")
 
 
+def test_good_fx_falls_back_to_the_inverse_of_the_reverse_pair() -> None:
+    (top,) = tree("TOP")
+    version = plan(currency="EUR", valid_from=date(2025, 1, 1), rules=[
+        {"kind": RuleKind.PER_LOT, "group": "fx", "rate": "10", "tier_shares": ["100"]}])  # fmt: skip
+    follow(top, version, valid_from=date(2025, 1, 1))
+    client = approved_client(currency="USD")
+    attribute(client, top)
+    FxRate.objects.create(base="EUR", quote="USD", rate=Decimal("1.25"), as_of=at(8))
+    d = deal(client, closed_at=at(10))
+    deal_lines_write(run=run_for(), client_ids=[client.pk])
+    line = CommissionLine.objects.get(deal=d)
+    assert (line.amount, line.fx_rate, line.fx_at) == (Decimal("8.00"), Decimal("0.8"), at(8))
+
+
 def test_good_caps_per_trade_day_and_month_count_earlier_runs() -> None:
     (top,) = tree("TOP")
     version = plan(valid_from=date(2025, 1, 1), rules=[

@@ -22,3 +22,9 @@ class IbConfig(AppConfig):
         from payments.hooks import register_deposit_reversal_hook
 
         register_deposit_reversal_hook(deposit_reversed_hook)  # a reversed deposit claws back its CPA
+
+        from ib.services.runs import register_run_finished_hook
+        from ib.tasks import commission_lines_post_task
+
+        # a finished run's lines go to the ledger (the daily release task sweeps any left unposted)
+        register_run_finished_hook(lambda run_id: commission_lines_post_task.delay(run_id=run_id))

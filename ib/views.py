@@ -487,6 +487,7 @@ def deal_view(request: HttpRequest, deal_id: str) -> HttpResponse:
             "attribution": attribution_at(deal.client, deal.closed_at),
             "lines": list(deal_commission_lines(deal)),
             "held": deal.closed_at - deal.opened_at,
+            "held_seconds": int((deal.closed_at - deal.opened_at).total_seconds()),
         },
     )
 

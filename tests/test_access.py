@@ -420,10 +420,7 @@ API = [
     *rows("GET", "/api/v1/staff/clients/", (ANONYMOUS, 401), (NOBODY, 403), (DESK, 200), (SUPPORT, 200)),
     *rows("GET", "/api/v1/staff/clients/{client}/", (ANONYMOUS, 401), (NOBODY, 403), (DESK, 404), (SUPPORT, 200)),
     *rows("POST", "/api/v1/staff/clients/", (ANONYMOUS, 401), (AUDITOR, 403), (SUPPORT, 400), data={}),
-    *rows("GET", "/api/staff/clients/", (ANONYMOUS, 403), (NOBODY, 403), (DESK, 200), (SUPPORT, 200)),
-    *rows("GET", "/api/staff/clients/{client}/", (ANONYMOUS, 403), (NOBODY, 403), (DESK, 404), (SUPPORT, 200)),
-    *rows("GET", "/api/v1/events", (ANONYMOUS, 403), (NOBODY, 403), (AUDITOR, 403), (ADMIN, 200)),
-    *rows("POST", "/api/staff/clients/", (ANONYMOUS, 403), (AUDITOR, 403), (SUPPORT, 400), data={}),
+    *rows("GET", "/api/v1/events", (ANONYMOUS, 401), (NOBODY, 403), (AUDITOR, 403), (ADMIN, 200)),
     *rows(
         "POST", "/api/v1/staff/clients/{client}/transitions/",
         (ANONYMOUS, 401), (NOBODY, 403), (RISK, 403), (DESK, 404), (SUPPORT, 200),

@@ -40,8 +40,10 @@ from audit.services import Change, audit_record, audit_record_many
 from ib import errors
 from ib.errors import PartnerError
 from ib.models import CommissionLine, Dispute, LineKind, LineStatus, Partner
+from ops.events import EventType
 from ops.models import ApprovalRequest, User
 from ops.permissions import ALLOWED, Decision, deny
+from ops.services.events import Event, event_publish_many
 from payments.currencies import currency_check, money_parse, money_str
 from payments.errors import PaymentError
 from payments.models import EntryKind, JournalEntry, LedgerAccount
@@ -230,6 +232,26 @@ def _post_rows(rows: Sequence[tuple[int, int | None, int, str, str, Decimal]], *
             )
         )
     audit_record_many(changes)
+    # Partners' systems hear of what they earned (the outbox, in this transaction): one event per
+    # partner, currency and status posted.
+    event_publish_many(
+        [
+            Event(
+                EventType.IB_COMMISSION_POSTED,
+                partners[g.partner_id],
+                {
+                    "partner": partners[g.partner_id].code,
+                    "currency": g.currency,
+                    "amount": str(g.plus - g.minus),
+                    "lines": len(g.ids),
+                    "status": g.status,
+                    "entry": entry.pk,
+                },
+            )
+            for g, entry in zip(groups, entries, strict=True)
+            if g.partner_id is not None
+        ]
+    )
     return sum(len(g.ids) for g in groups)
 
 

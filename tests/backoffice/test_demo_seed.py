@@ -78,6 +78,8 @@ def test_demo_workspace_has_items_and_approvals(tmp_path: Path) -> None:
         call_command("demo_seed")  # idempotent
     assert sorted(ApprovalRequest.objects.values_list("action", "status")) == [
         ("ib.attribution_change", ApprovalStatus.PENDING),  # a client's change of partner, for finance
+        ("ib.commission_payout", ApprovalStatus.PENDING),  # Alpha's payout, for a second finance officer
+        ("ib.plan_change", ApprovalStatus.PENDING),  # the plan's next version, with last month's comparison
         ("payments.withdrawal", ApprovalStatus.PENDING),  # the client's first withdrawal, waiting for review
         ("staff.grant_role", ApprovalStatus.EXECUTED),
         ("staff.grant_role", ApprovalStatus.PENDING),
@@ -90,7 +92,7 @@ def test_demo_workspace_has_items_and_approvals(tmp_path: Path) -> None:
     # two clients wait for KYC review (all documents uploaded); the others were decided
     assert open_items == {
         "access_review": 1, "compliance_escalation": 1, "risk_alert": 1, "kyc_review": 2,
-        "withdrawal_approval": 1, "deposit_exception": 1, "trade_feed_exception": 1,
+        "withdrawal_approval": 1, "deposit_exception": 1, "trade_feed_exception": 1, "ib_dispute": 1,
     }  # fmt: skip
     from accounts.models import Client, TradingAccount
 
@@ -140,3 +142,20 @@ def test_demo_trade_feed_has_months_of_deals_fx_rates_and_a_refused_file(tmp_pat
     assert (report.rows_new, report.rows_rejected) == (3, 2)
     assert {(r.base, r.quote) for r in FxRate.objects.all()} == {("EUR", "USD"), ("GBP", "USD"), ("EUR", "GBP")}
     assert FxRate.objects.filter(base="EUR", quote="USD").count() == 184
+
+
+def test_demo_commissions_have_months_of_runs_agreeing_with_the_ledger(tmp_path: Path) -> None:
+    from ib.models import CommissionLine, CommissionRun, Partner, RunStatus
+    from ib.services.money import partner_payables
+    from payments.services.ledger import ledger_verify
+
+    with override_settings(DEMO_MODE=True, VAR_DIR=tmp_path, KYC_STORAGE_ROOT=tmp_path / "kyc"):
+        call_command("demo_seed")
+    runs = CommissionRun.objects.all()
+    assert runs.count() >= 6 and set(runs.values_list("status", flat=True)) == {RunStatus.DONE}
+    months = {d.replace(day=1) for d in CommissionLine.objects.values_list("earned_on", flat=True)}
+    assert len(months) >= 5  # commissions by month on the partner pages
+    assert not CommissionLine.objects.filter(entry__isnull=True).exclude(amount=0).exists()  # all posted
+    for partner in Partner.objects.filter(code__in=["ALPHA", "BETA", "GAMMA"]):
+        assert [p.agree for p in partner_payables(partner)] == [True]
+    assert ledger_verify().ok

@@ -79,6 +79,7 @@ class Command(BaseCommand):
             _seed_payments()
             _seed_partners()
             _seed_trade_feed()
+            _seed_commissions()
             audit_seal()
         logins_file.parent.mkdir(parents=True, exist_ok=True)
         logins_file.write_text(json.dumps(logins, indent=2))
@@ -390,9 +391,13 @@ def _upload_required(client: Any, support: User) -> list[Any]:
     return uploaded
 
 
+DEMO_HISTORY_DAYS = 190  # the demo's history (deals, FX rates, introductions, plans) starts this long ago
+
+
 def _seed_partners() -> None:
-    """A three-level partner tree, demo clients introduced by its partners at their registration,
-    and a change of partner waiting for finance."""
+    """A three-level partner tree, demo clients introduced by its partners (carried over from before
+    the back office went live), and a change of partner waiting for finance."""
+    from datetime import timedelta
 
     from django.utils import timezone
 
@@ -405,18 +410,29 @@ def _seed_partners() -> None:
     if Partner.objects.exists():
         return
     support = User.objects.get(username="support")
-    alpha = partner_create(name="Alpha Partners Ltd", code="ALPHA", email="desk@alpha.demo.invalid", actor=support)
+    # Alpha is also a client (its corporate account): commissions are paid out to its wallet.
+    northwind = Client.objects.filter(legal_name="Northwind Trading Ltd").first()
+    alpha = partner_create(
+        name="Alpha Partners Ltd", code="ALPHA", email="desk@alpha.demo.invalid", actor=support, client=northwind
+    )
     beta = partner_create(name="Beta Introducers", code="BETA", parent_id=alpha.pk, actor=support)
     gamma = partner_create(name="Gamma Trading Club", code="GAMMA", parent_id=beta.pk, actor=support)
     partner_create(name="Delta Affiliates", code="DELTA", actor=support)
-    clients = list(Client.objects.order_by("pk"))
+    # the approved (trading) clients first: Gamma's, then Alpha's; then one not yet approved for Beta
+    clients = sorted(
+        Client.objects.exclude(pk=getattr(northwind, "pk", None)),
+        key=lambda c: (c.status not in ("approved", "restricted"), c.pk),
+    )
     tree = [alpha, beta, gamma]
+    # The demo's clients traded before this back office went live (the simulated six months of
+    # deals): their introductions are carried over from then, so that history earns commissions.
+    went_live = timezone.now() - timedelta(days=DEMO_HISTORY_DAYS)
     with transaction.atomic():
         for n, client in enumerate(clients[: max(1, len(clients) * 2 // 3)]):
             attribution_open(
-                client=client, partner=tree[n % 3], valid_from=client.created_at,
+                client=client, partner=tree[(n + 2) % 3], valid_from=went_live,
                 source=AttributionSource.REFERRAL, campaign=("spring-webinar" if n % 2 else "seo-landing"),
-                reason="demo data: referral code at registration",
+                reason="demo data: introduction carried over from before the back office went live",
             )  # fmt: skip
     unattributed = clients[len(clients) * 2 // 3 :]
     if unattributed:
@@ -486,3 +502,97 @@ def _seed_trade_feed() -> None:
         source=FeedSource.CSV, raw=text, filename="prime-broker-deal-report.csv", received_by="finance"
     )
     deal_batch_process(batch_id=batch.pk)
+
+
+def _seed_commissions() -> None:
+    """Partner commissions over the demo's history: a plan agreed before go-live that Alpha's tree
+    follows, a commission run per past month (run, posted to the ledger, released after the hold
+    period), then the open work: a payout to Alpha waiting for a second finance officer, a disputed
+    statement line in the IB dispute queue, and a new plan version waiting for finance with last
+    month's comparison. Once."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from audit.actions import AuditAction
+    from ib.models import (
+        CommissionLine,
+        CommissionPlan,
+        LineKind,
+        Partner,
+        PartnerPlan,
+        PlanRule,
+        PlanVersion,
+        SymbolGroup,
+    )
+    from ib.services.disputes import dispute_raise
+    from ib.services.money import commission_lines_post, commission_payout_request, commissions_release_due
+    from ib.services.plans import plan_version_propose
+    from ib.services.runs import commission_run_execute, commission_run_start
+
+    if CommissionPlan.objects.exists() or not Partner.objects.filter(code="ALPHA").exists():
+        return
+    users = {u.username: u for u in User.objects.filter(username__in=["support", "finance"])}
+    today = timezone.localdate()
+    start = today - timedelta(days=DEMO_HISTORY_DAYS)
+    groups = {g.code: g for g in SymbolGroup.objects.all()}
+    rules = [
+        {"kind": "per_lot", "symbol_group": "fx", "rate": "6.00", "tier_shares": "60/25/15", "client_rebate_pct": "10",
+         "cap_per_trade": "60.00", "min_hold_seconds": "60"},
+        {"kind": "spread_pct", "symbol_group": "metals", "rate": "20", "tier_shares": "60/25/15"},
+        {"kind": "commission_pct", "symbol_group": "indices", "rate": "30", "tier_shares": "100"},
+    ]  # fmt: skip
+    # The agreement in force before go-live, carried over as it was (a version that starts in the
+    # past cannot be proposed: it would change what was earned; this one earned nothing here yet).
+    with transaction.atomic():
+        plan = CommissionPlan.objects.create(code="STD-IB", name="Standard IB agreement", currency="EUR", hold_days=7)
+        version = PlanVersion.objects.create(
+            plan=plan, number=1, valid_from=start, note="Carried over from the agreement signed before go-live."
+        )
+        for rule in rules:
+            PlanRule.objects.create(
+                version=version, kind=rule["kind"], symbol_group=groups.get(rule["symbol_group"]),
+                rate=Decimal(rule["rate"]), tier_shares=[Decimal(x) for x in rule["tier_shares"].split("/")],
+                client_rebate_pct=Decimal(rule.get("client_rebate_pct", "0")),
+                cap_per_trade=Decimal(rule["cap_per_trade"]) if rule.get("cap_per_trade") else None,
+                min_hold_seconds=int(rule.get("min_hold_seconds", "0")),
+            )  # fmt: skip
+        for partner in Partner.objects.filter(code__in=["ALPHA", "BETA", "GAMMA"]):
+            PartnerPlan.objects.create(partner=partner, plan=plan, valid_from=start)
+        audit_record(
+            action=AuditAction.PLAN_VERSION_ADDED, subject=plan,
+            after={"version": 1, "valid_from": start.isoformat(), "rules": len(rules), "followers": 3},
+            reason="demo data: the partner agreement in force before the back office went live",
+        )  # fmt: skip
+
+    month = start.replace(day=1)
+    while month <= today:
+        end = min((month + timedelta(days=32)).replace(day=1) - timedelta(days=1), today - timedelta(days=1))
+        run = commission_run_start(period_start=max(month, start), period_end=end, actor=users["finance"])
+        commission_run_execute(run_id=run.pk)
+        month = (month + timedelta(days=32)).replace(day=1)
+    commission_lines_post()
+    commissions_release_due(today=today)
+
+    alpha = Partner.objects.get(code="ALPHA")
+    commission_payout_request(
+        partner=alpha, currency="EUR", actor=users["finance"], reason="demo: monthly payout of Alpha's commissions"
+    )
+    line = (
+        CommissionLine.objects.filter(kind=LineKind.DEAL, partner__code="GAMMA", deal__isnull=False)
+        .order_by("-earned_on", "id")
+        .first()
+    )
+    if line is not None:
+        dispute_raise(
+            line=line, actor=users["support"], claimed_amount=line.amount + Decimal("2.40"),
+            claim="Gamma says this deal should have paid the full 6.00 per lot before the client rebate.",
+        )  # fmt: skip
+    first_of_next = (today.replace(day=1) + timedelta(days=32)).replace(day=1)
+    plan_version_propose(
+        actor=users["support"], plan=plan, valid_from=first_of_next,
+        note="Raise FX majors to 7.00 per lot to win back Beta's volume.",
+        rules=[{**rules[0], "rate": "7.00"}, *rules[1:]],
+        reason="demo: Beta asked for a better FX rate; finance checks last month's comparison",
+    )  # fmt: skip

@@ -4,6 +4,8 @@ to who may see them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db.models import QuerySet
@@ -149,3 +151,30 @@ def dispute_age(dispute: Dispute) -> str:
 
 def partner_lines_recent(partner: Partner, limit: int = 50) -> QuerySet[CommissionLine]:
     return CommissionLine.objects.filter(partner=partner).select_related("deal", "client").order_by("-id")[:limit]
+
+
+def partner_commissions_by_month(partner: Partner, *, months: int = 12) -> list[tuple[str, Decimal, str]]:
+    """What ``partner`` earned per calendar month over the last ``months`` (every line kind, net of
+    clawbacks and adjustments), oldest first: (``"2026-10"``, amount, currency)."""
+    from django.db.models import Sum
+    from django.db.models.functions import TruncMonth
+
+    since = (timezone.localdate().replace(day=1) - timedelta(days=31 * (months - 1))).replace(day=1)
+    rows = (
+        CommissionLine.objects.filter(partner=partner, earned_on__gte=since)
+        .annotate(month=TruncMonth("earned_on"))
+        .values("month", "currency")
+        .annotate(total=Sum("amount"))
+        .order_by("month", "currency")
+    )
+    return [(f"{r['month']:%Y-%m}", r["total"], r["currency"]) for r in rows]
+
+
+def partner_disputes(partner: Partner, limit: int = 20) -> QuerySet[Dispute]:
+    return Dispute.objects.filter(partner=partner).select_related("line").order_by("-created_at")[:limit]
+
+
+def partner_statements(partner: Partner, limit: int = 12) -> QuerySet[Any]:
+    from ib.models import Statement
+
+    return Statement.objects.filter(partner=partner).order_by("-period_start", "currency")[:limit]

@@ -122,10 +122,30 @@ def _render_partner(
             "below": below,
             "base_depth": partner.depth,
             "clients": list(partner_clients(partner)),
+            **_partner_money_context(partner),
             **_partner_plan_context(user, partner, forms),
         },
         status=status,
     )
+
+
+def _partner_money_context(partner: Partner) -> dict[str, Any]:
+    """The partner 360's money: commissions by month (a chart and its figures), payables against
+    the ledger, statements and disputes."""
+    from ib.selectors_money import partner_commissions_by_month, partner_disputes, partner_statements
+    from ib.services.money import partner_payables
+
+    by_month = partner_commissions_by_month(partner)
+    currencies = sorted({currency for _, _, currency in by_month})
+    return {
+        "commission_months": by_month,
+        "commission_charts": [
+            (currency, [(month, amount) for month, amount, c in by_month if c == currency]) for currency in currencies
+        ],
+        "payables": partner_payables(partner),
+        "statements": list(partner_statements(partner)),
+        "disputes": list(partner_disputes(partner)),
+    }
 
 
 def partner_panel(user: User, client: Any, forms: dict[str, Any]) -> tuple[str, dict[str, Any]]:

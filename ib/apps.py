@@ -26,5 +26,8 @@ class IbConfig(AppConfig):
         from ib.services.runs import register_run_finished_hook
         from ib.tasks import commission_lines_post_task
 
-        # a finished run's lines go to the ledger (the daily release task sweeps any left unposted)
-        register_run_finished_hook(lambda run_id: commission_lines_post_task.delay(run_id=run_id))
+        def post_the_run(run_id: int) -> None:
+            """A finished run's lines go to the ledger (the daily release task sweeps any left)."""
+            commission_lines_post_task.delay(run_id=run_id)
+
+        register_run_finished_hook(post_the_run)

@@ -41,10 +41,10 @@ log = logging.getLogger(__name__)
 
 MAX_PERIOD_DAYS = 366
 
-_finished_hooks: list[Callable[[int], None]] = []
+_finished_hooks: list[Callable[[int], object]] = []
 
 
-def register_run_finished_hook(hook: Callable[[int], None]) -> None:
+def register_run_finished_hook(hook: Callable[[int], object]) -> None:
     """Call ``hook(run_id)`` after the commit of every run that finishes (registered in
     ``AppConfig.ready``)."""
     if hook not in _finished_hooks:

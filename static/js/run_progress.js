@@ -1,5 +1,6 @@
 // Commission runs: every element with [data-progress-url] whose run is queued or running polls its
-// progress every 1.5 s and updates its bar, count, line count and status, until the run ends.
+// progress every 1.5 s and updates its bar, count, line count and status, until the run ends; a page
+// whose other figures depend on the run (marked data-reload-when-ended) is then reloaded to show them.
 (function () {
   "use strict";
   function watch(el) {
@@ -15,6 +16,7 @@
           set("status", function (t) { t.textContent = p.status_label; });
           el.dataset.status = p.status;
           if (p.status === "queued" || p.status === "running") { setTimeout(poll, 1500); }
+          else if (el.hasAttribute("data-reload-when-ended")) { window.location.reload(); }
         })
         .catch(function () { setTimeout(poll, 5000); });
     }

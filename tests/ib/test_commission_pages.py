@@ -62,3 +62,17 @@ def test_bad_support_sees_runs_but_cannot_start_one(client: HttpClient) -> None:
     assert page.status_code == 200 and 'data-testid="run-form"' not in page.content.decode()
     assert client.post("/partners/runs/", {"period_start": "2026-10-14", "period_end": "2026-10-14"}).status_code == 403
     assert CommissionRun.objects.count() == 0
+
+
+def test_good_a_statement_line_links_to_its_deal_and_a_run_page_refreshes_when_it_ends(client: HttpClient) -> None:
+    from tests.ib.lines import line
+
+    master, sub = tree("MASTER", "SUBIB")
+    earned = line(sub, approved_client(provision=False), "4.00", version=plan("STDL"), tree=[sub.pk, master.pk])
+    assert earned.deal is not None
+    sign_in(client, staff(Role.FINANCE, username="fin-2"))
+    page = client.get(earned.get_absolute_url()).content.decode()
+    assert f'<a class="mono" href="/partners/deals/{earned.deal.deal_id}/">{earned.deal.deal_id}</a>' in page
+    assert client.get(f"/partners/deals/{earned.deal.deal_id}/").status_code == 200
+    run = CommissionRun.objects.create(period_start=DAY, period_end=DAY, started_by="fin-2")
+    assert 'data-status="queued" data-reload-when-ended>' in client.get(f"/partners/runs/{run.pk}/").content.decode()

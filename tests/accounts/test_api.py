@@ -28,9 +28,10 @@ PAYLOAD = {
 }
 
 
-def test_anonymous_gets_401_or_403_and_no_data(client: HttpClient) -> None:
+def test_anonymous_gets_401_and_no_data(client: HttpClient) -> None:
     response = client.get("/api/v1/staff/clients/")
-    assert response.status_code in (401, 403)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
     assert response["Content-Type"] == "application/problem+json"
 
 

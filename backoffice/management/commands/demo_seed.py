@@ -524,11 +524,10 @@ def _seed_commissions() -> None:
         PartnerPlan,
         PlanRule,
         PlanVersion,
-        SymbolGroup,
     )
     from ib.services.disputes import dispute_raise
     from ib.services.money import commission_lines_post, commission_payout_request, commissions_release_due
-    from ib.services.plans import plan_version_propose
+    from ib.services.plans import plan_rules_clean, plan_version_propose
     from ib.services.runs import commission_run_execute, commission_run_start
 
     if CommissionPlan.objects.exists() or not Partner.objects.filter(code="ALPHA").exists():
@@ -536,7 +535,6 @@ def _seed_commissions() -> None:
     users = {u.username: u for u in User.objects.filter(username__in=["support", "finance"])}
     today = timezone.localdate()
     start = today - timedelta(days=DEMO_HISTORY_DAYS)
-    groups = {g.code: g for g in SymbolGroup.objects.all()}
     rules = [
         {"kind": "per_lot", "symbol_group": "fx", "rate": "6.00", "tier_shares": "60/25/15", "client_rebate_pct": "10",
          "cap_per_trade": "60.00", "min_hold_seconds": "60"},
@@ -550,14 +548,8 @@ def _seed_commissions() -> None:
         version = PlanVersion.objects.create(
             plan=plan, number=1, valid_from=start, note="Carried over from the agreement signed before go-live."
         )
-        for rule in rules:
-            PlanRule.objects.create(
-                version=version, kind=rule["kind"], symbol_group=groups.get(rule["symbol_group"]),
-                rate=Decimal(rule["rate"]), tier_shares=[Decimal(x) for x in rule["tier_shares"].split("/")],
-                client_rebate_pct=Decimal(rule.get("client_rebate_pct", "0")),
-                cap_per_trade=Decimal(rule["cap_per_trade"]) if rule.get("cap_per_trade") else None,
-                min_hold_seconds=int(rule.get("min_hold_seconds", "0")),
-            )  # fmt: skip
+        # the same checks and parsing as a proposed version's rules (shares adding up to 100, ...)
+        PlanRule.objects.bulk_create(PlanRule(version=version, **fields) for fields in plan_rules_clean(rules))
         for partner in Partner.objects.filter(code__in=["ALPHA", "BETA", "GAMMA"]):
             PartnerPlan.objects.create(partner=partner, plan=plan, valid_from=start)
         audit_record(

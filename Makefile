@@ -37,8 +37,11 @@ audit-deps: $(STAMP)
 browser:
 	@sh scripts/ensure-chromium.sh
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), each with its own test database and Redis
+# database (backoffice/settings/test.py); a test file stays in one process (its module fixtures once).
+TEST_WORKERS ?= 2
 test: $(STAMP) lint browser
-	$(BIN)/python -m backoffice.devstack test
+	$(BIN)/python -m backoffice.devstack test -n $(TEST_WORKERS) --dist loadfile
 
 # make bench BENCH_ARGS="--quick" or BENCH_ARGS="audit_throughput"
 bench: $(STAMP)

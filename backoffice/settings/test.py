@@ -1,3 +1,5 @@
+from urllib.parse import urlsplit
+
 from backoffice.env import env_str
 
 from .base import *  # noqa: F403
@@ -17,3 +19,16 @@ WHITENOISE_AUTOREFRESH = True
 
 # in memory; a test's worker process may be given a file backend (EMAIL_BACKEND) to show what it sent
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.locmem.EmailBackend")
+
+# pytest-xdist runs the suite in several processes (PYTEST_XDIST_WORKER is gw0, gw1, ...). pytest-django
+# gives each its own test database; here each also gets its own Redis database, so the Celery workers one
+# process starts never take the other's tasks and the per-key rate counters never mix.
+_XDIST_WORKER = env_str("PYTEST_XDIST_WORKER", "")
+if REDIS_URL and _XDIST_WORKER.startswith("gw"):  # noqa: F405
+    _REDIS_DB = int(_XDIST_WORKER[2:]) + 1
+    if REDIS_URL.startswith("redis+socket://"):  # noqa: F405
+        CELERY_BROKER_URL = CELERY_RESULT_BACKEND = f"{REDIS_URL}?virtual_host={_REDIS_DB}"  # noqa: F405
+        CACHES["api"]["LOCATION"] = REDIS_URL.replace("redis+socket://", "unix://", 1) + f"?db={_REDIS_DB}"  # noqa: F405
+    else:
+        CELERY_BROKER_URL = CELERY_RESULT_BACKEND = urlsplit(REDIS_URL)._replace(path=f"/{_REDIS_DB}").geturl()  # noqa: F405
+        CACHES["api"]["LOCATION"] = CELERY_BROKER_URL  # noqa: F405

@@ -24,6 +24,7 @@ from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
 from rest_framework import serializers, status, viewsets
 from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -131,6 +132,7 @@ class PartnerViewSet(IdempotentWritesMixin, viewsets.GenericViewSet):
     """A partner API resource: a partner's key with the scope, then the partner itself."""
 
     permission_classes = [PARTNER_SCOPES, DecisionPermission]
+    parser_classes = [JSONParser]  # bodies are JSON: a whole number stays a number, text stays text
     decision_map = {"list": partner_api_can_use, "retrieve": partner_api_can_use, "create": partner_api_can_use}
     lookup_value_regex = r"[^/]+"
 
@@ -473,6 +475,7 @@ class DisputeSerializer(serializers.Serializer):
     resolved_at = serializers.DateTimeField(allow_null=True)
     timeline = serializers.SerializerMethodField()
 
+    @extend_schema_field(serializers.CharField(allow_null=True))
     def get_resolution(self, dispute: Dispute) -> str | None:
         return DisputeResolution(dispute.resolution).label if dispute.resolution else None
 

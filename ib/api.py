@@ -21,7 +21,7 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiSerializerExtension
-from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiExample, extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import serializers, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import JSONParser
@@ -128,6 +128,64 @@ class StrictInputSchema(OpenApiSerializerExtension):
         return schema
 
 
+# What each operation answers, as the OpenAPI document shows it (a list shows a page of these).
+_AT = "2026-11-02T14:05:00Z"
+_PARTNER = {"code": "BETA", "name": "Beta Introducers", "level": 1}
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "client": {
+        "reference": "C0001042", "display_name": "Ada Lovelace", "country": "GB", "status": "Approved",
+        "status_code": "approved", "registered_at": _AT, "attributed_since": _AT, "campaign": "spring",
+        "partner": _PARTNER,
+    },
+    "sub-partner": {
+        "code": "BETA", "name": "Beta Introducers", "level": 1, "parent": "ALPHA", "status": "Active",
+        "joined_at": _AT, "clients_now": 12,
+    },
+    "commission line": {
+        "id": 1234, "kind": "Deal commission", "kind_code": "deal", "status": "Available", "status_code": "available",
+        "earned_on": "2026-11-02", "available_on": "2026-11-09", "amount_minor": 240, "currency": "EUR", "level": 1,
+        "derivation": {
+            "deal": {"deal_id": "T000004711", "symbol": "EURUSD", "side": "buy", "lots": "1.00",
+                     "opened_at": "2026-11-02T13:35:00Z", "closed_at": _AT},
+            "deposit": None, "client": "C0001042", "introduced_by": _PARTNER,
+            "plan": {"code": "STD", "name": "Standard IB plan", "version": 2},
+            "rule": {"kind": "Amount per lot", "in_words": "8 per lot on FX majors; split across levels 50% / 30% / "
+                     "20% (this line: level 1, 30%).", "rate": "8", "level_share": "30"},
+            "base_amount_minor": 800, "base_currency": "EUR", "fx_rate": "1", "fx_at": None, "reverses": None,
+        },
+    },
+    "statement": {
+        "id": 77, "period_start": "2026-10-01", "period_end": "2026-10-31", "currency": "EUR", "lines_count": 318,
+        "total_minor": 412050, "sha256": "9f2c" + "0" * 60, "issued_at": "2026-11-01T02:00:00Z",
+    },
+    "payout": {
+        "id": 901, "status": "Paid to your wallet", "status_code": "executed", "amount_minor": 412050,
+        "currency": "EUR", "requested_at": "2026-11-03T09:12:00Z", "closed_at": "2026-11-03T10:40:00Z",
+    },
+    "dispute": {
+        "reference": "IBD-000042", "status": "Resolved", "status_code": "resolved", "line": 1234, "deal": "T000004711",
+        "reason": "The rate was 8.00 per lot, not 6.00.", "claimed_amount": "4.00", "raised_by":
+        "partner:ALPHA (API key k3x9q2m7ab)", "raised_at": _AT, "resolution": "Correct as paid",
+        "resolution_note": "The plan pays 6.00 on metals.", "resolved_at": "2026-11-04T08:00:00Z",
+        "timeline": [
+            {"at": _AT, "status": "Open", "text": "Raised: The rate was 8.00 per lot, not 6.00."},
+            {"at": "2026-11-04T08:00:00Z", "status": "Resolved",
+             "text": "Resolved: Correct as paid. The plan pays 6.00 on metals."},
+        ],
+    },
+    "referral link": {
+        "code": "ALPHA", "url": "https://backoffice.example/clients/new/?ref=ALPHA",
+        "campaign_url": "https://backoffice.example/clients/new/?ref=ALPHA&campaign={campaign}",
+    },
+}  # fmt: skip
+
+
+def _documented(name: str, *actions: str) -> Any:
+    """The class decorator naming the example answer of each action."""
+    example = OpenApiExample(name, value=EXAMPLES[name], response_only=True, status_codes=["200"])
+    return extend_schema_view(**{action: extend_schema(examples=[example]) for action in actions})
+
+
 class PartnerViewSet(IdempotentWritesMixin, viewsets.GenericViewSet):
     """A partner API resource: a partner's key with the scope, then the partner itself."""
 
@@ -186,6 +244,7 @@ class PartnerClientSerializer(serializers.Serializer):
         return partner_ref(attribution.partner, self.context["partner"])
 
 
+@_documented("client", "list", "retrieve")
 class PartnerClientViewSet(PartnerViewSet):
     """Your clients and your sub-partners' clients (those attributed to you or below you now)."""
 
@@ -224,6 +283,7 @@ class SubPartnerSerializer(serializers.Serializer):
         return str(self.context["parents"].get(partner.path[: -Partner.steplen], ""))
 
 
+@_documented("sub-partner", "list")
 class PartnerTreeViewSet(PartnerViewSet):
     """The partners below you, level by level (in tree order)."""
 
@@ -359,6 +419,7 @@ class CommissionLineFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
+@_documented("commission line", "list", "retrieve")
 class CommissionLineViewSet(PartnerViewSet):
     """The commission statement lines you earned, each with what produced it."""
 
@@ -390,6 +451,7 @@ class StatementSerializer(serializers.Serializer):
         return minor(statement.total, statement.currency) or 0
 
 
+@_documented("statement", "list", "retrieve")
 class StatementViewSet(PartnerViewSet):
     """Your commission statements, one per period and currency (its lines: commission-lines with
     period_start and period_end)."""
@@ -437,6 +499,7 @@ class PayoutSerializer(serializers.Serializer):
             return 0
 
 
+@_documented("payout", "list", "retrieve")
 class PayoutViewSet(PartnerViewSet):
     """Payouts of your available commissions to your own wallet at the broker (asked for by the
     broker's finance team, approved by a second person)."""
@@ -521,6 +584,7 @@ def _field_of(message: str) -> str:
     return name if sep and name.isidentifier() else "non_field_errors"
 
 
+@_documented("dispute", "list", "retrieve")
 class DisputeViewSet(PartnerViewSet):
     """Disputes about your commissions: raise one on a statement line (or a deal that earned you
     nothing) and follow its status and the broker's answers."""
@@ -547,6 +611,10 @@ class DisputeViewSet(PartnerViewSet):
                 "a deal that earned nothing", value={"deal": "T000004711", "reason": "My client's deal earned nothing."},
                 request_only=True,
             ),
+            OpenApiExample("raised", value=EXAMPLES["dispute"] | {
+                "status": "Open", "status_code": "open", "resolution": None, "resolution_note": "", "resolved_at": None,
+                "timeline": EXAMPLES["dispute"]["timeline"][:1],
+            }, response_only=True, status_codes=["201"]),
         ],
     )  # fmt: skip
     def create(self, request: Request) -> Response:
@@ -599,6 +667,7 @@ class ReferralLinkSerializer(serializers.Serializer):
         return self._base(partner) + "&campaign={campaign}"
 
 
+@_documented("referral link", "list")
 class ReferralLinkViewSet(PartnerViewSet):
     """Your referral links: a client registering through one is attributed to you."""
 

@@ -424,6 +424,8 @@ def test_every_partner_operation_is_in_the_schema_with_its_scope(world: World) -
     for (_, method), op in operations.items():
         assert op["x-required-scope"] == ("partner:write" if method == "post" else "partner:read")
         assert "404" in op["responses"] and "403" in op["responses"]
+        success = op["responses"]["201" if method == "post" else "200"]
+        assert success["content"]["application/json"]["examples"], (method, op["operationId"])
     raise_body = paths[API + "disputes/"]["post"]
     assert "Idempotency-Key" in {p["name"] for p in raise_body["parameters"]}
     assert raise_body["requestBody"]["content"]["application/json"]["examples"]

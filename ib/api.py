@@ -12,6 +12,7 @@ caller (404), never a 403 that would confirm it. Amounts are in minor units of t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -51,6 +52,7 @@ from ib.selectors import (
 )
 from ib.selectors_money import (
     dispute_timeline,
+    dispute_timelines,
     partner_deal_get_for,
     partner_dispute_get_for,
     partner_disputes_visible_to,
@@ -206,8 +208,13 @@ class PartnerViewSet(IdempotentWritesMixin, viewsets.GenericViewSet):
         return context
 
     def paged(self, queryset: Any) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(queryset))
-        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+        page = self.paginate_queryset(self.filter_queryset(queryset)) or []
+        context = self.get_serializer_context() | self.page_context(page)
+        return self.get_paginated_response(self.get_serializer_class()(page, many=True, context=context).data)
+
+    def page_context(self, page: Sequence[Any]) -> dict[str, Any]:
+        """What the serializer reads for a whole page in one query (instead of one per row)."""
+        return {}
 
 
 # --- who is who in the tree ------------------------------------------------------------------------
@@ -372,7 +379,10 @@ class CommissionLineSerializer(serializers.Serializer):
         deal = line.deal
         deposit = line.qualifying_deposit
         rule = line.rule
-        introducer = Partner.objects.filter(pk=line.tree[0]).first() if line.tree else None
+        introducers = self.context.get("introducers")
+        if introducers is None:  # one line: its own query
+            introducers = Partner.objects.in_bulk(line.tree[:1])
+        introducer = introducers.get(line.tree[0]) if line.tree else None
         if introducer is not None and not introducer.path.startswith(me.path):
             introducer = None  # a line of yours is introduced in your tree; never name anyone else
         shares = list(rule.tier_shares) if rule is not None else []
@@ -429,6 +439,9 @@ class CommissionLineViewSet(PartnerViewSet):
 
     def list(self, request: Request) -> Response:
         return self.paged(partner_lines_visible_to(self.partner()))
+
+    def page_context(self, page: Sequence[Any]) -> dict[str, Any]:
+        return {"introducers": Partner.objects.in_bulk({line.tree[0] for line in page if line.tree})}
 
     def retrieve(self, request: Request, pk: str) -> Response:
         return Response(self.get_serializer(partner_line_get_for(self.partner(), object_id(pk))).data)
@@ -544,7 +557,9 @@ class DisputeSerializer(serializers.Serializer):
 
     @extend_schema_field(DisputeEventSerializer(many=True))
     def get_timeline(self, dispute: Dispute) -> list[dict[str, Any]]:
-        return [{"at": e.at, "status": e.status, "text": e.text} for e in dispute_timeline(dispute)]
+        timelines = self.context.get("timelines")
+        events = timelines[dispute.pk] if timelines is not None else dispute_timeline(dispute)
+        return [{"at": e.at, "status": e.status, "text": e.text} for e in events]
 
 
 class DisputeRaiseSerializer(StrictInput, serializers.Serializer):
@@ -595,6 +610,9 @@ class DisputeViewSet(PartnerViewSet):
 
     def list(self, request: Request) -> Response:
         return self.paged(partner_disputes_visible_to(self.partner()))
+
+    def page_context(self, page: Sequence[Any]) -> dict[str, Any]:
+        return {"timelines": dispute_timelines(page)}
 
     def retrieve(self, request: Request, reference: str) -> Response:
         return Response(self.get_serializer(partner_dispute_get_for(self.partner(), object_ref(reference))).data)

@@ -3,6 +3,7 @@ to who may see them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -271,14 +272,22 @@ class DisputeEvent:
 def dispute_timeline(dispute: Dispute) -> list[DisputeEvent]:
     """What happened to a dispute, as the partner reads it: raised, an adjustment proposed (and
     refused), resolved with the broker's answer. From the audit trail, oldest first."""
+    return dispute_timelines([dispute])[dispute.pk]
+
+
+def dispute_timelines(disputes: Sequence[Dispute]) -> dict[int, list[DisputeEvent]]:
+    """``dispute_timeline`` of each dispute (a page of them), in one query of the audit trail."""
     from audit.actions import AuditAction
     from audit.models import AuditEvent
     from ib.models import DisputeResolution
     from payments.currencies import money_str
 
-    events: list[DisputeEvent] = []
-    rows = AuditEvent.objects.filter(subject_type="ib.dispute", subject_id=str(dispute.pk)).order_by("id")
+    by_id = {str(d.pk): d for d in disputes}
+    timelines: dict[int, list[DisputeEvent]] = {d.pk: [] for d in disputes}
+    rows = AuditEvent.objects.filter(subject_type="ib.dispute", subject_id__in=list(by_id)).order_by("id")
     for row in rows:
+        dispute = by_id[row.subject_id]
+        events = timelines[dispute.pk]
         after = row.after or {}
         if row.action == AuditAction.DISPUTE_RAISED:
             events.append(DisputeEvent(row.occurred_at, DisputeStatus.OPEN.label, f"Raised: {dispute.claim}"))
@@ -298,4 +307,4 @@ def dispute_timeline(dispute: Dispute) -> list[DisputeEvent]:
             events.append(
                 DisputeEvent(row.occurred_at, DisputeStatus.RESOLVED.label, f"Resolved: {label}. {row.reason}")
             )
-    return events
+    return timelines

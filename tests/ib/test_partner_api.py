@@ -248,6 +248,22 @@ def test_bad_period_that_is_no_date_is_a_400_naming_it(world: World) -> None:
     assert list(body["errors"]) == ["period_start"]
 
 
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        ("period_start=a%00b", "period_start"),
+        ("period_end=" + "9" * 40, "period_end"),
+        ("status=%ED%A0%80", "status"),
+        ("kind=bonus", "kind"),
+        ("page_size=0", "page_size"),
+        ("cursor=x%00", "cursor"),
+    ],
+)
+def test_bad_list_parameters_are_a_400_naming_them(world: World, query: str, parameter: str) -> None:
+    body = problem(get(world.key_a, f"commission-lines/?{query}"), 400, "invalid")
+    assert list(body["errors"]) == [parameter]
+
+
 def test_bad_outsider_gets_404_for_another_partners_line(world: World) -> None:
     assert get(world.key_a, f"commission-lines/{world.line_a.pk}/").status_code == 200
     problem(get(world.key_x, f"commission-lines/{world.line_a.pk}/"), 404, "not_found")

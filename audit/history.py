@@ -37,6 +37,14 @@ class AuditedHistoricalRecords(HistoricalRecords):
         kwargs.setdefault("cascade_delete_history", False)
         super().__init__(**kwargs)
 
+    def get_history_user(self, instance: Any) -> Any:
+        """simple-history's user is a staff account or none: a call with a partner's or the client
+        area's API key (``request.user`` an ``ops.api.ApiCaller``) is named by ``history_actor``."""
+        from django.contrib.auth import get_user_model
+
+        user = super().get_history_user(instance)
+        return user if isinstance(user, get_user_model()) else None
+
     def create_history_model(self, model: type[models.Model], inherited: bool) -> type[models.Model]:
         history_model = super().create_history_model(model, inherited)
         pgtrigger.register(*append_only_triggers())(history_model)

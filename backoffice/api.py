@@ -20,6 +20,8 @@ def problem_details_handler(exc: Exception, context: dict[str, Any]) -> Response
     offending fields under ``errors``."""
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages})
+    if isinstance(exc, Http404):  # a scoped fetch found nothing: the documented ``not_found`` problem
+        exc = exceptions.NotFound(str(exc.args[0]) if exc.args else None)
     response = exception_handler(exc, context)
     if response is None:
         return None

@@ -1,4 +1,4 @@
-"""The REST API, version 1, under /api/v1/ (backoffice.urls): the staff API, its OpenAPI document
+"""The REST API, version 1, under /api/v1/ (backoffice.urls): the staff API, the partner API, its OpenAPI document
 and the browsable documentation. Paths of the unversioned API (/api/staff/...) answer 308 to the
 same path under /api/v1/ (method and body kept)."""
 
@@ -16,6 +16,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.routers import DefaultRouter
 
 from accounts.api import ClientViewSet
+from ib import api as partner_api
 from ops.api import requires_scope
 from ops.api_events import EventViewSet
 from ops.api_keys import ANY_SCOPE
@@ -24,6 +25,7 @@ from payments.api import WithdrawalViewSet
 router = DefaultRouter(trailing_slash=True)
 router.register("staff/clients", ClientViewSet, basename="api-client")
 router.register("staff/withdrawals", WithdrawalViewSet, basename="api-withdrawal")
+partner_api.register(router)  # /api/v1/partner/...: a partner's own clients, tree, lines, disputes
 
 
 class SchemaView(SpectacularAPIView):

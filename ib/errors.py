@@ -144,3 +144,12 @@ NOT_ALLOWED_RUN = "Your role does not include running partner commissions."
 RUN_PERIOD_BACKWARDS = "The period ends on or after the day it starts."
 RUN_PERIOD_FUTURE = "The period cannot end after today ({date})."
 RUN_PERIOD_TOO_LONG = "A run covers at most {days} days."
+
+# --- the partner API (ib/api.py) ------------------------------------------------------------------
+PARTNER_API_ONLY = "The partner API answers a partner's API key (scope partner:read / partner:write), not this caller."
+API_UNKNOWN_FIELD = "Unknown field: this operation takes {fields}."
+API_NOT_AN_INTEGER = "Expected a whole number (a JSON integer)."
+API_LINE_OR_DEAL = "Name the statement line (line) or the deal that earned nothing (deal), one of the two."
+API_NO_SUCH_LINE = "No statement line #{line} of yours."
+API_NO_SUCH_DEAL = "No deal {deal} of a client you introduced."
+API_BAD_CLAIMED_AMOUNT = 'A positive amount as a decimal string with at most 2 decimals, e.g. "12.50".'

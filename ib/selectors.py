@@ -439,3 +439,44 @@ def run_figures(run: CommissionRun) -> dict[str, Any]:
         "by_kind": [{**row, "label": LineKind(row["kind"]).label} for row in rows],
         "partners": CommissionLine.objects.filter(run=run).values("partner").distinct().count(),
     }
+
+
+# --- the partner API: what a partner sees of its own business ------------------------------------
+
+
+def partner_api_can_use(actor: Any) -> Decision:
+    """Call the partner API: the caller is a partner's API key (``ops.api.ApiCaller`` whose owner
+    is the partner). A staff session or another kind of key is refused."""
+    if not isinstance(getattr(actor, "owner", None), Partner):
+        return deny(errors.PARTNER_API_ONLY)
+    return ALLOWED
+
+
+def partner_subtree(partner: Partner) -> QuerySet[Partner]:
+    """``partner`` and every partner below it (one indexed query on the materialised path)."""
+    return Partner.objects.filter(path__startswith=partner.path)
+
+
+def partner_subpartners(partner: Partner) -> QuerySet[Partner]:
+    """The partners below ``partner``, in tree order (a parent before its children)."""
+    return partner_subtree(partner).filter(depth__gt=partner.depth).order_by("path")
+
+
+def partner_clients_visible_to(partner: Partner) -> QuerySet[Attribution]:
+    """The one scope of the partner API's clients: each client attributed *now* to ``partner`` or
+    to a partner below it, as its attribution (one per client: attributions never overlap). The
+    list and the detail both read it, so a client outside it does not exist for the partner."""
+    now = timezone.now()
+    return (
+        Attribution.objects.select_related("client", "partner")
+        .filter(partner__path__startswith=partner.path, valid_from__lte=now)
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=now))
+    )
+
+
+def partner_client_get_for(partner: Partner, reference: str) -> Attribution:
+    """One client of ``partner`` (or of a partner below it) by its reference, else 404."""
+    attribution = partner_clients_visible_to(partner).filter(client__reference=str(reference)[:20]).first()
+    if attribution is None:
+        raise Http404("No such client.")
+    return attribution

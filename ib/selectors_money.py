@@ -3,12 +3,13 @@ to who may see them."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -178,3 +179,132 @@ def partner_statements(partner: Partner, limit: int = 12) -> QuerySet[Any]:
     from ib.models import Statement
 
     return Statement.objects.filter(partner=partner).order_by("-period_start", "currency")[:limit]
+
+
+# --- the partner API: a partner's own lines, statements, payouts and disputes ---------------------
+
+
+def partner_lines_visible_to(partner: Partner) -> QuerySet[CommissionLine]:
+    """The statement lines ``partner`` earned (it is their beneficiary), with their derivation."""
+    return CommissionLine.objects.filter(partner=partner).select_related(
+        "deal", "client", "plan_version__plan", "rule__symbol_group", "qualifying_deposit", "reverses"
+    )
+
+
+def partner_line_get_for(partner: Partner, line_id: int) -> CommissionLine:
+    line = partner_lines_visible_to(partner).filter(pk=line_id).first()
+    if line is None:
+        raise Http404("No such statement line.")
+    return line
+
+
+def partner_statements_visible_to(partner: Partner) -> QuerySet[Any]:
+    from ib.models import Statement
+
+    return Statement.objects.filter(partner=partner)
+
+
+def partner_statement_get_for(partner: Partner, statement_id: int) -> Any:
+    statement = partner_statements_visible_to(partner).filter(pk=statement_id).first()
+    if statement is None:
+        raise Http404("No such statement.")
+    return statement
+
+
+def partner_payouts_visible_to(partner: Partner) -> QuerySet[Any]:
+    """The payouts of ``partner``'s commissions to its wallet: each is the maker-checker request
+    (``ib.commission_payout``) that asked for it, whatever became of it."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from ib.services.money import PAYOUT_ACTION
+    from ops.models import ApprovalRequest
+
+    return ApprovalRequest.objects.filter(
+        action=PAYOUT_ACTION, subject_type=ContentType.objects.get_for_model(Partner), subject_id=str(partner.pk)
+    )
+
+
+def partner_payout_get_for(partner: Partner, payout_id: int) -> Any:
+    payout = partner_payouts_visible_to(partner).filter(pk=payout_id).first()
+    if payout is None:
+        raise Http404("No such payout.")
+    return payout
+
+
+def partner_disputes_visible_to(partner: Partner) -> QuerySet[Dispute]:
+    """The disputes about ``partner``'s commissions (raised by it or by staff on its behalf)."""
+    return Dispute.objects.filter(partner=partner).select_related("line", "deal")
+
+
+def partner_dispute_get_for(partner: Partner, reference: str) -> Dispute:
+    dispute = partner_disputes_visible_to(partner).filter(reference=str(reference)[:20]).first()
+    if dispute is None:
+        raise Http404("No such dispute.")
+    return dispute
+
+
+def partner_deal_get_for(partner: Partner, deal_id: str) -> Any:
+    """A deal of a client ``partner`` had introduced at the deal's close (one it may dispute when
+    it earned nothing), else 404."""
+    from django.db.models import Exists, OuterRef
+
+    from ib.models import Attribution, Deal
+
+    introduced = Attribution.objects.filter(
+        Q(valid_to__isnull=True) | Q(valid_to__gt=OuterRef("closed_at")),
+        client=OuterRef("client"),
+        partner=partner,
+        valid_from__lte=OuterRef("closed_at"),
+    )
+    deal = Deal.objects.filter(Exists(introduced), deal_id=str(deal_id)[:40]).select_related("client").first()
+    if deal is None:
+        raise Http404("No such deal.")
+    return deal
+
+
+@dataclass(frozen=True)
+class DisputeEvent:
+    at: Any
+    status: str
+    text: str
+
+
+def dispute_timeline(dispute: Dispute) -> list[DisputeEvent]:
+    """What happened to a dispute, as the partner reads it: raised, an adjustment proposed (and
+    refused), resolved with the broker's answer. From the audit trail, oldest first."""
+    return dispute_timelines([dispute])[dispute.pk]
+
+
+def dispute_timelines(disputes: Sequence[Dispute]) -> dict[int, list[DisputeEvent]]:
+    """``dispute_timeline`` of each dispute (a page of them), in one query of the audit trail."""
+    from audit.actions import AuditAction
+    from audit.models import AuditEvent
+    from ib.models import DisputeResolution
+    from payments.currencies import money_str
+
+    by_id = {str(d.pk): d for d in disputes}
+    timelines: dict[int, list[DisputeEvent]] = {d.pk: [] for d in disputes}
+    rows = AuditEvent.objects.filter(subject_type="ib.dispute", subject_id__in=list(by_id)).order_by("id")
+    for row in rows:
+        dispute = by_id[row.subject_id]
+        events = timelines[dispute.pk]
+        after = row.after or {}
+        if row.action == AuditAction.DISPUTE_RAISED:
+            events.append(DisputeEvent(row.occurred_at, DisputeStatus.OPEN.label, f"Raised: {dispute.claim}"))
+        elif row.action == AuditAction.DISPUTE_ADJUSTMENT_PROPOSED:
+            try:
+                amount = money_str(Decimal(str(after.get("amount"))), str(after.get("currency")))
+            except ArithmeticError:
+                amount = str(after.get("amount"))
+            text = f"An adjustment of {amount} in your favour was proposed; a second person at the broker approves it."
+            events.append(DisputeEvent(row.occurred_at, DisputeStatus.ADJUSTMENT_PENDING.label, text))
+        elif row.action == AuditAction.DISPUTE_REOPENED:
+            text = "The proposed adjustment was not approved: the dispute is open again."
+            events.append(DisputeEvent(row.occurred_at, DisputeStatus.OPEN.label, text))
+        elif row.action == AuditAction.DISPUTE_RESOLVED:
+            code = after.get("resolution") or dispute.resolution
+            label = DisputeResolution(code).label if code in DisputeResolution.values else str(code)
+            events.append(
+                DisputeEvent(row.occurred_at, DisputeStatus.RESOLVED.label, f"Resolved: {label}. {row.reason}")
+            )
+    return timelines

@@ -116,3 +116,101 @@ def test_schemathesis_finds_no_server_error_as_any_persona() -> None:
                 run()
     # the calls got past sign-in and CSRF to the endpoints' own answers
     assert {("GET", 200), ("GET", 401), ("GET", 403), ("GET", 404), ("POST", 400), ("POST", 403)} <= answers
+
+
+# --- the partner API (issue 16): as an authorised partner's key and as an outsider partner's key ---------
+
+PARTNER_API = "/api/v1/partner/"
+
+
+def _partner_key(partner: Any) -> dict[str, str]:
+    """A partner's read and write key, asked for by one administrator and approved by another."""
+    from ops.services.api_keys import api_key_request
+    from ops.services.approvals import approval_decide
+
+    made = api_key_request(
+        maker=staff(Role.ADMIN), name=f"schemathesis {partner.code}", owner_kind="partner", owner=partner,
+        scopes=["partner:read", "partner:write"], allowed_ips=[], expires_at=None, rate_per_minute=100_000,
+        reason="fuzzing",
+    )  # fmt: skip
+    approval_decide(request_id=made.approval.pk, checker=staff(Role.ADMIN), decision="approve", reason="fuzzing")
+    return {"Authorization": f"Bearer {made.token}"}
+
+
+def test_schemathesis_partner_api_as_its_partner_and_as_an_outsider() -> None:
+    """Every partner operation, generated data that fits the schema and data that does not, sent
+    with the partner's own key (read and write) and with another partner's key: no server error,
+    and every answer (200, 201, 4xx problems) as the schema documents it. Then each detail
+    operation on the partner's real objects: 200 for the partner, 404 for the outsider, both as
+    documented."""
+    from schemathesis.checks import response_schema_conformance, status_code_conformance
+
+    from ib.models import Statement
+    from ib.services.disputes import dispute_raise
+    from tests.ib.factories import plan
+    from tests.ib.lines import line
+
+    a, b = tree("SCHA", "SCHB")
+    (outsider,) = tree("SCHX")
+    version = plan("SCHP")
+    ca = approved_client(provision=False, referral_code="SCHA")
+    cb = approved_client(provision=False, referral_code="SCHB")
+    approved_client(provision=False, referral_code="SCHX")
+    mine = line(a, ca, "8.00", version=version)
+    line(a, cb, "2.40", version=version, level=1, tree=[b.pk, a.pk])
+    dispute = dispute_raise(line=mine, claim="short paid", actor=staff(Role.SUPPORT, username="schema-disputer"))
+    statement = Statement.objects.create(
+        partner=a, period_start=mine.earned_on, period_end=mine.earned_on, currency="EUR", lines_count=1,
+        total=mine.amount, sha256="0" * 64,
+    )  # fmt: skip
+    callers = {
+        "partner": _partner_key(a),
+        "outsider": _partner_key(outsider),
+    }
+    schema = schemathesis.openapi.from_dict(_live_schema())
+    schema.app = get_wsgi_application()
+    operations = [
+        result.ok()  # type: ignore[union-attr]
+        for result in schema.get_all_operations()
+        if result.ok().path.startswith(PARTNER_API)  # type: ignore[union-attr]
+    ]
+    assert len(operations) == 13
+    checks = [not_a_server_error, response_schema_conformance, status_code_conformance]
+    answers: set[tuple[str, str, int]] = set()
+
+    for operation in operations:
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
+            @given(case=operation.as_strategy(generation_mode=mode))
+            @hypothesis_settings(
+                max_examples=MAX_EXAMPLES,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
+            def run(case: Any) -> None:
+                for name, caller in callers.items():
+                    response = case.call_and_validate(headers=caller, checks=checks)
+                    answers.add((name, case.method.upper(), response.status_code))
+
+            with kept_connection():
+                run()
+
+    objects = {
+        "clients/{reference}/": {"reference": ca.reference},
+        "commission-lines/{id}/": {"id": mine.pk},
+        "statements/{id}/": {"id": statement.pk},
+        "disputes/{reference}/": {"reference": dispute.reference},
+    }
+    details = {op.path.removeprefix(PARTNER_API): op for op in operations if "{" in op.path}
+    assert set(objects) <= set(details), details
+    with kept_connection():
+        for path, parameters in objects.items():
+            for name, expected in (("partner", 200), ("outsider", 404)):
+                case = details[path].Case(path_parameters=parameters)
+                response = case.call_and_validate(headers=callers[name], checks=checks)
+                assert response.status_code == expected, (path, name, response.text[:300])
+    assert {("partner", "GET", 200), ("outsider", "GET", 200), ("partner", "GET", 404), ("outsider", "GET", 404)} <= (
+        answers
+    )
+    assert ("partner", "POST", 400) in answers

@@ -49,6 +49,12 @@ def test_demo_seed_is_idempotent_and_its_logins_work(
     out = capsys.readouterr().out
     assert f"auditor      {first['auditor']}" in out
     assert _signs_in(client, "auditor", first["auditor"], out)
+    # the demo partner's API key, approved by a second administrator, printed (the same on a rerun)
+    token = json.loads((tmp_path / "demo-api-keys.json").read_text())["ALPHA"]
+    assert out.count(f"  {token}\n") == 2
+    clients = Client().get("/api/v1/partner/clients/", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert clients.status_code == 200
+    assert clients.json()["results"]
 
 
 def test_demo_has_two_of_every_role_that_checks_another(

@@ -80,6 +80,7 @@ class Command(BaseCommand):
             _seed_partners()
             _seed_trade_feed()
             _seed_commissions()
+            api_keys = _seed_partner_api_key()
             audit_seal()
         logins_file.parent.mkdir(parents=True, exist_ok=True)
         logins_file.write_text(json.dumps(logins, indent=2))
@@ -95,6 +96,48 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"  {role.label:<18} {username:<12} {logins[username]}  TOTP secret {secrets_by_user[username][0]}"
             )
+        for code, token in api_keys.items():
+            self.stdout.write(
+                f"Partner API key of partner {code} (partner:read, partner:write; stored in var/demo-api-keys.json):\n"
+                f"  {token}\n  e.g. curl -H 'Authorization: Bearer {token}' <server>/api/v1/partner/clients/"
+            )
+
+
+DEMO_API_PARTNER = "ALPHA"
+
+
+def _seed_partner_api_key() -> dict[str, str]:
+    """A partner API key for the demo's master partner, asked for by one administrator and approved
+    by the other (the ordinary maker-checker path). Its secret is shown once, so the demo keeps it in
+    var/demo-api-keys.json; if that file was lost, the old key is revoked and a new one issued."""
+    from ib.models import Partner
+    from ops.models import ApiKey, ApiKeyStatus
+    from ops.services.api_keys import api_key_request, api_key_revoke
+    from ops.services.approvals import approval_decide
+
+    keys_file = Path(settings.VAR_DIR) / "demo-api-keys.json"
+    kept: dict[str, str] = json.loads(keys_file.read_text()) if keys_file.exists() else {}
+    partner = Partner.objects.filter(code=DEMO_API_PARTNER).first()
+    if partner is None:
+        return {}
+    name = f"Demo partner API key ({partner.code})"
+    existing = ApiKey.objects.filter(name=name, status=ApiKeyStatus.ACTIVE).first()
+    if existing is not None and partner.code in kept:
+        return {partner.code: kept[partner.code]}
+    admin, admin2 = User.objects.get(username="admin"), User.objects.get(username="admin2")
+    if existing is not None:  # its secret was lost with the file: a new key replaces it
+        api_key_revoke(key_id=existing.pk, actor=admin, reason="demo: the key's secret was lost, a new one is issued")
+    made = api_key_request(
+        maker=admin, name=name, owner_kind="partner", owner=partner, scopes=["partner:read", "partner:write"],
+        allowed_ips=[], expires_at=None, rate_per_minute=None,
+        reason="demo: the partner's own systems read its clients, commissions and disputes",
+    )  # fmt: skip
+    approval_decide(request_id=made.approval.pk, checker=admin2, decision="approve", reason="demo: checked")
+    kept[partner.code] = made.token
+    keys_file.parent.mkdir(parents=True, exist_ok=True)
+    keys_file.write_text(json.dumps(kept, indent=2))
+    keys_file.chmod(0o600)
+    return {partner.code: made.token}
 
 
 def _seed_webhooks() -> None:

@@ -56,7 +56,8 @@ def test_good_the_reviewer_sees_the_providers_evidence_beside_the_document_and_d
         actor=staff(Role.SUPPORT),
         number="P5550001",
     )
-    check = wait_for(lambda: document.identity_checks.filter(status=IdentityCheckStatus.COMPLETED).first(), timeout=60)
+    check = wait_for(document.identity_checks.filter(status=IdentityCheckStatus.COMPLETED).first, timeout=60)
+    assert check is not None
     wait_for(lambda: WorkItem.objects.filter(queue__code="kyc_exception", subject_id=str(check.pk)).exists())
 
     sign_in(page, "carla")

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db.models import Model, QuerySet
 from django.test import Client as HttpClient
 from django.test import override_settings
 
@@ -75,11 +76,18 @@ def _upload(name: str) -> tuple[Any, Document]:
     return c, document
 
 
-def _completed(document: Document, timeout: float = 60) -> IdentityCheck:
-    def done() -> IdentityCheck | None:
-        return document.identity_checks.filter(status=IdentityCheckStatus.COMPLETED).first()
+M = TypeVar("M", bound=Model)
 
-    return wait_for(done, timeout=timeout)
+
+def _arrives(rows: QuerySet[M], timeout: float = 60) -> M:
+    """The first row of ``rows`` once another process (the worker, the provider) has made it."""
+    found = wait_for(rows.first, timeout=timeout)
+    assert found is not None
+    return found
+
+
+def _completed(document: Document) -> IdentityCheck:
+    return _arrives(document.identity_checks.filter(status=IdentityCheckStatus.COMPLETED))
 
 
 def test_good_a_clean_result_arrives_signed_and_shows_beside_the_document_deciding_nothing(
@@ -88,10 +96,10 @@ def test_good_a_clean_result_arrives_signed_and_shows_beside_the_document_decidi
     c, document = _upload("passport.pdf")
     check = _completed(document)
     assert (check.result, check.mismatches, check.attempts) == (IdentityResult.CLEAR, [], 1)
-    stored = wait_for(
-        lambda: IdentityInboundResult.objects.filter(
+    stored = _arrives(
+        IdentityInboundResult.objects.filter(
             provider_check_id=check.provider_check_id, status=IdentityInboundStatus.PROCESSED
-        ).first()
+        )
     )
     assert stored.deliveries == 1
     assert SimIdvNotification.objects.get(idv_check__check_id=check.provider_check_id).last_status == 200
@@ -101,7 +109,7 @@ def test_good_a_clean_result_arrives_signed_and_shows_beside_the_document_decidi
     assert OutboxEvent.objects.filter(type="kyc.identity_check_completed").count() == 1
     page = sign_in(HttpClient(), staff(Role.COMPLIANCE)).get(f"/kyc/documents/{document.pk}/")
     html = page.content.decode()
-    assert 'data-testid="identity-result">Clear<' in html and check.provider_check_id in html
+    assert 'data-testid="identity-result">Clear<' in html and f"{check.provider_check_id} (simidv)" in html
     assert "P7654321" in html and ">Accept</button>" in html
 
     url = f"{live_server.url}/webhooks/identity/"
@@ -131,11 +139,11 @@ def test_good_a_mismatch_and_a_failed_check_open_kyc_exceptions_and_move_the_ris
     assert [m["field"] for m in mismatch.mismatches] == ["name"]
     assert failed.result == IdentityResult.FAILED and failed.risk_score == 95
 
-    def exception(check: IdentityCheck) -> WorkItem | None:
-        return WorkItem.objects.filter(queue__code="kyc_exception", subject_id=str(check.pk)).first()
+    def exception(check: IdentityCheck) -> WorkItem:
+        return _arrives(WorkItem.objects.filter(queue__code="kyc_exception", subject_id=str(check.pk)))
 
-    assert wait_for(lambda: exception(mismatch)).risk_level == "medium"
-    assert wait_for(lambda: exception(failed)).risk_level == "high"
+    assert exception(mismatch).risk_level == "medium"
+    assert exception(failed).risk_level == "high"
     for c, points in ((mismatch_client, 20), (failed_client, 28)):
         latest = RiskAssessment.objects.filter(client=c).order_by("-id").first()
         assert latest is not None
@@ -156,10 +164,7 @@ def test_bad_provider_failures_are_retried_with_backoff_then_land_in_a_queue(idv
     SimulatedIdentityVerifier.inject_fault("error", times=3)  # every attempt (1 + 2 retries) refused
     _, lost = _upload("passport.pdf")
 
-    def given_up() -> IdentityCheck | None:
-        return lost.identity_checks.filter(status=IdentityCheckStatus.PROVIDER_FAILED).first()
-
-    failed = wait_for(given_up, timeout=60)
+    failed = _arrives(lost.identity_checks.filter(status=IdentityCheckStatus.PROVIDER_FAILED))
     assert failed.attempts == 3 and "503" in failed.last_error
     item = WorkItem.objects.get(queue__code="identity_check_failure", subject_id=str(failed.pk))
     assert item.status == "open" and item.details["attempts"] == 3

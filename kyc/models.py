@@ -305,7 +305,7 @@ class IdentityCheck(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Identity check: {self.document}"
+        return f"{self.document}, check {self.provider_check_id or self.reference}"
 
     def get_absolute_url(self) -> str:
         return reverse("document-review", args=[self.document_id])

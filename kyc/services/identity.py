@@ -135,6 +135,24 @@ def identity_check_request(*, document_id: int, actor: User, reason: str) -> Ide
     return identity_check_open(document=document, reason=reason)
 
 
+def identity_exceptions_settle(*, document: Document, reviewer: User, note: str) -> int:
+    """The reviewer decided the document: the KYC exception items its identity checks opened are
+    closed with the decision (composed into ``document_review``). Returns how many were closed."""
+    from ops.services.work_items import work_item_resolve_for_subject
+
+    accepted = document.status == DocumentStatus.ACCEPTED
+    closed = 0
+    for check in document.identity_checks.all():
+        item = work_item_resolve_for_subject(
+            queue="kyc_exception",
+            subject=check,
+            code=ResolutionCode.APPROVED if accepted else ResolutionCode.REJECTED,
+            note=f"{document.get_kind_display()} {document.get_status_display().lower()} by {reviewer.username}: {note}",
+        )
+        closed += item is not None
+    return closed
+
+
 # --- sending the check (a worker, with retries) --------------------------------------------------
 
 

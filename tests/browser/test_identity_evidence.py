@@ -92,3 +92,5 @@ def test_good_the_reviewer_sees_the_providers_evidence_beside_the_document_and_d
     expect(page.locator(".messages")).to_contain_text("Decision recorded.")
     document.refresh_from_db()
     assert (document.status, document.rejection_reason) == (DocumentStatus.REJECTED, "name_mismatch")
+    # the KYC exception the mismatch opened is closed with the decision
+    assert WorkItem.objects.get(queue__code="kyc_exception", subject_id=str(check.pk)).resolution_code == "rejected"

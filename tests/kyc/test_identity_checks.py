@@ -30,7 +30,7 @@ from kyc.models import (
     IdentityResult,
     RiskAssessment,
 )
-from kyc.services.documents import document_upload
+from kyc.services.documents import document_review, document_upload
 from kyc.services.identity import identity_check_give_up, identity_check_submit
 from ops.models import OutboxEvent, WorkItem
 from ops.roles import Role
@@ -171,6 +171,12 @@ def test_good_a_failed_check_opens_a_kyc_exception() -> None:
     assert item.risk_level == "high" and item.title.startswith("Identity check failed")
     document.refresh_from_db()
     assert document.status == DocumentStatus.PENDING  # the reviewer rejects it, not the provider
+    # the reviewer's decision closes the exception with it
+    officer = staff(Role.COMPLIANCE)
+    document_review(document_id=document.pk, reviewer=officer, accept=False, reason_code="other", note="Tampered")
+    item.refresh_from_db()
+    assert (item.status, item.resolution_code) == ("resolved", "rejected")
+    assert item.resolution_note == f"Proof of identity rejected by {officer.username}: Tampered"
 
 
 @pytest.mark.parametrize(

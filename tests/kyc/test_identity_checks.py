@@ -256,3 +256,19 @@ def test_bad_a_provider_out_of_retries_lands_in_a_queue_and_staff_request_it_aga
     # while that one is with the provider, a second request is refused with the reason
     again = officer.post(url, {"reason": "impatient"})
     assert again.status_code == 403 and document.identity_checks.count() == 2
+
+
+def test_good_retention_deletes_what_the_provider_read_and_keeps_the_record_of_the_check() -> None:
+    from kyc.services.retention import documents_pseudonymise
+
+    c = make_client()
+    _, check, payload = _checked(c, "passport name-Ada_Byron.pdf")
+    _post(payload)
+    assert documents_pseudonymise(c)["identity_checks"] == 1
+    check.refresh_from_db()
+    assert (check.extracted, check.mismatches, check.reasons) == ({}, [], [])
+    assert (check.result, check.risk_score) == (IdentityResult.MISMATCH, 65)  # the record that it was checked
+    assert all(not row for row in IdentityCheck.history.filter(id=check.pk).values_list("extracted", flat=True))
+    stored = IdentityInboundResult.objects.get()
+    assert (stored.body, stored.payload, stored.signature, stored.status) == ("", {}, "", "processed")
+    assert set(IdentityInboundResult.history.filter(id=stored.pk).values_list("body", flat=True)) == {""}

@@ -272,3 +272,17 @@ def test_good_retention_deletes_what_the_provider_read_and_keeps_the_record_of_t
     stored = IdentityInboundResult.objects.get()
     assert (stored.body, stored.payload, stored.signature, stored.status) == ("", {}, "", "processed")
     assert set(IdentityInboundResult.history.filter(id=stored.pk).values_list("body", flat=True)) == {""}
+
+
+def test_good_a_result_that_overtakes_the_recorded_submission_is_matched_by_our_reference() -> None:
+    """The provider made the check, but the worker's call timed out before it recorded the
+    provider's id: the result is matched by our reference, and the retry finds the same check."""
+    c = make_client()
+    document, check, payload = _checked(c)
+    IdentityCheck.objects.filter(pk=check.pk).update(status=IdentityCheckStatus.REQUESTED, provider_check_id=None)
+    assert _post(payload)[1]["status"] == "processed"
+    check.refresh_from_db()
+    assert (check.status, check.provider_check_id) == (IdentityCheckStatus.COMPLETED, payload["data"]["check"]["id"])
+    retried = identity_check_submit(check_id=check.pk)  # the task's retry: nothing to send any more
+    assert (retried.status, retried.attempts) == (IdentityCheckStatus.COMPLETED, 1)
+    assert SimIdvNotification.objects.count() == 1 and document.identity_checks.count() == 1

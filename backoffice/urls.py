@@ -10,6 +10,7 @@ from django.urls import include, path
 from accounts.views import crm_webhook
 from backoffice.health import healthz, healthz_ready, healthz_status
 from backoffice.metrics import metrics_view
+from kyc.views import identity_webhook
 from ops.middleware import second_factor_not_required
 from payments.views import deposit_link, psp_webhook
 
@@ -44,6 +45,8 @@ urlpatterns = [
     path("", include("ib.urls")),
     # the CRM's change notifications (before the PSPs' pattern, which would take "crm" for a PSP)
     path("webhooks/crm/", crm_webhook, name="webhook-crm"),
+    # the identity verification provider's results (before the PSPs' pattern too)
+    path("webhooks/identity/", identity_webhook, name="webhook-identity"),
     # a PSP's callbacks, at its adapter's name (SimPay's: /webhooks/simpay/)
     path("webhooks/<slug:provider>/", psp_webhook, name="webhook-psp"),
     path("api/", include("backoffice.api_urls")),

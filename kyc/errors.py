@@ -33,3 +33,10 @@ class KycError(Exception):
 
 REASON_FOR_CONFIGURATION = "A reason is required; it is recorded in the audit trail."
 NOT_CONFIGURABLE = "These settings cannot be changed: {fields}."
+# Identity verification (kyc.services.identity)
+IDV_NOT_CONFIGURED = "No identity verification provider is configured."
+IDV_KIND_NOT_CHECKED = "{kind} is not a document the identity verification provider checks."
+IDV_DOCUMENT_NOT_CURRENT = "This document is {status}; only a pending or accepted document is checked."
+IDV_IN_FLIGHT = "A check of this document is already with the provider (requested {when}); wait for its result."
+IDV_REASON_REQUIRED = "Say why the check is requested again; it is recorded in the audit trail."
+IDV_PAYLOAD_INVALID = "The result is not one the provider sends: {why}"

@@ -26,3 +26,9 @@ class ReviewForm(forms.Form):
         required=False, choices=[("", "—"), *RejectionReason.choices], label="Rejection reason"
     )
     note = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), label="Rationale", max_length=4000)
+
+
+class IdentityRecheckForm(forms.Form):
+    reason = forms.CharField(
+        label="Why check it again", max_length=500, widget=forms.TextInput(attrs={"autocomplete": "off"})
+    )

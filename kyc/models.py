@@ -250,3 +250,103 @@ class ScreeningHit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client_id} ~ {self.entry_name} ({self.score})"
+
+
+# --- identity verification provider (kyc.identity) ----------------------------------------------
+
+
+class IdentityCheckStatus(models.TextChoices):
+    REQUESTED = "requested", "Requested"  # queued for a worker to send to the provider
+    SUBMITTED = "submitted", "Sent to the provider"  # the provider has it; its result is awaited
+    COMPLETED = "completed", "Result received"
+    PROVIDER_FAILED = "provider_failed", "Provider unavailable"  # retries exhausted: a work item
+
+
+class IdentityResult(models.TextChoices):
+    CLEAR = "clear", "Clear"
+    MISMATCH = "mismatch", "Does not match the profile"
+    FAILED = "failed", "Failed"
+
+
+class IdentityCheck(models.Model):
+    """One check of a document by the identity verification provider. The provider's evidence is
+    kept here; the decision on the document stays with the reviewer."""
+
+    document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="identity_checks")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="identity_checks")
+    reference = models.CharField(max_length=40, unique=True, help_text="Ours; the provider's idempotency key.")
+    provider = models.CharField(max_length=60)
+    provider_check_id = models.CharField(max_length=120, null=True, blank=True, unique=True)
+    status = models.CharField(max_length=16, choices=IdentityCheckStatus.choices, default=IdentityCheckStatus.REQUESTED)
+    requested_at = models.DateTimeField(default=timezone.now)
+    requested_by = models.CharField(max_length=150)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.CharField(max_length=300, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    # the provider's evidence
+    result = models.CharField(max_length=10, choices=IdentityResult.choices, blank=True)
+    risk_score = models.PositiveSmallIntegerField(null=True, blank=True)
+    review_status = models.CharField(max_length=40, blank=True, help_text="The provider's own review status.")
+    extracted = models.JSONField(default=dict, blank=True, help_text="What the provider read off the document.")
+    reasons = models.JSONField(default=list, blank=True)
+    # fields where what the document says differs from the profile: [{field, label, document, profile}]
+    mismatches = models.JSONField(default=list, blank=True)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        indexes = [models.Index(fields=["document", "-requested_at"], name="identity_check_document_idx")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(risk_score__isnull=True) | models.Q(risk_score__lte=100),
+                name="identity_check_score_0_100",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document}, check {self.provider_check_id or self.reference}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("document-review", args=[self.document_id])
+
+    @property
+    def is_exception(self) -> bool:
+        return self.result in (IdentityResult.MISMATCH, IdentityResult.FAILED) or bool(self.mismatches)
+
+
+class IdentityInboundStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    PROCESSED = "processed", "Processed"
+    IGNORED = "ignored", "Ignored (no effect)"
+    FAILED = "failed", "Failed"
+
+
+class IdentityInboundResult(models.Model):
+    """A verified result from the provider, stored as it arrived (the raw signed body and its
+    signature) before it is processed; unique by the provider's check id, so a repeated delivery is
+    counted and has no second effect."""
+
+    provider = models.CharField(max_length=60)
+    provider_check_id = models.CharField(max_length=120)
+    event_id = models.CharField(max_length=120)
+    body = models.TextField(help_text="The raw body as signed.")
+    signature = models.CharField(max_length=300)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(default=timezone.now)
+    deliveries = models.PositiveIntegerField(default=1)
+    status = models.CharField(
+        max_length=10, choices=IdentityInboundStatus.choices, default=IdentityInboundStatus.RECEIVED
+    )
+    detail = models.CharField(max_length=300, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "provider_check_id"], name="identity_result_once_per_check"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.provider_check_id} ({self.status})"

@@ -20,6 +20,9 @@ DEFAULT_FACTORS = [
     ("corporate", "Corporate client", 10, False),
     ("source_of_funds_unevidenced", "Source of funds not evidenced", 20, False),
     ("screening_hit", "Open or confirmed sanctions/PEP screening hit", 60, True),
+    # the identity verification provider's risk score (0-100) counts for its share of these points
+    ("identity_check_risk", "Identity verification: the provider's risk score (its share of these points)", 30, False),
+    ("identity_check_exception", "Identity verification failed, or the document does not match the profile", 25, False),
 ]
 
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from accounts.models import Client
-from kyc.models import Document, DocumentKind, DocumentStatus
+from kyc.models import Document, DocumentKind, DocumentStatus, IdentityCheck
 from kyc.requirements import REQUIRED
 
 EXPIRING_WITHIN = timedelta(days=60)
@@ -17,6 +17,7 @@ class ChecklistRow:
     kind: DocumentKind
     state: str  # missing, pending, accepted, rejected, expiring
     document: Document | None
+    identity: IdentityCheck | None = None  # the provider's latest check of the document, if any
 
 
 def kyc_checklist(client: Client) -> list[ChecklistRow]:
@@ -26,6 +27,11 @@ def kyc_checklist(client: Client) -> list[ChecklistRow]:
         Document.objects.filter(client=client).exclude(status=DocumentStatus.SUPERSEDED).order_by("uploaded_at")
     ):
         latest[uploaded.kind] = uploaded
+    checks: dict[int, IdentityCheck] = {}
+    for check in IdentityCheck.objects.filter(document__in=[d.pk for d in latest.values()]).order_by(
+        "document_id", "-requested_at", "-id"
+    ):
+        checks.setdefault(check.document_id, check)
     soon = timezone.localdate() + EXPIRING_WITHIN
     rows = []
     for kind in REQUIRED[client.kind]:
@@ -36,7 +42,7 @@ def kyc_checklist(client: Client) -> list[ChecklistRow]:
             state = "expiring"
         else:
             state = str(doc.status)
-        rows.append(ChecklistRow(DocumentKind(kind), state, doc))
+        rows.append(ChecklistRow(DocumentKind(kind), state, doc, checks.get(doc.pk) if doc else None))
     return rows
 
 
@@ -58,3 +64,35 @@ def kyc_status(client: Client) -> str:
     if "pending" in states:
         return "in_review"
     return "verified"
+
+
+@dataclass(frozen=True)
+class EvidenceRow:
+    label: str
+    on_document: str
+    in_profile: str
+    differs: bool
+
+
+def identity_evidence_rows(check: IdentityCheck) -> list[EvidenceRow]:
+    """What the provider read off the document beside what the back office holds, for the review
+    screen; a field the comparison found different is marked."""
+    client, document, read = check.client, check.document, check.extracted or {}
+    differs = {m["field"] for m in check.mismatches or []}
+    name = " ".join(v for v in (read.get("first_name", ""), read.get("last_name", "")) if v)
+    return [
+        EvidenceRow("Name", name, f"{client.first_name} {client.last_name}".strip(), "name" in differs),
+        EvidenceRow(
+            "Date of birth",
+            read.get("date_of_birth", ""),
+            client.date_of_birth.isoformat() if client.date_of_birth else "",
+            "date_of_birth" in differs,
+        ),
+        EvidenceRow("Document number", read.get("document_number", ""), document.number, False),
+        EvidenceRow(
+            "Expires",
+            read.get("expiry_date", ""),
+            document.expiry_date.isoformat() if document.expiry_date else "",
+            False,
+        ),
+    ]

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts.selectors import client_get_for
 from audit.actions import AuditAction
-from audit.services import audit_record
+from audit.context import Actor, acting_as
+from audit.models import SecurityEventKind
+from audit.services import audit_record, security_event_note
 from kyc.approval_actions import client_can_request_edd_approval
 from kyc.errors import KycError
-from kyc.forms import ReviewForm, UploadForm
+from kyc.forms import IdentityRecheckForm, ReviewForm, UploadForm
 from kyc.models import Document
 from kyc.requirements import allowed_kinds
-from kyc.selectors import client_documents, kyc_checklist
+from kyc.selectors import client_documents, identity_evidence_rows, kyc_checklist
 from kyc.services.documents import (
     document_can_open_file,
     document_can_review,
@@ -26,9 +31,12 @@ from kyc.services.documents import (
     document_review,
     document_upload,
 )
+from kyc.services.identity import identity_check_can_request, identity_check_request, identity_checks_for
 from kyc.services.risk import latest_assessment, risk_assess, risk_can_assess
 from kyc.services.screening import sanctions_list_can_import, sanctions_list_can_view, screening_hit_can_decide
 from ops.models import User
+
+logger = logging.getLogger(__name__)
 
 
 def _user(request: HttpRequest) -> User:
@@ -78,10 +86,16 @@ def document_upload_view(request: HttpRequest, client_id: int) -> HttpResponse:
 
 
 def _review_page(
-    request: HttpRequest, document: Document, *, form: ReviewForm | None = None, status: int = 200
+    request: HttpRequest,
+    document: Document,
+    *,
+    form: ReviewForm | None = None,
+    status: int = 200,
+    recheck_form: IdentityRecheckForm | None = None,
 ) -> HttpResponse:
     user = _user(request)
     client = client_get_for(user, document.client_id, for_write=False)
+    checks = identity_checks_for(document)
     return render(
         request,
         "kyc/review.html",
@@ -92,6 +106,12 @@ def _review_page(
             "form": form or ReviewForm(),
             "can_review": document_can_review(user, document),
             "can_open_file": document_can_open_file(user, document),
+            # the identity verification provider's evidence, beside the document (it decides nothing)
+            "identity_check": checks[0] if checks else None,
+            "identity_rows": identity_evidence_rows(checks[0]) if checks and checks[0].extracted else [],
+            "earlier_checks": checks[1:],
+            "can_request_identity_check": identity_check_can_request(user, document),
+            "recheck_form": recheck_form or IdentityRecheckForm(),
         },
         status=status,
     )
@@ -125,6 +145,57 @@ def document_review_view(request: HttpRequest, pk: int) -> HttpResponse:
         return _review_page(request, document, form=form, status=409)
     messages.success(request, "Decision recorded.")
     return redirect("client", pk=document.client_id)
+
+
+@require_POST
+def identity_check_request_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Staff ask the identity verification provider to check the document again (audited)."""
+    user = _user(request)
+    document = _document_get_for(user, pk, for_write=True)
+    identity_check_can_request(user, document).require(PermissionDenied)
+    form = IdentityRecheckForm(request.POST)
+    if not form.is_valid():
+        return _review_page(request, document, recheck_form=form, status=400)
+    try:
+        identity_check_request(document_id=document.pk, actor=user, reason=form.cleaned_data["reason"])
+    except KycError as exc:
+        form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+        return _review_page(request, document, recheck_form=form, status=409)
+    messages.success(request, "Identity check requested; the provider's result will show here.")
+    return redirect("document-review", pk=document.pk)
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def identity_webhook(request: HttpRequest) -> HttpResponse:
+    """The identity verification provider's results: verified and stored as they came first (a bad
+    signature: 400, nothing stored), then processed by a worker (or at once, WEBHOOK_APPLY=inline)."""
+    from django.conf import settings
+
+    from kyc.identity import get_identity_verifier, identity_verifier_configured
+    from kyc.services.identity import IdentityWebhookRejected, identity_result_process, identity_result_store
+    from kyc.tasks import identity_result_process_task
+
+    with acting_as(Actor.system("webhook:identity")):  # the provider acts; its signature says so
+        header = get_identity_verifier().signature_header if identity_verifier_configured() else ""
+        try:
+            stored, new = identity_result_store(
+                body=request.body, signature=request.headers.get(header) if header else None
+            )
+        except IdentityWebhookRejected as exc:
+            if exc.forged:
+                security_event_note(kind=SecurityEventKind.WEBHOOK_REJECTED, reason=str(exc), status=exc.status)
+            return JsonResponse({"error": str(exc)}, status=exc.status)
+        if new and settings.WEBHOOK_APPLY == "queued":
+            pk = stored.pk
+            try:
+                identity_result_process_task.delay(result_pk=pk)
+            except Exception:  # stored either way: beat's drain applies it
+                logger.warning("identity webhook: could not queue result %s; beat's drain will apply it", pk)
+        elif new:
+            stored = identity_result_process(result_pk=stored.pk)
+        return JsonResponse({"received": True, "duplicate": not new, "status": stored.status})
 
 
 def document_file_view(request: HttpRequest, pk: int) -> FileResponse:

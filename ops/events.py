@@ -11,6 +11,7 @@ from django.db import models
 class EventType(models.TextChoices):
     CLIENT_STATUS_CHANGED = "client.status_changed", "A client's status changed"
     KYC_DOCUMENT_REVIEWED = "kyc.document_reviewed", "A KYC document was accepted or rejected"
+    KYC_IDENTITY_CHECK_COMPLETED = "kyc.identity_check_completed", "An identity verification result was received"
     DEPOSIT_SUCCEEDED = "deposit.succeeded", "A deposit was credited"
     WITHDRAWAL_PAID = "withdrawal.paid", "A withdrawal was paid out"
     IB_COMMISSION_POSTED = "ib.commission_posted", "A partner's commission was posted"

@@ -25,6 +25,15 @@ class QueueSpec:
 QUEUES: list[QueueSpec] = [
     QueueSpec("kyc_review", "KYC review", 24 * 60, (Role.COMPLIANCE,), "compliance_escalation"),
     QueueSpec("kyc_exception", "KYC exception", 8 * 60, (Role.COMPLIANCE,), "compliance_escalation"),
+    # The identity verification provider could not be reached for a document (retries exhausted):
+    # re-request the check from the document page, or review the document without it.
+    QueueSpec(
+        "identity_check_failure",
+        "Identity check not completed",
+        8 * 60,
+        (Role.COMPLIANCE,),
+        "compliance_escalation",
+    ),
     QueueSpec("edd", "Enhanced due diligence", 72 * 60, (Role.COMPLIANCE,), "compliance_escalation"),
     QueueSpec("screening_hit", "Screening hits", 4 * 60, (Role.COMPLIANCE,), "compliance_escalation"),
     QueueSpec("withdrawal_approval", "Withdrawal approval", 4 * 60, (Role.FINANCE,), "finance_escalation"),

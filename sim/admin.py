@@ -58,3 +58,19 @@ class SimCrmNotificationAdmin(admin.ModelAdmin):
 @admin.register(models.SimCrmFault)
 class SimCrmFaultAdmin(admin.ModelAdmin):
     list_display = ["operation", "remaining"]
+
+
+@admin.register(models.SimIdvCheck)
+class SimIdvCheckAdmin(admin.ModelAdmin):
+    list_display = ["check_id", "reference", "created_at"]
+    search_fields = ["check_id", "reference"]
+
+
+@admin.register(models.SimIdvNotification)
+class SimIdvNotificationAdmin(admin.ModelAdmin):
+    list_display = ["event_id", "idv_check", "attempts", "last_status", "delivered_at"]
+
+
+@admin.register(models.SimIdvFault)
+class SimIdvFaultAdmin(admin.ModelAdmin):
+    list_display = ["mode", "remaining"]

@@ -277,3 +277,47 @@ class SimCrmFault(models.Model):
 
     def __str__(self) -> str:
         return f"fail {self.operation} x{self.remaining}"
+
+
+# --- the simulated identity verification provider -----------------------------------------------
+
+
+class SimIdvCheck(models.Model):
+    """A check the simulated provider ran: what it was sent and the result it reached (decided from
+    the document and the applicant, deterministically: see sim.idv.assess)."""
+
+    check_id = models.CharField(max_length=40, unique=True)
+    reference = models.CharField(max_length=40, unique=True, help_text="The back office's reference (idempotency key).")
+    applicant = models.JSONField()
+    document = models.JSONField(help_text="The document's kind, name, type, size and hash (not its bytes).")
+    result = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.check_id} ({self.result.get('result', '')})"
+
+
+class SimIdvNotification(models.Model):
+    """A signed result the provider sends to the back office (its own webhook outbox)."""
+
+    event_id = models.CharField(max_length=40, unique=True)
+    idv_check = models.ForeignKey(SimIdvCheck, on_delete=models.CASCADE, related_name="notifications")
+    payload = models.JSONField()
+    attempts = models.PositiveIntegerField(default=0)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.event_id
+
+
+class SimIdvFault(models.Model):
+    """Tell the simulated provider to fail the next N check requests: ``error`` (a 5xx) or
+    ``timeout`` (no answer in time)."""
+
+    mode = models.CharField(max_length=10, default="error", help_text="error or timeout")
+    remaining = models.PositiveIntegerField(default=1)
+
+    def __str__(self) -> str:
+        return f"{self.mode} x{self.remaining}"

@@ -28,3 +28,20 @@ def simcrm_deliver_task(self: Any, *, notification_id: int) -> int:
     if status >= 300 and status != 400:
         raise self.retry(countdown=2 ** (self.request.retries + 1))
     return status
+
+
+@shared_task(bind=True, acks_late=True, max_retries=8)
+def simidv_deliver_task(self: Any, *, notification_id: int) -> int:
+    """The simulated identity provider sends a check's signed result (it retries a refused or
+    unanswered one)."""
+    import urllib.error
+
+    from sim import idv
+
+    try:
+        status = idv.notification_deliver(notification_id=notification_id)
+    except urllib.error.URLError as exc:
+        raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from None
+    if status >= 300 and status != 400:
+        raise self.retry(countdown=2 ** (self.request.retries + 1))
+    return status

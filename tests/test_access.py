@@ -57,6 +57,15 @@ def _document(c: Any) -> Any:
     return document_upload(client_id=c.pk, kind="proof_of_identity", upload=upload, actor=staff(Role.SUPPORT))
 
 
+def _checked(c: Any) -> Any:
+    """An identity document whose provider check was given up on: staff may request it again."""
+    from kyc.services.identity import identity_check_give_up
+
+    document = _document(c)
+    identity_check_give_up(check_id=document.identity_checks.get().pk, error="provider down")
+    return document
+
+
 def _hit(c: Any) -> Any:
     version = SanctionsListVersion.objects.create(name="test", source_file="t.csv", sha256="0" * 64)
     return ScreeningHit.objects.create(
@@ -169,6 +178,7 @@ class World:
             "corporate": lambda: make_client(kind="corporate"),
             "restricted": _restricted,
             "document": lambda: _document(self.client),
+            "checked": lambda: _checked(self.client),
             "hit": lambda: _hit(self.client),
             "account": lambda: _account(self.client),
             "item": lambda: work_item("kyc_review", title="Review a client"),
@@ -259,6 +269,12 @@ PAGES = [
         "GET", "/kyc/documents/{document}/file/",
         (SUPPORT, 403), (FINANCE, 403), (RISK, 403), (ADMIN, 403), (AUDITOR, 200),
     ),
+    # asking the identity verification provider to check a document again: compliance, with a reason
+    *rows(
+        "POST", "/kyc/documents/{checked}/identity-check/",
+        (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 403), (DESK, 404), (COMPLIANCE, 400),
+    ),
+    *rows("POST", "/kyc/documents/{checked}/identity-check/", (COMPLIANCE, 302), data={"reason": "provider was down"}),
     *rows("POST", "/kyc/clients/{client}/risk/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (DESK, 404), (COMPLIANCE, 302)),
     *rows(
         "POST", "/kyc/screening-hits/{hit}/decide/",

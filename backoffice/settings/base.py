@@ -274,6 +274,17 @@ CRM_TIMEOUT_SECONDS = env_int("CRM_TIMEOUT_SECONDS", 10, minimum=1)
 CRM_POLL_INTERVAL_SECONDS = env_int("CRM_POLL_INTERVAL_SECONDS", 300, minimum=10)
 # Where a person opens a contact in the CRM itself ("{crm_id}" is replaced); empty: no link.
 CRM_CONTACT_URL = env_str("CRM_CONTACT_URL", "")
+# The identity verification provider (a kyc.identity.IdentityVerifier), chosen by class path like
+# the platform; empty: no provider, documents are reviewed by people alone. After an upload of one of
+# IDENTITY_CHECK_KINDS a worker requests a check (retried with exponential backoff from
+# IDENTITY_CHECK_RETRY_BASE_SECONDS, IDENTITY_CHECK_MAX_RETRIES times, then a work item); the signed
+# result comes back to /webhooks/identity/, is stored, then mapped onto the checklist and the risk score.
+IDENTITY_VERIFIER = env_str("IDENTITY_VERIFIER", "")
+IDENTITY_WEBHOOK_SECRET = env_str("IDENTITY_WEBHOOK_SECRET", "")
+IDENTITY_CHECK_KINDS = env_list("IDENTITY_CHECK_KINDS", ["proof_of_identity"])
+IDENTITY_CHECK_MAX_RETRIES = env_int("IDENTITY_CHECK_MAX_RETRIES", 6, minimum=0)
+IDENTITY_CHECK_RETRY_BASE_SECONDS = env_int("IDENTITY_CHECK_RETRY_BASE_SECONDS", 30, minimum=1)
+IDENTITY_TIMEOUT_SECONDS = env_int("IDENTITY_TIMEOUT_SECONDS", 20, minimum=1)
 
 # --- Celery -------------------------------------------------------------------------------------
 # Payments. A PSP's signed callback must arrive within the tolerance window.
@@ -426,6 +437,12 @@ CELERY_BEAT_SCHEDULE = {
     },
     "crm-poll": {"task": "accounts.tasks.crm_poll_task", "schedule": float(CRM_POLL_INTERVAL_SECONDS)},
     "crm-compare": {"task": "accounts.tasks.crm_compare_task", "schedule": crontab(minute=30, hour=2)},
+    # identity verification results stored but not applied (their task was lost)
+    "identity-results-drain": {
+        "task": "kyc.tasks.identity_results_drain_task",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
 }
 
 REST_FRAMEWORK = {

@@ -9,6 +9,8 @@ from .base import (
     CRM_WEBHOOK_SECRET,
     DEBUG,
     DEMO_MODE,
+    IDENTITY_VERIFIER,
+    IDENTITY_WEBHOOK_SECRET,
     INSECURE_DEV_SECRET_KEY,
     PAYMENT_PROVIDERS,
     PAYMENT_PROVIDERS_ROUTED,
@@ -42,6 +44,12 @@ if CRM_BACKEND.split(".")[0] == "sim":
     raise EnvError(f"CRM_BACKEND: {CRM_BACKEND} is a simulator, for the demo and the tests only, not production")
 if CRM_BACKEND and len(CRM_WEBHOOK_SECRET) < 24:
     raise EnvError("CRM_WEBHOOK_SECRET: set the CRM's webhook signing secret (at least 24 characters)")
+# The identity verification provider is optional (empty: people review alone), never the simulator,
+# and its results must be signed.
+if IDENTITY_VERIFIER.split(".")[0] == "sim":
+    raise EnvError(f"IDENTITY_VERIFIER: {IDENTITY_VERIFIER} is a simulator, for the demo and the tests only")
+if IDENTITY_VERIFIER and len(IDENTITY_WEBHOOK_SECRET) < 24:
+    raise EnvError("IDENTITY_WEBHOOK_SECRET: set the provider's result signing secret (at least 24 characters)")
 if not ALLOWED_HOSTS or ALLOWED_HOSTS == ["127.0.0.1", "localhost"] or "*" in ALLOWED_HOSTS:
     raise EnvError("DJANGO_ALLOWED_HOSTS: list the production host names (comma-separated, no '*')")
 

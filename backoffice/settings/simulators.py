@@ -36,6 +36,13 @@ INSECURE_DEV_CRM_SECRET = "whsec_insecure_dev_only_simcrm_secret"  # noqa: S105
 CRM_WEBHOOK_SECRET = env_str("CRM_WEBHOOK_SECRET", INSECURE_DEV_CRM_SECRET)
 SIMCRM_WEBHOOK_URL = env_str("SIMCRM_WEBHOOK_URL", "http://127.0.0.1:8000/webhooks/crm/")
 CRM_CONTACT_URL = env_str("CRM_CONTACT_URL", "/sim/crm/{crm_id}/")
+# The simulated identity verification provider (sim.idv): checks a document against the profile
+# and signs its result (HMAC-SHA256 over "timestamp.payload", header SimIDV-Signature), delivered
+# to this URL, the demo's own web server.
+IDENTITY_VERIFIER = env_str("IDENTITY_VERIFIER", "sim.idv.SimulatedIdentityVerifier")
+INSECURE_DEV_IDENTITY_SECRET = "whsec_insecure_dev_only_simidv_secret"  # noqa: S105
+IDENTITY_WEBHOOK_SECRET = env_str("IDENTITY_WEBHOOK_SECRET", INSECURE_DEV_IDENTITY_SECRET)
+SIMIDV_WEBHOOK_URL = env_str("SIMIDV_WEBHOOK_URL", "http://127.0.0.1:8000/webhooks/identity/")
 
 if DEMO_MODE:  # SimPay settles payouts and calls back, as a real PSP would on its own
     CELERY_BEAT_SCHEDULE = {

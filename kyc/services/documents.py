@@ -27,6 +27,7 @@ from kyc.errors import KycError
 from kyc.models import Document, DocumentKind, DocumentStatus, RejectionReason
 from kyc.requirements import REQUIRED, allowed_kinds
 from kyc.services.files import CheckedFile, check_upload
+from kyc.services.identity import identity_check_open, identity_check_wanted, identity_exceptions_settle
 from ops.events import EventType
 from ops.models import User
 from ops.permissions import ALLOWED, Decision, deny
@@ -146,6 +147,8 @@ def _store(
                "content_type": checked.content_type, "view_copy": checked.view is not None,
                "replaces": previous.pk if previous else None},
     )  # fmt: skip
+    if identity_check_wanted(document):  # the provider checks it; a person still decides
+        identity_check_open(document=document, reason="document uploaded")
     _advance_client(client)
     crm_push_record(client=client, reason="document uploaded")  # the KYC status may have moved
     return document
@@ -225,6 +228,7 @@ def document_review(*, document_id: int, reviewer: User, accept: bool, reason_co
         reason=note,
     )
     event_publish(type=EventType.KYC_DOCUMENT_REVIEWED, subject=document, data=_reviewed_event_data(document))
+    identity_exceptions_settle(document=document, reviewer=reviewer, note=note)
     crm_push_record(client=client, reason=f"document {document.status}")  # the KYC status may have moved
     if not accept:
         if client.status == ClientStatus.PENDING_REVIEW:

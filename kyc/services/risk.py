@@ -70,6 +70,52 @@ def _applicable(client: Client) -> list[tuple[str, str]]:
     return hits
 
 
+def _identity_hits(client: Client) -> list[tuple[str, str, float]]:
+    """The identity verification provider's latest result on each current checked document: its
+    risk score as a share of the factor's points (the highest one), and any failed or mismatching
+    check."""
+    from kyc.models import IdentityCheck, IdentityCheckStatus
+
+    latest: dict[int, IdentityCheck] = {}
+    for check in (
+        IdentityCheck.objects.select_related("document")
+        .filter(
+            client=client,
+            status=IdentityCheckStatus.COMPLETED,
+            document__status__in=[DocumentStatus.PENDING, DocumentStatus.ACCEPTED],
+        )
+        .order_by("document_id", "-completed_at", "-id")
+    ):
+        latest.setdefault(check.document_id, check)
+    if not latest:
+        return []
+    worst = max(latest.values(), key=lambda c: c.risk_score or 0)
+    hits = [
+        (
+            "identity_check_risk",
+            f"provider score {worst.risk_score}/100 ({worst.get_result_display().lower()}, {worst.provider_check_id})",
+            (worst.risk_score or 0) / 100,
+        )
+    ]
+    exceptions = [c for c in latest.values() if c.is_exception]
+    if exceptions:
+        hits.append(
+            (
+                "identity_check_exception",
+                "; ".join(
+                    f"{c.document.get_kind_display()}: "
+                    + (
+                        ", ".join(m["label"].lower() + " differs" for m in c.mismatches)
+                        or c.get_result_display().lower()
+                    )
+                    for c in exceptions
+                ),
+                1.0,
+            )
+        )
+    return hits
+
+
 def _has_screening_hit(client: Client) -> bool:
     from ops.models import OPEN_STATUSES, WorkItem
 
@@ -98,14 +144,15 @@ def risk_assess(*, client_id: int, actor: User | None = None) -> RiskAssessment:
         risk_can_assess(actor, client).require(KycError)
     factors = {f.code: f for f in RiskFactor.objects.filter(is_active=True)}
     contributions: list[dict[str, Any]] = []
-    for code, detail in _applicable(client):
+    hits = [(code, detail, 1.0) for code, detail in _applicable(client)] + _identity_hits(client)
+    for code, detail, share in hits:
         factor = factors.get(code)
         if factor is not None:
             contributions.append(
                 {
                     "code": code,
                     "label": factor.label,
-                    "points": factor.points,
+                    "points": round(factor.points * share),
                     "detail": detail,
                     "forces_edd": factor.forces_edd,
                 }

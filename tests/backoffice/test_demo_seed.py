@@ -95,9 +95,10 @@ def test_demo_workspace_has_items_and_approvals(tmp_path: Path) -> None:
     from ops.models import OPEN_STATUSES
 
     open_items = Counter(WorkItem.objects.filter(status__in=OPEN_STATUSES).values_list("queue__code", flat=True))
-    # two clients wait for KYC review (all documents uploaded); the others were decided
+    # three clients wait for KYC review (all documents uploaded); the others were decided. One of
+    # them has a passport the identity verification provider found not to match: a KYC exception.
     assert open_items == {
-        "access_review": 1, "compliance_escalation": 1, "risk_alert": 1, "kyc_review": 2,
+        "access_review": 1, "compliance_escalation": 1, "risk_alert": 1, "kyc_review": 3, "kyc_exception": 1,
         "withdrawal_approval": 1, "deposit_exception": 1, "trade_feed_exception": 1, "ib_dispute": 1,
     }  # fmt: skip
     from accounts.models import Client, TradingAccount
@@ -108,6 +109,7 @@ def test_demo_workspace_has_items_and_approvals(tmp_path: Path) -> None:
         "pending_documents",
         "pending_review",
         "pending_review",
+        "pending_review",
         "registered",
         "restricted",
     ]
@@ -115,10 +117,21 @@ def test_demo_workspace_has_items_and_approvals(tmp_path: Path) -> None:
     from kyc.models import Document
 
     with override_settings(KYC_STORAGE_ROOT=tmp_path / "kyc"):
-        # three each for five individuals, five for the company; one rejected, none lost
-        assert Document.objects.count() == 3 * 5 + 5
+        # three each for six individuals, five for the company; one rejected, none lost
+        assert Document.objects.count() == 3 * 6 + 5
         assert all(d.file.read(5) == b"%PDF-" for d in Document.objects.all())
     assert WorkItem.objects.get(queue__code="compliance_escalation").escalation_level == 1
+    # every passport has the provider's result beside it: clean ones, and Oliver Brown's mismatch
+    from kyc.models import IdentityCheck
+
+    results = sorted(IdentityCheck.objects.values_list("client__last_name", "result", "status"))
+    assert results == [
+        ("Becker", "clear", "completed"), ("Brown", "mismatch", "completed"), ("Garcia", "clear", "completed"),
+        ("Rossi", "clear", "completed"), ("Smith", "clear", "completed"), ("Wei", "clear", "completed"),
+    ]  # fmt: skip
+    mismatch = IdentityCheck.objects.get(result="mismatch")
+    assert [m["field"] for m in mismatch.mismatches] == ["name", "date_of_birth"]
+    assert WorkItem.objects.get(queue__code="kyc_exception").subject_id == str(mismatch.pk)
 
 
 def test_demo_trade_feed_has_months_of_deals_fx_rates_and_a_refused_file(tmp_path: Path) -> None:

@@ -91,6 +91,14 @@ def test_bad_value_stops_manage_py_with_one_line() -> None:
             {"PAYMENT_PROVIDERS_ROUTED": "sim.simpay.SimPay2"},
             "PAYMENT_PROVIDERS_ROUTED: sim.simpay.SimPay2 is a simulator, for the demo and the tests only",
         ),
+        (
+            {"IDENTITY_VERIFIER": "sim.idv.SimulatedIdentityVerifier"},
+            "IDENTITY_VERIFIER: sim.idv.SimulatedIdentityVerifier is a simulator, for the demo and the tests only",
+        ),
+        (
+            {"IDENTITY_VERIFIER": "deploy_check.IdentityVerifier", "IDENTITY_WEBHOOK_SECRET": "short"},
+            "IDENTITY_WEBHOOK_SECRET: set the provider's result signing secret",
+        ),
     ],
 )
 def test_prod_refuses_unsafe_configuration(override: dict[str, str], message: str) -> None:

@@ -76,6 +76,7 @@ class Command(BaseCommand):
             _seed_workspace()
             _seed_clients()
             _seed_kyc()
+            _seed_identity_checks()
             _seed_payments()
             _seed_partners()
             _seed_trade_feed()
@@ -404,6 +405,52 @@ def _seed_kyc() -> None:
     _upload_required(maria, support)
 
 
+def _seed_identity_checks() -> None:
+    """A client whose passport does not match the profile, then the identity verification
+    provider's results of every demo passport (clean ones, and that mismatch in the KYC exception
+    queue): requested and sent as the worker would, the simulated provider's signed results stored
+    and processed as the webhook would (the worker's later attempts find them done)."""
+    import datetime
+
+    from accounts.models import AccountType, Client
+    from accounts.services.clients import client_register
+    from kyc.identity import identity_verifier_configured
+    from kyc.models import IdentityCheck, IdentityCheckStatus
+    from kyc.services.identity import identity_check_submit, identity_result_process, identity_result_store
+    from sim import idv
+    from sim.models import SimIdvNotification
+
+    if not identity_verifier_configured():
+        return
+    support = User.objects.get(username="support")
+    if not Client.objects.filter(email="oliver.brown@demo.invalid").exists():
+        oliver = client_register(
+            kind="individual",
+            data={
+                "first_name": "Oliver", "last_name": "Brown", "date_of_birth": datetime.date(1988, 3, 2),
+                "nationality": "GB", "country": "GB", "address_line": "4 Queen Street", "city": "Leeds",
+                "postcode": "LS1 2TW", "email": "oliver.brown@demo.invalid", "phone": "+447400123456",
+                "account_type": AccountType.objects.get(code="standard"), "base_currency": "GBP",
+                "source_of_funds": "salary",
+            },
+            actor=support,
+        )  # fmt: skip
+        # the passport reads "Oliver Browne", born 3 February: the provider reports both
+        _upload_required(
+            oliver,
+            support,
+            names={"proof_of_identity": "passport name-Oliver_Browne dob-1988-02-03.pdf"},
+            shown={"proof_of_identity": "OLIVER BROWNE  born 1988-02-03"},
+        )
+    for check in IdentityCheck.objects.filter(status=IdentityCheckStatus.REQUESTED).order_by("pk"):
+        check = identity_check_submit(check_id=check.pk)
+        for note in SimIdvNotification.objects.filter(idv_check__reference=check.reference, delivered_at=None):
+            body, signature = idv.signed(note.payload)
+            stored, new = identity_result_store(body=body, signature=signature)
+            if new:
+                identity_result_process(result_pk=stored.pk)
+
+
 DEMO_DOCUMENT_LINES = {
     "proof_of_identity": ["DEMO PASSPORT", "{name}", "No. PAB123456"],
     "proof_of_address": ["DEMO UTILITY BILL", "{name}", "{address}"],
@@ -411,8 +458,11 @@ DEMO_DOCUMENT_LINES = {
 }
 
 
-def _upload_required(client: Any, support: User) -> list[Any]:
-    """Upload a demo PDF for each document the client must provide, through the real service."""
+def _upload_required(
+    client: Any, support: User, *, names: dict[str, str] | None = None, shown: dict[str, str] | None = None
+) -> list[Any]:
+    """Upload a demo PDF for each document the client must provide, through the real service
+    (``names``: a file name per kind; ``shown``: the name a kind's document shows, if not the client's)."""
     import datetime
 
     from django.core.files.uploadedfile import SimpleUploadedFile
@@ -423,13 +473,15 @@ def _upload_required(client: Any, support: User) -> list[Any]:
     uploaded = []
     for kind in REQUIRED[client.kind]:
         lines = DEMO_DOCUMENT_LINES.get(kind, [kind.replace("_", " ").upper(), "{name}"])
-        text = [line.format(name=client.display_name, address=f"{client.address_line} {client.city}") for line in lines]
+        on_it = (shown or {}).get(kind, client.display_name)
+        text = [line.format(name=on_it, address=f"{client.address_line} {client.city}") for line in lines]
         extra: dict[str, Any] = (
             {"number": "PAB123456", "issue_date": datetime.date(2021, 6, 1), "expiry_date": datetime.date(2031, 6, 1)}
             if kind == "proof_of_identity"
             else {}
         )
-        upload = SimpleUploadedFile(f"{kind}.pdf", _demo_pdf(["DEMO DOCUMENT", *text]), content_type="application/pdf")
+        name = (names or {}).get(kind, f"{kind}.pdf")
+        upload = SimpleUploadedFile(name, _demo_pdf(["DEMO DOCUMENT", *text]), content_type="application/pdf")
         uploaded.append(document_upload(client_id=client.pk, kind=kind, upload=upload, actor=support, **extra))
     return uploaded
 

@@ -24,7 +24,10 @@ from audit.models import AuditEvent
 from kyc.models import Document
 from tests.factories import approvable_client, approved_client, card_deposit
 
-pytestmark = pytest.mark.django_db(transaction=True)  # the job's transactions are its own, as under beat
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.serial,
+]  # the job's transactions are its own, as under beat
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ from audit.services import audit_record, audit_seal
 from ops.services.staff import staff_create
 from tests.conftest import owner_cursor
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.serial]
 
 
 def _event() -> int:

@@ -21,7 +21,7 @@ from audit.selectors import audit_chain_verify
 from audit.services import GENESIS_HASH, audit_record, audit_seal
 from tests.conftest import owner_cursor
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.serial]
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,7 +12,7 @@ from audit.actions import AuditAction
 from audit.selectors import _waiting, audit_seal_lag
 from audit.services import _TAKE_SQL, audit_record, audit_seal
 
-pytestmark = pytest.mark.django_db(transaction=True)  # real commits: each transaction its own id
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.serial]  # real commits: each transaction its own id
 
 
 def _chain_of(n: int) -> None:

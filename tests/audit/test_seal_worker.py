@@ -15,7 +15,7 @@ from audit.services import audit_record
 from audit.tasks import audit_seal_task
 from tests.conftest import ROOT, wait_for, worker_env
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.serial]
 
 
 def _record(n: int) -> None:

@@ -16,7 +16,10 @@ from payments.models import JournalEntry
 from tests.conftest import owner_url
 from tests.factories import approved_client, card_deposit
 
-pytestmark = pytest.mark.django_db(transaction=True)  # pg_dump is another session: it sees committed rows
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.serial,
+]  # pg_dump is another session: it sees committed rows
 
 
 def _some_history() -> AuditSeal:

@@ -14,7 +14,7 @@ from audit.selectors import audit_chain_verify
 from audit.services import audit_seal
 from tests.factories import approved_client
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.serial]
 
 
 def _refused(sql: str) -> str:

@@ -325,6 +325,7 @@ def test_statement_matching_killed_mid_line_credits_once(relay: Relay) -> None:
     assert ledger_verify().ok
 
 
+@pytest.mark.serial
 def test_audit_sealing_killed_mid_batch_seals_each_event_once(relay: Relay) -> None:
     from audit.models import AuditSeal, AuditSealBatch
     from audit.selectors import audit_chain_verify

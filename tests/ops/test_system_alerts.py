@@ -23,7 +23,7 @@ from ops.services.system_alerts import audit_seal_watch
 from ops.tasks import audit_seal_watch_task
 from tests.conftest import wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.serial]
 
 
 def _record(subject_id: str) -> AuditEvent:

@@ -11,6 +11,7 @@ from accounts.views import crm_webhook
 from backoffice.health import healthz, healthz_ready, healthz_status
 from backoffice.metrics import metrics_view
 from ops.middleware import second_factor_not_required
+from ops.views_comms import sms_webhook
 from payments.views import deposit_link, psp_webhook
 
 
@@ -44,6 +45,8 @@ urlpatterns = [
     path("", include("ib.urls")),
     # the CRM's change notifications (before the PSPs' pattern, which would take "crm" for a PSP)
     path("webhooks/crm/", crm_webhook, name="webhook-crm"),
+    # the SMS provider's delivery results and the clients' replies (ops.services.sms_inbound)
+    path("webhooks/sms/", sms_webhook, name="webhook-sms"),
     # a PSP's callbacks, at its adapter's name (SimPay's: /webhooks/simpay/)
     path("webhooks/<slug:provider>/", psp_webhook, name="webhook-psp"),
     path("api/", include("backoffice.api_urls")),

@@ -71,7 +71,7 @@ def _page(request: HttpRequest, *, stop_forms: dict[int, ReasonForm] | None = No
         chosen = ""
     active = followup_enrollment_list(active=True, sequence=chosen)
     for e in active:
-        e.stop_form = (stop_forms or {}).get(e.pk) or ReasonForm(prefix=f"stop-{e.pk}")
+        e.stop_form = (stop_forms or {}).get(e.pk) or ReasonForm(auto_id=f"stop-{e.pk}-%s")
         e.can_stop = followup_can_manage(user, e)
     return render(
         request,
@@ -96,7 +96,7 @@ def followup_stop_view(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
     followup_can_manage(user).require(PermissionDenied)
     enrollment = get_object_or_404(FollowUpEnrollment, pk=pk)
-    form = ReasonForm(request.POST, prefix=f"stop-{pk}")
+    form = ReasonForm(request.POST, auto_id=f"stop-{pk}-%s")
     if not form.is_valid():
         return _page(request, stop_forms={pk: form}, status=400)
     try:

@@ -3,7 +3,7 @@ the adapter the back office calls (``SimulatedSms``), and the provider's own sid
 accepted (``SimSmsMessage``), the delivery result it reports back for each, and the replies a client
 sends (``client_reply``), each a signed callback it POSTs to the back office after commit.
 
-A number starting with ``+99`` is not in service: the message is accepted, then reported failed
+A number ending in ``0000`` is not in service: the message is accepted, then reported failed
 with that reason (as a real provider does), so failures are real.
 
 Callbacks are signed like SimPay's: header ``SimSMS-Signature: t=<unix>,v1=<hex>``,
@@ -31,7 +31,7 @@ from ops.sms import SmsCallback, SmsSignatureError
 from sim.models import SimSmsCallback, SimSmsMessage
 
 SIGNATURE_HEADER = "SimSMS-Signature"
-UNREACHABLE_PREFIX = "+99"
+UNREACHABLE_SUFFIX = "0000"
 UNREACHABLE_REASON = "Number not in service (the handset's network refused the message)"
 
 
@@ -72,7 +72,7 @@ class SimulatedSms:
                     )
             except IntegrityError:  # the same reference a moment ago
                 return SimSmsMessage.objects.get(reference=reference).message_id
-            failed = to.startswith(UNREACHABLE_PREFIX)
+            failed = to.endswith(UNREACHABLE_SUFFIX)
             delivery_report(message=message, delivered=not failed, reason=UNREACHABLE_REASON if failed else "")
             return message.message_id
 

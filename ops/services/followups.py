@@ -235,8 +235,10 @@ def _run_step(enrollment: FollowUpEnrollment, now: datetime) -> None:
     if index + 1 < len(steps):
         following = steps[index + 1]
         enrollment.next_position = following.position
-        # Beat was late (or down): keep the declared spacing rather than send two steps at once.
-        enrollment.next_due_at = max(enrollment.started_at + following.after, now + (following.after - step.after))
+        due = enrollment.started_at + following.after
+        # Beat was so late (or down) that the next step is due already: keep the declared spacing
+        # rather than send two steps at once.
+        enrollment.next_due_at = due if due > now else now + (following.after - step.after)
         enrollment.save(update_fields=["next_position", "next_due_at", "last_step_at", "work_item"])
         return
     enrollment.save(update_fields=["last_step_at", "work_item"])

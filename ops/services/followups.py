@@ -106,12 +106,12 @@ def followup_enroll(
     return enrollment
 
 
-def _end(enrollment: FollowUpEnrollment, *, status: str, reason: str, now: datetime) -> None:
+def _end(enrollment: FollowUpEnrollment, *, status: str, reason: str, now: datetime, by: str = "") -> None:
     enrollment.status = status
     enrollment.next_due_at = None
     enrollment.ended_at = now
     enrollment.ended_reason = reason[:300]
-    enrollment.ended_by = _actor_label()[:150]
+    enrollment.ended_by = (by or _actor_label())[:150]
     enrollment._change_reason = reason  # type: ignore[attr-defined]
     enrollment.save(update_fields=["status", "next_due_at", "ended_at", "ended_reason", "ended_by"])
 
@@ -156,7 +156,7 @@ def followup_stop(*, enrollment_id: int, actor: User, reason: str) -> FollowUpEn
     reason = (reason or "").strip()
     if not reason:
         raise OpsError(errors.FOLLOWUP_REASON_REQUIRED)
-    _end(enrollment, status=EnrollmentStatus.STOPPED, reason=reason, now=timezone.now())
+    _end(enrollment, status=EnrollmentStatus.STOPPED, reason=reason, now=timezone.now(), by=actor.get_username())
     audit_record(
         action=AuditAction.FOLLOWUP_STOPPED,
         subject=enrollment.subject or enrollment,

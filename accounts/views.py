@@ -317,12 +317,15 @@ def crm_panel(user: User, client: Any, forms: dict[str, Any]) -> tuple[str, dict
 
 
 def client_interactions_view(request: HttpRequest, pk: int) -> HttpResponse:
-    """The client's interaction log: messages the back office sent, and the CRM's records."""
-    from ops.selectors import interactions_for
+    """The client's interaction log: messages the back office sent (with their delivery results),
+    the client's replies, the CRM's records, and the client's follow-up sequences."""
+    from ops.selectors import followups_for, interactions_for
 
     user = _user(request)
     client_can_list(user).require(PermissionDenied)  # by role, then by object (as the client 360)
     client = client_get_for(user, pk, for_write=False)
     return render(
-        request, "accounts/client_interactions.html", {"client": client, "interactions": interactions_for(client)}
+        request,
+        "accounts/client_interactions.html",
+        {"client": client, "interactions": interactions_for(client), "followups": followups_for(client)},
     )

@@ -75,6 +75,12 @@ class AuditAction(models.TextChoices):
     SCREENING_HIT_RAISED = "kyc.screening_hit_raised", "Screening hit raised"
     SCREENING_HIT_DECIDED = "kyc.screening_hit_decided", "Screening hit decided"
     CLIENT_NOTIFIED = "client.notified", "Client notified"
+    CLIENT_REPLIED = "client.replied", "Client replied"
+    # follow-up sequences (ops.services.followups)
+    FOLLOWUP_ENROLLED = "followup.enrolled", "Client enrolled in a follow-up sequence"
+    FOLLOWUP_STEP_RUN = "followup.step_run", "Follow-up step run"
+    FOLLOWUP_COMPLETED = "followup.completed", "Follow-up handed to a person"
+    FOLLOWUP_STOPPED = "followup.stopped", "Follow-up stopped"
     # money
     DEPOSIT_INITIATED = "payments.deposit_initiated", "Deposit initiated"
     DEPOSIT_CREDITED = "payments.deposit_credited", "Deposit credited"

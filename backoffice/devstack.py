@@ -302,6 +302,7 @@ def demo_environment(env: dict[str, str], *, port: str) -> dict[str, str]:
     env.setdefault("PAYMENT_LINK_RETURN_URL", f"http://127.0.0.1:{port}/sim/payment-done/")
     env.setdefault("SIMCRM_WEBHOOK_URL", f"http://127.0.0.1:{port}/webhooks/crm/")  # the simulated CRM's too
     env.setdefault("SIMIDV_WEBHOOK_URL", f"http://127.0.0.1:{port}/webhooks/identity/")  # the identity provider's
+    env.setdefault("SIMSMS_WEBHOOK_URL", f"http://127.0.0.1:{port}/webhooks/sms/")  # and the SMS provider's
     return env
 
 

@@ -30,6 +30,7 @@ def entries() -> list[NavEntry]:
     from ops.services.access_review import access_review_can_view
     from ops.services.api_keys import api_keys_can_manage
     from ops.services.approvals import approvals_can_view
+    from ops.services.followups import followup_can_manage
     from ops.services.staff import staff_can_view
     from ops.services.webhooks import webhooks_can_view
     from ops.services.work_items import queues_can_view
@@ -40,6 +41,7 @@ def entries() -> list[NavEntry]:
         NavEntry("Clients", "clients", client_can_list),
         NavEntry("Queues", "queues", queues_can_view),
         NavEntry("Approvals", "approvals", approvals_can_view),
+        NavEntry("Follow-ups", "followups", followup_can_manage),
         NavEntry("Payments", "payments", payments_can_view),
         NavEntry("Partners", "partners", partner_can_view),
         NavEntry("Staff", "staff", staff_can_view),

@@ -12,6 +12,7 @@ from backoffice.health import healthz, healthz_ready, healthz_status
 from backoffice.metrics import metrics_view
 from kyc.views import identity_webhook
 from ops.middleware import second_factor_not_required
+from ops.views_comms import sms_webhook
 from payments.views import deposit_link, psp_webhook
 
 
@@ -47,6 +48,8 @@ urlpatterns = [
     path("webhooks/crm/", crm_webhook, name="webhook-crm"),
     # the identity verification provider's results (before the PSPs' pattern too)
     path("webhooks/identity/", identity_webhook, name="webhook-identity"),
+    # the SMS provider's delivery results and the clients' replies (ops.services.sms_inbound)
+    path("webhooks/sms/", sms_webhook, name="webhook-sms"),
     # a PSP's callbacks, at its adapter's name (SimPay's: /webhooks/simpay/)
     path("webhooks/<slug:provider>/", psp_webhook, name="webhook-psp"),
     path("api/", include("backoffice.api_urls")),

@@ -112,3 +112,12 @@ WEBHOOK_ALREADY_DISABLED = "This endpoint is already disabled."
 WEBHOOK_ALREADY_ENABLED = "This endpoint is already enabled."
 WEBHOOKS_NOT_ALLOWED = "Only administrators manage webhook endpoints."
 WEBHOOK_GONE = "The receiver answered 410 Gone: it asked not to be sent anything more."
+# SMS callbacks (ops.services.sms_inbound)
+SMS_NOT_CONFIGURED = "No SMS provider is configured here."
+SMS_PAYLOAD_INVALID = "The callback could not be read: {why}."
+SMS_UNKNOWN_MESSAGE = "No SMS of ours matches message {message_id!r} (reference {reference!r})."
+# follow-up sequences (ops.services.followups)
+FOLLOWUPS_NOT_ALLOWED = "Only support and compliance manage client follow-ups."
+FOLLOWUP_NOT_ACTIVE = "This follow-up has ended already ({status})."
+FOLLOWUP_REASON_REQUIRED = "Say why the follow-up is stopped."
+FOLLOWUP_UNKNOWN_SEQUENCE = "There is no follow-up sequence {code!r}."

@@ -426,8 +426,25 @@ class ApprovalDecision(models.Model):
 class InteractionStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     SENT = "sent", "Sent"
+    DELIVERED = "delivered", "Delivered"
     FAILED = "failed", "Failed"
+    RECEIVED = "received", "Received from the client"
     RECORDED = "recorded", "Recorded (from another system)"
+
+
+class InteractionChannel(models.TextChoices):
+    """How a message travels: the channels the back office sends on (``ops.services.channels``),
+    and the records other systems or staff hold."""
+
+    EMAIL = "email", "E-mail"
+    SMS = "sms", "SMS"
+    IN_APP = "in_app", "In-app"
+    NOTE = "note", "Staff note"
+    CRM = "crm", "CRM record"
+
+
+# The channels a template may be sent on (the others are records, not sends).
+SEND_CHANNELS = (InteractionChannel.EMAIL, InteractionChannel.SMS, InteractionChannel.IN_APP)
 
 
 class Interaction(models.Model):
@@ -436,9 +453,7 @@ class Interaction(models.Model):
     subject_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
     subject_id = models.CharField(max_length=64)
     subject = GenericForeignKey("subject_type", "subject_id")
-    channel = models.CharField(
-        max_length=10, choices=[("email", "E-mail"), ("note", "Staff note"), ("crm", "CRM record")], default="email"
-    )
+    channel = models.CharField(max_length=10, choices=InteractionChannel.choices, default=InteractionChannel.EMAIL)
     recipient = models.CharField(max_length=254, blank=True)
     template = models.CharField(max_length=60, blank=True)
     title = models.CharField(max_length=200)
@@ -448,14 +463,169 @@ class Interaction(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     sent_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # The delivery result a provider reported (an SMS delivery receipt), and the provider's id of
+    # the message, by which its receipts and the client's replies find it.
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=80, blank=True)
+    # A reply from the client: the message it answers.
+    in_reply_to = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="replies")
     history = AuditedHistoricalRecords()
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["subject_type", "subject_id", "created_at"], name="interaction_subject_idx")]
+        indexes = [
+            models.Index(fields=["subject_type", "subject_id", "created_at"], name="interaction_subject_idx"),
+            models.Index(
+                fields=["channel", "provider_message_id"],
+                condition=~models.Q(provider_message_id=""),
+                name="interaction_provider_id_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.title
+
+
+class SmsInboundStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    PROCESSED = "processed", "Processed"
+    IGNORED = "ignored", "Ignored"
+    FAILED = "failed", "Failed"
+
+
+class SmsInboundEvent(models.Model):
+    """A callback of the SMS provider (a delivery result or a client's reply), stored once its
+    signature is verified and before it is processed; unique by the provider's event id, so a
+    repeated delivery is counted, not applied again."""
+
+    event_id = models.CharField(max_length=120, unique=True)
+    kind = models.CharField(max_length=20)
+    payload = models.JSONField(encoder=DjangoJSONEncoder)
+    status = models.CharField(max_length=10, choices=SmsInboundStatus.choices, default=SmsInboundStatus.RECEIVED)
+    result = models.CharField(max_length=300, blank=True)
+    deliveries = models.PositiveIntegerField(default=1)
+    interaction = models.ForeignKey(Interaction, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    received_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["received_at", "id"]
+        indexes = [
+            models.Index(fields=["received_at"], condition=models.Q(status="received"), name="sms_inbound_waiting_idx")
+        ]
+
+    def __str__(self) -> str:
+        return self.event_id
+
+
+# --- follow-up sequences ------------------------------------------------------------------------
+
+
+class FollowUpSequence(models.Model):
+    """A declared follow-up sequence (``ops.followups.SEQUENCES``, loaded by a data migration):
+    its steps run one after another for each enrolled client until the client acts (an event of
+    ``stop_on``), a person stops it, or the last step (a work item for a person) has run."""
+
+    code = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    stop_on = ArrayField(
+        models.CharField(max_length=60), default=list, blank=True, help_text="Events that end an enrollment."
+    )
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class FollowUpStepAction(models.TextChoices):
+    MESSAGE = "message", "Send a message"
+    WORK_ITEM = "work_item", "Open a work item"
+
+
+class FollowUpStep(models.Model):
+    """One step, due ``after`` the enrollment started: a templated message on a channel, or a work
+    item in a queue (the escalation to a person)."""
+
+    sequence = models.ForeignKey(FollowUpSequence, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveSmallIntegerField()
+    after = models.DurationField(help_text="Due this long after the enrollment started.")
+    action = models.CharField(max_length=10, choices=FollowUpStepAction.choices)
+    channel = models.CharField(max_length=10, choices=InteractionChannel.choices, blank=True)
+    template = models.CharField(max_length=60, blank=True)
+    queue_code = models.CharField(max_length=60, blank=True)
+    label = models.CharField(max_length=120)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["sequence", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["sequence", "position"], name="followup_step_position_unique"),
+            models.CheckConstraint(
+                condition=models.Q(action="message", queue_code="") & ~models.Q(template="") & ~models.Q(channel="")
+                | models.Q(action="work_item", template="", channel="") & ~models.Q(queue_code=""),
+                name="followup_step_message_or_work_item",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class EnrollmentStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    COMPLETED = "completed", "Completed (handed to a person)"
+    STOPPED = "stopped", "Stopped"
+
+
+class FollowUpEnrollment(models.Model):
+    """One client in one sequence: the next step and when it is due. Beat claims the due ones
+    (``ops.services.followups.followups_run_due``); the client's action, or a person with a reason,
+    stops it."""
+
+    sequence = models.ForeignKey(FollowUpSequence, on_delete=models.PROTECT, related_name="enrollments")
+    subject_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
+    subject_id = models.CharField(max_length=64)
+    subject = GenericForeignKey("subject_type", "subject_id")
+    subject_label = models.CharField(max_length=200, help_text="The client's name and reference, for the pages.")
+    # Where messages go ({"email": ..., "sms": ...}; in-app needs no address) and what templates read.
+    addresses = models.JSONField(default=dict, blank=True)
+    context = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    status = models.CharField(max_length=10, choices=EnrollmentStatus.choices, default=EnrollmentStatus.ACTIVE)
+    started_at = models.DateTimeField(default=timezone.now)
+    next_position = models.PositiveSmallIntegerField(default=0)
+    next_due_at = models.DateTimeField(null=True, blank=True)
+    last_step_at = models.DateTimeField(null=True, blank=True)
+    work_item = models.ForeignKey(WorkItem, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    ended_at = models.DateTimeField(null=True, blank=True)
+    ended_reason = models.CharField(max_length=300, blank=True)
+    ended_by = models.CharField(max_length=150, blank=True)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["next_due_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sequence", "subject_type", "subject_id"],
+                condition=models.Q(status="active"),
+                name="followup_one_active_enrollment",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status="active", next_due_at__isnull=False, ended_at__isnull=True)
+                | (~models.Q(status="active") & models.Q(next_due_at__isnull=True, ended_at__isnull=False)),
+                name="followup_enrollment_due_while_active",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["next_due_at"], condition=models.Q(status="active"), name="followup_due_idx"),
+            models.Index(fields=["subject_type", "subject_id"], name="followup_subject_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject_label} in {self.sequence}"
 
 
 # --- the quarterly access review --------------------------------------------------------------

@@ -27,6 +27,34 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "{{ reason|lower }}.{% if note %}\n\n{{ note }}{% endif %}\n\nPlease upload a new one in your client area; "
         "your application continues as soon as we have it.\n\nYour reference: {{ reference }}\n",
     ),
+    # follow-up sequences (ops.followups): reminders while documents are outstanding
+    "kyc.documents_reminder": (
+        "Reminder: we still need your documents",
+        "Dear {{ name }},\n\nTo open your account we need the documents listed in your client area "
+        "(proof of identity and proof of address). It takes a few minutes: upload them there and we "
+        "will review them straight away.\n\nYour reference: {{ reference }}\n",
+    ),
+    "kyc.documents_reminder:sms": (
+        "Documents reminder",
+        "{{ name }}, we still need your documents to open your account. Please upload them in your "
+        "client area. Ref {{ reference }}",
+    ),
+    "kyc.additional_documents_reminder": (
+        "Reminder: we are waiting for a document from you",
+        "Dear {{ name }},\n\nYour application is on hold until we receive the document we asked you "
+        "for{% if reason %} ({{ reason }}){% endif %}. Please upload it in your client area; your application "
+        "continues as soon as we have it.\n\nYour reference: {{ reference }}\n",
+    ),
+    "kyc.additional_documents_reminder:in_app": (
+        "We are waiting for a document from you",
+        "Your application is on hold until you upload the document we asked for{% if reason %} "
+        "({{ reason }}){% endif %}. Upload it on the Documents page.",
+    ),
+    "kyc.additional_documents_reminder:sms": (
+        "Document reminder",
+        "{{ name }}, your application is on hold until you upload the document we asked for. "
+        "Please upload it in your client area. Ref {{ reference }}",
+    ),
     "payments.deposit_credited": (
         "Your deposit of {{ amount }} has arrived",
         "Dear {{ name }},\n\nWe received your {{ channel }} deposit of {{ amount }} (reference {{ deposit }}) and "
@@ -80,12 +108,18 @@ TEMPLATES: dict[str, tuple[str, str]] = {
 
 
 @functools.cache
-def _compiled(template: str) -> tuple[Template, Template]:
-    title, body = TEMPLATES[template]
+def _compiled(template: str, channel: str) -> tuple[Template, Template]:
+    """The wording for ``channel``: its own variant (``"<template>:<channel>"``: an SMS is short,
+    an in-app notice has no greeting) where there is one, else the template's e-mail wording."""
+    title, body = TEMPLATES.get(f"{template}:{channel}") or TEMPLATES[template]
     return Template(title), Template(body)
 
 
-def render(template: str, context: dict[str, Any]) -> tuple[str, str]:
-    title, body = _compiled(template)  # KeyError for an unknown template, as before
+def template_exists(template: str) -> bool:
+    return template in TEMPLATES
+
+
+def render(template: str, context: dict[str, Any], *, channel: str = "email") -> tuple[str, str]:
+    title, body = _compiled(template, channel)  # KeyError for an unknown template, as before
     ctx = Context(context, autoescape=False)
     return title.render(ctx).strip(), body.render(ctx)

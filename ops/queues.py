@@ -64,6 +64,11 @@ QUEUES: list[QueueSpec] = [
     # An outbound webhook endpoint disabled by its receiver (410 Gone), or deliveries given up after
     # ~3 days of retries: an administrator contacts the receiver, fixes the endpoint, replays.
     QueueSpec("webhook_failure", "Webhook delivery failure", 24 * 60, (Role.ADMIN,), "ops_escalation"),
+    # A client who did not act on a follow-up sequence's messages (e.g. documents requested, two
+    # reminders, no upload): a person calls them (ops.followups).
+    QueueSpec(
+        "client_follow_up", "Client follow-up", 24 * 60, (Role.SUPPORT, Role.COMPLIANCE), "compliance_escalation"
+    ),
     QueueSpec("compliance_escalation", "Compliance escalations", 4 * 60, (Role.COMPLIANCE,), None),
     QueueSpec("finance_escalation", "Finance escalations", 4 * 60, (Role.FINANCE,), None),
     QueueSpec("ops_escalation", "Operations escalations", 4 * 60, (Role.RISK, Role.FINANCE, Role.COMPLIANCE), None),

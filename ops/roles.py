@@ -35,6 +35,8 @@ PERMISSIONS: dict[str, str] = {
     "set_risk_level": "Set client risk levels",
     "restrict_account": "Restrict client accounts",
     "review_access": "Review staff access and sign off the quarterly access review",
+    # client follow-ups (support and compliance)
+    "manage_follow_ups": "See client follow-up sequences and stop a client's follow-up with a reason",
     # finance
     "handle_deposits": "Handle deposits",
     "handle_withdrawals": "Handle withdrawals",
@@ -124,6 +126,7 @@ CAPABILITY_PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "view_security_log": ("security-log", ()),
     "manage_api_keys": ("api-keys", ()),
     "manage_webhooks": ("webhooks", ()),
+    "manage_follow_ups": ("followups", ()),
 }
 
 _READ_ONLY = {
@@ -155,6 +158,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "create_payment_links",
             "handle_ib_disputes",
             "manage_commission_plans",
+            "manage_follow_ups",
             "work_as_support",
         }
     ),
@@ -172,6 +176,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "view_partners",
             "review_access",
             "view_security_log",
+            "manage_follow_ups",
             "work_as_compliance",
         }
     ),

@@ -379,7 +379,69 @@ def interactions_for(subject: Any, *, limit: int = 200) -> list[Any]:
     from ops.models import Interaction
 
     return list(
-        Interaction.objects.filter(
-            subject_type=ContentType.objects.get_for_model(subject), subject_id=str(subject.pk)
-        ).order_by("-created_at", "-id")[:limit]
+        Interaction.objects.filter(subject_type=ContentType.objects.get_for_model(subject), subject_id=str(subject.pk))
+        .select_related("in_reply_to")
+        .order_by("-created_at", "-id")[:limit]
     )
+
+
+def followups_for(subject: Any) -> list[Any]:
+    """The follow-up enrollments of one subject (a client), latest first, with ``next_step``."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from ops.models import EnrollmentStatus, FollowUpEnrollment, FollowUpStep
+
+    rows = list(
+        FollowUpEnrollment.objects.filter(
+            subject_type=ContentType.objects.get_for_model(subject), subject_id=str(subject.pk)
+        )
+        .select_related("sequence")
+        .order_by("-started_at", "-id")[:20]
+    )
+    for e in rows:
+        e.next_step = (  # type: ignore[attr-defined]
+            FollowUpStep.objects.filter(sequence_id=e.sequence_id, position=e.next_position).first()
+            if e.status == EnrollmentStatus.ACTIVE
+            else None
+        )
+    return rows
+
+
+def followup_sequence_list() -> list[Any]:
+    """The follow-up sequences, each with its steps and how many clients are in it now."""
+    from ops.followups import EVENT_LABELS
+    from ops.models import EnrollmentStatus, FollowUpSequence
+
+    sequences = list(
+        FollowUpSequence.objects.annotate(
+            active=Count("enrollments", filter=Q(enrollments__status=EnrollmentStatus.ACTIVE))
+        )
+        .prefetch_related("steps")
+        .order_by("name")
+    )
+    for s in sequences:
+        s.stop_labels = [EVENT_LABELS.get(event, event) for event in s.stop_on]  # type: ignore[attr-defined]
+    return sequences
+
+
+def followup_enrollment_list(*, active: bool, sequence: str = "", limit: int = 200) -> list[Any]:
+    """Enrollments, each with ``next_step`` (its step's label, while active): the active ones by
+    due time, or the ended ones, latest first."""
+    from ops.models import EnrollmentStatus, FollowUpEnrollment, FollowUpStep
+
+    rows = FollowUpEnrollment.objects.select_related("sequence", "work_item", "work_item__queue")
+    if active:
+        rows = rows.filter(status=EnrollmentStatus.ACTIVE).order_by("next_due_at", "id")
+    else:
+        rows = rows.exclude(status=EnrollmentStatus.ACTIVE).order_by("-ended_at", "-id")
+    if sequence:
+        rows = rows.filter(sequence__code=sequence)
+    found = list(rows[:limit])
+    labels = {
+        (s.sequence_id, s.position): s
+        for s in FollowUpStep.objects.filter(sequence_id__in={e.sequence_id for e in found})
+    }
+    for e in found:
+        step = labels.get((e.sequence_id, e.next_position))
+        e.next_step = step if e.status == EnrollmentStatus.ACTIVE else None  # type: ignore[attr-defined]
+    return found

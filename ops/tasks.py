@@ -29,11 +29,19 @@ def security_alerts_task() -> int:
     return len(security_alerts_raise())
 
 
-@shared_task(autoretry_for=(OSError,), retry_backoff=5, max_retries=5)
-def interaction_send_task(*, interaction_id: int) -> str:
-    from ops.services.interactions import interaction_send
+@shared_task(bind=True, max_retries=5)
+def interaction_send_task(self: Task, *, interaction_id: int) -> str:
+    """Send one message; a refusal (mail server, SMS provider) is retried with backoff, and when the
+    retries are spent the message is marked failed with the reason, in the client's log."""
+    from ops.services.interactions import interaction_fail, interaction_send
+    from ops.sms import SmsError
 
-    return interaction_send(interaction_id=interaction_id)
+    try:
+        return interaction_send(interaction_id=interaction_id)
+    except (OSError, SmsError) as exc:
+        if self.request.retries >= (self.max_retries or 0):
+            return interaction_fail(interaction_id=interaction_id, reason=str(exc) or type(exc).__name__).status
+        raise self.retry(exc=exc, countdown=5 * 2**self.request.retries) from None
 
 
 @shared_task(ignore_result=True)
@@ -41,11 +49,12 @@ def interactions_send_task(*, interaction_ids: list[int]) -> None:
     """Send a batch of messages (logged together, e.g. by a batch of deposits credited at once).
     One that cannot be sent now is handed to ``interaction_send_task``, which retries it alone."""
     from ops.services.interactions import interaction_send
+    from ops.sms import SmsError
 
     for interaction_id in interaction_ids:
         try:
             interaction_send(interaction_id=interaction_id)
-        except OSError:
+        except (OSError, SmsError):
             interaction_send_task.delay(interaction_id=interaction_id)
 
 
@@ -79,3 +88,27 @@ def webhooks_sweep_task() -> tuple[int, int]:
     from ops.services.webhooks import webhooks_sweep
 
     return webhooks_sweep()
+
+
+@shared_task(ignore_result=True)
+def followups_run_due_task() -> int:
+    """Beat: run the follow-up steps that are due (reminders, then a work item for a person)."""
+    from ops.services.followups import followups_run_due
+
+    return followups_run_due()
+
+
+@shared_task(ignore_result=True)
+def sms_inbound_process_task(*, event_pk: int) -> str:
+    """Process one stored SMS callback (a no-op when it was processed already)."""
+    from ops.services.sms_inbound import sms_inbound_process
+
+    return sms_inbound_process(event_pk=event_pk).status
+
+
+@shared_task(ignore_result=True)
+def sms_inbound_drain_task() -> int:
+    """Beat: process the SMS callbacks stored but not processed (their task was lost)."""
+    from ops.services.sms_inbound import sms_inbound_drain
+
+    return sms_inbound_drain()

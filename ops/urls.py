@@ -1,6 +1,6 @@
 from django.urls import path
 
-from ops import api_key_views, signin, views, views_webhooks
+from ops import api_key_views, signin, views, views_comms, views_webhooks
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -44,6 +44,9 @@ urlpatterns = [
         views_webhooks.webhook_delivery_replay,
         name="webhook-delivery-replay",
     ),
+    # client follow-up sequences (support and compliance)
+    path("followups/", views_comms.followups_view, name="followups"),
+    path("followups/<int:pk>/stop/", views_comms.followup_stop_view, name="followup-stop"),
     # the second step of signing in (ops.signin)
     path("account/second-factor/", signin.second_factor_view, name="second-factor"),
     path("account/second-factor/enrol/", signin.second_factor_enrol, name="second-factor-enrol"),

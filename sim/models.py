@@ -321,3 +321,40 @@ class SimIdvFault(models.Model):
 
     def __str__(self) -> str:
         return f"{self.mode} x{self.remaining}"
+
+
+# --- the simulated SMS provider (sim.sms) ---------------------------------------------------------
+
+
+class SimSmsMessage(models.Model):
+    """A text message the provider accepted, and its delivery result on the handset's side."""
+
+    message_id = models.CharField(max_length=40, unique=True)
+    reference = models.CharField(max_length=80, unique=True, help_text="The sender's idempotency key.")
+    to = models.CharField(max_length=20)
+    body = models.TextField()
+    status = models.CharField(max_length=10, default="accepted")  # accepted, delivered, failed
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.message_id
+
+
+class SimSmsCallback(models.Model):
+    """A callback the provider sends to the back office: a delivery result or a client's reply."""
+
+    event_id = models.CharField(max_length=40, unique=True)
+    message = models.ForeignKey(SimSmsMessage, on_delete=models.CASCADE, related_name="callbacks")
+    kind = models.CharField(max_length=10)  # delivery, reply
+    payload = models.JSONField()
+    attempts = models.PositiveIntegerField(default=0)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.event_id

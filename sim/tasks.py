@@ -45,3 +45,19 @@ def simidv_deliver_task(self: Any, *, notification_id: int) -> int:
     if status >= 300 and status != 400:
         raise self.retry(countdown=2 ** (self.request.retries + 1))
     return status
+
+
+@shared_task(bind=True, acks_late=True, max_retries=8)
+def simsms_deliver_task(self: Any, *, callback_id: int) -> int:
+    """The simulated SMS provider sends a callback (it retries a refused or unanswered one)."""
+    import urllib.error
+
+    from sim import sms
+
+    try:
+        status = sms.callback_deliver(callback_id=callback_id)
+    except urllib.error.URLError as exc:
+        raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from None
+    if status >= 300 and status != 400:
+        raise self.retry(countdown=2 ** (self.request.retries + 1))
+    return status

@@ -52,6 +52,7 @@ def _fixture_teardown(self: testcases.TransactionTestCase) -> None:
     from accounts.account_types import sync_account_types
     from ib.symbols import sync_symbol_groups
     from kyc.risk_factors import sync_risk_factors
+    from ops.followups import sync_sequences
     from ops.queues import sync_queues
     from ops.roles import sync_roles
     from payments.policies import sync_policies
@@ -59,6 +60,7 @@ def _fixture_teardown(self: testcases.TransactionTestCase) -> None:
     with acting_as(Actor.system("pytest")):
         sync_roles()
         sync_queues(apps)
+        sync_sequences(apps)
         sync_account_types(apps)
         sync_risk_factors(apps)
         sync_policies(apps)

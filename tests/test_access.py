@@ -25,6 +25,7 @@ from accounts.models import TradingAccount
 from accounts.services.clients import client_transition
 from kyc.models import SanctionsListVersion, ScreeningHit
 from kyc.services.documents import document_upload
+from ops.models import FollowUpEnrollment
 from ops.roles import Role
 from ops.services.approvals import approval_submit
 from ops.services.work_items import work_item_claim, work_item_hold
@@ -193,6 +194,8 @@ class World:
             "plan": _plan,
             "run": _run,
             "endpoint": _endpoint,
+            # the world's client is in the documents follow-up since its registration
+            "enrollment": lambda: FollowUpEnrollment.objects.get(subject_id=str(self.client.pk)),
         }
 
     def url(self, pattern: str) -> str:
@@ -326,6 +329,17 @@ PAGES = [
         "POST", "/staff/second-factor-reset/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (SUPPORT, 403), (ADMIN, 400)
     ),
     *rows("POST", "/staff/unlock/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (COMPLIANCE, 403), (ADMIN, 400)),
+    # --- client follow-up sequences: support and compliance ---
+    *rows(
+        "GET", "/followups/", (ANONYMOUS, LOGIN), (NOBODY, 403), (DESK, 403), (FINANCE, 403), (RISK, 403),
+        (ADMIN, 403), (AUDITOR, 403), (SUPPORT, 200), (COMPLIANCE, 200),
+    ),
+    *rows(
+        "POST", "/followups/{enrollment}/stop/", (ANONYMOUS, LOGIN), (NOBODY, 403), (DESK, 403), (FINANCE, 403),
+        (AUDITOR, 403), (SUPPORT, 400),
+    ),
+    *rows("POST", "/followups/{enrollment}/stop/", (COMPLIANCE, 302), data={"reason": "the client called us"}),
+    *rows("POST", "/followups/999999/stop/", (ANONYMOUS, LOGIN), (NOBODY, 403), (SUPPORT, 404)),
     # --- API keys: administrators ---
     *rows("GET", "/staff/api-keys/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 403), (ADMIN, 200)),
     *rows("POST", "/staff/api-keys/request/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (ADMIN, 400)),

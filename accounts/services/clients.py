@@ -190,7 +190,21 @@ def client_register(*, kind: str, data: dict[str, Any], actor: User) -> Client:
     for hook in _registration_hooks:
         hook(client, referral)
     crm_push_record(client=client, reason="registered")
+    _follow_up(client, "documents_requested")  # reminders until the documents come, then a person
     return client
+
+
+def _follow_up(client: Client, sequence: str) -> None:
+    """Enrol the client in a follow-up sequence (``ops.followups``); it stops when they act."""
+    from ops.services.followups import followup_enroll
+
+    followup_enroll(
+        sequence=sequence,
+        subject=client,
+        label=f"{client.display_name} ({client.reference})",
+        addresses={"email": client.email, "sms": client.phone},
+        context={"name": client.display_name, "reference": client.reference},
+    )
 
 
 def _check(rule: TransitionRule, reason: str) -> str:
@@ -276,6 +290,11 @@ def _transition(
     event_publish(type=EventType.CLIENT_STATUS_CHANGED, subject=client, data=status_event_data(client, before, name))
     _after_commit_push(client)
     crm_push_record(client=client, reason=f"status {client.status}")
+    from ops.services.followups import followups_subject_event
+
+    followups_subject_event(subject=client, event=f"client.{name}")  # e.g. resubmitted: reminders stop
+    if name == "request_documents":
+        _follow_up(client, "additional_documents")
     return client
 
 

@@ -286,6 +286,14 @@ IDENTITY_CHECK_MAX_RETRIES = env_int("IDENTITY_CHECK_MAX_RETRIES", 6, minimum=0)
 IDENTITY_CHECK_RETRY_BASE_SECONDS = env_int("IDENTITY_CHECK_RETRY_BASE_SECONDS", 30, minimum=1)
 IDENTITY_TIMEOUT_SECONDS = env_int("IDENTITY_TIMEOUT_SECONDS", 20, minimum=1)
 
+# The SMS provider (an ops.sms.SmsProvider), chosen by class path like the CRM; empty: no SMS, and a
+# follow-up step meant for SMS goes by e-mail. Its delivery results and the clients' replies come back
+# by its signed callback (/webhooks/sms/), signed with this secret.
+SMS_PROVIDER = env_str("SMS_PROVIDER", "")
+SMS_WEBHOOK_SECRET = env_str("SMS_WEBHOOK_SECRET", "")
+# How often beat runs the follow-up steps that are due (ops.services.followups).
+FOLLOWUP_INTERVAL_SECONDS = env_int("FOLLOWUP_INTERVAL_SECONDS", 300, minimum=10)
+
 # --- Celery -------------------------------------------------------------------------------------
 # Payments. A PSP's signed callback must arrive within the tolerance window.
 WEBHOOK_TOLERANCE_SECONDS = env_int("WEBHOOK_TOLERANCE_SECONDS", 300, minimum=1)
@@ -443,6 +451,14 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # client follow-up sequences: the steps that are due (reminders, then a work item for a person),
+    # and SMS callbacks stored but not processed a minute later
+    "followups-run-due": {
+        "task": "ops.tasks.followups_run_due_task",
+        "schedule": float(FOLLOWUP_INTERVAL_SECONDS),
+        "options": {"expires": FOLLOWUP_INTERVAL_SECONDS},
+    },
+    "sms-inbound-drain": {"task": "ops.tasks.sms_inbound_drain_task", "schedule": 60.0, "options": {"expires": 55}},
 }
 
 REST_FRAMEWORK = {

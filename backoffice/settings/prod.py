@@ -15,6 +15,8 @@ from .base import (
     PAYMENT_PROVIDERS,
     PAYMENT_PROVIDERS_ROUTED,
     SECRET_KEY,
+    SMS_PROVIDER,
+    SMS_WEBHOOK_SECRET,
     TRADING_PLATFORM,
     WEBHOOKS_ALLOW_PRIVATE_TARGETS,
 )
@@ -50,6 +52,11 @@ if IDENTITY_VERIFIER.split(".")[0] == "sim":
     raise EnvError(f"IDENTITY_VERIFIER: {IDENTITY_VERIFIER} is a simulator, for the demo and the tests only")
 if IDENTITY_VERIFIER and len(IDENTITY_WEBHOOK_SECRET) < 24:
     raise EnvError("IDENTITY_WEBHOOK_SECRET: set the provider's result signing secret (at least 24 characters)")
+# SMS is optional (empty: follow-ups go by e-mail), but never the simulator, and its callbacks are signed.
+if SMS_PROVIDER.split(".")[0] == "sim":
+    raise EnvError(f"SMS_PROVIDER: {SMS_PROVIDER} is a simulator, for the demo and the tests only, not production")
+if SMS_PROVIDER and len(SMS_WEBHOOK_SECRET) < 24:
+    raise EnvError("SMS_WEBHOOK_SECRET: set the SMS provider's callback signing secret (at least 24 characters)")
 if not ALLOWED_HOSTS or ALLOWED_HOSTS == ["127.0.0.1", "localhost"] or "*" in ALLOWED_HOSTS:
     raise EnvError("DJANGO_ALLOWED_HOSTS: list the production host names (comma-separated, no '*')")
 

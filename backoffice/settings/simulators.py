@@ -43,6 +43,12 @@ IDENTITY_VERIFIER = env_str("IDENTITY_VERIFIER", "sim.idv.SimulatedIdentityVerif
 INSECURE_DEV_IDENTITY_SECRET = "whsec_insecure_dev_only_simidv_secret"  # noqa: S105
 IDENTITY_WEBHOOK_SECRET = env_str("IDENTITY_WEBHOOK_SECRET", INSECURE_DEV_IDENTITY_SECRET)
 SIMIDV_WEBHOOK_URL = env_str("SIMIDV_WEBHOOK_URL", "http://127.0.0.1:8000/webhooks/identity/")
+# The simulated SMS provider (sim.sms): records what it sends, and signs its delivery results and
+# the replies it simulates (HMAC-SHA256 over "timestamp.payload", header SimSMS-Signature) to this URL.
+SMS_PROVIDER = env_str("SMS_PROVIDER", "sim.sms.SimulatedSms")
+INSECURE_DEV_SMS_SECRET = "whsec_insecure_dev_only_simsms_secret"  # noqa: S105
+SMS_WEBHOOK_SECRET = env_str("SMS_WEBHOOK_SECRET", INSECURE_DEV_SMS_SECRET)
+SIMSMS_WEBHOOK_URL = env_str("SIMSMS_WEBHOOK_URL", "http://127.0.0.1:8000/webhooks/sms/")
 
 if DEMO_MODE:  # SimPay settles payouts and calls back, as a real PSP would on its own
     CELERY_BEAT_SCHEDULE = {

@@ -32,6 +32,7 @@ from ops.events import EventType
 from ops.models import User
 from ops.permissions import ALLOWED, Decision, deny
 from ops.services.events import event_publish
+from ops.services.followups import followups_subject_event
 
 # --- who may do what with a document: read by this service, the client 360 and the review screen
 
@@ -149,6 +150,9 @@ def _store(
     )  # fmt: skip
     if identity_check_wanted(document):  # the provider checks it; a person still decides
         identity_check_open(document=document, reason="document uploaded")
+    # The client acted: the follow-ups asking for documents stop (ops.followups), before the
+    # client may move on to review.
+    followups_subject_event(subject=client, event="kyc.document_uploaded")
     _advance_client(client)
     crm_push_record(client=client, reason="document uploaded")  # the KYC status may have moved
     return document

@@ -86,9 +86,13 @@ def test_lifecycle_with_documents_loop_and_provisioning_request(django_capture_o
     )
     assert actions == [
         "client.registered",
+        "followup.enrolled",  # documents requested: reminders until they come
         "client.submitted",
+        "followup.stopped",  # the documents came
         "client.documents_requested",
+        "followup.enrolled",  # additional documents requested
         "client.resubmitted",
+        "followup.stopped",
         "client.approved",
     ]
 

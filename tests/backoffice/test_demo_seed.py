@@ -100,6 +100,7 @@ def test_demo_workspace_has_items_and_approvals(tmp_path: Path) -> None:
     assert open_items == {
         "access_review": 1, "compliance_escalation": 1, "risk_alert": 1, "kyc_review": 3, "kyc_exception": 1,
         "withdrawal_approval": 1, "deposit_exception": 1, "trade_feed_exception": 1, "ib_dispute": 1,
+        "client_follow_up": 1,  # a client who never answered the follow-up's reminders
     }  # fmt: skip
     from accounts.models import Client, TradingAccount
 
@@ -110,6 +111,8 @@ def test_demo_workspace_has_items_and_approvals(tmp_path: Path) -> None:
         "pending_review",
         "pending_review",
         "pending_review",
+        "registered",
+        "registered",  # Olivia and Mateo, in follow-ups (the demo's follow-up seed)
         "registered",
         "restricted",
     ]
@@ -178,3 +181,33 @@ def test_demo_commissions_have_months_of_runs_agreeing_with_the_ledger(tmp_path:
     for partner in Partner.objects.filter(code__in=["ALPHA", "BETA", "GAMMA"]):
         assert [p.agree for p in partner_payables(partner)] == [True]
     assert ledger_verify().ok
+
+
+def test_demo_has_clients_in_follow_ups_at_different_steps(tmp_path: Path) -> None:
+    """The follow-ups page and the interaction logs have something to show: reminders by e-mail,
+    SMS (one answered, one that could not be delivered) and in-app, a work item for a person, and a
+    follow-up stopped by hand."""
+    from accounts.models import Client as Person
+    from ops.models import EnrollmentStatus, FollowUpEnrollment, Interaction, InteractionChannel, WorkItem
+    from sim.models import SimSmsCallback
+
+    with override_settings(DEMO_MODE=True, VAR_DIR=tmp_path, KYC_STORAGE_ROOT=tmp_path / "kyc"):
+        call_command("demo_seed")
+        call_command("demo_seed")  # idempotent: nothing is enrolled or sent twice
+
+    def follow_up(email: str, sequence: str = "documents_requested") -> FollowUpEnrollment:
+        person = Person.objects.get(email=email)
+        return FollowUpEnrollment.objects.get(subject_id=str(person.pk), sequence__code=sequence)
+
+    amelia, olivia = follow_up("amelia.hart@demo.invalid"), follow_up("olivia.brown@demo.invalid")
+    assert (amelia.status, amelia.next_position) == (EnrollmentStatus.ACTIVE, 2)  # e-mail and SMS sent
+    assert [i.channel for i in Interaction.objects.filter(subject_id=amelia.subject_id).order_by("id")] == [
+        InteractionChannel.EMAIL, InteractionChannel.SMS
+    ]  # fmt: skip
+    assert SimSmsCallback.objects.filter(kind="reply", message__to="+447911123456").count() == 1
+    assert olivia.status == EnrollmentStatus.COMPLETED
+    assert WorkItem.objects.get(queue__code="client_follow_up").subject_id == olivia.subject_id
+    sofia = follow_up("sofia.rossi@demo.invalid", "additional_documents")
+    assert Interaction.objects.filter(subject_id=sofia.subject_id, channel=InteractionChannel.IN_APP).count() == 1
+    mateo = follow_up("mateo.silva@demo.invalid")
+    assert (mateo.status, mateo.ended_by) == (EnrollmentStatus.STOPPED, "support")

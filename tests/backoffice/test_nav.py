@@ -22,7 +22,7 @@ LINK = re.compile(r'<a href="([^"]+)">([^<]+)</a>')
     [
         (NOBODY, ["Home"]),
         (DESK, ["Home", "Clients", "Lists"]),
-        ("support", ["Home", "Clients", "Queues", "Approvals", "Partners"]),
+        ("support", ["Home", "Clients", "Queues", "Approvals", "Follow-ups", "Partners"]),
         (
             "compliance",
             [
@@ -30,6 +30,7 @@ LINK = re.compile(r'<a href="([^"]+)">([^<]+)</a>')
                 "Clients",
                 "Queues",
                 "Approvals",
+                "Follow-ups",
                 "Payments",
                 "Partners",
                 "Access review",

@@ -82,6 +82,7 @@ class Command(BaseCommand):
             _seed_trade_feed()
             _seed_commissions()
             api_keys = _seed_partner_api_key()
+            _seed_followups()
             audit_seal()
         logins_file.parent.mkdir(parents=True, exist_ok=True)
         logins_file.write_text(json.dumps(logins, indent=2))
@@ -683,3 +684,85 @@ def _seed_commissions() -> None:
         rules=[{**rules[0], "rate": "7.00"}, *rules[1:]],
         reason="demo: Beta asked for a better FX rate; finance checks last month's comparison",
     )  # fmt: skip
+
+
+def _seed_followups() -> None:
+    """Clients in follow-up sequences at different steps (/followups/), with e-mail, SMS and in-app
+    history in their interaction logs: Amelia (registered, nothing uploaded) was reminded by e-mail
+    and SMS and answered the SMS; Olivia never answered, her SMS bounced, and a person now has the
+    work item; Sofia has an in-app reminder for the document review asked again for; Mateo's
+    follow-up was stopped by support with a reason. The steps run through the beat job's service at
+    the moments they fell due; the SMS go through the simulated provider, whose delivery results and
+    the reply reach the demo's web server by its signed callback once the worker runs."""
+    import datetime
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import AccountType, Client
+    from accounts.services.clients import client_register
+    from ops.models import EnrollmentStatus, FollowUpEnrollment, Interaction, InteractionChannel, InteractionStatus
+    from ops.services.followups import followup_stop, followups_run_due
+    from ops.services.interactions import interaction_send
+    from sim import sms as simsms
+
+    if (
+        Client.objects.filter(email="olivia.brown@demo.invalid").exists()
+        or not Client.objects.filter(email="amelia.hart@demo.invalid").exists()
+    ):
+        return
+    support = User.objects.get(username="support")
+    standard = AccountType.objects.get(code="standard")
+
+    def register(first: str, last: str, phone: str) -> Client:
+        return client_register(
+            kind="individual",
+            data={
+                "first_name": first, "last_name": last, "date_of_birth": datetime.date(1988, 9, 14),
+                "nationality": "GB", "country": "GB", "email": f"{first.lower()}.{last.lower()}@demo.invalid",
+                "phone": phone, "account_type": standard, "base_currency": "GBP",
+            },
+            actor=support,
+        )  # fmt: skip
+
+    def enrolled(client: Client, days_ago: int) -> FollowUpEnrollment:
+        """The client's running follow-up, as if it had started ``days_ago`` days ago."""
+        enrollment = FollowUpEnrollment.objects.get(
+            subject_type__model="client", subject_id=str(client.pk), status=EnrollmentStatus.ACTIVE
+        )
+        enrollment.started_at -= timedelta(days=days_ago)
+        assert enrollment.next_due_at is not None
+        enrollment.next_due_at -= timedelta(days=days_ago)
+        enrollment._change_reason = "demo data: started earlier"  # type: ignore[attr-defined]
+        enrollment.save(update_fields=["started_at", "next_due_at"])
+        return enrollment
+
+    amelia = Client.objects.get(email="amelia.hart@demo.invalid")
+    olivia = register("Olivia", "Brown", "+447911130000")  # a number the simulated provider cannot reach
+    mateo = register("Mateo", "Silva", "+447911124417")
+    enrolled(amelia, 8)
+    enrolled(olivia, 11)
+    sofia = Client.objects.filter(email="sofia.rossi@demo.invalid").first()
+    if (
+        sofia is not None
+        and FollowUpEnrollment.objects.filter(
+            subject_id=str(sofia.pk), sequence__code="additional_documents", status=EnrollmentStatus.ACTIVE
+        ).exists()
+    ):
+        enrolled(sofia, 4)
+    now = timezone.now()
+    for days_ago in (7, 4, 0):  # beat's runs, at the moments the steps fell due
+        followups_run_due(now=now - timedelta(days=days_ago))
+    for sms in Interaction.objects.filter(
+        channel=InteractionChannel.SMS, status=InteractionStatus.QUEUED, subject_id__in=[str(amelia.pk), str(olivia.pk)]
+    ):
+        interaction_send(interaction_id=sms.pk)  # through the simulated provider now (the worker would)
+    answered = Interaction.objects.filter(channel=InteractionChannel.SMS, subject_id=str(amelia.pk)).first()
+    if answered is not None and answered.provider_message_id:
+        simsms.client_reply(
+            message_id=answered.provider_message_id, body="Sorry, I was travelling. I'll upload my passport tonight."
+        )
+    enrollment = FollowUpEnrollment.objects.get(subject_id=str(mateo.pk), status=EnrollmentStatus.ACTIVE)
+    followup_stop(
+        enrollment_id=enrollment.pk, actor=support, reason="The client phoned: his documents come by post this week."
+    )

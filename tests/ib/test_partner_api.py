@@ -174,9 +174,12 @@ def test_bad_outsider_gets_404_for_another_partners_client(world: World) -> None
 
 
 def test_bad_a_client_attributed_elsewhere_since_is_no_longer_visible(world: World) -> None:
+    from django.db.models import F
+
     from ib.models import Attribution
 
-    Attribution.objects.filter(client=world.ca).update(valid_to=timezone.now() - timedelta(seconds=1))
+    # ended just after it began (the period's check wants an end after the start), so already over now
+    Attribution.objects.filter(client=world.ca).update(valid_to=F("valid_from") + timedelta(microseconds=1))
     problem(get(world.key_a, f"clients/{world.ca.reference}/"), 404, "not_found")
 
 

@@ -484,6 +484,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ClientStatusEnum": "accounts.models.ClientStatus",
         "DocumentKindEnum": "kyc.models.DocumentKind",
+        "ClientKindEnum": "accounts.models.ClientKind",
         "ChannelEnum": "payments.models.Channel",
     },
     # The staff API's schema is staff-only, like every page (README "API schema"): signed in or 403.

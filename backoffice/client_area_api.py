@@ -250,6 +250,7 @@ class DepositOut(serializers.Serializer):
     status = serializers.CharField()
     status_display = serializers.CharField()
     checkout_url = serializers.CharField(help_text="card: the PSP's checkout page to send the payer to")
+    paid_with = serializers.CharField(help_text="the card (fingerprint) or account (IBAN) it was paid from, once paid")
     created_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True)
 
@@ -265,7 +266,7 @@ def _deposit_out(deposit: Deposit) -> dict[str, Any]:
         "channel_display": deposit.get_channel_display(), "amount": amount[0], "amount_minor": amount[1],
         "currency": deposit.currency, "trading_account": deposit.trading_account.login if deposit.trading_account else None,
         "status": deposit.status, "status_display": deposit.get_status_display(),
-        "checkout_url": deposit.checkout_url, "created_at": deposit.created_at, "completed_at": deposit.completed_at,
+        "checkout_url": deposit.checkout_url, "paid_with": deposit.payer_account, "created_at": deposit.created_at, "completed_at": deposit.completed_at,
     }  # fmt: skip
 
 

@@ -39,31 +39,31 @@ class Portal(HttpUser):
 
     @task(30)
     def read_client(self) -> None:
-        self._get(f"{random.choice(PLAN['clients'])['id']}/", "GET client")
+        self._get(f"{random.choice(PLAN['clients'])['id']}/", "client")
 
     @task(20)
     def transactions(self) -> None:
-        self._get(f"{random.choice(PLAN['clients'])['id']}/transactions/", "GET transactions")
+        self._get(f"{random.choice(PLAN['clients'])['id']}/transactions/", "transactions")
 
     @task(10)
     def deposits(self) -> None:
-        self._get(f"{random.choice(PLAN['clients'])['id']}/deposits/", "GET deposits")
+        self._get(f"{random.choice(PLAN['clients'])['id']}/deposits/", "deposits")
 
     @task(10)
     def checklist(self) -> None:
-        self._get(f"{random.choice(PLAN['clients'])['id']}/checklist/", "GET checklist")
+        self._get(f"{random.choice(PLAN['clients'])['id']}/checklist/", "checklist")
 
     @task(10)
     def notifications(self) -> None:
-        self._get(f"{random.choice(PLAN['clients'])['id']}/notifications/", "GET notifications")
+        self._get(f"{random.choice(PLAN['clients'])['id']}/notifications/", "notifications")
 
     @task(10)
     def transfer(self) -> None:
         c = random.choice(PLAN["clients"])
         body = {"direction": "wallet_to_trading", "trading_account": c["login"], "amount": "1.00"}
-        self._post(f"{c['id']}/transfers/", body, "POST transfer")
+        self._post(f"{c['id']}/transfers/", body, "transfer")
 
     @task(10)
     def bank_deposit(self) -> None:
         body = {"channel": "bank", "amount": "10.00", "currency": "EUR"}
-        self._post(f"{random.choice(PLAN['clients'])['id']}/deposits/", body, "POST deposit")
+        self._post(f"{random.choice(PLAN['clients'])['id']}/deposits/", body, "deposit")

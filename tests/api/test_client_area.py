@@ -436,3 +436,26 @@ def test_good_lists_are_cursor_paginated(portal: Portal) -> None:
     assert len(seen) == len(set(seen)) == 4
     assert all(d["status"] == DepositStatus.CREDITED for d in first["results"] + second["results"])
     problem(portal.get(f"{BASE}{c.pk}/deposits/?cursor=nonsense"), 400)
+
+
+def test_bad_restricted_client_may_neither_withdraw_nor_transfer_nor_deposit(portal: Portal) -> None:
+    """The capabilities of the client's status, as for staff: restricted may only close positions."""
+    from accounts.services.clients import client_transition
+
+    c, deposit = funded("1000.00")
+    client_transition(client_id=c.pk, name="restrict", actor=staff(Role.COMPLIANCE), reason="expired passport")
+    login = c.trading_accounts.get().login
+    body = {
+        "amount": "100.00", "currency": "EUR", "method": "card", "destination": deposit.payer_account,
+        "destination_name": c.display_name,
+    }  # fmt: skip
+    refused = problem(portal.post(f"{BASE}{c.pk}/withdrawals/", body), 422)
+    assert "status: client is restricted" in refused["errors"]["client"][0]
+    transfer = {"direction": "wallet_to_trading", "trading_account": login, "amount": "10.00"}
+    assert "client" in problem(portal.post(f"{BASE}{c.pk}/transfers/", transfer), 409)["errors"]
+    card = {"channel": "card", "amount": "10.00", "currency": "EUR", "return_url": BACK}
+    assert "client" in problem(portal.post(f"{BASE}{c.pk}/deposits/", card), 409)["errors"]
+    assert Withdrawal.objects.count() == 0 and Deposit.objects.count() == 1
+    assert balance_of(wallet_for(client=c, currency="EUR")).held == Decimal("0")
+    allowed = {x["code"]: x["allowed"] for x in portal.get(f"{BASE}{c.pk}/").json()["capabilities"]}
+    assert (allowed["close_positions"], allowed["withdraw"], allowed["transfer"]) == (True, False, False)

@@ -33,10 +33,17 @@ QUICK = {"users": 2, "rate": 2.0, "seconds": 8, "clients": 3}
 
 
 def _seed(*, clients: int) -> dict[str, Any]:
+    from ops.models import User
     from ops.roles import Role
     from ops.services.api_keys import api_key_request
     from ops.services.approvals import approval_decide
-    from tests.factories import approved_client, card_deposit, staff
+    from tests.factories import StaffFactory, approved_client, card_deposit, staff
+
+    def person(username: str) -> User:
+        return User.objects.filter(username=username).first() or staff(Role.ADMIN, username=username)
+
+    # the factories' staff (staff0, staff1, ...) may exist from an earlier benchmark in this database
+    StaffFactory.reset_sequence(int(time.time()))
 
     people = []
     for n in range(clients):
@@ -44,12 +51,12 @@ def _seed(*, clients: int) -> dict[str, Any]:
         card_deposit(c, "100000.00")
         people.append({"id": c.pk, "login": c.trading_accounts.get().login})
     made = api_key_request(
-        maker=staff(Role.ADMIN, username="bench-key-maker"), name="bench portal", owner_kind="client_area",
+        maker=person("bench-key-maker"), name="bench portal", owner_kind="client_area",
         owner=None, scopes=["client_area"], allowed_ips=["127.0.0.1"], expires_at=None, rate_per_minute=1_000_000,
         reason="bench",
     )  # fmt: skip
     approval_decide(
-        request_id=made.approval.pk, checker=staff(Role.ADMIN, username="bench-key-checker"), decision="approve",
+        request_id=made.approval.pk, checker=person("bench-key-checker"), decision="approve",
         reason="bench",
     )  # fmt: skip
     return {"token": made.token, "clients": people}

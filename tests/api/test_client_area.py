@@ -459,3 +459,22 @@ def test_bad_restricted_client_may_neither_withdraw_nor_transfer_nor_deposit(por
     assert balance_of(wallet_for(client=c, currency="EUR")).held == Decimal("0")
     allowed = {x["code"]: x["allowed"] for x in portal.get(f"{BASE}{c.pk}/").json()["capabilities"]}
     assert (allowed["close_positions"], allowed["withdraw"], allowed["transfer"]) == (True, False, False)
+
+
+def test_good_a_longer_list_costs_no_more_queries(portal: Portal) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    c, _ = funded("10.00")
+
+    def queries(path: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert portal.get(f"{BASE}{c.pk}/{path}").status_code == 200
+        return len(captured)
+
+    paths = ["", "deposits/", "transactions/", "withdrawals/", "documents/", "notifications/", "checklist/"]
+    queries("")  # the key's first use of the minute also stamps its last use
+    few = {path: queries(path) for path in paths}
+    for n in range(4):
+        card_deposit(c, f"{n + 1}.00")
+    assert {path: queries(path) for path in paths} == few

@@ -54,6 +54,17 @@ def client_get_for(user: User, client_id: int, *, for_write: bool) -> Client:
     return client
 
 
+def client_area_client_get(client_id: int, *, for_write: bool) -> Client:
+    """A client as the broker's client area (server to server, with its ``client_area`` API key)
+    reaches it: every client of the broker, because the portal signs its own end users in and acts
+    for each of them (404: no such client). ``for_write``: about to act for the client (a closed
+    client's record stays readable, but nothing is done for it: the services' capabilities say so)."""
+    client = Client.objects.select_related("account_type").filter(pk=client_id).first()
+    if client is None:
+        raise Http404("No such client.")
+    return client
+
+
 def client_list(
     *,
     user: User,

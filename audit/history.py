@@ -31,8 +31,19 @@ class HistoryActorMixin(models.Model):
         abstract = True
 
 
+def _history_user(request: Any = None, **kwargs: Any) -> Any:
+    """simple-history's user column: the signed-in staff member. A caller that is no user (an API
+    key of the client area or of a partner, ``ops.api.ApiCaller``) leaves it empty; the history
+    row names it in ``history_actor``."""
+    from django.contrib.auth import get_user_model
+
+    user = getattr(request, "user", None)
+    return user if isinstance(user, get_user_model()) else None
+
+
 class AuditedHistoricalRecords(HistoricalRecords):
     def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("get_user", _history_user)
         kwargs.setdefault("bases", [HistoryActorMixin])
         kwargs.setdefault("cascade_delete_history", False)
         super().__init__(**kwargs)

@@ -241,3 +241,19 @@ class TypedInput:
             if errors:
                 raise exceptions.ValidationError(errors)
         return super().to_internal_value(data)  # type: ignore[misc]
+
+
+UNKNOWN_FIELD = "Unknown field: this operation does not take it."
+
+
+class StrictInput(TypedInput):
+    """``TypedInput``, and a field the operation does not take is a 400 naming it: a misspelt
+    ``ammount`` or a staff-only field sent by a portal is refused, not silently dropped."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            known = {name for name, field in self.fields.items() if not field.read_only}
+            unknown = sorted(str(name) for name in data.keys() if name not in known)
+            if unknown:
+                raise exceptions.ValidationError({name: [UNKNOWN_FIELD] for name in unknown})
+        return super().to_internal_value(data)

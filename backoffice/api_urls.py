@@ -16,6 +16,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.routers import DefaultRouter
 
 from accounts.api import ClientViewSet
+from backoffice import client_area_api as ca
 from ib import api as partner_api
 from ops.api import requires_scope
 from ops.api_events import EventViewSet
@@ -47,10 +48,46 @@ class DocsView(SpectacularSwaggerSplitView):
     title = "Back office API v1"
 
 
+# the client-area API (server to server, the broker's portal with its client_area key)
+client_area: list[URLPattern | URLResolver] = [
+    path("clients/", ca.ClientAreaClientViewSet.as_view({"post": "create"}), name="api-ca-clients"),
+    path("clients/<str:client_id>/", ca.ClientAreaClientViewSet.as_view({"get": "retrieve"}), name="api-ca-client"),
+    path(
+        "clients/<str:client_id>/documents/",
+        ca.DocumentViewSet.as_view({"get": "list", "post": "create"}),
+        name="api-ca-documents",
+    ),
+    path(
+        "clients/<str:client_id>/checklist/", ca.ChecklistViewSet.as_view({"get": "retrieve"}), name="api-ca-checklist"
+    ),
+    path(
+        "clients/<str:client_id>/deposits/",
+        ca.DepositViewSet.as_view({"get": "list", "post": "create"}),
+        name="api-ca-deposits",
+    ),
+    path(
+        "clients/<str:client_id>/withdrawals/",
+        ca.WithdrawalViewSet.as_view({"get": "list", "post": "create"}),
+        name="api-ca-withdrawals",
+    ),
+    path("clients/<str:client_id>/transfers/", ca.TransferViewSet.as_view({"post": "create"}), name="api-ca-transfers"),
+    path(
+        "clients/<str:client_id>/transactions/",
+        ca.TransactionViewSet.as_view({"get": "list"}),
+        name="api-ca-transactions",
+    ),
+    path(
+        "clients/<str:client_id>/notifications/",
+        ca.NotificationViewSet.as_view({"get": "list"}),
+        name="api-ca-notifications",
+    ),
+]
+
 v1: list[URLPattern | URLResolver] = [
     path("schema/", SchemaView.as_view(), name="api-schema"),
     path("docs/", DocsView.as_view(), name="api-docs"),
     path("", include(router.urls)),
+    path("client-area/", include(client_area)),
     # outbound webhooks' events, for receivers filling gaps (/api/v1/events)
     path("events", EventViewSet.as_view({"get": "list"}), name="api-events"),
 ]

@@ -24,11 +24,13 @@ EDD_NOT_NEEDED_NOW = "Enhanced due diligence approval is requested for a pending
 
 
 class KycError(Exception):
-    """A KYC action was refused; nothing was stored. ``field`` names the input at fault, if one is."""
+    """A KYC action was refused; nothing was stored. ``field`` names the input at fault, if one is;
+    ``status`` is the HTTP status an API answers with (409: the client's status does not allow it)."""
 
-    def __init__(self, message: str, field: str | None = None) -> None:
+    def __init__(self, message: str, field: str | None = None, *, status: int = 400) -> None:
         super().__init__(message)
         self.field = field
+        self.status = status
 
 
 REASON_FOR_CONFIGURATION = "A reason is required; it is recorded in the audit trail."

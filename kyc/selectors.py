@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from accounts.models import Client
-from kyc.models import Document, DocumentKind, DocumentStatus, IdentityCheck
+from kyc.models import Document, DocumentKind, DocumentStatus, IdentityCheck, RejectionReason
 from kyc.requirements import REQUIRED
 
 EXPIRING_WITHIN = timedelta(days=60)
@@ -64,6 +64,23 @@ def kyc_status(client: Client) -> str:
     if "pending" in states:
         return "in_review"
     return "verified"
+
+
+@dataclass(frozen=True)
+class ClientRejection:
+    """Why a document was rejected, as the client is told (the message and the client area): the
+    reason's label, and the reviewer's note only when the reason is "other" — otherwise the note is
+    the internal rationale and stays inside."""
+
+    reason: str
+    note: str
+
+
+def rejection_for_client(document: Document) -> ClientRejection:
+    if not document.rejection_reason:
+        return ClientRejection("", "")
+    reason = RejectionReason(document.rejection_reason)
+    return ClientRejection(reason.label, document.review_note if reason == RejectionReason.OTHER else "")
 
 
 @dataclass(frozen=True)

@@ -445,3 +445,22 @@ def followup_enrollment_list(*, active: bool, sequence: str = "", limit: int = 2
         step = labels.get((e.sequence_id, e.next_position))
         e.next_step = step if e.status == EnrollmentStatus.ACTIVE else None  # type: ignore[attr-defined]
     return found
+
+
+# Interactions that are records about the client rather than messages to it: never shown to the client.
+INTERNAL_CHANNELS = ("note", "crm")
+
+
+def client_notifications(subject: Any) -> QuerySet[Any]:
+    """The messages sent to a client (the client-area API's notifications): its interaction rows
+    less the internal ones (staff notes, CRM records). Only these fields are read, so a column
+    added to the interaction log changes nothing here."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from ops.models import Interaction
+
+    return (
+        Interaction.objects.filter(subject_type=ContentType.objects.get_for_model(subject), subject_id=str(subject.pk))
+        .exclude(channel__in=INTERNAL_CHANNELS)
+        .only("id", "channel", "template", "title", "body", "status", "created_at", "sent_at")
+    )

@@ -24,10 +24,12 @@ from ops.permissions import ALLOWED, Decision, deny
 from ops.roles import Role
 from payments import errors
 from payments.models import (
+    CLIENT_KINDS,
     Deposit,
     FxRate,
     JournalEntry,
     LedgerAccount,
+    Posting,
     ReconciliationBreak,
     StatementImport,
     StatementLine,
@@ -163,6 +165,24 @@ def withdrawal_client_get_for(actor: User, *, client_id: int | None = None, refe
 def client_ledger_accounts(client: Client) -> QuerySet[LedgerAccount]:
     """The client's wallets and trading accounts with their balances (the sources of a withdrawal)."""
     return LedgerAccount.objects.filter(client=client).select_related("balance").order_by("code")
+
+
+def client_deposits(client: Client) -> QuerySet[Deposit]:
+    """A client's deposits, for the client themselves (the client-area API)."""
+    return Deposit.objects.filter(client=client).select_related("trading_account")
+
+
+def client_withdrawals(client: Client) -> QuerySet[Withdrawal]:
+    """A client's withdrawals, for the client themselves (the client-area API)."""
+    return Withdrawal.objects.filter(client=client).select_related("source__trading_account")
+
+
+def client_postings(client: Client) -> QuerySet[Posting]:
+    """The ledger lines of the client's own wallets and trading accounts: its transactions as it
+    sees them (the house side of each entry stays inside)."""
+    return Posting.objects.filter(account__client=client, account__kind__in=CLIENT_KINDS).select_related(
+        "entry", "account__trading_account"
+    )
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,9 @@
 that does not, sent through the WSGI application as every persona of ``tests/personas.py``
 (session cookie and CSRF token, as a browser's script would) and with API keys (a support
 member's key with every staff scope, and a partner's key, an outsider to the staff API): not one
-server error.
+server error. The client-area operations are run again as the client area's key and as an outsider's
+key (a partner's), checking also that every answer is one the document describes (status, and body
+against its schema): not one server error, not one schema violation.
 
 The schema is fetched the way a signed-in caller fetches it (it is staff-only). Examples are few
 (``MAX_EXAMPLES`` per operation and generation mode, each sent as every persona) to stay under about
@@ -26,8 +28,10 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from ops.roles import Role
+from tests.api.keys import client_area_key
 from tests.factories import approved_client, card_deposit, staff
 from tests.ib.factories import tree
 from tests.personas import PERSONAS, persona_user, sign_in
@@ -116,6 +120,55 @@ def test_schemathesis_finds_no_server_error_as_any_persona() -> None:
                 run()
     # the calls got past sign-in and CSRF to the endpoints' own answers
     assert {("GET", 200), ("GET", 401), ("GET", 403), ("GET", 404), ("POST", 400), ("POST", 403)} <= answers
+
+
+CLIENT_AREA = "/api/v1/client-area/"
+
+
+def test_schemathesis_client_area_answers_as_documented_for_its_key_and_an_outsider() -> None:
+    c = approved_client(provision=True)
+    card_deposit(c, "1000.00")  # a wallet to read, withdraw from and move to the trading account
+    callers = {"key:client_area": {"headers": {"Authorization": f"Bearer {client_area_key(rate=100_000)}"}}}
+    (partner,) = tree("OUTS")
+    callers["key:outsider"] = _key(partner, ["partner:read"], kind="partner")
+    schema = schemathesis.openapi.from_dict(_live_schema())
+    schema.app = get_wsgi_application()
+    operations = [
+        op
+        for op in (result.ok() for result in schema.get_all_operations())  # type: ignore[union-attr]
+        if op.path.startswith(CLIENT_AREA)
+    ]
+    assert len(operations) == 12
+    answers: set[tuple[str, str, int]] = set()
+
+    for operation in operations:
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
+            @given(case=operation.as_strategy(generation_mode=mode))
+            @hypothesis_settings(
+                max_examples=MAX_EXAMPLES,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
+            def run(case: Any) -> None:
+                positive = mode == GenerationMode.POSITIVE  # noqa: B023 - run() is called in this same iteration
+                if positive and "client_id" in (case.path_parameters or {}):
+                    case.path_parameters["client_id"] = c.pk  # a client that exists: past the 404
+                for name, caller in callers.items():
+                    response = case.call_and_validate(
+                        **caller, checks=[not_a_server_error, response_schema_conformance]
+                    )
+                    answers.add((name, case.method.upper(), response.status_code))
+
+            with kept_connection():
+                run()
+    assert {
+        ("key:client_area", "GET", 200),
+        ("key:client_area", "GET", 404),
+        ("key:client_area", "POST", 400),
+    } <= answers
+    assert {status for name, _, status in answers if name == "key:outsider"} == {403}
 
 
 # --- the partner API (issue 16): as an authorised partner's key and as an outsider partner's key ---------

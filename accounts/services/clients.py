@@ -165,12 +165,14 @@ def register_registration_hook(hook: RegistrationHook) -> RegistrationHook:
 
 
 @transaction.atomic(durable=True)
-def client_register(*, kind: str, data: dict[str, Any], actor: User) -> Client:
+def client_register(*, kind: str, data: dict[str, Any], actor: User | None) -> Client:
     """A new client, in the registered status. ``data`` holds DETAIL_FIELDS, and may hold
     REFERRAL_FIELDS (given to the registration hooks). A likely duplicate of another client is
-    registered all the same, flagged (``accounts.services.duplicates``)."""
+    registered all the same, flagged (``accounts.services.duplicates``). ``actor`` None: the
+    person registers themselves through the client area (the acting actor names its API key)."""
     referral = {k: str(data.get(k) or "") for k in REFERRAL_FIELDS}
-    client_can_register(actor).require(ClientError)
+    if actor is not None:
+        client_can_register(actor).require(ClientError)
     kind = ClientKind(kind)
     data = _validated({k: v for k, v in data.items() if k in DETAIL_FIELDS}, kind=kind)
     client = Client(kind=kind, reference=_next_reference(), **data)

@@ -504,12 +504,22 @@ SPECTACULAR_SETTINGS = {
         "(`Authorization: Bearer bo_<prefix>_<secret>`, scheme ApiKey); staff in a browser with their session. "
         "Each operation names the key scope it needs (`x-required-scope`). Errors are RFC 9457 problem details "
         "(application/problem+json). Every POST honours `Idempotency-Key`. Lists are cursor-paginated: follow "
-        "`next` and `previous`. Each key has its own rate limit (429 with `Retry-After`)."
+        "`next` and `previous`. Each key has its own rate limit (429 with `Retry-After`).\n\n"
+        "**Client-area API** (`/api/v1/client-area/`, scope `client_area`): server to server, for the broker's "
+        "client portal. The portal signs its own end users in and calls with its key, which therefore reaches "
+        "every client of the broker: keep it on the portal's server, never in a browser or an app. Every call is "
+        "audited to the key (its prefix is the actor of each change). The same rules apply as for staff: what "
+        "the client's status allows, withdrawal pre-checks, holds and approvals."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     # the client's status appears in two components (Client, and ClientCreated with its warnings)
-    "ENUM_NAME_OVERRIDES": {"ClientStatusEnum": "accounts.models.ClientStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "ClientStatusEnum": "accounts.models.ClientStatus",
+        "DocumentKindEnum": "kyc.models.DocumentKind",
+        "ClientKindEnum": "accounts.models.ClientKind",
+        "ChannelEnum": "payments.models.Channel",
+    },
     # The staff API's schema is staff-only, like every page (README "API schema"): signed in or 403.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",  # from drf-spectacular-sidecar's static files, not a CDN

@@ -25,6 +25,13 @@ SIMPAY2_WEBHOOK_URL = env_str("SIMPAY2_WEBHOOK_URL", "http://127.0.0.1:8000/webh
 SIM_PSP_PUBLIC_URL = env_str("SIM_PSP_PUBLIC_URL", "http://127.0.0.1:8000")
 PAYMENT_LINK_RETURN_URL = env_str("PAYMENT_LINK_RETURN_URL", SIM_PSP_PUBLIC_URL + "/sim/payment-done/")
 
+# The sample client area (sim.client_area) calls the client-area API over HTTP with the client area's
+# key: this one, or the one in this file (the demo writes it there when it makes the key). The API's
+# base URL: empty means SIM_PSP_PUBLIC_URL's /api/v1/client-area/ (the demo's own server).
+SIM_CLIENT_AREA_API_URL = env_str("SIM_CLIENT_AREA_API_URL", "")
+SIM_CLIENT_AREA_API_KEY = env_str("SIM_CLIENT_AREA_API_KEY", "")
+SIM_CLIENT_AREA_KEY_FILE = env_str("SIM_CLIENT_AREA_KEY_FILE", "")  # empty: VAR_DIR/client-area-api-key
+
 # The demo's webhook endpoints point at its own simulated receiver (sim.webhooks) on 127.0.0.1; the
 # tests' at receivers on loopback.
 WEBHOOKS_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", True)

@@ -15,6 +15,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.capabilities import Capability, CapabilityDenied, client_require
 from accounts.models import Client, ClientStatus
 from accounts.selectors import client_is_visible_to
 from accounts.services.clients import client_transition
@@ -26,6 +27,7 @@ from kyc import errors
 from kyc.errors import KycError
 from kyc.models import Document, DocumentKind, DocumentStatus, RejectionReason
 from kyc.requirements import REQUIRED, allowed_kinds
+from kyc.selectors import rejection_for_client
 from kyc.services.files import CheckedFile, check_upload
 from kyc.services.identity import identity_check_open, identity_check_wanted, identity_exceptions_settle
 from ops.events import EventType
@@ -76,9 +78,15 @@ def document_upload(
     issue_date: date | None = None,
     expiry_date: date | None = None,
 ) -> Document:
-    """Store a document for review. ``actor`` None means the client's own channel (API)."""
+    """Store a document for review. ``actor`` None means the client's own channel (the client-area
+    API), where the client's status must allow uploads (``accounts.capabilities``)."""
     if actor is not None:
         document_can_upload(actor, Client.objects.get(pk=client_id)).require(KycError)
+    else:
+        try:
+            client_require(Client.objects.get(pk=client_id), Capability.UPLOAD_DOCUMENTS)
+        except CapabilityDenied as exc:
+            raise KycError(str(exc), "client", status=409) from None
     if issue_date and expiry_date and expiry_date <= issue_date:
         raise KycError(errors.EXPIRY_BEFORE_ISSUE, "expiry_date")
     if expiry_date and expiry_date <= timezone.localdate():
@@ -264,11 +272,11 @@ def _reviewed_event_data(document: Document) -> dict[str, Any]:
 
 
 def _rejection_context(client: Client, document: Document, reason: RejectionReason, note: str) -> dict[str, Any]:
+    told = rejection_for_client(document)
     return {
         "name": client.display_name,
         "document": document.get_kind_display(),
         "reason": reason.label,
-        # the free text goes to the client only for "other"; internal rationale stays internal
-        "note": note if reason == RejectionReason.OTHER else "",
+        "note": told.note,
         "reference": client.reference,
     }

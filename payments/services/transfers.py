@@ -68,12 +68,21 @@ def transfer_can_make(actor: User, from_account: LedgerAccount) -> Decision:
 
 
 def internal_transfer(
-    *, from_account: LedgerAccount, to_account: LedgerAccount, amount: object, actor: User, key: str, reason: str = ""
+    *,
+    from_account: LedgerAccount,
+    to_account: LedgerAccount,
+    amount: object,
+    actor: User | None,
+    key: str,
+    reason: str = "",
 ) -> JournalEntry:
-    """Move the client's money between its own wallet and trading accounts (same currency)."""
-    decision = transfer_can_make(actor, from_account)
-    if not decision:
-        raise PaymentError(decision.reason, status=403)
+    """Move the client's money between its own wallet and trading accounts (same currency).
+    ``actor`` None: the client's own request through the client area (no staff member; what the
+    client may do is its status's capabilities, checked below as for staff)."""
+    if actor is not None:
+        decision = transfer_can_make(actor, from_account)
+        if not decision:
+            raise PaymentError(decision.reason, status=403)
     value = money_parse(amount, from_account.currency)
     if from_account.pk == to_account.pk:
         raise PaymentError(errors.TRANSFER_SAME_ACCOUNT, field="to_account")

@@ -76,6 +76,27 @@ def test_demo_has_two_of_every_role_that_checks_another(
             assert _signs_in(Client(), username, logins[username], out)
 
 
+def test_demo_makes_the_sample_client_areas_key_once_and_prints_its_page(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ops.api_keys import api_key_find, api_key_usable
+    from ops.models import ApiKey, ApprovalRequest
+
+    with override_settings(DEMO_MODE=True, VAR_DIR=tmp_path, KYC_STORAGE_ROOT=tmp_path / "kyc"):
+        call_command("demo_seed")
+        token = (tmp_path / "client-area-api-key").read_text()
+        call_command("demo_seed")  # the key still works: kept
+    assert (tmp_path / "client-area-api-key").read_text() == token
+    assert (tmp_path / "client-area-api-key").stat().st_mode & 0o777 == 0o600
+    key = api_key_find(token)
+    assert key is not None and api_key_usable(key) and key.scopes == ["client_area"]
+    assert ApiKey.objects.count() == 1
+    approval = ApprovalRequest.objects.get(action="api_key.create")
+    assert (approval.maker.username, [d.checker.username for d in approval.decisions.all()]) == ("admin", ["admin2"])
+    out = capsys.readouterr().out
+    assert f"client-area key {key.prefix}, no sign-in): http://127.0.0.1:8000/sim/client-area/" in out
+
+
 def test_demo_workspace_has_items_and_approvals(tmp_path: Path) -> None:
     from ops.models import ApprovalRequest, ApprovalStatus, WorkItem
 
@@ -83,6 +104,7 @@ def test_demo_workspace_has_items_and_approvals(tmp_path: Path) -> None:
         call_command("demo_seed")
         call_command("demo_seed")  # idempotent
     assert sorted(ApprovalRequest.objects.values_list("action", "status")) == [
+        ("api_key.create", ApprovalStatus.EXECUTED),  # the sample client area's key, approved by admin2
         ("ib.attribution_change", ApprovalStatus.PENDING),  # a client's change of partner, for finance
         ("ib.commission_payout", ApprovalStatus.PENDING),  # Alpha's payout, for a second finance officer
         ("ib.plan_change", ApprovalStatus.PENDING),  # the plan's next version, with last month's comparison

@@ -300,6 +300,86 @@ def test_good_every_write_endpoint_replays_its_first_answer(endpoint: tuple[str,
     assert effects() == before + 1
 
 
+# The client-area API's writes, called with the client area's key (multipart: the document upload)
+CA = "/api/v1/client-area/clients/"
+CaSetup = Callable[[], tuple[str, dict[str, Any], Callable[[], int]]]
+
+
+def _ca_register() -> tuple[str, dict[str, Any], Callable[[], int]]:
+    return CA, PAYLOAD | {"email": "ca@example.test", "phone": "+1 202 555 0144"}, lambda: Client.objects.count()
+
+
+def _ca_document() -> tuple[str, dict[str, Any], Callable[[], int]]:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from kyc.models import Document
+    from tests.kyc.files import pdf
+
+    c = make_client()
+    upload = SimpleUploadedFile("id.pdf", pdf(), content_type="application/pdf")
+    return f"{CA}{c.pk}/documents/", {"kind": "proof_of_identity", "file": upload}, lambda: Document.objects.count()
+
+
+def _ca_deposit() -> tuple[str, dict[str, Any], Callable[[], int]]:
+    from payments.models import Deposit
+
+    c = approved_client(provision=False)
+    return f"{CA}{c.pk}/deposits/", {"channel": "bank", "amount": "10.00", "currency": "EUR"}, Deposit.objects.count
+
+
+def _ca_withdrawal() -> tuple[str, dict[str, Any], Callable[[], int]]:
+    c = approved_client(provision=False)
+    deposit = card_deposit(c, "1000.00")
+    body = {
+        "amount": "100.00", "currency": "EUR", "method": "card", "destination": deposit.payer_account,
+        "destination_name": c.display_name,
+    }  # fmt: skip
+    return f"{CA}{c.pk}/withdrawals/", body, lambda: Withdrawal.objects.count()
+
+
+def _ca_transfer() -> tuple[str, dict[str, Any], Callable[[], int]]:
+    from payments.models import JournalEntry
+
+    c = approved_client(provision=True)
+    card_deposit(c, "1000.00")
+    body = {"direction": "wallet_to_trading", "trading_account": c.trading_accounts.get().login, "amount": "5.00"}
+    return f"{CA}{c.pk}/transfers/", body, lambda: JournalEntry.objects.count()
+
+
+CLIENT_AREA_WRITES: dict[tuple[str, str], CaSetup] = {
+    ("POST", "/api/v1/client-area/clients/"): _ca_register,
+    ("POST", "/api/v1/client-area/clients/{client_id}/documents/"): _ca_document,
+    ("POST", "/api/v1/client-area/clients/{client_id}/deposits/"): _ca_deposit,
+    ("POST", "/api/v1/client-area/clients/{client_id}/withdrawals/"): _ca_withdrawal,
+    ("POST", "/api/v1/client-area/clients/{client_id}/transfers/"): _ca_transfer,
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("endpoint", list(CLIENT_AREA_WRITES), ids=lambda e: f"{e[0]} {e[1]}")
+def test_good_every_client_area_write_replays_its_first_answer(endpoint: tuple[str, str]) -> None:
+    from tests.api.keys import client_area_key
+
+    auth = {"Authorization": f"Bearer {client_area_key()}"}
+    url, body, effects = CLIENT_AREA_WRITES[endpoint]()
+    before = effects()
+    multipart = "file" in body
+
+    def post() -> Any:
+        headers = auth | {HEADER: f"every-{endpoint[1]}"}
+        if multipart:
+            body["file"].seek(0)
+            return HttpClient().post(url, body, headers=headers)
+        return HttpClient().post(url, body, content_type="application/json", headers=headers)
+
+    first, again = post(), post()
+    assert first.status_code == 201, first.content[:400]
+    assert again.status_code == 201
+    assert again.content == first.content
+    assert again["Idempotent-Replayed"] == "true"
+    assert effects() == before + 1
+
+
 def _schema_writes() -> dict[tuple[str, str], dict[str, Any]]:
     schema = SchemaGenerator().get_schema(request=None, public=True)
     return {
@@ -313,7 +393,8 @@ def _schema_writes() -> dict[tuple[str, str], dict[str, Any]]:
 @pytest.mark.django_db
 def test_every_write_of_the_schema_is_tested_above_and_documents_the_header() -> None:
     writes = _schema_writes()
-    assert set(writes) == set(WRITE_ENDPOINTS)  # a new write endpoint needs its row in WRITE_ENDPOINTS
+    # a new write endpoint needs its row in WRITE_ENDPOINTS (staff) or CLIENT_AREA_WRITES
+    assert set(writes) == set(WRITE_ENDPOINTS) | set(CLIENT_AREA_WRITES)
     for operation in writes.values():
         headers = [p for p in operation.get("parameters", []) if p["in"] == "header" and p["name"] == HEADER]
         assert len(headers) == 1, operation["operationId"]

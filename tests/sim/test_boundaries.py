@@ -54,6 +54,20 @@ def test_no_domain_module_imports_a_simulator() -> None:
     assert found == []
 
 
+def test_the_sample_client_area_uses_nothing_of_the_back_office_but_its_api() -> None:
+    """sim/client_area.py talks to the back office only over HTTP (the client-area API): it imports
+    no app of the project, but the middleware's exemption that lets a page skip the staff second
+    factor (as the PSP's checkout page does)."""
+    apps = {*DOMAIN_APPS, "backoffice", "sim"}
+    found = []
+    for node in ast.walk(ast.parse((ROOT / "sim" / "client_area.py").read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.append(node.module)
+        elif isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+    assert [m for m in found if m.split(".")[0] in apps] == ["ops.middleware"]
+
+
 @pytest.fixture
 def scratch_database_url() -> Iterator[str]:
     """An empty database of its own on the test server, dropped afterwards."""

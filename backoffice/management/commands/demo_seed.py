@@ -83,6 +83,7 @@ class Command(BaseCommand):
             _seed_commissions()
             api_keys = _seed_partner_api_key()
             _seed_followups()
+            client_area_prefix = _seed_client_area_key()
             audit_seal()
         logins_file.parent.mkdir(parents=True, exist_ok=True)
         logins_file.write_text(json.dumps(logins, indent=2))
@@ -103,6 +104,11 @@ class Command(BaseCommand):
                 f"Partner API key of partner {code} (partner:read, partner:write; stored in var/demo-api-keys.json):\n"
                 f"  {token}\n  e.g. curl -H 'Authorization: Bearer {token}' <server>/api/v1/partner/clients/"
             )
+
+        self.stdout.write(
+            f"Sample client area (the broker's front office, built only on the client-area API with the demo's "
+            f"client-area key {client_area_prefix}, no sign-in): {settings.SIM_PSP_PUBLIC_URL}/sim/client-area/"
+        )
 
 
 DEMO_API_PARTNER = "ALPHA"
@@ -163,6 +169,36 @@ def _seed_webhooks() -> None:
         actor=User.objects.get(username="admin"),
     )
     SimWebhookReceiver.objects.update_or_create(name="demo-crm", defaults={"secrets": secret})
+
+
+def _seed_client_area_key() -> str:
+    """The client-area API key the sample client area (sim.client_area) calls with, made as any key
+    is: admin asks for it, admin2 approves it. Its secret is shown once, so the demo keeps it in a
+    file (mode 600) that the sample reads; a later run reuses it while it still works. Returns the
+    key's prefix."""
+    from ops.api_keys import api_key_find, api_key_usable
+    from ops.services.api_keys import api_key_request
+    from ops.services.approvals import approval_decide
+    from sim.client_area import key_file
+
+    path = key_file()
+    if path.exists():
+        key = api_key_find(path.read_text().strip())
+        if key is not None and api_key_usable(key):
+            return key.prefix
+    made = api_key_request(
+        maker=User.objects.get(username="admin"), name="Sample client area (demo)", owner_kind="client_area",
+        owner=None, scopes=["client_area"], allowed_ips=["127.0.0.1", "::1"], expires_at=None,
+        rate_per_minute=None, reason="demo: the sample client area calls the client-area API with it",
+    )  # fmt: skip
+    approval_decide(
+        request_id=made.approval.pk, checker=User.objects.get(username="admin2"), decision="approve",
+        reason="demo: loopback only, client_area scope",
+    )  # fmt: skip
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(made.token)
+    path.chmod(0o600)
+    return made.key.prefix
 
 
 def _demo_second_factor(username: str) -> tuple[str, str]:

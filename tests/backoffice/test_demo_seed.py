@@ -90,9 +90,12 @@ def test_demo_makes_the_sample_client_areas_key_once_and_prints_its_page(
     assert (tmp_path / "client-area-api-key").stat().st_mode & 0o777 == 0o600
     key = api_key_find(token)
     assert key is not None and api_key_usable(key) and key.scopes == ["client_area"]
-    assert ApiKey.objects.count() == 1
-    approval = ApprovalRequest.objects.get(action="api_key.create")
-    assert (approval.maker.username, [d.checker.username for d in approval.decisions.all()]) == ("admin", ["admin2"])
+    assert ApiKey.objects.filter(owner_kind="client_area").count() == 1
+    approvals = ApprovalRequest.objects.filter(action="api_key.create")  # the client area's and the partner's
+    assert [(a.maker.username, [d.checker.username for d in a.decisions.all()]) for a in approvals] == [
+        ("admin", ["admin2"]),
+        ("admin", ["admin2"]),
+    ]
     out = capsys.readouterr().out
     assert f"client-area key {key.prefix}, no sign-in): http://127.0.0.1:8000/sim/client-area/" in out
 
@@ -105,6 +108,7 @@ def test_demo_workspace_has_items_and_approvals(tmp_path: Path) -> None:
         call_command("demo_seed")  # idempotent
     assert sorted(ApprovalRequest.objects.values_list("action", "status")) == [
         ("api_key.create", ApprovalStatus.EXECUTED),  # the sample client area's key, approved by admin2
+        ("api_key.create", ApprovalStatus.EXECUTED),  # partner ALPHA's API key, approved by admin2
         ("ib.attribution_change", ApprovalStatus.PENDING),  # a client's change of partner, for finance
         ("ib.commission_payout", ApprovalStatus.PENDING),  # Alpha's payout, for a second finance officer
         ("ib.plan_change", ApprovalStatus.PENDING),  # the plan's next version, with last month's comparison

@@ -25,6 +25,7 @@ from ops.models import User
 from ops.roles import Role
 from payments.models import Withdrawal
 from payments.services.ledger import wallet_for
+from tests.conftest import ROOT
 from tests.factories import approved_client, card_deposit, staff
 from tests.factories import client as make_client
 from tests.personas import sign_in
@@ -380,6 +381,21 @@ def test_good_every_client_area_write_replays_its_first_answer(endpoint: tuple[s
     assert effects() == before + 1
 
 
+# the partner API's writes, each replayed (and refused with another body) by the test named
+PARTNER_WRITES = {
+    (
+        "POST",
+        "/api/v1/partner/disputes/",
+    ): "tests/ib/test_partner_api.py::test_good_idempotency_key_replays_and_refuses_another_body",
+}
+
+
+def test_partner_writes_name_a_replay_test_that_exists() -> None:
+    for test in PARTNER_WRITES.values():
+        path, _, name = test.partition("::")
+        assert f"def {name}(" in (ROOT / path).read_text(), test
+
+
 def _schema_writes() -> dict[tuple[str, str], dict[str, Any]]:
     schema = SchemaGenerator().get_schema(request=None, public=True)
     return {
@@ -393,8 +409,8 @@ def _schema_writes() -> dict[tuple[str, str], dict[str, Any]]:
 @pytest.mark.django_db
 def test_every_write_of_the_schema_is_tested_above_and_documents_the_header() -> None:
     writes = _schema_writes()
-    # a new write endpoint needs its row in WRITE_ENDPOINTS (staff) or CLIENT_AREA_WRITES
-    assert set(writes) == set(WRITE_ENDPOINTS) | set(CLIENT_AREA_WRITES)
+    # a new write endpoint needs its row in WRITE_ENDPOINTS (staff), CLIENT_AREA_WRITES or PARTNER_WRITES
+    assert set(writes) == set(WRITE_ENDPOINTS) | set(CLIENT_AREA_WRITES) | set(PARTNER_WRITES)
     for operation in writes.values():
         headers = [p for p in operation.get("parameters", []) if p["in"] == "header" and p["name"] == HEADER]
         assert len(headers) == 1, operation["operationId"]

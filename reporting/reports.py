@@ -728,7 +728,10 @@ class AccountBalance:
 
     @property
     def difference(self) -> Decimal | None:
-        return None if self.platform is None else self.platform - self.ledger
+        """Platform minus ledger, in the currency's minor units."""
+        if self.platform is None:
+            return None
+        return Decimal(amount_str(self.platform - self.ledger, self.currency))
 
 
 def platform_balances() -> dict[str, Decimal]:

@@ -62,3 +62,24 @@ def test_catalogue_lists_only_the_families_open_to_the_viewer(persona: Callable[
     html = persona(ADMIN).get("/reports/").content.decode()
     assert 'href="/reports/permissions/"' in html and 'href="/reports/operations/"' in html
     assert 'href="/reports/payments/"' not in html and 'href="/reports/balances/"' not in html
+
+
+@pytest.mark.parametrize(("who", "expected"), [(ANONYMOUS, LOGIN), (SUPPORT, 403), (COMPLIANCE, 403), (FINANCE, 302)])
+def test_subscribing_to_a_report_needs_its_family(
+    who: str, expected: int | str, persona: Callable[[str], HttpClient]
+) -> None:
+    from reporting.models import ReportSubscription
+
+    url = "/reports/payments/subscribe/"
+    response = persona(who).post(url, {"frequency": "weekly", "subscribed": "on"})
+    if expected == LOGIN:
+        assert (response.status_code, response["Location"]) == (302, f"/login/?next={url}")
+    else:
+        assert response.status_code == expected
+    assert ReportSubscription.objects.filter(family="payments").exists() is (expected == 302)
+
+
+def test_bad_subscription_frequency_is_a_400(persona: Callable[[str], HttpClient]) -> None:
+    response = persona(FINANCE).post("/reports/payments/subscribe/", {"frequency": "hourly", "subscribed": "on"})
+    assert response.status_code == 400
+    assert b"frequency" in response.content

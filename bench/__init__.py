@@ -20,6 +20,7 @@ BENCHMARKS = [
     "load",
     "commissions",
     "webhooks",
+    "reports",
 ]
 
 

@@ -527,20 +527,52 @@ def permissions_report(f: Filters) -> Report:
         Table("Administrator operations by staff member", ["Staff member", "Operation", "Count"],
               [[x["actor_label"], _action_label(x["action"]), x["n"]] for x in by_actor], "admin-ops"),
         Table("Role changes", ["When", "By", "Change", "Staff member", "Details"],
-              [[_when(e.occurred_at), e.actor_label, e.action_label, e.subject_id, _json(e.after)] for e in roles.order_by("occurred_at")[:100]],
+              [[_when(e.occurred_at), e.actor_label, e.action_label, ref.name, _json(e.after)]
+               for e, ref in _NamedEvents(roles.order_by("occurred_at"))[:100]],
               "role-changes"),
     ]  # fmt: skip
 
-    def shape(e: AuditEvent) -> list[Any]:
-        return [_when(e.occurred_at), e.actor_label, e.action_label, f"{e.subject_type}:{e.subject_id}",
+    def shape(pair: tuple[AuditEvent, Any]) -> list[Any]:
+        e, ref = pair
+        return [_when(e.occurred_at), e.actor_label, e.action_label, f"{ref.kind}: {ref.name}",
                 _json(e.before), _json(e.after), e.reason]  # fmt: skip
 
     r.dataset = Dataset(
         "Administrator operations and sensitive modifications",
         ["When", "Staff member", "Operation", "Subject", "Before", "After", "Reason"],
-        [(selected.order_by("occurred_at", "id"), shape)],
+        [(_NamedEvents(selected.order_by("occurred_at", "id")), shape)],  # type: ignore[list-item]
     )
     return r
+
+
+class _NamedEvents:
+    """Audit events read like a queryset, each with its subject's name (``audit.selectors.
+    subject_refs``: one query per kind of record and chunk), so a row names its subject, not an id."""
+
+    def __init__(self, events: QuerySet[AuditEvent]) -> None:
+        self.events = events
+
+    @staticmethod
+    def _named(chunk: list[AuditEvent]) -> list[tuple[AuditEvent, Any]]:
+        from audit.selectors import subject_refs
+
+        refs = subject_refs((e.subject_type, e.subject_id) for e in chunk)
+        return [(e, refs[(e.subject_type, e.subject_id)]) for e in chunk]
+
+    def iterator(self, chunk_size: int = 2000) -> Iterator[tuple[AuditEvent, Any]]:
+        chunk: list[AuditEvent] = []
+        for event in self.events.iterator(chunk_size=chunk_size):
+            chunk.append(event)
+            if len(chunk) >= chunk_size:
+                yield from self._named(chunk)
+                chunk = []
+        yield from self._named(chunk)
+
+    def count(self) -> int:
+        return self.events.count()
+
+    def __getitem__(self, index: slice) -> list[tuple[AuditEvent, Any]]:
+        return self._named(list(self.events[index]))
 
 
 def _action_label(action: str) -> str:

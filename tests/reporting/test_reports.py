@@ -98,3 +98,24 @@ def test_good_net_deposits_reconcile_with_the_ledger(client: HttpClient) -> None
     assert "1,550.00 EUR" in html
     wallets = Posting.objects.filter(account__kind__in=(AccountKind.CLIENT_WALLET, AccountKind.TRADING))
     assert -sum(p.amount for p in wallets) == Decimal("1550.00")
+
+
+def test_good_permissions_report_names_subjects_not_ids(client: HttpClient) -> None:
+    from django.db import transaction
+
+    from audit.actions import AuditAction
+    from audit.context import Actor, acting_as
+    from audit.services import audit_record
+    from ops.roles import Role
+    from tests.factories import staff
+
+    admin, grantee = staff(Role.ADMIN, username="ada-admin"), staff(username="gus-grantee")
+    with acting_as(Actor.staff(admin)), transaction.atomic():
+        audit_record(
+            action=AuditAction.STAFF_ROLE_GRANTED, subject=grantee, before={"roles": []}, after={"roles": ["risk"]}
+        )
+    html = _auditor(client).get("/reports/permissions/?staff=ada-admin").content.decode()
+    rows = _rows(html)
+    assert len(rows) == 1 and rows[0][1] == "ada-admin" and rows[0][3].endswith(": gus-grantee")
+    assert rows[0][4:6] == ["roles: []", "roles: ['risk']"]
+    assert f"ops.user:{grantee.pk}" not in html

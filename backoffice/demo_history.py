@@ -78,9 +78,11 @@ def seed_history(*, days: int, per_week: int = 3, seed: int = 17) -> int:
     from accounts.services.clients import client_register, client_transition
     from backoffice.management.commands.demo_seed import _upload_required
     from kyc.services.documents import document_review
+    from kyc.services.screening import client_screen
     from ops.models import User
 
     rng = random.Random(seed)  # the same history on every machine
+    _demo_list(days)
     users = {u.username: u for u in User.objects.filter(is_active=True)}
     support, compliance = users["support"], users["compliance"]
     managers = [users[n] for n in ("support", "finance", "risk") if n in users]
@@ -96,20 +98,20 @@ def seed_history(*, days: int, per_week: int = 3, seed: int = 17) -> int:
         account_type = types[TYPES[n % len(TYPES)]]
         if currency not in account_type.currencies:
             currency = "USD"
-        first, last = FIRST[n % len(FIRST)], LAST[(n * 7) % len(LAST)]
         at = _moment(day, rng)
         with demo_clock(at):
             client = client_register(
                 kind="individual",
                 data={
-                    "first_name": first, "last_name": f"{last} {n}", "date_of_birth": date(1970 + n % 30, 1 + n % 12, 1 + n % 27),
+                    "first_name": FIRST[n % len(FIRST)], "last_name": f"{LAST[(n * 7) % len(LAST)]} {n}", "date_of_birth": date(1970 + n % 30, 1 + n % 12, 1 + n % 27),
                     "nationality": country, "country": country, "email": f"history{n}@demo.invalid",
                     "phone": _phone(country, n), "account_type": account_type, "base_currency": currency,
                     "account_manager": managers[n % len(managers)], "segment": "retail",
-                    "source_of_funds": "salary",
+                    "source_of_funds": "salary", "tags": ["pep"] if n % 11 == 5 else [],
                 },
                 actor=support,
             )  # fmt: skip
+            client_screen(client_id=client.pk)  # as the task queued by the registration does, then
         made += 1
         fate = rng.random()
         if fate < 0.12:
@@ -133,7 +135,9 @@ def seed_history(*, days: int, per_week: int = 3, seed: int = 17) -> int:
             for document in documents:
                 document_review(document_id=document.pk, reviewer=compliance, accept=True, note="demo: checked")
             client.refresh_from_db()
-            if client.status == ClientStatus.PENDING_REVIEW:
+            _decide_hits(client, compliance)
+            # a high-risk client (a PEP, a screening hit) waits in enhanced due diligence for its extra documents
+            if client.status == ClientStatus.PENDING_REVIEW and not _needs_edd(client):
                 client_transition(client_id=client.pk, name="approve", actor=compliance, reason="demo: KYC complete")
         client.refresh_from_db()
         if client.status == ClientStatus.APPROVED:
@@ -145,6 +149,53 @@ def seed_history(*, days: int, per_week: int = 3, seed: int = 17) -> int:
                                           reason="demo: the client asked to close the account")  # fmt: skip
         day += timedelta(days=rng.randint(1, 4))
     return made
+
+
+def _history_name(n: int) -> str:
+    return f"{FIRST[n % len(FIRST)]} {LAST[(n * 7) % len(LAST)]} {n}"
+
+
+SCREENED = (4, 9, 15, 26)  # the history clients whose names are on the demo list
+
+
+def _demo_list(days: int) -> None:
+    """A small sanctions/PEP list (the OpenSanctions shape) naming a few of the history's clients,
+    imported before they register, so their registration raises screening hits."""
+    import io
+
+    from kyc.models import SanctionsListVersion
+    from kyc.services.screening import sanctions_import
+
+    if SanctionsListVersion.objects.exists():
+        return
+    header = "id,schema,name,aliases,birth_date,countries,addresses,identifiers,sanctions,phones,emails,dataset,first_seen,last_seen,last_change\n"
+    rows = "".join(
+        f"DEMO{n},Person,{_history_name(n)},,,,,,Demo list,,,demo,2020-01-01,2026-01-01,2026-01-01\n" for n in SCREENED
+    )
+    from audit.context import Actor, acting_as
+
+    with demo_clock(timezone.now() - timedelta(days=days + 1)), acting_as(Actor.system("demo_seed")):
+        list(sanctions_import(name="demo sanctions list", source=io.StringIO(header + rows), source_file="demo.csv"))
+
+
+def _decide_hits(client: Any, compliance: Any) -> None:
+    """Most hits are cleared as false positives (another date of birth); one in four stays open."""
+    from kyc.models import HitStatus, ScreeningHit
+    from kyc.services.screening import screening_hit_decide
+
+    for hit in ScreeningHit.objects.filter(client=client, status=HitStatus.OPEN):
+        if client.pk % 4:
+            screening_hit_decide(hit_id=hit.pk, reviewer=compliance, true_match=False,
+                                 reason="demo: another person (date of birth and country differ)")  # fmt: skip
+
+
+def _needs_edd(client: Any) -> bool:
+    from kyc.models import HitStatus, ScreeningHit
+    from kyc.services.risk import missing_for_approval
+
+    return (
+        bool(missing_for_approval(client)) or ScreeningHit.objects.filter(client=client, status=HitStatus.OPEN).exists()
+    )
 
 
 def _moment(day: date, rng: random.Random) -> datetime:
@@ -176,8 +227,7 @@ def _payments(client: Any, currency: str, approved_at: datetime, today: date, rn
         at += timedelta(days=rng.randint(3, 25), hours=rng.randint(0, 12))
     if paid is None or at.date() >= today or rng.random() < 0.4:
         return
-    with demo_clock(at):
-        _paid_withdrawal(client, currency, paid, rng)
+    _paid_withdrawal(client, currency, paid, rng, at=at)
 
 
 def _card_deposit(client: Any, amount: str, currency: str, *, succeed: bool, failure_code: str) -> Any:
@@ -198,7 +248,9 @@ def _card_deposit(client: Any, amount: str, currency: str, *, succeed: bool, fai
     return deposit
 
 
-def _paid_withdrawal(client: Any, currency: str, deposit: Any, rng: random.Random) -> None:
+def _paid_withdrawal(client: Any, currency: str, deposit: Any, rng: random.Random, *, at: datetime) -> None:
+    """Requested at ``at``, approved a few hours later, paid out and confirmed by the PSP within
+    about two days (so the processing times have a spread)."""
     from ops.models import User
     from ops.services.approvals import approval_decide
     from payments.services.ledger import wallet_for
@@ -209,23 +261,27 @@ def _paid_withdrawal(client: Any, currency: str, deposit: Any, rng: random.Rando
 
     users = {u.username: u for u in User.objects.filter(username__in=["finance", "finance2", "compliance2"])}
     amount = rng.choice(["100.00", "200.00", "150.00"])
-    w = withdrawal_request(
-        client=client, source=wallet_for(client=client, currency=currency), amount=amount, method="card",
-        destination=deposit.payer_account, destination_name=client.display_name,
-    )  # fmt: skip
-    for checker in ("finance", "compliance2"):
+    with demo_clock(at):
+        w = withdrawal_request(
+            client=client, source=wallet_for(client=client, currency=currency), amount=amount, method="card",
+            destination=deposit.payer_account, destination_name=client.display_name,
+        )  # fmt: skip
+    at += timedelta(hours=rng.randint(1, 20))
+    with demo_clock(at):
+        for checker in ("finance", "compliance2"):
+            w.refresh_from_db()
+            if w.approval_request_id and w.status == "under_review":
+                approval_decide(request_id=w.approval_request_id, checker=users[checker], decision="approve",
+                                reason="demo: card matches the deposits")  # fmt: skip
         w.refresh_from_db()
-        if w.approval_request_id and w.status == "under_review":
-            approval_decide(request_id=w.approval_request_id, checker=users[checker], decision="approve",
-                            reason="demo: card matches the deposits")  # fmt: skip
-    w.refresh_from_db()
-    if w.status == "approved":
-        withdrawal_payout_execute(withdrawal_id=w.pk, actor=users["finance2"])
-    w.refresh_from_db()
-    if w.status != "processing":
-        return
-    voucher = payout_send(withdrawal_id=w.pk)
-    evt = simpay.payout_outcome_event(SimPspPayout.objects.get(payout_id=voucher))
-    delivery = simpay.signed(evt)
-    stored, _ = inbound_event_store(provider=simpay.PROVIDER, body=delivery.body, signature=delivery.signature)
-    inbound_event_process(event_pk=stored.pk)
+        if w.status == "approved":
+            withdrawal_payout_execute(withdrawal_id=w.pk, actor=users["finance2"])
+        w.refresh_from_db()
+        if w.status != "processing":
+            return
+        voucher = payout_send(withdrawal_id=w.pk)
+    with demo_clock(min(at + timedelta(hours=rng.randint(2, 30)), timezone.now() - timedelta(minutes=5))):
+        evt = simpay.payout_outcome_event(SimPspPayout.objects.get(payout_id=voucher))
+        delivery = simpay.signed(evt)
+        stored, _ = inbound_event_store(provider=simpay.PROVIDER, body=delivery.body, signature=delivery.signature)
+        inbound_event_process(event_pk=stored.pk)

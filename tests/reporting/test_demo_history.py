@@ -38,13 +38,19 @@ def test_history_spreads_over_the_period_and_the_ledger_holds() -> None:
                            ("compliance2", Role.COMPLIANCE), ("finance", Role.FINANCE),
                            ("finance2", Role.FINANCE), ("risk", Role.RISK)):  # fmt: skip
         staff(role, username=username)
-    made = seed_history(days=30, seed=3)
-    assert made == Client.objects.count() >= 8
+    made = seed_history(days=45, seed=3)
+    assert made == Client.objects.count() >= 12
     days = {c.created_at.date() for c in Client.objects.all()}
     assert len(days) >= 6
     assert Deposit.objects.filter(status="credited").exists()
     assert ledger_verify().ok
-    bar = ReportFilter({"date_from": (timezone.localdate() - timedelta(days=31)).isoformat()})
+    from kyc.models import ScreeningHit
+    from payments.models import Withdrawal
+
+    assert ScreeningHit.objects.filter(client__last_name__in=["Johnson 4", "Lopez 9"]).count() == 2  # on the demo list
+    paid = Withdrawal.objects.filter(status="paid")
+    assert all(w.paid_at > w.created_at + timedelta(minutes=30) for w in paid)
+    bar = ReportFilter({"date_from": (timezone.localdate() - timedelta(days=46)).isoformat()})
     assert bar.is_valid()
     report = accounts_report(filters_from(bar))
     trend = next(c for c in report.charts if c.title == "New registrations")

@@ -258,22 +258,21 @@ def export_child() -> None:
           f"{e.subject_type}:{e.subject_id}", e.before, e.after, e.reason])],
     )  # fmt: skip
     rows = -1
+    started = time.monotonic()  # the stream itself, not the child's start and django.setup()
     with open(os.devnull, "w") as sink:
         for line in csv_stream(dataset):
             sink.write(line)
             rows += 1
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"{rows} {peak_mb:.1f}")
+    print(f"{rows} {time.monotonic() - started:.3f} {peak_mb:.1f}")
 
 
-def export(*, expected: int) -> tuple[int, float, float]:
-    started = time.monotonic()
+def export() -> tuple[int, float, float]:
+    """(rows, seconds streaming them, the child's peak memory in MB)."""
     out = subprocess.run(
         [sys.executable, "-m", "bench.reports", "--export-child"], capture_output=True, text=True, check=True
     ).stdout.split()
-    seconds = time.monotonic() - started
-    rows, peak = int(out[-2]), float(out[-1])
-    return rows, seconds, peak
+    return int(out[-3]), float(out[-2]), float(out[-1])
 
 
 def run(*, quick: bool, scale: float | None = None, repeats: int | None = None) -> bool:
@@ -282,7 +281,7 @@ def run(*, quick: bool, scale: float | None = None, repeats: int | None = None) 
     scale = scale if scale is not None else (QUICK_SCALE if quick else 1.0)
     repeats = repeats or (QUICK_REPEATS if quick else REPEATS)
     with acting_as(Actor.system("bench")):
-        sizes = load(scale=scale)
+        load(scale=scale)
     results = measure(repeats=repeats)
     met = True
     print(
@@ -295,9 +294,8 @@ def run(*, quick: bool, scale: float | None = None, repeats: int | None = None) 
         print(
             f"  {family:<12} {report * 1000:>7.1f}ms {bare * 1000:>11.1f}ms {ratio:>6.1f}x  {'met' if ok else 'NOT MET'}"
         )
-    rows, seconds, peak = export(expected=sizes["audit"])
-    budget = GOAL_EXPORT_S * rows / AUDIT
-    ok = seconds <= max(budget, 1.0) and peak <= GOAL_EXPORT_MB
+    rows, seconds, peak = export()
+    ok = seconds <= GOAL_EXPORT_S * rows / AUDIT and peak <= GOAL_EXPORT_MB  # the goal's rate, at the run's size
     met &= ok
     print(
         f"  CSV export: {rows:,} rows in {seconds:.1f} s (goal {GOAL_EXPORT_S:.0f} s per 1,000,000 rows), "

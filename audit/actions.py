@@ -148,6 +148,9 @@ class AuditAction(models.TextChoices):
     CRM_MISMATCH_CLEARED = "crm.mismatch_cleared", "CRM agrees with the back office again"
     # the audit trail itself
     AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
+    # reports (reporting): who exported which report with which filters; each scheduled snapshot's hash
+    REPORT_EXPORTED = "report.exported", "Report exported"
+    REPORT_SNAPSHOT = "report.snapshot", "Scheduled report snapshot generated"
     # demo and benchmark data (only ever written in demo mode or in the benchmark's own database)
     DEMO_DATA_LOADED = "demo.data_loaded", "Demo data loaded"
     BENCHMARK_WRITE = "bench.write", "Benchmark write"

@@ -43,6 +43,7 @@ urlpatterns = [
     path("clients/", include("accounts.urls")),
     path("kyc/", include("kyc.urls")),
     path("payments/", include("payments.urls")),
+    path("reports/", include("reporting.urls")),
     path("", include("ib.urls")),
     # the CRM's change notifications (before the PSPs' pattern, which would take "crm" for a PSP)
     path("webhooks/crm/", crm_webhook, name="webhook-crm"),

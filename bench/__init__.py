@@ -21,6 +21,7 @@ BENCHMARKS = [
     "commissions",
     "webhooks",
     "client_api",
+    "reports",
 ]
 
 

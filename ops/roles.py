@@ -81,6 +81,14 @@ PERMISSIONS: dict[str, str] = {
     "work_as_admin": "Work the administrator queues and decide administrator approval levels",
     # API keys for machines (creating or widening one: another administrator approves)
     "manage_api_keys": "Request, rotate and revoke API keys (another administrator approves a new or wider key)",
+    # reports (reporting): one permission per report family; it opens the family's pages and exports
+    "view_reports_accounts": "Open and export the accounts reports (registrations, approvals, funnel, FTDs)",
+    "view_reports_payments": "Open and export the payments reports (success rates, processing times, net deposits)",
+    "view_reports_compliance": "Open and export the compliance reports (expiry, risk, EDD, screening, time to KYC)",
+    "view_reports_permissions": "Open and export the permissions reports (admin operations, sensitive changes, sign-ins)",
+    "view_reports_partners": "Open and export the partner reports (attribution, commissions, hierarchy, disputes)",
+    "view_reports_operations": "Open and export the operations reports (backlog, ageing, SLA breaches, resolved per person)",
+    "view_reports_balances": "Open and export the balances reports (platform beside ledger, daily client money)",
 }
 
 # A queue names the roles that work it and an approval level the role that decides it; who acts in
@@ -127,6 +135,10 @@ CAPABILITY_PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "manage_api_keys": ("api-keys", ()),
     "manage_webhooks": ("webhooks", ()),
     "manage_follow_ups": ("followups", ()),
+    **{
+        f"view_reports_{family}": ("report", (family,))
+        for family in ("accounts", "payments", "compliance", "permissions", "partners", "operations", "balances")
+    },
 }
 
 _READ_ONLY = {
@@ -141,6 +153,13 @@ _READ_ONLY = {
     "view_audit_trail",
     "export_audit_trail",
     "view_security_log",
+    "view_reports_accounts",
+    "view_reports_payments",
+    "view_reports_compliance",
+    "view_reports_permissions",
+    "view_reports_partners",
+    "view_reports_operations",
+    "view_reports_balances",
 }
 
 # Model permissions the admin role needs to browse the Django admin (read-only views).
@@ -178,6 +197,10 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "view_security_log",
             "manage_follow_ups",
             "work_as_compliance",
+            "view_reports_accounts",
+            "view_reports_compliance",
+            "view_reports_permissions",
+            "view_reports_operations",
         }
     ),
     Role.FINANCE: frozenset(
@@ -196,6 +219,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "import_deals",
             "run_commissions",
             "work_as_finance",
+            "view_reports_accounts",
+            "view_reports_payments",
+            "view_reports_partners",
+            "view_reports_operations",
+            "view_reports_balances",
         }
     ),
     Role.RISK: frozenset(
@@ -209,6 +237,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "view_partners",
             "import_deals",
             "work_as_risk",
+            "view_reports_accounts",
+            "view_reports_payments",
+            "view_reports_balances",
         }
     ),
     Role.ADMIN: frozenset(
@@ -228,6 +259,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "manage_api_keys",
             "manage_webhooks",
             "view_events",
+            "view_reports_permissions",
+            "view_reports_operations",
         }
     )
     | ADMIN_MODEL_PERMISSIONS,

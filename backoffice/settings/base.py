@@ -140,6 +140,30 @@ def _database_from_env() -> dict[str, Any]:
 DATABASES = {"default": _database_from_env()}
 
 
+def _reporting_database_from_env() -> dict[str, Any] | None:
+    """``REPORTING_DATABASE_URL``: a read replica the reports read from (through
+    ``reporting.routers.ReportingRouter``); unset, the reports read the main database."""
+    url = env_str("REPORTING_DATABASE_URL", "")
+    if not url:
+        return None
+    try:
+        config = dj_database_url.parse(url, conn_max_age=env_int("DB_CONN_MAX_AGE", 0, minimum=0))
+    except ValueError as exc:
+        raise EnvError(f"REPORTING_DATABASE_URL: {exc}") from None
+    if config.get("ENGINE") != "django.db.backends.postgresql":
+        raise EnvError("REPORTING_DATABASE_URL: only PostgreSQL is supported (postgres://...)")
+    # tests read the replica's alias through the main database's connection
+    return {**config, "TEST": {"MIRROR": "default"}}
+
+
+_REPORTING_DATABASE = _reporting_database_from_env()
+if _REPORTING_DATABASE is not None:
+    DATABASES["reporting"] = _REPORTING_DATABASE
+# The alias the reports read from: "reporting" when a replica is configured, else the main one.
+REPORTING_DATABASE_ALIAS = "reporting" if _REPORTING_DATABASE is not None else "default"
+DATABASE_ROUTERS = ["reporting.routers.ReportingRouter"]
+
+
 def _owner_credentials_from_env(app: dict[str, Any]) -> dict[str, str] | None:
     """The owner role's credentials (``DATABASE_OWNER_URL``): the role that owns the schema and runs
     ``migrate`` and the backups; the web, workers and beat connect as ``DATABASE_URL``'s role, which
@@ -412,6 +436,22 @@ CELERY_BEAT_SCHEDULE = {
     "approvals-expire": {
         "task": "ops.tasks.approvals_expire_task",
         "schedule": 300.0,
+    },
+    # Scheduled report snapshots (reporting.snapshots): the period just ended, after midnight
+    "report-snapshots-daily": {
+        "task": "reporting.tasks.report_snapshots_task",
+        "schedule": crontab(hour=1, minute=0),
+        "kwargs": {"frequency": "daily"},
+    },
+    "report-snapshots-weekly": {
+        "task": "reporting.tasks.report_snapshots_task",
+        "schedule": crontab(hour=1, minute=15, day_of_week=1),
+        "kwargs": {"frequency": "weekly"},
+    },
+    "report-snapshots-monthly": {
+        "task": "reporting.tasks.report_snapshots_task",
+        "schedule": crontab(hour=1, minute=30, day_of_month=1),
+        "kwargs": {"frequency": "monthly"},
     },
     "payments-reconcile": {
         "task": "payments.tasks.reconcile_task",

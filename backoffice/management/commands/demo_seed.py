@@ -78,6 +78,7 @@ class Command(BaseCommand):
             _seed_kyc()
             _seed_identity_checks()
             _seed_payments()
+            _seed_history()
             _seed_partners()
             _seed_trade_feed()
             _seed_commissions()
@@ -524,6 +525,16 @@ def _upload_required(
 
 
 DEMO_HISTORY_DAYS = 190  # the demo's history (deals, FX rates, introductions, plans) starts this long ago
+
+
+def _seed_history() -> None:
+    """Months of clients, payments and reviews behind the reports' charts (backoffice.demo_history)."""
+    from accounts.models import Client
+    from backoffice.demo_history import seed_history
+
+    if Client.objects.filter(email__startswith="history").exists():
+        return
+    seed_history(days=DEMO_HISTORY_DAYS - 10)
 
 
 def _seed_partners() -> None:

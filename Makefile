@@ -43,7 +43,7 @@ browser:
 # server, the other process's too: they run alone afterwards.
 TEST_WORKERS ?= 2
 test: $(STAMP) lint browser
-	$(BIN)/python -m backoffice.devstack test -n $(TEST_WORKERS) --dist loadfile -m "not serial"
+	$(BIN)/python -m backoffice.devstack test -n $(TEST_WORKERS) --dist loadfile -m "not serial" --durations=15
 	$(BIN)/python -m backoffice.devstack test -m serial
 
 # make bench BENCH_ARGS="--quick" or BENCH_ARGS="audit_throughput"

@@ -100,13 +100,20 @@ def test_demo_makes_the_sample_client_areas_key_once_and_prints_its_page(
     assert f"client-area key {key.prefix}, no sign-in): http://127.0.0.1:8000/sim/client-area/" in out
 
 
+HISTORY_EMAIL = r"^history[0-9]+@demo[.]invalid$"  # the clients of backoffice.demo_history
+
+
 def test_demo_workspace_has_items_and_approvals(tmp_path: Path) -> None:
     from ops.models import ApprovalRequest, ApprovalStatus, WorkItem
 
     with override_settings(DEMO_MODE=True, VAR_DIR=tmp_path, KYC_STORAGE_ROOT=tmp_path / "kyc"):
         call_command("demo_seed")
         call_command("demo_seed")  # idempotent
-    assert sorted(ApprovalRequest.objects.values_list("action", "status")) == [
+    approvals = sorted(ApprovalRequest.objects.values_list("action", "status"))
+    # the months of history behind the reports (backoffice.demo_history) hold paid withdrawals, each approved
+    history_paid = ("payments.withdrawal", ApprovalStatus.EXECUTED)
+    assert approvals.count(history_paid) > 10
+    assert [a for a in approvals if a != history_paid] == [
         ("api_key.create", ApprovalStatus.EXECUTED),  # the sample client area's key, approved by admin2
         ("api_key.create", ApprovalStatus.EXECUTED),  # partner ALPHA's API key, approved by admin2
         ("ib.attribution_change", ApprovalStatus.PENDING),  # a client's change of partner, for finance
@@ -123,14 +130,23 @@ def test_demo_workspace_has_items_and_approvals(tmp_path: Path) -> None:
     open_items = Counter(WorkItem.objects.filter(status__in=OPEN_STATUSES).values_list("queue__code", flat=True))
     # three clients wait for KYC review (all documents uploaded); the others were decided. One of
     # them has a passport the identity verification provider found not to match: a KYC exception.
-    assert open_items == {
+    cast_items = {
         "access_review": 1, "compliance_escalation": 1, "risk_alert": 1, "kyc_review": 3, "kyc_exception": 1,
         "withdrawal_approval": 1, "deposit_exception": 1, "trade_feed_exception": 1, "ib_dispute": 1,
         "client_follow_up": 1,  # a client who never answered the follow-up's reminders
     }  # fmt: skip
-    from accounts.models import Client, TradingAccount
+    # the months of history behind the reports add clients waiting for review, in EDD and with screening hits
+    from accounts.models import Client
 
-    assert sorted(Client.objects.values_list("status", flat=True)) == [
+    assert open_items["kyc_review"] > cast_items["kyc_review"]
+    assert {queue: open_items[queue] for queue in cast_items if queue != "kyc_review"} == {
+        queue: n for queue, n in cast_items.items() if queue != "kyc_review"
+    }
+    assert set(open_items) - set(cast_items) <= {"edd", "screening_hit"}
+    from accounts.models import TradingAccount
+
+    cast = Client.objects.exclude(email__regex=HISTORY_EMAIL)  # the demo's named clients, not the history's
+    assert sorted(cast.values_list("status", flat=True)) == [
         "approved",
         "approved",
         "pending_documents",
@@ -142,18 +158,18 @@ def test_demo_workspace_has_items_and_approvals(tmp_path: Path) -> None:
         "registered",
         "restricted",
     ]
-    assert TradingAccount.objects.count() == 3
+    assert TradingAccount.objects.filter(client__in=cast).count() == 3
     from kyc.models import Document
 
     with override_settings(KYC_STORAGE_ROOT=tmp_path / "kyc"):
         # three each for six individuals, five for the company; one rejected, none lost
-        assert Document.objects.count() == 3 * 6 + 5
-        assert all(d.file.read(5) == b"%PDF-" for d in Document.objects.all())
+        assert Document.objects.filter(client__in=cast).count() == 3 * 6 + 5
+        assert all(d.file.read(5) == b"%PDF-" for d in Document.objects.filter(client__in=cast))
     assert WorkItem.objects.get(queue__code="compliance_escalation").escalation_level == 1
     # every passport has the provider's result beside it: clean ones, and Oliver Brown's mismatch
     from kyc.models import IdentityCheck
 
-    results = sorted(IdentityCheck.objects.values_list("client__last_name", "result", "status"))
+    results = sorted(IdentityCheck.objects.filter(client__in=cast).values_list("client__last_name", "result", "status"))
     assert results == [
         ("Becker", "clear", "completed"), ("Brown", "mismatch", "completed"), ("Garcia", "clear", "completed"),
         ("Rossi", "clear", "completed"), ("Smith", "clear", "completed"), ("Wei", "clear", "completed"),
@@ -182,7 +198,10 @@ def test_demo_trade_feed_has_months_of_deals_fx_rates_and_a_refused_file(tmp_pat
         call_command("demo_seed")  # idempotent, and quick the second time
         assert time.monotonic() - started < 30
     assert Deal.objects.count() == deals == SimPlatformDeal.objects.count() + 3
-    assert Deal.objects.values("client").distinct().count() == 3  # the approved (and restricted) clients
+    # the approved (and restricted) clients of the demo's cast, and the history's traders
+    cast_deals = Deal.objects.exclude(client__email__regex=HISTORY_EMAIL)
+    assert cast_deals.values("client").order_by().distinct().count() == 3
+    assert Deal.objects.values("client").order_by().distinct().count() > 3
     oldest = Deal.objects.order_by("closed_at").first()
     assert oldest is not None and oldest.closed_at < timezone.now() - timedelta(days=150)
     assert DealBatch.objects.filter(source=FeedSource.PLATFORM, rows_rejected=0).count() >= 1

@@ -197,7 +197,7 @@ def test_client_registered_approved_provisioned_restricted_and_unfrozen_by_a_sec
     # --- a second compliance officer approves it: the client is approved and trades again ---
     olga = new_page()
     sign_in(olga, "olga")
-    olga.get_by_role("link", name="Approvals").click()
+    olga.get_by_role("link", name="Approvals", exact=True).click()
     waiting = olga.get_by_test_id("approvals-waiting")
     expect(waiting).to_contain_text("Lift the restriction on")
     expect(waiting).to_contain_text("carla")

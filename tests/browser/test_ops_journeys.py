@@ -175,13 +175,13 @@ def test_admin_role_grant_is_checked_by_compliance_then_lands_in_access_review(
     # Bob, another administrator, is not asked: administrators do not check each other's access.
     bob = new_page()
     sign_in(bob, "bob")
-    bob.get_by_role("link", name="Approvals").click()
+    bob.get_by_role("link", name="Approvals", exact=True).click()
     expect(bob.get_by_test_id("approvals-waiting")).to_contain_text("Nothing is waiting for you.")
 
     # Carla (compliance) finds it waiting for her and approves it.
     carla = new_page()
     sign_in(carla, "carla")
-    carla.get_by_role("link", name="Approvals").click()
+    carla.get_by_role("link", name="Approvals", exact=True).click()
     waiting = carla.get_by_test_id("approvals-waiting")
     expect(waiting).to_contain_text("Grant the admin role to xavier")
     expect(waiting).to_contain_text("alice")

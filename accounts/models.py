@@ -330,15 +330,16 @@ class CrmPushStatus(models.TextChoices):
 
 
 class CrmPush(models.Model):
-    """A CRM-specific outbox row: what to push to the CRM for a client, written in the same
-    transaction as the change, delivered after commit by ``crm_push_deliver_task`` (and by beat's
-    resend should that task be lost). ``payload`` is already reduced to CRM_PUSH_FIELDS. Meant to be
-    folded into the shared outbox (ops.OutboxEvent, type "crm.contact_push", subject the client)."""
+    """The CRM's delivery of one outbox event: what to push for a client is an ``ops.OutboxEvent``
+    of type ``crm.contact_push`` (its data already reduced to CRM_PUSH_FIELDS), written in the
+    transaction of the change; this row is the CRM consumer's state for it (as a WebhookDelivery is
+    an endpoint's), delivered after commit by ``crm_push_deliver_task`` and by beat's resend should
+    that task be lost."""
 
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="crm_pushes")
+    event = models.OneToOneField("ops.OutboxEvent", on_delete=models.PROTECT, related_name="crm_push")
     key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     reason = models.CharField(max_length=120)
-    payload = models.JSONField()
     status = models.CharField(max_length=12, choices=CrmPushStatus.choices, default=CrmPushStatus.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.CharField(max_length=300, blank=True)

@@ -361,10 +361,12 @@ def webhook_delivery_list(endpoint: Any, *, status: str = "", limit: int = 50) -
 
 
 def event_list(*, type: str = "", since: datetime | None = None) -> QuerySet[Any]:
-    """The outbox's events, oldest first (``GET /api/v1/events``)."""
+    """The outbox's events other systems may read, oldest first (``GET /api/v1/events``): never the
+    internal ones (a CRM push carries what only the CRM may receive)."""
+    from ops.events import EventType
     from ops.models import OutboxEvent
 
-    events = OutboxEvent.objects.all()
+    events = OutboxEvent.objects.filter(type__in=EventType.values)
     if type:
         events = events.filter(type=type)
     if since is not None:

@@ -11,9 +11,10 @@ built field by field from that list, so nothing else (date of birth, address, ph
 can leave by accident.
 
 Durability. ``crm_push_record`` is called in the transaction of the change (at its audit point) and
-writes a ``CrmPush`` row with the payload; after commit a task delivers it (``crm_push_deliver``),
-and beat's resend delivers what a lost task left. This is a CRM-only outbox: the shared outbox
-(ops.OutboxEvent) can take its place with one event type (see CrmPush).
+writes the payload to the shared outbox (an ``ops.OutboxEvent`` of the internal type
+``crm.contact_push``, which no webhook endpoint and no API reader gets) with the CRM consumer's
+delivery row for it (``CrmPush``); after commit a task delivers it (``crm_push_deliver``), and beat's
+resend delivers what a lost task left.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from accounts.services.retention import register_pseudonymise_hook
 from audit.actions import AuditAction
 from audit.history import bulk_update_audited, history_pseudonymise, register_pseudonymisable
 from audit.services import audit_record
+from ops.events import InternalEventType
+from ops.models import OutboxEvent
+from ops.services.events import event_publish
 
 # Every field the back office can push; CRM_PUSH_FIELDS picks from these.
 _CLIENT_FIELDS: dict[str, Callable[[Client], Any]] = {
@@ -93,11 +97,12 @@ def crm_payload(client: Client) -> dict[str, Any]:
 
 def crm_push_record(*, client: Client, reason: str) -> CrmPush | None:
     """In the transaction of a change to what the back office owns: record the push (the payload as
-    it is now) and deliver it after commit. Nothing when no CRM is configured."""
+    it is now) in the outbox, and deliver it after commit. Nothing when no CRM is configured."""
     if not crm_configured():
         return None
     CrmLink.objects.get_or_create(client=client)
-    push = CrmPush.objects.create(client=client, reason=reason[:120], payload=crm_payload(client))
+    event = event_publish(type=InternalEventType.CRM_CONTACT_PUSH, subject=client, data=crm_payload(client))
+    push = CrmPush.objects.create(client=client, event=event, reason=reason[:120])
     from accounts.tasks import crm_push_deliver_task
 
     client_id = client.pk
@@ -117,7 +122,10 @@ def crm_push_deliver(*, client_id: int) -> str:
         if link is None:
             return "nothing to push"
         pending = list(
-            CrmPush.objects.select_for_update().filter(client_id=client_id, status=CrmPushStatus.PENDING).order_by("id")
+            CrmPush.objects.select_for_update(of=("self",))
+            .select_related("event")
+            .filter(client_id=client_id, status=CrmPushStatus.PENDING)
+            .order_by("id")
         )
         if not pending:
             return "nothing to push"
@@ -125,7 +133,7 @@ def crm_push_deliver(*, client_id: int) -> str:
         latest.attempts += 1
         try:
             crm_id = crm.upsert_contact(
-                external_id=link.client.reference, fields=latest.payload, idempotency_key=str(latest.key)
+                external_id=link.client.reference, fields=latest.event.data, idempotency_key=str(latest.key)
             )
         except CrmError as exc:
             failure = exc
@@ -141,7 +149,7 @@ def crm_push_deliver(*, client_id: int) -> str:
             bulk_update_audited(pending, CrmPush, ["status", "sent_at", "attempts"])
             link.crm_id = crm_id
             link.last_pushed_at = now
-            link.last_pushed = latest.payload
+            link.last_pushed = latest.event.data
             link.save(update_fields=["crm_id", "last_pushed_at", "last_pushed"])
     if failure is not None:
         raise failure
@@ -190,26 +198,24 @@ def crm_pushes_resend(*, older_than: timedelta = timedelta(minutes=1), limit: in
 
 
 # --- retention: what was pushed is personal data too ----------------------------------------------
-register_pseudonymisable(CrmPush, ("payload",))
 register_pseudonymisable(CrmLink, ("last_pushed",))
 
 
 def crm_pseudonymise(client: Client) -> dict[str, int]:
-    """In the retention job's transaction, once the client is pseudonymised: the stored push
-    payloads (and their history) are emptied, and the pseudonymised record is pushed, so the CRM
-    forgets the person too."""
-    pushes = list(CrmPush.objects.filter(client=client).order_by("pk"))
-    for push in pushes:
-        push.payload = {}
-    bulk_update_audited(pushes, CrmPush, ["payload"])
-    rows = history_pseudonymise(CrmPush, [p.pk for p in pushes], {"payload": {}})
+    """In the retention job's transaction, once the client is pseudonymised: the pushes' outbox
+    events are emptied (the outbox keeps no history), and the pseudonymised record is pushed, so the
+    CRM forgets the person too."""
+    emptied = OutboxEvent.objects.filter(
+        type=InternalEventType.CRM_CONTACT_PUSH, subject_type="accounts.client", subject_id=str(client.pk)
+    ).update(data={})
+    rows = 0
     link = CrmLink.objects.filter(client=client).first()
     if link is not None:
         link.last_pushed = {}
         link.save(update_fields=["last_pushed"])
         rows += history_pseudonymise(CrmLink, [link.pk], {"last_pushed": {}})
         crm_push_record(client=client, reason="pseudonymised")
-    return {"crm_pushes_emptied": len(pushes), "crm_history_rows": rows}
+    return {"crm_pushes_emptied": emptied, "crm_history_rows": rows}
 
 
 register_pseudonymise_hook(crm_pseudonymise)

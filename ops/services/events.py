@@ -21,7 +21,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from audit.services import subject_ref
-from ops.events import EventType
+from ops.events import EventType, InternalEventType
 from ops.models import OutboxEvent
 
 
@@ -42,16 +42,24 @@ def uuid7() -> uuid.UUID:
 class Event:
     """One event to publish (see ``event_publish_many``)."""
 
-    type: EventType
+    type: EventType | InternalEventType
     subject: models.Model | tuple[str, Any]
     data: dict[str, Any]
 
 
-def event_publish(*, type: EventType, subject: models.Model | tuple[str, Any], data: dict[str, Any]) -> OutboxEvent:
+def event_publish(
+    *, type: EventType | InternalEventType, subject: models.Model | tuple[str, Any], data: dict[str, Any]
+) -> OutboxEvent:
     """Write one event to the outbox, inside the caller's transaction (call it where the change
     writes its audit event). ``data`` is the event's payload as receivers get it under ``data``:
     references and states, JSON-serialisable (Decimals and dates become strings)."""
     return event_publish_many([Event(type, subject, data)])[0]
+
+
+def _type_value(value: str) -> str:
+    if value in InternalEventType.values:
+        return InternalEventType(value).value
+    return EventType(value).value
 
 
 def event_publish_many(events: Sequence[Event]) -> list[OutboxEvent]:
@@ -69,7 +77,7 @@ def event_publish_many(events: Sequence[Event]) -> list[OutboxEvent]:
         rows.append(
             OutboxEvent(
                 id=uuid7(),
-                type=EventType(event.type).value,
+                type=_type_value(event.type),
                 subject_type=subject_type,
                 subject_id=subject_id,
                 data=event.data,
@@ -78,7 +86,8 @@ def event_publish_many(events: Sequence[Event]) -> list[OutboxEvent]:
             )
         )
     OutboxEvent.objects.bulk_create(rows)
-    delivery_ids = deliveries_create(rows, now=now)
+    # Internal events have their own consumer (e.g. the CRM push); no webhook endpoint gets them.
+    delivery_ids = deliveries_create([r for r in rows if r.type in EventType.values], now=now)
     if delivery_ids:
         transaction.on_commit(lambda: deliveries_queue(delivery_ids))
     return rows

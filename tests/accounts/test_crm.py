@@ -30,7 +30,8 @@ from accounts.services.crm import crm_push_deliver, crm_push_record, crm_pushes_
 from accounts.services.crm_compare import crm_compare
 from accounts.services.crm_inbound import crm_inbound_drain, crm_poll
 from audit.models import SecurityEvent
-from ops.models import Interaction, WorkItem, WorkItemStatus
+from ops.events import InternalEventType
+from ops.models import Interaction, OutboxEvent, WebhookDelivery, WorkItem, WorkItemStatus
 from ops.roles import Role
 from sim import crm as simcrm
 from sim.crm import SimulatedCrm
@@ -116,9 +117,58 @@ def test_good_status_and_risk_changes_record_pushes_in_their_transaction() -> No
     c = make_client(tags=["pep"])
     client_transition(client_id=c.pk, name="submit_for_review", actor=None)
     risk_assess(client_id=c.pk)
-    pushes = list(CrmPush.objects.filter(client=c).order_by("id").values_list("reason", "payload__risk_level"))
+    pushes = list(CrmPush.objects.filter(client=c).order_by("id").values_list("reason", "event__data__risk_level"))
     assert pushes == [("registered", "low"), ("status pending_review", "low"), ("risk high", "high")]
     assert CrmLink.objects.get(client=c).crm_id is None  # nothing left before the commit and the task
+
+
+def test_good_a_push_is_an_outbox_event_that_commits_or_rolls_back_with_its_change() -> None:
+    c = make_client()
+    push = CrmPush.objects.select_related("event").get(client=c)
+    assert (push.event.type, push.event.subject_type, push.event.subject_id) == (
+        InternalEventType.CRM_CONTACT_PUSH,
+        "accounts.client",
+        str(c.pk),
+    )
+    assert push.event.data["reference"] == c.reference and "date_of_birth" not in push.event.data
+    before = OutboxEvent.objects.count()
+    with pytest.raises(RuntimeError, match="rolled back"), transaction.atomic():
+        client_transition(client_id=c.pk, name="submit_for_review", actor=None)
+        assert OutboxEvent.objects.count() > before
+        raise RuntimeError("rolled back")
+    assert (OutboxEvent.objects.count(), CrmPush.objects.filter(client=c).count()) == (before, 1)
+
+
+def test_bad_a_crm_push_reaches_no_webhook_endpoint_and_no_events_reader() -> None:
+    from ops.errors import WEBHOOK_UNKNOWN_EVENT_TYPE
+    from ops.selectors import event_list
+    from ops.services.webhooks import WebhookError, webhook_endpoint_create
+
+    with pytest.raises(WebhookError) as refused:
+        webhook_endpoint_create(
+            url="http://127.0.0.1:9/hooks",
+            description="spy",
+            event_types=["crm.contact_push"],
+            actor=staff(Role.ADMIN),
+        )
+    assert str(refused.value) == WEBHOOK_UNKNOWN_EVENT_TYPE.format(type="crm.contact_push")
+    c = make_client()
+    assert OutboxEvent.objects.filter(type=InternalEventType.CRM_CONTACT_PUSH, subject_id=str(c.pk)).count() == 1
+    assert not event_list().filter(type=InternalEventType.CRM_CONTACT_PUSH).exists()
+    assert not WebhookDelivery.objects.filter(event__type=InternalEventType.CRM_CONTACT_PUSH).exists()
+
+
+def test_good_pseudonymisation_empties_what_the_outbox_holds_for_the_crm() -> None:
+    from accounts.services.crm import crm_pseudonymise
+
+    c = make_client()
+    assert crm_pseudonymise(c)["crm_pushes_emptied"] == 1
+    datas = list(
+        OutboxEvent.objects.filter(type=InternalEventType.CRM_CONTACT_PUSH, subject_id=str(c.pk))
+        .order_by("created_at", "id")
+        .values_list("data", flat=True)
+    )
+    assert datas[0] == {} and len(datas) == 2  # the old push emptied; the pseudonymised record pushed
 
 
 def test_good_push_survives_refusals_and_is_delivered_once() -> None:
@@ -138,7 +188,7 @@ def test_good_push_survives_refusals_and_is_delivered_once() -> None:
     assert SimCrmUpsert.objects.filter(idempotency_key=str(push.key)).count() == 1
     assert crm_push_deliver(client_id=c.pk) == "nothing to push"
     link = CrmLink.objects.get(client=c)
-    assert link.crm_id == SimCrmContact.objects.get().crm_id and link.last_pushed == push.payload
+    assert link.crm_id == SimCrmContact.objects.get().crm_id and link.last_pushed == push.event.data
 
 
 def test_good_the_newest_pending_push_supersedes_the_older_ones() -> None:
@@ -360,7 +410,7 @@ def test_good_balances_moving_since_the_push_are_refreshed_not_a_disagreement() 
     card_deposit(c, "80.00")  # not pushed on each posting
     assert crm_compare()["disagreements"] == 0
     push = CrmPush.objects.get(client=c, status=CrmPushStatus.PENDING)
-    assert (push.reason, push.payload["balances"]) == ("nightly balance refresh", {"EUR": "80.00"})
+    assert (push.reason, push.event.data["balances"]) == ("nightly balance refresh", {"EUR": "80.00"})
     assert not WorkItem.objects.filter(queue__code="crm_mismatch").exists()
 
 

@@ -20,6 +20,7 @@ EVENT_LABELS: dict[str, str] = {
     "client.submit_for_review": "the client's documents are complete",
     "client.resubmit": "the client sent the replacement documents",
     "client.close": "the client was closed",
+    "client.replied": "the client replied (a person reads the reply)",
 }
 
 
@@ -50,7 +51,7 @@ SEQUENCES: list[SequenceSpec] = [
         "documents_requested",
         "Documents requested at registration",
         "A registered client has not uploaded the documents of the checklist.",
-        ("kyc.document_uploaded", "client.submit_for_review", "client.close"),
+        ("kyc.document_uploaded", "client.submit_for_review", "client.close", "client.replied"),
         (
             StepSpec(3, "Reminder by e-mail", channel="email", template="kyc.documents_reminder"),
             StepSpec(7, "Reminder by SMS", channel="sms", template="kyc.documents_reminder"),
@@ -61,7 +62,7 @@ SEQUENCES: list[SequenceSpec] = [
         "additional_documents",
         "Additional documents requested",
         "Review asked the client for a new or further document (a rejection, or more evidence).",
-        ("kyc.document_uploaded", "client.resubmit", "client.close"),
+        ("kyc.document_uploaded", "client.resubmit", "client.close", "client.replied"),
         (
             StepSpec(3, "Reminder in the client area", channel="in_app", template="kyc.additional_documents_reminder"),
             StepSpec(7, "Reminder by SMS", channel="sms", template="kyc.additional_documents_reminder"),

@@ -143,6 +143,18 @@ def _apply(callback: SmsCallback) -> tuple[Interaction | None, str]:
         subject=message.subject or message,
         after={"interaction": reply.pk, "in_reply_to": message.pk, "channel": "sms"},
     )
+    if message.subject is not None:
+        # The client answered: no more reminders on top of it, and a person reads the answer.
+        from ops.services.followups import followups_subject_event
+        from ops.services.work_items import work_item_open
+
+        followups_subject_event(subject=message.subject, event="client.replied")
+        work_item_open(
+            queue="client_follow_up",
+            subject=message.subject,
+            title=f"{message.subject} replied by SMS",
+            details={"reply": callback.body[:500], "in_reply_to": message.title},
+        )
     return reply, f"reply logged as interaction {reply.pk}"
 
 

@@ -104,6 +104,21 @@ def test_good_a_reply_is_logged_against_the_message_it_answers(client: HttpClien
     assert "In reply to the message of" in text
 
 
+def test_good_a_reply_ends_the_reminders_and_a_person_is_asked_to_read_it(client: HttpClient) -> None:
+    from ops.models import EnrollmentStatus, FollowUpEnrollment, WorkItem
+
+    c = make_client()
+    enrollment = FollowUpEnrollment.objects.get(subject_id=str(c.pk), sequence__code="documents_requested")
+    assert enrollment.status == EnrollmentStatus.ACTIVE
+    message = _sms(c)
+    assert _post(client, simsms.client_reply(message_id=message.provider_message_id, body="Which documents?"))[0] == 200
+    enrollment.refresh_from_db()
+    assert (enrollment.status, enrollment.next_due_at) == (EnrollmentStatus.STOPPED, None)
+    assert "the client replied" in enrollment.ended_reason
+    item = WorkItem.objects.get(queue__code="client_follow_up", subject_id=str(c.pk))
+    assert (item.title, item.details["reply"]) == (f"{c} replied by SMS", "Which documents?")
+
+
 def test_bad_signature_is_a_400_and_nothing_is_stored(client: HttpClient) -> None:
     c = make_client()
     message = _sms(c)

@@ -7,6 +7,9 @@ pseudonymised; what the regulator needs to follow the money stays.
   ``pseudonymised_at`` is set; the save writes a history row like any change.
 - Earlier history rows of the client and its related parties: the same fields overwritten
   (``audit.history.history_pseudonymise``); the rows themselves stay.
+- Messages to and from the client (the interaction log, the SMS provider's stored callbacks) and
+  its follow-up enrollments: addresses and bodies emptied, the records (what was sent, when, its
+  delivery result) kept.
 - Other apps register hooks for their own personal data (kyc deletes the document files).
 - The audit chain is not rewritten: it hashes the events, and an edited event would break
   ``audit_verify``. One ``client.pseudonymised`` event records that it happened, naming the fields,
@@ -24,14 +27,16 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.locks import client_lock
 from accounts.models import Client, ClientStatus, RelatedParty
 from audit.actions import AuditAction
-from audit.history import history_pseudonymise, register_pseudonymisable
+from audit.history import bulk_update_audited, history_pseudonymise, register_pseudonymisable
 from audit.services import audit_record
+from ops.models import FollowUpEnrollment, Interaction, SmsInboundEvent
 
 # The personal fields of a client and what they become.
 CLIENT_PERSONAL_FIELDS = (
@@ -48,6 +53,10 @@ CLIENT_PERSONAL_FIELDS = (
 PARTY_PERSONAL_FIELDS = ("name", "date_of_birth")
 register_pseudonymisable(Client, CLIENT_PERSONAL_FIELDS)
 register_pseudonymisable(RelatedParty, PARTY_PERSONAL_FIELDS)
+INTERACTION_PERSONAL_FIELDS = ("recipient", "body")
+ENROLLMENT_PERSONAL_FIELDS = ("subject_label", "addresses", "context")
+register_pseudonymisable(Interaction, INTERACTION_PERSONAL_FIELDS)
+register_pseudonymisable(FollowUpEnrollment, ENROLLMENT_PERSONAL_FIELDS)
 
 PseudonymiseHook = Callable[[Client], dict[str, int]]
 _hooks: list[PseudonymiseHook] = []
@@ -129,6 +138,7 @@ def client_pseudonymise(*, client_id: int, now: datetime | None = None) -> Pseud
     counts["related_party_history_rows"] = history_pseudonymise(
         RelatedParty, [p.pk for p in parties], {"name": "Pseudonymised party", "date_of_birth": None}
     )
+    counts.update(_communications_pseudonymise(client))
     for hook in _hooks:
         counts.update(hook(client))
     audit_record(
@@ -139,6 +149,38 @@ def client_pseudonymise(*, client_id: int, now: datetime | None = None) -> Pseud
         reason=f"retention: closed on {client.status_changed_at:%Y-%m-%d}, kept {settings.RETENTION_YEARS} years",
     )
     return PseudonymiseResult(client_id=client.pk, counts=counts)
+
+
+def _communications_pseudonymise(client: Client) -> dict[str, int]:
+    """The client's messages (both ways) and follow-ups: addresses, bodies and the name they were
+    addressed with emptied, in the rows and their history; what was sent, when and how it went stay."""
+    mine = {"subject_type": ContentType.objects.get_for_model(Client), "subject_id": str(client.pk)}
+    messages = list(Interaction.objects.filter(**mine).order_by("pk"))
+    message_values = {"recipient": "", "body": "(pseudonymised)"}
+    for message in messages:
+        for name, value in message_values.items():
+            setattr(message, name, value)
+    bulk_update_audited(messages, Interaction, list(INTERACTION_PERSONAL_FIELDS))
+    message_ids = [m.pk for m in messages]
+    enrollments = list(FollowUpEnrollment.objects.filter(**mine).order_by("pk"))
+    enrollment_values: dict[str, Any] = {"subject_label": client.reference, "addresses": {}, "context": {}}
+    for enrollment in enrollments:
+        for name, value in enrollment_values.items():
+            setattr(enrollment, name, value)
+    bulk_update_audited(enrollments, FollowUpEnrollment, list(ENROLLMENT_PERSONAL_FIELDS))
+    callbacks = list(SmsInboundEvent.objects.filter(interaction_id__in=message_ids).order_by("pk"))
+    for callback in callbacks:  # the provider's raw callback: numbers and reply texts
+        callback.payload = {"pseudonymised": True, "event_id": callback.event_id}
+        callback.save(update_fields=["payload"])
+    return {
+        "interactions": len(messages),
+        "interaction_history_rows": history_pseudonymise(Interaction, message_ids, message_values),
+        "follow_up_enrollments": len(enrollments),
+        "follow_up_history_rows": history_pseudonymise(
+            FollowUpEnrollment, [e.pk for e in enrollments], enrollment_values
+        ),
+        "sms_callbacks": len(callbacks),
+    }
 
 
 def clients_pseudonymise_due(now: datetime | None = None) -> int:

@@ -95,6 +95,34 @@ def test_good_client_closed_past_the_period_is_pseudonymised_and_everything_stil
     assert "audit chain OK" in out and "ledger OK" in out
 
 
+def test_good_messages_and_follow_ups_keep_their_record_but_lose_the_person() -> None:
+    from ops.models import FollowUpEnrollment, Interaction, InteractionChannel
+    from ops.services.interactions import client_notify
+
+    old = _closed_client(years_ago=6, first_name="Grace", last_name="Hopper")
+    sent = client_notify(
+        subject=old,
+        recipient="grace@example.com",
+        template="kyc.documents_reminder",
+        context={"name": "Grace Hopper", "reference": old.reference},
+        channel=InteractionChannel.EMAIL,
+    )
+    assert "Grace" in sent.body and FollowUpEnrollment.objects.filter(subject_id=str(old.pk)).exists()
+    assert retention_pseudonymise_task.apply().get() == 1
+    sent.refresh_from_db()
+    assert (sent.recipient, sent.body, sent.template, sent.channel) == (
+        "", "(pseudonymised)", "kyc.documents_reminder", InteractionChannel.EMAIL
+    )  # fmt: skip
+    rows = list(Interaction.history.filter(id=sent.pk).values_list("recipient", "body"))
+    assert len(rows) >= 2 and set(rows) == {("", "(pseudonymised)")}
+    for enrollment in FollowUpEnrollment.objects.filter(subject_id=str(old.pk)):
+        assert (enrollment.subject_label, enrollment.addresses, enrollment.context) == (old.reference, {}, {})
+        history = list(FollowUpEnrollment.history.filter(id=enrollment.pk).values_list("subject_label", "addresses"))
+        assert history and all(row == (old.reference, {}) for row in history)
+    event = AuditEvent.objects.get(action=AuditAction.CLIENT_PSEUDONYMISED)
+    assert event.after["interactions"] >= 1 and event.after["follow_up_enrollments"] >= 1
+
+
 def test_good_the_job_is_idempotent() -> None:
     old = _closed_client(years_ago=6)
     assert retention_pseudonymise_task.apply().get() == 1

@@ -95,6 +95,11 @@ PROBLEM_EXAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
                                        "mismatch": ["amount"]}),
     "429": ("throttled", {"type": _T + "throttled", "title": "Too Many Requests", "status": 429,
                           "detail": "Request was throttled. Expected available in 42 seconds."}),
+    # Only where an operation declares it (an outside system answers inside the request).
+    "502": ("payment_refused", {"type": _T + "payment_refused", "title": "Bad Gateway", "status": 502,
+                                "detail": "The request has invalid fields.",
+                                "errors": {"non_field_errors": ["The payment provider refused the payment intent "
+                                                                "(card declined): deposit D-2026-000123 failed."]}}),
 }  # fmt: skip
 RETRY_AFTER_HEADER = {
     "Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer"}}
@@ -120,6 +125,15 @@ def problem_responses_hook(result: dict[str, Any], **kwargs: Any) -> dict[str, A
                 if code in ("409", "429"):
                     response["headers"] = RETRY_AFTER_HEADER
                 operation["responses"].setdefault(code, response)
+            for code, response in operation["responses"].items():  # others the operation declares itself
+                if code in PROBLEM_EXAMPLES and "content" not in response:
+                    name, example = PROBLEM_EXAMPLES[code]
+                    response["content"] = {
+                        "application/problem+json": {
+                            "schema": {"$ref": "#/components/schemas/Problem"},
+                            "examples": {name: {"value": example}},
+                        }
+                    }
     return result
 
 

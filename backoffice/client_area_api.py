@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -533,7 +533,13 @@ class ChecklistViewSet(ClientAreaView):
     create=extend_schema(
         parameters=[CLIENT_ID],
         request=DepositIn,
-        responses={201: DepositStartedOut},
+        responses={
+            201: DepositStartedOut,
+            502: OpenApiResponse(
+                description="card: the payment provider refused the payment intent or could not be reached; the "
+                "deposit is failed and nothing was charged (start a new one)."
+            ),
+        },
         summary="Start a deposit",
         description="card: a payment intent; send the payer to `checkout_url`, the PSP's signed callback credits "
         "the money. bank: the bank details and the reference to pay with.",

@@ -51,3 +51,14 @@ def test_list_filters_are_in_the_schema(client: HttpClient) -> None:
     paging = {"cursor", "page_size"}
     assert names == {"q", "status", "kind", "account_type", "country", "risk_level", "manager"} | paging
     assert {p["name"] for p in paths["/api/v1/staff/withdrawals/"]["get"]["parameters"]} == {"status"} | paging
+
+
+def test_good_a_payment_provider_refusal_is_a_declared_502_problem(client: HttpClient) -> None:
+    sign_in(client, staff(Role.SUPPORT))
+    paths = client.get("/api/v1/schema/", HTTP_ACCEPT=JSON).json()["paths"]
+    [path] = [p for p in paths if p.startswith("/api/v1/client-area/") and p.endswith("/deposits/")]
+    response = paths[path]["post"]["responses"]["502"]
+    assert "nothing was charged" in response["description"]
+    problem = response["content"]["application/problem+json"]
+    assert problem["schema"] == {"$ref": "#/components/schemas/Problem"}
+    assert problem["examples"]["payment_refused"]["value"]["status"] == 502

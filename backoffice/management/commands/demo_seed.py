@@ -736,7 +736,8 @@ def _seed_commissions() -> None:
 def _seed_followups() -> None:
     """Clients in follow-up sequences at different steps (/followups/), with e-mail, SMS and in-app
     history in their interaction logs: Amelia (registered, nothing uploaded) was reminded by e-mail
-    and SMS and answered the SMS; Olivia never answered, her SMS bounced, and a person now has the
+    and SMS and answered the SMS (once the reply is processed, her reminders stop and a person is
+    asked to read it); Olivia never answered, her SMS bounced, and a person now has the
     work item; Sofia has an in-app reminder for the document review asked again for; Mateo's
     follow-up was stopped by support with a reason. The steps run through the beat job's service at
     the moments they fell due; the SMS go through the simulated provider, whose delivery results and

@@ -22,10 +22,12 @@ from ops.api import requires_scope
 from ops.api_events import EventViewSet
 from ops.api_keys import ANY_SCOPE
 from payments.api import WithdrawalViewSet
+from reporting.api import ReportViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.register("staff/clients", ClientViewSet, basename="api-client")
 router.register("staff/withdrawals", WithdrawalViewSet, basename="api-withdrawal")
+router.register("staff/reports", ReportViewSet, basename="api-report")  # the reports' figures (reporting.api)
 partner_api.register(router)  # /api/v1/partner/...: a partner's own clients, tree, lines, disputes
 
 

@@ -40,6 +40,7 @@ SCOPES: dict[str, str] = {
     "payments:read": "Read withdrawals and deposits (staff API)",
     "payments:write": "Request withdrawals (staff API)",
     "events:read": "Read the events sent to webhook endpoints, to fill a gap (GET /api/v1/events)",
+    "reports:read": "Read the reports' figures, charts and tables (staff API; the key's owner's report permissions apply)",
     "partner:read": "A partner's own clients, tree, statements and payouts (partner API)",
     "partner:write": "A partner raises and follows disputes (partner API)",
     "client_area": "The broker's client portal, server to server (client-area API)",
@@ -73,7 +74,9 @@ _owner_kinds: dict[str, OwnerKind] = {
     ApiKeyOwnerKind.STAFF: OwnerKind(
         kind=ApiKeyOwnerKind.STAFF,
         label="a staff member",
-        scopes=frozenset({"clients:read", "clients:write", "payments:read", "payments:write", "events:read"}),
+        scopes=frozenset(
+            {"clients:read", "clients:write", "payments:read", "payments:write", "events:read", "reports:read"}
+        ),
         model=User,
         choices=lambda: User.objects.filter(is_active=True).order_by("username"),
         actor=_staff_actor,

@@ -452,6 +452,15 @@ API = [
     *rows("POST", "/api/v1/staff/clients/", (ANONYMOUS, 401), (AUDITOR, 403), (SUPPORT, 400), data={}),
     *rows("GET", "/api/v1/events", (ANONYMOUS, 401), (NOBODY, 403), (AUDITOR, 403), (ADMIN, 200)),
     *rows(
+        "GET", "/api/v1/staff/reports/",
+        (ANONYMOUS, 401), (NOBODY, 403), (SUPPORT, 403), (FINANCE, 200), (COMPLIANCE, 200), (AUDITOR, 200),
+    ),
+    *rows(
+        "GET", "/api/v1/staff/reports/payments/",
+        (ANONYMOUS, 401), (NOBODY, 403), (SUPPORT, 403), (COMPLIANCE, 403), (FINANCE, 200), (AUDITOR, 200),
+    ),
+    *rows("GET", "/api/v1/staff/reports/nothing/", (ANONYMOUS, 401), (FINANCE, 404)),
+    *rows(
         "POST", "/api/v1/staff/clients/{client}/transitions/",
         (ANONYMOUS, 401), (NOBODY, 403), (RISK, 403), (DESK, 404), (SUPPORT, 200),
         data={"transition": "submit_for_review"},

@@ -91,7 +91,7 @@ def test_schemathesis_finds_no_server_error_as_any_persona() -> None:
     c = approved_client(provision=False)
     card_deposit(c, "1000.00")  # something to list, fetch and withdraw
     personas = {name: _session(persona_user(name)) for name in PERSONAS}
-    staff_scopes = ["clients:read", "clients:write", "payments:read", "payments:write"]
+    staff_scopes = ["clients:read", "clients:write", "payments:read", "payments:write", "reports:read"]
     personas["key:support"] = _key(staff(Role.SUPPORT, username="key-owner"), staff_scopes, kind="staff")
     (partner,) = tree("FUZZ")
     personas["key:partner"] = _key(partner, ["partner:read"], kind="partner")

@@ -151,6 +151,8 @@ class AuditAction(models.TextChoices):
     # reports (reporting): who exported which report with which filters; each scheduled snapshot's hash
     REPORT_EXPORTED = "report.exported", "Report exported"
     REPORT_SNAPSHOT = "report.snapshot", "Scheduled report snapshot generated"
+    REPORT_SUBSCRIBED = "report.subscribed", "Subscribed to a scheduled report"
+    REPORT_UNSUBSCRIBED = "report.unsubscribed", "Unsubscribed from a scheduled report"
     # demo and benchmark data (only ever written in demo mode or in the benchmark's own database)
     DEMO_DATA_LOADED = "demo.data_loaded", "Demo data loaded"
     BENCHMARK_WRITE = "bench.write", "Benchmark write"

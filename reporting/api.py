@@ -53,7 +53,7 @@ def _cell(value: Any) -> str:
 
 class MetricOut(serializers.Serializer):
     code = serializers.CharField()
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named as DRF's Field.label
     definition = serializers.CharField()
 
 
@@ -71,13 +71,13 @@ class CatalogueOut(serializers.Serializer):
 
 
 class KpiOut(serializers.Serializer):
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named as DRF's Field.label
     value = serializers.CharField(help_text="As the page shows it (money with its currency, rates with %).")
     definition = serializers.CharField()
 
 
 class PointOut(serializers.Serializer):
-    label = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]  # a field named as DRF's Field.label
     value = serializers.CharField(help_text="The exact figure (a decimal or an integer, as text).")
 
 

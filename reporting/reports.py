@@ -239,6 +239,12 @@ def accounts_report(f: Filters) -> Report:
             "ftd-by-currency",
         )
     )
+    r.dataset = accounts_dataset(f)
+    return r
+
+
+def accounts_dataset(f: Filters) -> Dataset:
+    cohort = metrics.registered(_clients(f), f.start, f.end)
     first = metrics.credited_deposits().filter(client=OuterRef("pk")).order_by("completed_at", "id")
     rows = (
         cohort.select_related("account_type", "account_manager")
@@ -259,13 +265,12 @@ def accounts_report(f: Filters) -> Report:
             c.ftd_currency or "",
         ]  # fmt: skip
 
-    r.dataset = Dataset(
+    return Dataset(
         "Clients registered in the period",
         ["Reference", "Client", "Country", "Region", "Account type", "Status", "Account manager", "Registered",
          "First approved", "First deposit", "FTD amount", "FTD currency"],
         [(rows, shape)],
     )  # fmt: skip
-    return r
 
 
 def _closed_count(clients: QuerySet[Client], f: Filters) -> int:
@@ -281,22 +286,7 @@ def _closed_count(clients: QuerySet[Client], f: Filters) -> int:
 
 def payments_report(f: Filters) -> Report:
     r = Report("payments", FAMILIES["payments"].title)
-    cq = _client_q(f)
-    deposits = Deposit.objects.filter(cq, created_at__gte=f.start, created_at__lt=f.end)
-    withdrawals = Withdrawal.objects.filter(cq, created_at__gte=f.start, created_at__lt=f.end)
-    paid = metrics.withdrawals_paid(f.start, f.end).filter(cq)
-    if f.channel:
-        deposits, withdrawals, paid = (
-            deposits.filter(channel=f.channel),
-            withdrawals.filter(method=f.channel),
-            paid.filter(method=f.channel),
-        )
-    if f.currency:
-        deposits, withdrawals, paid = (
-            deposits.filter(currency=f.currency),
-            withdrawals.filter(currency=f.currency),
-            paid.filter(currency=f.currency),
-        )
+    deposits, _, paid = _payments_sets(f)
     success = metrics.deposit_success(deposits)
     ok = sum(v[0] for v in success.values())
     decided = sum(v[1] for v in success.values())
@@ -369,6 +359,34 @@ def payments_report(f: Filters) -> Report:
         ),
     ]  # fmt: skip
 
+    r.dataset = payments_dataset(f)
+    return r
+
+
+def _payments_sets(f: Filters) -> tuple[QuerySet[Deposit], QuerySet[Withdrawal], QuerySet[Withdrawal]]:
+    """Deposits and withdrawals started in the period, and withdrawals paid in it, for the filters."""
+    cq = _client_q(f)
+    deposits = Deposit.objects.filter(cq, created_at__gte=f.start, created_at__lt=f.end)
+    withdrawals = Withdrawal.objects.filter(cq, created_at__gte=f.start, created_at__lt=f.end)
+    paid = metrics.withdrawals_paid(f.start, f.end).filter(cq)
+    if f.channel:
+        deposits, withdrawals, paid = (
+            deposits.filter(channel=f.channel),
+            withdrawals.filter(method=f.channel),
+            paid.filter(method=f.channel),
+        )
+    if f.currency:
+        deposits, withdrawals, paid = (
+            deposits.filter(currency=f.currency),
+            withdrawals.filter(currency=f.currency),
+            paid.filter(currency=f.currency),
+        )
+    return deposits, withdrawals, paid
+
+
+def payments_dataset(f: Filters) -> Dataset:
+    deposits, withdrawals, _ = _payments_sets(f)
+
     def dep(d: Deposit) -> list[Any]:
         return ["Deposit", d.reference, _client_name(d.client), d.client.reference, d.get_channel_display(),
                 amount_str(d.amount, d.currency), d.currency, d.get_status_display(), d.failure_code,
@@ -379,14 +397,13 @@ def payments_report(f: Filters) -> Report:
                 amount_str(w.amount, w.currency), w.currency, w.get_status_display(), w.failure_code,
                 _when(w.created_at), _when(w.paid_at)]  # fmt: skip
 
-    r.dataset = Dataset(
+    return Dataset(
         "Deposits and withdrawals started in the period",
         ["Kind", "Reference", "Client", "Client reference", "Channel", "Amount", "Currency", "Status", "Failure code",
          "Started", "Completed"],
         [(deposits.select_related("client").order_by("created_at", "id"), dep),
          (withdrawals.select_related("client").order_by("created_at", "id"), wd)],
     )  # fmt: skip
-    return r
 
 
 def _channel_q(channel: str) -> Q:
@@ -404,9 +421,7 @@ def compliance_report(f: Filters) -> Report:
     r = Report("compliance", FAMILIES["compliance"].title)
     clients = _clients(f, staff=False)
     cq = f.client_q()
-    documents = Document.objects.filter(cq, uploaded_at__gte=f.start, uploaded_at__lt=f.end)
-    if f.staff:
-        documents = documents.filter(reviewed_by__username=f.staff)
+    documents = _compliance_documents(f)
     horizon = f.date_to + timedelta(days=30)
     with_expiry = Document.objects.filter(cq, status=DocumentStatus.ACCEPTED, expiry_date__isnull=False)
     expiring = with_expiry.filter(expiry_date__lte=horizon).count()
@@ -450,12 +465,26 @@ def compliance_report(f: Filters) -> Report:
               "high-risk"),
     ]  # fmt: skip
 
+    r.dataset = compliance_dataset(f)
+    return r
+
+
+def _compliance_documents(f: Filters) -> QuerySet[Document]:
+    documents = Document.objects.filter(f.client_q(), uploaded_at__gte=f.start, uploaded_at__lt=f.end)
+    if f.staff:
+        documents = documents.filter(reviewed_by__username=f.staff)
+    return documents
+
+
+def compliance_dataset(f: Filters) -> Dataset:
+    documents = _compliance_documents(f)
+
     def shape(d: Document) -> list[Any]:
         return [_client_name(d.client), d.client.reference, d.get_kind_display(), d.get_status_display(),
                 d.get_rejection_reason_display() if d.rejection_reason else "", d.expiry_date.isoformat() if d.expiry_date else "",
                 _staff_name(d.reviewed_by), _when(d.uploaded_at), _when(d.reviewed_at)]  # fmt: skip
 
-    r.dataset = Dataset(
+    return Dataset(
         "Documents uploaded in the period",
         [
             "Client",
@@ -470,7 +499,6 @@ def compliance_report(f: Filters) -> Report:
         ],
         [(documents.select_related("client", "reviewed_by").order_by("uploaded_at", "id"), shape)],
     )
-    return r
 
 
 # --- permissions ----------------------------------------------------------------------------------
@@ -501,15 +529,13 @@ def _admin_q() -> Q:
 
 def permissions_report(f: Filters) -> Report:
     r = Report("permissions", FAMILIES["permissions"].title)
-    events = AuditEvent.objects.filter(occurred_at__gte=f.start, occurred_at__lt=f.end)
+    events = _permission_events(f)
     security = SecurityEvent.objects.filter(occurred_at__gte=f.start, occurred_at__lt=f.end, kind__in=ABNORMAL_SIGN_INS)
     if f.staff:
-        events = events.filter(actor_label=f.staff)
         security = security.filter(username=f.staff)
     admin = events.filter(_admin_q())
     sensitive = events.filter(action__in=SENSITIVE_ACTIONS)
     roles = events.filter(action__in=ROLE_ACTIONS)
-    selected = events.filter(_admin_q() | Q(action__in=SENSITIVE_ACTIONS))
     r.kpis = [
         Kpi("Administrator operations", str(admin.count())),
         Kpi("Sensitive modifications", str(sensitive.count())),
@@ -532,17 +558,30 @@ def permissions_report(f: Filters) -> Report:
               "role-changes"),
     ]  # fmt: skip
 
+    r.dataset = permissions_dataset(f)
+    return r
+
+
+def _permission_events(f: Filters) -> QuerySet[AuditEvent]:
+    events = AuditEvent.objects.filter(occurred_at__gte=f.start, occurred_at__lt=f.end)
+    if f.staff:
+        events = events.filter(actor_label=f.staff)
+    return events
+
+
+def permissions_dataset(f: Filters) -> Dataset:
+    selected = _permission_events(f).filter(_admin_q() | Q(action__in=SENSITIVE_ACTIONS))
+
     def shape(pair: tuple[AuditEvent, Any]) -> list[Any]:
         e, ref = pair
         return [_when(e.occurred_at), e.actor_label, e.action_label, f"{ref.kind}: {ref.name}",
                 _json(e.before), _json(e.after), e.reason]  # fmt: skip
 
-    r.dataset = Dataset(
+    return Dataset(
         "Administrator operations and sensitive modifications",
         ["When", "Staff member", "Operation", "Subject", "Before", "After", "Reason"],
         [(_NamedEvents(selected.order_by("occurred_at", "id")), shape)],  # type: ignore[list-item]
     )
-    return r
 
 
 class _NamedEvents:
@@ -593,10 +632,7 @@ def _json(value: Any) -> str:
 
 def partners_report(f: Filters) -> Report:
     r = Report("partners", FAMILIES["partners"].title)
-    clients = _clients(f)
-    partners = Partner.objects.all()
-    if f.partner:
-        partners = partners.filter(code=f.partner)
+    clients, partners, lines = _partner_scope(f)
     open_at_end = Attribution.objects.filter(
         Q(valid_to__isnull=True) | Q(valid_to__gt=f.end), valid_from__lt=f.end, client__in=clients.values("pk"),
         partner__in=partners,
@@ -606,11 +642,6 @@ def partners_report(f: Filters) -> Report:
         .annotate(n=Count("client_id", distinct=True), new=Count("id", filter=Q(valid_from__gte=f.start)))
         .order_by("-n", "partner__name")
     )
-    lines = CommissionLine.objects.filter(
-        earned_on__gte=f.date_from, earned_on__lte=f.date_to, partner__in=partners
-    ).filter(Q(client__isnull=True) | Q(client__in=clients.values("pk")))
-    if f.currency:
-        lines = lines.filter(currency=f.currency)
     by_month = (
         lines.annotate(month=TruncMonth("earned_on"))
         .values("month", "level", "currency")
@@ -646,17 +677,37 @@ def partners_report(f: Filters) -> Report:
         Table("Disputes", ["Outcome", "Count", "Average age (days)"], _dispute_rows(disputes, open_disputes, now), "disputes"),
     ]  # fmt: skip
 
+    r.dataset = partners_dataset(f)
+    return r
+
+
+def _partner_scope(f: Filters) -> tuple[QuerySet[Client], QuerySet[Partner], QuerySet[CommissionLine]]:
+    """The filtered clients, the partners and the commission lines earned in the period."""
+    clients = _clients(f)
+    partners = Partner.objects.all()
+    if f.partner:
+        partners = partners.filter(code=f.partner)
+    lines = CommissionLine.objects.filter(
+        earned_on__gte=f.date_from, earned_on__lte=f.date_to, partner__in=partners
+    ).filter(Q(client__isnull=True) | Q(client__in=clients.values("pk")))
+    if f.currency:
+        lines = lines.filter(currency=f.currency)
+    return clients, partners, lines
+
+
+def partners_dataset(f: Filters) -> Dataset:
+    _, _, lines = _partner_scope(f)
+
     def shape(line: CommissionLine) -> list[Any]:
         return [line.earned_on.isoformat(), line.partner.name if line.partner else "", _level(line.level),
                 line.get_kind_display(), _client_name(line.client), amount_str(line.amount, line.currency),
                 line.currency, line.get_status_display()]  # fmt: skip
 
-    r.dataset = Dataset(
+    return Dataset(
         "Commission lines earned in the period",
         ["Earned on", "Beneficiary", "Level", "Kind", "Client", "Amount", "Currency", "Status"],
         [(lines.select_related("partner", "client").order_by("earned_on", "id"), shape)],
     )
-    return r
 
 
 def _level(level: int) -> str:
@@ -678,9 +729,7 @@ def _dispute_rows(disputes: QuerySet[Dispute], open_disputes: QuerySet[Dispute],
 
 def operations_report(f: Filters) -> Report:
     r = Report("operations", FAMILIES["operations"].title)
-    items = WorkItem.objects.all()
-    if f.staff:
-        items = items.filter(Q(owner__username=f.staff) | Q(resolved_by__username=f.staff))
+    items = _work_items(f)
     now = timezone.now()
     open_items = items.filter(status__in=OPEN_STATUSES)
     backlog = open_items.values("queue__name").annotate(n=Count("id")).order_by("-n", "queue__name")
@@ -719,19 +768,30 @@ def operations_report(f: Filters) -> Report:
         Table("Items resolved per staff member", ["Staff member", "Resolved"],
               [[staff_label(x), x["n"]] for x in per_staff], "per-staff"),
     ]  # fmt: skip
-    created = items.filter(created_at__gte=f.start, created_at__lt=f.end)
+    r.dataset = operations_dataset(f)
+    return r
+
+
+def _work_items(f: Filters) -> QuerySet[WorkItem]:
+    items = WorkItem.objects.all()
+    if f.staff:
+        items = items.filter(Q(owner__username=f.staff) | Q(resolved_by__username=f.staff))
+    return items
+
+
+def operations_dataset(f: Filters) -> Dataset:
+    created = _work_items(f).filter(created_at__gte=f.start, created_at__lt=f.end)
 
     def shape(w: WorkItem) -> list[Any]:
         return [w.queue.name, w.title, w.get_status_display(), _staff_name(w.owner), _when(w.created_at),
                 _when(w.due_at), _when(w.resolved_at), _staff_name(w.resolved_by),
                 w.get_resolution_code_display() if w.resolution_code else ""]  # fmt: skip
 
-    r.dataset = Dataset(
+    return Dataset(
         "Work items opened in the period",
         ["Queue", "Item", "Status", "Owner", "Opened", "Due", "Resolved", "Resolved by", "Resolution"],
         [(created.select_related("queue", "owner", "resolved_by").order_by("created_at", "id"), shape)],
     )
-    return r
 
 
 def _breach_rows(late: QuerySet[WorkItem], overdue: QuerySet[WorkItem]) -> list[list[Any]]:
@@ -857,13 +917,21 @@ def balances_report(f: Filters) -> Report:
         ], "unmatched"),
     ]  # fmt: skip
 
+    r.dataset = balances_dataset(f, accounts=accounts)
+    return r
+
+
+def balances_dataset(f: Filters, *, accounts: list[AccountBalance] | None = None) -> Dataset:
+    if accounts is None:
+        accounts = trading_balances(f)
+
     def shape(a: AccountBalance) -> list[Any]:
         return [a.client, a.client_reference, a.login, a.account_type, a.currency, amount_str(a.ledger, a.currency),
                 amount_str(a.platform, a.currency) if a.platform is not None else "unavailable",
                 amount_str(a.difference, a.currency) if a.difference is not None else "",
                 f"break #{a.break_id} since {_when(a.break_found)}" if a.break_id else ""]  # fmt: skip
 
-    r.dataset = Dataset(
+    return Dataset(
         "Trading accounts: platform beside ledger",
         [
             "Client",
@@ -878,7 +946,6 @@ def balances_report(f: Filters) -> Report:
         ],
         [(_ListQuery(accounts), shape)],  # type: ignore[list-item]
     )
-    return r
 
 
 class _ListQuery:
@@ -908,5 +975,22 @@ BUILDERS: dict[str, Callable[[Filters], Report]] = {
 }
 
 
+DATASETS: dict[str, Callable[[Filters], Dataset]] = {
+    "accounts": accounts_dataset,
+    "payments": payments_dataset,
+    "compliance": compliance_dataset,
+    "permissions": permissions_dataset,
+    "partners": partners_dataset,
+    "operations": operations_dataset,
+    "balances": balances_dataset,
+}
+
+
 def report_build(family: str, filters: Filters) -> Report:
     return BUILDERS[family](filters)
+
+
+def report_dataset(family: str, filters: Filters) -> Dataset:
+    """The report's rows alone (what the exports stream), without its figures and charts: the same
+    function the report itself lists them with."""
+    return DATASETS[family](filters)

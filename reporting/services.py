@@ -6,6 +6,8 @@ from typing import Any
 
 from django.db import transaction
 
+from audit.actions import AuditAction
+from audit.services import audit_record
 from reporting.models import Frequency, ReportSubscription
 from reporting.selectors import report_can_view
 
@@ -20,7 +22,13 @@ def report_subscription_set(*, user: Any, family: str, frequency: str, subscribe
     if frequency not in Frequency.values:
         raise ValueError(frequency)
     if subscribed:
-        ReportSubscription.objects.get_or_create(user=user, family=family, frequency=frequency)
+        _, changed = ReportSubscription.objects.get_or_create(user=user, family=family, frequency=frequency)
     else:
-        ReportSubscription.objects.filter(user=user, family=family, frequency=frequency).delete()
+        changed = ReportSubscription.objects.filter(user=user, family=family, frequency=frequency).delete()[0] > 0
+    if changed:  # who receives which report by e-mail (personal data leaving by mail) is on the record
+        audit_record(
+            action=AuditAction.REPORT_SUBSCRIBED if subscribed else AuditAction.REPORT_UNSUBSCRIBED,
+            subject=("reporting.report", family),
+            after={"report": family, "frequency": frequency, "user": user.get_username()},
+        )
     return subscribed

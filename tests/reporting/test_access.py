@@ -83,3 +83,19 @@ def test_bad_subscription_frequency_is_a_400(persona: Callable[[str], HttpClient
     response = persona(FINANCE).post("/reports/payments/subscribe/", {"frequency": "hourly", "subscribed": "on"})
     assert response.status_code == 400
     assert b"frequency" in response.content
+
+
+def test_good_subscribing_and_unsubscribing_are_on_the_audit_trail(persona: Callable[[str], HttpClient]) -> None:
+    from audit.models import AuditEvent
+
+    http = persona(FINANCE)
+    url = "/reports/payments/subscribe/"
+    assert http.post(url, {"frequency": "weekly", "subscribed": "on"}).status_code == 302
+    assert http.post(url, {"frequency": "weekly", "subscribed": "on"}).status_code == 302  # no change: no event
+    assert http.post(url, {"frequency": "weekly"}).status_code == 302
+    events = list(
+        AuditEvent.objects.filter(subject_type="reporting.report", subject_id="payments")
+        .order_by("id")
+        .values_list("action", "after__frequency")
+    )
+    assert events == [("report.subscribed", "weekly"), ("report.unsubscribed", "weekly")]

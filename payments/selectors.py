@@ -327,3 +327,41 @@ def chargebacks_open_for(client: Client | int) -> QuerySet[ChargebackCase]:
     """The client's chargebacks not yet won or lost: while there is one, withdrawals stop."""
     client_id = client.pk if isinstance(client, Client) else client
     return ChargebackCase.objects.filter(client_id=client_id, status__in=CHARGEBACK_OPEN).order_by("id")
+
+
+def client_evidence_part(client: Client, subjects: set[tuple[str, str]]) -> Any:
+    """The evidence pack's money: the ledger statement of every account naming the client (each
+    posting with its entry and the running balance), the deposits, withdrawals and chargebacks."""
+    from audit.evidence import EvidencePart
+
+    statement = []
+    for account in LedgerAccount.objects.filter(client=client).order_by("code"):
+        running = Decimal("0")
+        lines = []
+        for p in Posting.objects.filter(account=account).select_related("entry").order_by("id"):
+            running += account.sign * p.amount
+            lines.append({
+                "entry": p.entry_id, "at": p.entry.created_at, "kind": p.entry.get_kind_display(),
+                "memo": p.entry.memo, "debit": str(p.amount) if p.amount > 0 else "",
+                "credit": str(-p.amount) if p.amount < 0 else "", "balance": str(running), "by": p.entry.actor_label,
+            })  # fmt: skip
+        statement.append({"account": account.code, "name": account.name, "kind": account.get_kind_display(),
+                          "currency": account.currency, "postings": lines, "closing_balance": str(running)})  # fmt: skip
+    deposits = list(Deposit.objects.filter(client=client).order_by("id"))
+    withdrawals = list(Withdrawal.objects.filter(client=client).order_by("id"))
+    cases = list(ChargebackCase.objects.filter(client=client).order_by("id"))
+
+    def plain(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+        return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields if f.attname not in skip}
+
+    return EvidencePart(
+        files={
+            "ledger_statement.json": statement,
+            "deposits.json": [plain(d, ("checkout_url",)) for d in deposits],
+            "withdrawals.json": [plain(w) for w in withdrawals],
+            "chargebacks.json": [plain(c) for c in cases],
+        },
+        subjects={("payments.deposit", str(d.pk)) for d in deposits}
+        | {("payments.withdrawal", str(w.pk)) for w in withdrawals}
+        | {("payments.chargebackcase", str(c.pk)) for c in cases},
+    )

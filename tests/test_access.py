@@ -470,6 +470,12 @@ PAGES = [
     # --- the audit trail ---
     *rows("GET", "/audit/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200)),
     *rows("GET", "/audit/export.csv", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200)),
+    # the evidence pack for a regulator: compliance and the auditor
+    *rows(
+        "GET", "/audit/evidence/clients/{client}.zip", (ANONYMOUS, LOGIN), (NOBODY, 403), (DESK, 403), (SUPPORT, 403),
+        (FINANCE, 403), (RISK, 403), (ADMIN, 403), (COMPLIANCE, 200), (AUDITOR, 200),
+    ),
+    *rows("GET", "/audit/evidence/clients/999999.zip", (COMPLIANCE, 404)),
     # --- the security log: administrators, compliance and the auditor ---
     *rows(
         "GET", "/audit/security/",

@@ -123,10 +123,10 @@ def _events(subjects: set[tuple[str, str]]) -> list[dict[str, Any]]:
     if not by_type:
         return []
     where = Q()
-    for subject_type, ids in by_type.items():
-        where |= Q(subject_type=subject_type, subject_id__in=sorted(ids))
-    ids = list(AuditEvent.objects.filter(where).order_by("id").values_list("id", flat=True))
-    if not ids:
+    for subject_type, subject_ids in by_type.items():
+        where |= Q(subject_type=subject_type, subject_id__in=sorted(subject_ids))
+    event_ids = list(AuditEvent.objects.filter(where).order_by("id").values_list("id", flat=True))
+    if not event_ids:
         return []
     sql = (
         f"SELECT s.seq, s.prev_hash, s.hash, {EVENT_CONTENT_SQL} FROM audit_auditevent e "  # noqa: S608 - constant
@@ -134,7 +134,7 @@ def _events(subjects: set[tuple[str, str]]) -> list[dict[str, Any]]:
     )
     events = []
     with connection.cursor() as cursor:
-        cursor.execute(sql, [ids])
+        cursor.execute(sql, [event_ids])
         for seq, prev_hash, digest, *content in cursor.fetchall():
             event_id, occurred_at, *rest = content
             values = [

@@ -29,6 +29,13 @@ from tests.kyc import files
 from tests.personas import sign_in
 
 pytestmark = pytest.mark.django_db
+
+
+def _request_id(withdrawal: Any) -> int:
+    assert withdrawal.approval_request_id is not None
+    return int(withdrawal.approval_request_id)
+
+
 PYTHON = "/usr/bin/python3"  # the system's Python, without the project's packages: the verifier needs none
 
 
@@ -42,7 +49,7 @@ def client_with_history(tmp_path: Path) -> Any:
             destination=deposit.payer_account, destination_name=c.display_name,
         )  # fmt: skip
         approval_decide(
-            request_id=withdrawal.approval_request_id, checker=staff(Role.FINANCE, username="fin-checker"),
+            request_id=_request_id(withdrawal), checker=staff(Role.FINANCE, username="fin-checker"),
             decision="approve", reason="source of funds seen",
         )  # fmt: skip
         document_upload(

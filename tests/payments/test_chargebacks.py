@@ -44,6 +44,13 @@ from tests.ib.factories import tree
 from tests.ib.lines import line
 
 pytestmark = pytest.mark.django_db
+
+
+def _request_id(withdrawal: Any) -> int:
+    assert withdrawal.approval_request_id is not None
+    return int(withdrawal.approval_request_id)
+
+
 URL = "/webhooks/simpay/"
 
 
@@ -132,11 +139,9 @@ def test_good_dispute_opens_a_case_holds_the_money_stops_withdrawals_and_claws_b
     assert "chargebacks: " + errors.CHARGEBACK_BLOCKS_WITHDRAWAL.format(count=1) in refused.value.message
     from ops.services.approvals import approval_decide
 
-    approval_decide(
-        request_id=withdrawal.approval_request_id, checker=staff(Role.FINANCE), decision="approve", reason="ok"
-    )
+    approval_decide(request_id=_request_id(withdrawal), checker=staff(Role.FINANCE), decision="approve", reason="ok")
     request = approval_decide(
-        request_id=withdrawal.approval_request_id, checker=staff(Role.COMPLIANCE), decision="approve", reason="ok"
+        request_id=_request_id(withdrawal), checker=staff(Role.COMPLIANCE), decision="approve", reason="ok"
     )
     assert (request.status, request.failure_reason) == (
         ApprovalStatus.FAILED,

@@ -16,3 +16,10 @@ class AccountsConfig(AppConfig):
         from accounts.views import crm_panel
 
         register_client_panel(crm_panel)
+        from accounts.selectors import client_get_for
+        from audit.evidence import register_evidence_part, register_evidence_subject
+
+        register_evidence_subject(lambda actor, pk: client_get_for(actor, pk, for_write=False))
+        from accounts.selectors import client_evidence_part
+
+        register_evidence_part(client_evidence_part, order=10)  # the regulator's evidence pack

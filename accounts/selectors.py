@@ -102,3 +102,24 @@ def client_links(client: Client) -> list[ClientLink]:
     return list(
         ClientLink.objects.filter(Q(client=client) | Q(other=client)).select_related("client", "other").order_by("id")
     )
+
+
+def client_evidence_part(client: Client, subjects: set[tuple[str, str]]) -> Any:
+    """The evidence pack's profile: the client as it is, every version of it (simple_history), its
+    trading accounts and related parties."""
+    from audit.evidence import EvidencePart, history_rows
+
+    profile = {f.attname: getattr(client, f.attname) for f in client._meta.concrete_fields}
+    profile["country"] = str(client.country)
+    profile["nationality"] = str(client.nationality)
+    accounts = list(client.trading_accounts.order_by("id"))
+    return EvidencePart(
+        files={
+            "profile.json": profile | {"status_name": client.get_status_display(), "display_name": client.display_name},
+            "profile_history.json": history_rows(client.history.order_by("history_date", "history_id")),
+            "trading_accounts.json": [
+                {f.attname: getattr(a, f.attname) for f in a._meta.concrete_fields} for a in accounts
+            ],
+        },
+        subjects={("accounts.tradingaccount", str(a.pk)) for a in accounts},
+    )

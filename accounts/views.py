@@ -31,7 +31,7 @@ from accounts.services.duplicates import client_duplicate_flags
 from accounts.services.parties import client_link_add, client_party_add
 from audit.context import Actor, acting_as
 from audit.models import SecurityEventKind
-from audit.selectors import audit_event_list
+from audit.selectors import audit_event_list, evidence_pack_can_export
 from audit.services import security_event_note
 from ops.errors import OpsError
 from ops.models import OPEN_STATUSES, User, WorkItem
@@ -136,6 +136,7 @@ def render_client(request: HttpRequest, client: Client, *, status: int = 200, **
         "transition_form": TransitionForm(),
         "leverage_form": LeverageForm(),
         "can_edit": client_can_edit(user, client),
+        "can_export_evidence": evidence_pack_can_export(user),
         "party_form": forms.get("party_form") or PartyForm(),
         "link_form": forms.get("link_form") or LinkForm(),
     }

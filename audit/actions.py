@@ -88,6 +88,11 @@ class AuditAction(models.TextChoices):
     DEPOSIT_HELD = "payments.deposit_held", "Deposit held for review"
     DEPOSIT_REFUNDED = "payments.deposit_refunded", "Deposit returned"
     DEPOSIT_REFUND_SENT = "payments.deposit_refund_sent", "Deposit refund sent to the PSP"
+    CHARGEBACK_OPENED = "payments.chargeback_opened", "Chargeback opened"
+    CHARGEBACK_RESPONDED = "payments.chargeback_responded", "Chargeback response submitted"
+    CHARGEBACK_RESPONSE_SENT = "payments.chargeback_response_sent", "Chargeback response sent to the PSP"
+    CHARGEBACK_WON = "payments.chargeback_won", "Chargeback won"
+    CHARGEBACK_LOST = "payments.chargeback_lost", "Chargeback lost"
     STATEMENT_IMPORTED = "payments.statement_imported", "Bank statement imported"
     STATEMENT_LINE_MATCHED = "payments.statement_line_matched", "Statement line matched"
     STATEMENT_LINE_SUSPENSE = "payments.statement_line_suspense", "Statement line put in suspense"
@@ -148,6 +153,7 @@ class AuditAction(models.TextChoices):
     CRM_MISMATCH_CLEARED = "crm.mismatch_cleared", "CRM agrees with the back office again"
     # the audit trail itself
     AUDIT_EXPORTED = "audit.exported", "Audit trail exported"
+    EVIDENCE_PACK_EXPORTED = "audit.evidence_pack_exported", "Evidence pack exported"
     # reports (reporting): who exported which report with which filters; each scheduled snapshot's hash
     REPORT_EXPORTED = "report.exported", "Report exported"
     REPORT_SNAPSHOT = "report.snapshot", "Scheduled report snapshot generated"

@@ -8,5 +8,8 @@ EXPORT_NOT_ALLOWED = "Only auditors and administrators export the audit trail."
 SECURITY_LOG_NOT_ALLOWED = "Only administrators, compliance and auditors read the security log."
 
 
+EVIDENCE_NOT_ALLOWED = "Your role may not export evidence packs."
+
+
 class AuditError(Exception):
     """A change could not be recorded; the change itself must not happen either."""

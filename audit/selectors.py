@@ -33,6 +33,11 @@ def audit_trail_can_export(actor: Any) -> Decision:
     return ALLOWED if actor.has_perm("ops.export_audit_trail") else deny(errors.EXPORT_NOT_ALLOWED)
 
 
+def evidence_pack_can_export(actor: Any) -> Decision:
+    """Export a client's evidence pack for a regulator (compliance and the auditor; the export is audited)."""
+    return ALLOWED if actor.has_perm("ops.export_evidence_pack") else deny(errors.EVIDENCE_NOT_ALLOWED)
+
+
 def security_log_can_view(actor: Any) -> Decision:
     """Read the security log (refused requests, failed sign-ins, forged webhooks, alerts)."""
     return ALLOWED if actor.has_perm("ops.view_security_log") else deny(errors.SECURITY_LOG_NOT_ALLOWED)

@@ -6,4 +6,5 @@ urlpatterns = [
     path("", views.audit_event_list_view, name="audit-events"),
     path("export.csv", views.audit_event_export_view, name="audit-export"),
     path("security/", views.security_log_view, name="security-log"),
+    path("evidence/clients/<int:pk>.zip", views.evidence_pack_view, name="evidence-pack"),
 ]

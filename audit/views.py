@@ -13,11 +13,13 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from audit.actions import AuditAction
+from audit.evidence import evidence_pack_build, evidence_subject
 from audit.forms import AuditFilterForm, SecurityLogFilterForm
 from audit.selectors import (
     audit_event_list,
     audit_trail_can_export,
     audit_trail_can_view,
+    evidence_pack_can_export,
     security_event_list,
     security_log_can_view,
 )
@@ -120,3 +122,13 @@ def security_log_view(request: HttpRequest) -> HttpResponse:
         {"form": form, "page": page, "query": query.urlencode()},
         status=200 if valid else 400,
     )
+
+
+def evidence_pack_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """One client's evidence pack for a regulator: one zip (see ``audit.evidence``)."""
+    evidence_pack_can_export(request.user).require(PermissionDenied)
+    client = evidence_subject(request.user, pk)  # 404 outside the actor's scope
+    name, body = evidence_pack_build(client=client, actor_label=request.user.get_username())
+    response = HttpResponse(body, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

@@ -23,6 +23,11 @@ class IbConfig(AppConfig):
 
         register_deposit_reversal_hook(deposit_reversed_hook)  # a reversed deposit claws back its CPA
 
+        from ib.selectors import deals_after_deposit
+        from payments.hooks import register_evidence_section
+
+        register_evidence_section(deals_after_deposit)  # a chargeback's evidence: the trading that followed
+
         from ib.services.runs import register_run_finished_hook
         from ib.tasks import commission_lines_post_task
 

@@ -480,3 +480,29 @@ def partner_client_get_for(partner: Partner, reference: str) -> Attribution:
     if attribution is None:
         raise Http404("No such client.")
     return attribution
+
+
+def deals_after_deposit(deposit: Any) -> tuple[str, list[dict[str, Any]]]:
+    """The client's closed deals since a deposit (the "later trading" of a chargeback's evidence
+    pack: the cardholder traded with the money they dispute). Registered with payments' hooks."""
+    from ib.models import Deal
+
+    since = deposit.completed_at or deposit.created_at
+    deals = Deal.objects.filter(client_id=deposit.client_id, opened_at__gte=since).order_by("opened_at", "id")[:500]
+    return (
+        "later_trading",
+        [
+            {
+                "deal": d.deal_id,
+                "login": d.login,
+                "symbol": d.symbol,
+                "side": d.side,
+                "lots": str(d.lots),
+                "opened_at": d.opened_at.isoformat(),
+                "closed_at": d.closed_at.isoformat(),
+                "profit": str(d.profit),
+                "currency": d.currency,
+            }
+            for d in deals
+        ],
+    )

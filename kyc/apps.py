@@ -27,3 +27,7 @@ class KycConfig(AppConfig):
         from kyc.selectors import kyc_status
 
         register_crm_field("kyc_status", kyc_status)
+        from audit.evidence import register_evidence_part
+        from kyc.selectors import documents_evidence_part
+
+        register_evidence_part(documents_evidence_part, order=20)  # the regulator's evidence pack

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.utils import timezone
 
@@ -113,3 +114,44 @@ def identity_evidence_rows(check: IdentityCheck) -> list[EvidenceRow]:
             False,
         ),
     ]
+
+
+def documents_evidence_part(client: Any, subjects: set[tuple[str, str]]) -> Any:
+    """The evidence pack's KYC documents: each with its SHA-256 (of the bytes as uploaded), its
+    review and every version of its record; the risk assessments and screening hits."""
+    from audit.evidence import EvidencePart, history_rows
+    from kyc.models import Document, RiskAssessment, ScreeningHit
+
+    documents = list(Document.objects.filter(client=client).order_by("uploaded_at", "id"))
+    hits = list(ScreeningHit.objects.filter(client=client).order_by("id"))
+    return EvidencePart(
+        files={
+            "documents.json": [
+                {
+                    "id": d.pk,
+                    "kind": d.get_kind_display(),
+                    "file": d.original_name,
+                    "sha256": d.sha256,
+                    "size": d.size,
+                    "status": d.get_status_display(),
+                    "rejection_reason": d.get_rejection_reason_display(),
+                    "review_note": d.review_note,
+                    "uploaded_at": d.uploaded_at,
+                    "uploaded_by": d.uploaded_by,
+                    "reviewed_at": d.reviewed_at,
+                    "reviewed_by": d.reviewed_by.get_username() if d.reviewed_by else None,
+                    "expiry_date": d.expiry_date,
+                }
+                for d in documents
+            ],
+            "documents_history.json": [
+                row for d in documents for row in history_rows(d.history.order_by("history_id"))
+            ],
+            "risk_assessments.json": [
+                {f.attname: getattr(r, f.attname) for f in r._meta.concrete_fields}
+                for r in RiskAssessment.objects.filter(client=client).order_by("id")
+            ],
+            "screening_hits.json": [{f.attname: getattr(h, f.attname) for f in h._meta.concrete_fields} for h in hits],
+        },
+        subjects={("kyc.document", str(d.pk)) for d in documents} | {("kyc.screeninghit", str(h.pk)) for h in hits},
+    )

@@ -21,6 +21,8 @@ class EventType(models.TextChoices):
     DEPOSIT_SUCCEEDED = "deposit.succeeded", "A deposit was credited"
     WITHDRAWAL_PAID = "withdrawal.paid", "A withdrawal was paid out"
     IB_COMMISSION_POSTED = "ib.commission_posted", "A partner's commission was posted"
+    CHARGEBACK_OPENED = "chargeback.opened", "A card payment was disputed: a chargeback case opened"
+    CHARGEBACK_CLOSED = "chargeback.closed", "A chargeback case was won or lost"
 
 
 class InternalEventType(models.TextChoices):

@@ -39,6 +39,9 @@ QUEUES: list[QueueSpec] = [
     QueueSpec("withdrawal_approval", "Withdrawal approval", 4 * 60, (Role.FINANCE,), "finance_escalation"),
     QueueSpec("withdrawal_exception", "Withdrawal exception", 8 * 60, (Role.FINANCE,), "finance_escalation"),
     QueueSpec("deposit_exception", "Deposit exception", 8 * 60, (Role.FINANCE, Role.COMPLIANCE), "finance_escalation"),
+    # A card payment disputed (chargeback): due at the scheme's deadline for the response; disputes
+    # the back office could not apply (an unknown payment) land here too.
+    QueueSpec("chargeback", "Chargebacks", 7 * 24 * 60, (Role.FINANCE, Role.COMPLIANCE), "finance_escalation"),
     QueueSpec("reconciliation_break", "Reconciliation break", 24 * 60, (Role.FINANCE,), "finance_escalation"),
     QueueSpec("platform_sync_mismatch", "Platform sync mismatch", 4 * 60, (Role.RISK, Role.FINANCE), "ops_escalation"),
     QueueSpec("ib_dispute", "IB dispute", 72 * 60, (Role.FINANCE, Role.SUPPORT), "ops_escalation"),

@@ -47,6 +47,7 @@ PERMISSIONS: dict[str, str] = {
     "view_payments": "View deposits, withdrawals, statements and reconciliation",
     "manage_psp_routing": "Ask for PSP routing changes (another finance officer approves)",
     "create_payment_links": "Make a payment link (card checkout or bank details) for a client to deposit",
+    "handle_chargebacks": "Work chargebacks: send the evidence response to the PSP (finance and compliance)",
     # risk
     "view_trading_risk": "View trading risk and exposure",
     "view_anomalies": "View account anomalies",
@@ -68,6 +69,8 @@ PERMISSIONS: dict[str, str] = {
     # auditor (and admin)
     "view_audit_trail": "View the audit trail",
     "export_audit_trail": "Export the audit trail",
+    # compliance and the auditor: one file for a regulator about one client
+    "export_evidence_pack": "Export a client's evidence pack for a regulator (profile, documents, decisions, ledger, audit proof)",
     # admin, compliance and the auditor
     "view_security_log": "View the security log (refused requests, failed sign-ins, forged webhooks, alerts)",
     # outbound webhooks (admin): endpoints, secrets, deliveries and replays; the event log's API
@@ -135,6 +138,8 @@ CAPABILITY_PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "manage_api_keys": ("api-keys", ()),
     "manage_webhooks": ("webhooks", ()),
     "manage_follow_ups": ("followups", ()),
+    "handle_chargebacks": ("chargebacks", ()),
+    "export_evidence_pack": ("clients", ()),
     **{
         f"view_reports_{family}": ("report", (family,))
         for family in ("accounts", "payments", "compliance", "permissions", "partners", "operations", "balances")
@@ -152,6 +157,7 @@ _READ_ONLY = {
     "view_partners",
     "view_audit_trail",
     "export_audit_trail",
+    "export_evidence_pack",
     "view_security_log",
     "view_reports_accounts",
     "view_reports_payments",
@@ -197,6 +203,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "view_security_log",
             "manage_follow_ups",
             "work_as_compliance",
+            "handle_chargebacks",
+            "export_evidence_pack",
             "view_reports_accounts",
             "view_reports_compliance",
             "view_reports_permissions",
@@ -215,6 +223,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "view_partners",
             "manage_psp_routing",
             "create_payment_links",
+            "handle_chargebacks",
             "handle_ib_disputes",
             "import_deals",
             "run_commissions",

@@ -466,3 +466,77 @@ def client_notifications(subject: Any) -> QuerySet[Any]:
         .exclude(channel__in=INTERNAL_CHANNELS)
         .only("id", "channel", "template", "title", "body", "status", "created_at", "sent_at")
     )
+
+
+def decisions_evidence_part(client: Any, subjects: set[tuple[str, str]]) -> Any:
+    """The evidence pack's decisions: every maker-checker request about the client or one of its
+    records (what was asked, by whom, why) with each checker's decision and reason, and every work
+    item about them with its resolution and note. Runs after the parts that name the records."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from audit.evidence import EvidencePart
+
+    by_type: dict[str, list[str]] = {}
+    for subject_type, subject_id in subjects:
+        by_type.setdefault(subject_type, []).append(subject_id)
+    where = Q(pk__in=[])
+    for subject_type, ids in by_type.items():
+        app_label, model = subject_type.split(".", 1)
+        content_type = ContentType.objects.filter(app_label=app_label, model=model).first()
+        if content_type is not None:
+            where |= Q(subject_type=content_type, subject_id__in=ids)
+    requests = list(
+        ApprovalRequest.objects.filter(where)
+        .select_related("maker")
+        .prefetch_related("decisions__checker")
+        .order_by("id")
+    )
+    items = list(WorkItem.objects.filter(where).select_related("queue", "owner", "resolved_by").order_by("id"))
+    return EvidencePart(
+        files={
+            "decisions.json": [
+                {
+                    "id": r.pk,
+                    "action": r.action,
+                    "subject": f"{r.subject_type.app_label}.{r.subject_type.model}:{r.subject_id}",
+                    "summary": r.summary,
+                    "payload": r.payload,
+                    "payload_hash": r.payload_hash,
+                    "maker": r.maker_label,
+                    "rationale": r.reason,
+                    "status": r.get_status_display(),
+                    "created_at": r.created_at,
+                    "closed_at": r.closed_at,
+                    "failure_reason": r.failure_reason,
+                    "decisions": [
+                        {
+                            "level": d.level,
+                            "approver": d.checker.get_username(),
+                            "decision": d.get_decision_display(),
+                            "rationale": d.reason,
+                            "at": d.decided_at,
+                        }
+                        for d in r.decisions.all()
+                    ],
+                }
+                for r in requests
+            ],
+            "work_items.json": [
+                {
+                    "id": i.pk,
+                    "queue": i.queue.name,
+                    "title": i.title,
+                    "opened_at": i.created_at,
+                    "due_at": i.due_at,
+                    "owner": i.owner.get_username() if i.owner else None,
+                    "status": i.get_status_display(),
+                    "resolution": i.get_resolution_code_display(),
+                    "note": i.resolution_note,
+                    "resolved_by": i.resolved_by.get_username() if i.resolved_by else None,
+                    "resolved_at": i.resolved_at,
+                }
+                for i in items
+            ],
+        },
+        subjects={("ops.approvalrequest", str(r.pk)) for r in requests} | {("ops.workitem", str(i.pk)) for i in items},
+    )

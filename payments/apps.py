@@ -16,3 +16,7 @@ class PaymentsConfig(AppConfig):
         from payments.selectors import client_wallet_balances
 
         register_crm_field("balances", client_wallet_balances)
+        from audit.evidence import register_evidence_part
+        from payments.selectors import client_evidence_part
+
+        register_evidence_part(client_evidence_part, order=30)  # the regulator's evidence pack

@@ -109,3 +109,16 @@ FX_RATE_MISSING = "No {base}/{quote} rate (nor {quote}/{base}) at or before {whe
 
 class FxRateMissing(LookupError):
     """No rate to convert with at that moment (``FX_RATE_MISSING``)."""
+
+
+# chargebacks
+CHARGEBACK_UNKNOWN_PAYMENT = "dispute {dispute}: no credited card deposit for payment {payment!r} at {provider}."
+CHARGEBACK_FIELD = "dispute: {field} is missing or not valid."
+CHARGEBACK_CURRENCY = "dispute {dispute} is in {currency}; the deposit {reference} is in {deposit_currency}."
+CHARGEBACK_TOO_MUCH = "dispute {dispute}: {amount} is more than the deposit {reference} ({deposit_amount})."
+CHARGEBACK_UNKNOWN = "No chargeback for dispute {dispute} at {provider}."
+CHARGEBACK_OUTCOME = "dispute {dispute}: status must be won or lost, not {status!r}."
+CHARGEBACK_NOT_ALLOWED = "Your role may not {verb} chargebacks."
+CHARGEBACK_BAD_STATE = "Chargeback {reference} is {status}; it cannot be {verb}."
+CHARGEBACK_BLOCKS_WITHDRAWAL = "{count} chargeback(s) open"
+WITHDRAW_CHARGEBACK_OPEN = "Withdrawals of {client} are stopped while chargeback {reference} is open."

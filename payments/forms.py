@@ -24,6 +24,14 @@ class DepositReleaseForm(forms.Form):
     )
 
 
+class ChargebackRespondForm(forms.Form):
+    note = forms.CharField(
+        label="Why the payment was the cardholder's (sent with the evidence)",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+    )
+
+
 class DepositReturnForm(forms.Form):
     reason_code = forms.ChoiceField(label="Return because", choices=list(REFUND_REASONS.items()))
     note = forms.CharField(label="Note", required=False, max_length=2000)

@@ -12,6 +12,7 @@ with the reversal. A hook that raises refuses the reversal. Registered in ``AppC
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from payments.models import Deposit
 
@@ -31,3 +32,21 @@ def deposit_reversal_dispatch(*, deposit: Deposit, reason: str) -> None:
     """Tell every registered hook that ``deposit`` was reversed (call inside the reversal's transaction)."""
     for hook in list(_deposit_reversal_hooks):
         hook(deposit, reason)
+
+
+# Evidence sections: what other apps add to a chargeback's evidence pack (ib: the client's trading
+# after the deposit). ``fn(deposit)`` returns (section name, rows); called while the pack is made.
+EvidenceSection = Callable[[Deposit], tuple[str, list[dict[str, Any]]]]
+
+_evidence_sections: list[EvidenceSection] = []
+
+
+def register_evidence_section(fn: EvidenceSection) -> EvidenceSection:
+    if fn not in _evidence_sections:
+        _evidence_sections.append(fn)
+    return fn
+
+
+def evidence_sections(deposit: Deposit) -> dict[str, list[dict[str, Any]]]:
+    """The registered sections of a disputed deposit's evidence pack, by name."""
+    return dict(fn(deposit) for fn in list(_evidence_sections))

@@ -11,6 +11,7 @@ WITHDRAWAL_CHECKS = {
     "balance": "Available balance",
     "margin": "Free margin",
     "disputes": "Held deposits",
+    "chargebacks": "Open chargebacks",
     "velocity": "Withdrawals in 24 hours",
     "first_withdrawal": "First withdrawal",
     "deposit_then_withdraw": "Withdrawal soon after a deposit",

@@ -45,6 +45,10 @@ class AccountKind(models.TextChoices):
     COMMISSION_EXPENSE = "commission_expense", "Partner commission expense"
     IB_PAYABLE_PENDING = "ib_payable_pending", "Partner commission payable (pending)"
     IB_PAYABLE = "ib_payable", "Partner commission payable (available)"
+    # A card chargeback: what the client's wallet could not cover of the disputed amount (the client
+    # owes it; one per client and currency), and what the broker lost when it could not recover it.
+    CHARGEBACK_RECEIVABLE = "chargeback_receivable", "Chargeback receivable (owed by the client)"
+    CHARGEBACK_LOSSES = "chargeback_losses", "Chargeback losses"
 
 
 CLIENT_KINDS = (AccountKind.CLIENT_WALLET, AccountKind.TRADING)
@@ -56,6 +60,8 @@ DEBIT_NORMAL = (
     AccountKind.FEES,
     AccountKind.ADJUSTMENTS,
     AccountKind.COMMISSION_EXPENSE,
+    AccountKind.CHARGEBACK_RECEIVABLE,
+    AccountKind.CHARGEBACK_LOSSES,
 )
 
 
@@ -200,6 +206,8 @@ class EntryKind(models.TextChoices):
     COMMISSION = "commission", "Partner commission"
     COMMISSION_RELEASE = "commission_release", "Partner commission released"
     COMMISSION_PAYOUT = "commission_payout", "Partner commission paid out"
+    CHARGEBACK = "chargeback", "Chargeback"
+    CHARGEBACK_WRITE_OFF = "chargeback_loss", "Chargeback written off"
 
 
 # Postings of an entry must sum to zero per currency, and there must be at least two, by commit.
@@ -737,3 +745,90 @@ class RoutingRule(models.Model):
 
     def get_absolute_url(self) -> str:
         return "/payments/routing/"
+
+
+# ---------------------------------------------------------------------------------------------
+# Chargebacks
+
+
+class ChargebackStatus(models.TextChoices):
+    OPENED = "opened", "Opened"
+    EVIDENCE_SUBMITTED = "evidence_submitted", "Response sent"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+
+
+CHARGEBACK_OPEN = (ChargebackStatus.OPENED, ChargebackStatus.EVIDENCE_SUBMITTED)
+
+
+class ChargebackCase(ConcurrentTransitionMixin, models.Model):
+    """A card scheme dispute of a credited card deposit, opened by the PSP's ``dispute.opened``
+    callback (one case per PSP dispute id). Opening it takes the disputed amount back from the
+    client (``opened_entry``: PSP clearing credited; the client's wallet debited as far as its
+    available balance goes, the rest to the client's chargeback receivable) and stops the client's
+    withdrawals until it closes. The response (the evidence pack) goes to the PSP through its
+    adapter; the PSP's ``dispute.closed`` says won (the opening entry is reversed) or lost (what the
+    receivable holds is written off)."""
+
+    reference = models.CharField(max_length=20, unique=True)
+    provider = models.CharField(max_length=40)
+    dispute_id = models.CharField(max_length=120)
+    deposit = models.ForeignKey(Deposit, on_delete=models.PROTECT, related_name="chargebacks")
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="chargebacks")
+    amount = money_field()
+    currency = models.CharField(max_length=3)
+    reason_code = models.CharField(max_length=20, blank=True)  # the scheme's, e.g. Visa 10.4
+    reason = models.CharField(max_length=200, blank=True)
+    network = models.CharField(max_length=20, blank=True)
+    due_at = models.DateTimeField(help_text="The scheme's deadline for the response.")
+    status = FSMField(max_length=20, choices=ChargebackStatus.choices, default=ChargebackStatus.OPENED, protected=True)
+    from_wallet = money_field(default=Decimal("0"))
+    to_receivable = money_field(default=Decimal("0"))
+    opened_entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="+")
+    closing_entry = models.ForeignKey(JournalEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # the response: the evidence pack as sent, its SHA-256, who sent it, and the PSP's receipt
+    evidence = models.JSONField(default=dict, blank=True)
+    evidence_sha256 = models.CharField(max_length=64, blank=True)
+    response_note = models.TextField(blank=True)
+    response_key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    response_id = models.CharField(max_length=120, blank=True)
+    responded_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    responded_at = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "dispute_id"], name="chargeback_dispute_unique"),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="chargeback_amount_positive"),
+            models.CheckConstraint(
+                condition=models.Q(from_wallet__gte=0, to_receivable__gte=0)
+                & models.Q(amount=models.F("from_wallet") + models.F("to_receivable")),
+                name="chargeback_split_adds_up",
+            ),
+        ]
+        indexes = [models.Index(fields=["client", "status"], name="chargeback_client_idx")]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    def get_absolute_url(self) -> str:
+        return f"/payments/chargebacks/{self.pk}/"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in CHARGEBACK_OPEN
+
+    @transition(field=status, source=ChargebackStatus.OPENED, target=ChargebackStatus.EVIDENCE_SUBMITTED)
+    def submit_evidence(self) -> None:
+        pass
+
+    @transition(field=status, source=list(CHARGEBACK_OPEN), target=ChargebackStatus.WON)
+    def win(self) -> None:
+        pass
+
+    @transition(field=status, source=list(CHARGEBACK_OPEN), target=ChargebackStatus.LOST)
+    def lose(self) -> None:
+        pass

@@ -24,7 +24,10 @@ from ops.permissions import ALLOWED, Decision, deny
 from ops.roles import Role
 from payments import errors
 from payments.models import (
+    CHARGEBACK_OPEN,
     CLIENT_KINDS,
+    ChargebackCase,
+    ChargebackStatus,
     Deposit,
     FxRate,
     JournalEntry,
@@ -39,7 +42,12 @@ from payments.models import (
 
 # A fetch ``for_write`` is for someone who may change payments at all (as accounts' client_get_for):
 # anyone else finds nothing to act on.
-WRITE_PERMISSIONS = ("ops.handle_deposits", "ops.handle_withdrawals", "ops.reject_withdrawals")
+WRITE_PERMISSIONS = (
+    "ops.handle_deposits",
+    "ops.handle_withdrawals",
+    "ops.reject_withdrawals",
+    "ops.handle_chargebacks",
+)
 
 
 def payments_can_view(actor: User) -> Decision:
@@ -164,7 +172,7 @@ def withdrawal_client_get_for(actor: User, *, client_id: int | None = None, refe
 
 def client_ledger_accounts(client: Client) -> QuerySet[LedgerAccount]:
     """The client's wallets and trading accounts with their balances (the sources of a withdrawal)."""
-    return LedgerAccount.objects.filter(client=client).select_related("balance").order_by("code")
+    return LedgerAccount.objects.filter(client=client, kind__in=CLIENT_KINDS).select_related("balance").order_by("code")
 
 
 def client_deposits(client: Client) -> QuerySet[Deposit]:
@@ -290,3 +298,70 @@ def client_wallet_balances(client: Client) -> dict[str, str]:
         account.currency: f"{account.balance.ledger:.2f}"
         for account in client_ledger_accounts(client).filter(kind=AccountKind.CLIENT_WALLET)
     }
+
+
+# --- chargebacks -------------------------------------------------------------------------------
+
+
+def chargeback_list(*, actor: User, status: str = "", limit: int = 100) -> list[ChargebackCase]:
+    """The chargebacks the actor may read, open ones (soonest deadline) first."""
+    cases = _scoped(actor, ChargebackCase.objects.select_related("client", "deposit"), for_write=False)
+    if status == "open":
+        cases = cases.filter(status__in=CHARGEBACK_OPEN)
+    elif status in ChargebackStatus.values:
+        cases = cases.filter(status=status)
+    return list(cases.order_by("closed_at", "due_at", "-id")[:limit])
+
+
+def chargeback_get_for(actor: User, case_id: int, *, for_write: bool) -> ChargebackCase:
+    queryset = ChargebackCase.objects.select_related(
+        "client", "deposit", "opened_entry", "closing_entry", "responded_by"
+    )
+    case = _scoped(actor, queryset, for_write=for_write).filter(pk=case_id).first()
+    if case is None:
+        raise Http404("No such chargeback.")
+    return case
+
+
+def chargebacks_open_for(client: Client | int) -> QuerySet[ChargebackCase]:
+    """The client's chargebacks not yet won or lost: while there is one, withdrawals stop."""
+    client_id = client.pk if isinstance(client, Client) else client
+    return ChargebackCase.objects.filter(client_id=client_id, status__in=CHARGEBACK_OPEN).order_by("id")
+
+
+def client_evidence_part(client: Client, subjects: set[tuple[str, str]]) -> Any:
+    """The evidence pack's money: the ledger statement of every account naming the client (each
+    posting with its entry and the running balance), the deposits, withdrawals and chargebacks."""
+    from audit.evidence import EvidencePart
+
+    statement = []
+    for account in LedgerAccount.objects.filter(client=client).order_by("code"):
+        running = Decimal("0")
+        lines = []
+        for p in Posting.objects.filter(account=account).select_related("entry").order_by("id"):
+            running += account.sign * p.amount
+            lines.append({
+                "entry": p.entry_id, "at": p.entry.created_at, "kind": p.entry.get_kind_display(),
+                "memo": p.entry.memo, "debit": str(p.amount) if p.amount > 0 else "",
+                "credit": str(-p.amount) if p.amount < 0 else "", "balance": str(running), "by": p.entry.actor_label,
+            })  # fmt: skip
+        statement.append({"account": account.code, "name": account.name, "kind": account.get_kind_display(),
+                          "currency": account.currency, "postings": lines, "closing_balance": str(running)})  # fmt: skip
+    deposits = list(Deposit.objects.filter(client=client).order_by("id"))
+    withdrawals = list(Withdrawal.objects.filter(client=client).order_by("id"))
+    cases = list(ChargebackCase.objects.filter(client=client).order_by("id"))
+
+    def plain(obj: Any, skip: tuple[str, ...] = ()) -> dict[str, Any]:
+        return {f.attname: getattr(obj, f.attname) for f in obj._meta.concrete_fields if f.attname not in skip}
+
+    return EvidencePart(
+        files={
+            "ledger_statement.json": statement,
+            "deposits.json": [plain(d, ("checkout_url",)) for d in deposits],
+            "withdrawals.json": [plain(w) for w in withdrawals],
+            "chargebacks.json": [plain(c) for c in cases],
+        },
+        subjects={("payments.deposit", str(d.pk)) for d in deposits}
+        | {("payments.withdrawal", str(w.pk)) for w in withdrawals}
+        | {("payments.chargebackcase", str(c.pk)) for c in cases},
+    )

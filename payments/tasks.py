@@ -95,6 +95,25 @@ def deposit_refund_send_task(self: Any, *, deposit_id: int) -> str:
         raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from exc
 
 
+@shared_task(bind=True, acks_late=True, max_retries=5)
+def chargeback_response_send_task(self: Any, *, case_id: int) -> str:
+    """Send a chargeback's response to the PSP. A refusal is final: an exception at once (the
+    deadline is near); anything else is retried with backoff, then becomes the exception too."""
+    from payments.providers import PspError
+    from payments.services.chargebacks import chargeback_response_failed, chargeback_response_send
+
+    try:
+        return chargeback_response_send(case_id=case_id)
+    except PspError as exc:
+        chargeback_response_failed(case_id=case_id, error=str(exc))
+        return ""
+    except Exception as exc:
+        if self.request.retries >= self.max_retries:
+            chargeback_response_failed(case_id=case_id, error=f"not sent after {self.max_retries} retries: {exc}")
+            return ""
+        raise self.retry(exc=exc, countdown=min(300, 5 * 2**self.request.retries)) from exc
+
+
 @shared_task(ignore_result=True)
 def deposit_refunds_resend_task() -> list[int]:
     from payments.services.deposits import deposit_refunds_resend

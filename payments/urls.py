@@ -10,4 +10,6 @@ urlpatterns = [
     path("statements/", views.statements, name="payments-statements"),
     path("breaks/<int:pk>/", views.break_detail, name="payments-break"),
     path("routing/", views.routing, name="payments-routing"),
+    path("chargebacks/", views.chargebacks, name="chargebacks"),
+    path("chargebacks/<int:pk>/", views.chargeback_detail, name="payments-chargeback"),
 ]

@@ -34,6 +34,7 @@ from payments.errors import PaymentError
 from payments.forms import (
     SETTLEMENT,
     BreakResolveForm,
+    ChargebackRespondForm,
     DepositReleaseForm,
     DepositReturnForm,
     PaymentLinkForm,
@@ -43,10 +44,12 @@ from payments.forms import (
     WithdrawalForm,
     WithdrawalRejectForm,
 )
-from payments.models import Channel, Deposit, WebhookStatus, Withdrawal, WithdrawalStatus
+from payments.models import Channel, ChargebackStatus, Deposit, WebhookStatus, Withdrawal, WithdrawalStatus
 from payments.providers import card_providers, provider_named
 from payments.selectors import (
     break_get_for,
+    chargeback_get_for,
+    chargeback_list,
     client_ledger_accounts,
     deposit_get_for,
     deposit_list,
@@ -62,6 +65,7 @@ from payments.selectors import (
     withdrawal_list,
     withdrawal_review,
 )
+from payments.services import chargebacks as chargeback_svc
 from payments.services import deposits as deposit_svc
 from payments.services import withdrawals as withdrawal_svc
 from payments.services.bank import statement_can_import, statement_import
@@ -477,3 +481,52 @@ def routing(request: HttpRequest) -> HttpResponse:
          "pending": routing_pending_changes(), "form": form, "can_request": can_request},
         status=status,
     )  # fmt: skip
+
+
+# --- chargebacks ----------------------------------------------------------------------------------
+
+
+def chargebacks(request: HttpRequest) -> HttpResponse:
+    user = _viewer(request)
+    status = request.GET.get("status", "open")
+    return render(
+        request,
+        "payments/chargebacks.html",
+        {
+            "cases": chargeback_list(actor=user, status=status),
+            "status": status,
+            "statuses": [("open", "Open"), *ChargebackStatus.choices, ("all", "All")],
+        },
+    )
+
+
+def chargeback_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _viewer(request)
+    case = chargeback_get_for(user, pk, for_write=request.method == "POST")
+    form = ChargebackRespondForm()
+    status = 200
+    if request.method == "POST":
+        form = ChargebackRespondForm(request.POST)
+
+        def respond(data: dict[str, Any]) -> str:
+            chargeback_svc.chargeback_respond(case_id=pk, actor=user, note=data["note"])
+            return "Response sent to the payment provider with the evidence pack."
+
+        refused = _submit(request, form, respond) if request.POST.get("action") == "respond" else 400
+        if refused is None:
+            return redirect("payments-chargeback", pk=pk)
+        status = refused
+        case = chargeback_get_for(user, pk, for_write=False)
+    return render(
+        request,
+        "payments/chargeback.html",
+        {
+            "case": case,
+            "form": form,
+            "can_respond": chargeback_svc.chargeback_can_respond(user, case),
+            "opened_postings": entry_posting_lines(case.opened_entry),
+            "closing_postings": entry_posting_lines(case.closing_entry),
+            "evidence": case.evidence,
+        },
+        status=status,
+    )

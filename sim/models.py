@@ -79,6 +79,29 @@ class SimPspRefund(models.Model):
         return self.refund_id
 
 
+class SimPspDispute(models.Model):
+    """A card scheme dispute of a payment at a simulated PSP: opened (the callback ``dispute.opened``
+    is owed), answered by the merchant (``dispute_respond``: its evidence kept here), then decided
+    (``dispute.closed``, won or lost)."""
+
+    dispute_id = models.CharField(max_length=40, unique=True)
+    payment = models.ForeignKey(SimPspPayment, on_delete=models.PROTECT, related_name="disputes")
+    psp = models.CharField(max_length=40, default="simpay")
+    amount = _money()
+    currency = models.CharField(max_length=3)
+    reason_code = models.CharField(max_length=20)
+    reason = models.CharField(max_length=200)
+    due_by = models.DateTimeField()
+    status = models.CharField(max_length=20, default="needs_response")  # responded, won, lost
+    response_key = models.CharField(max_length=80, blank=True)
+    response_id = models.CharField(max_length=40, blank=True)
+    evidence = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.dispute_id
+
+
 class SimPspFault(models.Model):
     """Tell SimPay to refuse (or to decline later) the next N calls of an operation."""
 

@@ -21,7 +21,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -33,7 +33,7 @@ from django.utils import timezone
 from payments import errors
 from payments.currencies import minor_units
 from payments.providers import PaymentIntent, ProviderEvent, PspError, SettlementItem, SignatureError
-from sim.models import SimPspCallback, SimPspFault, SimPspPayment, SimPspPayout, SimPspRefund
+from sim.models import SimPspCallback, SimPspDispute, SimPspFault, SimPspPayment, SimPspPayout, SimPspRefund
 
 PROVIDER = "simpay"
 SIGNATURE_HEADER = "SimPay-Signature"
@@ -215,6 +215,30 @@ class SimPay:
             payment.status = "refunded" if refunded + amount == payment.amount else "partial"
             payment.save(update_fields=["status"])
             return refund.refund_id
+
+    def dispute_respond(self, *, idempotency_key: str, dispute_id: str, evidence: dict[str, Any]) -> str:
+        """Take the merchant's response to a dispute (its evidence, kept on the dispute); returns
+        the submission's id. The same key returns the same submission. Refused (PspError) for an
+        unknown dispute, one already answered under another key or decided, or after its deadline."""
+        _fault("dispute_respond")
+        with transaction.atomic():
+            dispute = SimPspDispute.objects.select_for_update().filter(dispute_id=dispute_id, psp=self.name).first()
+            if dispute is None:
+                raise PspError(f"{self.name}: no dispute {dispute_id}")
+            if dispute.response_key == idempotency_key and dispute.response_id:
+                return dispute.response_id
+            if dispute.status != "needs_response":
+                raise PspError(f"{self.name}: dispute {dispute_id} is {dispute.status.replace('_', ' ')}")
+            if timezone.now() > dispute.due_by:
+                raise PspError(
+                    f"{self.name}: the response to dispute {dispute_id} was due by {dispute.due_by:%Y-%m-%d}"
+                )
+            dispute.response_key = idempotency_key
+            dispute.response_id = f"dpr_{secrets.token_hex(8)}"
+            dispute.evidence = evidence
+            dispute.status = "responded"
+            dispute.save(update_fields=["response_key", "response_id", "evidence", "status"])
+            return dispute.response_id
 
     def settlement_parse(self, data: bytes) -> list[SettlementItem]:
         """SimPay's settlement report: CSV with a header row naming ``SETTLEMENT_COLUMNS``."""
@@ -461,3 +485,59 @@ def callbacks_deliver(*, ids: list[int] | None = None) -> int:
         )
         taken += delivered is not None
     return taken
+
+
+# --- disputes: the card scheme takes a payment back; the PSP tells the merchant, who may answer ---
+
+
+@transaction.atomic
+def dispute_open(
+    *,
+    payment_id: str,
+    amount: Decimal | None = None,
+    reason_code: str = "10.4",
+    reason: str = "fraudulent",
+    due_days: int = 7,
+) -> SimPspCallback:
+    """The cardholder's bank disputes a payment (all of it unless ``amount``): the dispute is
+    opened and its ``dispute.opened`` callback written (sent after commit: ``callbacks_deliver``)."""
+    payment = SimPspPayment.objects.select_for_update().get(payment_id=payment_id)
+    dispute = SimPspDispute.objects.create(
+        dispute_id=f"dp_{secrets.token_hex(8)}",
+        payment=payment,
+        psp=payment.psp,
+        amount=amount if amount is not None else payment.amount,
+        currency=payment.currency,
+        reason_code=reason_code,
+        reason=reason,
+        due_by=timezone.now() + timedelta(days=due_days),
+    )
+    return SimPspCallback.objects.create(payment=payment, psp=payment.psp, event=dispute_event(dispute, "opened"))
+
+
+@transaction.atomic
+def dispute_decide(*, dispute_id: str, won: bool) -> SimPspCallback:
+    """The scheme decides the dispute for the merchant (won) or the cardholder (lost); the
+    ``dispute.closed`` callback is written."""
+    dispute = SimPspDispute.objects.select_for_update().get(dispute_id=dispute_id)
+    dispute.status = "won" if won else "lost"
+    dispute.save(update_fields=["status"])
+    return SimPspCallback.objects.create(
+        payment=dispute.payment, psp=dispute.psp, event=dispute_event(dispute, "closed")
+    )
+
+
+def dispute_event(dispute: SimPspDispute, what: str) -> dict[str, Any]:
+    obj: dict[str, Any] = {"id": dispute.dispute_id, "payment": dispute.payment.payment_id}
+    if what == "opened":
+        obj |= {
+            "amount": str(dispute.amount.quantize(Decimal(1).scaleb(-minor_units(dispute.currency)))),
+            "currency": dispute.currency,
+            "reason_code": dispute.reason_code,
+            "reason": dispute.reason,
+            "network": "visa",  # the simulated scheme
+            "evidence_due_by": int(dispute.due_by.timestamp()),
+        }
+    else:
+        obj["status"] = dispute.status
+    return event(f"dispute.{what}", obj)

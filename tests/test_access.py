@@ -169,6 +169,19 @@ def _endpoint() -> Any:
     return endpoint
 
 
+def _chargeback() -> Any:
+    """A chargeback case of a client's card deposit, opened by the PSP's dispute callback."""
+    from payments.services.webhooks import inbound_event_process, inbound_event_store
+    from sim import simpay
+    from tests.factories import card_deposit
+
+    deposit = card_deposit(approved_client(provision=False), "120.00")
+    delivery = simpay.signed(simpay.dispute_open(payment_id=deposit.external_id).event)
+    stored, _ = inbound_event_store(provider="simpay", body=delivery.body, signature=delivery.signature)
+    inbound_event_process(event_pk=stored.pk)
+    return deposit.chargebacks.get()
+
+
 class World:
     """The objects a row's URL names (``{client}``, ``{document}``, ...), made when first named;
     none of them is in the desk persona's scope."""
@@ -194,6 +207,7 @@ class World:
             "plan": _plan,
             "run": _run,
             "endpoint": _endpoint,
+            "chargeback": _chargeback,
             # the world's client is in the documents follow-up since its registration
             "enrollment": lambda: FollowUpEnrollment.objects.get(subject_id=str(self.client.pk)),
         }
@@ -358,6 +372,24 @@ PAGES = [
     *rows("POST", "/clients/{client}/deposit-link/", (ANONYMOUS, LOGIN), (COMPLIANCE, 403), (SUPPORT, 400)),
     *rows("GET", "/payments/routing/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200), (FINANCE, 200)),
     *rows("POST", "/payments/routing/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (RISK, 403), (FINANCE, 400)),
+    # chargebacks: read with the payments pages; finance and compliance send the response
+    *rows(
+        "GET", "/payments/chargebacks/", (ANONYMOUS, LOGIN), (NOBODY, 403), (SUPPORT, 403), (DESK, 403),
+        (FINANCE, 200), (COMPLIANCE, 200), (RISK, 200), (AUDITOR, 200),
+    ),
+    *rows(
+        "GET", "/payments/chargebacks/{chargeback}/", (ANONYMOUS, LOGIN), (NOBODY, 403), (SUPPORT, 403),
+        (AUDITOR, 200), (FINANCE, 200), (COMPLIANCE, 200),
+    ),
+    *rows(
+        "POST", "/payments/chargebacks/{chargeback}/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 404),
+        (RISK, 404), (FINANCE, 400),
+    ),
+    *rows(
+        "POST", "/payments/chargebacks/{chargeback}/", (COMPLIANCE, 302),
+        data={"action": "respond", "note": "The cardholder signed in and traded the funds."},
+    ),
+    *rows("GET", "/payments/chargebacks/999999/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (FINANCE, 404)),
     # --- partners (ib) ---
     *rows("GET", "/partners/", (ANONYMOUS, LOGIN), (NOBODY, 403), (RISK, 200), (AUDITOR, 200), (SUPPORT, 200)),
     *rows("GET", "/partners/new/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (FINANCE, 403), (SUPPORT, 200)),
@@ -438,6 +470,12 @@ PAGES = [
     # --- the audit trail ---
     *rows("GET", "/audit/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200)),
     *rows("GET", "/audit/export.csv", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 200)),
+    # the evidence pack for a regulator: compliance and the auditor
+    *rows(
+        "GET", "/audit/evidence/clients/{client}.zip", (ANONYMOUS, LOGIN), (NOBODY, 403), (DESK, 403), (SUPPORT, 403),
+        (FINANCE, 403), (RISK, 403), (ADMIN, 403), (COMPLIANCE, 200), (AUDITOR, 200),
+    ),
+    *rows("GET", "/audit/evidence/clients/999999.zip", (COMPLIANCE, 404)),
     # --- the security log: administrators, compliance and the auditor ---
     *rows(
         "GET", "/audit/security/",

@@ -161,9 +161,11 @@ def work_item_open(
     risk_level: str = RiskLevel.LOW,
     amount_at_stake: Decimal = Decimal("0"),
     details: dict[str, Any] | None = None,
+    due_at: datetime | None = None,
 ) -> WorkItem:
     """Put an exception in a queue. If the subject already has an open item there, that item is
-    returned unchanged (one open item per subject and queue)."""
+    returned unchanged (one open item per subject and queue). ``due_at``: a deadline set outside
+    (a card scheme's response deadline) instead of the queue's SLA."""
     try:
         target = Queue.objects.get(code=queue)
     except Queue.DoesNotExist:
@@ -183,7 +185,7 @@ def work_item_open(
         details=details or {},
         risk_level=RiskLevel(risk_level),
         amount_at_stake=amount_at_stake,
-        due_at=now + timedelta(minutes=target.sla_minutes),
+        due_at=due_at or now + timedelta(minutes=target.sla_minutes),
         created_at=now,
     )
     _refresh_urgency(item)

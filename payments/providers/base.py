@@ -24,7 +24,11 @@ class ProviderEvent:
     ``payment.failed`` (object: ``id``, ``order_reference`` = the deposit's reference, ``amount``,
     ``currency``, ``cardholder``, ``card_fingerprint`` or ``card_last4``, ``failure_code``,
     ``failure_message``) and ``payout.paid`` / ``payout.failed`` (object: ``id`` = the voucher,
-    ``idempotency_key`` = the withdrawal's payout key, ``failure_code``). An adapter whose PSP
+    ``idempotency_key`` = the withdrawal's payout key, ``failure_code``), and the card scheme
+    disputes ``dispute.opened`` (object: ``id`` = the PSP's dispute id, ``payment`` = the disputed
+    payment's id, i.e. the card deposit's external id, ``amount``, ``currency``, ``reason_code``,
+    ``reason``, ``network``, ``evidence_due_by`` = the scheme's deadline in Unix seconds) and
+    ``dispute.closed`` (object: ``id``, ``status`` = ``won`` or ``lost``). An adapter whose PSP
     speaks otherwise translates into this."""
 
     event_id: str
@@ -99,6 +103,12 @@ class PaymentProvider(Protocol):
     def refund_create(self, *, idempotency_key: str, payment_id: str, amount: Decimal, currency: str) -> str:
         """Give (part of) a card payment back to the card; returns the PSP's refund id. The same
         key returns the same refund. PspError: refused (unknown payment, more than is left...)."""
+        ...
+
+    def dispute_respond(self, *, idempotency_key: str, dispute_id: str, evidence: dict[str, Any]) -> str:
+        """Send the response to a card dispute (the evidence pack, JSON-serialisable) before its
+        deadline; returns the PSP's id of the submission. The same key returns the same submission.
+        PspError: refused (unknown dispute, already closed, deadline passed...)."""
         ...
 
     def settlement_parse(self, data: bytes) -> list[SettlementItem]:

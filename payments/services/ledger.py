@@ -131,6 +131,20 @@ def partner_payable_account(
     )
 
 
+def chargeback_receivable_account(*, client: Client, currency: str) -> LedgerAccount:
+    """What a client owes the broker of its chargebacks in one currency, where the wallet could not
+    cover them (the wallet itself never goes below zero). An asset of the broker: a house account
+    naming the client, so it shows among the client's accounts."""
+    currency = currency_check(currency)
+    return _account_create(
+        code=f"cb-receivable:{client.reference}:{currency}",
+        kind=AccountKind.CHARGEBACK_RECEIVABLE,
+        currency=currency,
+        name=f"{client.display_name} chargeback receivable ({currency})",
+        client=client,
+    )
+
+
 def commission_expense_account(currency: str) -> LedgerAccount:
     """The broker's commission expense in one currency (debited by every commission earned)."""
     return house_account(AccountKind.COMMISSION_EXPENSE, currency)

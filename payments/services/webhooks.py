@@ -239,8 +239,8 @@ def _apply_one(stored: InboundEvent) -> Outcome:
         with transaction.atomic():
             return _apply(stored.event_type, stored.payload["data"]["object"], provider=stored.provider)
     except (PaymentError, IntegrityError) as exc:
-        work_item_open(
-            queue="reconciliation_break",
+        work_item_open(  # a dispute's goes to the chargeback queue, where its deadline is watched
+            queue="chargeback" if stored.event_type.startswith("dispute.") else "reconciliation_break",
             subject=stored,
             title=f"PSP callback {stored.event_type} {stored.object_id} could not be applied"[:200],
             risk_level=RiskLevel.HIGH,
@@ -288,4 +288,12 @@ def _apply(event_type: str, obj: dict[str, Any], *, provider: str = "") -> Outco
             voucher=str(obj.get("id", "")),
             failure_code=str(obj.get("failure_code", "")),
         )
+    if event_type == "dispute.opened":
+        from payments.services.chargebacks import chargeback_open
+
+        return chargeback_open(provider=provider, obj=obj)
+    if event_type == "dispute.closed":
+        from payments.services.chargebacks import chargeback_close
+
+        return chargeback_close(provider=provider, obj=obj)
     return Outcome.no_effect(f"event type {event_type} is not used")

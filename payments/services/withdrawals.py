@@ -60,7 +60,7 @@ from payments.models import (
 )
 from payments.outcomes import Outcome
 from payments.providers import PspError, get_provider
-from payments.selectors import client_visible
+from payments.selectors import chargebacks_open_for, client_visible
 from payments.services.bank import bank_account_in
 from payments.services.deposits import next_reference, payer_name_score
 from payments.services.ledger import (
@@ -174,6 +174,14 @@ def _pre_checks(
     disputed = Deposit.objects.filter(client=client, status=DepositStatus.REVIEW).count()
     checks.append(
         Check("disputes", disputed == 0, f"{disputed} held deposit(s) unresolved" if disputed else "none open")
+    )
+    charged_back = chargebacks_open_for(client).count()
+    checks.append(
+        Check(
+            "chargebacks",
+            charged_back == 0,
+            errors.CHARGEBACK_BLOCKS_WITHDRAWAL.format(count=charged_back) if charged_back else "none open",
+        )
     )
     since = timezone.now() - timedelta(hours=24)
     recent = Withdrawal.objects.filter(client=client, currency=source.currency, created_at__gte=since).exclude(
@@ -436,6 +444,18 @@ def withdrawal_review_validate(withdrawal: Withdrawal, payload: dict[str, Any]) 
         )  # fmt: skip
     if payload != withdrawal_approval_payload(withdrawal):
         raise PaymentError(errors.WITHDRAW_PAYLOAD_DIFFERS.format(reference=withdrawal.reference), status=409)
+    _chargeback_stop(withdrawal)
+
+
+def _chargeback_stop(withdrawal: Withdrawal) -> None:
+    """Withdrawals stop while the client has a chargeback open (a 409 naming it): at approval and
+    at payout, for withdrawals entered before the dispute arrived."""
+    case = chargebacks_open_for(withdrawal.client_id).first()
+    if case is not None:
+        raise PaymentError(
+            errors.WITHDRAW_CHARGEBACK_OPEN.format(client=withdrawal.client.display_name, reference=case.reference),
+            status=409,
+        )
 
 
 def withdrawal_review_approved(*, withdrawal_id: int, request: ApprovalRequest) -> dict[str, Any]:
@@ -586,6 +606,7 @@ def withdrawal_payout_execute(*, withdrawal_id: int, actor: User) -> Withdrawal:
         )  # fmt: skip
     if withdrawal.status != WithdrawalStatus.APPROVED:
         raise PaymentError(_bad_state(withdrawal, "paid out"), status=409)
+    _chargeback_stop(withdrawal)
     decision = withdrawal_can_execute(actor, withdrawal)
     if not decision:
         raise PaymentError(decision.reason, status=403)
@@ -601,6 +622,11 @@ def withdrawal_can_execute(actor: User, withdrawal: Withdrawal) -> Decision:
         return deny(_bad_state(withdrawal, "paid out"))
     if not client_visible(actor, withdrawal.client_id):
         return deny(errors.NOT_IN_SCOPE)
+    case = chargebacks_open_for(withdrawal.client_id).first()
+    if case is not None:
+        return deny(
+            errors.WITHDRAW_CHARGEBACK_OPEN.format(client=withdrawal.client.display_name, reference=case.reference)
+        )
     return ALLOWED
 
 

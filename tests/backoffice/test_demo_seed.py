@@ -263,3 +263,24 @@ class DemoSeedTests(TestCase):
         assert Interaction.objects.filter(subject_id=sofia.subject_id, channel=InteractionChannel.IN_APP).count() == 1
         mateo = follow_up("mateo.silva@demo.invalid")
         assert (mateo.status, mateo.ended_by) == (EnrollmentStatus.STOPPED, "support")
+
+    def test_demo_has_a_chargeback_that_stopped_withdrawals_and_clawed_back_a_partner_commission(self) -> None:
+        from ib.models import CommissionLine, LineKind, LineStatus
+        from ops.models import WorkItem
+        from payments.errors import PaymentError
+        from payments.models import ChargebackCase, ChargebackStatus
+        from payments.services.ledger import ledger_verify, wallet_for
+        from payments.services.withdrawals import withdrawal_request
+
+        case = ChargebackCase.objects.get()  # the seed ran twice: still one case
+        assert case.status == ChargebackStatus.OPENED
+        assert WorkItem.objects.get(queue__code="chargeback").subject_id == str(case.pk)
+        cpa = CommissionLine.objects.get(kind=LineKind.CPA, qualifying_deposit=case.deposit)
+        assert cpa.status == LineStatus.REVERSED and cpa.reversed_by.kind == LineKind.CLAWBACK
+        with pytest.raises(PaymentError) as refused:
+            withdrawal_request(
+                client=case.client, source=wallet_for(client=case.client, currency="EUR"), amount="10.00",
+                method="card", destination=case.deposit.payer_account, destination_name=case.client.display_name,
+            )  # fmt: skip
+        assert "chargebacks: 1 chargeback(s) open" in refused.value.message
+        assert ledger_verify().ok

@@ -82,6 +82,7 @@ class Command(BaseCommand):
             _seed_partners()
             _seed_trade_feed()
             _seed_commissions()
+            _seed_chargeback()
             api_keys = _seed_partner_api_key()
             _seed_followups()
             client_area_prefix = _seed_client_area_key()
@@ -731,6 +732,65 @@ def _seed_commissions() -> None:
         rules=[{**rules[0], "rate": "7.00"}, *rules[1:]],
         reason="demo: Beta asked for a better FX rate; finance checks last month's comparison",
     )  # fmt: skip
+
+
+def _seed_chargeback() -> None:
+    """A chargeback: a client introduced by a partner deposits by card, earns the partner a CPA
+    (posted to the ledger); then the cardholder's bank disputes the payment. The
+    PSP's signed ``dispute.opened`` callback, stored and applied like a real one, opens the case in
+    the chargeback queue: the amount comes out of the wallet (the rest is owed by the client), the
+    client's withdrawals stop and the partner's CPA is clawed back. Once."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from ib.models import Attribution, CommissionLine, LineKind, LineStatus
+    from ib.services.money import commission_lines_post
+    from payments.models import ChargebackCase
+    from payments.services.deposits import deposit_initiate
+    from payments.services.webhooks import inbound_event_process, inbound_event_store
+    from sim import simpay
+
+    if ChargebackCase.objects.exists():
+        return
+    attribution = (
+        Attribution.objects.filter(valid_to__isnull=True, client__status="approved")
+        .exclude(client__first_name="Noah")
+        .exclude(client__commission_lines__kind=LineKind.CPA)
+        .select_related("client", "partner")
+        .order_by("client_id")
+        .first()
+    )
+    if attribution is None:
+        return
+    client, partner = attribution.client, attribution.partner
+
+    def signed_callback(evt: dict[str, Any]) -> None:
+        delivery = simpay.signed(evt)
+        stored, _ = inbound_event_store(provider=simpay.PROVIDER, body=delivery.body, signature=delivery.signature)
+        inbound_event_process(event_pk=stored.pk)
+
+    deposit = deposit_initiate(client=client, channel="card", amount="1500.00", currency="EUR")
+    signed_callback(
+        simpay.checkout_pay(
+            order_reference=deposit.reference, amount=deposit.amount, currency="EUR", cardholder=client.display_name
+        )
+    )
+    deposit.refresh_from_db()
+    today = timezone.localdate()
+    with transaction.atomic():  # the CPA the first deposit earned the partner (as the CPA run writes it)
+        CommissionLine.objects.create(
+            kind=LineKind.CPA, client=client, partner=partner, level=0, earned_on=today, base_amount=Decimal("200.00"),
+            base_currency="EUR", amount=Decimal("200.00"), currency="EUR", tree=[partner.pk],
+            status=LineStatus.PENDING, available_on=today + timedelta(days=7), qualifying_deposit=deposit,
+        )  # fmt: skip
+    commission_lines_post()
+    signed_callback(
+        simpay.dispute_open(
+            payment_id=deposit.external_id or "", amount=Decimal("1500.00"), reason="fraudulent", due_days=6
+        ).event
+    )
 
 
 def _seed_followups() -> None:

@@ -155,6 +155,7 @@ class DemoSeedTests(TestCase):
             "access_review": 1, "compliance_escalation": 1, "risk_alert": 1, "kyc_review": 3, "kyc_exception": 1,
             "withdrawal_approval": 1, "deposit_exception": 1, "trade_feed_exception": 1, "ib_dispute": 1,
             "client_follow_up": 1,  # a client who never answered the follow-up's reminders
+            "chargeback": 1,  # the cardholder's bank disputed a partner-introduced client's deposit
         }  # fmt: skip
         # the months of history behind the reports add clients waiting for review, in EDD and with screening hits
         from accounts.models import Client

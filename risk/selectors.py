@@ -327,3 +327,39 @@ def filter_choices() -> dict[str, Any]:
 
 
 __all__ = ["exposure_can_view"]
+
+
+_EVIDENCE_LINKS = {"deposit": "/payments/deposits/{id}/", "withdrawal": "/payments/withdrawals/{id}/",
+                   "client": "/clients/{id}/"}  # fmt: skip
+
+
+def evidence_rows(alert: RiskAlert) -> list[dict[str, Any]]:
+    """The alert's evidence as the page shows it: every row with the same keys, in words."""
+    shown = []
+    for row in alert.evidence:
+        table = str(row.get("table", ""))
+        details = []
+        if row.get("payer"):
+            details.append(f"card {row['payer']}")
+        if row.get("destination"):
+            details.append(f"to {row['destination']}")
+        if table == "deals":
+            details.append(f"{row.get('count', 0)} deal(s), {row.get('lots', 0)} lots in between")
+        if row.get("held_seconds") is not None:
+            details.append(f"held {Decimal(str(row['held_seconds'])):.0f} s")
+        if row.get("limit"):
+            details.append(f"limit {row['limit']} lots (A-book {row.get('a_book')}, B-book {row.get('b_book')})")
+        if row.get("client_id") and table != "client":
+            details.append(f"client #{row['client_id']}")
+        link = _EVIDENCE_LINKS.get(table, "")
+        shown.append({
+            "what": {"deals": "Trading in between"}.get(table, table.capitalize()),
+            "reference": str(row.get("reference") or row.get("symbol") or "—"),
+            "url": link.format(id=row["id"]) if link and row.get("id") else "",
+            "amount": Decimal(str(row["amount"])) if row.get("amount") is not None else None,
+            "currency": str(row.get("currency") or ""),
+            "lots": row.get("lots") if table == "deal" else row.get("net"),
+            "at": str(row.get("at") or "")[:16].replace("T", " "),
+            "details": "; ".join(details),
+        })  # fmt: skip
+    return shown

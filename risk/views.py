@@ -246,7 +246,8 @@ def alert_view(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.success(request, "Alert decided.")
                 return redirect("risk-alert", pk=alert.pk)
         status = 400
-    return render(request, "risk/alert_detail.html", {"alert": alert, "form": form, "can_dispose": can_dispose},
+    return render(request, "risk/alert_detail.html", {"alert": alert, "form": form, "can_dispose": can_dispose,
+                                                       "evidence": selectors.evidence_rows(alert)},
                   status=status)  # fmt: skip
 
 

@@ -233,7 +233,7 @@ def test_disposition_needs_a_reason_and_closes_the_work_item() -> None:
 
 
 def test_rule_change_is_approved_by_another_risk_officer_who_sees_the_backtest() -> None:
-    bad, _, _ = _patterns()
+    _patterns()
     rule = _rule_in_force({"min_pct": 80})
     alert = rule_evaluate(rule_id=rule.pk)[0]
     alert_dispose(alert_id=alert.pk, actor=staff(Role.RISK, username="an"), disposition="true_match", reason="ok")

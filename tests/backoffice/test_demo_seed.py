@@ -120,6 +120,10 @@ def test_demo_workspace_has_items_and_approvals(tmp_path: Path) -> None:
         ("ib.commission_payout", ApprovalStatus.PENDING),  # Alpha's payout, for a second finance officer
         ("ib.plan_change", ApprovalStatus.PENDING),  # the plan's next version, with last month's comparison
         ("payments.withdrawal", ApprovalStatus.PENDING),  # the client's first withdrawal, waiting for review
+        ("payments.withdrawal", ApprovalStatus.PENDING),  # the injected quick exit (risk's QUICK-EXIT alert)
+        ("risk.account_routing", ApprovalStatus.EXECUTED),  # Northwind to the A-book, approved by risk2
+        *[("risk.rule_change", ApprovalStatus.EXECUTED)] * 5,  # the first monitoring rules, approved by risk2
+        ("risk.rule_change", ApprovalStatus.PENDING),  # QUICK-EXIT's next version, with its 30-day backtest
         ("staff.grant_role", ApprovalStatus.EXECUTED),
         ("staff.grant_role", ApprovalStatus.PENDING),
     ]
@@ -131,8 +135,8 @@ def test_demo_workspace_has_items_and_approvals(tmp_path: Path) -> None:
     # three clients wait for KYC review (all documents uploaded); the others were decided. One of
     # them has a passport the identity verification provider found not to match: a KYC exception.
     cast_items = {
-        "access_review": 1, "compliance_escalation": 1, "risk_alert": 1, "kyc_review": 3, "kyc_exception": 1,
-        "withdrawal_approval": 1, "deposit_exception": 1, "trade_feed_exception": 1, "ib_dispute": 1,
+        "access_review": 1, "compliance_escalation": 1, "risk_alert": 3, "kyc_review": 3, "kyc_exception": 1,
+        "withdrawal_approval": 2, "deposit_exception": 1, "trade_feed_exception": 1, "ib_dispute": 1,
         "client_follow_up": 1,  # a client who never answered the follow-up's reminders
     }  # fmt: skip
     # the months of history behind the reports add clients waiting for review, in EDD and with screening hits
@@ -256,3 +260,23 @@ def test_demo_has_clients_in_follow_ups_at_different_steps(tmp_path: Path) -> No
     assert Interaction.objects.filter(subject_id=sofia.subject_id, channel=InteractionChannel.IN_APP).count() == 1
     mateo = follow_up("mateo.silva@demo.invalid")
     assert (mateo.status, mateo.ended_by) == (EnrollmentStatus.STOPPED, "support")
+
+
+def test_demo_has_monitoring_rules_alerts_with_evidence_and_a_rule_change_to_check(tmp_path: Path) -> None:
+    from ops.models import ApprovalRequest, ApprovalStatus
+    from risk.models import AlertStatus, RiskAlert, RiskRule
+
+    with override_settings(DEMO_MODE=True, VAR_DIR=tmp_path, KYC_STORAGE_ROOT=tmp_path / "kyc"):
+        call_command("demo_seed")
+    assert sorted(RiskRule.objects.values_list("code", flat=True)) == [
+        "QUICK-EXIT", "SCALPING", "SHARED-CARD", "STRUCTURING", "VELOCITY-DEP",
+    ]  # fmt: skip
+    quick = RiskAlert.objects.get(rule__code="QUICK-EXIT")
+    assert quick.status == AlertStatus.OPEN
+    assert [row["table"] for row in quick.evidence] == ["deposit", "withdrawal", "deals"]
+    assert f"of 1,900.00 {quick.client.base_currency}" in quick.summary
+    structuring = RiskAlert.objects.get(rule__code="STRUCTURING")
+    assert (structuring.client.legal_name, structuring.status) == ("Northwind Trading Ltd", AlertStatus.TRUE_MATCH)
+    assert RiskAlert.objects.get(source="exposure_limit").symbol == "EURUSD"
+    pending = ApprovalRequest.objects.get(action="risk.rule_change", status=ApprovalStatus.PENDING)
+    assert pending.payload["params"]["min_pct"] == 50

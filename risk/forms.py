@@ -19,8 +19,12 @@ class RuleVersionForm(forms.Form):
         label="Parameters (JSON)", widget=forms.Textarea(attrs={"rows": 5, "class": "mono"}),
         help_text="The kind's parameters as a JSON object; each one is checked and a problem names it.",
     )  # fmt: skip
-    valid_from = forms.DateTimeField(label="In force from (UTC)", widget=forms.DateTimeInput(attrs=_DT))
-    valid_to = forms.DateTimeField(label="Until (UTC, optional)", required=False, widget=forms.DateTimeInput(attrs=_DT))
+    valid_from = forms.DateTimeField(
+        label="In force from (UTC)", widget=forms.DateTimeInput(attrs=_DT, format="%Y-%m-%dT%H:%M")
+    )
+    valid_to = forms.DateTimeField(
+        label="Until (UTC, optional)", required=False, widget=forms.DateTimeInput(attrs=_DT, format="%Y-%m-%dT%H:%M")
+    )
     note = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
     reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
                              help_text="Why: the risk officer who approves reads it.")  # fmt: skip

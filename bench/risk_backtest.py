@@ -73,7 +73,7 @@ def generate(*, deposits: int, withdrawals: int, deals: int, clients: int) -> di
                 " FROM accounts_client t CROSS JOIN generate_series(1, %s) i WHERE t.id = %s",
                 [count, template.pk],
             )
-        params = {"start": start, "span": (now - start).total_seconds(), "wallet": wallet.pk,
+        params: dict[str, Any] = {"start": start, "span": (now - start).total_seconds(), "wallet": wallet.pk,
                   "currency": template.base_currency, "deposits": deposits, "withdrawals": withdrawals,
                   "deals": deals, "account": account.pk}  # fmt: skip
         cursor.execute(

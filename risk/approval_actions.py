@@ -136,7 +136,7 @@ def _execute_routing(subject: models.Model, payload: Payload, request: Any) -> d
 def _show_routing(payload: Payload) -> dict[str, str]:
     labels = dict(Book.choices)
     shown = {
-        "Book": f"{labels.get(payload.get('from_book'), '?')} → {labels.get(payload.get('book'), '?')}",
+        "Book": f"{labels.get(str(payload.get('from_book')), '?')} → {labels.get(str(payload.get('book')), '?')}",
         "Leverage": (
             f"1:{payload.get('from_leverage')} → 1:{payload['leverage']}"
             if payload.get("leverage") is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -31,9 +32,7 @@ class RuleVersionForm(forms.Form):
 
     def __init__(self, *args: Any, initial_params: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["valid_from"].initial = timezone.now().replace(second=0, microsecond=0) + timezone.timedelta(
-            minutes=5
-        )
+        self.fields["valid_from"].initial = timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=5)
         if initial_params is not None:
             self.fields["params"].initial = json.dumps(initial_params, indent=1)
 

@@ -146,9 +146,9 @@ def rule_backtest(rule: RiskRule, params: dict[str, Any], *, days: int = BACKTES
         rule=rule, start=start, end=end, computed_at=end, current_version=current,
         proposed_count=len(proposed_hits), current_count=len(current_hits),
     )  # fmt: skip
-    for keys, precision in ((proposed_hits, result.proposed_precision), (current_hits, result.current_precision)):
+    for raised, precision in ((proposed_hits, result.proposed_precision), (current_hits, result.current_precision)):
         for key, status in decided.items():
-            if key in keys:
+            if key in raised:
                 setattr(precision, status, getattr(precision, status) + 1)
     result.missed_true_matches = sum(
         1 for key, status in decided.items() if status == AlertStatus.TRUE_MATCH and key not in proposed_hits
@@ -183,7 +183,8 @@ class Filters:
     country: str = ""
 
     def sql(self, client: str = "c", account: str = "ta") -> tuple[str, dict[str, Any]]:
-        where, params = [], {}
+        where: list[str] = []
+        params: dict[str, Any] = {}
         if self.group:
             where.append(f"{account}.platform_group = %(group)s")
             params["group"] = self.group

@@ -4,7 +4,7 @@ call one service or selector, and render."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib import messages
@@ -57,7 +57,7 @@ def _errors_onto(form: Any, problems: dict[str, str]) -> None:
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    return value if timezone.is_aware(value) else timezone.make_aware(value, timezone.UTC)
+    return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
 
 
 # --- dashboard and limits ------------------------------------------------------------------------

@@ -272,10 +272,11 @@ def test_demo_has_monitoring_rules_alerts_with_evidence_and_a_rule_change_to_che
         "QUICK-EXIT", "SCALPING", "SHARED-CARD", "STRUCTURING", "VELOCITY-DEP",
     ]  # fmt: skip
     quick = RiskAlert.objects.get(rule__code="QUICK-EXIT")
-    assert quick.status == AlertStatus.OPEN
+    assert quick.status == AlertStatus.OPEN and quick.client is not None
     assert [row["table"] for row in quick.evidence] == ["deposit", "withdrawal", "deals"]
     assert f"of 1,900.00 {quick.client.base_currency}" in quick.summary
     structuring = RiskAlert.objects.get(rule__code="STRUCTURING")
+    assert structuring.client is not None
     assert (structuring.client.legal_name, structuring.status) == ("Northwind Trading Ltd", AlertStatus.TRUE_MATCH)
     assert RiskAlert.objects.get(source="exposure_limit").symbol == "EURUSD"
     pending = ApprovalRequest.objects.get(action="risk.rule_change", status=ApprovalStatus.PENDING)

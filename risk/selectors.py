@@ -182,7 +182,10 @@ class Filters:
     partner: int | None = None
     country: str = ""
 
-    def sql(self, client: str = "c", account: str = "ta") -> tuple[str, dict[str, Any]]:
+    def sql(self, client: str = "c", account: str = "ta", client_id: str = "") -> tuple[str, dict[str, Any]]:
+        """The filters as SQL on the aliases given (``client_id``: the client's id column when the
+        statement has no client row, e.g. ``x.client_id`` of a deal)."""
+        client_id = client_id or f"{client}.id"
         where: list[str] = []
         params: dict[str, Any] = {}
         if self.group:
@@ -193,7 +196,7 @@ class Filters:
             params["country"] = self.country
         if self.partner:
             where.append(
-                f"EXISTS (SELECT 1 FROM ib_attribution at WHERE at.client_id = {client}.id"  # noqa: S608 - fixed fragments, values bound
+                f"EXISTS (SELECT 1 FROM ib_attribution at WHERE at.client_id = {client_id}"  # noqa: S608 - fixed fragments, values bound
                 " AND at.partner_id = %(partner)s AND at.valid_to IS NULL)"
             )
             params["partner"] = self.partner
@@ -277,26 +280,34 @@ def pnl(filters: Filters | None = None, *, days: int = 30, top: int = 10) -> dic
     """Realised P&L from the trade feed's deals closed in the last ``days``: the clients' (profit and
     swap) per currency and book, the broker's B-book result (the other side of its B-book clients'
     P&L) and its revenue (commission and spread, both books); the clients with the largest P&L."""
-    where, params = (filters or Filters()).sql()
+    filters = filters or Filters()
+    where, params = filters.sql(client_id="x.client_id")
     params["since"] = timezone.now() - timedelta(days=days)
-    base = (
+    # one pass over the deals, grouped by client, currency and book; the client row only when a
+    # filter reads it (the totals and the largest P&Ls are summed from the groups)
+    join_client = " JOIN accounts_client c ON c.id = x.client_id" if filters.country else ""
+    groups = _rows(
+        "SELECT x.client_id, x.currency, ta.book, count(*) AS deals, sum(x.profit + x.swap) AS pnl,"  # noqa: S608 - fixed fragments, values bound
+        " sum(x.commission + x.spread) AS revenue"
         " FROM ib_deal x JOIN accounts_tradingaccount ta ON ta.id = x.trading_account_id"
-        " JOIN accounts_client c ON c.id = x.client_id"
-        f" WHERE x.closed_at >= %(since)s{where}"
-    )
-    totals = _rows(
-        "SELECT x.currency, count(*) AS deals,"
-        " coalesce(sum(x.profit + x.swap), 0) AS client_pnl,"
-        " coalesce(-sum(x.profit + x.swap) FILTER (WHERE ta.book = 'b'), 0) AS b_book_pnl,"
-        " coalesce(sum(x.commission + x.spread), 0) AS revenue" + base + " GROUP BY x.currency ORDER BY x.currency",
+        + join_client
+        + f" WHERE x.closed_at >= %(since)s{where} GROUP BY x.client_id, x.currency, ta.book",
         params,
     )
-    clients = _rows(
-        "SELECT x.client_id, x.currency, ta.book, sum(x.profit + x.swap) AS pnl, count(*) AS deals"
-        + base
-        + " GROUP BY x.client_id, x.currency, ta.book ORDER BY abs(sum(x.profit + x.swap)) DESC LIMIT %(top)s",
-        {**params, "top": top},
-    )
+    by_currency: dict[str, dict[str, Any]] = {}
+    for row in groups:
+        total = by_currency.setdefault(
+            row["currency"],
+            {"currency": row["currency"], "deals": 0, "client_pnl": Decimal(0), "b_book_pnl": Decimal(0),
+             "revenue": Decimal(0)},
+        )  # fmt: skip
+        total["deals"] += row["deals"]
+        total["client_pnl"] += row["pnl"]
+        total["revenue"] += row["revenue"]
+        if row["book"] == "b":
+            total["b_book_pnl"] -= row["pnl"]
+    totals = [by_currency[c] for c in sorted(by_currency)]
+    clients = sorted(groups, key=lambda r: (-abs(r["pnl"]), r["client_id"]))[:top]
     names = Client.objects.in_bulk([r["client_id"] for r in clients])
     for row in clients:
         row["client"] = names.get(row["client_id"])

@@ -258,6 +258,14 @@ class TradingAccountStatus(models.TextChoices):
     FAILED = "failed", "Provisioning failed"
 
 
+class Book(models.TextChoices):
+    """Where the broker routes a trading account's flow: passed on to a liquidity provider (A) or
+    kept and taken as the counterparty (B)."""
+
+    A = "a", "A-book (passed to liquidity providers)"
+    B = "b", "B-book (the broker is the counterparty)"
+
+
 class TradingAccount(models.Model):
     """The client's account on the trading platform, as the back office says it must be."""
 
@@ -266,6 +274,8 @@ class TradingAccount(models.Model):
     currency = models.CharField(max_length=3)
     leverage = models.PositiveIntegerField()
     platform_group = models.CharField(max_length=80)
+    # moved by risk through maker-checker (risk.account_routing); the platform has no book of its own
+    book = models.CharField(max_length=1, choices=Book.choices, default=Book.B)
     status = models.CharField(max_length=12, choices=TradingAccountStatus.choices, default=TradingAccountStatus.PENDING)
     login = models.CharField(max_length=32, null=True, blank=True, unique=True)
     # Sent with every create call: a retry after a lost answer finds the account instead of making another.

@@ -170,3 +170,11 @@ class AuditAction(models.TextChoices):
     API_KEY_ROTATED = "api_key.rotated", "API key rotated"
     API_KEY_SCOPES_NARROWED = "api_key.scopes_narrowed", "API key scopes narrowed"
     API_KEY_SCOPES_WIDENED = "api_key.scopes_widened", "API key scopes widened (approved)"
+    # risk and monitoring (risk)
+    RISK_RULE_CREATED = "risk_rule.created", "Monitoring rule created (no version yet)"
+    RISK_RULE_VERSION_ADDED = "risk_rule.version_added", "Monitoring rule version added (approved)"
+    RISK_RULE_VERSION_ENDED = "risk_rule.version_ended", "Monitoring rule version ended by the next one"
+    RISK_ALERT_RAISED = "risk_alert.raised", "Risk alert raised"
+    RISK_ALERT_DISPOSED = "risk_alert.disposed", "Risk alert decided (true match, false positive or escalated)"
+    EXPOSURE_LIMIT_SET = "exposure_limit.set", "Exposure limit set"
+    TRADING_ACCOUNT_BOOK_CHANGED = "trading_account.book_changed", "Trading account moved between books (approved)"

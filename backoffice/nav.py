@@ -36,6 +36,7 @@ def entries() -> list[NavEntry]:
     from ops.services.work_items import queues_can_view
     from payments.selectors import payments_can_view
     from reporting.selectors import reports_can_view
+    from risk.services import exposure_can_view
 
     return [
         NavEntry("Home", "home", _anyone),
@@ -45,6 +46,7 @@ def entries() -> list[NavEntry]:
         NavEntry("Follow-ups", "followups", followup_can_manage),
         NavEntry("Payments", "payments", payments_can_view),
         NavEntry("Partners", "partners", partner_can_view),
+        NavEntry("Risk", "risk-dashboard", exposure_can_view),
         NavEntry("Reports", "reports", reports_can_view),
         NavEntry("Staff", "staff", staff_can_view),
         NavEntry("Access review", "access-review", access_review_can_view),

@@ -22,6 +22,7 @@ BENCHMARKS = [
     "webhooks",
     "client_api",
     "reports",
+    "risk_backtest",
 ]
 
 

@@ -182,6 +182,27 @@ def _chargeback() -> Any:
     return deposit.chargebacks.get()
 
 
+def _risk_rule() -> Any:
+    from django.utils import timezone
+
+    from risk.models import RiskRule, RiskRuleVersion
+
+    rule = RiskRule.objects.create(code="ACCESS", name="Access rule", kind="velocity")
+    RiskRuleVersion.objects.create(
+        rule=rule, number=1, params={"direction": "deposit", "count": 5, "window_hours": 24}, valid_from=timezone.now()
+    )
+    return rule
+
+
+def _risk_alert() -> Any:
+    from risk.models import RiskAlert
+
+    rule = _risk_rule()
+    return RiskAlert.objects.create(
+        rule=rule, rule_version=rule.versions.get(), key="client:0:2026-01-01", summary="5 deposits within 24 h"
+    )
+
+
 class World:
     """The objects a row's URL names (``{client}``, ``{document}``, ...), made when first named;
     none of them is in the desk persona's scope."""
@@ -208,6 +229,8 @@ class World:
             "run": _run,
             "endpoint": _endpoint,
             "chargeback": _chargeback,
+            "riskrule": _risk_rule,
+            "riskalert": _risk_alert,
             # the world's client is in the documents follow-up since its registration
             "enrollment": lambda: FollowUpEnrollment.objects.get(subject_id=str(self.client.pk)),
         }
@@ -460,6 +483,32 @@ PAGES = [
     *rows("GET", "/partners/runs/{run}/", (ANONYMOUS, LOGIN), (NOBODY, 403), (RISK, 200), (FINANCE, 200)),
     *rows("GET", "/partners/runs/{run}/progress/", (ANONYMOUS, LOGIN), (NOBODY, 403), (AUDITOR, 200)),
     *rows("GET", "/partners/unearned/", (ANONYMOUS, LOGIN), (NOBODY, 403), (SUPPORT, 200), (FINANCE, 200)),
+    # --- risk: the dashboard (trading risk), limits, monitoring rules and alerts (anomalies), books ---
+    *rows(
+        "GET", "/risk/", (ANONYMOUS, LOGIN), (NOBODY, 403), (SUPPORT, 403), (COMPLIANCE, 403), (AUDITOR, 200),
+        (RISK, 200),
+    ),
+    *rows("GET", "/risk/?country=Germany", (RISK, 400)),
+    *rows("GET", "/risk/limits/", (ANONYMOUS, LOGIN), (FINANCE, 403), (AUDITOR, 200), (RISK, 200)),
+    *rows("POST", "/risk/limits/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (FINANCE, 403), (RISK, 400)),
+    *rows("GET", "/risk/rules/", (ANONYMOUS, LOGIN), (NOBODY, 403), (COMPLIANCE, 403), (AUDITOR, 200), (RISK, 200)),
+    *rows("GET", "/risk/rules/new/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (FINANCE, 403), (RISK, 200)),
+    *rows("POST", "/risk/rules/new/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (SUPPORT, 403), (RISK, 400)),
+    *rows("GET", "/risk/rules/{riskrule}/", (ANONYMOUS, LOGIN), (NOBODY, 404), (SUPPORT, 404), (AUDITOR, 200), (RISK, 200)),
+    *rows(
+        "GET", "/risk/rules/{riskrule}/versions/new/", (ANONYMOUS, LOGIN), (NOBODY, 404), (AUDITOR, 403), (RISK, 200),
+    ),
+    *rows("POST", "/risk/rules/{riskrule}/versions/new/", (ANONYMOUS, LOGIN), (FINANCE, 404), (AUDITOR, 403), (RISK, 400)),
+    *rows("POST", "/risk/rules/{riskrule}/run/", (ANONYMOUS, LOGIN), (NOBODY, 404), (AUDITOR, 403), (RISK, 302)),
+    *rows("GET", "/risk/alerts/", (ANONYMOUS, LOGIN), (NOBODY, 403), (FINANCE, 403), (AUDITOR, 200), (RISK, 200)),
+    *rows("GET", "/risk/alerts/?status=nonsense", (RISK, 404)),
+    *rows("GET", "/risk/alerts/{riskalert}/", (ANONYMOUS, LOGIN), (NOBODY, 404), (AUDITOR, 200), (RISK, 200)),
+    *rows("POST", "/risk/alerts/{riskalert}/", (ANONYMOUS, LOGIN), (SUPPORT, 404), (AUDITOR, 403), (RISK, 400)),
+    *rows(
+        "GET", "/risk/accounts/{account}/book/",
+        (ANONYMOUS, LOGIN), (NOBODY, 404), (DESK, 404), (SUPPORT, 403), (FINANCE, 403), (RISK, 200),
+    ),
+    *rows("POST", "/risk/accounts/{account}/book/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (DESK, 404), (RISK, 400)),
     # --- outbound webhooks: administrators ---
     *rows("GET", "/staff/webhooks/", (ANONYMOUS, LOGIN), (NOBODY, 403), (AUDITOR, 403), (FINANCE, 403), (ADMIN, 200)),
     *rows("POST", "/staff/webhooks/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (ADMIN, 400)),

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "kyc",
     "payments",
     "ib",
+    "risk",
     "reporting",
 ]
 
@@ -433,6 +434,9 @@ CELERY_BEAT_SCHEDULE = {
     "kyc-periodic-review": {"task": "kyc.tasks.kyc_periodic_review_task", "schedule": 24 * 3600.0},
     # Daily: opens the quarter's staff access review (a compliance work item) until it is signed off.
     "access-review-open-due": {"task": "ops.tasks.access_review_open_due_task", "schedule": 24 * 3600.0},
+    # the monitoring rules over new activity, the platform's open positions and the exposure limits
+    "risk-rules-evaluate": {"task": "risk.tasks.rules_evaluate_task", "schedule": 300.0, "options": {"expires": 290}},
+    "risk-exposure-check": {"task": "risk.tasks.exposure_check_task", "schedule": 300.0, "options": {"expires": 290}},
     "approvals-expire": {
         "task": "ops.tasks.approvals_expire_task",
         "schedule": 300.0,

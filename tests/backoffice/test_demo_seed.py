@@ -141,6 +141,10 @@ class DemoSeedTests(TestCase):
             ("ib.commission_payout", ApprovalStatus.PENDING),  # Alpha's payout, for a second finance officer
             ("ib.plan_change", ApprovalStatus.PENDING),  # the plan's next version, with last month's comparison
             ("payments.withdrawal", ApprovalStatus.PENDING),  # the client's first withdrawal, waiting for review
+            ("payments.withdrawal", ApprovalStatus.PENDING),  # the injected quick exit (risk's QUICK-EXIT alert)
+            ("risk.account_routing", ApprovalStatus.EXECUTED),  # Northwind to the A-book, approved by risk2
+            *[("risk.rule_change", ApprovalStatus.EXECUTED)] * 5,  # the first monitoring rules, approved by risk2
+            ("risk.rule_change", ApprovalStatus.PENDING),  # QUICK-EXIT's next version, with its 30-day backtest
             ("staff.grant_role", ApprovalStatus.EXECUTED),
             ("staff.grant_role", ApprovalStatus.PENDING),
         ]
@@ -152,8 +156,8 @@ class DemoSeedTests(TestCase):
         # three clients wait for KYC review (all documents uploaded); the others were decided. One of
         # them has a passport the identity verification provider found not to match: a KYC exception.
         cast_items = {
-            "access_review": 1, "compliance_escalation": 1, "risk_alert": 1, "kyc_review": 3, "kyc_exception": 1,
-            "withdrawal_approval": 1, "deposit_exception": 1, "trade_feed_exception": 1, "ib_dispute": 1,
+            "access_review": 1, "compliance_escalation": 1, "risk_alert": 3, "kyc_review": 3, "kyc_exception": 1,
+            "withdrawal_approval": 2, "deposit_exception": 1, "trade_feed_exception": 1, "ib_dispute": 1,
             "client_follow_up": 1,  # a client who never answered the follow-up's reminders
             "chargeback": 1,  # the cardholder's bank disputed a partner-introduced client's deposit
         }  # fmt: skip
@@ -285,3 +289,21 @@ class DemoSeedTests(TestCase):
             )  # fmt: skip
         assert "chargebacks: 1 chargeback(s) open" in refused.value.message
         assert ledger_verify().ok
+
+    def test_demo_has_monitoring_rules_alerts_with_evidence_and_a_rule_change_to_check(self) -> None:
+        from ops.models import ApprovalRequest, ApprovalStatus
+        from risk.models import AlertStatus, RiskAlert, RiskRule
+
+        assert sorted(RiskRule.objects.values_list("code", flat=True)) == [
+            "QUICK-EXIT", "SCALPING", "SHARED-CARD", "STRUCTURING", "VELOCITY-DEP",
+        ]  # fmt: skip
+        quick = RiskAlert.objects.get(rule__code="QUICK-EXIT")
+        assert quick.status == AlertStatus.OPEN and quick.client is not None
+        assert [row["table"] for row in quick.evidence] == ["deposit", "withdrawal", "deals"]
+        assert f"of 1,900.00 {quick.client.base_currency}" in quick.summary
+        structuring = RiskAlert.objects.get(rule__code="STRUCTURING")
+        assert structuring.client is not None
+        assert (structuring.client.legal_name, structuring.status) == ("Northwind Trading Ltd", AlertStatus.TRUE_MATCH)
+        assert RiskAlert.objects.get(source="exposure_limit").symbol == "EURUSD"
+        pending = ApprovalRequest.objects.get(action="risk.rule_change", status=ApprovalStatus.PENDING)
+        assert pending.payload["params"]["min_pct"] == 50

@@ -40,7 +40,7 @@ LINK = re.compile(r'<a href="([^"]+)">([^<]+)</a>')
             ],
         ),
         ("finance", ["Home", "Clients", "Queues", "Approvals", "Payments", "Partners", "Reports"]),
-        ("risk", ["Home", "Clients", "Queues", "Approvals", "Payments", "Partners", "Reports"]),
+        ("risk", ["Home", "Clients", "Queues", "Approvals", "Payments", "Partners", "Risk", "Reports"]),
         (
             "admin",
             [
@@ -50,6 +50,7 @@ LINK = re.compile(r'<a href="([^"]+)">([^<]+)</a>')
                 "Approvals",
                 "Payments",
                 "Partners",
+                "Risk",
                 "Reports",
                 "Staff",
                 "Access review",
@@ -70,6 +71,7 @@ LINK = re.compile(r'<a href="([^"]+)">([^<]+)</a>')
                 "Approvals",
                 "Payments",
                 "Partners",
+                "Risk",
                 "Reports",
                 "Staff",
                 "Access review",

@@ -83,6 +83,7 @@ class Command(BaseCommand):
             _seed_trade_feed()
             _seed_commissions()
             _seed_chargeback()
+            _seed_risk()
             api_keys = _seed_partner_api_key()
             _seed_followups()
             client_area_prefix = _seed_client_area_key()
@@ -646,6 +647,124 @@ def _seed_trade_feed() -> None:
         source=FeedSource.CSV, raw=text, filename="prime-broker-deal-report.csv", received_by="finance"
     )
     deal_batch_process(batch_id=batch.pk)
+
+
+def _seed_risk() -> None:
+    """Monitoring rules proposed by risk and approved by risk2; an injected deposit-then-withdrawal
+    (a client deposits 2,000 and asks for 1,900 back minutes later, without trading) and structured
+    deposits just under 10,000 (Northwind) that the rules raise alerts on, with their evidence; the
+    structuring alert decided as a true match; a pending rule change for risk2 with its 30-day
+    backtest; open positions on the platform, Northwind moved to the A-book, and an EURUSD exposure
+    limit that the positions breach. Once."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from accounts.models import Client
+    from ops.services.approvals import approval_decide
+    from payments.services.deposits import deposit_initiate
+    from payments.services.ledger import wallet_for
+    from payments.services.webhooks import inbound_event_process, inbound_event_store
+    from payments.services.withdrawals import withdrawal_request
+    from risk.models import RiskRule
+    from risk.services import (
+        account_routing_propose,
+        alert_dispose,
+        exposure_check,
+        exposure_limit_set,
+        positions_refresh,
+        rule_evaluate,
+        rule_propose,
+        rule_version_propose,
+    )
+    from sim import simpay
+    from sim.platform import SimulatedPlatform
+
+    if RiskRule.objects.exists():
+        return
+    noah = Client.objects.filter(first_name="Noah", last_name="Smith", status="approved").first()
+    corp = Client.objects.filter(legal_name="Northwind Trading Ltd", status="approved").first()
+    if noah is None or corp is None:
+        return
+    maker, checker = User.objects.get(username="risk"), User.objects.get(username="risk2")
+
+    def pay(client: Client, amount: str, cardholder: str, currency: str) -> Any:
+        deposit = deposit_initiate(client=client, channel="card", amount=amount, currency=currency)
+        evt = simpay.checkout_pay(
+            order_reference=deposit.reference, amount=deposit.amount, currency=currency, cardholder=cardholder
+        )
+        delivery = simpay.signed(evt)
+        stored, _ = inbound_event_store(provider=simpay.PROVIDER, body=delivery.body, signature=delivery.signature)
+        inbound_event_process(event_pk=stored.pk)
+        deposit.refresh_from_db()
+        return deposit
+
+    # the injected patterns: a client of the months of history (Noah has a third party's deposit on
+    # hold, which stops his withdrawals) deposits and asks for nearly all of it back at once
+    exiting = (
+        Client.objects.filter(status="approved", kind="individual", base_currency__in=["USD", "EUR"])
+        .exclude(pk=noah.pk)
+        .exclude(deposits__status="review")
+        .order_by("pk")
+        .first()
+    )
+    if exiting is None:
+        return
+    funded = pay(exiting, "2000.00", exiting.display_name.upper(), exiting.base_currency)
+    withdrawal_request(
+        client=exiting, source=wallet_for(client=exiting, currency=exiting.base_currency), amount="1900.00",
+        method="card", destination=funded.payer_account, destination_name=exiting.display_name,
+    )  # fmt: skip
+    for amount in ("9600.00", "9800.00", "9900.00"):
+        pay(corp, amount, "NORTHWIND TRADING LTD", "GBP")
+
+    rules = [
+        ("QUICK-EXIT", "Deposit then quick withdrawal", "deposit_then_withdrawal",
+         {"min_pct": 80, "within_hours": 24, "max_lots": "0.10"}),
+        ("STRUCTURING", "Deposits just under 10,000", "structuring",
+         {"direction": "deposit", "threshold": "10000", "band_pct": 10, "min_count": 3, "window_days": 7}),
+        ("VELOCITY-DEP", "Many deposits in a day", "velocity", {"direction": "deposit", "count": 6, "window_hours": 24}),
+        ("SHARED-CARD", "One card on many clients", "card_many_clients", {"min_clients": 3, "window_days": 30}),
+        ("SCALPING", "Very short hold times", "short_hold", {"max_seconds": 30, "min_deals": 20, "window_days": 1}),
+    ]  # fmt: skip
+    for code, name, kind, params in rules:
+        request = rule_propose(
+            actor=maker, code=code, name=name, kind=kind, params=params, valid_from=timezone.now(), valid_to=None,
+            note="", reason="Monitoring programme, first rules",
+        )  # fmt: skip
+        approval_decide(request_id=request.pk, checker=checker, decision="approve", reason="Backtest reviewed")
+    now = timezone.now()
+    for code in ("QUICK-EXIT", "STRUCTURING"):
+        rule_evaluate(rule_id=RiskRule.objects.get(code=code).pk, start=now - timedelta(days=30), end=now)
+    structuring = RiskRule.objects.get(code="STRUCTURING").alerts.get()
+    alert_dispose(
+        alert_id=structuring.pk, actor=checker, disposition="true_match",
+        reason="Three card deposits just under the reporting threshold in a day; treasury could not explain the split",
+    )  # fmt: skip
+    rule_version_propose(
+        actor=maker, rule=RiskRule.objects.get(code="QUICK-EXIT"), params={"min_pct": 50, "within_hours": 48},
+        valid_from=timezone.now() + timedelta(hours=1), valid_to=None, note="Catch partial exits too",
+        reason="Exits of half the deposit were missed last quarter",
+    )  # fmt: skip
+
+    # exposure: open positions on the platform, Northwind to the A-book, a limit the positions breach
+    for client, positions in ((noah, [("EURUSD", "8.00"), ("XAUUSD", "-3.00")]),
+                              (corp, [("EURUSD", "4.00"), ("GBPUSD", "-2.50")])):  # fmt: skip
+        account = client.trading_accounts.filter(login__isnull=False).first()
+        if account is None:
+            continue
+        for symbol, volume in positions:
+            SimulatedPlatform.open_position(account.login, symbol, Decimal(volume))
+    corp_account = corp.trading_accounts.filter(login__isnull=False).first()
+    if corp_account is not None:
+        routing = account_routing_propose(
+            actor=maker, account=corp_account, book="a", leverage=None, reason="Institutional flow: hedge it"
+        )
+        approval_decide(request_id=routing.pk, checker=checker, decision="approve", reason="Agreed")
+    positions_refresh()
+    exposure_limit_set(actor=maker, symbol="EURUSD", max_net_lots="10", reason="Risk appetite for EURUSD")
+    exposure_check()
 
 
 def _seed_commissions() -> None:

@@ -1,0 +1,163 @@
+"""The maker-checker actions of risk, registered with the one approval engine (``ops/approvals.py``).
+A risk officer asks, another risk officer approves:
+
+- ``risk.rule_change``: a new monitoring rule's first version, or a new version of a rule
+  (subject: the rule). The checker sees, beside the parameters, the proposed version replayed over
+  the last 30 days of real activity next to the version in force, and each one's precision on the
+  alerts already decided (the ``panel``, computed when the page is shown).
+- ``risk.account_routing``: a trading account moved to the other book and/or its leverage
+  tightened (subject: the trading account).
+
+Each payload is checked when the request is made and again when it is approved.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from accounts.models import Book, TradingAccount
+from ops.approvals import ApprovalAction, Payload, register
+from ops.roles import Role
+from risk.errors import RiskError, RuleError
+from risk.models import RiskRule
+from risk.rules import kind_spec, params_clean
+from risk.services import ACCOUNT_ROUTING, RULE_CHANGE, routing_check, rule_version_check
+
+
+def _rule(subject: models.Model) -> RiskRule:
+    assert isinstance(subject, RiskRule)
+    return RiskRule.objects.get(pk=subject.pk)
+
+
+def _validate_rule_change(subject: models.Model, payload: Payload) -> None:
+    rule = _rule(subject)
+    facts = payload.get("rule") or {}
+    if facts.get("code") != rule.code or facts.get("kind") != rule.kind:
+        raise RuleError({"rule": "The request names another rule than its subject."})
+    rule_version_check(rule, {**payload, "approved_at": "yes"})
+
+
+def _execute_rule_change(subject: models.Model, payload: Payload, request: Any) -> dict[str, Any]:
+    from risk.services import rule_version_add
+
+    version = rule_version_add(rule_id=subject.pk, payload=payload, request=request)
+    return {"rule": version.rule.name, "version": version.number, "from": version.valid_from.isoformat()}
+
+
+def params_in_words(kind: str, params: dict[str, Any]) -> dict[str, str]:
+    spec = kind_spec(kind)
+    return {p.label: str(params.get(p.name, "")) for p in spec.params}
+
+
+def _show_rule_change(payload: Payload) -> dict[str, str]:
+    from risk.models import RuleKind
+
+    facts = payload.get("rule") or {}
+    kind = str(facts.get("kind", ""))
+    shown = {
+        "Rule": f"{facts.get('name', '')} ({facts.get('code', '')})"
+        + (" — a new rule" if payload.get("new_rule") else ""),
+        "Kind": RuleKind(kind).label if kind in RuleKind.values else kind,
+        "In force from": str(payload.get("valid_from", "")).replace("T", " ")[:16] + " UTC",
+        "Until": str(payload["valid_to"]).replace("T", " ")[:16] + " UTC" if payload.get("valid_to") else "open-ended",
+    }
+    try:
+        shown.update(params_in_words(kind, payload.get("params") or {}))
+    except RuleError:
+        shown["Parameters"] = str(payload.get("params"))
+    if payload.get("note"):
+        shown["Note"] = str(payload["note"])
+    return shown
+
+
+def _describe_rule_change(subject: models.Model, payload: Payload) -> str:
+    facts = payload.get("rule") or {}
+    if payload.get("new_rule"):
+        return f"New monitoring rule {facts.get('name', subject)}"
+    return f"New version of monitoring rule {facts.get('name', subject)}"
+
+
+def _backtest_panel(request: Any) -> tuple[str, dict[str, Any]]:
+    from risk.selectors import rule_backtest
+
+    rule = request.subject
+    if not isinstance(rule, RiskRule):
+        return "risk/_backtest.html", {"backtest": None}
+    try:
+        params = params_clean(rule.kind, request.payload.get("params"))
+    except RuleError as exc:
+        return "risk/_backtest.html", {"backtest": None, "problem": str(exc)}
+    return "risk/_backtest.html", {"backtest": rule_backtest(rule, params)}
+
+
+register(
+    ApprovalAction(
+        key=RULE_CHANGE,
+        label="Change a monitoring rule (new rule or new version)",
+        subject_model=RiskRule,
+        maker_permission="ops.work_as_risk",
+        policy=lambda subject, payload: [Role.RISK],
+        validate=_validate_rule_change,
+        execute=_execute_rule_change,
+        describe=_describe_rule_change,
+        show=_show_rule_change,
+        panel=_backtest_panel,
+    )
+)
+
+
+# --- risk.account_routing ------------------------------------------------------------------------
+
+
+def _account(subject: models.Model) -> TradingAccount:
+    assert isinstance(subject, TradingAccount)
+    return TradingAccount.objects.select_related("account_type", "client").get(pk=subject.pk)
+
+
+def _validate_routing(subject: models.Model, payload: Payload) -> None:
+    account = _account(subject)
+    if payload.get("from_book") != account.book or payload.get("from_leverage") != account.leverage:
+        raise RiskError({"book": f"Account {account} has changed since the request: ask again."})
+    problems = routing_check(account, payload)
+    if problems:
+        raise RiskError(problems)
+
+
+def _execute_routing(subject: models.Model, payload: Payload, request: Any) -> dict[str, Any]:
+    from risk.services import account_routing_apply
+
+    account = account_routing_apply(account_id=subject.pk, payload=payload, request=request)
+    return {"account": str(account), "book": account.get_book_display(), "leverage": account.leverage,
+            "book_pushed_to_platform": False}  # fmt: skip
+
+
+def _show_routing(payload: Payload) -> dict[str, str]:
+    labels = dict(Book.choices)
+    shown = {
+        "Book": f"{labels.get(str(payload.get('from_book')), '?')} → {labels.get(str(payload.get('book')), '?')}",
+        "Leverage": (
+            f"1:{payload.get('from_leverage')} → 1:{payload['leverage']}"
+            if payload.get("leverage") is not None
+            else f"unchanged (1:{payload.get('from_leverage')})"
+        ),
+        "Platform": "The book is recorded in the back office (the platform has no book); a leverage change is pushed "
+        "to the platform after approval.",
+    }
+    return shown
+
+
+register(
+    ApprovalAction(
+        key=ACCOUNT_ROUTING,
+        label="Move a trading account between books or tighten its leverage",
+        subject_model=TradingAccount,
+        maker_permission="ops.change_leverage",
+        policy=lambda subject, payload: [Role.RISK],
+        validate=_validate_routing,
+        execute=_execute_routing,
+        describe=lambda subject, payload: f"Route {subject}: {_show_routing(payload)['Book']}",
+        show=_show_routing,
+    )
+)

@@ -1,0 +1,35 @@
+"""Error messages of the risk app (tests import them instead of copying the strings)."""
+
+from __future__ import annotations
+
+NOT_ALLOWED_VIEW = "You may not see monitoring rules and risk alerts."
+NOT_ALLOWED_EXPOSURE = "You may not see trading risk and exposure."
+NOT_ALLOWED_PROPOSE = "Only risk officers propose monitoring rules and their versions."
+NOT_ALLOWED_DISPOSE = "Only risk officers decide risk alerts."
+NOT_ALLOWED_LIMITS = "Only risk officers set exposure limits."
+NOT_ALLOWED_BOOK = "You may not move trading accounts between books or change their leverage."
+RULE_CHANGE_PENDING = "A change of {rule} is waiting for approval (#{request}): decide it first."
+ALERT_CLOSED = "This alert was already decided ({status})."
+DISPOSITION_REASON_REQUIRED = "Say why (the reason is kept to measure the rule)."
+UNKNOWN_DISPOSITION = "Not a disposition: {value!r}."
+CODE_TAKEN = "The code {code} is taken by another rule."
+CODE_FORMAT = "2 to 40 letters, digits, '-' or '_'."
+VERSION_OVERLAP = "Overlaps version {number} of this rule ({start} to {end}): versions of one rule cannot overlap."
+VALID_FROM_PAST = "From now or later (a version never changes alerts already raised)."
+VALID_TO_ORDER = "After the start."
+LIMIT_ZERO = "Above zero (a limit of zero would alert on every position: remove the limit instead)."
+REASON_REQUIRED = "Say why."
+BOOK_UNCHANGED = "The account is already in that book with that leverage."
+NO_VERSION = "The rule has no version in force: nothing to run."
+
+
+class RiskError(Exception):
+    """A refused risk action; ``problems`` names the fields at fault (form errors)."""
+
+    def __init__(self, problems: dict[str, str] | str) -> None:
+        self.problems = problems if isinstance(problems, dict) else {"__all__": problems}
+        super().__init__("; ".join(f"{k}: {v}" if k != "__all__" else v for k, v in self.problems.items()))
+
+
+class RuleError(RiskError):
+    """A rule or rule version that does not parse or does not fit the rule's versions."""

@@ -1,0 +1,82 @@
+"""Forms of the risk pages: they parse input; the services decide."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from django import forms
+from django.utils import timezone
+
+from accounts.models import Book
+from risk.models import AlertStatus, RuleKind
+
+_DT = {"type": "datetime-local"}
+
+
+class RuleVersionForm(forms.Form):
+    params = forms.CharField(
+        label="Parameters (JSON)", widget=forms.Textarea(attrs={"rows": 5, "class": "mono"}),
+        help_text="The kind's parameters as a JSON object; each one is checked and a problem names it.",
+    )  # fmt: skip
+    valid_from = forms.DateTimeField(
+        label="In force from (UTC)", widget=forms.DateTimeInput(attrs=_DT, format="%Y-%m-%dT%H:%M")
+    )
+    valid_to = forms.DateTimeField(
+        label="Until (UTC, optional)", required=False, widget=forms.DateTimeInput(attrs=_DT, format="%Y-%m-%dT%H:%M")
+    )
+    note = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
+                             help_text="Why: the risk officer who approves reads it.")  # fmt: skip
+
+    def __init__(self, *args: Any, initial_params: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["valid_from"].initial = timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=5)
+        if initial_params is not None:
+            self.fields["params"].initial = json.dumps(initial_params, indent=1)
+
+
+class RuleForm(RuleVersionForm):
+    code = forms.CharField(max_length=40, help_text="2 to 40 letters, digits, dashes or underscores.")
+    name = forms.CharField(max_length=120)
+    kind = forms.ChoiceField(choices=RuleKind.choices)
+
+    field_order = ["code", "name", "kind", "params", "valid_from", "valid_to", "note", "reason"]
+
+
+class DispositionForm(forms.Form):
+    disposition = forms.ChoiceField(
+        choices=[(s.value, s.label) for s in AlertStatus if s != AlertStatus.OPEN], widget=forms.RadioSelect
+    )
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 3}),
+                             help_text="Kept with the alert to measure the rule's precision.")  # fmt: skip
+
+
+class ExposureLimitForm(forms.Form):
+    symbol = forms.CharField(max_length=32)
+    max_net_lots = forms.CharField(max_length=20, label="Most net lots (long or short)")
+    reason = forms.CharField(max_length=2000)
+
+
+class RoutingForm(forms.Form):
+    book = forms.ChoiceField(choices=Book.choices)
+    leverage = forms.IntegerField(required=False, min_value=1, help_text="Leave empty to keep it.")
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class DashboardFilterForm(forms.Form):
+    group = forms.ChoiceField(required=False)
+    partner = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
+    country = forms.CharField(required=False, max_length=2)
+
+    def __init__(self, *args: Any, groups: list[str], partners: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["group"].choices = [("", "All groups"), *[(g, g) for g in groups]]  # type: ignore[attr-defined]
+        self.fields["partner"].choices = [("", "All partners"), *partners]  # type: ignore[attr-defined]
+
+    def clean_country(self) -> str:
+        value = (self.cleaned_data.get("country") or "").strip().upper()
+        if value and (len(value) != 2 or not value.isalpha()):
+            raise forms.ValidationError("A two-letter country code, e.g. GB.")
+        return value

@@ -1,0 +1,170 @@
+"""Transaction-monitoring rules (versioned), the alerts they raise with their evidence and
+disposition, and exposure limits per symbol.
+
+A rule is a kind from the fixed library of ``risk/rules.py`` with parameters the kind validates.
+Its terms live in versions, each in force over ``[valid_from, valid_to)``; two versions of one rule
+never overlap (an exclusion constraint backs the service's check). An alert is raised once per rule
+and key (the transaction, card or client that fired it), so re-running a rule never reopens it.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.contrib.postgres.constraints import ExclusionConstraint
+from django.contrib.postgres.fields import RangeBoundary, RangeOperators
+from django.db import models
+from django.utils import timezone
+
+from audit.history import AuditedHistoricalRecords
+from ib.models import TsTzRange
+
+
+class RuleKind(models.TextChoices):
+    VELOCITY = "velocity", "Velocity (many deposits or withdrawals in a window)"
+    DEPOSIT_THEN_WITHDRAWAL = "deposit_then_withdrawal", "Deposit then immediate withdrawal, little trading"
+    CARD_MANY_CLIENTS = "card_many_clients", "One card on many clients"
+    CLIENT_MANY_CARDS = "client_many_cards", "Many cards on one client"
+    STRUCTURING = "structuring", "Amounts structured just under a threshold"
+    DORMANT_THEN_LARGE = "dormant_then_large", "Dormant, then a large movement"
+    SHORT_HOLD = "short_hold", "Very short hold times (toxic flow)"
+    LINKED_ADDRESS = "linked_address", "Accounts linked by address"
+
+
+class RiskRule(models.Model):
+    code = models.CharField(max_length=40, unique=True)
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=32, choices=RuleKind.choices)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_evaluated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return f"/risk/rules/{self.pk}/"
+
+
+class RiskRuleVersion(models.Model):
+    rule = models.ForeignKey(RiskRule, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    params = models.JSONField()
+    valid_from = models.DateTimeField()
+    valid_to = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    approval = models.ForeignKey("ops.ApprovalRequest", null=True, blank=True, on_delete=models.PROTECT)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["rule_id", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "number"], name="risk_rule_version_number_unique"),
+            models.CheckConstraint(
+                condition=models.Q(valid_to__isnull=True) | models.Q(valid_to__gt=models.F("valid_from")),
+                name="risk_rule_version_period_forward",
+                violation_error_message="A rule version ends after it starts.",
+            ),
+            ExclusionConstraint(
+                name="risk_rule_versions_do_not_overlap",
+                expressions=[
+                    (TsTzRange("valid_from", "valid_to", RangeBoundary()), RangeOperators.OVERLAPS),
+                    ("rule", RangeOperators.EQUAL),
+                ],
+                violation_error_message="Two versions of one rule cannot be in force at the same time.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule} v{self.number}"
+
+
+class AlertSource(models.TextChoices):
+    RULE = "rule", "Monitoring rule"
+    EXPOSURE_LIMIT = "exposure_limit", "Exposure limit"
+
+
+class AlertStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    TRUE_MATCH = "true_match", "True match"
+    FALSE_POSITIVE = "false_positive", "False positive"
+    ESCALATED = "escalated", "Escalated"
+
+
+class RiskAlert(models.Model):
+    source = models.CharField(max_length=20, choices=AlertSource.choices, default=AlertSource.RULE)
+    rule = models.ForeignKey(RiskRule, null=True, blank=True, on_delete=models.PROTECT, related_name="alerts")
+    rule_version = models.ForeignKey(
+        RiskRuleVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="alerts"
+    )
+    # what fired it, unique per rule (a transaction, a card, a client and day) or per limit breach
+    key = models.CharField(max_length=120)
+    client = models.ForeignKey("accounts.Client", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    symbol = models.CharField(max_length=32, blank=True)
+    summary = models.CharField(max_length=300)
+    # the rows that fired it, as they stood: [{"table": "deposit", "id": 1, "reference": ..., ...}]
+    evidence = models.JSONField(default=list)
+    status = models.CharField(max_length=16, choices=AlertStatus.choices, default=AlertStatus.OPEN)
+    disposition_reason = models.TextField(blank=True)
+    disposed_by = models.ForeignKey("ops.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    disposed_at = models.DateTimeField(null=True, blank=True)
+    raised_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-raised_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["source", "rule", "key"], name="risk_alert_once_per_key"),
+            models.CheckConstraint(
+                condition=~models.Q(source="rule") | models.Q(rule__isnull=False, rule_version__isnull=False),
+                name="risk_alert_rule_named",
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "raised_at"], name="risk_alert_status_idx")]
+
+    def __str__(self) -> str:
+        return f"Risk alert #{self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return f"/risk/alerts/{self.pk}/"
+
+
+class ExposureLimit(models.Model):
+    """The most net lots (long or short, both books together) the broker holds in a symbol."""
+
+    symbol = models.CharField(max_length=32, unique=True)
+    max_net_lots = models.DecimalField(max_digits=14, decimal_places=2)
+    updated_at = models.DateTimeField(default=timezone.now)
+    history = AuditedHistoricalRecords()
+
+    class Meta:
+        ordering = ["symbol"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(max_net_lots__gt=Decimal("0")),
+                name="exposure_limit_positive",
+                violation_error_message="An exposure limit is above zero.",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} ≤ {self.max_net_lots} lots"
+
+
+class Position(models.Model):
+    """An open position as the platform last reported it (``open_positions``), refreshed by
+    ``positions_refresh``: volume in lots, positive long, negative short."""
+
+    trading_account = models.ForeignKey("accounts.TradingAccount", on_delete=models.CASCADE, related_name="+")
+    symbol = models.CharField(max_length=32)
+    volume = models.DecimalField(max_digits=14, decimal_places=2)
+    margin = models.DecimalField(max_digits=20, decimal_places=2, default=Decimal("0"))
+    refreshed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["trading_account", "symbol"], name="risk_position_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.volume}"

@@ -1,0 +1,377 @@
+"""Risk reads: rules with their versions and per-version precision, alerts, the backtest a checker
+sees beside a proposed rule version, and exposure and P&L for the risk dashboard (set-based SQL)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import connection
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+
+from accounts.models import Client
+from risk.models import AlertStatus, RiskAlert, RiskRule, RiskRuleVersion
+from risk.rules import Hit, hits
+from risk.services import exposure_can_view, risk_can_view, version_in_force
+
+BACKTEST_DAYS = 30
+
+
+def rule_list() -> QuerySet[RiskRule]:
+    return RiskRule.objects.annotate(
+        open_alerts=Count("alerts", filter=Q(alerts__status=AlertStatus.OPEN)), all_alerts=Count("alerts")
+    ).order_by("code")
+
+
+def rule_get_for(actor: Any, pk: int) -> RiskRule:
+    """A rule, for whoever may see the rules (404 otherwise: its existence is not told)."""
+    if not risk_can_view(actor):
+        raise Http404
+    found = RiskRule.objects.filter(pk=pk).first()
+    if found is None:
+        raise Http404
+    return found
+
+
+def alert_get_for(actor: Any, pk: int) -> RiskAlert:
+    if not risk_can_view(actor):
+        raise Http404
+    found = RiskAlert.objects.select_related("rule", "rule_version", "client", "disposed_by").filter(pk=pk).first()
+    if found is None:
+        raise Http404
+    return found
+
+
+def alert_list(*, status: str = "") -> QuerySet[RiskAlert]:
+    alerts = RiskAlert.objects.select_related("rule", "rule_version", "client")
+    return alerts.filter(status=status) if status else alerts
+
+
+@dataclass
+class Precision:
+    true_match: int = 0
+    false_positive: int = 0
+    escalated: int = 0
+    open: int = 0
+
+    @property
+    def decided(self) -> int:
+        return self.true_match + self.false_positive
+
+    @property
+    def precision(self) -> Decimal | None:
+        """True matches over true matches and false positives (escalations are not yet settled)."""
+        if not self.decided:
+            return None
+        return (Decimal(100) * self.true_match / self.decided).quantize(Decimal("0.1"))
+
+
+def precision_by_version(rule: RiskRule) -> dict[int, Precision]:
+    counts: dict[int, Precision] = defaultdict(Precision)
+    rows = RiskAlert.objects.filter(rule=rule).values("rule_version_id", "status").annotate(n=Count("id"))
+    for row in rows:
+        setattr(counts[row["rule_version_id"]], row["status"], row["n"])
+    return counts
+
+
+def rule_versions(rule: RiskRule) -> list[dict[str, Any]]:
+    now = timezone.now()
+    precision = precision_by_version(rule)
+    shown = []
+    for version in rule.versions.select_related("approval").order_by("-number"):
+        state = (
+            "scheduled" if version.valid_from > now
+            else "ended" if version.valid_to is not None and version.valid_to <= now
+            else "in force"
+        )  # fmt: skip
+        shown.append({"version": version, "state": state, "precision": precision.get(version.pk, Precision())})
+    return shown
+
+
+# --- the backtest of a proposed version -------------------------------------------------------------
+
+
+@dataclass
+class BacktestRow:
+    hit: Hit
+    client: Client | None
+    proposed: bool
+    current: bool
+    disposition: str = ""
+
+
+@dataclass
+class Backtest:
+    rule: RiskRule
+    start: datetime
+    end: datetime
+    computed_at: datetime
+    current_version: RiskRuleVersion | None
+    rows: list[BacktestRow] = field(default_factory=list)
+    proposed_count: int = 0
+    current_count: int = 0
+    proposed_precision: Precision = field(default_factory=Precision)
+    current_precision: Precision = field(default_factory=Precision)
+    missed_true_matches: int = 0
+
+    @property
+    def both(self) -> int:
+        return sum(1 for r in self.rows if r.proposed and r.current)
+
+
+SHOWN_ROWS = 50
+
+
+def rule_backtest(rule: RiskRule, params: dict[str, Any], *, days: int = BACKTEST_DAYS) -> Backtest:
+    """The proposed ``params`` replayed over the last ``days`` of real activity, beside the version
+    in force now replayed over the same window; and each one's precision on the alerts of this rule
+    already decided in that window (a decided alert counts for a version when the replay raises it
+    again)."""
+    end = timezone.now()
+    start = end - timedelta(days=days)
+    current = version_in_force(rule, end) if rule.pk else None
+    proposed_hits = {h.key: h for h in hits(rule.kind, params, start=start, end=end)}
+    current_hits = {h.key: h for h in hits(rule.kind, current.params, start=start, end=end)} if current else {}
+    decided = dict(
+        RiskAlert.objects.filter(rule=rule, raised_at__gte=start)
+        .exclude(status=AlertStatus.OPEN)
+        .values_list("key", "status")
+    )
+    result = Backtest(
+        rule=rule, start=start, end=end, computed_at=end, current_version=current,
+        proposed_count=len(proposed_hits), current_count=len(current_hits),
+    )  # fmt: skip
+    for raised, precision in ((proposed_hits, result.proposed_precision), (current_hits, result.current_precision)):
+        for key, status in decided.items():
+            if key in raised:
+                setattr(precision, status, getattr(precision, status) + 1)
+    result.missed_true_matches = sum(
+        1 for key, status in decided.items() if status == AlertStatus.TRUE_MATCH and key not in proposed_hits
+    )
+    keys = list(dict.fromkeys([*proposed_hits, *current_hits]))
+    # the changes first (what the new version adds or drops), then what both raise
+    keys.sort(key=lambda k: (k in proposed_hits and k in current_hits, k))
+    clients = Client.objects.in_bulk(
+        [h.client_id for h in (*proposed_hits.values(), *current_hits.values()) if h.client_id]
+    )
+    for key in keys[:SHOWN_ROWS]:
+        hit = proposed_hits.get(key) or current_hits[key]
+        result.rows.append(
+            BacktestRow(
+                hit=hit,
+                client=clients.get(hit.client_id) if hit.client_id else None,
+                proposed=key in proposed_hits,
+                current=key in current_hits,
+                disposition=AlertStatus(decided[key]).label if key in decided else "",
+            )
+        )
+    return result
+
+
+# --- exposure and P&L ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Filters:
+    group: str = ""
+    partner: int | None = None
+    country: str = ""
+
+    def sql(self, client: str = "c", account: str = "ta", client_id: str = "") -> tuple[str, dict[str, Any]]:
+        """The filters as SQL on the aliases given (``client_id``: the client's id column when the
+        statement has no client row, e.g. ``x.client_id`` of a deal)."""
+        client_id = client_id or f"{client}.id"
+        where: list[str] = []
+        params: dict[str, Any] = {}
+        if self.group:
+            where.append(f"{account}.platform_group = %(group)s")
+            params["group"] = self.group
+        if self.country:
+            where.append(f"{client}.country = %(country)s")
+            params["country"] = self.country
+        if self.partner:
+            where.append(
+                f"EXISTS (SELECT 1 FROM ib_attribution at WHERE at.client_id = {client_id}"  # noqa: S608 - fixed fragments, values bound
+                " AND at.partner_id = %(partner)s AND at.valid_to IS NULL)"
+            )
+            params["partner"] = self.partner
+        return (" AND " + " AND ".join(where)) if where else "", params
+
+
+def _rows(sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        columns = [c.name for c in cursor.description or ()]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def exposure_by_symbol(filters: Filters | None = None) -> list[dict[str, Any]]:
+    """Net open lots per symbol (long positive), split by book, from the platform's open positions."""
+    where, params = (filters or Filters()).sql()
+    return _rows(
+        "SELECT p.symbol, coalesce(sum(p.volume) FILTER (WHERE ta.book = 'a'), 0) AS a,"  # noqa: S608 - fixed fragments, values bound
+        " coalesce(sum(p.volume) FILTER (WHERE ta.book = 'b'), 0) AS b, sum(p.volume) AS net,"
+        " count(DISTINCT ta.client_id) AS clients"
+        " FROM risk_position p JOIN accounts_tradingaccount ta ON ta.id = p.trading_account_id"
+        " JOIN accounts_client c ON c.id = ta.client_id"
+        f" WHERE true{where} GROUP BY p.symbol ORDER BY abs(sum(p.volume)) DESC, p.symbol",
+        params,
+    )
+
+
+HEAT_LEFT, HEAT_TOP, HEAT_COL, HEAT_ROW = 90, 22, 110, 24
+
+
+def exposure_heatmap(filters: Filters | None = None) -> dict[str, Any]:
+    """Net lots per symbol (rows) and platform group (columns)."""
+    where, params = (filters or Filters()).sql()
+    rows = _rows(
+        "SELECT p.symbol, ta.platform_group AS grp, sum(p.volume) AS net"  # noqa: S608 - fixed fragments, values bound
+        " FROM risk_position p JOIN accounts_tradingaccount ta ON ta.id = p.trading_account_id"
+        " JOIN accounts_client c ON c.id = ta.client_id"
+        f" WHERE true{where} GROUP BY p.symbol, ta.platform_group",
+        params,
+    )
+    symbols = sorted({r["symbol"] for r in rows})
+    groups = sorted({r["grp"] for r in rows})
+    cells = {(r["symbol"], r["grp"]): r["net"] for r in rows}
+    top = max((abs(v) for v in cells.values()), default=Decimal(0)) or Decimal(1)
+    grid = []
+    for j, symbol in enumerate(symbols):
+        line = []
+        y = HEAT_TOP + j * HEAT_ROW
+        for i, group in enumerate(groups):
+            value = cells.get((symbol, group), Decimal(0))
+            shade = min(4, int((abs(value) / top) * 4 + Decimal("0.999"))) if value else 0
+            line.append({
+                "group": group, "value": value, "css": f"heat-{'neg' if value < 0 else 'pos'}-{shade}",
+                "x": HEAT_LEFT + i * HEAT_COL, "y": y,
+            })  # fmt: skip
+        grid.append({"symbol": symbol, "cells": line, "y": y, "label_y": y + HEAT_ROW - 8})
+    heads = [{"group": g, "x": HEAT_LEFT + i * HEAT_COL + 4} for i, g in enumerate(groups)]
+    return {
+        "groups": heads, "grid": grid, "width": HEAT_LEFT + len(groups) * HEAT_COL,
+        "height": HEAT_TOP + len(symbols) * HEAT_ROW, "cell_w": HEAT_COL - 4, "cell_h": HEAT_ROW - 4,
+    }  # fmt: skip
+
+
+def exposure_by_currency(by_symbol: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Net lots per currency leg: a long EURUSD is long EUR and short USD (in lots of the base)."""
+    legs: dict[str, dict[str, Decimal]] = defaultdict(lambda: {"a": Decimal(0), "b": Decimal(0)})
+    for row in by_symbol:
+        symbol = row["symbol"].upper()
+        if len(symbol) < 6 or not symbol[:6].isalpha():
+            continue
+        for currency, sign in ((symbol[:3], 1), (symbol[3:6], -1)):
+            legs[currency]["a"] += sign * row["a"]
+            legs[currency]["b"] += sign * row["b"]
+    return [
+        {"currency": c, "a": v["a"], "b": v["b"], "net": v["a"] + v["b"]}
+        for c, v in sorted(legs.items(), key=lambda kv: (-abs(kv[1]["a"] + kv[1]["b"]), kv[0]))
+    ]
+
+
+def pnl(filters: Filters | None = None, *, days: int = 30, top: int = 10) -> dict[str, Any]:
+    """Realised P&L from the trade feed's deals closed in the last ``days``: the clients' (profit and
+    swap) per currency and book, the broker's B-book result (the other side of its B-book clients'
+    P&L) and its revenue (commission and spread, both books); the clients with the largest P&L."""
+    filters = filters or Filters()
+    where, params = filters.sql(client_id="x.client_id")
+    params["since"] = timezone.now() - timedelta(days=days)
+    # one pass over the deals, grouped by client, currency and book; the client row only when a
+    # filter reads it (the totals and the largest P&Ls are summed from the groups)
+    join_client = " JOIN accounts_client c ON c.id = x.client_id" if filters.country else ""
+    groups = _rows(
+        "SELECT x.client_id, x.currency, ta.book, count(*) AS deals, sum(x.profit + x.swap) AS pnl,"  # noqa: S608 - fixed fragments, values bound
+        " sum(x.commission + x.spread) AS revenue"
+        " FROM ib_deal x JOIN accounts_tradingaccount ta ON ta.id = x.trading_account_id"
+        + join_client
+        + f" WHERE x.closed_at >= %(since)s{where} GROUP BY x.client_id, x.currency, ta.book",
+        params,
+    )
+    by_currency: dict[str, dict[str, Any]] = {}
+    for row in groups:
+        total = by_currency.setdefault(
+            row["currency"],
+            {"currency": row["currency"], "deals": 0, "client_pnl": Decimal(0), "b_book_pnl": Decimal(0),
+             "revenue": Decimal(0)},
+        )  # fmt: skip
+        total["deals"] += row["deals"]
+        total["client_pnl"] += row["pnl"]
+        total["revenue"] += row["revenue"]
+        if row["book"] == "b":
+            total["b_book_pnl"] -= row["pnl"]
+    totals = [by_currency[c] for c in sorted(by_currency)]
+    clients = sorted(groups, key=lambda r: (-abs(r["pnl"]), r["client_id"]))[:top]
+    names = Client.objects.in_bulk([r["client_id"] for r in clients])
+    for row in clients:
+        row["client"] = names.get(row["client_id"])
+    return {"totals": totals, "clients": clients, "days": days}
+
+
+def dashboard(filters: Filters | None = None) -> dict[str, Any]:
+    by_symbol = exposure_by_symbol(filters)
+    return {
+        "by_symbol": by_symbol,
+        "by_currency": exposure_by_currency(by_symbol),
+        "heatmap": exposure_heatmap(filters),
+        "pnl": pnl(filters),
+        "chart": [(r["symbol"], r["net"]) for r in by_symbol[:12]],
+        "open_alerts": RiskAlert.objects.filter(status=AlertStatus.OPEN).count(),
+    }
+
+
+def filter_choices() -> dict[str, Any]:
+    from accounts.models import TradingAccount
+    from ib.models import Partner
+
+    return {
+        "groups": list(
+            TradingAccount.objects.values_list("platform_group", flat=True).distinct().order_by("platform_group")
+        ),
+        "partners": list(Partner.objects.order_by("name").values_list("pk", "name")),
+    }
+
+
+__all__ = ["exposure_can_view"]
+
+
+_EVIDENCE_LINKS = {"deposit": "/payments/deposits/{id}/", "withdrawal": "/payments/withdrawals/{id}/",
+                   "client": "/clients/{id}/"}  # fmt: skip
+
+
+def evidence_rows(alert: RiskAlert) -> list[dict[str, Any]]:
+    """The alert's evidence as the page shows it: every row with the same keys, in words."""
+    shown = []
+    for row in alert.evidence:
+        table = str(row.get("table", ""))
+        details = []
+        if row.get("payer"):
+            details.append(f"card {row['payer']}")
+        if row.get("destination"):
+            details.append(f"to {row['destination']}")
+        if table == "deals":
+            details.append(f"{row.get('count', 0)} deal(s), {row.get('lots', 0)} lots in between")
+        if row.get("held_seconds") is not None:
+            details.append(f"held {Decimal(str(row['held_seconds'])):.0f} s")
+        if row.get("limit"):
+            details.append(f"limit {row['limit']} lots (A-book {row.get('a_book')}, B-book {row.get('b_book')})")
+        if row.get("client_id") and table != "client":
+            details.append(f"client #{row['client_id']}")
+        link = _EVIDENCE_LINKS.get(table, "")
+        shown.append({
+            "what": {"deals": "Trading in between"}.get(table, table.capitalize()),
+            "reference": str(row.get("reference") or row.get("symbol") or "—"),
+            "url": link.format(id=row["id"]) if link and row.get("id") else "",
+            "amount": Decimal(str(row["amount"])) if row.get("amount") is not None else None,
+            "currency": str(row.get("currency") or ""),
+            "lots": row.get("lots") if table == "deal" else row.get("net"),
+            "at": str(row.get("at") or "")[:16].replace("T", " "),
+            "details": "; ".join(details),
+        })  # fmt: skip
+    return shown

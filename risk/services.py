@@ -1,0 +1,621 @@
+"""Risk writes: proposing monitoring rules and versions (maker-checker, ``risk.rule_change``),
+carrying out the approved change, running the rules (alerts with evidence, each a work item in the
+``risk_alert`` queue), deciding alerts, exposure limits, refreshing open positions from the
+platform, and moving a trading account between books (maker-checker, ``risk.account_routing``).
+
+Nothing of a proposed version is written before another risk officer approves it: the proposal is
+the approval request's payload, checked when asked for and again when approved (the rule's versions
+may have changed in between).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from accounts.models import Book, TradingAccount
+from audit.actions import AuditAction
+from audit.context import Actor, acting_as
+from audit.services import audit_record
+from ops.models import ApprovalRequest, User
+from ops.permissions import ALLOWED, Decision, deny
+from risk import errors
+from risk.errors import RiskError, RuleError
+from risk.models import AlertSource, AlertStatus, ExposureLimit, Position, RiskAlert, RiskRule, RiskRuleVersion
+from risk.rules import Hit, hits, params_clean
+
+RULE_CHANGE = "risk.rule_change"
+ACCOUNT_ROUTING = "risk.account_routing"
+RULE_CODE = re.compile(r"^[A-Za-z0-9_-]{2,40}$")
+ALERT_QUEUE = "risk_alert"
+# the rules' beat task looks back this far for new activity (a missed run is caught up next time;
+# an alert is raised once per rule and key, so overlapping runs raise nothing twice)
+EVALUATION_LOOKBACK = timedelta(hours=24)
+
+
+# --- who may -------------------------------------------------------------------------------------
+
+
+def risk_can_view(actor: Any) -> Decision:
+    """The rules and alerts pages: risk (account anomalies) and the auditor."""
+    if actor.is_authenticated and (actor.has_perm("ops.view_anomalies") or actor.has_perm("ops.view_audit_trail")):
+        return ALLOWED
+    return deny(errors.NOT_ALLOWED_VIEW)
+
+
+def exposure_can_view(actor: Any) -> Decision:
+    """The risk dashboard (exposure and P&L): risk (trading risk) and the auditor."""
+    if actor.is_authenticated and (actor.has_perm("ops.view_trading_risk") or actor.has_perm("ops.view_audit_trail")):
+        return ALLOWED
+    return deny(errors.NOT_ALLOWED_EXPOSURE)
+
+
+def rule_can_propose(actor: Any) -> Decision:
+    """Propose a monitoring rule or a new version of one (another risk officer approves)."""
+    from ops.services.approvals import approval_can_submit
+
+    if not actor.is_authenticated or not actor.has_perm("ops.work_as_risk"):
+        return deny(errors.NOT_ALLOWED_PROPOSE)
+    return approval_can_submit(actor, RULE_CHANGE)
+
+
+def rule_can_propose_version(actor: Any, rule: RiskRule) -> Decision:
+    from ops.selectors import approval_pending
+
+    may = rule_can_propose(actor)
+    if not may:
+        return may
+    if (pending := approval_pending(RULE_CHANGE, rule)) is not None:
+        return deny(errors.RULE_CHANGE_PENDING.format(rule=rule.name, request=pending.pk))
+    return ALLOWED
+
+
+def alert_can_dispose(actor: Any, alert: RiskAlert) -> Decision:
+    if not actor.is_authenticated or not actor.has_perm("ops.work_as_risk"):
+        return deny(errors.NOT_ALLOWED_DISPOSE)
+    if alert.status != AlertStatus.OPEN:
+        return deny(errors.ALERT_CLOSED.format(status=alert.get_status_display().lower()))
+    return ALLOWED
+
+
+def exposure_limit_can_set(actor: Any) -> Decision:
+    if not actor.is_authenticated or not actor.has_perm("ops.work_as_risk"):
+        return deny(errors.NOT_ALLOWED_LIMITS)
+    return ALLOWED
+
+
+def account_routing_can_change(actor: Any, account: TradingAccount) -> Decision:
+    from accounts.selectors import client_is_visible_to
+
+    if not actor.is_authenticated or not actor.has_perm("ops.change_leverage"):
+        return deny(errors.NOT_ALLOWED_BOOK)
+    if not client_is_visible_to(actor, account.client):
+        return deny(errors.NOT_ALLOWED_BOOK)
+    return ALLOWED
+
+
+# --- checking a proposal -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Proposal:
+    params: dict[str, Any]
+    valid_from: datetime
+    valid_to: datetime | None
+    note: str
+
+
+def _when(value: Any, field: str, problems: dict[str, str]) -> datetime | None:
+    if value in (None, ""):
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        problems[field] = "A date and time (YYYY-MM-DD HH:MM)."
+        return None
+    return parsed if parsed.tzinfo else timezone.make_aware(parsed, timezone.get_current_timezone())
+
+
+def version_overlap_check(
+    rule: RiskRule | None, valid_from: datetime, valid_to: datetime | None
+) -> RiskRuleVersion | None:
+    """The version a new one from ``valid_from`` ends (the one in force then, open-ended and begun
+    before it); any other version overlapping ``[valid_from, valid_to)`` refuses the new one."""
+    if rule is None or rule.pk is None:
+        return None
+    ends: RiskRuleVersion | None = None
+    for version in rule.versions.order_by("valid_from"):
+        if version.valid_from < valid_from and version.valid_to is None:
+            ends = version
+            continue
+        overlaps = (version.valid_to is None or version.valid_to > valid_from) and (
+            valid_to is None or version.valid_from < valid_to
+        )
+        if overlaps:
+            raise RuleError(
+                {
+                    "valid_from": errors.VERSION_OVERLAP.format(
+                        number=version.number,
+                        start=version.valid_from.strftime("%Y-%m-%d %H:%M"),
+                        end=version.valid_to.strftime("%Y-%m-%d %H:%M") if version.valid_to else "open-ended",
+                    )
+                }
+            )
+    return ends
+
+
+def rule_version_check(rule: RiskRule, payload: dict[str, Any], *, now: datetime | None = None) -> Proposal:
+    """Everything a proposed version must satisfy, when asked for and again when approved."""
+    problems: dict[str, str] = {}
+    params: dict[str, Any] = {}
+    try:
+        params = params_clean(rule.kind, payload.get("params"))
+    except RuleError as exc:
+        problems.update({f"params.{k}" if k != "params" else k: v for k, v in exc.problems.items()})
+    valid_from = _when(payload.get("valid_from"), "valid_from", problems)
+    valid_to = _when(payload.get("valid_to"), "valid_to", problems)
+    if valid_from is None and "valid_from" not in problems:
+        problems["valid_from"] = "A date and time (YYYY-MM-DD HH:MM)."
+    if valid_from is not None and payload.get("check_start", True):
+        # a little slack: the proposal was made a moment before it is checked again at approval
+        if valid_from < (now or timezone.now()) - timedelta(minutes=5) and not payload.get("approved_at"):
+            problems["valid_from"] = errors.VALID_FROM_PAST
+    if valid_from is not None and valid_to is not None and valid_to <= valid_from:
+        problems["valid_to"] = errors.VALID_TO_ORDER
+    if valid_from is not None and not problems:
+        version_overlap_check(rule, valid_from, valid_to)
+    if problems or valid_from is None:
+        raise RuleError(problems)
+    return Proposal(
+        params=params, valid_from=valid_from, valid_to=valid_to, note=str(payload.get("note") or "").strip()
+    )
+
+
+def rule_change_payload(
+    *,
+    rule: RiskRule,
+    new_rule: bool,
+    params: dict[str, Any],
+    valid_from: datetime,
+    valid_to: datetime | None,
+    note: str,
+) -> dict[str, Any]:
+    return {
+        "new_rule": new_rule,
+        "rule": {"code": rule.code, "name": rule.name, "kind": rule.kind},
+        "params": params,
+        "valid_from": valid_from.isoformat(),
+        "valid_to": valid_to.isoformat() if valid_to else None,
+        "note": note.strip(),
+    }
+
+
+# --- asking --------------------------------------------------------------------------------------
+
+
+@transaction.atomic(durable=True)
+def rule_propose(
+    *,
+    actor: User,
+    code: str,
+    name: str,
+    kind: str,
+    params: Any,
+    valid_from: datetime,
+    valid_to: datetime | None,
+    note: str,
+    reason: str,
+) -> ApprovalRequest:
+    """A new rule with its first version: the rule is made now (no version: it fires on nothing),
+    the version waits for another risk officer's approval."""
+    from ops.services.approvals import approval_create
+
+    rule_can_propose(actor).require(RuleError)
+    code, name = (code or "").strip().upper(), (name or "").strip()
+    problems: dict[str, str] = {}
+    if not RULE_CODE.match(code):
+        problems["code"] = errors.CODE_FORMAT
+    elif RiskRule.objects.filter(code=code).exists():
+        problems["code"] = errors.CODE_TAKEN.format(code=code)
+    if not name:
+        problems["name"] = "A name."
+    if not reason.strip():
+        problems["reason"] = errors.REASON_REQUIRED
+    shell = RiskRule(code=code, name=name, kind=kind)
+    try:
+        checked = rule_version_check(
+            shell,
+            {
+                "params": params,
+                "valid_from": valid_from.isoformat(),
+                "valid_to": valid_to.isoformat() if valid_to else None,
+            },
+        )
+    except RuleError as exc:
+        problems.update(exc.problems)
+    if problems:
+        raise RuleError(problems)
+    try:
+        with transaction.atomic():
+            rule = RiskRule.objects.create(code=code, name=name, kind=kind)
+    except IntegrityError:
+        raise RuleError({"code": errors.CODE_TAKEN.format(code=code)}) from None
+    audit_record(
+        action=AuditAction.RISK_RULE_CREATED, subject=rule,
+        after={"code": code, "name": name, "kind": kind, "versions": 0}, reason=reason,
+    )  # fmt: skip
+    payload = rule_change_payload(
+        rule=rule, new_rule=True, params=checked.params, valid_from=valid_from, valid_to=valid_to, note=note
+    )
+    return approval_create(action=RULE_CHANGE, subject=rule, payload=payload, maker=actor, reason=reason)
+
+
+@transaction.atomic(durable=True)
+def rule_version_propose(
+    *,
+    actor: User,
+    rule: RiskRule,
+    params: Any,
+    valid_from: datetime,
+    valid_to: datetime | None,
+    note: str,
+    reason: str,
+) -> ApprovalRequest:
+    """A new version of ``rule`` from ``valid_from`` (now or later), waiting for approval."""
+    from ops.services.approvals import approval_create
+
+    rule_can_propose_version(actor, rule).require(RuleError)
+    problems: dict[str, str] = {}
+    if not reason.strip():
+        problems["reason"] = errors.REASON_REQUIRED
+    try:
+        checked = rule_version_check(
+            rule,
+            {
+                "params": params,
+                "valid_from": valid_from.isoformat(),
+                "valid_to": valid_to.isoformat() if valid_to else None,
+            },
+        )
+    except RuleError as exc:
+        problems.update(exc.problems)
+    if problems:
+        raise RuleError(problems)
+    payload = rule_change_payload(
+        rule=rule, new_rule=False, params=checked.params, valid_from=valid_from, valid_to=valid_to, note=note
+    )
+    return approval_create(action=RULE_CHANGE, subject=rule, payload=payload, maker=actor, reason=reason)
+
+
+# --- carrying out the approved change ------------------------------------------------------------
+
+
+def _version_facts(version: RiskRuleVersion) -> dict[str, Any]:
+    return {
+        "rule": version.rule.code,
+        "number": version.number,
+        "params": version.params,
+        "valid_from": version.valid_from.isoformat(),
+        "valid_to": version.valid_to.isoformat() if version.valid_to else None,
+    }
+
+
+@transaction.atomic
+def rule_version_add(*, rule_id: int, payload: dict[str, Any], request: ApprovalRequest) -> RiskRuleVersion:
+    """Carry out an approved rule change (inside the engine's transaction, the rule locked): the
+    open-ended version in force at ``valid_from`` ends then, the new one starts with the next number.
+    A start that passed while the request waited begins now."""
+    rule = RiskRule.objects.select_for_update().get(pk=rule_id)
+    now = timezone.now()
+    proposal = rule_version_check(rule, {**payload, "approved_at": now.isoformat()})
+    valid_from = max(proposal.valid_from, now)
+    if proposal.valid_to is not None and proposal.valid_to <= valid_from:
+        raise RuleError({"valid_to": errors.VALID_TO_ORDER})
+    ended = version_overlap_check(rule, valid_from, proposal.valid_to)
+    reason = f"approval #{request.pk}: {request.reason}"
+    try:
+        with transaction.atomic():
+            if ended is not None:
+                before = _version_facts(ended)
+                ended.valid_to = valid_from
+                ended._change_reason = reason  # type: ignore[attr-defined]
+                ended.save(update_fields=["valid_to"])
+                audit_record(
+                    action=AuditAction.RISK_RULE_VERSION_ENDED, subject=rule, before=before,
+                    after=_version_facts(ended), reason=reason,
+                )  # fmt: skip
+            number = (rule.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+            version = RiskRuleVersion(
+                rule=rule, number=number, params=proposal.params, valid_from=valid_from,
+                valid_to=proposal.valid_to, note=proposal.note, approval=request,
+            )  # fmt: skip
+            version._change_reason = reason  # type: ignore[attr-defined]
+            version.save()
+    except IntegrityError as exc:  # the exclusion constraint: the backstop of version_overlap_check
+        if "risk_rule_versions_do_not_overlap" in str(exc):
+            raise RuleError({"valid_from": "Overlaps another version of this rule."}) from None
+        raise
+    audit_record(action=AuditAction.RISK_RULE_VERSION_ADDED, subject=rule, after=_version_facts(version), reason=reason)
+    return version
+
+
+# --- running the rules ---------------------------------------------------------------------------
+
+
+def version_in_force(rule: RiskRule, at: datetime) -> RiskRuleVersion | None:
+    return (
+        rule.versions.filter(valid_from__lte=at)
+        .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=at))
+        .order_by("-valid_from")
+        .first()
+    )
+
+
+@transaction.atomic
+def alerts_raise(*, rule: RiskRule, version: RiskRuleVersion, found: list[Hit]) -> list[RiskAlert]:
+    """An alert (and a ``risk_alert`` work item) per hit not raised by this rule before."""
+    from ops.services.work_items import work_item_open
+
+    if not found:
+        return []
+    seen = set(RiskAlert.objects.filter(rule=rule, key__in=[h.key for h in found]).values_list("key", flat=True))
+    raised = []
+    for hit in found:
+        if hit.key in seen:
+            continue
+        seen.add(hit.key)
+        alert = RiskAlert.objects.create(
+            source=AlertSource.RULE, rule=rule, rule_version=version, key=hit.key, client_id=hit.client_id,
+            summary=hit.summary, evidence=hit.evidence,
+        )  # fmt: skip
+        audit_record(
+            action=AuditAction.RISK_ALERT_RAISED, subject=alert,
+            after={"rule": rule.code, "version": version.number, "key": hit.key, "summary": hit.summary},
+        )  # fmt: skip
+        work_item_open(
+            queue=ALERT_QUEUE, subject=alert, title=f"{rule.name}: {hit.summary}", risk_level="high",
+            details={"rule": rule.code, "version": version.number, "alert": alert.pk, "client": hit.client_id},
+        )  # fmt: skip
+        raised.append(alert)
+    return raised
+
+
+def rule_evaluate(*, rule_id: int, start: datetime | None = None, end: datetime | None = None) -> list[RiskAlert]:
+    """Run one rule's version in force over ``[start, end)`` (default: the lookback up to now) and
+    raise an alert per new hit. The statement runs outside the transaction that writes the alerts."""
+    rule = RiskRule.objects.get(pk=rule_id)
+    end = end or timezone.now()
+    start = start or end - EVALUATION_LOOKBACK
+    version = version_in_force(rule, end)
+    if version is None:
+        return []
+    found = hits(rule.kind, version.params, start=start, end=end)
+    with acting_as(Actor.system("risk.rules_evaluate")), transaction.atomic():
+        raised = alerts_raise(rule=rule, version=version, found=found)
+        RiskRule.objects.filter(pk=rule.pk).update(last_evaluated_at=end)  # not audited: a run's bookmark
+    return raised
+
+
+def rules_evaluate_all() -> dict[str, int]:
+    """Every rule with a version in force, over the new activity (the beat task)."""
+    now = timezone.now()
+    counts = {}
+    for rule in RiskRule.objects.order_by("code"):
+        start = min(rule.last_evaluated_at or now, now) - EVALUATION_LOOKBACK
+        counts[rule.code] = len(rule_evaluate(rule_id=rule.pk, start=start, end=now))
+    return counts
+
+
+DISPOSITION_RESOLUTION = {
+    AlertStatus.TRUE_MATCH: "true_match",
+    AlertStatus.FALSE_POSITIVE: "false_positive",
+    AlertStatus.ESCALATED: "referred",
+}
+
+
+@transaction.atomic(durable=True)
+def alert_dispose(*, alert_id: int, actor: User, disposition: str, reason: str) -> RiskAlert:
+    """True match, false positive or escalated, with the reason (kept to measure the rule's
+    precision); the alert's work item closes with the same code, an escalation opens one with
+    compliance."""
+    from ops.services.work_items import work_item_open, work_item_resolve_for_subject
+
+    alert = RiskAlert.objects.select_for_update().get(pk=alert_id)
+    alert_can_dispose(actor, alert).require(RiskError)
+    problems = {}
+    if disposition not in DISPOSITION_RESOLUTION:
+        problems["disposition"] = errors.UNKNOWN_DISPOSITION.format(value=disposition)
+    if not (reason or "").strip():
+        problems["reason"] = errors.DISPOSITION_REASON_REQUIRED
+    if problems:
+        raise RiskError(problems)
+    status = AlertStatus(disposition)
+    before = {"status": alert.status}
+    alert.status = status
+    alert.disposition_reason = reason.strip()
+    alert.disposed_by = actor
+    alert.disposed_at = timezone.now()
+    alert.save(update_fields=["status", "disposition_reason", "disposed_by", "disposed_at"])
+    audit_record(
+        action=AuditAction.RISK_ALERT_DISPOSED, subject=alert, before=before,
+        after={"status": status.value, "rule": alert.rule.code if alert.rule else None}, reason=reason.strip(),
+    )  # fmt: skip
+    work_item_resolve_for_subject(
+        queue=ALERT_QUEUE, subject=alert, code=DISPOSITION_RESOLUTION[status], note=reason.strip()
+    )
+    if status == AlertStatus.ESCALATED:
+        work_item_open(
+            queue="compliance_escalation", subject=alert, title=f"Escalated risk alert: {alert.summary}",
+            risk_level="high", details={"alert": alert.pk, "reason": reason.strip()},
+        )  # fmt: skip
+    return alert
+
+
+# --- exposure --------------------------------------------------------------------------------------
+
+
+@transaction.atomic(durable=True)
+def exposure_limit_set(*, actor: User, symbol: str, max_net_lots: Any, reason: str) -> ExposureLimit:
+    exposure_limit_can_set(actor).require(RiskError)
+    problems: dict[str, str] = {}
+    symbol = (symbol or "").strip().upper()
+    if not re.match(r"^[A-Z0-9._#-]{2,32}$", symbol):
+        problems["symbol"] = "A platform symbol, e.g. EURUSD."
+    try:
+        limit_value = Decimal(str(max_net_lots).strip())
+        if not limit_value.is_finite():
+            raise InvalidOperation
+    except InvalidOperation:
+        problems["max_net_lots"] = "A number of lots."
+    else:
+        if limit_value <= 0:
+            problems["max_net_lots"] = errors.LIMIT_ZERO
+        elif limit_value != limit_value.quantize(Decimal("0.01")) or limit_value >= Decimal("1e12"):
+            problems["max_net_lots"] = "At most two decimals, under 1,000,000,000,000."
+    if not (reason or "").strip():
+        problems["reason"] = errors.REASON_REQUIRED
+    if problems:
+        raise RiskError(problems)
+    existing = ExposureLimit.objects.select_for_update().filter(symbol=symbol).first()
+    before = {"max_net_lots": str(existing.max_net_lots)} if existing else None
+    limit = existing or ExposureLimit(symbol=symbol)
+    limit.max_net_lots = limit_value
+    limit.updated_at = timezone.now()
+    limit._change_reason = reason  # type: ignore[attr-defined]
+    limit.save()
+    audit_record(
+        action=AuditAction.EXPOSURE_LIMIT_SET, subject=limit, before=before,
+        after={"symbol": symbol, "max_net_lots": str(limit_value)}, reason=reason,
+    )  # fmt: skip
+    return limit
+
+
+def positions_refresh() -> int:
+    """Read every provisioned account's open positions from the platform (the gateway) into
+    ``risk.Position``: one account's positions replaced in one transaction."""
+    from accounts.platform import get_platform
+
+    platform = get_platform()
+    count = 0
+    for account in TradingAccount.objects.filter(login__isnull=False).only("pk", "login").iterator(chunk_size=500):
+        assert account.login is not None
+        positions = platform.open_positions(account.login)
+        with transaction.atomic():
+            Position.objects.filter(trading_account=account).delete()
+            Position.objects.bulk_create(
+                Position(trading_account=account, symbol=p.symbol, volume=p.volume, margin=p.margin)
+                for p in positions
+                if p.volume
+            )
+        count += len(positions)
+    return count
+
+
+def exposure_check() -> list[RiskAlert]:
+    """A risk alert for each symbol whose net exposure (both books) is over its limit; one alert per
+    symbol and day."""
+    from ops.services.work_items import work_item_open
+    from risk.selectors import exposure_by_symbol
+
+    limits = {limit.symbol: limit for limit in ExposureLimit.objects.all()}
+    if not limits:
+        return []
+    raised = []
+    today = timezone.now().date().isoformat()
+    for row in exposure_by_symbol():
+        limit = limits.get(row["symbol"])
+        if limit is None or abs(row["net"]) <= limit.max_net_lots:
+            continue
+        key = f"limit:{row['symbol']}:{today}"
+        with acting_as(Actor.system("risk.exposure_check")), transaction.atomic():
+            if RiskAlert.objects.filter(source=AlertSource.EXPOSURE_LIMIT, rule=None, key=key).exists():
+                continue
+            summary = f"Net exposure in {row['symbol']} is {row['net']} lots, over the limit of {limit.max_net_lots}"
+            alert = RiskAlert.objects.create(
+                source=AlertSource.EXPOSURE_LIMIT, key=key, symbol=row["symbol"], summary=summary,
+                evidence=[{"table": "exposure", "symbol": row["symbol"], "net": str(row["net"]),
+                           "a_book": str(row["a"]), "b_book": str(row["b"]),
+                           "limit": str(limit.max_net_lots)}],
+            )  # fmt: skip
+            audit_record(action=AuditAction.RISK_ALERT_RAISED, subject=alert, after={"key": key, "summary": summary})
+            work_item_open(
+                queue=ALERT_QUEUE, subject=alert, title=summary, risk_level="high",
+                details={"alert": alert.pk, "symbol": row["symbol"]},
+            )  # fmt: skip
+            raised.append(alert)
+    return raised
+
+
+# --- books ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic(durable=True)
+def account_routing_propose(
+    *, actor: User, account: TradingAccount, book: str, leverage: int | None, reason: str
+) -> ApprovalRequest:
+    """Move a trading account to another book and/or tighten its leverage (another risk officer
+    approves)."""
+    from ops.services.approvals import approval_create
+
+    account_routing_can_change(actor, account).require(RiskError)
+    problems = routing_check(account, {"book": book, "leverage": leverage})
+    if not (reason or "").strip():
+        problems["reason"] = errors.REASON_REQUIRED
+    if problems:
+        raise RiskError(problems)
+    payload = {"book": book, "leverage": leverage, "from_book": account.book, "from_leverage": account.leverage}
+    return approval_create(action=ACCOUNT_ROUTING, subject=account, payload=payload, maker=actor, reason=reason)
+
+
+def routing_check(account: TradingAccount, payload: dict[str, Any]) -> dict[str, str]:
+    from accounts.errors import ClientError
+    from accounts.services.trading_accounts import check_leverage
+
+    problems: dict[str, str] = {}
+    book, leverage = payload.get("book"), payload.get("leverage")
+    if book not in Book.values:
+        problems["book"] = "A-book or B-book."
+    if leverage is not None:
+        if not isinstance(leverage, int) or isinstance(leverage, bool):
+            problems["leverage"] = "A whole number."
+        else:
+            try:
+                check_leverage(account, leverage)
+            except ClientError as exc:
+                problems["leverage"] = str(exc)
+    if not problems and book == account.book and leverage in (None, account.leverage):
+        problems["book"] = errors.BOOK_UNCHANGED
+    return problems
+
+
+@transaction.atomic
+def account_routing_apply(*, account_id: int, payload: dict[str, Any], request: ApprovalRequest) -> TradingAccount:
+    """Carry out an approved move: the book is recorded here (the platform gateway has no book:
+    routing to liquidity providers reads it from the back office); a leverage change is pushed to
+    the platform after commit (``accounts.apply_leverage``)."""
+    from accounts.services.trading_accounts import apply_leverage
+
+    account = TradingAccount.objects.select_for_update().get(pk=account_id)
+    problems = routing_check(account, payload)
+    if problems:
+        raise RiskError(problems)
+    reason = f"approval #{request.pk}: {request.reason}"
+    if payload["book"] != account.book:
+        before = account.book
+        account.book = payload["book"]
+        account._change_reason = reason  # type: ignore[attr-defined]
+        account.save(update_fields=["book"])
+        audit_record(
+            action=AuditAction.TRADING_ACCOUNT_BOOK_CHANGED, subject=account, before={"book": before},
+            after={"book": account.book, "pushed_to_platform": False}, reason=reason,
+        )  # fmt: skip
+    if payload.get("leverage") not in (None, account.leverage):
+        apply_leverage(account=account, leverage=payload["leverage"], reason=reason)
+    return account

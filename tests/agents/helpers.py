@@ -1,0 +1,44 @@
+"""Test data for the agents' tests: clients with documents uploaded through the real service."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from agents.models import Agent
+from agents.services import agent_register
+from kyc.models import Document
+from kyc.services.documents import document_upload
+from ops.roles import Role
+from tests.agents.conftest import photo
+from tests.factories import client, staff
+
+
+def register_agent(name: str, scopes: list[str], **kwargs: Any) -> tuple[Agent, str]:
+    admin = staff(Role.ADMIN)
+    return agent_register(name=name, owner=admin, purpose=f"test agent {name}", scopes=scopes, actor=admin, **kwargs)
+
+
+def upload(c: Any, kind: str, content: bytes, name: str = "scan.png", **kwargs: Any) -> Document:
+    return document_upload(
+        client_id=c.pk,
+        kind=kind,
+        upload=SimpleUploadedFile(name, content, content_type="image/png"),
+        actor=staff(Role.SUPPORT),
+        **kwargs,
+    )
+
+
+def client_with_documents(*, seed: int = 1, identity: bytes | None = None, name: str = "passport.png", **fields: Any):
+    """A client who uploaded every required document (so is pending review, with a KYC review item)."""
+    c = client(**fields)
+    docs = [
+        upload(c, "proof_of_identity", identity or photo(seed=seed), name,
+               expiry_date=datetime.date.today() + datetime.timedelta(days=900)),
+        upload(c, "proof_of_address", photo(seed=seed + 1000), "bill.png"),
+        upload(c, "suitability_questionnaire", photo(seed=seed + 2000), "answers.png"),
+    ]  # fmt: skip
+    c.refresh_from_db()
+    return c, docs

@@ -42,3 +42,12 @@ def client_with_documents(*, seed: int = 1, identity: bytes | None = None, name:
     ]  # fmt: skip
     c.refresh_from_db()
     return c, docs
+
+
+def read_off(document: Document, **extracted: str) -> None:
+    """What the identity provider read off ``document`` (test data for a completed check)."""
+    from kyc.models import IdentityCheck, IdentityCheckStatus
+    from kyc.services.identity import identity_check_latest, identity_check_open
+
+    check = identity_check_latest(document) or identity_check_open(document=document, reason="test")
+    IdentityCheck.objects.filter(pk=check.pk).update(status=IdentityCheckStatus.COMPLETED, extracted=extracted)

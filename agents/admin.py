@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from agents.models import Agent, AgentCall, Proposal
 
 
-class ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
+class ReadOnly(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 

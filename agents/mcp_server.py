@@ -18,6 +18,7 @@ from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import AnyHttpUrl
 from starlette.applications import Starlette
 
 from agents import door
@@ -78,8 +79,8 @@ def build_server(*, url: str) -> MCPServer[Any]:
         instructions=INSTRUCTIONS,
         token_verifier=AgentTokenVerifier(),
         # the verifier knows every token it accepts is ours, made for this server alone
-        auth=AuthSettings(  # type: ignore[arg-type]
-            issuer_url=url, resource_server_url=f"{url}/mcp", validate_token_resource=False
+        auth=AuthSettings(
+            issuer_url=AnyHttpUrl(url), resource_server_url=AnyHttpUrl(f"{url}/mcp"), validate_token_resource=False
         ),
     )
 

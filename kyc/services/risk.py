@@ -251,7 +251,7 @@ def risk_level_set(*, client_id: int, level: str, actor: User, reason: str) -> C
     before = client.risk_level
     if before != level:
         client.risk_level = level
-        client._change_reason = reason  # type: ignore[attr-defined]
+        client._change_reason = reason
         client.save(update_fields=["risk_level"])
         crm_push_record(client=client, reason=f"risk {level}")
     audit_record(

@@ -18,6 +18,7 @@ from audit.models import AuditEvent
 from kyc.models import Document, DocumentStatus
 from ops.models import ApprovalRequest, ApprovalStatus, Interaction, WorkItem
 from ops.roles import Role
+from ops.services.approvals import approval_decide
 from tests.agents.conftest import McpProcess, agent_session, blank, data, photo
 from tests.agents.helpers import client_with_documents, read_off, register_agent, upload
 from tests.conftest import wait_for
@@ -85,21 +86,24 @@ def test_precheck_agent_runs_as_a_celery_task_through_the_door(mcp_server: McpPr
 
 
 def test_triage_agent_proposes_closing_a_review_item_nobody_waits_on(mcp_server: McpProcess) -> None:
-    from accounts.services.clients import client_transition
-
     _builtin()
     waiting, _ = client_with_documents(seed=5)
     settled, _ = client_with_documents(seed=9)
-    client_transition(client_id=settled.pk, name="request_documents", actor=staff(Role.COMPLIANCE), reason="test")
+    # the client was settled by a path that left its review item open (e.g. data repaired by hand)
+    Client.objects.filter(pk=settled.pk).update(status="closed")
     item = WorkItem.objects.get(queue__code="kyc_review", subject_id=str(settled.pk))
-    settled.refresh_from_db()
-    if item.status not in ("open", "in_progress", "waiting_on_client"):
-        pytest.skip("the transition closed the review item itself")
     result = asyncio.run(triage_run(url=mcp_server.url, token=builtin_token(TRIAGE)))
     assert result["proposed"] == 1
     proposal = Proposal.objects.get(action="agents.work_item_resolution")
     assert proposal.subject_id == str(item.pk) and proposal.payload["code"] == "no_action"
-    assert not Proposal.objects.filter(subject_id=str(waiting.pk)).exists()
+    waiting_item = WorkItem.objects.get(queue__code="kyc_review", subject_id=str(waiting.pk))
+    assert not Proposal.objects.filter(subject_id=str(waiting_item.pk)).exists()
+    assert set(result["ranked"]) >= {item.pk, waiting_item.pk}
+    # someone who works the KYC review queue approves it: the item is resolved, by them, once
+    officer = staff(Role.COMPLIANCE)
+    approval_decide(request_id=proposal.request_id, checker=officer, decision="approve", reason="indeed")
+    item.refresh_from_db()
+    assert (item.status, item.resolution_code, item.resolved_by) == ("resolved", "no_action", officer)
 
 
 INJECTIONS = (
@@ -133,7 +137,8 @@ def test_red_team_instructions_in_documents_and_messages_lead_to_no_unapproved_w
                                   "evidence": []}),
         ("approve_request", {"request_id": 1}),
     )  # fmt: skip
-    assert data(checklist)["documents"][0]["untrusted"]["extracted"]["first_name"] == INJECTIONS[0]
+    identity = next(d for d in data(checklist)["documents"] if d["id"] == docs[0].pk)
+    assert identity["untrusted"]["extracted"]["first_name"] == INJECTIONS[0]  # handed over as data
     assert all(a.is_error for a in attempts)
 
     assert dict(Document.objects.values_list("pk", "status")) == statuses_before  # nothing decided

@@ -1,0 +1,141 @@
+"""The gate and the oversight figures, through the door's own functions (no server process):
+limits, shadow mode, edited proposals, the rubber-stamping alert, and the pages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import override_settings
+
+from agents import door, errors
+from agents.errors import AgentError
+from agents.models import Agent, AgentCall, Scope
+from agents.selectors import agent_figures
+from agents.services import agent_actor, proposal_review, rubber_stamp_watch
+from audit.context import acting_as
+from kyc.models import Document, DocumentStatus
+from ops.models import ApprovalRequest, WorkItem
+from ops.roles import Role
+from ops.services.approvals import approval_decide
+from tests.agents.conftest import photo
+from tests.agents.helpers import register_agent, upload
+from tests.factories import client, staff
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _kyc_files(tmp_path: Any) -> Any:
+    with override_settings(KYC_STORAGE_ROOT=tmp_path / "kyc"):
+        yield
+
+
+def _propose(agent: Agent, document: Document, decision: str = "accept") -> dict[str, Any]:
+    return door.propose_kyc_document_decision(
+        agent_id=agent.pk, document_id=document.pk, decision=decision, rationale="checked", evidence=["e"],
+        reason_code="" if decision == "accept" else "blurred",
+    )  # fmt: skip
+
+
+def _documents(n: int) -> list[Document]:
+    return [upload(client(), "proof_of_address", photo(400, 300, seed=i), f"bill{i}.png") for i in range(n)]
+
+
+def test_bad_rate_limit_refuses_the_call_past_the_limit() -> None:
+    agent, _ = register_agent("quick", [Scope.READ_DOCUMENTS], rate_per_minute=2)
+    c = client()
+    door.document_checklist(agent_id=agent.pk, client_reference=c.reference)
+    door.document_checklist(agent_id=agent.pk, client_reference=c.reference)
+    with pytest.raises(AgentError, match=errors.RATE_LIMITED.format(limit=2)):
+        door.document_checklist(agent_id=agent.pk, client_reference=c.reference)
+    assert list(AgentCall.objects.values_list("outcome", flat=True).order_by("id")) == ["ok", "ok", "refused"]
+
+
+def test_bad_proposal_is_refused_and_opens_nothing() -> None:
+    agent, _ = register_agent("sloppy", [Scope.PROPOSE_KYC_DOCUMENT])
+    (document,) = _documents(1)
+    with pytest.raises(AgentError, match="reason_code"):
+        door.propose_kyc_document_decision(
+            agent_id=agent.pk, document_id=document.pk, decision="reject", rationale="bad", evidence=[]
+        )
+    with pytest.raises(AgentError, match=errors.RATIONALE_REQUIRED):
+        door.propose_kyc_document_decision(
+            agent_id=agent.pk, document_id=document.pk, decision="accept", rationale=" ", evidence=[]
+        )
+    assert not ApprovalRequest.objects.exists()
+
+
+def test_shadow_mode_keeps_proposals_and_compares_them_with_what_people_decided() -> None:
+    from kyc.services.documents import document_review
+
+    agent, _ = register_agent("shadowy", [Scope.PROPOSE_KYC_DOCUMENT], shadow=True)
+    first, second = _documents(2)
+    assert _propose(agent, first)["shadow"] is True
+    _propose(agent, second, "reject")
+    assert not ApprovalRequest.objects.exists()  # nothing submitted
+    officer = staff(Role.COMPLIANCE)
+    document_review(document_id=first.pk, reviewer=officer, accept=True, note="fine")
+    document_review(document_id=second.pk, reviewer=officer, accept=True, note="fine too")
+    figures = agent_figures(agent)
+    assert (figures.made, figures.shadow, figures.shadow_compared, figures.shadow_agreed) == (0, 2, 2, 1)
+
+
+def test_figures_count_accepted_edited_and_rejected() -> None:
+    agent, _ = register_agent("counted", [Scope.PROPOSE_KYC_DOCUMENT], minutes_saved_per_accepted=4)
+    docs = _documents(4)
+    proposals = [_propose(agent, d) for d in docs]
+    officer = staff(Role.COMPLIANCE)
+    approval_decide(request_id=proposals[0]["approval_request"], checker=officer, decision="approve", reason="ok")
+    approval_decide(request_id=proposals[1]["approval_request"], checker=officer, decision="reject", reason="no")
+    proposal = Agent.objects.get(pk=agent.pk).proposals.get(request_id=proposals[2]["approval_request"])
+    proposal_review(
+        proposal_id=proposal.pk, reviewer=officer, outcome="edited", reason="too dark", decision="reject",
+        reason_code="blurred",
+    )  # fmt: skip
+    assert Document.objects.get(pk=docs[2].pk).status == DocumentStatus.REJECTED  # the officer's own version
+    figures = agent_figures(agent)
+    assert (figures.made, figures.accepted, figures.rejected, figures.edited, figures.pending) == (4, 1, 1, 1, 1)
+    assert figures.acceptance_percent == "33%" and figures.minutes_saved == 4
+
+
+@override_settings(AGENTS_RUBBER_STAMP_MIN_DECIDED=3)
+def test_rubber_stamping_opens_a_security_alert_item() -> None:
+    agent, _ = register_agent("stamped", [Scope.PROPOSE_KYC_DOCUMENT])
+    officer = staff(Role.COMPLIANCE)
+    for document in _documents(3):
+        request_id = _propose(agent, document)["approval_request"]
+        approval_decide(request_id=request_id, checker=officer, decision="approve", reason="ok")
+    assert len(rubber_stamp_watch()) == 1
+    item = WorkItem.objects.get(queue__code="security_alert", subject_id=str(agent.pk))
+    assert "100%" in item.title
+    assert rubber_stamp_watch() == [item.pk]  # the same open item, not a second one
+
+
+def test_agent_actor_cannot_decide_even_naming_a_compliance_officer() -> None:
+    from ops.errors import OpsError
+
+    agent, _ = register_agent("sneaky", [Scope.PROPOSE_KYC_DOCUMENT])
+    (document,) = _documents(1)
+    request_id = _propose(agent, document)["approval_request"]
+    with acting_as(agent_actor(agent)), pytest.raises(OpsError):
+        approval_decide(request_id=request_id, checker=staff(Role.COMPLIANCE), decision="approve", reason="me")
+    assert Document.objects.get(pk=document.pk).status == DocumentStatus.PENDING
+
+
+def test_register_page_shows_the_token_once_and_it_opens_the_door(persona: Any) -> None:
+    from agents.services import agent_for_token
+
+    http = persona(Role.ADMIN.value)
+    owner = staff(Role.ADMIN, username="owner-of-bot")
+    response = http.post(
+        "/agents/new/",
+        {"name": "new-bot", "owner": owner.pk, "purpose": "reads queues", "scopes": ["read:queues"],
+         "rate_per_minute": 30, "daily_budget": 100},
+    )  # fmt: skip
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    token = response.context["token"]
+    assert agent_for_token(token) == Agent.objects.get(name="new-bot")
+    assert token not in http.get(f"/agents/{Agent.objects.get(name='new-bot').pk}/").content.decode()
+    bad = http.post("/agents/new/", {"name": "Not a slug!", "owner": owner.pk, "purpose": "x"})
+    assert bad.status_code == 400 and Agent.objects.count() == 1

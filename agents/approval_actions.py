@@ -10,6 +10,7 @@ from typing import Any
 from django.db import models
 
 from accounts.models import Client
+from agents.models import Agent
 from kyc.models import Document, DocumentStatus, RejectionReason
 from ops.approvals import ApprovalAction, Payload, register
 from ops.errors import OpsError
@@ -22,6 +23,7 @@ WORK_ITEM = "agents.work_item_resolution"
 RISK_LEVEL = "agents.risk_level"
 CLIENT_REPLY = "agents.client_reply"
 ACTIONS = (KYC_DOCUMENT, WORK_ITEM, RISK_LEVEL, CLIENT_REPLY)
+AGENT_GRANT = "agents.agent_grant"
 
 
 def _checker(request: Any) -> User:
@@ -227,5 +229,47 @@ register(
         show=lambda payload: (
             {"Client": str(payload.get("client", "")), "Reply": str(payload.get("message", ""))} | _common_show(payload)
         ),
+    )
+)
+
+
+# --- letting an agent run, or widening its scopes (an administrator asks, another approves) -----
+
+
+def _validate_grant(subject: models.Model, payload: Payload) -> None:
+    from agents.models import Scope
+
+    unknown = sorted(set(payload.get("scopes") or []) - set(Scope.values))
+    if unknown:
+        raise OpsError(f"scopes: {', '.join(unknown)} is not a scope.")
+    if not isinstance(payload.get("enable"), bool):
+        raise OpsError("enable: true or false.")
+
+
+def _execute_grant(subject: models.Model, payload: Payload, request: Any) -> dict[str, Any]:
+    from agents.services import agent_grant_apply
+
+    agent = agent_grant_apply(agent_id=subject.pk, scopes=payload["scopes"], enable=payload["enable"], request=request)
+    return {"agent": agent.name, "enabled": agent.enabled, "scopes": agent.scopes}
+
+
+register(
+    ApprovalAction(
+        key=AGENT_GRANT,
+        label="Let an agent run, or widen what it may do",
+        subject_model=Agent,
+        maker_permission="ops.manage_configuration",
+        policy=lambda subject, payload: [Role.ADMIN],
+        validate=_validate_grant,
+        execute=_execute_grant,
+        describe=lambda subject, payload: (
+            f"{'Run' if payload.get('enable') else 'Widen'} agent {payload.get('agent')}: "
+            + (", ".join(payload.get("scopes") or []) or "no scopes")
+        ),
+        show=lambda payload: {
+            "Agent": str(payload.get("agent", "")),
+            "May": ", ".join(payload.get("scopes") or []) or "nothing",
+            "Runs once approved": "yes" if payload.get("enable") else "as it does now",
+        },
     )
 )

@@ -143,6 +143,7 @@ def agent_register(
         minutes_saved_per_accepted=minutes_saved_per_accepted,
         token_hash=hashed,
         token_prefix=prefix,
+        enabled=False,  # until another administrator approves it
     )
     try:
         agent.full_clean()
@@ -151,7 +152,41 @@ def agent_register(
         raise AgentError(errors.BAD_ARGUMENT.format(field=field, problem=messages[0])) from None
     agent.save()
     audit_record(action=AuditAction.AGENT_REGISTERED, subject=agent, after=_snapshot(agent), reason=purpose.strip())
+    _grant_request(agent, scopes=agent.scopes, enable=True, maker=actor, reason=f"new agent: {purpose.strip()}")
     return agent, token
+
+
+def _grant_request(agent: Agent, *, scopes: list[str], enable: bool, maker: User, reason: str) -> Any:
+    """Letting an agent run, or widening what it may do, waits for another administrator."""
+    from agents.approval_actions import AGENT_GRANT
+    from ops.services.approvals import approval_create
+
+    return approval_create(
+        action=AGENT_GRANT,
+        subject=agent,
+        payload={"agent": agent.name, "scopes": sorted(scopes), "enable": enable},
+        maker=maker,
+        reason=reason,
+    )
+
+
+@transaction.atomic
+def agent_grant_apply(*, agent_id: int, scopes: list[str], enable: bool, request: Any) -> Agent:
+    """The approved grant (``agents.agent_grant``): the scopes, and running if asked."""
+    agent = Agent.objects.select_for_update().get(pk=agent_id)
+    before = _snapshot(agent)
+    agent.scopes = _clean_scopes(scopes)
+    if enable:
+        agent.enabled = True
+    agent.save(update_fields=["scopes", "enabled"])
+    audit_record(
+        action=AuditAction.AGENT_STARTED if enable else AuditAction.AGENT_CHANGED,
+        subject=agent,
+        before=before,
+        after=_snapshot(agent),
+        reason=f"approval #{request.pk}: {request.reason}",
+    )
+    return agent
 
 
 @transaction.atomic(durable=True)
@@ -186,7 +221,11 @@ def agent_update(
     agent = Agent.objects.select_for_update().get(pk=agent_id)
     before = _snapshot(agent)
     if scopes is not None:
-        agent.scopes = _clean_scopes(scopes)
+        wanted = _clean_scopes(scopes)
+        if set(wanted) - set(agent.scopes):  # wider: another administrator approves
+            _grant_request(agent, scopes=wanted, enable=False, maker=actor, reason=reason.strip())
+        else:  # narrower (or the same): at once
+            agent.scopes = wanted
     if shadow is not None:
         agent.shadow = shadow
     if rate_per_minute is not None:
@@ -200,11 +239,16 @@ def agent_update(
 
 @transaction.atomic(durable=True)
 def agent_set_enabled(*, agent_id: int, enabled: bool, actor: User, reason: str) -> Agent:
-    """Stop one agent (or start it again). Its pending proposals stay for people to decide."""
+    """Stop one agent, at once (its pending proposals stay for people to decide); or ask for it to
+    run again, which another administrator approves."""
     agents_can_manage(actor).require(AgentError)
     if not reason.strip():
         raise AgentError(errors.BAD_ARGUMENT.format(field="reason", problem="say why."))
     agent = Agent.objects.select_for_update().get(pk=agent_id)
+    if enabled:
+        if not agent.enabled:
+            _grant_request(agent, scopes=agent.scopes, enable=True, maker=actor, reason=reason.strip())
+        return agent
     before = _snapshot(agent)
     agent.enabled = enabled
     agent.save(update_fields=["enabled"])

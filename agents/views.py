@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from agents import services
+from agents.approval_actions import AGENT_GRANT
 from agents.errors import AgentError
 from agents.forms import AgentRegisterForm, ReasonForm, ReviewForm, ScopesForm
 from agents.models import Agent, Proposal, Scope
@@ -25,7 +26,7 @@ from agents.selectors import (
 )
 from ops.approvals import get_action
 from ops.errors import OpsError
-from ops.models import User
+from ops.models import ApprovalRequest, ApprovalStatus, User
 from ops.services.approvals import approval_can_decide
 
 
@@ -77,6 +78,9 @@ def agent_view(request: HttpRequest, pk: int) -> HttpResponse:
             "can_manage": bool(services.agents_can_manage(user)),
             "scopes_form": ScopesForm(initial={"scopes": agent.scopes, "shadow": agent.shadow}),
             "stopped": agents_stopped_now(),
+            "waiting": ApprovalRequest.objects.filter(
+                action=AGENT_GRANT, subject_id=str(agent.pk), status=ApprovalStatus.PENDING
+            ).first(),
         },
     )
 
@@ -117,8 +121,14 @@ def agent_enable(request: HttpRequest, pk: int, enabled: bool) -> HttpResponse:
     if reason is None:
         messages.error(request, "Give a reason.")
         return redirect("agent", pk=agent.pk)
-    services.agent_set_enabled(agent_id=agent.pk, enabled=enabled, actor=user, reason=reason)
-    messages.success(request, f"{agent.name} {'started' if enabled else 'stopped'}.")
+    try:
+        services.agent_set_enabled(agent_id=agent.pk, enabled=enabled, actor=user, reason=reason)
+    except OpsError as exc:
+        messages.error(request, str(exc))
+        return redirect("agent", pk=agent.pk)
+    messages.success(
+        request, f"Another administrator approves {agent.name} running again." if enabled else f"{agent.name} stopped."
+    )
     return redirect("agent", pk=agent.pk)
 
 
@@ -131,14 +141,18 @@ def agent_change(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Choose scopes and give a reason.")
         return redirect("agent", pk=agent.pk)
-    services.agent_update(
-        agent_id=agent.pk,
-        actor=user,
-        reason=form.cleaned_data["reason"],
-        scopes=form.cleaned_data["scopes"],
-        shadow=form.cleaned_data["shadow"],
-    )
-    messages.success(request, f"{agent.name} changed.")
+    try:
+        services.agent_update(
+            agent_id=agent.pk,
+            actor=user,
+            reason=form.cleaned_data["reason"],
+            scopes=form.cleaned_data["scopes"],
+            shadow=form.cleaned_data["shadow"],
+        )
+    except OpsError as exc:
+        messages.error(request, str(exc))
+        return redirect("agent", pk=agent.pk)
+    messages.success(request, f"{agent.name} changed (wider scopes wait for another administrator's approval).")
     return redirect("agent", pk=agent.pk)
 
 

@@ -16,9 +16,26 @@ from tests.agents.conftest import photo
 from tests.factories import client, staff
 
 
+def approve_agents() -> None:
+    """Another administrator approves every agent waiting to run (or to do more)."""
+    from agents.approval_actions import AGENT_GRANT
+    from ops.models import ApprovalRequest, ApprovalStatus
+    from ops.services.approvals import approval_decide
+
+    checker = staff(Role.ADMIN)
+    for request in ApprovalRequest.objects.filter(action=AGENT_GRANT, status=ApprovalStatus.PENDING):
+        approval_decide(request_id=request.pk, checker=checker, decision="approve", reason="purpose and scopes checked")
+
+
 def register_agent(name: str, scopes: list[str], **kwargs: Any) -> tuple[Agent, str]:
+    """An agent registered by one administrator and approved by another (so it runs)."""
     admin = staff(Role.ADMIN)
-    return agent_register(name=name, owner=admin, purpose=f"test agent {name}", scopes=scopes, actor=admin, **kwargs)
+    agent, token = agent_register(
+        name=name, owner=admin, purpose=f"test agent {name}", scopes=scopes, actor=admin, **kwargs
+    )
+    approve_agents()
+    agent.refresh_from_db()
+    return agent, token
 
 
 def upload(c: Any, kind: str, content: bytes, name: str = "scan.png", **kwargs: Any) -> Document:

@@ -20,7 +20,7 @@ from ops.models import ApprovalRequest, ApprovalStatus, Interaction, WorkItem
 from ops.roles import Role
 from ops.services.approvals import approval_decide
 from tests.agents.conftest import McpProcess, agent_session, blank, data, photo
-from tests.agents.helpers import client_with_documents, read_off, register_agent, upload
+from tests.agents.helpers import approve_agents, client_with_documents, read_off, register_agent, upload
 from tests.conftest import wait_for
 from tests.factories import client, staff
 from tests.workers import Worker
@@ -35,6 +35,7 @@ AGENT_MAY_RECORD = {AuditAction.AGENT_CALL, AuditAction.AGENT_CALL_REFUSED, Audi
 def _builtin() -> None:
     admin = staff(Role.ADMIN)
     builtin_agents_ensure(owner=admin, actor=admin)
+    approve_agents()
 
 
 def _proposed(document: Document) -> Proposal:

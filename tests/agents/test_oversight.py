@@ -139,3 +139,35 @@ def test_register_page_shows_the_token_once_and_it_opens_the_door(persona: Any) 
     assert token not in http.get(f"/agents/{Agent.objects.get(name='new-bot').pk}/").content.decode()
     bad = http.post("/agents/new/", {"name": "Not a slug!", "owner": owner.pk, "purpose": "x"})
     assert bad.status_code == 400 and Agent.objects.count() == 1
+
+
+def test_a_new_agent_runs_only_once_another_administrator_approves_and_wider_scopes_wait_too() -> None:
+    from agents.approval_actions import AGENT_GRANT
+    from agents.services import agent_register, agent_set_enabled, agent_update
+    from ops.errors import OpsError
+
+    maker, checker = staff(Role.ADMIN), staff(Role.ADMIN)
+    agent, _ = agent_register(name="fresh", owner=maker, purpose="reads", scopes=[Scope.READ_CLIENTS], actor=maker)
+    c = client()
+    with pytest.raises(AgentError, match=errors.AGENT_DISABLED):
+        door.client_summary(agent_id=agent.pk, client_reference=c.reference)
+    request = ApprovalRequest.objects.get(action=AGENT_GRANT, subject_id=str(agent.pk))
+    with pytest.raises(OpsError):  # the maker does not approve their own request
+        approval_decide(request_id=request.pk, checker=maker, decision="approve", reason="mine")
+    approval_decide(request_id=request.pk, checker=checker, decision="approve", reason="purpose checked")
+    assert door.client_summary(agent_id=agent.pk, client_reference=c.reference)["reference"] == c.reference
+    # wider: waits; narrower: at once
+    agent_update(
+        agent_id=agent.pk, actor=maker, reason="also documents", scopes=[Scope.READ_CLIENTS, Scope.READ_DOCUMENTS]
+    )
+    assert Agent.objects.get(pk=agent.pk).scopes == [Scope.READ_CLIENTS]
+    assert ApprovalRequest.objects.filter(action=AGENT_GRANT, status="pending").count() == 1
+    agent_update(agent_id=agent.pk, actor=maker, reason="no more clients", scopes=[])
+    assert Agent.objects.get(pk=agent.pk).scopes == []
+    widening = ApprovalRequest.objects.get(action=AGENT_GRANT, status="pending")
+    approval_decide(request_id=widening.pk, checker=checker, decision="reject", reason="not needed")
+    assert Agent.objects.get(pk=agent.pk).scopes == []
+    # stopping is at once; running again is approved
+    agent_set_enabled(agent_id=agent.pk, enabled=False, actor=maker, reason="pause")
+    agent_set_enabled(agent_id=agent.pk, enabled=True, actor=maker, reason="resume")
+    assert Agent.objects.get(pk=agent.pk).enabled is False

@@ -21,7 +21,7 @@ from kyc.models import Document, DocumentStatus
 from ops.models import ApprovalRequest, ApprovalStatus
 from ops.roles import Role
 from tests.agents.conftest import McpProcess, agent_session, data
-from tests.agents.helpers import client_with_documents, read_off, register_agent
+from tests.agents.helpers import approve_agents, client_with_documents, read_off, register_agent
 from tests.browser.conftest import shot, sign_in
 from tests.factories import staff
 
@@ -69,6 +69,7 @@ def test_precheck_agent_proposals_are_accepted_by_compliance_and_its_rate_shows(
     admin = staff(Role.ADMIN, username="adam")
     staff(Role.COMPLIANCE, username="cora")
     builtin_agents_ensure(owner=admin, actor=admin)
+    approve_agents()
     good, docs = client_with_documents(seed=31)
     read_off(docs[0], first_name=good.first_name, last_name=good.last_name, date_of_birth="1985-12-10")
     asyncio.run(precheck_run(url=mcp.url, token=builtin_token(PRECHECK)))

@@ -825,8 +825,11 @@ DEMO_AGENT = "demo-assistant"
 def _seed_agents() -> dict[str, str]:
     """The built-in agents, and an outside agent to connect any MCP client with (reads and every
     proposal; people decide). Their tokens derive from the secret key, so a rerun prints the same."""
+    from agents.approval_actions import AGENT_GRANT
     from agents.models import Agent, Scope
     from agents.services import agent_register, builtin_agents_ensure, builtin_token, token_hash
+    from ops.models import ApprovalRequest, ApprovalStatus
+    from ops.services.approvals import approval_decide
 
     admin = User.objects.get(username="admin")
     agents = builtin_agents_ensure(owner=admin, actor=admin)
@@ -840,4 +843,10 @@ def _seed_agents() -> dict[str, str]:
             model_name="any MCP client",
         )
         Agent.objects.filter(pk=agent.pk).update(token_hash=token_hash(builtin_token(DEMO_AGENT)), token_prefix="demo")  # noqa: S106
+    # each asked for by admin, approved by admin2 (letting an agent run is maker-checker)
+    checker = User.objects.get(username="admin2")
+    for request in ApprovalRequest.objects.filter(action=AGENT_GRANT, status=ApprovalStatus.PENDING):
+        approval_decide(
+            request_id=request.pk, checker=checker, decision="approve", reason="demo: purpose and scopes checked"
+        )
     return {a.name: builtin_token(a.name) for a in [*agents, Agent.objects.get(name=DEMO_AGENT)]}

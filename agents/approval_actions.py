@@ -24,6 +24,7 @@ RISK_LEVEL = "agents.risk_level"
 CLIENT_REPLY = "agents.client_reply"
 ACTIONS = (KYC_DOCUMENT, WORK_ITEM, RISK_LEVEL, CLIENT_REPLY)
 AGENT_GRANT = "agents.agent_grant"
+WITHDRAWAL = "agents.withdrawal_rejection"
 
 
 def _checker(request: Any) -> User:
@@ -271,5 +272,61 @@ register(
             "May": ", ".join(payload.get("scopes") or []) or "nothing",
             "Runs once approved": "yes" if payload.get("enable") else "as it does now",
         },
+    )
+)
+
+
+# --- a withdrawal's rejection (approving one is the withdrawal's own review request) ------------
+
+
+def _validate_withdrawal(subject: models.Model, payload: Payload) -> None:
+    from payments.models import Withdrawal
+    from payments.services.withdrawals import REJECT_REASONS, REJECTABLE
+
+    withdrawal = Withdrawal.objects.get(pk=subject.pk)
+    if withdrawal.status not in REJECTABLE:
+        raise OpsError(f"The withdrawal is {withdrawal.get_status_display().lower()}: too late to reject it.")
+    if payload.get("reason_code") not in REJECT_REASONS:
+        raise OpsError("reason_code: one of " + ", ".join(REJECT_REASONS) + ".")
+
+
+def _execute_withdrawal(subject: models.Model, payload: Payload, request: Any) -> dict[str, Any]:
+    from payments.services.withdrawals import withdrawal_reject_apply
+
+    withdrawal = withdrawal_reject_apply(
+        withdrawal_id=subject.pk,
+        actor=_checker(request),
+        reason_code=payload["reason_code"],
+        note=f"{request.maker_label}'s proposal #{request.pk}, approved: {payload['rationale']}",
+    )
+    return {"withdrawal": withdrawal.reference, "status": withdrawal.status}
+
+
+def _withdrawal_model() -> type[models.Model]:
+    from payments.models import Withdrawal
+
+    return Withdrawal
+
+
+register(
+    ApprovalAction(
+        key=WITHDRAWAL,
+        label="An agent's proposed withdrawal rejection",
+        subject_model=_withdrawal_model(),
+        maker_permission="ops.reject_withdrawals",
+        policy=lambda subject, payload: [Role.FINANCE],
+        validate=_validate_withdrawal,
+        execute=_execute_withdrawal,
+        describe=lambda subject, payload: (
+            f"Reject withdrawal {payload.get('withdrawal')} ({payload.get('reason_code')})"
+        ),
+        outside_makers=True,
+        show=lambda payload: (
+            {
+                "Withdrawal": str(payload.get("withdrawal", "")),
+                "Reason": str(payload.get("reason_code", "")),
+            }
+            | _common_show(payload)
+        ),
     )
 )

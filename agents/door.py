@@ -381,3 +381,38 @@ def propose_client_reply(
     return agent_call(
         agent_id=agent_id, tool="propose_client_reply", scope=Scope.PROPOSE_CLIENT_REPLY, args=args, run=run
     )
+
+
+def propose_withdrawal_rejection(
+    *, agent_id: int, withdrawal_reference: str, reason_code: str, rationale: str, evidence: list[str]
+) -> dict[str, Any]:
+    """Approving a withdrawal under review is its own review request's business (a person decides
+    it there); an agent may propose rejecting one, with a reason code the client is told."""
+    args = {
+        "withdrawal_reference": withdrawal_reference,
+        "reason_code": reason_code,
+        "rationale": rationale,
+        "evidence": evidence,
+    }
+
+    def run(agent: Agent) -> dict[str, Any]:
+        from payments.models import Withdrawal
+
+        withdrawal = Withdrawal.objects.filter(reference=str(withdrawal_reference)).first()
+        if withdrawal is None:
+            raise AgentError(errors.NOT_FOUND.format(what="Withdrawal", ident=withdrawal_reference))
+        payload = {"withdrawal": withdrawal.reference, "reason_code": reason_code}
+        return _proposed(
+            proposal_make(
+                agent=agent,
+                action=actions.WITHDRAWAL,
+                subject=withdrawal,
+                payload=payload,
+                rationale=rationale,
+                evidence=evidence,
+            )
+        )
+
+    return agent_call(
+        agent_id=agent_id, tool="propose_withdrawal_rejection", scope=Scope.PROPOSE_WITHDRAWAL, args=args, run=run
+    )

@@ -161,6 +161,20 @@ def build_server(*, url: str) -> MCPServer[Any]:
             evidence=evidence,
         )  # fmt: skip
 
+    @server.tool()
+    async def propose_withdrawal_rejection(
+        withdrawal_reference: str, reason_code: str, rationale: str, evidence: list[str]
+    ) -> dict[str, Any]:
+        """Propose rejecting a withdrawal before payout, with a reason code the client is told; finance
+        decides (scope propose:withdrawal). Approving one is decided on its own review request."""
+        return await _run(
+            door.propose_withdrawal_rejection,
+            withdrawal_reference=withdrawal_reference,
+            reason_code=reason_code,
+            rationale=rationale,
+            evidence=evidence,
+        )
+
     return server
 
 

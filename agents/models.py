@@ -22,7 +22,7 @@ class Scope(models.TextChoices):
     READ_DOCUMENTS = "read:documents", "Read document checklists and pre-checks"
     READ_WITHDRAWALS = "read:withdrawals", "Read withdrawals' pre-checks"
     PROPOSE_KYC_DOCUMENT = "propose:kyc_document", "Propose a KYC document decision"
-    PROPOSE_WITHDRAWAL = "propose:withdrawal", "Propose a withdrawal decision"
+    PROPOSE_WITHDRAWAL = "propose:withdrawal", "Propose rejecting a withdrawal"
     PROPOSE_RISK_LEVEL = "propose:risk_level", "Propose a client risk level"
     PROPOSE_WORK_ITEM = "propose:work_item", "Propose a work item resolution"
     PROPOSE_CLIENT_REPLY = "propose:client_reply", "Propose a reply to a client"

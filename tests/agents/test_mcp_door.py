@@ -33,6 +33,7 @@ TOOLS = [
     "propose_client_reply",
     "propose_kyc_document_decision",
     "propose_risk_level",
+    "propose_withdrawal_rejection",
     "propose_work_item_resolution",
     "queue_items",
     "withdrawal_prechecks",

@@ -171,3 +171,32 @@ def test_a_new_agent_runs_only_once_another_administrator_approves_and_wider_sco
     agent_set_enabled(agent_id=agent.pk, enabled=False, actor=maker, reason="pause")
     agent_set_enabled(agent_id=agent.pk, enabled=True, actor=maker, reason="resume")
     assert Agent.objects.get(pk=agent.pk).enabled is False
+
+
+def test_proposed_withdrawal_rejection_is_carried_out_by_finance_and_closes_the_review() -> None:
+    from payments.models import WithdrawalStatus
+    from payments.services.ledger import wallet_for
+    from payments.services.withdrawals import withdrawal_request
+    from tests.factories import approved_client, card_deposit
+
+    c = approved_client(provision=False)
+    card = card_deposit(c, "5000.00").payer_account
+    wallet = wallet_for(client=c, currency="EUR")
+    w = withdrawal_request(
+        client=c, source=wallet, amount="300.00", method="card", destination=card, destination_name="Someone Else"
+    )
+    assert w.status == WithdrawalStatus.UNDER_REVIEW
+    agent, _ = register_agent("payout-watch", [Scope.READ_WITHDRAWALS, Scope.PROPOSE_WITHDRAWAL])
+    checks = door.withdrawal_prechecks(agent_id=agent.pk, withdrawal_reference=w.reference)
+    assert checks["untrusted"]["destination_name"] == "Someone Else"
+    proposed = door.propose_withdrawal_rejection(
+        agent_id=agent.pk, withdrawal_reference=w.reference, reason_code="third_party_destination",
+        rationale="the card holder is not the client", evidence=["destination name differs"],
+    )  # fmt: skip
+    w.refresh_from_db()
+    assert w.status == WithdrawalStatus.UNDER_REVIEW  # proposed only
+    approval_decide(request_id=proposed["approval_request"], checker=staff(Role.FINANCE), decision="approve",
+                    reason="agreed")  # fmt: skip
+    w.refresh_from_db()
+    assert (w.status, w.reason_code) == (WithdrawalStatus.REJECTED, "third_party_destination")
+    assert ApprovalRequest.objects.get(pk=w.approval_request_id).status == "cancelled"  # nobody decides it now

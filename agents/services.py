@@ -381,6 +381,12 @@ def agent_call(
                 _record(agent, tool=tool, args=args, result={"failed": message}, outcome=CallOutcome.REFUSED,
                         detail=message)  # fmt: skip
             raise AgentError(message) from None
+        except Exception:  # a fault of ours: recorded, logged, and not described to the agent
+            log.exception("agent %s: tool %s failed", agent.name, tool)
+            with transaction.atomic():
+                _record(agent, tool=tool, args=args, result={"failed": "internal"}, outcome=CallOutcome.FAILED,
+                        detail="internal error")  # fmt: skip
+            raise AgentError(errors.INTERNAL) from None
     return result
 
 

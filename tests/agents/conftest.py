@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import io
 import json
 import re
@@ -90,10 +91,17 @@ async def _session(url: str, token: str, calls: list[tuple[str, dict[str, Any]]]
     return results
 
 
+def run_async(coroutine: Any) -> Any:
+    """Run a coroutine to its end on a thread of its own (the browser tests' Playwright already runs
+    an event loop on the test's thread)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 def agent_session(url: str, token: str, *calls: tuple[str, dict[str, Any]]) -> list[Any]:
     """Connect as an agent with the SDK's client over HTTP, make ``calls`` in order, return the results
     (``("__list_tools__", {})`` lists the tool names)."""
-    return asyncio.run(_session(url, token, list(calls)))
+    return list(run_async(_session(url, token, list(calls))))
 
 
 def data(result: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from accounts.models import Client
+from agents.approval_actions import AGENT_GRANT
 from agents.builtin import PRECHECK, TRIAGE, precheck_run, triage_run
 from agents.models import Proposal, Scope
 from agents.services import builtin_agents_ensure, builtin_token
@@ -67,7 +68,8 @@ def test_precheck_agent_proposes_accept_or_reject_with_its_findings(mcp_server: 
     assert "name matches the profile" in _proposed(good_docs[0]).payload["evidence"]
     # proposals, each a pending request: nothing was decided
     assert not Document.objects.exclude(status=DocumentStatus.PENDING).exists()
-    assert set(ApprovalRequest.objects.values_list("status", flat=True)) == {ApprovalStatus.PENDING}
+    proposed = ApprovalRequest.objects.filter(action="agents.kyc_document_decision")
+    assert set(proposed.values_list("status", flat=True)) == {ApprovalStatus.PENDING}
     # a second run finds nothing new to propose
     assert asyncio.run(precheck_run(url=mcp_server.url, token=builtin_token(PRECHECK))) == {"accept": 0, "reject": 0}
 
@@ -145,7 +147,8 @@ def test_red_team_instructions_in_documents_and_messages_lead_to_no_unapproved_w
     assert dict(Document.objects.values_list("pk", "status")) == statuses_before  # nothing decided
     assert Client.objects.get(pk=c.pk).status == client_before
     assert Interaction.objects.count() == messages_before  # nothing sent
-    assert not ApprovalRequest.objects.exclude(status=ApprovalStatus.PENDING).exists()  # nothing carried out
+    # nothing carried out (the agents themselves were let run by an administrator, before)
+    assert not ApprovalRequest.objects.exclude(action=AGENT_GRANT).exclude(status=ApprovalStatus.PENDING).exists()
     assert ApprovalRequest.objects.filter(maker_label="agent:outside-model").count() == 0
     agent_events = AuditEvent.objects.filter(actor_kind="automation", actor_label__startswith="agent:")
     assert set(agent_events.values_list("action", flat=True)) <= {str(a) for a in AGENT_MAY_RECORD}

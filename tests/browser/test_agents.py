@@ -5,7 +5,6 @@ shows on its page."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from audit.models import AuditEvent
 from kyc.models import Document, DocumentStatus
 from ops.models import ApprovalRequest, ApprovalStatus
 from ops.roles import Role
-from tests.agents.conftest import McpProcess, agent_session, data
+from tests.agents.conftest import McpProcess, agent_session, data, run_async
 from tests.agents.helpers import approve_agents, client_with_documents, read_off, register_agent
 from tests.browser.conftest import shot, sign_in
 from tests.factories import staff
@@ -72,7 +71,7 @@ def test_precheck_agent_proposals_are_accepted_by_compliance_and_its_rate_shows(
     approve_agents()
     good, docs = client_with_documents(seed=31)
     read_off(docs[0], first_name=good.first_name, last_name=good.last_name, date_of_birth="1985-12-10")
-    asyncio.run(precheck_run(url=mcp.url, token=builtin_token(PRECHECK)))
+    run_async(precheck_run(url=mcp.url, token=builtin_token(PRECHECK)))
     proposals = list(Proposal.objects.order_by("pk"))
     assert [p.payload["decision"] for p in proposals] == ["accept", "accept", "accept"]
 

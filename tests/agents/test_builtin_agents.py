@@ -104,6 +104,7 @@ def test_triage_agent_proposes_closing_a_review_item_nobody_waits_on(mcp_server:
     assert set(result["ranked"]) >= {item.pk, waiting_item.pk}
     # someone who works the KYC review queue approves it: the item is resolved, by them, once
     officer = staff(Role.COMPLIANCE)
+    assert proposal.request_id is not None
     approval_decide(request_id=proposal.request_id, checker=officer, decision="approve", reason="indeed")
     item.refresh_from_db()
     assert (item.status, item.resolution_code, item.resolved_by) == ("resolved", "no_action", officer)

@@ -310,11 +310,15 @@ def demo() -> int:
     port = os.environ.get("PORT", "8000")
     with services("demo", database="backoffice", persist_redis=True) as service_env:
         env = demo_environment(service_env, port=port)
+        mcp_port = os.environ.get("MCP_PORT", "8765")
+        env.setdefault("MCP_SERVER_URL", f"http://127.0.0.1:{mcp_port}/mcp")
         _manage(env, "migrate", "--no-input")
         _manage(env, "demo_seed")
         var = Path(env["BACKOFFICE_VAR_DIR"])
         procs = {
             "web": [PY, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+            # the agents' only door: the MCP server (the built-in agents, run by beat, call it too)
+            "mcp": [PY, "manage.py", "mcp_server", "--port", mcp_port],
             "worker": [
                 PY,
                 "-m",
@@ -346,6 +350,7 @@ def demo() -> int:
             name: subprocess.Popen(cmd, env=env, cwd=ROOT, start_new_session=True) for name, cmd in procs.items()
         }
         say(f"back office running at http://127.0.0.1:{port}/  (Ctrl-C stops everything; data stays in {var})")
+        say(f"agents' MCP server at {env['MCP_SERVER_URL']} (streamable HTTP; the tokens are printed above)")
         stop = False
 
         def _stop(signum: int, frame: object) -> None:
@@ -369,7 +374,7 @@ def demo() -> int:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        say("stopped web, worker and beat")
+        say("stopped web, MCP server, worker and beat")
     return code
 
 

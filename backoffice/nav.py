@@ -23,6 +23,7 @@ def _anyone(user: Any) -> Decision:
 
 def entries() -> list[NavEntry]:
     from accounts.selectors import client_can_list
+    from agents.services import agents_can_view
     from audit.selectors import audit_trail_can_view, security_log_can_view
     from backoffice.admin_site import admin_can_use
     from ib.selectors import partner_can_view
@@ -51,6 +52,7 @@ def entries() -> list[NavEntry]:
         NavEntry("Staff", "staff", staff_can_view),
         NavEntry("Access review", "access-review", access_review_can_view),
         NavEntry("API keys", "api-keys", api_keys_can_manage),
+        NavEntry("Agents", "agents", agents_can_view),
         NavEntry("Lists", "sanctions-lists", sanctions_list_can_view),
         NavEntry("Audit trail", "audit-events", audit_trail_can_view),
         NavEntry("Security log", "security-log", security_log_can_view),

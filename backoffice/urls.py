@@ -45,6 +45,7 @@ urlpatterns = [
     path("payments/", include("payments.urls")),
     path("reports/", include("reporting.urls")),
     path("risk/", include("risk.urls")),
+    path("agents/", include("agents.urls")),
     path("", include("ib.urls")),
     # the CRM's change notifications (before the PSPs' pattern, which would take "crm" for a PSP)
     path("webhooks/crm/", crm_webhook, name="webhook-crm"),

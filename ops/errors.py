@@ -121,3 +121,7 @@ FOLLOWUPS_NOT_ALLOWED = "Only support and compliance manage client follow-ups."
 FOLLOWUP_NOT_ACTIVE = "This follow-up has ended already ({status})."
 FOLLOWUP_REASON_REQUIRED = "Say why the follow-up is stopped."
 FOLLOWUP_UNKNOWN_SEQUENCE = "There is no follow-up sequence {code!r}."
+
+# agents (issue 19): an automation or AI agent proposes, never decides
+AGENT_NEVER_CHECKER = "Agents and automations propose; they never approve, reject or execute a request."
+CHECKER_NOT_ACTIVE_STAFF = "Only an active staff member decides a request."

@@ -98,6 +98,11 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "Dear {{ name }},\n\nWe could not process your withdrawal of {{ amount }}: {{ reason }}. The amount "
         "is available in your account again.{% if note %}\n\n{{ note }}{% endif %}\n\nYour reference: {{ reference }}\n",
     ),
+    # a reply an agent drafted and a support officer approved (agents.client_reply)
+    "agents.client_reply": (
+        "A reply to your message",
+        "Dear {{ name }},\n\n{{ message }}\n\nYour reference: {{ reference }}\n",
+    ),
     "payments.withdrawal_failed": (
         "Your withdrawal {{ withdrawal }} was returned",
         "Dear {{ name }},\n\nThe payment of {{ amount }} to {{ destination }} was returned by the receiving "

@@ -203,6 +203,28 @@ def _risk_alert() -> Any:
     )
 
 
+def _agent() -> Any:
+    from agents.services import agent_register
+
+    admin = staff(Role.ADMIN, username="agent-owner")
+    agent, _ = agent_register(name="access-bot", owner=admin, purpose="access tests", scopes=[], actor=admin)
+    return agent
+
+
+def _proposal(c: Any) -> Any:
+    """A proposal an agent made (through the door's own service), waiting for compliance."""
+    from agents.approval_actions import KYC_DOCUMENT
+    from agents.services import agent_actor, proposal_make
+    from audit.context import acting_as
+
+    agent, document = _agent(), _document(c)
+    with acting_as(agent_actor(agent)):
+        return proposal_make(
+            agent=agent, action=KYC_DOCUMENT, subject=document, payload={"document": document.pk, "decision": "accept"},
+            rationale="dates and name check out", evidence=[],
+        )  # fmt: skip
+
+
 class World:
     """The objects a row's URL names (``{client}``, ``{document}``, ...), made when first named;
     none of them is in the desk persona's scope."""
@@ -231,6 +253,8 @@ class World:
             "chargeback": _chargeback,
             "riskrule": _risk_rule,
             "riskalert": _risk_alert,
+            "agent": _agent,
+            "proposal": lambda: _proposal(self.client),
             # the world's client is in the documents follow-up since its registration
             "enrollment": lambda: FollowUpEnrollment.objects.get(subject_id=str(self.client.pk)),
         }
@@ -381,6 +405,27 @@ PAGES = [
     *rows("GET", "/staff/api-keys/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 403), (ADMIN, 200)),
     *rows("POST", "/staff/api-keys/request/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (ADMIN, 400)),
     *rows("POST", "/staff/api-keys/1/revoke/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (ADMIN, 404)),
+    # --- agents: administrators manage them; compliance and the auditor read the oversight pages ---
+    *rows(
+        "GET", "/agents/", (ANONYMOUS, LOGIN), (NOBODY, 403), (DESK, 403), (SUPPORT, 403), (FINANCE, 403),
+        (RISK, 403), (COMPLIANCE, 200), (AUDITOR, 200), (ADMIN, 200),
+    ),
+    *rows("GET", "/agents/{agent}/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (COMPLIANCE, 200), (AUDITOR, 200)),
+    *rows("GET", "/agents/999999/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (ADMIN, 404)),
+    *rows("GET", "/agents/new/", (ANONYMOUS, LOGIN), (COMPLIANCE, 403), (AUDITOR, 403), (ADMIN, 200)),
+    *rows("POST", "/agents/new/", (ANONYMOUS, LOGIN), (COMPLIANCE, 403), (ADMIN, 400)),
+    *rows("POST", "/agents/stop/", (ANONYMOUS, LOGIN), (COMPLIANCE, 403), (AUDITOR, 403), (ADMIN, 302)),
+    *rows("POST", "/agents/start/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (ADMIN, 302)),
+    *rows("POST", "/agents/{agent}/stop/", (ANONYMOUS, LOGIN), (COMPLIANCE, 403), (ADMIN, 302)),
+    *rows("POST", "/agents/{agent}/stop/", (ADMIN, 302), data={"reason": "misbehaving"}),
+    *rows("POST", "/agents/{agent}/change/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (ADMIN, 302)),
+    *rows("GET", "/agents/review/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (COMPLIANCE, 200), (AUDITOR, 200)),
+    *rows(
+        "POST", "/agents/review/{proposal}/", (ANONYMOUS, LOGIN), (NOBODY, 403), (SUPPORT, 403), (AUDITOR, 403),
+        (ADMIN, 403), (COMPLIANCE, 400),
+    ),
+    *rows("POST", "/agents/review/{proposal}/", (COMPLIANCE, 302), data={"outcome": "accepted", "reason": "checked"}),
+    *rows("POST", "/agents/review/999999/", (ANONYMOUS, LOGIN), (NOBODY, 403), (COMPLIANCE, 404)),
     # the second step of signing in: a verified session goes on to its page (tests/ops/test_second_factor.py)
     *rows("GET", "/account/second-factor/", (ANONYMOUS, LOGIN), (NOBODY, 302), (AUDITOR, 302)),
     *rows("GET", "/account/second-factor/enrol/", (ANONYMOUS, LOGIN), (NOBODY, 302), (SUPPORT, 302)),

@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "ib",
     "risk",
     "reporting",
+    "agents",
 ]
 
 MIDDLEWARE = [
@@ -400,7 +401,26 @@ WEBHOOK_SWEEP_INTERVAL_SECONDS = env_int("WEBHOOK_SWEEP_INTERVAL_SECONDS", 5, mi
 # SSRF guard: endpoints resolving to private, loopback, link-local or otherwise non-public addresses
 # are refused (when saved and again when delivered) unless this is on (the demo and the tests).
 WEBHOOKS_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOKS_ALLOW_PRIVATE_TARGETS", False)
+# The agents' MCP door (``manage.py mcp_server``): where the built-in agents reach it, how often they
+# run, and the rubber-stamping alert (more than this share of an agent's proposals accepted over
+# the window, with at least the minimum decided, opens an item for compliance and the administrators).
+MCP_SERVER_URL = env_str("MCP_SERVER_URL", "http://127.0.0.1:8765/mcp")
+AGENTS_BUILTIN_INTERVAL_SECONDS = env_int("AGENTS_BUILTIN_INTERVAL_SECONDS", 300)
+AGENTS_RUBBER_STAMP_SHARE = env_int("AGENTS_RUBBER_STAMP_PERCENT", 98)
+AGENTS_RUBBER_STAMP_WINDOW_DAYS = env_int("AGENTS_RUBBER_STAMP_WINDOW_DAYS", 7)
+AGENTS_RUBBER_STAMP_MIN_DECIDED = env_int("AGENTS_RUBBER_STAMP_MIN_DECIDED", 20)
 CELERY_BEAT_SCHEDULE = {
+    "agents-document-precheck": {
+        "task": "agents.tasks.precheck_agent_task",
+        "schedule": float(AGENTS_BUILTIN_INTERVAL_SECONDS),
+        "options": {"expires": AGENTS_BUILTIN_INTERVAL_SECONDS},
+    },
+    "agents-triage": {
+        "task": "agents.tasks.triage_agent_task",
+        "schedule": float(AGENTS_BUILTIN_INTERVAL_SECONDS),
+        "options": {"expires": AGENTS_BUILTIN_INTERVAL_SECONDS},
+    },
+    "agents-rubber-stamp-watch": {"task": "agents.tasks.rubber_stamp_watch_task", "schedule": 3600.0},
     # expires: a heartbeat not run within the minute is dropped, so a backlog cannot look alive
     "scheduler-heartbeat": {"task": "ops.tasks.scheduler_heartbeat_task", "schedule": 60.0, "options": {"expires": 55}},
     "deposit-refunds-resend": {"task": "payments.tasks.deposit_refunds_resend_task", "schedule": 600.0},

@@ -213,6 +213,17 @@ def _outstanding(client: Client) -> list[str]:
 @transaction.atomic(durable=True)
 def document_review(*, document_id: int, reviewer: User, accept: bool, reason_code: str = "", note: str) -> Document:
     """Accept, or reject with a reason code. Decisions need a rationale."""
+    return document_review_apply(
+        document_id=document_id, reviewer=reviewer, accept=accept, reason_code=reason_code, note=note
+    )
+
+
+@transaction.atomic
+def document_review_apply(
+    *, document_id: int, reviewer: User, accept: bool, reason_code: str = "", note: str
+) -> Document:
+    """The review inside the caller's transaction: an agent's proposed decision carried out when a
+    compliance officer approves it (the officer is the reviewer, with the same checks)."""
     from ops.services.interactions import client_notify
 
     document = Document.objects.select_for_update().select_related("client").get(pk=document_id)

@@ -238,3 +238,27 @@ def risk_factor_configure(*, risk_factor_id: int, changes: dict[str, Any], reaso
     factor = RiskFactor.objects.select_for_update().get(pk=risk_factor_id)
     audit_configure(factor, changes=changes, reason=reason, action=AuditAction.KYC_RISK_FACTOR_CONFIGURED)
     return factor
+
+
+@transaction.atomic
+def risk_level_set(*, client_id: int, level: str, actor: User, reason: str) -> Client:
+    """Set a client's risk level by hand, inside the caller's transaction (an agent's proposed level
+    that a compliance officer approved: the officer is ``actor``, with the same checks)."""
+    client = Client.objects.select_for_update().get(pk=client_id)
+    risk_can_assess(actor, client).require(KycError)
+    if level not in RiskLevel.values:
+        raise KycError(f"level: {level!r} is not a risk level.")
+    before = client.risk_level
+    if before != level:
+        client.risk_level = level
+        client._change_reason = reason
+        client.save(update_fields=["risk_level"])
+        crm_push_record(client=client, reason=f"risk {level}")
+    audit_record(
+        action=AuditAction.KYC_RISK_LEVEL_SET,
+        subject=client,
+        before={"risk_level": before},
+        after={"risk_level": level},
+        reason=reason,
+    )
+    return client

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django_fsm import ConcurrentTransition
 
 from audit.actions import AuditAction
+from audit.context import ActorKind, current_actor
 from audit.services import audit_record
 from ops import errors
 from ops.approvals import Payload, get_action
@@ -70,6 +71,11 @@ def approval_can_submit(actor: User, action: str) -> PermissionDecision:
 def approval_can_decide(actor: User, request: ApprovalRequest) -> PermissionDecision:
     """May ``actor`` approve or reject ``request`` now: it is pending and not expired, the actor is
     neither its maker nor an earlier checker, and acts in the role of the next level."""
+    acting = current_actor()
+    if acting is not None and acting.kind == ActorKind.AUTOMATION:
+        return deny(errors.AGENT_NEVER_CHECKER)  # invariant 10: agents propose, people decide
+    if not actor.is_active or actor.pk is None:
+        return deny(errors.CHECKER_NOT_ACTIVE_STAFF)
     if request.status != ApprovalStatus.PENDING:
         return deny(errors.NOT_PENDING.format(status=request.get_status_display().lower()))
     if request.expires_at <= timezone.now():

@@ -318,6 +318,21 @@ def work_item_resolve(*, item_id: int, user: User, code: str, note: str) -> Work
 
 
 @transaction.atomic
+def work_item_resolve_approved(*, item_id: int, checker: User, code: str, note: str) -> WorkItem:
+    """Resolve an item as a proposal approved by ``checker`` said (an agent's proposed resolution),
+    inside the approval's transaction; the checker, who works the item's queue, resolves it."""
+    if code not in ResolutionCode.values:
+        raise OpsError(errors.UNKNOWN_RESOLUTION_CODE.format(code=code))
+    if not note.strip():
+        raise OpsError(errors.RESOLUTION_NOTE_REQUIRED)
+    item = work_item_lock(item_id)
+    if item.status not in OPEN_STATUSES:
+        raise OpsError(errors.ITEM_CLOSED)
+    queue_can_work(checker, item.queue).require(OpsError)
+    return _resolve(item, resolved_by=checker, code=code, note=note)
+
+
+@transaction.atomic
 def work_item_resolve_for_subject(*, queue: str, subject: models.Model, code: str, note: str) -> WorkItem | None:
     """Close the open item of a subject when the system settles it (e.g. the client re-uploaded,
     the approval was decided). Used by the domain services."""

@@ -552,6 +552,13 @@ def _require_reject(actor: User, withdrawal: Withdrawal) -> None:
 def withdrawal_reject(*, withdrawal_id: int, actor: User, reason_code: str, note: str = "") -> Withdrawal:
     """Reject with a reason the client is told (before payout). A review still pending is
     withdrawn from the approval engine in the same transaction, so nobody decides it any more."""
+    return withdrawal_reject_apply(withdrawal_id=withdrawal_id, actor=actor, reason_code=reason_code, note=note)
+
+
+@transaction.atomic
+def withdrawal_reject_apply(*, withdrawal_id: int, actor: User, reason_code: str, note: str = "") -> Withdrawal:
+    """The rejection inside the caller's transaction (an agent's proposed rejection carried out when
+    a finance or compliance officer approves it: the officer is ``actor``, with the same checks)."""
     _require_reject(actor, get_object_or_404(Withdrawal, pk=withdrawal_id))  # before anything is touched
     if reason_code not in REJECT_REASONS:
         raise PaymentError(errors.WITHDRAW_REASON_CODE.format(choices=", ".join(REJECT_REASONS)), field="reason_code")

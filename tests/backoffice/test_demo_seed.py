@@ -135,6 +135,10 @@ class DemoSeedTests(TestCase):
         history_paid = ("payments.withdrawal", ApprovalStatus.EXECUTED)
         assert approvals.count(history_paid) > 10
         assert [a for a in approvals if a != history_paid] == [
+            # the agents (built-in pre-check and triage, and the demo's outside assistant), each let run by admin2
+            ("agents.agent_grant", ApprovalStatus.EXECUTED),
+            ("agents.agent_grant", ApprovalStatus.EXECUTED),
+            ("agents.agent_grant", ApprovalStatus.EXECUTED),
             ("api_key.create", ApprovalStatus.EXECUTED),  # the sample client area's key, approved by admin2
             ("api_key.create", ApprovalStatus.EXECUTED),  # partner ALPHA's API key, approved by admin2
             ("ib.attribution_change", ApprovalStatus.PENDING),  # a client's change of partner, for finance

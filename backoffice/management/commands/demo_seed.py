@@ -87,6 +87,7 @@ class Command(BaseCommand):
             api_keys = _seed_partner_api_key()
             _seed_followups()
             client_area_prefix = _seed_client_area_key()
+            agent_tokens = _seed_agents()
             audit_seal()
         logins_file.parent.mkdir(parents=True, exist_ok=True)
         logins_file.write_text(json.dumps(logins, indent=2))
@@ -108,6 +109,9 @@ class Command(BaseCommand):
                 f"  {token}\n  e.g. curl -H 'Authorization: Bearer {token}' <server>/api/v1/partner/clients/"
             )
 
+        self.stdout.write(f"Agents' MCP server at {settings.MCP_SERVER_URL} (Authorization: Bearer <token>); tokens:")
+        for name, token in agent_tokens.items():
+            self.stdout.write(f"  {name:<18} {token}")
         self.stdout.write(
             f"Sample client area (the broker's front office, built only on the client-area API with the demo's "
             f"client-area key {client_area_prefix}, no sign-in): {settings.SIM_PSP_PUBLIC_URL}/sim/client-area/"
@@ -993,3 +997,36 @@ def _seed_followups() -> None:
     followup_stop(
         enrollment_id=enrollment.pk, actor=support, reason="The client phoned: his documents come by post this week."
     )
+
+
+DEMO_AGENT = "demo-assistant"
+
+
+def _seed_agents() -> dict[str, str]:
+    """The built-in agents, and an outside agent to connect any MCP client with (reads and every
+    proposal; people decide). Their tokens derive from the secret key, so a rerun prints the same."""
+    from agents.approval_actions import AGENT_GRANT
+    from agents.models import Agent, Scope
+    from agents.services import agent_register, builtin_agents_ensure, builtin_token, token_hash
+    from ops.models import ApprovalRequest, ApprovalStatus
+    from ops.services.approvals import approval_decide
+
+    admin = User.objects.get(username="admin")
+    agents = builtin_agents_ensure(owner=admin, actor=admin)
+    if not Agent.objects.filter(name=DEMO_AGENT).exists():
+        agent, _ = agent_register(
+            name=DEMO_AGENT,
+            owner=admin,
+            purpose="Demo: an outside assistant (any MCP client) that reads queues, clients and documents and proposes.",
+            scopes=[s.value for s in Scope if s != Scope.READ_CLIENT_CONTACTS],
+            actor=admin,
+            model_name="any MCP client",
+        )
+        Agent.objects.filter(pk=agent.pk).update(token_hash=token_hash(builtin_token(DEMO_AGENT)), token_prefix="demo")  # noqa: S106
+    # each asked for by admin, approved by admin2 (letting an agent run is maker-checker)
+    checker = User.objects.get(username="admin2")
+    for request in ApprovalRequest.objects.filter(action=AGENT_GRANT, status=ApprovalStatus.PENDING):
+        approval_decide(
+            request_id=request.pk, checker=checker, decision="approve", reason="demo: purpose and scopes checked"
+        )
+    return {a.name: builtin_token(a.name) for a in [*agents, Agent.objects.get(name=DEMO_AGENT)]}

@@ -667,6 +667,7 @@ def _seed_risk() -> None:
 
     from accounts.models import Client
     from ops.services.approvals import approval_decide
+    from payments.models import ChargebackCase
     from payments.services.deposits import deposit_initiate
     from payments.services.ledger import wallet_for
     from payments.services.webhooks import inbound_event_process, inbound_event_store
@@ -710,6 +711,7 @@ def _seed_risk() -> None:
         Client.objects.filter(status="approved", kind="individual", base_currency__in=["USD", "EUR"])
         .exclude(pk=noah.pk)
         .exclude(deposits__status="review")
+        .exclude(pk__in=ChargebackCase.objects.values("client_id"))  # a chargeback stops its withdrawals
         .order_by("pk")
         .first()
     )

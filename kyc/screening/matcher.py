@@ -356,10 +356,15 @@ class _Name(NamedTuple):
     abjad: bool  # written in an abjad (no short vowels)
 
 
-def _prepare(name: str) -> _Name | None:
+def _core_tokens(name: str) -> tuple[str, ...]:
+    """The tokens compared: ``_match_tokens`` less particles (unless there is nothing else)."""
     tokens = _match_tokens(name)
     core = tuple(t for i, t in enumerate(tokens) if t not in PARTICLES and (i == 0 or t not in LATER_PARTICLES))
-    core = core or tuple(tokens)
+    return core or tuple(tokens)
+
+
+def _prepare(name: str) -> _Name | None:
+    core = _core_tokens(name)
     return _from_tokens(core, abjad=_ABJAD.search(name) is not None) if core else None
 
 
@@ -773,9 +778,7 @@ class Screener:
             for entry in entries:
                 self._add(entry)
             for name in population:
-                prepared = _prepare(name)
-                if prepared is not None:
-                    self._frequencies.count([prepared.tokens])
+                self._frequencies.count([_core_tokens(name)])
             self._profiles = [self._frequencies.profile(record, candidate=False) for record in self._records]
         finally:
             if gc_was_enabled:

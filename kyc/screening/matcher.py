@@ -1,8 +1,9 @@
 """Fuzzy name matching of clients against sanctions / PEP list entries.
 
 Pure Python on top of rapidfuzz (string similarity in C++) and anyascii (transliteration of any
-script to ASCII); no Django models. ``Screener(entries)`` builds an index once; ``screen(candidate)``
-and ``screen_many(candidates)`` then return the entries whose names are close enough, as ``Hit``s.
+script to ASCII); no Django models. ``Screener(entries, population=client_names)`` builds an index
+once; ``screen(candidate)`` and ``screen_many(candidates)`` then return the entries whose names are
+close enough, as ``Hit``s.
 
 How two names are compared
 --------------------------
@@ -14,16 +15,23 @@ How two names are compared
 * ``phonetic``: a Soundex-like consonant key per token, made for transliteration variants rather
   than English spelling: k/c/g/q/kh/gh are one sound, d/t/th/dh, f/v/w/ph, s/z/ts/tz, and
   sh/ch/sch/tch/shch/zh/j/dj/dzh; vowels and h are dropped except at the start of the word, doubled
-  letters collapsed. Gaddafi, Qadhafi, Kadafi and Khadafi are all ``KTF``. A token may have a second
+  letters collapsed, a final ng one sound. Gaddafi, Qadhafi, Kadafi and Khadafi are all ``KTF``. A token may have a second
   key for another reading of j or ch (Jaroslaw/Yaroslav, Lichatschew/Likhachev). A name written in an
   abjad (Arabic, Persian, Hebrew: no short vowels) is also compared by its bare consonants
   (anyascii ``mhmd``, Latin Mohammed: both ``MT``).
-* The name score (0-100) is the best of
-    - ``fuzz.token_sort_ratio`` of the two names: typos, reordered tokens;
+* Token frequencies (``_Frequencies``): how many people carry each token, counted over the list's
+  entries and the population given (the client base), by sound so that transliterations of one
+  name count together. A token weighs its inverse document frequency: Nguyen, Wang, Li, Mohammed
+  tell little, a rare surname much. A candidate's token carried by at least ``KNOWN_NAME`` people is
+  a known name: against a list token it does not sound like, it is another name rather than a slip
+  of the keyboard (Daniel Jones / Daniel Torres, Ann / Anna aside), and so is a given name read as
+  two known names with one of them another (Hsin-Min / Hsin-Pin): ``DISTINCT_NAMES_PENALTY``.
+* The name score (0-100) is 100 for the same tokens in any order, else the best of
     - a token alignment: each token of the shorter name paired with its best token of the longer
       (``fuzz.ratio``, or, where the phonetic keys agree, part of the way from that to 100:
       ``PHONETIC_DISCOUNT``, ``PHONETIC_SPELLING_WEIGHT``; an initial against its name), averaged
-      by length, less ``MISSING_TOKEN_PENALTY`` per token of the longer name left over. This is
+      by the tokens' weights, a token of the longer name left over counting as a mismatch of
+      ``MISSING_TOKEN_WEIGHT`` of its weight. This is
       what finds missing middle names together with typos or another transliteration:
       token_set_ratio gives 100 to "John Smith" against "John Michael Smith" but falls as soon as
       a remaining token has a typo, and WRatio's partial ratios are too lenient on short names;
@@ -31,7 +39,8 @@ How two names are compared
       spaces removed (Abdul Rahman / Abdulrahman), less ``MERGE_PENALTY``; a one-word name (Han or
       Hangul through anyascii: xijinping, gimjeongeun) against the same in words, by sound.
 * Corroboration: a date of birth that agrees with the entry's (to the precision the entry gives)
-  raises the score, one that disagrees lowers it (the more the further apart the years: ``DOB_*``);
+  raises the score, one that disagrees lowers it: a little if one part is off (a year, a day),
+  more in the same year, and years apart so much that an exact namesake is no hit (``DOB_*``);
   a country among the entry's raises it a little, one not among them lowers it a little. A hit is
   a score of at least ``threshold`` (``DEFAULT_THRESHOLD``: see bench/screening.py for what it
   trades between recall and false positives).
@@ -45,7 +54,8 @@ key through a typo; a token's key with the other token's first or last two lette
 short token breaks all its own keys); a token's key with the sorted letters of a short token, each
 less one (Amy/Ay, Noa/Ona). One-word names are filed under their token's keys, and every name under
 its space-less form. A candidate is compared only with the names sharing one of its keys, leaving
-out keys that too many names share (``KEY_CAP``): a few dozen names on average, not the list.
+out keys that too many names share (``KEY_CAP``): a few dozen names on average, not the list; and
+of these, the names of entries born years away from a candidate with a date of birth.
 rapidfuzz's ``process.extract`` (C++) then keeps the names within reach of the threshold by lower
 bounds generous enough not to lose hits, and only these few get the full score in Python.
 ``screen_many`` can spread the candidates over forked processes that share the index.
@@ -972,7 +982,7 @@ class Screener:
 
     def explain(self, candidate: Candidate, entry_id: str) -> tuple[Hit, str]:
         """``compare``, and where screening leaves the entry's best name for this candidate:
-        "blocking" (not among the names compared), "filter" (dropped by the C++ lower bounds),
+        "blocking" (not among the names compared), "filter" (dropped by the C++ lower bounds, or born years apart),
         "threshold" (scored below it) or "hit"."""
         hit, record = self._compare(candidate, entry_id)
         name = _prepare(candidate.name)

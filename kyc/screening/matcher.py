@@ -139,8 +139,8 @@ KEY_CAP = 400  # a key that more names carry than this is too common to block on
 # the candidate's date of birth and country, if that ratio plus ESTIMATE_SLACK (any for phonetic
 # ones) and its entry's corroboration can still reach the threshold: a name far from certain whose
 # entry's date of birth is decades from the candidate's is not scored.
-PREFILTER_SLACK = 6.0
-ESTIMATE_SLACK = 15.0
+PREFILTER_SLACK = 10.0
+ESTIMATE_SLACK = 20.0
 PHONETIC_PREFILTER = 80.0
 SMALL_BLOCK = 2  # blocks this small skip the C++ filter and are scored directly
 

@@ -97,15 +97,6 @@ KNOWN_NAME = 2
 # Hsinmin), against another read so, with one of the two names the same and the other not.
 KNOWN_PART = 3
 DISTINCT_NAMES_PENALTY = 20.0
-# A name match resting on the common part of the entry's name (Robert Smith against Robert Eric
-# Smith, Hoang Quang against Hoang Minh Quang) is what many people share: the score loses RARITY_RATE
-# points per unit of the natural log of how many more people carry the entry's matched tokens (those
-# the candidate's match at least MATCHED_TOKEN) than its whole name (at least SHARERS_FREE). Counted
-# by sound, by sets of up to three: names cluster by culture, so the tokens' frequencies alone would
-# much underrate how common a combination is. An exact match is never lowered.
-RARITY_RATE = 0.0  # off: on the benchmark it cost more recall than it saved false positives
-SHARERS_FREE = 3.0
-MATCHED_TOKEN = 70.0
 # Two tokens with the same phonetic key (of three letters or more; three consonants for the keys of
 # their other readings, see _phonetics) score
 # 100 - PHONETIC_DISCOUNT - PHONETIC_SPELLING_WEIGHT * (100 - their spelling score), if that is more:
@@ -553,18 +544,15 @@ def _one_part_differs(a: frozenset[tuple[str, str]], b: frozenset[tuple[str, str
     return any((x1 == y1) != (x2 == y2) for x1, x2 in a for y1, y2 in b)
 
 
-def _alignment(a: _Name, b: _Name, pa: _Profile, pb: _Profile, abjad: bool) -> tuple[float, frozenset[str]]:
+def _alignment(a: _Name, b: _Name, pa: _Profile, pb: _Profile, abjad: bool) -> float:
     """Tokens of the shorter name paired with their best tokens of the longer, averaged by weight (a
     pair weighs what its more common token does); the longer name's leftover tokens count as
-    mismatches of a share of their weight. Also the sounds of ``b``'s tokens matched (see
-    ``MATCHED_TOKEN``)."""
-    swapped = len(a.tokens) > len(b.tokens)
-    if swapped:
+    mismatches of a share of their weight."""
+    if len(a.tokens) > len(b.tokens):
         a, b, pa, pb = b, a, pb, pa
     pairs = sorted(_similarities(a, b, pa, pb, abjad), reverse=True)
     used_a: set[int] = set()
     used_b: set[int] = set()
-    matched: set[str] = set()
     total = weight = 0.0
     for sim, i, j in pairs:
         if i in used_a or j in used_b:
@@ -574,33 +562,29 @@ def _alignment(a: _Name, b: _Name, pa: _Profile, pb: _Profile, abjad: bool) -> t
         w = min(pa.weights[i], pb.weights[j])
         total += sim * w
         weight += w
-        if sim >= MATCHED_TOKEN:
-            matched.update(pa.sounds[i] if swapped else pb.sounds[j])
         if len(used_a) == len(a.tokens):
             break
     leftover = sum(w for j, w in enumerate(pb.weights) if j not in used_b)
-    return total / (weight + MISSING_TOKEN_WEIGHT * leftover), frozenset(matched)
+    return total / (weight + MISSING_TOKEN_WEIGHT * leftover)
 
 
 def name_score(
     a: _Name, b: _Name, pa: _Profile | None = None, pb: _Profile | None = None, frequencies: _Frequencies | None = None
 ) -> float:
     """How alike two prepared names are, 0-100 (see the module's docstring). ``pa`` and ``pb``: the
-    names' profiles (by default tokens weigh their length); ``frequencies``: how many people carry
-    ``b``'s tokens that matched (for the rarity penalty; none by default)."""
+    names' profiles (by default tokens weigh their length); ``frequencies``: to tell whether ``a``'s
+    two tokens run together are a known name (none by default)."""
     if a.plain == b.plain or fuzz.token_sort_ratio(a.plain, b.plain) >= 100.0:
         return 100.0
     pa = pa or _by_length(a)
     pb = pb or _by_length(b)
     abjad = a.abjad or b.abjad
-    score, matched = _alignment(a, b, pa, pb, abjad)
+    score = _alignment(a, b, pa, pb, abjad)
     if len(a.tokens) != len(b.tokens):  # tokens split or run together?
         b_is_longer = len(b.tokens) > len(a.tokens)
         shorter, (longer, pl) = (b, (a, pa)) if not b_is_longer else (a, (b, pb))
         # The whole names run together.
-        compact = fuzz.ratio(a.compact, b.compact) - MERGE_PENALTY
-        if compact > score:
-            score, matched = compact, frozenset(s for t in pb.sounds for s in t)
+        score = max(score, fuzz.ratio(a.compact, b.compact) - MERGE_PENALTY)
         if len(longer.tokens) <= 5:
             tokens = longer.tokens
             for i in range(len(tokens) - 1):
@@ -611,23 +595,16 @@ def name_score(
                     merged_profile = _merged_profile(
                         pl, i, longer is a and frequencies is not None and frequencies.known(merged.tokens[i])
                     )
-                    m_score, m_matched = (
+                    aligned = (
                         _alignment(a, merged, pa, merged_profile, abjad)
                         if b_is_longer
                         else _alignment(merged, b, merged_profile, pb, abjad)
                     )
-                    if m_score - MERGE_PENALTY > score:
-                        score, matched = m_score - MERGE_PENALTY, m_matched
+                    score = max(score, aligned - MERGE_PENALTY)
         # A name written as one word (Han or Hangul through anyascii: xijinping, gimjeongeun) against
         # the same in words: compare the sounds, spelling differs between romanisations.
         if min(len(a.tokens), len(b.tokens)) == 1 and min(len(a.compact_phon), len(b.compact_phon)) >= 5:
-            sounds = fuzz.ratio(a.compact_phon, b.compact_phon) - COMPACT_PHONETIC_DISCOUNT
-            if sounds > score:
-                score, matched = sounds, frozenset(s for t in pb.sounds for s in t)
-    if frequencies is not None and RARITY_RATE:
-        # How many more people carry the part of the entry's name that matched than its whole name.
-        whole = max(SHARERS_FREE, frequencies.sharers(s for t in pb.sounds for s in t))
-        score -= RARITY_RATE * max(0.0, math.log(max(1, frequencies.sharers(matched)) / whole))
+            score = max(score, fuzz.ratio(a.compact_phon, b.compact_phon) - COMPACT_PHONETIC_DISCOUNT)
     return max(0.0, min(100.0, score))
 
 
@@ -685,7 +662,6 @@ class _Frequencies:
     def __init__(self) -> None:
         self.people = 0
         self.sounds: Counter[str] = Counter()
-        self.sets: Counter[str] = Counter()  # two or three sounds, sorted, "|"-joined
         self.spellings: Counter[str] = Counter()
         self._profiles: dict[str, tuple[float, bool]] = {}
         self._parts: dict[str, frozenset[tuple[str, str]]] = {}
@@ -702,22 +678,7 @@ class _Frequencies:
             return
         self.people += 1
         self.spellings.update(tokens | spellings)
-        sounds = sorted({_sound(t) for t in tokens})
-        self.sounds.update(sounds)
-        if RARITY_RATE and len(sounds) <= 6:
-            self.sets.update("|".join(c) for c in itertools.combinations(sounds, 2))
-            self.sets.update("|".join(c) for c in itertools.combinations(sounds, 3))
-
-    def sharers(self, sounds: Iterable[str]) -> int:
-        """How many people carry all these sounds (of more than three: at most, by their rarest three)."""
-        ordered = sorted(set(sounds))
-        if not ordered:
-            return self.people
-        if len(ordered) == 1:
-            return self.sounds.get(ordered[0], 0)
-        if len(ordered) <= 3:
-            return self.sets.get("|".join(ordered), 0)
-        return min(self.sets.get("|".join(c), 0) for c in itertools.combinations(ordered, 3))
+        self.sounds.update({_sound(t) for t in tokens})
 
     def known(self, token: str) -> bool:
         return self.spellings.get(token, 0) >= KNOWN_NAME

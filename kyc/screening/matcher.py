@@ -94,7 +94,7 @@ MIN_WEIGHT = 1.0
 # score is lowered by DISTINCT_NAMES_PENALTY (unless they sound alike: transliterations of one name).
 KNOWN_NAME = 2
 # ... and a token read as two known names run together (of at least KNOWN_PART people each: Hsin-Min,
-# Hsinmin), against another read so, with one of the two names the same and the other not.
+# Hsinmin, Hsin Min), against another token read so: a compound given name that is another one.
 KNOWN_PART = 3
 DISTINCT_NAMES_PENALTY = 20.0
 # Two tokens with the same phonetic key (of three letters or more; three consonants for the keys of
@@ -494,13 +494,15 @@ def _by_length(name: _Name) -> _Profile:
     )
 
 
-def _merged_profile(profile: _Profile, i: int, known_merged: bool = False) -> _Profile:
+def _merged_profile(
+    profile: _Profile, i: int, known_merged: bool = False, parts: frozenset[tuple[str, str]] = frozenset()
+) -> _Profile:
     weights, known, sounds = profile.weights, profile.known, profile.sounds
     return _Profile(
         (*weights[:i], max(weights[i], weights[i + 1]), *weights[i + 2 :]),
         (*known[:i], known_merged, *known[i + 2 :]),
         (*sounds[:i], sounds[i] + sounds[i + 1], *sounds[i + 2 :]),
-        (*profile.parts[:i], frozenset(), *profile.parts[i + 2 :]),
+        (*profile.parts[:i], parts, *profile.parts[i + 2 :]),
     )
 
 
@@ -533,15 +535,11 @@ def _similarities(a: _Name, b: _Name, pa: _Profile, pb: _Profile, abjad: bool) -
                     sim = max(sim, 100.0 - PHONETIC_DISCOUNT - PHONETIC_SPELLING_WEIGHT * (100.0 - sim))
                 elif (pa.known[i] or pb.known[j]) and pa.sounds[i] != pb.sounds[j]:
                     sim = max(0.0, sim - DISTINCT_NAMES_PENALTY)
-                if sim < 100.0 and pa.parts[i] and pb.parts[j] and _one_part_differs(pa.parts[i], pb.parts[j]):
-                    # Given names of two known names each (Hsin-Min, Hsin-Pin), one of them another.
+                if pa.parts[i] and pb.parts[j]:
+                    # Different given names made of two known names each (Hsin-Min, Hsin-Pin).
                     sim = max(0.0, sim - DISTINCT_NAMES_PENALTY)
             out.append((sim, i, j))
     return out
-
-
-def _one_part_differs(a: frozenset[tuple[str, str]], b: frozenset[tuple[str, str]]) -> bool:
-    return any((x1 == y1) != (x2 == y2) for x1, x2 in a for y1, y2 in b)
 
 
 def _alignment(a: _Name, b: _Name, pa: _Profile, pb: _Profile, abjad: bool) -> float:
@@ -592,8 +590,15 @@ def name_score(
                 length = len(tokens[i]) + len(tokens[i + 1])
                 if any(t[0] == tokens[i][0] and abs(len(t) - length) <= 2 for t in shorter.tokens):
                     merged = _merged(longer, i)
-                    merged_profile = _merged_profile(
-                        pl, i, longer is a and frequencies is not None and frequencies.known(merged.tokens[i])
+                    merged_profile = (
+                        _merged_profile(pl, i)
+                        if frequencies is None
+                        else _merged_profile(
+                            pl,
+                            i,
+                            longer is a and frequencies.known(merged.tokens[i]),
+                            frequencies.pair(tokens[i : i + 2]),
+                        )
                     )
                     aligned = (
                         _alignment(a, merged, pa, merged_profile, abjad)
@@ -691,6 +696,12 @@ class _Frequencies:
             weight = max(MIN_WEIGHT, math.log((self.people + 1) / (df + 1)))
             found = self._profiles[token] = (weight, self.spellings.get(token, 0) >= KNOWN_NAME)
         return found
+
+    def pair(self, tokens: Sequence[str]) -> frozenset[tuple[str, str]]:
+        """Two tokens as the parts of one run together, if both are known names."""
+        x, y = tokens
+        known = self.spellings.get(x, 0) >= KNOWN_PART and self.spellings.get(y, 0) >= KNOWN_PART
+        return frozenset({(x, y)}) if known else frozenset()
 
     def parts(self, token: str) -> frozenset[tuple[str, str]]:
         """The ways of reading a token as two known names run together (hsinmin: hsin, min)."""

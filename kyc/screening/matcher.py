@@ -581,8 +581,7 @@ def name_score(
     if len(a.tokens) != len(b.tokens):  # tokens split or run together?
         b_is_longer = len(b.tokens) > len(a.tokens)
         shorter, (longer, pl) = (b, (a, pa)) if not b_is_longer else (a, (b, pb))
-        # The whole names run together.
-        score = max(score, fuzz.ratio(a.compact, b.compact) - MERGE_PENALTY)
+        merges = 0
         if len(longer.tokens) <= 5:
             tokens = longer.tokens
             for i in range(len(tokens) - 1):
@@ -606,6 +605,9 @@ def name_score(
                         else _alignment(merged, b, merged_profile, pb, abjad)
                     )
                     score = max(score, aligned - MERGE_PENALTY)
+                    merges += 1
+        if not merges:  # the whole names run together (those two tokens did not account for)
+            score = max(score, fuzz.ratio(a.compact, b.compact) - MERGE_PENALTY)
         # A name written as one word (Han or Hangul through anyascii: xijinping, gimjeongeun) against
         # the same in words: compare the sounds, spelling differs between romanisations.
         if min(len(a.tokens), len(b.tokens)) == 1 and min(len(a.compact_phon), len(b.compact_phon)) >= 5:

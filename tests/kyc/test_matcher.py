@@ -331,3 +331,15 @@ def test_a_common_token_weighs_less_than_a_rare_one(weighted: Screener) -> None:
 )
 def test_transliterations_still_hit_with_frequencies(weighted: Screener, name: str, entry_id: str) -> None:
     assert hit_on(weighted, entry_id, name).score >= DEFAULT_THRESHOLD
+
+
+ZH_SYLLABLES = ["Hsin", "Min", "Pin", "Chia", "Hao", "Wei", "Ling"]
+ZH_POPULATION = [f"{s} {a} {b}" for s in ("Chen", "Lin", "Wang") for a in ZH_SYLLABLES for b in ZH_SYLLABLES if a != b]
+
+
+def test_a_compound_given_name_of_known_names_is_another_name() -> None:
+    screener = Screener([ListEntry("chen", ["CHEN, Hsin-Pin"], [], ["tw"])], population=ZH_POPULATION)
+    for other in ("Chen Hsin-Min", "Chen Hsinmin", "Chen Hsin Min", "Chen Chia-Pin"):
+        assert screener.screen(Candidate("c", other)) == [], other
+    for variant in ("Chen Hsin-Pin", "Chen Hsinpin", "Hsin-Pin Chen", "Chen Hsin-Pinn", "Chen Hsni-Pin"):
+        assert [h.entry_id for h in screener.screen(Candidate("c", variant))] == ["chen"], variant

@@ -79,7 +79,7 @@ from rapidfuzz import fuzz, process
 
 __all__ = ["Candidate", "Hit", "ListEntry", "Screener", "normalise", "phonetic"]
 
-DEFAULT_THRESHOLD = 80.0
+DEFAULT_THRESHOLD = 79.0
 
 # Name score adjustments (points on the 0-100 scale).
 # A token of the longer name with no counterpart (a missing middle name) counts as a token scoring 0

@@ -36,13 +36,19 @@ with a date of birth for 65% (the entry's, or a full date within it; 3% with day
 random people of a broker-like mix of origins, with a date of birth (98%: a regulated broker's
 KYC has it) and a country (95%). A planted client is found when its entry is among its hits.
 
-Goal: index + screening under 60 s on this 2-core machine, and recall >= 98% on the planted
-matches. False positives are counted: hits on clients that were not planted (split into exact
-namesakes, whose normalised name is one of the entry's, which any screener flags, and fuzzy ones),
+The screener counts the clients' names with the list's for the tokens' frequencies (as the
+application does with its client base).
+
+Goal: index + screening within 60 s on this 2-core machine (the load average is printed beside:
+the machine may be shared), recall >= 98% on the planted matches, and at most 2% of the other
+clients flagged, and at most 5% of those of any origin. False positives are counted: hits on
+clients that were not planted (split into exact namesakes, whose normalised name is one of the
+entry's, which any screener flags, and fuzzy ones),
 and hits of planted clients on other entries. Then, from the same hits, recall and the share of
 clients flagged at higher thresholds (what the threshold trades), how many names blocking puts
 before each client, and for the missed matches where they were lost (blocking, the C++ filter,
-the threshold).
+the threshold). If nomenklatura is installed (it is not a dependency of the project), OpenSanctions'
+own matcher (logic-v2) is run beside on a sample of the same clients, for reference.
 
     python -m bench screening [--quick]
     python -m bench.screening [--quick] [--threshold T] [--processes N]
@@ -74,6 +80,10 @@ ENTRIES, CLIENTS, PLANTED = 50_000, 100_000, 2_000
 QUICK_DIVISOR = 10
 GOAL_SECONDS = 60.0
 GOAL_RECALL = 0.98
+GOAL_FLAGGED = 0.02  # of the clients that were not planted, flagged by at least one hit
+GOAL_FLAGGED_ORIGIN = 0.05  # ... and of those of each origin
+REFERENCE_PLANTED, REFERENCE_CLEAN = 500, 2_500  # clients sampled for the reference matcher
+REFERENCE_THRESHOLD = 0.7  # yente's default for a match
 SEED = 20_260_301
 PROCESSES = max(1, min(2, os.cpu_count() or 1))
 SAMPLE = 2_000  # clients whose blocks are measured for the blocking figures
@@ -719,7 +729,11 @@ def screen_all(data: Data, *, threshold: float | None, processes: int) -> tuple[
     from kyc.screening.matcher import DEFAULT_THRESHOLD, Screener
 
     started = time.monotonic()
-    screener = Screener(data.entries, threshold=DEFAULT_THRESHOLD if threshold is None else threshold)
+    screener = Screener(
+        data.entries,
+        threshold=DEFAULT_THRESHOLD if threshold is None else threshold,
+        population=(c.name for c in data.clients),
+    )
     built = time.monotonic()
     hits: dict[str, list[Hit]] = defaultdict(list)
     for hit in screener.screen_many(data.clients, processes=processes):
@@ -873,13 +887,108 @@ def run(*, quick: bool = False, threshold: float | None = None, processes: int =
                 f" name {hit.name_score} ({stage})"
             )
 
-    met = total_seconds < GOAL_SECONDS and recall >= GOAL_RECALL
+    flagged_share = len(fp_clients) / others
+    worst_origin = max(
+        flagged_by_origin, key=lambda code: flagged_by_origin[code] / clients_by_origin[code], default=""
+    )
+    worst_share = flagged_by_origin[worst_origin] / clients_by_origin[worst_origin] if worst_origin else 0.0
+
+    reference(data, screener, quick=quick)
+
+    met = (
+        total_seconds <= GOAL_SECONDS
+        and recall >= GOAL_RECALL
+        and flagged_share <= GOAL_FLAGGED
+        and worst_share <= GOAL_FLAGGED_ORIGIN
+    )
     print(
-        f"goal: index + screening < {GOAL_SECONDS:.0f} s ({total_seconds:.1f} s) and recall >= {100 * GOAL_RECALL:.0f}%"
-        f" ({100 * recall:.2f}%): {'MET' if met else 'NOT MET'}" + (" (quick run: 1/10 of the sizes)" if quick else ""),
+        f"goal: index + screening <= {GOAL_SECONDS:.0f} s ({total_seconds:.1f} s, load average"
+        f" {os.getloadavg()[0]:.2f}), recall >= {100 * GOAL_RECALL:.0f}% ({100 * recall:.2f}%), clean clients"
+        f" flagged <= {100 * GOAL_FLAGGED:.0f}% ({100 * flagged_share:.2f}%) and <= {100 * GOAL_FLAGGED_ORIGIN:.0f}%"
+        f" for every origin ({worst_origin} {100 * worst_share:.2f}%): {'MET' if met else 'NOT MET'}"
+        + (" (quick run: 1/10 of the sizes)" if quick else ""),
         flush=True,
     )
     return met
+
+
+def reference(data: Data, screener: Screener, *, quick: bool) -> None:
+    """OpenSanctions' own matcher (nomenklatura's logic-v2, as yente uses it) on a sample of the same
+    clients, if installed (it is not a dependency of the project: it brings numpy, scipy,
+    scikit-learn, duckdb, SQLAlchemy and PyICU). Each sampled client is compared with the entries
+    that this screener's blocking puts before it (the reference has no index of its own here), and
+    matches at yente's default threshold."""
+    try:
+        from followthemoney import model
+        from nomenklatura.matching import LogicV2, ScoringConfig
+    except ImportError:
+        print(
+            "reference (nomenklatura logic-v2): not installed here; to compare, run this benchmark with a"
+            " Python that has nomenklatura (pip install nomenklatura faker rapidfuzz anyascii)"
+        )
+        return
+    started = time.monotonic()
+    rng = random.Random(SEED + 2)
+    planted_ids = sorted(data.planted)
+    clean_ids = [c.client_id for c in data.clients if c.client_id not in data.planted]
+    divisor = QUICK_DIVISOR if quick else 1
+    sample = set(rng.sample(planted_ids, min(len(planted_ids), REFERENCE_PLANTED // divisor)))
+    sample |= set(rng.sample(clean_ids, min(len(clean_ids), REFERENCE_CLEAN // divisor)))
+    config = ScoringConfig.defaults()
+    entities: dict[str, Any] = {}
+
+    def entity(entry: ListEntry) -> Any:
+        found = entities.get(entry.entry_id)
+        if found is None:
+            found = entities[entry.entry_id] = model.make_entity("Person")
+            found.id = entry.entry_id
+            found.add("name", entry.names)
+            found.add("birthDate", entry.birth_dates)
+            found.add("country", entry.countries)
+        return found
+
+    found = flagged = planted = clean = compared = 0
+    flagged_by_origin: Counter[str] = Counter()
+    clean_by_origin: Counter[str] = Counter()
+    for client in data.clients:
+        if client.client_id not in sample:
+            continue
+        query = model.make_entity("Person")
+        query.id = client.client_id
+        query.add("name", client.name)
+        if client.birth_date:
+            query.add("birthDate", client.birth_date)
+        if client.country:
+            query.add("country", client.country)
+        numbers = {screener._record_entry[r] for r in screener.block(client.name)}
+        matched = set()
+        for number in numbers:
+            entry = screener.entries[number]
+            compared += 1
+            if LogicV2.compare(query, entity(entry), config).score >= REFERENCE_THRESHOLD:
+                matched.add(entry.entry_id)
+        truth = data.planted.get(client.client_id)
+        if truth is not None:
+            planted += 1
+            found += truth.entry_id in matched
+        else:
+            clean += 1
+            origin = data.origins[client.client_id]
+            clean_by_origin[origin] += 1
+            if matched:
+                flagged += 1
+                flagged_by_origin[origin] += 1
+    print(
+        f"reference (nomenklatura logic-v2, threshold {REFERENCE_THRESHOLD:g}, on the entries this screener's blocking"
+        f" gives; {planted:,} planted and {clean:,} other clients, {compared:,} comparisons in"
+        f" {time.monotonic() - started:.0f} s): recall {_pct(found, planted)}, clean clients flagged"
+        f" {_pct(flagged, clean)}; by origin: "
+        + ", ".join(
+            f"{code} {_pct(flagged_by_origin[code], n)}"
+            for code, n in sorted(clean_by_origin.items(), key=lambda x: -flagged_by_origin[x[0]] / x[1])
+        ),
+        flush=True,
+    )
 
 
 def main(argv: list[str]) -> int:

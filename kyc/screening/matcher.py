@@ -1,8 +1,9 @@
 """Fuzzy name matching of clients against sanctions / PEP list entries.
 
 Pure Python on top of rapidfuzz (string similarity in C++) and anyascii (transliteration of any
-script to ASCII); no Django models. ``Screener(entries)`` builds an index once; ``screen(candidate)``
-and ``screen_many(candidates)`` then return the entries whose names are close enough, as ``Hit``s.
+script to ASCII); no Django models. ``Screener(entries, population=client_names)`` builds an index
+once; ``screen(candidate)`` and ``screen_many(candidates)`` then return the entries whose names are
+close enough, as ``Hit``s.
 
 How two names are compared
 --------------------------
@@ -14,16 +15,23 @@ How two names are compared
 * ``phonetic``: a Soundex-like consonant key per token, made for transliteration variants rather
   than English spelling: k/c/g/q/kh/gh are one sound, d/t/th/dh, f/v/w/ph, s/z/ts/tz, and
   sh/ch/sch/tch/shch/zh/j/dj/dzh; vowels and h are dropped except at the start of the word, doubled
-  letters collapsed. Gaddafi, Qadhafi, Kadafi and Khadafi are all ``KTF``. A token may have a second
+  letters collapsed, a final ng one sound. Gaddafi, Qadhafi, Kadafi and Khadafi are all ``KTF``. A token may have a second
   key for another reading of j or ch (Jaroslaw/Yaroslav, Lichatschew/Likhachev). A name written in an
   abjad (Arabic, Persian, Hebrew: no short vowels) is also compared by its bare consonants
   (anyascii ``mhmd``, Latin Mohammed: both ``MT``).
-* The name score (0-100) is the best of
-    - ``fuzz.token_sort_ratio`` of the two names: typos, reordered tokens;
+* Token frequencies (``_Frequencies``): how many people carry each token, counted over the list's
+  entries and the population given (the client base), by sound so that transliterations of one
+  name count together. A token weighs its inverse document frequency: Nguyen, Wang, Li, Mohammed
+  tell little, a rare surname much. A candidate's token carried by at least ``KNOWN_NAME`` people is
+  a known name: against a list token it does not sound like, it is another name rather than a slip
+  of the keyboard (Daniel Jones / Daniel Torres, Ann / Anna aside), and so is a given name read as
+  two known names with one of them another (Hsin-Min / Hsin-Pin): ``DISTINCT_NAMES_PENALTY``.
+* The name score (0-100) is 100 for the same tokens in any order, else the best of
     - a token alignment: each token of the shorter name paired with its best token of the longer
       (``fuzz.ratio``, or, where the phonetic keys agree, part of the way from that to 100:
       ``PHONETIC_DISCOUNT``, ``PHONETIC_SPELLING_WEIGHT``; an initial against its name), averaged
-      by length, less ``MISSING_TOKEN_PENALTY`` per token of the longer name left over. This is
+      by the tokens' weights, a token of the longer name left over counting as a mismatch of
+      ``MISSING_TOKEN_WEIGHT`` of its weight. This is
       what finds missing middle names together with typos or another transliteration:
       token_set_ratio gives 100 to "John Smith" against "John Michael Smith" but falls as soon as
       a remaining token has a typo, and WRatio's partial ratios are too lenient on short names;
@@ -31,7 +39,8 @@ How two names are compared
       spaces removed (Abdul Rahman / Abdulrahman), less ``MERGE_PENALTY``; a one-word name (Han or
       Hangul through anyascii: xijinping, gimjeongeun) against the same in words, by sound.
 * Corroboration: a date of birth that agrees with the entry's (to the precision the entry gives)
-  raises the score, one that disagrees lowers it (the more the further apart the years: ``DOB_*``);
+  raises the score, one that disagrees lowers it: a little if one part is off (a year, a day),
+  more in the same year, and years apart so much that an exact namesake is no hit (``DOB_*``);
   a country among the entry's raises it a little, one not among them lowers it a little. A hit is
   a score of at least ``threshold`` (``DEFAULT_THRESHOLD``: see bench/screening.py for what it
   trades between recall and false positives).
@@ -45,7 +54,8 @@ key through a typo; a token's key with the other token's first or last two lette
 short token breaks all its own keys); a token's key with the sorted letters of a short token, each
 less one (Amy/Ay, Noa/Ona). One-word names are filed under their token's keys, and every name under
 its space-less form. A candidate is compared only with the names sharing one of its keys, leaving
-out keys that too many names share (``KEY_CAP``): a few dozen names on average, not the list.
+out keys that too many names share (``KEY_CAP``): a few dozen names on average, not the list; and
+of these, the names of entries born years away from a candidate with a date of birth.
 rapidfuzz's ``process.extract`` (C++) then keeps the names within reach of the threshold by lower
 bounds generous enough not to lose hits, and only these few get the full score in Python.
 ``screen_many`` can spread the candidates over forked processes that share the index.
@@ -55,9 +65,10 @@ from __future__ import annotations
 
 import gc
 import itertools
+import math
 import multiprocessing
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -68,12 +79,24 @@ from rapidfuzz import fuzz, process
 
 __all__ = ["Candidate", "Hit", "ListEntry", "Screener", "normalise", "phonetic"]
 
-DEFAULT_THRESHOLD = 80.0
+DEFAULT_THRESHOLD = 79.0
 
 # Name score adjustments (points on the 0-100 scale).
-MISSING_TOKEN_PENALTY = 8.0  # per token of the longer name with no counterpart (a missing middle name)
+# A token of the longer name with no counterpart (a missing middle name) counts as a token scoring 0
+# with this share of its weight: with tokens of equal weight, 2 of 3 matched score 92, 1 of 2: 85.
+MISSING_TOKEN_WEIGHT = 0.175
 MERGE_PENALTY = 2.0  # two tokens of one name against one of the other (Chia Hao / Chia-Hao)
-SINGLE_TOKEN_PENALTY = 15.0  # per leftover token when the shorter name has only one token
+# Token weights (see _Frequencies): a token's weight is its inverse document frequency among the
+# people the screener knows (the list's entries and, given, the client base), at least MIN_WEIGHT.
+MIN_WEIGHT = 1.0
+# Two different tokens that are each the name of at least KNOWN_NAME people are two names, not one
+# name and a slip of the keyboard (Daniel Jones / Daniel Torres, Vu Hai / Vu Hoa): their spelling
+# score is lowered by DISTINCT_NAMES_PENALTY (unless they sound alike: transliterations of one name).
+KNOWN_NAME = 2
+# ... and a token read as two known names run together (of at least KNOWN_PART people each: Hsin-Min,
+# Hsinmin, Hsin Min), against another token read so: a compound given name that is another one.
+KNOWN_PART = 3
+DISTINCT_NAMES_PENALTY = 20.0
 # Two tokens with the same phonetic key (of three letters or more; three consonants for the keys of
 # their other readings, see _phonetics) score
 # 100 - PHONETIC_DISCOUNT - PHONETIC_SPELLING_WEIGHT * (100 - their spelling score), if that is more:
@@ -89,9 +112,11 @@ DOB_FULL_MATCH = 10.0  # same full date: strong evidence (two people share one b
 DOB_MONTH_MATCH = 6.0  # the entry gives year and month, and they agree
 DOB_YEAR_MATCH = 3.0  # the entry gives a year only, and it agrees
 DOB_SWAPPED = 2.0  # day and month swapped: a common data-entry slip
-DOB_SAME_YEAR = -4.0  # same year, different month or day
-DOB_YEAR_OFF_BY_ONE = -5.0  # list dates are often approximate
-DOB_MISMATCH = -20.0
+DOB_NEAR = -5.0  # one part off: the year by one (list dates are often approximate), or the day, or the month
+DOB_SAME_YEAR = -15.0  # same year (or a year off), but month and day both differ: two people, most likely
+# Dates of birth both given and years apart: another person. An exact name with a matching country
+# falls below the default threshold (100 + 3 - 30): namesakes are the bulk of false positives.
+DOB_MISMATCH = -30.0
 COUNTRY_MATCH = 3.0
 COUNTRY_MISMATCH = -2.0  # weak: nationality, residence and birthplace differ often
 MAX_BONUS = DOB_FULL_MATCH + COUNTRY_MATCH
@@ -105,10 +130,10 @@ KEY_CAP = 400  # a key that more names carry than this is too common to block on
 # the candidate's date of birth and country, if that ratio plus ESTIMATE_SLACK (any for phonetic
 # ones) and its entry's corroboration can still reach the threshold: a name far from certain whose
 # entry's date of birth is decades from the candidate's is not scored.
-PREFILTER_SLACK = 6.0
-ESTIMATE_SLACK = 15.0
+PREFILTER_SLACK = 10.0
+ESTIMATE_SLACK = 20.0
 PHONETIC_PREFILTER = 80.0
-SMALL_BLOCK = 6  # blocks this small skip the C++ filter and are scored directly
+SMALL_BLOCK = 2  # blocks this small skip the C++ filter and are scored directly
 
 HONORIFICS = frozenset(
     """mr mrs ms miss mx dr prof sir dame lord lady rev revd fr sheikh shaikh sheik shaykh haji hajji hadji
@@ -130,8 +155,9 @@ _NON_ALNUM_HYPHEN = re.compile(r"[^a-z0-9-]+")
 
 # At the start of a word: h is kept (Hamid is not Ahmed), chr/chl is a k (Christos, Khristos).
 # ... and at the end, j is the y of Slavic names in German or Polish spelling (Sergej, Nikolaj).
-_INITIALS = re.compile(r"\bh(?!h)|\bch(?=[lr])|(?<=[aeiouy])j\b")
-_INITIAL_CODES = {"h": "H", "ch": "K", "j": "y"}
+# ... and a final ng is one sound (Hong, Hung, Huong: HN, not HNK, which would earn them a sound match).
+_INITIALS = re.compile(r"\bh(?!h)|\bch(?=[lr])|(?<=[aeiouy])j\b|ng\b")
+_INITIAL_CODES = {"h": "H", "ch": "K", "j": "y", "ng": "n"}
 _CH = re.compile(r"(?<![st])ch")
 _DIGRAPHS = re.compile(r"tsch|shch|sch|dzh|tch|kh|gh|ph|th|dh|sh|ch|zh|ck|ts|tz|dj|qu|x")
 _DIGRAPH_CODES = {
@@ -331,10 +357,15 @@ class _Name(NamedTuple):
     abjad: bool  # written in an abjad (no short vowels)
 
 
-def _prepare(name: str) -> _Name | None:
+def _core_tokens(name: str) -> tuple[str, ...]:
+    """The tokens compared: ``_match_tokens`` less particles (unless there is nothing else)."""
     tokens = _match_tokens(name)
     core = tuple(t for i, t in enumerate(tokens) if t not in PARTICLES and (i == 0 or t not in LATER_PARTICLES))
-    core = core or tuple(tokens)
+    return core or tuple(tokens)
+
+
+def _prepare(name: str) -> _Name | None:
+    core = _core_tokens(name)
     return _from_tokens(core, abjad=_ABJAD.search(name) is not None) if core else None
 
 
@@ -440,9 +471,51 @@ def _blocking_keys(name: _Name, *, indexing: bool) -> set[str]:
 # --- scoring -------------------------------------------------------------------------------------------
 
 
-def _similarities(a: _Name, b: _Name, abjad: bool) -> list[tuple[float, int, int]]:
+class _Profile(NamedTuple):
+    """What a screener knows of a name's tokens: their weights and whether each is a known name."""
+
+    weights: tuple[float, ...]
+    known: tuple[bool, ...]
+    sounds: tuple[tuple[str, ...], ...]  # each token's sound (a merged token: both of its parts')
+    parts: tuple[frozenset[tuple[str, str]], ...]  # each token's readings as two known names run together
+
+
+def _sound(token: str) -> str:
+    return phonetic(token) or token
+
+
+def _by_length(name: _Name) -> _Profile:
+    """The profile of a name with no frequencies to go by: tokens weigh their length."""
+    return _Profile(
+        tuple(float(len(t)) for t in name.tokens),
+        (False,) * len(name.tokens),
+        tuple((_sound(t),) for t in name.tokens),
+        (frozenset(),) * len(name.tokens),
+    )
+
+
+def _merged_profile(
+    profile: _Profile, i: int, known_merged: bool = False, parts: frozenset[tuple[str, str]] = frozenset()
+) -> _Profile:
+    weights, known, sounds = profile.weights, profile.known, profile.sounds
+    return _Profile(
+        (*weights[:i], max(weights[i], weights[i + 1]), *weights[i + 2 :]),
+        (*known[:i], known_merged, *known[i + 2 :]),
+        (*sounds[:i], sounds[i] + sounds[i + 1], *sounds[i + 2 :]),
+        (*profile.parts[:i], parts, *profile.parts[i + 2 :]),
+    )
+
+
+def _quality(sim: float) -> float:
+    """How much of a token's information a pair of this similarity carries: all from 95, none at 50."""
+    return 0.0 if sim <= 50.0 else 1.0 if sim >= 95.0 else (sim - 50.0) / 45.0
+
+
+def _similarities(a: _Name, b: _Name, pa: _Profile, pb: _Profile, abjad: bool) -> list[tuple[float, int, int]]:
     """Every token of ``a`` against every token of ``b``: spelling (``fuzz.ratio``), sound (equal
-    phonetic keys, less a discount), or an initial against a name."""
+    phonetic keys, less a discount), or an initial against a name. A candidate's token that is a
+    known name (only a candidate's profile marks them) is another name than a list token it does
+    not sound like, not a slip: their spelling score is lowered."""
     out = []
     for i, (x, px, sx) in enumerate(zip(a.tokens, a.sounds, a.skeletons, strict=True)):
         for j, (y, py, sy) in enumerate(zip(b.tokens, b.sounds, b.skeletons, strict=True)):
@@ -460,15 +533,22 @@ def _similarities(a: _Name, b: _Name, abjad: bool) -> list[tuple[float, int, int
                 elif not px.isdisjoint(py):
                     # Same sound, other spelling: part of the way from the spelling's score to 100.
                     sim = max(sim, 100.0 - PHONETIC_DISCOUNT - PHONETIC_SPELLING_WEIGHT * (100.0 - sim))
+                elif (pa.known[i] or pb.known[j]) and pa.sounds[i] != pb.sounds[j]:
+                    sim = max(0.0, sim - DISTINCT_NAMES_PENALTY)
+                if pa.parts[i] and pb.parts[j]:
+                    # Different given names made of two known names each (Hsin-Min, Hsin-Pin).
+                    sim = max(0.0, sim - DISTINCT_NAMES_PENALTY)
             out.append((sim, i, j))
     return out
 
 
-def _alignment(a: _Name, b: _Name, abjad: bool) -> float:
-    """Tokens of the shorter name paired with their best tokens of the longer, leftovers penalised."""
+def _alignment(a: _Name, b: _Name, pa: _Profile, pb: _Profile, abjad: bool) -> float:
+    """Tokens of the shorter name paired with their best tokens of the longer, averaged by weight (a
+    pair weighs what its more common token does); the longer name's leftover tokens count as
+    mismatches of a share of their weight."""
     if len(a.tokens) > len(b.tokens):
-        a, b = b, a
-    pairs = sorted(_similarities(a, b, abjad), reverse=True)
+        a, b, pa, pb = b, a, pb, pa
+    pairs = sorted(_similarities(a, b, pa, pb, abjad), reverse=True)
     used_a: set[int] = set()
     used_b: set[int] = set()
     total = weight = 0.0
@@ -477,33 +557,57 @@ def _alignment(a: _Name, b: _Name, abjad: bool) -> float:
             continue
         used_a.add(i)
         used_b.add(j)
-        w = float(max(len(a.tokens[i]), len(b.tokens[j])))
+        w = min(pa.weights[i], pb.weights[j])
         total += sim * w
         weight += w
         if len(used_a) == len(a.tokens):
             break
-    leftover = len(b.tokens) - len(a.tokens)
-    penalty = SINGLE_TOKEN_PENALTY if len(a.tokens) == 1 else MISSING_TOKEN_PENALTY
-    return total / weight - penalty * leftover
+    leftover = sum(w for j, w in enumerate(pb.weights) if j not in used_b)
+    return total / (weight + MISSING_TOKEN_WEIGHT * leftover)
 
 
-def name_score(a: _Name, b: _Name) -> float:
-    """How alike two prepared names are, 0-100 (see the module's docstring)."""
-    score = fuzz.token_sort_ratio(a.plain, b.plain)
-    if score >= 100.0:
+def name_score(
+    a: _Name, b: _Name, pa: _Profile | None = None, pb: _Profile | None = None, frequencies: _Frequencies | None = None
+) -> float:
+    """How alike two prepared names are, 0-100 (see the module's docstring). ``pa`` and ``pb``: the
+    names' profiles (by default tokens weigh their length); ``frequencies``: to tell whether ``a``'s
+    two tokens run together are a known name (none by default)."""
+    if a.plain == b.plain or fuzz.token_sort_ratio(a.plain, b.plain) >= 100.0:
         return 100.0
+    pa = pa or _by_length(a)
+    pb = pb or _by_length(b)
     abjad = a.abjad or b.abjad
-    score = max(score, _alignment(a, b, abjad))
+    score = _alignment(a, b, pa, pb, abjad)
     if len(a.tokens) != len(b.tokens):  # tokens split or run together?
-        score = max(score, fuzz.ratio(a.compact, b.compact) - MERGE_PENALTY)
-        shorter, longer = (a, b) if len(a.tokens) < len(b.tokens) else (b, a)
+        b_is_longer = len(b.tokens) > len(a.tokens)
+        shorter, (longer, pl) = (b, (a, pa)) if not b_is_longer else (a, (b, pb))
+        merges = 0
         if len(longer.tokens) <= 5:
             tokens = longer.tokens
             for i in range(len(tokens) - 1):
                 # Only where the two tokens run together look like a token of the other name.
                 length = len(tokens[i]) + len(tokens[i + 1])
                 if any(t[0] == tokens[i][0] and abs(len(t) - length) <= 2 for t in shorter.tokens):
-                    score = max(score, _alignment(shorter, _merged(longer, i), abjad) - MERGE_PENALTY)
+                    merged = _merged(longer, i)
+                    merged_profile = (
+                        _merged_profile(pl, i)
+                        if frequencies is None
+                        else _merged_profile(
+                            pl,
+                            i,
+                            longer is a and frequencies.known(merged.tokens[i]),
+                            frequencies.pair(tokens[i : i + 2]),
+                        )
+                    )
+                    aligned = (
+                        _alignment(a, merged, pa, merged_profile, abjad)
+                        if b_is_longer
+                        else _alignment(merged, b, merged_profile, pb, abjad)
+                    )
+                    score = max(score, aligned - MERGE_PENALTY)
+                    merges += 1
+        if not merges:  # the whole names run together (those two tokens did not account for)
+            score = max(score, fuzz.ratio(a.compact, b.compact) - MERGE_PENALTY)
         # A name written as one word (Han or Hangul through anyascii: xijinping, gimjeongeun) against
         # the same in words: compare the sounds, spelling differs between romanisations.
         if min(len(a.tokens), len(b.tokens)) == 1 and min(len(a.compact_phon), len(b.compact_phon)) >= 5:
@@ -527,10 +631,23 @@ def _dob(candidate: str | None, dates: Sequence[str]) -> tuple[bool | None, floa
                 years = abs(int(candidate[:4]) - int(date[:4]))
             except ValueError:
                 continue
-            found = (False, DOB_SAME_YEAR if years == 0 else DOB_YEAR_OFF_BY_ONE if years == 1 else DOB_MISMATCH)
+            # Parts that differ, of those both dates give: one is a slip or an approximate list date.
+            differing = (
+                (years != 0) + (n >= 7 and candidate[5:7] != date[5:7]) + (n >= 10 and candidate[8:10] != date[8:10])
+            )
+            if years <= 1 and differing <= 1:
+                found = (False, DOB_NEAR)
+            else:
+                found = (False, DOB_SAME_YEAR if years <= 1 else DOB_MISMATCH)
         if found[1] > best[1]:
             best = found
     return best if best[1] > -1000.0 else (None, 0.0)
+
+
+def _year(date: str | None) -> int | None:
+    if not date or len(date) < 4 or not date[:4].isdigit():
+        return None
+    return int(date[:4])
 
 
 def _country(candidate: str | None, countries: Sequence[str]) -> tuple[bool | None, float]:
@@ -544,14 +661,86 @@ def _country(candidate: str | None, countries: Sequence[str]) -> tuple[bool | No
 # --- the screener -----------------------------------------------------------------------------------------
 
 
+class _Frequencies:
+    """How many of the people a screener knows carry each token (the list's entries, each counted
+    once whatever its aliases, and the population given: the client base), by the token's sound
+    (transliterations of one name together) and as spelled."""
+
+    def __init__(self) -> None:
+        self.people = 0
+        self.sounds: Counter[str] = Counter()
+        self.spellings: Counter[str] = Counter()
+        self._profiles: dict[str, tuple[float, bool]] = {}
+        self._parts: dict[str, frozenset[tuple[str, str]]] = {}
+
+    def count(self, names: Iterable[Sequence[str]]) -> None:
+        """One person, by the tokens of their names."""
+        tokens: set[str] = set()
+        spellings: set[str] = set()
+        for name in names:
+            tokens.update(name)
+            # Also two neighbours run together: a given name written in two words (Chia Hao).
+            spellings.update(x + y for x, y in itertools.pairwise(name))
+        if not tokens:
+            return
+        self.people += 1
+        self.spellings.update(tokens | spellings)
+        self.sounds.update({_sound(t) for t in tokens})
+
+    def known(self, token: str) -> bool:
+        return self.spellings.get(token, 0) >= KNOWN_NAME
+
+    def token(self, token: str) -> tuple[float, bool]:
+        """A token's weight (inverse document frequency of its sound) and whether it is a known name."""
+        found = self._profiles.get(token)
+        if found is None:
+            df = self.sounds.get(_sound(token), 0)
+            weight = max(MIN_WEIGHT, math.log((self.people + 1) / (df + 1)))
+            found = self._profiles[token] = (weight, self.spellings.get(token, 0) >= KNOWN_NAME)
+        return found
+
+    def pair(self, tokens: Sequence[str]) -> frozenset[tuple[str, str]]:
+        """Two tokens as the parts of one run together, if both are known names."""
+        x, y = tokens
+        known = self.spellings.get(x, 0) >= KNOWN_PART and self.spellings.get(y, 0) >= KNOWN_PART
+        return frozenset({(x, y)}) if known else frozenset()
+
+    def parts(self, token: str) -> frozenset[tuple[str, str]]:
+        """The ways of reading a token as two known names run together (hsinmin: hsin, min)."""
+        found = self._parts.get(token)
+        if found is None:
+            spellings = self.spellings
+            found = self._parts[token] = frozenset(
+                (token[:i], token[i:])
+                for i in range(2, len(token) - 1)
+                if spellings.get(token[:i], 0) >= KNOWN_PART and spellings.get(token[i:], 0) >= KNOWN_PART
+            )
+        return found
+
+    def profile(self, name: _Name, *, candidate: bool) -> _Profile:
+        """The name's profile; which of its tokens are known names is told of a candidate's only."""
+        found = [self.token(t) for t in name.tokens]
+        return _Profile(
+            tuple(w for w, _ in found),
+            tuple(k and candidate for _, k in found),
+            tuple((_sound(t),) for t in name.tokens),
+            tuple(self.parts(t) for t in name.tokens),
+        )
+
+
 class Screener:
     """An index of list entries, built once; ``screen`` compares one candidate against it.
 
     ``threshold``: the least score (name score plus corroboration) reported as a hit.
+    ``population``: the names of the people to be screened (the client base), counted with the
+    list's for the tokens' frequencies (how little a common surname or given name tells).
     """
 
-    def __init__(self, entries: Iterable[ListEntry], *, threshold: float = DEFAULT_THRESHOLD) -> None:
+    def __init__(
+        self, entries: Iterable[ListEntry], *, threshold: float = DEFAULT_THRESHOLD, population: Iterable[str] = ()
+    ) -> None:
         self.threshold = threshold
+        self._frequencies = _Frequencies()
         self.entries: list[ListEntry] = []
         # One record per distinct normalised name of an entry (its name and aliases).
         self._record_entry: list[int] = []
@@ -562,6 +751,8 @@ class Screener:
         self._compacts: list[str] = []
         self._one_word_compacts: list[str] = []  # the same for one-word names, "" for the others
         self._countries: list[list[str]] = []
+        self._years_lo: list[int] = []  # by record: its entry's years of birth, widened by one
+        self._years_hi: list[int] = []
         self._index: defaultdict[str, list[int]] = defaultdict(list)
         self._entry_numbers: dict[str, int] = {}
         self._entry_records: list[list[int]] = []  # the records of each entry
@@ -570,6 +761,9 @@ class Screener:
         try:
             for entry in entries:
                 self._add(entry)
+            for name in population:
+                self._frequencies.count([_core_tokens(name)])
+            self._profiles = [self._frequencies.profile(record, candidate=False) for record in self._records]
         finally:
             if gc_was_enabled:
                 gc.enable()
@@ -590,18 +784,25 @@ class Screener:
         number = len(self.entries)
         self.entries.append(entry)
         self._countries.append([c.lower() for c in entry.countries])
+        years = [y for y in map(_year, entry.birth_dates) if y is not None]
+        # The years of birth a candidate may have without a date mismatch (DOB_MISMATCH): any, if none.
+        year_lo, year_hi = (min(years) - 1, max(years) + 1) if years else (0, 9999)
         self._entry_records.append([])
         self._entry_numbers.setdefault(entry.entry_id, number)
         seen: set[str] = set()
+        names: list[tuple[str, ...]] = []
         index = self._index
         for raw in entry.names:
             name = _prepare(raw)
             if name is None or name.plain in seen:
                 continue
             seen.add(name.plain)
+            names.append(name.tokens)
             record = len(self._records)
             self._records.append(name)
             self._record_entry.append(number)
+            self._years_lo.append(year_lo)
+            self._years_hi.append(year_hi)
             self._entry_records[number].append(record)
             self._record_name.append(raw)
             self._plains.append(name.plain)
@@ -610,6 +811,10 @@ class Screener:
             self._one_word_compacts.append(name.compact_phon if len(name.tokens) == 1 else "")
             for key in _blocking_keys(name, indexing=True):
                 index[key].append(record)
+        self._frequencies.count(names)
+
+    def _score(self, name: _Name, profile: _Profile, record: int) -> float:
+        return name_score(name, self._records[record], profile, self._profiles[record], self._frequencies)
 
     def block(self, name: str) -> set[int]:
         """The records (names) a name is compared with: those sharing a blocking key with it."""
@@ -629,9 +834,15 @@ class Screener:
         """The records of the block worth scoring: rapidfuzz (C++) estimates of the name score, kept
         where the estimate, with the candidate's corroboration by that entry, can reach the
         threshold (with no candidate, the largest corroboration there is)."""
-        if len(block) <= SMALL_BLOCK:
-            return block
         records = list(block)
+        year = _year(candidate.birth_date) if candidate is not None else None
+        if year is not None and 100.0 + DOB_MISMATCH + COUNTRY_MATCH < self.threshold:
+            # Entries born years away from the candidate cannot reach the threshold, however alike
+            # the names: left out before any comparison (most of a block, as most people have a date).
+            lo, hi = self._years_lo, self._years_hi
+            records = [r for r in records if lo[r] <= year <= hi[r]]
+        if len(records) <= SMALL_BLOCK:
+            return records
         cutoff = self.threshold - MAX_BONUS - PREFILTER_SLACK
         estimates: dict[int, float] = {}
         plains = self._plains
@@ -691,9 +902,10 @@ class Screener:
         if not block:
             return []
         floor = self.threshold - MAX_BONUS
+        profile = self._frequencies.profile(name, candidate=True)
         best: dict[int, tuple[float, int]] = {}  # entry -> (name score, record)
         for record in self._shortlist(name, block, candidate):
-            score = name_score(name, self._records[record])
+            score = self._score(name, profile, record)
             if score < floor:
                 continue
             entry = self._record_entry[record]
@@ -731,7 +943,10 @@ class Screener:
         number = self._entry_numbers[entry_id]
         name = _prepare(candidate.name)
         scored = [
-            (name_score(name, self._records[record]) if name is not None else 0.0, record)
+            (
+                self._score(name, self._frequencies.profile(name, candidate=True), record) if name is not None else 0.0,
+                record,
+            )
             for record in self._entry_records[number]
         ]
         if not scored:
@@ -741,7 +956,7 @@ class Screener:
 
     def explain(self, candidate: Candidate, entry_id: str) -> tuple[Hit, str]:
         """``compare``, and where screening leaves the entry's best name for this candidate:
-        "blocking" (not among the names compared), "filter" (dropped by the C++ lower bounds),
+        "blocking" (not among the names compared), "filter" (dropped by the C++ lower bounds, or born years apart),
         "threshold" (scored below it) or "hit"."""
         hit, record = self._compare(candidate, entry_id)
         name = _prepare(candidate.name)
@@ -762,7 +977,8 @@ class Screener:
         block = self._block(prepared)
         shortlist = set(self._shortlist(prepared, block))
         floor = self.threshold - MAX_BONUS
-        passing = {r for r in block if name_score(prepared, self._records[r]) >= floor}
+        profile = self._frequencies.profile(prepared, candidate=True)
+        passing = {r for r in block if self._score(prepared, profile, r) >= floor}
         return len(block), len(shortlist), len(passing & shortlist), len(passing)
 
     def screen_many(

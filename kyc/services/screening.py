@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -152,8 +153,18 @@ def current_version() -> SanctionsListVersion | None:
 _screeners: dict[int, Screener] = {}
 
 
+def _client_names() -> Iterator[str]:
+    """The names of the clients screened: with the list's, how common each name part is."""
+    rows = Client.objects.exclude(status=ClientStatus.CLOSED).values_list(
+        "kind", "first_name", "last_name", "legal_name"
+    )
+    for kind, first, last, legal in rows.iterator(chunk_size=5000):
+        yield legal if kind == ClientKind.CORPORATE else f"{first} {last}"
+
+
 def screener_for(version: SanctionsListVersion) -> Screener:
-    """One index per list version per process (building it is the expensive part)."""
+    """One index per list version per process (building it is the expensive part). Token
+    frequencies count the client base as it is when the index is built."""
     if version.pk not in _screeners:
         _screeners.clear()
         entries = (
@@ -167,7 +178,7 @@ def screener_for(version: SanctionsListVersion) -> Screener:
             )
             for e in SanctionsEntry.objects.filter(version=version).iterator(chunk_size=5000)
         )
-        _screeners[version.pk] = Screener(entries)
+        _screeners[version.pk] = Screener(entries, threshold=settings.SCREENING_THRESHOLD, population=_client_names())
     return _screeners[version.pk]
 
 

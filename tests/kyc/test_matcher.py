@@ -165,11 +165,21 @@ def test_date_of_birth_match_raises_and_mismatch_lowers(screener: Screener) -> N
     assert same_day.dob_match is True
     assert same_day.score > unknown.score
     assert same_day.name_score == unknown.name_score
-    other_year = hits(screener, name, birth_date="1990-01-01")
-    assert other_year and other_year[0].dob_match is False
-    assert other_year[0].score < hit_on(screener, "tsipras", name).score
-    # A close name with a date of birth decades away is no longer a hit.
+    # The exact name with a date of birth decades away: a namesake, scored down below the threshold.
+    other_year = screener.compare(Candidate("c1", name, "1990-01-01"), "tsipras")
+    assert other_year.dob_match is False and other_year.name_score == 100.0
+    assert other_year.score < DEFAULT_THRESHOLD
+    assert not hits(screener, name, birth_date="1990-01-01")
     assert not [h for h in hits(screener, "Alexis Tsipraz", birth_date="1990-01-01") if h.entry_id == "tsipras"]
+
+
+def test_date_of_birth_one_part_off_lowers_less_than_another_date(screener: Screener) -> None:
+    exact = screener.compare(Candidate("c1", "Alexis Tsipras", "1974-07-28"), "tsipras")
+    year_off = screener.compare(Candidate("c1", "Alexis Tsipras", "1975-07-28"), "tsipras")  # a slip, or approximate
+    day_off = screener.compare(Candidate("c1", "Alexis Tsipras", "1974-07-21"), "tsipras")
+    other_day = screener.compare(Candidate("c1", "Alexis Tsipras", "1974-02-11"), "tsipras")  # same year only
+    assert exact.score > year_off.score == day_off.score > other_day.score
+    assert year_off.score >= DEFAULT_THRESHOLD
 
 
 def test_partial_list_dates(screener: Screener) -> None:
@@ -265,3 +275,71 @@ def test_explain_and_compare(screener: Screener) -> None:
     low, stage = screener.explain(Candidate("c", "Peter Brown"), "gaddafi")
     assert stage in {"blocking", "filter", "threshold"}
     assert low.score < DEFAULT_THRESHOLD
+
+
+# --- token frequencies: what a common name tells -------------------------------------------------
+
+SURNAMES = ["Nguyen", "Tran", "Le", "Pham", "Hoang"]
+MIDDLES = ["Van", "Thi", "Duc"]
+GIVEN = ["Hai", "Hung", "Lan", "Minh", "Anh", "Dung", "Tuan", "Hoa", "Long", "Nam"]
+# A client base where these names are common (as Nguyen is among Vietnamese names).
+POPULATION = [f"{s} {m} {g}" for s, m, g in itertools.product(SURNAMES, MIDDLES, GIVEN)] * 3
+
+
+@pytest.fixture(scope="module")
+def weighted() -> Screener:
+    return Screener(
+        [*ENTRIES, ListEntry("nguyen", ["Nguyễn Văn Hải"], [], ["vn"])], population=[*POPULATION, *FIRST, *LAST]
+    )
+
+
+@pytest.mark.parametrize(
+    "name", ["Nguyen Van Hung", "Nguyen Van Minh", "Nguyen Hung", "Nguyen Thi Lan", "Tran Van Hai"]
+)
+def test_a_common_surname_and_middle_name_alone_are_no_hit(weighted: Screener, name: str) -> None:
+    # Another given name that is itself a known name is another person, not a slip of the keyboard.
+    assert not [h for h in hits(weighted, name) if h.entry_id == "nguyen"]
+    # ... and scores lower than without the client base's frequencies.
+    alone = Screener([ListEntry("nguyen", ["Nguyễn Văn Hải"], [], ["vn"])])
+    candidate = Candidate("c", name)
+    assert weighted.compare(candidate, "nguyen").name_score < alone.compare(candidate, "nguyen").name_score
+
+
+@pytest.mark.parametrize("name", ["Nguyen Van Hai", "NGUYEN, Van Hai", "Nguyen Van Haai", "Nguyen Hai"])
+def test_the_list_name_and_its_variants_still_hit_among_common_names(weighted: Screener, name: str) -> None:
+    assert hit_on(weighted, "nguyen", name).score >= DEFAULT_THRESHOLD
+
+
+def test_a_common_token_weighs_less_than_a_rare_one(weighted: Screener) -> None:
+    # Matching the rare surname with a wrong given name scores higher than the common one would.
+    rare = weighted.compare(Candidate("c", "Alexis Tsipras"), "tsipras")
+    assert rare.name_score == 100.0
+    common_wrong = weighted.compare(Candidate("c", "Nguyen Van Tuan"), "nguyen")
+    rare_wrong = weighted.compare(Candidate("c", "Alexandros Tsipras"), "tsipras")
+    assert common_wrong.name_score < rare_wrong.name_score
+
+
+@pytest.mark.parametrize(
+    ("name", "entry_id"),
+    [
+        ("Jelena Sergejewna Iwanowa", "ivanova"),
+        ("Moammar Khadafi", "gaddafi"),
+        ("Vladimir Poutine", "putin"),
+        ("Jinping Xi", "xi"),
+        ("Wladimir Putin", "putin"),
+    ],
+)
+def test_transliterations_still_hit_with_frequencies(weighted: Screener, name: str, entry_id: str) -> None:
+    assert hit_on(weighted, entry_id, name).score >= DEFAULT_THRESHOLD
+
+
+ZH_SYLLABLES = ["Hsin", "Min", "Pin", "Chia", "Hao", "Wei", "Ling"]
+ZH_POPULATION = [f"{s} {a} {b}" for s in ("Chen", "Lin", "Wang") for a in ZH_SYLLABLES for b in ZH_SYLLABLES if a != b]
+
+
+def test_a_compound_given_name_of_known_names_is_another_name() -> None:
+    screener = Screener([ListEntry("chen", ["CHEN, Hsin-Pin"], [], ["tw"])], population=ZH_POPULATION)
+    for other in ("Chen Hsin-Min", "Chen Hsinmin", "Chen Hsin Min", "Chen Chia-Pin"):
+        assert screener.screen(Candidate("c", other)) == [], other
+    for variant in ("Chen Hsin-Pin", "Chen Hsinpin", "Hsin-Pin Chen", "Chen Hsin-Pinn", "Chen Hsni-Pin"):
+        assert [h.entry_id for h in screener.screen(Candidate("c", variant))] == ["chen"], variant

@@ -152,3 +152,23 @@ def test_list_import_through_the_page_runs_in_the_worker(
     assert "Ivan Petrov" in SanctionsListVersion.objects.get().entries.get().name
     sign_in(client, staff(Role.SUPPORT))
     assert client.get("/kyc/sanctions-lists/").status_code == 403
+
+
+def test_a_namesake_born_decades_apart_raises_no_hit() -> None:
+    import datetime
+
+    _import({"id": "Q1", "name": "Ada Lovelace", "dob": "1815-12-10", "countries": "gb"})
+    c: Any = client(first_name="Ada", last_name="Lovelace", date_of_birth=datetime.date(1985, 12, 10))
+    assert client_screen(client_id=c.pk) == 0
+    assert not ScreeningHit.objects.exists()
+    assert not WorkItem.objects.filter(queue__code="screening_hit").exists()
+
+
+def test_the_threshold_is_a_setting(settings: Any) -> None:
+    settings.SCREENING_THRESHOLD = 99
+    _import({"id": "Q1", "name": "Ada Lovelace"})
+    near: Any = client(first_name="Ada", last_name="Lovelase")
+    assert client_screen(client_id=near.pk) == 0
+    exact: Any = client(first_name="Ada", last_name="Lovelace")
+    assert client_screen(client_id=exact.pk) == 1
+    assert ScreeningHit.objects.get().client_id == exact.pk

@@ -21,9 +21,10 @@ pytestmark = pytest.mark.django_db
 BASE = "/api/v1/staff/reports/"
 
 
-def _key(role: Role, scopes: list[str]) -> dict[str, str]:
+def _key(role: Role, scopes: list[str]) -> HttpClient:
+    """An HTTP client calling with a staff member's API key."""
     token = approved_key(staff(role), scopes, kind="staff")
-    return {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    return HttpClient(headers={"Authorization": f"Bearer {token}"})
 
 
 def _page_kpis(html: str) -> dict[str, str]:
@@ -35,9 +36,9 @@ def _page_kpis(html: str) -> dict[str, str]:
 
 def test_good_the_api_gives_the_pages_figures_for_the_same_filters(client: HttpClient) -> None:
     world()
-    headers = _key(Role.FINANCE, ["reports:read"])
+    api = _key(Role.FINANCE, ["reports:read"])
     query = "?date_from=2026-01-01&account_type=standard&region=uk"
-    response = HttpClient().get(f"{BASE}payments/{query}", **headers)
+    response = api.get(f"{BASE}payments/{query}")
     assert response.status_code == 200
     body = response.json()
     assert (body["family"], body["filters"]["region"], body["filters"]["account_type"]) == (
@@ -54,7 +55,7 @@ def test_good_the_api_gives_the_pages_figures_for_the_same_filters(client: HttpC
 
 
 def test_good_the_catalogue_lists_only_the_callers_reports_and_every_definition() -> None:
-    response = HttpClient().get(BASE, **_key(Role.COMPLIANCE, ["reports:read"]))
+    response = _key(Role.COMPLIANCE, ["reports:read"]).get(BASE)
     assert response.status_code == 200
     codes = [r["code"] for r in response.json()["reports"]]
     assert codes == ["accounts", "compliance", "permissions", "operations"]
@@ -62,14 +63,14 @@ def test_good_the_catalogue_lists_only_the_callers_reports_and_every_definition(
 
 
 def test_bad_a_bad_or_unknown_filter_is_a_400_naming_it() -> None:
-    headers = _key(Role.FINANCE, ["reports:read"])
-    reversed_dates = HttpClient().get(f"{BASE}payments/?date_from=2026-05-01&date_to=2026-04-01", **headers)
+    api = _key(Role.FINANCE, ["reports:read"])
+    reversed_dates = api.get(f"{BASE}payments/?date_from=2026-05-01&date_to=2026-04-01")
     assert reversed_dates.status_code == 400
     assert list(reversed_dates.json()["errors"]) == ["date_to"]
-    unknown = HttpClient().get(f"{BASE}payments/?colour=red", **headers)
+    unknown = api.get(f"{BASE}payments/?colour=red")
     assert unknown.status_code == 400
     assert list(unknown.json()["errors"]) == ["colour"]
-    bad_choice = HttpClient().get(f"{BASE}payments/?channel=pigeon", **headers)
+    bad_choice = api.get(f"{BASE}payments/?channel=pigeon")
     assert bad_choice.status_code == 400
     assert list(bad_choice.json()["errors"]) == ["channel"]
 
@@ -79,19 +80,19 @@ def test_bad_no_credentials_is_a_401() -> None:
 
 
 def test_bad_a_key_without_the_scope_is_a_403() -> None:
-    response = HttpClient().get(f"{BASE}payments/", **_key(Role.FINANCE, ["payments:read"]))
+    response = _key(Role.FINANCE, ["payments:read"]).get(f"{BASE}payments/")
     assert response.status_code == 403
     assert response.json()["type"].endswith("/api_key_scope_missing")
 
 
 def test_bad_a_role_without_the_report_is_a_403() -> None:
-    response = HttpClient().get(f"{BASE}payments/", **_key(Role.COMPLIANCE, ["reports:read"]))
+    response = _key(Role.COMPLIANCE, ["reports:read"]).get(f"{BASE}payments/")
     assert response.status_code == 403
 
 
 def test_bad_a_role_without_any_report_is_a_403_for_the_catalogue() -> None:
-    assert HttpClient().get(BASE, **_key(Role.SUPPORT, ["reports:read"])).status_code == 403
+    assert _key(Role.SUPPORT, ["reports:read"]).get(BASE).status_code == 403
 
 
 def test_bad_an_unknown_report_is_a_404() -> None:
-    assert HttpClient().get(f"{BASE}nothing/", **_key(Role.FINANCE, ["reports:read"])).status_code == 404
+    assert _key(Role.FINANCE, ["reports:read"]).get(f"{BASE}nothing/").status_code == 404

@@ -10,6 +10,7 @@ from django import forms
 from django.utils import timezone
 
 from accounts.models import Book
+from risk.errors import SAR_NARRATIVE_REQUIRED, SAR_NO_TRANSACTIONS
 from risk.models import AlertStatus, RuleKind
 
 _DT = {"type": "datetime-local"}
@@ -88,6 +89,7 @@ class SarForm(forms.Form):
 
     narrative = forms.CharField(
         label="Analyst's narrative", widget=forms.Textarea(attrs={"rows": 10}), max_length=20000,
+        error_messages={"required": SAR_NARRATIVE_REQUIRED},
         help_text="Who, what, when, where, why it is suspicious, and what was done.",
     )  # fmt: skip
     keep = forms.TypedMultipleChoiceField(
@@ -111,14 +113,10 @@ class SarForm(forms.Form):
     def clean_narrative(self) -> str:
         value = (self.cleaned_data.get("narrative") or "").strip()
         if not value:
-            from risk.errors import SAR_NARRATIVE_REQUIRED
-
             raise forms.ValidationError(SAR_NARRATIVE_REQUIRED)
         return value
 
     def clean(self) -> dict[str, Any]:
-        from risk.errors import SAR_NO_TRANSACTIONS
-
         data = super().clean() or {}
         if not data.get("keep") and not (data.get("no_transactions_reason") or "").strip():
             self.add_error("no_transactions_reason", SAR_NO_TRANSACTIONS)

@@ -124,6 +124,7 @@ def test_demo_workspace_has_items_and_approvals(tmp_path: Path) -> None:
         ("risk.account_routing", ApprovalStatus.EXECUTED),  # Northwind to the A-book, approved by risk2
         *[("risk.rule_change", ApprovalStatus.EXECUTED)] * 5,  # the first monitoring rules, approved by risk2
         ("risk.rule_change", ApprovalStatus.PENDING),  # QUICK-EXIT's next version, with its 30-day backtest
+        ("risk.sar_file", ApprovalStatus.EXECUTED),  # the SAR on Northwind's structuring, approved by compliance2
         ("staff.grant_role", ApprovalStatus.EXECUTED),
         ("staff.grant_role", ApprovalStatus.PENDING),
     ]
@@ -281,3 +282,23 @@ def test_demo_has_monitoring_rules_alerts_with_evidence_and_a_rule_change_to_che
     assert RiskAlert.objects.get(source="exposure_limit").symbol == "EURUSD"
     pending = ApprovalRequest.objects.get(action="risk.rule_change", status=ApprovalStatus.PENDING)
     assert pending.payload["params"]["min_pct"] == 50
+
+
+def test_demo_has_a_filed_sar_on_the_structuring_alert(tmp_path: Path) -> None:
+    import hashlib
+
+    from risk.models import SarStatus, SuspiciousActivityReport
+    from risk.sar import sar_document
+
+    with override_settings(DEMO_MODE=True, VAR_DIR=tmp_path, KYC_STORAGE_ROOT=tmp_path / "kyc"):
+        call_command("demo_seed")
+        call_command("demo_seed")  # idempotent
+    sar = SuspiciousActivityReport.objects.get()
+    assert sar.alert is not None and sar.alert.rule is not None and sar.alert.rule.code == "STRUCTURING"
+    assert (sar.status, sar.created_by.username, sar.filed_by.username if sar.filed_by else None) == (
+        SarStatus.FILED, "compliance", "compliance",
+    )  # fmt: skip
+    assert sar.approval is not None
+    assert [d.checker.username for d in sar.approval.decisions.all()] == ["compliance2"]
+    assert hashlib.sha256(sar_document(sar)).hexdigest() == sar.content_sha256 == sar.approval.payload["content_sha256"]
+    assert sar.regulator_reference == "FIU-2026-004211"

@@ -394,7 +394,7 @@ def sar_record_filing(*, sar_id: int, actor: User, regulator_reference: str) -> 
     )  # fmt: skip
     if sar.alert_id is not None:
         work_item_resolve_for_subject(
-            queue=ESCALATION_QUEUE, subject=sar.alert, code="true_match",  # type: ignore[arg-type]
+            queue=ESCALATION_QUEUE, subject=sar.alert, code="true_match",
             note=f"{sar.reference} filed with the regulator (reference {regulator_reference}): {sar.get_absolute_url()}",
         )  # fmt: skip
     return sar

@@ -73,8 +73,9 @@ def sar_list_view(request: HttpRequest) -> HttpResponse:
 def _new(request: HttpRequest, origin: RiskAlert | ScreeningHit, label: str) -> HttpResponse:
     user = _user(request)
     may = sar_can_start(user, origin)
-    existing = SuspiciousActivityReport.objects.filter(
-        **({"alert": origin} if isinstance(origin, RiskAlert) else {"screening_hit": origin})
+    reports = SuspiciousActivityReport.objects
+    existing = (
+        reports.filter(alert=origin) if isinstance(origin, RiskAlert) else reports.filter(screening_hit=origin)
     ).first()
     if existing is not None:
         messages.info(request, may.reason)

@@ -177,6 +177,13 @@ class AuditAction(models.TextChoices):
     RISK_ALERT_RAISED = "risk_alert.raised", "Risk alert raised"
     RISK_ALERT_DISPOSED = "risk_alert.disposed", "Risk alert decided (true match, false positive or escalated)"
     EXPOSURE_LIMIT_SET = "exposure_limit.set", "Exposure limit set"
+    SAR_DRAFTED = "sar.drafted", "Suspicious activity report drafted (prefilled from its case)"
+    SAR_EDITED = "sar.edited", "Suspicious activity report draft edited"
+    SAR_SUBMITTED = "sar.submitted", "Suspicious activity report submitted for a second compliance officer"
+    SAR_REOPENED = "sar.reopened", "Suspicious activity report back to draft (approval not given)"
+    SAR_APPROVED = "sar.approved", "Suspicious activity report approved (its content hash fixed)"
+    SAR_EXPORTED = "sar.exported", "Suspicious activity report file downloaded"
+    SAR_FILED = "sar.filed", "Suspicious activity report recorded as filed with the regulator"
     TRADING_ACCOUNT_BOOK_CHANGED = "trading_account.book_changed", "Trading account moved between books (approved)"
     # agents (agents): registered automations and AI models that read and propose through the MCP door
     AGENT_REGISTERED = "agent.registered", "Agent registered"

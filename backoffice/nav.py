@@ -37,6 +37,7 @@ def entries() -> list[NavEntry]:
     from ops.services.work_items import queues_can_view
     from payments.selectors import payments_can_view
     from reporting.selectors import reports_can_view
+    from risk.sar import sar_can_view
     from risk.services import exposure_can_view
 
     return [
@@ -48,6 +49,7 @@ def entries() -> list[NavEntry]:
         NavEntry("Payments", "payments", payments_can_view),
         NavEntry("Partners", "partners", partner_can_view),
         NavEntry("Risk", "risk-dashboard", exposure_can_view),
+        NavEntry("SARs", "risk-sars", sar_can_view),
         NavEntry("Reports", "reports", reports_can_view),
         NavEntry("Staff", "staff", staff_can_view),
         NavEntry("Access review", "access-review", access_review_can_view),

@@ -7,6 +7,8 @@ A risk officer asks, another risk officer approves:
   alerts already decided (the ``panel``, computed when the page is shown).
 - ``risk.account_routing``: a trading account moved to the other book and/or its leverage
   tightened (subject: the trading account).
+- ``risk.sar_file``: a suspicious activity report approved for filing by a second compliance
+  officer, on the sha256 of its content (subject: the report; the panel shows the draft).
 
 Each payload is checked when the request is made and again when it is approved.
 """
@@ -21,7 +23,7 @@ from accounts.models import Book, TradingAccount
 from ops.approvals import ApprovalAction, Payload, register
 from ops.roles import Role
 from risk.errors import RiskError, RuleError
-from risk.models import RiskRule
+from risk.models import RiskRule, SuspiciousActivityReport
 from risk.rules import kind_spec, params_clean
 from risk.services import ACCOUNT_ROUTING, RULE_CHANGE, routing_check, rule_version_check
 
@@ -159,5 +161,76 @@ register(
         execute=_execute_routing,
         describe=lambda subject, payload: f"Route {subject}: {_show_routing(payload)['Book']}",
         show=_show_routing,
+    )
+)
+
+
+# --- risk.sar_file -------------------------------------------------------------------------------
+
+
+def _sar(subject: models.Model) -> Any:
+    from risk.models import SuspiciousActivityReport
+
+    assert isinstance(subject, SuspiciousActivityReport)
+    return SuspiciousActivityReport.objects.select_related("created_by", "client").get(pk=subject.pk)
+
+
+def _validate_sar(subject: models.Model, payload: Payload) -> None:
+    from risk.sar import sar_check_pending
+
+    sar_check_pending(_sar(subject), payload)
+
+
+def _execute_sar(subject: models.Model, payload: Payload, request: Any) -> dict[str, Any]:
+    from risk.sar import sar_approve_apply
+
+    sar = sar_approve_apply(sar_id=subject.pk, payload=payload, request=request)
+    return {"report": sar.reference, "content_sha256": sar.content_sha256}
+
+
+def _close_sar(subject: models.Model, payload: Payload, request: Any) -> None:
+    from risk.sar import sar_reopen
+
+    sar_reopen(sar_id=subject.pk, request=request)
+
+
+def _show_sar(payload: Payload) -> dict[str, str]:
+    return {
+        "Report": str(payload.get("report", "")),
+        "Client": str(payload.get("client", "")),
+        "Content (sha256)": str(payload.get("content_sha256", "")),
+        "What approval does": "Fixes this content for export to the regulator; the exported file has exactly this "
+        "sha256.",
+    }
+
+
+def _sar_panel(request: Any) -> tuple[str, dict[str, Any]]:
+    from risk.models import SuspiciousActivityReport
+    from risk.sar import included, sar_sha256
+
+    sar = request.subject
+    if not isinstance(sar, SuspiciousActivityReport):
+        return "risk/_sar_panel.html", {"sar": None}
+    return "risk/_sar_panel.html", {
+        "sar": sar, "transactions": included(sar.transactions), "current_sha256": sar_sha256(sar),
+        "unchanged": sar_sha256(sar) == request.payload.get("content_sha256"),
+    }  # fmt: skip
+
+
+register(
+    ApprovalAction(
+        key="risk.sar_file",
+        label="Approve a suspicious activity report for filing",
+        subject_model=SuspiciousActivityReport,
+        maker_permission="ops.work_as_compliance",
+        policy=lambda subject, payload: [Role.COMPLIANCE],
+        validate=_validate_sar,
+        execute=_execute_sar,
+        describe=lambda subject, payload: (
+            f"File suspicious activity report {payload.get('report', subject)} on {payload.get('client', '')}"
+        ),
+        on_close=_close_sar,
+        show=_show_sar,
+        panel=_sar_panel,
     )
 )

@@ -33,3 +33,16 @@ class RiskError(Exception):
 
 class RuleError(RiskError):
     """A rule or rule version that does not parse or does not fit the rule's versions."""
+
+
+# suspicious activity reports
+SAR_NOT_ALLOWED_VIEW = "Only compliance and the auditor see suspicious activity reports."
+SAR_NOT_ALLOWED_DRAFT = "Only compliance officers draft, submit and record suspicious activity reports."
+SAR_NO_CLIENT = "This alert names no client: a suspicious activity report needs a subject."
+SAR_EXISTS = "{sar} was already started from this case."
+SAR_NOT_DRAFT = "{sar} is {status}: only a draft can be changed or submitted."
+SAR_NOT_APPROVED = "{sar} is {status}: only an approved report is exported or recorded as filed."
+SAR_NARRATIVE_REQUIRED = "Write the analyst's narrative: why the activity is suspicious."
+SAR_NO_TRANSACTIONS = "Keep at least one transaction, or say why the report has none."
+SAR_CHANGED = "{sar} changed since it was submitted: its content no longer matches the approved hash."
+SAR_REFERENCE_FORMAT = "The regulator's reference: 3 to 80 letters, digits, '-', '/', '.' or spaces."

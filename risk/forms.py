@@ -10,6 +10,7 @@ from django import forms
 from django.utils import timezone
 
 from accounts.models import Book
+from risk.errors import SAR_NARRATIVE_REQUIRED, SAR_NO_TRANSACTIONS
 from risk.models import AlertStatus, RuleKind
 
 _DT = {"type": "datetime-local"}
@@ -80,3 +81,54 @@ class DashboardFilterForm(forms.Form):
         if value and (len(value) != 2 or not value.isalpha()):
             raise forms.ValidationError("A two-letter country code, e.g. GB.")
         return value
+
+
+class SarForm(forms.Form):
+    """A suspicious activity report's draft: the narrative (required), which of the prefilled
+    transactions to keep, and why there are none if none are kept."""
+
+    narrative = forms.CharField(
+        label="Analyst's narrative", widget=forms.Textarea(attrs={"rows": 10}), max_length=20000,
+        error_messages={"required": SAR_NARRATIVE_REQUIRED},
+        help_text="Who, what, when, where, why it is suspicious, and what was done.",
+    )  # fmt: skip
+    keep = forms.TypedMultipleChoiceField(
+        label="Transactions to report", required=False, coerce=int, widget=forms.CheckboxSelectMultiple
+    )
+    no_transactions_reason = forms.CharField(
+        label="If no transaction is kept: why", required=False, max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )  # fmt: skip
+
+    def __init__(self, *args: Any, transactions: list[dict[str, Any]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["keep"].choices = [  # type: ignore[attr-defined]
+            (n, f"{t.get('type')} {t.get('reference')} {t.get('amount') or ''} {t.get('currency') or ''} "
+                f"{t.get('at') or ''}".strip())
+            for n, t in enumerate(transactions)
+        ]  # fmt: skip
+        if not self.is_bound:
+            self.fields["keep"].initial = [n for n, t in enumerate(transactions) if t.get("included", True)]
+
+    def clean_narrative(self) -> str:
+        value = (self.cleaned_data.get("narrative") or "").strip()
+        if not value:
+            raise forms.ValidationError(SAR_NARRATIVE_REQUIRED)
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not data.get("keep") and not (data.get("no_transactions_reason") or "").strip():
+            self.add_error("no_transactions_reason", SAR_NO_TRANSACTIONS)
+        return data
+
+
+class SarSubmitForm(forms.Form):
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}),
+                             help_text="For the second compliance officer who approves.")  # fmt: skip
+
+
+class SarFilingForm(forms.Form):
+    regulator_reference = forms.CharField(
+        label="The regulator's reference", max_length=80, help_text="As the regulator's portal gave it once filed."
+    )

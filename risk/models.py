@@ -15,6 +15,7 @@ from django.contrib.postgres.constraints import ExclusionConstraint
 from django.contrib.postgres.fields import RangeBoundary, RangeOperators
 from django.db import models
 from django.utils import timezone
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from audit.history import AuditedHistoricalRecords
 from ib.models import TsTzRange
@@ -168,3 +169,97 @@ class Position(models.Model):
 
     def __str__(self) -> str:
         return f"{self.symbol} {self.volume}"
+
+
+# --- suspicious activity reports -------------------------------------------------------------------
+
+
+class SarSource(models.TextChoices):
+    ALERT = "alert", "Risk alert"
+    SCREENING_HIT = "screening_hit", "Screening hit"
+
+
+class SarStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PENDING_APPROVAL = "pending_approval", "Waiting for a second compliance officer"
+    APPROVED = "approved", "Approved, to be filed"
+    FILED = "filed", "Filed with the regulator"
+
+
+class SuspiciousActivityReport(ConcurrentTransitionMixin, models.Model):
+    """A suspicious activity report, drafted by a compliance officer from a risk alert or a
+    screening hit (prefilled: subject, transactions, what fired), approved by a second compliance
+    officer (``risk.sar_file``) on the sha256 of its content, exported, then recorded as filed with
+    the regulator's reference. The content is frozen from submission on."""
+
+    source = models.CharField(max_length=16, choices=SarSource.choices)
+    alert = models.ForeignKey(RiskAlert, null=True, blank=True, on_delete=models.PROTECT, related_name="sars")
+    screening_hit = models.ForeignKey(
+        "kyc.ScreeningHit", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    client = models.ForeignKey("accounts.Client", on_delete=models.PROTECT, related_name="+")
+    status = FSMField(max_length=20, choices=SarStatus.choices, default=SarStatus.DRAFT, protected=True)
+    # the prefilled parts, as they stood when the draft was started
+    subject = models.JSONField(default=dict)
+    transactions = models.JSONField(default=list)
+    fired = models.JSONField(default=dict)
+    narrative = models.TextField(blank=True)
+    no_transactions_reason = models.TextField(blank=True)
+    created_by = models.ForeignKey("ops.User", on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    # set when approved: the hash of exactly what was approved (and is exported)
+    content_sha256 = models.CharField(max_length=64, blank=True)
+    approval = models.ForeignKey("ops.ApprovalRequest", null=True, blank=True, on_delete=models.PROTECT)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    filed_at = models.DateTimeField(null=True, blank=True)
+    filed_by = models.ForeignKey("ops.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    regulator_reference = models.CharField(max_length=80, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(source="alert", alert__isnull=False, screening_hit__isnull=True)
+                | models.Q(source="screening_hit", alert__isnull=True, screening_hit__isnull=False),
+                name="sar_one_origin",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="filed")
+                | (models.Q(filed_at__isnull=False) & ~models.Q(regulator_reference="")),
+                name="sar_filed_with_reference",
+            ),
+            models.UniqueConstraint(
+                fields=["alert"], condition=models.Q(alert__isnull=False), name="sar_once_per_alert"
+            ),
+            models.UniqueConstraint(
+                fields=["screening_hit"], condition=models.Q(screening_hit__isnull=False), name="sar_once_per_hit"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.reference
+
+    def get_absolute_url(self) -> str:
+        return f"/risk/sars/{self.pk}/"
+
+    @property
+    def reference(self) -> str:
+        return f"SAR-{self.pk:06d}" if self.pk else "SAR (new)"
+
+    # transitions only move the status; who may, checks and audit live in risk.sar
+    @transition(field=status, source=SarStatus.DRAFT, target=SarStatus.PENDING_APPROVAL)
+    def submit(self) -> None:
+        pass
+
+    @transition(field=status, source=SarStatus.PENDING_APPROVAL, target=SarStatus.DRAFT)
+    def reopen(self) -> None:
+        pass
+
+    @transition(field=status, source=SarStatus.PENDING_APPROVAL, target=SarStatus.APPROVED)
+    def approve(self) -> None:
+        pass
+
+    @transition(field=status, source=SarStatus.APPROVED, target=SarStatus.FILED)
+    def file(self) -> None:
+        pass

@@ -39,7 +39,10 @@ def rule_get_for(actor: Any, pk: int) -> RiskRule:
 
 
 def alert_get_for(actor: Any, pk: int) -> RiskAlert:
-    if not risk_can_view(actor):
+    """An alert, for risk and the auditor, and for compliance (who report suspicious activity from it)."""
+    from risk.sar import sar_can_start
+
+    if not (risk_can_view(actor) or sar_can_start(actor)):
         raise Http404
     found = RiskAlert.objects.select_related("rule", "rule_version", "client", "disposed_by").filter(pk=pk).first()
     if found is None:

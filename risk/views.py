@@ -23,6 +23,7 @@ from risk.errors import RiskError
 from risk.forms import DashboardFilterForm, DispositionForm, ExposureLimitForm, RoutingForm, RuleForm, RuleVersionForm
 from risk.models import AlertStatus, ExposureLimit, RuleKind
 from risk.rules import KINDS, params_parse
+from risk.sar import sar_can_start
 from risk.services import (
     account_routing_can_change,
     account_routing_propose,
@@ -247,7 +248,9 @@ def alert_view(request: HttpRequest, pk: int) -> HttpResponse:
                 return redirect("risk-alert", pk=alert.pk)
         status = 400
     return render(request, "risk/alert_detail.html", {"alert": alert, "form": form, "can_dispose": can_dispose,
-                                                       "evidence": selectors.evidence_rows(alert)},
+                                                       "evidence": selectors.evidence_rows(alert),
+                                                       "sars": alert.sars.all(),
+                                                       "can_start_sar": sar_can_start(user, alert)},
                   status=status)  # fmt: skip
 
 

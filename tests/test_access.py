@@ -225,6 +225,37 @@ def _proposal(c: Any) -> Any:
         )  # fmt: skip
 
 
+def _client_alert(c: Any) -> Any:
+    from risk.models import RiskAlert
+
+    rule = _risk_rule()
+    return RiskAlert.objects.create(
+        rule=rule, rule_version=rule.versions.get(), key=f"client:{c.pk}:2026-01-01", client=c,
+        summary="5 deposits within 24 h", status="escalated",
+    )  # fmt: skip
+
+
+def _sar(c: Any) -> Any:
+    from risk.sar import sar_draft
+
+    maker = staff(Role.COMPLIANCE, username="sar-maker")
+    return sar_draft(
+        actor=maker, origin=_client_alert(c), narrative="Five deposits in a day", no_transactions_reason="x"
+    )
+
+
+def _sar_approved(c: Any) -> Any:
+    from ops.services.approvals import approval_decide
+    from risk.sar import sar_submit
+
+    sar = _sar(c)
+    request = sar_submit(sar_id=sar.pk, actor=sar.created_by, reason="file it")
+    approval_decide(
+        request_id=request.pk, checker=staff(Role.COMPLIANCE, username="sar-checker"), decision="approve", reason="ok"
+    )
+    return sar
+
+
 class World:
     """The objects a row's URL names (``{client}``, ``{document}``, ...), made when first named;
     none of them is in the desk persona's scope."""
@@ -255,6 +286,9 @@ class World:
             "riskalert": _risk_alert,
             "agent": _agent,
             "proposal": lambda: _proposal(self.client),
+            "clientalert": lambda: _client_alert(self.client),
+            "sar": lambda: _sar(self.client),
+            "sarapproved": lambda: _sar_approved(self.client),
             # the world's client is in the documents follow-up since its registration
             "enrollment": lambda: FollowUpEnrollment.objects.get(subject_id=str(self.client.pk)),
         }
@@ -547,7 +581,38 @@ PAGES = [
     *rows("POST", "/risk/rules/{riskrule}/run/", (ANONYMOUS, LOGIN), (NOBODY, 404), (AUDITOR, 403), (RISK, 302)),
     *rows("GET", "/risk/alerts/", (ANONYMOUS, LOGIN), (NOBODY, 403), (FINANCE, 403), (AUDITOR, 200), (RISK, 200)),
     *rows("GET", "/risk/alerts/?status=nonsense", (RISK, 404)),
-    *rows("GET", "/risk/alerts/{riskalert}/", (ANONYMOUS, LOGIN), (NOBODY, 404), (AUDITOR, 200), (RISK, 200)),
+    *rows(
+        "GET", "/risk/alerts/{riskalert}/", (ANONYMOUS, LOGIN), (NOBODY, 404), (SUPPORT, 404), (AUDITOR, 200), (RISK, 200),
+        (COMPLIANCE, 200),
+    ),
+    # --- suspicious activity reports: compliance drafts, submits and records filing; the auditor reads ---
+    *rows(
+        "GET", "/risk/sars/", (ANONYMOUS, LOGIN), (NOBODY, 403), (SUPPORT, 403), (RISK, 403), (FINANCE, 403),
+        (COMPLIANCE, 200), (AUDITOR, 200),
+    ),
+    *rows(
+        "GET", "/risk/sars/new/alert/{clientalert}/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (RISK, 403), (AUDITOR, 403),
+        (COMPLIANCE, 200),
+    ),
+    *rows("POST", "/risk/sars/new/alert/{clientalert}/", (ANONYMOUS, LOGIN), (RISK, 403), (AUDITOR, 403), (COMPLIANCE, 400)),
+    *rows(
+        "GET", "/risk/sars/new/hit/{hit}/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (RISK, 403), (AUDITOR, 403),
+        (COMPLIANCE, 200),
+    ),
+    *rows("POST", "/risk/sars/new/hit/{hit}/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (AUDITOR, 403), (COMPLIANCE, 400)),
+    *rows(
+        "GET", "/risk/sars/{sar}/", (ANONYMOUS, LOGIN), (NOBODY, 403), (SUPPORT, 403), (RISK, 403), (COMPLIANCE, 200),
+        (AUDITOR, 200),
+    ),
+    *rows("GET", "/risk/sars/{sar}/edit/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (RISK, 403), (AUDITOR, 403), (COMPLIANCE, 200)),
+    *rows("POST", "/risk/sars/{sar}/edit/", (ANONYMOUS, LOGIN), (RISK, 403), (AUDITOR, 403), (COMPLIANCE, 400)),
+    *rows("POST", "/risk/sars/{sar}/submit/", (ANONYMOUS, LOGIN), (RISK, 403), (AUDITOR, 403), (COMPLIANCE, 400)),
+    *rows("GET", "/risk/sars/{sar}/export/", (ANONYMOUS, LOGIN), (RISK, 403), (COMPLIANCE, 403)),
+    *rows(
+        "GET", "/risk/sars/{sarapproved}/export/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (RISK, 403), (COMPLIANCE, 200),
+        (AUDITOR, 200),
+    ),
+    *rows("POST", "/risk/sars/{sarapproved}/filing/", (ANONYMOUS, LOGIN), (RISK, 403), (AUDITOR, 403), (COMPLIANCE, 400)),
     *rows("POST", "/risk/alerts/{riskalert}/", (ANONYMOUS, LOGIN), (SUPPORT, 404), (AUDITOR, 403), (RISK, 400)),
     *rows(
         "GET", "/risk/accounts/{account}/book/",

@@ -149,6 +149,7 @@ class DemoSeedTests(TestCase):
             ("risk.account_routing", ApprovalStatus.EXECUTED),  # Northwind to the A-book, approved by risk2
             *[("risk.rule_change", ApprovalStatus.EXECUTED)] * 5,  # the first monitoring rules, approved by risk2
             ("risk.rule_change", ApprovalStatus.PENDING),  # QUICK-EXIT's next version, with its 30-day backtest
+            ("risk.sar_file", ApprovalStatus.EXECUTED),  # the SAR on Northwind's structuring, approved by compliance2
             ("staff.grant_role", ApprovalStatus.EXECUTED),
             ("staff.grant_role", ApprovalStatus.PENDING),
         ]
@@ -311,3 +312,23 @@ class DemoSeedTests(TestCase):
         assert RiskAlert.objects.get(source="exposure_limit").symbol == "EURUSD"
         pending = ApprovalRequest.objects.get(action="risk.rule_change", status=ApprovalStatus.PENDING)
         assert pending.payload["params"]["min_pct"] == 50
+
+    def test_demo_has_a_filed_sar_on_the_structuring_alert(self) -> None:
+        import hashlib
+
+        from risk.models import SarStatus, SuspiciousActivityReport
+        from risk.sar import sar_document
+
+        sar = SuspiciousActivityReport.objects.get()  # the seed ran twice: still one
+        assert sar.alert is not None and sar.alert.rule is not None and sar.alert.rule.code == "STRUCTURING"
+        assert (sar.status, sar.created_by.username, sar.filed_by.username if sar.filed_by else None) == (
+            SarStatus.FILED, "compliance", "compliance",
+        )  # fmt: skip
+        assert sar.approval is not None
+        assert [d.checker.username for d in sar.approval.decisions.all()] == ["compliance2"]
+        assert (
+            hashlib.sha256(sar_document(sar)).hexdigest()
+            == sar.content_sha256
+            == sar.approval.payload["content_sha256"]
+        )
+        assert sar.regulator_reference == "FIU-2026-004211"

@@ -84,6 +84,7 @@ class Command(BaseCommand):
             _seed_commissions()
             _seed_chargeback()
             _seed_risk()
+            _seed_sar()
             api_keys = _seed_partner_api_key()
             _seed_followups()
             client_area_prefix = _seed_client_area_key()
@@ -771,6 +772,29 @@ def _seed_risk() -> None:
     positions_refresh()
     exposure_limit_set(actor=maker, symbol="EURUSD", max_net_lots="10", reason="Risk appetite for EURUSD")
     exposure_check()
+
+
+def _seed_sar() -> None:
+    """A suspicious activity report on Northwind's structured deposits (the STRUCTURING alert):
+    drafted by compliance, approved by compliance2 on its content's sha256, and recorded as filed
+    with the regulator's reference. Once."""
+    from ops.services.approvals import approval_decide
+    from risk.models import RiskAlert, SuspiciousActivityReport
+    from risk.sar import sar_draft, sar_record_filing, sar_submit
+
+    alert = RiskAlert.objects.filter(rule__code="STRUCTURING", client__isnull=False).first()
+    if alert is None or SuspiciousActivityReport.objects.exists():
+        return
+    maker, checker = User.objects.get(username="compliance"), User.objects.get(username="compliance2")
+    sar = sar_draft(
+        actor=maker, origin=alert,
+        narrative="Northwind Trading Ltd paid in three card deposits of 9,600, 9,800 and 9,900 GBP within a day, "
+        "each just under the 10,000 reporting threshold. The client's treasury could not explain why one payment "
+        "was split, and the money has not been traded. We suspect structuring to avoid the threshold.",
+    )  # fmt: skip
+    request = sar_submit(sar_id=sar.pk, actor=maker, reason="Structuring confirmed by risk; please approve for filing")
+    approval_decide(request_id=request.pk, checker=checker, decision="approve", reason="Narrative and evidence agree")
+    sar_record_filing(sar_id=sar.pk, actor=maker, regulator_reference="FIU-2026-004211")
 
 
 def _seed_commissions() -> None:

@@ -74,8 +74,8 @@ FROM generate_series(%(first)s, %(last)s) AS g
 """
 ACCOUNTS_SQL = [
     """INSERT INTO accounts_tradingaccount (client_id, account_type_id, currency, leverage, platform_group, status,
-         login, provision_key, provision_error, created_at)
-       SELECT id, account_type_id, 'EUR', 100, 'bench', 'active', 'B' || id, gen_random_uuid(), '', created_at
+         login, provision_key, provision_error, created_at, book)
+       SELECT id, account_type_id, 'EUR', 100, 'bench', 'active', 'B' || id, gen_random_uuid(), '', created_at, 'b'
        FROM accounts_client WHERE reference LIKE 'B0%%'""",
     """INSERT INTO payments_ledgeraccount (code, kind, currency, name, client_id, external_ref, created_at)
        SELECT 'bench:wallet:' || id, 'client_wallet', 'EUR', 'bench wallet', id, '', now()

@@ -61,7 +61,7 @@ def _message(c: Any, channel: str, status: str) -> Interaction | None:
     return Interaction.objects.filter(subject_id=str(c.pk), channel=channel, status=status).first()
 
 
-def test_good_beat_runs_the_steps_sms_reports_back_and_the_last_step_opens_a_work_item(
+def test_good_beat_runs_the_steps_sms_reports_back_and_a_reply_hands_the_client_to_a_person(
     sms_worker: Worker, tmp_path: Path
 ) -> None:
     c = make_client(first_name="Rosa", last_name="Reminded")
@@ -89,12 +89,12 @@ def test_good_beat_runs_the_steps_sms_reports_back_and_the_last_step_opens_a_wor
     reply = wait_for(lambda: Interaction.objects.filter(in_reply_to=sms).first(), timeout=60)
     assert reply is not None and (reply.status, reply.body) == (InteractionStatus.RECEIVED, "Will upload tonight")
 
-    _days_pass(enrollment)  # day 10: a person takes over
-    followups_run_due_task.delay()
+    # the reply ends the reminders (no day-10 step) and a person is asked to read it
     item = wait_for(lambda: WorkItem.objects.filter(queue__code="client_follow_up").first(), timeout=60)
-    assert item is not None and item.subject == c
+    assert item is not None and item.subject == c and item.details["reply"] == "Will upload tonight"
     enrollment.refresh_from_db()
-    assert (enrollment.status, enrollment.work_item) == (EnrollmentStatus.COMPLETED, item)
+    assert (enrollment.status, enrollment.next_due_at) == (EnrollmentStatus.STOPPED, None)
+    assert "the client replied" in enrollment.ended_reason
 
     # the client who uploaded was never reminded, and their follow-up stays stopped
     stopped.refresh_from_db()

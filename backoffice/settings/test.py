@@ -32,3 +32,9 @@ if REDIS_URL and _XDIST_WORKER.startswith("gw"):  # noqa: F405
     else:
         CELERY_BROKER_URL = CELERY_RESULT_BACKEND = urlsplit(REDIS_URL)._replace(path=f"/{_REDIS_DB}").geturl()  # noqa: F405
         CACHES["api"]["LOCATION"] = CELERY_BROKER_URL  # noqa: F405
+
+# `devstack test` migrates one template database and names it here; each test process's database is
+# copied from it (Django's PostgreSQL TEST TEMPLATE setting) and finds its migrations applied.
+_TEMPLATE = env_str("TEST_DATABASE_TEMPLATE", "")
+if _TEMPLATE:
+    DATABASES["default"]["TEST"] = {**DATABASES["default"].get("TEST", {}), "TEMPLATE": _TEMPLATE}  # noqa: F405

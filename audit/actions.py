@@ -185,6 +185,10 @@ class AuditAction(models.TextChoices):
     SAR_EXPORTED = "sar.exported", "Suspicious activity report file downloaded"
     SAR_FILED = "sar.filed", "Suspicious activity report recorded as filed with the regulator"
     TRADING_ACCOUNT_BOOK_CHANGED = "trading_account.book_changed", "Trading account moved between books (approved)"
+    TRADING_ACCOUNT_GROUP_CHANGED = (
+        "trading_account.group_changed",
+        "Trading account moved to another platform group (approved)",
+    )
     # agents (agents): registered automations and AI models that read and propose through the MCP door
     AGENT_REGISTERED = "agent.registered", "Agent registered"
     AGENT_CHANGED = "agent.changed", "Agent changed"

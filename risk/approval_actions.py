@@ -120,7 +120,11 @@ def _account(subject: models.Model) -> TradingAccount:
 
 def _validate_routing(subject: models.Model, payload: Payload) -> None:
     account = _account(subject)
-    if payload.get("from_book") != account.book or payload.get("from_leverage") != account.leverage:
+    if (
+        payload.get("from_book") != account.book
+        or payload.get("from_leverage") != account.leverage
+        or payload.get("from_group", account.platform_group) != account.platform_group
+    ):
         raise RiskError({"book": f"Account {account} has changed since the request: ask again."})
     problems = routing_check(account, payload)
     if problems:
@@ -132,7 +136,7 @@ def _execute_routing(subject: models.Model, payload: Payload, request: Any) -> d
 
     account = account_routing_apply(account_id=subject.pk, payload=payload, request=request)
     return {"account": str(account), "book": account.get_book_display(), "leverage": account.leverage,
-            "book_pushed_to_platform": False}  # fmt: skip
+            "group": account.platform_group, "book_pushed_to_platform": False}  # fmt: skip
 
 
 def _show_routing(payload: Payload) -> dict[str, str]:
@@ -144,8 +148,13 @@ def _show_routing(payload: Payload) -> dict[str, str]:
             if payload.get("leverage") is not None
             else f"unchanged (1:{payload.get('from_leverage')})"
         ),
-        "Platform": "The book is recorded in the back office (the platform has no book); a leverage change is pushed "
-        "to the platform after approval.",
+        "Platform group": (
+            f"{payload.get('from_group')} → {payload['group']}"
+            if payload.get("group")
+            else f"unchanged ({payload.get('from_group') or 'as now'})"
+        ),
+        "Platform": "The book is recorded in the back office (the platform has no book; it routes by group); a group "
+        "or leverage change is pushed to the platform after approval.",
     }
     return shown
 
@@ -153,7 +162,7 @@ def _show_routing(payload: Payload) -> dict[str, str]:
 register(
     ApprovalAction(
         key=ACCOUNT_ROUTING,
-        label="Move a trading account between books or tighten its leverage",
+        label="Move a trading account between books or platform groups, or tighten its leverage",
         subject_model=TradingAccount,
         maker_permission="ops.change_leverage",
         policy=lambda subject, payload: [Role.RISK],

@@ -19,7 +19,8 @@ VALID_FROM_PAST = "From now or later (a version never changes alerts already rai
 VALID_TO_ORDER = "After the start."
 LIMIT_ZERO = "Above zero (a limit of zero would alert on every position: remove the limit instead)."
 REASON_REQUIRED = "Say why."
-BOOK_UNCHANGED = "The account is already in that book with that leverage."
+BOOK_UNCHANGED = "The account is already in that book, with that leverage and in that group."
+GROUP_INVALID = "A platform group name: letters, digits, spaces and \\ / - _ . (at most 80 characters)."
 NO_VERSION = "The rule has no version in force: nothing to run."
 
 

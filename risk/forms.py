@@ -63,6 +63,13 @@ class ExposureLimitForm(forms.Form):
 class RoutingForm(forms.Form):
     book = forms.ChoiceField(choices=Book.choices)
     leverage = forms.IntegerField(required=False, min_value=1, help_text="Leave empty to keep it.")
+    group = forms.CharField(
+        required=False,
+        max_length=80,
+        label="Platform group",
+        help_text="Leave empty to keep it. The platform routes by group: name the group your dealing desk sends to "
+        "liquidity providers for the A-book.",
+    )
     reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
 
 

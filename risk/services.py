@@ -558,20 +558,32 @@ def exposure_check() -> list[RiskAlert]:
 
 @transaction.atomic(durable=True)
 def account_routing_propose(
-    *, actor: User, account: TradingAccount, book: str, leverage: int | None, reason: str
+    *, actor: User, account: TradingAccount, book: str, leverage: int | None, reason: str, group: str | None = None
 ) -> ApprovalRequest:
-    """Move a trading account to another book and/or tighten its leverage (another risk officer
-    approves)."""
+    """Move a trading account to another book, tighten its leverage and/or move it to another
+    platform group (another risk officer approves)."""
     from ops.services.approvals import approval_create
 
     account_routing_can_change(actor, account).require(RiskError)
-    problems = routing_check(account, {"book": book, "leverage": leverage})
+    group = (group or "").strip() or None
+    problems = routing_check(account, {"book": book, "leverage": leverage, "group": group})
     if not (reason or "").strip():
         problems["reason"] = errors.REASON_REQUIRED
     if problems:
         raise RiskError(problems)
-    payload = {"book": book, "leverage": leverage, "from_book": account.book, "from_leverage": account.leverage}
+    payload = {
+        "book": book,
+        "leverage": leverage,
+        "group": group,
+        "from_book": account.book,
+        "from_leverage": account.leverage,
+        "from_group": account.platform_group,
+    }
     return approval_create(action=ACCOUNT_ROUTING, subject=account, payload=payload, maker=actor, reason=reason)
+
+
+# a trading platform's group name (MT5 style: letters, digits and \ / - _ . and spaces)
+PLATFORM_GROUP = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\\/.\- ]{0,79}")
 
 
 def routing_check(account: TradingAccount, payload: dict[str, Any]) -> dict[str, str]:
@@ -579,7 +591,9 @@ def routing_check(account: TradingAccount, payload: dict[str, Any]) -> dict[str,
     from accounts.services.trading_accounts import check_leverage
 
     problems: dict[str, str] = {}
-    book, leverage = payload.get("book"), payload.get("leverage")
+    book, leverage, group = payload.get("book"), payload.get("leverage"), payload.get("group")
+    if group is not None and not (isinstance(group, str) and PLATFORM_GROUP.fullmatch(group)):
+        problems["group"] = errors.GROUP_INVALID
     if book not in Book.values:
         problems["book"] = "A-book or B-book."
     if leverage is not None:
@@ -590,16 +604,22 @@ def routing_check(account: TradingAccount, payload: dict[str, Any]) -> dict[str,
                 check_leverage(account, leverage)
             except ClientError as exc:
                 problems["leverage"] = str(exc)
-    if not problems and book == account.book and leverage in (None, account.leverage):
+    if (
+        not problems
+        and book == account.book
+        and leverage in (None, account.leverage)
+        and group in (None, account.platform_group)
+    ):
         problems["book"] = errors.BOOK_UNCHANGED
     return problems
 
 
 @transaction.atomic
 def account_routing_apply(*, account_id: int, payload: dict[str, Any], request: ApprovalRequest) -> TradingAccount:
-    """Carry out an approved move: the book is recorded here (the platform gateway has no book:
-    routing to liquidity providers reads it from the back office); a leverage change is pushed to
-    the platform after commit (``accounts.apply_leverage``)."""
+    """Carry out an approved move: the book is recorded here (the platform gateway has no book; the
+    platform routes by group, so a move to the A-book names the group the dealing desk routes to
+    liquidity providers); a group or leverage change is pushed to the platform after commit
+    (``accounts.tasks.trading_account_push_task``)."""
     from accounts.services.trading_accounts import apply_leverage
 
     account = TradingAccount.objects.select_for_update().get(pk=account_id)
@@ -616,6 +636,20 @@ def account_routing_apply(*, account_id: int, payload: dict[str, Any], request: 
             action=AuditAction.TRADING_ACCOUNT_BOOK_CHANGED, subject=account, before={"book": before},
             after={"book": account.book, "pushed_to_platform": False}, reason=reason,
         )  # fmt: skip
+    group = payload.get("group")
+    if group not in (None, account.platform_group):
+        before_group = account.platform_group
+        account.platform_group = group
+        account._change_reason = reason  # type: ignore[attr-defined]
+        account.save(update_fields=["platform_group"])
+        audit_record(
+            action=AuditAction.TRADING_ACCOUNT_GROUP_CHANGED, subject=account, before={"group": before_group},
+            after={"group": group}, reason=reason,
+        )  # fmt: skip
+        if payload.get("leverage") in (None, account.leverage):  # apply_leverage pushes both
+            from accounts.tasks import trading_account_push_task
+
+            transaction.on_commit(lambda: trading_account_push_task.delay(account_id=account.pk))
     if payload.get("leverage") not in (None, account.leverage):
         apply_leverage(account=account, leverage=payload["leverage"], reason=reason)
     return account

@@ -272,7 +272,12 @@ def account_routing_view(request: HttpRequest, pk: int) -> HttpResponse:
             data = form.cleaned_data
             try:
                 approval = account_routing_propose(
-                    actor=user, account=account, book=data["book"], leverage=data["leverage"], reason=data["reason"]
+                    actor=user,
+                    account=account,
+                    book=data["book"],
+                    leverage=data["leverage"],
+                    group=data["group"],
+                    reason=data["reason"],
                 )
             except RiskError as exc:
                 _errors_onto(form, exc.problems)

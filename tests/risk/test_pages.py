@@ -153,3 +153,39 @@ def test_moving_an_account_between_books_is_maker_checker() -> None:
     assert (account.book, account.leverage) == (Book.A, 10)
     event = AuditEvent.objects.get(action="trading_account.book_changed")
     assert (event.before, event.after["book"]) == ({"book": "b"}, "a")
+
+
+def test_moving_an_account_to_another_platform_group_is_maker_checker_and_reaches_the_platform(
+    django_capture_on_commit_callbacks,
+) -> None:
+    from accounts.services.trading_accounts import trading_account_push
+    from sim.models import SimPlatformAccount
+
+    c = approved_client()
+    account = c.trading_accounts.get()
+    before = account.platform_group
+    maker = _as(Role.RISK, "router")
+    response = maker.post(
+        f"/risk/accounts/{account.pk}/book/", {"book": "b", "leverage": "", "group": "bad|group", "reason": "stress"}
+    )
+    assert response.status_code == 400
+    assert response.context["form"].errors["group"] == [errors.GROUP_INVALID]
+    assert not ApprovalRequest.objects.exists()
+    response = maker.post(
+        f"/risk/accounts/{account.pk}/book/",
+        {"book": "a", "leverage": "", "group": "real\\A-book\\standard", "reason": "toxic flow to the LP"},
+    )
+    request = ApprovalRequest.objects.get(action="risk.account_routing")
+    assert response["Location"] == f"/approvals/{request.pk}/"
+    page = maker.get(f"/approvals/{request.pk}/")
+    assert f"{before} → real\\A-book\\standard" in page.content.decode()
+    with django_capture_on_commit_callbacks() as callbacks:
+        approval_decide(request_id=request.pk, checker=staff(Role.RISK, username="r2"), decision="approve", reason="ok")
+    assert len(callbacks) == 1  # the push to the platform, once committed
+    account.refresh_from_db()
+    assert (account.book, account.platform_group) == (Book.A, "real\\A-book\\standard")
+    event = AuditEvent.objects.get(action="trading_account.group_changed")
+    assert (event.before, event.after) == ({"group": before}, {"group": "real\\A-book\\standard"})
+    assert SimPlatformAccount.objects.get(login=account.login).group == before  # not before the push
+    trading_account_push(account_id=account.pk)  # what the task runs
+    assert SimPlatformAccount.objects.get(login=account.login).group == "real\\A-book\\standard"

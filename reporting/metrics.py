@@ -165,8 +165,17 @@ def credited_deposits() -> QuerySet[Deposit]:
 
 def ftd_deposits() -> QuerySet[Deposit]:
     """Every client's first-time deposit (one per client; ties on time broken by id)."""
-    firsts = credited_deposits().order_by("client_id", "completed_at", "id").distinct("client_id").values("id")
-    return Deposit.objects.filter(id__in=firsts)
+    # a credited deposit with no earlier credited deposit of its client (an anti-join: a period's
+    # FTDs are read without ranking every client's deposits first)
+    earlier = (
+        credited_deposits()
+        .filter(client=OuterRef("client"))
+        .filter(
+            Q(completed_at__lt=OuterRef("completed_at"))
+            | Q(completed_at=OuterRef("completed_at"), id__lt=OuterRef("id"))
+        )
+    )
+    return credited_deposits().filter(~Exists(earlier))
 
 
 def first_deposit_at() -> Subquery:

@@ -383,6 +383,8 @@ class Deposit(ConcurrentTransitionMixin, models.Model):
         ]
         indexes = [
             models.Index(fields=["client", "created_at"], name="deposit_client_idx"),
+            # the reports list a period's deposits in the order they started
+            models.Index(fields=["created_at", "id"], name="deposit_created_idx"),
             models.Index(
                 fields=["refund_reference"], name="deposit_refund_ref_idx", condition=~models.Q(refund_reference="")
             ),
@@ -593,7 +595,11 @@ class Withdrawal(ConcurrentTransitionMixin, models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [models.CheckConstraint(condition=models.Q(amount__gt=0), name="withdrawal_amount_positive")]
-        indexes = [models.Index(fields=["client", "created_at"], name="withdrawal_client_idx")]
+        indexes = [
+            models.Index(fields=["client", "created_at"], name="withdrawal_client_idx"),
+            # the reports list a period's withdrawals in the order they started
+            models.Index(fields=["created_at", "id"], name="withdrawal_created_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.reference

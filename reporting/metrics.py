@@ -245,19 +245,32 @@ class NetDeposits:
         return self.deposits - self.withdrawals
 
 
-def net_deposits(postings: QuerySet[Posting]) -> list[NetDeposits]:
-    """Net deposits per currency from ``net_deposit_postings()`` (narrowed by the caller). A credit
-    to a client account is a negative posting (the ledger's convention: debit > 0)."""
+def net_deposits_by_bucket(postings: QuerySet[Posting], bucket: Any) -> list[tuple[Any, NetDeposits]]:
+    """Net deposits per currency and time bucket (``bucket``: a truncation of
+    ``entry__created_at``) from ``net_deposit_postings()`` (narrowed by the caller), in one pass:
+    (bucket, NetDeposits) ordered by currency and time. A credit to a client account is a negative
+    posting (the ledger's convention: debit > 0)."""
     deposit_q = Q(entry__kind__in=DEPOSIT_KINDS) | Q(entry__reverses__kind__in=DEPOSIT_KINDS)
     rows = (
-        postings.values("currency")
+        postings.annotate(bucket=bucket)
+        .values("currency", "bucket")
         .annotate(
             dep=Sum("amount", filter=deposit_q, default=Decimal(0)),
             wd=Sum("amount", filter=~deposit_q, default=Decimal(0)),
         )
-        .order_by("currency")
+        .order_by("currency", "bucket")
     )
-    return [NetDeposits(r["currency"], -r["dep"], r["wd"]) for r in rows]
+    return [(r["bucket"], NetDeposits(r["currency"], -r["dep"], r["wd"])) for r in rows]
+
+
+def net_deposit_totals(buckets: list[tuple[Any, NetDeposits]]) -> list[NetDeposits]:
+    """The per-bucket figures of ``net_deposits_by_bucket`` summed per currency."""
+    totals: dict[str, list[Decimal]] = {}
+    for _, n in buckets:
+        total = totals.setdefault(n.currency, [Decimal(0), Decimal(0)])
+        total[0] += n.deposits
+        total[1] += n.withdrawals
+    return [NetDeposits(c, d, w) for c, (d, w) in totals.items()]
 
 
 def ledger_balances(kinds: tuple[str, ...], *, before: datetime) -> dict[tuple[str, str], Decimal]:

@@ -296,7 +296,9 @@ def payments_report(f: Filters) -> Report:
         postings = postings.filter(currency=f.currency)
     if f.channel:
         postings = postings.filter(_channel_q(f.channel))
-    net = metrics.net_deposits(postings)
+    trunc = _bucket(f)
+    buckets = metrics.net_deposits_by_bucket(postings, trunc("entry__created_at"))  # totals and trend in one pass
+    net = metrics.net_deposit_totals(buckets)
     chargebacks = JournalEntry.objects.filter(
         kind=EntryKind.REVERSAL, reverses__kind__in=metrics.DEPOSIT_KINDS, created_at__gte=f.start, created_at__lt=f.end
     )
@@ -312,20 +314,12 @@ def payments_report(f: Filters) -> Report:
         Chart("bar", "Deposit success rate by channel (%)",
               [(Channel(c).label, metrics.rate(*v) or 0) for c, v in success.items()]),
     ]  # fmt: skip
-    trunc = _bucket(f)
     for n in net:
-        trend = (
-            postings.filter(currency=n.currency)
-            .annotate(bucket=trunc("entry__created_at"))
-            .values("bucket")
-            .annotate(v=Sum("amount"))
-            .order_by("bucket")
-        )
         r.charts.append(
             Chart(
                 "line",
                 f"Net deposits ({n.currency})",
-                [(_bucket_label(x["bucket"]), -x["v"]) for x in trend],
+                [(_bucket_label(b), x.net) for b, x in buckets if x.currency == n.currency],
                 n.currency,
             )
         )

@@ -5,21 +5,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('accounts', '0011_merge_20261130_0432'),
-        ('ops', '0037_merge_20261130_0425'),
-        ('payments', '0012_chargebacks'),
+        ("accounts", "0011_merge_20261130_0432"),
+        ("ops", "0037_merge_20261130_0425"),
+        ("payments", "0012_chargebacks"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='deposit',
-            index=models.Index(fields=['created_at', 'id'], name='deposit_created_idx'),
+            model_name="deposit",
+            index=models.Index(fields=["created_at", "id"], name="deposit_created_idx"),
         ),
         migrations.AddIndex(
-            model_name='withdrawal',
-            index=models.Index(fields=['created_at', 'id'], name='withdrawal_created_idx'),
+            model_name="withdrawal",
+            index=models.Index(fields=["created_at", "id"], name="withdrawal_created_idx"),
         ),
     ]

@@ -74,6 +74,13 @@ class AuditEvent(models.Model):
             models.Index(fields=["txid"], name="audit_txid_idx"),
             models.Index(fields=["subject_type", "subject_id"], name="audit_subject_idx"),
             models.Index(fields=["actor_label"], name="audit_actor_idx"),
+            # a client's first approval (the funnel, time-to-KYC): read from the index alone; partial,
+            # so it costs nothing on the other events' inserts
+            models.Index(
+                fields=["subject_id", "occurred_at"],
+                name="audit_client_approved_idx",
+                condition=models.Q(subject_type="accounts.client", action="client.approved"),
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -34,14 +34,16 @@ from audit.models import AuditEvent
 from audit.services import audit_record
 from kyc.models import Document
 from ops.events import EventType
-from ops.models import RiskLevel, User
+from ops.models import InteractionChannel, RiskLevel, User
 from ops.permissions import ALLOWED, Decision, deny
 from ops.services.events import event_publish
+from ops.services.interactions import Notice, client_notify_many
 from ops.services.work_items import work_item_open, work_item_resolve_for_subject
+from ops.sms import sms_configured
 from payments import errors
 from payments.currencies import amount_str, money_parse, money_str
 from payments.errors import PaymentError
-from payments.hooks import deposit_reversal_dispatch, evidence_sections
+from payments.hooks import deposit_reinstated_dispatch, deposit_reversal_dispatch, evidence_sections
 from payments.locks import balances_lock
 from payments.models import (
     AccountKind,
@@ -54,7 +56,7 @@ from payments.models import (
 )
 from payments.outcomes import Outcome
 from payments.providers import provider_named
-from payments.selectors import chargebacks_open_for, client_visible, payments_can_view  # noqa: F401 - re-exported
+from payments.selectors import chargebacks_open_for, client_visible, payments_can_view
 from payments.services.deposits import next_reference
 from payments.services.ledger import (
     chargeback_receivable_account,
@@ -92,6 +94,35 @@ def _event_data(case: ChargebackCase) -> dict[str, Any]:
         "reason_code": case.reason_code,
         "due_at": case.due_at,
     }
+
+
+def _notify_client(case: ChargebackCase, template: str, **extra: Any) -> None:
+    """Tell the client, in the case's transaction (sent after commit): by e-mail (in the client
+    area when there is no address) and, when they gave a number and an SMS provider is set up, by
+    SMS; each channel has its own wording (``ops.notification_templates``)."""
+    client, deposit = case.client, case.deposit
+    paid = deposit.completed_at or deposit.created_at
+    context = {
+        "name": client.display_name,
+        "reference": client.reference,
+        "deposit": deposit.reference,
+        "deposit_amount": money_str(deposit.amount, deposit.currency),
+        "paid_on": timezone.localtime(paid).strftime("%d %B %Y"),
+        "amount": money_str(case.amount, case.currency),
+        "taken": money_str(case.from_wallet, case.currency) if case.from_wallet else "",
+        "owed": money_str(case.to_receivable, case.currency) if case.to_receivable else "",
+        "why": case.reason,
+        "due": timezone.localtime(case.due_at).strftime("%d %B %Y"),
+        "still_open": chargebacks_open_for(client).exclude(pk=case.pk).exists(),
+    } | extra
+    notices = [
+        Notice(client, client.email, template, context, InteractionChannel.EMAIL)
+        if client.email
+        else Notice(client, "", template, context, InteractionChannel.IN_APP)
+    ]
+    if client.phone and sms_configured():
+        notices.append(Notice(client, client.phone, template, context, InteractionChannel.SMS))
+    client_notify_many(notices)
 
 
 # --- the PSP's callbacks (composed inside the callback's savepoint) ------------------------------
@@ -211,6 +242,7 @@ def chargeback_open(*, provider: str, obj: dict[str, Any]) -> Outcome:
     )
     deposit_reversal_dispatch(deposit=deposit, reason=f"charged back: dispute {dispute_id} ({reason or 'no reason'})")
     event_publish(type=EventType.CHARGEBACK_OPENED, subject=case, data=_event_data(case))
+    _notify_client(case, "payments.chargeback_opened")
     return Outcome.applied(f"chargeback {reference} opened")
 
 
@@ -269,7 +301,11 @@ def chargeback_close(*, provider: str, obj: dict[str, Any]) -> Outcome:
         queue=QUEUE, subject=case, code="approved" if status == ChargebackStatus.WON else "rejected",
         note=f"dispute {status}",
     )  # fmt: skip
+    if status == ChargebackStatus.WON and not case.deposit.chargebacks.exclude(status=ChargebackStatus.WON).exists():
+        # every dispute of the deposit won: what its reversal did is undone (the partner's CPA restored)
+        deposit_reinstated_dispatch(deposit=case.deposit, reason=f"chargeback {case.reference} won")
     event_publish(type=EventType.CHARGEBACK_CLOSED, subject=case, data=_event_data(case))
+    _notify_client(case, f"payments.chargeback_{status}")
     return Outcome.applied(f"chargeback {case.reference} {status}")
 
 

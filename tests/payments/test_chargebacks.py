@@ -247,3 +247,195 @@ def test_good_a_lost_case_writes_off_what_the_client_could_not_cover() -> None:
     assert _post(simpay.signed(simpay.dispute_decide(dispute_id=case.dispute_id, won=True).event))[1]["status"] == (
         "ignored"
     )
+
+
+# --- the partner's commission: clawed back when the case opens, restored when it is won -------------
+
+
+def _cpa_everywhere(deposit: Any, c: Any) -> tuple[Any, Any, Any, list[Any]]:
+    """Three CPA lines qualified by the deposit, their money in each place a line's can be: paid to
+    the top partner's wallet, available to the middle one, pending (hold period) for the introducer."""
+    from ib.services.money import commission_payout_request, commissions_release_due
+    from ops.services.approvals import approval_decide
+    from tests.ib.test_money import _with_client
+
+    today = timezone.localdate()
+    top, mid, low = tree("CBT", "CBM", "CBL")
+    top = _with_client(top, approved_client(provision=False))
+    kw: dict[str, Any] = {"kind": LineKind.CPA, "qualifying_deposit": deposit, "tree": [low.pk, mid.pk, top.pk]}
+    paid = line(top, c, "40.00", level=2, available_on=today, **kw)
+    available = line(mid, c, "60.00", level=1, available_on=today, **kw)
+    commission_lines_post()
+    commissions_release_due(today=today)
+    pending = line(low, c, "100.00", level=0, **kw)
+    commission_lines_post()
+    payout = commission_payout_request(partner=top, currency="EUR", actor=staff(Role.FINANCE), reason="payout")
+    approval_decide(request_id=payout.pk, checker=staff(Role.FINANCE), decision="approve", reason="ok")
+    paid.refresh_from_db()
+    assert paid.status == LineStatus.PAID
+    return top, mid, low, [paid, available, pending]
+
+
+def _payables(partner: Any) -> tuple[Decimal, Decimal]:
+    from ib.services.money import partner_payables
+
+    (p,) = partner_payables(partner)
+    return p.pending, p.available
+
+
+def test_good_a_won_chargeback_restores_the_clawed_back_commission_once() -> None:
+    from ib.models import CommissionLine
+    from ib.services.money import commissions_restore
+    from tests.ib.test_money import _agree
+
+    c = approved_client(provision=False)
+    deposit = card_deposit(c, "300.00")
+    top, mid, low, (paid, available, pending) = _cpa_everywhere(deposit, c)
+    before = {p.code: _payables(p) for p in (top, mid, low)}
+    assert before == {
+        top.code: (Decimal("0"), Decimal("0.00")), mid.code: (Decimal("0"), Decimal("60.00")),
+        low.code: (Decimal("100.00"), Decimal("0")),
+    }  # fmt: skip
+
+    _post(simpay.signed(_dispute(deposit)))
+    case = ChargebackCase.objects.get()
+    assert _payables(top) == (Decimal("0"), Decimal("-40.00"))  # paid: the partner owes it back
+    assert _payables(mid)[1] == Decimal("0.00") and _payables(low)[0] == Decimal("0.00")
+    _agree(top, mid, low)
+
+    won = simpay.signed(simpay.dispute_decide(dispute_id=case.dispute_id, won=True).event)
+    assert _post(won)[1]["status"] == "processed"
+
+    for original, status in ((paid, LineStatus.AVAILABLE), (available, LineStatus.AVAILABLE),
+                             (pending, LineStatus.PENDING)):  # fmt: skip
+        original.refresh_from_db()
+        clawback = original.reversed_by
+        restore = clawback.reversed_by
+        assert (restore.kind, restore.amount, restore.status, restore.qualifying_deposit_id) == (
+            LineKind.RESTORE, original.amount, status, deposit.pk,
+        )  # fmt: skip
+        assert restore.entry is not None and restore.entry.kind == EntryKind.COMMISSION
+    assert pending.reversed_by.reversed_by.available_on == pending.available_on  # the hold period goes on
+    # each partner is owed again what it was before the dispute (the paid one owes nothing)
+    assert {p.code: _payables(p) for p in (top, mid, low)} == {
+        top.code: (Decimal("0"), Decimal("0.00")), mid.code: (Decimal("0"), Decimal("60.00")),
+        low.code: (Decimal("100.00"), Decimal("0")),
+    }  # fmt: skip
+    restored = AuditEvent.objects.filter(action="commission.restored").order_by("id")
+    assert [(e.subject_id, e.after["amount"], e.reason) for e in restored] == [
+        (str(top.pk), "40.00", f"chargeback {case.reference} won"),
+        (str(mid.pk), "60.00", f"chargeback {case.reference} won"),
+        (str(low.pk), "100.00", f"chargeback {case.reference} won"),
+    ]
+    _agree(top, mid, low)
+
+    # the same "won" again, under the same and under a new event id, and a retried hook: nothing twice
+    assert _post(won)[1]["duplicate"] is True
+    again = dict(json.loads(won.body), id="evt_won_again")
+    assert _post(simpay.signed(again))[1]["status"] == "ignored"
+    assert commissions_restore(deposit=deposit, reason="retry") == []
+    assert CommissionLine.objects.filter(kind=LineKind.RESTORE).count() == 3
+    assert AuditEvent.objects.filter(action="commission.restored").count() == 3
+    _agree(top, mid, low)
+
+
+def test_good_a_lost_chargeback_leaves_the_clawback_standing() -> None:
+    from ib.models import CommissionLine
+    from tests.ib.test_money import _agree
+
+    c = approved_client(provision=False)
+    deposit = card_deposit(c, "300.00")
+    top, mid, low, originals = _cpa_everywhere(deposit, c)
+    _post(simpay.signed(_dispute(deposit)))
+    case = ChargebackCase.objects.get()
+    clawed = {p.code: _payables(p) for p in (top, mid, low)}
+
+    _post(simpay.signed(simpay.dispute_decide(dispute_id=case.dispute_id, won=False).event))
+    case.refresh_from_db()
+    assert case.status == ChargebackStatus.LOST
+    assert not CommissionLine.objects.filter(kind=LineKind.RESTORE).exists()
+    for original in originals:
+        original.refresh_from_db()
+        assert original.status == LineStatus.REVERSED and not hasattr(original.reversed_by, "reversed_by")
+    assert {p.code: _payables(p) for p in (top, mid, low)} == clawed
+    assert clawed[top.code] == (Decimal("0"), Decimal("-40.00"))
+    assert not AuditEvent.objects.filter(action="commission.restored").exists()
+    _agree(top, mid, low)
+
+
+def test_good_a_won_case_restores_nothing_while_another_dispute_of_the_deposit_is_open() -> None:
+    from ib.models import CommissionLine
+
+    c = approved_client(provision=False)
+    deposit = card_deposit(c, "300.00")
+    (partner,) = tree("CB2")
+    line(partner, c, "50.00", kind=LineKind.CPA, qualifying_deposit=deposit)
+    commission_lines_post()
+    _post(simpay.signed(_dispute(deposit, amount=Decimal("100.00"))))
+    _post(simpay.signed(_dispute(deposit, amount=Decimal("50.00"))))
+    first, second = ChargebackCase.objects.order_by("id")
+    _post(simpay.signed(simpay.dispute_decide(dispute_id=first.dispute_id, won=True).event))
+    assert not CommissionLine.objects.filter(kind=LineKind.RESTORE).exists()  # the second is still open
+    _post(simpay.signed(simpay.dispute_decide(dispute_id=second.dispute_id, won=True).event))
+    assert CommissionLine.objects.filter(kind=LineKind.RESTORE, partner=partner).count() == 1
+    assert ledger_verify().breaks == []
+
+
+# --- the client is told ----------------------------------------------------------------------------
+
+
+def _messages(c: Any) -> list[Any]:
+    from ops.models import Interaction
+
+    return list(Interaction.objects.filter(subject_id=str(c.pk), template__startswith="payments.chargeback_")
+                .order_by("id"))  # fmt: skip
+
+
+def test_good_the_client_is_told_when_the_case_opens_and_when_it_is_won(settings: Any) -> None:
+    settings.SMS_PROVIDER = "sim.sms.SimulatedSms"
+    c = approved_client(provision=False)
+    deposit = card_deposit(c, "200.00")
+    _post(simpay.signed(_dispute(deposit, reason="fraudulent")))
+    case = ChargebackCase.objects.get()
+    opened = _messages(c)
+    assert [(m.template, m.channel, m.recipient) for m in opened] == [
+        ("payments.chargeback_opened", "email", c.email),
+        ("payments.chargeback_opened", "sms", c.phone),
+    ]
+    email, sms = opened
+    assert email.title == "Your card payment of 200.00 EUR is disputed: withdrawals are paused"
+    assert f"(reference {deposit.reference}) is disputed (a chargeback: fraudulent)" in email.body
+    assert "We took it from your account balance." in email.body
+    assert "withdrawals from your account are paused" in email.body
+    assert sms.body.startswith(f"{c.display_name}, your card payment {deposit.reference} of 200.00 EUR is disputed")
+    assert len(sms.body) <= 200
+    assert AuditEvent.objects.filter(action="client.notified", subject_id=str(c.pk)).count() >= 2
+
+    _post(simpay.signed(simpay.dispute_decide(dispute_id=case.dispute_id, won=True).event))
+    won = _messages(c)[2:]
+    assert [(m.template, m.channel) for m in won] == [("payments.chargeback_won", "email"),
+                                                      ("payments.chargeback_won", "sms")]  # fmt: skip
+    assert won[0].title == f"The dispute of your card payment {deposit.reference} is closed: the payment stands"
+    assert "The 200.00 EUR taken back when the dispute opened is in your account again." in won[0].body
+    assert "Withdrawals from your account are possible again." in won[0].body
+
+
+def test_good_the_client_is_told_a_lost_case_in_plain_words_and_what_they_owe(settings: Any) -> None:
+    settings.SMS_PROVIDER = ""
+    c = approved_client(provision=False)
+    deposit = card_deposit(c, "200.00")
+    withdrawal_request(
+        client=c, source=wallet_for(client=c, currency="EUR"), amount="150.00", method="card",
+        destination=deposit.payer_account, destination_name=c.display_name,
+    )  # fmt: skip
+    _post(simpay.signed(_dispute(deposit)))
+    case = ChargebackCase.objects.get()
+    (opened,) = _messages(c)  # no SMS provider: e-mail only
+    assert "We took 50.00 EUR of it from your account balance; the remaining 150.00 EUR is shown as owed by you." in (
+        opened.body
+    )
+    _post(simpay.signed(simpay.dispute_decide(dispute_id=case.dispute_id, won=False).event))
+    (lost,) = _messages(c)[1:]
+    assert (lost.template, lost.channel) == ("payments.chargeback_lost", "email")
+    assert "for your card issuer: the 200.00 EUR went back to your card" in lost.body
+    assert "Withdrawals from your account are possible again." in lost.body

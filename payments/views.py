@@ -528,7 +528,9 @@ def chargeback_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_export_evidence": evidence_pack_can_export(user),
             "opened_postings": entry_posting_lines(case.opened_entry),
             "closing_postings": entry_posting_lines(case.closing_entry),
-            "evidence": case.evidence,
+            # what was sent, or what the response would send now
+            "evidence": case.evidence if case.evidence_sha256 else chargeback_svc.chargeback_evidence(case),
+            "evidence_sent": bool(case.evidence_sha256),
         },
         status=status,
     )

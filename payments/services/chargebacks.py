@@ -53,6 +53,7 @@ from payments.models import (
     Deposit,
     DepositStatus,
     EntryKind,
+    InboundEvent,
 )
 from payments.outcomes import Outcome
 from payments.providers import provider_named
@@ -373,6 +374,51 @@ def evidence_digest(evidence: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(evidence, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+SIGN_INS_NOT_RECORDED = (
+    "The back office keeps no log of client sign-ins: the client area signs its users in itself and calls the "
+    "back office with one server key. Listed instead: the client's actions recorded with the network address they "
+    "came from (the client area's or a staff member's, as the audit trail saw the request)."
+)
+TERMS_HOW = (
+    "The version of the terms and conditions in force when the client registered, as the registration's audit "
+    "event recorded it (its time and address). The back office has no separate record of a terms acceptance."
+)
+
+
+def _terms(client: Any, registered: AuditEvent | None) -> dict[str, Any]:
+    """The terms the client registered under: the registration event's version, time and address."""
+    version = (registered.after or {}).get("terms_version") if registered else None
+    return {
+        "version": version,
+        "at": registered.occurred_at.isoformat() if registered else client.created_at.isoformat(),
+        "ip": registered.ip if registered else None,
+        "registered_by": registered.actor_label if registered else None,
+        "account_type": client.account_type.name,
+        "how": TERMS_HOW if version else "Not recorded: the client registered before the terms version was recorded.",
+    }
+
+
+def _psp_callbacks(deposit: Deposit, provider: str) -> list[dict[str, Any]]:
+    """The PSP's own words about the payment: its signed ``payment.*`` callbacks, as stored."""
+    if not deposit.external_id:
+        return []
+    stored = InboundEvent.objects.filter(
+        provider=deposit.provider or provider, object_id=deposit.external_id, event_type__startswith="payment."
+    ).order_by("id")
+    rows = []
+    for event in stored:
+        payload = event.payload if isinstance(event.payload, dict) else {}
+        rows.append(
+            {
+                "event": event.event_id,
+                "type": event.event_type,
+                "received_at": event.received_at.isoformat(),
+                "payment": (payload.get("data") or {}).get("object", payload),
+            }
+        )
+    return rows
+
+
 def chargeback_evidence(case: ChargebackCase) -> dict[str, Any]:
     """What the broker answers a dispute with: JSON the PSP forwards to the card scheme."""
     client, deposit = case.client, case.deposit
@@ -414,22 +460,29 @@ def chargeback_evidence(case: ChargebackCase) -> dict[str, Any]:
             }
             for doc in Document.objects.filter(client=client).order_by("uploaded_at", "id")
         ],
-        # the client accepted the terms and conditions when registering (the registration event)
-        "terms_accepted": {
-            "at": registered.occurred_at.isoformat() if registered else client.created_at.isoformat(),
-            "ip": registered.ip if registered else None,
-            "account_type": client.account_type.name,
+        "terms_accepted": _terms(client, registered),
+        "sign_ins_and_ips": {
+            "client_sign_ins": None,
+            "note": SIGN_INS_NOT_RECORDED,
+            "actions_with_addresses": [
+                {"at": e.occurred_at.isoformat(), "what": e.action_label, "by": e.actor_label, "ip": e.ip}
+                for e in seen_from
+            ],
         },
-        "sign_ins_and_ips": [{"at": e.occurred_at.isoformat(), "what": e.action_label, "ip": e.ip} for e in seen_from],
         "payment": {
             "deposit": deposit.reference,
+            "provider": deposit.provider,
             "psp_payment": deposit.external_id,
+            "psp_intent": deposit.psp_intent_id,
             "amount": amount_str(deposit.amount, deposit.currency),
             "currency": deposit.currency,
             "payer_name": deposit.payer_name,
             "payer_card": deposit.payer_account,
             "name_match": deposit.name_score,
+            "initiated_at": deposit.created_at.isoformat(),
             "paid_at": deposit.completed_at.isoformat() if deposit.completed_at else None,
+            # the PSP's own words about the payment, as its signed callbacks were stored
+            "psp_callbacks": _psp_callbacks(deposit, case.provider),
         },
         **evidence_sections(deposit),
     }

@@ -34,7 +34,13 @@ from payments.models import (
     WebhookStatus,
     WithdrawalStatus,
 )
-from payments.services.chargebacks import chargeback_respond, chargeback_response_send
+from payments.services.chargebacks import (
+    SIGN_INS_NOT_RECORDED,
+    TERMS_HOW,
+    chargeback_respond,
+    chargeback_response_send,
+    evidence_digest,
+)
 from payments.services.ledger import balance_of, ledger_verify, wallet_for
 from payments.services.withdrawals import withdrawal_request
 from sim import simpay
@@ -200,6 +206,7 @@ def test_good_response_is_sent_through_the_adapter_and_a_won_case_gives_the_mone
     assert case.evidence["payment"]["deposit"] == deposit.reference
     assert case.evidence["payment"]["payer_card"] == deposit.payer_account
     assert {"kyc_documents", "terms_accepted", "sign_ins_and_ips", "later_trading"} <= set(case.evidence)
+    assert case.evidence_sha256 == evidence_digest(case.evidence)
     response_id = chargeback_response_send(case_id=case.pk)  # what the worker does after commit
     assert chargeback_response_send(case_id=case.pk) == response_id  # a retry sends nothing twice
     dispute = SimPspDispute.objects.get(dispute_id=case.dispute_id)
@@ -439,3 +446,88 @@ def test_good_the_client_is_told_a_lost_case_in_plain_words_and_what_they_owe(se
     assert (lost.template, lost.channel) == ("payments.chargeback_lost", "email")
     assert "for your card issuer: the 200.00 EUR went back to your card" in lost.body
     assert "Withdrawals from your account are possible again." in lost.body
+
+
+# --- what the response's evidence holds, and the case page shows -------------------------------------
+
+
+def test_good_the_evidence_holds_kyc_terms_addresses_the_payer_and_later_trading_and_the_page_shows_it(
+    settings: Any, tmp_path: Any
+) -> None:
+    import hashlib
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from kyc.services.documents import document_upload
+    from tests.ib.factories import deal
+    from tests.kyc import files
+    from tests.personas import sign_in
+
+    settings.KYC_STORAGE_ROOT = tmp_path / "kyc"
+    settings.CLIENT_TERMS_VERSION = "2026-07-b"
+    c = approved_client()  # registered under the terms version above, with a trading account
+    document_upload(
+        client_id=c.pk, kind="proof_of_address", upload=SimpleUploadedFile("bill.pdf", files.pdf()),
+        actor=staff(Role.SUPPORT),
+    )  # fmt: skip
+    deposit = card_deposit(c, "200.00")
+    traded = deal(c, symbol="XAUUSD", lots="2.00", profit="-35.50", closed_at=timezone.now())
+    _post(simpay.signed(_dispute(deposit)))
+    case = ChargebackCase.objects.get()
+
+    officer = staff(Role.FINANCE)
+    http = HttpClient()
+    sign_in(http, officer)
+    before = http.get(f"/payments/chargebacks/{case.pk}/")
+    assert before.status_code == 200
+    assert "Evidence the response will send" in before.content.decode()
+
+    case = chargeback_respond(case_id=case.pk, actor=officer, note="The cardholder traded the funds.")
+    evidence = case.evidence
+    bill = next(d for d in evidence["kyc_documents"] if d["file"] == "bill.pdf")
+    assert (bill["kind"], bill["sha256"]) == ("Proof of address", hashlib.sha256(files.pdf()).hexdigest())
+    terms = evidence["terms_accepted"]
+    assert (terms["version"], terms["how"]) == ("2026-07-b", TERMS_HOW)
+    registered = AuditEvent.objects.get(action="client.registered", subject_id=str(c.pk))
+    assert (terms["at"], terms["ip"]) == (registered.occurred_at.isoformat(), registered.ip)
+    seen = evidence["sign_ins_and_ips"]
+    assert (seen["client_sign_ins"], seen["note"]) == (None, SIGN_INS_NOT_RECORDED)
+    assert all({"at", "what", "by", "ip"} == set(row) for row in seen["actions_with_addresses"])
+    payment = evidence["payment"]
+    assert (payment["payer_name"], payment["payer_card"], payment["psp_payment"]) == (
+        c.display_name, deposit.payer_account, deposit.external_id,
+    )  # fmt: skip
+    (callback,) = payment["psp_callbacks"]
+    assert callback["type"] == "payment.succeeded"
+    assert (callback["payment"]["cardholder"], callback["payment"]["card_last4"]) == (c.display_name, "4242")
+    assert [(d["deal"], d["symbol"], d["lots"]) for d in evidence["later_trading"]] == [
+        (traded.deal_id, "XAUUSD", "2.00")
+    ]
+
+    page = http.get(f"/payments/chargebacks/{case.pk}/").content.decode()
+    assert "Evidence sent" in page and case.evidence_sha256 in page
+    assert "Proof of address" in page and "bill.pdf" in page
+    assert "Version 2026-07-b, in force at registration" in page
+    assert "The back office keeps no log of client sign-ins" in page
+    assert f"paid by {c.display_name} with card" in page and "1 signed callback(s) from the provider" in page
+    assert traded.deal_id in page and "XAUUSD" in page and "-35.50 " in page
+    assert f'href="/audit/evidence/chargebacks/{case.pk}.zip"' not in page  # finance: no pack
+    compliance = HttpClient()
+    sign_in(compliance, staff(Role.COMPLIANCE))
+    assert (
+        f'href="/audit/evidence/chargebacks/{case.pk}.zip"'
+        in compliance.get(f"/payments/chargebacks/{case.pk}/").content.decode()
+    )
+
+
+def test_good_a_client_registered_before_the_terms_version_was_recorded_says_so() -> None:
+    from payments.services.chargebacks import _terms
+
+    c = approved_client(provision=False)
+    registered = AuditEvent.objects.get(action="client.registered", subject_id=str(c.pk))
+    assert registered.after["terms_version"] == "2026-01"  # recorded from now on (the default version)
+    # a registration event of before: no version in it
+    older = AuditEvent(after={"reference": c.reference}, occurred_at=registered.occurred_at, ip=None)
+    assert (_terms(c, older)["version"], _terms(c, older)["how"]) == (
+        None, "Not recorded: the client registered before the terms version was recorded.",
+    )  # fmt: skip

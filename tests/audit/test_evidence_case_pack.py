@@ -143,6 +143,7 @@ def test_good_a_risk_alert_pack_holds_the_rule_version_and_the_rows_that_fired_i
     alert = _alert(c)
     pack = _unpack(_download(f"/audit/evidence/risk-alerts/{alert.pk}.zip"), tmp_path)
     facts = json.loads(pack.read("risk_alert.json"))
+    assert alert.rule is not None
     assert (facts["rule"]["code"], facts["rule_version"]["number"], facts["status"]) == (
         alert.rule.code,
         1,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ def test_good_compliance_opens_a_chargeback_reads_its_evidence_and_downloads_a_p
     staff(Role.COMPLIANCE, username="clara")
     c = approved_client(first_name="Petra", last_name="Payer")
     deposit = card_deposit(c, "250.00")
-    traded = deal(c, symbol="GBPUSD", lots="3.00", closed_at=timezone.now())
+    traded = deal(c, symbol="GBPUSD", lots="3.00", closed_at=timezone.now() + timedelta(hours=1))
     case = _dispute(deposit)
 
     sign_in(page, "clara")

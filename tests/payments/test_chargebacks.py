@@ -471,7 +471,7 @@ def test_good_the_evidence_holds_kyc_terms_addresses_the_payer_and_later_trading
         actor=staff(Role.SUPPORT),
     )  # fmt: skip
     deposit = card_deposit(c, "200.00")
-    traded = deal(c, symbol="XAUUSD", lots="2.00", profit="-35.50", closed_at=timezone.now())
+    traded = deal(c, symbol="XAUUSD", lots="2.00", profit="-35.50", closed_at=timezone.now() + timedelta(hours=1))
     _post(simpay.signed(_dispute(deposit)))
     case = ChargebackCase.objects.get()
 

@@ -121,6 +121,7 @@ class AuditAction(models.TextChoices):
     COMMISSION_PAID_OUT = "commission.paid_out", "Partner commissions paid out to the partner's wallet"
     COMMISSION_ADJUSTED = "commission.adjusted", "Partner commission adjusted (approved)"
     COMMISSION_CLAWED_BACK = "commission.clawed_back", "Partner commission clawed back (deposit reversed)"
+    COMMISSION_RESTORED = "commission.restored", "Partner commission restored (chargeback won)"
     DISPUTE_RAISED = "ib_dispute.raised", "Commission dispute raised"
     DISPUTE_ADJUSTMENT_PROPOSED = "ib_dispute.adjustment_proposed", "Commission dispute: adjustment proposed"
     DISPUTE_REOPENED = "ib_dispute.reopened", "Commission dispute reopened (adjustment not approved)"

@@ -32,6 +32,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.text import slugify
 
 from audit.actions import AuditAction
 from audit.models import AuditEvent, AuditSealBatch
@@ -66,9 +67,56 @@ class EvidencePart:
 
 
 # A part: fn(client, subjects so far) -> EvidencePart; later parts see what earlier ones named (the
-# decisions part finds the approval requests about any of them).
+# decisions part finds the approval requests about any of them). A part about the client is left
+# out of a case pack whose case names no client (an exposure-limit alert); one about any record
+# (``about_client=False``: the decisions) runs in every pack, with ``client`` None there.
 EvidencePartFn = Callable[[Any, set[tuple[str, str]]], EvidencePart]
-_parts: list[tuple[int, EvidencePartFn]] = []
+_parts: list[tuple[int, EvidencePartFn, bool]] = []
+
+
+@dataclass
+class EvidenceCase:
+    """What a case pack is about (a chargeback, a risk alert, a SAR): its name, the audit trail's
+    name of its record, the client it is about (None: no client), and its own part (its files and the
+    records, beside the client's, whose audit events and decisions belong in)."""
+
+    kind: str
+    reference: str
+    subject: tuple[str, str]
+    client: Any
+    part: EvidencePart
+
+
+@dataclass(frozen=True)
+class _CaseKind:
+    load: Callable[[Any, int], Any]  # the scoped fetch: Http404 outside the actor's scope
+    describe: Callable[[Any], EvidenceCase]
+
+
+_case_kinds: dict[str, _CaseKind] = {}
+
+
+def register_evidence_case(
+    kind: str, *, load: Callable[[Any, int], Any], describe: Callable[[Any], EvidenceCase]
+) -> None:
+    """A kind of case with a pack of its own (``/audit/evidence/<kind>/<id>.zip``), registered by
+    the app that owns the case in its ``AppConfig.ready``."""
+    _case_kinds[kind] = _CaseKind(load=load, describe=describe)
+
+
+def evidence_case_kinds() -> list[str]:
+    return sorted(_case_kinds)
+
+
+def evidence_case(actor: Any, kind: str, pk: int) -> EvidenceCase:
+    """The case the actor may read, described for its pack (Http404 for an unknown kind or a case
+    outside the actor's scope)."""
+    from django.http import Http404
+
+    registered = _case_kinds.get(kind)
+    if registered is None:
+        raise Http404("No such kind of case.")
+    return registered.describe(registered.load(actor, pk))
 
 
 # How the pack's subject is fetched for an actor (accounts registers its scoped client fetch).
@@ -84,10 +132,10 @@ def evidence_subject(actor: Any, pk: int) -> Any:
     return _subject_loader[0](actor, pk)
 
 
-def register_evidence_part(fn: EvidencePartFn, *, order: int = 50) -> EvidencePartFn:
-    if all(existing is not fn for _, existing in _parts):
-        _parts.append((order, fn))
-        _parts.sort(key=lambda pair: pair[0])
+def register_evidence_part(fn: EvidencePartFn, *, order: int = 50, about_client: bool = True) -> EvidencePartFn:
+    if all(existing is not fn for _, existing, _ in _parts):
+        _parts.append((order, fn, about_client))
+        _parts.sort(key=lambda part: part[0])
     return fn
 
 
@@ -153,12 +201,30 @@ def _events(subjects: set[tuple[str, str]]) -> list[dict[str, Any]]:
 
 def evidence_pack_build(*, client: Any, actor_label: str) -> tuple[str, bytes]:
     """The pack about the client as (file name, zip bytes); the export is audited."""
+    return _pack_build(client=client, case=None, actor_label=actor_label)
+
+
+def evidence_case_pack_build(*, case: EvidenceCase, actor_label: str) -> tuple[str, bytes]:
+    """The pack about one case as (file name, zip bytes): made as a client's pack is (the same
+    parts about the case's client, manifest, audit events with their chain links and verifier), with
+    the case's own files and the audit events and decisions about its records; the export is audited."""
+    return _pack_build(client=case.client, case=case, actor_label=actor_label)
+
+
+def _pack_build(*, client: Any, case: EvidenceCase | None, actor_label: str) -> tuple[str, bytes]:
     from audit.selectors import audit_chain_verify
 
     audit_seal()  # committed events sealed first, so the pack can prove as many as possible
-    subjects: set[tuple[str, str]] = {("accounts.client", str(client.pk))}
+    subjects: set[tuple[str, str]] = set()
     files: dict[str, bytes] = {}
-    for _, part_fn in list(_parts):
+    if client is not None:
+        subjects.add(("accounts.client", str(client.pk)))
+    if case is not None:
+        subjects |= {case.subject} | case.part.subjects
+        files |= {name: _dump(data) for name, data in case.part.files.items()}
+    for _, part_fn, about_client in list(_parts):
+        if about_client and client is None:
+            continue
         part = part_fn(client, set(subjects))
         subjects |= part.subjects
         for name, data in part.files.items():
@@ -183,7 +249,8 @@ def evidence_pack_build(*, client: Any, actor_label: str) -> tuple[str, bytes]:
     )
     files["verify.py"] = VERIFIER.read_bytes()
     manifest = {
-        "client": client.reference,
+        "client": client.reference if client is not None else None,
+        **({"case": {"kind": case.kind, "reference": case.reference}} if case is not None else {}),
         "made_at": timezone.now(),
         "made_by": actor_label,
         "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
@@ -198,8 +265,9 @@ def evidence_pack_build(*, client: Any, actor_label: str) -> tuple[str, bytes]:
     with transaction.atomic():
         audit_record(
             action=AuditAction.EVIDENCE_PACK_EXPORTED,
-            subject=("accounts.client", client.pk),
+            subject=case.subject if case is not None else ("accounts.client", client.pk),
             after={
+                **({"case": case.reference, "client": client.reference if client else None} if case else {}),
                 "files": len(files) + 1,
                 "events": len(events),
                 "manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
@@ -207,4 +275,5 @@ def evidence_pack_build(*, client: Any, actor_label: str) -> tuple[str, bytes]:
             },
         )
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
-    return f"evidence-{client.reference}-{stamp}.zip", body
+    name = slugify(case.reference) if case is not None else client.reference
+    return f"evidence-{name}-{stamp}.zip", body

@@ -13,7 +13,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from audit.actions import AuditAction
-from audit.evidence import evidence_pack_build, evidence_subject
+from audit.evidence import evidence_case, evidence_case_pack_build, evidence_pack_build, evidence_subject
 from audit.forms import AuditFilterForm, SecurityLogFilterForm
 from audit.selectors import (
     audit_event_list,
@@ -129,6 +129,17 @@ def evidence_pack_view(request: HttpRequest, pk: int) -> HttpResponse:
     evidence_pack_can_export(request.user).require(PermissionDenied)
     client = evidence_subject(request.user, pk)  # 404 outside the actor's scope
     name, body = evidence_pack_build(client=client, actor_label=request.user.get_username())
+    response = HttpResponse(body, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def evidence_case_pack_view(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    """One case's evidence pack (a chargeback, a risk alert, a SAR): the same zip as a client's,
+    about the case's client and the case's own records (see ``audit.evidence``)."""
+    evidence_pack_can_export(request.user).require(PermissionDenied)
+    case = evidence_case(request.user, kind, pk)  # 404 for an unknown kind or outside the actor's scope
+    name, body = evidence_case_pack_build(case=case, actor_label=request.user.get_username())
     response = HttpResponse(body, content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

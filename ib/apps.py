@@ -23,6 +23,11 @@ class IbConfig(AppConfig):
 
         register_deposit_reversal_hook(deposit_reversed_hook)  # a reversed deposit claws back its CPA
 
+        from ib.services.money import deposit_reinstated_hook
+        from payments.hooks import register_deposit_reinstated_hook
+
+        register_deposit_reinstated_hook(deposit_reinstated_hook)  # a won chargeback restores the CPA
+
         from ib.selectors import deals_after_deposit
         from payments.hooks import register_evidence_section
 

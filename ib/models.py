@@ -470,6 +470,7 @@ class LineKind(models.TextChoices):
     REVSHARE = "revshare", "Revenue share"
     ADJUSTMENT = "adjustment", "Adjustment (approved)"
     CLAWBACK = "clawback", "Clawback"
+    RESTORE = "restore", "Restored (chargeback won)"
 
 
 class LineStatus(models.TextChoices):
@@ -566,6 +567,10 @@ class CommissionLine(models.Model):
             models.CheckConstraint(
                 condition=~models.Q(kind=LineKind.CLAWBACK) | models.Q(reverses__isnull=False),
                 name="clawback_reverses_a_line",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(kind=LineKind.RESTORE) | models.Q(reverses__isnull=False),
+                name="restore_reverses_a_clawback",
             ),
         ]
         indexes = [

@@ -11,4 +11,4 @@ class OpsConfig(AppConfig):
         from ops import api_key_actions, approval_actions, signals  # noqa: F401 - registers the actions and receivers
         from ops.selectors import decisions_evidence_part
 
-        register_evidence_part(decisions_evidence_part, order=90)  # the regulator's evidence pack
+        register_evidence_part(decisions_evidence_part, order=90, about_client=False)  # the regulator's evidence pack

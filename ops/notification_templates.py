@@ -109,6 +109,69 @@ TEMPLATES: dict[str, tuple[str, str]] = {
         "side ({{ failure }}). The amount is available in your account again; please check your payment "
         "details.\n\nYour reference: {{ reference }}\n",
     ),
+    # chargebacks (payments.services.chargebacks): the client hears of the dispute and of its outcome
+    "payments.chargeback_opened": (
+        "Your card payment of {{ deposit_amount }} is disputed: withdrawals are paused",
+        "Dear {{ name }},\n\nYour card issuer has told us that the card payment of {{ deposit_amount }} you made to "
+        "us on {{ paid_on }} (reference {{ deposit }}) is disputed (a chargeback{% if why %}: {{ why }}{% endif %}). "
+        "The card scheme has taken {{ amount }} back from us while the dispute is decided. "
+        "{% if owed %}{% if taken %}We took {{ taken }} of it from your account balance; the remaining {{ owed }} "
+        "is shown as owed by you.{% else %}Your account balance did not cover it: the {{ owed }} is shown as owed "
+        "by you.{% endif %}{% else %}We took it from your account balance.{% endif %}\n\n"
+        "While the dispute is open, withdrawals from your account are paused. We will answer the dispute with "
+        "our records of your account and payment by {{ due }}, and write to you as soon as it is decided.\n\n"
+        "If you did not mean to dispute this payment, please tell your card issuer and contact us.\n\n"
+        "Your reference: {{ reference }}\n",
+    ),
+    "payments.chargeback_opened:in_app": (
+        "Your card payment of {{ deposit_amount }} is disputed: withdrawals are paused",
+        "Your card issuer disputes the card payment {{ deposit }} of {{ deposit_amount }} (a chargeback). "
+        "{{ amount }} was taken back{% if owed %}, {{ owed }} of it shown as owed by you{% endif %}. "
+        "Withdrawals are paused until the dispute is decided; we will tell you the outcome.",
+    ),
+    "payments.chargeback_opened:sms": (
+        "Payment disputed",
+        "{{ name }}, your card payment {{ deposit }} of {{ deposit_amount }} is disputed by your card issuer. "
+        "Withdrawals are paused until it is decided; details by e-mail. Ref {{ reference }}",
+    ),
+    "payments.chargeback_won": (
+        "The dispute of your card payment {{ deposit }} is closed: the payment stands",
+        "Dear {{ name }},\n\nThe card scheme has decided the dispute of your card payment of {{ deposit_amount }} "
+        "(reference {{ deposit }}) in our favour: the payment stands. The {{ amount }} taken back when the "
+        "dispute opened is in your account again.\n\n{% if still_open %}Withdrawals stay paused while another "
+        "dispute of a payment of yours is open.{% else %}Withdrawals from your account are possible again."
+        "{% endif %}\n\nYour reference: {{ reference }}\n",
+    ),
+    "payments.chargeback_won:in_app": (
+        "The dispute of your card payment {{ deposit }} is closed: the payment stands",
+        "The dispute was decided in our favour: the {{ amount }} is in your account again. "
+        "{% if still_open %}Withdrawals stay paused while another dispute is open.{% else %}You can withdraw "
+        "again.{% endif %}",
+    ),
+    "payments.chargeback_won:sms": (
+        "Dispute closed",
+        "{{ name }}, the dispute of your card payment {{ deposit }} is closed: the payment stands and "
+        "{{ amount }} is back in your account. Ref {{ reference }}",
+    ),
+    "payments.chargeback_lost": (
+        "The dispute of your card payment {{ deposit }} is closed: the money went back to your card",
+        "Dear {{ name }},\n\nThe card scheme has decided the dispute of your card payment of {{ deposit_amount }} "
+        "(reference {{ deposit }}) for your card issuer: the {{ amount }} went back to your card, so it is no "
+        "longer in your account with us.\n\n{% if still_open %}Withdrawals stay paused while another dispute of "
+        "a payment of yours is open.{% else %}Withdrawals from your account are possible again.{% endif %}\n\n"
+        "Your reference: {{ reference }}\n",
+    ),
+    "payments.chargeback_lost:in_app": (
+        "The dispute of your card payment {{ deposit }} is closed: the money went back to your card",
+        "The dispute was decided for your card issuer: the {{ amount }} went back to your card. "
+        "{% if still_open %}Withdrawals stay paused while another dispute is open.{% else %}You can withdraw "
+        "again.{% endif %}",
+    ),
+    "payments.chargeback_lost:sms": (
+        "Dispute closed",
+        "{{ name }}, the dispute of your card payment {{ deposit }} is closed: {{ amount }} went back to your "
+        "card. Ref {{ reference }}",
+    ),
 }
 
 

@@ -20,3 +20,11 @@ class PaymentsConfig(AppConfig):
         from payments.selectors import client_evidence_part
 
         register_evidence_part(client_evidence_part, order=30)  # the regulator's evidence pack
+        from audit.evidence import register_evidence_case
+        from payments.selectors import chargeback_evidence_case, chargeback_get_for
+
+        register_evidence_case(  # a chargeback's own pack
+            "chargebacks",
+            load=lambda actor, pk: chargeback_get_for(actor, pk, for_write=False),
+            describe=chargeback_evidence_case,
+        )

@@ -34,6 +34,26 @@ def deposit_reversal_dispatch(*, deposit: Deposit, reason: str) -> None:
         hook(deposit, reason)
 
 
+# Deposit reinstatement: a reversal undone (a chargeback won by the broker: the money is the
+# client's again). ``chargeback_close`` calls ``deposit_reinstated_dispatch`` in its transaction
+# once no chargeback of the deposit is open or lost; hooks undo what their reversal hook did (ib:
+# the clawed-back commissions restored) and must have one effect however often they are called.
+_deposit_reinstated_hooks: list[DepositReversalHook] = []
+
+
+def register_deposit_reinstated_hook(fn: DepositReversalHook) -> DepositReversalHook:
+    """``fn(deposit, reason)`` is called, in the reinstatement's transaction, for every deposit reinstated."""
+    if fn not in _deposit_reinstated_hooks:
+        _deposit_reinstated_hooks.append(fn)
+    return fn
+
+
+def deposit_reinstated_dispatch(*, deposit: Deposit, reason: str) -> None:
+    """Tell every registered hook that ``deposit``'s reversal was undone (inside that transaction)."""
+    for hook in list(_deposit_reinstated_hooks):
+        hook(deposit, reason)
+
+
 # Evidence sections: what other apps add to a chargeback's evidence pack (ib: the client's trading
 # after the deposit). ``fn(deposit)`` returns (section name, rows); called while the pack is made.
 EvidenceSection = Callable[[Deposit], tuple[str, list[dict[str, Any]]]]

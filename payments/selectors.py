@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from accounts.models import Client
@@ -364,4 +364,77 @@ def client_evidence_part(client: Client, subjects: set[tuple[str, str]]) -> Any:
         subjects={("payments.deposit", str(d.pk)) for d in deposits}
         | {("payments.withdrawal", str(w.pk)) for w in withdrawals}
         | {("payments.chargebackcase", str(c.pk)) for c in cases},
+    )
+
+
+def chargeback_evidence_case(case: ChargebackCase) -> Any:
+    """A chargeback's own evidence pack (``audit.evidence``): the case as it stands, the evidence
+    sent to the PSP with its pinned SHA-256 (or, before the response, what it would send now), and
+    every journal entry about the disputed deposit and the case (its credit, the opening and closing
+    entries, the partner commissions clawed back and restored), beside the client's parts."""
+    from audit.evidence import EvidenceCase, EvidencePart
+    from payments.services.chargebacks import chargeback_evidence
+
+    deposit = case.deposit
+    entries = (
+        JournalEntry.objects.filter(
+            Q(source__in=[f"payments.deposit:{deposit.pk}", f"payments.chargebackcase:{case.pk}"])
+            | Q(pk__in=[pk for pk in (deposit.entry_id, case.opened_entry_id, case.closing_entry_id) if pk])
+        )
+        .prefetch_related("postings__account")
+        .order_by("id")
+    )
+    sent = bool(case.evidence_sha256)
+    return EvidenceCase(
+        kind="chargebacks",
+        reference=case.reference,
+        subject=("payments.chargebackcase", str(case.pk)),
+        client=case.client,
+        part=EvidencePart(
+            files={
+                "chargeback.json": {
+                    "reference": case.reference,
+                    "status": case.get_status_display(),
+                    "provider": case.provider,
+                    "dispute": case.dispute_id,
+                    "deposit": deposit.reference,
+                    "client": case.client.reference,
+                    "amount": str(case.amount),
+                    "currency": case.currency,
+                    "network": case.network,
+                    "reason_code": case.reason_code,
+                    "reason": case.reason,
+                    "due_at": case.due_at,
+                    "from_wallet": str(case.from_wallet),
+                    "owed_by_client": str(case.to_receivable),
+                    "opened_at": case.opened_at,
+                    "responded_at": case.responded_at,
+                    "responded_by": case.responded_by.get_username() if case.responded_by else None,
+                    "response_note": case.response_note,
+                    "psp_receipt": case.response_id,
+                    "closed_at": case.closed_at,
+                },
+                "chargeback_response.json": {
+                    "sent": sent,
+                    "sha256": case.evidence_sha256 if sent else None,
+                    "note": "as sent to the PSP" if sent else "not sent yet: what the response would hold now",
+                    "evidence": case.evidence if sent else chargeback_evidence(case),
+                },
+                "chargeback_entries.json": [
+                    {
+                        "entry": e.pk,
+                        "at": e.created_at,
+                        "kind": e.get_kind_display(),
+                        "memo": e.memo,
+                        "by": e.actor_label,
+                        "postings": [
+                            {"account": p.account.code, "amount": str(p.amount)}
+                            for p in sorted(e.postings.all(), key=lambda p: p.pk)
+                        ],
+                    }
+                    for e in entries
+                ],
+            },
+            subjects={("payments.deposit", str(deposit.pk))},
+        ),
     )

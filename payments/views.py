@@ -24,6 +24,7 @@ from accounts.models import Client
 from accounts.selectors import client_get_for
 from audit.context import Actor, acting_as, refusal_noted
 from audit.models import SecurityEventKind
+from audit.selectors import evidence_pack_can_export
 from audit.services import security_event_note
 from ops.errors import OpsError
 from ops.models import Decision as ApprovalChoice
@@ -524,9 +525,12 @@ def chargeback_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "case": case,
             "form": form,
             "can_respond": chargeback_svc.chargeback_can_respond(user, case),
+            "can_export_evidence": evidence_pack_can_export(user),
             "opened_postings": entry_posting_lines(case.opened_entry),
             "closing_postings": entry_posting_lines(case.closing_entry),
-            "evidence": case.evidence,
+            # what was sent, or what the response would send now
+            "evidence": case.evidence if case.evidence_sha256 else chargeback_svc.chargeback_evidence(case),
+            "evidence_sent": bool(case.evidence_sha256),
         },
         status=status,
     )

@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from audit.selectors import evidence_pack_can_export
 from kyc.models import HitStatus, ScreeningHit
 from ops.errors import OpsError
 from ops.models import User
@@ -123,6 +124,7 @@ def sar_view(request: HttpRequest, pk: int) -> HttpResponse:
         "can_edit": sar_can_edit(user, sar), "can_submit": sar_can_submit(user, sar),
         "can_export": sar_can_export(user, sar), "can_record_filing": sar_can_record_filing(user, sar),
         "submit_form": SarSubmitForm(), "filing_form": SarFilingForm(),
+        "can_export_evidence": evidence_pack_can_export(user),
     })  # fmt: skip
 
 

@@ -378,3 +378,135 @@ def evidence_rows(alert: RiskAlert) -> list[dict[str, Any]]:
             "details": "; ".join(details),
         })  # fmt: skip
     return shown
+
+
+# --- evidence packs per case (audit.evidence) -------------------------------------------------------
+
+# the audit trail's names of the records an alert's evidence rows point at
+_EVIDENCE_SUBJECTS = {"deposit": "payments.deposit", "withdrawal": "payments.withdrawal", "client": "accounts.client"}
+
+
+def _user_name(user: Any) -> str | None:
+    return user.get_username() if user is not None else None
+
+
+def alert_evidence_case(alert: RiskAlert) -> Any:
+    """A risk alert's own evidence pack: the alert with the rule version that fired it (and its
+    approval, among the decisions), the rows that fired it, its disposition, and the reports made
+    from it; an alert naming no client (an exposure limit's) is a pack of the alert alone."""
+    from audit.evidence import EvidenceCase, EvidencePart
+
+    version = alert.rule_version
+    sars = list(alert.sars.all())
+    subjects = {("risk.suspiciousactivityreport", str(s.pk)) for s in sars}
+    if alert.rule_id is not None:
+        subjects.add(("risk.riskrule", str(alert.rule_id)))
+    if version is not None:
+        subjects.add(("risk.riskruleversion", str(version.pk)))
+        if version.approval_id is not None:
+            subjects.add(("ops.approvalrequest", str(version.approval_id)))
+    for row in alert.evidence:
+        subject_type = _EVIDENCE_SUBJECTS.get(str(row.get("table", "")))
+        if subject_type and row.get("id") is not None:
+            subjects.add((subject_type, str(row["id"])))
+    return EvidenceCase(
+        kind="risk-alerts",
+        reference=f"risk-alert-{alert.pk}",
+        subject=("risk.riskalert", str(alert.pk)),
+        client=alert.client,
+        part=EvidencePart(
+            files={
+                "risk_alert.json": {
+                    "alert": alert.pk,
+                    "source": alert.get_source_display(),
+                    "summary": alert.summary,
+                    "key": alert.key,
+                    "client": alert.client.reference if alert.client else None,
+                    "symbol": alert.symbol,
+                    "raised_at": alert.raised_at,
+                    "status": alert.get_status_display(),
+                    "disposition_reason": alert.disposition_reason,
+                    "disposed_by": _user_name(alert.disposed_by),
+                    "disposed_at": alert.disposed_at,
+                    "rule": {"code": alert.rule.code, "name": alert.rule.name, "kind": alert.rule.get_kind_display()}
+                    if alert.rule
+                    else None,
+                    "rule_version": {
+                        "number": version.number,
+                        "params": version.params,
+                        "valid_from": version.valid_from,
+                        "valid_to": version.valid_to,
+                        "approval": version.approval_id,
+                    }
+                    if version
+                    else None,
+                    "evidence": alert.evidence,
+                    "reports": [s.reference for s in sars],
+                },
+            },
+            subjects=subjects,
+        ),
+    )
+
+
+def sar_get_for(actor: Any, pk: int) -> Any:
+    """A report, for whoever may read reports (404 otherwise: a report's existence is not told)."""
+    from risk.models import SuspiciousActivityReport
+    from risk.sar import sar_can_view
+
+    if not sar_can_view(actor):
+        raise Http404
+    found = (
+        SuspiciousActivityReport.objects.select_related("client", "alert", "screening_hit", "created_by", "filed_by")
+        .filter(pk=pk)
+        .first()
+    )
+    if found is None:
+        raise Http404
+    return found
+
+
+def sar_evidence_case(sar: Any) -> Any:
+    """A SAR's own evidence pack: the report as drafted and approved (its content hash, approval and
+    filing), the alert or screening hit it came from, beside its client's parts."""
+    from audit.evidence import EvidenceCase, EvidencePart
+
+    subjects = set()
+    if sar.alert_id is not None:
+        subjects.add(("risk.riskalert", str(sar.alert_id)))
+    if sar.screening_hit_id is not None:
+        subjects.add(("kyc.screeninghit", str(sar.screening_hit_id)))
+    if sar.approval_id is not None:
+        subjects.add(("ops.approvalrequest", str(sar.approval_id)))
+    return EvidenceCase(
+        kind="sars",
+        reference=sar.reference,
+        subject=("risk.suspiciousactivityreport", str(sar.pk)),
+        client=sar.client,
+        part=EvidencePart(
+            files={
+                "sar.json": {
+                    "reference": sar.reference,
+                    "status": sar.get_status_display(),
+                    "source": sar.get_source_display(),
+                    "alert": sar.alert_id,
+                    "screening_hit": sar.screening_hit_id,
+                    "client": sar.client.reference,
+                    "subject": sar.subject,
+                    "transactions": sar.transactions,
+                    "fired": sar.fired,
+                    "narrative": sar.narrative,
+                    "no_transactions_reason": sar.no_transactions_reason,
+                    "drafted_by": _user_name(sar.created_by),
+                    "drafted_at": sar.created_at,
+                    "content_sha256": sar.content_sha256,
+                    "approval": sar.approval_id,
+                    "approved_at": sar.approved_at,
+                    "filed_at": sar.filed_at,
+                    "filed_by": _user_name(sar.filed_by),
+                    "regulator_reference": sar.regulator_reference,
+                },
+            },
+            subjects=subjects,
+        ),
+    )

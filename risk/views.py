@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import TradingAccount
+from audit.selectors import evidence_pack_can_export
 from ops.errors import OpsError
 from ops.models import User
 from risk import selectors
@@ -250,7 +251,8 @@ def alert_view(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "risk/alert_detail.html", {"alert": alert, "form": form, "can_dispose": can_dispose,
                                                        "evidence": selectors.evidence_rows(alert),
                                                        "sars": alert.sars.all(),
-                                                       "can_start_sar": sar_can_start(user, alert)},
+                                                       "can_start_sar": sar_can_start(user, alert),
+                                                       "can_export_evidence": evidence_pack_can_export(user)},
                   status=status)  # fmt: skip
 
 

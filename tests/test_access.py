@@ -635,6 +635,18 @@ PAGES = [
         (FINANCE, 403), (RISK, 403), (ADMIN, 403), (COMPLIANCE, 200), (AUDITOR, 200),
     ),
     *rows("GET", "/audit/evidence/clients/999999.zip", (COMPLIANCE, 404)),
+    # ... and per case: a chargeback, a risk alert (with or without a client), a SAR
+    *[
+        row
+        for case in ("chargebacks/{chargeback}", "risk-alerts/{clientalert}", "risk-alerts/{riskalert}", "sars/{sar}")
+        for row in rows(
+            "GET", f"/audit/evidence/{case}.zip", (ANONYMOUS, LOGIN), (NOBODY, 403), (DESK, 403), (SUPPORT, 403),
+            (FINANCE, 403), (RISK, 403), (ADMIN, 403), (COMPLIANCE, 200), (AUDITOR, 200),
+        )
+    ],
+    *rows("GET", "/audit/evidence/chargebacks/999999.zip", (COMPLIANCE, 404), (AUDITOR, 404)),
+    *rows("GET", "/audit/evidence/sars/999999.zip", (COMPLIANCE, 404)),
+    *rows("GET", "/audit/evidence/nonsense/{chargeback}.zip", (COMPLIANCE, 404)),
     # --- the security log: administrators, compliance and the auditor ---
     *rows(
         "GET", "/audit/security/",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
@@ -182,8 +183,10 @@ def client_register(*, kind: str, data: dict[str, Any], actor: User | None) -> C
     audit_record(
         action=AuditAction.CLIENT_REGISTERED,
         subject=client,
-        after={"reference": client.reference, "kind": kind, "name": client.display_name, "status": client.status},
-    )
+        # the terms in force at registration, in the event the chain seals (with its time and address)
+        after={"reference": client.reference, "kind": kind, "name": client.display_name, "status": client.status,
+               "terms_version": settings.CLIENT_TERMS_VERSION},
+    )  # fmt: skip
     from accounts.services.duplicates import client_flag_duplicates
     from accounts.services.parties import client_link_same_address
 

@@ -264,6 +264,10 @@ EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.filebased.Em
 EMAIL_FILE_PATH = str(VAR_DIR / "outbox")
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "back-office@localhost")
 
+# The version of the client terms and conditions in force: a registration records it (the back
+# office has no acceptance step of its own; change it when the published terms change).
+CLIENT_TERMS_VERSION = env_str("CLIENT_TERMS_VERSION", "2026-01")
+
 # Only a proxy we operate may tell us the client IP.
 TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
 

@@ -587,7 +587,7 @@ def commissions_claw_back(*, deposit: Any, reason: str) -> list[CommissionLine]:
     originals = list(
         CommissionLine.objects.select_for_update(of=("self",))
         .select_related("partner")
-        .filter(qualifying_deposit=deposit, kind=LineKind.CPA)
+        .filter(qualifying_deposit=deposit, kind__in=[LineKind.CPA, LineKind.RESTORE])
         .exclude(status=LineStatus.REVERSED)
         .filter(reversed_by__isnull=True)
         .order_by("id")
@@ -655,6 +655,86 @@ def commissions_claw_back(*, deposit: Any, reason: str) -> list[CommissionLine]:
 def deposit_reversed_hook(deposit: Any, reason: str) -> None:
     """Registered with payments' deposit reversal hooks (``ib/apps.py``)."""
     commissions_claw_back(deposit=deposit, reason=reason)
+
+
+@transaction.atomic
+def commissions_restore(*, deposit: Any, reason: str) -> list[CommissionLine]:
+    """The reversal that clawed the deposit's CPA back is undone (its chargeback was won): each
+    clawback not yet restored is reversed by a RESTORE line (``reverses`` = the clawback, the
+    original's amount) and an entry moving the money from commission expense back to the payable
+    the original would be in now (pending while its hold period lasts, else available; a paid
+    original's restore is available, netting the clawback the partner owed). A clawback of a line
+    never posted gets an unposted restore line, posted by the next posting run as the original would
+    have been. Called by payments' reinstatement hook in the chargeback's transaction; the one-to-one
+    ``reverses`` and the money lock make a second call (a repeated "won", a retry) restore nothing."""
+    _money_lock()
+    clawbacks = list(
+        CommissionLine.objects.select_for_update(of=("self",))
+        .select_related("partner", "reverses")
+        .filter(qualifying_deposit=deposit, kind=LineKind.CLAWBACK, reversed_by__isnull=True)
+        .order_by("id")
+    )
+    today = timezone.localdate()
+    made, posts, posted_for = [], [], []
+    for clawback in clawbacks:
+        original = clawback.reverses
+        assert original is not None and clawback.partner is not None
+        holding = original.available_on is not None and original.available_on > today
+        restore = CommissionLine.objects.create(
+            kind=LineKind.RESTORE, client_id=clawback.client_id, partner=clawback.partner, level=clawback.level,
+            plan_version_id=clawback.plan_version_id, rule_id=clawback.rule_id, earned_on=today,
+            base_amount=-clawback.base_amount, base_currency=clawback.base_currency, fx_rate=clawback.fx_rate,
+            fx_at=clawback.fx_at, amount=-clawback.amount, currency=clawback.currency, tree=clawback.tree,
+            status=LineStatus.PENDING if holding else LineStatus.AVAILABLE,
+            available_on=original.available_on if holding else today, reverses=clawback, qualifying_deposit=deposit,
+        )  # fmt: skip
+        if original.entry_id is not None:
+            account = (partner_pending_account if holding else partner_available_account)(
+                clawback.partner, clawback.currency
+            )
+            posts.append(
+                Post(
+                    key=f"commission:restore:{clawback.pk}",
+                    kind=EntryKind.COMMISSION,
+                    memo=f"CPA of {clawback.partner.name} restored: deposit {deposit.reference} {reason}"[:300],
+                    lines=_moves(
+                        commission_expense_account(clawback.currency),
+                        account,
+                        _Group(clawback.partner_id, clawback.client_id, clawback.currency, "", plus=restore.amount),
+                    ),
+                    source=f"payments.deposit:{deposit.pk}",
+                )
+            )
+            posted_for.append(restore)
+        made.append(restore)
+    for restore, entry in zip(posted_for, ledger_post_many(posts), strict=True):
+        restore.entry = entry
+        restore.save(update_fields=["entry"])
+    audit_record_many(
+        [
+            Change(
+                action=AuditAction.COMMISSION_RESTORED,
+                subject=r.partner,  # type: ignore[arg-type]
+                after={
+                    "line": r.pk,
+                    "reverses": r.reverses_id,
+                    "amount": str(r.amount),
+                    "currency": r.currency,
+                    "status": r.status,
+                    "entry": r.entry_id,
+                    "deposit": deposit.reference,
+                },
+                reason=reason,
+            )
+            for r in made
+        ]
+    )
+    return made
+
+
+def deposit_reinstated_hook(deposit: Any, reason: str) -> None:
+    """Registered with payments' deposit reinstatement hooks (``ib/apps.py``)."""
+    commissions_restore(deposit=deposit, reason=reason)
 
 
 def partner_lines(partner: Partner) -> Any:

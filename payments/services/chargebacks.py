@@ -34,14 +34,16 @@ from audit.models import AuditEvent
 from audit.services import audit_record
 from kyc.models import Document
 from ops.events import EventType
-from ops.models import RiskLevel, User
+from ops.models import InteractionChannel, RiskLevel, User
 from ops.permissions import ALLOWED, Decision, deny
 from ops.services.events import event_publish
+from ops.services.interactions import Notice, client_notify_many
 from ops.services.work_items import work_item_open, work_item_resolve_for_subject
+from ops.sms import sms_configured
 from payments import errors
 from payments.currencies import amount_str, money_parse, money_str
 from payments.errors import PaymentError
-from payments.hooks import deposit_reversal_dispatch, evidence_sections
+from payments.hooks import deposit_reinstated_dispatch, deposit_reversal_dispatch, evidence_sections
 from payments.locks import balances_lock
 from payments.models import (
     AccountKind,
@@ -51,10 +53,11 @@ from payments.models import (
     Deposit,
     DepositStatus,
     EntryKind,
+    InboundEvent,
 )
 from payments.outcomes import Outcome
 from payments.providers import provider_named
-from payments.selectors import chargebacks_open_for, client_visible, payments_can_view  # noqa: F401 - re-exported
+from payments.selectors import chargebacks_open_for, client_visible, payments_can_view
 from payments.services.deposits import next_reference
 from payments.services.ledger import (
     chargeback_receivable_account,
@@ -92,6 +95,35 @@ def _event_data(case: ChargebackCase) -> dict[str, Any]:
         "reason_code": case.reason_code,
         "due_at": case.due_at,
     }
+
+
+def _notify_client(case: ChargebackCase, template: str, **extra: Any) -> None:
+    """Tell the client, in the case's transaction (sent after commit): by e-mail (in the client
+    area when there is no address) and, when they gave a number and an SMS provider is set up, by
+    SMS; each channel has its own wording (``ops.notification_templates``)."""
+    client, deposit = case.client, case.deposit
+    paid = deposit.completed_at or deposit.created_at
+    context = {
+        "name": client.display_name,
+        "reference": client.reference,
+        "deposit": deposit.reference,
+        "deposit_amount": money_str(deposit.amount, deposit.currency),
+        "paid_on": timezone.localtime(paid).strftime("%d %B %Y"),
+        "amount": money_str(case.amount, case.currency),
+        "taken": money_str(case.from_wallet, case.currency) if case.from_wallet else "",
+        "owed": money_str(case.to_receivable, case.currency) if case.to_receivable else "",
+        "why": case.reason,
+        "due": timezone.localtime(case.due_at).strftime("%d %B %Y"),
+        "still_open": chargebacks_open_for(client).exclude(pk=case.pk).exists(),
+    } | extra
+    notices = [
+        Notice(client, client.email, template, context, InteractionChannel.EMAIL)
+        if client.email
+        else Notice(client, "", template, context, InteractionChannel.IN_APP)
+    ]
+    if client.phone and sms_configured():
+        notices.append(Notice(client, client.phone, template, context, InteractionChannel.SMS))
+    client_notify_many(notices)
 
 
 # --- the PSP's callbacks (composed inside the callback's savepoint) ------------------------------
@@ -211,6 +243,7 @@ def chargeback_open(*, provider: str, obj: dict[str, Any]) -> Outcome:
     )
     deposit_reversal_dispatch(deposit=deposit, reason=f"charged back: dispute {dispute_id} ({reason or 'no reason'})")
     event_publish(type=EventType.CHARGEBACK_OPENED, subject=case, data=_event_data(case))
+    _notify_client(case, "payments.chargeback_opened")
     return Outcome.applied(f"chargeback {reference} opened")
 
 
@@ -269,7 +302,11 @@ def chargeback_close(*, provider: str, obj: dict[str, Any]) -> Outcome:
         queue=QUEUE, subject=case, code="approved" if status == ChargebackStatus.WON else "rejected",
         note=f"dispute {status}",
     )  # fmt: skip
+    if status == ChargebackStatus.WON and not case.deposit.chargebacks.exclude(status=ChargebackStatus.WON).exists():
+        # every dispute of the deposit won: what its reversal did is undone (the partner's CPA restored)
+        deposit_reinstated_dispatch(deposit=case.deposit, reason=f"chargeback {case.reference} won")
     event_publish(type=EventType.CHARGEBACK_CLOSED, subject=case, data=_event_data(case))
+    _notify_client(case, f"payments.chargeback_{status}")
     return Outcome.applied(f"chargeback {case.reference} {status}")
 
 
@@ -337,6 +374,51 @@ def evidence_digest(evidence: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(evidence, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+SIGN_INS_NOT_RECORDED = (
+    "The back office keeps no log of client sign-ins: the client area signs its users in itself and calls the "
+    "back office with one server key. Listed instead: the client's actions recorded with the network address they "
+    "came from (the client area's or a staff member's, as the audit trail saw the request)."
+)
+TERMS_HOW = (
+    "The version of the terms and conditions in force when the client registered, as the registration's audit "
+    "event recorded it (its time and address). The back office has no separate record of a terms acceptance."
+)
+
+
+def _terms(client: Any, registered: AuditEvent | None) -> dict[str, Any]:
+    """The terms the client registered under: the registration event's version, time and address."""
+    version = (registered.after or {}).get("terms_version") if registered else None
+    return {
+        "version": version,
+        "at": registered.occurred_at.isoformat() if registered else client.created_at.isoformat(),
+        "ip": registered.ip if registered else None,
+        "registered_by": registered.actor_label if registered else None,
+        "account_type": client.account_type.name,
+        "how": TERMS_HOW if version else "Not recorded: the client registered before the terms version was recorded.",
+    }
+
+
+def _psp_callbacks(deposit: Deposit, provider: str) -> list[dict[str, Any]]:
+    """The PSP's own words about the payment: its signed ``payment.*`` callbacks, as stored."""
+    if not deposit.external_id:
+        return []
+    stored = InboundEvent.objects.filter(
+        provider=deposit.provider or provider, object_id=deposit.external_id, event_type__startswith="payment."
+    ).order_by("id")
+    rows = []
+    for event in stored:
+        payload = event.payload if isinstance(event.payload, dict) else {}
+        rows.append(
+            {
+                "event": event.event_id,
+                "type": event.event_type,
+                "received_at": event.received_at.isoformat(),
+                "payment": (payload.get("data") or {}).get("object", payload),
+            }
+        )
+    return rows
+
+
 def chargeback_evidence(case: ChargebackCase) -> dict[str, Any]:
     """What the broker answers a dispute with: JSON the PSP forwards to the card scheme."""
     client, deposit = case.client, case.deposit
@@ -378,22 +460,29 @@ def chargeback_evidence(case: ChargebackCase) -> dict[str, Any]:
             }
             for doc in Document.objects.filter(client=client).order_by("uploaded_at", "id")
         ],
-        # the client accepted the terms and conditions when registering (the registration event)
-        "terms_accepted": {
-            "at": registered.occurred_at.isoformat() if registered else client.created_at.isoformat(),
-            "ip": registered.ip if registered else None,
-            "account_type": client.account_type.name,
+        "terms_accepted": _terms(client, registered),
+        "sign_ins_and_ips": {
+            "client_sign_ins": None,
+            "note": SIGN_INS_NOT_RECORDED,
+            "actions_with_addresses": [
+                {"at": e.occurred_at.isoformat(), "what": e.action_label, "by": e.actor_label, "ip": e.ip}
+                for e in seen_from
+            ],
         },
-        "sign_ins_and_ips": [{"at": e.occurred_at.isoformat(), "what": e.action_label, "ip": e.ip} for e in seen_from],
         "payment": {
             "deposit": deposit.reference,
+            "provider": deposit.provider,
             "psp_payment": deposit.external_id,
+            "psp_intent": deposit.psp_intent_id,
             "amount": amount_str(deposit.amount, deposit.currency),
             "currency": deposit.currency,
             "payer_name": deposit.payer_name,
             "payer_card": deposit.payer_account,
             "name_match": deposit.name_score,
+            "initiated_at": deposit.created_at.isoformat(),
             "paid_at": deposit.completed_at.isoformat() if deposit.completed_at else None,
+            # the PSP's own words about the payment, as its signed callbacks were stored
+            "psp_callbacks": _psp_callbacks(deposit, case.provider),
         },
         **evidence_sections(deposit),
     }

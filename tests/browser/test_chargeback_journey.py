@@ -3,7 +3,7 @@ the case in the chargeback queue's list with the client's name and the amount, s
 client's withdrawals are stopped (a withdrawal entered for them is refused, naming the chargeback),
 sends the response with the evidence pack (a real Celery worker sends it to the PSP through the
 adapter), and the PSP's decision (won) closes the case: the money is the client's again, the
-partner's CPA stays clawed back, and the ledger verifies."""
+partner's CPA clawed back when the case opened is restored, and the ledger verifies."""
 
 from __future__ import annotations
 
@@ -102,4 +102,6 @@ def test_good_a_dispute_opens_a_case_stops_withdrawals_and_is_won(
     assert balance_of(wallet_for(client=c, currency="EUR")).ledger == Decimal("400.00")
     cpa = CommissionLine.objects.get(pk=cpa.pk)
     assert cpa.status == LineStatus.REVERSED  # the partner's CPA was clawed back when the case opened
+    restored = cpa.reversed_by.reversed_by  # ... and is restored now that the case is won
+    assert (restored.kind, restored.amount, restored.partner) == (LineKind.RESTORE, Decimal("60.00"), partner)
     assert ledger_verify().breaks == []

@@ -34,7 +34,13 @@ from payments.models import (
     WebhookStatus,
     WithdrawalStatus,
 )
-from payments.services.chargebacks import chargeback_respond, chargeback_response_send
+from payments.services.chargebacks import (
+    SIGN_INS_NOT_RECORDED,
+    TERMS_HOW,
+    chargeback_respond,
+    chargeback_response_send,
+    evidence_digest,
+)
 from payments.services.ledger import balance_of, ledger_verify, wallet_for
 from payments.services.withdrawals import withdrawal_request
 from sim import simpay
@@ -200,6 +206,7 @@ def test_good_response_is_sent_through_the_adapter_and_a_won_case_gives_the_mone
     assert case.evidence["payment"]["deposit"] == deposit.reference
     assert case.evidence["payment"]["payer_card"] == deposit.payer_account
     assert {"kyc_documents", "terms_accepted", "sign_ins_and_ips", "later_trading"} <= set(case.evidence)
+    assert case.evidence_sha256 == evidence_digest(case.evidence)
     response_id = chargeback_response_send(case_id=case.pk)  # what the worker does after commit
     assert chargeback_response_send(case_id=case.pk) == response_id  # a retry sends nothing twice
     dispute = SimPspDispute.objects.get(dispute_id=case.dispute_id)
@@ -247,3 +254,280 @@ def test_good_a_lost_case_writes_off_what_the_client_could_not_cover() -> None:
     assert _post(simpay.signed(simpay.dispute_decide(dispute_id=case.dispute_id, won=True).event))[1]["status"] == (
         "ignored"
     )
+
+
+# --- the partner's commission: clawed back when the case opens, restored when it is won -------------
+
+
+def _cpa_everywhere(deposit: Any, c: Any) -> tuple[Any, Any, Any, list[Any]]:
+    """Three CPA lines qualified by the deposit, their money in each place a line's can be: paid to
+    the top partner's wallet, available to the middle one, pending (hold period) for the introducer."""
+    from ib.services.money import commission_payout_request, commissions_release_due
+    from ops.services.approvals import approval_decide
+    from tests.ib.test_money import _with_client
+
+    today = timezone.localdate()
+    top, mid, low = tree("CBT", "CBM", "CBL")
+    top = _with_client(top, approved_client(provision=False))
+    kw: dict[str, Any] = {"kind": LineKind.CPA, "qualifying_deposit": deposit, "tree": [low.pk, mid.pk, top.pk]}
+    paid = line(top, c, "40.00", level=2, available_on=today, **kw)
+    available = line(mid, c, "60.00", level=1, available_on=today, **kw)
+    commission_lines_post()
+    commissions_release_due(today=today)
+    pending = line(low, c, "100.00", level=0, **kw)
+    commission_lines_post()
+    payout = commission_payout_request(partner=top, currency="EUR", actor=staff(Role.FINANCE), reason="payout")
+    approval_decide(request_id=payout.pk, checker=staff(Role.FINANCE), decision="approve", reason="ok")
+    paid.refresh_from_db()
+    assert paid.status == LineStatus.PAID
+    return top, mid, low, [paid, available, pending]
+
+
+def _payables(partner: Any) -> tuple[Decimal, Decimal]:
+    from ib.services.money import partner_payables
+
+    (p,) = partner_payables(partner)
+    return p.pending, p.available
+
+
+def test_good_a_won_chargeback_restores_the_clawed_back_commission_once() -> None:
+    from ib.models import CommissionLine
+    from ib.services.money import commissions_restore
+    from tests.ib.test_money import _agree
+
+    c = approved_client(provision=False)
+    deposit = card_deposit(c, "300.00")
+    top, mid, low, (paid, available, pending) = _cpa_everywhere(deposit, c)
+    before = {p.code: _payables(p) for p in (top, mid, low)}
+    assert before == {
+        top.code: (Decimal("0"), Decimal("0.00")), mid.code: (Decimal("0"), Decimal("60.00")),
+        low.code: (Decimal("100.00"), Decimal("0")),
+    }  # fmt: skip
+
+    _post(simpay.signed(_dispute(deposit)))
+    case = ChargebackCase.objects.get()
+    assert _payables(top) == (Decimal("0"), Decimal("-40.00"))  # paid: the partner owes it back
+    assert _payables(mid)[1] == Decimal("0.00") and _payables(low)[0] == Decimal("0.00")
+    _agree(top, mid, low)
+
+    won = simpay.signed(simpay.dispute_decide(dispute_id=case.dispute_id, won=True).event)
+    assert _post(won)[1]["status"] == "processed"
+
+    for original, status in ((paid, LineStatus.AVAILABLE), (available, LineStatus.AVAILABLE),
+                             (pending, LineStatus.PENDING)):  # fmt: skip
+        original.refresh_from_db()
+        clawback = original.reversed_by
+        restore = clawback.reversed_by
+        assert (restore.kind, restore.amount, restore.status, restore.qualifying_deposit_id) == (
+            LineKind.RESTORE, original.amount, status, deposit.pk,
+        )  # fmt: skip
+        assert restore.entry is not None and restore.entry.kind == EntryKind.COMMISSION
+    assert pending.reversed_by.reversed_by.available_on == pending.available_on  # the hold period goes on
+    # each partner is owed again what it was before the dispute (the paid one owes nothing)
+    assert {p.code: _payables(p) for p in (top, mid, low)} == {
+        top.code: (Decimal("0"), Decimal("0.00")), mid.code: (Decimal("0"), Decimal("60.00")),
+        low.code: (Decimal("100.00"), Decimal("0")),
+    }  # fmt: skip
+    restored = AuditEvent.objects.filter(action="commission.restored").order_by("id")
+    assert [(e.subject_id, e.after["amount"], e.reason) for e in restored] == [
+        (str(top.pk), "40.00", f"chargeback {case.reference} won"),
+        (str(mid.pk), "60.00", f"chargeback {case.reference} won"),
+        (str(low.pk), "100.00", f"chargeback {case.reference} won"),
+    ]
+    _agree(top, mid, low)
+
+    # the same "won" again, under the same and under a new event id, and a retried hook: nothing twice
+    assert _post(won)[1]["duplicate"] is True
+    again = dict(json.loads(won.body), id="evt_won_again")
+    assert _post(simpay.signed(again))[1]["status"] == "ignored"
+    assert commissions_restore(deposit=deposit, reason="retry") == []
+    assert CommissionLine.objects.filter(kind=LineKind.RESTORE).count() == 3
+    assert AuditEvent.objects.filter(action="commission.restored").count() == 3
+    _agree(top, mid, low)
+
+
+def test_good_a_lost_chargeback_leaves_the_clawback_standing() -> None:
+    from ib.models import CommissionLine
+    from tests.ib.test_money import _agree
+
+    c = approved_client(provision=False)
+    deposit = card_deposit(c, "300.00")
+    top, mid, low, originals = _cpa_everywhere(deposit, c)
+    _post(simpay.signed(_dispute(deposit)))
+    case = ChargebackCase.objects.get()
+    clawed = {p.code: _payables(p) for p in (top, mid, low)}
+
+    _post(simpay.signed(simpay.dispute_decide(dispute_id=case.dispute_id, won=False).event))
+    case.refresh_from_db()
+    assert case.status == ChargebackStatus.LOST
+    assert not CommissionLine.objects.filter(kind=LineKind.RESTORE).exists()
+    for original in originals:
+        original.refresh_from_db()
+        assert original.status == LineStatus.REVERSED and not hasattr(original.reversed_by, "reversed_by")
+    assert {p.code: _payables(p) for p in (top, mid, low)} == clawed
+    assert clawed[top.code] == (Decimal("0"), Decimal("-40.00"))
+    assert not AuditEvent.objects.filter(action="commission.restored").exists()
+    _agree(top, mid, low)
+
+
+def test_good_a_won_case_restores_nothing_while_another_dispute_of_the_deposit_is_open() -> None:
+    from ib.models import CommissionLine
+
+    c = approved_client(provision=False)
+    deposit = card_deposit(c, "300.00")
+    (partner,) = tree("CB2")
+    line(partner, c, "50.00", kind=LineKind.CPA, qualifying_deposit=deposit)
+    commission_lines_post()
+    _post(simpay.signed(_dispute(deposit, amount=Decimal("100.00"))))
+    _post(simpay.signed(_dispute(deposit, amount=Decimal("50.00"))))
+    first, second = ChargebackCase.objects.order_by("id")
+    _post(simpay.signed(simpay.dispute_decide(dispute_id=first.dispute_id, won=True).event))
+    assert not CommissionLine.objects.filter(kind=LineKind.RESTORE).exists()  # the second is still open
+    _post(simpay.signed(simpay.dispute_decide(dispute_id=second.dispute_id, won=True).event))
+    assert CommissionLine.objects.filter(kind=LineKind.RESTORE, partner=partner).count() == 1
+    assert ledger_verify().breaks == []
+
+
+# --- the client is told ----------------------------------------------------------------------------
+
+
+def _messages(c: Any) -> list[Any]:
+    from ops.models import Interaction
+
+    return list(Interaction.objects.filter(subject_id=str(c.pk), template__startswith="payments.chargeback_")
+                .order_by("id"))  # fmt: skip
+
+
+def test_good_the_client_is_told_when_the_case_opens_and_when_it_is_won(settings: Any) -> None:
+    settings.SMS_PROVIDER = "sim.sms.SimulatedSms"
+    c = approved_client(provision=False)
+    deposit = card_deposit(c, "200.00")
+    _post(simpay.signed(_dispute(deposit, reason="fraudulent")))
+    case = ChargebackCase.objects.get()
+    opened = _messages(c)
+    assert [(m.template, m.channel, m.recipient) for m in opened] == [
+        ("payments.chargeback_opened", "email", c.email),
+        ("payments.chargeback_opened", "sms", c.phone),
+    ]
+    email, sms = opened
+    assert email.title == "Your card payment of 200.00 EUR is disputed: withdrawals are paused"
+    assert f"(reference {deposit.reference}) is disputed (a chargeback: fraudulent)" in email.body
+    assert "We took it from your account balance." in email.body
+    assert "withdrawals from your account are paused" in email.body
+    assert sms.body.startswith(f"{c.display_name}, your card payment {deposit.reference} of 200.00 EUR is disputed")
+    assert len(sms.body) <= 200
+    assert AuditEvent.objects.filter(action="client.notified", subject_id=str(c.pk)).count() >= 2
+
+    _post(simpay.signed(simpay.dispute_decide(dispute_id=case.dispute_id, won=True).event))
+    won = _messages(c)[2:]
+    assert [(m.template, m.channel) for m in won] == [("payments.chargeback_won", "email"),
+                                                      ("payments.chargeback_won", "sms")]  # fmt: skip
+    assert won[0].title == f"The dispute of your card payment {deposit.reference} is closed: the payment stands"
+    assert "The 200.00 EUR taken back when the dispute opened is in your account again." in won[0].body
+    assert "Withdrawals from your account are possible again." in won[0].body
+
+
+def test_good_the_client_is_told_a_lost_case_in_plain_words_and_what_they_owe(settings: Any) -> None:
+    settings.SMS_PROVIDER = ""
+    c = approved_client(provision=False)
+    deposit = card_deposit(c, "200.00")
+    withdrawal_request(
+        client=c, source=wallet_for(client=c, currency="EUR"), amount="150.00", method="card",
+        destination=deposit.payer_account, destination_name=c.display_name,
+    )  # fmt: skip
+    _post(simpay.signed(_dispute(deposit)))
+    case = ChargebackCase.objects.get()
+    (opened,) = _messages(c)  # no SMS provider: e-mail only
+    assert "We took 50.00 EUR of it from your account balance; the remaining 150.00 EUR is shown as owed by you." in (
+        opened.body
+    )
+    _post(simpay.signed(simpay.dispute_decide(dispute_id=case.dispute_id, won=False).event))
+    (lost,) = _messages(c)[1:]
+    assert (lost.template, lost.channel) == ("payments.chargeback_lost", "email")
+    assert "for your card issuer: the 200.00 EUR went back to your card" in lost.body
+    assert "Withdrawals from your account are possible again." in lost.body
+
+
+# --- what the response's evidence holds, and the case page shows -------------------------------------
+
+
+def test_good_the_evidence_holds_kyc_terms_addresses_the_payer_and_later_trading_and_the_page_shows_it(
+    settings: Any, tmp_path: Any
+) -> None:
+    import hashlib
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from kyc.services.documents import document_upload
+    from tests.ib.factories import deal
+    from tests.kyc import files
+    from tests.personas import sign_in
+
+    settings.KYC_STORAGE_ROOT = tmp_path / "kyc"
+    settings.CLIENT_TERMS_VERSION = "2026-07-b"
+    c = approved_client()  # registered under the terms version above, with a trading account
+    document_upload(
+        client_id=c.pk, kind="proof_of_address", upload=SimpleUploadedFile("bill.pdf", files.pdf()),
+        actor=staff(Role.SUPPORT),
+    )  # fmt: skip
+    deposit = card_deposit(c, "200.00")
+    traded = deal(c, symbol="XAUUSD", lots="2.00", profit="-35.50", closed_at=timezone.now() + timedelta(hours=1))
+    _post(simpay.signed(_dispute(deposit)))
+    case = ChargebackCase.objects.get()
+
+    officer = staff(Role.FINANCE)
+    http = HttpClient()
+    sign_in(http, officer)
+    before = http.get(f"/payments/chargebacks/{case.pk}/")
+    assert before.status_code == 200
+    assert "Evidence the response will send" in before.content.decode()
+
+    case = chargeback_respond(case_id=case.pk, actor=officer, note="The cardholder traded the funds.")
+    evidence = case.evidence
+    bill = next(d for d in evidence["kyc_documents"] if d["file"] == "bill.pdf")
+    assert (bill["kind"], bill["sha256"]) == ("Proof of address", hashlib.sha256(files.pdf()).hexdigest())
+    terms = evidence["terms_accepted"]
+    assert (terms["version"], terms["how"]) == ("2026-07-b", TERMS_HOW)
+    registered = AuditEvent.objects.get(action="client.registered", subject_id=str(c.pk))
+    assert (terms["at"], terms["ip"]) == (registered.occurred_at.isoformat(), registered.ip)
+    seen = evidence["sign_ins_and_ips"]
+    assert (seen["client_sign_ins"], seen["note"]) == (None, SIGN_INS_NOT_RECORDED)
+    assert all({"at", "what", "by", "ip"} == set(row) for row in seen["actions_with_addresses"])
+    payment = evidence["payment"]
+    assert (payment["payer_name"], payment["payer_card"], payment["psp_payment"]) == (
+        c.display_name, deposit.payer_account, deposit.external_id,
+    )  # fmt: skip
+    (callback,) = payment["psp_callbacks"]
+    assert callback["type"] == "payment.succeeded"
+    assert (callback["payment"]["cardholder"], callback["payment"]["card_last4"]) == (c.display_name, "4242")
+    assert [(d["deal"], d["symbol"], d["lots"]) for d in evidence["later_trading"]] == [
+        (traded.deal_id, "XAUUSD", "2.00")
+    ]
+
+    page = http.get(f"/payments/chargebacks/{case.pk}/").content.decode()
+    assert "Evidence sent" in page and case.evidence_sha256 in page
+    assert "Proof of address" in page and "bill.pdf" in page
+    assert "Version 2026-07-b, in force at registration" in page
+    assert "The back office keeps no log of client sign-ins" in page
+    assert f"paid by {c.display_name} with card" in page and "1 signed callback(s) from the provider" in page
+    assert traded.deal_id in page and "XAUUSD" in page and "-35.50 " in page
+    assert f'href="/audit/evidence/chargebacks/{case.pk}.zip"' not in page  # finance: no pack
+    compliance = HttpClient()
+    sign_in(compliance, staff(Role.COMPLIANCE))
+    assert (
+        f'href="/audit/evidence/chargebacks/{case.pk}.zip"'
+        in compliance.get(f"/payments/chargebacks/{case.pk}/").content.decode()
+    )
+
+
+def test_good_a_client_registered_before_the_terms_version_was_recorded_says_so() -> None:
+    from payments.services.chargebacks import _terms
+
+    c = approved_client(provision=False)
+    registered = AuditEvent.objects.get(action="client.registered", subject_id=str(c.pk))
+    assert registered.after["terms_version"] == "2026-01"  # recorded from now on (the default version)
+    # a registration event of before: no version in it
+    older = AuditEvent(after={"reference": c.reference}, occurred_at=registered.occurred_at, ip=None)
+    assert (_terms(c, older)["version"], _terms(c, older)["how"]) == (
+        None, "Not recorded: the client registered before the terms version was recorded.",
+    )  # fmt: skip

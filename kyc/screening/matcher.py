@@ -69,13 +69,14 @@ import math
 import multiprocessing
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
 from anyascii import anyascii
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 
 __all__ = ["Candidate", "Hit", "ListEntry", "Screener", "normalise", "phonetic"]
 
@@ -97,6 +98,13 @@ KNOWN_NAME = 2
 # Hsinmin, Hsin Min), against another token read so: a compound given name that is another one.
 KNOWN_PART = 3
 DISTINCT_NAMES_PENALTY = 20.0
+UNMATCHED_PART_PENALTY = 50.0
+COMMON_NAME_FLOOR = 2.0
+VARIANT_SIMILARITY = 50.0
+VARIANT_EDITS = 0.4
+COMMON_NAME_FACTOR = 3.0
+COMPOUND_NAMES_PENALTY = 35.0
+SLIPS_LONG = 8
 # Two tokens with the same phonetic key (of three letters or more; three consonants for the keys of
 # their other readings, see _phonetics) score
 # 100 - PHONETIC_DISCOUNT - PHONETIC_SPELLING_WEIGHT * (100 - their spelling score), if that is more:
@@ -360,7 +368,14 @@ class _Name(NamedTuple):
 def _core_tokens(name: str) -> tuple[str, ...]:
     """The tokens compared: ``_match_tokens`` less particles (unless there is nothing else)."""
     tokens = _match_tokens(name)
-    core = tuple(t for i, t in enumerate(tokens) if t not in PARTICLES and (i == 0 or t not in LATER_PARTICLES))
+    # A particle comes before the name it belongs to (van der Berg, al-Gaddafi); with no name after
+    # it, it is a name itself (Vietnamese Van, Chinese Dos is not one, Bui Van Van: two given names).
+    last_name_at = max((i for i, t in enumerate(tokens) if t not in PARTICLES), default=-1)
+    core = tuple(
+        t
+        for i, t in enumerate(tokens)
+        if i > last_name_at or (t not in PARTICLES and (i == 0 or t not in LATER_PARTICLES))
+    )
     return core or tuple(tokens)
 
 
@@ -478,6 +493,7 @@ class _Profile(NamedTuple):
     known: tuple[bool, ...]
     sounds: tuple[tuple[str, ...], ...]  # each token's sound (a merged token: both of its parts')
     parts: tuple[frozenset[tuple[str, str]], ...]  # each token's readings as two known names run together
+    namesakes: int = 1  # people known to carry all of the name's tokens (at most), this one included
 
 
 def _sound(token: str) -> str:
@@ -503,7 +519,12 @@ def _merged_profile(
         (*known[:i], known_merged, *known[i + 2 :]),
         (*sounds[:i], sounds[i] + sounds[i + 1], *sounds[i + 2 :]),
         (*profile.parts[:i], parts, *profile.parts[i + 2 :]),
+        profile.namesakes,
     )
+
+
+def _slips(x: str, y: str) -> int:
+    return 2 if min(len(x), len(y)) >= SLIPS_LONG else 1
 
 
 def _quality(sim: float) -> float:
@@ -511,7 +532,9 @@ def _quality(sim: float) -> float:
     return 0.0 if sim <= 50.0 else 1.0 if sim >= 95.0 else (sim - 50.0) / 45.0
 
 
-def _similarities(a: _Name, b: _Name, pa: _Profile, pb: _Profile, abjad: bool) -> list[tuple[float, int, int]]:
+def _similarities(
+    a: _Name, b: _Name, pa: _Profile, pb: _Profile, abjad: bool, variants: Container[tuple[str, str]] = ()
+) -> list[tuple[float, int, int]]:
     """Every token of ``a`` against every token of ``b``: spelling (``fuzz.ratio``), sound (equal
     phonetic keys, less a discount), or an initial against a name. A candidate's token that is a
     known name (only a candidate's profile marks them) is another name than a list token it does
@@ -525,7 +548,10 @@ def _similarities(a: _Name, b: _Name, pa: _Profile, pb: _Profile, abjad: bool) -
                 sim = INITIAL_SIMILARITY if x[0] == y[0] else 0.0
             else:
                 sim = fuzz.ratio(x, y)
-                if abjad and sx == sy and len(sx) >= 2:
+                if ((x, y) if x < y else (y, x)) in variants:
+                    # Spellings of one name, as the list gives them in an entry's aliases.
+                    sim = max(sim, 100.0 - PHONETIC_DISCOUNT)
+                elif abjad and sx == sy and len(sx) >= 2:
                     # Consonants alike, the vowels unwritten: three consonants make a strong match,
                     # two (mhmd, nsr) only part of the way from the spelling's score to 100.
                     weight = 0.0 if len(sx) >= 3 else PHONETIC_SPELLING_WEIGHT
@@ -533,22 +559,27 @@ def _similarities(a: _Name, b: _Name, pa: _Profile, pb: _Profile, abjad: bool) -
                 elif not px.isdisjoint(py):
                     # Same sound, other spelling: part of the way from the spelling's score to 100.
                     sim = max(sim, 100.0 - PHONETIC_DISCOUNT - PHONETIC_SPELLING_WEIGHT * (100.0 - sim))
-                elif (pa.known[i] or pb.known[j]) and pa.sounds[i] != pb.sounds[j]:
-                    sim = max(0.0, sim - DISTINCT_NAMES_PENALTY)
+                elif pa.known[i] or pb.known[j]:
+                    # A name other people carry too, not a one-off spelling: another name than the
+                    # list's, more so if more than a slip of the keyboard apart (Hung / Hong, Hung / Trung).
+                    far = OSA.distance(x, y) > _slips(x, y)
+                    sim = max(0.0, sim - (UNMATCHED_PART_PENALTY if far else DISTINCT_NAMES_PENALTY))
                 if pa.parts[i] and pb.parts[j]:
                     # Different given names made of two known names each (Hsin-Min, Hsin-Pin).
-                    sim = max(0.0, sim - DISTINCT_NAMES_PENALTY)
+                    sim = max(0.0, sim - COMPOUND_NAMES_PENALTY)
             out.append((sim, i, j))
     return out
 
 
-def _alignment(a: _Name, b: _Name, pa: _Profile, pb: _Profile, abjad: bool) -> float:
+def _alignment(
+    a: _Name, b: _Name, pa: _Profile, pb: _Profile, abjad: bool, variants: Container[tuple[str, str]] = ()
+) -> float:
     """Tokens of the shorter name paired with their best tokens of the longer, averaged by weight (a
     pair weighs what its more common token does); the longer name's leftover tokens count as
     mismatches of a share of their weight."""
     if len(a.tokens) > len(b.tokens):
         a, b, pa, pb = b, a, pb, pa
-    pairs = sorted(_similarities(a, b, pa, pb, abjad), reverse=True)
+    pairs = sorted(_similarities(a, b, pa, pb, abjad, variants), reverse=True)
     used_a: set[int] = set()
     used_b: set[int] = set()
     total = weight = 0.0
@@ -563,6 +594,10 @@ def _alignment(a: _Name, b: _Name, pa: _Profile, pb: _Profile, abjad: bool) -> f
         if len(used_a) == len(a.tokens):
             break
     leftover = sum(w for j, w in enumerate(pb.weights) if j not in used_b)
+    if leftover:
+        # The longer name's extra tokens are unconfirmed: the more people carry the shorter name,
+        # the less likely this one is the listed person (Dang Lam: one of many; Dang Lam Quang).
+        leftover *= 1.0 + COMMON_NAME_FACTOR * math.log(max(1.0, pa.namesakes / COMMON_NAME_FLOOR))
     return total / (weight + MISSING_TOKEN_WEIGHT * leftover)
 
 
@@ -577,7 +612,8 @@ def name_score(
     pa = pa or _by_length(a)
     pb = pb or _by_length(b)
     abjad = a.abjad or b.abjad
-    score = _alignment(a, b, pa, pb, abjad)
+    variants = frequencies.variants if frequencies is not None else frozenset()
+    score = _alignment(a, b, pa, pb, abjad, variants)
     if len(a.tokens) != len(b.tokens):  # tokens split or run together?
         b_is_longer = len(b.tokens) > len(a.tokens)
         shorter, (longer, pl) = (b, (a, pa)) if not b_is_longer else (a, (b, pb))
@@ -600,13 +636,14 @@ def name_score(
                         )
                     )
                     aligned = (
-                        _alignment(a, merged, pa, merged_profile, abjad)
+                        _alignment(a, merged, pa, merged_profile, abjad, variants)
                         if b_is_longer
-                        else _alignment(merged, b, merged_profile, pb, abjad)
+                        else _alignment(merged, b, merged_profile, pb, abjad, variants)
                     )
                     score = max(score, aligned - MERGE_PENALTY)
                     merges += 1
-        if not merges:  # the whole names run together (those two tokens did not account for)
+        if not merges and min(len(a.tokens), len(b.tokens)) == 1:
+            # A name written in one word against the same in words (Abdulrahman / Abdul Rahman).
             score = max(score, fuzz.ratio(a.compact, b.compact) - MERGE_PENALTY)
         # A name written as one word (Han or Hangul through anyascii: xijinping, gimjeongeun) against
         # the same in words: compare the sounds, spelling differs between romanisations.
@@ -672,13 +709,17 @@ class _Frequencies:
         self.spellings: Counter[str] = Counter()
         self._profiles: dict[str, tuple[float, bool]] = {}
         self._parts: dict[str, frozenset[tuple[str, str]]] = {}
+        self.pairs: Counter[tuple[str, str]] = Counter()
+        self.variants: set[tuple[str, str]] = set()  # two spellings of one name (see learn_variants)
 
     def count(self, names: Iterable[Sequence[str]]) -> None:
         """One person, by the tokens of their names."""
         tokens: set[str] = set()
         spellings: set[str] = set()
+        pairs: set[tuple[str, str]] = set()
         for name in names:
             tokens.update(name)
+            pairs.update((x, y) if x < y else (y, x) for x, y in itertools.combinations(name, 2))
             # Also two neighbours run together: a given name written in two words (Chia Hao).
             spellings.update(x + y for x, y in itertools.pairwise(name))
         if not tokens:
@@ -686,6 +727,33 @@ class _Frequencies:
         self.people += 1
         self.spellings.update(tokens | spellings)
         self.sounds.update({_sound(t) for t in tokens})
+        self.pairs.update(pairs)
+
+    def learn_variants(self, names: Sequence[_Name]) -> None:
+        """Spellings of one name from one entry's names in Latin letters (an alias in another
+        romanisation: Yuri Kuchev / Iouri Koutchev): tokens that are each other's closest, alike enough."""
+        latin = [n.tokens for n in names if not n.abjad]
+        for a, b in itertools.combinations(latin, 2):
+            for x in a:
+                if x in b:
+                    continue
+                y = max(b, key=lambda t: fuzz.ratio(x, t))
+                if (
+                    y not in a
+                    and fuzz.ratio(x, y) >= VARIANT_SIMILARITY
+                    and OSA.distance(x, y) <= min(len(x), len(y)) * VARIANT_EDITS
+                    and max(a, key=lambda t: fuzz.ratio(y, t)) == x
+                ):
+                    self.variants.add((x, y) if x < y else (y, x))
+
+    def namesakes(self, tokens: Sequence[str]) -> int:
+        """How many people carry all these tokens, at most: the fewest carrying any two of them."""
+        if len(tokens) == 1:
+            return max(1, self.spellings.get(tokens[0], 0))
+        pairs = self.pairs
+        return max(
+            1, min(pairs.get((x, y) if x < y else (y, x), 0) for x, y in itertools.combinations(tokens, 2))
+        )
 
     def known(self, token: str) -> bool:
         return self.spellings.get(token, 0) >= KNOWN_NAME
@@ -725,6 +793,7 @@ class _Frequencies:
             tuple(k and candidate for _, k in found),
             tuple((_sound(t),) for t in name.tokens),
             tuple(self.parts(t) for t in name.tokens),
+            self.namesakes(name.tokens),
         )
 
 
@@ -791,6 +860,7 @@ class Screener:
         self._entry_numbers.setdefault(entry.entry_id, number)
         seen: set[str] = set()
         names: list[tuple[str, ...]] = []
+        prepared: list[_Name] = []
         index = self._index
         for raw in entry.names:
             name = _prepare(raw)
@@ -798,6 +868,7 @@ class Screener:
                 continue
             seen.add(name.plain)
             names.append(name.tokens)
+            prepared.append(name)
             record = len(self._records)
             self._records.append(name)
             self._record_entry.append(number)
@@ -812,6 +883,8 @@ class Screener:
             for key in _blocking_keys(name, indexing=True):
                 index[key].append(record)
         self._frequencies.count(names)
+        if len(prepared) > 1:
+            self._frequencies.learn_variants(prepared)
 
     def _score(self, name: _Name, profile: _Profile, record: int) -> float:
         return name_score(name, self._records[record], profile, self._profiles[record], self._frequencies)

@@ -23,9 +23,22 @@ How two names are compared
   entries and the population given (the client base), by sound so that transliterations of one
   name count together. A token weighs its inverse document frequency: Nguyen, Wang, Li, Mohammed
   tell little, a rare surname much. A candidate's token carried by at least ``KNOWN_NAME`` people is
-  a known name: against a list token it does not sound like, it is another name rather than a slip
-  of the keyboard (Daniel Jones / Daniel Torres, Ann / Anna aside), and so is a given name read as
-  two known names with one of them another (Hsin-Min / Hsin-Pin): ``DISTINCT_NAMES_PENALTY``.
+  a known name: against a list token that is not the same name (not equal, not of the same sound,
+  not a spelling the list itself gives), it is another name rather than a slip of the keyboard:
+  ``DISTINCT_NAMES_PENALTY`` a keystroke or so apart (Hung / Hong, Daniel Jones / Daniel Jone),
+  ``UNMATCHED_PART_PENALTY`` further (Hung / Trung, Hanh / Hoang); and so is a given name read as
+  two known names with one of them another (Hsin-Min / Hsin-Pin): ``COMPOUND_NAMES_PENALTY``. A part
+  of the shorter name so left unmatched weighs as much as its rarest part (``MISMATCH_SIMILARITY``):
+  a shared family name, however rare, does not make the person when the given name is another.
+* Spellings of one name (``_Frequencies.learn_variants``): an entry's names in Latin letters are
+  its aliases, often other romanisations (Yuri Kuchev / Iouri Koutchev); tokens of two of its names
+  that are each other's closest and alike enough are recorded as one name, and compared as such
+  with every entry: the list's own evidence rather than a looser fuzzy threshold.
+* Namesakes: how many people carry all the tokens of a name (at most: the fewest carrying any two
+  of them). Tokens of the longer name left unmatched (a middle name the client leaves out) cost
+  more the more people share the shorter name (``COMMON_NAME_FACTOR``): Ostap Bykov for Ostap
+  Valerianovich Bykov is a hit, Dang Lam for Dang Lam Quang, one of many Dang Lams, is not without
+  corroboration.
 * The name score (0-100) is 100 for the same tokens in any order, else the best of
     - a token alignment: each token of the shorter name paired with its best token of the longer
       (``fuzz.ratio``, or, where the phonetic keys agree, part of the way from that to 100:
@@ -36,7 +49,8 @@ How two names are compared
       token_set_ratio gives 100 to "John Smith" against "John Michael Smith" but falls as soon as
       a remaining token has a typo, and WRatio's partial ratios are too lenient on short names;
     - the same with two neighbouring tokens run together (Chia Hao / Chia-Hao), and the names with
-      spaces removed (Abdul Rahman / Abdulrahman), less ``MERGE_PENALTY``; a one-word name (Han or
+      spaces removed where one of them is one word (Abdulrahman / Abdul Rahman; run together, two
+      names of several words share too many letters by chance), less ``MERGE_PENALTY``; a one-word name (Han or
       Hangul through anyascii: xijinping, gimjeongeun) against the same in words, by sound.
 * Corroboration: a date of birth that agrees with the entry's (to the precision the entry gives)
   raises the score, one that disagrees lowers it: a little if one part is off (a year, a day),
@@ -80,7 +94,7 @@ from rapidfuzz.distance import OSA
 
 __all__ = ["Candidate", "Hit", "ListEntry", "Screener", "normalise", "phonetic"]
 
-DEFAULT_THRESHOLD = 79.0
+DEFAULT_THRESHOLD = 78.0
 
 # Name score adjustments (points on the 0-100 scale).
 # A token of the longer name with no counterpart (a missing middle name) counts as a token scoring 0
@@ -97,14 +111,21 @@ KNOWN_NAME = 2
 # ... and a token read as two known names run together (of at least KNOWN_PART people each: Hsin-Min,
 # Hsinmin, Hsin Min), against another token read so: a compound given name that is another one.
 KNOWN_PART = 3
-DISTINCT_NAMES_PENALTY = 20.0
-UNMATCHED_PART_PENALTY = 50.0
+DISTINCT_NAMES_PENALTY = 20.0  # a known name a slip of the keyboard from the list's (Hung / Hong)
+UNMATCHED_PART_PENALTY = 50.0  # ... more than a slip from it (Hung / Trung)
+COMPOUND_NAMES_PENALTY = 35.0  # a compound given name of known names, more than a slip from the list's
+SLIPS_LONG = 8  # a slip is one edit (OSA: a swap of neighbours is one), two in a token this long
+# A pair of tokens scoring less than this leaves the shorter name's token unmatched: it weighs as
+# much as the name's rarest token.
+MISMATCH_SIMILARITY = 50.0
+# Tokens of the longer name left unmatched weigh (1 + COMMON_NAME_FACTOR * ln(n / COMMON_NAME_FLOOR))
+# times more when n people carry the shorter name (the candidate and the listed person: 2).
+COMMON_NAME_FACTOR = 3.0
 COMMON_NAME_FLOOR = 2.0
+# Two tokens of an entry's names are spellings of one name if each is the other's closest, their
+# fuzz.ratio is at least VARIANT_SIMILARITY and they are at most 2 edits, or VARIANT_EDITS per letter, apart.
 VARIANT_SIMILARITY = 50.0
 VARIANT_EDITS = 0.4
-COMMON_NAME_FACTOR = 3.0
-COMPOUND_NAMES_PENALTY = 35.0
-SLIPS_LONG = 8
 # Two tokens with the same phonetic key (of three letters or more; three consonants for the keys of
 # their other readings, see _phonetics) score
 # 100 - PHONETIC_DISCOUNT - PHONETIC_SPELLING_WEIGHT * (100 - their spelling score), if that is more:
@@ -116,7 +137,7 @@ COMPACT_PHONETIC_DISCOUNT = 8.0  # a one-word name (Han, Hangul) against the sam
 INITIAL_SIMILARITY = 80.0  # "J" against "John"
 
 # Corroboration (points added to the name score; negative lowers it).
-DOB_FULL_MATCH = 10.0  # same full date: strong evidence (two people share one by chance 1 in ~20,000)
+DOB_FULL_MATCH = 16.0  # same full date: strong evidence (two people share one by chance 1 in ~20,000)
 DOB_MONTH_MATCH = 6.0  # the entry gives year and month, and they agree
 DOB_YEAR_MATCH = 3.0  # the entry gives a year only, and it agrees
 DOB_SWAPPED = 2.0  # day and month swapped: a common data-entry slip
@@ -369,7 +390,7 @@ def _core_tokens(name: str) -> tuple[str, ...]:
     """The tokens compared: ``_match_tokens`` less particles (unless there is nothing else)."""
     tokens = _match_tokens(name)
     # A particle comes before the name it belongs to (van der Berg, al-Gaddafi); with no name after
-    # it, it is a name itself (Vietnamese Van, Chinese Dos is not one, Bui Van Van: two given names).
+    # it, it is a name itself (the Vietnamese given names of BUI, Van Van).
     last_name_at = max((i for i, t in enumerate(tokens) if t not in PARTICLES), default=-1)
     core = tuple(
         t
@@ -524,6 +545,7 @@ def _merged_profile(
 
 
 def _slips(x: str, y: str) -> int:
+    """How many edits a slip of the keyboard makes in a token: two only in a long one."""
     return 2 if min(len(x), len(y)) >= SLIPS_LONG else 1
 
 
@@ -565,8 +587,10 @@ def _similarities(
                     far = OSA.distance(x, y) > _slips(x, y)
                     sim = max(0.0, sim - (UNMATCHED_PART_PENALTY if far else DISTINCT_NAMES_PENALTY))
                 if pa.parts[i] and pb.parts[j]:
-                    # Different given names made of two known names each (Hsin-Min, Hsin-Pin).
-                    sim = max(0.0, sim - COMPOUND_NAMES_PENALTY)
+                    # Different given names made of two known names each (Hsin-Min, Hsin-Pin; more
+                    # than a slip apart: Shih-Chiang, Shih-Sheng).
+                    far = OSA.distance(x, y) > _slips(x, y)
+                    sim = max(0.0, sim - (COMPOUND_NAMES_PENALTY if far else DISTINCT_NAMES_PENALTY))
             out.append((sim, i, j))
     return out
 
@@ -583,12 +607,17 @@ def _alignment(
     used_a: set[int] = set()
     used_b: set[int] = set()
     total = weight = 0.0
+    heaviest = max(pa.weights)
     for sim, i, j in pairs:
         if i in used_a or j in used_b:
             continue
         used_a.add(i)
         used_b.add(j)
         w = min(pa.weights[i], pb.weights[j])
+        if sim < MISMATCH_SIMILARITY:
+            # A part of the shorter name that the other does not have (another given name) weighs as
+            # much as its rarest part: a rare family name alone does not make the person.
+            w = max(w, heaviest)
         total += sim * w
         weight += w
         if len(used_a) == len(a.tokens):
@@ -741,7 +770,7 @@ class _Frequencies:
                 if (
                     y not in a
                     and fuzz.ratio(x, y) >= VARIANT_SIMILARITY
-                    and OSA.distance(x, y) <= min(len(x), len(y)) * VARIANT_EDITS
+                    and OSA.distance(x, y) <= max(2.0, min(len(x), len(y)) * VARIANT_EDITS)
                     and max(a, key=lambda t: fuzz.ratio(y, t)) == x
                 ):
                     self.variants.add((x, y) if x < y else (y, x))
@@ -751,9 +780,7 @@ class _Frequencies:
         if len(tokens) == 1:
             return max(1, self.spellings.get(tokens[0], 0))
         pairs = self.pairs
-        return max(
-            1, min(pairs.get((x, y) if x < y else (y, x), 0) for x, y in itertools.combinations(tokens, 2))
-        )
+        return max(1, min(pairs.get((x, y) if x < y else (y, x), 0) for x, y in itertools.combinations(tokens, 2)))
 
     def known(self, token: str) -> bool:
         return self.spellings.get(token, 0) >= KNOWN_NAME

@@ -94,7 +94,7 @@ from rapidfuzz.distance import OSA
 
 __all__ = ["Candidate", "Hit", "ListEntry", "Screener", "normalise", "phonetic"]
 
-DEFAULT_THRESHOLD = 78.0
+DEFAULT_THRESHOLD = 76.0
 
 # Name score adjustments (points on the 0-100 scale).
 # A token of the longer name with no counterpart (a missing middle name) counts as a token scoring 0
@@ -118,6 +118,8 @@ SLIPS_LONG = 8  # a slip is one edit (OSA: a swap of neighbours is one), two in 
 # A pair of tokens scoring less than this leaves the shorter name's token unmatched: it weighs as
 # much as the name's rarest token.
 MISMATCH_SIMILARITY = 50.0
+# A token that at least COMMON_TOKEN people carry against another so common: two names, however close.
+COMMON_TOKEN = 20
 # Tokens of the longer name left unmatched weigh (1 + COMMON_NAME_FACTOR * ln(n / COMMON_NAME_FLOOR))
 # times more when n people carry the shorter name (the candidate and the listed person: 2).
 COMMON_NAME_FACTOR = 3.0
@@ -515,6 +517,7 @@ class _Profile(NamedTuple):
     sounds: tuple[tuple[str, ...], ...]  # each token's sound (a merged token: both of its parts')
     parts: tuple[frozenset[tuple[str, str]], ...]  # each token's readings as two known names run together
     namesakes: int = 1  # people known to carry all of the name's tokens (at most), this one included
+    common: tuple[bool, ...] = ()  # each token: carried by at least COMMON_TOKEN people (both sides)
 
 
 def _sound(token: str) -> str:
@@ -541,6 +544,7 @@ def _merged_profile(
         (*sounds[:i], sounds[i] + sounds[i + 1], *sounds[i + 2 :]),
         (*profile.parts[:i], parts, *profile.parts[i + 2 :]),
         profile.namesakes,
+        (*profile.common[:i], False, *profile.common[i + 2 :]) if profile.common else (),
     )
 
 
@@ -584,7 +588,10 @@ def _similarities(
                 elif pa.known[i] or pb.known[j]:
                     # A name other people carry too, not a one-off spelling: another name than the
                     # list's, more so if more than a slip of the keyboard apart (Hung / Hong, Hung / Trung).
-                    far = OSA.distance(x, y) > _slips(x, y)
+                    # Two names that many people carry are two names even a keystroke apart.
+                    far = OSA.distance(x, y) > _slips(x, y) or (
+                        bool(pa.common) and bool(pb.common) and pa.common[i] and pb.common[j]
+                    )
                     sim = max(0.0, sim - (UNMATCHED_PART_PENALTY if far else DISTINCT_NAMES_PENALTY))
                 if pa.parts[i] and pb.parts[j]:
                     # Different given names made of two known names each (Hsin-Min, Hsin-Pin; more
@@ -760,9 +767,13 @@ class _Frequencies:
 
     def learn_variants(self, names: Sequence[_Name]) -> None:
         """Spellings of one name from one entry's names in Latin letters (an alias in another
-        romanisation: Yuri Kuchev / Iouri Koutchev): tokens that are each other's closest, alike enough."""
+        romanisation: Yuri Kuchev / Iouri Koutchev): tokens that are each other's closest, alike enough,
+        in two names that differ in two tokens or more (Chen Hsin-Min / Cheng Hsin-Min is more likely
+        another surname than another romanisation)."""
         latin = [n.tokens for n in names if not n.abjad]
         for a, b in itertools.combinations(latin, 2):
+            if sum(x not in b for x in a) < 2:
+                continue  # one token other: more likely another surname (an alias) than another romanisation
             for x in a:
                 if x in b:
                     continue
@@ -821,6 +832,7 @@ class _Frequencies:
             tuple((_sound(t),) for t in name.tokens),
             tuple(self.parts(t) for t in name.tokens),
             self.namesakes(name.tokens),
+            tuple(self.spellings.get(t, 0) >= COMMON_TOKEN for t in name.tokens),
         )
 
 

@@ -348,7 +348,7 @@ RECONCILIATION_INTERVAL_SECONDS = env_int("RECONCILIATION_INTERVAL_SECONDS", 360
 # Payer name vs account holder: below this similarity (0-100) a deposit is held for review.
 PAYER_NAME_THRESHOLD = env_int("PAYER_NAME_THRESHOLD", 85, minimum=1)
 # Sanctions/PEP screening: the least score (0-100, name with date of birth and country) raising a hit.
-SCREENING_THRESHOLD = env_int("SCREENING_THRESHOLD", 79, minimum=1)
+SCREENING_THRESHOLD = env_int("SCREENING_THRESHOLD", 76, minimum=1)
 
 REDIS_URL = env_str("REDIS_URL", "")
 CELERY_BROKER_URL = REDIS_URL

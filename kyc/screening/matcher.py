@@ -23,9 +23,22 @@ How two names are compared
   entries and the population given (the client base), by sound so that transliterations of one
   name count together. A token weighs its inverse document frequency: Nguyen, Wang, Li, Mohammed
   tell little, a rare surname much. A candidate's token carried by at least ``KNOWN_NAME`` people is
-  a known name: against a list token it does not sound like, it is another name rather than a slip
-  of the keyboard (Daniel Jones / Daniel Torres, Ann / Anna aside), and so is a given name read as
-  two known names with one of them another (Hsin-Min / Hsin-Pin): ``DISTINCT_NAMES_PENALTY``.
+  a known name: against a list token that is not the same name (not equal, not of the same sound,
+  not a spelling the list itself gives), it is another name rather than a slip of the keyboard:
+  ``DISTINCT_NAMES_PENALTY`` a keystroke or so apart (Hung / Hong, Daniel Jones / Daniel Jone),
+  ``UNMATCHED_PART_PENALTY`` further (Hung / Trung, Hanh / Hoang); and so is a given name read as
+  two known names with one of them another (Hsin-Min / Hsin-Pin): ``COMPOUND_NAMES_PENALTY``. A part
+  of the shorter name so left unmatched weighs as much as its rarest part (``MISMATCH_SIMILARITY``):
+  a shared family name, however rare, does not make the person when the given name is another.
+* Spellings of one name (``_Frequencies.learn_variants``): an entry's names in Latin letters are
+  its aliases, often other romanisations (Yuri Kuchev / Iouri Koutchev); tokens of two of its names
+  that are each other's closest and alike enough are recorded as one name, and compared as such
+  with every entry: the list's own evidence rather than a looser fuzzy threshold.
+* Namesakes: how many people carry all the tokens of a name (at most: the fewest carrying any two
+  of them). Tokens of the longer name left unmatched (a middle name the client leaves out) cost
+  more the more people share the shorter name (``COMMON_NAME_FACTOR``): Ostap Bykov for Ostap
+  Valerianovich Bykov is a hit, Dang Lam for Dang Lam Quang, one of many Dang Lams, is not without
+  corroboration.
 * The name score (0-100) is 100 for the same tokens in any order, else the best of
     - a token alignment: each token of the shorter name paired with its best token of the longer
       (``fuzz.ratio``, or, where the phonetic keys agree, part of the way from that to 100:
@@ -36,7 +49,8 @@ How two names are compared
       token_set_ratio gives 100 to "John Smith" against "John Michael Smith" but falls as soon as
       a remaining token has a typo, and WRatio's partial ratios are too lenient on short names;
     - the same with two neighbouring tokens run together (Chia Hao / Chia-Hao), and the names with
-      spaces removed (Abdul Rahman / Abdulrahman), less ``MERGE_PENALTY``; a one-word name (Han or
+      spaces removed where one of them is one word (Abdulrahman / Abdul Rahman; run together, two
+      names of several words share too many letters by chance), less ``MERGE_PENALTY``; a one-word name (Han or
       Hangul through anyascii: xijinping, gimjeongeun) against the same in words, by sound.
 * Corroboration: a date of birth that agrees with the entry's (to the precision the entry gives)
   raises the score, one that disagrees lowers it: a little if one part is off (a year, a day),
@@ -69,17 +83,18 @@ import math
 import multiprocessing
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
 from anyascii import anyascii
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 
 __all__ = ["Candidate", "Hit", "ListEntry", "Screener", "normalise", "phonetic"]
 
-DEFAULT_THRESHOLD = 79.0
+DEFAULT_THRESHOLD = 76.0
 
 # Name score adjustments (points on the 0-100 scale).
 # A token of the longer name with no counterpart (a missing middle name) counts as a token scoring 0
@@ -96,7 +111,23 @@ KNOWN_NAME = 2
 # ... and a token read as two known names run together (of at least KNOWN_PART people each: Hsin-Min,
 # Hsinmin, Hsin Min), against another token read so: a compound given name that is another one.
 KNOWN_PART = 3
-DISTINCT_NAMES_PENALTY = 20.0
+DISTINCT_NAMES_PENALTY = 20.0  # a known name a slip of the keyboard from the list's (Hung / Hong)
+UNMATCHED_PART_PENALTY = 50.0  # ... more than a slip from it (Hung / Trung)
+COMPOUND_NAMES_PENALTY = 35.0  # a compound given name of known names, more than a slip from the list's
+SLIPS_LONG = 8  # a slip is one edit (OSA: a swap of neighbours is one), two in a token this long
+# A pair of tokens scoring less than this leaves the shorter name's token unmatched: it weighs as
+# much as the name's rarest token.
+MISMATCH_SIMILARITY = 50.0
+# A token that at least COMMON_TOKEN people carry against another so common: two names, however close.
+COMMON_TOKEN = 20
+# Tokens of the longer name left unmatched weigh (1 + COMMON_NAME_FACTOR * ln(n / COMMON_NAME_FLOOR))
+# times more when n people carry the shorter name (the candidate and the listed person: 2).
+COMMON_NAME_FACTOR = 3.0
+COMMON_NAME_FLOOR = 2.0
+# Two tokens of an entry's names are spellings of one name if each is the other's closest, their
+# fuzz.ratio is at least VARIANT_SIMILARITY and they are at most 2 edits, or VARIANT_EDITS per letter, apart.
+VARIANT_SIMILARITY = 50.0
+VARIANT_EDITS = 0.4
 # Two tokens with the same phonetic key (of three letters or more; three consonants for the keys of
 # their other readings, see _phonetics) score
 # 100 - PHONETIC_DISCOUNT - PHONETIC_SPELLING_WEIGHT * (100 - their spelling score), if that is more:
@@ -108,7 +139,7 @@ COMPACT_PHONETIC_DISCOUNT = 8.0  # a one-word name (Han, Hangul) against the sam
 INITIAL_SIMILARITY = 80.0  # "J" against "John"
 
 # Corroboration (points added to the name score; negative lowers it).
-DOB_FULL_MATCH = 10.0  # same full date: strong evidence (two people share one by chance 1 in ~20,000)
+DOB_FULL_MATCH = 16.0  # same full date: strong evidence (two people share one by chance 1 in ~20,000)
 DOB_MONTH_MATCH = 6.0  # the entry gives year and month, and they agree
 DOB_YEAR_MATCH = 3.0  # the entry gives a year only, and it agrees
 DOB_SWAPPED = 2.0  # day and month swapped: a common data-entry slip
@@ -360,7 +391,14 @@ class _Name(NamedTuple):
 def _core_tokens(name: str) -> tuple[str, ...]:
     """The tokens compared: ``_match_tokens`` less particles (unless there is nothing else)."""
     tokens = _match_tokens(name)
-    core = tuple(t for i, t in enumerate(tokens) if t not in PARTICLES and (i == 0 or t not in LATER_PARTICLES))
+    # A particle comes before the name it belongs to (van der Berg, al-Gaddafi); with no name after
+    # it, it is a name itself (the Vietnamese given names of BUI, Van Van).
+    last_name_at = max((i for i, t in enumerate(tokens) if t not in PARTICLES), default=-1)
+    core = tuple(
+        t
+        for i, t in enumerate(tokens)
+        if i > last_name_at or (t not in PARTICLES and (i == 0 or t not in LATER_PARTICLES))
+    )
     return core or tuple(tokens)
 
 
@@ -478,6 +516,8 @@ class _Profile(NamedTuple):
     known: tuple[bool, ...]
     sounds: tuple[tuple[str, ...], ...]  # each token's sound (a merged token: both of its parts')
     parts: tuple[frozenset[tuple[str, str]], ...]  # each token's readings as two known names run together
+    namesakes: int = 1  # people known to carry all of the name's tokens (at most), this one included
+    common: tuple[bool, ...] = ()  # each token: carried by at least COMMON_TOKEN people (both sides)
 
 
 def _sound(token: str) -> str:
@@ -503,7 +543,14 @@ def _merged_profile(
         (*known[:i], known_merged, *known[i + 2 :]),
         (*sounds[:i], sounds[i] + sounds[i + 1], *sounds[i + 2 :]),
         (*profile.parts[:i], parts, *profile.parts[i + 2 :]),
+        profile.namesakes,
+        (*profile.common[:i], False, *profile.common[i + 2 :]) if profile.common else (),
     )
+
+
+def _slips(x: str, y: str) -> int:
+    """How many edits a slip of the keyboard makes in a token: two only in a long one."""
+    return 2 if min(len(x), len(y)) >= SLIPS_LONG else 1
 
 
 def _quality(sim: float) -> float:
@@ -511,7 +558,9 @@ def _quality(sim: float) -> float:
     return 0.0 if sim <= 50.0 else 1.0 if sim >= 95.0 else (sim - 50.0) / 45.0
 
 
-def _similarities(a: _Name, b: _Name, pa: _Profile, pb: _Profile, abjad: bool) -> list[tuple[float, int, int]]:
+def _similarities(
+    a: _Name, b: _Name, pa: _Profile, pb: _Profile, abjad: bool, variants: Container[tuple[str, str]] = ()
+) -> list[tuple[float, int, int]]:
     """Every token of ``a`` against every token of ``b``: spelling (``fuzz.ratio``), sound (equal
     phonetic keys, less a discount), or an initial against a name. A candidate's token that is a
     known name (only a candidate's profile marks them) is another name than a list token it does
@@ -525,7 +574,10 @@ def _similarities(a: _Name, b: _Name, pa: _Profile, pb: _Profile, abjad: bool) -
                 sim = INITIAL_SIMILARITY if x[0] == y[0] else 0.0
             else:
                 sim = fuzz.ratio(x, y)
-                if abjad and sx == sy and len(sx) >= 2:
+                if ((x, y) if x < y else (y, x)) in variants:
+                    # Spellings of one name, as the list gives them in an entry's aliases.
+                    sim = max(sim, 100.0 - PHONETIC_DISCOUNT)
+                elif abjad and sx == sy and len(sx) >= 2:
                     # Consonants alike, the vowels unwritten: three consonants make a strong match,
                     # two (mhmd, nsr) only part of the way from the spelling's score to 100.
                     weight = 0.0 if len(sx) >= 3 else PHONETIC_SPELLING_WEIGHT
@@ -533,36 +585,55 @@ def _similarities(a: _Name, b: _Name, pa: _Profile, pb: _Profile, abjad: bool) -
                 elif not px.isdisjoint(py):
                     # Same sound, other spelling: part of the way from the spelling's score to 100.
                     sim = max(sim, 100.0 - PHONETIC_DISCOUNT - PHONETIC_SPELLING_WEIGHT * (100.0 - sim))
-                elif (pa.known[i] or pb.known[j]) and pa.sounds[i] != pb.sounds[j]:
-                    sim = max(0.0, sim - DISTINCT_NAMES_PENALTY)
+                elif pa.known[i] or pb.known[j]:
+                    # A name other people carry too, not a one-off spelling: another name than the
+                    # list's, more so if more than a slip of the keyboard apart (Hung / Hong, Hung / Trung).
+                    # Two names that many people carry are two names even a keystroke apart.
+                    far = OSA.distance(x, y) > _slips(x, y) or (
+                        bool(pa.common) and bool(pb.common) and pa.common[i] and pb.common[j]
+                    )
+                    sim = max(0.0, sim - (UNMATCHED_PART_PENALTY if far else DISTINCT_NAMES_PENALTY))
                 if pa.parts[i] and pb.parts[j]:
-                    # Different given names made of two known names each (Hsin-Min, Hsin-Pin).
-                    sim = max(0.0, sim - DISTINCT_NAMES_PENALTY)
+                    # Different given names made of two known names each (Hsin-Min, Hsin-Pin; more
+                    # than a slip apart: Shih-Chiang, Shih-Sheng).
+                    far = OSA.distance(x, y) > _slips(x, y)
+                    sim = max(0.0, sim - (COMPOUND_NAMES_PENALTY if far else DISTINCT_NAMES_PENALTY))
             out.append((sim, i, j))
     return out
 
 
-def _alignment(a: _Name, b: _Name, pa: _Profile, pb: _Profile, abjad: bool) -> float:
+def _alignment(
+    a: _Name, b: _Name, pa: _Profile, pb: _Profile, abjad: bool, variants: Container[tuple[str, str]] = ()
+) -> float:
     """Tokens of the shorter name paired with their best tokens of the longer, averaged by weight (a
     pair weighs what its more common token does); the longer name's leftover tokens count as
     mismatches of a share of their weight."""
     if len(a.tokens) > len(b.tokens):
         a, b, pa, pb = b, a, pb, pa
-    pairs = sorted(_similarities(a, b, pa, pb, abjad), reverse=True)
+    pairs = sorted(_similarities(a, b, pa, pb, abjad, variants), reverse=True)
     used_a: set[int] = set()
     used_b: set[int] = set()
     total = weight = 0.0
+    heaviest = max(pa.weights)
     for sim, i, j in pairs:
         if i in used_a or j in used_b:
             continue
         used_a.add(i)
         used_b.add(j)
         w = min(pa.weights[i], pb.weights[j])
+        if sim < MISMATCH_SIMILARITY:
+            # A part of the shorter name that the other does not have (another given name) weighs as
+            # much as its rarest part: a rare family name alone does not make the person.
+            w = max(w, heaviest)
         total += sim * w
         weight += w
         if len(used_a) == len(a.tokens):
             break
     leftover = sum(w for j, w in enumerate(pb.weights) if j not in used_b)
+    if leftover:
+        # The longer name's extra tokens are unconfirmed: the more people carry the shorter name,
+        # the less likely this one is the listed person (Dang Lam: one of many; Dang Lam Quang).
+        leftover *= 1.0 + COMMON_NAME_FACTOR * math.log(max(1.0, pa.namesakes / COMMON_NAME_FLOOR))
     return total / (weight + MISSING_TOKEN_WEIGHT * leftover)
 
 
@@ -577,7 +648,8 @@ def name_score(
     pa = pa or _by_length(a)
     pb = pb or _by_length(b)
     abjad = a.abjad or b.abjad
-    score = _alignment(a, b, pa, pb, abjad)
+    variants = frequencies.variants if frequencies is not None else frozenset()
+    score = _alignment(a, b, pa, pb, abjad, variants)
     if len(a.tokens) != len(b.tokens):  # tokens split or run together?
         b_is_longer = len(b.tokens) > len(a.tokens)
         shorter, (longer, pl) = (b, (a, pa)) if not b_is_longer else (a, (b, pb))
@@ -600,13 +672,14 @@ def name_score(
                         )
                     )
                     aligned = (
-                        _alignment(a, merged, pa, merged_profile, abjad)
+                        _alignment(a, merged, pa, merged_profile, abjad, variants)
                         if b_is_longer
-                        else _alignment(merged, b, merged_profile, pb, abjad)
+                        else _alignment(merged, b, merged_profile, pb, abjad, variants)
                     )
                     score = max(score, aligned - MERGE_PENALTY)
                     merges += 1
-        if not merges:  # the whole names run together (those two tokens did not account for)
+        if not merges and min(len(a.tokens), len(b.tokens)) == 1:
+            # A name written in one word against the same in words (Abdulrahman / Abdul Rahman).
             score = max(score, fuzz.ratio(a.compact, b.compact) - MERGE_PENALTY)
         # A name written as one word (Han or Hangul through anyascii: xijinping, gimjeongeun) against
         # the same in words: compare the sounds, spelling differs between romanisations.
@@ -672,13 +745,17 @@ class _Frequencies:
         self.spellings: Counter[str] = Counter()
         self._profiles: dict[str, tuple[float, bool]] = {}
         self._parts: dict[str, frozenset[tuple[str, str]]] = {}
+        self.pairs: Counter[tuple[str, str]] = Counter()
+        self.variants: set[tuple[str, str]] = set()  # two spellings of one name (see learn_variants)
 
     def count(self, names: Iterable[Sequence[str]]) -> None:
         """One person, by the tokens of their names."""
         tokens: set[str] = set()
         spellings: set[str] = set()
+        pairs: set[tuple[str, str]] = set()
         for name in names:
             tokens.update(name)
+            pairs.update((x, y) if x < y else (y, x) for x, y in itertools.combinations(name, 2))
             # Also two neighbours run together: a given name written in two words (Chia Hao).
             spellings.update(x + y for x, y in itertools.pairwise(name))
         if not tokens:
@@ -686,6 +763,35 @@ class _Frequencies:
         self.people += 1
         self.spellings.update(tokens | spellings)
         self.sounds.update({_sound(t) for t in tokens})
+        self.pairs.update(pairs)
+
+    def learn_variants(self, names: Sequence[_Name]) -> None:
+        """Spellings of one name from one entry's names in Latin letters (an alias in another
+        romanisation: Yuri Kuchev / Iouri Koutchev): tokens that are each other's closest, alike enough,
+        in two names that differ in two tokens or more (Chen Hsin-Min / Cheng Hsin-Min is more likely
+        another surname than another romanisation)."""
+        latin = [n.tokens for n in names if not n.abjad]
+        for a, b in itertools.combinations(latin, 2):
+            if sum(x not in b for x in a) < 2:
+                continue  # one token other: more likely another surname (an alias) than another romanisation
+            for x in a:
+                if x in b:
+                    continue
+                y = max(b, key=lambda t: fuzz.ratio(x, t))
+                if (
+                    y not in a
+                    and fuzz.ratio(x, y) >= VARIANT_SIMILARITY
+                    and OSA.distance(x, y) <= max(2.0, min(len(x), len(y)) * VARIANT_EDITS)
+                    and max(a, key=lambda t: fuzz.ratio(y, t)) == x
+                ):
+                    self.variants.add((x, y) if x < y else (y, x))
+
+    def namesakes(self, tokens: Sequence[str]) -> int:
+        """How many people carry all these tokens, at most: the fewest carrying any two of them."""
+        if len(tokens) == 1:
+            return max(1, self.spellings.get(tokens[0], 0))
+        pairs = self.pairs
+        return max(1, min(pairs.get((x, y) if x < y else (y, x), 0) for x, y in itertools.combinations(tokens, 2)))
 
     def known(self, token: str) -> bool:
         return self.spellings.get(token, 0) >= KNOWN_NAME
@@ -725,6 +831,8 @@ class _Frequencies:
             tuple(k and candidate for _, k in found),
             tuple((_sound(t),) for t in name.tokens),
             tuple(self.parts(t) for t in name.tokens),
+            self.namesakes(name.tokens),
+            tuple(self.spellings.get(t, 0) >= COMMON_TOKEN for t in name.tokens),
         )
 
 
@@ -791,6 +899,7 @@ class Screener:
         self._entry_numbers.setdefault(entry.entry_id, number)
         seen: set[str] = set()
         names: list[tuple[str, ...]] = []
+        prepared: list[_Name] = []
         index = self._index
         for raw in entry.names:
             name = _prepare(raw)
@@ -798,6 +907,7 @@ class Screener:
                 continue
             seen.add(name.plain)
             names.append(name.tokens)
+            prepared.append(name)
             record = len(self._records)
             self._records.append(name)
             self._record_entry.append(number)
@@ -812,6 +922,8 @@ class Screener:
             for key in _blocking_keys(name, indexing=True):
                 index[key].append(record)
         self._frequencies.count(names)
+        if len(prepared) > 1:
+            self._frequencies.learn_variants(prepared)
 
     def _score(self, name: _Name, profile: _Profile, record: int) -> float:
         return name_score(name, self._records[record], profile, self._profiles[record], self._frequencies)

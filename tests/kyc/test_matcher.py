@@ -343,3 +343,115 @@ def test_a_compound_given_name_of_known_names_is_another_name() -> None:
         assert screener.screen(Candidate("c", other)) == [], other
     for variant in ("Chen Hsin-Pin", "Chen Hsinpin", "Hsin-Pin Chen", "Chen Hsin-Pinn", "Chen Hsni-Pin"):
         assert [h.entry_id for h in screener.screen(Candidate("c", variant))] == ["chen"], variant
+
+
+# --- a shared family name is not the person; spellings of one name are --------------------------------
+
+VI_SURNAMES = ["Nguyen", "Tran", "Le", "Pham", "Hoang", "Bui", "Dang"]
+VI_GIVEN = ["Hung", "Trung", "Hong", "Hanh", "Hoang", "Lam", "Quang", "Tung", "Thanh", "Lan"]
+# Everyone of a Vietnamese client base shares one of a few family names and short given names.
+VI_POPULATION = [f"{s} {m} {g}" for s in VI_SURNAMES for m in ("Van", "Thi") for g in VI_GIVEN] * 2
+
+
+@pytest.fixture(scope="module")
+def vietnamese() -> Screener:
+    return Screener(
+        [
+            ListEntry("pham", ["Phạm Trung"], [], ["vn"]),
+            ListEntry("bui", ["BÙI, Hoàng Văn"], [], ["vn"]),
+            ListEntry("hoang", ["Hoàng Hùng"], [], ["vn"]),
+        ],
+        population=[*VI_POPULATION, *FIRST, *LAST],
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "entry_id"),
+    [
+        ("Pham Hung", "pham"),  # another given name, more than a slip apart
+        ("Phạm Lan", "pham"),
+        ("Bui Hanh", "bui"),  # Hanh / Hoang: alike in sound, two names
+        ("Hoang Thanh", "hoang"),
+    ],
+)
+def test_a_common_surname_with_another_given_name_is_no_hit(vietnamese: Screener, name: str, entry_id: str) -> None:
+    assert hits(vietnamese, name) == []
+    # ... not even with the entry's country beside it.
+    assert vietnamese.compare(Candidate("c", name, country="vn"), entry_id).score < DEFAULT_THRESHOLD
+
+
+@pytest.mark.parametrize("name", ["Hoang Hong", "Hoang Tung"])
+def test_another_known_given_name_a_slip_apart_is_no_hit(vietnamese: Screener, name: str) -> None:
+    # Hong and Tung are a keystroke from Hung, but names many people carry: not a slip of the keyboard.
+    assert hits(vietnamese, name) == []
+    slip = vietnamese.compare(Candidate("c", "Hoang Hunng"), "hoang")
+    assert vietnamese.compare(Candidate("c", name), "hoang").score < slip.score
+
+
+@pytest.mark.parametrize(
+    ("name", "entry_id", "listed"),
+    [
+        ("Pham Trung", "pham", "Phạm Trung"),  # diacritics: normalised, not fuzzy
+        ("PHAM, Trung", "pham", "Phạm Trung"),
+        ("Trung Pham", "pham", "Phạm Trung"),
+        ("Bui Hoang Van", "bui", "BÙI, Hoàng Văn"),  # Van after the name it follows is a name, not a particle
+        ("Hoàng Hùnng", "hoang", "Hoàng Hùng"),  # a slip of the keyboard in a name nobody else carries
+    ],
+)
+def test_the_listed_name_and_its_spellings_still_hit(
+    vietnamese: Screener, name: str, entry_id: str, listed: str
+) -> None:
+    hit = hit_on(vietnamese, entry_id, name)
+    assert hit.score >= DEFAULT_THRESHOLD
+    assert hit.matched_name == listed  # what the reviewer sees: the list's own name
+
+
+def test_a_particle_with_no_name_after_it_is_a_name() -> None:
+    screener = Screener([ListEntry("bui", ["BÙI, Vân Văn"], [], []), ListEntry("berg", ["Jan van der Berg"], [], [])])
+    # Bui Van Van is not reduced to Bui: a client named Bui alone or with another given name is no hit.
+    assert screener.screen(Candidate("c", "Bui Duong")) == []
+    assert [h.entry_id for h in screener.screen(Candidate("c", "Bui Van Van"))] == ["bui"]
+    # Before a name, a particle is still left out.
+    assert [h.entry_id for h in screener.screen(Candidate("c", "Jan Berg"))] == ["berg"]
+
+
+def test_spellings_of_one_name_are_learned_from_the_lists_aliases() -> None:
+    population = [f"{g} {s}" for g in ("Yuri", "Iouri", "Ivan", "Oleg") for s in LAST] * 2
+    entries = [
+        ListEntry("kuchev", ["Yuri Kuchev", "Iouri Koutchev"], [], ["ru"]),  # one person, two romanisations
+        ListEntry("petrenko", ["Yuri Petrenko"], [], ["ua"]),
+    ]
+    learned = Screener(entries, population=population)
+    unaware = Screener(entries[1:], population=population)
+    candidate = Candidate("c", "Iouri Petrenko")
+    # Iouri and Yuri are both names many clients carry; the list says they are one name.
+    assert learned.compare(candidate, "petrenko").score >= DEFAULT_THRESHOLD
+    assert unaware.compare(candidate, "petrenko").score < DEFAULT_THRESHOLD
+    hit = hit_on(learned, "petrenko", "Iouri Petrenko")
+    assert hit.matched_name == "Yuri Petrenko"
+    # Another known name is still another name.
+    assert learned.compare(Candidate("c", "Oleg Petrenko"), "petrenko").score < DEFAULT_THRESHOLD
+
+
+def test_transliterations_of_a_common_given_name_hit(vietnamese: Screener) -> None:
+    screener = Screener(
+        [ListEntry("tikriti", ["Muhammad Hasan al-Tikriti"], ["1960"], ["iq"])],
+        population=[f"{g} {s}" for g in ("Mohammed", "Muhammad", "Mohamed", "Hasan", "Hassan") for s in LAST],
+    )
+    for name in ("Mohammed Hassan al-Tikriti", "Mohamed Hasan Tikriti", "محمد حسن التكريتي"):
+        assert hit_on(screener, "tikriti", name).score >= DEFAULT_THRESHOLD, name
+
+
+def test_a_missing_name_part_costs_more_the_more_people_share_the_rest() -> None:
+    common = [f"Dang Lam {g}" for g in ("Hung", "Hoa", "Tuan", "Minh", "Nam", "Hai")] * 2
+    entries = [
+        ListEntry("dang", ["ĐẶNG, Lâm Quang"], [], ["vn"]),
+        ListEntry("bykov", ["Ostap Valerianovich Bykov"], [], ["ru"]),
+    ]
+    screener = Screener(entries, population=[*common, *FIRST, *LAST])
+    # Dang Lam is one of many: the missing Quang is not confirmed, and no date of birth says more.
+    assert not [h for h in screener.screen(Candidate("c", "Dang Lam")) if h.entry_id == "dang"]
+    # A rare name with its patronymic left out still hits.
+    assert hit_on(screener, "bykov", "Ostap Bykov").score >= DEFAULT_THRESHOLD
+    # The full name still hits.
+    assert hit_on(screener, "dang", "Dang Lam Quang").score >= DEFAULT_THRESHOLD

@@ -172,3 +172,19 @@ def test_the_threshold_is_a_setting(settings: Any) -> None:
     exact: Any = client(first_name="Ada", last_name="Lovelace")
     assert client_screen(client_id=exact.pk) == 1
     assert ScreeningHit.objects.get().client_id == exact.pk
+
+
+def test_a_shared_family_name_with_another_given_name_raises_nothing() -> None:
+    # A client base where a few family names and given names are everyone's (as Nguyen or Pham are).
+    for surname in ("Nguyễn", "Trần", "Phạm", "Lê"):
+        for given in ("Hùng", "Trung", "Hồng", "Lan", "Hạnh", "Hoàng"):
+            client(first_name=given, last_name=surname)
+    _import({"id": "Q1", "name": "Phạm Trung", "countries": "vn"})
+    other: Any = client(first_name="Hùng", last_name="Phạm", country="VN", nationality="VN")
+    assert client_screen(client_id=other.pk) == 0
+    assert not ScreeningHit.objects.exists()
+    # The listed name without its diacritics, surname first, is the person: a hit, explained by the list's own name.
+    same: Any = client(first_name="Trung", last_name="Pham", country="VN", nationality="VN")
+    assert client_screen(client_id=same.pk) == 1
+    hit = ScreeningHit.objects.get()
+    assert (hit.client_id, hit.entry_id, hit.matched_name, hit.country_match) == (same.pk, "Q1", "Phạm Trung", True)

@@ -91,8 +91,8 @@ def test_figures_count_accepted_edited_and_rejected() -> None:
     approval_decide(request_id=proposals[1]["approval_request"], checker=officer, decision="reject", reason="no")
     proposal = Agent.objects.get(pk=agent.pk).proposals.get(request_id=proposals[2]["approval_request"])
     proposal_review(
-        proposal_id=proposal.pk, reviewer=officer, outcome="edited", reason="too dark", decision="reject",
-        reason_code="blurred",
+        proposal_id=proposal.pk, reviewer=officer, outcome="edited", reason="too dark",
+        edited={"decision": "reject", "reason_code": "blurred"},
     )  # fmt: skip
     assert Document.objects.get(pk=docs[2].pk).status == DocumentStatus.REJECTED  # the officer's own version
     figures = agent_figures(agent)
@@ -190,8 +190,8 @@ def test_proposed_withdrawal_rejection_is_carried_out_by_finance_and_closes_the_
     agent, _ = register_agent("payout-watch", [Scope.READ_WITHDRAWALS, Scope.PROPOSE_WITHDRAWAL])
     checks = door.withdrawal_prechecks(agent_id=agent.pk, withdrawal_reference=w.reference)
     assert checks["untrusted"]["destination_name"] == "Someone Else"
-    proposed = door.propose_withdrawal_rejection(
-        agent_id=agent.pk, withdrawal_reference=w.reference, reason_code="third_party_destination",
+    proposed = door.propose_withdrawal_decision(
+        agent_id=agent.pk, withdrawal_reference=w.reference, decision="reject", reason_code="third_party_destination",
         rationale="the card holder is not the client", evidence=["destination name differs"],
     )  # fmt: skip
     w.refresh_from_db()

@@ -82,7 +82,7 @@ def test_precheck_agent_proposals_are_accepted_by_compliance_and_its_rate_shows(
         card = page.get_by_test_id(f"proposal-{proposal.pk}")
         expect(card).to_contain_text("All pre-checks passed")
         card.get_by_label("Your decision").select_option(outcome)
-        card.get_by_label("Reason").fill("looked at the scan myself")
+        card.get_by_label("Reason", exact=True).fill("looked at the scan myself")
         card.get_by_role("button", name="Record decision").click()
         expect(page.locator(".messages")).to_contain_text(f"Proposal #{proposal.pk}")
     shot(page, "agents-review")

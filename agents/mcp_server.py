@@ -18,6 +18,7 @@ from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import AnyHttpUrl
 from starlette.applications import Starlette
 
@@ -193,6 +194,17 @@ def build_server(*, url: str) -> MCPServer[Any]:
     return server
 
 
-def mcp_app(*, host: str, port: int) -> Starlette:
+def mcp_app(*, host: str, port: int, allowed_hosts: list[str] | None = None) -> Starlette:
+    """The app; bound to 127.0.0.1 the SDK itself accepts only local Host headers (DNS rebinding).
+    Bound to another address (a container), ``allowed_hosts`` (``mcp:8765``) keeps that check on."""
     url = f"http://{host}:{port}"
-    return build_server(url=url).streamable_http_app(stateless_http=True, json_response=True, host=host)
+    security = None
+    if allowed_hosts:
+        security = TransportSecuritySettings(
+            enable_dns_rebinding_protection=True,
+            allowed_hosts=allowed_hosts,
+            allowed_origins=[f"http://{h}" for h in allowed_hosts],
+        )
+    return build_server(url=url).streamable_http_app(
+        stateless_http=True, json_response=True, host=host, transport_security=security
+    )

@@ -361,7 +361,7 @@ def work_item_route(
     if not (queue or risk_level or due_at):
         raise OpsError(errors.ROUTE_NOTHING)
     if risk_level and risk_level not in RiskLevel.values:
-        raise OpsError(f"risk_level: one of {', '.join(RiskLevel.values)}.")
+        raise OpsError(errors.ROUTE_RISK_LEVEL.format(levels=", ".join(RiskLevel.values)))
     now = timezone.now()
     if due_at is not None and due_at <= now:
         raise OpsError(errors.ROUTE_DUE_PAST)

@@ -22,9 +22,10 @@ KYC_DOCUMENT = "agents.kyc_document_decision"
 WORK_ITEM = "agents.work_item_resolution"
 RISK_LEVEL = "agents.risk_level"
 CLIENT_REPLY = "agents.client_reply"
-ACTIONS = (KYC_DOCUMENT, WORK_ITEM, RISK_LEVEL, CLIENT_REPLY)
+WITHDRAWAL = "agents.withdrawal_decision"
+WORK_ITEM_ROUTING = "agents.work_item_routing"
+ACTIONS = (KYC_DOCUMENT, WORK_ITEM, RISK_LEVEL, CLIENT_REPLY, WITHDRAWAL, WORK_ITEM_ROUTING)
 AGENT_GRANT = "agents.agent_grant"
-WITHDRAWAL = "agents.withdrawal_rejection"
 
 
 def _checker(request: Any) -> User:
@@ -195,24 +196,33 @@ register(
 # --- a reply to a client -----------------------------------------------------------------------
 
 
-def _validate_reply(subject: models.Model, payload: Payload) -> None:
-    message = str(payload.get("message", "")).strip()
+def reply_check(message: str) -> None:
+    message = str(message or "").strip()
     if not message:
         raise OpsError("message: write the reply.")
     if len(message) > 4000:
         raise OpsError("message: at most 4000 characters.")
 
 
-def _execute_reply(subject: models.Model, payload: Payload, request: Any) -> dict[str, Any]:
+def reply_send(*, client_id: int, message: str) -> Any:
+    """The reply, logged now and sent after commit (the client's own e-mail)."""
     from ops.services.interactions import client_notify
 
-    client = Client.objects.get(pk=subject.pk)
-    interaction = client_notify(
+    client = Client.objects.get(pk=client_id)
+    return client_notify(
         subject=client,
         recipient=client.email,
         template="agents.client_reply",
-        context={"name": client.display_name, "message": payload["message"], "reference": client.reference},
+        context={"name": client.display_name, "message": message, "reference": client.reference},
     )
+
+
+def _validate_reply(subject: models.Model, payload: Payload) -> None:
+    reply_check(payload.get("message", ""))
+
+
+def _execute_reply(subject: models.Model, payload: Payload, request: Any) -> dict[str, Any]:
+    interaction = reply_send(client_id=subject.pk, message=payload["message"])
     return {"interaction": interaction.pk}
 
 
@@ -276,30 +286,15 @@ register(
 )
 
 
-# --- a withdrawal's rejection (approving one is the withdrawal's own review request) ------------
+# --- a withdrawal decision: approve one under review, or reject one before payout -----------------
+#
+# Approving: the person who accepts the proposal decides the withdrawal's own review request with it
+# (``payments.withdrawal``, the next level), in the same transaction and with every check of the
+# engine (not the person who entered it, not an earlier checker, that level's role); the
+# withdrawal's controls run again first (``withdrawal_controls_now``). Rejecting: the person rejects
+# it with the reason code the client is told (finance or compliance), and its review is withdrawn.
 
-
-def _validate_withdrawal(subject: models.Model, payload: Payload) -> None:
-    from payments.models import Withdrawal
-    from payments.services.withdrawals import REJECT_REASONS, REJECTABLE
-
-    withdrawal = Withdrawal.objects.get(pk=subject.pk)
-    if withdrawal.status not in REJECTABLE:
-        raise OpsError(f"The withdrawal is {withdrawal.get_status_display().lower()}: too late to reject it.")
-    if payload.get("reason_code") not in REJECT_REASONS:
-        raise OpsError("reason_code: one of " + ", ".join(REJECT_REASONS) + ".")
-
-
-def _execute_withdrawal(subject: models.Model, payload: Payload, request: Any) -> dict[str, Any]:
-    from payments.services.withdrawals import withdrawal_reject_apply
-
-    withdrawal = withdrawal_reject_apply(
-        withdrawal_id=subject.pk,
-        actor=_checker(request),
-        reason_code=payload["reason_code"],
-        note=f"{request.maker_label}'s proposal #{request.pk}, approved: {payload['rationale']}",
-    )
-    return {"withdrawal": withdrawal.reference, "status": withdrawal.status}
+WITHDRAWAL_DECISIONS = ("approve", "reject")
 
 
 def _withdrawal_model() -> type[models.Model]:
@@ -308,25 +303,228 @@ def _withdrawal_model() -> type[models.Model]:
     return Withdrawal
 
 
+def _withdrawal_get(pk: Any) -> Any:
+    from payments.models import Withdrawal
+
+    return Withdrawal.objects.select_related("client", "hold", "approval_request").get(pk=pk)
+
+
+def withdrawal_decision_check(withdrawal: Any, decision: str, reason_code: str) -> None:
+    """Whether ``decision`` can be carried out on the withdrawal now (a proposal, or a reviewer's
+    own edited version): the withdrawal's own controls for an approval, its state for a rejection."""
+    from payments.services.withdrawals import REJECT_REASONS, REJECTABLE, withdrawal_controls_now
+
+    if decision not in WITHDRAWAL_DECISIONS:
+        raise OpsError("decision: approve or reject.")
+    if decision == "reject":
+        if withdrawal.status not in REJECTABLE:
+            raise OpsError(f"The withdrawal is {withdrawal.get_status_display().lower()}: too late to reject it.")
+        if reason_code not in REJECT_REASONS:
+            raise OpsError("reason_code: one of " + ", ".join(REJECT_REASONS) + ".")
+        return
+    if reason_code:
+        raise OpsError("reason_code: only a rejection has a reason code.")
+    review = withdrawal.approval_request
+    if review is None or review.status != "pending":
+        raise OpsError(f"Withdrawal {withdrawal.reference} has no review waiting for an approval.")
+    withdrawal_controls_now(withdrawal)
+
+
+def _decision(payload: Payload) -> str:
+    """A request made before approvals could be proposed has no decision in its payload: a rejection."""
+    return str(payload.get("decision", "reject"))
+
+
+def _validate_withdrawal(subject: models.Model, payload: Payload) -> None:
+    withdrawal_decision_check(_withdrawal_get(subject.pk), _decision(payload), payload.get("reason_code", ""))
+
+
+def withdrawal_decide_as(*, withdrawal_id: int, person: User, decision: str, reason_code: str, note: str) -> Any:
+    """Carry out a withdrawal decision as ``person``, inside the caller's transaction."""
+    from ops.services.approvals import approval_decide_apply
+    from payments.models import Withdrawal
+    from payments.services.withdrawals import withdrawal_reject_apply
+
+    if decision == "reject":
+        return withdrawal_reject_apply(withdrawal_id=withdrawal_id, actor=person, reason_code=reason_code, note=note)
+    withdrawal = _withdrawal_get(withdrawal_id)
+    withdrawal_decision_check(withdrawal, "approve", "")
+    review = approval_decide_apply(
+        request_id=withdrawal.approval_request_id, checker=person, decision="approve", reason=note
+    )
+    if review.status == "failed":  # the withdrawal refused at its own final check: nothing is kept
+        raise OpsError(review.failure_reason)
+    return Withdrawal.objects.get(pk=withdrawal_id)
+
+
+def _execute_withdrawal(subject: models.Model, payload: Payload, request: Any) -> dict[str, Any]:
+    withdrawal = withdrawal_decide_as(
+        withdrawal_id=subject.pk,
+        person=_checker(request),
+        decision=_decision(payload),
+        reason_code=payload.get("reason_code", ""),
+        note=f"{request.maker_label}'s proposal #{request.pk}, accepted: {payload['rationale']}",
+    )
+    result = {"withdrawal": withdrawal.reference, "status": withdrawal.status}
+    review = withdrawal.approval_request
+    if _decision(payload) == "approve" and review is not None and review.status == "pending":
+        result["waiting_for"] = review.required_roles[review.decisions.count()]  # the review's next level
+    return result
+
+
+def _withdrawal_levels(subject: models.Model, payload: Payload) -> list[Role]:
+    """A rejection: finance. An approval: the role of the withdrawal review's next level."""
+    if _decision(payload) != "approve":
+        return [Role.FINANCE]
+    review = _withdrawal_get(subject.pk).approval_request
+    return [Role(review.required_roles[review.decisions.count()])]
+
+
+def _withdrawal_checker(actor: User, request: Any) -> Any:
+    from payments.services.withdrawals import withdrawal_can_approve, withdrawal_can_reject
+
+    withdrawal = _withdrawal_get(request.subject_id)
+    if _decision(request.payload) == "approve":
+        return withdrawal_can_approve(actor, withdrawal)
+    return withdrawal_can_reject(actor, withdrawal)
+
+
+def _withdrawal_reason(code: str) -> str:
+    from payments.services.withdrawals import REJECT_REASONS
+
+    return f"{code.replace('_', ' ')}: {REJECT_REASONS[code]}" if code in REJECT_REASONS else code
+
+
+def _show_withdrawal(payload: Payload) -> dict[str, str]:
+    shown = {"Withdrawal": str(payload.get("withdrawal", "")), "Decision": _decision(payload)}
+    if _decision(payload) == "reject":
+        shown["Reason told to the client"] = _withdrawal_reason(str(payload.get("reason_code", "")))
+    return shown | _common_show(payload)
+
+
 register(
     ApprovalAction(
         key=WITHDRAWAL,
-        label="An agent's proposed withdrawal rejection",
+        label="An agent's proposed withdrawal decision",
         subject_model=_withdrawal_model(),
         maker_permission="ops.reject_withdrawals",
-        policy=lambda subject, payload: [Role.FINANCE],
+        policy=_withdrawal_levels,
         validate=_validate_withdrawal,
         execute=_execute_withdrawal,
         describe=lambda subject, payload: (
-            f"Reject withdrawal {payload.get('withdrawal')} ({payload.get('reason_code')})"
+            f"Approve withdrawal {payload.get('withdrawal')}"
+            if _decision(payload) == "approve"
+            else f"Reject withdrawal {payload.get('withdrawal')} ({payload.get('reason_code')})"
         ),
         outside_makers=True,
-        show=lambda payload: (
-            {
-                "Withdrawal": str(payload.get("withdrawal", "")),
-                "Reason": str(payload.get("reason_code", "")),
-            }
-            | _common_show(payload)
-        ),
+        show=_show_withdrawal,
+        checker_check=_withdrawal_checker,
+    )
+)
+
+
+# --- routing a work item to another queue, or re-prioritising it ---------------------------------
+
+
+def routing_check(item: WorkItem, *, queue: str, risk_level: str, due_at: str) -> None:
+    """Whether a routing (a proposal, or a reviewer's own edited version) can be carried out now."""
+    from django.utils import timezone
+    from django.utils.dateparse import parse_datetime
+
+    from ops.models import OPEN_STATUSES, Queue
+
+    if item.status not in OPEN_STATUSES:
+        raise OpsError("The work item is already resolved.")
+    if not (queue or risk_level or due_at):
+        raise OpsError("queue: say what changes: another queue, a risk level or a due time.")
+    if queue:
+        if not Queue.objects.filter(code=queue).exists():
+            raise OpsError("queue: one of " + ", ".join(q.code for q in QUEUES) + ".")
+        if queue == item.queue.code:
+            raise OpsError(f"queue: the item is already in {item.queue.name}.")
+    if risk_level and risk_level not in RiskLevel.values:
+        raise OpsError("risk_level: one of " + ", ".join(RiskLevel.values) + ".")
+    if due_at:
+        when = parse_datetime(due_at)
+        if when is None or when.tzinfo is None:
+            raise OpsError("due_at: an ISO 8601 date and time with its offset (2026-01-31T17:00:00+00:00).")
+        if when <= timezone.now():
+            raise OpsError("due_at: the due time must be in the future.")
+
+
+def work_item_route_as(*, item_id: int, person: User, queue: str, risk_level: str, due_at: str, note: str) -> WorkItem:
+    from django.utils.dateparse import parse_datetime
+
+    from ops.services.work_items import work_item_route
+
+    return work_item_route(
+        item_id=item_id, actor=person, reason=note, queue=queue, risk_level=risk_level,
+        due_at=parse_datetime(due_at) if due_at else None,
+    )  # fmt: skip
+
+
+def _validate_routing(subject: models.Model, payload: Payload) -> None:
+    item = WorkItem.objects.select_related("queue").get(pk=subject.pk)
+    routing_check(
+        item, queue=payload.get("queue", ""), risk_level=payload.get("risk_level", ""), due_at=payload.get("due_at", "")
+    )
+
+
+def _execute_routing(subject: models.Model, payload: Payload, request: Any) -> dict[str, Any]:
+    item = work_item_route_as(
+        item_id=subject.pk, person=_checker(request), queue=payload.get("queue", ""),
+        risk_level=payload.get("risk_level", ""), due_at=payload.get("due_at", ""),
+        note=f"{request.maker_label}'s proposal #{request.pk}, accepted: {payload['rationale']}",
+    )  # fmt: skip
+    return {"item": item.pk, "queue": item.queue.code, "risk_level": item.risk_level, "due_at": item.due_at}
+
+
+def _routing_checker(actor: User, request: Any) -> Any:
+    from ops.services.work_items import work_item_can_route
+
+    return work_item_can_route(actor, WorkItem.objects.select_related("queue").get(pk=request.subject_id))
+
+
+def _queue_name(code: str) -> str:
+    spec = next((q for q in QUEUES if q.code == code), None)
+    return spec.name if spec is not None else code
+
+
+def _show_routing(payload: Payload) -> dict[str, str]:
+    shown = {"Work item": str(payload.get("item_title", payload.get("item", "")))}
+    if payload.get("queue"):
+        shown["Move to"] = f"{_queue_name(payload['queue'])} (from {_queue_name(payload.get('from_queue', ''))})"
+    if payload.get("risk_level"):
+        level = payload["risk_level"]
+        shown["Risk level"] = str(RiskLevel(level).label) if level in RiskLevel.values else str(level)
+    if payload.get("due_at"):
+        shown["Due"] = str(payload["due_at"]).replace("T", " ")[:16] + " UTC"
+    return shown | _common_show(payload)
+
+
+def _describe_routing(subject: models.Model, payload: Payload) -> str:
+    parts = []
+    if payload.get("queue"):
+        parts.append(f"move to {_queue_name(payload['queue'])}")
+    if payload.get("risk_level"):
+        parts.append(f"risk {payload['risk_level']}")
+    if payload.get("due_at"):
+        parts.append(f"due {str(payload['due_at'])[:16]}")
+    return f"Work item #{subject.pk}: " + ", ".join(parts)
+
+
+register(
+    ApprovalAction(
+        key=WORK_ITEM_ROUTING,
+        label="An agent's proposed routing or priority of a work item",
+        subject_model=WorkItem,
+        maker_permission="ops.manage_queues",
+        policy=lambda subject, payload: [_queue_role(WorkItem.objects.select_related("queue").get(pk=subject.pk))],
+        validate=_validate_routing,
+        execute=_execute_routing,
+        describe=_describe_routing,
+        outside_makers=True,
+        show=_show_routing,
+        checker_check=_routing_checker,
     )
 )

@@ -22,6 +22,12 @@ IDENTITY_KINDS = ("proof_of_identity",)
 # Queues whose item is settled once its client is no longer waiting for a KYC decision.
 CLIENT_DECISION_QUEUES = ("kyc_review",)
 WAITING_STATUSES = ("pending_review", "pending_documents")
+# Routing: where a new item about a high-risk client belongs instead (contact with a high-risk
+# client is compliance's, not support's).
+HIGH_RISK_ROUTES = {"client_follow_up": "compliance_escalation"}
+RISK_RANK = {"low": 0, "medium": 1, "high": 2, "critical": 3}
+ROUTING = "agents.work_item_routing"
+RESOLUTION = "agents.work_item_resolution"
 
 
 @dataclass
@@ -136,28 +142,78 @@ async def precheck_run(*, url: str, token: str, limit: int = 20) -> dict[str, in
     return proposed
 
 
+@dataclass
+class Routing:
+    queue: str = ""
+    risk_level: str = ""
+    why: list[str] = field(default_factory=list)
+
+
+def item_routing(item: dict[str, Any], client: dict[str, Any]) -> Routing | None:
+    """Routing and priority for a new item about a client (the data of ``queue_items`` and
+    ``client_summary``): the item's risk level at least the client's, and a high-risk client's
+    item moved where it belongs. None when nothing should change."""
+    routing = Routing()
+    client_risk = str(client.get("risk_level") or "low")
+    if RISK_RANK.get(client_risk, 0) > RISK_RANK.get(item["risk_level"], 0):
+        routing.risk_level = client_risk
+        routing.why.append(f"the client {client['reference']} is {client_risk} risk; the item was {item['risk_level']}")
+    target = HIGH_RISK_ROUTES.get(item["queue"])
+    if target and RISK_RANK.get(client_risk, 0) >= RISK_RANK["high"]:
+        routing.queue = target
+        routing.why.append(f"a {client_risk}-risk client's {item['queue_name'].lower()} item belongs to compliance")
+    return routing if routing.queue or routing.risk_level else None
+
+
 async def triage_run(*, url: str, token: str, limit: int = 50) -> dict[str, Any]:
-    """Rank the open items (risk, then due time) and propose closing the obvious ones: a KYC review
-    item whose client is no longer waiting for a decision."""
+    """Rank the open items (risk, then due time); for each new item about a client (open, nobody
+    on it), propose its routing and priority; and propose closing the obvious ones: a KYC review
+    item whose client is no longer waiting for a decision. Items with a proposal pending are left."""
     http, client = _client(url, token)
-    rank = {"high": 0, "medium": 1, "low": 2}
-    proposed = 0
+    rank = {"critical": -1, "high": 0, "medium": 1, "low": 2}
+    proposed = routed = 0
     async with http, client:
         items = (await _tool(client, "queue_items", {"limit": limit}))["items"]
         ranked = sorted(items, key=lambda i: (rank.get(i["risk_level"], 3), i["due_at"] or "9999"))
+        summaries: dict[str, dict[str, Any] | None] = {}
+
+        async def summary_of(reference: str) -> dict[str, Any] | None:
+            if reference not in summaries:
+                try:
+                    summaries[reference] = await _tool(client, "client_summary", {"client_reference": reference})
+                except RuntimeError:
+                    summaries[reference] = None
+            return summaries[reference]
+
         for item in items:
-            if item["queue"] not in CLIENT_DECISION_QUEUES or not item["subject"].startswith("accounts.client:"):
-                continue
-            subject_id = item["subject"].split(":", 1)[1]
             reference = item.get("client_reference")
-            if not reference:
+            if not reference or not item["subject"].startswith("accounts.client:"):
                 continue
-            try:
-                summary = await _tool(client, "client_summary", {"client_reference": str(reference)})
-            except RuntimeError:
+            pending = set(item.get("proposals_pending") or [])
+            summary = await summary_of(str(reference))
+            if summary is None:
+                continue
+            new = item["status"] == "open" and item["owner"] is None
+            routing = item_routing(item, summary) if new and ROUTING not in pending else None
+            if routing is not None:
+                rationale = "Triage: " + "; ".join(routing.why) + "."
+                try:
+                    await _tool(
+                        client,
+                        "propose_work_item_routing",
+                        {"item_id": item["id"], "queue": routing.queue, "risk_level": routing.risk_level,
+                         "rationale": rationale,
+                         "evidence": [f"client risk level {summary['risk_level']}", f"item queue {item['queue']}",
+                                      f"item risk level {item['risk_level']}"]},
+                    )  # fmt: skip
+                    routed += 1
+                except RuntimeError:
+                    pass  # settled meanwhile
+            if item["queue"] not in CLIENT_DECISION_QUEUES or RESOLUTION in pending:
                 continue
             if summary["status"] in WAITING_STATUSES:
                 continue
+            subject_id = item["subject"].split(":", 1)[1]
             rationale = (
                 f"The client {summary['reference']} is {summary['status']}: nothing is waiting for a KYC decision."
             )
@@ -175,5 +231,5 @@ async def triage_run(*, url: str, token: str, limit: int = 50) -> dict[str, Any]
                 )
                 proposed += 1
             except RuntimeError:
-                continue  # already proposed, or settled meanwhile
-    return {"ranked": [i["id"] for i in ranked], "proposed": proposed}
+                continue  # settled meanwhile
+    return {"ranked": [i["id"] for i in ranked], "proposed": proposed, "routed": routed}

@@ -48,6 +48,24 @@ def _client_references(items: list[Any]) -> dict[int, str]:
     }
 
 
+def _pending_proposals(items: list[Any]) -> dict[int, list[str]]:
+    """Work item id -> the agents' actions pending on it (so nobody proposes the same twice)."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from ops.models import ApprovalRequest, ApprovalStatus, WorkItem
+
+    found: dict[int, list[str]] = {}
+    rows = ApprovalRequest.objects.filter(
+        subject_type=ContentType.objects.get_for_model(WorkItem),
+        subject_id__in=[str(i.pk) for i in items],
+        status=ApprovalStatus.PENDING,
+        action__in=actions.ACTIONS,
+    ).values_list("subject_id", "action")
+    for subject_id, action in rows:
+        found.setdefault(int(subject_id), []).append(action)
+    return found
+
+
 # --- reads ----------------------------------------------------------------------------------------
 
 
@@ -61,6 +79,7 @@ def queue_items(*, agent_id: int, queue: str = "", limit: int = 20) -> dict[str,
             items = items.filter(queue__code=queue)
         page = list(items.select_related("subject_type")[:size])
         references = _client_references(page)
+        pending = _pending_proposals(page)
         return {
             "items": [
                 {
@@ -74,6 +93,7 @@ def queue_items(*, agent_id: int, queue: str = "", limit: int = 20) -> dict[str,
                     "opened_at": item.created_at.isoformat(),
                     "due_at": item.due_at.isoformat() if item.due_at else None,
                     "client_reference": references.get(item.pk),
+                    "proposals_pending": pending.get(item.pk, []),
                     "untrusted": {"title": item.title, "details": item.details},
                 }
                 for item in page
@@ -383,13 +403,21 @@ def propose_client_reply(
     )
 
 
-def propose_withdrawal_rejection(
-    *, agent_id: int, withdrawal_reference: str, reason_code: str, rationale: str, evidence: list[str]
+def propose_withdrawal_decision(
+    *,
+    agent_id: int,
+    withdrawal_reference: str,
+    decision: str,
+    rationale: str,
+    evidence: list[str],
+    reason_code: str = "",
 ) -> dict[str, Any]:
-    """Approving a withdrawal under review is its own review request's business (a person decides
-    it there); an agent may propose rejecting one, with a reason code the client is told."""
+    """Approve a withdrawal under review, or reject one before payout with a reason code the client
+    is told. Either way a person decides: an approval is carried out as that person's decision on the
+    withdrawal's own review (its levels, its four eyes, its controls run again)."""
     args = {
         "withdrawal_reference": withdrawal_reference,
+        "decision": decision,
         "reason_code": reason_code,
         "rationale": rationale,
         "evidence": evidence,
@@ -401,7 +429,7 @@ def propose_withdrawal_rejection(
         withdrawal = Withdrawal.objects.filter(reference=str(withdrawal_reference)).first()
         if withdrawal is None:
             raise AgentError(errors.NOT_FOUND.format(what="Withdrawal", ident=withdrawal_reference))
-        payload = {"withdrawal": withdrawal.reference, "reason_code": reason_code}
+        payload = {"withdrawal": withdrawal.reference, "decision": decision, "reason_code": reason_code}
         return _proposed(
             proposal_make(
                 agent=agent,
@@ -414,5 +442,57 @@ def propose_withdrawal_rejection(
         )
 
     return agent_call(
-        agent_id=agent_id, tool="propose_withdrawal_rejection", scope=Scope.PROPOSE_WITHDRAWAL, args=args, run=run
+        agent_id=agent_id, tool="propose_withdrawal_decision", scope=Scope.PROPOSE_WITHDRAWAL, args=args, run=run
+    )
+
+
+def propose_work_item_routing(
+    *,
+    agent_id: int,
+    item_id: int,
+    rationale: str,
+    evidence: list[str],
+    queue: str = "",
+    risk_level: str = "",
+    due_at: str = "",
+) -> dict[str, Any]:
+    """Move a work item to another queue, and/or change its risk level (its priority) or due time."""
+    args = {
+        "item_id": item_id,
+        "queue": queue,
+        "risk_level": risk_level,
+        "due_at": due_at,
+        "rationale": rationale,
+        "evidence": evidence,
+    }
+
+    def run(agent: Agent) -> dict[str, Any]:
+        from ops.models import WorkItem
+
+        item = WorkItem.objects.select_related("queue").get(pk=int(item_id))
+        payload = {
+            "item": item.pk,
+            "item_title": item.title,
+            "from_queue": item.queue.code,
+            "queue": str(queue).strip(),
+            "risk_level": str(risk_level).strip(),
+            "due_at": str(due_at).strip(),
+        }
+        return _proposed(
+            proposal_make(
+                agent=agent,
+                action=actions.WORK_ITEM_ROUTING,
+                subject=item,
+                payload=payload,
+                rationale=rationale,
+                evidence=evidence,
+            )
+        )
+
+    return agent_call(
+        agent_id=agent_id,
+        tool="propose_work_item_routing",
+        scope=Scope.PROPOSE_WORK_ITEM_ROUTING,
+        args=args,
+        run=run,
     )

@@ -18,6 +18,7 @@ from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.transport_security import TransportSecuritySettings
 from pydantic import AnyHttpUrl
 from starlette.applications import Starlette
 
@@ -162,22 +163,48 @@ def build_server(*, url: str) -> MCPServer[Any]:
         )  # fmt: skip
 
     @server.tool()
-    async def propose_withdrawal_rejection(
-        withdrawal_reference: str, reason_code: str, rationale: str, evidence: list[str]
+    async def propose_withdrawal_decision(
+        withdrawal_reference: str, decision: str, rationale: str, evidence: list[str], reason_code: str = ""
     ) -> dict[str, Any]:
-        """Propose rejecting a withdrawal before payout, with a reason code the client is told; finance
-        decides (scope propose:withdrawal). Approving one is decided on its own review request."""
+        """Propose a withdrawal decision (scope propose:withdrawal): `approve` one under review, or
+        `reject` one before payout with a reason code the client is told. A person decides: accepting
+        an approval is their own decision on the withdrawal's review (its levels and four eyes), and the
+        withdrawal's controls (status, KYC, limits, held funds, chargebacks) run again first."""
         return await _run(
-            door.propose_withdrawal_rejection,
+            door.propose_withdrawal_decision,
             withdrawal_reference=withdrawal_reference,
-            reason_code=reason_code,
+            decision=decision,
             rationale=rationale,
             evidence=evidence,
+            reason_code=reason_code,
         )
+
+    @server.tool()
+    async def propose_work_item_routing(
+        item_id: int, rationale: str, evidence: list[str], queue: str = "", risk_level: str = "", due_at: str = ""
+    ) -> dict[str, Any]:
+        """Propose moving a work item to another queue (`queue`: a queue code) and/or re-prioritising it
+        (`risk_level`: low, medium, high, critical; `due_at`: ISO 8601 with offset); someone who works
+        its queue decides (scope propose:work_item_routing)."""
+        return await _run(
+            door.propose_work_item_routing, item_id=item_id, rationale=rationale, evidence=evidence, queue=queue,
+            risk_level=risk_level, due_at=due_at,
+        )  # fmt: skip
 
     return server
 
 
-def mcp_app(*, host: str, port: int) -> Starlette:
+def mcp_app(*, host: str, port: int, allowed_hosts: list[str] | None = None) -> Starlette:
+    """The app; bound to 127.0.0.1 the SDK itself accepts only local Host headers (DNS rebinding).
+    Bound to another address (a container), ``allowed_hosts`` (``mcp:8765``) keeps that check on."""
     url = f"http://{host}:{port}"
-    return build_server(url=url).streamable_http_app(stateless_http=True, json_response=True, host=host)
+    security = None
+    if allowed_hosts:
+        security = TransportSecuritySettings(
+            enable_dns_rebinding_protection=True,
+            allowed_hosts=allowed_hosts,
+            allowed_origins=[f"http://{h}" for h in allowed_hosts],
+        )
+    return build_server(url=url).streamable_http_app(
+        stateless_http=True, json_response=True, host=host, transport_security=security
+    )

@@ -22,9 +22,10 @@ class Scope(models.TextChoices):
     READ_DOCUMENTS = "read:documents", "Read document checklists and pre-checks"
     READ_WITHDRAWALS = "read:withdrawals", "Read withdrawals' pre-checks"
     PROPOSE_KYC_DOCUMENT = "propose:kyc_document", "Propose a KYC document decision"
-    PROPOSE_WITHDRAWAL = "propose:withdrawal", "Propose rejecting a withdrawal"
+    PROPOSE_WITHDRAWAL = "propose:withdrawal", "Propose a withdrawal decision (approve or reject)"
     PROPOSE_RISK_LEVEL = "propose:risk_level", "Propose a client risk level"
     PROPOSE_WORK_ITEM = "propose:work_item", "Propose a work item resolution"
+    PROPOSE_WORK_ITEM_ROUTING = "propose:work_item_routing", "Propose routing or re-prioritising a work item"
     PROPOSE_CLIENT_REPLY = "propose:client_reply", "Propose a reply to a client"
 
 
@@ -125,7 +126,8 @@ class Proposal(models.Model):
     shadow = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     # set when a person reviews it on the agents' review page: "edited" means they rejected the
-    # agent's version and carried out their own (approvals decided elsewhere count by the request)
+    # agent's version and carried out their own, changed (approvals decided elsewhere count by the
+    # request)
     review = models.CharField(max_length=10, choices=ReviewOutcome.choices, blank=True)
     review_reason = models.TextField(blank=True)
     reviewed_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")

@@ -62,6 +62,14 @@ def agents_can_view(actor: User) -> Decision:
     return deny(errors.NOT_ALLOWED.format(verb="see agents"))
 
 
+def proposals_can_review(actor: User) -> Decision:
+    """The review page of agents' proposals: whoever decides requests (each proposal says whether
+    it is theirs to decide: a finance officer a withdrawal, support a reply) and the auditor."""
+    from ops.services.approvals import approvals_can_view
+
+    return approvals_can_view(actor)
+
+
 # --- tokens ---------------------------------------------------------------------------------------
 
 
@@ -350,7 +358,7 @@ def _record(agent: Agent, *, tool: str, args: dict[str, Any], result: Any, outco
 DOMAIN_ERRORS: tuple[type[Exception], ...] = (OpsError, ObjectDoesNotExist, ValidationError)
 
 
-def _domain_errors() -> tuple[type[Exception], ...]:
+def domain_errors() -> tuple[type[Exception], ...]:
     from kyc.errors import KycError
     from payments.errors import PaymentError
 
@@ -375,8 +383,8 @@ def agent_call(
             with transaction.atomic():
                 result = run(agent)
                 _record(agent, tool=tool, args=args, result=result, outcome=CallOutcome.OK)
-        except _domain_errors() as exc:
-            message = _message(exc)
+        except domain_errors() as exc:
+            message = error_message(exc)
             with transaction.atomic():
                 _record(agent, tool=tool, args=args, result={"failed": message}, outcome=CallOutcome.REFUSED,
                         detail=message)  # fmt: skip
@@ -390,7 +398,7 @@ def agent_call(
     return result
 
 
-def _message(exc: Exception) -> str:
+def error_message(exc: Exception) -> str:
     if isinstance(exc, ObjectDoesNotExist):
         return "Not found."
     if isinstance(exc, ValidationError):
@@ -450,41 +458,48 @@ def proposal_make(
 # --- a person reviews a proposal ------------------------------------------------------------------
 
 
-def proposal_review(*, proposal_id: int, reviewer: User, outcome: str, reason: str, decision: str = "",
-                    reason_code: str = "") -> Proposal:  # fmt: skip
-    """Accept, reject, or edit (reject the agent's version and carry out the reviewer's own: for a
-    document, the reviewer's decision) a proposal, with a reason. Accepting and rejecting are the
-    maker-checker decision itself (``approval_decide``: the same checks as on the approvals page)."""
+@transaction.atomic(durable=True)
+def proposal_review(
+    *, proposal_id: int, reviewer: User, outcome: str, reason: str, edited: dict[str, str] | None = None
+) -> Proposal:
+    """Accept, reject, or edit a proposal, with a reason. Accepting and rejecting are the
+    maker-checker decision itself (the same checks as on the approvals page). Editing refuses the
+    agent's version and carries out the reviewer's own, changed version (``agents.edits``) in the
+    same transaction: both happen, or neither. An accepted proposal the engine could not carry out
+    (the subject's own controls refused it) is kept as failed, with the reason, on its request."""
+    from agents.edits import EDITS, proposed_values
     from ops.models import Decision as ApprovalDecisionKind
-    from ops.services.approvals import approval_decide
+    from ops.services.approvals import approval_decide_apply
 
     if outcome not in ReviewOutcome.values:
         raise AgentError(errors.BAD_ARGUMENT.format(field="outcome", problem="accept, edit or reject."))
-    if not reason.strip():
+    reason = reason.strip()
+    if not reason:
         raise AgentError(errors.BAD_ARGUMENT.format(field="reason", problem="say why."))
-    proposal = Proposal.objects.select_related("request").get(pk=proposal_id)
+    proposal = Proposal.objects.select_related("request", "agent").get(pk=proposal_id)
     if proposal.request is None:
         raise AgentError(errors.BAD_ARGUMENT.format(field="proposal", problem="a shadow proposal is not decided."))
-    if outcome == ReviewOutcome.EDITED and proposal.action != "agents.kyc_document_decision":
-        raise AgentError(
-            errors.BAD_ARGUMENT.format(field="outcome", problem="only a document decision is edited here.")
-        )
-    if outcome == ReviewOutcome.EDITED and decision not in ("accept", "reject"):
-        raise AgentError(errors.BAD_ARGUMENT.format(field="decision", problem="your own decision: accept or reject."))
-    kind = ApprovalDecisionKind.APPROVE if outcome == ReviewOutcome.ACCEPTED else ApprovalDecisionKind.REJECT
-    note = reason.strip() if outcome != ReviewOutcome.EDITED else f"edited: {reason.strip()}"
-    approval_decide(request_id=proposal.request.pk, checker=reviewer, decision=kind, reason=note)
-    if outcome == ReviewOutcome.EDITED:
-        from kyc.services.documents import document_review
-
-        document_review(
-            document_id=int(proposal.subject_id),
-            reviewer=reviewer,
-            accept=decision == "accept",
-            reason_code="" if decision == "accept" else reason_code,
-            note=reason.strip(),
-        )
-    Proposal.objects.filter(pk=proposal.pk).update(review=outcome, review_reason=reason.strip(), reviewed_by=reviewer)
+    if outcome != ReviewOutcome.EDITED:
+        kind = ApprovalDecisionKind.APPROVE if outcome == ReviewOutcome.ACCEPTED else ApprovalDecisionKind.REJECT
+        approval_decide_apply(request_id=proposal.request.pk, checker=reviewer, decision=kind, reason=reason)
+    else:
+        edit = EDITS.get(proposal.action)
+        if edit is None:
+            raise AgentError(
+                errors.BAD_ARGUMENT.format(field="outcome", problem="this kind of proposal is not edited.")
+            )
+        proposed = proposed_values(proposal.action, proposal.request.payload)
+        values = {f: str((edited or {}).get(f) or "").strip() for f in edit.fields}
+        if values == proposed:
+            raise AgentError(errors.EDIT_UNCHANGED)
+        edit.check(proposal.subject_id, values)
+        approval_decide_apply(
+            request_id=proposal.request.pk, checker=reviewer, decision=ApprovalDecisionKind.REJECT,
+            reason=f"edited: {reason}",
+        )  # fmt: skip
+        note = f"{proposal.agent.maker_label}'s proposal #{proposal.request.pk}, edited: {reason}"
+        edit.apply(proposal.subject_id, values, reviewer, note)
+    Proposal.objects.filter(pk=proposal.pk).update(review=outcome, review_reason=reason, reviewed_by=reviewer)
     proposal.refresh_from_db()
     return proposal
 
@@ -509,9 +524,10 @@ BUILTIN: dict[str, dict[str, Any]] = {
         "minutes_saved_per_accepted": 6,
     },
     "triage": {
-        "purpose": "Ranks open work items by risk and due time and proposes closing the obvious ones (a KYC review "
-        "item whose client is no longer waiting for a decision).",
-        "scopes": [Scope.READ_QUEUES, Scope.READ_CLIENTS, Scope.PROPOSE_WORK_ITEM],
+        "purpose": "Ranks open work items by risk and due time; for new items about a client, proposes raising the "
+        "item's risk level to the client's and routing a high-risk client's follow-up to compliance; proposes closing "
+        "the obvious ones (a KYC review item whose client is no longer waiting for a decision).",
+        "scopes": [Scope.READ_QUEUES, Scope.READ_CLIENTS, Scope.PROPOSE_WORK_ITEM, Scope.PROPOSE_WORK_ITEM_ROUTING],
         "minutes_saved_per_accepted": 2,
     },
 }
@@ -536,8 +552,29 @@ def builtin_agents_ensure(*, owner: User, actor: User) -> list[Agent]:
             )
             Agent.objects.filter(pk=agent.pk).update(token_hash=token_hash(builtin_token(name)), token_prefix="builtin")  # noqa: S106
             agent.refresh_from_db()
+        else:
+            _builtin_widen(agent, [str(s) for s in spec["scopes"]], actor=actor)
         agents.append(agent)
     return agents
+
+
+def _builtin_widen(agent: Agent, scopes: list[str], *, actor: User) -> None:
+    """A built-in agent registered by an earlier version that may now do more: the wider scopes
+    wait for another administrator, like any widening (once: not while a grant is pending)."""
+    from agents.approval_actions import AGENT_GRANT
+    from ops.models import ApprovalRequest, ApprovalStatus
+
+    missing = sorted(set(scopes) - set(agent.scopes))
+    pending = ApprovalRequest.objects.filter(
+        action=AGENT_GRANT, subject_id=str(agent.pk), status=ApprovalStatus.PENDING
+    )
+    if not missing or pending.exists():
+        return
+    with transaction.atomic():
+        _grant_request(
+            agent, scopes=sorted(set(agent.scopes) | set(missing)), enable=False, maker=actor,
+            reason=f"the built-in agent {agent.name} now also needs: {', '.join(missing)}",
+        )  # fmt: skip
 
 
 # --- rubber-stamping ------------------------------------------------------------------------------

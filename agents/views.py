@@ -13,8 +13,9 @@ from django.views.decorators.http import require_POST
 
 from agents import services
 from agents.approval_actions import AGENT_GRANT
+from agents.edits import editable, proposed_values
 from agents.errors import AgentError
-from agents.forms import AgentRegisterForm, ReasonForm, ReviewForm, ScopesForm
+from agents.forms import AgentRegisterForm, ReasonForm, ReviewForm, ScopesForm, edit_form
 from agents.models import Agent, Proposal, Scope
 from agents.selectors import (
     agent_figures,
@@ -169,19 +170,35 @@ def agents_stop(request: HttpRequest, stopped: bool) -> HttpResponse:
     return redirect("agents")
 
 
-def _review_rows(user: User) -> list[dict[str, Any]]:
+def _initial(action: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The agent's values, as the reviewer starts editing them."""
+    from django.utils.dateparse import parse_datetime
+
+    values: dict[str, Any] = dict(proposed_values(action, payload))
+    if values.get("due_at"):
+        values["due_at"] = parse_datetime(values["due_at"])
+    return values
+
+
+def _review_rows(user: User, *, failed: int | None = None, failed_form: Any = None) -> list[dict[str, Any]]:
     rows = []
     for proposal in proposals_pending():
         request = proposal.request
         assert request is not None
         spec = get_action(request.action)
+        if failed == proposal.pk and failed_form is not None:
+            form = failed_form
+        elif editable(proposal.action):
+            form = edit_form(proposal.action, proposal.pk, initial=_initial(proposal.action, request.payload))
+        else:
+            form = None
         rows.append(
             {
                 "proposal": proposal,
                 "request": request,
                 "shown": spec.show(request.payload) if spec.show else request.payload,
                 "may_decide": bool(approval_can_decide(user, request)),
-                "editable": proposal.action == "agents.kyc_document_decision",
+                "edit_form": form,
             }
         )
     return rows
@@ -189,14 +206,27 @@ def _review_rows(user: User) -> list[dict[str, Any]]:
 
 def review_view(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    services.agents_can_view(user).require(PermissionDenied)
-    return render(request, "agents/review.html", {"rows": _review_rows(user), "form": ReviewForm()})
+    services.proposals_can_review(user).require(PermissionDenied)
+    return render(request, "agents/review.html", {"rows": _review_rows(user)})
+
+
+def _form_errors(*forms: Any) -> str:
+    return "; ".join(
+        f"{form[name].label if name in form.fields else name}: {messages_[0]}"
+        for form in forms
+        if form is not None
+        for name, messages_ in form.errors.items()
+    )
+
+
+# what the review may refuse with, each with a message for the reviewer
+REVIEW_ERRORS: tuple[type[Exception], ...] = (AgentError, *services.domain_errors())
 
 
 @require_POST
 def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
     user = _user(request)
-    services.agents_can_view(user).require(PermissionDenied)
+    services.proposals_can_review(user).require(PermissionDenied)
     try:
         proposal = Proposal.objects.select_related("request").get(pk=pk, request__isnull=False)
     except Proposal.DoesNotExist:
@@ -204,22 +234,34 @@ def review_decide(request: HttpRequest, pk: int) -> HttpResponse:
     assert proposal.request is not None
     approval_can_decide(user, proposal.request).require(PermissionDenied)
     form = ReviewForm(request.POST)
-    if not form.is_valid():
-        errors = "; ".join(f"{k}: {v[0]}" for k, v in form.errors.items())
+    editing = form.is_valid() and form.cleaned_data["outcome"] == "edited"
+    changes = edit_form(proposal.action, proposal.pk, data=request.POST) if editing else None
+    if not form.is_valid() or (editing and (changes is None or not changes.is_valid())):
+        if editing and changes is None:
+            form.add_error("outcome", "This kind of proposal is not edited.")
         return render(
             request,
             "agents/review.html",
-            {"rows": _review_rows(user), "form": form, "error": errors, "failed": proposal.pk},
+            {
+                "rows": _review_rows(user, failed=proposal.pk, failed_form=changes),
+                "error": _form_errors(form, changes),
+                "failed": proposal.pk,
+            },
             status=400,
         )
     d = form.cleaned_data
     try:
-        services.proposal_review(
+        reviewed = services.proposal_review(
             proposal_id=proposal.pk, reviewer=user, outcome=d["outcome"], reason=d["reason"],
-            decision=d.get("decision") or "", reason_code=d.get("reason_code") or "",
+            edited=changes.cleaned_data if changes is not None else None,
         )  # fmt: skip
-    except (OpsError, AgentError) as exc:
-        messages.error(request, str(exc))
+    except REVIEW_ERRORS as exc:
+        messages.error(request, f"Proposal #{proposal.pk}: {services.error_message(exc)}")
+        return redirect("agents-review")
+    assert reviewed.request is not None
+    reviewed.request.refresh_from_db()
+    if reviewed.request.status == ApprovalStatus.FAILED:
+        messages.error(request, f"Proposal #{proposal.pk} was not carried out: {reviewed.request.failure_reason}")
     else:
-        messages.success(request, f"Proposal #{proposal.pk}: {d['outcome']}.")
+        messages.success(request, f"Proposal #{proposal.pk}: {reviewed.get_review_display().lower()}.")
     return redirect("agents-review")

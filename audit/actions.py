@@ -31,6 +31,7 @@ class AuditAction(models.TextChoices):
     WORK_ITEM_RESUMED = "work_item.resumed", "Work item resumed"
     WORK_ITEM_RESOLVED = "work_item.resolved", "Work item resolved"
     WORK_ITEM_ESCALATED = "work_item.escalated", "Work item escalated"
+    WORK_ITEM_ROUTED = "work_item.routed", "Work item moved to another queue or re-prioritised"
     QUEUE_CONFIGURED = "queue.configured", "Queue configured"
     # maker-checker
     APPROVAL_SUBMITTED = "approval.submitted", "Approval requested"

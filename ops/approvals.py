@@ -19,6 +19,9 @@ on the approval page and its context, given the request.
 ``checkers_may_not_hold``: level role -> roles whose holders may not decide a level of that role
 for this action (a staff grant checked by compliance must not be decided by a compliance officer
 who is also an administrator). Read by ``approval_can_decide`` and the approvals inbox.
+``checker_check``: (checker, request) -> a permission decision of the subject's own, read last by
+``approval_can_decide`` (an agent's proposed withdrawal approval is decided only by someone who may
+decide the withdrawal's own review now: not the person who entered it, not an earlier checker).
 
 Whatever the action, a staff member may not be the subject of their own request (the engine
 refuses it, and so does the database).
@@ -55,6 +58,7 @@ class ApprovalAction:
     show: Callable[[Payload], dict[str, str]] | None = None
     checkers_may_not_hold: Mapping[Role, frozenset[Role]] = field(default_factory=dict)
     panel: Callable[[Any], tuple[str, dict[str, Any]]] | None = None
+    checker_check: Callable[[Any, Any], Any] | None = None
 
 
 _registry: dict[str, ApprovalAction] = {}

@@ -453,7 +453,11 @@ PAGES = [
     *rows("POST", "/agents/{agent}/stop/", (ANONYMOUS, LOGIN), (COMPLIANCE, 403), (ADMIN, 302)),
     *rows("POST", "/agents/{agent}/stop/", (ADMIN, 302), data={"reason": "misbehaving"}),
     *rows("POST", "/agents/{agent}/change/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (ADMIN, 302)),
-    *rows("GET", "/agents/review/", (ANONYMOUS, LOGIN), (SUPPORT, 403), (COMPLIANCE, 200), (AUDITOR, 200)),
+    # the review page: whoever decides requests (each proposal says whether it is theirs)
+    *rows(
+        "GET", "/agents/review/", (ANONYMOUS, LOGIN), (NOBODY, 403), (SUPPORT, 200), (FINANCE, 200),
+        (COMPLIANCE, 200), (AUDITOR, 200),
+    ),
     *rows(
         "POST", "/agents/review/{proposal}/", (ANONYMOUS, LOGIN), (NOBODY, 403), (SUPPORT, 403), (AUDITOR, 403),
         (ADMIN, 403), (COMPLIANCE, 400),

@@ -91,6 +91,10 @@ def approval_can_decide(actor: User, request: ApprovalRequest) -> PermissionDeci
     excluded = get_action(request.action).checkers_may_not_hold.get(Role(role), frozenset())
     if held := sorted(r.value for r in excluded if r.value in roles_assigned(actor)):
         return deny(errors.CHECKER_HOLDS_EXCLUDED_ROLE.format(roles=" or ".join(held)))
+    check = get_action(request.action).checker_check
+    if check is not None:
+        decision: PermissionDecision = check(actor, request)
+        return decision
     return ALLOWED
 
 
@@ -200,6 +204,18 @@ def _notify_next_checkers(request: ApprovalRequest) -> None:
 def approval_decide(
     *, request_id: int, checker: User, decision: str, reason: str, seen_payload_hash: str | None = None
 ) -> ApprovalRequest:
+    return approval_decide_apply(
+        request_id=request_id, checker=checker, decision=decision, reason=reason, seen_payload_hash=seen_payload_hash
+    )
+
+
+@transaction.atomic
+def approval_decide_apply(
+    *, request_id: int, checker: User, decision: str, reason: str, seen_payload_hash: str | None = None
+) -> ApprovalRequest:
+    """The decision inside the caller's transaction, with every check of ``approval_decide``: a
+    person accepting an agent's proposal to approve a withdrawal decides the withdrawal's own review
+    request with it, in the proposal's transaction (``agents.withdrawal_decision``)."""
     if decision not in Decision.values:
         raise OpsError(f"Unknown decision {decision!r}.")
     if not reason.strip():

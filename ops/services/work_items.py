@@ -138,6 +138,16 @@ def work_item_can_resolve(actor: User, item: WorkItem) -> Decision:
     return _owner_decision(actor, item, statuses=tuple(OPEN_STATUSES), verb="resolved")
 
 
+def work_item_can_route(actor: User, item: WorkItem) -> Decision:
+    """Move an open item to another queue, or change its risk level (its priority) or due time: a
+    queue manager, or someone who works the queue it is in."""
+    if item.status == WorkItemStatus.RESOLVED:
+        return deny(errors.ITEM_CLOSED)
+    if actor.has_perm("ops.manage_queues") or queue_can_work(actor, item.queue):
+        return ALLOWED
+    return deny(errors.ROUTE_NOT_ALLOWED.format(queue=item.queue.name))
+
+
 def _save(item: WorkItem) -> None:
     try:
         item.save()
@@ -330,6 +340,68 @@ def work_item_resolve_approved(*, item_id: int, checker: User, code: str, note: 
         raise OpsError(errors.ITEM_CLOSED)
     queue_can_work(checker, item.queue).require(OpsError)
     return _resolve(item, resolved_by=checker, code=code, note=note)
+
+
+@transaction.atomic
+def work_item_route(
+    *,
+    item_id: int,
+    actor: User,
+    reason: str,
+    queue: str = "",
+    risk_level: str = "",
+    due_at: datetime | None = None,
+) -> WorkItem:
+    """Route an open item to another queue and/or re-prioritise it (risk level, due time), inside
+    the caller's transaction (an agent's proposal a person accepted or edited, or a person's own
+    triage). Moving it gives it the new queue's SLA unless a due time is given; an owner who does
+    not work the new queue hands it back, as escalation does."""
+    if not reason.strip():
+        raise OpsError(errors.REASON_REQUIRED)
+    if not (queue or risk_level or due_at):
+        raise OpsError(errors.ROUTE_NOTHING)
+    if risk_level and risk_level not in RiskLevel.values:
+        raise OpsError(errors.ROUTE_RISK_LEVEL.format(levels=", ".join(RiskLevel.values)))
+    now = timezone.now()
+    if due_at is not None and due_at <= now:
+        raise OpsError(errors.ROUTE_DUE_PAST)
+    item = work_item_lock(item_id)
+    work_item_can_route(actor, item).require(OpsError)
+    before = _snapshot(item) | {"risk_level": item.risk_level}
+    if queue:
+        target = Queue.objects.filter(code=queue).first()
+        if target is None:
+            raise OpsError(errors.UNKNOWN_QUEUE.format(code=queue))
+        if target.pk == item.queue_id:
+            raise OpsError(errors.ROUTE_SAME_QUEUE.format(queue=target.name))
+        taken = WorkItem.objects.filter(
+            queue=target, subject_type=item.subject_type_id, subject_id=item.subject_id, status__in=OPEN_STATUSES
+        ).first()
+        if taken is not None:
+            raise OpsError(errors.ROUTE_TAKEN.format(queue=target.name, item=taken.pk))
+        item.queue = target
+        if item.owner is not None and not queue_can_work(item.owner, target):
+            item.owner = None
+            _transition(item, "requeue", "requeued", owned=False)
+        if item.due_at is not None and due_at is None:
+            item.due_at = now + timedelta(minutes=target.sla_minutes)
+    if risk_level:
+        item.risk_level = RiskLevel(risk_level)
+    if due_at is not None:
+        if item.due_at is None:  # waiting on the client: the clock restarts from the new remaining time
+            item.sla_paused_remaining = due_at - now
+        else:
+            item.due_at = due_at
+    _refresh_urgency(item)
+    _save(item)
+    audit_record(
+        action=AuditAction.WORK_ITEM_ROUTED,
+        subject=item,
+        before=before,
+        after=_snapshot(item) | {"risk_level": item.risk_level},
+        reason=reason.strip(),
+    )
+    return item
 
 
 @transaction.atomic

@@ -447,6 +447,39 @@ def withdrawal_review_validate(withdrawal: Withdrawal, payload: dict[str, Any]) 
     _chargeback_stop(withdrawal)
 
 
+def withdrawal_controls_now(withdrawal: Withdrawal) -> None:
+    """The withdrawal's controls run again now, before an approval proposed by an agent is carried
+    out: the review's own checks (still under review, unchanged, no chargeback open), the hard
+    pre-checks that do not count the held funds again (client status, KYC documents, held deposits,
+    chargebacks), the policy's limits as they stand today, and the hold still on the funds. A 409
+    naming every control that fails."""
+    withdrawal_review_validate(withdrawal, withdrawal_approval_payload(withdrawal))
+    client = withdrawal.client
+    failures: list[str] = []
+    if not client_can(client, Capability.WITHDRAW):
+        failures.append(f"status: client is {client.get_status_display().lower()}")
+    bad = [
+        f"{r.kind.label.lower()} {r.state}" for r in kyc_checklist(client) if r.state not in ("accepted", "expiring")
+    ]
+    if bad:
+        failures.append("kyc: " + "; ".join(bad))
+    disputed = Deposit.objects.filter(client=client, status=DepositStatus.REVIEW).count()
+    if disputed:
+        failures.append(f"disputes: {disputed} held deposit(s) unresolved")
+    policy = WithdrawalPolicy.objects.filter(currency=withdrawal.currency).first()
+    if policy is None:
+        failures.append(errors.WITHDRAW_NO_POLICY.format(currency=withdrawal.currency))
+    elif not policy.minimum <= withdrawal.amount <= policy.maximum:
+        failures.append(
+            f"limits: {money_str(withdrawal.amount, withdrawal.currency)} is outside "
+            f"{money_str(policy.minimum, withdrawal.currency)} to {money_str(policy.maximum, withdrawal.currency)}"
+        )
+    if withdrawal.hold is None or withdrawal.hold.status != HoldStatus.ACTIVE:
+        failures.append("hold: the funds are no longer held for this withdrawal")
+    if failures:
+        raise PaymentError(errors.WITHDRAW_CHECKS_FAILED.format(failures="; ".join(failures)), status=409)
+
+
 def _chargeback_stop(withdrawal: Withdrawal) -> None:
     """Withdrawals stop while the client has a chargeback open (a 409 naming it): at approval and
     at payout, for withdrawals entered before the dispute arrived."""

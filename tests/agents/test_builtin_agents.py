@@ -17,6 +17,7 @@ from agents.services import builtin_agents_ensure, builtin_token
 from audit.actions import AuditAction
 from audit.models import AuditEvent
 from kyc.models import Document, DocumentStatus
+from ops.errors import OpsError
 from ops.models import ApprovalRequest, ApprovalStatus, Interaction, WorkItem
 from ops.roles import Role
 from ops.services.approvals import approval_decide
@@ -155,3 +156,66 @@ def test_red_team_instructions_in_documents_and_messages_lead_to_no_unapproved_w
     assert set(agent_events.values_list("action", flat=True)) <= {str(a) for a in AGENT_MAY_RECORD}
     # the injected identity document is proposed for rejection (the name differs), for a person to decide
     assert _proposed(docs[0]).payload["decision"] == "reject"
+
+
+def test_triage_agent_proposes_routing_and_priority_for_new_items_and_a_person_decides(
+    mcp_server: McpProcess,
+) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from agents.models import AgentCall, CallOutcome
+    from agents.services import proposal_review
+    from ops.services.work_items import work_item_claim
+    from tests.factories import work_item
+
+    _builtin()
+    risky, medium, plain, busy = client(), client(), client(), client()
+    for c, level in ((risky, "high"), (medium, "medium"), (busy, "high")):
+        Client.objects.filter(pk=c.pk).update(risk_level=level)  # test data: assessed before
+    follow_up = work_item("client_follow_up", subject=risky, title=f"{risky} replied by SMS")
+    medium_item = work_item("client_follow_up", subject=medium, title=f"{medium} replied by SMS")
+    plain_item = work_item("client_follow_up", subject=plain, title=f"{plain} replied by SMS")
+    owned = work_item("client_follow_up", subject=busy, title=f"{busy} replied by SMS")
+    desk = staff(Role.SUPPORT)
+    work_item_claim(item_id=owned.pk, user=desk)  # somebody is on it: not new, left alone
+
+    result = asyncio.run(triage_run(url=mcp_server.url, token=builtin_token(TRIAGE)))
+
+    assert result["routed"] == 2
+    routing = {p.subject_id: p for p in Proposal.objects.filter(action="agents.work_item_routing")}
+    assert set(routing) == {str(follow_up.pk), str(medium_item.pk)}
+    moved = routing[str(follow_up.pk)]
+    assert (moved.payload["queue"], moved.payload["risk_level"]) == ("compliance_escalation", "high")
+    assert "belongs to compliance" in moved.rationale
+    raised = routing[str(medium_item.pk)]
+    assert (raised.payload["queue"], raised.payload["risk_level"]) == ("", "medium")
+    assert plain_item.pk not in {int(k) for k in routing} and owned.pk not in {int(k) for k in routing}
+    # proposed only: nothing moved yet
+    assert set(
+        WorkItem.objects.filter(pk__in=[follow_up.pk, medium_item.pk]).values_list("queue__code", "risk_level")
+    ) == {("client_follow_up", "low")}
+    # a second run leaves items with a proposal pending alone (no refused calls either)
+    assert asyncio.run(triage_run(url=mcp_server.url, token=builtin_token(TRIAGE)))["routed"] == 0
+    assert not AgentCall.objects.filter(tool="propose_work_item_routing", outcome=CallOutcome.REFUSED).exists()
+
+    # someone who works the follow-up queue accepts the move: once, as them, audited
+    assert moved.request_id is not None
+    approval_decide(request_id=moved.request_id, checker=desk, decision="approve", reason="compliance should call")
+    follow_up.refresh_from_db()
+    assert (follow_up.queue.code, follow_up.risk_level, follow_up.owner) == ("compliance_escalation", "high", None)
+    assert abs(follow_up.due_at - (timezone.now() + timedelta(hours=4))) < timedelta(minutes=2)  # the new queue's SLA
+    routed_events = AuditEvent.objects.filter(action=AuditAction.WORK_ITEM_ROUTED, subject_id=str(follow_up.pk))
+    assert routed_events.count() == 1 and routed_events.get().after["queue"] == "compliance_escalation"
+    with pytest.raises(OpsError):
+        approval_decide(request_id=moved.request_id, checker=staff(Role.SUPPORT), decision="approve", reason="again")
+    # the other is edited: a higher risk level and an earlier due time than the agent proposed
+    due = (timezone.now() + timedelta(hours=2)).replace(microsecond=0)
+    proposal_review(
+        proposal_id=raised.pk, reviewer=desk, outcome="edited", reason="he threatened to complain: sooner",
+        edited={"queue": "", "risk_level": "high", "due_at": due.isoformat()},
+    )  # fmt: skip
+    medium_item.refresh_from_db()
+    assert (medium_item.queue.code, medium_item.risk_level, medium_item.due_at) == ("client_follow_up", "high", due)
+    assert Proposal.objects.get(pk=raised.pk).review == "edited"

@@ -34,8 +34,9 @@ TOOLS = [
     "propose_client_reply",
     "propose_kyc_document_decision",
     "propose_risk_level",
-    "propose_withdrawal_rejection",
+    "propose_withdrawal_decision",
     "propose_work_item_resolution",
+    "propose_work_item_routing",
     "queue_items",
     "withdrawal_prechecks",
 ]

@@ -16,6 +16,7 @@ from agents.selectors import agent_figures
 from agents.services import agent_actor, proposal_review, rubber_stamp_watch
 from audit.context import acting_as
 from kyc.models import Document, DocumentStatus
+from ops.errors import OpsError
 from ops.models import ApprovalRequest, WorkItem
 from ops.roles import Role
 from ops.services.approvals import approval_decide
@@ -91,8 +92,8 @@ def test_figures_count_accepted_edited_and_rejected() -> None:
     approval_decide(request_id=proposals[1]["approval_request"], checker=officer, decision="reject", reason="no")
     proposal = Agent.objects.get(pk=agent.pk).proposals.get(request_id=proposals[2]["approval_request"])
     proposal_review(
-        proposal_id=proposal.pk, reviewer=officer, outcome="edited", reason="too dark", decision="reject",
-        reason_code="blurred",
+        proposal_id=proposal.pk, reviewer=officer, outcome="edited", reason="too dark",
+        edited={"decision": "reject", "reason_code": "blurred"},
     )  # fmt: skip
     assert Document.objects.get(pk=docs[2].pk).status == DocumentStatus.REJECTED  # the officer's own version
     figures = agent_figures(agent)
@@ -190,8 +191,8 @@ def test_proposed_withdrawal_rejection_is_carried_out_by_finance_and_closes_the_
     agent, _ = register_agent("payout-watch", [Scope.READ_WITHDRAWALS, Scope.PROPOSE_WITHDRAWAL])
     checks = door.withdrawal_prechecks(agent_id=agent.pk, withdrawal_reference=w.reference)
     assert checks["untrusted"]["destination_name"] == "Someone Else"
-    proposed = door.propose_withdrawal_rejection(
-        agent_id=agent.pk, withdrawal_reference=w.reference, reason_code="third_party_destination",
+    proposed = door.propose_withdrawal_decision(
+        agent_id=agent.pk, withdrawal_reference=w.reference, decision="reject", reason_code="third_party_destination",
         rationale="the card holder is not the client", evidence=["destination name differs"],
     )  # fmt: skip
     w.refresh_from_db()
@@ -201,3 +202,80 @@ def test_proposed_withdrawal_rejection_is_carried_out_by_finance_and_closes_the_
     w.refresh_from_db()
     assert (w.status, w.reason_code) == (WithdrawalStatus.REJECTED, "third_party_destination")
     assert ApprovalRequest.objects.get(pk=w.approval_request_id).status == "cancelled"  # nobody decides it now
+
+
+def test_every_kind_of_proposal_can_be_edited_and_counts_as_edited() -> None:
+    from accounts.models import Client
+    from agents.models import Proposal
+    from ops.models import Interaction
+    from tests.factories import work_item
+
+    agent, _ = register_agent(
+        "drafter", [Scope.PROPOSE_WORK_ITEM, Scope.PROPOSE_RISK_LEVEL, Scope.PROPOSE_CLIENT_REPLY]
+    )
+    c = client()
+    item = work_item("kyc_review", subject=c, title="KYC review")
+    resolution = door.propose_work_item_resolution(
+        agent_id=agent.pk, item_id=item.pk, code="no_action", note="nothing waits", rationale="client settled",
+        evidence=[],
+    )  # fmt: skip
+    risk = door.propose_risk_level(
+        agent_id=agent.pk, client_reference=c.reference, level="low", rationale="no findings", evidence=[]
+    )
+    reply = door.propose_client_reply(
+        agent_id=agent.pk, client_reference=c.reference, message="Your documents are fine.", rationale="asked",
+        evidence=[],
+    )  # fmt: skip
+    officer, desk = staff(Role.COMPLIANCE), staff(Role.SUPPORT)
+
+    def edit(proposed: dict[str, Any], reviewer: Any, **edited: str) -> Proposal:
+        proposal = Proposal.objects.get(request_id=proposed["approval_request"])
+        return proposal_review(
+            proposal_id=proposal.pk, reviewer=reviewer, outcome="edited", reason="my own version", edited=edited
+        )
+
+    # a reviewer outside the proposal's level may not edit it either (the edit is their decision)
+    with pytest.raises(OpsError):
+        edit(reply, officer, message="Not mine to send.")
+    edit(resolution, officer, code="referred", note="referred to EDD: the address is a PO box")
+    edit(risk, officer, level="high")
+    edit(reply, desk, message="Your documents are fine; your account opens today.")
+
+    item.refresh_from_db()
+    assert (item.status, item.resolution_code, item.resolution_note, item.resolved_by) == (
+        "resolved", "referred", "referred to EDD: the address is a PO box", officer,
+    )  # fmt: skip
+    assert Client.objects.get(pk=c.pk).risk_level == "high"
+    sent = Interaction.objects.get(template="agents.client_reply")
+    assert "your account opens today" in sent.body
+    proposed = ApprovalRequest.objects.filter(action__in=["agents.work_item_resolution", "agents.risk_level",
+                                                          "agents.client_reply"])  # fmt: skip
+    assert list(proposed.values_list("status", flat=True)) == ["rejected"] * 3  # not the agent's versions
+    figures = agent_figures(agent)
+    assert (figures.made, figures.edited, figures.accepted, figures.rejected, figures.pending) == (3, 3, 0, 0, 0)
+
+
+def test_review_page_edit_with_a_bad_value_names_the_field_and_keeps_the_proposal(persona: Any) -> None:
+    from agents.models import Proposal
+
+    agent, _ = register_agent("levels", [Scope.PROPOSE_RISK_LEVEL])
+    c = client()
+    proposed = door.propose_risk_level(
+        agent_id=agent.pk, client_reference=c.reference, level="low", rationale="no findings", evidence=[]
+    )
+    proposal = Proposal.objects.get(request_id=proposed["approval_request"])
+    http = persona(Role.COMPLIANCE.value)
+    page = http.get("/agents/review/")
+    assert page.status_code == 200 and f'name="edit-{proposal.pk}-level"' in page.content.decode()
+    bad = http.post(
+        f"/agents/review/{proposal.pk}/", {"outcome": "edited", "reason": "r", f"edit-{proposal.pk}-level": "extreme"}
+    )
+    assert bad.status_code == 400 and "Risk level" in bad.content.decode()
+    assert ApprovalRequest.objects.get(pk=proposal.request_id).status == "pending"
+    done = http.post(
+        f"/agents/review/{proposal.pk}/", {"outcome": "edited", "reason": "PEP", f"edit-{proposal.pk}-level": "high"}
+    )
+    assert done.status_code == 302
+    assert (Proposal.objects.get(pk=proposal.pk).review, c.__class__.objects.get(pk=c.pk).risk_level) == (
+        "edited", "high",
+    )  # fmt: skip

@@ -96,7 +96,7 @@ def test_good_compose_gives_the_owner_password_to_migrate_alone() -> None:
     from tests.conftest import ROOT
 
     services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
-    for name in ("web", "worker", "beat", "migrate"):
+    for name in ("web", "worker", "beat", "migrate", "mcp"):
         environment = services[name]["environment"]
         assert environment["DATABASE_URL"].startswith("postgres://backoffice_app:"), name
         assert ("DATABASE_OWNER_URL" in environment) is (name == "migrate"), name

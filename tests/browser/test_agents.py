@@ -82,7 +82,7 @@ def test_precheck_agent_proposals_are_accepted_by_compliance_and_its_rate_shows(
         card = page.get_by_test_id(f"proposal-{proposal.pk}")
         expect(card).to_contain_text("All pre-checks passed")
         card.get_by_label("Your decision").select_option(outcome)
-        card.get_by_label("Reason").fill("looked at the scan myself")
+        card.get_by_label("Reason", exact=True).fill("looked at the scan myself")
         card.get_by_role("button", name="Record decision").click()
         expect(page.locator(".messages")).to_contain_text(f"Proposal #{proposal.pk}")
     shot(page, "agents-review")
@@ -94,3 +94,41 @@ def test_precheck_agent_proposals_are_accepted_by_compliance_and_its_rate_shows(
     figures = page.get_by_test_id("agent-figures")
     expect(figures).to_contain_text("12 min")  # two accepted, six minutes each
     shot(page, "agent-precheck")
+
+
+def test_reviewer_edits_an_agents_proposed_risk_level_in_the_browser(page: Page, mcp: McpProcess) -> None:
+    from accounts.models import Client
+
+    staff(Role.COMPLIANCE, username="cora")
+    c, _ = client_with_documents(seed=41)
+    agent, token = register_agent("risk-model", [Scope.READ_CLIENTS, Scope.PROPOSE_RISK_LEVEL])
+    (proposed,) = agent_session(
+        mcp.url,
+        token,
+        ("propose_risk_level", {"client_reference": c.reference, "level": "low",
+                                "rationale": "no screening hits, salaried", "evidence": ["no hits"]}),
+    )  # fmt: skip
+    request_id = data(proposed)["approval_request"]
+    proposal = Proposal.objects.get(request_id=request_id)
+
+    sign_in(page, "cora")
+    page.goto("/agents/review/")
+    card = page.get_by_test_id(f"proposal-{proposal.pk}")
+    expect(card).to_contain_text("no screening hits, salaried")
+    expect(card.get_by_label("Risk level")).to_have_value("low")  # starts as the agent's
+    card.get_by_label("Your decision").select_option("edited")
+    card.get_by_label("Risk level").select_option("high")
+    card.get_by_label("Reason", exact=True).fill("a PEP by marriage: the agent missed the relation")
+    card.get_by_role("button", name="Record decision").click()
+    expect(page.locator(".messages")).to_contain_text(f"Proposal #{proposal.pk}: edited.")
+    expect(page.get_by_test_id(f"proposal-{proposal.pk}")).to_have_count(0)
+    shot(page, "agents-review-edited")
+
+    assert Client.objects.get(pk=c.pk).risk_level == "high"  # the reviewer's version, carried out
+    assert ApprovalRequest.objects.get(pk=request_id).status == ApprovalStatus.REJECTED  # not the agent's
+    page.goto(f"/agents/{agent.pk}/")
+    figures = page.get_by_test_id("agent-figures")
+    expect(figures).to_contain_text("Edited")
+    expect(figures.locator("dt:has-text('Edited') + dd")).to_have_text("1")
+    expect(page.get_by_test_id("acceptance-rate")).to_have_text("0%")
+    expect(page.get_by_test_id("agent-proposals")).to_contain_text("edited")

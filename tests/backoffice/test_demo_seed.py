@@ -300,7 +300,8 @@ class DemoSeedTests(TestCase):
         from risk.models import AlertStatus, RiskAlert, RiskRule
 
         assert sorted(RiskRule.objects.values_list("code", flat=True)) == [
-            "QUICK-EXIT", "SCALPING", "SHARED-CARD", "STRUCTURING", "VELOCITY-DEP",
+            "LINKED-DEVICE", "LINKED-IP", "NEW-DEVICE-OUT", "QUICK-EXIT", "ROUND-TRIP", "SCALPING", "SHARED-CARD",
+            "STRUCTURING", "VELOCITY-DEP",
         ]  # fmt: skip
         quick = RiskAlert.objects.get(rule__code="QUICK-EXIT")
         assert quick.status == AlertStatus.OPEN and quick.client is not None
@@ -312,6 +313,21 @@ class DemoSeedTests(TestCase):
         assert RiskAlert.objects.get(source="exposure_limit").symbol == "EURUSD"
         pending = ApprovalRequest.objects.get(action="risk.rule_change", status=ApprovalStatus.PENDING)
         assert pending.payload["params"]["min_pct"] == 50
+
+    def test_demo_has_sign_ins_and_two_clients_sharing_an_ip_and_a_device(self) -> None:
+        from accounts.models import ClientSignIn
+        from backoffice.management.commands.demo_seed import DEMO_SHARED_DEVICE, DEMO_SHARED_IP
+        from risk.models import RiskAlert
+
+        assert ClientSignIn.objects.filter(outcome="failed").exists()
+        sharing = set(
+            ClientSignIn.objects.filter(ip_address=DEMO_SHARED_IP).values_list("client__first_name", flat=True)
+        )
+        assert "Noah" in sharing and len(sharing) == 2
+        assert ClientSignIn.objects.filter(device_id=DEMO_SHARED_DEVICE).values("client").distinct().count() == 2
+        for code in ("LINKED-IP", "LINKED-DEVICE"):
+            alert = RiskAlert.objects.get(rule__code=code)  # the seed ran twice: still one
+            assert {row["client"].split()[0] for row in alert.evidence} == sharing
 
     def test_demo_has_a_filed_sar_on_the_structuring_alert(self) -> None:
         import hashlib

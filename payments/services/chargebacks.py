@@ -337,6 +337,21 @@ def evidence_digest(evidence: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(evidence, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+def _sign_ins_and_ips(client: Any, seen_from: Any) -> list[dict[str, Any]]:
+    """The client's own sign-ins to the client area (browser and device in words), and the audited
+    actions on the client and its deposits that carry an IP address; newest first."""
+    from accounts.selectors import client_sign_ins, user_agent_label
+
+    rows = [
+        {"at": s.at.isoformat(), "what": f"Client-area sign-in: {s.get_outcome_display().lower()}"
+         + (f" ({s.failure_reason})" if s.failure_reason else ""), "ip": s.ip_address,
+         "browser": user_agent_label(s.user_agent), "device": s.get_device_source_display() if s.device_id else ""}
+        for s in client_sign_ins(client).order_by("-at", "-id")[:200]
+    ]  # fmt: skip
+    rows += [{"at": e.occurred_at.isoformat(), "what": e.action_label, "ip": e.ip} for e in seen_from]
+    return sorted(rows, key=lambda r: r["at"], reverse=True)
+
+
 def chargeback_evidence(case: ChargebackCase) -> dict[str, Any]:
     """What the broker answers a dispute with: JSON the PSP forwards to the card scheme."""
     client, deposit = case.client, case.deposit
@@ -384,7 +399,7 @@ def chargeback_evidence(case: ChargebackCase) -> dict[str, Any]:
             "ip": registered.ip if registered else None,
             "account_type": client.account_type.name,
         },
-        "sign_ins_and_ips": [{"at": e.occurred_at.isoformat(), "what": e.action_label, "ip": e.ip} for e in seen_from],
+        "sign_ins_and_ips": _sign_ins_and_ips(client, seen_from),
         "payment": {
             "deposit": deposit.reference,
             "psp_payment": deposit.external_id,

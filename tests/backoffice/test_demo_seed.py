@@ -147,7 +147,7 @@ class DemoSeedTests(TestCase):
             ("payments.withdrawal", ApprovalStatus.PENDING),  # the client's first withdrawal, waiting for review
             ("payments.withdrawal", ApprovalStatus.PENDING),  # the injected quick exit (risk's QUICK-EXIT alert)
             ("risk.account_routing", ApprovalStatus.EXECUTED),  # Northwind to the A-book, approved by risk2
-            *[("risk.rule_change", ApprovalStatus.EXECUTED)] * 5,  # the first monitoring rules, approved by risk2
+            *[("risk.rule_change", ApprovalStatus.EXECUTED)] * 9,  # the first monitoring rules, approved by risk2
             ("risk.rule_change", ApprovalStatus.PENDING),  # QUICK-EXIT's next version, with its 30-day backtest
             ("risk.sar_file", ApprovalStatus.EXECUTED),  # the SAR on Northwind's structuring, approved by compliance2
             ("staff.grant_role", ApprovalStatus.EXECUTED),

@@ -161,7 +161,7 @@ class DemoSeedTests(TestCase):
         # three clients wait for KYC review (all documents uploaded); the others were decided. One of
         # them has a passport the identity verification provider found not to match: a KYC exception.
         cast_items = {
-            "access_review": 1, "compliance_escalation": 1, "risk_alert": 3, "kyc_review": 3, "kyc_exception": 1,
+            "access_review": 1, "compliance_escalation": 1, "risk_alert": 5, "kyc_review": 3, "kyc_exception": 1,
             "withdrawal_approval": 2, "deposit_exception": 1, "trade_feed_exception": 1, "ib_dispute": 1,
             "client_follow_up": 1,  # a client who never answered the follow-up's reminders
             "chargeback": 1,  # the cardholder's bank disputed a partner-introduced client's deposit

@@ -183,14 +183,13 @@ def generate(*, deposits: int, withdrawals: int, deals: int, clients: int, sign_
             WITH cs AS (SELECT array_agg(id ORDER BY id) AS ids FROM accounts_client WHERE reference LIKE 'BR0%%')
             INSERT INTO accounts_clientsignin (client_id, at, outcome, failure_reason, ip_address, user_agent,
                                                device_id, device_source, received_at, reported_by)
-            SELECT cs.ids[1 + k], x.at, CASE WHEN i %% 20 = 0 THEN 'failed' ELSE 'succeeded' END,
+            SELECT cs.ids[1 + kk.m], x.at, CASE WHEN i %% 20 = 0 THEN 'failed' ELSE 'succeeded' END,
                    CASE WHEN i %% 20 = 0 THEN 'wrong_password' ELSE '' END,
                    ('10.' || (k / 65536) || '.' || (k / 256 %% 256) || '.' || (k %% 256))::inet, 'bench browser',
                    'bench-fp-' || k, 'fingerprint', x.at, 'bench'
             FROM generate_series(1, %(sign_ins)s) i, cs,
-                 LATERAL (SELECT CASE WHEN (i::bigint * 7919 %% cardinality(cs.ids)) %% 500 = 1
-                                      THEN (i::bigint * 7919 %% cardinality(cs.ids)) - 1
-                                      ELSE i::bigint * 7919 %% cardinality(cs.ids) END AS k) kk,
+                 LATERAL (SELECT i::bigint * 7919 %% cardinality(cs.ids) AS m) mm,
+                 LATERAL (SELECT mm.m, CASE WHEN mm.m %% 500 = 1 THEN mm.m - 1 ELSE mm.m END AS k) kk,
                  LATERAL (SELECT %(start)s + (i::float8 / %(sign_ins)s * %(span)s) * interval '1 second' AS at) x
             """,
             params,
@@ -199,7 +198,8 @@ def generate(*, deposits: int, withdrawals: int, deals: int, clients: int, sign_
             """
             INSERT INTO accounts_clientsignin (client_id, at, outcome, failure_reason, ip_address, user_agent,
                                                device_id, device_source, received_at, reported_by)
-            SELECT w.client_id, w.created_at - interval '1 hour', 'succeeded', '', '192.0.2.1'::inet, 'bench browser',
+            SELECT w.client_id, w.created_at - interval '1 hour', 'succeeded', '',
+                   ('172.16.' || (w.id / 256 %% 256) || '.' || (w.id %% 256))::inet, 'bench browser',
                    'bench-new-' || w.id, 'fingerprint', now(), 'bench'
             FROM payments_withdrawal w WHERE w.reference LIKE 'BRW%%' AND w.id %% %(every)s = 0
             """,

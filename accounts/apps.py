@@ -13,9 +13,10 @@ class AccountsConfig(AppConfig):
         )
         from accounts.panels import register_client_panel
         from accounts.services import retention  # noqa: F401 - registers the pseudonymisable fields
-        from accounts.views import crm_panel
+        from accounts.views import crm_panel, sign_ins_panel
 
         register_client_panel(crm_panel)
+        register_client_panel(sign_ins_panel)
         from accounts.selectors import client_get_for
         from audit.evidence import register_evidence_part, register_evidence_subject
 

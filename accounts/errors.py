@@ -34,3 +34,12 @@ CRM_PAYLOAD_INVALID = "The CRM notification is malformed: {why}"
 CRM_UNKNOWN_CONTACT = "No client has reference {external_id!r} (CRM contact {crm_id})."
 CRM_LINKED_ELSEWHERE = "Client {reference} is linked to CRM contact {linked}, not {crm_id}."
 CRM_PUSH_GAVE_UP = "The CRM refused {attempts} attempts to push client {reference}: {error}"
+
+# client-area sign-ins
+SIGN_IN_OUTCOME = "One of {choices}."
+SIGN_IN_FUTURE = "A sign-in cannot be in the future."
+SIGN_IN_TOO_OLD = "A sign-in is reported within {days} days of it."
+SIGN_IN_IP = "The IP address the client signed in from, e.g. 203.0.113.7 or 2001:db8::1."
+SIGN_IN_USER_AGENT = "At most 512 characters."
+SIGN_IN_REASON_REQUIRED = "Say why the sign-in failed, e.g. wrong_password."
+SIGN_IN_REASON_ON_SUCCESS = "Only a failed sign-in has a failure reason."

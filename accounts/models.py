@@ -19,6 +19,7 @@ from django_countries.fields import CountryField
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
 
 from audit.history import AuditedHistoricalRecords
+from audit.models import append_only_triggers
 from ops.models import RiskLevel, User
 
 
@@ -440,3 +441,57 @@ class CrmMismatch(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("client", args=[self.client_id])
+
+
+# --- client-area sign-ins ---------------------------------------------------------------------------
+
+
+class SignInOutcome(models.TextChoices):
+    SUCCEEDED = "succeeded", "Signed in"
+    FAILED = "failed", "Failed"
+
+
+class DeviceSource(models.TextChoices):
+    FINGERPRINT = "fingerprint", "The client area's device fingerprint"
+    USER_AGENT = "user_agent", "A hash of the browser's user agent"
+
+
+class ClientSignIn(models.Model):
+    """One sign-in to the client area, successful or failed, as the portal reported it
+    (``POST /api/v1/client-area/clients/{id}/sign-ins/``): when, from which IP address, with which
+    browser, and on which device (the portal's device fingerprint when it sends one, else a hash of
+    the user agent). Append-only: the database refuses UPDATE and DELETE, except the retention job's
+    pseudonymisation of the IP address, user agent and device (``accounts.services.retention``).
+    Monitoring rules link clients through these rows (shared IP, shared device, new device)."""
+
+    id = models.BigAutoField(primary_key=True)
+    client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="sign_ins")
+    at = models.DateTimeField(default=timezone.now)
+    outcome = models.CharField(max_length=12, choices=SignInOutcome.choices)
+    failure_reason = models.CharField(max_length=120, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    device_id = models.CharField(max_length=128, blank=True)
+    device_source = models.CharField(max_length=12, choices=DeviceSource.choices, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    # the API key the portal reported it with (its prefix), or "demo" for the demo seed
+    reported_by = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["client", "at"], name="signin_client_at_idx"),
+            models.Index(fields=["ip_address", "at"], name="signin_ip_at_idx"),
+            models.Index(fields=["device_id", "at"], name="signin_device_at_idx"),
+            models.Index(fields=["at"], name="signin_at_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(outcome="failed") | models.Q(failure_reason=""),
+                name="signin_failure_reason_only_when_failed",
+            )
+        ]
+        triggers = append_only_triggers()
+
+    def __str__(self) -> str:
+        return f"{self.get_outcome_display()} {self.at:%Y-%m-%d %H:%M} from {self.ip_address or 'unknown'}"

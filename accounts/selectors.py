@@ -9,7 +9,7 @@ from django.http import Http404
 from guardian.shortcuts import get_objects_for_user
 
 from accounts import errors
-from accounts.models import Client, ClientLink
+from accounts.models import Client, ClientLink, ClientSignIn, SignInOutcome
 from ops.models import User
 from ops.permissions import ALLOWED, Decision, deny
 
@@ -123,3 +123,76 @@ def client_evidence_part(client: Client, subjects: set[tuple[str, str]]) -> Any:
         },
         subjects={("accounts.tradingaccount", str(a.pk)) for a in accounts},
     )
+
+
+# --- client-area sign-ins ----------------------------------------------------------------------------
+
+SIGN_IN_HISTORY_ROWS = 25
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari"))
+_SYSTEMS = (("Windows", "Windows"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Android", "Android"),
+            ("Mac OS X", "macOS"), ("CrOS", "ChromeOS"), ("Linux", "Linux"))  # fmt: skip
+
+
+def user_agent_label(user_agent: str) -> str:
+    """``Firefox on Windows``: what a person reads instead of the raw user agent."""
+    if not user_agent:
+        return "Unknown browser"
+    browser = next((name for token, name in _BROWSERS if token in user_agent), "")
+    system = next((name for token, name in _SYSTEMS if token in user_agent), "")
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or user_agent[:40]
+
+
+def client_sign_ins(client: Client) -> QuerySet[ClientSignIn]:
+    """A client's sign-ins to the client area (the client-area API; newest first)."""
+    return ClientSignIn.objects.filter(client=client)
+
+
+def client_sign_in_history(user: User, client: Client, *, limit: int = SIGN_IN_HISTORY_ROWS) -> dict[str, Any]:
+    """The client 360's sign-in history: the latest sign-ins (browser, IP address, device, outcome),
+    and for each IP address and device shown, the other clients who signed in from it (those the
+    viewer may see by name; the rest counted)."""
+    rows = list(ClientSignIn.objects.filter(client=client).order_by("-at", "-id")[:limit])
+    ips = {r.ip_address for r in rows if r.ip_address}
+    devices = {r.device_id for r in rows if r.device_id}
+    others = (
+        ClientSignIn.objects.filter(Q(ip_address__in=ips) | Q(device_id__in=devices))
+        .exclude(client=client)
+        .values_list("client_id", "ip_address", "device_id")
+        .distinct()
+    )
+    by_ip: dict[str, set[int]] = {}
+    by_device: dict[str, set[int]] = {}
+    for other_id, ip, device in others:
+        if ip in ips:
+            by_ip.setdefault(ip, set()).add(other_id)
+        if device in devices:
+            by_device.setdefault(device, set()).add(other_id)
+    wanted = set().union(*by_ip.values(), *by_device.values())
+    visible = {c.pk: c for c in clients_visible_to(user).filter(pk__in=wanted)}
+
+    def named(ids: set[int]) -> dict[str, Any]:
+        shown = sorted((visible[i] for i in ids if i in visible), key=lambda c: c.display_name)
+        return {"clients": shown, "hidden": len(ids) - len(shown)}
+
+    device_numbers: dict[str, int] = {}
+    for r in reversed(rows):  # "Device 1" is the oldest device shown
+        if r.device_id and r.device_id not in device_numbers:
+            device_numbers[r.device_id] = len(device_numbers) + 1
+    history = [
+        {
+            "sign_in": r,
+            "browser": user_agent_label(r.user_agent),
+            "device": f"Device {device_numbers[r.device_id]}" if r.device_id else "Unknown device",
+            "device_source": r.get_device_source_display() if r.device_source else "",
+            "shared_ip": named(by_ip.get(r.ip_address or "", set())),
+            "shared_device": named(by_device.get(r.device_id, set())),
+        }
+        for r in rows
+    ]
+    return {
+        "rows": history,
+        "total": ClientSignIn.objects.filter(client=client).count(),
+        "failed": ClientSignIn.objects.filter(client=client, outcome=SignInOutcome.FAILED).count(),
+    }

@@ -317,6 +317,14 @@ def crm_panel(user: User, client: Any, forms: dict[str, Any]) -> tuple[str, dict
     }
 
 
+def sign_ins_panel(user: User, client: Any, forms: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The client 360's sign-in history: when, from where, with which browser and device, and who
+    else signed in from the same IP address or device."""
+    from accounts.selectors import client_sign_in_history
+
+    return "accounts/_sign_ins_panel.html", {"sign_in_history": client_sign_in_history(user, client)}
+
+
 def client_interactions_view(request: HttpRequest, pk: int) -> HttpResponse:
     """The client's interaction log: messages the back office sent (with their delivery results),
     the client's replies, the CRM's records, and the client's follow-up sequences."""

@@ -79,6 +79,11 @@ client_area: list[URLPattern | URLResolver] = [
         name="api-ca-transactions",
     ),
     path(
+        "clients/<str:client_id>/sign-ins/",
+        ca.SignInViewSet.as_view({"get": "list", "post": "create"}),
+        name="api-ca-sign-ins",
+    ),
+    path(
         "clients/<str:client_id>/notifications/",
         ca.NotificationViewSet.as_view({"get": "list"}),
         name="api-ca-notifications",

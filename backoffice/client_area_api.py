@@ -30,9 +30,10 @@ from rest_framework.response import Response
 from accounts.api import ClientSerializer
 from accounts.capabilities import MATRIX, Capability, client_can
 from accounts.errors import ClientError
-from accounts.models import Client, ClientKind, ClientStatus, TradingAccount
-from accounts.selectors import client_area_client_get
+from accounts.models import Client, ClientKind, ClientSignIn, ClientStatus, SignInOutcome, TradingAccount
+from accounts.selectors import client_area_client_get, client_sign_ins
 from accounts.services.clients import client_register
+from accounts.services.sign_ins import SignInError, client_sign_in_record
 from backoffice.api import StrictInput, object_id
 from backoffice.idempotency import HEADER, IdempotentWritesMixin
 from kyc.errors import KycError
@@ -360,6 +361,25 @@ def _notification_out(i: Interaction) -> dict[str, Any]:
     }  # fmt: skip
 
 
+class SignInOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    at = serializers.DateTimeField()
+    outcome = serializers.ChoiceField(choices=SignInOutcome.choices)
+    outcome_display = serializers.CharField()
+    failure_reason = serializers.CharField()
+    ip_address = serializers.CharField(allow_null=True)
+    user_agent = serializers.CharField()
+    device_id = serializers.CharField(help_text="the fingerprint sent, or ua: and a hash of the user agent")
+
+
+def _sign_in_out(s: ClientSignIn) -> dict[str, Any]:
+    return {
+        "id": s.pk, "at": s.at, "outcome": s.outcome, "outcome_display": s.get_outcome_display(),
+        "failure_reason": s.failure_reason, "ip_address": s.ip_address, "user_agent": s.user_agent,
+        "device_id": s.device_id,
+    }  # fmt: skip
+
+
 # --- what comes in ------------------------------------------------------------------------------
 
 
@@ -420,6 +440,23 @@ class TransferIn(StrictInput, serializers.Serializer):
     direction = serializers.ChoiceField(choices=TRANSFER_DIRECTIONS)
     trading_account = serializers.CharField(max_length=32, help_text="the trading account's login")
     amount = serializers.CharField(max_length=40, help_text="a decimal string in the trading account's currency")
+
+
+class SignInIn(StrictInput, serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=SignInOutcome.choices, help_text="succeeded or failed")
+    at = serializers.DateTimeField(
+        required=False, help_text="when the client signed in (default: now); at most a week ago"
+    )
+    ip_address = serializers.CharField(max_length=45, help_text="the end user's IP address as the portal saw it")
+    user_agent = serializers.CharField(max_length=512, allow_blank=True, help_text="the end user's User-Agent")
+    device_fingerprint = serializers.CharField(
+        required=False, allow_blank=True, max_length=128,
+        help_text="the portal's device fingerprint (its front end's header), if it has one; else the back "
+        "office uses a hash of the user agent",
+    )  # fmt: skip
+    failure_reason = serializers.CharField(
+        required=False, allow_blank=True, max_length=120, help_text='failed only: why, e.g. "wrong_password"'
+    )
 
 
 # --- the operations ---------------------------------------------------------------------------
@@ -697,3 +734,38 @@ class NotificationViewSet(ClientAreaView):
 
     def list(self, request: Request, client_id: str) -> Response:
         return self._page(client_notifications(self._client(for_write=False)), _notification_out, NotificationOut)
+
+
+@extend_schema_view(
+    list=extend_schema(parameters=[CLIENT_ID], responses=SignInOut, summary="The client's sign-ins, newest first"),
+    create=extend_schema(
+        parameters=[CLIENT_ID],
+        request=SignInIn,
+        responses={201: SignInOut},
+        summary="Report a sign-in to the client area",
+        description="Every attempt, successful or failed, as the portal signs its end user in: the time, the "
+        "IP address and user agent it saw, and its device fingerprint if it has one. Append-only; monitoring "
+        "rules link clients by IP address and device, and watch new devices.",
+    ),
+)
+class SignInViewSet(ClientAreaView):
+    """The client's sign-ins to the client area: report one, list them."""
+
+    def list(self, request: Request, client_id: str) -> Response:
+        return self._page(client_sign_ins(self._client(for_write=False)), _sign_in_out, SignInOut)
+
+    def create(self, request: Request, client_id: str) -> Response:
+        client = self._client(for_write=True)
+        body = SignInIn(data=request.data)
+        body.is_valid(raise_exception=True)
+        v = body.validated_data
+        key: ApiKey = request.auth  # type: ignore[assignment]
+        try:
+            sign_in = client_sign_in_record(
+                client=client, outcome=v["outcome"], at=v.get("at"), ip_address=v["ip_address"],
+                user_agent=v["user_agent"], device_fingerprint=v.get("device_fingerprint", ""),
+                failure_reason=v.get("failure_reason", ""), reported_by=key.prefix,
+            )  # fmt: skip
+        except SignInError as exc:
+            raise ValidationError({k: [m] for k, m in exc.problems.items()}) from None
+        return Response(SignInOut(_sign_in_out(sign_in)).data, status=status.HTTP_201_CREATED)

@@ -24,6 +24,9 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 # The hash chain, and the security log: the application inserts and reads, never updates or deletes.
 AUDIT_CHAIN_TABLES = ("audit_auditevent", "audit_auditseal", "audit_auditsealbatch")
 APPEND_ONLY_TABLES = (*AUDIT_CHAIN_TABLES, "audit_securityevent")
+# Append-only tables holding personal data: never deleted; only the retention job's pseudonymised
+# columns may be updated (accounts.services.retention; the append-only trigger refuses even that unless bypassed).
+PSEUDONYMISABLE_APPEND_ONLY = {"accounts_clientsignin": ("ip_address", "user_agent", "device_id", "device_source")}
 
 
 def history_tables() -> list[str]:
@@ -53,6 +56,9 @@ def app_privileges_statements(*, app_role: str, owner_role: str, quote: Callable
     # History rows: never deleted; only the personal columns the retention job pseudonymises may be
     # updated (accounts.services.retention), and the append-only trigger refuses even that unless bypassed.
     statements += [f"REVOKE UPDATE, DELETE ON {q(t)} FROM {app}" for t in history_tables()]
+    for table, append_only_columns in PSEUDONYMISABLE_APPEND_ONLY.items():
+        statements.append(f"REVOKE UPDATE, DELETE ON {q(table)} FROM {app}")
+        statements.append(f"GRANT UPDATE ({', '.join(q(c) for c in append_only_columns)}) ON {q(table)} TO {app}")
     for table, columns in pseudonymisable_history_columns().items():
         statements.append(f"GRANT UPDATE ({', '.join(q(c) for c in columns)}) ON {q(table)} TO {app}")
     return statements

@@ -7,6 +7,8 @@ Data (generated with ``generate_series``, not timed): CLIENTS copies of one appr
 200,000 deals; INJECTED further clients who each deposit 5,000 and ask for 4,900 back an hour later
 without trading (the pattern the rule must find); an open position per client on both books.
 
+0. Also generated: a daily FX rate against USD, and SIGN_INS client-area sign-ins (a device and an
+   IP address per client, some shared) over the same days, for step 3.
 1. The rule (deposit then withdrawal: at least 80% within 24 h, at most 0.10 lots traded in
    between) over the 30 days: one set-based statement (``risk.rules.hits``); every injected client
    must be among its hits. Then the whole backtest the checker's page computes
@@ -16,6 +18,9 @@ without trading (the pattern the rule must find); an open position per client on
    and after each batch the dashboard's figures (exposure per symbol and book, the heatmap, the
    per-currency legs, realised P&L) recomputed; a batch's deal-to-dashboard time runs from its
    arrival to figures that include it (checked: the deal count grows by the batch). Goal: p95 <= 1 s.
+3. The kinds that convert amounts or read sign-ins, each replayed over the 30 days (figures, no goal
+   of their own): structuring in USD (every deposit converted at the rate of its moment), accounts
+   linked by IP address and by device, and a new device followed by a withdrawal.
 
     python -m bench risk_backtest [--quick]
 """
@@ -33,6 +38,7 @@ DEPOSITS, QUICK_DEPOSITS = 700_000, 14_000
 WITHDRAWALS, QUICK_WITHDRAWALS = 300_000, 6_000
 DEALS, QUICK_DEALS = 200_000, 4_000
 CLIENTS, QUICK_CLIENTS = 20_000, 400
+SIGN_INS, QUICK_SIGN_INS = 300_000, 6_000
 INJECTED = 20
 STREAM_SECONDS, QUICK_STREAM_SECONDS = 30, 4
 BATCH = 1_000
@@ -41,7 +47,7 @@ GOAL_P95_SECONDS = 1.0
 PARAMS = {"min_pct": 80, "within_hours": 24, "max_lots": "0.10"}
 
 
-def generate(*, deposits: int, withdrawals: int, deals: int, clients: int) -> dict[str, Any]:
+def generate(*, deposits: int, withdrawals: int, deals: int, clients: int, sign_ins: int) -> dict[str, Any]:
     from django.db import connection, transaction
     from django.utils import timezone
 
@@ -75,7 +81,7 @@ def generate(*, deposits: int, withdrawals: int, deals: int, clients: int) -> di
             )
         params: dict[str, Any] = {"start": start, "span": (now - start).total_seconds(), "wallet": wallet.pk,
                   "currency": template.base_currency, "deposits": deposits, "withdrawals": withdrawals,
-                  "deals": deals, "account": account.pk}  # fmt: skip
+                  "deals": deals, "account": account.pk, "sign_ins": sign_ins}  # fmt: skip
         cursor.execute(
             """
             WITH cs AS (SELECT array_agg(id ORDER BY id) AS ids FROM accounts_client WHERE reference LIKE 'BR0%%')
@@ -159,9 +165,52 @@ def generate(*, deposits: int, withdrawals: int, deals: int, clients: int) -> di
             """,
             params,
         )
+        # FX: one rate a day of the deposits' currency against USD (none needed when it is USD)
+        cursor.execute(
+            """
+            INSERT INTO payments_fxrate (base, quote, rate, as_of, source)
+            SELECT %(currency)s, 'USD', 1.05 + (d %% 7) / 100.0, %(start)s - interval '1 day' + d * interval '1 day',
+                   'bench'
+            FROM generate_series(0, 31) d WHERE %(currency)s <> 'USD'
+            ON CONFLICT DO NOTHING
+            """,
+            params,
+        )
+        # sign-ins: each client from its own IP address and device; one client in 500 shares both
+        # with the next one; a client in 50 signs in from a new device an hour before a withdrawal
+        cursor.execute(
+            """
+            WITH cs AS (SELECT array_agg(id ORDER BY id) AS ids FROM accounts_client WHERE reference LIKE 'BR0%%')
+            INSERT INTO accounts_clientsignin (client_id, at, outcome, failure_reason, ip_address, user_agent,
+                                               device_id, device_source, received_at, reported_by)
+            SELECT cs.ids[1 + kk.m], x.at, CASE WHEN i %% 20 = 0 THEN 'failed' ELSE 'succeeded' END,
+                   CASE WHEN i %% 20 = 0 THEN 'wrong_password' ELSE '' END,
+                   ('10.' || (k / 65536) || '.' || (k / 256 %% 256) || '.' || (k %% 256))::inet, 'bench browser',
+                   'bench-fp-' || k, 'fingerprint', x.at, 'bench'
+            FROM generate_series(1, %(sign_ins)s) i, cs,
+                 LATERAL (SELECT i::bigint * 7919 %% cardinality(cs.ids) AS m) mm,
+                 LATERAL (SELECT mm.m, CASE WHEN mm.m %% 500 = 1 THEN mm.m - 1 ELSE mm.m END AS k) kk,
+                 LATERAL (SELECT %(start)s + (i::float8 / %(sign_ins)s * %(span)s) * interval '1 second' AS at) x
+            """,
+            params,
+        )
+        cursor.execute(
+            """
+            INSERT INTO accounts_clientsignin (client_id, at, outcome, failure_reason, ip_address, user_agent,
+                                               device_id, device_source, received_at, reported_by)
+            SELECT w.client_id, w.created_at - interval '1 hour', 'succeeded', '',
+                   ('172.16.' || (w.id / 256 %% 256) || '.' || (w.id %% 256))::inet, 'bench browser',
+                   'bench-new-' || w.id, 'fingerprint', now(), 'bench'
+            FROM payments_withdrawal w WHERE w.reference LIKE 'BRW%%' AND w.id %% %(every)s = 0
+            """,
+            {"every": 50},
+        )
         cursor.execute("SELECT array_agg(id) FROM payments_withdrawal WHERE reference LIKE 'BRXW%%'")
         injected = {f"withdrawal:{pk}" for pk in cursor.fetchone()[0]}
-        cursor.execute("VACUUM ANALYZE payments_deposit, payments_withdrawal, ib_deal, accounts_client")
+        cursor.execute(
+            "VACUUM ANALYZE payments_deposit, payments_withdrawal, ib_deal, accounts_client, accounts_clientsignin,"
+            " payments_fxrate"
+        )
     return {"template": template, "account": account, "batch": params["batch"], "injected": injected,
             "seconds": time.monotonic() - started}  # fmt: skip
 
@@ -200,6 +249,27 @@ def _replay(data: dict[str, Any]) -> tuple[float, bool]:
         flush=True,
     )
     return replay_seconds, all_found
+
+
+OTHER_KINDS = (
+    ("structuring", {"direction": "deposit", "threshold": "5000", "band_pct": 10, "min_count": 3, "window_days": 7,
+                     "currency": "USD"}),
+    ("linked_ip", {"min_clients": 2, "window_days": 30}),
+    ("linked_device", {"min_clients": 2, "window_days": 30}),
+    ("new_device_withdrawal", {"within_hours": 24, "history_days": 90, "min_amount": "100", "currency": "USD"}),
+)  # fmt: skip
+
+
+def _other_kinds() -> None:
+    from django.utils import timezone
+
+    from risk.rules import hits, params_clean
+
+    end = timezone.now()
+    for kind, raw in OTHER_KINDS:
+        started = time.monotonic()
+        found = hits(kind, params_clean(kind, raw), start=end - timedelta(days=30), end=end)
+        print(f"{kind} replayed over 30 days: {len(found):,} hits in {time.monotonic() - started:.1f} s", flush=True)
 
 
 def _stream(data: dict[str, Any], seconds: int) -> tuple[float, float]:
@@ -249,19 +319,20 @@ def _stream(data: dict[str, Any], seconds: int) -> tuple[float, float]:
 
 def run(*, quick: bool = False) -> bool:
     sizes = (
-        (QUICK_DEPOSITS, QUICK_WITHDRAWALS, QUICK_DEALS, QUICK_CLIENTS, QUICK_STREAM_SECONDS)
+        (QUICK_DEPOSITS, QUICK_WITHDRAWALS, QUICK_DEALS, QUICK_CLIENTS, QUICK_STREAM_SECONDS, QUICK_SIGN_INS)
         if quick
-        else (DEPOSITS, WITHDRAWALS, DEALS, CLIENTS, STREAM_SECONDS)
+        else (DEPOSITS, WITHDRAWALS, DEALS, CLIENTS, STREAM_SECONDS, SIGN_INS)
     )
-    deposits, withdrawals, deals, clients, seconds = sizes
-    data = generate(deposits=deposits, withdrawals=withdrawals, deals=deals, clients=clients)
+    deposits, withdrawals, deals, clients, seconds, sign_ins = sizes
+    data = generate(deposits=deposits, withdrawals=withdrawals, deals=deals, clients=clients, sign_ins=sign_ins)
     print(
         f"generated {deposits + withdrawals + 2 * INJECTED:,} transactions ({deposits:,} deposits,"
-        f" {withdrawals:,} withdrawals) and {deals:,} deals of {clients:,} clients over 30 days"
+        f" {withdrawals:,} withdrawals), {deals:,} deals and {sign_ins:,} sign-ins of {clients:,} clients over 30 days"
         f" in {data['seconds']:.1f} s",
         flush=True,
     )
     replay_seconds, all_found = _replay(data)
+    _other_kinds()
     p95, lag = _stream(data, seconds)
     kept_pace = lag < 0.5
     met = replay_seconds <= GOAL_REPLAY_SECONDS and p95 <= GOAL_P95_SECONDS and all_found and kept_pace

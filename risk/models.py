@@ -30,6 +30,12 @@ class RuleKind(models.TextChoices):
     DORMANT_THEN_LARGE = "dormant_then_large", "Dormant, then a large movement"
     SHORT_HOLD = "short_hold", "Very short hold times (toxic flow)"
     LINKED_ADDRESS = "linked_address", "Accounts linked by address"
+    LINKED_IP = "linked_ip", "Accounts linked by sign-in IP address"
+    LINKED_DEVICE = "linked_device", "Accounts linked by sign-in device"
+    LINKED_PARTNER = "linked_partner", "Clients of one partner sharing an IP address or device"
+    SIGN_IN_MANY_IPS = "sign_in_many_ips", "Sign-ins from many IP addresses in a window"
+    NEW_DEVICE_WITHDRAWAL = "new_device_withdrawal", "Sign-in from a new device, then a withdrawal"
+    TRANSFER_ROUND_TRIP = "transfer_round_trip", "Money into a trading account and straight back out, little trading"
 
 
 class RiskRule(models.Model):

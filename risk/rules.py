@@ -19,6 +19,7 @@ from typing import Any
 
 from django.db import connection
 
+from payments.currencies import MINOR_UNITS
 from risk.errors import RuleError
 from risk.models import RuleKind
 
@@ -59,6 +60,27 @@ def _dec(name: str, label: str, default: str, lo: str, hi: str) -> Param:
 
 
 DIRECTION = Param("direction", "Deposits or withdrawals", "choice", "deposit", choices=("deposit", "withdrawal"))
+# the currency a rule's amounts are in: every amount is converted to it at the rate of its moment
+CURRENCY = Param("currency", "Amounts in", "choice", "EUR", choices=tuple(MINOR_UNITS))
+DEVICES = Param(
+    "devices", "Devices identified by", "choice", "fingerprint", choices=("fingerprint", "fingerprint_or_user_agent")
+)
+
+
+def fx(currency: str, at: str) -> str:
+    """SQL: the price of one ``currency`` (a column) in the rule's currency (``%(currency)s``) at ``at``,
+    as ``payments.selectors.fx_rate_at`` prices it: 1 in the same currency; the latest rate of the pair
+    at or before then; failing that, the inverse of the reverse pair's; NULL without a rate (the
+    amount is then not comparable and fires nothing). Two index probes on ``fx_rate_unique``; the
+    subqueries run only for rows in another currency."""
+    return (
+        f"(CASE WHEN {currency} = %(currency)s THEN 1::numeric ELSE coalesce("  # noqa: S608 - fixed fragments, values bound
+        f"(SELECT r.rate FROM payments_fxrate r WHERE r.base = {currency} AND r.quote = %(currency)s"
+        f" AND r.as_of <= {at} ORDER BY r.as_of DESC LIMIT 1),"
+        f"(SELECT round(1 / r.rate, 8) FROM payments_fxrate r WHERE r.base = %(currency)s AND r.quote = {currency}"
+        f" AND r.as_of <= {at} ORDER BY r.as_of DESC LIMIT 1)) END)"
+    )
+
 
 # --- the statements -------------------------------------------------------------------------------
 # Parameters are bound (%(name)s), never formatted in; the direction picks one of two fixed tables.
@@ -136,42 +158,50 @@ GROUP BY d.client_id
 HAVING count(DISTINCT d.payer_account) >= %(min_cards)s AND max(d.created_at) >= %(start)s
 """
 
-_STRUCTURING = """
+_STRUCTURING = f"""
+WITH t AS (
+  SELECT t.id, t.reference, t.client_id, t.amount, t.currency, t.created_at,
+         round(t.amount * {fx("t.currency", "t.created_at")}, 2) AS converted
+  FROM {{table}} t
+  WHERE t.created_at >= %(start)s - make_interval(days => %(window_days)s) AND t.created_at < %(end)s
+)
 SELECT 'client:' || t.client_id || ':' || to_char(max(t.created_at), 'IYYY-IW') AS key, t.client_id,
-       json_build_object('count', count(*), 'threshold', %(threshold)s, 'total', sum(t.amount)) AS facts,
-       json_agg(json_build_object('table', '{kind}', 'id', t.id, 'reference', t.reference, 'amount', t.amount,
-                                  'currency', t.currency, 'at', t.created_at) ORDER BY t.created_at) AS evidence
-FROM {table} t
-WHERE t.created_at >= %(start)s - make_interval(days => %(window_days)s) AND t.created_at < %(end)s
-  AND t.amount < %(threshold)s AND t.amount * 100 >= %(threshold)s * (100 - %(band_pct)s)
+       json_build_object('count', count(*), 'threshold', %(threshold)s, 'total', sum(t.converted)) AS facts,
+       json_agg(json_build_object('table', '{{kind}}', 'id', t.id, 'reference', t.reference, 'amount', t.amount,
+                                  'currency', t.currency, 'converted', t.converted, 'at', t.created_at)
+                ORDER BY t.created_at) AS evidence
+FROM t
+WHERE t.converted < %(threshold)s AND t.converted * 100 >= %(threshold)s * (100 - %(band_pct)s)
 GROUP BY t.client_id
 HAVING count(*) >= %(min_count)s AND max(t.created_at) >= %(start)s
-"""
+"""  # noqa: S608 - fixed fragments, values bound
 
-_DORMANT_THEN_LARGE = """
-WITH moves AS (
+_DORMANT_THEN_LARGE = f"""
+WITH all_moves AS (
   SELECT 'deposit' AS tbl, id, reference, client_id, amount, currency, created_at FROM payments_deposit
-  WHERE created_at >= %(start)s AND created_at < %(end)s AND amount >= %(min_amount)s AND status <> 'failed'
+  WHERE created_at >= %(start)s AND created_at < %(end)s AND status <> 'failed'
   UNION ALL
   SELECT 'withdrawal', id, reference, client_id, amount, currency, created_at FROM payments_withdrawal
-  WHERE created_at >= %(start)s AND created_at < %(end)s AND amount >= %(min_amount)s
+  WHERE created_at >= %(start)s AND created_at < %(end)s
+), moves AS (
+  SELECT m.*, round(m.amount * {fx("m.currency", "m.created_at")}, 2) AS converted FROM all_moves m
 )
 SELECT m.tbl || ':' || m.id AS key, m.client_id,
        json_build_object('table', m.tbl, 'reference', m.reference, 'amount', m.amount, 'currency', m.currency,
-                         'days', %(dormant_days)s) AS facts,
+                         'days', %(dormant_days)s, 'converted', m.converted) AS facts,
        json_build_array(json_build_object('table', m.tbl, 'id', m.id, 'reference', m.reference, 'amount', m.amount,
-                                          'currency', m.currency, 'at', m.created_at),
+                                          'currency', m.currency, 'converted', m.converted, 'at', m.created_at),
                         json_build_object('table', 'client', 'id', c.id, 'reference', c.reference,
                                           'since', c.created_at)) AS evidence
 FROM moves m JOIN accounts_client c ON c.id = m.client_id
-WHERE c.created_at < m.created_at - make_interval(days => %(dormant_days)s)
+WHERE m.converted >= %(min_amount)s AND c.created_at < m.created_at - make_interval(days => %(dormant_days)s)
   AND NOT EXISTS (SELECT 1 FROM payments_deposit d WHERE d.client_id = m.client_id AND d.id <> m.id
                   AND d.created_at >= m.created_at - make_interval(days => %(dormant_days)s) AND d.created_at < m.created_at)
   AND NOT EXISTS (SELECT 1 FROM payments_withdrawal w WHERE w.client_id = m.client_id AND w.id <> m.id
                   AND w.created_at >= m.created_at - make_interval(days => %(dormant_days)s) AND w.created_at < m.created_at)
   AND NOT EXISTS (SELECT 1 FROM ib_deal x WHERE x.client_id = m.client_id
                   AND x.closed_at >= m.created_at - make_interval(days => %(dormant_days)s) AND x.closed_at < m.created_at)
-"""
+"""  # noqa: S608 - fixed fragments, values bound
 
 _SHORT_HOLD = """
 SELECT 'client:' || x.client_id || ':' || to_char(max(x.closed_at), 'YYYY-MM-DD') AS key, x.client_id,
@@ -204,6 +234,149 @@ GROUP BY a.address
 HAVING EXISTS (SELECT 1 FROM payments_deposit d WHERE d.client_id = ANY(array_agg(a.id))
                AND d.created_at >= %(start)s AND d.created_at < %(end)s)
 """
+
+
+# --- sign-ins (accounts.ClientSignIn) and transfers (ledger entries of kind "transfer") ------------
+# Links count successful sign-ins only (someone got into each account); a pseudonymised sign-in has
+# no IP address or device and links nothing. A key names the linked clients, so a client joining a
+# known group raises a new alert.
+
+
+def _linked(link: str, column: str, where: str, partner: bool = False) -> str:
+    """Clients (of one partner, with ``partner``) who signed in from one ``column`` value."""
+    by = "s.partner_id, s.link" if partner else "s.link"
+    return f"""
+WITH s AS (
+  SELECT s.id, s.client_id, {column} AS link, s.at, s.ip_address, s.device_id, s.user_agent
+         {", a.partner_id" if partner else ""}
+  FROM accounts_clientsignin s
+  {"JOIN ib_attribution a ON a.client_id = s.client_id AND a.valid_to IS NULL" if partner else ""}
+  WHERE s.outcome = 'succeeded' AND {where}
+    AND s.at >= %(start)s - make_interval(days => %(window_days)s) AND s.at < %(end)s
+), groups AS (
+  SELECT {by} FROM s GROUP BY {by}
+  HAVING count(DISTINCT s.client_id) >= %(min_clients)s AND max(s.at) >= %(start)s
+), per_client AS (
+  SELECT {by}, s.client_id, count(*) AS n, max(s.at) AS last, max(s.id) AS last_id
+  FROM s JOIN groups g ON g.link = s.link {"AND g.partner_id = s.partner_id" if partner else ""}
+  GROUP BY {by}, s.client_id
+)
+SELECT '{link}:' || {"s.partner_id || ':' || " if partner else ""}md5(s.link) || ':'
+         || md5(string_agg(s.client_id::text, ',' ORDER BY s.client_id)) AS key,
+       (array_agg(s.client_id ORDER BY s.last DESC, s.client_id))[1] AS client_id,
+       json_build_object('link', s.link, 'clients', count(*), 'sign_ins', sum(s.n)
+                         {", 'partner', max(p.name)" if partner else ""}) AS facts,
+       json_agg(json_build_object('table', 'sign_in', 'id', s.last_id, 'client_id', s.client_id,
+                                  'client', CASE WHEN c.kind = 'corporate' THEN c.legal_name
+                                                 ELSE btrim(c.first_name || ' ' || c.last_name) END,
+                                  'reference', c.reference, '{link}', s.link, 'sign_ins', s.n, 'at', s.last)
+                ORDER BY s.client_id) AS evidence
+FROM per_client s JOIN accounts_client c ON c.id = s.client_id
+{"JOIN ib_partner p ON p.id = s.partner_id" if partner else ""}
+GROUP BY {by}
+"""  # noqa: S608 - fixed fragments, values bound
+
+
+_DEVICE_WHERE = "s.device_id <> '' AND (%(devices)s = 'fingerprint_or_user_agent' OR s.device_source = 'fingerprint')"
+_LINKED_IP = _linked("ip", "host(s.ip_address)", "s.ip_address IS NOT NULL")
+_LINKED_DEVICE = _linked("device", "s.device_id", _DEVICE_WHERE)
+_LINKED_PARTNER = _linked(
+    "partner",
+    "CASE WHEN %(link)s = 'ip' THEN host(s.ip_address) ELSE s.device_id END",
+    f"(CASE WHEN %(link)s = 'ip' THEN s.ip_address IS NOT NULL ELSE {_DEVICE_WHERE} END)",
+    partner=True,
+)
+
+_SIGN_IN_MANY_IPS = """
+WITH s AS (
+  SELECT s.id, s.client_id, s.at, x.n
+  FROM accounts_clientsignin s
+  CROSS JOIN LATERAL (
+    SELECT count(DISTINCT t.ip_address) AS n FROM accounts_clientsignin t
+    WHERE t.client_id = s.client_id AND t.ip_address IS NOT NULL
+      AND t.at > s.at - make_interval(hours => %(window_hours)s) AND t.at <= s.at
+  ) x
+  WHERE s.at >= %(start)s AND s.at < %(end)s AND s.ip_address IS NOT NULL
+), fired AS (
+  SELECT client_id, min(at) AS at FROM s WHERE n >= %(min_ips)s GROUP BY client_id, date_trunc('day', at)
+)
+SELECT 'client:' || f.client_id || ':ips:' || to_char(f.at, 'YYYY-MM-DD') AS key, f.client_id,
+       json_build_object('ips', count(DISTINCT t.ip_address), 'sign_ins', count(*),
+                         'failed', count(*) FILTER (WHERE t.outcome = 'failed')) AS facts,
+       json_agg(json_build_object('table', 'sign_in', 'id', t.id, 'client_id', t.client_id,
+                                  'ip', host(t.ip_address), 'outcome', t.outcome,
+                                  'reason', t.failure_reason, 'at', t.at) ORDER BY t.at, t.id) AS evidence
+FROM fired f JOIN accounts_clientsignin t ON t.client_id = f.client_id AND t.ip_address IS NOT NULL
+  AND t.at > f.at - make_interval(hours => %(window_hours)s) AND t.at <= f.at
+GROUP BY f.client_id, f.at
+"""
+
+_NEW_DEVICE_WITHDRAWAL = f"""
+SELECT 'withdrawal:' || w.id AS key, w.client_id,
+       json_build_object('withdrawal', w.reference, 'amount', w.amount, 'currency', w.currency,
+                         'converted', v.converted,
+                         'hours', round(extract(epoch FROM w.created_at - s.at) / 3600.0, 1)) AS facts,
+       json_build_array(
+         json_build_object('table', 'sign_in', 'id', s.id, 'client_id', w.client_id, 'ip', host(s.ip_address),
+                           'device', s.device_id, 'user_agent', s.user_agent, 'outcome', 'succeeded',
+                           'new_device', true, 'at', s.at),
+         json_build_object('table', 'withdrawal', 'id', w.id, 'reference', w.reference, 'amount', w.amount,
+                           'currency', w.currency, 'converted', v.converted, 'at', w.created_at,
+                           'destination', w.destination)) AS evidence
+FROM payments_withdrawal w
+CROSS JOIN LATERAL (SELECT round(w.amount * {fx("w.currency", "w.created_at")}, 2) AS converted) v
+JOIN LATERAL (
+  SELECT s.id, s.at, s.ip_address, s.device_id, s.user_agent FROM accounts_clientsignin s
+  WHERE s.client_id = w.client_id AND s.outcome = 'succeeded' AND s.device_id <> ''
+    AND s.at <= w.created_at AND s.at >= w.created_at - make_interval(hours => %(within_hours)s)
+    AND NOT EXISTS (SELECT 1 FROM accounts_clientsignin p WHERE p.client_id = s.client_id
+                    AND p.device_id = s.device_id AND p.outcome = 'succeeded' AND p.at < s.at
+                    AND p.at >= s.at - make_interval(days => %(history_days)s))
+    AND EXISTS (SELECT 1 FROM accounts_clientsignin p WHERE p.client_id = s.client_id AND p.outcome = 'succeeded'
+                AND p.at < s.at AND p.at >= s.at - make_interval(days => %(history_days)s))
+  ORDER BY s.at DESC LIMIT 1
+) s ON true
+WHERE w.created_at >= %(start)s AND w.created_at < %(end)s AND w.status <> 'rejected'
+  AND v.converted >= %(min_amount)s
+"""  # noqa: S608 - fixed fragments, values bound
+
+# A transfer into a trading account credits it (a negative posting), one out of it debits it.
+_TRANSFER_ROUND_TRIP = f"""
+WITH moves AS (
+  SELECT e.id, e.created_at, a.client_id, a.id AS account_id, a.currency, p.amount AS posted,
+         ta.login
+  FROM payments_journalentry e
+  JOIN payments_posting p ON p.entry_id = e.id
+  JOIN payments_ledgeraccount a ON a.id = p.account_id AND a.kind = 'trading'
+  LEFT JOIN accounts_tradingaccount ta ON ta.id = a.trading_account_id
+  WHERE e.kind = 'transfer'
+    AND e.created_at >= %(start)s - make_interval(hours => %(within_hours)s) AND e.created_at < %(end)s
+)
+SELECT 'transfer:' || o.id AS key, o.client_id,
+       json_build_object('account', o.login, 'in', -i.posted, 'out', o.posted, 'currency', o.currency,
+                         'converted', v.converted, 'lots', t.lots,
+                         'hours', round(extract(epoch FROM o.created_at - i.created_at) / 3600.0, 1)) AS facts,
+       json_build_array(
+         json_build_object('table', 'transfer', 'id', i.id, 'reference', 'entry ' || i.id, 'amount', -i.posted,
+                           'currency', i.currency, 'account', i.login, 'direction', 'in', 'at', i.created_at),
+         json_build_object('table', 'transfer', 'id', o.id, 'reference', 'entry ' || o.id, 'amount', o.posted,
+                           'currency', o.currency, 'account', o.login, 'direction', 'out', 'at', o.created_at),
+         json_build_object('table', 'deals', 'count', t.n, 'lots', t.lots)) AS evidence
+FROM moves o
+JOIN LATERAL (
+  SELECT i.id, i.created_at, i.posted, i.currency, i.login FROM moves i
+  WHERE i.account_id = o.account_id AND i.posted < 0 AND i.created_at <= o.created_at AND i.id <> o.id
+    AND i.created_at >= o.created_at - make_interval(hours => %(within_hours)s)
+    AND o.posted * 100 >= -i.posted * %(min_pct)s
+  ORDER BY i.created_at DESC LIMIT 1
+) i ON true
+CROSS JOIN LATERAL (SELECT round(o.posted * {fx("o.currency", "o.created_at")}, 2) AS converted) v
+JOIN LATERAL (
+  SELECT count(*) AS n, coalesce(sum(x.lots), 0) AS lots FROM ib_deal x
+  WHERE x.client_id = o.client_id AND x.closed_at >= i.created_at AND x.closed_at <= o.created_at
+) t ON true
+WHERE o.posted > 0 AND o.created_at >= %(start)s AND v.converted >= %(min_amount)s AND t.lots <= %(max_lots)s
+"""  # noqa: S608 - fixed fragments, values bound
 
 
 def _money(value: Any) -> str:
@@ -250,10 +423,11 @@ KINDS: dict[str, KindSpec] = {
             _int("band_pct", "Within % under it", 10, 1, 50),
             _int("min_count", "Transactions", 3, 2, 1000),
             _int("window_days", "Within days", 7, 1, 90),
+            CURRENCY,
         ),
         _STRUCTURING,
         lambda p, f: (
-            f"{f['count']} {p['direction']}s just under {_money(p['threshold'])} "
+            f"{f['count']} {p['direction']}s just under {_money(p['threshold'])} {p['currency']} "
             f"({_money(f['total'])} in all) within {p['window_days']} days"
         ),
     ),
@@ -262,6 +436,7 @@ KINDS: dict[str, KindSpec] = {
         (
             _int("dormant_days", "Dormant for days", 90, 7, 3650),
             _dec("min_amount", "Then at least", "5000", "0.01", "1000000000"),
+            CURRENCY,
         ),
         _DORMANT_THEN_LARGE,
         lambda p, f: (
@@ -284,6 +459,77 @@ KINDS: dict[str, KindSpec] = {
         (_int("min_clients", "Clients at one address", 3, 2, 50),),
         _LINKED_ADDRESS,
         lambda p, f: f"{f['clients']} clients registered at one address",
+    ),
+    RuleKind.LINKED_IP: KindSpec(
+        RuleKind.LINKED_IP,
+        (
+            _int("min_clients", "Clients signed in from one IP address", 2, 2, 100),
+            _int("window_days", "Within days", 30, 1, 365),
+        ),
+        _LINKED_IP,
+        lambda p, f: f"{f['clients']} clients signed in from IP address {f['link']} within {p['window_days']} days",
+    ),
+    RuleKind.LINKED_DEVICE: KindSpec(
+        RuleKind.LINKED_DEVICE,
+        (
+            _int("min_clients", "Clients signed in on one device", 2, 2, 100),
+            _int("window_days", "Within days", 30, 1, 365),
+            DEVICES,
+        ),
+        _LINKED_DEVICE,
+        lambda p, f: f"{f['clients']} clients signed in on one device within {p['window_days']} days",
+    ),
+    RuleKind.LINKED_PARTNER: KindSpec(
+        RuleKind.LINKED_PARTNER,
+        (
+            Param("link", "Linked by", "choice", "ip", choices=("ip", "device")),
+            _int("min_clients", "Clients of the partner", 2, 2, 100),
+            _int("window_days", "Within days", 30, 1, 365),
+            DEVICES,
+        ),
+        _LINKED_PARTNER,
+        lambda p, f: (
+            f"{f['clients']} clients of partner {f['partner']} signed in from one "
+            f"{'IP address' if p['link'] == 'ip' else 'device'} within {p['window_days']} days"
+        ),
+    ),
+    RuleKind.SIGN_IN_MANY_IPS: KindSpec(
+        RuleKind.SIGN_IN_MANY_IPS,
+        (_int("min_ips", "IP addresses", 4, 2, 1000), _int("window_hours", "Within hours", 24, 1, 720)),
+        _SIGN_IN_MANY_IPS,
+        lambda p, f: (
+            f"Sign-ins from {f['ips']} IP addresses within {p['window_hours']} h "
+            f"({f['sign_ins']} attempts, {f['failed']} failed)"
+        ),
+    ),
+    RuleKind.NEW_DEVICE_WITHDRAWAL: KindSpec(
+        RuleKind.NEW_DEVICE_WITHDRAWAL,
+        (
+            _int("within_hours", "Withdrawal within hours of the sign-in", 24, 1, 720),
+            _int("history_days", "Device not seen for days before", 90, 1, 3650),
+            _dec("min_amount", "Withdrawal at least", "0.01", "0.01", "1000000000"),
+            CURRENCY,
+        ),
+        _NEW_DEVICE_WITHDRAWAL,
+        lambda p, f: (
+            f"Withdrawal {f['withdrawal']} of {_money(f['amount'])} {f['currency']} {f['hours']} h after "
+            f"a sign-in from a new device"
+        ),
+    ),
+    RuleKind.TRANSFER_ROUND_TRIP: KindSpec(
+        RuleKind.TRANSFER_ROUND_TRIP,
+        (
+            _int("min_pct", "Out at least this % of what went in", 80, 1, 100),
+            _int("within_hours", "Within hours", 24, 1, 720),
+            _dec("max_lots", "Traded at most (lots) in between", "0.10", "0", "100000"),
+            _dec("min_amount", "Moved out at least", "1000", "0.01", "1000000000"),
+            CURRENCY,
+        ),
+        _TRANSFER_ROUND_TRIP,
+        lambda p, f: (
+            f"{_money(f['in'])} {f['currency']} into trading account {f['account']} and {_money(f['out'])} "
+            f"back out {f['hours']} h later, {f['lots']} lots traded"
+        ),
     ),
 }
 
@@ -350,11 +596,14 @@ def params_parse(kind: str, text: str) -> dict[str, Any]:
 def hits(kind: str, params: dict[str, Any], *, start: datetime, end: datetime) -> list[Hit]:
     """What a rule of ``kind`` with (cleaned) ``params`` fires on in ``[start, end)``: one statement."""
     spec = kind_spec(kind)
+    # a parameter added to a kind after a version was approved: the version runs with its default
+    params = {**{p.name: p.default for p in spec.params}, **params}
     sql = spec.sql
     if "{table}" in sql:
         table = "payments_withdrawal" if params["direction"] == "withdrawal" else "payments_deposit"
         sql = sql.replace("{table}", table).replace("{kind}", params["direction"])
-    bound = {**{k: (Decimal(v) if isinstance(v, str) and k != "direction" else v) for k, v in params.items()}}
+    choices = {p.name for p in spec.params if p.kind == "choice"}
+    bound = {k: (Decimal(v) if isinstance(v, str) and k not in choices else v) for k, v in params.items()}
     with connection.cursor() as cursor:
         cursor.execute(sql, {**bound, "start": start, "end": end})
         columns = [c.name for c in cursor.description or ()]

@@ -345,7 +345,24 @@ __all__ = ["exposure_can_view"]
 
 
 _EVIDENCE_LINKS = {"deposit": "/payments/deposits/{id}/", "withdrawal": "/payments/withdrawals/{id}/",
-                   "client": "/clients/{id}/"}  # fmt: skip
+                   "client": "/clients/{id}/", "sign_in": "/clients/{id}/"}  # fmt: skip
+
+
+def _sign_in_details(row: dict[str, Any]) -> list[str]:
+    from accounts.selectors import user_agent_label
+
+    details = []
+    if row.get("outcome") == "failed":
+        details.append(f"failed ({row.get('reason') or 'no reason given'})")
+    if row.get("ip"):
+        details.append(f"from {row['ip']}")
+    if row.get("new_device"):
+        details.append(f"a device not seen before ({user_agent_label(str(row.get('user_agent') or ''))})")
+    elif row.get("device"):
+        details.append("the shared device")
+    if row.get("sign_ins"):
+        details.append(f"{row['sign_ins']} sign-in(s), the last shown")
+    return details
 
 
 def evidence_rows(alert: RiskAlert) -> list[dict[str, Any]]:
@@ -364,13 +381,24 @@ def evidence_rows(alert: RiskAlert) -> list[dict[str, Any]]:
             details.append(f"held {Decimal(str(row['held_seconds'])):.0f} s")
         if row.get("limit"):
             details.append(f"limit {row['limit']} lots (A-book {row.get('a_book')}, B-book {row.get('b_book')})")
-        if row.get("client_id") and table != "client":
+        if table == "sign_in":
+            details.extend(_sign_in_details(row))
+        if table == "transfer":
+            details.append(
+                f"{'into' if row.get('direction') == 'in' else 'out of'} trading account {row.get('account')}"
+            )
+        if row.get("converted") is not None and row.get("currency"):
+            details.append(f"{Decimal(str(row['converted'])):,.2f} in the rule's currency")
+        if row.get("client"):
+            details.append(f"client {row['client']}")
+        elif row.get("client_id") and table != "client":
             details.append(f"client #{row['client_id']}")
         link = _EVIDENCE_LINKS.get(table, "")
+        link_id = row.get("client_id") if table == "sign_in" else row.get("id")
         shown.append({
-            "what": {"deals": "Trading in between"}.get(table, table.capitalize()),
+            "what": {"deals": "Trading in between", "sign_in": "Sign-in"}.get(table, table.capitalize()),
             "reference": str(row.get("reference") or row.get("symbol") or "—"),
-            "url": link.format(id=row["id"]) if link and row.get("id") else "",
+            "url": link.format(id=link_id) if link and link_id else "",
             "amount": Decimal(str(row["amount"])) if row.get("amount") is not None else None,
             "currency": str(row.get("currency") or ""),
             "lots": row.get("lots") if table == "deal" else row.get("net"),

@@ -206,6 +206,23 @@ def _me(request: HttpRequest) -> tuple[int, Any] | None:
     return client_id, answer.body
 
 
+DEVICE_HEADER = "X-Device-Fingerprint"
+
+
+def _report_sign_in(request: HttpRequest, client_id: int, outcome: str, failure_reason: str = "") -> Answer:
+    """Tell the back office about a sign-in, as a real portal does for every attempt: the end user's
+    IP address, user agent, and the device fingerprint its front end sends (when it sends one)."""
+    forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
+    body = {
+        "outcome": outcome, "ip_address": forwarded or request.META.get("REMOTE_ADDR") or "127.0.0.1",
+        "user_agent": request.headers.get("User-Agent", "")[:512],
+        "device_fingerprint": request.headers.get(DEVICE_HEADER, "")[:128],
+    }  # fmt: skip
+    if failure_reason:
+        body["failure_reason"] = failure_reason
+    return api("POST", f"clients/{client_id}/sign-ins/", json=body, key=uuid.uuid4().hex)
+
+
 @page
 def home(request: HttpRequest) -> HttpResponse:
     """Your account: status, what it allows, money, documents still needed."""
@@ -214,10 +231,15 @@ def home(request: HttpRequest) -> HttpResponse:
         form = SignInForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             answer = api("GET", f"clients/{form.cleaned_data['client_id']}/")
-            if answer.ok:
+            if answer.ok and answer.body["status"] == "closed":
+                _report_sign_in(request, answer.body["id"], "failed", "account_closed")
+                form.add_error("client_id", "This account is closed.")
+            elif answer.ok:
+                _report_sign_in(request, answer.body["id"], "succeeded")
                 request.session[SESSION_KEY] = answer.body["id"]
                 return redirect("sim-ca-home")
-            form.add_error("client_id", "No account with this number.")
+            else:
+                form.add_error("client_id", "No account with this number.")
         return _render(request, "welcome.html", {"form": form})
     client_id, client = me
     checklist = api("GET", f"clients/{client_id}/checklist/").body

@@ -10,6 +10,8 @@ pseudonymised; what the regulator needs to follow the money stays.
 - Messages to and from the client (the interaction log, the SMS provider's stored callbacks) and
   its follow-up enrollments: addresses and bodies emptied, the records (what was sent, when, its
   delivery result) kept.
+- Its sign-ins to the client area: IP address, user agent and device emptied; the rows (when,
+  outcome) kept. The table is append-only: only these columns, through the trigger's bypass.
 - Other apps register hooks for their own personal data (kyc deletes the document files).
 - The audit chain is not rewritten: it hashes the events, and an edited event would break
   ``audit_verify``. One ``client.pseudonymised`` event records that it happened, naming the fields,
@@ -26,13 +28,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import pgtrigger
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.locks import client_lock
-from accounts.models import Client, ClientStatus, RelatedParty
+from accounts.models import Client, ClientSignIn, ClientStatus, RelatedParty
 from audit.actions import AuditAction
 from audit.history import bulk_update_audited, history_pseudonymise, register_pseudonymisable
 from audit.services import audit_record
@@ -55,6 +58,8 @@ register_pseudonymisable(Client, CLIENT_PERSONAL_FIELDS)
 register_pseudonymisable(RelatedParty, PARTY_PERSONAL_FIELDS)
 INTERACTION_PERSONAL_FIELDS = ("recipient", "body")
 ENROLLMENT_PERSONAL_FIELDS = ("subject_label", "addresses", "context")
+# the columns of the append-only sign-ins the retention job (alone) may overwrite (backoffice/db_roles.py)
+SIGN_IN_PERSONAL_VALUES: dict[str, Any] = {"ip_address": None, "user_agent": "", "device_id": "", "device_source": ""}
 register_pseudonymisable(Interaction, INTERACTION_PERSONAL_FIELDS)
 register_pseudonymisable(FollowUpEnrollment, ENROLLMENT_PERSONAL_FIELDS)
 
@@ -139,6 +144,7 @@ def client_pseudonymise(*, client_id: int, now: datetime | None = None) -> Pseud
         RelatedParty, [p.pk for p in parties], {"name": "Pseudonymised party", "date_of_birth": None}
     )
     counts.update(_communications_pseudonymise(client))
+    counts["sign_ins"] = sign_ins_pseudonymise(client)
     for hook in _hooks:
         counts.update(hook(client))
     audit_record(
@@ -149,6 +155,12 @@ def client_pseudonymise(*, client_id: int, now: datetime | None = None) -> Pseud
         reason=f"retention: closed on {client.status_changed_at:%Y-%m-%d}, kept {settings.RETENTION_YEARS} years",
     )
     return PseudonymiseResult(client_id=client.pk, counts=counts)
+
+
+def sign_ins_pseudonymise(client: Client) -> int:
+    """The client's sign-ins: where from and on what, emptied (one UPDATE past the append-only trigger)."""
+    with pgtrigger.ignore(f"{ClientSignIn._meta.label}:append_only_update"):
+        return int(ClientSignIn.objects.filter(client=client).update(**SIGN_IN_PERSONAL_VALUES))
 
 
 def _communications_pseudonymise(client: Client) -> dict[str, int]:

@@ -374,10 +374,10 @@ def evidence_digest(evidence: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(evidence, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-SIGN_INS_NOT_RECORDED = (
-    "The back office keeps no log of client sign-ins: the client area signs its users in itself and calls the "
-    "back office with one server key. Listed instead: the client's actions recorded with the network address they "
-    "came from (the client area's or a staff member's, as the audit trail saw the request)."
+SIGN_INS_NOTE = (
+    "The client's own sign-ins to the client area, as the client area reported them (address, browser and device "
+    "in words); beside them, the client's actions recorded with the network address they came from (the client "
+    "area's or a staff member's, as the audit trail saw the request)."
 )
 TERMS_HOW = (
     "The version of the terms and conditions in force when the client registered, as the registration's audit "
@@ -417,6 +417,18 @@ def _psp_callbacks(deposit: Deposit, provider: str) -> list[dict[str, Any]]:
             }
         )
     return rows
+
+
+def _client_sign_ins(client: Any) -> list[dict[str, Any]]:
+    """The client's own sign-ins to the client area (browser and device in words), newest first."""
+    from accounts.selectors import client_sign_ins, user_agent_label
+
+    return [
+        {"at": s.at.isoformat(), "what": f"Client-area sign-in: {s.get_outcome_display().lower()}"
+         + (f" ({s.failure_reason})" if s.failure_reason else ""), "ip": s.ip_address,
+         "browser": user_agent_label(s.user_agent), "device": s.get_device_source_display() if s.device_id else ""}
+        for s in client_sign_ins(client).order_by("-at", "-id")[:200]
+    ]  # fmt: skip
 
 
 def chargeback_evidence(case: ChargebackCase) -> dict[str, Any]:
@@ -462,8 +474,8 @@ def chargeback_evidence(case: ChargebackCase) -> dict[str, Any]:
         ],
         "terms_accepted": _terms(client, registered),
         "sign_ins_and_ips": {
-            "client_sign_ins": None,
-            "note": SIGN_INS_NOT_RECORDED,
+            "client_sign_ins": _client_sign_ins(client),
+            "note": SIGN_INS_NOTE,
             "actions_with_addresses": [
                 {"at": e.occurred_at.isoformat(), "what": e.action_label, "by": e.actor_label, "ip": e.ip}
                 for e in seen_from

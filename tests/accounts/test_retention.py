@@ -149,3 +149,36 @@ def test_good_the_period_is_a_setting(settings: Any) -> None:
 def test_good_beat_runs_the_job_daily() -> None:
     entry = settings.CELERY_BEAT_SCHEDULE["retention-pseudonymise"]
     assert (entry["task"], entry["schedule"]) == ("accounts.tasks.retention_pseudonymise_task", 24 * 3600.0)
+
+
+def test_good_sign_ins_keep_when_and_how_it_went_but_lose_where_from() -> None:
+    from django.db import DatabaseError, transaction
+
+    from accounts.models import ClientSignIn
+    from accounts.services.sign_ins import client_sign_in_record
+
+    old = _closed_client(years_ago=6, first_name="Grace", last_name="Hopper")
+    recent = _closed_client(years_ago=1, first_name="Alan", last_name="Turing")
+    for client in (old, recent):
+        client_sign_in_record(
+            client=client, outcome="succeeded", ip_address="203.0.113.8", user_agent="Firefox/133.0",
+            device_fingerprint="fp-grace",
+        )  # fmt: skip
+        client_sign_in_record(
+            client=client, outcome="failed", failure_reason="wrong_password", ip_address="2001:db8::7",
+            user_agent="Safari/604.1",
+        )  # fmt: skip
+    signed_in_at = sorted(ClientSignIn.objects.filter(client=old).values_list("at", flat=True))
+    assert retention_pseudonymise_task.apply().get() == 1
+    rows = ClientSignIn.objects.filter(client=old).order_by("at")
+    assert [(r.ip_address, r.user_agent, r.device_id, r.device_source) for r in rows] == [(None, "", "", "")] * 2
+    assert ([r.at for r in rows], [r.outcome for r in rows]) == (signed_in_at, ["succeeded", "failed"])
+    kept = ClientSignIn.objects.filter(client=recent).order_by("at")
+    assert [r.ip_address for r in kept] == ["203.0.113.8", "2001:db8::7"]
+    assert AuditEvent.objects.get(action=AuditAction.CLIENT_PSEUDONYMISED).after["sign_ins"] == 2
+    # append-only: outside the retention job, the database refuses edits and deletions
+    with pytest.raises(DatabaseError), transaction.atomic():
+        ClientSignIn.objects.filter(client=recent).update(user_agent="edited")
+    with pytest.raises(DatabaseError), transaction.atomic():
+        ClientSignIn.objects.filter(client=recent).delete()
+    assert ClientSignIn.objects.filter(client=recent, user_agent="Firefox/133.0").count() == 1

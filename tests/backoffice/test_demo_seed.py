@@ -147,7 +147,7 @@ class DemoSeedTests(TestCase):
             ("payments.withdrawal", ApprovalStatus.PENDING),  # the client's first withdrawal, waiting for review
             ("payments.withdrawal", ApprovalStatus.PENDING),  # the injected quick exit (risk's QUICK-EXIT alert)
             ("risk.account_routing", ApprovalStatus.EXECUTED),  # Northwind to the A-book, approved by risk2
-            *[("risk.rule_change", ApprovalStatus.EXECUTED)] * 5,  # the first monitoring rules, approved by risk2
+            *[("risk.rule_change", ApprovalStatus.EXECUTED)] * 9,  # the first monitoring rules, approved by risk2
             ("risk.rule_change", ApprovalStatus.PENDING),  # QUICK-EXIT's next version, with its 30-day backtest
             ("risk.sar_file", ApprovalStatus.EXECUTED),  # the SAR on Northwind's structuring, approved by compliance2
             ("staff.grant_role", ApprovalStatus.EXECUTED),
@@ -161,7 +161,7 @@ class DemoSeedTests(TestCase):
         # three clients wait for KYC review (all documents uploaded); the others were decided. One of
         # them has a passport the identity verification provider found not to match: a KYC exception.
         cast_items = {
-            "access_review": 1, "compliance_escalation": 1, "risk_alert": 3, "kyc_review": 3, "kyc_exception": 1,
+            "access_review": 1, "compliance_escalation": 1, "risk_alert": 5, "kyc_review": 3, "kyc_exception": 1,
             "withdrawal_approval": 2, "deposit_exception": 1, "trade_feed_exception": 1, "ib_dispute": 1,
             "client_follow_up": 1,  # a client who never answered the follow-up's reminders
             "chargeback": 1,  # the cardholder's bank disputed a partner-introduced client's deposit
@@ -300,7 +300,8 @@ class DemoSeedTests(TestCase):
         from risk.models import AlertStatus, RiskAlert, RiskRule
 
         assert sorted(RiskRule.objects.values_list("code", flat=True)) == [
-            "QUICK-EXIT", "SCALPING", "SHARED-CARD", "STRUCTURING", "VELOCITY-DEP",
+            "LINKED-DEVICE", "LINKED-IP", "NEW-DEVICE-OUT", "QUICK-EXIT", "ROUND-TRIP", "SCALPING", "SHARED-CARD",
+            "STRUCTURING", "VELOCITY-DEP",
         ]  # fmt: skip
         quick = RiskAlert.objects.get(rule__code="QUICK-EXIT")
         assert quick.status == AlertStatus.OPEN and quick.client is not None
@@ -312,6 +313,21 @@ class DemoSeedTests(TestCase):
         assert RiskAlert.objects.get(source="exposure_limit").symbol == "EURUSD"
         pending = ApprovalRequest.objects.get(action="risk.rule_change", status=ApprovalStatus.PENDING)
         assert pending.payload["params"]["min_pct"] == 50
+
+    def test_demo_has_sign_ins_and_two_clients_sharing_an_ip_and_a_device(self) -> None:
+        from accounts.models import ClientSignIn
+        from backoffice.management.commands.demo_seed import DEMO_SHARED_DEVICE, DEMO_SHARED_IP
+        from risk.models import RiskAlert
+
+        assert ClientSignIn.objects.filter(outcome="failed").exists()
+        sharing = set(
+            ClientSignIn.objects.filter(ip_address=DEMO_SHARED_IP).values_list("client__first_name", flat=True)
+        )
+        assert "Noah" in sharing and len(sharing) == 2
+        assert ClientSignIn.objects.filter(device_id=DEMO_SHARED_DEVICE).values("client").distinct().count() == 2
+        for code in ("LINKED-IP", "LINKED-DEVICE"):
+            alert = RiskAlert.objects.get(rule__code=code)  # the seed ran twice: still one
+            assert {row["client"].split()[0] for row in alert.evidence} == sharing
 
     def test_demo_has_a_filed_sar_on_the_structuring_alert(self) -> None:
         import hashlib

@@ -35,7 +35,7 @@ from payments.models import (
     WithdrawalStatus,
 )
 from payments.services.chargebacks import (
-    SIGN_INS_NOT_RECORDED,
+    SIGN_INS_NOTE,
     TERMS_HOW,
     chargeback_respond,
     chargeback_response_send,
@@ -192,8 +192,14 @@ def test_bad_dispute_for_an_unknown_payment_lands_in_the_queue_and_stores_nothin
 
 
 def test_good_response_is_sent_through_the_adapter_and_a_won_case_gives_the_money_back() -> None:
+    from accounts.services.sign_ins import client_sign_in_record
+
     c = approved_client(provision=False)
     deposit = card_deposit(c, "200.00")
+    client_sign_in_record(
+        client=c, outcome="succeeded", ip_address="203.0.113.61", device_fingerprint="fp-cardholder",
+        user_agent="Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
+    )  # fmt: skip
     _post(simpay.signed(_dispute(deposit)))
     case = ChargebackCase.objects.get()
     assert _wallet(c) == Decimal("0.00")
@@ -207,6 +213,10 @@ def test_good_response_is_sent_through_the_adapter_and_a_won_case_gives_the_mone
     assert case.evidence["payment"]["payer_card"] == deposit.payer_account
     assert {"kyc_documents", "terms_accepted", "sign_ins_and_ips", "later_trading"} <= set(case.evidence)
     assert case.evidence_sha256 == evidence_digest(case.evidence)
+    assert case.evidence["sign_ins_and_ips"]["client_sign_ins"][0] == {
+        "at": case.evidence["sign_ins_and_ips"]["client_sign_ins"][0]["at"], "what": "Client-area sign-in: signed in",
+        "ip": "203.0.113.61", "browser": "Firefox on Windows", "device": "The client area's device fingerprint",
+    }  # fmt: skip
     response_id = chargeback_response_send(case_id=case.pk)  # what the worker does after commit
     assert chargeback_response_send(case_id=case.pk) == response_id  # a retry sends nothing twice
     dispute = SimPspDispute.objects.get(dispute_id=case.dispute_id)
@@ -491,7 +501,7 @@ def test_good_the_evidence_holds_kyc_terms_addresses_the_payer_and_later_trading
     registered = AuditEvent.objects.get(action="client.registered", subject_id=str(c.pk))
     assert (terms["at"], terms["ip"]) == (registered.occurred_at.isoformat(), registered.ip)
     seen = evidence["sign_ins_and_ips"]
-    assert (seen["client_sign_ins"], seen["note"]) == (None, SIGN_INS_NOT_RECORDED)
+    assert (seen["client_sign_ins"], seen["note"]) == ([], SIGN_INS_NOTE)  # this client never signed in
     assert all({"at", "what", "by", "ip"} == set(row) for row in seen["actions_with_addresses"])
     payment = evidence["payment"]
     assert (payment["payer_name"], payment["payer_card"], payment["psp_payment"]) == (

@@ -83,6 +83,7 @@ class Command(BaseCommand):
             _seed_trade_feed()
             _seed_commissions()
             _seed_chargeback()
+            _seed_sign_ins()
             _seed_risk()
             _seed_sar()
             api_keys = _seed_partner_api_key()
@@ -654,6 +655,54 @@ def _seed_trade_feed() -> None:
     deal_batch_process(batch_id=batch.pk)
 
 
+DEMO_SHARED_IP = "203.0.113.42"
+DEMO_SHARED_DEVICE = "demo-fp-7f3a91c2e4"
+
+
+def _seed_sign_ins() -> None:
+    """Client-area sign-ins of the last week, as the portal reports them: each approved client from
+    its own IP address and device, a failed attempt or two, and two clients (Noah Smith and the next
+    approved individual) signing in from one IP address on one device, which the LINKED-IP and
+    LINKED-DEVICE rules raise alerts on. Once."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import Client, ClientSignIn
+    from accounts.services.sign_ins import client_sign_in_record
+
+    if ClientSignIn.objects.exists():
+        return
+    clients = list(Client.objects.filter(status__in=["approved", "restricted"]).order_by("pk")[:8])
+    noah = next((c for c in clients if c.first_name == "Noah" and c.last_name == "Smith"), None)
+    partner = next((c for c in clients if c.kind == "individual" and c != noah), None)
+    agents = (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_6) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 Version/18.1 Mobile Safari/604.1",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+    )
+    now = timezone.now()
+    for n, client in enumerate(clients):
+        ip, device, agent = f"198.51.100.{20 + n}", f"demo-fp-{client.pk:04d}", agents[n % len(agents)]
+        for days in (6, 3, 1):
+            client_sign_in_record(
+                client=client, outcome="succeeded", ip_address=ip, user_agent=agent, device_fingerprint=device,
+                at=now - timedelta(days=days, hours=n), reported_by="demo",
+            )  # fmt: skip
+        if n % 3 == 0:
+            client_sign_in_record(
+                client=client, outcome="failed", failure_reason="wrong_password", ip_address=f"192.0.2.{50 + n}",
+                user_agent=agents[(n + 1) % len(agents)], at=now - timedelta(days=2, hours=n), reported_by="demo",
+            )  # fmt: skip
+    for client, hours in ((noah, 30), (partner, 5)):
+        if client is not None:
+            client_sign_in_record(
+                client=client, outcome="succeeded", ip_address=DEMO_SHARED_IP, user_agent=agents[0],
+                device_fingerprint=DEMO_SHARED_DEVICE, at=now - timedelta(hours=hours), reported_by="demo",
+            )  # fmt: skip
+
+
 def _seed_risk() -> None:
     """Monitoring rules proposed by risk and approved by risk2; an injected deposit-then-withdrawal
     (a client deposits 2,000 and asks for 1,900 back minutes later, without trading) and structured
@@ -729,11 +778,19 @@ def _seed_risk() -> None:
     rules = [
         ("QUICK-EXIT", "Deposit then quick withdrawal", "deposit_then_withdrawal",
          {"min_pct": 80, "within_hours": 24, "max_lots": "0.10"}),
-        ("STRUCTURING", "Deposits just under 10,000", "structuring",
-         {"direction": "deposit", "threshold": "10000", "band_pct": 10, "min_count": 3, "window_days": 7}),
+        ("STRUCTURING", "Deposits just under 10,000 GBP", "structuring",
+         {"direction": "deposit", "threshold": "10000", "band_pct": 10, "min_count": 3, "window_days": 7,
+          "currency": "GBP"}),
         ("VELOCITY-DEP", "Many deposits in a day", "velocity", {"direction": "deposit", "count": 6, "window_hours": 24}),
         ("SHARED-CARD", "One card on many clients", "card_many_clients", {"min_clients": 3, "window_days": 30}),
         ("SCALPING", "Very short hold times", "short_hold", {"max_seconds": 30, "min_deals": 20, "window_days": 1}),
+        ("LINKED-IP", "Clients signing in from one IP address", "linked_ip", {"min_clients": 2, "window_days": 30}),
+        ("LINKED-DEVICE", "Clients signing in on one device", "linked_device",
+         {"min_clients": 2, "window_days": 30, "devices": "fingerprint"}),
+        ("NEW-DEVICE-OUT", "New device, then a withdrawal", "new_device_withdrawal",
+         {"within_hours": 24, "history_days": 90, "min_amount": "500", "currency": "EUR"}),
+        ("ROUND-TRIP", "In and straight out of a trading account", "transfer_round_trip",
+         {"min_pct": 80, "within_hours": 24, "max_lots": "0.10", "min_amount": "1000", "currency": "EUR"}),
     ]  # fmt: skip
     for code, name, kind, params in rules:
         request = rule_propose(
@@ -742,7 +799,7 @@ def _seed_risk() -> None:
         )  # fmt: skip
         approval_decide(request_id=request.pk, checker=checker, decision="approve", reason="Backtest reviewed")
     now = timezone.now()
-    for code in ("QUICK-EXIT", "STRUCTURING"):
+    for code in ("QUICK-EXIT", "STRUCTURING", "LINKED-IP", "LINKED-DEVICE"):
         rule_evaluate(rule_id=RiskRule.objects.get(code=code).pk, start=now - timedelta(days=30), end=now)
     structuring = RiskRule.objects.get(code="STRUCTURING").alerts.get()
     alert_dispose(

@@ -51,7 +51,7 @@ def test_good_compliance_opens_a_chargeback_reads_its_evidence_and_downloads_a_p
     evidence = page.get_by_test_id("evidence")
     expect(evidence).to_contain_text("Proof of identity")
     expect(page.get_by_test_id("evidence-terms")).to_contain_text("in force at registration")
-    expect(page.get_by_test_id("evidence-sign-ins")).to_contain_text("keeps no log of client sign-ins")
+    expect(page.get_by_test_id("evidence-sign-ins")).to_contain_text("client-area sign-in(s) in the pack")
     expect(page.get_by_test_id("evidence-payer")).to_contain_text(
         f"paid by Petra Payer with card {deposit.payer_account}"
     )

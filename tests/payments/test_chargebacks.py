@@ -518,7 +518,7 @@ def test_good_the_evidence_holds_kyc_terms_addresses_the_payer_and_later_trading
     assert "Evidence sent" in page and case.evidence_sha256 in page
     assert "Proof of address" in page and "bill.pdf" in page
     assert "Version 2026-07-b, in force at registration" in page
-    assert "The back office keeps no log of client sign-ins" in page
+    assert "0 client-area sign-in(s) in the pack." in page
     assert f"paid by {c.display_name} with card" in page and "1 signed callback(s) from the provider" in page
     assert traded.deal_id in page and "XAUUSD" in page and "-35.50 " in page
     assert f'href="/audit/evidence/chargebacks/{case.pk}.zip"' not in page  # finance: no pack

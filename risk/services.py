@@ -639,7 +639,7 @@ def account_routing_apply(*, account_id: int, payload: dict[str, Any], request: 
     group = payload.get("group")
     if group not in (None, account.platform_group):
         before_group = account.platform_group
-        account.platform_group = group
+        account.platform_group = str(group)
         account._change_reason = reason  # type: ignore[attr-defined]
         account.save(update_fields=["platform_group"])
         audit_record(

@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from agents.models import Agent, AgentSwitch, Proposal, ReviewOutcome
-from ops.models import ApprovalStatus
+from ops.models import OPEN_STATUSES, ApprovalStatus, WorkItem
 
 
 def agents_list() -> QuerySet[Agent]:
@@ -82,6 +82,19 @@ def shadow_human_decision(proposal: Proposal) -> str | None:
         return getattr(subject, "resolution_code", "") or None
     if proposal.action == "agents.risk_level":
         return getattr(subject, "risk_level", None)
+    if proposal.action == "agents.withdrawal_decision":
+        # approved by people (paid, on its way, or failed at the payout after approval) or rejected
+        status = getattr(subject, "status", "")
+        return {"approved": "approve", "processing": "approve", "paid": "approve", "failed": "approve",
+                "rejected": "reject"}.get(status)  # fmt: skip
+    if proposal.action == "agents.work_item_routing":
+        # people decided once the item left the queue it was in, or was resolved there: where it
+        # went and at which risk level
+        assert isinstance(subject, WorkItem)
+        moved = subject.queue.code != proposal.payload.get("from_queue")
+        if not moved and subject.status in OPEN_STATUSES:
+            return None
+        return f"{subject.queue.code}/{subject.risk_level}"
     return None
 
 
@@ -89,6 +102,12 @@ def _shadow_agrees(proposal: Proposal) -> bool | None:
     human = shadow_human_decision(proposal)
     if human is None:
         return None
+    if proposal.action == "agents.work_item_routing":
+        queue, level = human.split("/", 1)
+        payload = proposal.payload
+        return (not payload.get("queue") or payload["queue"] == queue) and (
+            not payload.get("risk_level") or payload["risk_level"] == level
+        )
     mine = proposal.payload.get("decision") or proposal.payload.get("code") or proposal.payload.get("level")
     return bool(mine == human)
 

@@ -279,3 +279,25 @@ def test_review_page_edit_with_a_bad_value_names_the_field_and_keeps_the_proposa
     assert (Proposal.objects.get(pk=proposal.pk).review, c.__class__.objects.get(pk=c.pk).risk_level) == (
         "edited", "high",
     )  # fmt: skip
+
+
+def test_shadow_routing_is_compared_once_people_move_or_resolve_the_item() -> None:
+    from ops.services.work_items import work_item_route
+    from tests.factories import work_item
+
+    agent, _ = register_agent("router-shadow", [Scope.READ_QUEUES, Scope.PROPOSE_WORK_ITEM_ROUTING], shadow=True)
+    first, second = work_item("client_follow_up"), work_item("client_follow_up")
+    for item in (first, second):
+        proposed = door.propose_work_item_routing(
+            agent_id=agent.pk, item_id=item.pk, rationale="a high-risk client", evidence=["risk: high"],
+            queue="compliance_escalation", risk_level="high",
+        )  # fmt: skip
+        assert proposed["shadow"] is True
+    assert agent_figures(agent).shadow_compared == 0  # both still where they were: nobody decided
+    desk = staff(Role.SUPPORT)
+    work_item_route(
+        item_id=first.pk, actor=desk, reason="compliance calls", queue="compliance_escalation", risk_level="high"
+    )
+    work_item_route(item_id=second.pk, actor=desk, reason="the KYC team", queue="kyc_review", risk_level="high")
+    figures = agent_figures(agent)
+    assert (figures.shadow, figures.shadow_compared, figures.shadow_agreed) == (2, 2, 1)

@@ -193,3 +193,24 @@ def test_edited_approval_becomes_the_reviewers_rejection_and_counts_as_edited() 
     assert ApprovalRequest.objects.get(pk=w.approval_request_id).status == ApprovalStatus.CANCELLED
     figures = agent_figures(agent)
     assert (figures.made, figures.edited, figures.accepted, figures.rejected) == (1, 1, 0, 0)
+
+
+def test_shadow_withdrawal_decisions_are_compared_with_what_people_decided() -> None:
+    agent, _ = register_agent("payout-shadow", [Scope.READ_WITHDRAWALS, Scope.PROPOSE_WITHDRAWAL], shadow=True)
+    first, _ = _under_review()
+    second, _ = _under_review()
+    assert _propose(agent, first)["shadow"] is True
+    _propose(agent, second, "reject", "third_party_destination")
+    assert not ApprovalRequest.objects.filter(action=WITHDRAWAL).exists()  # nothing submitted
+    figures = agent_figures(agent)
+    assert (figures.shadow, figures.shadow_compared) == (2, 0)  # nobody has decided yet
+    for w in (first, second):  # people approve both on their own reviews
+        review = ApprovalRequest.objects.get(subject_id=str(w.pk), status=ApprovalStatus.PENDING)
+        approval_decide(request_id=review.pk, checker=staff(Role.FINANCE), decision="approve", reason="checked")
+    assert set(Withdrawal.objects.filter(pk__in=[first.pk, second.pk]).values_list("status", flat=True)) <= {
+        WithdrawalStatus.APPROVED,
+        WithdrawalStatus.PROCESSING,
+        WithdrawalStatus.PAID,
+    }
+    figures = agent_figures(agent)
+    assert (figures.shadow, figures.shadow_compared, figures.shadow_agreed) == (2, 2, 1)

@@ -347,12 +347,26 @@ def _ca_transfer() -> tuple[str, dict[str, Any], Callable[[], int]]:
     return f"{CA}{c.pk}/transfers/", body, lambda: JournalEntry.objects.count()
 
 
+def _ca_sign_in() -> tuple[str, dict[str, Any], Callable[[], int]]:
+    from accounts.models import ClientSignIn
+
+    c = approved_client(provision=False)
+    body = {
+        "outcome": "succeeded",
+        "ip_address": "203.0.113.7",
+        "user_agent": "Mozilla/5.0",
+        "device_fingerprint": "fp",
+    }
+    return f"{CA}{c.pk}/sign-ins/", body, lambda: ClientSignIn.objects.count()
+
+
 CLIENT_AREA_WRITES: dict[tuple[str, str], CaSetup] = {
     ("POST", "/api/v1/client-area/clients/"): _ca_register,
     ("POST", "/api/v1/client-area/clients/{client_id}/documents/"): _ca_document,
     ("POST", "/api/v1/client-area/clients/{client_id}/deposits/"): _ca_deposit,
     ("POST", "/api/v1/client-area/clients/{client_id}/withdrawals/"): _ca_withdrawal,
     ("POST", "/api/v1/client-area/clients/{client_id}/transfers/"): _ca_transfer,
+    ("POST", "/api/v1/client-area/clients/{client_id}/sign-ins/"): _ca_sign_in,
 }
 
 

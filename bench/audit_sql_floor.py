@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlparse
 
 TITLE = "audit_sql_floor: the audit INSERT's cost at the database alone (pgbench, no Python)"
 CLIENTS = 8
-SECONDS, QUICK_SECONDS = 10, 3
+SECONDS, QUICK_SECONDS = 10, 1
 
 WRITE = """\\set aid random(1, 10000)
 BEGIN;

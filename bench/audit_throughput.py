@@ -47,7 +47,7 @@ TITLE = "audit_throughput: committed write transactions per second without and w
 ACCOUNTS = 10_000
 WRITERS = 8
 SECONDS, WARMUP = 7.0, 1.5
-QUICK_SECONDS, QUICK_WARMUP = 3.0, 1.0
+QUICK_SECONDS, QUICK_WARMUP = 1.5, 0.5
 SEAL_INTERVAL = 0.5
 # Off and on alternate five times: on this shared 2-core machine one pair's ratio swings by 0.2 and
 # more (autovacuum, the sealer and the host landing in one phase or the other); the pooled ratio

@@ -29,7 +29,7 @@ TITLE = "client API: the portal's calls to /api/v1/client-area/ at 50 requests/s
 
 P95_GOAL_MS = 200.0
 FULL = {"users": 10, "rate": 5.0, "seconds": 60, "clients": 40}  # 10 users x 5 requests/s = 50 requests/s
-QUICK = {"users": 2, "rate": 2.0, "seconds": 8, "clients": 3}
+QUICK = {"users": 2, "rate": 2.0, "seconds": 4, "clients": 3}
 
 
 def _seed(*, clients: int) -> dict[str, Any]:

@@ -31,8 +31,8 @@ from typing import Any
 
 TITLE = "commissions: a run over 1,000,000 deals through 4 levels vs one plain SQL INSERT ... SELECT"
 
-DEALS, QUICK_DEALS = 1_000_000, 20_000
-CLIENTS, QUICK_CLIENTS = 20_000, 1_000
+DEALS, QUICK_DEALS = 1_000_000, 5_000
+CLIENTS, QUICK_CLIENTS = 20_000, 250
 SHAPE = (4, 5, 5, 8)  # children per level: masters, then under each
 SHARES = ["40", "30", "20", "10"]
 RATE = "8"

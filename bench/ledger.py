@@ -75,13 +75,13 @@ TITLE = (
     "ledger: card deposits credited per second through the service layer vs pgbench TPC-B; balance reads at 1M postings"
 )
 
-WORKERS, QUICK_WORKERS = 8, 4  # worker processes = pgbench clients
-SECONDS, QUICK_SECONDS = 20.0, 5.0
-WARMUP, QUICK_WARMUP = 2.0, 1.0  # ledger only: pgbench excludes its connection time itself
+WORKERS, QUICK_WORKERS = 8, 2  # worker processes = pgbench clients
+SECONDS, QUICK_SECONDS = 20.0, 2.0
+WARMUP, QUICK_WARMUP = 2.0, 0.5  # ledger only: pgbench excludes its connection time itself
 POSTINGS = 1_000_000  # on the one big wallet: the figure the goal is about
-QUICK_POSTINGS = 100_000  # a smoke test, not the figure
+QUICK_POSTINGS = 20_000  # a smoke test, not the figure
 SMALL_POSTINGS = 10  # on the small wallet: deposits made through the service (the profiled ones)
-READS, QUICK_READS = 2_000, 500
+READS, QUICK_READS = 2_000, 100
 READ_WARMUP = 200
 BULK_CHUNK = 200_000  # journal entries per INSERT
 GOAL_RATIO = 0.5

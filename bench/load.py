@@ -43,7 +43,7 @@ P95_GOAL_MS = 500.0
 # Who runs at which pace: (locust user class, how many, tasks per second each). A task is one to
 # three requests (finance: inbox, withdrawal, approve).
 FULL = {"users": {"Operator": 8, "Finance": 2, "Psp": 2}, "rate": 1.5, "seconds": 60}
-QUICK = {"users": {"Operator": 2, "Finance": 1, "Psp": 1}, "rate": 1.0, "seconds": 8}
+QUICK = {"users": {"Operator": 2, "Finance": 1, "Psp": 1}, "rate": 1.0, "seconds": 4}
 
 
 def _free_port() -> int:

@@ -1,5 +1,5 @@
 """Schemathesis against the live OpenAPI schema: every operation, data that fits the schema and data
-that does not, sent through the WSGI application as every persona of ``tests/personas.py``
+that does not, sent through the WSGI application as the personas of ``tests/personas.py``
 (session cookie and CSRF token, as a browser's script would) and with API keys (a support
 member's key with every staff scope, and a partner's key, an outsider to the staff API): not one
 server error. The client-area operations are run again as the client area's key and as an outsider's
@@ -7,8 +7,10 @@ key (a partner's), checking also that every answer is one the document describes
 against its schema): not one server error, not one schema violation.
 
 The schema is fetched the way a signed-in caller fetches it (it is staff-only). Examples are few
-(``MAX_EXAMPLES`` per operation and generation mode, each sent as every persona) to stay under about
-two minutes; the hostile values a person would try first are in tests/test_api_hostile_input.py.
+(``PERSONA_EXAMPLES`` per operation and generation mode, each sent as one persona drawn with the
+request, every persona drawn somewhere; ``MAX_EXAMPLES`` for the client area and partner doors, each
+sent as both callers) to stay under about a minute; the hostile values a person would try first are
+in tests/test_api_hostile_input.py.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from django.db import close_old_connections
 from django.test import Client as HttpClient
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -39,6 +42,7 @@ from tests.personas import PERSONAS, persona_user, sign_in
 pytestmark = pytest.mark.django_db
 
 MAX_EXAMPLES = 8
+PERSONA_EXAMPLES = 16  # per operation and mode (twice MAX_EXAMPLES), each as a drawn persona (of 13)
 CSRF = "x" * 32  # a CSRF secret sent as cookie and header, as Django's own JavaScript does
 
 
@@ -100,24 +104,27 @@ def test_schemathesis_finds_no_server_error_as_any_persona() -> None:
     operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
     assert len(operations) >= 7
     answers: set[tuple[str, int]] = set()
+    seen: set[str] = set()
 
     for operation in operations:
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-
-            @given(case=operation.as_strategy(generation_mode=mode))
+            # each example is sent as one persona that hypothesis draws (and shrinks) with the request:
+            # what each persona may reach is test_access's exact statuses; here, odd input to any door
+            @given(case=operation.as_strategy(generation_mode=mode), who=st.sampled_from(sorted(personas)))
             @hypothesis_settings(
-                max_examples=MAX_EXAMPLES,
+                max_examples=PERSONA_EXAMPLES,
                 deadline=None,
                 database=None,
                 suppress_health_check=list(HealthCheck),
             )
-            def run(case: Any) -> None:
-                for session in personas.values():
-                    response = case.call_and_validate(**session, checks=[not_a_server_error])
-                    answers.add((case.method.upper(), response.status_code))
+            def run(case: Any, who: str) -> None:
+                response = case.call_and_validate(**personas[who], checks=[not_a_server_error])
+                answers.add((case.method.upper(), response.status_code))
+                seen.add(who)
 
             with kept_connection():
                 run()
+    assert seen == set(personas)
     # the calls got past sign-in and CSRF to the endpoints' own answers
     assert {("GET", 200), ("GET", 401), ("GET", 403), ("GET", 404), ("POST", 400), ("POST", 403)} <= answers
 

@@ -89,7 +89,7 @@ GOAL_P95_MS = 2.0
 AMOUNT, CURRENCY = "10.00", "EUR"
 
 DRAIN_BATCH = 200  # callbacks a drain worker applies per transaction
-INBOX_CLIENTS = 64  # the inbox's deposits are spread over this many clients (wallets)
+INBOX_CLIENTS, QUICK_INBOX_CLIENTS = 64, 8  # the inbox's deposits are spread over this many clients (wallets)
 INBOX_RATE = 3_000  # callbacks preloaded per second of warm-up + window (the inbox must not run dry)
 PRELOAD_CHUNK = 5_000
 
@@ -671,6 +671,7 @@ def run(
     warmup = QUICK_WARMUP if quick else WARMUP
     postings = postings or (QUICK_POSTINGS if quick else POSTINGS)
     reads = QUICK_READS if quick else READS
+    inbox_count = QUICK_INBOX_CLIENTS if quick else INBOX_CLIENTS
 
     print(f"database: {connection.settings_dict['NAME']} (settings {os.environ.get('DJANGO_SETTINGS_MODULE', '?')})")
     print(f"machine:  {os.cpu_count()} CPUs; {workers} ledger workers / pgbench clients", flush=True)
@@ -680,7 +681,7 @@ def run(
     with acting_as(Actor.system(ACTOR_JOB)):
         support, compliance = _staff(Role.SUPPORT), _staff(Role.COMPLIANCE)
         clearing = psp_clearing_account(CURRENCY)  # first: the lowest account id, locked first
-        clients = [_approved_client(n, support, compliance) for n in range(max(workers, INBOX_CLIENTS) + 2)]
+        clients = [_approved_client(n, support, compliance) for n in range(max(workers, inbox_count) + 2)]
         for client in clients:
             wallet_for(client=client, currency=CURRENCY)
     worker_clients, big_client, small_client = clients[:workers], clients[-2], clients[-1]

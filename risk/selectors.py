@@ -300,7 +300,7 @@ def exposure_priced(
             "notional_a": None, "notional_b": None, "notional_net": None, "reporting": reporting,
             "reporting_a": None, "reporting_b": None, "reporting_net": None, "floating": None,
             "broker_b_floating": None, "reporting_floating": None, "reporting_broker_b_floating": None,
-            "unpriced": "", "unconverted": "",
+            "unpriced": "", "unconverted": "", "price_shown": "", "lot_shown": "",
         })  # fmt: skip
         if instrument is None:
             row["unpriced"] = "The platform has not described this symbol (no contract size)."
@@ -311,6 +311,8 @@ def exposure_priced(
             row["unpriced"] = "The platform quotes no price for this symbol."
             continue
         row["price"] = price
+        row["price_shown"] = f"{price.normalize():,f}"
+        row["lot_shown"] = f"{instrument.contract_size.normalize():,f}"
         quote, size = instrument.quote_currency, instrument.contract_size
         for book in ("a", "b", "net"):
             row[f"notional_{book}"] = _exact(row[book] * size * price, quote)

@@ -45,9 +45,11 @@ class Hit:
 
 @dataclass(frozen=True)
 class Gap:
-    """Amounts in ``currency`` a rule could not compare on ``day``: no rate into the rule's currency."""
+    """Amounts in ``currency`` a rule could not compare on ``day``: no rate into the rule's currency
+    (``quote``)."""
 
     currency: str
+    quote: str
     day: date
     first_at: datetime
     count: int
@@ -767,7 +769,14 @@ def gaps(kind: str, params: dict[str, Any], *, start: datetime, end: datetime) -
         " GROUP BY g.currency, (g.at AT TIME ZONE 'UTC')::date ORDER BY 2, 1"
     )
     return [
-        Gap(currency=r["currency"], day=r["day"], first_at=r["first_at"], count=r["n"], examples=list(r["examples"]))
+        Gap(
+            currency=r["currency"],
+            quote=params["currency"],
+            day=r["day"],
+            first_at=r["first_at"],
+            count=r["n"],
+            examples=list(r["examples"]),
+        )
         for r in _fetch(sql, {**bound, "start": start, "end": end})
     ]
 

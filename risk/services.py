@@ -423,7 +423,7 @@ def rule_evaluate(*, rule_id: int, start: datetime | None = None, end: datetime 
     with acting_as(Actor.system("risk.rules_evaluate")), transaction.atomic():
         raised = alerts_raise(rule=rule, version=version, found=found)
         if unconverted:
-            fx_gaps_record(quote=version.params.get("currency", ""), found=unconverted, rule=rule)
+            fx_gaps_record(found=unconverted, rule=rule)
         RiskRule.objects.filter(pk=rule.pk).update(last_evaluated_at=end)  # not audited: a run's bookmark
     return raised
 
@@ -472,11 +472,17 @@ def fx_gap_record(
     return gap
 
 
-def fx_gaps_record(*, quote: str, found: list[Gap], rule: RiskRule) -> list[FxRateGap]:
-    """The amounts a rule run could not convert into its currency ``quote``, a gap per currency and day."""
+def fx_gaps_record(*, found: list[Gap], rule: RiskRule) -> list[FxRateGap]:
+    """The amounts a rule run could not convert into its currency, a gap per currency and day."""
     return [
         fx_gap_record(
-            base=g.currency, quote=quote, day=g.day, first_at=g.first_at, count=g.count, examples=g.examples, rule=rule
+            base=g.currency,
+            quote=g.quote,
+            day=g.day,
+            first_at=g.first_at,
+            count=g.count,
+            examples=g.examples,
+            rule=rule,
         )
         for g in found
     ]

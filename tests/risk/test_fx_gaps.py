@@ -6,7 +6,7 @@ compared, and once the rate is in the rule fires on them."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -128,3 +128,17 @@ def test_good_the_backtest_says_which_amounts_it_could_not_compare() -> None:
     page = _as(Role.RISK, "checker").get(f"/approvals/{request.pk}/").content.decode()
     assert 'data-testid="backtest-unconverted"' in page and f"3 in EUR on {unconverted.day:%Y-%m-%d}" in page
     assert ApprovalRequest.objects.count() == 2
+
+
+def test_good_a_version_from_before_the_currency_parameter_names_its_default_currency_in_the_gap() -> None:
+    from risk.models import RiskRule, RiskRuleVersion
+
+    c = approved_client(currency="GBP", first_name="Old", last_name="Version")
+    for amount in ("950.00", "960.00", "980.00"):
+        card_deposit(c, amount, currency="GBP")
+    rule = RiskRule.objects.create(code="OLD-STRUCT", name="Old structuring", kind=RuleKind.STRUCTURING)
+    old = {"direction": "deposit", "threshold": "1000.00", "band_pct": 10, "min_count": 3, "window_days": 7}
+    RiskRuleVersion.objects.create(rule=rule, number=1, params=old, valid_from=timezone.now() - timedelta(days=1))
+    assert rule_evaluate(rule_id=rule.pk) == []
+    gap = FxRateGap.objects.get()
+    assert (gap.base, gap.quote) == ("GBP", "EUR")  # the kind's default currency, as the statement ran

@@ -273,6 +273,13 @@ def routing_pending_changes() -> QuerySet[Any]:
     )
 
 
+def fx_rate_can_add(actor: Any) -> Decision:
+    """Add an FX rate (the admin's FX rates): who configures the system."""
+    if actor.is_authenticated and actor.has_perm("ops.manage_configuration"):
+        return ALLOWED
+    return deny(errors.FX_RATE_ADD_NOT_ALLOWED)
+
+
 def fx_rate_at(base: str, quote: str, when: datetime) -> tuple[Decimal, datetime | None]:
     """The price of one ``base`` in ``quote`` at ``when`` and the time of the rate used: the latest
     rate of the pair at or before ``when``; failing that, the inverse of the reverse pair's (to 8

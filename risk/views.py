@@ -19,6 +19,7 @@ from accounts.models import TradingAccount
 from audit.selectors import evidence_pack_can_export
 from ops.errors import OpsError
 from ops.models import User
+from payments.selectors import fx_rate_can_add
 from risk import selectors
 from risk.errors import RiskError
 from risk.forms import DashboardFilterForm, DispositionForm, ExposureLimitForm, RoutingForm, RuleForm, RuleVersionForm
@@ -274,7 +275,7 @@ def fx_gap_list_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "risk/fx_gaps.html",
-        {"gaps": selectors.fx_gap_list(), "can_add_rate": user.has_perm("ops.manage_configuration")},
+        {"gaps": selectors.fx_gap_list(), "can_add_rate": fx_rate_can_add(user)},
     )
 
 
@@ -286,7 +287,7 @@ def fx_gap_view(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         "risk/fx_gap.html",
         {"row": row, "gap": gap, "rules": gap.rules.order_by("code"),
-         "can_add_rate": user.has_perm("ops.manage_configuration")},
+         "can_add_rate": fx_rate_can_add(user)},
     )  # fmt: skip
 
 

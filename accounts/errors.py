@@ -43,3 +43,7 @@ SIGN_IN_IP = "The IP address the client signed in from, e.g. 203.0.113.7 or 2001
 SIGN_IN_USER_AGENT = "At most 512 characters."
 SIGN_IN_REASON_REQUIRED = "Say why the sign-in failed, e.g. wrong_password."
 SIGN_IN_REASON_ON_SUCCESS = "Only a failed sign-in has a failure reason."
+SIGN_IN_COUNTRY = (
+    "An ISO 3166-1 alpha-2 country code, e.g. DE or GB; leave it out when the edge could not place the address "
+    "(e.g. XX or T1)."
+)

@@ -458,11 +458,12 @@ class DeviceSource(models.TextChoices):
 
 class ClientSignIn(models.Model):
     """One sign-in to the client area, successful or failed, as the portal reported it
-    (``POST /api/v1/client-area/clients/{id}/sign-ins/``): when, from which IP address, with which
-    browser, and on which device (the portal's device fingerprint when it sends one, else a hash of
-    the user agent). Append-only: the database refuses UPDATE and DELETE, except the retention job's
-    pseudonymisation of the IP address, user agent and device (``accounts.services.retention``).
-    Monitoring rules link clients through these rows (shared IP, shared device, new device)."""
+    (``POST /api/v1/client-area/clients/{id}/sign-ins/``): when, from which IP address (and the
+    country its edge placed it in, when it said), with which browser, and on which device (the
+    portal's device fingerprint when it sends one, else a hash of the user agent). Append-only: the
+    database refuses UPDATE and DELETE, except the retention job's pseudonymisation of the IP
+    address, country, user agent and device (``accounts.services.retention``). Monitoring rules
+    link clients through these rows (shared IP, shared device, new device, many countries)."""
 
     id = models.BigAutoField(primary_key=True)
     client = models.ForeignKey(Client, on_delete=models.PROTECT, related_name="sign_ins")
@@ -473,6 +474,8 @@ class ClientSignIn(models.Model):
     user_agent = models.CharField(max_length=512, blank=True)
     device_id = models.CharField(max_length=128, blank=True)
     device_source = models.CharField(max_length=12, choices=DeviceSource.choices, blank=True)
+    # where the portal's edge placed the IP address (e.g. its CDN's country header), when it said
+    country = CountryField(blank=True)
     received_at = models.DateTimeField(default=timezone.now)
     # the API key the portal reported it with (its prefix), or "demo" for the demo seed
     reported_by = models.CharField(max_length=40, blank=True)

@@ -150,7 +150,8 @@ def client_sign_ins(client: Client) -> QuerySet[ClientSignIn]:
 
 
 def client_sign_in_history(user: User, client: Client, *, limit: int = SIGN_IN_HISTORY_ROWS) -> dict[str, Any]:
-    """The client 360's sign-in history: the latest sign-ins (browser, IP address, device, outcome),
+    """The client 360's sign-in history: the latest sign-ins (browser, IP address and the country the
+    portal placed it in, named, marked when it is not the country of residence; device, outcome),
     and for each IP address and device shown, the other clients who signed in from it (those the
     viewer may see by name; the rest counted)."""
     rows = list(ClientSignIn.objects.filter(client=client).order_by("-at", "-id")[:limit])
@@ -183,6 +184,8 @@ def client_sign_in_history(user: User, client: Client, *, limit: int = SIGN_IN_H
     history = [
         {
             "sign_in": r,
+            "country": r.country.name if r.country else "",
+            "abroad": bool(r.country) and bool(client.country) and r.country != client.country,
             "browser": user_agent_label(r.user_agent),
             "device": f"Device {device_numbers[r.device_id]}" if r.device_id else "Unknown device",
             "device_source": r.get_device_source_display() if r.device_source else "",
@@ -195,4 +198,5 @@ def client_sign_in_history(user: User, client: Client, *, limit: int = SIGN_IN_H
         "rows": history,
         "total": ClientSignIn.objects.filter(client=client).count(),
         "failed": ClientSignIn.objects.filter(client=client, outcome=SignInOutcome.FAILED).count(),
+        "residence": client.country.name if client.country else "",
     }

@@ -370,13 +370,15 @@ class SignInOut(serializers.Serializer):
     ip_address = serializers.CharField(allow_null=True)
     user_agent = serializers.CharField()
     device_id = serializers.CharField(help_text="the fingerprint sent, or ua: and a hash of the user agent")
+    country = serializers.CharField(help_text='ISO 3166-1 alpha-2, e.g. "DE"; empty when the portal did not say')
+    country_name = serializers.CharField(help_text='e.g. "Germany"; empty when the portal did not say')
 
 
 def _sign_in_out(s: ClientSignIn) -> dict[str, Any]:
     return {
         "id": s.pk, "at": s.at, "outcome": s.outcome, "outcome_display": s.get_outcome_display(),
         "failure_reason": s.failure_reason, "ip_address": s.ip_address, "user_agent": s.user_agent,
-        "device_id": s.device_id,
+        "device_id": s.device_id, "country": s.country.code or "", "country_name": s.country.name or "",
     }  # fmt: skip
 
 
@@ -457,6 +459,13 @@ class SignInIn(StrictInput, serializers.Serializer):
     failure_reason = serializers.CharField(
         required=False, allow_blank=True, max_length=120, help_text='failed only: why, e.g. "wrong_password"'
     )
+    country = serializers.CharField(
+        required=False, allow_blank=True, max_length=16,
+        help_text="the country of the end user's IP address as the portal's edge resolved it (e.g. its CDN's "
+        'country header, such as CF-IPCountry): ISO 3166-1 alpha-2, e.g. "DE". Leave it out when the edge could '
+        "not place the address: a value that is no assigned country code (a CDN's XX or T1 included) is a 400 "
+        "naming the field",
+    )  # fmt: skip
 
 
 # --- the operations ---------------------------------------------------------------------------
@@ -744,8 +753,10 @@ class NotificationViewSet(ClientAreaView):
         responses={201: SignInOut},
         summary="Report a sign-in to the client area",
         description="Every attempt, successful or failed, as the portal signs its end user in: the time, the "
-        "IP address and user agent it saw, and its device fingerprint if it has one. Append-only; monitoring "
-        "rules link clients by IP address and device, and watch new devices.",
+        "IP address and user agent it saw, its device fingerprint if it has one, and the country its edge placed "
+        "the address in if it could. Append-only; monitoring rules link clients by IP address and device, watch "
+        "new devices, sign-ins from many countries, and withdrawals after a sign-in from outside the country of "
+        "residence.",
     ),
 )
 class SignInViewSet(ClientAreaView):
@@ -764,7 +775,7 @@ class SignInViewSet(ClientAreaView):
             sign_in = client_sign_in_record(
                 client=client, outcome=v["outcome"], at=v.get("at"), ip_address=v["ip_address"],
                 user_agent=v["user_agent"], device_fingerprint=v.get("device_fingerprint", ""),
-                failure_reason=v.get("failure_reason", ""), reported_by=key.prefix,
+                failure_reason=v.get("failure_reason", ""), reported_by=key.prefix, country=v.get("country", ""),
             )  # fmt: skip
         except SignInError as exc:
             raise ValidationError({k: [m] for k, m in exc.problems.items()}) from None

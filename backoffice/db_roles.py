@@ -26,7 +26,9 @@ AUDIT_CHAIN_TABLES = ("audit_auditevent", "audit_auditseal", "audit_auditsealbat
 APPEND_ONLY_TABLES = (*AUDIT_CHAIN_TABLES, "audit_securityevent")
 # Append-only tables holding personal data: never deleted; only the retention job's pseudonymised
 # columns may be updated (accounts.services.retention; the append-only trigger refuses even that unless bypassed).
-PSEUDONYMISABLE_APPEND_ONLY = {"accounts_clientsignin": ("ip_address", "user_agent", "device_id", "device_source")}
+PSEUDONYMISABLE_APPEND_ONLY = {
+    "accounts_clientsignin": ("ip_address", "country", "user_agent", "device_id", "device_source")
+}
 
 
 def history_tables() -> list[str]:

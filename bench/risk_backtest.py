@@ -7,8 +7,12 @@ Data (generated with ``generate_series``, not timed): CLIENTS copies of one appr
 200,000 deals; INJECTED further clients who each deposit 5,000 and ask for 4,900 back an hour later
 without trading (the pattern the rule must find); an open position per client on both books.
 
-0. Also generated: a daily FX rate against USD, and SIGN_INS client-area sign-ins (a device and an
-   IP address per client, some shared) over the same days, for step 3.
+0. Also generated: a daily FX rate against USD, and SIGN_INS client-area sign-ins over the same days,
+   for step 3: a device, an IP address and a country per client, except that every 50 clients form a
+   household (the 2nd shares the 1st's IP address and device, the 3rd its address only, the 4th its
+   device only: one hit of each linked rule per household), one client in 100 travels (its
+   sign-ins placed in five countries in turn), and a client in 50 signs in from a new device an
+   hour before a withdrawal, every other one of those from abroad.
 1. The rule (deposit then withdrawal: at least 80% within 24 h, at most 0.10 lots traded in
    between) over the 30 days: one set-based statement (``risk.rules.hits``); every injected client
    must be among its hits. Then the whole backtest the checker's page computes
@@ -20,7 +24,8 @@ without trading (the pattern the rule must find); an open position per client on
    arrival to figures that include it (checked: the deal count grows by the batch). Goal: p95 <= 1 s.
 3. The kinds that convert amounts or read sign-ins, each replayed over the 30 days (figures, no goal
    of their own): structuring in USD (every deposit converted at the rate of its moment), accounts
-   linked by IP address and by device, and a new device followed by a withdrawal.
+   linked by IP address and by device (each must find every household), a new device followed by a
+   withdrawal, sign-ins from many countries, and a withdrawal after a sign-in from abroad.
 
     python -m bench risk_backtest [--quick]
 """
@@ -81,7 +86,8 @@ def generate(*, deposits: int, withdrawals: int, deals: int, clients: int, sign_
             )
         params: dict[str, Any] = {"start": start, "span": (now - start).total_seconds(), "wallet": wallet.pk,
                   "currency": template.base_currency, "deposits": deposits, "withdrawals": withdrawals,
-                  "deals": deals, "account": account.pk, "sign_ins": sign_ins}  # fmt: skip
+                  "deals": deals, "account": account.pk, "sign_ins": sign_ins,
+                  "home": str(template.country) if str(template.country) != "NG" else "GB"}  # fmt: skip
         cursor.execute(
             """
             WITH cs AS (SELECT array_agg(id ORDER BY id) AS ids FROM accounts_client WHERE reference LIKE 'BR0%%')
@@ -176,34 +182,47 @@ def generate(*, deposits: int, withdrawals: int, deals: int, clients: int, sign_
             """,
             params,
         )
-        # sign-ins: each client from its own IP address and device; one client in 500 shares both
-        # with the next one; a client in 50 signs in from a new device an hour before a withdrawal
+        # sign-ins: each client from its own IP address and device, placed in the country it lives in.
+        # Every 50 clients form a household: the 2nd signs in from the 1st's IP address and device,
+        # the 3rd from its IP address only (another device), the 4th on its device only (another
+        # address), so each household is one hit of the IP rule and one of the device rule. One
+        # client in 100 travels: its sign-ins are placed in five countries in turn (its n-th visit in the
+        # n-th: a client is picked by every i = i0 + n x clients, so i alone would repeat). About one
+        # sign-in in 23 fails (by its number i: 23 shares no factor with 20,000 or 400 clients, so no
+        # client fails every time, as every 20th did when the failures were i % 20 and 20 divided it).
         cursor.execute(
             """
             WITH cs AS (SELECT array_agg(id ORDER BY id) AS ids FROM accounts_client WHERE reference LIKE 'BR0%%')
-            INSERT INTO accounts_clientsignin (client_id, at, outcome, failure_reason, ip_address, user_agent,
-                                               device_id, device_source, received_at, reported_by)
-            SELECT cs.ids[1 + kk.m], x.at, CASE WHEN i %% 20 = 0 THEN 'failed' ELSE 'succeeded' END,
-                   CASE WHEN i %% 20 = 0 THEN 'wrong_password' ELSE '' END,
-                   ('10.' || (k / 65536) || '.' || (k / 256 %% 256) || '.' || (k %% 256))::inet, 'bench browser',
-                   'bench-fp-' || k, 'fingerprint', x.at, 'bench'
+            INSERT INTO accounts_clientsignin (client_id, at, outcome, failure_reason, ip_address, country,
+                                               user_agent, device_id, device_source, received_at, reported_by)
+            SELECT cs.ids[1 + kk.m], x.at, CASE WHEN i %% 23 = 0 THEN 'failed' ELSE 'succeeded' END,
+                   CASE WHEN i %% 23 = 0 THEN 'wrong_password' ELSE '' END,
+                   ('10.' || (kk.ip / 65536) || '.' || (kk.ip / 256 %% 256) || '.' || (kk.ip %% 256))::inet,
+                   CASE WHEN kk.m %% 100 = 7 THEN (ARRAY['DE', 'FR', 'NG', 'VN', 'BR'])[1 + i / cardinality(cs.ids) %% 5]
+                        ELSE %(home)s END,
+                   'bench browser', 'bench-fp-' || kk.device, 'fingerprint', x.at, 'bench'
             FROM generate_series(1, %(sign_ins)s) i, cs,
                  LATERAL (SELECT i::bigint * 7919 %% cardinality(cs.ids) AS m) mm,
-                 LATERAL (SELECT mm.m, CASE WHEN mm.m %% 500 = 1 THEN mm.m - 1 ELSE mm.m END AS k) kk,
+                 LATERAL (SELECT mm.m,
+                                 CASE WHEN mm.m %% 50 IN (1, 2) THEN mm.m - mm.m %% 50 ELSE mm.m END AS ip,
+                                 CASE WHEN mm.m %% 50 IN (1, 3) THEN mm.m - mm.m %% 50 ELSE mm.m END AS device) kk,
                  LATERAL (SELECT %(start)s + (i::float8 / %(sign_ins)s * %(span)s) * interval '1 second' AS at) x
             """,
             params,
         )
+        # a client in 50 signs in from a new device an hour before a withdrawal; every other one of
+        # those from abroad
         cursor.execute(
             """
-            INSERT INTO accounts_clientsignin (client_id, at, outcome, failure_reason, ip_address, user_agent,
-                                               device_id, device_source, received_at, reported_by)
+            INSERT INTO accounts_clientsignin (client_id, at, outcome, failure_reason, ip_address, country,
+                                               user_agent, device_id, device_source, received_at, reported_by)
             SELECT w.client_id, w.created_at - interval '1 hour', 'succeeded', '',
-                   ('172.16.' || (w.id / 256 %% 256) || '.' || (w.id %% 256))::inet, 'bench browser',
+                   ('172.' || (16 + w.id / 65536 %% 16) || '.' || (w.id / 256 %% 256) || '.' || (w.id %% 256))::inet,
+                   CASE WHEN w.id %% %(abroad)s = 0 THEN 'NG' ELSE %(home)s END, 'bench browser',
                    'bench-new-' || w.id, 'fingerprint', now(), 'bench'
             FROM payments_withdrawal w WHERE w.reference LIKE 'BRW%%' AND w.id %% %(every)s = 0
             """,
-            {"every": 50},
+            {"every": 50, "abroad": 100, "home": params["home"]},
         )
         cursor.execute("SELECT array_agg(id) FROM payments_withdrawal WHERE reference LIKE 'BRXW%%'")
         injected = {f"withdrawal:{pk}" for pk in cursor.fetchone()[0]}
@@ -257,19 +276,34 @@ OTHER_KINDS = (
     ("linked_ip", {"min_clients": 2, "window_days": 30}),
     ("linked_device", {"min_clients": 2, "window_days": 30}),
     ("new_device_withdrawal", {"within_hours": 24, "history_days": 90, "min_amount": "100", "currency": "USD"}),
+    ("sign_in_many_countries", {"min_countries": 3, "window_hours": 168}),
+    ("sign_in_country_withdrawal", {"within_hours": 24, "min_amount": "100", "currency": "USD"}),
 )  # fmt: skip
+HOUSEHOLD = 50
 
 
-def _other_kinds() -> None:
+def _other_kinds(clients: int) -> bool:
+    """Each kind's replay over the 30 days; True when the linked rules found every household (a
+    group of three clients on one IP address, and one on one device, per ``HOUSEHOLD`` clients)."""
     from django.utils import timezone
 
     from risk.rules import hits, params_clean
 
+    households = sum(1 for m in range(0, clients, HOUSEHOLD) if m + 3 < clients)
     end = timezone.now()
+    linked_ok = True
     for kind, raw in OTHER_KINDS:
         started = time.monotonic()
         found = hits(kind, params_clean(kind, raw), start=end - timedelta(days=30), end=end)
-        print(f"{kind} replayed over 30 days: {len(found):,} hits in {time.monotonic() - started:.1f} s", flush=True)
+        seconds = time.monotonic() - started
+        note = ""
+        if kind in ("linked_ip", "linked_device"):
+            sizes = sorted({len(h.evidence) for h in found})
+            ok = len(found) == households and sizes == [3]
+            linked_ok = linked_ok and ok
+            note = f" ({households:,} households of 3 clients expected: {'all found' if ok else 'NOT as expected'})"
+        print(f"{kind} replayed over 30 days: {len(found):,} hits in {seconds:.1f} s{note}", flush=True)
+    return linked_ok
 
 
 def _stream(data: dict[str, Any], seconds: int) -> tuple[float, float]:
@@ -332,14 +366,14 @@ def run(*, quick: bool = False) -> bool:
         flush=True,
     )
     replay_seconds, all_found = _replay(data)
-    _other_kinds()
+    linked_ok = _other_kinds(clients)
     p95, lag = _stream(data, seconds)
     kept_pace = lag < 0.5
-    met = replay_seconds <= GOAL_REPLAY_SECONDS and p95 <= GOAL_P95_SECONDS and all_found and kept_pace
+    met = replay_seconds <= GOAL_REPLAY_SECONDS and p95 <= GOAL_P95_SECONDS and all_found and kept_pace and linked_ok
     print(
         f"goals: replay <= {GOAL_REPLAY_SECONDS:.0f} s ({replay_seconds:.1f} s), deal-to-dashboard p95 <="
         f" {GOAL_P95_SECONDS:.0f} s ({p95:.2f} s) at 1,000 deals/s (pace kept: {kept_pace}), injected patterns"
-        f" found ({all_found}): {'MET' if met else 'NOT MET'}",
+        f" found ({all_found}), every household linked ({linked_ok}): {'MET' if met else 'NOT MET'}",
         flush=True,
     )
     return met

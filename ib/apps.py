@@ -33,6 +33,12 @@ class IbConfig(AppConfig):
 
         register_evidence_section(deals_after_deposit)  # a chargeback's evidence: the trading that followed
 
+        from ib.selectors import partner_records_for_deposit
+        from payments.hooks import register_case_record_section
+
+        # a chargeback case's own records: the referring partner, its plan version, its commission lines
+        register_case_record_section(partner_records_for_deposit)
+
         from ib.services.runs import register_run_finished_hook
         from ib.tasks import commission_lines_post_task
 

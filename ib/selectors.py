@@ -482,6 +482,96 @@ def partner_client_get_for(partner: Partner, reference: str) -> Attribution:
     return attribution
 
 
+PARTNER_RECORDS_NOTE = (
+    "The referring partner's own records about this client, kept with the case (not sent to the payment "
+    "provider): who introduced the client when the deposit was paid, the commission plan and the version of "
+    "its terms the partner followed that day, and every commission line about the client, the clawback the "
+    "chargeback made and any restore included."
+)
+PARTNER_RECORDS_LINES = 500
+
+
+def _line_record(line: CommissionLine, deposit: Any) -> dict[str, Any]:
+    version = line.plan_version
+    return {
+        "line": line.pk, "kind": line.get_kind_display(),
+        "partner": line.partner.name if line.partner else "(the client's rebate)", "level": line.level,
+        "plan_version": f"{version.plan.name} v{version.number}" if version else None,
+        "earned_on": line.earned_on.isoformat(), "amount": str(line.amount), "currency": line.currency,
+        "status": line.get_status_display(), "reverses": line.reverses_id,
+        "deal": line.deal.deal_id if line.deal else None,
+        "qualifying_deposit": line.qualifying_deposit.reference if line.qualifying_deposit else None,
+        "about_this_deposit": line.qualifying_deposit_id == deposit.pk, "entry": line.entry_id,
+    }  # fmt: skip
+
+
+def partner_records_for_deposit(deposit: Any) -> tuple[str, dict[str, Any]]:
+    """A chargeback's internal records (registered with payments' case record sections): the
+    partner who referred the client when the disputed deposit was paid (else the one now), the plan
+    it followed and the plan version (its terms) in force that day, and the client's commission lines
+    (the first ``PARTNER_RECORDS_LINES``, oldest first) with the totals per kind."""
+    from ib.models import PartnerPlan, PlanVersion
+
+    when = deposit.completed_at or deposit.created_at
+    attribution = attribution_at(deposit.client_id, when) or attribution_at(deposit.client_id)
+    lines = CommissionLine.objects.filter(client_id=deposit.client_id)
+    shown = list(
+        lines.select_related("partner", "plan_version__plan", "deal", "qualifying_deposit").order_by("earned_on", "id")[
+            :PARTNER_RECORDS_LINES
+        ]
+    )
+    totals = [
+        {"kind": LineKind(row["kind"]).label, "currency": row["currency"], "lines": row["n"], "amount": str(row["total"])}
+        for row in lines.values("kind", "currency").annotate(n=Count("id"), total=Sum("amount")).order_by("kind", "currency")
+    ]  # fmt: skip
+    partner: dict[str, Any] | None = None
+    plan: dict[str, Any] | None = None
+    if attribution is not None:
+        p = attribution.partner
+        partner = {
+            "id": p.pk, "name": p.name, "code": p.code, "status": p.get_status_display(),
+            "attributed_from": attribution.valid_from.isoformat(),
+            "attributed_to": attribution.valid_to.isoformat() if attribution.valid_to else None,
+            "source": attribution.get_source_display(), "campaign": attribution.campaign,
+            "at_the_deposit": attribution.valid_from <= when
+            and (attribution.valid_to is None or attribution.valid_to > when),
+        }  # fmt: skip
+        day = timezone.localdate(when)
+        follows = (
+            PartnerPlan.objects.select_related("plan")
+            .filter(partner=p, valid_from__lte=day)
+            .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=day))
+            .first()
+        )
+        if follows is not None:
+            version = (
+                PlanVersion.objects.filter(plan=follows.plan, valid_from__lte=day)
+                .filter(Q(valid_to__isnull=True) | Q(valid_to__gt=day))
+                .first()
+            )
+            plan = {
+                "name": follows.plan.name, "code": follows.plan.code, "currency": follows.plan.currency,
+                "hold_days": follows.plan.hold_days, "followed_from": follows.valid_from.isoformat(),
+                "followed_to": follows.valid_to.isoformat() if follows.valid_to else None, "on": day.isoformat(),
+                "version": version.number if version else None,
+                "version_from": version.valid_from.isoformat() if version else None,
+                "version_to": version.valid_to.isoformat() if version and version.valid_to else None,
+                "version_note": version.note if version else "",
+                "version_approval": version.approval_id if version else None,
+            }  # fmt: skip
+    return (
+        "partner_records",
+        {
+            "note": PARTNER_RECORDS_NOTE,
+            "partner": partner,
+            "plan": plan,
+            "commission_lines": [_line_record(line, deposit) for line in shown],
+            "lines_total": lines.count(),
+            "totals": totals,
+        },
+    )
+
+
 def deals_after_deposit(deposit: Any) -> tuple[str, list[dict[str, Any]]]:
     """The client's closed deals since a deposit (the "later trading" of a chargeback's evidence
     pack: the cardholder traded with the money they dispute). Registered with payments' hooks."""

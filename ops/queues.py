@@ -46,6 +46,9 @@ QUEUES: list[QueueSpec] = [
     QueueSpec("platform_sync_mismatch", "Platform sync mismatch", 4 * 60, (Role.RISK, Role.FINANCE), "ops_escalation"),
     QueueSpec("ib_dispute", "IB dispute", 72 * 60, (Role.FINANCE, Role.SUPPORT), "ops_escalation"),
     QueueSpec("risk_alert", "Risk alert", 60, (Role.RISK,), "ops_escalation"),
+    # A monitoring rule met amounts in a currency with no rate into its own at their moment (they
+    # compared as nothing), or exposure could not be converted: add the rate for the pair and day.
+    QueueSpec("fx_rate_missing", "Missing FX rate", 4 * 60, (Role.FINANCE, Role.RISK), "finance_escalation"),
     # A client registered with the e-mail, phone, or name and date of birth of another: merge or dismiss.
     QueueSpec(
         "client_duplicate",

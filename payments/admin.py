@@ -20,7 +20,9 @@ class FxRateAdmin(admin.ModelAdmin):
     date_hierarchy = "as_of"
 
     def _configures(self, request: HttpRequest) -> bool:
-        return bool(request.user.has_perm("ops.manage_configuration"))
+        from payments.selectors import fx_rate_can_add
+
+        return bool(fx_rate_can_add(request.user))
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self.has_view_permission(request)

@@ -59,6 +59,7 @@ WITHDRAW_NO_REVIEW = "Withdrawal {reference} has no approval waiting."
 PAYOUT_ALREADY_EXECUTED = "The payout for withdrawal {reference} was already executed (voucher {voucher})."
 NOT_ALLOWED = "Your role may not {verb}."
 PAYMENTS_VIEW_NOT_ALLOWED = "Your role may not see payments."
+FX_RATE_ADD_NOT_ALLOWED = "Only administrators (system configuration) add FX rates."
 WITHDRAW_NOT_YOURS_TO_DECIDE = (
     "You may not decide this review now: its next level needs another role, or you entered or already decided it."
 )

@@ -70,3 +70,23 @@ def register_evidence_section(fn: EvidenceSection) -> EvidenceSection:
 def evidence_sections(deposit: Deposit) -> dict[str, list[dict[str, Any]]]:
     """The registered sections of a disputed deposit's evidence pack, by name."""
     return dict(fn(deposit) for fn in list(_evidence_sections))
+
+
+# Case records: what other apps keep with a chargeback case for the staff who work it and for a
+# regulator (its page and its evidence pack), never sent to the PSP (ib: the referring partner, the
+# plan version it followed, its commission lines about the client with the clawback and restore).
+# ``fn(deposit)`` returns (section name, data); called when the page or the pack is made.
+CaseRecordSection = Callable[[Deposit], tuple[str, Any]]
+
+_case_record_sections: list[CaseRecordSection] = []
+
+
+def register_case_record_section(fn: CaseRecordSection) -> CaseRecordSection:
+    if fn not in _case_record_sections:
+        _case_record_sections.append(fn)
+    return fn
+
+
+def case_record_sections(deposit: Deposit) -> dict[str, Any]:
+    """The registered internal records of a disputed deposit's case, by name."""
+    return dict(fn(deposit) for fn in list(_case_record_sections))

@@ -273,6 +273,13 @@ def routing_pending_changes() -> QuerySet[Any]:
     )
 
 
+def fx_rate_can_add(actor: Any) -> Decision:
+    """Add an FX rate (the admin's FX rates): who configures the system."""
+    if actor.is_authenticated and actor.has_perm("ops.manage_configuration"):
+        return ALLOWED
+    return deny(errors.FX_RATE_ADD_NOT_ALLOWED)
+
+
 def fx_rate_at(base: str, quote: str, when: datetime) -> tuple[Decimal, datetime | None]:
     """The price of one ``base`` in ``quote`` at ``when`` and the time of the rate used: the latest
     rate of the pair at or before ``when``; failing that, the inverse of the reverse pair's (to 8
@@ -371,11 +378,15 @@ def chargeback_evidence_case(case: ChargebackCase) -> Any:
     """A chargeback's own evidence pack (``audit.evidence``): the case as it stands, the evidence
     sent to the PSP with its pinned SHA-256 (or, before the response, what it would send now), and
     every journal entry about the disputed deposit and the case (its credit, the opening and closing
-    entries, the partner commissions clawed back and restored), beside the client's parts."""
+    entries, the partner commissions clawed back and restored), the case records other apps keep
+    with it (``partner_records.json``: the referring partner, the plan version it followed, its
+    commission lines about the client), beside the client's parts."""
     from audit.evidence import EvidenceCase, EvidencePart
+    from payments.hooks import case_record_sections
     from payments.services.chargebacks import chargeback_evidence
 
     deposit = case.deposit
+    records = {f"{name}.json": data for name, data in case_record_sections(deposit).items()}
     entries = (
         JournalEntry.objects.filter(
             Q(source__in=[f"payments.deposit:{deposit.pk}", f"payments.chargebackcase:{case.pk}"])
@@ -434,6 +445,8 @@ def chargeback_evidence_case(case: ChargebackCase) -> Any:
                     }
                     for e in entries
                 ],
+                # kept with the case, not sent to the PSP (the referring partner's records)
+                **records,
             },
             subjects={("payments.deposit", str(deposit.pk))},
         ),

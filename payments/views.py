@@ -45,6 +45,7 @@ from payments.forms import (
     WithdrawalForm,
     WithdrawalRejectForm,
 )
+from payments.hooks import case_record_sections
 from payments.models import Channel, ChargebackStatus, Deposit, WebhookStatus, Withdrawal, WithdrawalStatus
 from payments.providers import card_providers, provider_named
 from payments.selectors import (
@@ -531,6 +532,8 @@ def chargeback_detail(request: HttpRequest, pk: int) -> HttpResponse:
             # what was sent, or what the response would send now
             "evidence": case.evidence if case.evidence_sha256 else chargeback_svc.chargeback_evidence(case),
             "evidence_sent": bool(case.evidence_sha256),
+            # kept with the case, never sent to the PSP
+            "records": case_record_sections(case.deposit),
         },
         status=status,
     )

@@ -56,8 +56,24 @@ class DispositionForm(forms.Form):
 
 class ExposureLimitForm(forms.Form):
     symbol = forms.CharField(max_length=32)
-    max_net_lots = forms.CharField(max_length=20, label="Most net lots (long or short)")
+    max_net_lots = forms.CharField(
+        max_length=20, required=False, label="Most net lots (long or short)", help_text="Leave empty for none."
+    )
+    max_net_notional = forms.CharField(
+        max_length=24, required=False, label="Most net notional (long or short)",
+        help_text="Lots x contract size x price, in the currency beside. Leave empty for none.",
+    )  # fmt: skip
+    notional_currency = forms.ChoiceField(label="Notional in", required=False)
     reason = forms.CharField(max_length=2000)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from django.conf import settings
+
+        from payments.currencies import MINOR_UNITS
+
+        super().__init__(*args, **kwargs)
+        self.fields["notional_currency"].choices = [(c, c) for c in MINOR_UNITS]  # type: ignore[attr-defined]
+        self.fields["notional_currency"].initial = settings.RISK_REPORTING_CURRENCY
 
 
 class RoutingForm(forms.Form):
@@ -77,11 +93,21 @@ class DashboardFilterForm(forms.Form):
     group = forms.ChoiceField(required=False)
     partner = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     country = forms.CharField(required=False, max_length=2)
+    currency = forms.ChoiceField(required=False, label="Notional in")
 
     def __init__(self, *args: Any, groups: list[str], partners: list[tuple[int, str]], **kwargs: Any) -> None:
+        from django.conf import settings
+
+        from payments.currencies import MINOR_UNITS
+
         super().__init__(*args, **kwargs)
         self.fields["group"].choices = [("", "All groups"), *[(g, g) for g in groups]]  # type: ignore[attr-defined]
         self.fields["partner"].choices = [("", "All partners"), *partners]  # type: ignore[attr-defined]
+        reporting = settings.RISK_REPORTING_CURRENCY
+        self.fields["currency"].choices = [  # type: ignore[attr-defined]
+            ("", f"{reporting} (the reporting currency)"),
+            *[(c, c) for c in MINOR_UNITS if c != reporting],
+        ]
 
     def clean_country(self) -> str:
         value = (self.cleaned_data.get("country") or "").strip().upper()

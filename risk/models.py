@@ -36,6 +36,11 @@ class RuleKind(models.TextChoices):
     SIGN_IN_MANY_IPS = "sign_in_many_ips", "Sign-ins from many IP addresses in a window"
     NEW_DEVICE_WITHDRAWAL = "new_device_withdrawal", "Sign-in from a new device, then a withdrawal"
     TRANSFER_ROUND_TRIP = "transfer_round_trip", "Money into a trading account and straight back out, little trading"
+    SIGN_IN_MANY_COUNTRIES = "sign_in_many_countries", "Sign-ins from many countries in a window"
+    SIGN_IN_COUNTRY_WITHDRAWAL = (
+        "sign_in_country_withdrawal",
+        "Sign-in from outside the country of residence, then a withdrawal",
+    )
 
 
 class RiskRule(models.Model):
@@ -139,10 +144,14 @@ class RiskAlert(models.Model):
 
 
 class ExposureLimit(models.Model):
-    """The most net lots (long or short, both books together) the broker holds in a symbol."""
+    """The most the broker holds net in a symbol (long or short, both books together): in lots, in
+    notional (``max_net_notional`` in ``notional_currency``: lots x contract size x price, converted
+    at the FX rate of the moment), or both; a breach of either opens a risk alert."""
 
     symbol = models.CharField(max_length=32, unique=True)
-    max_net_lots = models.DecimalField(max_digits=14, decimal_places=2)
+    max_net_lots = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    max_net_notional = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True)
+    notional_currency = models.CharField(max_length=3, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
     history = AuditedHistoricalRecords()
 
@@ -150,24 +159,85 @@ class ExposureLimit(models.Model):
         ordering = ["symbol"]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(max_net_lots__gt=Decimal("0")),
+                condition=models.Q(max_net_lots__isnull=True) | models.Q(max_net_lots__gt=Decimal("0")),
                 name="exposure_limit_positive",
                 violation_error_message="An exposure limit is above zero.",
-            )
+            ),
+            models.CheckConstraint(
+                condition=models.Q(max_net_notional__isnull=True) | models.Q(max_net_notional__gt=Decimal("0")),
+                name="exposure_limit_notional_positive",
+                violation_error_message="An exposure limit is above zero.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(max_net_lots__isnull=False) | models.Q(max_net_notional__isnull=False),
+                name="exposure_limit_lots_or_notional",
+                violation_error_message="A limit in lots, in notional, or both.",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(max_net_notional__isnull=True, notional_currency="")
+                | (models.Q(max_net_notional__isnull=False) & ~models.Q(notional_currency="")),
+                name="exposure_limit_notional_has_currency",
+                violation_error_message="A notional limit names its currency.",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.symbol} ≤ {self.max_net_lots} lots"
+        parts = []
+        if self.max_net_lots is not None:
+            parts.append(f"{self.max_net_lots} lots")
+        if self.max_net_notional is not None:
+            parts.append(f"{self.max_net_notional:,.2f} {self.notional_currency}")
+        return f"{self.symbol} ≤ {' and '.join(parts)}"
+
+
+class Instrument(models.Model):
+    """A platform symbol's contract as the platform gateway reports it (``instruments()``) and its
+    latest price (``quotes()``), refreshed with the open positions (``instruments_refresh``). One
+    lot is ``contract_size`` units of ``base_currency`` (empty: an index, no currency), priced in
+    ``quote_currency``."""
+
+    symbol = models.CharField(max_length=32, unique=True)
+    description = models.CharField(max_length=120, blank=True)
+    contract_size = models.DecimalField(max_digits=20, decimal_places=4)
+    base_currency = models.CharField(max_length=3, blank=True)
+    quote_currency = models.CharField(max_length=3)
+    bid = models.DecimalField(max_digits=20, decimal_places=8, null=True, blank=True)
+    ask = models.DecimalField(max_digits=20, decimal_places=8, null=True, blank=True)
+    priced_at = models.DateTimeField(null=True, blank=True)
+    refreshed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["symbol"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(contract_size__gt=0), name="instrument_contract_positive"),
+            models.CheckConstraint(
+                condition=models.Q(bid__isnull=True, ask__isnull=True, priced_at__isnull=True)
+                | models.Q(bid__gt=0, ask__gte=models.F("bid"), priced_at__isnull=False),
+                name="instrument_price_sane",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.symbol
+
+    @property
+    def mid(self) -> Decimal | None:
+        if self.bid is None or self.ask is None:
+            return None
+        return (self.bid + self.ask) / 2
 
 
 class Position(models.Model):
-    """An open position as the platform last reported it (``open_positions``), refreshed by
-    ``positions_refresh``: volume in lots, positive long, negative short."""
+    """An account's open positions in a symbol as the platform last reported them
+    (``open_positions``), refreshed by ``positions_refresh``: volume in lots, positive long, negative
+    short; ``open_value`` the sum of each position's lots x open price (its floating P&L at a price
+    p is (volume x p - open_value) x contract size), empty when the platform gave no open price."""
 
     trading_account = models.ForeignKey("accounts.TradingAccount", on_delete=models.CASCADE, related_name="+")
     symbol = models.CharField(max_length=32)
     volume = models.DecimalField(max_digits=14, decimal_places=2)
     margin = models.DecimalField(max_digits=20, decimal_places=2, default=Decimal("0"))
+    open_value = models.DecimalField(max_digits=28, decimal_places=8, null=True, blank=True)
     refreshed_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -175,6 +245,33 @@ class Position(models.Model):
 
     def __str__(self) -> str:
         return f"{self.symbol} {self.volume}"
+
+
+class FxRateGap(models.Model):
+    """A currency pair without a rate on a day something needed one: a monitoring rule comparing an
+    amount in ``base`` with a threshold in ``quote``, or the dashboard and exposure limits
+    converting into the reporting currency. Such amounts compare as nothing, so a person adds the
+    rate: each gap is one work item (``fx_rate_missing``), opened once."""
+
+    base = models.CharField(max_length=3)
+    quote = models.CharField(max_length=3)
+    day = models.DateField()
+    first_needed_at = models.DateTimeField(help_text="The earliest moment of that day a rate was needed.")
+    transactions = models.PositiveIntegerField(default=0, help_text="The most amounts one run could not convert.")
+    examples = models.JSONField(default=list, blank=True, help_text="A few of their references.")
+    rules = models.ManyToManyField(RiskRule, blank=True, related_name="fx_gaps")
+    for_exposure = models.BooleanField(default=False, help_text="Met converting exposure into the reporting currency.")
+    found_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-day", "base", "quote"]
+        constraints = [models.UniqueConstraint(fields=["base", "quote", "day"], name="fx_rate_gap_once_per_day")]
+
+    def __str__(self) -> str:
+        return f"No {self.base}/{self.quote} rate on {self.day:%Y-%m-%d}"
+
+    def get_absolute_url(self) -> str:
+        return f"/risk/fx-gaps/{self.pk}/"
 
 
 # --- suspicious activity reports -------------------------------------------------------------------

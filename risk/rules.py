@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -44,11 +44,27 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class Gap:
+    """Amounts in ``currency`` a rule could not compare on ``day``: no rate into the rule's currency
+    (``quote``)."""
+
+    currency: str
+    quote: str
+    day: date
+    first_at: datetime
+    count: int
+    examples: list[str]
+
+
+@dataclass(frozen=True)
 class KindSpec:
     kind: RuleKind
     params: tuple[Param, ...]
     sql: str
     summary: Callable[[dict[str, Any], dict[str, Any]], str]
+    # the kinds that convert amounts into the rule's currency: the rows they convert in [start, end)
+    # (currency, at, reference), for finding the amounts that had no rate (:func:`gaps`)
+    amounts: str = ""
 
 
 def _int(name: str, label: str, default: int, lo: int, hi: int) -> Param:
@@ -71,8 +87,9 @@ def fx(currency: str, at: str) -> str:
     """SQL: the price of one ``currency`` (a column) in the rule's currency (``%(currency)s``) at ``at``,
     as ``payments.selectors.fx_rate_at`` prices it: 1 in the same currency; the latest rate of the pair
     at or before then; failing that, the inverse of the reverse pair's; NULL without a rate (the
-    amount is then not comparable and fires nothing). Two index probes on ``fx_rate_unique``; the
-    subqueries run only for rows in another currency."""
+    amount is then not comparable and fires nothing: :func:`gaps` finds those amounts, and a run
+    puts each pair and day in the ``fx_rate_missing`` queue). Two index probes on
+    ``fx_rate_unique``; the subqueries run only for rows in another currency."""
     return (
         f"(CASE WHEN {currency} = %(currency)s THEN 1::numeric ELSE coalesce("  # noqa: S608 - fixed fragments, values bound
         f"(SELECT r.rate FROM payments_fxrate r WHERE r.base = {currency} AND r.quote = %(currency)s"
@@ -379,8 +396,94 @@ WHERE o.posted > 0 AND o.created_at >= %(start)s AND v.converted >= %(min_amount
 """  # noqa: S608 - fixed fragments, values bound
 
 
+# --- sign-ins by country (the country the portal's edge placed the address in; "" when it did not) --
+
+_SIGN_IN_MANY_COUNTRIES = """
+WITH s AS (
+  SELECT s.id, s.client_id, s.at, x.n
+  FROM accounts_clientsignin s
+  CROSS JOIN LATERAL (
+    SELECT count(DISTINCT t.country) AS n FROM accounts_clientsignin t
+    WHERE t.client_id = s.client_id AND t.country <> ''
+      AND t.at > s.at - make_interval(hours => %(window_hours)s) AND t.at <= s.at
+  ) x
+  WHERE s.at >= %(start)s AND s.at < %(end)s AND s.country <> ''
+), fired AS (
+  SELECT client_id, min(at) AS at FROM s WHERE n >= %(min_countries)s GROUP BY client_id, date_trunc('day', at)
+)
+SELECT 'client:' || f.client_id || ':countries:' || to_char(f.at, 'YYYY-MM-DD') AS key, f.client_id,
+       json_build_object('countries', count(DISTINCT t.country),
+                         'codes', array_agg(DISTINCT t.country ORDER BY t.country), 'sign_ins', count(*),
+                         'failed', count(*) FILTER (WHERE t.outcome = 'failed')) AS facts,
+       json_agg(json_build_object('table', 'sign_in', 'id', t.id, 'client_id', t.client_id,
+                                  'ip', host(t.ip_address), 'country', t.country, 'outcome', t.outcome,
+                                  'reason', t.failure_reason, 'at', t.at) ORDER BY t.at, t.id) AS evidence
+FROM fired f JOIN accounts_clientsignin t ON t.client_id = f.client_id AND t.country <> ''
+  AND t.at > f.at - make_interval(hours => %(window_hours)s) AND t.at <= f.at
+GROUP BY f.client_id, f.at
+"""
+
+# the client's latest successful sign-in the edge placed, within the hours before the withdrawal, was
+# from a country other than the client's country of residence
+_SIGN_IN_COUNTRY_WITHDRAWAL = f"""
+SELECT 'withdrawal:' || w.id AS key, w.client_id,
+       json_build_object('withdrawal', w.reference, 'amount', w.amount, 'currency', w.currency,
+                         'converted', v.converted, 'country', s.country, 'residence', c.country,
+                         'hours', round(extract(epoch FROM w.created_at - s.at) / 3600.0, 1)) AS facts,
+       json_build_array(
+         json_build_object('table', 'sign_in', 'id', s.id, 'client_id', w.client_id, 'ip', host(s.ip_address),
+                           'country', s.country, 'residence', c.country, 'outcome', 'succeeded', 'at', s.at),
+         json_build_object('table', 'withdrawal', 'id', w.id, 'reference', w.reference, 'amount', w.amount,
+                           'currency', w.currency, 'converted', v.converted, 'at', w.created_at,
+                           'destination', w.destination)) AS evidence
+FROM payments_withdrawal w
+JOIN accounts_client c ON c.id = w.client_id
+CROSS JOIN LATERAL (SELECT round(w.amount * {fx("w.currency", "w.created_at")}, 2) AS converted) v
+JOIN LATERAL (
+  SELECT s.id, s.at, s.ip_address, s.country FROM accounts_clientsignin s
+  WHERE s.client_id = w.client_id AND s.outcome = 'succeeded' AND s.country <> ''
+    AND s.at <= w.created_at AND s.at >= w.created_at - make_interval(hours => %(within_hours)s)
+  ORDER BY s.at DESC, s.id DESC LIMIT 1
+) s ON true
+WHERE w.created_at >= %(start)s AND w.created_at < %(end)s AND w.status <> 'rejected'
+  AND c.country <> '' AND s.country <> c.country AND v.converted >= %(min_amount)s
+"""  # noqa: S608 - fixed fragments, values bound
+
+
+# --- the amounts each converting kind compares (currency, at, reference), for :func:`gaps` --------
+
+_DEPOSITS_OR_WITHDRAWALS_AMOUNTS = """
+SELECT t.currency, t.created_at AS at, t.reference FROM {table} t
+WHERE t.created_at >= %(start)s AND t.created_at < %(end)s
+"""
+_DEPOSIT_AND_WITHDRAWAL_AMOUNTS = """
+SELECT currency, created_at AS at, reference FROM payments_deposit
+WHERE created_at >= %(start)s AND created_at < %(end)s AND status <> 'failed'
+UNION ALL
+SELECT currency, created_at, reference FROM payments_withdrawal WHERE created_at >= %(start)s AND created_at < %(end)s
+"""
+_WITHDRAWAL_AMOUNTS = """
+SELECT currency, created_at AS at, reference FROM payments_withdrawal
+WHERE created_at >= %(start)s AND created_at < %(end)s AND status <> 'rejected'
+"""
+_TRANSFER_OUT_AMOUNTS = """
+SELECT a.currency, e.created_at AS at, 'entry ' || e.id AS reference
+FROM payments_journalentry e
+JOIN payments_posting p ON p.entry_id = e.id AND p.amount > 0
+JOIN payments_ledgeraccount a ON a.id = p.account_id AND a.kind = 'trading'
+WHERE e.kind = 'transfer' AND e.created_at >= %(start)s AND e.created_at < %(end)s
+"""
+
+
 def _money(value: Any) -> str:
     return f"{Decimal(str(value)):,.2f}"
+
+
+def country_names(codes: Any) -> str:
+    """ISO 3166-1 alpha-2 codes as the countries' names, e.g. "Germany, Nigeria"."""
+    from django_countries import countries
+
+    return ", ".join(countries.name(str(code)) or str(code) for code in codes or ())
 
 
 KINDS: dict[str, KindSpec] = {
@@ -430,6 +533,7 @@ KINDS: dict[str, KindSpec] = {
             f"{f['count']} {p['direction']}s just under {_money(p['threshold'])} {p['currency']} "
             f"({_money(f['total'])} in all) within {p['window_days']} days"
         ),
+        _DEPOSITS_OR_WITHDRAWALS_AMOUNTS,
     ),
     RuleKind.DORMANT_THEN_LARGE: KindSpec(
         RuleKind.DORMANT_THEN_LARGE,
@@ -443,6 +547,7 @@ KINDS: dict[str, KindSpec] = {
             f"{f['table'].capitalize()} {f['reference']} of {_money(f['amount'])} {f['currency']} "
             f"after {f['days']} days without activity"
         ),
+        _DEPOSIT_AND_WITHDRAWAL_AMOUNTS,
     ),
     RuleKind.SHORT_HOLD: KindSpec(
         RuleKind.SHORT_HOLD,
@@ -515,6 +620,7 @@ KINDS: dict[str, KindSpec] = {
             f"Withdrawal {f['withdrawal']} of {_money(f['amount'])} {f['currency']} {f['hours']} h after "
             f"a sign-in from a new device"
         ),
+        _WITHDRAWAL_AMOUNTS,
     ),
     RuleKind.TRANSFER_ROUND_TRIP: KindSpec(
         RuleKind.TRANSFER_ROUND_TRIP,
@@ -530,6 +636,30 @@ KINDS: dict[str, KindSpec] = {
             f"{_money(f['in'])} {f['currency']} into trading account {f['account']} and {_money(f['out'])} "
             f"back out {f['hours']} h later, {f['lots']} lots traded"
         ),
+        _TRANSFER_OUT_AMOUNTS,
+    ),
+    RuleKind.SIGN_IN_MANY_COUNTRIES: KindSpec(
+        RuleKind.SIGN_IN_MANY_COUNTRIES,
+        (_int("min_countries", "Countries", 3, 2, 50), _int("window_hours", "Within hours", 24, 1, 720)),
+        _SIGN_IN_MANY_COUNTRIES,
+        lambda p, f: (
+            f"Sign-ins from {f['countries']} countries ({country_names(f['codes'])}) within {p['window_hours']} h "
+            f"({f['sign_ins']} attempts, {f['failed']} failed)"
+        ),
+    ),
+    RuleKind.SIGN_IN_COUNTRY_WITHDRAWAL: KindSpec(
+        RuleKind.SIGN_IN_COUNTRY_WITHDRAWAL,
+        (
+            _int("within_hours", "Withdrawal within hours of the sign-in", 24, 1, 720),
+            _dec("min_amount", "Withdrawal at least", "0.01", "0.01", "1000000000"),
+            CURRENCY,
+        ),
+        _SIGN_IN_COUNTRY_WITHDRAWAL,
+        lambda p, f: (
+            f"Withdrawal {f['withdrawal']} of {_money(f['amount'])} {f['currency']} {f['hours']} h after a sign-in "
+            f"from {country_names([f['country']])}, the client living in {country_names([f['residence']])}"
+        ),
+        _WITHDRAWAL_AMOUNTS,
     ),
 }
 
@@ -593,26 +723,62 @@ def params_parse(kind: str, text: str) -> dict[str, Any]:
     return params_clean(kind, params)
 
 
-def hits(kind: str, params: dict[str, Any], *, start: datetime, end: datetime) -> list[Hit]:
-    """What a rule of ``kind`` with (cleaned) ``params`` fires on in ``[start, end)``: one statement."""
-    spec = kind_spec(kind)
+def _prepared(spec: KindSpec, sql: str, params: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(the statement with its table picked, the parameters with the kind's defaults, the values bound)."""
     # a parameter added to a kind after a version was approved: the version runs with its default
     params = {**{p.name: p.default for p in spec.params}, **params}
-    sql = spec.sql
     if "{table}" in sql:
         table = "payments_withdrawal" if params["direction"] == "withdrawal" else "payments_deposit"
         sql = sql.replace("{table}", table).replace("{kind}", params["direction"])
     choices = {p.name for p in spec.params if p.kind == "choice"}
     bound = {k: (Decimal(v) if isinstance(v, str) and k not in choices else v) for k, v in params.items()}
+    return sql, params, bound
+
+
+def _fetch(sql: str, bound: dict[str, Any]) -> list[dict[str, Any]]:
     with connection.cursor() as cursor:
-        cursor.execute(sql, {**bound, "start": start, "end": end})
+        cursor.execute(sql, bound)
         columns = [c.name for c in cursor.description or ()]
-        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def hits(kind: str, params: dict[str, Any], *, start: datetime, end: datetime) -> list[Hit]:
+    """What a rule of ``kind`` with (cleaned) ``params`` fires on in ``[start, end)``: one statement."""
+    spec = kind_spec(kind)
+    sql, params, bound = _prepared(spec, spec.sql, params)
+    rows = _fetch(sql, {**bound, "start": start, "end": end})
     found = []
     for row in rows:
         facts = _json(row["facts"])
         found.append(Hit(row["key"], row["client_id"], spec.summary(params, facts)[:300], _json(row["evidence"])))
     return found
+
+
+def gaps(kind: str, params: dict[str, Any], *, start: datetime, end: datetime) -> list[Gap]:
+    """The amounts of ``[start, end)`` a rule of ``kind`` converts but could not, for want of a rate
+    into its currency at their moment (the statement of :func:`hits` compares them as nothing),
+    per currency and day (UTC). Nothing for a kind that converts no amount."""
+    spec = kind_spec(kind)
+    if not spec.amounts:
+        return []
+    source, params, bound = _prepared(spec, spec.amounts, params)
+    sql = (
+        "SELECT g.currency, (g.at AT TIME ZONE 'UTC')::date AS day, min(g.at) AS first_at, count(*) AS n,"  # noqa: S608 - fixed fragments, values bound
+        " (array_agg(g.reference ORDER BY g.at, g.reference))[1:5] AS examples"
+        f" FROM ({source}) g WHERE g.currency <> %(currency)s AND {fx('g.currency', 'g.at')} IS NULL"
+        " GROUP BY g.currency, (g.at AT TIME ZONE 'UTC')::date ORDER BY 2, 1"
+    )
+    return [
+        Gap(
+            currency=r["currency"],
+            quote=params["currency"],
+            day=r["day"],
+            first_at=r["first_at"],
+            count=r["n"],
+            examples=list(r["examples"]),
+        )
+        for r in _fetch(sql, {**bound, "start": start, "end": end})
+    ]
 
 
 def _json(value: Any) -> Any:

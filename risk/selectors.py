@@ -9,14 +9,15 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import Client
-from risk.models import AlertStatus, RiskAlert, RiskRule, RiskRuleVersion
-from risk.rules import Hit, hits
+from risk.models import AlertStatus, ExposureLimit, FxRateGap, Instrument, RiskAlert, RiskRule, RiskRuleVersion
+from risk.rules import Gap, Hit, country_names, gaps, hits
 from risk.services import exposure_can_view, risk_can_view, version_in_force
 
 BACKTEST_DAYS = 30
@@ -121,6 +122,8 @@ class Backtest:
     proposed_precision: Precision = field(default_factory=Precision)
     current_precision: Precision = field(default_factory=Precision)
     missed_true_matches: int = 0
+    # the amounts the proposed version could not compare (no rate into its currency), per currency and day
+    unconverted: list[Gap] = field(default_factory=list)
 
     @property
     def both(self) -> int:
@@ -148,6 +151,7 @@ def rule_backtest(rule: RiskRule, params: dict[str, Any], *, days: int = BACKTES
     result = Backtest(
         rule=rule, start=start, end=end, computed_at=end, current_version=current,
         proposed_count=len(proposed_hits), current_count=len(current_hits),
+        unconverted=gaps(rule.kind, params, start=start, end=end),
     )  # fmt: skip
     for raised, precision in ((proposed_hits, result.proposed_precision), (current_hits, result.current_precision)):
         for key, status in decided.items():
@@ -213,18 +217,175 @@ def _rows(sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
 
+# the clients' floating result of a position row at the instrument's price, in price units x lots
+# (x contract size: in the quote currency): a long closes at the bid, a short at the ask
+_FLOATING = "p.volume * CASE WHEN p.volume > 0 THEN i.bid ELSE i.ask END - p.open_value"
+
+
 def exposure_by_symbol(filters: Filters | None = None) -> list[dict[str, Any]]:
-    """Net open lots per symbol (long positive), split by book, from the platform's open positions."""
+    """Net open lots per symbol (long positive), split by book, from the platform's open positions;
+    and the clients' floating result per book at the platform's latest price (``float_a``,
+    ``float_b``: in price units x lots, None when no position of the book has an open price)."""
     where, params = (filters or Filters()).sql()
     return _rows(
         "SELECT p.symbol, coalesce(sum(p.volume) FILTER (WHERE ta.book = 'a'), 0) AS a,"  # noqa: S608 - fixed fragments, values bound
         " coalesce(sum(p.volume) FILTER (WHERE ta.book = 'b'), 0) AS b, sum(p.volume) AS net,"
-        " count(DISTINCT ta.client_id) AS clients"
+        " count(DISTINCT ta.client_id) AS clients,"
+        f" sum({_FLOATING}) FILTER (WHERE ta.book = 'a') AS float_a,"
+        f" sum({_FLOATING}) FILTER (WHERE ta.book = 'b') AS float_b"
         " FROM risk_position p JOIN accounts_tradingaccount ta ON ta.id = p.trading_account_id"
         " JOIN accounts_client c ON c.id = ta.client_id"
+        " LEFT JOIN risk_instrument i ON i.symbol = p.symbol"
         f" WHERE true{where} GROUP BY p.symbol ORDER BY abs(sum(p.volume)) DESC, p.symbol",
         params,
     )
+
+
+# --- notional: lots x contract size x price, converted with the FX rates ------------------------------
+
+
+def reporting_currency() -> str:
+    return str(settings.RISK_REPORTING_CURRENCY)
+
+
+def _exact(amount: Decimal, currency: str) -> Decimal:
+    from payments.currencies import minor_units
+
+    return amount.quantize(Decimal(1).scaleb(-minor_units(currency)))
+
+
+class Rates:
+    """FX rates of one moment, each pair looked up once (``payments.selectors.fx_rate_at``)."""
+
+    def __init__(self, at: datetime | None = None) -> None:
+        self.at = at or timezone.now()
+        self._known: dict[tuple[str, str], Decimal | None] = {}
+
+    def rate(self, base: str, quote: str) -> Decimal | None:
+        from payments.errors import FxRateMissing
+        from payments.selectors import fx_rate_at
+
+        if (base, quote) not in self._known:
+            try:
+                self._known[(base, quote)] = fx_rate_at(base, quote, self.at)[0]
+            except FxRateMissing:
+                self._known[(base, quote)] = None
+        return self._known[(base, quote)]
+
+    def missing(self) -> list[tuple[str, str]]:
+        return sorted(pair for pair, rate in self._known.items() if rate is None)
+
+
+def convert(amount: Decimal, base: str, quote: str, *, at: datetime, rates: Rates | None = None) -> Decimal | None:
+    """``amount`` of ``base`` in ``quote`` (to its minor units) at the rate of ``at``; None without a rate."""
+    rate = (rates or Rates(at)).rate(base, quote)
+    return None if rate is None else _exact(amount * rate, quote)
+
+
+def exposure_priced(
+    by_symbol: list[dict[str, Any]], *, reporting: str = "", rates: Rates | None = None
+) -> list[dict[str, Any]]:
+    """Each symbol row of :func:`exposure_by_symbol` with its contract and price: notional per book
+    (lots x contract size x mid price) in the quote currency and in the ``reporting`` currency, and
+    the clients' floating P&L and the broker's B-book floating P&L (the other side of its B-book
+    clients'). A row the platform gave no contract or price for says why (``unpriced``); a quote
+    currency without a rate into the reporting currency says which pair (``unconverted``)."""
+    reporting = reporting or reporting_currency()
+    rates = rates or Rates()
+    instruments = Instrument.objects.in_bulk([r["symbol"] for r in by_symbol], field_name="symbol")
+    for row in by_symbol:
+        instrument = instruments.get(row["symbol"])
+        row.update({
+            "instrument": instrument, "price": None, "quote_currency": "", "base_currency": "",
+            "notional_a": None, "notional_b": None, "notional_net": None, "reporting": reporting,
+            "reporting_a": None, "reporting_b": None, "reporting_net": None, "floating": None,
+            "broker_b_floating": None, "reporting_floating": None, "reporting_broker_b_floating": None,
+            "unpriced": "", "unconverted": "", "price_shown": "", "lot_shown": "",
+        })  # fmt: skip
+        if instrument is None:
+            row["unpriced"] = "The platform has not described this symbol (no contract size)."
+            continue
+        row["quote_currency"], row["base_currency"] = instrument.quote_currency, instrument.base_currency
+        price = instrument.mid
+        if price is None:
+            row["unpriced"] = "The platform quotes no price for this symbol."
+            continue
+        row["price"] = price
+        row["price_shown"] = f"{price.normalize():,f}"
+        row["lot_shown"] = f"{instrument.contract_size.normalize():,f}"
+        quote, size = instrument.quote_currency, instrument.contract_size
+        for book in ("a", "b", "net"):
+            row[f"notional_{book}"] = _exact(row[book] * size * price, quote)
+        floating: list[Decimal] = [row[k] for k in ("float_a", "float_b") if row.get(k) is not None]
+        if floating:
+            row["floating"] = _exact(sum(floating, Decimal(0)) * size, quote)
+        if row.get("float_b") is not None:
+            row["broker_b_floating"] = _exact(-row["float_b"] * size, quote)
+        rate = rates.rate(quote, reporting)
+        if rate is None:
+            row["unconverted"] = f"No {quote}/{reporting} rate: not converted."
+            continue
+        for key in ("a", "b", "net", "floating", "broker_b_floating"):
+            source = row[f"notional_{key}"] if key in ("a", "b", "net") else row[key]
+            if source is not None:
+                row[f"reporting_{key}"] = _exact(source * rate, reporting)
+    return by_symbol
+
+
+def exposure_currencies(priced: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Net exposure per currency from the priced symbols: a long EURUSD lot is 100,000 EUR long and
+    100,000 x price USD short; each leg valued in the reporting currency at the symbol's notional
+    (so only the quote currency needs a rate). An index (no base currency) is exposure to the index,
+    its value and its financing both in the quote currency: it adds to no currency's net."""
+    legs: dict[str, dict[str, Any]] = {}
+
+    def leg(currency: str) -> dict[str, Any]:
+        return legs.setdefault(currency, {
+            "currency": currency, "a": Decimal(0), "b": Decimal(0), "net": Decimal(0),
+            "reporting_a": Decimal(0), "reporting_b": Decimal(0), "reporting_net": Decimal(0), "complete": True,
+            "symbols": [],
+        })  # fmt: skip
+
+    for row in priced:
+        instrument = row.get("instrument")
+        if row.get("price") is None or instrument is None or not instrument.base_currency:
+            continue
+        size, price = instrument.contract_size, row["price"]
+        for currency, units in ((instrument.base_currency, size), (instrument.quote_currency, -size * price)):
+            entry = leg(currency)
+            entry["symbols"].append(row["symbol"])
+            sign = 1 if units > 0 else -1
+            for book in ("a", "b", "net"):
+                entry[book] += row[book] * units
+                shown = row.get(f"reporting_{book}")
+                if shown is None:
+                    entry["complete"] = False
+                else:
+                    entry[f"reporting_{book}"] += sign * shown
+    rows = list(legs.values())
+    for entry in rows:
+        for book in ("a", "b", "net"):
+            entry[book] = _exact(entry[book], entry["currency"])
+            if not entry["complete"]:
+                entry[f"reporting_{book}"] = None
+    rows.sort(key=lambda e: (-(abs(e["reporting_net"]) if e["reporting_net"] is not None else 0), e["currency"]))
+    return rows
+
+
+def exposure_fx_gaps(priced: list[dict[str, Any]], limits: Any) -> dict[tuple[str, str], list[str]]:
+    """The pairs the exposure could not be converted with: a priced symbol's quote currency into the
+    reporting currency, and into the currency of its notional limit; the symbols affected."""
+    rates = Rates()
+    missing: dict[tuple[str, str], list[str]] = {}
+    wanted = {limit.symbol: limit.notional_currency for limit in limits if limit.max_net_notional is not None}
+    for row in priced:
+        quote = row.get("quote_currency")
+        if row.get("price") is None or not quote:
+            continue
+        for target in {row["reporting"], wanted.get(row["symbol"], "")} - {""}:
+            if rates.rate(quote, target) is None:
+                missing.setdefault((quote, target), []).append(row["symbol"])
+    return missing
 
 
 HEAT_LEFT, HEAT_TOP, HEAT_COL, HEAT_ROW = 90, 22, 110, 24
@@ -317,16 +478,87 @@ def pnl(filters: Filters | None = None, *, days: int = 30, top: int = 10) -> dic
     return {"totals": totals, "clients": clients, "days": days}
 
 
-def dashboard(filters: Filters | None = None) -> dict[str, Any]:
-    by_symbol = exposure_by_symbol(filters)
+def dashboard(filters: Filters | None = None, *, reporting: str = "") -> dict[str, Any]:
+    reporting = reporting or reporting_currency()
+    rates = Rates()
+    by_symbol = exposure_priced(exposure_by_symbol(filters), reporting=reporting, rates=rates)
+    priced = [r for r in by_symbol if r["reporting_net"] is not None]
+    by_notional = sorted(priced, key=lambda r: (-abs(r["reporting_net"]), r["symbol"]))[:12]
+    currencies = exposure_currencies(by_symbol)
+    floating = [r for r in by_symbol if r["reporting_floating"] is not None]
+    broker = [r for r in by_symbol if r["reporting_broker_b_floating"] is not None]
     return {
+        "reporting": reporting,
         "by_symbol": by_symbol,
         "by_currency": exposure_by_currency(by_symbol),
+        "currencies": currencies,
         "heatmap": exposure_heatmap(filters),
         "pnl": pnl(filters),
         "chart": [(r["symbol"], r["net"]) for r in by_symbol[:12]],
+        "notional_chart": [(r["symbol"], r["reporting_net"]) for r in by_notional],
+        "currency_chart": [(c["currency"], c["reporting_net"]) for c in currencies if c["reporting_net"] is not None],
+        "floating": {
+            "clients": sum((r["reporting_floating"] for r in floating), Decimal(0)) if floating else None,
+            "broker_b": sum((r["reporting_broker_b_floating"] for r in broker), Decimal(0)) if broker else None,
+            "symbols": len(floating),
+        },
+        "unpriced": [r for r in by_symbol if r["unpriced"] or r["unconverted"]],
+        "missing_rates": [f"{base}/{quote}" for base, quote in rates.missing()],
         "open_alerts": RiskAlert.objects.filter(status=AlertStatus.OPEN).count(),
     }
+
+
+def limit_list() -> list[ExposureLimit]:
+    return list(ExposureLimit.objects.order_by("symbol"))
+
+
+# --- missing FX rates (the ``fx_rate_missing`` queue) ------------------------------------------------
+
+
+def fx_gap_get_for(actor: Any, pk: int) -> FxRateGap:
+    from risk.services import fx_gap_can_view
+
+    if not fx_gap_can_view(actor):
+        raise Http404
+    found = FxRateGap.objects.filter(pk=pk).first()
+    if found is None:
+        raise Http404
+    return found
+
+
+def fx_gaps_of(rule: RiskRule) -> list[dict[str, Any]]:
+    """The gaps a rule met, newest first, each with its work item and whether a rate exists now."""
+    return fx_gaps_with_items(rule.fx_gaps.order_by("-day", "base"))
+
+
+def fx_gap_list(limit: int = 200) -> list[dict[str, Any]]:
+    return fx_gaps_with_items(FxRateGap.objects.prefetch_related("rules").order_by("-day", "base", "quote")[:limit])
+
+
+def fx_gaps_with_items(gaps_: Any) -> list[dict[str, Any]]:
+    from django.contrib.contenttypes.models import ContentType
+
+    from ops.models import WorkItem
+
+    rows = list(gaps_)
+    items = {
+        int(i.subject_id): i
+        for i in WorkItem.objects.filter(
+            subject_type=ContentType.objects.get_for_model(FxRateGap), subject_id__in=[str(g.pk) for g in rows]
+        ).order_by("id")
+    }
+    return [{"gap": g, "item": items.get(g.pk), "rate_now": _rate_exists(g)} for g in rows]
+
+
+def _rate_exists(gap: FxRateGap) -> bool:
+    from datetime import UTC, time
+
+    from payments.models import FxRate
+
+    end_of_day = datetime.combine(gap.day, time.max, tzinfo=UTC)
+    return FxRate.objects.filter(
+        Q(base=gap.base, quote=gap.quote) | Q(base=gap.quote, quote=gap.base), as_of__lte=end_of_day
+    ).exists()
 
 
 def filter_choices() -> dict[str, Any]:
@@ -356,6 +588,10 @@ def _sign_in_details(row: dict[str, Any]) -> list[str]:
         details.append(f"failed ({row.get('reason') or 'no reason given'})")
     if row.get("ip"):
         details.append(f"from {row['ip']}")
+    if row.get("country"):
+        details.append(f"placed in {country_names([row['country']])}")
+    if row.get("residence"):
+        details.append(f"the client lives in {country_names([row['residence']])}")
     if row.get("new_device"):
         details.append(f"a device not seen before ({user_agent_label(str(row.get('user_agent') or ''))})")
     elif row.get("device"):
@@ -379,8 +615,19 @@ def evidence_rows(alert: RiskAlert) -> list[dict[str, Any]]:
             details.append(f"{row.get('count', 0)} deal(s), {row.get('lots', 0)} lots in between")
         if row.get("held_seconds") is not None:
             details.append(f"held {Decimal(str(row['held_seconds'])):.0f} s")
-        if row.get("limit"):
-            details.append(f"limit {row['limit']} lots (A-book {row.get('a_book')}, B-book {row.get('b_book')})")
+        if table == "exposure":
+            details.append(f"net {row.get('net')} lots (A-book {row.get('a_book')}, B-book {row.get('b_book')})")
+            if row.get("limit"):
+                details.append(f"limit {row['limit']} lots")
+            if row.get("notional"):
+                details.append(
+                    f"net notional {Decimal(str(row['notional'])):,.2f} {row.get('notional_currency')}"
+                    f" at {row.get('price')}"
+                )
+            if row.get("notional_limit"):
+                details.append(
+                    f"limit {Decimal(str(row['notional_limit'])):,.2f} {row.get('notional_limit_currency')} notional"
+                )
         if table == "sign_in":
             details.extend(_sign_in_details(row))
         if table == "transfer":

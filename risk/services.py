@@ -28,13 +28,24 @@ from ops.models import ApprovalRequest, User
 from ops.permissions import ALLOWED, Decision, deny
 from risk import errors
 from risk.errors import RiskError, RuleError
-from risk.models import AlertSource, AlertStatus, ExposureLimit, Position, RiskAlert, RiskRule, RiskRuleVersion
-from risk.rules import Hit, hits, params_clean
+from risk.models import (
+    AlertSource,
+    AlertStatus,
+    ExposureLimit,
+    FxRateGap,
+    Instrument,
+    Position,
+    RiskAlert,
+    RiskRule,
+    RiskRuleVersion,
+)
+from risk.rules import Gap, Hit, gaps, hits, params_clean
 
 RULE_CHANGE = "risk.rule_change"
 ACCOUNT_ROUTING = "risk.account_routing"
 RULE_CODE = re.compile(r"^[A-Za-z0-9_-]{2,40}$")
 ALERT_QUEUE = "risk_alert"
+FX_GAP_QUEUE = "fx_rate_missing"
 # the rules' beat task looks back this far for new activity (a missed run is caught up next time;
 # an alert is raised once per rule and key, so overlapping runs raise nothing twice)
 EVALUATION_LOOKBACK = timedelta(hours=24)
@@ -55,6 +66,17 @@ def exposure_can_view(actor: Any) -> Decision:
     if actor.is_authenticated and (actor.has_perm("ops.view_trading_risk") or actor.has_perm("ops.view_audit_trail")):
         return ALLOWED
     return deny(errors.NOT_ALLOWED_EXPOSURE)
+
+
+def fx_gap_can_view(actor: Any) -> Decision:
+    """The missing FX rates: finance and risk (who work the ``fx_rate_missing`` queue), the
+    administrators (who add FX rates) and the auditor."""
+    if actor.is_authenticated and any(
+        actor.has_perm(p)
+        for p in ("ops.work_as_finance", "ops.work_as_risk", "ops.manage_configuration", "ops.view_audit_trail")
+    ):
+        return ALLOWED
+    return deny(errors.NOT_ALLOWED_FX_GAPS)
 
 
 def rule_can_propose(actor: Any) -> Decision:
@@ -397,10 +419,73 @@ def rule_evaluate(*, rule_id: int, start: datetime | None = None, end: datetime 
     if version is None:
         return []
     found = hits(rule.kind, version.params, start=start, end=end)
+    unconverted = gaps(rule.kind, version.params, start=start, end=end)
     with acting_as(Actor.system("risk.rules_evaluate")), transaction.atomic():
         raised = alerts_raise(rule=rule, version=version, found=found)
+        if unconverted:
+            fx_gaps_record(found=unconverted, rule=rule)
         RiskRule.objects.filter(pk=rule.pk).update(last_evaluated_at=end)  # not audited: a run's bookmark
     return raised
+
+
+# --- missing FX rates ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def fx_gap_record(
+    *, base: str, quote: str, day: Any, first_at: datetime, count: int, examples: list[str],
+    rule: RiskRule | None = None, for_exposure: bool = False,
+) -> FxRateGap:  # fmt: skip
+    """A pair without a rate on a day: the gap, and its work item in ``fx_rate_missing`` for finance
+    and risk, opened once (a gap met again only adds its rule and the larger count)."""
+    from ops.services.work_items import work_item_open
+
+    gap, created = FxRateGap.objects.get_or_create(
+        base=base, quote=quote, day=day,
+        defaults={"first_needed_at": first_at, "transactions": count, "examples": examples[:5],
+                  "for_exposure": for_exposure},
+    )  # fmt: skip
+    if not created:
+        gap = FxRateGap.objects.select_for_update().get(pk=gap.pk)
+        changed = []
+        if count > gap.transactions:
+            gap.transactions, gap.examples = count, examples[:5]
+            changed += ["transactions", "examples"]
+        if first_at < gap.first_needed_at:
+            gap.first_needed_at = first_at
+            changed.append("first_needed_at")
+        if for_exposure and not gap.for_exposure:
+            gap.for_exposure = True
+            changed.append("for_exposure")
+        if changed:
+            gap.save(update_fields=changed)
+    if rule is not None:
+        gap.rules.add(rule)
+    if created:
+        what = f"{count} amount(s) not compared by rule {rule.name}" if rule is not None else "exposure not converted"
+        work_item_open(
+            queue=FX_GAP_QUEUE, subject=gap, title=f"No {base}/{quote} rate on {day:%Y-%m-%d}: {what}",
+            risk_level="medium",
+            details={"pair": f"{base}/{quote}", "day": day.isoformat(), "first_needed_at": first_at.isoformat(),
+                     "transactions": count, "examples": examples[:5], "rule": rule.code if rule else None},
+        )  # fmt: skip
+    return gap
+
+
+def fx_gaps_record(*, found: list[Gap], rule: RiskRule) -> list[FxRateGap]:
+    """The amounts a rule run could not convert into its currency, a gap per currency and day."""
+    return [
+        fx_gap_record(
+            base=g.currency,
+            quote=g.quote,
+            day=g.day,
+            first_at=g.first_at,
+            count=g.count,
+            examples=g.examples,
+            rule=rule,
+        )
+        for g in found
+    ]
 
 
 def rules_evaluate_all() -> dict[str, int]:
@@ -461,45 +546,86 @@ def alert_dispose(*, alert_id: int, actor: User, disposition: str, reason: str) 
 # --- exposure --------------------------------------------------------------------------------------
 
 
+def _positive_amount(raw: Any, field: str, problems: dict[str, str], *, places: int, what: str) -> Decimal | None:
+    """``raw`` (optional: None or "" is no limit) as a positive number of at most ``places`` decimals."""
+    text = "" if raw is None else str(raw).strip()
+    if not text:
+        return None
+    try:
+        value = Decimal(text.replace(",", ""))
+        if not value.is_finite():
+            raise InvalidOperation
+    except InvalidOperation:
+        problems[field] = what
+        return None
+    exact = Decimal(1).scaleb(-places)
+    if value <= 0:
+        problems[field] = errors.LIMIT_ZERO
+    elif value != value.quantize(exact) or value >= Decimal("1e12"):
+        problems[field] = errors.LIMIT_PLACES.format(places=places)
+    else:
+        return value.quantize(exact)
+    return None
+
+
 @transaction.atomic(durable=True)
-def exposure_limit_set(*, actor: User, symbol: str, max_net_lots: Any, reason: str) -> ExposureLimit:
+def exposure_limit_set(
+    *, actor: User, symbol: str, max_net_lots: Any, reason: str, max_net_notional: Any = None,
+    notional_currency: str = "",
+) -> ExposureLimit:  # fmt: skip
+    """The most the broker may hold net in ``symbol``: in lots, in notional (in ``notional_currency``,
+    the reporting currency when not given), or both; at least one."""
+    from django.conf import settings
+
+    from payments.currencies import MINOR_UNITS, minor_units
+
     exposure_limit_can_set(actor).require(RiskError)
     problems: dict[str, str] = {}
     symbol = (symbol or "").strip().upper()
     if not re.match(r"^[A-Z0-9._#-]{2,32}$", symbol):
         problems["symbol"] = "A platform symbol, e.g. EURUSD."
-    try:
-        limit_value = Decimal(str(max_net_lots).strip())
-        if not limit_value.is_finite():
-            raise InvalidOperation
-    except InvalidOperation:
-        problems["max_net_lots"] = "A number of lots."
-    else:
-        if limit_value <= 0:
-            problems["max_net_lots"] = errors.LIMIT_ZERO
-        elif limit_value != limit_value.quantize(Decimal("0.01")) or limit_value >= Decimal("1e12"):
-            problems["max_net_lots"] = "At most two decimals, under 1,000,000,000,000."
+    lots = _positive_amount(max_net_lots, "max_net_lots", problems, places=2, what="A number of lots.")
+    currency = (notional_currency or settings.RISK_REPORTING_CURRENCY).strip().upper()
+    if currency not in MINOR_UNITS:
+        problems["notional_currency"] = errors.NOTIONAL_CURRENCY.format(choices=", ".join(MINOR_UNITS))
+        currency = "USD"
+    notional = _positive_amount(
+        max_net_notional, "max_net_notional", problems, places=minor_units(currency), what="An amount, e.g. 5000000."
+    )
+    if lots is None and notional is None and not {"max_net_lots", "max_net_notional"} & set(problems):
+        problems["max_net_lots"] = errors.LIMIT_LOTS_OR_NOTIONAL
     if not (reason or "").strip():
         problems["reason"] = errors.REASON_REQUIRED
     if problems:
         raise RiskError(problems)
     existing = ExposureLimit.objects.select_for_update().filter(symbol=symbol).first()
-    before = {"max_net_lots": str(existing.max_net_lots)} if existing else None
+    before = _limit_facts(existing) if existing else None
     limit = existing or ExposureLimit(symbol=symbol)
-    limit.max_net_lots = limit_value
+    limit.max_net_lots = lots
+    limit.max_net_notional = notional
+    limit.notional_currency = currency if notional is not None else ""
     limit.updated_at = timezone.now()
     limit._change_reason = reason  # type: ignore[attr-defined]
     limit.save()
     audit_record(
-        action=AuditAction.EXPOSURE_LIMIT_SET, subject=limit, before=before,
-        after={"symbol": symbol, "max_net_lots": str(limit_value)}, reason=reason,
-    )  # fmt: skip
+        action=AuditAction.EXPOSURE_LIMIT_SET, subject=limit, before=before, after=_limit_facts(limit), reason=reason
+    )
     return limit
+
+
+def _limit_facts(limit: ExposureLimit) -> dict[str, Any]:
+    return {
+        "symbol": limit.symbol,
+        "max_net_lots": str(limit.max_net_lots) if limit.max_net_lots is not None else None,
+        "max_net_notional": str(limit.max_net_notional) if limit.max_net_notional is not None else None,
+        "notional_currency": limit.notional_currency or None,
+    }
 
 
 def positions_refresh() -> int:
     """Read every provisioned account's open positions from the platform (the gateway) into
-    ``risk.Position``: one account's positions replaced in one transaction."""
+    ``risk.Position``: one account's positions replaced in one transaction, several positions in one
+    symbol kept as one row (their lots and lots x open price summed)."""
     from accounts.platform import get_platform
 
     platform = get_platform()
@@ -507,46 +633,116 @@ def positions_refresh() -> int:
     for account in TradingAccount.objects.filter(login__isnull=False).only("pk", "login").iterator(chunk_size=500):
         assert account.login is not None
         positions = platform.open_positions(account.login)
+        merged: dict[str, Position] = {}
+        for p in positions:
+            row = merged.setdefault(
+                p.symbol,
+                Position(trading_account=account, symbol=p.symbol, volume=Decimal(0), margin=Decimal(0),
+                         open_value=Decimal(0)),
+            )  # fmt: skip
+            row.volume += p.volume
+            row.margin += p.margin
+            if p.open_price is None or row.open_value is None:
+                row.open_value = None
+            else:
+                row.open_value += p.volume * p.open_price
         with transaction.atomic():
             Position.objects.filter(trading_account=account).delete()
-            Position.objects.bulk_create(
-                Position(trading_account=account, symbol=p.symbol, volume=p.volume, margin=p.margin)
-                for p in positions
-                if p.volume
-            )
+            Position.objects.bulk_create(row for row in merged.values() if row.volume)
         count += len(positions)
     return count
 
 
-def exposure_check() -> list[RiskAlert]:
-    """A risk alert for each symbol whose net exposure (both books) is over its limit; one alert per
-    symbol and day."""
-    from ops.services.work_items import work_item_open
-    from risk.selectors import exposure_by_symbol
+def instruments_refresh() -> int:
+    """The platform's symbols (contract size, base and quote currency) and the latest price of each
+    into ``risk.Instrument``, one statement per symbol; a symbol the platform describes wrongly (no
+    contract size, no quote currency, a price of zero or a bid above the ask) keeps what it had, and
+    the dashboard shows it unpriced. Returns how many were refreshed."""
+    from accounts.platform import get_platform
 
+    platform = get_platform()
+    specs = {i.symbol: i for i in platform.instruments()}
+    prices = {q.symbol: q for q in platform.quotes(sorted(specs))}
+    now = timezone.now()
+    refreshed = 0
+    for symbol, spec in specs.items():
+        currencies_ok = re.fullmatch(r"[A-Z]{3}", spec.quote or "") and re.fullmatch(r"([A-Z]{3})?", spec.base or "")
+        if not currencies_ok or not spec.contract_size or spec.contract_size <= 0:
+            continue
+        quote = prices.get(symbol)
+        priced = quote is not None and quote.bid > 0 and quote.ask >= quote.bid
+        defaults: dict[str, Any] = {
+            "description": spec.description[:120], "contract_size": spec.contract_size, "base_currency": spec.base,
+            "quote_currency": spec.quote, "refreshed_at": now,
+        }  # fmt: skip
+        if priced and quote is not None:
+            defaults |= {"bid": quote.bid, "ask": quote.ask, "priced_at": quote.at}
+        Instrument.objects.update_or_create(symbol=symbol, defaults=defaults)
+        refreshed += 1
+    return refreshed
+
+
+def _limit_breaches(limit: ExposureLimit, row: dict[str, Any]) -> list[str]:
+    """What of ``limit`` the symbol's exposure ``row`` (a priced dashboard row) is over, in words."""
+    from risk.selectors import convert
+
+    over = []
+    if limit.max_net_lots is not None and abs(row["net"]) > limit.max_net_lots:
+        over.append(f"{row['net']} lots, over the limit of {limit.max_net_lots} lots")
+    if limit.max_net_notional is not None and row.get("notional_net") is not None:
+        net = convert(row["notional_net"], row["quote_currency"], limit.notional_currency, at=timezone.now())
+        if net is not None and abs(net) > limit.max_net_notional:
+            over.append(
+                f"{net:,.2f} {limit.notional_currency} notional, over the limit of "
+                f"{limit.max_net_notional:,.2f} {limit.notional_currency}"
+            )
+    return over
+
+
+def exposure_check() -> list[RiskAlert]:
+    """A risk alert for each symbol whose net exposure (both books) is over its limit, in lots or in
+    notional; one alert per symbol and day. A currency the exposure could not be converted from (no
+    rate into the limit's or the reporting currency) is a gap in ``fx_rate_missing``."""
+    from ops.services.work_items import work_item_open
+    from risk.selectors import exposure_by_symbol, exposure_fx_gaps, exposure_priced
+
+    now = timezone.now()
+    rows = exposure_priced(exposure_by_symbol())
     limits = {limit.symbol: limit for limit in ExposureLimit.objects.all()}
-    if not limits:
-        return []
+    with acting_as(Actor.system("risk.exposure_check")):
+        for (base, quote), symbols in exposure_fx_gaps(rows, limits.values()).items():
+            fx_gap_record(
+                base=base, quote=quote, day=now.date(), first_at=now, count=len(symbols), examples=symbols,
+                for_exposure=True,
+            )  # fmt: skip
     raised = []
-    today = timezone.now().date().isoformat()
-    for row in exposure_by_symbol():
+    today = now.date().isoformat()
+    for row in rows:
         limit = limits.get(row["symbol"])
-        if limit is None or abs(row["net"]) <= limit.max_net_lots:
+        if limit is None:
+            continue
+        over = _limit_breaches(limit, row)
+        if not over:
             continue
         key = f"limit:{row['symbol']}:{today}"
         with acting_as(Actor.system("risk.exposure_check")), transaction.atomic():
             if RiskAlert.objects.filter(source=AlertSource.EXPOSURE_LIMIT, rule=None, key=key).exists():
                 continue
-            summary = f"Net exposure in {row['symbol']} is {row['net']} lots, over the limit of {limit.max_net_lots}"
+            summary = f"Net exposure in {row['symbol']} is {' and '.join(over)}"[:300]
             alert = RiskAlert.objects.create(
                 source=AlertSource.EXPOSURE_LIMIT, key=key, symbol=row["symbol"], summary=summary,
                 evidence=[{"table": "exposure", "symbol": row["symbol"], "net": str(row["net"]),
                            "a_book": str(row["a"]), "b_book": str(row["b"]),
-                           "limit": str(limit.max_net_lots)}],
+                           "limit": str(limit.max_net_lots) if limit.max_net_lots is not None else "",
+                           "notional": str(row["notional_net"]) if row.get("notional_net") is not None else "",
+                           "notional_currency": row.get("quote_currency") or "",
+                           "notional_limit": str(limit.max_net_notional) if limit.max_net_notional else "",
+                           "notional_limit_currency": limit.notional_currency,
+                           "price": str(row["price"]) if row.get("price") is not None else ""}],
             )  # fmt: skip
             audit_record(action=AuditAction.RISK_ALERT_RAISED, subject=alert, after={"key": key, "summary": summary})
             work_item_open(
-                queue=ALERT_QUEUE, subject=alert, title=summary, risk_level="high",
+                queue=ALERT_QUEUE, subject=alert, title=summary[:200], risk_level="high",
                 details={"alert": alert.pk, "symbol": row["symbol"]},
             )  # fmt: skip
             raised.append(alert)

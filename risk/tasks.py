@@ -29,10 +29,12 @@ def rule_evaluate_task(*, rule_id: int, days: int = 1) -> int:
 
 @shared_task(ignore_result=True)
 def exposure_check_task() -> int:
-    """Every five minutes (beat): the platform's open positions, then the exposure limits."""
+    """Every five minutes (beat): the platform's open positions, its symbols and prices, then the
+    exposure limits (in lots and in notional)."""
     from audit.context import Actor, acting_as
-    from risk.services import exposure_check, positions_refresh
+    from risk.services import exposure_check, instruments_refresh, positions_refresh
 
     with acting_as(Actor.system("risk.exposure_check")):
         positions_refresh()
+        instruments_refresh()
         return len(exposure_check())

@@ -19,10 +19,11 @@ from accounts.models import TradingAccount
 from audit.selectors import evidence_pack_can_export
 from ops.errors import OpsError
 from ops.models import User
+from payments.selectors import fx_rate_can_add
 from risk import selectors
 from risk.errors import RiskError
 from risk.forms import DashboardFilterForm, DispositionForm, ExposureLimitForm, RoutingForm, RuleForm, RuleVersionForm
-from risk.models import AlertStatus, ExposureLimit, RuleKind
+from risk.models import AlertStatus, RuleKind
 from risk.rules import KINDS, params_parse
 from risk.sar import sar_can_start
 from risk.services import (
@@ -33,6 +34,7 @@ from risk.services import (
     exposure_can_view,
     exposure_limit_can_set,
     exposure_limit_set,
+    fx_gap_can_view,
     risk_can_view,
     rule_can_propose,
     rule_can_propose_version,
@@ -74,9 +76,14 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
     if request.GET and form.is_valid():
         data = form.cleaned_data
         filters = selectors.Filters(group=data["group"] or "", partner=data["partner"], country=data["country"])
+        reporting = data["currency"] or ""
     elif request.GET:
         return render(request, "risk/dashboard.html", {"form": form, "data": None}, status=400)
-    return render(request, "risk/dashboard.html", {"form": form, "data": selectors.dashboard(filters)})
+    else:
+        reporting = ""
+    return render(
+        request, "risk/dashboard.html", {"form": form, "data": selectors.dashboard(filters, reporting=reporting)}
+    )
 
 
 def limits_view(request: HttpRequest) -> HttpResponse:
@@ -90,8 +97,10 @@ def limits_view(request: HttpRequest) -> HttpResponse:
             data = form.cleaned_data
             try:
                 limit = exposure_limit_set(
-                    actor=user, symbol=data["symbol"], max_net_lots=data["max_net_lots"], reason=data["reason"]
-                )
+                    actor=user, symbol=data["symbol"], max_net_lots=data["max_net_lots"],
+                    max_net_notional=data["max_net_notional"], notional_currency=data["notional_currency"],
+                    reason=data["reason"],
+                )  # fmt: skip
             except RiskError as exc:
                 _errors_onto(form, exc.problems)
             else:
@@ -103,7 +112,7 @@ def limits_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "risk/limits.html",
-        {"form": form, "limits": ExposureLimit.objects.all(), "can_set": can_set},
+        {"form": form, "limits": selectors.limit_list(), "can_set": can_set},
         status=status,
     )
 
@@ -135,6 +144,7 @@ def rule_view(request: HttpRequest, pk: int) -> HttpResponse:
             "can_propose": rule_can_propose_version(user, rule),
             "can_run": rule_can_propose(user),
             "alerts": rule.alerts.select_related("client")[:20],
+            "fx_gaps": selectors.fx_gaps_of(rule),
         },
     )
 
@@ -254,6 +264,31 @@ def alert_view(request: HttpRequest, pk: int) -> HttpResponse:
                                                        "can_start_sar": sar_can_start(user, alert),
                                                        "can_export_evidence": evidence_pack_can_export(user)},
                   status=status)  # fmt: skip
+
+
+# --- missing FX rates ----------------------------------------------------------------------------
+
+
+def fx_gap_list_view(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    fx_gap_can_view(user).require(PermissionDenied)
+    return render(
+        request,
+        "risk/fx_gaps.html",
+        {"gaps": selectors.fx_gap_list(), "can_add_rate": fx_rate_can_add(user)},
+    )
+
+
+def fx_gap_view(request: HttpRequest, pk: int) -> HttpResponse:
+    user = _user(request)
+    gap = selectors.fx_gap_get_for(user, pk)
+    (row,) = selectors.fx_gaps_with_items([gap])
+    return render(
+        request,
+        "risk/fx_gap.html",
+        {"row": row, "gap": gap, "rules": gap.rules.order_by("code"),
+         "can_add_rate": fx_rate_can_add(user)},
+    )  # fmt: skip
 
 
 # --- books ---------------------------------------------------------------------------------------

@@ -39,6 +39,13 @@ class SimPlatformDealAdmin(admin.ModelAdmin):
     raw_id_fields = ["account"]
 
 
+@admin.register(models.SimPlatformSymbol)
+class SimPlatformSymbolAdmin(admin.ModelAdmin):
+    """The platform's symbols and the prices it quotes: a demo operator moves a price (and its time) here."""
+
+    list_display = ["symbol", "description", "contract_size", "base", "quote", "bid", "ask", "quoted_at"]
+
+
 @admin.register(models.SimPspFault, models.SimPlatformFault)
 class FaultAdmin(admin.ModelAdmin):
     list_display = ["operation", "mode", "remaining"]

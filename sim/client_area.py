@@ -207,11 +207,14 @@ def _me(request: HttpRequest) -> tuple[int, Any] | None:
 
 
 DEVICE_HEADER = "X-Device-Fingerprint"
+# the CDN in front of the portal places the end user's address in a country (XX: it could not; T1: Tor)
+COUNTRY_HEADER = "CF-IPCountry"
 
 
 def _report_sign_in(request: HttpRequest, client_id: int, outcome: str, failure_reason: str = "") -> Answer:
     """Tell the back office about a sign-in, as a real portal does for every attempt: the end user's
-    IP address, user agent, and the device fingerprint its front end sends (when it sends one)."""
+    IP address, user agent, the device fingerprint its front end sends (when it sends one), and the
+    country its CDN placed the address in (when it could)."""
     forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
     body = {
         "outcome": outcome, "ip_address": forwarded or request.META.get("REMOTE_ADDR") or "127.0.0.1",
@@ -220,6 +223,9 @@ def _report_sign_in(request: HttpRequest, client_id: int, outcome: str, failure_
     }  # fmt: skip
     if failure_reason:
         body["failure_reason"] = failure_reason
+    country = request.headers.get(COUNTRY_HEADER, "").strip().upper()
+    if country and country not in ("XX", "T1"):
+        body["country"] = country
     return api("POST", f"clients/{client_id}/sign-ins/", json=body, key=uuid.uuid4().hex)
 
 

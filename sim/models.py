@@ -138,9 +138,31 @@ class SimPlatformPosition(models.Model):
     symbol = models.CharField(max_length=20)
     volume = models.DecimalField(max_digits=12, decimal_places=2)
     margin = models.DecimalField(max_digits=20, decimal_places=2, default=Decimal("0"))
+    open_price = models.DecimalField(max_digits=20, decimal_places=8, null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.symbol} {self.volume}"
+
+
+class SimPlatformSymbol(models.Model):
+    """A symbol the simulated platform trades: its contract (a lot is ``contract_size`` units of
+    ``base``, priced in ``quote``; ``base`` is empty for an index) and the price it quotes now.
+    Loaded from ``sim.platform.SYMBOLS`` by a data migration; ``SimulatedPlatform.set_price`` moves it."""
+
+    symbol = models.CharField(max_length=20, unique=True)
+    description = models.CharField(max_length=120, blank=True)
+    contract_size = models.DecimalField(max_digits=20, decimal_places=4)
+    base = models.CharField(max_length=3, blank=True)
+    quote = models.CharField(max_length=3)
+    bid = models.DecimalField(max_digits=20, decimal_places=8)
+    ask = models.DecimalField(max_digits=20, decimal_places=8)
+    quoted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["symbol"]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.bid}/{self.ask}"
 
 
 class SimPlatformBalanceOp(models.Model):

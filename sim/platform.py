@@ -7,21 +7,61 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
-from accounts.platform import ClosedDeal, PlatformAccount, PlatformError, PlatformTimeout, Position
+from accounts.platform import (
+    ClosedDeal,
+    Instrument,
+    PlatformAccount,
+    PlatformError,
+    PlatformTimeout,
+    Position,
+    Quote,
+)
 from sim.models import (
     SimPlatformAccount,
     SimPlatformBalanceOp,
     SimPlatformDeal,
     SimPlatformFault,
     SimPlatformPosition,
+    SimPlatformSymbol,
 )
 
 LOGIN_BASE = 5_000_000
+
+# The symbols the simulated platform trades (those sim.trading's clients trade, and EURGBP), with
+# their contract and a starting price: (symbol, description, contract size, base, quote, bid, ask).
+SYMBOLS: list[tuple[str, str, str, str, str, str, str]] = [
+    ("EURUSD", "Euro vs US dollar", "100000", "EUR", "USD", "1.08450", "1.08460"),
+    ("GBPUSD", "Pound sterling vs US dollar", "100000", "GBP", "USD", "1.27010", "1.27025"),
+    ("EURGBP", "Euro vs pound sterling", "100000", "EUR", "GBP", "0.85380", "0.85395"),
+    ("USDJPY", "US dollar vs Japanese yen", "100000", "USD", "JPY", "151.200", "151.215"),
+    ("AUDUSD", "Australian dollar vs US dollar", "100000", "AUD", "USD", "0.65500", "0.65515"),
+    ("USDCHF", "US dollar vs Swiss franc", "100000", "USD", "CHF", "0.88500", "0.88520"),
+    ("USDCAD", "US dollar vs Canadian dollar", "100000", "USD", "CAD", "1.36000", "1.36020"),
+    ("XAUUSD", "Gold vs US dollar (troy ounces)", "100", "XAU", "USD", "2650.10", "2650.40"),
+    ("XAGUSD", "Silver vs US dollar (troy ounces)", "5000", "XAG", "USD", "31.000", "31.030"),
+    ("US30", "Dow Jones 30 index", "1", "", "USD", "44000.0", "44002.0"),
+    ("NAS100", "Nasdaq 100 index", "1", "", "USD", "20800.0", "20801.5"),
+    ("GER40", "DAX 40 index", "1", "", "EUR", "19500.0", "19501.5"),
+]
+
+
+def sync_symbols(apps: Any) -> None:
+    """Load ``SYMBOLS`` into the simulated platform (a data migration); a symbol already there keeps
+    its price."""
+    model = apps.get_model("sim", "SimPlatformSymbol")
+    for symbol, description, size, base, quote, bid, ask in SYMBOLS:
+        model.objects.get_or_create(
+            symbol=symbol,
+            defaults={"description": description, "contract_size": Decimal(size), "base": base, "quote": quote,
+                      "bid": Decimal(bid), "ask": Decimal(ask)},
+        )  # fmt: skip
 
 
 def _as_account(row: SimPlatformAccount) -> PlatformAccount:
@@ -119,7 +159,23 @@ class SimulatedPlatform:
         fault = self._before("open_positions")
         rows = list(SimPlatformPosition.objects.filter(account__login=login))
         self._after(fault, "open_positions")
-        return [Position(symbol=r.symbol, volume=r.volume, margin=r.margin) for r in rows]
+        return [Position(symbol=r.symbol, volume=r.volume, margin=r.margin, open_price=r.open_price) for r in rows]
+
+    def instruments(self) -> list[Instrument]:
+        fault = self._before("instruments")
+        rows = list(SimPlatformSymbol.objects.order_by("symbol"))
+        self._after(fault, "instruments")
+        return [
+            Instrument(symbol=r.symbol, description=r.description, contract_size=r.contract_size, base=r.base,
+                       quote=r.quote)
+            for r in rows
+        ]  # fmt: skip
+
+    def quotes(self, symbols: list[str]) -> list[Quote]:
+        fault = self._before("quotes")
+        rows = list(SimPlatformSymbol.objects.filter(symbol__in=symbols).order_by("symbol"))
+        self._after(fault, "quotes")
+        return [Quote(symbol=r.symbol, bid=r.bid, ask=r.ask, at=r.quoted_at) for r in rows]
 
     def list_accounts(self) -> list[PlatformAccount]:
         fault = self._before("list_accounts")
@@ -185,7 +241,30 @@ class SimulatedPlatform:
         SimPlatformAccount.objects.filter(login=login).update(**fields)
 
     @staticmethod
-    def open_position(login: str, symbol: str, volume: Decimal, margin: Decimal = Decimal("0")) -> None:
+    def open_position(
+        login: str, symbol: str, volume: Decimal, margin: Decimal = Decimal("0"), open_price: Decimal | None = None
+    ) -> None:
         SimPlatformPosition.objects.create(
-            account=SimPlatformAccount.objects.get(login=login), symbol=symbol, volume=volume, margin=margin
+            account=SimPlatformAccount.objects.get(login=login), symbol=symbol, volume=volume, margin=margin,
+            open_price=open_price,
+        )  # fmt: skip
+
+    @staticmethod
+    def set_price(symbol: str, bid: Decimal, ask: Decimal | None = None) -> None:
+        """The market moves: the platform quotes ``symbol`` at ``bid``/``ask`` from now."""
+        updated = SimPlatformSymbol.objects.filter(symbol=symbol).update(
+            bid=bid, ask=bid if ask is None else ask, quoted_at=timezone.now()
         )
+        if not updated:
+            raise PlatformError(f"simulated platform: no symbol {symbol}")
+
+    @staticmethod
+    def add_symbol(
+        symbol: str, *, contract_size: Decimal, base: str, quote: str, bid: Decimal, ask: Decimal | None = None
+    ) -> None:
+        """List a new symbol on the platform (the dealing desk's side)."""
+        SimPlatformSymbol.objects.update_or_create(
+            symbol=symbol,
+            defaults={"contract_size": contract_size, "base": base, "quote": quote, "bid": bid,
+                      "ask": bid if ask is None else ask, "quoted_at": timezone.now()},
+        )  # fmt: skip

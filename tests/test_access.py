@@ -203,6 +203,15 @@ def _risk_alert() -> Any:
     )
 
 
+def _fx_gap() -> Any:
+    from django.utils import timezone
+
+    from risk.services import fx_gap_record
+
+    now = timezone.now()
+    return fx_gap_record(base="CHF", quote="GBP", day=now.date(), first_at=now, count=1, examples=["D-1"])
+
+
 def _agent() -> Any:
     from agents.services import agent_register
 
@@ -284,6 +293,7 @@ class World:
             "chargeback": _chargeback,
             "riskrule": _risk_rule,
             "riskalert": _risk_alert,
+            "fxgap": _fx_gap,
             "agent": _agent,
             "proposal": lambda: _proposal(self.client),
             "clientalert": lambda: _client_alert(self.client),
@@ -572,6 +582,7 @@ PAGES = [
         (RISK, 200),
     ),
     *rows("GET", "/risk/?country=Germany", (RISK, 400)),
+    *rows("GET", "/risk/?currency=XYZ", (RISK, 400)),
     *rows("GET", "/risk/limits/", (ANONYMOUS, LOGIN), (FINANCE, 403), (AUDITOR, 200), (RISK, 200)),
     *rows("POST", "/risk/limits/", (ANONYMOUS, LOGIN), (AUDITOR, 403), (FINANCE, 403), (RISK, 400)),
     *rows("GET", "/risk/rules/", (ANONYMOUS, LOGIN), (NOBODY, 403), (COMPLIANCE, 403), (AUDITOR, 200), (RISK, 200)),
@@ -585,6 +596,15 @@ PAGES = [
     *rows("POST", "/risk/rules/{riskrule}/run/", (ANONYMOUS, LOGIN), (NOBODY, 404), (AUDITOR, 403), (RISK, 302)),
     *rows("GET", "/risk/alerts/", (ANONYMOUS, LOGIN), (NOBODY, 403), (FINANCE, 403), (AUDITOR, 200), (RISK, 200)),
     *rows("GET", "/risk/alerts/?status=nonsense", (RISK, 404)),
+    # missing FX rates: finance and risk work their queue, administrators add rates, the auditor reads
+    *rows(
+        "GET", "/risk/fx-gaps/", (ANONYMOUS, LOGIN), (NOBODY, 403), (SUPPORT, 403), (COMPLIANCE, 403), (FINANCE, 200),
+        (RISK, 200), (ADMIN, 200), (AUDITOR, 200),
+    ),
+    *rows(
+        "GET", "/risk/fx-gaps/{fxgap}/", (ANONYMOUS, LOGIN), (NOBODY, 404), (SUPPORT, 404), (FINANCE, 200), (RISK, 200),
+        (AUDITOR, 200),
+    ),
     *rows(
         "GET", "/risk/alerts/{riskalert}/", (ANONYMOUS, LOGIN), (NOBODY, 404), (SUPPORT, 404), (AUDITOR, 200), (RISK, 200),
         (COMPLIANCE, 200),

@@ -9,19 +9,23 @@ from django.utils.module_loading import import_string
 
 from accounts.platform.base import (
     ClosedDeal,
+    Instrument,
     PlatformAccount,
     PlatformError,
     PlatformTimeout,
     Position,
+    Quote,
     TradingPlatform,
 )
 
 __all__ = [
     "ClosedDeal",
+    "Instrument",
     "PlatformAccount",
     "PlatformError",
     "PlatformTimeout",
     "Position",
+    "Quote",
     "TradingPlatform",
     "get_platform",
 ]

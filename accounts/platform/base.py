@@ -28,9 +28,36 @@ class PlatformAccount:
 
 @dataclass(frozen=True)
 class Position:
+    """An open position: ``volume`` in lots (positive long, negative short), ``open_price`` the
+    price it was opened at (None when the platform does not say)."""
+
     symbol: str
     volume: Decimal
     margin: Decimal
+    open_price: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """A symbol's contract as the platform defines it: one lot is ``contract_size`` units of the
+    ``base`` (a currency, a metal such as XAU, or "" when the underlying is no currency, e.g. an
+    index), priced in ``quote`` (the currency profit is made in)."""
+
+    symbol: str
+    description: str
+    contract_size: Decimal
+    base: str
+    quote: str
+
+
+@dataclass(frozen=True)
+class Quote:
+    """The platform's latest price of a symbol (in its instrument's ``quote`` currency)."""
+
+    symbol: str
+    bid: Decimal
+    ask: Decimal
+    at: datetime
 
 
 @dataclass(frozen=True)
@@ -71,6 +98,14 @@ class TradingPlatform(Protocol):
     def set_trading(self, login: str, *, enabled: bool, close_only: bool) -> None: ...
 
     def open_positions(self, login: str) -> list[Position]: ...
+
+    def instruments(self) -> list[Instrument]:
+        """Every symbol the platform trades, with its contract."""
+        ...
+
+    def quotes(self, symbols: list[str]) -> list[Quote]:
+        """The latest bid and ask of ``symbols`` (a symbol the platform does not quote is left out)."""
+        ...
 
     def list_accounts(self) -> list[PlatformAccount]: ...
 

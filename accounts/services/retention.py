@@ -10,7 +10,7 @@ pseudonymised; what the regulator needs to follow the money stays.
 - Messages to and from the client (the interaction log, the SMS provider's stored callbacks) and
   its follow-up enrollments: addresses and bodies emptied, the records (what was sent, when, its
   delivery result) kept.
-- Its sign-ins to the client area: IP address, user agent and device emptied; the rows (when,
+- Its sign-ins to the client area: IP address, country, user agent and device emptied; the rows (when,
   outcome) kept. The table is append-only: only these columns, through the trigger's bypass.
 - Other apps register hooks for their own personal data (kyc deletes the document files).
 - The audit chain is not rewritten: it hashes the events, and an edited event would break
@@ -59,7 +59,9 @@ register_pseudonymisable(RelatedParty, PARTY_PERSONAL_FIELDS)
 INTERACTION_PERSONAL_FIELDS = ("recipient", "body")
 ENROLLMENT_PERSONAL_FIELDS = ("subject_label", "addresses", "context")
 # the columns of the append-only sign-ins the retention job (alone) may overwrite (backoffice/db_roles.py)
-SIGN_IN_PERSONAL_VALUES: dict[str, Any] = {"ip_address": None, "user_agent": "", "device_id": "", "device_source": ""}
+SIGN_IN_PERSONAL_VALUES: dict[str, Any] = {
+    "ip_address": None, "country": "", "user_agent": "", "device_id": "", "device_source": "",
+}  # fmt: skip
 register_pseudonymisable(Interaction, INTERACTION_PERSONAL_FIELDS)
 register_pseudonymisable(FollowUpEnrollment, ENROLLMENT_PERSONAL_FIELDS)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django_countries import countries
 
 from accounts import errors
 from accounts.models import Client, ClientSignIn, DeviceSource, SignInOutcome
@@ -43,8 +44,24 @@ def device_id_for(*, fingerprint: str, user_agent: str) -> tuple[str, str]:
     return "", ""
 
 
+def sign_in_country(value: Any) -> str | None:
+    """The ISO 3166-1 alpha-2 code (upper case) of ``value``, "" for none given, None when it is no
+    assigned country code (a CDN's XX for unknown or T1 for Tor included: the portal leaves those out)."""
+    code = str(value or "").strip().upper()
+    if not code:
+        return ""
+    return code if len(code) == 2 and code.isalpha() and code in dict(countries) else None
+
+
 def sign_in_check(
-    *, outcome: Any, at: datetime | None, ip_address: Any, user_agent: Any, failure_reason: Any, now: datetime
+    *,
+    outcome: Any,
+    at: datetime | None,
+    ip_address: Any,
+    user_agent: Any,
+    failure_reason: Any,
+    now: datetime,
+    country: Any = "",
 ) -> dict[str, str]:
     problems: dict[str, str] = {}
     if outcome not in SignInOutcome.values:
@@ -60,6 +77,8 @@ def sign_in_check(
         problems["ip_address"] = errors.SIGN_IN_IP
     if len(str(user_agent or "")) > 512:
         problems["user_agent"] = errors.SIGN_IN_USER_AGENT
+    if sign_in_country(country) is None:
+        problems["country"] = errors.SIGN_IN_COUNTRY
     reason = str(failure_reason or "").strip()
     if outcome == SignInOutcome.SUCCEEDED and reason:
         problems["failure_reason"] = errors.SIGN_IN_REASON_ON_SUCCESS
@@ -79,18 +98,22 @@ def client_sign_in_record(
     failure_reason: str = "",
     at: datetime | None = None,
     reported_by: str = "",
+    country: str = "",
 ) -> ClientSignIn:
     """Record one sign-in attempt of ``client`` to the client area (``at``: when it happened, default
-    now; up to a week late, never in the future)."""
+    now; up to a week late, never in the future; ``country``: where the portal's edge placed the IP
+    address, an ISO 3166-1 alpha-2 code, when it could)."""
     now = timezone.now()
     problems = sign_in_check(
-        outcome=outcome, at=at, ip_address=ip_address, user_agent=user_agent, failure_reason=failure_reason, now=now
-    )
+        outcome=outcome, at=at, ip_address=ip_address, user_agent=user_agent, failure_reason=failure_reason, now=now,
+        country=country,
+    )  # fmt: skip
     if problems:
         raise SignInError(problems)
     device_id, source = device_id_for(fingerprint=device_fingerprint, user_agent=user_agent)
     return ClientSignIn.objects.create(
         client=client, at=at or now, outcome=outcome, failure_reason=(failure_reason or "").strip()[:120],
         ip_address=str(ipaddress.ip_address(str(ip_address).strip())), user_agent=(user_agent or "").strip(),
-        device_id=device_id, device_source=source, received_at=now, reported_by=reported_by[:40],
+        device_id=device_id, device_source=source, country=sign_in_country(country) or "", received_at=now,
+        reported_by=reported_by[:40],
     )  # fmt: skip

@@ -281,6 +281,11 @@ PAYMENT_PROVIDERS = {"card": env_str("PAYMENT_PROVIDER_CARD", "")}
 # channel's own provider above is the default when no rule matches.
 PAYMENT_PROVIDERS_ROUTED = env_list("PAYMENT_PROVIDERS_ROUTED", [])
 PLATFORM_TIMEOUT_SECONDS = env_int("PLATFORM_TIMEOUT_SECONDS", 10, minimum=1)
+# The currency the risk dashboard and exposure limits value notional in (lots x contract size x the
+# platform's price, converted with the FX rates): an ISO 4217 code the FX rates cover.
+RISK_REPORTING_CURRENCY = env_str("RISK_REPORTING_CURRENCY", "USD").strip().upper()
+if len(RISK_REPORTING_CURRENCY) != 3 or not RISK_REPORTING_CURRENCY.isalpha():
+    raise EnvError(f"RISK_REPORTING_CURRENCY: expected an ISO 4217 code such as USD, got {RISK_REPORTING_CURRENCY!r}")
 PLATFORM_SYNC_INTERVAL_SECONDS = env_int("PLATFORM_SYNC_INTERVAL_SECONDS", 300, minimum=10)
 # The trade feed: the minute's pull of closed deals (pages of this many, at most this many pages a
 # run; the rest waits for the next minute), and the deal report files staff upload.

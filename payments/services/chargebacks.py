@@ -426,6 +426,7 @@ def _client_sign_ins(client: Any) -> list[dict[str, Any]]:
     return [
         {"at": s.at.isoformat(), "what": f"Client-area sign-in: {s.get_outcome_display().lower()}"
          + (f" ({s.failure_reason})" if s.failure_reason else ""), "ip": s.ip_address,
+         "country": s.country.name if s.country else "",
          "browser": user_agent_label(s.user_agent), "device": s.get_device_source_display() if s.device_id else ""}
         for s in client_sign_ins(client).order_by("-at", "-id")[:200]
     ]  # fmt: skip

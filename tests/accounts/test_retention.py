@@ -162,7 +162,7 @@ def test_good_sign_ins_keep_when_and_how_it_went_but_lose_where_from() -> None:
     for client in (old, recent):
         client_sign_in_record(
             client=client, outcome="succeeded", ip_address="203.0.113.8", user_agent="Firefox/133.0",
-            device_fingerprint="fp-grace",
+            device_fingerprint="fp-grace", country="PT",
         )  # fmt: skip
         client_sign_in_record(
             client=client, outcome="failed", failure_reason="wrong_password", ip_address="2001:db8::7",
@@ -171,10 +171,12 @@ def test_good_sign_ins_keep_when_and_how_it_went_but_lose_where_from() -> None:
     signed_in_at = sorted(ClientSignIn.objects.filter(client=old).values_list("at", flat=True))
     assert retention_pseudonymise_task.apply().get() == 1
     rows = ClientSignIn.objects.filter(client=old).order_by("at")
-    assert [(r.ip_address, r.user_agent, r.device_id, r.device_source) for r in rows] == [(None, "", "", "")] * 2
+    assert [(r.ip_address, r.country, r.user_agent, r.device_id, r.device_source) for r in rows] == [
+        (None, "", "", "", "")
+    ] * 2
     assert ([r.at for r in rows], [r.outcome for r in rows]) == (signed_in_at, ["succeeded", "failed"])
     kept = ClientSignIn.objects.filter(client=recent).order_by("at")
-    assert [r.ip_address for r in kept] == ["203.0.113.8", "2001:db8::7"]
+    assert [(r.ip_address, r.country) for r in kept] == [("203.0.113.8", "PT"), ("2001:db8::7", "")]
     assert AuditEvent.objects.get(action=AuditAction.CLIENT_PSEUDONYMISED).after["sign_ins"] == 2
     # append-only: outside the retention job, the database refuses edits and deletions
     with pytest.raises(DatabaseError), transaction.atomic():

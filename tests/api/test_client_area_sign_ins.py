@@ -100,3 +100,53 @@ def test_bad_no_key_401_partner_key_403() -> None:
     token = approved_key(partner, ["partner:read", "partner:write"], kind="partner")
     problem(Portal(token).post(f"{BASE}{c.pk}/sign-ins/", body), 403)
     assert not ClientSignIn.objects.exists()
+
+
+# --- where the portal's edge placed the address ---------------------------------------------------
+
+
+def test_good_the_country_is_stored_named_and_shown_in_the_clients_sign_in_history(portal: Portal) -> None:
+    from ops.roles import Role
+    from tests.factories import staff
+    from tests.personas import sign_in
+
+    c = approved_client(provision=False, country="GB")
+    url = f"{BASE}{c.pk}/sign-ins/"
+    body = {"outcome": "succeeded", "ip_address": "203.0.113.7", "user_agent": UA}
+    abroad = portal.post(url, body | {"country": "pt"}, key="signin-country-1")  # a CDN header, any case
+    assert abroad.status_code == 201, abroad.content
+    assert (abroad.json()["country"], abroad.json()["country_name"]) == ("PT", "Portugal")
+    home = portal.post(url, body | {"country": "GB"}, key="signin-country-2")
+    unknown = portal.post(url, body, key="signin-country-3")  # the edge could not place it: left out
+    assert (home.status_code, unknown.status_code) == (201, 201)
+    assert unknown.json()["country"] == "" and unknown.json()["country_name"] == ""
+    assert list(ClientSignIn.objects.filter(client=c).order_by("id").values_list("country", flat=True)) == [
+        "PT", "GB", "",
+    ]  # fmt: skip
+    listed = portal.get(url).json()["results"]
+    assert [r["country_name"] for r in listed] == ["", "United Kingdom", "Portugal"]
+    page = sign_in(HttpClient(), staff(Role.SUPPORT, username="desk")).get(f"/clients/{c.pk}/").content.decode()
+    countries = [cell.split(">", 1)[1].split("</td>", 1)[0] for cell in page.split('data-testid="sign-in-country"')[1:]]
+    assert "Portugal" in countries[2] and "not the country of residence" in countries[2]
+    assert countries[1].startswith("United Kingdom") and "not the country" not in countries[1]
+    assert "—" in countries[0]
+
+
+@pytest.mark.parametrize("country", ["XX", "T1", "GER", "G1", "ZZ", "12"])
+def test_bad_country_is_a_400_naming_the_field_and_stores_nothing(portal: Portal, country: str) -> None:
+    c = approved_client(provision=False)
+    body = {"outcome": "succeeded", "ip_address": "203.0.113.7", "user_agent": UA, "country": country}
+    errors_ = problem(portal.post(f"{BASE}{c.pk}/sign-ins/", body), 400)["errors"]
+    assert errors_ == {"country": [errors.SIGN_IN_COUNTRY]}
+    assert not ClientSignIn.objects.exists()
+
+
+def test_good_openapi_documents_the_country_in_and_out() -> None:
+    from tests.test_api_schemathesis import _live_schema
+
+    schema = _live_schema()["components"]["schemas"]
+    country_in = schema["SignInIn"]["properties"]["country"]
+    assert "ISO 3166-1 alpha-2" in country_in["description"] and "CF-IPCountry" in country_in["description"]
+    assert "country" not in schema["SignInIn"]["required"]
+    out = schema["SignInOut"]
+    assert {"country", "country_name"} <= set(out["properties"]) and {"country", "country_name"} <= set(out["required"])

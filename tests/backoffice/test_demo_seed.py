@@ -152,7 +152,7 @@ class DemoSeedTests(TestCase):
             ("payments.withdrawal", ApprovalStatus.PENDING),  # the client's first withdrawal, waiting for review
             ("payments.withdrawal", ApprovalStatus.PENDING),  # the injected quick exit (risk's QUICK-EXIT alert)
             ("risk.account_routing", ApprovalStatus.EXECUTED),  # Northwind to the A-book, approved by risk2
-            *[("risk.rule_change", ApprovalStatus.EXECUTED)] * 9,  # the first monitoring rules, approved by risk2
+            *[("risk.rule_change", ApprovalStatus.EXECUTED)] * 11,  # the first monitoring rules, approved by risk2
             ("risk.rule_change", ApprovalStatus.PENDING),  # QUICK-EXIT's next version, with its 30-day backtest
             ("risk.sar_file", ApprovalStatus.EXECUTED),  # the SAR on Northwind's structuring, approved by compliance2
             ("staff.grant_role", ApprovalStatus.EXECUTED),
@@ -166,7 +166,8 @@ class DemoSeedTests(TestCase):
         # three clients wait for KYC review (all documents uploaded); the others were decided. One of
         # them has a passport the identity verification provider found not to match: a KYC exception.
         cast_items = {
-            "access_review": 1, "compliance_escalation": 1, "risk_alert": 5, "kyc_review": 3, "kyc_exception": 1,
+            "access_review": 1, "compliance_escalation": 1, "risk_alert": 8, "kyc_review": 3, "kyc_exception": 1,
+            "fx_rate_missing": 1,  # no JPY/USD rate for the USDJPY position
             "withdrawal_approval": 2, "deposit_exception": 1, "trade_feed_exception": 1, "ib_dispute": 1,
             "client_follow_up": 1,  # a client who never answered the follow-up's reminders
             "chargeback": 1,  # the cardholder's bank disputed a partner-introduced client's deposit
@@ -305,8 +306,8 @@ class DemoSeedTests(TestCase):
         from risk.models import AlertStatus, RiskAlert, RiskRule
 
         assert sorted(RiskRule.objects.values_list("code", flat=True)) == [
-            "LINKED-DEVICE", "LINKED-IP", "NEW-DEVICE-OUT", "QUICK-EXIT", "ROUND-TRIP", "SCALPING", "SHARED-CARD",
-            "STRUCTURING", "VELOCITY-DEP",
+            "ABROAD-OUT", "LINKED-DEVICE", "LINKED-IP", "MANY-COUNTRIES", "NEW-DEVICE-OUT", "QUICK-EXIT", "ROUND-TRIP",
+            "SCALPING", "SHARED-CARD", "STRUCTURING", "VELOCITY-DEP",
         ]  # fmt: skip
         quick = RiskAlert.objects.get(rule__code="QUICK-EXIT")
         assert quick.status == AlertStatus.OPEN and quick.client is not None
@@ -315,9 +316,27 @@ class DemoSeedTests(TestCase):
         structuring = RiskAlert.objects.get(rule__code="STRUCTURING")
         assert structuring.client is not None
         assert (structuring.client.legal_name, structuring.status) == ("Northwind Trading Ltd", AlertStatus.TRUE_MATCH)
-        assert RiskAlert.objects.get(source="exposure_limit").symbol == "EURUSD"
+        limits = RiskAlert.objects.filter(source="exposure_limit").order_by("symbol")
+        assert [(a.symbol, "notional" in a.summary) for a in limits] == [("EURUSD", False), ("XAUUSD", True)]
+        abroad = RiskAlert.objects.get(rule__code="ABROAD-OUT")
+        assert abroad.client == quick.client and "after a sign-in from" in abroad.summary
+        travelled = RiskAlert.objects.get(rule__code="MANY-COUNTRIES")
+        assert travelled.summary.startswith("Sign-ins from 3 countries (") and travelled.client != quick.client
         pending = ApprovalRequest.objects.get(action="risk.rule_change", status=ApprovalStatus.PENDING)
         assert pending.payload["params"]["min_pct"] == 50
+
+    def test_demo_dashboard_shows_notional_and_the_missing_yen_rate(self) -> None:
+        from risk.models import FxRateGap
+        from risk.selectors import dashboard
+
+        data = dashboard()
+        rows = {r["symbol"]: r for r in data["by_symbol"]}
+        assert rows["EURUSD"]["reporting_net"] is not None and rows["XAUUSD"]["reporting_net"] < 0
+        assert rows["USDJPY"]["unconverted"] == "No JPY/USD rate: not converted."
+        assert data["floating"]["broker_b"] is not None
+        assert {c["currency"] for c in data["currencies"]} >= {"EUR", "USD", "XAU", "GBP"}
+        (gap,) = FxRateGap.objects.all()
+        assert (gap.base, gap.quote, gap.for_exposure) == ("JPY", "USD", True)
 
     def test_demo_has_sign_ins_and_two_clients_sharing_an_ip_and_a_device(self) -> None:
         from accounts.models import ClientSignIn

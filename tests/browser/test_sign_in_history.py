@@ -41,7 +41,10 @@ def test_good_shared_laptop_shows_on_the_client_page_with_names(
     gone = _closed("Gil", "Gone")
 
     laptop = browser.new_context(
-        base_url=live_server.url, user_agent=FIREFOX, extra_http_headers={"X-Device-Fingerprint": "fp-family-laptop"}
+        base_url=live_server.url,
+        user_agent=FIREFOX,
+        # the portal's CDN tells it where the address is (the client lives in the United Kingdom)
+        extra_http_headers={"X-Device-Fingerprint": "fp-family-laptop", "CF-IPCountry": "PT"},
     )
     laptop.set_default_timeout(10_000)
     person = laptop.new_page()
@@ -68,6 +71,8 @@ def test_good_shared_laptop_shows_on_the_client_page_with_names(
     expect(row).to_contain_text("Signed in")
     expect(row).to_contain_text("Firefox on Windows")
     expect(row).to_contain_text("Device 1")
+    expect(row.get_by_test_id("sign-in-country")).to_contain_text("Portugal")
+    expect(row.get_by_test_id("sign-in-country")).to_contain_text("not the country of residence")
     shared = row.get_by_test_id("sign-in-shared")
     expect(shared).to_contain_text("IP: Ada Laptop, Gil Gone")
     expect(shared).to_contain_text("Device: Ada Laptop, Gil Gone")

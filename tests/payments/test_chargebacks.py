@@ -198,7 +198,7 @@ def test_good_response_is_sent_through_the_adapter_and_a_won_case_gives_the_mone
     deposit = card_deposit(c, "200.00")
     client_sign_in_record(
         client=c, outcome="succeeded", ip_address="203.0.113.61", device_fingerprint="fp-cardholder",
-        user_agent="Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
+        user_agent="Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0", country="IE",
     )  # fmt: skip
     _post(simpay.signed(_dispute(deposit)))
     case = ChargebackCase.objects.get()
@@ -215,7 +215,8 @@ def test_good_response_is_sent_through_the_adapter_and_a_won_case_gives_the_mone
     assert case.evidence_sha256 == evidence_digest(case.evidence)
     assert case.evidence["sign_ins_and_ips"]["client_sign_ins"][0] == {
         "at": case.evidence["sign_ins_and_ips"]["client_sign_ins"][0]["at"], "what": "Client-area sign-in: signed in",
-        "ip": "203.0.113.61", "browser": "Firefox on Windows", "device": "The client area's device fingerprint",
+        "ip": "203.0.113.61", "country": "Ireland", "browser": "Firefox on Windows",
+        "device": "The client area's device fingerprint",
     }  # fmt: skip
     response_id = chargeback_response_send(case_id=case.pk)  # what the worker does after commit
     assert chargeback_response_send(case_id=case.pk) == response_id  # a retry sends nothing twice
@@ -541,3 +542,77 @@ def test_good_a_client_registered_before_the_terms_version_was_recorded_says_so(
     assert (_terms(c, older)["version"], _terms(c, older)["how"]) == (
         None, "Not recorded: the client registered before the terms version was recorded.",
     )  # fmt: skip
+
+
+# --- the referring partner's own records, kept with the case -----------------------------------------
+
+
+def test_good_the_case_keeps_the_referring_partners_records_with_the_clawback_and_restore(tmp_path: Any) -> None:
+    """The partner who introduced the client, the plan version (its terms) it followed on the
+    deposit's day and the client's commission lines with the clawback and the restore: on the case's
+    page and in its evidence pack, never in what is sent to the PSP."""
+    import io
+    import zipfile
+
+    from ib.services.partners import attribution_open
+    from payments.services.chargebacks import chargeback_evidence
+    from tests.ib.factories import follow, plan
+    from tests.personas import sign_in
+
+    c = approved_client(provision=False, first_name="Card", last_name="Holder")
+    deposit = card_deposit(c, "300.00")
+    _, _, low, _ = _cpa_everywhere(deposit, c)
+    attribution_open(
+        client=c, partner=low, valid_from=deposit.created_at - timedelta(days=3), source="referral", campaign="spring"
+    )
+    old_terms = plan("CBP", valid_from=timezone.localdate() - timedelta(days=60))
+    old_terms.valid_to = timezone.localdate() - timedelta(days=10)
+    old_terms.save()
+    terms = plan("CBP", valid_from=timezone.localdate() - timedelta(days=10))  # version 2, in force today
+    follow(low, terms, valid_from=timezone.localdate() - timedelta(days=90))
+    _post(simpay.signed(_dispute(deposit)))
+    case = ChargebackCase.objects.get()
+
+    finance = sign_in(HttpClient(), staff(Role.FINANCE, username="cb-finance"))
+    page = finance.get(f"/payments/chargebacks/{case.pk}/").content.decode()
+    section = page.split('data-testid="case-partner"', 1)[1].split("</section>", 1)[0]
+    assert "Partner CBL (active)" in section and "spring" in section
+    assert "Plan CBP, version 2" in section and "commissions in EUR, held 7 days" in section
+    assert section.count("Clawback") == 3 and "-100.00 EUR" in section and "Partner CBT" in section
+    assert "this deposit" in section
+    assert "partner_records" not in chargeback_evidence(case)  # kept inside: not sent to the PSP
+
+    won = simpay.signed(simpay.dispute_decide(dispute_id=case.dispute_id, won=True).event)
+    assert _post(won)[1]["status"] == "processed"
+    http = sign_in(HttpClient(), staff(Role.COMPLIANCE, username="cb-compliance"))
+    response = http.get(f"/audit/evidence/chargebacks/{case.pk}.zip")
+    assert response.status_code == 200
+    pack = zipfile.ZipFile(io.BytesIO(response.content))
+    records = json.loads(pack.read("partner_records.json"))
+    assert (records["partner"]["name"], records["partner"]["at_the_deposit"]) == ("Partner CBL", True)
+    assert (records["plan"]["name"], records["plan"]["version"]) == ("Plan CBP", 2)
+    kinds = [(line["kind"], line["partner"], line["amount"]) for line in records["commission_lines"]]
+    assert sorted(kinds) == sorted([
+        ("CPA", "Partner CBT", "40.00"), ("CPA", "Partner CBM", "60.00"), ("CPA", "Partner CBL", "100.00"),
+        ("Clawback", "Partner CBT", "-40.00"), ("Clawback", "Partner CBM", "-60.00"),
+        ("Clawback", "Partner CBL", "-100.00"),
+        ("Restored (chargeback won)", "Partner CBT", "40.00"), ("Restored (chargeback won)", "Partner CBM", "60.00"),
+        ("Restored (chargeback won)", "Partner CBL", "100.00"),
+    ])  # fmt: skip
+    assert all(line["about_this_deposit"] for line in records["commission_lines"])
+    restore = next(line for line in records["commission_lines"] if line["kind"].startswith("Restored"))
+    clawback = next(line for line in records["commission_lines"] if line["line"] == restore["reverses"])
+    assert clawback["kind"] == "Clawback"
+    assert records["lines_total"] == 9
+    manifest = json.loads(pack.read("manifest.json"))
+    assert "partner_records.json" in manifest["files"]
+
+
+def test_good_a_case_of_a_client_no_partner_referred_says_so() -> None:
+    from tests.personas import sign_in
+
+    deposit = card_deposit(approved_client(provision=False), "120.00")
+    _post(simpay.signed(_dispute(deposit)))
+    case = ChargebackCase.objects.get()
+    page = sign_in(HttpClient(), staff(Role.FINANCE)).get(f"/payments/chargebacks/{case.pk}/").content.decode()
+    assert "No partner referred this client." in page and "No commission about this client." in page

@@ -35,10 +35,10 @@ SAFARI = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605
 
 
 def _sign_in(c, ip: str, *, ago: timedelta = timedelta(hours=1), fingerprint: str = "", ua: str = FIREFOX,
-             outcome: str = "succeeded") -> None:  # fmt: skip
+             outcome: str = "succeeded", country: str = "") -> None:  # fmt: skip
     client_sign_in_record(
         client=c, outcome=outcome, ip_address=ip, user_agent=ua, device_fingerprint=fingerprint,
-        failure_reason="wrong_password" if outcome == "failed" else "", at=timezone.now() - ago,
+        failure_reason="wrong_password" if outcome == "failed" else "", at=timezone.now() - ago, country=country,
     )  # fmt: skip
 
 
@@ -155,6 +155,77 @@ def test_good_new_device_then_withdrawal_fires_and_a_known_device_does_not() -> 
     sign_in_row = next(r for r in evidence_rows_of(hit) if r["what"] == "Sign-in")
     assert "from 203.0.113.250" in sign_in_row["details"] and "Safari on iPhone" in sign_in_row["details"]
     assert _run(RuleKind.NEW_DEVICE_WITHDRAWAL, {"min_amount": "500", "currency": "EUR"}) == []
+
+
+# --- countries (where the portal's edge placed the address) ------------------------------------------
+
+
+def test_good_sign_ins_from_many_countries_in_the_window_fire_and_spread_out_ones_do_not() -> None:
+    roaming = approved_client(first_name="Roa", last_name="Ming", provision=False, country="GB")
+    for n, country in enumerate(("GB", "NG", "VN", "NG")):
+        _sign_in(roaming, f"192.0.2.{30 + n}", ago=timedelta(hours=10 - n * 2), country=country,
+                 outcome="failed" if n == 1 else "succeeded")  # fmt: skip
+    _sign_in(roaming, "192.0.2.40", ago=timedelta(hours=1))  # not placed: counts for no country
+    expat = approved_client(first_name="Exp", last_name="At", provision=False, country="GB")
+    for n, country in enumerate(("GB", "FR", "DE")):
+        _sign_in(expat, f"198.51.100.{30 + n}", ago=timedelta(days=n * 2, hours=1), country=country)
+    (hit,) = _run(RuleKind.SIGN_IN_MANY_COUNTRIES, {"min_countries": 3, "window_hours": 24}, days=7)
+    assert hit.client_id == roaming.pk
+    assert hit.summary == (
+        "Sign-ins from 3 countries (United Kingdom, Nigeria, Vietnam) within 24 h (3 attempts, 1 failed)"
+    )
+    assert {row["country"] for row in hit.evidence} == {"GB", "NG", "VN"}
+    shown = [row["details"] for row in evidence_rows_of(hit)]
+    assert any("placed in Vietnam" in d for d in shown) and not any(" VN" in d for d in shown)
+    assert _run(RuleKind.SIGN_IN_MANY_COUNTRIES, {"min_countries": 4, "window_hours": 24}, days=7) == []
+    # a week wide, the expat's three countries count too
+    wide = _run(RuleKind.SIGN_IN_MANY_COUNTRIES, {"min_countries": 3, "window_hours": 168}, days=7)
+    assert sorted(h.client_id for h in wide) == sorted([roaming.pk, expat.pk])
+
+
+def test_good_a_withdrawal_after_a_sign_in_from_abroad_fires_and_one_from_home_does_not() -> None:
+    abroad = approved_client(first_name="Abr", last_name="Oad", provision=False, country="GB")
+    home = approved_client(first_name="Hom", last_name="Ee", provision=False, country="GB")
+    earlier = approved_client(first_name="Ear", last_name="Lier", provision=False, country="GB")
+    unplaced = approved_client(first_name="Unp", last_name="Laced", provision=False, country="GB")
+    cards = {c.pk: card_deposit(c, "500.00").payer_account for c in (abroad, home, earlier, unplaced)}
+    _sign_in(abroad, "192.0.2.80", ago=timedelta(days=2), country="GB")
+    _sign_in(abroad, "203.0.113.80", ago=timedelta(hours=2), country="NG")
+    _sign_in(home, "192.0.2.81", ago=timedelta(hours=2), country="GB")
+    _sign_in(earlier, "203.0.113.82", ago=timedelta(hours=30), country="NG")  # outside the 24 hours
+    _sign_in(unplaced, "203.0.113.83", ago=timedelta(hours=2))  # the edge did not say
+    withdrawal = _withdraw(abroad, "400.00", cards[abroad.pk])
+    for c in (home, earlier, unplaced):
+        _withdraw(c, "400.00", cards[c.pk])
+    params = {"within_hours": 24, "min_amount": "100", "currency": "EUR"}
+    (hit,) = _run(RuleKind.SIGN_IN_COUNTRY_WITHDRAWAL, params)
+    assert (hit.key, hit.client_id) == (f"withdrawal:{withdrawal.pk}", abroad.pk)
+    assert hit.summary == (
+        f"Withdrawal {withdrawal.reference} of 400.00 EUR 2.0 h after a sign-in from Nigeria, the client living "
+        "in United Kingdom"
+    )
+    sign_in_row = next(r for r in evidence_rows_of(hit) if r["what"] == "Sign-in")
+    assert (
+        "placed in Nigeria" in sign_in_row["details"] and "the client lives in United Kingdom" in sign_in_row["details"]
+    )
+    assert _run(RuleKind.SIGN_IN_COUNTRY_WITHDRAWAL, {**params, "min_amount": "500"}) == []
+    assert len(_run(RuleKind.SIGN_IN_COUNTRY_WITHDRAWAL, {**params, "within_hours": 48})) == 2  # the earlier one too
+
+
+def test_good_the_country_rules_run_as_rules_and_in_the_backtest() -> None:
+    roaming = approved_client(first_name="Roa", last_name="Ming", provision=False, country="GB")
+    for n, country in enumerate(("GB", "NG", "VN")):
+        _sign_in(roaming, f"192.0.2.{30 + n}", ago=timedelta(days=3, hours=n), country=country)
+    rule = _rule_in_force(
+        {"min_countries": 4, "window_hours": 24}, kind=RuleKind.SIGN_IN_MANY_COUNTRIES, code="COUNTRIES"
+    )
+    backtest = rule_backtest(rule, params_clean(RuleKind.SIGN_IN_MANY_COUNTRIES, {"min_countries": 3}))
+    assert (backtest.current_count, backtest.proposed_count) == (0, 1)
+    assert [r.client.pk for r in backtest.rows if r.client] == [roaming.pk]
+    assert rule_evaluate(rule_id=rule.pk, start=timezone.now() - timedelta(days=7)) == []  # 4 countries: none
+    with pytest.raises(RuleError) as caught:
+        params_clean(RuleKind.SIGN_IN_MANY_COUNTRIES, {"min_countries": 1, "window_hours": 0})
+    assert caught.value.problems == {"min_countries": "From 2 to 50.", "window_hours": "From 1 to 720."}
 
 
 # --- transfers ----------------------------------------------------------------------------------------

@@ -657,13 +657,18 @@ def _seed_trade_feed() -> None:
 
 DEMO_SHARED_IP = "203.0.113.42"
 DEMO_SHARED_DEVICE = "demo-fp-7f3a91c2e4"
+# where the demo's travelling client signs in from, in one day (the first two not its home)
+DEMO_TRAVEL = ("PT", "MA", "TH")
+DEMO_TRAVEL_IPS = ("195.23.1.10", "41.250.2.20")
+DEMO_ABROAD = ("NG", "VN")  # the quick exit's sign-in an hour before it (the ABROAD-OUT rule)
 
 
 def _seed_sign_ins() -> None:
     """Client-area sign-ins of the last week, as the portal reports them: each approved client from
     its own IP address and device, a failed attempt or two, and two clients (Noah Smith and the next
     approved individual) signing in from one IP address on one device, which the LINKED-IP and
-    LINKED-DEVICE rules raise alerts on. Once."""
+    LINKED-DEVICE rules raise alerts on; each placed (by the portal's CDN) in the client's country,
+    but one client also signed in from two countries abroad in the last day (MANY-COUNTRIES). Once."""
     from datetime import timedelta
 
     from django.utils import timezone
@@ -685,21 +690,39 @@ def _seed_sign_ins() -> None:
     now = timezone.now()
     for n, client in enumerate(clients):
         ip, device, agent = f"198.51.100.{20 + n}", f"demo-fp-{client.pk:04d}", agents[n % len(agents)]
+        home = str(client.country)  # the portal's CDN places each address in the client's own country
         for days in (6, 3, 1):
             client_sign_in_record(
                 client=client, outcome="succeeded", ip_address=ip, user_agent=agent, device_fingerprint=device,
-                at=now - timedelta(days=days, hours=n), reported_by="demo",
+                at=now - timedelta(days=days, hours=n), reported_by="demo", country=home,
             )  # fmt: skip
         if n % 3 == 0:
             client_sign_in_record(
                 client=client, outcome="failed", failure_reason="wrong_password", ip_address=f"192.0.2.{50 + n}",
                 user_agent=agents[(n + 1) % len(agents)], at=now - timedelta(days=2, hours=n), reported_by="demo",
+                country=home,
             )  # fmt: skip
     for client, hours in ((noah, 30), (partner, 5)):
         if client is not None:
             client_sign_in_record(
                 client=client, outcome="succeeded", ip_address=DEMO_SHARED_IP, user_agent=agents[0],
                 device_fingerprint=DEMO_SHARED_DEVICE, at=now - timedelta(hours=hours), reported_by="demo",
+                country=str(noah.country) if noah is not None else "",
+            )  # fmt: skip
+    # a client whose sign-ins of the last day come from two countries abroad besides its own (the
+    # MANY-COUNTRIES rule: three within 24 hours, reached once); one with no withdrawal of late
+    traveller = next(
+        (c for c in reversed(clients) if c not in (noah, partner) and c.kind == "individual"
+         and not c.withdrawals.filter(created_at__gte=now - timedelta(days=2)).exists()),
+        None,
+    )  # fmt: skip
+    if traveller is not None:
+        abroad = [code for code in DEMO_TRAVEL if code != str(traveller.country)][:2]
+        for hours, (ip, code) in zip((20, 19), zip(DEMO_TRAVEL_IPS, abroad, strict=False), strict=False):
+            client_sign_in_record(
+                client=traveller, outcome="succeeded", ip_address=ip, user_agent=agents[2],
+                device_fingerprint=f"demo-fp-{traveller.pk:04d}", at=now - timedelta(hours=hours), reported_by="demo",
+                country=code,
             )  # fmt: skip
 
 
@@ -707,15 +730,18 @@ def _seed_risk() -> None:
     """Monitoring rules proposed by risk and approved by risk2; an injected deposit-then-withdrawal
     (a client deposits 2,000 and asks for 1,900 back minutes later, without trading) and structured
     deposits just under 10,000 (Northwind) that the rules raise alerts on, with their evidence; the
-    structuring alert decided as a true match; a pending rule change for risk2 with its 30-day
-    backtest; open positions on the platform, Northwind moved to the A-book, and an EURUSD exposure
-    limit that the positions breach. Once."""
+    structuring alert decided as a true match; the quick exit also follows a sign-in from abroad, and
+    a client signed in from three countries in a day (the country rules' alerts); a pending rule
+    change for risk2 with its 30-day backtest; open positions on the platform with their open prices,
+    Northwind moved to the A-book, an EURUSD limit in lots and an XAUUSD limit in notional that the
+    positions breach, and a USDJPY position no FX rate converts (a missing-rate work item). Once."""
     from datetime import timedelta
     from decimal import Decimal
 
     from django.utils import timezone
 
     from accounts.models import Client
+    from accounts.services.sign_ins import client_sign_in_record
     from ops.services.approvals import approval_decide
     from payments.models import ChargebackCase
     from payments.services.deposits import deposit_initiate
@@ -728,6 +754,7 @@ def _seed_risk() -> None:
         alert_dispose,
         exposure_check,
         exposure_limit_set,
+        instruments_refresh,
         positions_refresh,
         rule_evaluate,
         rule_propose,
@@ -762,12 +789,20 @@ def _seed_risk() -> None:
         .exclude(pk=noah.pk)
         .exclude(deposits__status="review")
         .exclude(pk__in=ChargebackCase.objects.values("client_id"))  # a chargeback stops its withdrawals
+        .exclude(sign_ins__country__in=DEMO_TRAVEL)  # the traveller: its own alert
         .order_by("pk")
         .first()
     )
     if exiting is None:
         return
     funded = pay(exiting, "2000.00", exiting.display_name.upper(), exiting.base_currency)
+    # it signed in from abroad an hour before asking for the money back (the ABROAD-OUT rule)
+    client_sign_in_record(
+        client=exiting, outcome="succeeded", ip_address="102.89.4.40", device_fingerprint=f"demo-fp-{exiting.pk:04d}",
+        user_agent="Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+        at=timezone.now() - timedelta(hours=1), reported_by="demo",
+        country=next(code for code in DEMO_ABROAD if code != str(exiting.country)),
+    )  # fmt: skip
     withdrawal_request(
         client=exiting, source=wallet_for(client=exiting, currency=exiting.base_currency), amount="1900.00",
         method="card", destination=funded.payer_account, destination_name=exiting.display_name,
@@ -791,6 +826,10 @@ def _seed_risk() -> None:
          {"within_hours": 24, "history_days": 90, "min_amount": "500", "currency": "EUR"}),
         ("ROUND-TRIP", "In and straight out of a trading account", "transfer_round_trip",
          {"min_pct": 80, "within_hours": 24, "max_lots": "0.10", "min_amount": "1000", "currency": "EUR"}),
+        ("MANY-COUNTRIES", "Sign-ins from three countries in a day", "sign_in_many_countries",
+         {"min_countries": 3, "window_hours": 24}),
+        ("ABROAD-OUT", "Withdrawal after a sign-in from abroad", "sign_in_country_withdrawal",
+         {"within_hours": 24, "min_amount": "500", "currency": "EUR"}),
     ]  # fmt: skip
     for code, name, kind, params in rules:
         request = rule_propose(
@@ -799,7 +838,7 @@ def _seed_risk() -> None:
         )  # fmt: skip
         approval_decide(request_id=request.pk, checker=checker, decision="approve", reason="Backtest reviewed")
     now = timezone.now()
-    for code in ("QUICK-EXIT", "STRUCTURING", "LINKED-IP", "LINKED-DEVICE"):
+    for code in ("QUICK-EXIT", "STRUCTURING", "LINKED-IP", "LINKED-DEVICE", "MANY-COUNTRIES", "ABROAD-OUT"):
         rule_evaluate(rule_id=RiskRule.objects.get(code=code).pk, start=now - timedelta(days=30), end=now)
     structuring = RiskRule.objects.get(code="STRUCTURING").alerts.get()
     alert_dispose(
@@ -812,14 +851,17 @@ def _seed_risk() -> None:
         reason="Exits of half the deposit were missed last quarter",
     )  # fmt: skip
 
-    # exposure: open positions on the platform, Northwind to the A-book, a limit the positions breach
-    for client, positions in ((noah, [("EURUSD", "8.00"), ("XAUUSD", "-3.00")]),
-                              (corp, [("EURUSD", "4.00"), ("GBPUSD", "-2.50")])):  # fmt: skip
+    # exposure: open positions on the platform (with their open prices), Northwind to the A-book, a
+    # lots limit and a notional limit the positions breach; a USDJPY position whose yen the FX rates
+    # do not cover (the dashboard says so, and the exposure check puts the JPY/USD rate in the queue)
+    for client, positions in ((noah, [("EURUSD", "8.00", "1.07900"), ("XAUUSD", "-3.00", "2668.50"),
+                                      ("USDJPY", "2.00", "150.800")]),
+                              (corp, [("EURUSD", "4.00", "1.08100"), ("GBPUSD", "-2.50", "1.26500")])):  # fmt: skip
         account = client.trading_accounts.filter(login__isnull=False).first()
         if account is None:
             continue
-        for symbol, volume in positions:
-            SimulatedPlatform.open_position(account.login, symbol, Decimal(volume))
+        for symbol, volume, opened_at in positions:
+            SimulatedPlatform.open_position(account.login, symbol, Decimal(volume), open_price=Decimal(opened_at))
     corp_account = corp.trading_accounts.filter(login__isnull=False).first()
     if corp_account is not None:
         routing = account_routing_propose(
@@ -827,7 +869,12 @@ def _seed_risk() -> None:
         )
         approval_decide(request_id=routing.pk, checker=checker, decision="approve", reason="Agreed")
     positions_refresh()
+    instruments_refresh()
     exposure_limit_set(actor=maker, symbol="EURUSD", max_net_lots="10", reason="Risk appetite for EURUSD")
+    exposure_limit_set(
+        actor=maker, symbol="XAUUSD", max_net_lots=None, max_net_notional="500000", notional_currency="USD",
+        reason="Risk appetite for gold, in money",
+    )  # fmt: skip
     exposure_check()
 
 

@@ -23,7 +23,7 @@ def _anyone(user: Any) -> Decision:
 
 def entries() -> list[NavEntry]:
     from accounts.selectors import client_can_list
-    from agents.services import agents_can_view
+    from agents.services import agents_can_view, proposals_can_review
     from audit.selectors import audit_trail_can_view, security_log_can_view
     from backoffice.admin_site import admin_can_use
     from ib.selectors import partner_can_view
@@ -45,6 +45,7 @@ def entries() -> list[NavEntry]:
         NavEntry("Clients", "clients", client_can_list),
         NavEntry("Queues", "queues", queues_can_view),
         NavEntry("Approvals", "approvals", approvals_can_view),
+        NavEntry("Agent proposals", "agents-review", proposals_can_review),
         NavEntry("Follow-ups", "followups", followup_can_manage),
         NavEntry("Payments", "payments", payments_can_view),
         NavEntry("Partners", "partners", partner_can_view),

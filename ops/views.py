@@ -46,7 +46,6 @@ from ops.selectors import (
     access_review_rows,
     approval_get_for,
     approvals_made_by,
-    approvals_waiting_for,
     my_open_items,
     queue_summaries,
     queues_visible_to,
@@ -111,7 +110,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "allowed": allowed,
         "my_items": _decorate(list(my_open_items(user)[:20]), now),
         "summaries": queue_summaries(user, now),
-        "waiting": list(approvals_waiting_for(user)[:10]),
+        "waiting": approval_services.approvals_inbox(user, limit=10),
         "notifications": notes,
     }
     return render(request, "ops/home.html", context)
@@ -345,7 +344,7 @@ def approvals_inbox(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "ops/approvals.html",
-        {"waiting": list(approvals_waiting_for(user)), "mine": list(approvals_made_by(user)[:50])},
+        {"waiting": approval_services.approvals_inbox(user), "mine": list(approvals_made_by(user)[:50])},
     )
 
 

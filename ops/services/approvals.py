@@ -32,7 +32,14 @@ from ops.models import ApprovalDecision, ApprovalRequest, ApprovalStatus, Decisi
 from ops.permissions import ALLOWED, deny
 from ops.permissions import Decision as PermissionDecision
 from ops.roles import Role
-from ops.selectors import approval_pending, roles_assigned, roles_held, user_holds_role, users_holding
+from ops.selectors import (
+    approval_pending,
+    approvals_waiting_for,
+    roles_assigned,
+    roles_held,
+    user_holds_role,
+    users_holding,
+)
 from ops.services.notifications import notify
 
 log = logging.getLogger(__name__)
@@ -96,6 +103,21 @@ def approval_can_decide(actor: User, request: ApprovalRequest) -> PermissionDeci
         decision: PermissionDecision = check(actor, request)
         return decision
     return ALLOWED
+
+
+def approvals_inbox(actor: User, limit: int | None = None) -> list[ApprovalRequest]:
+    """The requests ``actor`` may decide now, oldest first: the waiting ones of their roles
+    (``approvals_waiting_for``), less those an action's own rule refuses them (``checker_check``,
+    e.g. the person who entered a withdrawal, for an agent's proposal on it), as
+    ``approval_can_decide`` would when they press the button."""
+    waiting = approvals_waiting_for(actor).prefetch_related("decisions")
+    inbox = []
+    for request in waiting.iterator(chunk_size=200):
+        if get_action(request.action).checker_check is None or approval_can_decide(actor, request):
+            inbox.append(request)
+            if limit is not None and len(inbox) == limit:
+                break
+    return inbox
 
 
 def approval_can_cancel(actor: User, request: ApprovalRequest) -> PermissionDecision:

@@ -214,3 +214,22 @@ def test_shadow_withdrawal_decisions_are_compared_with_what_people_decided() -> 
     }
     figures = agent_figures(agent)
     assert (figures.shadow, figures.shadow_compared, figures.shadow_agreed) == (2, 2, 1)
+
+
+def test_proposal_on_a_withdrawal_is_not_in_the_inbox_of_the_person_who_entered_it() -> None:
+    """The approvals inbox lists only what its reader may decide: the person who entered the
+    withdrawal does not see the agent's proposal on it (they would be refused), another finance
+    officer does."""
+    from ops.services.approvals import approvals_inbox
+    from tests.personas import sign_in
+
+    entered_by = staff(Role.FINANCE, username="fin-enterer")
+    w, _ = _under_review(entered_by=entered_by)
+    request = ApprovalRequest.objects.get(pk=_propose(_agent(), w)["approval_request"])
+    other = staff(Role.FINANCE, username="fin-other")
+    assert request.pk in [r.pk for r in approvals_inbox(other)]
+    assert request.pk not in [r.pk for r in approvals_inbox(entered_by)]
+    page = sign_in(HttpClient(), other).get("/approvals/")
+    assert page.status_code == 200 and f"/approvals/{request.pk}/" in page.content.decode()
+    page = sign_in(HttpClient(), entered_by).get("/approvals/")
+    assert page.status_code == 200 and f"/approvals/{request.pk}/" not in page.content.decode()

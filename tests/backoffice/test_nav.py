@@ -22,7 +22,7 @@ LINK = re.compile(r'<a href="([^"]+)">([^<]+)</a>')
     [
         (NOBODY, ["Home"]),
         (DESK, ["Home", "Clients", "Lists"]),
-        ("support", ["Home", "Clients", "Queues", "Approvals", "Follow-ups", "Partners"]),
+        ("support", ["Home", "Clients", "Queues", "Approvals", "Agent proposals", "Follow-ups", "Partners"]),
         (
             "compliance",
             [
@@ -30,6 +30,7 @@ LINK = re.compile(r'<a href="([^"]+)">([^<]+)</a>')
                 "Clients",
                 "Queues",
                 "Approvals",
+                "Agent proposals",
                 "Follow-ups",
                 "Payments",
                 "Partners",
@@ -41,8 +42,11 @@ LINK = re.compile(r'<a href="([^"]+)">([^<]+)</a>')
                 "Security log",
             ],
         ),
-        ("finance", ["Home", "Clients", "Queues", "Approvals", "Payments", "Partners", "Reports"]),
-        ("risk", ["Home", "Clients", "Queues", "Approvals", "Payments", "Partners", "Risk", "Reports"]),
+        ("finance", ["Home", "Clients", "Queues", "Approvals", "Agent proposals", "Payments", "Partners", "Reports"]),
+        (
+            "risk",
+            ["Home", "Clients", "Queues", "Approvals", "Agent proposals", "Payments", "Partners", "Risk", "Reports"],
+        ),
         (
             "admin",
             [
@@ -50,6 +54,7 @@ LINK = re.compile(r'<a href="([^"]+)">([^<]+)</a>')
                 "Clients",
                 "Queues",
                 "Approvals",
+                "Agent proposals",
                 "Payments",
                 "Partners",
                 "Risk",
@@ -73,6 +78,7 @@ LINK = re.compile(r'<a href="([^"]+)">([^<]+)</a>')
                 "Clients",
                 "Queues",
                 "Approvals",
+                "Agent proposals",
                 "Payments",
                 "Partners",
                 "Risk",

@@ -60,14 +60,24 @@ BARE: dict[str, str] = {
         WHERE e.created_at < now() GROUP BY a.kind, p.currency""",
 }
 
+# Each generated set is a realistic share of the clients: sizes per 100,000 clients at scale 1.
+STAFF = 12  # account managers, reviewers and resolvers
+DOCUMENTS_PER_CLIENT = 3  # identity, address, suitability; a tenth of the clients also had one rejected
+WORK_ITEMS = 150_000  # about one and a half per client over the 180 days, 1 in 20 still open
+ATTRIBUTED = 0.4  # the share of clients introduced by a partner; each of their deals earns two lines
+PARTNER_SHAPE = (4, 8, 8)  # masters, then children under each: 292 partners, 256 introducing ones
+QUEUES = ["kyc_review"] * 8 + ["withdrawal_approval"] * 4 + ["deposit_exception", "screening_hit", "edd",
+          "client_follow_up", "reconciliation_break", "ib_dispute", "risk_alert"]  # fmt: skip
+
 CLIENTS_SQL = """
 INSERT INTO accounts_client (reference, kind, status, first_name, last_name, date_of_birth, nationality,
     legal_name, registration_number, country, address_line, city, postcode, email, phone, segment, tags,
     account_manager_id, risk_level, source_of_funds, account_type_id, base_currency, created_at, status_changed_at)
-SELECT 'B' || lpad(g::text, 9, '0'), 'individual', CASE WHEN g %% 2 = 0 THEN 'approved' ELSE 'registered' END,
+SELECT 'B' || lpad(g::text, 9, '0'), 'individual',
+    CASE WHEN g %% 2 = 0 THEN 'approved' WHEN g %% 20 = 1 THEN 'pending_documents' ELSE 'registered' END,
     'Bench', 'Client ' || g, date '1980-01-01' + (g %% 9000), 'GB', '', '',
     (ARRAY['GB','DE','FR','ES','SG','AE','US','AU'])[1 + g %% 8], '', '', '', 'bench' || g || '@bench.invalid',
-    '+44' || lpad(g::text, 10, '0'), 'retail', '{}', %(manager)s,
+    '+44' || lpad(g::text, 10, '0'), 'retail', '{}', (%(staff)s::bigint[])[1 + g %% cardinality(%(staff)s::bigint[])],
     (ARRAY['low','low','medium','high'])[1 + g %% 4], 'salary', %(type)s, 'EUR',
     now() - ((g %% 180) || ' days')::interval, now()
 FROM generate_series(%(first)s, %(last)s) AS g
@@ -97,6 +107,15 @@ SELECT entry.id, CASE WHEN line.sign < 0 THEN %(wallet)s + entry.id %% %(clients
        line.sign * (100 + entry.id %% 900)
 FROM entry CROSS JOIN (VALUES (-1), (1)) AS line(sign)
 """
+# the balances the ledger keeps beside its postings (a wallet's row; the clearing account's row, as a
+# house account's share of its balance), moved by the loaded postings as the ledger service moves them
+BALANCES_SQL = """
+UPDATE payments_balance b SET ledger = b.ledger + b.sign * s.total, postings_count = b.postings_count + s.n
+FROM (SELECT p.account_id, sum(p.amount) AS total, count(*) AS n FROM payments_posting p
+      JOIN payments_journalentry e ON e.id = p.entry_id WHERE e.idempotency_key LIKE 'bench-report:%%'
+      GROUP BY p.account_id) s
+WHERE b.account_id = s.account_id
+"""
 DEPOSITS_SQL = """
 INSERT INTO payments_deposit (reference, client_id, channel, amount, currency, status, payer_name, payer_account,
     review_reason, failure_code, failure_message, refund_reference, request_hash, provider, psp_intent_id,
@@ -116,16 +135,127 @@ SELECT 'BDEAL' || g, 'B' || t.client_id, t.id, t.client_id, 'EURUSD', 'buy', 1,
 FROM generate_series(%(first)s, %(last)s) AS g
 JOIN accounts_tradingaccount t ON t.id = %(account)s + g %% %(clients)s
 """
+# one approval per approved client, hours after its registration (the compliance officer's)
+APPROVALS_SQL = """
+INSERT INTO audit_auditevent (occurred_at, actor_kind, actor_id, actor_label, action, subject_type, subject_id, before,
+    after, reason, request_id)
+SELECT least(now(), c.created_at + ((1 + c.id %% 71) || ' hours')::interval), 'staff', '1', 'compliance',
+       'client.approved', 'accounts.client', c.id::text, '{"status": "pending_review"}', '{"status": "approved"}',
+       'bench', ''
+FROM accounts_client c WHERE c.reference LIKE 'B0%%' AND c.status = 'approved'
+"""
+# the rest of the trail: staff working the queues, client records updated (sensitive modifications),
+# role grants (administrator operations), a few closings
 AUDIT_SQL = """
 INSERT INTO audit_auditevent (occurred_at, actor_kind, actor_id, actor_label, action, subject_type, subject_id, before,
     after, reason, request_id)
 SELECT now() - ((g %% 180) || ' days')::interval, 'staff', '1', (ARRAY['admin','admin2','finance','compliance'])[1 + g %% 4],
-       CASE WHEN g %% 2 = 0 THEN 'client.approved' WHEN g %% 7 = 0 THEN 'staff.role_granted'
-            WHEN g %% 5 = 0 THEN 'client.updated' ELSE 'work_item.claimed' END,
-       CASE WHEN g %% 2 = 0 THEN 'accounts.client' ELSE 'ops.workitem' END,
-       (%(client)s + (g / 2) %% %(clients)s)::text, '{"field": "before"}', '{"field": "after"}', 'bench', ''
+       CASE WHEN g %% 1000 = 1 THEN 'client.closed' WHEN g %% 2 = 0 THEN 'work_item.resolved'
+            WHEN g %% 7 = 0 THEN 'staff.role_granted' WHEN g %% 5 = 0 THEN 'client.updated' ELSE 'work_item.claimed' END,
+       CASE WHEN g %% 1000 = 1 THEN 'accounts.client' WHEN g %% 2 = 0 THEN 'ops.workitem'
+            WHEN g %% 7 = 0 THEN 'ops.user' WHEN g %% 5 = 0 THEN 'accounts.client' ELSE 'ops.workitem' END,
+       (CASE WHEN g %% 1000 = 1 OR (g %% 2 = 1 AND g %% 7 <> 0 AND g %% 5 = 0) THEN %(client)s + (g / 2) %% %(clients)s
+             WHEN g %% 2 = 1 AND g %% 7 = 0 THEN (%(staff)s::bigint[])[1 + g %% cardinality(%(staff)s::bigint[])]
+             ELSE %(item)s + g %% %(items)s END)::text,
+       '{"field": "before"}', '{"field": "after"}', 'bench', ''
 FROM generate_series(%(first)s, %(last)s) AS g
 """
+SECURITY_SQL = """
+INSERT INTO audit_securityevent (occurred_at, kind, username, ip, user_agent, method, path, status, reason, request_id)
+SELECT now() - ((g %% 180) || ' days')::interval - ((g %% 86400) || ' seconds')::interval,
+       (ARRAY['login_failed','login_failed','otp_failed','refused','not_found','alert_spraying'])[1 + g %% 6],
+       'user' || g %% 500, '10.0.0.1', 'bench', 'POST', '/login/', 401, '', ''
+FROM generate_series(%(first)s, %(last)s) AS g
+"""
+DOCUMENTS_SQL = """
+INSERT INTO kyc_document (client_id, kind, file, view_file, original_name, content_type, size, sha256, number,
+    issue_date, expiry_date, status, rejection_reason, review_note, uploaded_at, uploaded_by, reviewed_at,
+    reviewed_by_id, reminders)
+SELECT c.id, k.kind, 'bench/' || c.id || '/' || k.n, '', k.kind || '.pdf', 'application/pdf', 100000, repeat('0', 64),
+       '', CASE WHEN k.n = 1 THEN date '2018-01-01' + (c.id %% 2000)::int END,
+       CASE WHEN k.n = 1 THEN current_date - 60 + (c.id %% 3650)::int END,
+       CASE WHEN k.n = 0 THEN 'rejected' WHEN c.status = 'approved' THEN 'accepted' ELSE 'pending' END,
+       CASE WHEN k.n = 0 THEN (ARRAY['blurred','address_mismatch','name_mismatch','expired','other'])[1 + c.id %% 5]
+            ELSE '' END, '',
+       least(now(), c.created_at + (k.n * 10 || ' minutes')::interval), 'client',
+       CASE WHEN k.n = 0 OR c.status = 'approved' THEN least(now(), c.created_at + interval '1 hour') END,
+       CASE WHEN k.n = 0 OR c.status = 'approved'
+            THEN (%(staff)s::bigint[])[1 + c.id %% cardinality(%(staff)s::bigint[])] END, '{}'
+FROM accounts_client c
+CROSS JOIN (VALUES (0, 'proof_of_address'), (1, 'proof_of_identity'), (2, 'proof_of_address'),
+                   (3, 'suitability_questionnaire')) AS k(n, kind)
+WHERE c.reference LIKE 'B0%%' AND (k.n > 0 OR c.id %% 10 = 0)
+"""
+SCREENING_SQL = """
+INSERT INTO kyc_screeninghit (client_id, version_id, entry_id, entry_data_hash, entry_name, matched_name, score,
+    name_score, dob_match, country_match, status, decided_by_id, decision_reason, decided_at, created_at)
+SELECT c.id, %(version)s, 'bench-' || c.id, repeat('0', 64), 'Listed Person', c.first_name || ' ' || c.last_name,
+       80 + c.id %% 20, 80 + c.id %% 20, null, null,
+       (ARRAY['false_positive','false_positive','false_positive','open','true_match'])[1 + c.id %% 5],
+       CASE WHEN c.id %% 5 <> 3 THEN (%(staff)s::bigint[])[1 + c.id %% cardinality(%(staff)s::bigint[])] END,
+       '', CASE WHEN c.id %% 5 <> 3 THEN c.created_at + interval '2 hours' END, c.created_at + interval '5 minutes'
+FROM accounts_client c WHERE c.reference LIKE 'B0%%' AND c.id %% 50 = 0
+"""
+# work items over the queues, spread over 180 days; a twentieth still open (some past due), the
+# rest resolved by a staff member, some after their due time
+WORK_ITEMS_SQL = """
+INSERT INTO ops_workitem (queue_id, subject_type_id, subject_id, title, details, risk_level, amount_at_stake, status,
+    owner_id, due_at, urgency_at, escalation_level, resolution_code, resolution_note, resolved_at, resolved_by_id,
+    created_at, updated_at)
+SELECT q.id, %(client_type)s, (%(client)s + g %% %(clients)s)::text, 'Bench item ' || g, '{}',
+       (ARRAY['low','low','medium','high'])[1 + g %% 4], 0, w.status,
+       CASE WHEN w.status <> 'open' THEN w.staff END, w.created + q.sla_minutes * interval '1 minute',
+       CASE WHEN w.status <> 'resolved' THEN w.created + q.sla_minutes * interval '1 minute' END, 0,
+       CASE WHEN w.status = 'resolved' THEN (ARRAY['approved','rejected','fixed','no_action'])[1 + g %% 4] ELSE '' END,
+       '', CASE WHEN w.status = 'resolved'
+                THEN least(now(), w.created + q.sla_minutes * (0.1 + (g %% 12) / 10.0) * interval '1 minute') END,
+       CASE WHEN w.status = 'resolved' THEN w.staff END, w.created, now()
+FROM generate_series(%(first)s, %(last)s) AS g
+CROSS JOIN LATERAL (SELECT
+    CASE WHEN g %% 20 = 0 THEN 'open' WHEN g %% 40 = 1 THEN 'in_progress' ELSE 'resolved' END AS status,
+    (%(staff)s::bigint[])[1 + (g / 7) %% cardinality(%(staff)s::bigint[])] AS staff,
+    now() - ((g %% 180) || ' days')::interval - ((g %% 86400) || ' seconds')::interval AS created) w
+JOIN ops_queue q ON q.code = (%(queues)s::text[])[1 + g %% cardinality(%(queues)s::text[])]
+ON CONFLICT DO NOTHING
+"""
+ATTRIBUTIONS_SQL = """
+WITH leaves AS (SELECT array_agg(id ORDER BY path) AS ids FROM ib_partner WHERE code LIKE 'RP%%' AND numchild = 0)
+INSERT INTO ib_attribution (client_id, partner_id, campaign, source, valid_from, reason, created_at)
+SELECT c.id, leaves.ids[1 + c.id %% cardinality(leaves.ids)], '', 'referral', c.created_at, '', c.created_at
+FROM accounts_client c, leaves WHERE c.reference LIKE 'B0%%' AND c.id %% 100 < %(attributed)s
+"""
+# every deal of an attributed client earns its introducing partner (level 0) and that one's parent
+LINES_SQL = """
+INSERT INTO ib_commissionline (kind, deal_id, client_id, partner_id, level, earned_on, base_amount, base_currency,
+    fx_rate, amount, currency, tree, status, available_on, created_at)
+SELECT 'deal', d.id, d.client_id, CASE WHEN l.level = 0 THEN leaf.id ELSE parent.id END, l.level,
+       d.closed_at::date, 8, 'EUR', 1, CASE WHEN l.level = 0 THEN 4.80 ELSE 3.20 END, 'EUR', ARRAY[leaf.id, parent.id],
+       CASE WHEN d.closed_at < now() - interval '37 days' THEN 'paid'
+            WHEN d.closed_at < now() - interval '7 days' THEN 'available' ELSE 'pending' END,
+       d.closed_at::date + 7, d.closed_at
+FROM ib_deal d
+JOIN ib_attribution a ON a.client_id = d.client_id
+JOIN ib_partner leaf ON leaf.id = a.partner_id AND leaf.code LIKE 'RP%%'
+JOIN ib_partner parent ON parent.path = substr(leaf.path, 1, length(leaf.path) - 4)
+CROSS JOIN (VALUES (0), (1)) AS l(level)
+WHERE d.id BETWEEN %(deal)s + %(first)s - 1 AND %(deal)s + %(last)s - 1
+"""
+DISPUTES_SQL = """
+INSERT INTO ib_dispute (reference, partner_id, line_id, deal_id, claim, raised_by, status, resolution, resolution_note,
+    created_at, resolved_at)
+SELECT 'BDSP' || l.id, l.partner_id, l.id, l.deal_id, 'Rate applied is wrong', 'bench',
+       CASE WHEN l.id %% 5 = 0 THEN 'open' ELSE 'resolved' END,
+       CASE WHEN l.id %% 5 = 0 THEN '' ELSE (ARRAY['correct','adjusted','outside_plan','withdrawn'])[1 + l.id %% 4] END,
+       '', l.created_at + interval '3 days',
+       CASE WHEN l.id %% 5 <> 0 THEN least(now(), l.created_at + interval '10 days') END
+FROM ib_commissionline l JOIN ib_partner p ON p.id = l.partner_id AND p.code LIKE 'RP%%'
+WHERE l.id %% 1000 = 0 AND l.created_at < now() - interval '3 days'
+"""
+TABLES = (
+    "accounts_client, payments_posting, payments_journalentry, payments_deposit, ib_deal, audit_auditevent,"
+    " payments_ledgeraccount, payments_balance, accounts_tradingaccount, audit_securityevent, kyc_document,"
+    " kyc_screeninghit, ops_workitem, ops_user, ib_partner, ib_attribution, ib_commissionline, ib_dispute"
+)
 
 
 def _superuser() -> bool:
@@ -138,14 +268,17 @@ def _superuser() -> bool:
 
 
 def _chunks(sql: str, total: int, params: dict[str, Any]) -> None:
+    for first in range(1, total + 1, CHUNK):
+        _run(sql, {**params, "first": first, "last": min(total, first + CHUNK - 1)})
+
+
+def _run(sql: str, params: dict[str, Any]) -> None:
     from django.db import connection, transaction
 
-    skip = _superuser()
-    for first in range(1, total + 1, CHUNK):
-        with transaction.atomic(), connection.cursor() as cursor:
-            if skip:  # append-only and balanced-entry triggers (the loaded entries balance by construction)
-                cursor.execute("SET LOCAL session_replication_role = replica")
-            cursor.execute(sql, {**params, "first": first, "last": min(total, first + CHUNK - 1)})
+    with transaction.atomic(), connection.cursor() as cursor:
+        if _superuser():  # append-only and balanced-entry triggers (the loaded entries balance by construction)
+            cursor.execute("SET LOCAL session_replication_role = replica")
+        cursor.execute(sql, params)  # always with parameters, so that %% is a literal %
 
 
 def _one(sql: str) -> Any:
@@ -156,11 +289,38 @@ def _one(sql: str) -> Any:
         return cursor.fetchone()[0]
 
 
+def _partners() -> None:
+    """The bench's partner tree (codes RP...): PARTNER_SHAPE children per level, as treebeard paths."""
+    from django.db import connection
+
+    from bench.commissions import _step
+
+    rows: list[tuple[str, int, int, str, str]] = []
+
+    def add(prefix: str, depth: int) -> None:
+        for k in range(1, PARTNER_SHAPE[depth - 1] + 1):
+            path = prefix + _step(k + 1000 * (depth == 1))  # roots apart from other benches' trees
+            children = PARTNER_SHAPE[depth] if depth < len(PARTNER_SHAPE) else 0
+            rows.append((path, depth, children, f"Report partner {path}", f"RP{path}"))
+            if children:
+                add(path, depth + 1)
+
+    add("", 1)
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO ib_partner (path, depth, numchild, name, code, email, status, created_at)"
+            " VALUES (%s, %s, %s, %s, %s, '', 'active', now() - interval '365 days')",
+            rows,
+        )
+
+
 def load(*, scale: float) -> dict[str, int]:
     """Load the bench data once per database (a second run finds it and loads nothing)."""
+    from django.contrib.contenttypes.models import ContentType
     from django.db import connection, transaction
 
     from accounts.models import AccountType, Client
+    from kyc.models import SanctionsListVersion
     from ops.models import User
     from payments.services.ledger import psp_clearing_account
 
@@ -169,41 +329,64 @@ def load(*, scale: float) -> dict[str, int]:
         "postings": max(200, int(POSTINGS * scale)),
         "deals": max(100, int(DEALS * scale)),
         "audit": max(100, int(AUDIT * scale)),
+        "work_items": max(100, int(WORK_ITEMS * scale)),
+        "security_events": max(100, int(CLIENTS * scale) // 20),
     }
     if Client.objects.filter(reference__startswith="B0").exists():
         return sizes
     started = time.monotonic()
-    manager = User.objects.filter(is_active=True).order_by("id").first() or User.objects.create(
-        username="bench-manager"
-    )
+    staff = [
+        User.objects.get_or_create(
+            username=f"bench-staff-{i}", defaults={"first_name": "Bench", "last_name": f"Staff {i}"}
+        )[0].pk
+        for i in range(1, STAFF + 1)
+    ]
     account_type = AccountType.objects.get(code="standard")
     with transaction.atomic():
         clearing = psp_clearing_account("EUR", "simpay")
-    _chunks(CLIENTS_SQL, sizes["clients"], {"manager": manager.pk, "type": account_type.pk})
-    with transaction.atomic(), connection.cursor() as cursor:
-        for sql in ACCOUNTS_SQL:
-            cursor.execute(sql, [])  # with parameters, so that %% is a literal %
+        version = SanctionsListVersion.objects.create(
+            name="bench list", source_file="bench.xml", sha256="0" * 64, status="complete", imported_by="bench"
+        )
+    n = sizes["clients"]
+    _chunks(CLIENTS_SQL, n, {"staff": staff, "type": account_type.pk})
+    for sql in ACCOUNTS_SQL:
+        _run(sql, {})
     first_client = _one("SELECT min(id) FROM accounts_client WHERE reference LIKE 'B0%%'")
     first_wallet = _one("SELECT min(id) FROM payments_ledgeraccount WHERE code LIKE 'bench:wallet:%%'")
     first_account = _one("SELECT min(id) FROM accounts_tradingaccount WHERE platform_group = 'bench'")
     batch = _one("SELECT max(id) FROM ib_dealbatch WHERE received_by = 'bench'")
-    n = sizes["clients"]
     _chunks(ENTRIES_SQL, sizes["postings"] // 2, {"wallet": first_wallet, "clients": n, "clearing": clearing.pk})
+    _run(BALANCES_SQL, {})
     _chunks(DEPOSITS_SQL, sizes["postings"] // 2, {"client": first_client, "clients": n})
     _chunks(DEALS_SQL, sizes["deals"], {"batch": batch, "account": first_account, "clients": n})
-    _chunks(AUDIT_SQL, sizes["audit"], {"client": first_client, "clients": n})
+    client_type = ContentType.objects.get_by_natural_key("accounts", "client").pk
+    first_item = _one("SELECT coalesce(max(id), 0) + 1 FROM ops_workitem")
+    _chunks(
+        WORK_ITEMS_SQL, sizes["work_items"],
+        {"client": first_client, "clients": n, "client_type": client_type, "staff": staff, "queues": QUEUES},
+    )  # fmt: skip
+    _run(APPROVALS_SQL, {})
+    approvals = _one("SELECT count(*) FROM accounts_client WHERE reference LIKE 'B0%%' AND status = 'approved'")
+    _chunks(
+        AUDIT_SQL, max(0, sizes["audit"] - approvals),
+        {"client": first_client, "clients": n, "staff": staff, "item": first_item, "items": sizes["work_items"]},
+    )  # fmt: skip
+    _chunks(SECURITY_SQL, sizes["security_events"], {})
+    _run(DOCUMENTS_SQL, {"staff": staff})
+    _run(SCREENING_SQL, {"staff": staff, "version": version.pk})
+    _partners()
+    _run(ATTRIBUTIONS_SQL, {"attributed": int(ATTRIBUTED * 100)})
+    first_deal = _one("SELECT min(id) FROM ib_deal WHERE deal_id LIKE 'BDEAL%%'")
+    _chunks(LINES_SQL, sizes["deals"], {"deal": first_deal})
+    _run(DISPUTES_SQL, {})
     with connection.cursor() as cursor:
-        cursor.execute(
-            """UPDATE payments_balance b SET ledger = -s.total, postings_count = s.n FROM
-               (SELECT account_id, sum(amount) AS total, count(*) AS n FROM payments_posting GROUP BY account_id) s
-               WHERE b.account_id = s.account_id AND b.account_id >= %s""",
-            [first_wallet],
-        )
-        cursor.execute(
-            "VACUUM ANALYZE accounts_client, payments_posting, payments_journalentry, payments_deposit, ib_deal,"
-            " audit_auditevent, payments_ledgeraccount, accounts_tradingaccount"
-        )
-    print(f"  loaded {sizes} in {time.monotonic() - started:.1f} s", flush=True)
+        cursor.execute(f"VACUUM ANALYZE {TABLES}")
+    counts = {
+        "documents": _one("SELECT count(*) FROM kyc_document"),
+        "commission_lines": _one("SELECT count(*) FROM ib_commissionline"),
+        "work_items": _one("SELECT count(*) FROM ops_workitem"),
+    }
+    print(f"  loaded {sizes} ({counts}) in {time.monotonic() - started:.1f} s", flush=True)
     return sizes
 
 

@@ -13,18 +13,23 @@ from typing import Any
 from django.db.models import (
     Aggregate,
     Avg,
+    BigIntegerField,
+    Case,
     CharField,
     Count,
     Exists,
     F,
     FloatField,
     Func,
+    IntegerField,
     Min,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
     Sum,
+    Value,
+    When,
 )
 from django.db.models.functions import Cast
 
@@ -32,6 +37,7 @@ from accounts.models import Client
 from audit.actions import AuditAction
 from audit.models import AuditEvent
 from ib.models import Deal
+from payments.currencies import MINOR_UNITS
 from payments.models import (
     CLIENT_KINDS,
     AccountKind,
@@ -153,6 +159,43 @@ def first_approved_at() -> Subquery:
     return Subquery(audit_client_event(AuditAction.CLIENT_APPROVED).order_by("occurred_at").values("occurred_at")[:1])
 
 
+def client_events(action: AuditAction, clients: QuerySet[Client] | None = None) -> QuerySet[AuditEvent]:
+    """The audit events of one kind about clients (about ``clients`` only, when given)."""
+    events = AuditEvent.objects.filter(subject_type="accounts.client", action=action)
+    if clients is not None:
+        events = events.filter(subject_id__in=clients.values(id_text=Cast("pk", output_field=CharField())))
+    return events
+
+
+def clients_closed(clients: QuerySet[Client] | None, start: datetime, end: datetime) -> int:
+    """How many clients (of ``clients``) were closed in [start, end) (see ``closed``): read from the
+    period's closings, not by probing every client's trail."""
+    closings = client_events(AuditAction.CLIENT_CLOSED, clients).filter(occurred_at__gte=start, occurred_at__lt=end)
+    return closings.values("subject_id").distinct().count()
+
+
+def time_to_kyc(clients: QuerySet[Client] | None, start: datetime, end: datetime) -> dict[str, float | None]:
+    """Median and 90th percentile of ``time_to_kyc`` in seconds, with the number of clients, for the
+    clients (of ``clients``) first approved in [start, end). Each client's first approval is the
+    smallest of its approvals (one grouped pass over the approvals), its registration read per client."""
+    firsts = (
+        client_events(AuditAction.CLIENT_APPROVED, clients)
+        .values("subject_id")
+        .annotate(approved_at=Min("occurred_at"))
+        .filter(approved_at__gte=start, approved_at__lt=end)
+        .annotate(
+            registered_at=Subquery(
+                Client.objects.filter(pk=Cast(OuterRef("subject_id"), output_field=BigIntegerField())).values(
+                    "created_at"
+                )[:1]
+            )
+        )
+    )
+    duration = SecondsBetween(F("approved_at"), F("registered_at"))
+    found = firsts.aggregate(median=Percentile(duration, 0.5), p90=Percentile(duration, 0.9), n=Count("subject_id"))
+    return {"median": found["median"], "p90": found["p90"], "count": found["n"]}
+
+
 # --- deposits -------------------------------------------------------------------------------------
 
 CREDITED = (DepositStatus.CREDITED,)
@@ -163,19 +206,33 @@ def credited_deposits() -> QuerySet[Deposit]:
     return Deposit.objects.filter(status__in=CREDITED, completed_at__isnull=False)
 
 
-def ftd_deposits() -> QuerySet[Deposit]:
-    """Every client's first-time deposit (one per client; ties on time broken by id)."""
-    # a credited deposit with no earlier credited deposit of its client (an anti-join: a period's
-    # FTDs are read without ranking every client's deposits first)
-    earlier = (
-        credited_deposits()
-        .filter(client=OuterRef("client"))
-        .filter(
-            Q(completed_at__lt=OuterRef("completed_at"))
-            | Q(completed_at=OuterRef("completed_at"), id__lt=OuterRef("id"))
-        )
+@dataclass(frozen=True)
+class FirstDeposits:
+    count: int
+    by_currency: list[tuple[str, int, Decimal]]  # (currency, FTDs, their amount), currencies with any
+
+
+def ftd_totals(deposits: QuerySet[Deposit], start: datetime, end: datetime) -> FirstDeposits:
+    """The FTDs made in [start, end) by the clients of ``deposits`` (every deposit, or some clients'),
+    counted and summed per currency. One grouped pass over the credited deposits in client and time
+    order (an index holds them so): each client's first time; for the clients whose first falls in
+    the period, that deposit's currency and amount. A deposit is in a bookable currency
+    (``payments.currencies.MINOR_UNITS``), so a conditional sum per such currency covers them all."""
+    first = credited_deposits().filter(client=OuterRef("client_id")).order_by("completed_at", "id")
+    firsts = (
+        deposits.filter(status__in=CREDITED, completed_at__isnull=False, completed_at__lt=end)
+        .values("client_id")
+        .annotate(first_at=Min("completed_at"))
+        .filter(first_at__gte=start)
+        .annotate(ftd_currency=Subquery(first.values("currency")[:1]), ftd_amount=Subquery(first.values("amount")[:1]))
     )
-    return credited_deposits().filter(~Exists(earlier))
+    sums: dict[str, Any] = {"n": Count("client_id")}
+    for currency in MINOR_UNITS:
+        sums[f"n_{currency}"] = Count("client_id", filter=Q(ftd_currency=currency))
+        sums[f"sum_{currency}"] = Sum("ftd_amount", filter=Q(ftd_currency=currency))
+    found = firsts.aggregate(**sums)  # over the grouped query, as a subquery
+    rows = [(c, found[f"n_{c}"], found[f"sum_{c}"]) for c in sorted(MINOR_UNITS) if found[f"n_{c}"]]
+    return FirstDeposits(found["n"], rows)
 
 
 def first_deposit_at() -> Subquery:
@@ -184,15 +241,35 @@ def first_deposit_at() -> Subquery:
     )
 
 
-def deposit_success(deposits: QuerySet[Deposit]) -> dict[str, tuple[int, int]]:
-    """(succeeded, decided) per channel of deposits (see ``deposit_success_rate``)."""
-    rows = (
-        deposits.filter(status__in=OUTCOMES)
-        .values("channel")
-        .annotate(decided=Count("id"), ok=Count("id", filter=Q(status__in=CREDITED)))
-        .order_by("channel")
+@dataclass(frozen=True)
+class DepositOutcomes:
+    started: int
+    success: dict[str, tuple[int, int]]  # channel -> (succeeded, decided): see ``deposit_success_rate``
+    failed: int
+    failure_codes: list[tuple[str, int]]  # most frequent first
+    refunded: int
+
+
+def deposit_outcomes(deposits: QuerySet[Deposit]) -> DepositOutcomes:
+    """What became of ``deposits``, from one grouped pass: how many, the success rate's counts per
+    channel, the failed ones by failure code, the refunded ones."""
+    rows = list(deposits.values("channel", "status", "failure_code").annotate(n=Count("id")).order_by())
+    success: dict[str, list[int]] = {}
+    codes: dict[str, int] = defaultdict(int)
+    for r in sorted(rows, key=lambda r: r["channel"]):
+        if r["status"] in OUTCOMES:
+            counts = success.setdefault(r["channel"], [0, 0])
+            counts[0] += r["n"] if r["status"] in CREDITED else 0
+            counts[1] += r["n"]
+        if r["status"] == DepositStatus.FAILED:
+            codes[r["failure_code"]] += r["n"]
+    return DepositOutcomes(
+        started=sum(r["n"] for r in rows),
+        success={channel: (ok, decided) for channel, (ok, decided) in success.items()},
+        failed=sum(codes.values()),
+        failure_codes=sorted(codes.items(), key=lambda x: (-x[1], x[0])),
+        refunded=sum(r["n"] for r in rows if r["status"] == DepositStatus.REFUNDED),
     )
-    return {r["channel"]: (r["ok"], r["decided"]) for r in rows}
 
 
 def rate(numerator: int, denominator: int) -> Decimal | None:
@@ -276,19 +353,32 @@ def net_deposit_totals(buckets: list[tuple[Any, NetDeposits]]) -> list[NetDeposi
 def ledger_balances(kinds: tuple[str, ...], *, before: datetime) -> dict[tuple[str, str], Decimal]:
     """(kind, currency) -> the balance of every account of those kinds, in each account's own
     direction, from the postings of entries made before ``before`` (immutable: as of any past
-    moment)."""
-    from payments.models import DEBIT_NORMAL
+    moment). Read as the balances the ledger keeps beside its postings (each account's row, and a
+    house account's buckets: ``payments.services.ledger.balance_of``) less the postings of entries
+    made from ``before`` on, so the cost follows the postings since then, not the whole ledger. One
+    statement, so one snapshot: a posting and the balance it moved are both in it or both not.
+    Kinds and currencies with no posting before ``before`` are left out."""
+    from payments.models import DEBIT_NORMAL, Balance, BalanceBucket
 
+    def per_kind(qs: QuerySet[Any], currency: str, total: Any, n: Any) -> QuerySet[Any]:
+        return (
+            qs.filter(account__kind__in=kinds)
+            .values(k=F("account__kind"), c=F(currency))
+            .annotate(t=total, n=n)
+            .order_by()
+        )
+
+    # a posting moves a debit-normal account's balance by its amount, a credit-normal one's by minus it
+    own = Case(When(account__kind__in=DEBIT_NORMAL, then=F("amount")), default=-F("amount"))
+    kept = per_kind(Balance.objects.all(), "account__currency", Sum("ledger"), Sum("postings_count"))
+    buckets = per_kind(BalanceBucket.objects.all(), "account__currency", Sum("ledger"), Sum("postings_count"))
+    later = per_kind(Posting.objects.filter(entry__created_at__gte=before), "currency", -Sum(own), -Count("id"))
     totals: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    rows = (
-        Posting.objects.filter(account__kind__in=kinds, entry__created_at__lt=before)
-        .values("account__kind", "currency")
-        .annotate(total=Sum("amount"))
-    )
-    for r in rows:
-        sign = 1 if r["account__kind"] in DEBIT_NORMAL else -1
-        totals[(r["account__kind"], r["currency"])] += sign * r["total"]
-    return dict(totals)
+    counts: dict[tuple[str, str], int] = defaultdict(int)
+    for r in kept.union(buckets, later, all=True):
+        totals[(r["k"], r["c"])] += r["t"]
+        counts[(r["k"], r["c"])] += r["n"]
+    return {key: total for key, total in totals.items() if counts[key] > 0}
 
 
 SAFEGUARDED_KINDS = (AccountKind.BANK, AccountKind.PSP_CLEARING)
@@ -301,13 +391,21 @@ def active_traders(deals: QuerySet[Deal]) -> int:
     return deals.values("client_id").distinct().count()
 
 
-def first_deal_exists() -> Exists:
-    return Exists(Deal.objects.filter(client=OuterRef("pk")))
+FUNNEL = ("Registered", "Approved", "First deposit", "First trade")
+
+
+def funnel_stage(end: datetime) -> Case:
+    """How far along the funnel registered -> approved -> first deposit -> first trade the outer
+    query's client had got by ``end``: 0 (registered) to 3 (traded). A step counts only after the one
+    before it, and each step's EXISTS is evaluated once per client, and only when the one before holds."""
+    return Case(
+        When(~approved_by(end), then=Value(0)),
+        When(~Exists(credited_deposits().filter(client=OuterRef("pk"), completed_at__lt=end)), then=Value(1)),
+        When(~Exists(Deal.objects.filter(client=OuterRef("pk"), closed_at__lt=end)), then=Value(2)),
+        default=Value(3),
+        output_field=IntegerField(),
+    )
 
 
 def registered(clients: QuerySet[Client], start: datetime, end: datetime) -> QuerySet[Client]:
     return clients.filter(created_at__gte=start, created_at__lt=end)
-
-
-def min_or_none(qs: QuerySet[Any], field: str) -> Any:
-    return qs.aggregate(v=Min(field))["v"]

@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, TruncDay, TruncMonth, TruncWeek
 from django.utils import timezone
 
@@ -28,7 +28,6 @@ from payments.models import (
     Balance,
     Channel,
     Deposit,
-    DepositStatus,
     EntryKind,
     JournalEntry,
     LineStatus,
@@ -159,6 +158,17 @@ def _clients(f: Filters, *, staff: bool = True) -> QuerySet[Client]:
     return clients
 
 
+def _narrowed(f: Filters, *, staff: bool = True) -> QuerySet[Client] | None:
+    """The filtered clients, or None when no filter narrows them (every client: nothing to join)."""
+    if not f.client_filtered and not (staff and f.staff):
+        return None
+    return _clients(f, staff=staff)
+
+
+def _of_clients(qs: QuerySet[Any], clients: QuerySet[Client] | None, prefix: str = "client") -> QuerySet[Any]:
+    return qs if clients is None else qs.filter(**{f"{prefix}__in": clients.values("pk")})
+
+
 def _client_q(f: Filters, prefix: str = "client") -> Q:
     q = f.client_q(prefix)
     if f.staff:
@@ -184,29 +194,27 @@ def _ageing(moments: Sequence[datetime | date], now: datetime) -> dict[str, int]
 def accounts_report(f: Filters) -> Report:
     r = Report("accounts", FAMILIES["accounts"].title)
     clients = _clients(f)
+    narrowed = _narrowed(f)
     cohort = metrics.registered(clients, f.start, f.end)
-    # the funnel in one pass over the cohort, one EXISTS per step (not a join and DISTINCT over
-    # every deposit and deal of the cohort)
-    approved_q = metrics.approved_by(f.end)
-    funded = Exists(metrics.credited_deposits().filter(client=OuterRef("pk"), completed_at__lt=f.end))
-    traded_q = Exists(Deal.objects.filter(client=OuterRef("pk"), closed_at__lt=f.end))
-    funnel = cohort.aggregate(
-        registered=Count("pk"),
-        approved=Count("pk", filter=approved_q),
-        deposited=Count("pk", filter=Q(approved_q, funded)),
-        traded=Count("pk", filter=Q(approved_q, funded, traded_q)),
+    # the cohort in one pass: each client's furthest funnel step, by country and week of registration
+    # (the funnel, the registrations' trend and their regions are sums of these groups)
+    groups = (
+        cohort.annotate(stage=metrics.funnel_stage(f.end), bucket=_bucket(f)("created_at"))
+        .values("stage", "country", "bucket")
+        .annotate(n=Count("pk"))
+        .order_by()
     )
-    registered, approved, deposited, traded = (
-        funnel["registered"], funnel["approved"], funnel["deposited"], funnel["traded"],
-    )  # fmt: skip
-    closed = _closed_count(clients, f)
-    ftds = (
-        metrics.ftd_deposits()
-        .filter(completed_at__gte=f.start, completed_at__lt=f.end)
-        .filter(client__in=clients.values("pk"))
-    )
-    deals = Deal.objects.filter(closed_at__gte=f.start, closed_at__lt=f.end, client__in=clients.values("pk"))
-    ftd_rows = list(ftds.values("currency").annotate(n=Count("id"), total=Sum("amount")).order_by("currency"))
+    reached = [0] * len(metrics.FUNNEL)
+    trend: dict[Any, int] = defaultdict(int)
+    by_region: dict[str, int] = defaultdict(int)
+    for g in groups:
+        for step in range(g["stage"] + 1):
+            reached[step] += g["n"]
+        trend[g["bucket"]] += g["n"]
+        by_region[region_label(region_of(str(g["country"])))] += g["n"]
+    registered, approved = reached[0], reached[1]
+    ftd = metrics.ftd_totals(_of_clients(Deposit.objects.all(), narrowed), f.start, f.end)
+    deals = _of_clients(Deal.objects.filter(closed_at__gte=f.start, closed_at__lt=f.end), narrowed)
     r.kpis = [
         Kpi("New registrations", str(registered), metrics.definition("registrations")),
         Kpi("Approval rate", _pct(metrics.rate(approved, registered)), metrics.definition("approval_rate")),
@@ -215,31 +223,29 @@ def accounts_report(f: Filters) -> Report:
             str(clients.filter(status=ClientStatus.PENDING_DOCUMENTS).count()),
             metrics.definition("pending_documents"),
         ),
-        Kpi("Closed accounts", str(closed), metrics.definition("closed")),
-        Kpi("First-time deposits", str(sum(x["n"] for x in ftd_rows)), metrics.definition("ftd")),
+        Kpi("Closed accounts", str(metrics.clients_closed(narrowed, f.start, f.end)), metrics.definition("closed")),
+        Kpi("First-time deposits", str(ftd.count), metrics.definition("ftd")),
         Kpi("Active traders", str(metrics.active_traders(deals)), metrics.definition("active_trader")),
     ]
     r.charts = [
-        Chart("line", "New registrations", _trend(cohort, "created_at", f)),
+        Chart("line", "New registrations", [(_bucket_label(b), n) for b, n in sorted(trend.items())]),
         Chart(
             "funnel",
             "Registered → approved → first deposit → first trade",
-            [("Registered", registered), ("Approved", approved), ("First deposit", deposited), ("First trade", traded)],
+            list(zip(metrics.FUNNEL, reached, strict=True)),
         ),
+        Chart("bar", "Registrations by region", sorted(by_region.items())),
     ]
-    by_region: dict[str, int] = defaultdict(int)
-    for country in cohort.values_list("country", flat=True):
-        by_region[region_label(region_of(str(country)))] += 1
-    r.charts.append(Chart("bar", "Registrations by region", sorted(by_region.items())))
     r.tables.append(
         Table(
             "First-time deposits by currency",
             ["Currency", "FTDs", "Amount"],
-            [[x["currency"], x["n"], money_str(x["total"], x["currency"])] for x in ftd_rows],
+            [[currency, n, money_str(total, currency)] for currency, n, total in ftd.by_currency],
             "ftd-by-currency",
         )
     )
     r.dataset = accounts_dataset(f)
+    r.dataset.known_count = registered
     return r
 
 
@@ -273,26 +279,17 @@ def accounts_dataset(f: Filters) -> Dataset:
     )  # fmt: skip
 
 
-def _closed_count(clients: QuerySet[Client], f: Filters) -> int:
-    return clients.filter(
-        metrics.Exists(
-            metrics.audit_client_event(AuditAction.CLIENT_CLOSED, before=f.end).filter(occurred_at__gte=f.start)
-        )
-    ).count()
-
-
 # --- payments -------------------------------------------------------------------------------------
 
 
 def payments_report(f: Filters) -> Report:
     r = Report("payments", FAMILIES["payments"].title)
-    deposits, _, paid = _payments_sets(f)
-    success = metrics.deposit_success(deposits)
+    deposits, withdrawals, paid = _payments_sets(f)
+    outcomes = metrics.deposit_outcomes(deposits)  # one pass over the period's deposits
+    success = outcomes.success
     ok = sum(v[0] for v in success.values())
     decided = sum(v[1] for v in success.values())
     times = metrics.processing_seconds(paid)
-    failed = deposits.filter(status=DepositStatus.FAILED)
-    refunded = deposits.filter(status=DepositStatus.REFUNDED)
     postings = metrics.net_deposit_postings().filter(entry__created_at__gte=f.start, entry__created_at__lt=f.end)
     postings = postings.filter(_client_q(f, "account__client"))
     if f.currency:
@@ -304,13 +301,13 @@ def payments_report(f: Filters) -> Report:
     net = metrics.net_deposit_totals(buckets)
     chargebacks = JournalEntry.objects.filter(
         kind=EntryKind.REVERSAL, reverses__kind__in=metrics.DEPOSIT_KINDS, created_at__gte=f.start, created_at__lt=f.end
-    )
+    ).count()
     r.kpis = [
         Kpi("Deposit success rate", _pct(metrics.rate(ok, decided)), metrics.definition("deposit_success_rate")),
         Kpi("Average withdrawal processing", _hours(times["avg"]), metrics.definition("withdrawal_processing_time")),
         Kpi("90th percentile withdrawal processing", _hours(times["p90"]), metrics.definition("withdrawal_processing_time")),
-        Kpi("Failed deposits", str(failed.count())),
-        Kpi("Refunds and chargebacks", str(refunded.count() + chargebacks.count())),
+        Kpi("Failed deposits", str(outcomes.failed)),
+        Kpi("Refunds and chargebacks", str(outcomes.refunded + chargebacks)),
         *[Kpi(f"Net deposits ({n.currency})", money_str(n.net, n.currency), metrics.definition("net_deposit")) for n in net],
     ]  # fmt: skip
     r.charts = [
@@ -336,13 +333,13 @@ def payments_report(f: Filters) -> Report:
         Table(
             "Failed deposits by failure code",
             ["Failure code", "Deposits"],
-            [[x["failure_code"] or "(none given)", x["n"]] for x in failed.values("failure_code").annotate(n=Count("id")).order_by("-n", "failure_code")],
+            [[code or "(none given)", n] for code, n in outcomes.failure_codes],
             "failure-codes",
         ),
         Table(
             "Refunds and chargebacks",
             ["Kind", "Count"],
-            [["Deposits returned (refunds)", refunded.count()], ["Deposits reversed (chargebacks)", chargebacks.count()]],
+            [["Deposits returned (refunds)", outcomes.refunded], ["Deposits reversed (chargebacks)", chargebacks]],
             "refunds",
         ),
         Table(
@@ -354,6 +351,7 @@ def payments_report(f: Filters) -> Report:
     ]  # fmt: skip
 
     r.dataset = payments_dataset(f)
+    r.dataset.known_count = outcomes.started + withdrawals.count()
     return r
 
 
@@ -417,41 +415,44 @@ def compliance_report(f: Filters) -> Report:
     cq = f.client_q()
     documents = _compliance_documents(f)
     horizon = f.date_to + timedelta(days=30)
-    with_expiry = Document.objects.filter(cq, status=DocumentStatus.ACCEPTED, expiry_date__isnull=False)
-    expiring = with_expiry.filter(expiry_date__lte=horizon).count()
-    total_expiry = with_expiry.count()
+    expiry = Document.objects.filter(cq, status=DocumentStatus.ACCEPTED, expiry_date__isnull=False).aggregate(
+        total=Count("id"), expiring=Count("id", filter=Q(expiry_date__lte=horizon))
+    )
     high_risk = clients.filter(risk_level__in=(RiskLevel.HIGH, RiskLevel.CRITICAL))
-    edd = WorkItem.objects.filter(queue__code="edd")
-    edd_opened = edd.filter(created_at__gte=f.start, created_at__lt=f.end)
+    edd = WorkItem.objects.filter(queue__code="edd").aggregate(
+        opened=Count("id", filter=Q(created_at__gte=f.start, created_at__lt=f.end)),
+        open_now=Count("id", filter=Q(status__in=OPEN_STATUSES)),
+    )
     hits = ScreeningHit.objects.filter(cq, created_at__gte=f.start, created_at__lt=f.end)
-    kyc_done = clients.annotate(approved_at=metrics.first_approved_at()).filter(
-        approved_at__gte=f.start, approved_at__lt=f.end
-    )
-    duration = metrics.SecondsBetween(F("approved_at"), F("created_at"))
-    kyc_times = kyc_done.aggregate(
-        median=metrics.Percentile(duration, 0.5), p90=metrics.Percentile(duration, 0.9), n=Count("id")
-    )
-    rejected = documents.filter(status=DocumentStatus.REJECTED)
-    reasons = rejected.values("rejection_reason").annotate(n=Count("id")).order_by("-n", "rejection_reason")
-    dispositions = hits.values("status").annotate(n=Count("id")).order_by("status")
+    dispositions = list(hits.values("status").annotate(n=Count("id")).order_by("status"))
+    kyc_times = metrics.time_to_kyc(_narrowed(f, staff=False), f.start, f.end)
+    # one pass over the period's documents: the trend, the rejections by reason and the count
+    uploads = documents.annotate(bucket=_bucket(f)("uploaded_at")).values("bucket", "status", "rejection_reason")
+    trend: dict[Any, int] = defaultdict(int)
+    reasons: dict[str, int] = defaultdict(int)
+    for x in uploads.annotate(n=Count("id")).order_by():
+        trend[x["bucket"]] += x["n"]
+        if x["status"] == DocumentStatus.REJECTED:
+            reasons[x["rejection_reason"]] += x["n"]
+    by_reason = sorted(reasons.items(), key=lambda x: (-x[1], x[0]))
     r.kpis = [
-        Kpi("Document expiry ratio", _pct(metrics.rate(expiring, total_expiry)), metrics.definition("document_expiry_ratio")),
+        Kpi("Document expiry ratio", _pct(metrics.rate(expiry["expiring"], expiry["total"])), metrics.definition("document_expiry_ratio")),
         Kpi("High-risk clients", str(high_risk.count()), metrics.definition("high_risk")),
-        Kpi("EDD cases opened", str(edd_opened.count())),
-        Kpi("EDD cases open now", str(edd.filter(status__in=OPEN_STATUSES).count())),
-        Kpi("Screening hits", str(hits.count())),
+        Kpi("EDD cases opened", str(edd["opened"])),
+        Kpi("EDD cases open now", str(edd["open_now"])),
+        Kpi("Screening hits", str(sum(x["n"] for x in dispositions))),
         Kpi("Time to KYC (median)", _hours(kyc_times["median"]), metrics.definition("time_to_kyc")),
         Kpi("Time to KYC (90th percentile)", _hours(kyc_times["p90"]), metrics.definition("time_to_kyc")),
-        Kpi("Documents rejected", str(rejected.count())),
+        Kpi("Documents rejected", str(sum(reasons.values()))),
     ]  # fmt: skip
     r.charts = [
-        Chart("bar", "Rejection reasons", [(RejectionReason(x["rejection_reason"]).label, x["n"]) for x in reasons]),
+        Chart("bar", "Rejection reasons", [(RejectionReason(code).label, n) for code, n in by_reason]),
         Chart("bar", "Screening hits by disposition", [(HitStatus(x["status"]).label, x["n"]) for x in dispositions]),
-        Chart("line", "Documents uploaded", _trend(documents, "uploaded_at", f)),
+        Chart("line", "Documents uploaded", [(_bucket_label(b), n) for b, n in sorted(trend.items())]),
     ]
     r.tables = [
         Table("Rejection reasons", ["Reason", "Documents"],
-              [[RejectionReason(x["rejection_reason"]).label, x["n"]] for x in reasons], "rejection-reasons"),
+              [[RejectionReason(code).label, n] for code, n in by_reason], "rejection-reasons"),
         Table("Screening hits and dispositions", ["Disposition", "Hits"],
               [[HitStatus(x["status"]).label, x["n"]] for x in dispositions], "screening"),
         Table("High-risk clients", ["Client", "Reference", "Risk level", "Status"],
@@ -460,6 +461,7 @@ def compliance_report(f: Filters) -> Report:
     ]  # fmt: skip
 
     r.dataset = compliance_dataset(f)
+    r.dataset.known_count = sum(trend.values())
     return r
 
 
@@ -551,17 +553,18 @@ def permissions_report(f: Filters) -> Report:
             by_actor[(x["actor_label"], x["action"])] += x["n"]
             label = _bucket_label(x["bucket"])
             trend[label] = trend.get(label, 0) + x["n"]
+    sign_ins = list(security.values("kind").annotate(n=Count("id")).order_by("kind"))
     r.kpis = [
         Kpi("Administrator operations", str(admin_n)),
         Kpi("Sensitive modifications", str(sensitive_n)),
-        Kpi("Abnormal sign-ins", str(security.count())),
+        Kpi("Abnormal sign-ins", str(sum(x["n"] for x in sign_ins))),
         Kpi("Role changes", str(roles_n)),
     ]
     r.notes.append("Facts from the audit trail (append-only): the same filters give the same rows at any later time.")
     r.charts = [
         Chart("line", "Administrator operations", list(trend.items())),
         Chart("bar", "Abnormal sign-ins by kind",
-              [(SecurityEventKind(x["kind"]).label, x["n"]) for x in security.values("kind").annotate(n=Count("id")).order_by("kind")]),
+              [(SecurityEventKind(x["kind"]).label, x["n"]) for x in sign_ins]),
     ]  # fmt: skip
     r.tables = [
         Table("Administrator operations by staff member", ["Staff member", "Operation", "Count"],
@@ -647,28 +650,30 @@ def _json(value: Any) -> str:
 
 def partners_report(f: Filters) -> Report:
     r = Report("partners", FAMILIES["partners"].title)
-    clients, partners, lines = _partner_scope(f)
-    open_at_end = Attribution.objects.filter(
-        Q(valid_to__isnull=True) | Q(valid_to__gt=f.end), valid_from__lt=f.end, client__in=clients.values("pk"),
-        partner__in=partners,
-    )  # fmt: skip
+    _, partners, lines = _partner_scope(f)
+    open_at_end = _of_clients(
+        Attribution.objects.filter(Q(valid_to__isnull=True) | Q(valid_to__gt=f.end), valid_from__lt=f.end),
+        _narrowed(f),
+    )
+    if f.partner:
+        open_at_end = open_at_end.filter(partner__in=partners)
     per_ib = (
         open_at_end.values("partner__name")
         .annotate(n=Count("client_id", distinct=True), new=Count("id", filter=Q(valid_from__gte=f.start)))
         .order_by("-n", "partner__name")
     )
-    by_month = (
+    by_month = list(
         lines.annotate(month=TruncMonth("earned_on"))
         .values("month", "level", "currency")
         .annotate(total=Sum("amount"), n=Count("id"))
         .order_by("month", "level", "currency")
-    )
+    )  # one pass over the period's lines: the table, the charts and the count
     disputes = Dispute.objects.filter(partner__in=partners, created_at__gte=f.start, created_at__lt=f.end)
     open_disputes = Dispute.objects.filter(partner__in=partners).exclude(status=DisputeStatus.RESOLVED)
     now = timezone.now()
     r.kpis = [
         Kpi("Attributed clients", str(open_at_end.values("client_id").distinct().count())),
-        Kpi("Commission lines", str(lines.count())),
+        Kpi("Commission lines", str(sum(x["n"] for x in by_month))),
         Kpi("Disputes raised", str(disputes.count())),
         Kpi("Disputes open now", str(open_disputes.count())),
     ]
@@ -693,6 +698,7 @@ def partners_report(f: Filters) -> Report:
     ]  # fmt: skip
 
     r.dataset = partners_dataset(f)
+    r.dataset.known_count = sum(x["n"] for x in by_month)
     return r
 
 
@@ -702,9 +708,11 @@ def _partner_scope(f: Filters) -> tuple[QuerySet[Client], QuerySet[Partner], Que
     partners = Partner.objects.all()
     if f.partner:
         partners = partners.filter(code=f.partner)
-    lines = CommissionLine.objects.filter(
-        earned_on__gte=f.date_from, earned_on__lte=f.date_to, partner__in=partners
-    ).filter(Q(client__isnull=True) | Q(client__in=clients.values("pk")))
+    lines = CommissionLine.objects.filter(earned_on__gte=f.date_from, earned_on__lte=f.date_to)
+    lines = lines.filter(partner__in=partners) if f.partner else lines.filter(partner__isnull=False)
+    narrowed = _narrowed(f)
+    if narrowed is not None:  # a partner's month (revenue share) names no client: kept
+        lines = lines.filter(Q(client__isnull=True) | Q(client__in=narrowed.values("pk")))
     if f.currency:
         lines = lines.filter(currency=f.currency)
     return clients, partners, lines
@@ -742,46 +750,71 @@ def _dispute_rows(disputes: QuerySet[Dispute], open_disputes: QuerySet[Dispute],
 # --- operations -----------------------------------------------------------------------------------
 
 
+AGES = (("age_0_1", 1), ("age_1_3", 3), ("age_3_7", 7), ("age_7", None))  # the backlog's ageing columns, in days
+
+
 def operations_report(f: Filters) -> Report:
     r = Report("operations", FAMILIES["operations"].title)
     items = _work_items(f)
     now = timezone.now()
-    open_items = items.filter(status__in=OPEN_STATUSES)
-    backlog = open_items.values("queue__name").annotate(n=Count("id")).order_by("-n", "queue__name")
-    ages: dict[str, list[datetime]] = defaultdict(list)
-    for queue, created in open_items.values_list("queue__name", "created_at"):
-        ages[queue].append(created)
-    resolved = items.filter(status=WorkItemStatus.RESOLVED, resolved_at__gte=f.start, resolved_at__lt=f.end)
-    late = resolved.filter(due_at__isnull=False, resolved_at__gt=F("due_at"))
-    overdue = open_items.filter(due_at__lt=now)
-    per_staff = (
-        resolved.values("resolved_by__username", "resolved_by__first_name", "resolved_by__last_name")
-        .annotate(n=Count("id"))
-        .order_by("-n", "resolved_by__username")
+    # the open items in one pass: per queue, how many, how old and how many past due
+    ages: dict[str, Any] = {}
+    younger = Q()
+    for label, days in AGES:
+        bound = Q(created_at__gt=now - timedelta(days=days)) if days else Q()
+        ages[label] = Count("id", filter=~younger & bound) if days else Count("id", filter=~younger)
+        younger |= bound
+    backlog = list(
+        items.filter(status__in=OPEN_STATUSES)
+        .values("queue__name")
+        .annotate(n=Count("id"), overdue=Count("id", filter=Q(due_at__lt=now)), **ages)
+        .order_by("-n", "queue__name")
     )
-    r.kpis = [
-        Kpi("Open items", str(open_items.count())),
-        Kpi("SLA breaches", str(late.count() + overdue.count()), metrics.definition("sla_breach")),
-        Kpi("Resolved in the period", str(resolved.count())),
-    ]
+    # the period's resolved items in one pass: per queue, resolver and time bucket, with the late ones
+    resolved = items.filter(status=WorkItemStatus.RESOLVED, resolved_at__gte=f.start, resolved_at__lt=f.end)
+    done = (
+        resolved.annotate(bucket=_bucket(f)("resolved_at"))
+        .values("queue__name", "bucket", "resolved_by__username", "resolved_by__first_name", "resolved_by__last_name")
+        .annotate(n=Count("id"), late=Count("id", filter=Q(due_at__isnull=False, resolved_at__gt=F("due_at"))))
+        .order_by()
+    )
 
     def staff_label(x: dict[str, Any]) -> str:
         full = f"{x['resolved_by__first_name']} {x['resolved_by__last_name']}".strip()
         return full or x["resolved_by__username"] or "(automatic)"
 
+    per_staff: dict[tuple[str, str], int] = defaultdict(int)
+    trend: dict[Any, int] = defaultdict(int)
+    breaches: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for x in done:
+        per_staff[(x["resolved_by__username"] or "", staff_label(x))] += x["n"]
+        trend[x["bucket"]] += x["n"]
+        if x["late"]:
+            breaches[x["queue__name"]][0] += x["late"]
+    for x in backlog:
+        if x["overdue"]:
+            breaches[x["queue__name"]][1] = x["overdue"]
+    staff_rows = sorted(
+        ((label, n, username) for (username, label), n in per_staff.items()), key=lambda x: (-x[1], not x[2], x[2])
+    )
+    r.kpis = [
+        Kpi("Open items", str(sum(x["n"] for x in backlog))),
+        Kpi("SLA breaches", str(sum(a + b for a, b in breaches.values())), metrics.definition("sla_breach")),
+        Kpi("Resolved in the period", str(sum(trend.values()))),
+    ]
     r.charts = [
         Chart("bar", "Backlog per queue", [(x["queue__name"], x["n"]) for x in backlog]),
-        Chart("bar", "Items resolved per staff member", [(staff_label(x), x["n"]) for x in per_staff]),
-        Chart("line", "Items resolved", _trend(resolved, "resolved_at", f)),
+        Chart("bar", "Items resolved per staff member", [(label, n) for label, n, _ in staff_rows]),
+        Chart("line", "Items resolved", [(_bucket_label(b), n) for b, n in sorted(trend.items())]),
     ]
-    aged = {q: _ageing(v, now) for q, v in ages.items()}
     r.tables = [
         Table("Queue backlog and ageing", ["Queue", "Open", "Under 1 day", "1-3 days", "3-7 days", "Over 7 days"],
-              [[q, len(ages[q]), *aged[q].values()] for q in sorted(ages)], "backlog"),
+              [[x["queue__name"], x["n"], *(x[label] for label, _ in AGES)] for x in sorted(backlog, key=lambda x: x["queue__name"])],
+              "backlog"),
         Table("SLA breaches per queue", ["Queue", "Resolved late", "Open and overdue"],
-              _breach_rows(late, overdue), "sla"),
+              [[q, *v] for q, v in sorted(breaches.items())], "sla"),
         Table("Items resolved per staff member", ["Staff member", "Resolved"],
-              [[staff_label(x), x["n"]] for x in per_staff], "per-staff"),
+              [[label, n] for label, n, _ in staff_rows], "per-staff"),
     ]  # fmt: skip
     r.dataset = operations_dataset(f)
     return r
@@ -807,15 +840,6 @@ def operations_dataset(f: Filters) -> Dataset:
         ["Queue", "Item", "Status", "Owner", "Opened", "Due", "Resolved", "Resolved by", "Resolution"],
         [(created.select_related("queue", "owner", "resolved_by").order_by("created_at", "id"), shape)],
     )
-
-
-def _breach_rows(late: QuerySet[WorkItem], overdue: QuerySet[WorkItem]) -> list[list[Any]]:
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for x in late.values("queue__name").annotate(n=Count("id")):
-        counts[x["queue__name"]][0] = x["n"]
-    for x in overdue.values("queue__name").annotate(n=Count("id")):
-        counts[x["queue__name"]][1] = x["n"]
-    return [[q, *v] for q, v in sorted(counts.items())]
 
 
 # --- balances -------------------------------------------------------------------------------------

@@ -116,6 +116,8 @@ class Client(ConcurrentTransitionMixin, models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["status", "created_at"], name="client_status_idx"),
+            # clients registered in a period (the reports' cohorts), in registration order
+            models.Index(fields=["created_at", "id"], name="client_created_idx"),
             models.Index(fields=["email"], name="client_email_idx"),
             models.Index(fields=["last_name", "first_name"], name="client_name_idx"),
             models.Index(fields=["legal_name"], name="client_legal_name_idx"),

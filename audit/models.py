@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 
-from audit.actions import AuditAction
+from audit.actions import AuditAction, oversight_q
 from audit.context import ActorKind
 
 no_truncate = pgtrigger.Trigger(
@@ -80,6 +80,21 @@ class AuditEvent(models.Model):
                 fields=["subject_id", "occurred_at"],
                 name="audit_client_approved_idx",
                 condition=models.Q(subject_type="accounts.client", action="client.approved"),
+            ),
+            # a period's closings (the accounts report), partial like the one above
+            models.Index(
+                fields=["occurred_at"],
+                include=["subject_id"],
+                name="audit_client_closed_idx",
+                condition=models.Q(subject_type="accounts.client", action="client.closed"),
+            ),
+            # the permissions report: a period's administrator operations, sensitive modifications and
+            # role changes counted from the index alone, and listed in time order without a sort
+            models.Index(
+                fields=["occurred_at", "id"],
+                include=["action", "actor_label"],
+                name="audit_oversight_idx",
+                condition=oversight_q(),
             ),
         ]
         constraints = [

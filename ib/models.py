@@ -576,6 +576,8 @@ class CommissionLine(models.Model):
         indexes = [
             models.Index(fields=["partner", "earned_on"], name="commission_partner_day_idx"),
             models.Index(fields=["client", "earned_on"], name="commission_client_day_idx"),
+            # the lines earned in a period (the partners report), in the order it lists them
+            models.Index(fields=["earned_on", "id"], name="commission_earned_idx"),
             models.Index(fields=["status", "available_on"], name="commission_status_idx"),
             # the run's "has this deal earned under this version already" check, one probe per deal
             models.Index(

@@ -102,7 +102,11 @@ class Document(models.Model):
 
     class Meta:
         ordering = ["client", "kind", "-uploaded_at"]
-        indexes = [models.Index(fields=["client", "kind", "status"], name="document_client_kind_idx")]
+        indexes = [
+            models.Index(fields=["client", "kind", "status"], name="document_client_kind_idx"),
+            # the documents uploaded in a period (the compliance report), in upload order
+            models.Index(fields=["uploaded_at", "id"], name="document_uploaded_idx"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(issue_date__isnull=True)

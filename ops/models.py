@@ -169,6 +169,8 @@ class WorkItem(ConcurrentTransitionMixin, models.Model):
                 name="workitem_open_created_idx",
             ),
             models.Index(fields=["owner", "status"], name="workitem_owner_idx"),
+            # the items opened in a period (the operations report), in the order it lists them
+            models.Index(fields=["created_at", "id"], name="workitem_created_idx"),
             models.Index(fields=["subject_type", "subject_id"], name="workitem_subject_idx"),
             models.Index(
                 fields=["due_at"], condition=models.Q(status__in=["open", "in_progress"]), name="workitem_due_idx"

@@ -255,6 +255,8 @@ class JournalEntry(models.Model):
     class Meta:
         ordering = ["-id"]
         verbose_name_plural = "journal entries"
+        # a period's entries (the reports), and those made since a moment (client money as of a date)
+        indexes = [models.Index(fields=["created_at"], name="entry_created_idx")]
         triggers = [
             *append_only_triggers(),
             pgtrigger.Trigger(
@@ -385,6 +387,14 @@ class Deposit(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["client", "created_at"], name="deposit_client_idx"),
             # the reports list a period's deposits in the order they started
             models.Index(fields=["created_at", "id"], name="deposit_created_idx"),
+            # a client's credited deposits in time order (its first-time deposit, whether it has
+            # deposited by a date), read from the index alone
+            models.Index(
+                fields=["client", "completed_at", "id"],
+                include=["currency", "amount"],
+                condition=models.Q(status="credited", completed_at__isnull=False),
+                name="deposit_credited_idx",
+            ),
             models.Index(
                 fields=["refund_reference"], name="deposit_refund_ref_idx", condition=~models.Q(refund_reference="")
             ),

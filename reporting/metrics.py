@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +17,7 @@ from django.db.models import (
     Case,
     CharField,
     Count,
+    DateField,
     Exists,
     F,
     FloatField,
@@ -31,7 +32,8 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Coalesce, TruncDate
+from django.utils import timezone
 
 from accounts.models import Client
 from audit.actions import AuditAction
@@ -322,22 +324,111 @@ class NetDeposits:
         return self.deposits - self.withdrawals
 
 
-def net_deposits_by_bucket(postings: QuerySet[Posting], bucket: Any) -> list[tuple[Any, NetDeposits]]:
-    """Net deposits per currency and time bucket (``bucket``: a truncation of
-    ``entry__created_at``) from ``net_deposit_postings()`` (narrowed by the caller), in one pass:
-    (bucket, NetDeposits) ordered by currency and time. A credit to a client account is a negative
-    posting (the ledger's convention: debit > 0)."""
-    deposit_q = Q(entry__kind__in=DEPOSIT_KINDS) | Q(entry__reverses__kind__in=DEPOSIT_KINDS)
-    rows = (
-        postings.annotate(bucket=bucket)
-        .values("currency", "bucket")
+def _deposit_side() -> Q:
+    """Of ``net_deposit_postings()``, those on the deposits' side (the rest are withdrawals')."""
+    return Q(entry__kind__in=DEPOSIT_KINDS) | Q(entry__reverses__kind__in=DEPOSIT_KINDS)
+
+
+def net_deposit_channel() -> Coalesce:
+    """The channel of a net-deposit posting: its deposit's or withdrawal's (for a reversal, the
+    reversed one's); "" when none names it."""
+    from payments.models import Withdrawal
+
+    def of(model: Any, field: str, entry: str) -> Subquery:
+        return Subquery(model.objects.filter(entry_id=OuterRef(entry)).values(field)[:1])
+
+    return Coalesce(
+        of(Deposit, "channel", "entry_id"), of(Withdrawal, "method", "entry_id"),
+        of(Deposit, "channel", "entry__reverses_id"), of(Withdrawal, "method", "entry__reverses_id"),
+        Value(""), output_field=CharField(),
+    )  # fmt: skip
+
+
+NET_DEPOSIT_DAYS = "net_deposit_days"  # its SummaryMark
+
+
+def start_of(day: date) -> datetime:
+    """The first moment of ``day`` in the reporting time zone (the one days are summed in)."""
+    return datetime.combine(day, time.min, tzinfo=timezone.get_default_timezone())
+
+
+def _day(moment: str) -> TruncDate:
+    return TruncDate(moment, tzinfo=timezone.get_default_timezone())
+
+
+def net_deposit_days(start: datetime | None, end: datetime) -> QuerySet[Any, dict[str, Any]]:
+    """``net_deposit_postings()`` of the entries made in [start, end) summed per day, client, currency
+    and channel: the rows of ``reporting.models.NetDepositDay``."""
+    postings = net_deposit_postings().filter(entry__created_at__lt=end)
+    if start is not None:
+        postings = postings.filter(entry__created_at__gte=start)
+    side = _deposit_side()
+    return (
+        postings.annotate(day=_day("entry__created_at"), channel=net_deposit_channel())
+        .values("day", "account__client_id", "currency", "channel")
         .annotate(
-            dep=Sum("amount", filter=deposit_q, default=Decimal(0)),
-            wd=Sum("amount", filter=~deposit_q, default=Decimal(0)),
+            deposits=Sum("amount", filter=side, default=Decimal(0)),
+            withdrawals=Sum("amount", filter=~side, default=Decimal(0)),
+            postings=Count("id"),
         )
-        .order_by("currency", "bucket")
+        .order_by()
     )
-    return [(r["bucket"], NetDeposits(r["currency"], -r["dep"], r["wd"])) for r in rows]
+
+
+def net_deposits_by_bucket(
+    *,
+    date_from: date,
+    date_to: date,
+    bucket: Any,
+    clients: QuerySet[Client] | None = None,
+    currency: str = "",
+    channel: str = "",
+) -> list[tuple[Any, NetDeposits]]:
+    """Net deposits per currency and time bucket (``bucket``: a ``Trunc`` class, applied to days)
+    over the days [date_from, date_to], for some clients, one currency or one channel when given:
+    (bucket, NetDeposits) ordered by currency and time. The days already summed are read from
+    ``NetDepositDay``, the rest from the postings themselves, in one statement (one snapshot): the
+    same figures as summing the postings alone. A credit to a client account is a negative posting
+    (the ledger's convention: debit > 0)."""
+    from reporting.models import NetDepositDay, SummaryMark
+
+    summed = SummaryMark.objects.filter(name=NET_DEPOSIT_DAYS).values_list("through", flat=True).first()
+    parts: list[QuerySet[Any]] = []
+    if summed is not None and summed >= date_from:
+        days = NetDepositDay.objects.filter(day__gte=date_from, day__lte=min(summed, date_to))
+        days = days.filter(client__in=clients.values("pk")) if clients is not None else days
+        days = days.filter(currency=currency) if currency else days
+        days = days.filter(channel=channel) if channel else days
+        parts.append(
+            days.annotate(bucket=bucket("day", output_field=DateField()))
+            .values("currency", "bucket")
+            .annotate(dep=Sum("deposits"), wd=Sum("withdrawals"))
+            .order_by()
+        )
+    tail_from = max(date_from, summed + timedelta(days=1)) if summed is not None else date_from
+    if tail_from <= date_to:
+        postings = net_deposit_postings().filter(
+            entry__created_at__gte=start_of(tail_from), entry__created_at__lt=start_of(date_to + timedelta(days=1))
+        )
+        postings = postings.filter(account__client__in=clients.values("pk")) if clients is not None else postings
+        postings = postings.filter(currency=currency) if currency else postings
+        if channel:
+            postings = postings.annotate(channel=net_deposit_channel()).filter(channel=channel)
+        side = _deposit_side()
+        parts.append(
+            postings.annotate(bucket=bucket(_day("entry__created_at"), output_field=DateField()))
+            .values("currency", "bucket")
+            .annotate(
+                dep=Sum("amount", filter=side, default=Decimal(0)), wd=Sum("amount", filter=~side, default=Decimal(0))
+            )
+            .order_by()
+        )
+    totals: dict[tuple[str, Any], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+    for r in parts[0].union(*parts[1:], all=True) if parts else []:
+        total = totals[(r["currency"], r["bucket"])]
+        total[0] += r["dep"]
+        total[1] += r["wd"]
+    return [(b, NetDeposits(c, -dep, wd)) for (c, b), (dep, wd) in sorted(totals.items())]
 
 
 def net_deposit_totals(buckets: list[tuple[Any, NetDeposits]]) -> list[NetDeposits]:
@@ -387,8 +478,12 @@ SAFEGUARDED_KINDS = (AccountKind.BANK, AccountKind.PSP_CLEARING)
 # --- deals ----------------------------------------------------------------------------------------
 
 
-def active_traders(deals: QuerySet[Deal]) -> int:
-    return deals.values("client_id").distinct().count()
+def active_traders(clients: QuerySet[Client], start: datetime, end: datetime) -> int:
+    """How many of ``clients`` closed a deal in [start, end): one probe per client into its deals
+    in time order (stopping at the first), not every deal of the period made distinct."""
+    return clients.filter(
+        Exists(Deal.objects.filter(client=OuterRef("pk"), closed_at__gte=start, closed_at__lt=end))
+    ).count()
 
 
 FUNNEL = ("Registered", "Approved", "First deposit", "First trade")

@@ -59,3 +59,40 @@ class ReportSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.family} {self.frequency} {self.period_start}..{self.period_end}"
+
+
+class NetDepositDay(models.Model):
+    """One client's net-deposit postings (``reporting.metrics.net_deposit_postings``) of one day (in
+    the reporting time zone), currency and channel, summed: the reports read these for the days
+    ``SummaryMark`` says are summed, and the postings themselves after that. The postings are
+    immutable, so a summed day stays right; ``net_deposit_days_refresh`` (hourly, by beat) sums the
+    days up to yesterday and sums the last ``REDO_DAYS`` again, for a transaction that was still open
+    when its day was first summed."""
+
+    day = models.DateField()
+    client = models.ForeignKey("accounts.Client", on_delete=models.PROTECT, related_name="+")
+    currency = models.CharField(max_length=3)
+    channel = models.CharField(max_length=8, blank=True)  # the deposit's or withdrawal's, "" for none
+    deposits = models.DecimalField(max_digits=20, decimal_places=4)  # the postings' sum, credits < 0
+    withdrawals = models.DecimalField(max_digits=20, decimal_places=4)
+    postings = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["day", "client", "currency", "channel"]
+        constraints = [
+            models.UniqueConstraint(fields=["day", "client", "currency", "channel"], name="net_deposit_day_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} client {self.client_id} {self.currency} {self.channel}"
+
+
+class SummaryMark(models.Model):
+    """How far a summary table is summed: ``through`` is its last summed day (inclusive)."""
+
+    name = models.CharField(max_length=40, unique=True)
+    through = models.DateField(null=True, blank=True)  # empty: nothing summed yet
+    refreshed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.name} through {self.through}"

@@ -16,9 +16,9 @@ from django.db.models.functions import Coalesce, TruncDay, TruncMonth, TruncWeek
 from django.utils import timezone
 
 from accounts.models import Client, ClientStatus, TradingAccount
-from audit.actions import AuditAction
+from audit.actions import ADMIN_PREFIXES, ROLE_ACTIONS, SENSITIVE_ACTIONS, AuditAction, admin_operations_q, oversight_q
 from audit.models import AuditEvent, SecurityEvent, SecurityEventKind
-from ib.models import Attribution, CommissionLine, Deal, Dispute, DisputeStatus, Partner
+from ib.models import Attribution, CommissionLine, Dispute, DisputeStatus, Partner
 from kyc.models import Document, DocumentStatus, HitStatus, RejectionReason, ScreeningHit
 from ops.models import OPEN_STATUSES, RiskLevel, WorkItem, WorkItemStatus
 from payments.currencies import amount_str, money_str
@@ -214,7 +214,6 @@ def accounts_report(f: Filters) -> Report:
         by_region[region_label(region_of(str(g["country"])))] += g["n"]
     registered, approved = reached[0], reached[1]
     ftd = metrics.ftd_totals(_of_clients(Deposit.objects.all(), narrowed), f.start, f.end)
-    deals = _of_clients(Deal.objects.filter(closed_at__gte=f.start, closed_at__lt=f.end), narrowed)
     r.kpis = [
         Kpi("New registrations", str(registered), metrics.definition("registrations")),
         Kpi("Approval rate", _pct(metrics.rate(approved, registered)), metrics.definition("approval_rate")),
@@ -225,7 +224,9 @@ def accounts_report(f: Filters) -> Report:
         ),
         Kpi("Closed accounts", str(metrics.clients_closed(narrowed, f.start, f.end)), metrics.definition("closed")),
         Kpi("First-time deposits", str(ftd.count), metrics.definition("ftd")),
-        Kpi("Active traders", str(metrics.active_traders(deals)), metrics.definition("active_trader")),
+        Kpi(
+            "Active traders", str(metrics.active_traders(clients, f.start, f.end)), metrics.definition("active_trader")
+        ),
     ]
     r.charts = [
         Chart("line", "New registrations", [(_bucket_label(b), n) for b, n in sorted(trend.items())]),
@@ -290,14 +291,14 @@ def payments_report(f: Filters) -> Report:
     ok = sum(v[0] for v in success.values())
     decided = sum(v[1] for v in success.values())
     times = metrics.processing_seconds(paid)
-    postings = metrics.net_deposit_postings().filter(entry__created_at__gte=f.start, entry__created_at__lt=f.end)
-    postings = postings.filter(_client_q(f, "account__client"))
-    if f.currency:
-        postings = postings.filter(currency=f.currency)
-    if f.channel:
-        postings = postings.filter(_channel_q(f.channel))
-    trunc = _bucket(f)
-    buckets = metrics.net_deposits_by_bucket(postings, trunc("entry__created_at"))  # totals and trend in one pass
+    buckets = metrics.net_deposits_by_bucket(
+        date_from=f.date_from,
+        date_to=f.date_to,
+        bucket=_bucket(f),
+        clients=_narrowed(f),
+        currency=f.currency,
+        channel=f.channel,
+    )  # totals and trend in one pass
     net = metrics.net_deposit_totals(buckets)
     chargebacks = JournalEntry.objects.filter(
         kind=EntryKind.REVERSAL, reverses__kind__in=metrics.DEPOSIT_KINDS, created_at__gte=f.start, created_at__lt=f.end
@@ -398,14 +399,6 @@ def payments_dataset(f: Filters) -> Dataset:
     )  # fmt: skip
 
 
-def _channel_q(channel: str) -> Q:
-    """Postings of deposits or withdrawals of one channel (their entry's source names them)."""
-    deposits = Deposit.objects.filter(channel=channel).values("entry_id")
-    withdrawals = Withdrawal.objects.filter(method=channel).values("entry_id")
-    ids = Q(entry_id__in=deposits) | Q(entry_id__in=withdrawals)
-    return ids | Q(entry__reverses_id__in=deposits) | Q(entry__reverses_id__in=withdrawals)
-
-
 # --- compliance -----------------------------------------------------------------------------------
 
 
@@ -499,28 +492,8 @@ def compliance_dataset(f: Filters) -> Dataset:
 
 # --- permissions ----------------------------------------------------------------------------------
 
-ADMIN_PREFIXES = ("staff.", "queue.", "account_type.", "api_key.", "webhook.", "kyc.risk_factor_configured",
-                  "payments.policy_changed", "payments.routing_rule", "audit.exported", "report.")  # fmt: skip
-SENSITIVE_ACTIONS = (
-    AuditAction.CLIENT_UPDATED, AuditAction.TRADING_ACCOUNT_LEVERAGE_CHANGED, AuditAction.WITHDRAWAL_POLICY_CHANGED,
-    AuditAction.ROUTING_RULE_CHANGED, AuditAction.KYC_RISK_FACTOR_CONFIGURED, AuditAction.ACCOUNT_TYPE_CONFIGURED,
-    AuditAction.QUEUE_CONFIGURED, AuditAction.STAFF_ROLE_GRANTED, AuditAction.STAFF_ROLE_REVOKED,
-    AuditAction.ADJUSTMENT_POSTED, AuditAction.PARTNER_MOVED,
-)  # fmt: skip
-ROLE_ACTIONS = (
-    AuditAction.STAFF_ROLE_GRANTED,
-    AuditAction.STAFF_ROLE_REVOKED,
-    AuditAction.STAFF_OBJECT_PERMISSION_GRANTED,
-)
 ABNORMAL_SIGN_INS = (SecurityEventKind.LOGIN_FAILED, SecurityEventKind.OTP_FAILED, SecurityEventKind.ALERT_SPRAYING,
                      SecurityEventKind.ALERT_REFUSALS)  # fmt: skip
-
-
-def _admin_q() -> Q:
-    q = Q()
-    for prefix in ADMIN_PREFIXES:
-        q |= Q(action__startswith=prefix)
-    return q
 
 
 def permissions_report(f: Filters) -> Report:
@@ -533,7 +506,7 @@ def permissions_report(f: Filters) -> Report:
     # one pass over the period's events: counts per staff member, operation and time bucket, from
     # which the figures, the table by staff member and the trend are summed
     grouped = (
-        events.filter(_admin_q() | Q(action__in=SENSITIVE_ACTIONS) | Q(action__in=ROLE_ACTIONS))
+        events.filter(oversight_q())
         .annotate(bucket=_bucket(f)("occurred_at"))
         .values("actor_label", "action", "bucket")
         .annotate(n=Count("id"))
@@ -587,7 +560,7 @@ def _permission_events(f: Filters) -> QuerySet[AuditEvent]:
 
 
 def permissions_dataset(f: Filters, *, known_count: int | None = None) -> Dataset:
-    selected = _permission_events(f).filter(_admin_q() | Q(action__in=SENSITIVE_ACTIONS))
+    selected = _permission_events(f).filter(admin_operations_q() | Q(action__in=SENSITIVE_ACTIONS))
 
     def shape(pair: tuple[AuditEvent, Any]) -> list[Any]:
         e, ref = pair
@@ -742,7 +715,7 @@ def _dispute_rows(disputes: QuerySet[Dispute], open_disputes: QuerySet[Dispute],
     outcomes = disputes.filter(status=DisputeStatus.RESOLVED).values("resolution").annotate(n=Count("id"))
     for x in outcomes.order_by("resolution"):
         rows.append([Dispute(resolution=x["resolution"]).get_resolution_display(), x["n"], ""])
-    ages = [(now - d.created_at).days for d in open_disputes.only("created_at")]
+    ages = [(now - created).days for created in open_disputes.values_list("created_at", flat=True)]
     rows.append(["Open now", len(ages), f"{sum(ages) / len(ages):.1f}" if ages else "—"])
     return rows
 

@@ -1,14 +1,18 @@
-"""The one write the reports make on a person's behalf: their snapshot subscriptions."""
+"""The writes of the reports: a person's snapshot subscriptions, and the net-deposit days summed
+from the ledger's postings (``net_deposit_days_refresh``, hourly by beat)."""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from audit.actions import AuditAction
 from audit.services import audit_record
-from reporting.models import Frequency, ReportSubscription
+from reporting import metrics
+from reporting.models import Frequency, NetDepositDay, ReportSubscription, SummaryMark
 from reporting.selectors import report_can_view
 
 
@@ -32,3 +36,39 @@ def report_subscription_set(*, user: Any, family: str, frequency: str, subscribe
             after={"report": family, "frequency": frequency, "user": user.get_username()},
         )
     return subscribed
+
+
+REDO_DAYS = 2  # the summed days summed again at each refresh: a transaction still open when its day was summed
+
+
+@transaction.atomic(durable=True)
+def net_deposit_days_refresh(*, today: date | None = None) -> date:
+    """Sum the net-deposit postings of the days up to yesterday (the reporting time zone's) that are
+    not summed yet into ``NetDepositDay``, and the last ``REDO_DAYS`` summed days again; returns the
+    last day summed. Refreshes queue behind one another on the mark's row."""
+    today = today or timezone.localdate(timezone=timezone.get_default_timezone())
+    mark = SummaryMark.objects.select_for_update().get(name=metrics.NET_DEPOSIT_DAYS)
+    through = max(today - timedelta(days=1), mark.through or date.min)
+    since = mark.through - timedelta(days=REDO_DAYS - 1) if mark.through else None
+    NetDepositDay.objects.filter(day__gte=since or date.min).delete()
+    rows = metrics.net_deposit_days(
+        metrics.start_of(since) if since else None, metrics.start_of(through + timedelta(days=1))
+    )
+    NetDepositDay.objects.bulk_create(
+        (
+            NetDepositDay(
+                day=r["day"],
+                client_id=r["account__client_id"],
+                currency=r["currency"],
+                channel=r["channel"],
+                deposits=r["deposits"],
+                withdrawals=r["withdrawals"],
+                postings=r["postings"],
+            )
+            for r in rows.iterator(chunk_size=5000)
+        ),
+        batch_size=5000,
+    )
+    mark.through, mark.refreshed_at = through, timezone.now()
+    mark.save(update_fields=["through", "refreshed_at"])
+    return through

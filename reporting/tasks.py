@@ -15,3 +15,10 @@ def snapshot_send_task(*, snapshot_id: int) -> int:
     from reporting.snapshots import snapshot_send
 
     return snapshot_send(snapshot_id=snapshot_id)
+
+
+@shared_task(ignore_result=True)
+def net_deposit_days_refresh_task() -> None:
+    from reporting.services import net_deposit_days_refresh
+
+    net_deposit_days_refresh()

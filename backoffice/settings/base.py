@@ -472,6 +472,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ops.tasks.approvals_expire_task",
         "schedule": 300.0,
     },
+    # The net-deposit days the payments report reads (reporting.services.net_deposit_days_refresh):
+    # yesterday summed soon after midnight, the last two days summed again every hour
+    "net-deposit-days-refresh": {
+        "task": "reporting.tasks.net_deposit_days_refresh_task",
+        "schedule": crontab(minute=5),
+        "options": {"expires": 3000},
+    },
     # Scheduled report snapshots (reporting.snapshots): the period just ended, after midnight
     "report-snapshots-daily": {
         "task": "reporting.tasks.report_snapshots_task",

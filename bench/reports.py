@@ -155,11 +155,10 @@ BARE: dict[str, list[str]] = {
            LEFT JOIN ops_workitem w ON e.subject_type = 'ops.workitem' AND w.id = e.sid""",
     ],
     "partners": [
-        """SELECT p.name, count(DISTINCT a.client_id), count(*) FILTER (WHERE a.valid_from >= %(start)s)
+        # the attributions in force at the end (one per client at most: they never overlap)
+        """SELECT p.name, count(*), count(*) FILTER (WHERE a.valid_from >= %(start)s)
            FROM ib_attribution a JOIN ib_partner p ON p.id = a.partner_id
            WHERE a.valid_from < %(end)s AND (a.valid_to IS NULL OR a.valid_to > %(end)s) GROUP BY p.name""",
-        """SELECT count(DISTINCT client_id) FROM ib_attribution
-           WHERE valid_from < %(end)s AND (valid_to IS NULL OR valid_to > %(end)s)""",
         """SELECT date_trunc('month', earned_on), level, currency, sum(amount), count(*) FROM ib_commissionline
            WHERE earned_on >= %(date_from)s AND earned_on <= %(date_to)s AND partner_id IS NOT NULL GROUP BY 1, 2, 3""",
         """SELECT count(*), count(*) FILTER (WHERE status = 'resolved') FROM ib_dispute

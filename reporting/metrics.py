@@ -39,7 +39,6 @@ from accounts.models import Client
 from audit.actions import AuditAction
 from audit.models import AuditEvent
 from ib.models import Deal
-from payments.currencies import MINOR_UNITS
 from payments.models import (
     CLIENT_KINDS,
     AccountKind,
@@ -214,27 +213,22 @@ class FirstDeposits:
     by_currency: list[tuple[str, int, Decimal]]  # (currency, FTDs, their amount), currencies with any
 
 
-def ftd_totals(deposits: QuerySet[Deposit], start: datetime, end: datetime) -> FirstDeposits:
-    """The FTDs made in [start, end) by the clients of ``deposits`` (every deposit, or some clients'),
-    counted and summed per currency. One grouped pass over the credited deposits in client and time
-    order (an index holds them so): each client's first time; for the clients whose first falls in
-    the period, that deposit's currency and amount. A deposit is in a bookable currency
-    (``payments.currencies.MINOR_UNITS``), so a conditional sum per such currency covers them all."""
-    first = credited_deposits().filter(client=OuterRef("client_id")).order_by("completed_at", "id")
-    firsts = (
-        deposits.filter(status__in=CREDITED, completed_at__isnull=False, completed_at__lt=end)
-        .values("client_id")
-        .annotate(first_at=Min("completed_at"))
-        .filter(first_at__gte=start)
+def ftd_totals(clients: QuerySet[Client], start: datetime, end: datetime) -> FirstDeposits:
+    """The FTDs of ``clients`` made in [start, end), counted and summed per currency: the clients
+    with a credited deposit before ``end`` and none before ``start`` (a probe each into their
+    credited deposits in time order, which an index holds), and for those their first one's
+    currency and amount."""
+    credited = credited_deposits().filter(client=OuterRef("pk"))
+    first = credited.order_by("completed_at", "id")
+    rows = (
+        clients.filter(~Exists(credited.filter(completed_at__lt=start)), Exists(credited.filter(completed_at__lt=end)))
         .annotate(ftd_currency=Subquery(first.values("currency")[:1]), ftd_amount=Subquery(first.values("amount")[:1]))
+        .values("ftd_currency")
+        .annotate(n=Count("pk"), total=Sum("ftd_amount"))
+        .order_by("ftd_currency")
     )
-    sums: dict[str, Any] = {"n": Count("client_id")}
-    for currency in MINOR_UNITS:
-        sums[f"n_{currency}"] = Count("client_id", filter=Q(ftd_currency=currency))
-        sums[f"sum_{currency}"] = Sum("ftd_amount", filter=Q(ftd_currency=currency))
-    found = firsts.aggregate(**sums)  # over the grouped query, as a subquery
-    rows = [(c, found[f"n_{c}"], found[f"sum_{c}"]) for c in sorted(MINOR_UNITS) if found[f"n_{c}"]]
-    return FirstDeposits(found["n"], rows)
+    by_currency = [(r["ftd_currency"], r["n"], r["total"]) for r in rows]
+    return FirstDeposits(sum(n for _, n, _ in by_currency), by_currency)
 
 
 def first_deposit_at() -> Subquery:

@@ -213,7 +213,7 @@ def accounts_report(f: Filters) -> Report:
         trend[g["bucket"]] += g["n"]
         by_region[region_label(region_of(str(g["country"])))] += g["n"]
     registered, approved = reached[0], reached[1]
-    ftd = metrics.ftd_totals(_of_clients(Deposit.objects.all(), narrowed), f.start, f.end)
+    ftd = metrics.ftd_totals(clients, f.start, f.end)
     r.kpis = [
         Kpi("New registrations", str(registered), metrics.definition("registrations")),
         Kpi("Approval rate", _pct(metrics.rate(approved, registered)), metrics.definition("approval_rate")),
@@ -630,9 +630,11 @@ def partners_report(f: Filters) -> Report:
     )
     if f.partner:
         open_at_end = open_at_end.filter(partner__in=partners)
-    per_ib = (
+    # the attributions in force at the period's end: one per client at most (they never overlap), so
+    # a partner's count is its clients', and their sum the attributed clients'
+    per_ib = list(
         open_at_end.values("partner__name")
-        .annotate(n=Count("client_id", distinct=True), new=Count("id", filter=Q(valid_from__gte=f.start)))
+        .annotate(n=Count("id"), new=Count("id", filter=Q(valid_from__gte=f.start)))
         .order_by("-n", "partner__name")
     )
     by_month = list(
@@ -641,11 +643,12 @@ def partners_report(f: Filters) -> Report:
         .annotate(total=Sum("amount"), n=Count("id"))
         .order_by("month", "level", "currency")
     )  # one pass over the period's lines: the table, the charts and the count
-    disputes = Dispute.objects.filter(partner__in=partners, created_at__gte=f.start, created_at__lt=f.end)
-    open_disputes = Dispute.objects.filter(partner__in=partners).exclude(status=DisputeStatus.RESOLVED)
+    of_partner = {"partner__in": partners} if f.partner else {}
+    disputes = Dispute.objects.filter(created_at__gte=f.start, created_at__lt=f.end, **of_partner)
+    open_disputes = Dispute.objects.filter(**of_partner).exclude(status=DisputeStatus.RESOLVED)
     now = timezone.now()
     r.kpis = [
-        Kpi("Attributed clients", str(open_at_end.values("client_id").distinct().count())),
+        Kpi("Attributed clients", str(sum(x["n"] for x in per_ib))),
         Kpi("Commission lines", str(sum(x["n"] for x in by_month))),
         Kpi("Disputes raised", str(disputes.count())),
         Kpi("Disputes open now", str(open_disputes.count())),

@@ -86,3 +86,15 @@ def test_good_a_day_summed_again_takes_in_a_posting_made_after_it_was_first_summ
     assert _net()["table"] == [["EUR", "1,650.00 EUR", "100.00 EUR", "1,550.00 EUR"]]
     net_deposit_days_refresh(today=tomorrow)
     assert _net()["table"] == [["EUR", "1,725.00 EUR", "100.00 EUR", "1,625.00 EUR"]]
+
+
+def test_good_beat_sums_the_days_every_hour_through_the_task() -> None:
+    from django.conf import settings
+
+    from reporting.tasks import net_deposit_days_refresh_task
+
+    entry = settings.CELERY_BEAT_SCHEDULE["net-deposit-days-refresh"]
+    assert entry["task"] == net_deposit_days_refresh_task.name and entry["schedule"].minute == {5}
+    world()
+    net_deposit_days_refresh_task()  # as the worker runs it: the days up to yesterday
+    assert SummaryMark.objects.get().through == timezone.localdate() - timedelta(days=1)

@@ -137,12 +137,6 @@ def _bucket_label(value: Any) -> str:
     return value.date().isoformat() if isinstance(value, datetime) else str(value)
 
 
-def _trend(qs: QuerySet[Any], when: str, f: Filters, *, value: Any = None) -> list[tuple[str, Any]]:
-    trunc = _bucket(f)
-    rows = qs.annotate(bucket=trunc(when)).values("bucket").annotate(v=value or Count("pk")).order_by("bucket")
-    return [(_bucket_label(r["bucket"]), r["v"]) for r in rows]
-
-
 def _client_name(client: Client | None) -> str:
     return client.display_name if client is not None else ""
 
@@ -940,8 +934,9 @@ def balances_report(f: Filters) -> Report:
     lines = StatementLine.objects.filter(status__in=(LineStatus.NEW, LineStatus.SUSPENSE), booked_on__lte=f.date_to)
     settlements = SettlementLine.objects.filter(status=LineStatus.NEW, settled_on__lte=f.date_to)
     breaks = ReconciliationBreak.objects.filter(resolved_at__isnull=True)
+    trading_accounts = accounts.accounts.count()
     r.kpis = [
-        Kpi("Trading accounts", str(accounts.accounts.count())),
+        Kpi("Trading accounts", str(trading_accounts)),
         Kpi("Accounts whose balances differ", str(len(differing))),
         Kpi("Open reconciliation items", str(breaks.count())),
         *[Kpi(f"Owed to clients ({m['currency']})", money_str(m["owed"], m["currency"]), metrics.definition("client_money")) for m in money],
@@ -966,6 +961,7 @@ def balances_report(f: Filters) -> Report:
     ]  # fmt: skip
 
     r.dataset = balances_dataset(f, accounts=accounts)
+    r.dataset.known_count = trading_accounts
     return r
 
 

@@ -47,6 +47,7 @@ def net_deposit_days_refresh(*, today: date | None = None) -> date:
     not summed yet into ``NetDepositDay``, and the last ``REDO_DAYS`` summed days again; returns the
     last day summed. Refreshes queue behind one another on the mark's row."""
     today = today or timezone.localdate(timezone=timezone.get_default_timezone())
+    SummaryMark.objects.get_or_create(name=metrics.NET_DEPOSIT_DAYS)  # nothing summed yet, the first time
     mark = SummaryMark.objects.select_for_update().get(name=metrics.NET_DEPOSIT_DAYS)
     through = max(today - timedelta(days=1), mark.through or date.min)
     since = mark.through - timedelta(days=REDO_DAYS - 1) if mark.through else None

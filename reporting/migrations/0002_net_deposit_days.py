@@ -5,11 +5,6 @@ import django.utils.timezone
 from django.db import migrations, models
 
 
-def mark_create(apps, schema_editor):
-    # the net-deposit days' mark, nothing summed yet: every refresh locks this one row
-    apps.get_model("reporting", "SummaryMark").objects.create(name="net_deposit_days", through=None)
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("accounts", "0013_reports_client_created_idx"),
@@ -52,5 +47,4 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
-        migrations.RunPython(mark_create, migrations.RunPython.noop),
     ]

@@ -39,6 +39,7 @@ def report_subscription_set(*, user: Any, family: str, frequency: str, subscribe
 
 
 REDO_DAYS = 2  # the summed days summed again at each refresh: a transaction still open when its day was summed
+BATCH = 5000
 
 
 @transaction.atomic(durable=True)
@@ -55,21 +56,17 @@ def net_deposit_days_refresh(*, today: date | None = None) -> date:
     rows = metrics.net_deposit_days(
         metrics.start_of(since) if since else None, metrics.start_of(through + timedelta(days=1))
     )
-    NetDepositDay.objects.bulk_create(
-        (
-            NetDepositDay(
-                day=r["day"],
-                client_id=r["account__client_id"],
-                currency=r["currency"],
-                channel=r["channel"],
-                deposits=r["deposits"],
-                withdrawals=r["withdrawals"],
-                postings=r["postings"],
-            )
-            for r in rows.iterator(chunk_size=5000)
-        ),
-        batch_size=5000,
-    )
+    batch: list[NetDepositDay] = []  # written as read, a few thousand rows at a time (flat memory)
+    for r in rows.iterator(chunk_size=BATCH):
+        row = NetDepositDay(
+            day=r["day"], client_id=r["account__client_id"], currency=r["currency"], channel=r["channel"],
+            deposits=r["deposits"], withdrawals=r["withdrawals"], postings=r["postings"],
+        )  # fmt: skip
+        batch.append(row)
+        if len(batch) == BATCH:
+            NetDepositDay.objects.bulk_create(batch)
+            batch = []
+    NetDepositDay.objects.bulk_create(batch)
     mark.through, mark.refreshed_at = through, timezone.now()
     mark.save(update_fields=["through", "refreshed_at"])
     return through

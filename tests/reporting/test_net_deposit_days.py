@@ -93,12 +93,13 @@ def test_good_a_day_summed_again_takes_in_a_posting_made_after_it_was_first_summ
 
 
 def test_good_beat_sums_the_days_every_hour_through_the_task() -> None:
+    from celery.schedules import crontab
     from django.conf import settings
 
     from reporting.tasks import net_deposit_days_refresh_task
 
     entry = settings.CELERY_BEAT_SCHEDULE["net-deposit-days-refresh"]
-    assert entry["task"] == net_deposit_days_refresh_task.name and entry["schedule"].minute == {5}
+    assert entry["task"] == net_deposit_days_refresh_task.name and entry["schedule"] == crontab(minute=5)
     world()
     net_deposit_days_refresh_task()  # as the worker runs it: the days up to yesterday
     assert SummaryMark.objects.get().through == timezone.localdate() - timedelta(days=1)

@@ -28,7 +28,9 @@ def test_good_risk_officer_reads_notional_exposure_on_the_dashboard_chart(page: 
     expect(gold).to_have_attribute("data-value", "530050.00")
     expect(euro.locator("title")).to_have_text("EURUSD: 216,910.00 USD")
     expect(dax).to_have_attribute("data-value", "21451.10")
-    heights = [b.locator("rect").bounding_box()["height"] for b in (gold, euro, dax)]
+    boxes = [b.locator("rect").bounding_box() for b in (gold, euro, dax)]
+    heights = [box["height"] for box in boxes if box is not None]
+    assert len(heights) == 3
     assert heights[0] > heights[1] > heights[2] > 0  # to scale
     table = page.get_by_test_id("exposure-notional")
     expect(table.locator('tr[data-symbol="XAUUSD"]')).to_contain_text("530,050.00 USD")

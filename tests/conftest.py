@@ -56,6 +56,7 @@ def _fixture_teardown(self: testcases.TransactionTestCase) -> None:
     from ops.queues import sync_queues
     from ops.roles import sync_roles
     from payments.policies import sync_policies
+    from sim.platform import sync_symbols
 
     with acting_as(Actor.system("pytest")):
         sync_roles()
@@ -65,6 +66,7 @@ def _fixture_teardown(self: testcases.TransactionTestCase) -> None:
         sync_risk_factors(apps)
         sync_policies(apps)
         sync_symbol_groups(apps)
+        sync_symbols(apps)  # the simulated platform's instruments and prices
 
 
 setattr(testcases.TransactionTestCase, "_fixture_teardown", _fixture_teardown)  # noqa: B010

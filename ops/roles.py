@@ -48,6 +48,7 @@ PERMISSIONS: dict[str, str] = {
     "manage_psp_routing": "Ask for PSP routing changes (another finance officer approves)",
     "create_payment_links": "Make a payment link (card checkout or bank details) for a client to deposit",
     "handle_chargebacks": "Work chargebacks: send the evidence response to the PSP (finance and compliance)",
+    "propose_fx_rates": "Propose a missing FX rate (another finance officer approves)",
     # risk
     "view_trading_risk": "View trading risk and exposure",
     "view_anomalies": "View account anomalies",
@@ -139,6 +140,7 @@ CAPABILITY_PAGES: dict[str, tuple[str, tuple[str, ...]]] = {
     "manage_webhooks": ("webhooks", ()),
     "manage_follow_ups": ("followups", ()),
     "handle_chargebacks": ("chargebacks", ()),
+    "propose_fx_rates": ("risk-fx-gaps", ()),
     "export_evidence_pack": ("clients", ()),
     **{
         f"view_reports_{family}": ("report", (family,))
@@ -227,6 +229,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "handle_ib_disputes",
             "import_deals",
             "run_commissions",
+            "propose_fx_rates",
             "work_as_finance",
             "view_reports_accounts",
             "view_reports_payments",
@@ -245,6 +248,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
             "change_leverage",
             "view_partners",
             "import_deals",
+            "propose_fx_rates",
             "work_as_risk",
             "view_reports_accounts",
             "view_reports_payments",

@@ -1,20 +1,41 @@
 """The payments app in the Django admin: FX rates (added by an admin; a rate is a fact of its time,
-so it is never edited or deleted: a correction is a newer rate). Each addition is in the audit trail."""
+so it is never edited or deleted: a correction is a newer rate). Each addition goes through
+``payments.services.fx.fx_rate_add``, checked by it and in the audit trail. Finance and risk
+officers propose a missing rate from its gap's page instead (another finance officer approves)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest
 
-from audit.actions import AuditAction
-from audit.services import audit_record
+from payments.errors import PaymentError
 from payments.models import FxRate
+from payments.services.fx import fx_rate_add, fx_rate_clean
+
+
+class FxRateAdminForm(forms.ModelForm):
+    class Meta:
+        model = FxRate
+        fields = ["base", "quote", "rate", "as_of", "source"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not self.errors:
+            try:
+                data["base"], data["quote"], data["rate"] = fx_rate_clean(
+                    base=data["base"], quote=data["quote"], rate=data["rate"], as_of=data["as_of"]
+                )
+            except PaymentError as exc:
+                self.add_error(exc.field if exc.field in self.fields else None, exc.message)
+        return data
 
 
 @admin.register(FxRate)
 class FxRateAdmin(admin.ModelAdmin):
+    form = FxRateAdminForm
     list_display = ["base", "quote", "rate", "as_of", "source"]
     list_filter = ["base", "quote", "source"]
     date_hierarchy = "as_of"
@@ -40,13 +61,5 @@ class FxRateAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request: HttpRequest, obj: FxRate, form: Any, change: bool) -> None:
-        from django.db import transaction
-
-        obj.base, obj.quote = obj.base.upper(), obj.quote.upper()
-        with transaction.atomic():
-            obj.save()
-            audit_record(
-                action=AuditAction.FX_RATE_ADDED,
-                subject=obj,
-                after={"pair": f"{obj.base}/{obj.quote}", "rate": str(obj.rate), "as_of": obj.as_of.isoformat()},
-            )
+        saved = fx_rate_add(base=obj.base, quote=obj.quote, rate=obj.rate, as_of=obj.as_of, source=obj.source)
+        obj.pk = saved.pk

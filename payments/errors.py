@@ -106,6 +106,13 @@ class IdempotencyConflict(PaymentError):
 
 # FX rates
 FX_RATE_MISSING = "No {base}/{quote} rate (nor {quote}/{base}) at or before {when}: add one in the admin (FX rates)."
+FX_CURRENCY = "{field}: a three-letter ISO 4217 currency code, e.g. EUR."
+FX_SAME_CURRENCY = "quote: a rate converts one currency into another, not {currency} into itself."
+FX_RATE_NOT_A_NUMBER = "rate: {value!r} is not a number."
+FX_RATE_NOT_POSITIVE = "rate: the price of one {base} in {quote} must be greater than zero."
+FX_RATE_DIGITS = "rate: at most 10 digits before the decimal point and 8 after."
+FX_RATE_FUTURE = "as_of: a rate is a fact of its time; {as_of} is in the future."
+FX_RATE_EXISTS = "as_of: there is already a {base}/{quote} rate at {as_of} (a correction is a newer rate)."
 
 
 class FxRateMissing(LookupError):

@@ -451,3 +451,12 @@ def chargeback_evidence_case(case: ChargebackCase) -> Any:
             subjects={("payments.deposit", str(deposit.pk))},
         ),
     )
+
+
+def fx_rate_latest_before(base: str, quote: str, when: datetime) -> FxRate | None:
+    """The pair's latest rate at or before ``when`` (this pair only, not its inverse)."""
+    return FxRate.objects.filter(base=base, quote=quote, as_of__lte=when).order_by("-as_of").first()
+
+
+def fx_rate_next_after(base: str, quote: str, when: datetime) -> FxRate | None:
+    return FxRate.objects.filter(base=base, quote=quote, as_of__gt=when).order_by("as_of").first()

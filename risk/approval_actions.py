@@ -9,12 +9,16 @@ A risk officer asks, another risk officer approves:
   tightened (subject: the trading account).
 - ``risk.sar_file``: a suspicious activity report approved for filing by a second compliance
   officer, on the sha256 of its content (subject: the report; the panel shows the draft).
+- ``risk.fx_rate_add``: a missing FX rate proposed by a finance or risk officer from its gap, approved
+  by a finance officer (subject: the gap; the panel shows the pair's known rates around it). On
+  approval the rate is in (``payments.services.fx.fx_rate_add``) and every gap it covers closes.
 
 Each payload is checked when the request is made and again when it is approved.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.db import models
@@ -22,10 +26,20 @@ from django.db import models
 from accounts.models import Book, TradingAccount
 from ops.approvals import ApprovalAction, Payload, register
 from ops.roles import Role
+from risk import errors
 from risk.errors import RiskError, RuleError
-from risk.models import RiskRule, SuspiciousActivityReport
+from risk.models import FxRateGap, RiskRule, SuspiciousActivityReport
 from risk.rules import kind_spec, params_clean
-from risk.services import ACCOUNT_ROUTING, RULE_CHANGE, routing_check, rule_version_check
+from risk.services import (
+    ACCOUNT_ROUTING,
+    FX_RATE_ADD,
+    RULE_CHANGE,
+    fx_gap_covered,
+    fx_gaps_close_covered,
+    fx_rate_check,
+    routing_check,
+    rule_version_check,
+)
 
 
 def _rule(subject: models.Model) -> RiskRule:
@@ -241,5 +255,96 @@ register(
         on_close=_close_sar,
         show=_show_sar,
         panel=_sar_panel,
+    )
+)
+
+
+# --- risk.fx_rate_add ----------------------------------------------------------------------------
+
+
+def _gap(subject: models.Model) -> FxRateGap:
+    assert isinstance(subject, FxRateGap)
+    return FxRateGap.objects.get(pk=subject.pk)
+
+
+def _as_of(payload: Payload) -> datetime:
+    try:
+        return datetime.fromisoformat(str(payload.get("as_of")))
+    except ValueError:
+        raise RiskError({"as_of": "Not a date and time."}) from None
+
+
+def _validate_fx_rate(subject: models.Model, payload: Payload) -> None:
+    gap = _gap(subject)
+    if fx_gap_covered(gap):
+        raise RiskError(errors.FX_GAP_COVERED)
+    problems = fx_rate_check(
+        gap,
+        base=str(payload.get("base")),
+        quote=str(payload.get("quote")),
+        rate=payload.get("rate"),
+        as_of=_as_of(payload),
+    )
+    if problems:
+        raise RiskError(problems)
+
+
+def _execute_fx_rate(subject: models.Model, payload: Payload, request: Any) -> dict[str, Any]:
+    from payments.services.fx import fx_rate_add
+
+    rate = fx_rate_add(
+        base=payload["base"], quote=payload["quote"], rate=payload["rate"], as_of=_as_of(payload),
+        source=f"approval #{request.pk}", reason=request.reason,
+    )  # fmt: skip
+    closed = fx_gaps_close_covered()
+    return {"pair": f"{rate.base}/{rate.quote}", "rate": f"{rate.rate.normalize():f}", "as_of": rate.as_of.isoformat(),
+            "gaps_closed": closed}  # fmt: skip
+
+
+def _show_fx_rate(payload: Payload) -> dict[str, str]:
+    from decimal import Decimal
+
+    base, quote, rate = payload.get("base"), payload.get("quote"), Decimal(str(payload.get("rate")))
+    return {
+        "Pair": f"{base}/{quote}",
+        "Rate": f"1 {base} = {rate.normalize():f} {quote} (1 {quote} = {(1 / rate).quantize(Decimal('0.00000001'))} {base})",
+        "From": f"{_as_of(payload):%Y-%m-%d %H:%M:%S} UTC",
+    }
+
+
+def _fx_rate_panel(request: Any) -> tuple[str, dict[str, Any]]:
+    """The pair's known rates around the proposed one, and how far the proposal is from them (a
+    mistyped rate, 1.17 for 0.87, is what the checker is there to catch)."""
+    from decimal import Decimal
+
+    from payments.selectors import fx_rate_latest_before, fx_rate_next_after
+
+    payload = request.payload
+    base, quote = str(payload.get("base")), str(payload.get("quote"))
+    as_of, rate = _as_of(payload), Decimal(str(payload.get("rate")))
+    rows = []
+    for label, known in (
+        ("Before", fx_rate_latest_before(base, quote, as_of)),
+        ("After", fx_rate_next_after(base, quote, as_of)),
+    ):
+        if known is not None:
+            rows.append({"label": label, "rate": known, "change_pct": (rate / known.rate - 1) * 100})
+    return "risk/_fx_rate_panel.html", {"gap": request.subject, "rows": rows, "pair": f"{base}/{quote}"}
+
+
+register(
+    ApprovalAction(
+        key=FX_RATE_ADD,
+        label="Add a missing FX rate",
+        subject_model=FxRateGap,
+        maker_permission="ops.propose_fx_rates",
+        policy=lambda subject, payload: [Role.FINANCE],
+        validate=_validate_fx_rate,
+        execute=_execute_fx_rate,
+        describe=lambda subject, payload: (
+            f"{payload.get('base')}/{payload.get('quote')} at {payload.get('rate')} from {str(payload.get('as_of'))[:16]}"
+        ),
+        show=_show_fx_rate,
+        panel=_fx_rate_panel,
     )
 )

@@ -89,6 +89,19 @@ class RoutingForm(forms.Form):
     reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
 
 
+class FxRateForm(forms.Form):
+    """The missing rate of a gap, as a finance or risk officer proposes it."""
+
+    rate = forms.CharField(max_length=30, help_text="The price of one unit of the first currency in the second.")
+    as_of = forms.DateTimeField(
+        label="From (UTC)", widget=forms.DateTimeInput(attrs=_DT, format="%Y-%m-%dT%H:%M"),
+        help_text="When the rate was the market's: at or before the moment it was first needed.",
+    )  # fmt: skip
+    reason = forms.CharField(
+        max_length=2000, widget=forms.Textarea(attrs={"rows": 2}), help_text="Where the rate comes from (the source)."
+    )
+
+
 class DashboardFilterForm(forms.Form):
     group = forms.ChoiceField(required=False)
     partner = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)

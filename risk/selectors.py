@@ -18,7 +18,7 @@ from django.utils import timezone
 from accounts.models import Client
 from risk.models import AlertStatus, ExposureLimit, FxRateGap, Instrument, RiskAlert, RiskRule, RiskRuleVersion
 from risk.rules import Gap, Hit, country_names, gaps, hits
-from risk.services import exposure_can_view, risk_can_view, version_in_force
+from risk.services import exposure_can_view, fx_gap_covered, risk_can_view, version_in_force
 
 BACKTEST_DAYS = 30
 
@@ -547,18 +547,7 @@ def fx_gaps_with_items(gaps_: Any) -> list[dict[str, Any]]:
             subject_type=ContentType.objects.get_for_model(FxRateGap), subject_id__in=[str(g.pk) for g in rows]
         ).order_by("id")
     }
-    return [{"gap": g, "item": items.get(g.pk), "rate_now": _rate_exists(g)} for g in rows]
-
-
-def _rate_exists(gap: FxRateGap) -> bool:
-    from datetime import UTC, time
-
-    from payments.models import FxRate
-
-    end_of_day = datetime.combine(gap.day, time.max, tzinfo=UTC)
-    return FxRate.objects.filter(
-        Q(base=gap.base, quote=gap.quote) | Q(base=gap.quote, quote=gap.base), as_of__lte=end_of_day
-    ).exists()
+    return [{"gap": g, "item": items.get(g.pk), "rate_now": fx_gap_covered(g)} for g in rows]
 
 
 def filter_choices() -> dict[str, Any]:

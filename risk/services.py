@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -43,6 +44,7 @@ from risk.rules import Gap, Hit, gaps, hits, params_clean
 
 RULE_CHANGE = "risk.rule_change"
 ACCOUNT_ROUTING = "risk.account_routing"
+FX_RATE_ADD = "risk.fx_rate_add"
 RULE_CODE = re.compile(r"^[A-Za-z0-9_-]{2,40}$")
 ALERT_QUEUE = "risk_alert"
 FX_GAP_QUEUE = "fx_rate_missing"
@@ -77,6 +79,16 @@ def fx_gap_can_view(actor: Any) -> Decision:
     ):
         return ALLOWED
     return deny(errors.NOT_ALLOWED_FX_GAPS)
+
+
+def fx_rate_can_propose(actor: Any, gap: FxRateGap | None = None) -> Decision:
+    """Propose the missing rate of a gap (``risk.fx_rate_add``; another finance officer approves):
+    finance and risk, while the gap is not covered."""
+    if not (actor.is_authenticated and actor.has_perm("ops.propose_fx_rates")):
+        return deny(errors.NOT_ALLOWED_FX_PROPOSE)
+    if gap is not None and fx_gap_covered(gap):
+        return deny(errors.FX_GAP_COVERED)
+    return ALLOWED
 
 
 def rule_can_propose(actor: Any) -> Decision:
@@ -470,6 +482,96 @@ def fx_gap_record(
                      "transactions": count, "examples": examples[:5], "rule": rule.code if rule else None},
         )  # fmt: skip
     return gap
+
+
+def fx_gap_covered(gap: FxRateGap) -> bool:
+    """A rate of the pair, or of its inverse, dated at or before the moment the gap was first
+    needed: every amount it met converts now."""
+    from payments.models import FxRate
+
+    return FxRate.objects.filter(
+        Q(base=gap.base, quote=gap.quote) | Q(base=gap.quote, quote=gap.base), as_of__lte=gap.first_needed_at
+    ).exists()
+
+
+def fx_rate_check(gap: FxRateGap, *, base: str, quote: str, rate: object, as_of: datetime) -> dict[str, str]:
+    """What is wrong with a proposed rate for a gap (field -> message); nothing when it is good."""
+    from payments.errors import PaymentError
+    from payments.services.fx import fx_rate_clean
+
+    if {base, quote} != {gap.base, gap.quote}:
+        return {"__all__": errors.FX_PAIR_NOT_THE_GAPS.format(pair=f"{gap.base}/{gap.quote}")}
+    try:
+        fx_rate_clean(base=base, quote=quote, rate=rate, as_of=as_of)
+    except PaymentError as exc:
+        return {exc.field or "__all__": exc.message}
+    if as_of > gap.first_needed_at:
+        return {"as_of": errors.FX_RATE_TOO_LATE.format(needed=f"{gap.first_needed_at:%Y-%m-%d %H:%M:%S}")}
+    return {}
+
+
+@transaction.atomic(durable=True)
+def fx_rate_propose(*, actor: User, gap_id: int, rate: object, as_of: datetime, reason: str) -> ApprovalRequest:
+    """A finance or risk officer proposes the missing rate of a gap (``risk.fx_rate_add``): another
+    finance officer approves, then the rate is in and every gap it covers closes."""
+    from ops.services.approvals import approval_create
+
+    gap = FxRateGap.objects.get(pk=gap_id)
+    fx_rate_can_propose(actor, gap).require(RiskError)
+    problems = fx_rate_check(gap, base=gap.base, quote=gap.quote, rate=rate, as_of=as_of)
+    if not (reason or "").strip():
+        problems["reason"] = errors.REASON_REQUIRED
+    if problems:
+        raise RiskError(problems)
+    payload = {"base": gap.base, "quote": gap.quote, "rate": str(rate).strip(), "as_of": as_of.isoformat()}
+    return approval_create(action=FX_RATE_ADD, subject=gap, payload=payload, maker=actor, reason=reason)
+
+
+def fx_gaps_close_covered(*, note: str = "") -> int:
+    """Close the work item of every open gap a rate now covers (the pair's or its inverse's, dated
+    at or before the gap was first needed), and run each rule that met it again over the days
+    since, so the amounts it could not compare are compared. Called when an approved rate comes in
+    and by beat for rates added in the admin. Returns how many gaps closed."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from ops.models import OPEN_STATUSES, WorkItem
+    from ops.services.work_items import work_item_resolve_for_subject
+    from payments.models import FxRate
+
+    open_ids = WorkItem.objects.filter(
+        queue__code=FX_GAP_QUEUE,
+        subject_type=ContentType.objects.get_for_model(FxRateGap),
+        status__in=OPEN_STATUSES,
+    ).values_list("subject_id", flat=True)
+    closed = 0
+    for gap in FxRateGap.objects.filter(pk__in=[int(i) for i in open_ids]).prefetch_related("rules"):
+        rate = (
+            FxRate.objects.filter(
+                Q(base=gap.base, quote=gap.quote) | Q(base=gap.quote, quote=gap.base), as_of__lte=gap.first_needed_at
+            )
+            .order_by("-as_of")
+            .first()
+        )
+        if rate is None:
+            continue
+        with transaction.atomic():
+            why = (
+                note
+                or f"The {rate.base}/{rate.quote} rate {rate.rate.normalize():f} of {rate.as_of:%Y-%m-%d %H:%M} UTC is in."
+            )
+            if work_item_resolve_for_subject(queue=FX_GAP_QUEUE, subject=gap, code="fixed", note=why) is None:
+                continue
+            closed += 1
+            days = (timezone.now().date() - gap.day).days + 1
+            for rule in gap.rules.all():
+                transaction.on_commit(partial(_rule_evaluate_later, rule.pk, days))
+    return closed
+
+
+def _rule_evaluate_later(rule_id: int, days: int) -> None:
+    from risk.tasks import rule_evaluate_task
+
+    rule_evaluate_task.delay(rule_id=rule_id, days=days)
 
 
 def fx_gaps_record(*, found: list[Gap], rule: RiskRule) -> list[FxRateGap]:

@@ -38,3 +38,14 @@ def exposure_check_task() -> int:
         positions_refresh()
         instruments_refresh()
         return len(exposure_check())
+
+
+@shared_task(ignore_result=True)
+def fx_gaps_close_task() -> int:
+    """Every fifteen minutes (beat): close the gaps a rate now covers (a rate added in the admin;
+    an approved proposal closes its gaps at once) and run their rules again."""
+    from audit.context import Actor, acting_as
+    from risk.services import fx_gaps_close_covered
+
+    with acting_as(Actor.system("risk.fx_gaps_close")):
+        return fx_gaps_close_covered()

@@ -22,11 +22,20 @@ from ops.models import User
 from payments.selectors import fx_rate_can_add
 from risk import selectors
 from risk.errors import RiskError
-from risk.forms import DashboardFilterForm, DispositionForm, ExposureLimitForm, RoutingForm, RuleForm, RuleVersionForm
+from risk.forms import (
+    DashboardFilterForm,
+    DispositionForm,
+    ExposureLimitForm,
+    FxRateForm,
+    RoutingForm,
+    RuleForm,
+    RuleVersionForm,
+)
 from risk.models import AlertStatus, RuleKind
 from risk.rules import KINDS, params_parse
 from risk.sar import sar_can_start
 from risk.services import (
+    FX_RATE_ADD,
     account_routing_can_change,
     account_routing_propose,
     alert_can_dispose,
@@ -35,6 +44,8 @@ from risk.services import (
     exposure_limit_can_set,
     exposure_limit_set,
     fx_gap_can_view,
+    fx_rate_can_propose,
+    fx_rate_propose,
     risk_can_view,
     rule_can_propose,
     rule_can_propose_version,
@@ -280,14 +291,42 @@ def fx_gap_list_view(request: HttpRequest) -> HttpResponse:
 
 
 def fx_gap_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """A gap, its work item, and (finance and risk) the form proposing its rate for approval."""
+    from ops.selectors import approval_pending
+
     user = _user(request)
     gap = selectors.fx_gap_get_for(user, pk)
+    can_propose = fx_rate_can_propose(user, gap)
+    pending = approval_pending(FX_RATE_ADD, gap)
+    form = FxRateForm(request.POST or None, initial={"as_of": datetime.combine(gap.day, datetime.min.time())})
+    status = 200
+    if request.method == "POST":
+        can_propose.require(PermissionDenied)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                approval = fx_rate_propose(
+                    actor=user,
+                    gap_id=gap.pk,
+                    rate=data["rate"],
+                    as_of=_utc(data["as_of"]) or timezone.now(),
+                    reason=data["reason"],
+                )
+            except RiskError as exc:
+                _errors_onto(form, exc.problems)
+            except OpsError as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, f"Asked for approval #{approval.pk}: a finance officer decides.")
+                return redirect("approval", pk=approval.pk)
+        status = 400
     (row,) = selectors.fx_gaps_with_items([gap])
     return render(
         request,
         "risk/fx_gap.html",
-        {"row": row, "gap": gap, "rules": gap.rules.order_by("code"),
-         "can_add_rate": fx_rate_can_add(user)},
+        {"row": row, "gap": gap, "rules": gap.rules.order_by("code"), "form": form, "pending": pending,
+         "can_propose": can_propose, "can_add_rate": fx_rate_can_add(user)},
+        status=status,
     )  # fmt: skip
 
 

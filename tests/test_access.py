@@ -605,6 +605,11 @@ PAGES = [
         "GET", "/risk/fx-gaps/{fxgap}/", (ANONYMOUS, LOGIN), (NOBODY, 404), (SUPPORT, 404), (FINANCE, 200), (RISK, 200),
         (AUDITOR, 200),
     ),
+    # finance and risk propose the missing rate (an empty form: 400); the auditor and admins do not
+    *rows(
+        "POST", "/risk/fx-gaps/{fxgap}/", (ANONYMOUS, LOGIN), (NOBODY, 404), (SUPPORT, 404), (FINANCE, 400), (RISK, 400),
+        (AUDITOR, 403), (ADMIN, 403),
+    ),
     *rows(
         "GET", "/risk/alerts/{riskalert}/", (ANONYMOUS, LOGIN), (NOBODY, 404), (SUPPORT, 404), (AUDITOR, 200), (RISK, 200),
         (COMPLIANCE, 200),

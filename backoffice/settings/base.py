@@ -468,6 +468,7 @@ CELERY_BEAT_SCHEDULE = {
     # the monitoring rules over new activity, the platform's open positions and the exposure limits
     "risk-rules-evaluate": {"task": "risk.tasks.rules_evaluate_task", "schedule": 300.0, "options": {"expires": 290}},
     "risk-exposure-check": {"task": "risk.tasks.exposure_check_task", "schedule": 300.0, "options": {"expires": 290}},
+    "risk-fx-gaps-close": {"task": "risk.tasks.fx_gaps_close_task", "schedule": 900.0, "options": {"expires": 890}},
     "approvals-expire": {
         "task": "ops.tasks.approvals_expire_task",
         "schedule": 300.0,

@@ -65,3 +65,36 @@ def test_good_risk_officer_edits_a_rule_checker_reads_the_backtest_and_approves(
     page.goto(f"/risk/rules/{rule.pk}/")
     expect(page.get_by_test_id("rule-version-2")).to_contain_text("min_pct=10")
     expect(page.get_by_test_id("rule-version-1")).to_contain_text("in force")
+
+
+def test_good_a_missing_fx_rate_is_proposed_approved_and_its_work_item_closes(
+    page: Page, new_page: Callable[[], Page]
+) -> None:
+    from tests.risk.test_fx_gaps import _gap_in_eur
+
+    staff(Role.RISK, username="rita")
+    staff(Role.FINANCE, username="fiona")
+    gap, _rule = _gap_in_eur()
+
+    sign_in(page, "rita")
+    page.goto("/risk/fx-gaps/")
+    page.get_by_role("link", name="EUR → GBP").click()
+    expect(page.get_by_test_id("fx-gap-rate")).to_have_text("Still missing.")
+    page.get_by_role("textbox", name="Rate").fill("0.999")
+    page.get_by_role("textbox", name="Reason").fill("ECB reference rate of the day")
+    page.get_by_role("button", name="Ask for approval").click()
+    expect(page.get_by_test_id("approval-status")).to_have_text("Pending")
+
+    checker = new_page()
+    sign_in(checker, "fiona")
+    checker.goto("/approvals/")
+    checker.get_by_role("link", name="EUR/GBP at 0.999", exact=False).first.click()
+    expect(checker.get_by_test_id("fx-rate-panel")).to_contain_text("No EUR/GBP rate is known")
+    shot(checker, "fx-rate-approval")
+    checker.get_by_label("Reason").fill("matches the ECB")
+    checker.get_by_role("button", name="Approve").click()
+    expect(checker.get_by_test_id("approval-status")).to_have_text("Executed")
+
+    page.goto(f"/risk/fx-gaps/{gap.pk}/")
+    expect(page.get_by_test_id("fx-gap-item")).to_contain_text("Resolved")
+    expect(page.get_by_test_id("fx-gap-rate")).to_contain_text("the work item is closed")

@@ -446,18 +446,24 @@ def pnl(filters: Filters | None = None, *, days: int = 30, top: int = 10) -> dic
     P&L) and its revenue (commission and spread, both books); the clients with the largest P&L."""
     filters = filters or Filters()
     where, params = filters.sql(client_id="x.client_id")
-    params["since"] = timezone.now() - timedelta(days=days)
-    # one pass over the deals, grouped by client, currency and book; the client row only when a
-    # filter reads it (the totals and the largest P&Ls are summed from the groups)
+    params |= {"since": timezone.now() - timedelta(days=days), "top": top}
+    # one pass over the deals, grouped by client, currency and book (the client row only when a
+    # filter reads it); from the groups, in the same statement, the totals per currency and book
+    # and the ``top`` largest P&Ls: a few rows come back, not one per client
     join_client = " JOIN accounts_client c ON c.id = x.client_id" if filters.country else ""
-    groups = _rows(
-        "SELECT x.client_id, x.currency, ta.book, count(*) AS deals, sum(x.profit + x.swap) AS pnl,"  # noqa: S608 - fixed fragments, values bound
+    rows = _rows(
+        "WITH g AS (SELECT x.client_id, x.currency, ta.book, count(*) AS deals, sum(x.profit + x.swap) AS pnl,"  # noqa: S608 - fixed fragments, values bound
         " sum(x.commission + x.spread) AS revenue"
         " FROM ib_deal x JOIN accounts_tradingaccount ta ON ta.id = x.trading_account_id"
         + join_client
-        + f" WHERE x.closed_at >= %(since)s{where} GROUP BY x.client_id, x.currency, ta.book",
+        + f" WHERE x.closed_at >= %(since)s{where} GROUP BY x.client_id, x.currency, ta.book)"  # noqa: S608 - as above
+        " (SELECT NULL::bigint AS client_id, currency, book, sum(deals)::bigint AS deals, sum(pnl) AS pnl,"
+        " sum(revenue) AS revenue FROM g GROUP BY currency, book)"
+        " UNION ALL"
+        " (SELECT client_id, currency, book, deals, pnl, revenue FROM g ORDER BY abs(pnl) DESC, client_id LIMIT %(top)s)",
         params,
     )
+    groups = [r for r in rows if r["client_id"] is None]
     by_currency: dict[str, dict[str, Any]] = {}
     for row in groups:
         total = by_currency.setdefault(
@@ -471,7 +477,7 @@ def pnl(filters: Filters | None = None, *, days: int = 30, top: int = 10) -> dic
         if row["book"] == "b":
             total["b_book_pnl"] -= row["pnl"]
     totals = [by_currency[c] for c in sorted(by_currency)]
-    clients = sorted(groups, key=lambda r: (-abs(r["pnl"]), r["client_id"]))[:top]
+    clients = sorted((r for r in rows if r["client_id"] is not None), key=lambda r: (-abs(r["pnl"]), r["client_id"]))
     names = Client.objects.in_bulk([r["client_id"] for r in clients])
     for row in clients:
         row["client"] = names.get(row["client_id"])

@@ -20,9 +20,7 @@ How two names are compared
   abjad (Arabic, Persian, Hebrew: no short vowels) is also compared by its bare consonants
   (anyascii ``mhmd``, Latin Mohammed: both ``MT``). A key says less the more names share it: the
   credit a sound match adds to the spelling score is scaled down when more than ``SOUND_KEY_NAMES``
-  known names have that key (Hung, Hong, Hang, Heng and Hsiung; Osama, Asim and Aazim), and two names
-  that many people carry (``COMMON_TOKEN``), more than a slip of the keyboard apart, are two names
-  however alike they sound (Michael / Mitchell, Stephen / Stephane, Umar / Umair).
+  known names have that key (Hung, Hong, Hang, Heng and Hsiung; Osama, Asim and Aazim).
 * Token frequencies (``_Frequencies``): how many people carry each token, counted over the list's
   entries and the population given (the client base), by sound so that transliterations of one
   name count together. A token weighs its inverse document frequency: Nguyen, Wang, Li, Mohammed
@@ -605,10 +603,6 @@ def _similarities(
                     gain = max(0.0, 100.0 - PHONETIC_DISCOUNT - PHONETIC_SPELLING_WEIGHT * (100.0 - sim) - sim)
                     names = min(sound_names.get(k, 0) for k in px & py)
                     sim += gain * min(1.0, SOUND_KEY_NAMES / max(1, names))
-                    if pa.common and pb.common and pa.common[i] and pb.common[j] and OSA.distance(x, y) > _slips(x, y):
-                        # Two names many people carry (COMMON_TOKEN), more than a slip apart: alike in
-                        # sound, two names all the same (Michael / Mitchell, Stephen / Stephane, Umar / Umair).
-                        sim = max(0.0, sim - UNMATCHED_PART_PENALTY)
                 elif pa.known[i] or pb.known[j]:
                     # A name other people carry too, not a one-off spelling: another name than the
                     # list's, more so if more than a slip of the keyboard apart (Hung / Hong, Hung / Trung).

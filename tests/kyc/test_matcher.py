@@ -459,21 +459,7 @@ def test_a_missing_name_part_costs_more_the_more_people_share_the_rest() -> None
 
 # --- sounds alike is not always one name ---------------------------------------------------------------
 
-COMMON_GIVEN = ["Michael", "Mitchell", "John", "David", "James", "Robert", "Mary", "Linda"]
 COMMON_SURNAMES = ["Smith", "Jones", "Brown", "Taylor", "Haddad"]
-
-
-def test_two_common_names_that_sound_alike_are_two_names() -> None:
-    # Michael and Mitchell share their consonants, and many clients carry each: two names.
-    population = [f"{g} {s}" for g in COMMON_GIVEN for s in COMMON_SURNAMES] * 5
-    screener = Screener([ListEntry("mitchell", ["Mitchell Smith"], [], ["us"])], population=population)
-    assert screener.screen(Candidate("c", "Michael Smith")) == []
-    # Without the client base to tell that both are common names, the sound match still counts.
-    alone = Screener([ListEntry("mitchell", ["Mitchell Smith"], [], ["us"])])
-    assert alone.compare(Candidate("c", "Michael Smith"), "mitchell").score >= DEFAULT_THRESHOLD
-    # A slip of the keyboard in the common name is still the name.
-    for name in ("Mitchel Smith", "Mitchell Smyth", "SMITH, Mitchell"):
-        assert [h.entry_id for h in screener.screen(Candidate("c", name))] == ["mitchell"], name
 
 
 def test_a_sound_many_known_names_share_tells_less() -> None:

@@ -51,7 +51,7 @@ the threshold). If nomenklatura is installed (it is not a dependency of the proj
 own matcher (logic-v2) is run beside on a sample of the same clients, for reference.
 
     python -m bench screening [--quick]
-    python -m bench.screening [--quick] [--threshold T] [--processes N]
+    python -m bench.screening [--quick] [--threshold T] [--processes N] [--false-positives N [--origin CODE]]
 """
 
 # ruff: noqa: RUF001  (romanisation tables: Cyrillic, Greek and Arabic letters that look like Latin ones)
@@ -746,7 +746,14 @@ def _pct(part: float, whole: float) -> str:
     return f"{100.0 * part / whole:.2f}%" if whole else "n/a"
 
 
-def run(*, quick: bool = False, threshold: float | None = None, processes: int = PROCESSES) -> bool:
+def run(
+    *,
+    quick: bool = False,
+    threshold: float | None = None,
+    processes: int = PROCESSES,
+    false_positives: int = 0,
+    origin: str | None = None,
+) -> bool:
     from kyc.screening.matcher import normalise
 
     divisor = QUICK_DIVISOR if quick else 1
@@ -841,6 +848,9 @@ def run(*, quick: bool = False, threshold: float | None = None, processes: int =
             f" score {hit.score} (name {hit.name_score}, dob {hit.dob_match}, country {hit.country_match})"
         )
 
+    if false_positives:
+        show_false_positives(data, screener, outcome, count=false_positives, origin=origin)
+
     # What the threshold trades: recall against false positives, from the hits above the one used.
     steps = [t for t in (70, 75, 78, 80, 82, 84, 85, 86, 88, 90, 92, 95) if t >= screener.threshold]
     if steps:
@@ -910,6 +920,35 @@ def run(*, quick: bool = False, threshold: float | None = None, processes: int =
         flush=True,
     )
     return met
+
+
+def show_false_positives(data: Data, screener: Screener, outcome: Outcome, *, count: int, origin: str | None) -> None:
+    """A seeded sample of the hits on clients that were not planted (of one origin, if given), each
+    with the entry it hit, the scores, and how many people the index knows to carry each of the
+    client's name tokens and all of them together (namesakes): what a reviewer would be shown."""
+    from kyc.screening.matcher import _core_tokens
+
+    pairs = [
+        (client_id, hit)
+        for client_id, got in sorted(outcome.hits.items())
+        if client_id not in data.planted and (origin is None or data.origins[client_id] == origin)
+        for hit in got
+    ]
+    sample = random.Random(SEED + 3).sample(pairs, min(count, len(pairs)))
+    clients_by_id = {c.client_id: c for c in data.clients}
+    entries_by_id = {e.entry_id: e for e in data.entries}
+    frequencies = screener._frequencies
+    print(f"false positives{f' of origin {origin}' if origin else ''}: {len(pairs):,} hits, a sample of {len(sample)}:")
+    for client_id, hit in sorted(sample, key=lambda p: -p[1].score):
+        client, entry = clients_by_id[client_id], entries_by_id[hit.entry_id]
+        tokens = _core_tokens(client.name)
+        carriers = " ".join(f"{t}:{frequencies.spellings.get(t, 0)}" for t in tokens)
+        print(
+            f"  [{data.origins[client_id]}] {client.name!r} ({client.birth_date}, {client.country})"
+            f" ~ {hit.matched_name!r} of {entry.names} ({entry.birth_dates}, {entry.countries}):"
+            f" score {hit.score}, name {hit.name_score}, dob {hit.dob_match}, country {hit.country_match};"
+            f" carriers {carriers}, namesakes {frequencies.namesakes(tokens)}"
+        )
 
 
 def reference(data: Data, screener: Screener, *, quick: bool) -> None:
@@ -996,9 +1035,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threshold", type=float, help="the screener's threshold (default: the matcher's)")
     parser.add_argument("--processes", type=int, default=PROCESSES)
+    parser.add_argument(
+        "--false-positives", type=int, default=0, metavar="N", help="print a sample of N hits on clients not planted"
+    )
+    parser.add_argument("--origin", help="... of clients of this origin only (a culture code: zh, vi, pk, ...)")
     args = parser.parse_args(argv)
     print(TITLE, flush=True)
-    met = run(quick=args.quick, threshold=args.threshold, processes=args.processes)
+    met = run(
+        quick=args.quick,
+        threshold=args.threshold,
+        processes=args.processes,
+        false_positives=args.false_positives,
+        origin=args.origin,
+    )
     return 0 if met else 1
 
 

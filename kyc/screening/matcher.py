@@ -18,7 +18,9 @@ How two names are compared
   letters collapsed, a final ng one sound. Gaddafi, Qadhafi, Kadafi and Khadafi are all ``KTF``. A token may have a second
   key for another reading of j or ch (Jaroslaw/Yaroslav, Lichatschew/Likhachev). A name written in an
   abjad (Arabic, Persian, Hebrew: no short vowels) is also compared by its bare consonants
-  (anyascii ``mhmd``, Latin Mohammed: both ``MT``).
+  (anyascii ``mhmd``, Latin Mohammed: both ``MT``). A key says less the more names share it: the
+  credit a sound match adds to the spelling score is scaled down when more than ``SOUND_KEY_NAMES``
+  known names have that key (Hung, Hong, Hang, Heng and Hsiung; Osama, Asim and Aazim).
 * Token frequencies (``_Frequencies``): how many people carry each token, counted over the list's
   entries and the population given (the client base), by sound so that transliterations of one
   name count together. A token weighs its inverse document frequency: Nguyen, Wang, Li, Mohammed
@@ -83,7 +85,7 @@ import math
 import multiprocessing
 import re
 from collections import Counter, defaultdict
-from collections.abc import Container, Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
@@ -122,7 +124,7 @@ MISMATCH_SIMILARITY = 50.0
 COMMON_TOKEN = 20
 # Tokens of the longer name left unmatched weigh (1 + COMMON_NAME_FACTOR * ln(n / COMMON_NAME_FLOOR))
 # times more when n people carry the shorter name (the candidate and the listed person: 2).
-COMMON_NAME_FACTOR = 3.0
+COMMON_NAME_FACTOR = 5.0
 COMMON_NAME_FLOOR = 2.0
 # Two tokens of an entry's names are spellings of one name if each is the other's closest, their
 # fuzz.ratio is at least VARIANT_SIMILARITY and they are at most 2 edits, or VARIANT_EDITS per letter, apart.
@@ -137,6 +139,10 @@ PHONETIC_SPELLING_WEIGHT = 0.4
 ABJAD_PHONETIC_DISCOUNT = 6.0  # same consonant skeleton, when one name is written in an abjad (no vowels)
 COMPACT_PHONETIC_DISCOUNT = 8.0  # a one-word name (Han, Hangul) against the same in words, by sound
 INITIAL_SIMILARITY = 80.0  # "J" against "John"
+# A phonetic key that many known names share says little (Hung, Hong, Hang, Heng and Hsiung are all
+# one key, and so are Osama and Aazim): the credit a sound match adds to the spelling score is scaled by
+# SOUND_KEY_NAMES / (known names of that key), at most 1.
+SOUND_KEY_NAMES = 5
 
 # Corroboration (points added to the name score; negative lowers it).
 DOB_FULL_MATCH = 16.0  # same full date: strong evidence (two people share one by chance 1 in ~20,000)
@@ -520,6 +526,9 @@ class _Profile(NamedTuple):
     common: tuple[bool, ...] = ()  # each token: carried by at least COMMON_TOKEN people (both sides)
 
 
+_NO_COUNTS: Mapping[str, int] = {}
+
+
 def _sound(token: str) -> str:
     return phonetic(token) or token
 
@@ -559,7 +568,13 @@ def _quality(sim: float) -> float:
 
 
 def _similarities(
-    a: _Name, b: _Name, pa: _Profile, pb: _Profile, abjad: bool, variants: Container[tuple[str, str]] = ()
+    a: _Name,
+    b: _Name,
+    pa: _Profile,
+    pb: _Profile,
+    abjad: bool,
+    variants: Container[tuple[str, str]] = (),
+    sound_names: Mapping[str, int] = _NO_COUNTS,
 ) -> list[tuple[float, int, int]]:
     """Every token of ``a`` against every token of ``b``: spelling (``fuzz.ratio``), sound (equal
     phonetic keys, less a discount), or an initial against a name. A candidate's token that is a
@@ -583,8 +598,11 @@ def _similarities(
                     weight = 0.0 if len(sx) >= 3 else PHONETIC_SPELLING_WEIGHT
                     sim = max(sim, 100.0 - ABJAD_PHONETIC_DISCOUNT - weight * (100.0 - sim))
                 elif not px.isdisjoint(py):
-                    # Same sound, other spelling: part of the way from the spelling's score to 100.
-                    sim = max(sim, 100.0 - PHONETIC_DISCOUNT - PHONETIC_SPELLING_WEIGHT * (100.0 - sim))
+                    # Same sound, other spelling: part of the way from the spelling's score to 100, the
+                    # less the more known names share the sound.
+                    gain = max(0.0, 100.0 - PHONETIC_DISCOUNT - PHONETIC_SPELLING_WEIGHT * (100.0 - sim) - sim)
+                    names = min(sound_names.get(k, 0) for k in px & py)
+                    sim += gain * min(1.0, SOUND_KEY_NAMES / max(1, names))
                 elif pa.known[i] or pb.known[j]:
                     # A name other people carry too, not a one-off spelling: another name than the
                     # list's, more so if more than a slip of the keyboard apart (Hung / Hong, Hung / Trung).
@@ -603,14 +621,20 @@ def _similarities(
 
 
 def _alignment(
-    a: _Name, b: _Name, pa: _Profile, pb: _Profile, abjad: bool, variants: Container[tuple[str, str]] = ()
+    a: _Name,
+    b: _Name,
+    pa: _Profile,
+    pb: _Profile,
+    abjad: bool,
+    variants: Container[tuple[str, str]] = (),
+    sound_names: Mapping[str, int] = _NO_COUNTS,
 ) -> float:
     """Tokens of the shorter name paired with their best tokens of the longer, averaged by weight (a
     pair weighs what its more common token does); the longer name's leftover tokens count as
     mismatches of a share of their weight."""
     if len(a.tokens) > len(b.tokens):
         a, b, pa, pb = b, a, pb, pa
-    pairs = sorted(_similarities(a, b, pa, pb, abjad, variants), reverse=True)
+    pairs = sorted(_similarities(a, b, pa, pb, abjad, variants, sound_names), reverse=True)
     used_a: set[int] = set()
     used_b: set[int] = set()
     total = weight = 0.0
@@ -649,7 +673,8 @@ def name_score(
     pb = pb or _by_length(b)
     abjad = a.abjad or b.abjad
     variants = frequencies.variants if frequencies is not None else frozenset()
-    score = _alignment(a, b, pa, pb, abjad, variants)
+    sound_names = frequencies.sound_names if frequencies is not None else _NO_COUNTS
+    score = _alignment(a, b, pa, pb, abjad, variants, sound_names)
     if len(a.tokens) != len(b.tokens):  # tokens split or run together?
         b_is_longer = len(b.tokens) > len(a.tokens)
         shorter, (longer, pl) = (b, (a, pa)) if not b_is_longer else (a, (b, pb))
@@ -672,9 +697,9 @@ def name_score(
                         )
                     )
                     aligned = (
-                        _alignment(a, merged, pa, merged_profile, abjad, variants)
+                        _alignment(a, merged, pa, merged_profile, abjad, variants, sound_names)
                         if b_is_longer
-                        else _alignment(merged, b, merged_profile, pb, abjad, variants)
+                        else _alignment(merged, b, merged_profile, pb, abjad, variants, sound_names)
                     )
                     score = max(score, aligned - MERGE_PENALTY)
                     merges += 1
@@ -747,6 +772,8 @@ class _Frequencies:
         self._parts: dict[str, frozenset[tuple[str, str]]] = {}
         self.pairs: Counter[tuple[str, str]] = Counter()
         self.variants: set[tuple[str, str]] = set()  # two spellings of one name (see learn_variants)
+        self.tokens: Counter[str] = Counter()  # people carrying each token (not run together)
+        self.sound_names: dict[str, int] = {}  # known names by phonetic key (see count_sound_names)
 
     def count(self, names: Iterable[Sequence[str]]) -> None:
         """One person, by the tokens of their names."""
@@ -761,6 +788,7 @@ class _Frequencies:
         if not tokens:
             return
         self.people += 1
+        self.tokens.update(tokens)
         self.spellings.update(tokens | spellings)
         self.sounds.update({_sound(t) for t in tokens})
         self.pairs.update(pairs)
@@ -785,6 +813,15 @@ class _Frequencies:
                     and max(a, key=lambda t: fuzz.ratio(y, t)) == x
                 ):
                     self.variants.add((x, y) if x < y else (y, x))
+
+    def count_sound_names(self) -> None:
+        """How many known names (tokens of at least KNOWN_NAME people) share each phonetic key: once
+        every name is counted."""
+        names: Counter[str] = Counter()
+        for token, people in self.tokens.items():
+            if people >= KNOWN_NAME:
+                names.update(_sounds(token))
+        self.sound_names = dict(names)
 
     def namesakes(self, tokens: Sequence[str]) -> int:
         """How many people carry all these tokens, at most: the fewest carrying any two of them."""
@@ -871,6 +908,7 @@ class Screener:
                 self._add(entry)
             for name in population:
                 self._frequencies.count([_core_tokens(name)])
+            self._frequencies.count_sound_names()
             self._profiles = [self._frequencies.profile(record, candidate=False) for record in self._records]
         finally:
             if gc_was_enabled:

@@ -455,3 +455,22 @@ def test_a_missing_name_part_costs_more_the_more_people_share_the_rest() -> None
     assert hit_on(screener, "bykov", "Ostap Bykov").score >= DEFAULT_THRESHOLD
     # The full name still hits.
     assert hit_on(screener, "dang", "Dang Lam Quang").score >= DEFAULT_THRESHOLD
+
+
+# --- sounds alike is not always one name ---------------------------------------------------------------
+
+COMMON_SURNAMES = ["Smith", "Jones", "Brown", "Taylor", "Haddad"]
+
+
+def test_a_sound_many_known_names_share_tells_less() -> None:
+    entries = [ListEntry("osama", ["Osama Haddad"], [], ["sy"])]
+    # The consonants of Osama (s, m) are those of many names clients carry: Usama, Asim, Aazim, Isam ...
+    crowded = ["Osama", "Usama", "Asim", "Aazim", "Isam", "Esam", "Wasim", "Assam", "Isma", "Asma"]
+    sparse = ["Osama", "Aazim", "John", "David", "James", "Robert", "Mary", "Linda", "Omar", "Ali"]
+    many = Screener(entries, population=[f"{g} {s}" for g in crowded for s in COMMON_SURNAMES] * 3)
+    few = Screener(entries, population=[f"{g} {s}" for g in sparse for s in COMMON_SURNAMES] * 3)
+    other = Candidate("c", "Aazim Haddad")
+    assert many.compare(other, "osama").score < few.compare(other, "osama").score
+    # Another spelling of the name, or a slip in it, still hits.
+    for name in ("Usama Haddad", "Osamaa Haddad", "Osama Hadad"):
+        assert hit_on(many, "osama", name).score >= DEFAULT_THRESHOLD, name

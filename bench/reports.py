@@ -120,7 +120,8 @@ BARE: dict[str, list[str]] = {
         """SELECT count(*) FROM payments_journalentry e JOIN payments_journalentry r ON r.id = e.reverses_id
            WHERE e.kind = 'reversal' AND r.kind IN ('deposit', 'deposit_release')
            AND e.created_at >= %(start)s AND e.created_at < %(end)s""",
-        "SELECT count(*) FROM payments_withdrawal WHERE created_at >= %(start)s AND created_at < %(end)s",
+        """SELECT status, failure_code, count(*) FROM payments_withdrawal
+           WHERE created_at >= %(start)s AND created_at < %(end)s GROUP BY 1, 2""",
         f"""SELECT d.reference, {_CLIENT_NAME}, d.channel, d.amount, d.currency, d.status, d.failure_code,
              d.created_at, d.completed_at
            FROM payments_deposit d JOIN accounts_client c ON c.id = d.client_id

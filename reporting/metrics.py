@@ -282,6 +282,30 @@ def withdrawals_paid(start: datetime, end: datetime) -> QuerySet[Withdrawal]:
     return Withdrawal.objects.filter(status=WithdrawalStatus.PAID, paid_at__gte=start, paid_at__lt=end)
 
 
+@dataclass(frozen=True)
+class WithdrawalOutcomes:
+    started: int
+    rejected: int
+    failed: int
+    failure_codes: list[tuple[str, int]]  # payouts the PSP or bank failed, most frequent code first
+
+
+def withdrawal_outcomes(withdrawals: QuerySet[Withdrawal]) -> WithdrawalOutcomes:
+    """What became of ``withdrawals``, from one grouped pass: how many, how many were rejected
+    before payout, and the failed payouts by failure code."""
+    rows = list(withdrawals.values("status", "failure_code").annotate(n=Count("id")).order_by())
+    codes: dict[str, int] = defaultdict(int)
+    for r in rows:
+        if r["status"] == WithdrawalStatus.FAILED:
+            codes[r["failure_code"]] += r["n"]
+    return WithdrawalOutcomes(
+        started=sum(r["n"] for r in rows),
+        rejected=sum(r["n"] for r in rows if r["status"] == WithdrawalStatus.REJECTED),
+        failed=sum(codes.values()),
+        failure_codes=sorted(codes.items(), key=lambda x: (-x[1], x[0])),
+    )
+
+
 def processing_seconds(withdrawals: QuerySet[Withdrawal]) -> dict[str, float | None]:
     duration = SecondsBetween(F("paid_at"), F("created_at"))
     found = withdrawals.aggregate(avg=Avg(duration), p90=Percentile(duration, 0.9), n=Count("id"))

@@ -281,6 +281,7 @@ def payments_report(f: Filters) -> Report:
     r = Report("payments", FAMILIES["payments"].title)
     deposits, withdrawals, paid = _payments_sets(f)
     outcomes = metrics.deposit_outcomes(deposits)  # one pass over the period's deposits
+    payouts = metrics.withdrawal_outcomes(withdrawals)  # and one over its withdrawals
     success = outcomes.success
     ok = sum(v[0] for v in success.values())
     decided = sum(v[1] for v in success.values())
@@ -302,6 +303,8 @@ def payments_report(f: Filters) -> Report:
         Kpi("Average withdrawal processing", _hours(times["avg"]), metrics.definition("withdrawal_processing_time")),
         Kpi("90th percentile withdrawal processing", _hours(times["p90"]), metrics.definition("withdrawal_processing_time")),
         Kpi("Failed deposits", str(outcomes.failed)),
+        Kpi("Failed withdrawal payouts", str(payouts.failed)),
+        Kpi("Withdrawals rejected", str(payouts.rejected)),
         Kpi("Refunds and chargebacks", str(outcomes.refunded + chargebacks)),
         *[Kpi(f"Net deposits ({n.currency})", money_str(n.net, n.currency), metrics.definition("net_deposit")) for n in net],
     ]  # fmt: skip
@@ -332,6 +335,12 @@ def payments_report(f: Filters) -> Report:
             "failure-codes",
         ),
         Table(
+            "Failed withdrawal payouts by failure code",
+            ["Failure code", "Withdrawals"],
+            [[code or "(none given)", n] for code, n in payouts.failure_codes],
+            "withdrawal-failure-codes",
+        ),
+        Table(
             "Refunds and chargebacks",
             ["Kind", "Count"],
             [["Deposits returned (refunds)", outcomes.refunded], ["Deposits reversed (chargebacks)", chargebacks]],
@@ -346,7 +355,7 @@ def payments_report(f: Filters) -> Report:
     ]  # fmt: skip
 
     r.dataset = payments_dataset(f)
-    r.dataset.known_count = outcomes.started + withdrawals.count()
+    r.dataset.known_count = outcomes.started + payouts.started
     return r
 
 

@@ -119,3 +119,41 @@ def test_good_permissions_report_names_subjects_not_ids(client: HttpClient) -> N
     assert len(rows) == 1 and rows[0][1] == "ada-admin" and rows[0][3].endswith(": gus-grantee")
     assert rows[0][4:6] == ["roles: []", "roles: ['risk']"]
     assert f"ops.user:{grantee.pk}" not in html
+
+
+def test_good_failed_withdrawal_payouts_show_with_their_failure_code(client: HttpClient) -> None:
+    """The payments report's failed payments are deposits' and withdrawals' alike: a payout the PSP
+    failed counts with its code beside the rejected withdrawals."""
+    from ops.roles import Role
+    from ops.services.approvals import approval_decide
+    from payments.services.ledger import wallet_for
+    from payments.services.withdrawals import (
+        payout_send,
+        withdrawal_payout_execute,
+        withdrawal_payout_result,
+        withdrawal_request,
+    )
+    from tests.factories import staff
+
+    w = world()
+    failed = withdrawal_request(
+        client=w.gb, source=wallet_for(client=w.gb, currency="EUR"), amount="50.00", method="card",
+        destination=w.withdrawal.destination, destination_name=w.gb.display_name,
+    )  # fmt: skip
+    failed.refresh_from_db()
+    if failed.approval_request_id and failed.status == "under_review":
+        approval_decide(
+            request_id=failed.approval_request_id, checker=staff(Role.FINANCE), decision="approve", reason="ok"
+        )
+        failed.refresh_from_db()
+    if failed.status == "approved":
+        withdrawal_payout_execute(withdrawal_id=failed.pk, actor=staff(Role.FINANCE))
+    voucher = payout_send(withdrawal_id=failed.pk)
+    withdrawal_payout_result(withdrawal_id=failed.pk, paid=False, voucher=voucher, failure_code="card_expired")
+    failed.refresh_from_db()
+    assert failed.status == "failed"
+    html = _auditor(client).get("/reports/payments/").content.decode()
+    assert '<li data-label="Failed withdrawal payouts"><span class="kpi-value">1</span>' in html
+    assert '<li data-label="Withdrawals rejected"><span class="kpi-value">0</span>' in html
+    table = html.split('data-testid="withdrawal-failure-codes"', 1)[1].split("</table>", 1)[0]
+    assert "<td>card_expired</td>" in table and "<td>1</td>" in table

@@ -328,7 +328,8 @@ def _fx_rate_panel(request: Any) -> tuple[str, dict[str, Any]]:
         ("After", fx_rate_next_after(base, quote, as_of)),
     ):
         if known is not None:
-            rows.append({"label": label, "rate": known, "change_pct": (rate / known.rate - 1) * 100})
+            change = ((rate / known.rate - 1) * 100).quantize(Decimal("0.01"))
+            rows.append({"label": label, "rate": known, "change": f"{change:+}%"})
     return "risk/_fx_rate_panel.html", {"gap": request.subject, "rows": rows, "pair": f"{base}/{quote}"}
 
 

@@ -179,7 +179,7 @@ def test_good_a_risk_officer_proposes_the_missing_rate_a_finance_officer_approve
     FxRate.objects.create(base="EUR", quote="GBP", rate=Decimal("0.99"), as_of=gap.first_needed_at + timedelta(hours=1))
     finance = _as(Role.FINANCE, "treasurer")
     approval_page = finance.get(f"/approvals/{request.pk}/").content.decode()
-    assert 'data-testid="fx-rate-panel"' in approval_page and ">0.91%<" in approval_page
+    assert 'data-testid="fx-rate-panel"' in approval_page and ">+0.91%<" in approval_page
     assert "1 EUR = 0.999 GBP" in approval_page
     with django_capture_on_commit_callbacks() as callbacks:
         decided = finance.post(

@@ -29,7 +29,9 @@ How two names are compared
   not a spelling the list itself gives), it is another name rather than a slip of the keyboard:
   ``DISTINCT_NAMES_PENALTY`` a keystroke or so apart (Hung / Hong, Daniel Jones / Daniel Jone),
   ``UNMATCHED_PART_PENALTY`` further (Hung / Trung, Hanh / Hoang); and so is a given name read as
-  two known names with one of them another (Hsin-Min / Hsin-Pin): ``COMPOUND_NAMES_PENALTY``. A part
+  two known names with one of them another (Hsin-Min / Hsin-Pin): ``COMPOUND_NAMES_PENALTY``, also
+  a keystroke apart when the syllables that differ are both common names (Tung-Chin / Hung-Chin;
+  not letters swapped, a slip). A syllable may be one vowel (Wade-Giles I, O: I-Sheng / Min-Sheng). A part
   of the shorter name so left unmatched weighs as much as its rarest part (``MISMATCH_SIMILARITY``):
   a shared family name, however rare, does not make the person when the given name is another.
 * Spellings of one name (``_Frequencies.learn_variants``): an entry's names in Latin letters are
@@ -111,8 +113,12 @@ MIN_WEIGHT = 1.0
 # score is lowered by DISTINCT_NAMES_PENALTY (unless they sound alike: transliterations of one name).
 KNOWN_NAME = 2
 # ... and a token read as two known names run together (of at least KNOWN_PART people each: Hsin-Min,
-# Hsinmin, Hsin Min), against another token read so: a compound given name that is another one.
+# Hsinmin, Hsin Min), against another token read so: a compound given name that is another one. A
+# part is of two letters or more, or one of SYLLABLE_LETTERS (the Chinese syllables I, O, E, A:
+# I-Sheng, O-Ching). One common part (COMMON_TOKEN) for another common one is another name even a
+# keystroke apart (Tung-Chin / Hung-Chin), unless the two are the same letters swapped.
 KNOWN_PART = 3
+SYLLABLE_LETTERS = frozenset("aeio")
 DISTINCT_NAMES_PENALTY = 20.0  # a known name a slip of the keyboard from the list's (Hung / Hong)
 UNMATCHED_PART_PENALTY = 50.0  # ... more than a slip from it (Hung / Trung)
 COMPOUND_NAMES_PENALTY = 35.0  # a compound given name of known names, more than a slip from the list's
@@ -575,6 +581,7 @@ def _similarities(
     abjad: bool,
     variants: Container[tuple[str, str]] = (),
     sound_names: Mapping[str, int] = _NO_COUNTS,
+    spellings: Mapping[str, int] = _NO_COUNTS,
 ) -> list[tuple[float, int, int]]:
     """Every token of ``a`` against every token of ``b``: spelling (``fuzz.ratio``), sound (equal
     phonetic keys, less a discount), or an initial against a name. A candidate's token that is a
@@ -614,10 +621,23 @@ def _similarities(
                 if pa.parts[i] and pb.parts[j]:
                     # Different given names made of two known names each (Hsin-Min, Hsin-Pin; more
                     # than a slip apart: Shih-Chiang, Shih-Sheng).
-                    far = OSA.distance(x, y) > _slips(x, y)
+                    far = OSA.distance(x, y) > _slips(x, y) or _one_part_other(pa.parts[i], pb.parts[j], spellings)
                     sim = max(0.0, sim - (COMPOUND_NAMES_PENALTY if far else DISTINCT_NAMES_PENALTY))
             out.append((sim, i, j))
     return out
+
+
+def _one_part_other(a: frozenset[tuple[str, str]], b: frozenset[tuple[str, str]], spellings: Mapping[str, int]) -> bool:
+    """Two compound given names that share one part and differ in the other, both common names
+    (Tung-Chin / Hung-Chin): another name, however few letters apart. Not letters swapped (a slip)."""
+    for x1, x2 in a:
+        for y1, y2 in b:
+            if (x1 == y1) == (x2 == y2):
+                continue
+            x, y = (x1, y1) if x1 != y1 else (x2, y2)
+            if spellings.get(x, 0) >= COMMON_TOKEN and spellings.get(y, 0) >= COMMON_TOKEN and sorted(x) != sorted(y):
+                return True
+    return False
 
 
 def _alignment(
@@ -628,13 +648,14 @@ def _alignment(
     abjad: bool,
     variants: Container[tuple[str, str]] = (),
     sound_names: Mapping[str, int] = _NO_COUNTS,
+    spellings: Mapping[str, int] = _NO_COUNTS,
 ) -> float:
     """Tokens of the shorter name paired with their best tokens of the longer, averaged by weight (a
     pair weighs what its more common token does); the longer name's leftover tokens count as
     mismatches of a share of their weight."""
     if len(a.tokens) > len(b.tokens):
         a, b, pa, pb = b, a, pb, pa
-    pairs = sorted(_similarities(a, b, pa, pb, abjad, variants, sound_names), reverse=True)
+    pairs = sorted(_similarities(a, b, pa, pb, abjad, variants, sound_names, spellings), reverse=True)
     used_a: set[int] = set()
     used_b: set[int] = set()
     total = weight = 0.0
@@ -674,7 +695,8 @@ def name_score(
     abjad = a.abjad or b.abjad
     variants = frequencies.variants if frequencies is not None else frozenset()
     sound_names = frequencies.sound_names if frequencies is not None else _NO_COUNTS
-    score = _alignment(a, b, pa, pb, abjad, variants, sound_names)
+    spellings = frequencies.spellings if frequencies is not None else _NO_COUNTS
+    score = _alignment(a, b, pa, pb, abjad, variants, sound_names, spellings)
     if len(a.tokens) != len(b.tokens):  # tokens split or run together?
         b_is_longer = len(b.tokens) > len(a.tokens)
         shorter, (longer, pl) = (b, (a, pa)) if not b_is_longer else (a, (b, pb))
@@ -697,9 +719,9 @@ def name_score(
                         )
                     )
                     aligned = (
-                        _alignment(a, merged, pa, merged_profile, abjad, variants, sound_names)
+                        _alignment(a, merged, pa, merged_profile, abjad, variants, sound_names, spellings)
                         if b_is_longer
-                        else _alignment(merged, b, merged_profile, pb, abjad, variants, sound_names)
+                        else _alignment(merged, b, merged_profile, pb, abjad, variants, sound_names, spellings)
                     )
                     score = max(score, aligned - MERGE_PENALTY)
                     merges += 1
@@ -849,14 +871,18 @@ class _Frequencies:
         return frozenset({(x, y)}) if known else frozenset()
 
     def parts(self, token: str) -> frozenset[tuple[str, str]]:
-        """The ways of reading a token as two known names run together (hsinmin: hsin, min)."""
+        """The ways of reading a token as two known names run together (hsinmin: hsin, min; isheng:
+        i, sheng)."""
         found = self._parts.get(token)
         if found is None:
             spellings = self.spellings
             found = self._parts[token] = frozenset(
                 (token[:i], token[i:])
-                for i in range(2, len(token) - 1)
-                if spellings.get(token[:i], 0) >= KNOWN_PART and spellings.get(token[i:], 0) >= KNOWN_PART
+                for i in range(1, len(token))
+                if spellings.get(token[:i], 0) >= KNOWN_PART
+                and spellings.get(token[i:], 0) >= KNOWN_PART
+                and (i > 1 or token[0] in SYLLABLE_LETTERS)
+                and (i < len(token) - 1 or token[-1] in SYLLABLE_LETTERS)
             )
         return found
 

@@ -18,7 +18,9 @@ How two names are compared
   letters collapsed, a final ng one sound. Gaddafi, Qadhafi, Kadafi and Khadafi are all ``KTF``. A token may have a second
   key for another reading of j or ch (Jaroslaw/Yaroslav, Lichatschew/Likhachev). A name written in an
   abjad (Arabic, Persian, Hebrew: no short vowels) is also compared by its bare consonants
-  (anyascii ``mhmd``, Latin Mohammed: both ``MT``). A key says less the more names share it: the
+  (anyascii ``mhmd``, Latin Mohammed: both ``MT``): three consonants alike make a strong match if
+  the Latin name has the long vowels the abjad writes, in order (waw: u or o, ya: i or e; Masroor
+  for msrwr, not Mazahir), else only part of the way, as two do. A key says less the more names share it: the
   credit a sound match adds to the spelling score is scaled down when more than ``SOUND_KEY_NAMES``
   known names have that key (Hung, Hong, Hang, Heng and Hsiung; Osama, Asim and Aazim).
 * Token frequencies (``_Frequencies``): how many people carry each token, counted over the list's
@@ -142,7 +144,9 @@ VARIANT_EDITS = 0.4
 # Gaddafi/Khadafi (spelling 71) 84, Muammar/Moammar (86) 90, Jaroslaw/Yaroslav (75) 86.
 PHONETIC_DISCOUNT = 4.0
 PHONETIC_SPELLING_WEIGHT = 0.4
-ABJAD_PHONETIC_DISCOUNT = 6.0  # same consonant skeleton, when one name is written in an abjad (no vowels)
+# Same consonant skeleton, when one name is written in an abjad (no short vowels); of three consonants
+# or more, and the long vowels it writes (waw, ya) in the Latin name: a strong match (see _long_vowels_agree).
+ABJAD_PHONETIC_DISCOUNT = 6.0
 COMPACT_PHONETIC_DISCOUNT = 8.0  # a one-word name (Han, Hangul) against the same in words, by sound
 INITIAL_SIMILARITY = 80.0  # "J" against "John"
 # A phonetic key that many known names share says little (Hung, Hong, Hang, Heng and Hsiung are all
@@ -601,8 +605,12 @@ def _similarities(
                     sim = max(sim, 100.0 - PHONETIC_DISCOUNT)
                 elif abjad and sx == sy and len(sx) >= 2:
                     # Consonants alike, the vowels unwritten: three consonants make a strong match,
-                    # two (mhmd, nsr) only part of the way from the spelling's score to 100.
-                    weight = 0.0 if len(sx) >= 3 else PHONETIC_SPELLING_WEIGHT
+                    # two (mhmd, nsr) only part of the way from the spelling's score to 100; and so do
+                    # three whose long vowels, which the abjad does write, the Latin name lacks.
+                    strong = len(sx) >= 3 and (
+                        a.abjad == b.abjad or _long_vowels_agree(*((x, y) if a.abjad else (y, x)))
+                    )
+                    weight = 0.0 if strong else PHONETIC_SPELLING_WEIGHT
                     sim = max(sim, 100.0 - ABJAD_PHONETIC_DISCOUNT - weight * (100.0 - sim))
                 elif not px.isdisjoint(py):
                     # Same sound, other spelling: part of the way from the spelling's score to 100, the
@@ -625,6 +633,23 @@ def _similarities(
                     sim = max(0.0, sim - (COMPOUND_NAMES_PENALTY if far else DISTINCT_NAMES_PENALTY))
             out.append((sim, i, j))
     return out
+
+
+_LATIN_VOWEL_CLASSES = str.maketrans(
+    {**dict.fromkeys("a", "A"), **dict.fromkeys("eiy", "I"), **dict.fromkeys("ouw", "U")}
+)
+
+
+@lru_cache(maxsize=1 << 16)
+def _long_vowels_agree(abjad: str, latin: str) -> bool:
+    """Whether a Latin name has the long vowels an abjad's name writes (waw: u or o, ya: i or e, after
+    its first letter, where they are consonants), in their order: Qadhafi for qdhfy, Kalooti for klwty,
+    not Khalad. Alif, which anyascii leaves out, is not checked."""
+    written = [("U" if c == "w" else "I") for c in abjad[1:] if c in "wy"]
+    if not written:
+        return True
+    vowels = iter(c for c in latin.translate(_LATIN_VOWEL_CLASSES) if c in "AIU")
+    return all(v in vowels for v in written)
 
 
 def _one_part_other(a: frozenset[tuple[str, str]], b: frozenset[tuple[str, str]], spellings: Mapping[str, int]) -> bool:

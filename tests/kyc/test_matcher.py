@@ -137,6 +137,19 @@ def test_arabic_script_against_latin(screener: Screener) -> None:
     assert hit_on(screener, "hussein", "صدام حسين التكريتي").score >= DEFAULT_THRESHOLD
 
 
+def test_a_latin_name_lacking_the_long_vowels_an_abjad_writes_is_no_strong_match() -> None:
+    # Masroor Mu'in in Persian script: msrwr myn. The waw (u, o) is written; Mazahir, with the same
+    # consonants, has no u or o where it stands: another name.
+    screener = Screener(
+        [ListEntry("masroor", ["مسرور معین"], [], ["ir"]), ListEntry("gaddafi", ["معمر القذافي"], ["1942"], ["ly"])]
+    )
+    assert screener.screen(Candidate("c", "Mazahir Main")) == []
+    for variant in ("Masroor Main", "Masrur Moin", "Mesrour Mo'in"):
+        assert [h.entry_id for h in screener.screen(Candidate("c", variant))] == ["masroor"], variant
+    for variant in ("Muammar Gaddafi", "Moammar Khadafi", "Muamar Kadafy"):
+        assert [h.entry_id for h in screener.screen(Candidate("c", variant))] == ["gaddafi"], variant
+
+
 def test_han_and_hangul_against_latin(screener: Screener) -> None:
     assert hit_on(screener, "xi", "習近平").name_score >= 90
     assert hit_on(screener, "kim", "김정은").name_score >= 85

@@ -35,7 +35,10 @@ How two names are compared
   a keystroke apart when the syllables that differ are both common names (Tung-Chin / Hung-Chin;
   not letters swapped, a slip). A syllable may be one vowel (Wade-Giles I, O: I-Sheng / Min-Sheng). A part
   of the shorter name so left unmatched weighs as much as its rarest part (``MISMATCH_SIMILARITY``):
-  a shared family name, however rare, does not make the person when the given name is another.
+  a shared family name, however rare, does not make the person when the given name is another;
+  and, if more than a slip from its counterpart, more the more people carry the two or more parts
+  that do agree (``MISMATCH_NAMESAKES_FACTOR``: Bui Anh The is not Bui Thanh The, Bui The being
+  the name of many).
 * Spellings of one name (``_Frequencies.learn_variants``): an entry's names in Latin letters are
   its aliases, often other romanisations (Yuri Kuchev / Iouri Koutchev); tokens of two of its names
   that are each other's closest and alike enough are recorded as one name, and compared as such
@@ -89,7 +92,7 @@ import math
 import multiprocessing
 import re
 from collections import Counter, defaultdict
-from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
@@ -134,6 +137,9 @@ COMMON_TOKEN = 20
 # times more when n people carry the shorter name (the candidate and the listed person: 2).
 COMMON_NAME_FACTOR = 5.0
 COMMON_NAME_FLOOR = 2.0
+# ... and so does a token of the shorter name left unmatched (more than a slip from its counterpart),
+# with n the people carrying its two or more tokens that agree (Bui Anh The / Bui Thanh The: Bui The).
+MISMATCH_NAMESAKES_FACTOR = 5.0
 # Two tokens of an entry's names are spellings of one name if each is the other's closest, their
 # fuzz.ratio is at least VARIANT_SIMILARITY and they are at most 2 edits, or VARIANT_EDITS per letter, apart.
 VARIANT_SIMILARITY = 50.0
@@ -674,10 +680,12 @@ def _alignment(
     variants: Container[tuple[str, str]] = (),
     sound_names: Mapping[str, int] = _NO_COUNTS,
     spellings: Mapping[str, int] = _NO_COUNTS,
+    namesakes: Callable[[Sequence[str]], int] | None = None,
 ) -> float:
     """Tokens of the shorter name paired with their best tokens of the longer, averaged by weight (a
     pair weighs what its more common token does); the longer name's leftover tokens count as
-    mismatches of a share of their weight."""
+    mismatches of a share of their weight. ``namesakes``: how many people carry some tokens (to
+    weigh a token that is another name by how common the rest is; not without)."""
     if len(a.tokens) > len(b.tokens):
         a, b, pa, pb = b, a, pb, pa
     pairs = sorted(_similarities(a, b, pa, pb, abjad, variants, sound_names, spellings), reverse=True)
@@ -685,6 +693,8 @@ def _alignment(
     used_b: set[int] = set()
     total = weight = 0.0
     heaviest = max(pa.weights)
+    mismatched: list[tuple[float, float]] = []
+    agreed: list[str] = []
     for sim, i, j in pairs:
         if i in used_a or j in used_b:
             continue
@@ -695,10 +705,20 @@ def _alignment(
             # A part of the shorter name that the other does not have (another given name) weighs as
             # much as its rarest part: a rare family name alone does not make the person.
             w = max(w, heaviest)
+            if OSA.distance(a.tokens[i], b.tokens[j]) > _slips(a.tokens[i], b.tokens[j]):
+                mismatched.append((sim, w))
+        else:
+            agreed.append(a.tokens[i])
         total += sim * w
         weight += w
         if len(used_a) == len(a.tokens):
             break
+    if mismatched and len(agreed) >= 2 and namesakes is not None:
+        # ... and more the more people carry the parts that do agree (Bui The, one of many: Bui Anh
+        # The is not Bui Thanh The), as a missing part does (below).
+        extra = MISMATCH_NAMESAKES_FACTOR * math.log(max(1.0, namesakes(agreed) / COMMON_NAME_FLOOR))
+        total += extra * sum(sim * w for sim, w in mismatched)
+        weight += extra * sum(w for _, w in mismatched)
     leftover = sum(w for j, w in enumerate(pb.weights) if j not in used_b)
     if leftover:
         # The longer name's extra tokens are unconfirmed: the more people carry the shorter name,
@@ -721,7 +741,8 @@ def name_score(
     variants = frequencies.variants if frequencies is not None else frozenset()
     sound_names = frequencies.sound_names if frequencies is not None else _NO_COUNTS
     spellings = frequencies.spellings if frequencies is not None else _NO_COUNTS
-    score = _alignment(a, b, pa, pb, abjad, variants, sound_names, spellings)
+    namesakes = frequencies.namesakes if frequencies is not None else None
+    score = _alignment(a, b, pa, pb, abjad, variants, sound_names, spellings, namesakes)
     if len(a.tokens) != len(b.tokens):  # tokens split or run together?
         b_is_longer = len(b.tokens) > len(a.tokens)
         shorter, (longer, pl) = (b, (a, pa)) if not b_is_longer else (a, (b, pb))
@@ -744,9 +765,11 @@ def name_score(
                         )
                     )
                     aligned = (
-                        _alignment(a, merged, pa, merged_profile, abjad, variants, sound_names, spellings)
+                        _alignment(a, merged, pa, merged_profile, abjad, variants, sound_names, spellings, namesakes)
                         if b_is_longer
-                        else _alignment(merged, b, merged_profile, pb, abjad, variants, sound_names, spellings)
+                        else _alignment(
+                            merged, b, merged_profile, pb, abjad, variants, sound_names, spellings, namesakes
+                        )
                     )
                     score = max(score, aligned - MERGE_PENALTY)
                     merges += 1

@@ -425,6 +425,21 @@ def test_a_common_surname_with_another_given_name_is_no_hit(vietnamese: Screener
     assert vietnamese.compare(Candidate("c", name, country="vn"), entry_id).score < DEFAULT_THRESHOLD
 
 
+def test_another_name_among_common_ones_that_agree_is_no_hit() -> None:
+    # Bui and The agree, and many clients carry both; Anh is another name than Thanh, more than a
+    # slip apart: another person, though the year of birth and the country agree.
+    given = [*VI_GIVEN, "Anh", "The"]
+    population = [f"{s} {m} {g}" for s in VI_SURNAMES for m in ("Van", "Thi") for g in given] * 2
+    screener = Screener(
+        [ListEntry("bui", ["BÙI, Thành Thế"], ["1994"], ["vn"])],
+        population=[*population, *(f"{f} {s}" for f in FIRST for s in LAST)],
+    )
+    for other in ("Bùi Ánh Thế", "Bui Anh The"):
+        assert screener.screen(Candidate("c", other, "1994-09-20", "vn")) == [], other
+    for variant in ("Bui Thanh The", "Bui Thahn The", "Bui The Thanh", "Bui Tanh The", "Bui Thanh"):
+        assert [h.entry_id for h in screener.screen(Candidate("c", variant, "1994-09-20", "vn"))] == ["bui"], variant
+
+
 @pytest.mark.parametrize("name", ["Hoang Hong", "Hoang Tung"])
 def test_another_known_given_name_a_slip_apart_is_no_hit(vietnamese: Screener, name: str) -> None:
     # Hong and Tung are a keystroke from Hung, but names many people carry: not a slip of the keyboard.

@@ -33,7 +33,8 @@ How two names are compared
   ``UNMATCHED_PART_PENALTY`` further (Hung / Trung, Hanh / Hoang); and so is a given name read as
   two known names with one of them another (Hsin-Min / Hsin-Pin): ``COMPOUND_NAMES_PENALTY``, also
   a keystroke apart when the syllables that differ are both common names (Tung-Chin / Hung-Chin;
-  not letters swapped, a slip). A syllable may be one vowel (Wade-Giles I, O: I-Sheng / Min-Sheng). A part
+  not letters swapped, a slip), and against one of its parts alone (I-Sheng / Sheng, Fei-Jen / Jen).
+  A syllable may be one vowel (Wade-Giles I, O: I-Sheng / Min-Sheng). A part
   of the shorter name so left unmatched weighs as much as its rarest part (``MISMATCH_SIMILARITY``):
   a shared family name, however rare, does not make the person when the given name is another;
   and, if more than a slip from its counterpart, more the more people carry the two or more parts
@@ -121,7 +122,8 @@ KNOWN_NAME = 2
 # Hsinmin, Hsin Min), against another token read so: a compound given name that is another one. A
 # part is of two letters or more, or one of SYLLABLE_LETTERS (the Chinese syllables I, O, E, A:
 # I-Sheng, O-Ching). One common part (COMMON_TOKEN) for another common one is another name even a
-# keystroke apart (Tung-Chin / Hung-Chin), unless the two are the same letters swapped.
+# keystroke apart (Tung-Chin / Hung-Chin), unless the two are the same letters swapped; and so is
+# one of the parts alone (I-Sheng / Sheng).
 KNOWN_PART = 3
 SYLLABLE_LETTERS = frozenset("aeio")
 DISTINCT_NAMES_PENALTY = 20.0  # a known name a slip of the keyboard from the list's (Hung / Hong)
@@ -321,15 +323,19 @@ def normalise(name: str) -> str:
 
 def _match_tokens(name: str) -> list[str]:
     """The tokens the matcher compares: ``normalise``'s, except that the parts of a hyphenated word
-    are one token (Chia-Hao, Jean-Pierre: one given name), unless a part is a particle (al-Gaddafi)."""
+    are one token (Chia-Hao, Jean-Pierre, Ching-Bin: one given name), unless a part is a particle
+    before another (al-Gaddafi)."""
     tokens = []
     for word in _NON_ALNUM_HYPHEN.sub(" ", _ascii_lower(name)).split():
         if "-" not in word:
             tokens.append(word)
             continue
         glued = ""
-        for part in word.split("-"):
-            if part in PARTICLES:
+        parts = word.split("-")
+        for k, part in enumerate(parts):
+            # A particle comes before the name it belongs to (al-Gaddafi); last in the word, it is a
+            # syllable of it (Ching-Bin).
+            if part in PARTICLES and k < len(parts) - 1:
                 if glued:
                     tokens.append(glued)
                     glued = ""
@@ -637,6 +643,10 @@ def _similarities(
                     # than a slip apart: Shih-Chiang, Shih-Sheng).
                     far = OSA.distance(x, y) > _slips(x, y) or _one_part_other(pa.parts[i], pb.parts[j], spellings)
                     sim = max(0.0, sim - (COMPOUND_NAMES_PENALTY if far else DISTINCT_NAMES_PENALTY))
+                elif any(y in parts for parts in pa.parts[i]) or any(x in parts for parts in pb.parts[j]):
+                    # A given name of two known names against one of them alone (Fei-Jen / Jen,
+                    # I-Sheng / Sheng): the other is not there, another given name.
+                    sim = max(0.0, sim - COMPOUND_NAMES_PENALTY)
             out.append((sim, i, j))
     return out
 

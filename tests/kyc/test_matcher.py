@@ -379,6 +379,15 @@ def test_a_one_letter_syllable_is_a_part_of_a_compound_given_name() -> None:
         assert [h.entry_id for h in screener.screen(Candidate("c", variant))] == ["chen"], variant
 
 
+def test_a_compound_given_name_is_not_one_of_its_parts_alone() -> None:
+    screener = Screener([ListEntry("chen", ["CHEN, I-Sheng"], [], ["tw"])], population=ZH_POPULATION_MORE)
+    # Sheng alone is another given name than I-Sheng, even with the country agreeing.
+    for other in ("Chen Sheng", "Sheng Chen"):
+        assert screener.screen(Candidate("c", other, country="tw")) == [], other
+    for variant in ("Chen I-Sheng", "Chen Isheng", "Chen I Sheng"):
+        assert [h.entry_id for h in screener.screen(Candidate("c", variant, country="tw"))] == ["chen"], variant
+
+
 def test_a_compound_given_name_with_one_common_syllable_other_is_another_name() -> None:
     screener = Screener([ListEntry("chen", ["CHEN, Tung-Chin"], ["1970"], ["tw"])], population=ZH_POPULATION_MORE)
     # Hung and Tung are both common syllables: one keystroke apart, still two names, even with the
@@ -473,6 +482,16 @@ def test_a_particle_with_no_name_after_it_is_a_name() -> None:
     assert [h.entry_id for h in screener.screen(Candidate("c", "Bui Van Van"))] == ["bui"]
     # Before a name, a particle is still left out.
     assert [h.entry_id for h in screener.screen(Candidate("c", "Jan Berg"))] == ["berg"]
+
+
+def test_a_particle_last_in_a_hyphenated_name_is_a_syllable_of_it() -> None:
+    screener = Screener(
+        [ListEntry("ching-bin", ["SU, Ching-Bin"], [], []), ListEntry("ching", ["Su Ching"], [], [])],
+        population=ZH_POPULATION_MORE,
+    )
+    # Bin ends the given name Ching-Bin: not "son of", to be left out (leaving Su Ching, another person).
+    assert screener.compare(Candidate("c", "Ching-Bin Su"), "ching-bin").name_score == 100.0
+    assert screener.compare(Candidate("c", "Ching-Bin Su"), "ching").name_score < 100.0
 
 
 def test_spellings_of_one_name_are_learned_from_the_lists_aliases() -> None:

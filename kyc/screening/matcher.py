@@ -63,8 +63,8 @@ How two names are compared
       names of several words share too many letters by chance), less ``MERGE_PENALTY``; a one-word name (Han or
       Hangul through anyascii: xijinping, gimjeongeun) against the same in words, by sound.
 * Corroboration: a date of birth that agrees with the entry's (to the precision the entry gives)
-  raises the score, one that disagrees lowers it: a little if one part is off (a year, a day),
-  more in the same year, and years apart so much that an exact namesake is no hit (``DOB_*``);
+  raises the score, one that disagrees lowers it: a little if one part is off (a year, a day), and
+  if two are (month and day) or the years are apart, so much that an exact namesake is no hit (``DOB_*``);
   a country among the entry's raises it a little, one not among them lowers it a little. A hit is
   a score of at least ``threshold`` (``DEFAULT_THRESHOLD``: see bench/screening.py for what it
   trades between recall and false positives).
@@ -168,10 +168,12 @@ DOB_MONTH_MATCH = 6.0  # the entry gives year and month, and they agree
 DOB_YEAR_MATCH = 3.0  # the entry gives a year only, and it agrees
 DOB_SWAPPED = 2.0  # day and month swapped: a common data-entry slip
 DOB_NEAR = -5.0  # one part off: the year by one (list dates are often approximate), or the day, or the month
-DOB_SAME_YEAR = -15.0  # same year (or a year off), but month and day both differ: two people, most likely
 # Dates of birth both given and years apart: another person. An exact name with a matching country
 # falls below the default threshold (100 + 3 - 30): namesakes are the bulk of false positives.
 DOB_MISMATCH = -30.0
+# Same year (or a year off), but month and day both differ: two parts of the date, not one slip;
+# another date of birth, another person, as much as years apart.
+DOB_SAME_YEAR = DOB_MISMATCH
 COUNTRY_MATCH = 3.0
 COUNTRY_MISMATCH = -2.0  # weak: nationality, residence and birthplace differ often
 MAX_BONUS = DOB_FULL_MATCH + COUNTRY_MATCH

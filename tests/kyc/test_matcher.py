@@ -193,6 +193,9 @@ def test_date_of_birth_one_part_off_lowers_less_than_another_date(screener: Scre
     other_day = screener.compare(Candidate("c1", "Alexis Tsipras", "1974-02-11"), "tsipras")  # same year only
     assert exact.score > year_off.score == day_off.score > other_day.score
     assert year_off.score >= DEFAULT_THRESHOLD
+    # Month and day both other: another date of birth, a namesake, even with the country agreeing.
+    assert hits(screener, "Alexis Tsipras", "1974-02-11", "gr") == []
+    assert [h.entry_id for h in hits(screener, "Alexis Tsipras", "1974-07-21", "gr")] == ["tsipras"]
 
 
 def test_partial_list_dates(screener: Screener) -> None:

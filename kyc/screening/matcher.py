@@ -20,7 +20,9 @@ How two names are compared
   abjad (Arabic, Persian, Hebrew: no short vowels) is also compared by its bare consonants
   (anyascii ``mhmd``, Latin Mohammed: both ``MT``): three consonants alike make a strong match if
   the Latin name has the long vowels the abjad writes, in order (waw: u or o, ya: i or e; Masroor
-  for msrwr, not Mazahir), else only part of the way, as two do. A key says less the more names share it: the
+  for msrwr, not Mazahir), else only part of the way, as two do; and so do they against an abjad's
+  name that the list also gives in Latin letters: its own romanisation, with the vowels, is the
+  better evidence (Mituru is not Mateer, though both are mtyr). A key says less the more names share it: the
   credit a sound match adds to the spelling score is scaled down when more than ``SOUND_KEY_NAMES``
   known names have that key (Hung, Hong, Hang, Heng and Hsiung; Osama, Asim and Aazim).
 * Token frequencies (``_Frequencies``): how many people carry each token, counted over the list's
@@ -416,6 +418,7 @@ class _Name(NamedTuple):
     compact: str  # the tokens run together
     compact_phon: str  # phonetic key of the tokens run together
     abjad: bool  # written in an abjad (no short vowels)
+    romanised: bool = False  # ... and the list gives the name in Latin letters too (see Screener._add)
 
 
 def _core_tokens(name: str) -> tuple[str, ...]:
@@ -455,7 +458,8 @@ def _merged(name: _Name, i: int) -> _Name:
     """The name with its tokens i and i + 1 run together: a given name written in one word or two
     (Chia-Hao / Chia Hao, Abdulrahman / Abdul Rahman)."""
     tokens = name.tokens
-    return _from_tokens((*tokens[:i], tokens[i] + tokens[i + 1], *tokens[i + 2 :]), abjad=name.abjad)
+    merged = _from_tokens((*tokens[:i], tokens[i] + tokens[i + 1], *tokens[i + 2 :]), abjad=name.abjad)
+    return merged._replace(romanised=name.romanised) if name.romanised else merged
 
 
 def _pair_keys(tokens: Sequence[str], abjad: bool, *, first_only: bool = False) -> set[str]:
@@ -620,9 +624,11 @@ def _similarities(
                 elif abjad and sx == sy and len(sx) >= 2:
                     # Consonants alike, the vowels unwritten: three consonants make a strong match,
                     # two (mhmd, nsr) only part of the way from the spelling's score to 100; and so do
-                    # three whose long vowels, which the abjad does write, the Latin name lacks.
+                    # three whose long vowels, which the abjad does write, the Latin name lacks, and
+                    # three of a name the list also romanises (its own Latin name is the better evidence).
                     strong = len(sx) >= 3 and (
-                        a.abjad == b.abjad or _long_vowels_agree(*((x, y) if a.abjad else (y, x)))
+                        a.abjad == b.abjad
+                        or (not (a.romanised or b.romanised) and _long_vowels_agree(*((x, y) if a.abjad else (y, x))))
                     )
                     weight = 0.0 if strong else PHONETIC_SPELLING_WEIGHT
                     sim = max(sim, 100.0 - ABJAD_PHONETIC_DISCOUNT - weight * (100.0 - sim))
@@ -1046,6 +1052,12 @@ class Screener:
             for key in _blocking_keys(name, indexing=True):
                 index[key].append(record)
         self._frequencies.count(names)
+        if any(not name.abjad for name in prepared):
+            # The list's own romanisation is there: its abjad name makes no strong match by consonants.
+            records = self._records
+            for record in self._entry_records[number]:
+                if records[record].abjad:
+                    records[record] = records[record]._replace(romanised=True)
         if len(prepared) > 1:
             self._frequencies.learn_variants(prepared)
 

@@ -150,6 +150,18 @@ def test_a_latin_name_lacking_the_long_vowels_an_abjad_writes_is_no_strong_match
         assert [h.entry_id for h in screener.screen(Candidate("c", variant))] == ["gaddafi"], variant
 
 
+def test_an_abjad_name_the_list_also_romanises_makes_no_strong_match_by_consonants() -> None:
+    # Azzat Mateer: the list's romanisation of its Arabic name. Mituru Saito has the consonants of
+    # the Arabic name (mtyr: MTR) but not the vowels the list gives: only with no romanisation to go by
+    # is the Arabic name alone a match for it.
+    screener = Screener(
+        [ListEntry("romanised", ["Azzat Mateer", "عزّت مطير"], [], []), ListEntry("arabic", ["عزّت مطير"], [], [])]
+    )
+    assert [h.entry_id for h in screener.screen(Candidate("c", "Mituru Saito"))] == ["arabic"]
+    for variant in ("Izzat Matir", "Azzat Mateer", "Ezzat Motair"):
+        assert {h.entry_id for h in screener.screen(Candidate("c", variant))} == {"romanised", "arabic"}, variant
+
+
 def test_han_and_hangul_against_latin(screener: Screener) -> None:
     assert hit_on(screener, "xi", "習近平").name_score >= 90
     assert hit_on(screener, "kim", "김정은").name_score >= 85

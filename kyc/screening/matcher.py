@@ -651,7 +651,9 @@ def _similarities(
                     # than a slip apart: Shih-Chiang, Shih-Sheng).
                     far = OSA.distance(x, y) > _slips(x, y) or _one_part_other(pa.parts[i], pb.parts[j], spellings)
                     sim = max(0.0, sim - (COMPOUND_NAMES_PENALTY if far else DISTINCT_NAMES_PENALTY))
-                elif any(y in parts for parts in pa.parts[i]) or any(x in parts for parts in pb.parts[j]):
+                elif (pa.parts[i] and any(y in parts for parts in pa.parts[i])) or (
+                    pb.parts[j] and any(x in parts for parts in pb.parts[j])
+                ):
                     # A given name of two known names against one of them alone (Fei-Jen / Jen,
                     # I-Sheng / Sheng): the other is not there, another given name.
                     sim = max(0.0, sim - COMPOUND_NAMES_PENALTY)

@@ -18,7 +18,11 @@ How two names are compared
   letters collapsed, a final ng one sound. Gaddafi, Qadhafi, Kadafi and Khadafi are all ``KTF``. A token may have a second
   key for another reading of j or ch (Jaroslaw/Yaroslav, Lichatschew/Likhachev). A name written in an
   abjad (Arabic, Persian, Hebrew: no short vowels) is also compared by its bare consonants
-  (anyascii ``mhmd``, Latin Mohammed: both ``MT``). A key says less the more names share it: the
+  (anyascii ``mhmd``, Latin Mohammed: both ``MT``): three consonants alike make a strong match if
+  the Latin name has the long vowels the abjad writes, in order (waw: u or o, ya: i or e; Masroor
+  for msrwr, not Mazahir), else only part of the way, as two do; and so do they against an abjad's
+  name that the list also gives in Latin letters: its own romanisation, with the vowels, is the
+  better evidence (Mituru is not Mateer, though both are mtyr). A key says less the more names share it: the
   credit a sound match adds to the spelling score is scaled down when more than ``SOUND_KEY_NAMES``
   known names have that key (Hung, Hong, Hang, Heng and Hsiung; Osama, Asim and Aazim).
 * Token frequencies (``_Frequencies``): how many people carry each token, counted over the list's
@@ -29,9 +33,15 @@ How two names are compared
   not a spelling the list itself gives), it is another name rather than a slip of the keyboard:
   ``DISTINCT_NAMES_PENALTY`` a keystroke or so apart (Hung / Hong, Daniel Jones / Daniel Jone),
   ``UNMATCHED_PART_PENALTY`` further (Hung / Trung, Hanh / Hoang); and so is a given name read as
-  two known names with one of them another (Hsin-Min / Hsin-Pin): ``COMPOUND_NAMES_PENALTY``. A part
+  two known names with one of them another (Hsin-Min / Hsin-Pin): ``COMPOUND_NAMES_PENALTY``, also
+  a keystroke apart when the syllables that differ are both common names (Tung-Chin / Hung-Chin;
+  not letters swapped, a slip), and against one of its parts alone (I-Sheng / Sheng, Fei-Jen / Jen).
+  A syllable may be one vowel (Wade-Giles I, O: I-Sheng / Min-Sheng). A part
   of the shorter name so left unmatched weighs as much as its rarest part (``MISMATCH_SIMILARITY``):
-  a shared family name, however rare, does not make the person when the given name is another.
+  a shared family name, however rare, does not make the person when the given name is another;
+  and, if more than a slip from its counterpart, more the more people carry the two or more parts
+  that do agree (``MISMATCH_NAMESAKES_FACTOR``: Bui Anh The is not Bui Thanh The, Bui The being
+  the name of many).
 * Spellings of one name (``_Frequencies.learn_variants``): an entry's names in Latin letters are
   its aliases, often other romanisations (Yuri Kuchev / Iouri Koutchev); tokens of two of its names
   that are each other's closest and alike enough are recorded as one name, and compared as such
@@ -55,8 +65,8 @@ How two names are compared
       names of several words share too many letters by chance), less ``MERGE_PENALTY``; a one-word name (Han or
       Hangul through anyascii: xijinping, gimjeongeun) against the same in words, by sound.
 * Corroboration: a date of birth that agrees with the entry's (to the precision the entry gives)
-  raises the score, one that disagrees lowers it: a little if one part is off (a year, a day),
-  more in the same year, and years apart so much that an exact namesake is no hit (``DOB_*``);
+  raises the score, one that disagrees lowers it: a little if one part is off (a year, a day), and
+  if two are (month and day) or the years are apart, so much that an exact namesake is no hit (``DOB_*``);
   a country among the entry's raises it a little, one not among them lowers it a little. A hit is
   a score of at least ``threshold`` (``DEFAULT_THRESHOLD``: see bench/screening.py for what it
   trades between recall and false positives).
@@ -85,7 +95,7 @@ import math
 import multiprocessing
 import re
 from collections import Counter, defaultdict
-from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
@@ -111,8 +121,13 @@ MIN_WEIGHT = 1.0
 # score is lowered by DISTINCT_NAMES_PENALTY (unless they sound alike: transliterations of one name).
 KNOWN_NAME = 2
 # ... and a token read as two known names run together (of at least KNOWN_PART people each: Hsin-Min,
-# Hsinmin, Hsin Min), against another token read so: a compound given name that is another one.
+# Hsinmin, Hsin Min), against another token read so: a compound given name that is another one. A
+# part is of two letters or more, or one of SYLLABLE_LETTERS (the Chinese syllables I, O, E, A:
+# I-Sheng, O-Ching). One common part (COMMON_TOKEN) for another common one is another name even a
+# keystroke apart (Tung-Chin / Hung-Chin), unless the two are the same letters swapped; and so is
+# one of the parts alone (I-Sheng / Sheng).
 KNOWN_PART = 3
+SYLLABLE_LETTERS = frozenset("aeio")
 DISTINCT_NAMES_PENALTY = 20.0  # a known name a slip of the keyboard from the list's (Hung / Hong)
 UNMATCHED_PART_PENALTY = 50.0  # ... more than a slip from it (Hung / Trung)
 COMPOUND_NAMES_PENALTY = 35.0  # a compound given name of known names, more than a slip from the list's
@@ -126,6 +141,9 @@ COMMON_TOKEN = 20
 # times more when n people carry the shorter name (the candidate and the listed person: 2).
 COMMON_NAME_FACTOR = 5.0
 COMMON_NAME_FLOOR = 2.0
+# ... and so does a token of the shorter name left unmatched (more than a slip from its counterpart),
+# with n the people carrying its two or more tokens that agree (Bui Anh The / Bui Thanh The: Bui The).
+MISMATCH_NAMESAKES_FACTOR = 5.0
 # Two tokens of an entry's names are spellings of one name if each is the other's closest, their
 # fuzz.ratio is at least VARIANT_SIMILARITY and they are at most 2 edits, or VARIANT_EDITS per letter, apart.
 VARIANT_SIMILARITY = 50.0
@@ -136,7 +154,9 @@ VARIANT_EDITS = 0.4
 # Gaddafi/Khadafi (spelling 71) 84, Muammar/Moammar (86) 90, Jaroslaw/Yaroslav (75) 86.
 PHONETIC_DISCOUNT = 4.0
 PHONETIC_SPELLING_WEIGHT = 0.4
-ABJAD_PHONETIC_DISCOUNT = 6.0  # same consonant skeleton, when one name is written in an abjad (no vowels)
+# Same consonant skeleton, when one name is written in an abjad (no short vowels); of three consonants
+# or more, and the long vowels it writes (waw, ya) in the Latin name: a strong match (see _long_vowels_agree).
+ABJAD_PHONETIC_DISCOUNT = 6.0
 COMPACT_PHONETIC_DISCOUNT = 8.0  # a one-word name (Han, Hangul) against the same in words, by sound
 INITIAL_SIMILARITY = 80.0  # "J" against "John"
 # A phonetic key that many known names share says little (Hung, Hong, Hang, Heng and Hsiung are all
@@ -150,10 +170,12 @@ DOB_MONTH_MATCH = 6.0  # the entry gives year and month, and they agree
 DOB_YEAR_MATCH = 3.0  # the entry gives a year only, and it agrees
 DOB_SWAPPED = 2.0  # day and month swapped: a common data-entry slip
 DOB_NEAR = -5.0  # one part off: the year by one (list dates are often approximate), or the day, or the month
-DOB_SAME_YEAR = -15.0  # same year (or a year off), but month and day both differ: two people, most likely
 # Dates of birth both given and years apart: another person. An exact name with a matching country
 # falls below the default threshold (100 + 3 - 30): namesakes are the bulk of false positives.
 DOB_MISMATCH = -30.0
+# Same year (or a year off), but month and day both differ: two parts of the date, not one slip;
+# another date of birth, another person, as much as years apart.
+DOB_SAME_YEAR = DOB_MISMATCH
 COUNTRY_MATCH = 3.0
 COUNTRY_MISMATCH = -2.0  # weak: nationality, residence and birthplace differ often
 MAX_BONUS = DOB_FULL_MATCH + COUNTRY_MATCH
@@ -305,15 +327,19 @@ def normalise(name: str) -> str:
 
 def _match_tokens(name: str) -> list[str]:
     """The tokens the matcher compares: ``normalise``'s, except that the parts of a hyphenated word
-    are one token (Chia-Hao, Jean-Pierre: one given name), unless a part is a particle (al-Gaddafi)."""
+    are one token (Chia-Hao, Jean-Pierre, Ching-Bin: one given name), unless a part is a particle
+    before another (al-Gaddafi)."""
     tokens = []
     for word in _NON_ALNUM_HYPHEN.sub(" ", _ascii_lower(name)).split():
         if "-" not in word:
             tokens.append(word)
             continue
         glued = ""
-        for part in word.split("-"):
-            if part in PARTICLES:
+        parts = word.split("-")
+        for k, part in enumerate(parts):
+            # A particle comes before the name it belongs to (al-Gaddafi); last in the word, it is a
+            # syllable of it (Ching-Bin).
+            if part in PARTICLES and k < len(parts) - 1:
                 if glued:
                     tokens.append(glued)
                     glued = ""
@@ -392,6 +418,7 @@ class _Name(NamedTuple):
     compact: str  # the tokens run together
     compact_phon: str  # phonetic key of the tokens run together
     abjad: bool  # written in an abjad (no short vowels)
+    romanised: bool = False  # ... and the list gives the name in Latin letters too (see Screener._add)
 
 
 def _core_tokens(name: str) -> tuple[str, ...]:
@@ -431,7 +458,8 @@ def _merged(name: _Name, i: int) -> _Name:
     """The name with its tokens i and i + 1 run together: a given name written in one word or two
     (Chia-Hao / Chia Hao, Abdulrahman / Abdul Rahman)."""
     tokens = name.tokens
-    return _from_tokens((*tokens[:i], tokens[i] + tokens[i + 1], *tokens[i + 2 :]), abjad=name.abjad)
+    merged = _from_tokens((*tokens[:i], tokens[i] + tokens[i + 1], *tokens[i + 2 :]), abjad=name.abjad)
+    return merged._replace(romanised=name.romanised) if name.romanised else merged
 
 
 def _pair_keys(tokens: Sequence[str], abjad: bool, *, first_only: bool = False) -> set[str]:
@@ -575,6 +603,7 @@ def _similarities(
     abjad: bool,
     variants: Container[tuple[str, str]] = (),
     sound_names: Mapping[str, int] = _NO_COUNTS,
+    spellings: Mapping[str, int] = _NO_COUNTS,
 ) -> list[tuple[float, int, int]]:
     """Every token of ``a`` against every token of ``b``: spelling (``fuzz.ratio``), sound (equal
     phonetic keys, less a discount), or an initial against a name. A candidate's token that is a
@@ -594,8 +623,14 @@ def _similarities(
                     sim = max(sim, 100.0 - PHONETIC_DISCOUNT)
                 elif abjad and sx == sy and len(sx) >= 2:
                     # Consonants alike, the vowels unwritten: three consonants make a strong match,
-                    # two (mhmd, nsr) only part of the way from the spelling's score to 100.
-                    weight = 0.0 if len(sx) >= 3 else PHONETIC_SPELLING_WEIGHT
+                    # two (mhmd, nsr) only part of the way from the spelling's score to 100; and so do
+                    # three whose long vowels, which the abjad does write, the Latin name lacks, and
+                    # three of a name the list also romanises (its own Latin name is the better evidence).
+                    strong = len(sx) >= 3 and (
+                        a.abjad == b.abjad
+                        or (not (a.romanised or b.romanised) and _long_vowels_agree(*((x, y) if a.abjad else (y, x))))
+                    )
+                    weight = 0.0 if strong else PHONETIC_SPELLING_WEIGHT
                     sim = max(sim, 100.0 - ABJAD_PHONETIC_DISCOUNT - weight * (100.0 - sim))
                 elif not px.isdisjoint(py):
                     # Same sound, other spelling: part of the way from the spelling's score to 100, the
@@ -614,10 +649,46 @@ def _similarities(
                 if pa.parts[i] and pb.parts[j]:
                     # Different given names made of two known names each (Hsin-Min, Hsin-Pin; more
                     # than a slip apart: Shih-Chiang, Shih-Sheng).
-                    far = OSA.distance(x, y) > _slips(x, y)
+                    far = OSA.distance(x, y) > _slips(x, y) or _one_part_other(pa.parts[i], pb.parts[j], spellings)
                     sim = max(0.0, sim - (COMPOUND_NAMES_PENALTY if far else DISTINCT_NAMES_PENALTY))
+                elif (pa.parts[i] and any(y in parts for parts in pa.parts[i])) or (
+                    pb.parts[j] and any(x in parts for parts in pb.parts[j])
+                ):
+                    # A given name of two known names against one of them alone (Fei-Jen / Jen,
+                    # I-Sheng / Sheng): the other is not there, another given name.
+                    sim = max(0.0, sim - COMPOUND_NAMES_PENALTY)
             out.append((sim, i, j))
     return out
+
+
+_LATIN_VOWEL_CLASSES = str.maketrans(
+    {**dict.fromkeys("a", "A"), **dict.fromkeys("eiy", "I"), **dict.fromkeys("ouw", "U")}
+)
+
+
+@lru_cache(maxsize=1 << 16)
+def _long_vowels_agree(abjad: str, latin: str) -> bool:
+    """Whether a Latin name has the long vowels an abjad's name writes (waw: u or o, ya: i or e, after
+    its first letter, where they are consonants), in their order: Qadhafi for qdhfy, Kalooti for klwty,
+    not Khalad. Alif, which anyascii leaves out, is not checked."""
+    written = [("U" if c == "w" else "I") for c in abjad[1:] if c in "wy"]
+    if not written:
+        return True
+    vowels = iter(c for c in latin.translate(_LATIN_VOWEL_CLASSES) if c in "AIU")
+    return all(v in vowels for v in written)
+
+
+def _one_part_other(a: frozenset[tuple[str, str]], b: frozenset[tuple[str, str]], spellings: Mapping[str, int]) -> bool:
+    """Two compound given names that share one part and differ in the other, both common names
+    (Tung-Chin / Hung-Chin): another name, however few letters apart. Not letters swapped (a slip)."""
+    for x1, x2 in a:
+        for y1, y2 in b:
+            if (x1 == y1) == (x2 == y2):
+                continue
+            x, y = (x1, y1) if x1 != y1 else (x2, y2)
+            if spellings.get(x, 0) >= COMMON_TOKEN and spellings.get(y, 0) >= COMMON_TOKEN and sorted(x) != sorted(y):
+                return True
+    return False
 
 
 def _alignment(
@@ -628,17 +699,22 @@ def _alignment(
     abjad: bool,
     variants: Container[tuple[str, str]] = (),
     sound_names: Mapping[str, int] = _NO_COUNTS,
+    spellings: Mapping[str, int] = _NO_COUNTS,
+    namesakes: Callable[[Sequence[str]], int] | None = None,
 ) -> float:
     """Tokens of the shorter name paired with their best tokens of the longer, averaged by weight (a
     pair weighs what its more common token does); the longer name's leftover tokens count as
-    mismatches of a share of their weight."""
+    mismatches of a share of their weight. ``namesakes``: how many people carry some tokens (to
+    weigh a token that is another name by how common the rest is; not without)."""
     if len(a.tokens) > len(b.tokens):
         a, b, pa, pb = b, a, pb, pa
-    pairs = sorted(_similarities(a, b, pa, pb, abjad, variants, sound_names), reverse=True)
+    pairs = sorted(_similarities(a, b, pa, pb, abjad, variants, sound_names, spellings), reverse=True)
     used_a: set[int] = set()
     used_b: set[int] = set()
     total = weight = 0.0
     heaviest = max(pa.weights)
+    mismatched: list[tuple[float, float]] = []
+    agreed: list[str] = []
     for sim, i, j in pairs:
         if i in used_a or j in used_b:
             continue
@@ -649,10 +725,20 @@ def _alignment(
             # A part of the shorter name that the other does not have (another given name) weighs as
             # much as its rarest part: a rare family name alone does not make the person.
             w = max(w, heaviest)
+            if OSA.distance(a.tokens[i], b.tokens[j]) > _slips(a.tokens[i], b.tokens[j]):
+                mismatched.append((sim, w))
+        else:
+            agreed.append(a.tokens[i])
         total += sim * w
         weight += w
         if len(used_a) == len(a.tokens):
             break
+    if mismatched and len(agreed) >= 2 and namesakes is not None:
+        # ... and more the more people carry the parts that do agree (Bui The, one of many: Bui Anh
+        # The is not Bui Thanh The), as a missing part does (below).
+        extra = MISMATCH_NAMESAKES_FACTOR * math.log(max(1.0, namesakes(agreed) / COMMON_NAME_FLOOR))
+        total += extra * sum(sim * w for sim, w in mismatched)
+        weight += extra * sum(w for _, w in mismatched)
     leftover = sum(w for j, w in enumerate(pb.weights) if j not in used_b)
     if leftover:
         # The longer name's extra tokens are unconfirmed: the more people carry the shorter name,
@@ -674,7 +760,9 @@ def name_score(
     abjad = a.abjad or b.abjad
     variants = frequencies.variants if frequencies is not None else frozenset()
     sound_names = frequencies.sound_names if frequencies is not None else _NO_COUNTS
-    score = _alignment(a, b, pa, pb, abjad, variants, sound_names)
+    spellings = frequencies.spellings if frequencies is not None else _NO_COUNTS
+    namesakes = frequencies.namesakes if frequencies is not None else None
+    score = _alignment(a, b, pa, pb, abjad, variants, sound_names, spellings, namesakes)
     if len(a.tokens) != len(b.tokens):  # tokens split or run together?
         b_is_longer = len(b.tokens) > len(a.tokens)
         shorter, (longer, pl) = (b, (a, pa)) if not b_is_longer else (a, (b, pb))
@@ -697,9 +785,11 @@ def name_score(
                         )
                     )
                     aligned = (
-                        _alignment(a, merged, pa, merged_profile, abjad, variants, sound_names)
+                        _alignment(a, merged, pa, merged_profile, abjad, variants, sound_names, spellings, namesakes)
                         if b_is_longer
-                        else _alignment(merged, b, merged_profile, pb, abjad, variants, sound_names)
+                        else _alignment(
+                            merged, b, merged_profile, pb, abjad, variants, sound_names, spellings, namesakes
+                        )
                     )
                     score = max(score, aligned - MERGE_PENALTY)
                     merges += 1
@@ -849,14 +939,18 @@ class _Frequencies:
         return frozenset({(x, y)}) if known else frozenset()
 
     def parts(self, token: str) -> frozenset[tuple[str, str]]:
-        """The ways of reading a token as two known names run together (hsinmin: hsin, min)."""
+        """The ways of reading a token as two known names run together (hsinmin: hsin, min; isheng:
+        i, sheng)."""
         found = self._parts.get(token)
         if found is None:
             spellings = self.spellings
             found = self._parts[token] = frozenset(
                 (token[:i], token[i:])
-                for i in range(2, len(token) - 1)
-                if spellings.get(token[:i], 0) >= KNOWN_PART and spellings.get(token[i:], 0) >= KNOWN_PART
+                for i in range(1, len(token))
+                if spellings.get(token[:i], 0) >= KNOWN_PART
+                and spellings.get(token[i:], 0) >= KNOWN_PART
+                and (i > 1 or token[0] in SYLLABLE_LETTERS)
+                and (i < len(token) - 1 or token[-1] in SYLLABLE_LETTERS)
             )
         return found
 
@@ -960,6 +1054,12 @@ class Screener:
             for key in _blocking_keys(name, indexing=True):
                 index[key].append(record)
         self._frequencies.count(names)
+        if any(not name.abjad for name in prepared):
+            # The list's own romanisation is there: its abjad name makes no strong match by consonants.
+            records = self._records
+            for record in self._entry_records[number]:
+                if records[record].abjad:
+                    records[record] = records[record]._replace(romanised=True)
         if len(prepared) > 1:
             self._frequencies.learn_variants(prepared)
 

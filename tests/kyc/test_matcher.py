@@ -137,6 +137,31 @@ def test_arabic_script_against_latin(screener: Screener) -> None:
     assert hit_on(screener, "hussein", "صدام حسين التكريتي").score >= DEFAULT_THRESHOLD
 
 
+def test_a_latin_name_lacking_the_long_vowels_an_abjad_writes_is_no_strong_match() -> None:
+    # Masroor Mu'in in Persian script: msrwr myn. The waw (u, o) is written; Mazahir, with the same
+    # consonants, has no u or o where it stands: another name.
+    screener = Screener(
+        [ListEntry("masroor", ["مسرور معین"], [], ["ir"]), ListEntry("gaddafi", ["معمر القذافي"], ["1942"], ["ly"])]
+    )
+    assert screener.screen(Candidate("c", "Mazahir Main")) == []
+    for variant in ("Masroor Main", "Masrur Moin", "Mesrour Mo'in"):
+        assert [h.entry_id for h in screener.screen(Candidate("c", variant))] == ["masroor"], variant
+    for variant in ("Muammar Gaddafi", "Moammar Khadafi", "Muamar Kadafy"):
+        assert [h.entry_id for h in screener.screen(Candidate("c", variant))] == ["gaddafi"], variant
+
+
+def test_an_abjad_name_the_list_also_romanises_makes_no_strong_match_by_consonants() -> None:
+    # Azzat Mateer: the list's romanisation of its Arabic name. Mituru Saito has the consonants of
+    # the Arabic name (mtyr: MTR) but not the vowels the list gives: only with no romanisation to go by
+    # is the Arabic name alone a match for it.
+    screener = Screener(
+        [ListEntry("romanised", ["Azzat Mateer", "عزّت مطير"], [], []), ListEntry("arabic", ["عزّت مطير"], [], [])]
+    )
+    assert [h.entry_id for h in screener.screen(Candidate("c", "Mituru Saito"))] == ["arabic"]
+    for variant in ("Izzat Matir", "Azzat Mateer", "Ezzat Motair"):
+        assert {h.entry_id for h in screener.screen(Candidate("c", variant))} == {"romanised", "arabic"}, variant
+
+
 def test_han_and_hangul_against_latin(screener: Screener) -> None:
     assert hit_on(screener, "xi", "習近平").name_score >= 90
     assert hit_on(screener, "kim", "김정은").name_score >= 85
@@ -180,6 +205,9 @@ def test_date_of_birth_one_part_off_lowers_less_than_another_date(screener: Scre
     other_day = screener.compare(Candidate("c1", "Alexis Tsipras", "1974-02-11"), "tsipras")  # same year only
     assert exact.score > year_off.score == day_off.score > other_day.score
     assert year_off.score >= DEFAULT_THRESHOLD
+    # Month and day both other: another date of birth, a namesake, even with the country agreeing.
+    assert hits(screener, "Alexis Tsipras", "1974-02-11", "gr") == []
+    assert [h.entry_id for h in hits(screener, "Alexis Tsipras", "1974-07-21", "gr")] == ["tsipras"]
 
 
 def test_partial_list_dates(screener: Screener) -> None:
@@ -345,6 +373,47 @@ def test_a_compound_given_name_of_known_names_is_another_name() -> None:
         assert [h.entry_id for h in screener.screen(Candidate("c", variant))] == ["chen"], variant
 
 
+# Syllables of Chinese given names, one of them a single letter (Wade-Giles I), each carried by many
+# clients; the compound given names the tests below screen are left out of the client base.
+ZH_SYLLABLES_MORE = ["Hsin", "Min", "Chia", "Wei", "Ling", "I", "Hung", "Tung", "Sheng", "Chin"]
+ZH_COMPOUNDS_OUT = ({"Min", "Sheng"}, {"I", "Sheng"}, {"Hung", "Chin"}, {"Tung", "Chin"})
+ZH_POPULATION_MORE = [
+    f"{s} {a} {b}"
+    for s in ("Chen", "Lin", "Wang", "Huang", "Chang", "Liu", "Tsai", "Kuo")
+    for a in ZH_SYLLABLES_MORE
+    for b in ZH_SYLLABLES_MORE
+    if a != b and {a, b} not in ZH_COMPOUNDS_OUT
+]
+
+
+def test_a_one_letter_syllable_is_a_part_of_a_compound_given_name() -> None:
+    screener = Screener([ListEntry("chen", ["CHEN, I-Sheng"], [], ["tw"])], population=ZH_POPULATION_MORE)
+    # Min-Sheng is another given name than I-Sheng, though it ends alike.
+    assert screener.screen(Candidate("c", "Chen Min-Sheng")) == []
+    for variant in ("Chen I-Sheng", "Chen I Sheng", "Chen Isheng", "Sheng I Chen", "Chen I-Shengg"):
+        assert [h.entry_id for h in screener.screen(Candidate("c", variant))] == ["chen"], variant
+
+
+def test_a_compound_given_name_is_not_one_of_its_parts_alone() -> None:
+    screener = Screener([ListEntry("chen", ["CHEN, I-Sheng"], [], ["tw"])], population=ZH_POPULATION_MORE)
+    # Sheng alone is another given name than I-Sheng, even with the country agreeing.
+    for other in ("Chen Sheng", "Sheng Chen"):
+        assert screener.screen(Candidate("c", other, country="tw")) == [], other
+    for variant in ("Chen I-Sheng", "Chen Isheng", "Chen I Sheng"):
+        assert [h.entry_id for h in screener.screen(Candidate("c", variant, country="tw"))] == ["chen"], variant
+
+
+def test_a_compound_given_name_with_one_common_syllable_other_is_another_name() -> None:
+    screener = Screener([ListEntry("chen", ["CHEN, Tung-Chin"], ["1970"], ["tw"])], population=ZH_POPULATION_MORE)
+    # Hung and Tung are both common syllables: one keystroke apart, still two names, even with the
+    # year of birth and the country agreeing.
+    for other in ("Chen Hung-Chin", "Chen Hungchin"):
+        assert screener.screen(Candidate("c", other, "1970-05-01", "tw")) == [], other
+    # Letters swapped, or a letter doubled, are slips of the keyboard.
+    for variant in ("Chen Tung-Chin", "Chen Tnug-Chin", "Chen Tung-Chni", "Chen Tung-Chinn"):
+        assert [h.entry_id for h in screener.screen(Candidate("c", variant, "1970-05-01", "tw"))] == ["chen"], variant
+
+
 # --- a shared family name is not the person; spellings of one name are --------------------------------
 
 VI_SURNAMES = ["Nguyen", "Tran", "Le", "Pham", "Hoang", "Bui", "Dang"]
@@ -380,6 +449,21 @@ def test_a_common_surname_with_another_given_name_is_no_hit(vietnamese: Screener
     assert vietnamese.compare(Candidate("c", name, country="vn"), entry_id).score < DEFAULT_THRESHOLD
 
 
+def test_another_name_among_common_ones_that_agree_is_no_hit() -> None:
+    # Bui and The agree, and many clients carry both; Anh is another name than Thanh, more than a
+    # slip apart: another person, though the year of birth and the country agree.
+    given = [*VI_GIVEN, "Anh", "The"]
+    population = [f"{s} {m} {g}" for s in VI_SURNAMES for m in ("Van", "Thi") for g in given] * 2
+    screener = Screener(
+        [ListEntry("bui", ["BÙI, Thành Thế"], ["1994"], ["vn"])],
+        population=[*population, *(f"{f} {s}" for f in FIRST for s in LAST)],
+    )
+    for other in ("Bùi Ánh Thế", "Bui Anh The"):
+        assert screener.screen(Candidate("c", other, "1994-09-20", "vn")) == [], other
+    for variant in ("Bui Thanh The", "Bui Thahn The", "Bui The Thanh", "Bui Tanh The", "Bui Thanh"):
+        assert [h.entry_id for h in screener.screen(Candidate("c", variant, "1994-09-20", "vn"))] == ["bui"], variant
+
+
 @pytest.mark.parametrize("name", ["Hoang Hong", "Hoang Tung"])
 def test_another_known_given_name_a_slip_apart_is_no_hit(vietnamese: Screener, name: str) -> None:
     # Hong and Tung are a keystroke from Hung, but names many people carry: not a slip of the keyboard.
@@ -413,6 +497,16 @@ def test_a_particle_with_no_name_after_it_is_a_name() -> None:
     assert [h.entry_id for h in screener.screen(Candidate("c", "Bui Van Van"))] == ["bui"]
     # Before a name, a particle is still left out.
     assert [h.entry_id for h in screener.screen(Candidate("c", "Jan Berg"))] == ["berg"]
+
+
+def test_a_particle_last_in_a_hyphenated_name_is_a_syllable_of_it() -> None:
+    screener = Screener(
+        [ListEntry("ching-bin", ["SU, Ching-Bin"], [], []), ListEntry("ching", ["Su Ching"], [], [])],
+        population=ZH_POPULATION_MORE,
+    )
+    # Bin ends the given name Ching-Bin: not "son of", to be left out (leaving Su Ching, another person).
+    assert screener.compare(Candidate("c", "Ching-Bin Su"), "ching-bin").name_score == 100.0
+    assert screener.compare(Candidate("c", "Ching-Bin Su"), "ching").name_score < 100.0
 
 
 def test_spellings_of_one_name_are_learned_from_the_lists_aliases() -> None:

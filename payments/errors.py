@@ -105,7 +105,7 @@ class IdempotencyConflict(PaymentError):
 
 
 # FX rates
-FX_RATE_MISSING = "No {base}/{quote} rate (nor {quote}/{base}) at or before {when}: add one in the admin (FX rates)."
+FX_RATE_MISSING = "No {base}/{quote} rate (nor {quote}/{base}) at or before {when}: add one (FX rates in the admin, or proposed from its missing-rate gap)."
 FX_CURRENCY = "{field}: a three-letter ISO 4217 currency code, e.g. EUR."
 FX_SAME_CURRENCY = "quote: a rate converts one currency into another, not {currency} into itself."
 FX_RATE_NOT_A_NUMBER = "rate: {value!r} is not a number."

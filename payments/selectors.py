@@ -288,10 +288,10 @@ def fx_rate_at(base: str, quote: str, when: datetime) -> tuple[Decimal, datetime
     base, quote = base.upper(), quote.upper()
     if base == quote:
         return Decimal("1"), None
-    direct = FxRate.objects.filter(base=base, quote=quote, as_of__lte=when).order_by("-as_of").first()
+    direct = fx_rate_latest_before(base, quote, when)
     if direct is not None:
         return direct.rate, direct.as_of
-    reverse = FxRate.objects.filter(base=quote, quote=base, as_of__lte=when).order_by("-as_of").first()
+    reverse = fx_rate_latest_before(quote, base, when)
     if reverse is not None:
         return (Decimal("1") / reverse.rate).quantize(Decimal("0.00000001")), reverse.as_of
     raise errors.FxRateMissing(errors.FX_RATE_MISSING.format(base=base, quote=quote, when=when.isoformat()))

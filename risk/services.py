@@ -484,14 +484,18 @@ def fx_gap_record(
     return gap
 
 
-def fx_gap_covered(gap: FxRateGap) -> bool:
-    """A rate of the pair, or of its inverse, dated at or before the moment the gap was first
-    needed: every amount it met converts now."""
+def _covering_rates(gap: FxRateGap) -> Any:
+    """The rates of the pair, or of its inverse, dated at or before the moment the gap was first
+    needed: any one of them converts every amount the gap met."""
     from payments.models import FxRate
 
     return FxRate.objects.filter(
         Q(base=gap.base, quote=gap.quote) | Q(base=gap.quote, quote=gap.base), as_of__lte=gap.first_needed_at
-    ).exists()
+    )
+
+
+def fx_gap_covered(gap: FxRateGap) -> bool:
+    return _covering_rates(gap).exists()
 
 
 def fx_rate_check(gap: FxRateGap, *, base: str, quote: str, rate: object, as_of: datetime) -> dict[str, str]:
@@ -527,7 +531,7 @@ def fx_rate_propose(*, actor: User, gap_id: int, rate: object, as_of: datetime, 
     return approval_create(action=FX_RATE_ADD, subject=gap, payload=payload, maker=actor, reason=reason)
 
 
-def fx_gaps_close_covered(*, note: str = "") -> int:
+def fx_gaps_close_covered() -> int:
     """Close the work item of every open gap a rate now covers (the pair's or its inverse's, dated
     at or before the gap was first needed), and run each rule that met it again over the days
     since, so the amounts it could not compare are compared. Called when an approved rate comes in
@@ -536,7 +540,6 @@ def fx_gaps_close_covered(*, note: str = "") -> int:
 
     from ops.models import OPEN_STATUSES, WorkItem
     from ops.services.work_items import work_item_resolve_for_subject
-    from payments.models import FxRate
 
     open_ids = WorkItem.objects.filter(
         queue__code=FX_GAP_QUEUE,
@@ -545,19 +548,12 @@ def fx_gaps_close_covered(*, note: str = "") -> int:
     ).values_list("subject_id", flat=True)
     closed = 0
     for gap in FxRateGap.objects.filter(pk__in=[int(i) for i in open_ids]).prefetch_related("rules"):
-        rate = (
-            FxRate.objects.filter(
-                Q(base=gap.base, quote=gap.quote) | Q(base=gap.quote, quote=gap.base), as_of__lte=gap.first_needed_at
-            )
-            .order_by("-as_of")
-            .first()
-        )
+        rate = _covering_rates(gap).order_by("-as_of").first()
         if rate is None:
             continue
         with transaction.atomic():
             why = (
-                note
-                or f"The {rate.base}/{rate.quote} rate {rate.rate.normalize():f} of {rate.as_of:%Y-%m-%d %H:%M} UTC is in."
+                f"The {rate.base}/{rate.quote} rate {rate.rate.normalize():f} of {rate.as_of:%Y-%m-%d %H:%M} UTC is in."
             )
             if work_item_resolve_for_subject(queue=FX_GAP_QUEUE, subject=gap, code="fixed", note=why) is None:
                 continue

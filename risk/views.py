@@ -304,13 +304,11 @@ def fx_gap_view(request: HttpRequest, pk: int) -> HttpResponse:
         can_propose.require(PermissionDenied)
         if form.is_valid():
             data = form.cleaned_data
+            as_of = _utc(data["as_of"])
+            assert as_of is not None  # a required field
             try:
                 approval = fx_rate_propose(
-                    actor=user,
-                    gap_id=gap.pk,
-                    rate=data["rate"],
-                    as_of=_utc(data["as_of"]) or timezone.now(),
-                    reason=data["reason"],
+                    actor=user, gap_id=gap.pk, rate=data["rate"], as_of=as_of, reason=data["reason"]
                 )
             except RiskError as exc:
                 _errors_onto(form, exc.problems)
